@@ -1,0 +1,210 @@
+"""The storage contract the rest of the bot codes against (CONTRACT: keep signatures stable).
+
+`storage.Database` implements every method here. All methods are coroutines that run their
+SQL on the database's single worker thread; callers never see SQL or sqlite3 objects.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from storage.models import (
+    AuditEntry,
+    BlockedMember,
+    GuildSettings,
+    Job,
+    JobState,
+    LedgerEntry,
+    Limit,
+    Period,
+    Scope,
+    ScopedLimit,
+    Stage,
+    UsageRow,
+)
+
+
+class IllegalTransition(Exception):
+    """A job was asked to move to a state its current state does not allow."""
+
+    def __init__(self, job_id: int, current: JobState, wanted: JobState):
+        super().__init__(f"job {job_id}: {current.value} -> {wanted.value} is not allowed")
+        self.job_id = job_id
+        self.current = current
+        self.wanted = wanted
+
+
+class JobNotFound(LookupError):
+    pass
+
+
+class ReservationRefused(Exception):
+    """The atomic check before a reservation failed; `reason` says which rule and why.
+
+    `code` is one of "credits", "user_concurrency", "guild_concurrency", "budget".
+    """
+
+    def __init__(self, code: str, reason: str, *, used: int = 0, limit: int = 0,
+                 resets_at: datetime | None = None):
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+        self.used = used
+        self.limit = limit
+        self.resets_at = resets_at
+
+
+class NewJob(Protocol):
+    """What `create_job_with_reservation` needs (a pydantic model in bot/jobs.py satisfies it)."""
+
+    guild_id: int
+    channel_id: int
+    user_id: int
+    prompt: str
+    resolution: str
+    duration: int
+    prompt_optimizer: bool
+    has_image: bool
+    image_sha256: str | None
+    image_url: str | None
+    credits: int
+    upload_limit: int | None
+    expected_cost_usd: float | None
+    reroll_of: int | None
+
+
+class Storage(Protocol):
+    # --- lifecycle -------------------------------------------------------------------------
+    async def open(self) -> None:
+        """Create the file (mode 0600) and parent dir if needed, WAL, run migrations."""
+
+    async def close(self) -> None: ...
+
+    async def schema_version(self) -> int: ...
+
+    # --- jobs ------------------------------------------------------------------------------
+    async def create_job_with_reservation(
+        self,
+        new: NewJob,
+        *,
+        limit: Limit,
+        window_start: datetime,
+        window_end: datetime,
+        max_jobs_per_user: int,
+        max_jobs_per_guild: int,
+        monthly_budget_usd: float | None,
+        month_start: datetime,
+        now: datetime,
+    ) -> Job:
+        """In one BEGIN IMMEDIATE transaction: check credits used in [window_start, window_end)
+        + new.credits <= limit.credits, jobs in flight per user/guild below the maxima, and (when
+        a budget is set) this month's spent USD + expected USD of jobs in flight +
+        new.expected_cost_usd <= budget; then insert the job (state PENDING) and its `reserve`
+        ledger row. Raises ReservationRefused (nothing written) when a check fails."""
+
+    async def get_job(self, job_id: int) -> Job:
+        """Raises JobNotFound."""
+
+    async def transition(self, job_id: int, to: JobState, **fields: object) -> Job:
+        """Move a job to `to` (validated against ALLOWED_TRANSITIONS, atomically with the
+        current state read), setting any other Job fields given, plus updated_at and the state's
+        timestamp (submitted_at for RUNNING, finished_at for terminal states). Raises
+        IllegalTransition, JobNotFound."""
+
+    async def update_job(self, job_id: int, **fields: object) -> Job:
+        """Set non-state fields (stage, progress, card ids, task id/token, costs...)."""
+
+    async def jobs_in_flight(self, guild_id: int | None = None) -> list[Job]:
+        """Jobs not in a terminal state, oldest first (all guilds when guild_id is None)."""
+
+    async def jobs_for_user(self, guild_id: int, user_id: int, limit: int = 10) -> list[Job]:
+        """A member's latest jobs, newest first."""
+
+    async def jobs_for_guild(self, guild_id: int, since: datetime | None = None,
+                             limit: int = 1000) -> list[Job]: ...
+
+    async def count_in_flight(self, guild_id: int, user_id: int | None = None) -> int: ...
+
+    async def median_duration_seconds(self, resolution: str, duration: int,
+                                      guild_id: int | None = None) -> float | None:
+        """Median (finished_at - created_at) of SUCCEEDED jobs with these settings (latest 200)."""
+
+    async def median_cost_usd(self, resolution: str, duration: int) -> float | None:
+        """Median total_cost_usd of SUCCEEDED jobs with these settings (latest 200)."""
+
+    # --- ledger ----------------------------------------------------------------------------
+    async def charge(self, job_id: int, *, total_cost_usd: float | None = None) -> bool:
+        """Turn the reservation into a charge (idempotent: False if already charged/refunded)."""
+
+    async def refund(self, job_id: int, note: str | None = None) -> bool:
+        """Give a job's credits back (idempotent: False if already refunded or never reserved).
+        A charged job can still be refunded by a moderator."""
+
+    async def ledger_for_job(self, job_id: int) -> list[LedgerEntry]: ...
+
+    async def credits_used(self, guild_id: int, user_id: int, start: datetime,
+                           end: datetime) -> int:
+        """Reserved minus refunded credits of reservations made in [start, end)."""
+
+    async def spent_usd(self, guild_id: int, start: datetime, end: datetime) -> float:
+        """Sum of Wiro totalcost of this server's jobs finished in [start, end)."""
+
+    async def in_flight_expected_usd(self, guild_id: int) -> float: ...
+
+    async def usage(self, guild_id: int, since: datetime,
+                    user_id: int | None = None) -> list[UsageRow]:
+        """Per-member totals of jobs created since `since` (credits net of refunds)."""
+
+    # --- server settings -------------------------------------------------------------------
+    async def guild_settings(self, guild_id: int) -> GuildSettings:
+        """Defaults when the server has no row yet."""
+
+    async def set_limit(self, guild_id: int, scope: Scope, target_id: int, credits: int,
+                        period: Period, actor_id: int) -> None: ...
+
+    async def clear_limit(self, guild_id: int, scope: Scope, target_id: int,
+                          actor_id: int) -> bool: ...
+
+    async def limits(self, guild_id: int) -> list[ScopedLimit]: ...
+
+    async def set_mod_role(self, guild_id: int, role_id: int | None, actor_id: int) -> None: ...
+
+    async def allow_channel(self, guild_id: int, channel_id: int, actor_id: int) -> bool: ...
+
+    async def remove_channel(self, guild_id: int, channel_id: int, actor_id: int) -> bool: ...
+
+    async def set_paused(self, guild_id: int, paused: bool, reason: str | None,
+                         actor_id: int) -> None: ...
+
+    async def block_member(self, guild_id: int, user_id: int, reason: str | None,
+                           actor_id: int) -> None: ...
+
+    async def unblock_member(self, guild_id: int, user_id: int, actor_id: int) -> bool: ...
+
+    async def blocked_member(self, guild_id: int, user_id: int) -> BlockedMember | None: ...
+
+    async def set_budget(self, guild_id: int, usd: float | None, actor_id: int) -> None: ...
+
+    async def add_blocked_word(self, guild_id: int, word: str, actor_id: int) -> bool: ...
+
+    async def remove_blocked_word(self, guild_id: int, word: str, actor_id: int) -> bool: ...
+
+    async def set_audit_channel(self, guild_id: int, channel_id: int | None,
+                                actor_id: int) -> None: ...
+
+    async def record_action(self, guild_id: int, actor_id: int, action: str,
+                            detail: str) -> None:
+        """Append to the moderator audit log (the setters above call this themselves)."""
+
+    async def audit_log(self, guild_id: int, limit: int = 20) -> list[AuditEntry]: ...
+
+
+__all__ = [
+    "IllegalTransition",
+    "JobNotFound",
+    "NewJob",
+    "ReservationRefused",
+    "Stage",
+    "Storage",
+]

@@ -1,0 +1,197 @@
+"""Records the storage layer returns. No SQL and no Discord here: plain pydantic models.
+
+Ids of Discord objects are ints (snowflakes). Times are aware UTC datetimes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+Period = Literal["day", "week", "month"]
+Scope = Literal["server", "role", "user"]
+
+
+class JobState(StrEnum):
+    """Where a job is in its lifecycle. Terminal states never change again."""
+
+    PENDING = "pending"  # row written, credits reserved, nothing sent to Wiro yet
+    WAITING = "waiting"  # Wiro said "concurrency limit" (code 96): in our local queue
+    SUBMITTING = "submitting"  # Run request about to go out / in flight (ambiguous on crash)
+    RUNNING = "running"  # Wiro accepted it: we have a task id and token
+    DELIVERING = "delivering"  # Wiro finished successfully; downloading/posting the clip
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    TIMED_OUT = "timed_out"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATES
+
+
+TERMINAL_STATES = frozenset(
+    {JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.TIMED_OUT}
+)
+
+# The only moves the job table accepts. Anything else raises IllegalTransition.
+ALLOWED_TRANSITIONS: dict[JobState, frozenset[JobState]] = {
+    JobState.PENDING: frozenset(
+        {JobState.SUBMITTING, JobState.WAITING, JobState.FAILED, JobState.CANCELLED}
+    ),
+    JobState.WAITING: frozenset(
+        {JobState.SUBMITTING, JobState.FAILED, JobState.CANCELLED, JobState.TIMED_OUT}
+    ),
+    JobState.SUBMITTING: frozenset(
+        {JobState.RUNNING, JobState.WAITING, JobState.FAILED, JobState.CANCELLED}
+    ),
+    JobState.RUNNING: frozenset(
+        {JobState.DELIVERING, JobState.FAILED, JobState.CANCELLED, JobState.TIMED_OUT}
+    ),
+    JobState.DELIVERING: frozenset({JobState.SUCCEEDED, JobState.FAILED}),
+    JobState.SUCCEEDED: frozenset(),
+    JobState.FAILED: frozenset(),
+    JobState.CANCELLED: frozenset(),
+    JobState.TIMED_OUT: frozenset(),
+}
+
+
+class Stage(StrEnum):
+    """What the card shows while a job runs; finer than JobState, coarser than Wiro's statuses."""
+
+    WAITING = "waiting"  # local queue (Wiro busy)
+    SUBMITTING = "submitting"
+    QUEUED = "queued"  # queued at Wiro
+    STARTING = "starting"  # accepted / preprocessing / assigned
+    GENERATING = "generating"  # task_start .. task_end
+    FINISHING = "finishing"  # postprocessing
+    DELIVERING = "delivering"  # downloading and posting the clip
+    DONE = "done"  # terminal (see outcome)
+
+
+class Job(BaseModel):
+    """One /video request, from reservation to its final card."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    guild_id: int
+    channel_id: int
+    user_id: int
+    prompt: str
+    resolution: Literal["768P", "1080P"]
+    duration: int  # seconds: 6 or 10
+    prompt_optimizer: bool
+    has_image: bool = False
+    image_sha256: str | None = None
+    image_url: str | None = None  # Discord CDN URL of the first frame (for the card thumbnail)
+    credits: int  # what this run costs / reserved
+    state: JobState = JobState.PENDING
+    stage: Stage = Stage.SUBMITTING
+    progress: int | None = None  # percent when Wiro reports one
+    card_message_id: int | None = None
+    card_posted_at: datetime | None = None  # to avoid editing messages older than 1 h (30046)
+    result_message_id: int | None = None
+    delivery_nonce: str | None = None  # Discord message nonce used for the clip post
+    wiro_task_id: str | None = None
+    wiro_task_token: str | None = None  # credential for the socket: never logged
+    submit_attempts: int = 0
+    upload_limit: int | None = None  # bytes: the interaction's attachment_size_limit
+    outcome_reason: str | None = None  # plain words for the card
+    cancelled_by: int | None = None
+    total_cost_usd: float | None = None  # Wiro totalcost
+    expected_cost_usd: float | None = None  # estimate used for the budget while in flight
+    reroll_of: int | None = None
+    output_url: str | None = None  # where the clip was downloaded from (linked when too big)
+    output_size: int | None = None
+    created_at: datetime
+    submitted_at: datetime | None = None
+    started_at: datetime | None = None  # Wiro began generating
+    finished_at: datetime | None = None
+    updated_at: datetime
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.state.is_terminal
+
+
+class LedgerEntry(BaseModel):
+    """One credit movement. reserve is positive use, refund gives it back, charge confirms."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    guild_id: int
+    user_id: int
+    job_id: int
+    kind: Literal["reserve", "charge", "refund"]
+    credits: int
+    note: str | None = None
+    created_at: datetime
+
+
+class Limit(BaseModel):
+    """`credits` per calendar `period` (UTC)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    credits: int
+    period: Period
+
+
+class ScopedLimit(Limit):
+    scope: Scope
+    target_id: int  # guild id for scope "server"
+    set_by: int | None = None
+    set_at: datetime | None = None
+
+
+class GuildSettings(BaseModel):
+    """Everything a moderator controls for one server."""
+
+    model_config = ConfigDict(frozen=True)
+
+    guild_id: int
+    mod_role_id: int | None = None
+    paused: bool = False
+    pause_reason: str | None = None
+    monthly_budget_usd: float | None = None
+    audit_channel_id: int | None = None
+    allowed_channel_ids: frozenset[int] = frozenset()
+    blocked_words: tuple[str, ...] = ()
+
+
+class BlockedMember(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    guild_id: int
+    user_id: int
+    reason: str | None = None
+    blocked_by: int
+    blocked_at: datetime
+
+
+class AuditEntry(BaseModel):
+    """A moderator change: who did what, when."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    guild_id: int
+    actor_id: int
+    action: str  # e.g. "limit.set", "pause", "words.add"
+    detail: str
+    created_at: datetime
+
+
+class UsageRow(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    user_id: int
+    jobs: int
+    succeeded: int
+    credits: int
+    usd: float

@@ -1,0 +1,1 @@
+"""Shared fixtures. Tests never touch the network beyond loopback, and never read ../shared/."""
