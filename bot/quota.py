@@ -1,0 +1,177 @@
+"""Quota policy: what a run costs, which limit applies to a member, and when windows reset.
+
+Pure functions: no I/O, no Discord, no clock (callers pass `now`). The storage layer enforces
+what this module decides, atomically, in `Storage.create_job_with_reservation`.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from storage.models import Limit, Period, ScopedLimit
+from storage.words import fold, normalize_word
+
+# Credits per run, by (resolution, duration in seconds). Anything else is not offered.
+RUN_COSTS: dict[tuple[str, int], int] = {
+    ("768P", 6): 1,
+    ("768P", 10): 2,
+    ("1080P", 6): 2,
+}
+
+# Days a period is worth when comparing limits of different periods (month counts as 30).
+PERIOD_DAYS: dict[str, int] = {"day": 1, "week": 7, "month": 30}
+
+LimitSource = Literal["member", "role", "server", "default"]
+
+
+def run_cost(resolution: str, duration: int) -> int:
+    """Return the credits one run with these settings costs (ValueError if not offered)."""
+    try:
+        return RUN_COSTS[(resolution, duration)]
+    except KeyError:
+        allowed = ", ".join(f"{r}/{d}s" for r, d in RUN_COSTS)
+        raise ValueError(
+            f"{resolution} with {duration} s is not available (choose one of {allowed})"
+        ) from None
+
+
+def _as_utc(now: datetime) -> datetime:
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be an aware datetime")
+    return now.astimezone(UTC)
+
+
+def window(period: Period, now: datetime) -> tuple[datetime, datetime]:
+    """Return the calendar window [start, end) in UTC of `period` that contains `now`."""
+    now = _as_utc(now)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    if period == "day":
+        return midnight, midnight + timedelta(days=1)
+    if period == "week":
+        start = midnight - timedelta(days=now.weekday())  # Monday is weekday 0
+        return start, start + timedelta(days=7)
+    if period == "month":
+        start = midnight.replace(day=1)
+        if start.month == 12:
+            end = start.replace(year=start.year + 1, month=1)
+        else:
+            end = start.replace(month=start.month + 1)
+        return start, end
+    raise ValueError(f"unknown period {period!r} (day, week or month)")
+
+
+def month_window(now: datetime) -> tuple[datetime, datetime]:
+    """Return the calendar month [start, end) in UTC containing `now` (the budget window)."""
+    return window("month", now)
+
+
+def generosity(limit: Limit) -> float:
+    """Return a limit's credits per day, so limits of different periods compare."""
+    return limit.credits / PERIOD_DAYS[limit.period]
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedLimit:
+    """The limit that applies to a member and where it came from."""
+
+    limit: Limit
+    source: LimitSource
+
+    @property
+    def no_access(self) -> bool:
+        """True when the applicable limit is 0 credits: the member may not generate."""
+        return self.limit.credits <= 0
+
+
+def applicable_limit(
+    *,
+    member: Limit | None,
+    roles: Sequence[Limit],
+    server: Limit | None,
+    default: Limit,
+) -> AppliedLimit:
+    """Pick the member override, else the most generous role limit, else server, else default."""
+    if member is not None:
+        return AppliedLimit(_plain(member), "member")
+    if roles:
+        # Ties in credits per day go to the larger allowance (7/week beats 1/day).
+        best = max(roles, key=lambda lim: (generosity(lim), lim.credits))
+        return AppliedLimit(_plain(best), "role")
+    if server is not None:
+        return AppliedLimit(_plain(server), "server")
+    return AppliedLimit(_plain(default), "default")
+
+
+def _plain(limit: Limit) -> Limit:
+    # ScopedLimit is a Limit subclass; callers compare AppliedLimit.limit by value.
+    if type(limit) is Limit:
+        return limit
+    return Limit(credits=limit.credits, period=limit.period)
+
+
+def pick_limits(
+    scoped: Sequence[ScopedLimit],
+    *,
+    guild_id: int,
+    user_id: int,
+    role_ids: Iterable[int],
+    default: Limit,
+) -> AppliedLimit:
+    """Apply `applicable_limit` to a server's stored limit rows for one member."""
+    roles = set(role_ids)
+    member = next((s for s in scoped if s.scope == "user" and s.target_id == user_id), None)
+    server = next((s for s in scoped if s.scope == "server" and s.target_id == guild_id), None)
+    role_limits = [s for s in scoped if s.scope == "role" and s.target_id in roles]
+    return applicable_limit(member=member, roles=role_limits, server=server, default=default)
+
+
+def expected_run_cost_usd(price_from_tool: float | None, median_past: float | None) -> float | None:
+    """Return the USD a run is expected to cost: Wiro's listed price, else the past median."""
+    for value in (price_from_tool, median_past):
+        # A zero or missing price means Wiro did not tell us, not that the run is free.
+        if value is not None and math.isfinite(value) and value > 0:
+            return float(value)
+    return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _word_pattern(word: str) -> re.Pattern[str] | None:
+    parts = normalize_word(word).split(" ")
+    if parts == [""]:
+        return None
+    body = r"\s+".join(re.escape(p) for p in parts)
+    # Lookarounds instead of \b so words that begin or end in punctuation ("c++") still work.
+    return re.compile(rf"(?<!\w){body}(?!\w)")
+
+
+def blocked_word_in(prompt: str, words: Iterable[str]) -> str | None:
+    """Return the first blocked word or phrase found as a whole word in `prompt`, else None."""
+    text = fold(prompt)
+    for word in words:
+        pattern = _word_pattern(word)
+        if pattern is not None and pattern.search(text):
+            return word
+    return None
+
+
+__all__ = [
+    "PERIOD_DAYS",
+    "RUN_COSTS",
+    "AppliedLimit",
+    "LimitSource",
+    "applicable_limit",
+    "blocked_word_in",
+    "expected_run_cost_usd",
+    "generosity",
+    "month_window",
+    "normalize_word",
+    "pick_limits",
+    "run_cost",
+    "window",
+]
