@@ -1,0 +1,471 @@
+"""First-frame image checks, on images generated in memory with Pillow."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import struct
+import threading
+import time
+import warnings
+import zlib
+from collections.abc import Callable
+
+import pytest
+from PIL import Image
+
+from bot import media
+from bot.media import (
+    ANIMATED_NOTE,
+    MAX_IMAGE_BYTES,
+    FirstFrame,
+    ImageRejected,
+    check_image,
+    check_image_async,
+)
+
+RED = (220, 20, 20)
+BLUE = (20, 20, 220)
+
+
+def encode(im: Image.Image, fmt: str, **params: object) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, fmt, **params)
+    return buf.getvalue()
+
+
+def solid(size: tuple[int, int], fmt: str, mode: str = "RGB", **params: object) -> bytes:
+    color: object = RED if mode in ("RGB", "RGBA", "CMYK") else 128
+    if mode == "RGBA":
+        color = (*RED, 128)
+    return encode(Image.new(mode, size, color), fmt, **params)  # type: ignore[arg-type]
+
+
+def animated(fmt: str, size: tuple[int, int] = (640, 360)) -> bytes:
+    first, second = Image.new("RGB", size, RED), Image.new("RGB", size, BLUE)
+    return encode(first, fmt, save_all=True, append_images=[second], duration=100, loop=0)
+
+
+def exif_rotated(stored: tuple[int, int], orientation: int) -> bytes:
+    # Left half red, right half blue as stored, so the turn shows in the pixels.
+    im = Image.new("RGB", stored, RED)
+    im.paste(BLUE, (stored[0] // 2, 0, stored[0], stored[1]))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return encode(im, "JPEG", exif=exif, quality=95)
+
+
+def png_chunk(tag: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + tag + body + struct.pack(">I", zlib.crc32(tag + body))
+
+
+def png_bytes(width: int, height: int, idat: bytes, bit_depth: int = 1, color: int = 0) -> bytes:
+    ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, color, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", ihdr)
+        + png_chunk(b"IDAT", idat)
+        + png_chunk(b"IEND", b"")
+    )
+
+
+def png_header_claiming(width: int, height: int) -> bytes:
+    """A PNG whose header claims huge dimensions, with almost no pixel data behind it."""
+    return png_bytes(width, height, zlib.compress(b"\0" * 64))
+
+
+def real_bit_bomb(side: int = 20000) -> bytes:
+    """A complete, valid 1-bit PNG of side×side white-and-black nothing: a few tens of KB."""
+    row = b"\0" * (1 + (side + 7) // 8)
+    comp = zlib.compressobj(9)
+    body = b"".join(comp.compress(row) for _ in range(side)) + comp.flush()
+    return png_bytes(side, side, body)
+
+
+def decoded(frame: FirstFrame) -> Image.Image:
+    im = Image.open(io.BytesIO(frame.data))
+    im.load()
+    return im
+
+
+def close(a: tuple[int, ...], b: tuple[int, ...], tol: int = 40) -> bool:
+    return all(abs(x - y) <= tol for x, y in zip(a, b, strict=False))
+
+
+# --- accepted -------------------------------------------------------------------------------
+
+# id, factory, source_format, content_type, displayed (w, h), original bytes kept, note
+ACCEPTED: list[tuple[str, Callable[[], bytes], str, str, tuple[int, int], bool, str | None]] = [
+    ("jpeg", lambda: solid((640, 480), "JPEG"), "JPEG", "image/jpeg", (640, 480), True, None),
+    (
+        "jpeg-grey",
+        lambda: solid((480, 640), "JPEG", "L"),
+        "JPEG",
+        "image/jpeg",
+        (480, 640),
+        True,
+        None,
+    ),
+    ("png", lambda: solid((640, 480), "PNG"), "PNG", "image/png", (640, 480), True, None),
+    (
+        "png-rgba",
+        lambda: solid((640, 480), "PNG", "RGBA"),
+        "PNG",
+        "image/png",
+        (640, 480),
+        True,
+        None,
+    ),
+    (
+        "png-palette",
+        lambda: solid((640, 480), "PNG", "P"),
+        "PNG",
+        "image/png",
+        (640, 480),
+        True,
+        None,
+    ),
+    (
+        "png-16bit-grey",
+        lambda: solid((640, 480), "PNG", "I;16"),
+        "PNG",
+        "image/png",
+        (640, 480),
+        True,
+        None,
+    ),
+    (
+        "webp-reencoded",
+        lambda: solid((640, 480), "WEBP"),
+        "WEBP",
+        "image/png",
+        (640, 480),
+        False,
+        None,
+    ),
+    (
+        "webp-lossless-alpha",
+        lambda: solid((640, 480), "WEBP", "RGBA", lossless=True),
+        "WEBP",
+        "image/png",
+        (640, 480),
+        False,
+        None,
+    ),
+    (
+        "short-side-300",
+        lambda: solid((300, 600), "PNG"),
+        "PNG",
+        "image/png",
+        (300, 600),
+        True,
+        None,
+    ),
+    (
+        "just-under-5:2",
+        lambda: solid((999, 400), "PNG"),
+        "PNG",
+        "image/png",
+        (999, 400),
+        True,
+        None,
+    ),
+    ("just-over-2:5", lambda: solid((300, 749), "PNG"), "PNG", "image/png", (300, 749), True, None),
+    (
+        "jpeg-bytes-named-png",
+        lambda: solid((640, 480), "JPEG"),
+        "JPEG",
+        "image/jpeg",
+        (640, 480),
+        True,
+        None,
+    ),
+    (
+        "mpo-camera-jpeg",
+        lambda: encode(
+            Image.new("RGB", (640, 480), RED),
+            "MPO",
+            save_all=True,
+            append_images=[Image.new("RGB", (640, 480), BLUE)],
+        ),
+        "JPEG",
+        "image/jpeg",
+        (640, 480),
+        True,
+        None,
+    ),
+    ("apng", lambda: animated("PNG"), "PNG", "image/png", (640, 360), False, ANIMATED_NOTE),
+    (
+        "animated-webp",
+        lambda: animated("WEBP"),
+        "WEBP",
+        "image/png",
+        (640, 360),
+        False,
+        ANIMATED_NOTE,
+    ),
+    (
+        "exif-6-portrait",
+        lambda: exif_rotated((800, 400), 6),
+        "JPEG",
+        "image/jpeg",
+        (400, 800),
+        False,
+        None,
+    ),
+    (
+        "exif-1-unchanged",
+        lambda: exif_rotated((800, 400), 1),
+        "JPEG",
+        "image/jpeg",
+        (800, 400),
+        True,
+        None,
+    ),
+    (
+        "exif-3-upside-down",
+        lambda: exif_rotated((800, 400), 3),
+        "JPEG",
+        "image/jpeg",
+        (800, 400),
+        False,
+        None,
+    ),
+    (
+        "cmyk-jpeg",
+        lambda: solid((640, 480), "JPEG", "CMYK"),
+        "JPEG",
+        "image/jpeg",
+        (640, 480),
+        False,
+        None,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("factory", "fmt", "ctype", "size", "original", "note"),
+    [pytest.param(*row[1:], id=row[0]) for row in ACCEPTED],
+)
+def test_accepted(
+    factory: Callable[[], bytes],
+    fmt: str,
+    ctype: str,
+    size: tuple[int, int],
+    original: bool,
+    note: str | None,
+) -> None:
+    data = factory()
+    frame = check_image(data, declared_size=len(data))
+    assert frame.source_format == fmt
+    assert frame.content_type == ctype
+    assert frame.filename == ("first-frame.jpg" if ctype == "image/jpeg" else "first-frame.png")
+    assert (frame.width, frame.height) == size
+    assert frame.note == note
+    assert (frame.data == data) is original
+    assert frame.sha256 == hashlib.sha256(data).hexdigest()
+    # Whatever is sent is a still JPEG/PNG of the displayed size, with nothing left to turn.
+    out = decoded(frame)
+    assert {"MPO": "JPEG"}.get(out.format, out.format) == ctype.removeprefix("image/").upper()
+    assert out.size == size
+    if not original:
+        assert out.mode in ("RGB", "RGBA", "L", "LA")
+        assert not getattr(out, "is_animated", False)
+        assert out.getexif().get(0x0112, 1) == 1
+
+
+def test_animated_uses_the_first_frame() -> None:
+    for fmt in ("PNG", "WEBP"):
+        out = decoded(check_image(animated(fmt)))
+        assert close(out.convert("RGB").getpixel((10, 10)), RED), fmt
+
+
+def test_exif_rotation_turns_the_pixels() -> None:
+    # Stored 800×400, left red / right blue; orientation 6 means "turn 90° clockwise to view",
+    # so the viewer sees red on top and blue at the bottom.
+    out = decoded(check_image(exif_rotated((800, 400), 6))).convert("RGB")
+    assert out.size == (400, 800)
+    assert close(out.getpixel((200, 100)), RED)
+    assert close(out.getpixel((200, 700)), BLUE)
+
+
+def test_cmyk_becomes_rgb_with_the_same_colour() -> None:
+    frame = check_image(solid((640, 480), "JPEG", "CMYK"))
+    out = decoded(frame)
+    assert out.mode == "RGB"
+    expected = Image.new("CMYK", (1, 1), RED).convert("RGB").getpixel((0, 0))
+    assert close(out.getpixel((5, 5)), expected)
+
+
+def test_webp_pixels_survive_reencoding() -> None:
+    src = Image.effect_noise((400, 400), 60).convert("RGB")
+    frame = check_image(encode(src, "WEBP", lossless=True))
+    assert decoded(frame).tobytes() == src.tobytes()
+
+
+def test_reencoded_png_over_the_limit_falls_back_to_jpeg(monkeypatch: pytest.MonkeyPatch) -> None:
+    src = Image.effect_noise((600, 600), 80).convert("RGB")
+    data = encode(src, "WEBP", quality=30)
+    png_size = len(encode(src, "PNG"))
+    monkeypatch.setattr(media, "MAX_IMAGE_BYTES", png_size - 1)
+    assert len(data) < png_size - 1
+    frame = check_image(data)
+    assert frame.content_type == "image/jpeg"
+    assert frame.filename == "first-frame.jpg"
+    assert decoded(frame).size == (600, 600)
+
+
+def test_reencoding_that_stays_too_big_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    src = Image.effect_noise((600, 600), 80).convert("RGB")
+    data = encode(src, "WEBP", quality=10)
+    monkeypatch.setattr(media, "MAX_IMAGE_BYTES", len(data) + 1)
+    with pytest.raises(ImageRejected) as err:
+        check_image(data)
+    assert "converted" in err.value.reason
+    assert "20 MB" in err.value.reason
+
+
+# --- refused --------------------------------------------------------------------------------
+
+
+def truncated_jpeg() -> bytes:
+    data = encode(Image.effect_noise((800, 600), 60).convert("RGB"), "JPEG", quality=90)
+    return data[: len(data) // 2]
+
+
+def truncated_png() -> bytes:
+    data = encode(Image.effect_noise((800, 600), 60).convert("RGB"), "PNG")
+    return data[: len(data) // 2]
+
+
+def png_with_bad_crc() -> bytes:
+    data = bytearray(solid((640, 480), "PNG"))
+    idat = data.index(b"IDAT")
+    length = struct.unpack(">I", data[idat - 4 : idat])[0]
+    data[idat + 4 + length] ^= 0xFF  # first byte of the IDAT checksum
+    return bytes(data)
+
+
+def iso_media(brand: bytes) -> bytes:
+    return struct.pack(">I", 24) + b"ftyp" + brand + b"\0\0\0\0" + brand + b"isom" + b"\0" * 64
+
+
+# id, factory, declared_size, words the reason must contain
+REFUSED: list[tuple[str, Callable[[], bytes], int | None, tuple[str, ...]]] = [
+    ("short-side-299", lambda: solid((299, 600), "PNG"), None, ("299×600", "at least 300")),
+    ("short-side-299-wide", lambda: solid((600, 299), "JPEG"), None, ("600×299", "short side")),
+    ("exactly-5:2", lambda: solid((1000, 400), "PNG"), None, ("1000×400", "too wide", "5:2")),
+    ("exactly-2:5", lambda: solid((400, 1000), "PNG"), None, ("400×1000", "too tall", "2:5")),
+    ("exactly-2:5-min", lambda: solid((300, 750), "PNG"), None, ("300×750", "too tall")),
+    ("very-wide", lambda: solid((3000, 400), "JPEG"), None, ("too wide",)),
+    ("gif", lambda: solid((640, 480), "GIF"), None, ("GIF", "not supported", "JPEG, PNG or WebP")),
+    ("bmp", lambda: solid((640, 480), "BMP"), None, ("BMP", "not supported")),
+    ("tiff", lambda: solid((640, 480), "TIFF"), None, ("TIFF", "not supported")),
+    ("heic", lambda: iso_media(b"heic"), None, ("HEIC", "not supported")),
+    ("mp4", lambda: iso_media(b"isom"), None, ("video", "not an image")),
+    (
+        "text-named-png",
+        lambda: b"just some notes, saved as picture.png\n" * 10,
+        None,
+        ("not an image", "JPEG, PNG or WebP"),
+    ),
+    ("empty", lambda: b"", None, ("empty",)),
+    ("truncated-jpeg", truncated_jpeg, None, ("damaged or incomplete",)),
+    ("truncated-png", truncated_png, None, ("damaged or incomplete",)),
+    ("png-bad-crc", png_with_bad_crc, None, ("damaged or incomplete",)),
+    (
+        "declared-too-big",
+        lambda: solid((640, 480), "PNG"),
+        MAX_IMAGE_BYTES + 1,
+        ("20.0 MB", "limit is 20 MB"),
+    ),
+    (
+        "data-too-big",
+        lambda: b"\xff\xd8\xff" + b"\0" * MAX_IMAGE_BYTES,
+        None,
+        ("20.0 MB", "limit is 20 MB"),
+    ),
+    (
+        "60-megapixels",
+        lambda: png_header_claiming(12000, 5000),
+        None,
+        ("12000×5000", "60 megapixels", "limit is 50 megapixels"),
+    ),
+    (
+        "header-claims-10-gigapixels",
+        lambda: png_header_claiming(100_000, 100_000),
+        None,
+        ("too many pixels", "50 megapixels"),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("factory", "declared", "words"), [pytest.param(*row[1:], id=row[0]) for row in REFUSED]
+)
+def test_refused(
+    factory: Callable[[], bytes], declared: int | None, words: tuple[str, ...]
+) -> None:
+    data = factory()
+    with pytest.raises(ImageRejected) as err:
+        check_image(data, declared_size=declared)
+    for word in words:
+        assert word in err.value.reason
+    assert str(err.value) == err.value.reason
+    assert isinstance(err.value, ValueError)
+
+
+def test_declared_size_is_refused_before_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_decoding(*args: object, **kwargs: object) -> None:
+        raise AssertionError("decoded an image whose declared size was already too big")
+
+    monkeypatch.setattr(Image, "open", no_decoding)
+    with pytest.raises(ImageRejected, match=r"25\.0 MB"):
+        check_image(b"\x89PNG\r\n\x1a\n", declared_size=25 * 1024 * 1024)
+
+
+@pytest.mark.parametrize("warnings_as_errors", [False, True])
+def test_bombs_are_refused_fast(warnings_as_errors: bool) -> None:
+    # 20000×20000 is refused by Pillow itself; 10000×10000 only warns in Pillow and is refused
+    # by our own cap (or by catching the warning when warnings are errors).
+    bombs = [real_bit_bomb(20000), real_bit_bomb(10000)]
+    assert all(len(b) < 200_000 for b in bombs)
+    for bomb in bombs:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error" if warnings_as_errors else "ignore")
+            started = time.perf_counter()
+            with pytest.raises(ImageRejected) as err:
+                check_image(bomb)
+            assert time.perf_counter() - started < 0.5
+        assert "megapixels" in err.value.reason
+        assert "decode safely" in err.value.reason
+
+
+def test_rejection_hides_the_cause_chain_from_members_but_keeps_it_for_logs() -> None:
+    with pytest.raises(ImageRejected) as err:
+        check_image(truncated_jpeg())
+    assert "truncated" not in err.value.reason  # Pillow's words stay out of the answer
+    assert err.value.__cause__ is not None
+
+
+def test_repr_does_not_dump_the_bytes() -> None:
+    frame = check_image(solid((640, 480), "PNG"))
+    assert len(repr(frame)) < 200
+    assert "640x480" in repr(frame)
+
+
+async def test_async_check_runs_in_a_worker_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[int] = []
+    real = media._check
+
+    def spy(data: bytes) -> FirstFrame:
+        seen.append(threading.get_ident())
+        return real(data)
+
+    monkeypatch.setattr(media, "_check", spy)
+    data = solid((640, 480), "JPEG")
+    frame = await check_image_async(data, declared_size=len(data))
+    assert frame.content_type == "image/jpeg"
+    assert seen and seen[0] != threading.get_ident()
+    with pytest.raises(ImageRejected, match="GIF"):
+        await check_image_async(solid((640, 480), "GIF"))
