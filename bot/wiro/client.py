@@ -1,0 +1,708 @@
+"""The Wiro client: signed REST calls, typed errors, task following, safe downloads.
+
+Never imports discord. One `WiroClient` per process; it owns at most one websocket, shared by
+every task it follows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+import logging
+import os
+import random
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urljoin, urlsplit
+
+import aiohttp
+
+from .errors import (
+    DownloadRefused,
+    TaskDeadlineExceeded,
+    WiroAuthError,
+    WiroConcurrencyLimit,
+    WiroError,
+    WiroInsufficientBalance,
+    WiroNotFound,
+    WiroRateLimited,
+    WiroServerError,
+    WiroTransportError,
+    WiroValidationError,
+)
+from .models import (
+    STAGE_BY_STATUS,
+    STAGE_ORDER,
+    ErrorItem,
+    RunAccepted,
+    StageUpdate,
+    TaskDetail,
+    TaskOutcome,
+    TaskStage,
+    ToolInfo,
+    loose_float,
+    loose_str,
+    maybe_json,
+    parse_errors,
+)
+from .signing import NonceSource, sign_headers
+
+log = logging.getLogger(__name__)
+
+MAX_TRIES = 3  # for retryable calls; Run is tried once
+RETRY_BASE_SECONDS = 0.5
+RETRY_MAX_SECONDS = 8.0
+RETRY_AFTER_CAP_SECONDS = 30.0  # a longer Retry-After is raised to the caller, not slept through
+RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+MAX_WS_MESSAGE = 16 * 1024 * 1024  # task_output_full can carry all stdout (GUESS, §3)
+WS_BACKOFF_BASE = 0.5
+WS_BACKOFF_MAX = 30.0
+WS_HEARTBEAT = 30.0
+DOWNLOAD_CHUNK = 64 * 1024
+MAX_REDIRECTS = 3
+# Socket events after which Task/Detail is re-read at once: the final state may be there (§3/§4).
+POLL_TRIGGERS = frozenset({"task_postprocess_end", "task_cancel", "task_end", "task_error_full"})
+# After a trigger, Detail may lag the socket; re-read it at this pace until it is final.
+HINTED_POLL_SECONDS = 1.0
+
+# code 0 messages that are about the request's parameters (§7.2).
+_VALIDATION_HINTS = ("request parameter", "request files", "parameters are invalid", "must be")
+_AUTH_HINTS = ("authorization", "signature", "is not allowed", "permission", "x-api-key")
+
+FormField = tuple[str, str | bytes, str | None, str | None]  # name, value, filename, content type
+
+
+def _error_for(
+    items: list[ErrorItem], status: int | None, *, retry_after: float | None = None
+) -> WiroError:
+    """Map Wiro's envelope (and HTTP status) onto one typed error."""
+    first = items[0] if items else ErrorItem(code=None, message="")
+    code, message = first.code, first.message or "Wiro refused the request"
+    lowered = message.lower()
+    if status == 429:
+        return WiroRateLimited(message, code=code, status=status, retry_after=retry_after)
+    if status in (401, 403) or code in (98, 99):
+        return WiroAuthError(message, code=code, status=status)
+    if code == 96:
+        return WiroConcurrencyLimit(message, code=code, status=status)
+    if code == 97:
+        return WiroInsufficientBalance(message, code=code, status=status)
+    if code == 1 or status == 404:
+        return WiroNotFound(message, code=code, status=status)
+    if status in (400, 422):
+        return WiroValidationError(message, code=code, status=status)
+    if status is not None and status >= 500:
+        return WiroServerError(message, code=code, status=status)
+    if any(hint in lowered for hint in _AUTH_HINTS):
+        return WiroAuthError(message, code=code, status=status)
+    if any(hint in lowered for hint in _VALIDATION_HINTS):
+        return WiroValidationError(message, code=code, status=status)
+    return WiroServerError(message, code=code, status=status)
+
+
+def _retry_after(headers: Any) -> float | None:
+    value = loose_float(headers.get("Retry-After")) if headers is not None else None
+    return max(0.0, value) if value is not None else None
+
+
+def _backoff(attempt: int) -> float:
+    return min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2**attempt) * random.uniform(0.5, 1.5)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _progress_of(message: Any) -> int | None:
+    """Return the percentage of a task_output progress object (dict or JSON string)."""
+    message = maybe_json(message)
+    if not isinstance(message, dict):
+        return None
+    value = loose_float(message.get("percentage"))
+    if value is None:
+        return None
+    return max(0, min(100, int(value)))
+
+
+class WiroClient:
+    """Talk to Wiro for one model: submit runs, follow them, stop them, fetch their clips."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None,
+        api_secret: str | None,
+        api_base: str,
+        socket_url: str,
+        output_hosts: tuple[str, ...],
+        owner: str = "minimax",
+        project: str = "hailuo-2-3",
+        session: aiohttp.ClientSession | None = None,
+        poll_interval: float = 10.0,
+        request_timeout: float = 30.0,
+    ) -> None:
+        self._api_key = api_key or None
+        self._api_secret = api_secret or None
+        self.api_base = api_base.rstrip("/")
+        self.socket_url = socket_url
+        self.output_hosts = tuple(h.strip().lower().lstrip(".") for h in output_hosts if h.strip())
+        self.owner = owner
+        self.project = project
+        self.poll_interval = poll_interval
+        self.request_timeout = request_timeout
+        # A download may trickle; this bounds the whole transfer, not just each read.
+        self.download_timeout = 600.0
+        self.tool: ToolInfo = ToolInfo.fallback()
+        self._session = session
+        self._owns_session = session is None
+        self._nonces = NonceSource()
+        self._hub = _SocketHub(self)
+
+    def __repr__(self) -> str:
+        return f"WiroClient(api_base={self.api_base!r}, signed={self._api_key is not None})"
+
+    # ------------------------------------------------------------ lifecycle
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """Return the HTTP session (start() must have run)."""
+        if self._session is None or self._session.closed:
+            raise RuntimeError("WiroClient.start() has not been called")
+        return self._session
+
+    async def start(self) -> None:
+        """Open the HTTP session if needed and read the model schema (best effort)."""
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession()
+            self._owns_session = True
+        try:
+            await self.tool_detail()
+        except (TimeoutError, WiroError) as exc:
+            log.warning(
+                "Tool/Detail failed (%s); using the built-in schema: image field %s (%s)",
+                exc,
+                self.tool.image_field_id,
+                self.tool.image_field_type,
+            )
+
+    async def close(self) -> None:
+        """Close the websocket and, if this client opened it, the HTTP session."""
+        await self._hub.close()
+        if self._owns_session and self._session is not None:
+            await self._session.close()
+        self._session = None if self._owns_session else self._session
+
+    # ------------------------------------------------------------ REST core
+
+    def _headers(self) -> dict[str, str]:
+        if self._api_key is None:
+            return {}  # sandbox / no credentials: Wiro's simulator accepts unsigned calls
+        if self._api_secret is None:
+            return {"x-api-key": self._api_key}  # "API Key Only" projects (§1.1)
+        return sign_headers(self._api_key, self._api_secret, self._nonces.next())
+
+    async def _request(
+        self,
+        path: str,
+        json: dict[str, Any] | None = None,
+        form: list[FormField] | None = None,
+        *,
+        retry: bool,
+    ) -> dict[str, Any]:
+        """POST one signed call, parse the envelope and return it, or raise a typed error."""
+        tries = MAX_TRIES if retry else 1
+        for attempt in range(tries):
+            try:
+                return await self._request_once(path, json, form, is_run=path.startswith("/Run/"))
+            except (WiroTransportError, WiroServerError, WiroRateLimited) as exc:
+                retryable = isinstance(exc, WiroTransportError) or exc.status in RETRYABLE_STATUSES
+                if not retry or not retryable or attempt == tries - 1:
+                    raise
+                delay = _backoff(attempt)
+                if isinstance(exc, WiroRateLimited) and exc.retry_after is not None:
+                    if exc.retry_after > RETRY_AFTER_CAP_SECONDS:
+                        raise
+                    delay = max(delay, exc.retry_after)
+                log.info("%s failed (%s); retry %d in %.1fs", path, exc, attempt + 1, delay)
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _request_once(
+        self,
+        path: str,
+        json_body: dict[str, Any] | None,
+        form: list[FormField] | None,
+        *,
+        is_run: bool,
+    ) -> dict[str, Any]:
+        url = self.api_base + path
+        kwargs: dict[str, Any] = {
+            "headers": self._headers(),
+            "timeout": aiohttp.ClientTimeout(total=self.request_timeout),
+        }
+        if form is not None:
+            data = aiohttp.FormData()
+            for name, value, filename, content_type in form:
+                data.add_field(name, value, filename=filename, content_type=content_type)
+            kwargs["data"] = data
+        else:
+            kwargs["json"] = json_body or {}
+        try:
+            async with self.session.post(url, **kwargs) as resp:
+                status = resp.status
+                raw = await resp.read()
+                headers = resp.headers
+        except aiohttp.ClientConnectorError as exc:
+            # The connection never opened, so nothing reached Wiro.
+            raise WiroTransportError(f"cannot connect to Wiro ({type(exc).__name__})") from None
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise WiroTransportError(
+                f"{path}: connection failed ({type(exc).__name__})", maybe_submitted=is_run
+            ) from None
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            if status in (401, 403):
+                raise WiroAuthError("Wiro refused the credentials", status=status)
+            if status == 429:
+                raise WiroRateLimited(
+                    "Wiro is rate limiting", status=status, retry_after=_retry_after(headers)
+                )
+            if status >= 500 and not is_run:
+                raise WiroServerError(f"{path}: Wiro answered HTTP {status}", status=status)
+            # A gateway page after a Run: the task may or may not exist at Wiro.
+            raise WiroTransportError(
+                f"{path}: Wiro answered HTTP {status} without JSON",
+                status=status,
+                maybe_submitted=is_run,
+            )
+        ok = body.get("result") is True or loose_str(body.get("result")).lower() in ("true", "1")
+        if ok and status < 400:
+            return body
+        if status < 400 and not parse_errors(body) and "result" not in body:
+            return body  # no envelope at all (seen in some endpoints); trust the 2xx
+        raise _error_for(parse_errors(body), status, retry_after=_retry_after(headers))
+
+    # ------------------------------------------------------------ endpoints
+
+    async def tool_detail(self) -> ToolInfo:
+        """Read the model schema and prices from Tool/Detail and cache them on `tool`."""
+        body = await self._request(
+            "/Tool/Detail", {"slugowner": self.owner, "slugproject": self.project}, retry=True
+        )
+        self.tool = ToolInfo.from_body(body)
+        log.info(
+            "Tool/Detail: image field %s (%s), resolutions %s, durations %s, %d price tiers",
+            self.tool.image_field_id,
+            self.tool.image_field_type,
+            ",".join(self.tool.resolutions),
+            ",".join(self.tool.durations),
+            len(self.tool.prices),
+        )
+        return self.tool
+
+    async def run(
+        self,
+        *,
+        prompt: str,
+        resolution: str,
+        duration: int,
+        prompt_optimizer: bool,
+        image: bytes | None = None,
+        image_filename: str = "first-frame.png",
+        image_content_type: str = "image/png",
+    ) -> RunAccepted:
+        """Submit one run (billed; never retried) and return its task id and token."""
+        fields = {
+            "prompt": prompt,
+            "resolution": resolution,
+            "duration": str(duration),
+            "promptOptimizer": "true" if prompt_optimizer else "false",
+        }
+        path = f"/Run/{self.owner}/{self.project}"
+        if image is None:
+            body = await self._request(path, fields, retry=False)
+        else:
+            form: list[FormField] = [(k, v, None, None) for k, v in fields.items()]
+            field_id = self.tool.image_field_id
+            form.append((field_id, image, image_filename, image_content_type))
+            if self.tool.image_field_type == "fileinput":
+                # fileinput wants the URL twin present and empty when a file is sent (§2.7).
+                form.append((field_id + "Url", "", None, None))
+            body = await self._request(path, form=form, retry=False)
+        accepted = RunAccepted.from_body(body)
+        if accepted is None:
+            raise WiroTransportError(
+                "Run answered without a task id or token", status=200, maybe_submitted=True
+            )
+        log.info("task %s: submitted (%s, %ss)", accepted.task_id, resolution, duration)
+        return accepted
+
+    async def detail(
+        self, *, task_token: str | None = None, task_id: str | None = None
+    ) -> TaskDetail | None:
+        """Read one task from Task/Detail; None when Wiro does not know it (yet)."""
+        if task_token:
+            payload = {"tasktoken": task_token}
+        elif task_id:
+            payload = {"taskid": str(task_id)}
+        else:
+            raise ValueError("detail() needs task_token or task_id")
+        try:
+            body = await self._request("/Task/Detail", payload, retry=True)
+        except WiroNotFound:
+            return None
+        except (WiroValidationError, WiroServerError) as exc:
+            # A result:false envelope is "not visible yet" (§2.2); real HTTP failures are not.
+            if exc.status is not None and exc.status >= 400:
+                raise
+            log.debug("task %s: Task/Detail said %s", task_id or "?", exc)
+            return None
+        return TaskDetail.from_body(body)
+
+    async def cancel(self, task_id: str) -> bool:
+        """Cancel a queued task; False when Wiro says it is not cancellable."""
+        return await self._stop_call("/Task/Cancel", task_id)
+
+    async def kill(self, task_id: str) -> bool:
+        """Kill a running task; False when Wiro says it cannot."""
+        return await self._stop_call("/Task/Kill", task_id)
+
+    async def _stop_call(self, path: str, task_id: str) -> bool:
+        try:
+            await self._request(path, {"taskid": str(task_id)}, retry=True)
+        except (WiroNotFound, WiroValidationError) as exc:
+            log.info("task %s: %s refused: %s", task_id, path, exc)
+            return False
+        log.info("task %s: %s accepted", task_id, path)
+        return True
+
+    async def stop(self, task_id: str, task_token: str) -> None:
+        """Stop a task: Cancel while queued (Kill if that fails), else Kill (§2.4)."""
+        current = await self.detail(task_token=task_token)
+        if current is not None and current.is_terminal:
+            log.info("task %s: already %s, nothing to stop", task_id, current.status)
+            return
+        if current is not None and current.status == "task_queue" and await self.cancel(task_id):
+            return
+        await self.kill(task_id)
+
+    # ------------------------------------------------------------ downloads
+
+    def check_download_url(self, url: str) -> None:
+        """Raise DownloadRefused unless `url` is on an allowed host with an allowed scheme."""
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower().rstrip(".")
+        if not host:
+            raise DownloadRefused("the URL has no host")
+        if not any(host == s or host.endswith("." + s) for s in self.output_hosts):
+            raise DownloadRefused(f"host {host} is not an allowed output host")
+        if parts.scheme == "https":
+            return
+        if parts.scheme == "http" and _is_loopback(host):
+            return
+        raise DownloadRefused(f"scheme {parts.scheme or 'none'} is not allowed for {host}")
+
+    async def download(self, url: str, dest: Path, *, max_bytes: int) -> int:
+        """Stream `url` into `dest` (at most `max_bytes`) and return the number of bytes."""
+        dest = Path(dest)
+        for attempt in range(MAX_TRIES):
+            try:
+                async with asyncio.timeout(self.download_timeout):
+                    return await self._download_once(url, dest, max_bytes)
+            except (WiroTransportError, WiroServerError, TimeoutError) as exc:
+                await asyncio.to_thread(_unlink_quietly, dest)
+                if attempt == MAX_TRIES - 1:
+                    if isinstance(exc, TimeoutError):
+                        raise WiroTransportError("download took too long") from None
+                    raise
+                delay = _backoff(attempt)
+                log.info("download failed (%s); retry %d in %.1fs", exc, attempt + 1, delay)
+                await asyncio.sleep(delay)
+            except BaseException:
+                await asyncio.to_thread(_unlink_quietly, dest)
+                raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _download_once(self, url: str, dest: Path, max_bytes: int) -> int:
+        timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=self.request_timeout, sock_read=self.request_timeout
+        )
+        for _ in range(MAX_REDIRECTS + 1):
+            self.check_download_url(url)
+            try:
+                async with self.session.get(url, allow_redirects=False, timeout=timeout) as resp:
+                    if resp.status in (301, 302, 303, 307, 308) and resp.headers.get("Location"):
+                        # Follow by hand so every hop is checked against the allowed hosts.
+                        url = urljoin(url, resp.headers["Location"])
+                        continue
+                    if resp.status >= 500:
+                        raise WiroServerError(f"download: HTTP {resp.status}", status=resp.status)
+                    if resp.status == 404 or resp.status == 410:
+                        raise WiroNotFound("the output file is gone", status=resp.status)
+                    if resp.status != 200:
+                        raise WiroError(f"download: HTTP {resp.status}", status=resp.status)
+                    if resp.content_length is not None and resp.content_length > max_bytes:
+                        raise DownloadRefused(
+                            f"file is {resp.content_length} bytes, over the {max_bytes} limit"
+                        )
+                    return await self._stream_to(resp, dest, max_bytes)
+            except aiohttp.ClientError as exc:
+                raise WiroTransportError(f"download failed ({type(exc).__name__})") from None
+        raise DownloadRefused("too many redirects")
+
+    async def _stream_to(self, resp: aiohttp.ClientResponse, dest: Path, max_bytes: int) -> int:
+        handle = await asyncio.to_thread(open, dest, "wb")
+        total = 0
+        try:
+            async for chunk in resp.content.iter_chunked(DOWNLOAD_CHUNK):
+                total += len(chunk)
+                if total > max_bytes:
+                    raise DownloadRefused(f"file is over the {max_bytes} byte limit")
+                await asyncio.to_thread(handle.write, chunk)
+        finally:
+            await asyncio.to_thread(handle.close)
+        return total
+
+    # ------------------------------------------------------------ following a task
+
+    async def follow(
+        self, task_id: str, task_token: str, *, deadline: float
+    ) -> AsyncIterator[StageUpdate | TaskOutcome]:
+        """Yield stage changes of a task, then its outcome; raise TaskDeadlineExceeded."""
+        sub = self._hub.subscribe(task_id, task_token)
+        state = _FollowState()
+        next_poll = 0.0  # poll at once: the task may be finished already
+        try:
+            while True:
+                now = time.monotonic()
+                if now >= deadline:
+                    log.warning("task %s: deadline passed at stage %s", task_id, state.stage)
+                    raise TaskDeadlineExceeded(f"task {task_id} did not finish in time")
+                if now >= next_poll:
+                    found = await self._poll_once(task_id, task_token, deadline)
+                    interval = self.poll_interval
+                    if state.hinted:
+                        interval = min(interval, HINTED_POLL_SECONDS)
+                    next_poll = time.monotonic() + interval
+                    if found is not None:
+                        outcome = found.outcome()
+                        if outcome is not None:
+                            log.info("task %s: %s (%s)", task_id, outcome.kind, outcome.reason)
+                            yield outcome
+                            return
+                        if found.stage is not None:
+                            update = state.advance(found.stage, None, "poll")
+                            if update is not None:
+                                yield update
+                wait = min(next_poll, deadline) - time.monotonic()
+                if wait <= 0:
+                    continue
+                try:
+                    async with asyncio.timeout(wait):
+                        event = await sub.queue.get()
+                except TimeoutError:
+                    continue
+                if event is _RECONNECTED:
+                    next_poll = 0.0  # events may have been missed while disconnected
+                    continue
+                update, poll_now = self._on_frame(task_id, state, event)
+                if poll_now:
+                    state.hinted = True
+                    next_poll = 0.0
+                if update is not None:
+                    yield update
+        finally:
+            self._hub.unsubscribe(task_token, sub)
+
+    def _on_frame(
+        self, task_id: str, state: _FollowState, frame: dict[str, Any]
+    ) -> tuple[StageUpdate | None, bool]:
+        kind = loose_str(frame.get("type"))
+        if kind == "task_error":
+            # An interim stderr line, not a failure (§3); the outcome comes from Task/Detail.
+            log.debug("task %s: stderr line from Wiro", task_id)
+            return None, False
+        stage = STAGE_BY_STATUS.get(kind)
+        progress = _progress_of(frame.get("message")) if kind == "task_output" else None
+        update = state.advance(stage, progress, "socket") if stage is not None else None
+        return update, kind in POLL_TRIGGERS
+
+    async def _poll_once(self, task_id: str, task_token: str, deadline: float) -> TaskDetail | None:
+        remaining = deadline - time.monotonic()
+        try:
+            async with asyncio.timeout(max(0.0, remaining)):
+                return await self.detail(task_token=task_token)
+        except WiroAuthError:
+            raise
+        except TimeoutError:
+            return None
+        except WiroError as exc:
+            log.warning("task %s: Task/Detail failed: %s", task_id, exc)
+            return None
+
+
+@dataclass
+class _FollowState:
+    stage: TaskStage | None = None
+    progress: int | None = None
+    hinted: bool = False
+
+    def advance(
+        self, stage: TaskStage, progress: int | None, source: Literal["socket", "poll"]
+    ) -> StageUpdate | None:
+        """Record a stage/progress report; return an update only when something changed."""
+        if self.stage is not None and STAGE_ORDER[stage] < STAGE_ORDER[self.stage]:
+            return None  # a stale report (Detail can lag the socket); never move backwards
+        if stage == self.stage and (progress is None or progress == self.progress):
+            return None
+        if stage != self.stage or progress is not None:
+            self.progress = progress
+        self.stage = stage
+        return StageUpdate(stage=stage, progress=self.progress, source=source)
+
+
+# ---------------------------------------------------------------- the shared websocket
+
+_RECONNECTED: Any = object()  # queued to every subscriber after each (re)connect
+_QUEUE_LIMIT = 256
+
+
+@dataclass(eq=False)
+class _Subscription:
+    task_id: str
+    token: str
+    queue: asyncio.Queue[Any] = field(default_factory=lambda: asyncio.Queue(_QUEUE_LIMIT))
+
+    def offer(self, item: Any) -> None:
+        if self.queue.full():
+            with contextlib.suppress(asyncio.QueueEmpty):
+                self.queue.get_nowait()  # drop the oldest: a newer frame supersedes it
+        self.queue.put_nowait(item)
+
+
+class _SocketHub:
+    """One websocket multiplexing `task_info` subscriptions by task token."""
+
+    def __init__(self, client: WiroClient) -> None:
+        self._client = client
+        self._subs: dict[str, list[_Subscription]] = {}
+        self._runner: asyncio.Task[None] | None = None
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self.backoff_base = WS_BACKOFF_BASE
+        self.connections = 0  # successful connects, for diagnostics and tests
+
+    def subscribe(self, task_id: str, token: str) -> _Subscription:
+        sub = _Subscription(task_id, token)
+        self._subs.setdefault(token, []).append(sub)
+        if self._runner is None or self._runner.done():
+            self._runner = asyncio.get_running_loop().create_task(self._run(), name="wiro-socket")
+        elif self._ws is not None and not self._ws.closed:
+            asyncio.get_running_loop().create_task(self._send_info(self._ws, token))
+        return sub
+
+    def unsubscribe(self, token: str, sub: _Subscription) -> None:
+        subs = self._subs.get(token, [])
+        if sub in subs:
+            subs.remove(sub)
+        if not subs:
+            self._subs.pop(token, None)
+        # Wiro has no unsubscribe frame; the socket closes when nobody listens (§3).
+        if not self._subs and self._runner is not None:
+            self._runner.cancel()
+            self._runner = None
+
+    async def close(self) -> None:
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await runner
+
+    async def _send_info(self, ws: aiohttp.ClientWebSocketResponse, token: str) -> None:
+        with contextlib.suppress(Exception):
+            await ws.send_str(json.dumps({"type": "task_info", "tasktoken": token}))
+
+    async def _run(self) -> None:
+        failures = 0
+        while self._subs:
+            try:
+                session = self._client.session
+                async with asyncio.timeout(self._client.request_timeout):
+                    ws = await session.ws_connect(
+                        self._client.socket_url,
+                        max_msg_size=MAX_WS_MESSAGE,
+                        heartbeat=WS_HEARTBEAT,
+                        autoping=True,
+                    )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # any failure to connect is retried with backoff
+                failures += 1
+                level = logging.WARNING if failures in (1, 5) else logging.DEBUG
+                log.log(level, "Wiro socket connect failed (%s), attempt %d", exc, failures)
+                await asyncio.sleep(self._delay(failures))
+                continue
+            self._ws = ws
+            self.connections += 1
+            try:
+                for token in list(self._subs):
+                    await self._send_info(ws, token)
+                for subs in list(self._subs.values()):
+                    for sub in subs:
+                        sub.offer(_RECONNECTED)
+                if failures:
+                    log.info("Wiro socket reconnected after %d failed attempts", failures)
+                failures = 0
+                await self._read(ws)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("Wiro socket error: %s", type(exc).__name__)
+            finally:
+                self._ws = None
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(ws.close())
+            if self._subs:
+                failures += 1
+                log.info("Wiro socket closed; reconnecting")
+                await asyncio.sleep(self._delay(failures))
+
+    def _delay(self, failures: int) -> float:
+        base = min(WS_BACKOFF_MAX, self.backoff_base * 2 ** max(0, failures - 1))
+        return base * random.uniform(0.5, 1.5)
+
+    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        async for msg in ws:
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                continue  # binary frames are for realtime models only
+            try:
+                frame = json.loads(msg.data)
+            except ValueError:
+                log.debug("ignored a malformed socket frame")
+                continue
+            if not isinstance(frame, dict):
+                continue
+            token = frame.get("tasktoken")
+            subs = self._subs.get(token) if isinstance(token, str) else None
+            if not subs:
+                continue  # `connected` welcome, or a task nobody here follows
+            for sub in subs:
+                sub.offer(frame)
+
+
+def _unlink_quietly(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
