@@ -1,0 +1,126 @@
+"""The Discord bot: composition root for the Discord side, cogs, start-up and shutdown order."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from typing import Literal
+
+import discord
+from discord.ext import commands
+
+from bot.background import BackgroundTasks
+from bot.jobs import JobConfig, JobService
+from bot.settings import Settings
+from bot.wiro.client import WiroClient
+from storage.db import Database
+from storage.models import Limit
+
+log = logging.getLogger(__name__)
+
+COGS = ("cogs.video", "cogs.governance", "cogs.admin")
+Mode = Literal["run", "sync"]
+
+
+def build_intents() -> discord.Intents:
+    """Only what the bot uses: guilds (channels, roles). No privileged intents."""
+    intents = discord.Intents.none()
+    intents.guilds = True
+    return intents
+
+
+class VideoBot(commands.Bot):
+    """The bot process. Services are built in `bot.__main__` and passed in."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        storage: Database,
+        wiro: WiroClient,
+        mode: Mode = "run",
+        job_config: JobConfig | None = None,
+    ) -> None:
+        from cogs.common import VideoCommandTree
+
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=build_intents(),
+            tree_cls=VideoCommandTree,
+            allowed_mentions=discord.AllowedMentions.none(),
+            max_messages=None,  # no message cache: every card edit goes by id
+            chunk_guilds_at_startup=False,
+            help_command=None,
+        )
+        self.settings = settings
+        self.storage = storage
+        self.wiro = wiro
+        self.mode = mode
+        self.background = BackgroundTasks("bot")
+        self.jobs = JobService(
+            storage=storage,
+            wiro=wiro,
+            config=job_config
+            or JobConfig(
+                default_limit=Limit(
+                    credits=settings.default_quota_credits, period=settings.default_quota_period
+                ),
+                max_jobs_per_user=settings.max_jobs_per_user,
+                max_jobs_per_guild=settings.max_jobs_per_guild,
+                timeout=timedelta(minutes=settings.job_timeout_minutes),
+                sandbox=settings.wiro_sandbox,
+                work_dir=settings.database_path.parent / "tmp",
+            ),
+        )
+        self._resumed = False
+
+    async def setup_hook(self) -> None:
+        from cogs.cards import CancelButton, DiscordPresenter, RerollButton
+
+        self.presenter = DiscordPresenter(self)
+        self.jobs.presenter = self.presenter
+        for name in COGS:
+            await self.load_extension(name)
+        # Buttons of every card ever posted keep working: the job id is in the custom_id.
+        self.add_dynamic_items(CancelButton, RerollButton)
+        if self.mode != "run":
+            return
+        if self.settings.dev_guild_id:
+            guild = discord.Object(self.settings.dev_guild_id)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+            log.info("synced %d commands to dev guild %s", len(synced), guild.id)
+        self.background.spawn(self._resume_when_ready(), name="resume-jobs")
+
+    async def _resume_when_ready(self) -> None:
+        await self.wait_until_ready()
+        if self._resumed:
+            return
+        self._resumed = True
+        count = await self.jobs.resume_all()
+        if count:
+            log.info("resumed %d jobs in flight", count)
+
+    async def on_ready(self) -> None:
+        assert self.user is not None
+        log.info(
+            "Ready: logged in as %s (%s) in %d servers%s",
+            self.user,
+            self.user.id,
+            len(self.guilds),
+            " [sandbox]" if self.settings.wiro_sandbox else "",
+        )
+
+    async def shutdown(self) -> None:
+        """Stop new jobs, save state, flush the cards, close Discord (bounded in time)."""
+        log.info("shutting down: no new jobs; jobs in flight resume at the next start")
+        await self.jobs.shutdown(timeout=3.0)
+        presenter = getattr(self, "presenter", None)
+        if presenter is not None:
+            await presenter.close()
+        await self.background.cancel_all(timeout=1.0)
+        try:
+            await asyncio.wait_for(self.close(), timeout=3.0)
+        except TimeoutError:
+            log.warning("Discord connection did not close in time")

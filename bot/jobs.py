@@ -1,0 +1,926 @@
+"""The job lifecycle: check, reserve, submit, follow, deliver or refund, cancel, time out, resume.
+
+Independent of Discord. It talks to Discord through `JobPresenter`, which a cog implements
+(post and edit the job card, post the clip, write the audit line), so the whole lifecycle runs in
+tests against the Wiro simulator and a recording presenter.
+
+Every state change is written to SQLite before the next slow step, so that a restart at any
+await point resumes from the last saved state (`resume_all`). A Run is never sent twice for the
+same job, except after Wiro's definite "concurrency limit" answer (code 96), which means the task
+was not created.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from bot import quota
+from bot.background import BackgroundTasks
+from bot.logs import job_logger
+from bot.media import FirstFrame
+from bot.wiro.client import WiroClient
+from bot.wiro.errors import (
+    DownloadRefused,
+    TaskDeadlineExceeded,
+    WiroAuthError,
+    WiroConcurrencyLimit,
+    WiroError,
+    WiroInsufficientBalance,
+    WiroTransportError,
+    WiroValidationError,
+)
+from bot.wiro.models import StageUpdate, TaskOutcome
+from storage.api import IllegalTransition, ReservationRefused
+from storage.db import Database
+from storage.models import Job, JobState, Limit, Stage
+
+log = logging.getLogger(__name__)
+
+MAX_PROMPT_CHARS = 2000
+# Clips above this are linked, never downloaded: a 10 s 1080P clip is a few tens of MB at most.
+MAX_CLIP_BYTES = 500 * 1024 * 1024
+# Before any history exists, a typical Hailuo run takes 1–5 minutes upstream plus queueing.
+DEFAULT_ETA_SECONDS = {("768P", 6): 150.0, ("768P", 10): 240.0, ("1080P", 6): 210.0}
+# Wiro said "busy" (code 96): the head of our local queue tries again at least this often, even
+# when none of our own tasks finished (another client of the same account may have).
+BUSY_RETRY_SECONDS = 30.0
+
+_WIRO_STAGE = {
+    "queued": Stage.QUEUED,
+    "starting": Stage.STARTING,
+    "generating": Stage.GENERATING,
+    "finishing": Stage.FINISHING,
+}
+
+
+class Refused(Exception):
+    """A request or action was refused; `message` is the short answer for the member."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class PresenterError(Exception):
+    """The presenter could not show something (missing permission, deleted channel...)."""
+
+
+class CardExtras(BaseModel):
+    """What the card needs besides the job row."""
+
+    model_config = ConfigDict(frozen=True)
+
+    queue_position: int | None = None
+    eta: datetime | None = None
+    sandbox: bool = False
+    note: str | None = None
+    cancelling: bool = False
+
+
+class Delivery(BaseModel):
+    """How the clip reached the channel."""
+
+    model_config = ConfigDict(frozen=True)
+
+    message_id: int | None
+    attached: bool
+    note: str | None = None  # why it was linked instead of attached
+
+
+class JobPresenter(Protocol):
+    """Discord side of the lifecycle, implemented by the video cog (and a recorder in tests)."""
+
+    async def post_card(self, job: Job, extras: CardExtras, thumbnail: bytes | None) -> int:
+        """Post the public job card; return its message id. Raise PresenterError if impossible."""
+
+    async def update_card(self, job: Job, extras: CardExtras) -> None:
+        """Show the job's current state (coalesced and paced by the implementation)."""
+
+    async def deliver_clip(self, job: Job, clip: Path | None, size: int | None) -> Delivery:
+        """Post the clip (attached when it fits, else linked to job.output_url with the reason).
+
+        `clip` is None when the clip was not downloaded (too big): link only. Posting must be
+        idempotent for `job.delivery_nonce`. Raise PresenterError if it cannot be posted."""
+
+    async def job_finished(self, job: Job) -> None:
+        """A job reached a terminal state (audit line, etc.)."""
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    """The knobs of the lifecycle (from Settings in production, small values in tests)."""
+
+    default_limit: Limit
+    max_jobs_per_user: int = 2
+    max_jobs_per_guild: int = 10
+    timeout: timedelta = timedelta(minutes=20)
+    sandbox: bool = False
+    max_clip_bytes: int = MAX_CLIP_BYTES
+    busy_retry_seconds: float = BUSY_RETRY_SECONDS
+    work_dir: Path = field(default_factory=lambda: Path(tempfile.gettempdir()))
+
+
+@dataclass(frozen=True)
+class VideoRequest:
+    """A member's /video (or a re-roll) with who asked, where, and with which settings."""
+
+    guild_id: int
+    channel_id: int
+    user_id: int
+    role_ids: frozenset[int]
+    prompt: str
+    resolution: str = "768P"
+    duration: int = 6
+    prompt_optimizer: bool = True
+    upload_limit: int | None = None
+    image_url: str | None = None
+    reroll_of: int | None = None
+
+
+@dataclass(frozen=True)
+class _NewJob:
+    """Satisfies storage.api.NewJob."""
+
+    guild_id: int
+    channel_id: int
+    user_id: int
+    prompt: str
+    resolution: str
+    duration: int
+    prompt_optimizer: bool
+    has_image: bool
+    image_sha256: str | None
+    image_url: str | None
+    credits: int
+    upload_limit: int | None
+    expected_cost_usd: float | None
+    reroll_of: int | None
+
+
+@dataclass(frozen=True)
+class QuotaStatus:
+    """What /quota shows."""
+
+    applied: quota.AppliedLimit
+    used: int
+    window_start: datetime
+    resets_at: datetime
+    in_flight: int
+    max_in_flight: int
+    costs: dict[tuple[str, int], int]
+
+    @property
+    def left(self) -> int:
+        return max(0, self.applied.limit.credits - self.used)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def normalise_prompt(prompt: str) -> str:
+    """Trim the prompt; inner text is kept as typed."""
+    return prompt.strip()
+
+
+def ts(moment: datetime, style: str = "R") -> str:
+    """A Discord timestamp that ticks in the client without edits."""
+    return f"<t:{int(moment.timestamp())}:{style}>"
+
+
+class JobService:
+    """Run every /video job from reservation to its final card."""
+
+    def __init__(
+        self,
+        *,
+        storage: Database,
+        wiro: WiroClient,
+        config: JobConfig,
+        presenter: JobPresenter | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.storage = storage
+        self.wiro = wiro
+        self.config = config
+        self.presenter: JobPresenter | None = presenter
+        self.clock = clock
+        self._tasks = BackgroundTasks("job")
+        self._runners: dict[int, asyncio.Task[None]] = {}
+        self._accepting = True
+        self._queue_changed = asyncio.Event()
+        self._wiro_busy_until = 0.0  # monotonic; while in the future, the local queue holds
+        self._eta_cache: dict[tuple[str, int, int], tuple[float, float | None]] = {}
+
+    # ------------------------------------------------------------------------------------------
+    # Checks before anything is spent
+    # ------------------------------------------------------------------------------------------
+    async def precheck(self, req: VideoRequest) -> int:
+        """Check everything that can be checked before the image; return the run's cost.
+
+        Raises Refused with the member-facing reason. Nothing is written."""
+        if not self._accepting:
+            raise Refused("The bot is restarting. Please try again in a minute.")
+        settings = await self.storage.guild_settings(req.guild_id)
+        if settings.paused:
+            reason = f": {settings.pause_reason}" if settings.pause_reason else "."
+            raise Refused(f"Video generation is paused in this server{reason}")
+        blocked = await self.storage.blocked_member(req.guild_id, req.user_id)
+        if blocked is not None:
+            reason = f" Reason: {blocked.reason}" if blocked.reason else ""
+            raise Refused(f"You are blocked from generating videos in this server.{reason}")
+        if settings.allowed_channel_ids and req.channel_id not in settings.allowed_channel_ids:
+            where = ", ".join(f"<#{c}>" for c in sorted(settings.allowed_channel_ids)[:5])
+            raise Refused(f"`/video` is not enabled in this channel. Try {where}.")
+        prompt = normalise_prompt(req.prompt)
+        word = quota.blocked_word_in(prompt, settings.blocked_words)
+        if word is not None:
+            raise Refused(f"Your prompt contains a word this server has blocked (“{word}”).")
+        if not prompt:
+            raise Refused("The prompt is empty. Describe the video you want.")
+        if len(prompt) > MAX_PROMPT_CHARS:
+            raise Refused(
+                f"The prompt is {len(prompt)} characters long; the limit is {MAX_PROMPT_CHARS}."
+            )
+        try:
+            cost = quota.run_cost(req.resolution, req.duration)
+        except ValueError:
+            raise Refused(
+                f"{req.resolution} videos can only be 6 seconds long. "
+                "Choose 768P for a 10-second clip."
+            ) from None
+        await self._check_limits(req, cost)
+        return cost
+
+    async def _check_limits(self, req: VideoRequest, cost: int) -> None:
+        """Answer early (before downloading the image) when the reservation would be refused."""
+        status = await self.quota_status(req.guild_id, req.user_id, req.role_ids)
+        refusal = self._credit_refusal(status, cost)
+        if refusal:
+            raise Refused(refusal)
+        if status.in_flight >= self.config.max_jobs_per_user:
+            raise Refused(
+                f"You already have {status.in_flight} videos in progress (the limit is "
+                f"{self.config.max_jobs_per_user}). Wait for one to finish or cancel it."
+            )
+        if await self.storage.count_in_flight(req.guild_id) >= self.config.max_jobs_per_guild:
+            raise Refused(
+                "This server has too many videos in progress right now "
+                f"(limit {self.config.max_jobs_per_guild}). Try again in a few minutes."
+            )
+        budget = (await self.storage.guild_settings(req.guild_id)).monthly_budget_usd
+        if budget is not None:
+            expected = await self.expected_cost_usd(req.resolution, req.duration) or 0.0
+            start, end = quota.month_window(self.clock())
+            spent = await self.storage.spent_usd(req.guild_id, start, end)
+            pending = await self.storage.in_flight_expected_usd(req.guild_id)
+            if spent + pending + expected > budget + 1e-9:
+                raise Refused(
+                    f"This server's video budget for the month is used up (${spent + pending:.2f}"
+                    f" of ${budget:.2f}). It resets {ts(end)}."
+                )
+
+    @staticmethod
+    def _credit_refusal(status: QuotaStatus, cost: int) -> str | None:
+        limit = status.applied.limit
+        if limit.credits == 0:
+            return "You don't have access to video generation in this server."
+        if status.used + cost > limit.credits:
+            return (
+                f"Not enough credits: you have used {status.used} of {limit.credits} this "
+                f"{limit.period} and this run costs {cost}. Your credits reset "
+                f"{ts(status.resets_at)}."
+            )
+        return None
+
+    async def quota_status(
+        self, guild_id: int, user_id: int, role_ids: Iterable[int]
+    ) -> QuotaStatus:
+        """Which limit applies to a member, what is used, when it resets, jobs in flight."""
+        applied = quota.pick_limits(
+            await self.storage.limits(guild_id),
+            guild_id=guild_id,
+            user_id=user_id,
+            role_ids=role_ids,
+            default=self.config.default_limit,
+        )
+        start, end = quota.window(applied.limit.period, self.clock())
+        used = await self.storage.credits_used(guild_id, user_id, start, end)
+        in_flight = await self.storage.count_in_flight(guild_id, user_id)
+        return QuotaStatus(
+            applied=applied,
+            used=used,
+            window_start=start,
+            resets_at=end,
+            in_flight=in_flight,
+            max_in_flight=self.config.max_jobs_per_user,
+            costs=dict(quota.RUN_COSTS),
+        )
+
+    async def expected_cost_usd(self, resolution: str, duration: int) -> float | None:
+        """Wiro's price for these settings, else the median of past runs."""
+        price = self.wiro.tool.price_for(resolution, duration)
+        median = None if price is not None else await self.storage.median_cost_usd(
+            resolution, duration
+        )
+        return quota.expected_run_cost_usd(price, median)
+
+    # ------------------------------------------------------------------------------------------
+    # Starting a job
+    # ------------------------------------------------------------------------------------------
+    async def submit(
+        self,
+        req: VideoRequest,
+        frame: FirstFrame | None,
+        *,
+        thumbnail: bytes | None = None,
+        note: str | None = None,
+    ) -> Job:
+        """Reserve credits atomically, post the card and start the job. Raises Refused."""
+        cost = await self.precheck(req)
+        if self.presenter is None:
+            raise RuntimeError("JobService.presenter is not set")
+        applied = (await self.quota_status(req.guild_id, req.user_id, req.role_ids)).applied
+        start, end = quota.window(applied.limit.period, self.clock())
+        month_start, _ = quota.month_window(self.clock())
+        settings = await self.storage.guild_settings(req.guild_id)
+        new = _NewJob(
+            guild_id=req.guild_id,
+            channel_id=req.channel_id,
+            user_id=req.user_id,
+            prompt=normalise_prompt(req.prompt),
+            resolution=req.resolution,
+            duration=req.duration,
+            prompt_optimizer=req.prompt_optimizer,
+            has_image=frame is not None,
+            image_sha256=frame.sha256 if frame else None,
+            image_url=req.image_url,
+            credits=cost,
+            upload_limit=req.upload_limit,
+            expected_cost_usd=await self.expected_cost_usd(req.resolution, req.duration),
+            reroll_of=req.reroll_of,
+        )
+        try:
+            job = await self.storage.create_job_with_reservation(
+                new,
+                limit=applied.limit,
+                window_start=start,
+                window_end=end,
+                max_jobs_per_user=self.config.max_jobs_per_user,
+                max_jobs_per_guild=self.config.max_jobs_per_guild,
+                monthly_budget_usd=settings.monthly_budget_usd,
+                month_start=month_start,
+                now=self.clock(),
+            )
+        except ReservationRefused as exc:
+            raise Refused(self._reservation_message(exc, cost, applied.limit)) from None
+        jlog = job_logger(log, job.id)
+        jlog.info(
+            "reserved %d credits for user=%s guild=%s settings=%s/%ss image=%s",
+            cost, req.user_id, req.guild_id, req.resolution, req.duration, frame is not None,
+        )
+        if frame is not None:
+            await self.storage.save_frame(job.id, frame.data, frame.content_type, frame.filename)
+        try:
+            message_id = await self.presenter.post_card(
+                job, await self._extras(job, note=note), thumbnail
+            )
+        except Exception as exc:
+            jlog.warning("could not post the job card: %s", exc)
+            await self._finish(job, JobState.FAILED, "The bot could not post in this channel.")
+            raise Refused(
+                "I couldn't post the job card in this channel (check that I can send messages, "
+                "embed links and attach files here). Your credits were not used."
+            ) from None
+        job = await self.storage.update_job(
+            job.id, card_message_id=message_id, card_posted_at=self.clock()
+        )
+        self._launch(job.id)
+        return job
+
+    @staticmethod
+    def _reservation_message(exc: ReservationRefused, cost: int, limit: Limit) -> str:
+        if exc.code == "credits":
+            resets = f" Your credits reset {ts(exc.resets_at)}." if exc.resets_at else ""
+            return (
+                f"Not enough credits: you have used {exc.used} of {limit.credits} this "
+                f"{limit.period} and this run costs {cost}.{resets}"
+            )
+        if exc.code == "user_concurrency":
+            return "You already have the maximum number of videos in progress. Wait for one."
+        if exc.code == "guild_concurrency":
+            return "This server has too many videos in progress right now. Try again soon."
+        if exc.code == "budget":
+            return "This server's video budget for the month is used up."
+        return exc.reason
+
+    def _launch(self, job_id: int) -> None:
+        if job_id in self._runners and not self._runners[job_id].done():
+            return
+        self._runners[job_id] = self._tasks.spawn(self._drive(job_id), name=f"job-{job_id}")
+
+    # ------------------------------------------------------------------------------------------
+    # Driving a job to a terminal state
+    # ------------------------------------------------------------------------------------------
+    async def _drive(self, job_id: int) -> None:
+        jlog = job_logger(log, job_id)
+        try:
+            job = await self.storage.get_job(job_id)
+            while not job.is_terminal:
+                if job.state in (JobState.PENDING, JobState.WAITING):
+                    job = await self._submit(job)
+                elif job.state is JobState.SUBMITTING:
+                    # Only after a restart: the Run may or may not have reached Wiro. Sending it
+                    # again could bill twice, so the member gets their credits back instead.
+                    jlog.warning("found mid-submission after a restart; not resubmitting")
+                    job = await self._finish(
+                        job,
+                        JobState.FAILED,
+                        "The bot restarted while sending this job to Wiro. It was not sent "
+                        "again, to avoid paying twice.",
+                    )
+                elif job.state is JobState.RUNNING:
+                    job = await self._follow(job)
+                elif job.state is JobState.DELIVERING:
+                    job = await self._deliver(job)
+        except asyncio.CancelledError:
+            jlog.info("runner stopped; the job resumes at the next start")
+            raise
+        except IllegalTransition as exc:
+            # Someone else (a cancel, a moderator) moved the job first: their state stands.
+            jlog.info("state moved under the runner (%s); re-reading", exc)
+            job = await self.storage.get_job(job_id)
+            if not job.is_terminal:
+                self._runners.pop(job_id, None)
+                self._launch(job_id)
+                return
+        except Exception:
+            jlog.exception("unexpected error; failing the job and refunding")
+            try:
+                job = await self.storage.get_job(job_id)
+                if not job.is_terminal:
+                    await self._finish(
+                        job,
+                        JobState.FAILED,
+                        f"Something went wrong on our side (job {job_id}). Your credits were "
+                        "refunded.",
+                    )
+            except Exception:
+                jlog.exception("could not record the failure")
+        finally:
+            if self._runners.get(job_id) is asyncio.current_task():
+                self._runners.pop(job_id, None)
+
+    async def _submit(self, job: Job) -> Job:
+        jlog = job_logger(log, job.id)
+        if job.state is JobState.PENDING and await self._queue_occupied(job.id):
+            job = await self.storage.transition(job.id, JobState.WAITING, stage=Stage.WAITING)
+            jlog.info("Wiro is busy; waiting in the local queue")
+        if job.state is JobState.WAITING:
+            job = await self._wait_turn(job)
+            if job.is_terminal:
+                return job
+        job = await self.storage.transition(
+            job.id,
+            JobState.SUBMITTING,
+            stage=Stage.SUBMITTING,
+            submit_attempts=job.submit_attempts + 1,
+        )
+        await self._render(job)
+        frame = await self.storage.load_frame(job.id) if job.has_image else None
+        if job.has_image and frame is None:
+            return await self._finish(
+                job, JobState.FAILED, "The first-frame image is no longer available."
+            )
+        try:
+            accepted = await self.wiro.run(
+                prompt=job.prompt,
+                resolution=job.resolution,
+                duration=job.duration,
+                prompt_optimizer=job.prompt_optimizer,
+                image=frame[0] if frame else None,
+                image_content_type=frame[1] if frame else "image/png",
+                image_filename=frame[2] if frame else "first-frame.png",
+            )
+        except WiroConcurrencyLimit:
+            self._wiro_busy_until = time.monotonic() + self.config.busy_retry_seconds
+            jlog.info("Wiro concurrency limit (code 96); queued locally")
+            job = await self.storage.transition(job.id, JobState.WAITING, stage=Stage.WAITING)
+            await self._render(job)
+            return job
+        except WiroError as exc:
+            jlog.warning("Wiro refused the run: %s", exc)
+            return await self._finish(job, JobState.FAILED, _run_failure_reason(exc))
+        self._wiro_busy_until = 0.0
+        self._queue_changed.set()  # the next in the local queue may try now
+        job = await self.storage.transition(
+            job.id,
+            JobState.RUNNING,
+            stage=Stage.QUEUED,
+            wiro_task_id=accepted.task_id,
+            wiro_task_token=accepted.task_token,
+            submitted_at=self.clock(),
+        )
+        jlog.info("submitted to Wiro task=%s", accepted.task_id)
+        await self._render(job)
+        fresh = await self.storage.get_job(job.id)
+        if fresh.cancelled_by is not None:
+            await self._stop_at_wiro(fresh)
+        return fresh
+
+    async def _queue_occupied(self, job_id: int) -> bool:
+        """True when jobs already wait in the local queue (a new job goes behind them)."""
+        waiting = [j for j in await self.storage.jobs_in_flight() if j.state is JobState.WAITING]
+        return any(j.id != job_id for j in waiting) or time.monotonic() < self._wiro_busy_until
+
+    async def _wait_turn(self, job: Job) -> Job:
+        """Wait in the local queue until this job is first and Wiro may have a free slot."""
+        shown_position: int | None = None
+        while True:
+            job = await self.storage.get_job(job.id)
+            if job.state is not JobState.WAITING:
+                return job
+            if self._deadline_passed(job):
+                return await self._finish(
+                    job,
+                    JobState.TIMED_OUT,
+                    f"Wiro stayed busy for {self._timeout_minutes} minutes, so the job was "
+                    "dropped from the queue.",
+                )
+            waiting = [
+                j.id for j in await self.storage.jobs_in_flight() if j.state is JobState.WAITING
+            ]
+            position = waiting.index(job.id) + 1 if job.id in waiting else 1
+            if position != shown_position:
+                shown_position = position
+                await self._render(job, queue_position=position)
+            wait = self._wiro_busy_until - time.monotonic()
+            if position == 1 and wait <= 0:
+                return job
+            self._queue_changed.clear()
+            timeout = wait if position == 1 else self.config.busy_retry_seconds
+            try:
+                await asyncio.wait_for(self._queue_changed.wait(), timeout=max(0.05, timeout))
+            except TimeoutError:
+                pass
+
+    def _slot_freed(self) -> None:
+        self._wiro_busy_until = 0.0
+        self._queue_changed.set()
+
+    async def _follow(self, job: Job) -> Job:
+        jlog = job_logger(log, job.id)
+        assert job.wiro_task_id and job.wiro_task_token
+        deadline = time.monotonic() + self._seconds_left(job)
+        try:
+            async for event in self.wiro.follow(
+                job.wiro_task_id, job.wiro_task_token, deadline=deadline
+            ):
+                if isinstance(event, StageUpdate):
+                    job = await self._on_stage(job, event)
+                elif isinstance(event, TaskOutcome):
+                    return await self._on_outcome(job, event)
+        except TaskDeadlineExceeded:
+            jlog.warning("no result within %d minutes; stopping the task", self._timeout_minutes)
+            await self._stop_at_wiro(job)
+            return await self._finish(
+                job,
+                JobState.TIMED_OUT,
+                f"No result after {self._timeout_minutes} minutes, so the task was stopped.",
+            )
+        # The follower ended without an outcome: treat like a deadline, never hang.
+        jlog.error("task follower ended without an outcome")
+        await self._stop_at_wiro(job)
+        return await self._finish(job, JobState.FAILED, "We lost track of this task at Wiro.")
+
+    async def _on_stage(self, job: Job, event: StageUpdate) -> Job:
+        stage = _WIRO_STAGE.get(event.stage, job.stage)
+        if stage == job.stage and event.progress == job.progress:
+            return job
+        fields: dict[str, object] = {"stage": stage, "progress": event.progress}
+        if stage is Stage.GENERATING and job.started_at is None:
+            fields["started_at"] = self.clock()
+        job = await self.storage.update_job(job.id, **fields)
+        job_logger(log, job.id).info("stage %s (%s)", stage.value, event.source)
+        await self._render(job)
+        return job
+
+    async def _on_outcome(self, job: Job, outcome: TaskOutcome) -> Job:
+        jlog = job_logger(log, job.id)
+        self._slot_freed()
+        if outcome.kind == "succeeded" and outcome.video is not None:
+            jlog.info("Wiro finished; %s bytes to deliver", outcome.video.size)
+            job = await self.storage.transition(
+                job.id,
+                JobState.DELIVERING,
+                stage=Stage.DELIVERING,
+                output_url=outcome.video.url,
+                output_size=outcome.video.size,
+                total_cost_usd=outcome.total_cost_usd,
+                delivery_nonce=job.delivery_nonce or secrets.token_hex(8),
+            )
+            await self._render(job)
+            return job
+        if outcome.kind == "cancelled":
+            fresh = await self.storage.get_job(job.id)
+            who = fresh.cancelled_by
+            reason = f"Cancelled by <@{who}>." if who else "The task was cancelled at Wiro."
+            return await self._finish(fresh, JobState.CANCELLED, reason)
+        jlog.info("Wiro reported failure: %s", outcome.reason)
+        return await self._finish(
+            job,
+            JobState.FAILED,
+            outcome.reason or "Wiro could not make this video.",
+            total_cost_usd=outcome.total_cost_usd,
+        )
+
+    async def _deliver(self, job: Job) -> Job:
+        jlog = job_logger(log, job.id)
+        assert self.presenter is not None
+        if job.result_message_id is not None:
+            return await self._succeed(job, job.result_message_id, note=job.outcome_reason)
+        if not job.output_url:
+            return await self._finish(job, JobState.FAILED, "Wiro returned no video.")
+        self.config.work_dir.mkdir(parents=True, exist_ok=True)
+        path = self.config.work_dir / f"job-{job.id}-{secrets.token_hex(4)}.mp4"
+        size: int | None
+        try:
+            try:
+                size = await self.wiro.download(
+                    job.output_url, path, max_bytes=self.config.max_clip_bytes
+                )
+                clip: Path | None = path
+            except DownloadRefused as exc:
+                if exc.reason != "too_big":
+                    jlog.error("clip download refused: %s", exc)
+                    return await self._finish(
+                        job, JobState.FAILED, "The clip came from a host the bot does not trust."
+                    )
+                jlog.warning("clip too big to download; linking it")
+                clip, size = None, job.output_size
+            except WiroError as exc:
+                jlog.error("clip download failed: %s", exc)
+                return await self._finish(
+                    job, JobState.FAILED, "The finished clip could not be downloaded from Wiro."
+                )
+            try:
+                delivery = await self.presenter.deliver_clip(job, clip, size)
+            except Exception as exc:
+                jlog.error("could not post the clip: %s", exc)
+                return await self._finish(
+                    job, JobState.FAILED, "The finished clip could not be posted in the channel."
+                )
+            jlog.info(
+                "delivered message=%s attached=%s", delivery.message_id, delivery.attached
+            )
+            return await self._succeed(job, delivery.message_id, note=delivery.note)
+        finally:
+            path.unlink(missing_ok=True)
+
+    async def _succeed(self, job: Job, message_id: int | None, *, note: str | None) -> Job:
+        job = await self.storage.transition(
+            job.id,
+            JobState.SUCCEEDED,
+            stage=Stage.DONE,
+            result_message_id=message_id,
+            outcome_reason=note,
+        )
+        await self.storage.charge(job.id, total_cost_usd=job.total_cost_usd)
+        await self._after_terminal(job)
+        return job
+
+    async def _finish(
+        self, job: Job, state: JobState, reason: str, **fields: object
+    ) -> Job:
+        """Move to a failed/cancelled/timed-out state, refund, show it, tell the audit log."""
+        job = await self.storage.transition(
+            job.id, state, stage=Stage.DONE, outcome_reason=reason, **fields
+        )
+        await self.storage.refund(job.id, note=state.value)
+        job_logger(log, job.id).info("%s: %s (credits refunded)", state.value, reason)
+        if job.wiro_task_id:
+            self._slot_freed()
+        self._queue_changed.set()
+        await self._after_terminal(job)
+        return job
+
+    async def _after_terminal(self, job: Job) -> None:
+        await self.storage.delete_frame(job.id, keep_for_reroll=job.state is JobState.SUCCEEDED)
+        await self._render(job)
+        if self.presenter is not None:
+            try:
+                await self.presenter.job_finished(job)
+            except Exception:
+                job_logger(log, job.id).exception("job_finished hook failed")
+
+    async def _stop_at_wiro(self, job: Job) -> None:
+        if not (job.wiro_task_id and job.wiro_task_token):
+            return
+        try:
+            await self.wiro.stop(job.wiro_task_id, job.wiro_task_token)
+        except WiroError as exc:
+            job_logger(log, job.id).warning("could not stop task at Wiro: %s", exc)
+
+    # ------------------------------------------------------------------------------------------
+    # Cancel, refund, re-roll
+    # ------------------------------------------------------------------------------------------
+    async def cancel(self, job_id: int, actor_id: int, *, is_moderator: bool) -> str:
+        """Cancel a job for its requester or a moderator; return what to tell them."""
+        job = await self.storage.get_job(job_id)
+        if job.user_id != actor_id and not is_moderator:
+            raise Refused("Only the member who asked for this video or a moderator can cancel it.")
+        for _ in range(3):  # the runner may move the job between our read and our write
+            if job.is_terminal:
+                raise Refused(f"Job {job.id} has already finished ({_state_words(job.state)}).")
+            if job.state is JobState.DELIVERING:
+                raise Refused("Too late to cancel: the clip is being posted.")
+            if job.state in (JobState.PENDING, JobState.WAITING):
+                try:
+                    await self._finish(
+                        job, JobState.CANCELLED, f"Cancelled by <@{actor_id}>.",
+                        cancelled_by=actor_id,
+                    )
+                except IllegalTransition:
+                    job = await self.storage.get_job(job_id)
+                    continue
+                return f"Job {job.id} was cancelled and its credits refunded."
+            # SUBMITTING or RUNNING: record who asked; stop it at Wiro once we have a task.
+            job = await self.storage.update_job(job.id, cancelled_by=actor_id)
+            await self._render(job, cancelling=True)
+            if job.state is JobState.RUNNING:
+                await self._stop_at_wiro(job)
+            job_logger(log, job.id).info("cancel requested by user=%s", actor_id)
+            return f"Cancelling job {job.id}… The card will update when Wiro confirms."
+        raise Refused("The job is changing state; try again in a moment.")
+
+    async def moderator_refund(self, job_id: int, actor_id: int, guild_id: int) -> str:
+        """Refund a job's credits (cancelling it first if it is still running)."""
+        job = await self.storage.get_job(job_id)
+        if job.guild_id != guild_id:
+            raise Refused(f"Job {job_id} does not belong to this server.")
+        if not job.is_terminal:
+            message = await self.cancel(job_id, actor_id, is_moderator=True)
+            return f"{message} Its credits are refunded when it stops."
+        if await self.storage.refund(job_id, note=f"moderator {actor_id}"):
+            await self.storage.record_action(
+                guild_id, actor_id, "refund", f"job {job_id}: {job.credits} credits"
+            )
+            return f"Refunded {job.credits} credits to <@{job.user_id}> for job {job_id}."
+        raise Refused(f"Job {job_id} was already refunded.")
+
+    async def reroll(self, job_id: int, actor_id: int, role_ids: frozenset[int],
+                     upload_limit: int | None) -> Job:
+        """Run a finished job again with the same settings, charged again."""
+        job = await self.storage.get_job(job_id)
+        if job.user_id != actor_id:
+            raise Refused("Only the member who asked for this video can re-roll it.")
+        frame = None
+        if job.has_image:
+            stored = await self.storage.load_frame(job.id)
+            if stored is None:
+                raise Refused(
+                    "The first-frame image of this job is no longer stored. Run /video again."
+                )
+            from bot.media import check_image_async
+
+            frame = await check_image_async(stored[0])
+        req = VideoRequest(
+            guild_id=job.guild_id,
+            channel_id=job.channel_id,
+            user_id=actor_id,
+            role_ids=role_ids,
+            prompt=job.prompt,
+            resolution=job.resolution,
+            duration=job.duration,
+            prompt_optimizer=job.prompt_optimizer,
+            upload_limit=upload_limit,
+            image_url=job.image_url,
+            reroll_of=job.id,
+        )
+        from bot.media import make_thumbnail
+
+        thumb = make_thumbnail(frame.data) if frame else None
+        return await self.submit(req, frame, thumbnail=thumb)
+
+    # ------------------------------------------------------------------------------------------
+    # Start-up and shut-down
+    # ------------------------------------------------------------------------------------------
+    async def resume_all(self) -> int:
+        """Pick up every job in flight from SQLite; return how many."""
+        jobs = await self.storage.jobs_in_flight()
+        for job in jobs:
+            job_logger(log, job.id).info("resuming in state %s", job.state.value)
+            self._launch(job.id)
+        return len(jobs)
+
+    async def shutdown(self, timeout: float = 5.0) -> None:
+        """Stop taking jobs and stop the runners; their state is already saved."""
+        self._accepting = False
+        await self._tasks.cancel_all(timeout=timeout)
+
+    @property
+    def accepting(self) -> bool:
+        return self._accepting
+
+    def runner_count(self) -> int:
+        return len(self._tasks)
+
+    # ------------------------------------------------------------------------------------------
+    # Card
+    # ------------------------------------------------------------------------------------------
+    async def _render(
+        self, job: Job, *, queue_position: int | None = None, cancelling: bool = False
+    ) -> None:
+        if self.presenter is None or job.card_message_id is None:
+            return
+        try:
+            extras = await self._extras(job, queue_position=queue_position, cancelling=cancelling)
+            await self.presenter.update_card(job, extras)
+        except Exception:
+            job_logger(log, job.id).exception("card update failed")
+
+    async def _extras(
+        self,
+        job: Job,
+        *,
+        queue_position: int | None = None,
+        cancelling: bool = False,
+        note: str | None = None,
+    ) -> CardExtras:
+        eta = None
+        if not job.is_terminal:
+            seconds = await self._eta_seconds(job)
+            eta = job.created_at + timedelta(seconds=seconds)
+        return CardExtras(
+            queue_position=queue_position,
+            eta=eta,
+            sandbox=self.config.sandbox,
+            note=note,
+            cancelling=cancelling or (job.cancelled_by is not None and not job.is_terminal),
+        )
+
+    async def _eta_seconds(self, job: Job) -> float:
+        """Median duration of finished jobs with these settings (this server's, else all)."""
+        key = (job.resolution, job.duration, job.guild_id)
+        now = time.monotonic()
+        cached = self._eta_cache.get(key)
+        if cached is None or now - cached[0] > 60:
+            median = await self.storage.median_duration_seconds(
+                job.resolution, job.duration, job.guild_id
+            )
+            if median is None:
+                median = await self.storage.median_duration_seconds(job.resolution, job.duration)
+            cached = (now, median)
+            self._eta_cache[key] = cached
+        median = cached[1]
+        if median is None:
+            median = DEFAULT_ETA_SECONDS.get((job.resolution, job.duration), 180.0)
+        return median
+
+    # ------------------------------------------------------------------------------------------
+    @property
+    def _timeout_minutes(self) -> int:
+        return int(self.config.timeout.total_seconds() // 60)
+
+    def _seconds_left(self, job: Job) -> float:
+        start = job.submitted_at or job.created_at
+        return (start + self.config.timeout - self.clock()).total_seconds()
+
+    def _deadline_passed(self, job: Job) -> bool:
+        return self.clock() >= job.created_at + self.config.timeout
+
+
+def _state_words(state: JobState) -> str:
+    return {
+        JobState.SUCCEEDED: "done",
+        JobState.FAILED: "failed",
+        JobState.CANCELLED: "cancelled",
+        JobState.TIMED_OUT: "timed out",
+    }.get(state, state.value)
+
+
+def _run_failure_reason(exc: WiroError) -> str:
+    """Plain words for a Run that Wiro refused (never the raw error text in public)."""
+    if isinstance(exc, WiroInsufficientBalance):
+        return "The bot's Wiro account is out of balance. A moderator has to top it up."
+    if isinstance(exc, WiroAuthError):
+        return "The bot's Wiro credentials were refused. The operator has to check them."
+    if isinstance(exc, WiroValidationError):
+        return "Wiro rejected these settings."
+    if isinstance(exc, WiroTransportError) and exc.maybe_submitted:
+        return (
+            "The connection to Wiro broke while sending the job. It was not sent again, to "
+            "avoid paying twice."
+        )
+    return "Wiro could not accept the job right now."

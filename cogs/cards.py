@@ -1,0 +1,497 @@
+"""The public job card: how it looks, its buttons, and how edits reach Discord.
+
+`render_card` is pure (job row → embed + view) so it can be tested and screenshotted.
+`DiscordPresenter` implements `bot.jobs.JobPresenter`: it posts cards and clips through the bot
+token (never the 15-minute interaction token), and `CardEditor` coalesces and paces card edits
+per channel so that Discord's edit rate limit is never hit, with final states sent first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import discord
+
+from bot.jobs import CardExtras, Delivery, PresenterError, Refused, ts
+from cogs.common import NO_MENTIONS, is_moderator, reply, role_ids
+from storage.models import Job, JobState, Stage
+
+if TYPE_CHECKING:
+    from bot.app import VideoBot
+
+log = logging.getLogger(__name__)
+
+THUMBNAIL_NAME = "first-frame.jpg"
+# Discord allows ~5 edits per few seconds per channel; one edit per 1.1 s stays under it with
+# room for the occasional new message in the same channel.
+EDIT_INTERVAL_SECONDS = 1.1
+# Editing a message older than an hour hits a separate cap (30046): post a fresh card instead.
+CARD_MAX_EDIT_AGE = timedelta(minutes=55)
+DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
+
+_STAGE_ORDER = [
+    Stage.WAITING,
+    Stage.SUBMITTING,
+    Stage.QUEUED,
+    Stage.STARTING,
+    Stage.GENERATING,
+    Stage.FINISHING,
+    Stage.DELIVERING,
+    Stage.DONE,
+]
+_STAGE_LABEL = {
+    Stage.WAITING: "Waiting for a free slot at Wiro",
+    Stage.SUBMITTING: "Sending to Wiro",
+    Stage.QUEUED: "Queued at Wiro",
+    Stage.STARTING: "Starting",
+    Stage.GENERATING: "Generating",
+    Stage.FINISHING: "Finishing",
+    Stage.DELIVERING: "Posting the clip",
+    Stage.DONE: "Done",
+}
+_COLOURS = {
+    JobState.SUCCEEDED: discord.Colour.green(),
+    JobState.FAILED: discord.Colour.red(),
+    JobState.TIMED_OUT: discord.Colour.orange(),
+    JobState.CANCELLED: discord.Colour.light_grey(),
+}
+_TITLES = {
+    JobState.SUCCEEDED: "✅ Video ready",
+    JobState.FAILED: "❌ Video failed",
+    JobState.TIMED_OUT: "⌛ Video timed out",
+    JobState.CANCELLED: "🚫 Video cancelled",
+}
+
+
+def progress_bar(job: Job, width: int = 12) -> str:
+    """A bar that advances with the stage (and Wiro's percentage while generating)."""
+    if job.state is JobState.SUCCEEDED:
+        filled = width
+    else:
+        index = _STAGE_ORDER.index(job.stage) if job.stage in _STAGE_ORDER else 0
+        fraction = index / (len(_STAGE_ORDER) - 1)
+        if job.stage is Stage.GENERATING and job.progress is not None:
+            step = 1 / (len(_STAGE_ORDER) - 1)
+            fraction += step * max(0, min(100, job.progress)) / 100
+        filled = round(fraction * width)
+    return "▰" * filled + "▱" * (width - filled)
+
+
+def prompt_as_text(prompt: str, limit: int = 1800) -> str:
+    """The prompt as inert text: no mention renders or pings, no markdown applies."""
+    text = discord.utils.escape_markdown(prompt)
+    text = discord.utils.escape_mentions(text)
+    # escape_mentions covers @everyone/@here and <@id>, <@&id>; channels too for good measure.
+    text = text.replace("<#", "<\u200b#")
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return text
+
+
+def _duration_words(seconds: float) -> str:
+    seconds = int(round(seconds))
+    minutes, secs = divmod(seconds, 60)
+    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
+
+
+def settings_line(job: Job) -> str:
+    optimizer = "optimizer on" if job.prompt_optimizer else "optimizer off"
+    image = " · first frame" if job.has_image else ""
+    return f"{job.resolution} · {job.duration} s · {optimizer}{image}"
+
+
+def render_card(
+    job: Job, extras: CardExtras, *, has_thumbnail: bool = False
+) -> tuple[discord.Embed, discord.ui.View | None]:
+    """Build the job card for the job's current state."""
+    terminal = job.is_terminal
+    if terminal:
+        title = _TITLES[job.state]
+        colour = _COLOURS[job.state]
+    else:
+        title = f"🎬 {_STAGE_LABEL.get(job.stage, job.stage.value)}…"
+        colour = discord.Colour.blurple()
+    embed = discord.Embed(title=title, colour=colour)
+    embed.description = f"**Prompt**\n{prompt_as_text(job.prompt)}"
+    embed.add_field(name="Settings", value=settings_line(job), inline=True)
+    embed.add_field(name="Requested by", value=f"<@{job.user_id}>", inline=True)
+    credit_word = "credit" if job.credits == 1 else "credits"
+
+    if not terminal:
+        stage = _STAGE_LABEL.get(job.stage, job.stage.value)
+        if extras.cancelling:
+            stage = "Cancelling…"
+        bar = progress_bar(job)
+        percent = f" {job.progress}%" if job.progress is not None else ""
+        embed.add_field(name="Stage", value=f"{stage}\n`{bar}`{percent}", inline=False)
+        if extras.queue_position is not None and job.stage is Stage.WAITING:
+            embed.add_field(
+                name="Queue", value=f"#{extras.queue_position} in line (Wiro is busy)", inline=True
+            )
+        embed.add_field(name="Started", value=ts(job.created_at), inline=True)
+        if extras.eta is not None:
+            embed.add_field(name="ETA", value=ts(extras.eta), inline=True)
+        embed.add_field(name="Credits", value=f"{job.credits} reserved", inline=True)
+    else:
+        end = job.finished_at or job.updated_at
+        taken = _duration_words((end - job.created_at).total_seconds())
+        if job.state is JobState.SUCCEEDED:
+            embed.add_field(name="Time taken", value=taken, inline=True)
+            embed.add_field(name="Charged", value=f"{job.credits} {credit_word}", inline=True)
+            if job.result_message_id:
+                link = (
+                    f"https://discord.com/channels/{job.guild_id}/{job.channel_id}/"
+                    f"{job.result_message_id}"
+                )
+                embed.add_field(name="Clip", value=f"[Jump to the clip]({link})", inline=True)
+            if job.outcome_reason:
+                embed.add_field(name="Note", value=job.outcome_reason[:1000], inline=False)
+        else:
+            embed.add_field(
+                name="What happened", value=(job.outcome_reason or "Unknown")[:1000], inline=False
+            )
+            embed.add_field(name="Credits", value=f"{job.credits} refunded", inline=True)
+            embed.add_field(name="After", value=taken, inline=True)
+    if has_thumbnail:
+        embed.set_thumbnail(url=f"attachment://{THUMBNAIL_NAME}")
+    footer = f"Job {job.id}"
+    if extras.sandbox:
+        footer += " · Sandbox clip: made locally by the simulator, not by Hailuo"
+    embed.set_footer(text=footer)
+    embed.timestamp = job.created_at
+
+    view: discord.ui.View | None = None
+    if not terminal:
+        view = discord.ui.View(timeout=None)
+        view.add_item(CancelButton(job.id))
+    elif job.state in (JobState.SUCCEEDED, JobState.FAILED, JobState.TIMED_OUT):
+        view = discord.ui.View(timeout=None)
+        view.add_item(RerollButton(job.id))
+    return embed, view
+
+
+# ----------------------------------------------------------------------------------------------
+# Buttons (persistent: the job id lives in custom_id, the state in SQLite)
+# ----------------------------------------------------------------------------------------------
+class CancelButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"video:cancel:(?P<job_id>[0-9]+)"
+):
+    """Cancel a job (its requester or a moderator)."""
+
+    def __init__(self, job_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Cancel",
+                style=discord.ButtonStyle.danger,
+                custom_id=f"video:cancel:{job_id}",
+            )
+        )
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button[Any], match: Any
+    ) -> CancelButton:
+        return cls(int(match["job_id"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await _guarded(interaction, self._cancel)
+
+    async def _cancel(self, interaction: discord.Interaction) -> None:
+        bot: VideoBot = interaction.client  # type: ignore[assignment]
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        job = await bot.storage.get_job(self.job_id)
+        if job.guild_id != interaction.guild_id:
+            raise Refused("This job belongs to another server.")
+        message = await bot.jobs.cancel(
+            self.job_id, interaction.user.id, is_moderator=await is_moderator(interaction)
+        )
+        await reply(interaction, message)
+
+
+class RerollButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"video:reroll:(?P<job_id>[0-9]+)"
+):
+    """Run the same prompt and settings again (charged again)."""
+
+    def __init__(self, job_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Re-roll",
+                style=discord.ButtonStyle.secondary,
+                emoji="🔁",
+                custom_id=f"video:reroll:{job_id}",
+            )
+        )
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button[Any], match: Any
+    ) -> RerollButton:
+        return cls(int(match["job_id"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await _guarded(interaction, self._reroll)
+
+    async def _reroll(self, interaction: discord.Interaction) -> None:
+        bot: VideoBot = interaction.client  # type: ignore[assignment]
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        job = await bot.storage.get_job(self.job_id)
+        if job.guild_id != interaction.guild_id:
+            raise Refused("This job belongs to another server.")
+        new = await bot.jobs.reroll(
+            self.job_id,
+            interaction.user.id,
+            role_ids(interaction.user),
+            upload_limit=interaction.filesize_limit,
+        )
+        await reply(interaction, f"Re-rolling as job {new.id}: {card_link(new)}")
+
+
+async def _guarded(interaction: discord.Interaction, handler: Any) -> None:
+    """Run a button handler; refusals and errors become an ephemeral answer, never silence."""
+    from cogs.common import error_id
+
+    try:
+        await handler(interaction)
+    except Refused as exc:
+        await reply(interaction, exc.message)
+    except Exception:
+        ref = error_id()
+        log.exception("error ref=%s in button %s", ref, interaction.data)
+        await reply(interaction, f"Sorry, something went wrong on our side (error {ref}).")
+
+
+def card_link(job: Job) -> str:
+    if job.card_message_id is None:
+        return f"job {job.id}"
+    return f"https://discord.com/channels/{job.guild_id}/{job.channel_id}/{job.card_message_id}"
+
+
+# ----------------------------------------------------------------------------------------------
+# Pacing card edits
+# ----------------------------------------------------------------------------------------------
+@dataclass
+class _Pending:
+    job: Job
+    extras: CardExtras
+    since: float = field(default_factory=time.monotonic)
+
+
+class CardEditor:
+    """Coalesce card updates per message and pace them per channel, finals first.
+
+    Only the latest state of each card is kept; one worker per channel sends at most one edit
+    per `interval` seconds, choosing terminal states before progress updates, oldest first.
+    """
+
+    def __init__(self, presenter: DiscordPresenter, interval: float = EDIT_INTERVAL_SECONDS):
+        self._presenter = presenter
+        self._interval = interval
+        self._pending: dict[int, dict[int, _Pending]] = {}
+        self._workers: dict[int, asyncio.Task[None]] = {}
+        self._last_sent: dict[int, float] = {}
+        self._closed = False
+
+    def submit(self, job: Job, extras: CardExtras) -> None:
+        if self._closed:
+            return
+        channel = self._pending.setdefault(job.channel_id, {})
+        previous = channel.get(job.id)
+        channel[job.id] = _Pending(job, extras, previous.since if previous else time.monotonic())
+        worker = self._workers.get(job.channel_id)
+        if worker is None or worker.done():
+            self._workers[job.channel_id] = asyncio.get_running_loop().create_task(
+                self._run(job.channel_id), name=f"card-editor-{job.channel_id}"
+            )
+
+    def pending_count(self) -> int:
+        return sum(len(p) for p in self._pending.values())
+
+    async def _run(self, channel_id: int) -> None:
+        try:
+            while self._pending.get(channel_id):
+                wait = self._last_sent.get(channel_id, 0.0) + self._interval - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                queue = self._pending.get(channel_id)
+                if not queue:
+                    break
+                job_id = min(
+                    queue, key=lambda k: (not queue[k].job.is_terminal, queue[k].since)
+                )
+                item = queue.pop(job_id)
+                self._last_sent[channel_id] = time.monotonic()
+                try:
+                    await self._presenter.edit_card(item.job, item.extras)
+                except Exception:
+                    log.exception("job=%s card edit failed", item.job.id)
+        finally:
+            if not self._pending.get(channel_id):
+                self._pending.pop(channel_id, None)
+            self._workers.pop(channel_id, None)
+
+    async def flush(self, timeout: float = 3.0) -> None:
+        """Give pending edits a bounded chance to go out (used at shutdown)."""
+        workers = [w for w in self._workers.values() if not w.done()]
+        if workers:
+            await asyncio.wait(workers, timeout=timeout)
+        self._closed = True
+        for worker in self._workers.values():
+            worker.cancel()
+
+
+# ----------------------------------------------------------------------------------------------
+# The presenter
+# ----------------------------------------------------------------------------------------------
+class DiscordPresenter:
+    """`bot.jobs.JobPresenter` for Discord: cards, clip delivery, audit lines."""
+
+    def __init__(self, bot: VideoBot, *, edit_interval: float = EDIT_INTERVAL_SECONDS) -> None:
+        self.bot = bot
+        self.editor = CardEditor(self, interval=edit_interval)
+        self._thumbnails: set[int] = set()
+
+    def _channel(self, job: Job) -> discord.PartialMessageable:
+        return self.bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
+
+    async def post_card(self, job: Job, extras: CardExtras, thumbnail: bytes | None) -> int:
+        embed, view = render_card(job, extras, has_thumbnail=thumbnail is not None)
+        kwargs: dict[str, Any] = {"embed": embed, "allowed_mentions": NO_MENTIONS}
+        if view is not None:
+            kwargs["view"] = view
+        if thumbnail is not None:
+            kwargs["file"] = discord.File(io.BytesIO(thumbnail), filename=THUMBNAIL_NAME)
+        try:
+            message = await self._channel(job).send(**kwargs)
+        except discord.HTTPException as exc:
+            raise PresenterError(str(exc)) from exc
+        if thumbnail is not None:
+            self._thumbnails.add(job.id)
+        return message.id
+
+    async def update_card(self, job: Job, extras: CardExtras) -> None:
+        self.editor.submit(job, extras)
+
+    async def edit_card(self, job: Job, extras: CardExtras) -> None:
+        """Apply one card state now (called by the editor, paced)."""
+        # Re-read: a later state may already be stored; the card always shows the newest.
+        job = await self.bot.storage.get_job(job.id)
+        if job.card_message_id is None:
+            return
+        has_thumb = job.has_image
+        embed, view = render_card(job, extras, has_thumbnail=has_thumb)
+        too_old = (
+            job.card_posted_at is not None
+            and self.bot.jobs.clock() - job.card_posted_at > CARD_MAX_EDIT_AGE
+        )
+        if not too_old:
+            try:
+                await self._channel(job).get_partial_message(job.card_message_id).edit(
+                    embed=embed, view=view, allowed_mentions=NO_MENTIONS
+                )
+                return
+            except discord.NotFound:
+                log.info("job=%s card was deleted; posting a new one", job.id)
+            except discord.HTTPException as exc:
+                if exc.code != 30046:
+                    raise
+                log.info("job=%s card is too old to edit (30046); posting a new one", job.id)
+        await self._repost(job, embed, view)
+
+    async def _repost(
+        self, job: Job, embed: discord.Embed, view: discord.ui.View | None
+    ) -> None:
+        embed.set_thumbnail(url=None)
+        kwargs: dict[str, Any] = {"embed": embed, "allowed_mentions": NO_MENTIONS}
+        if view is not None:
+            kwargs["view"] = view
+        message = await self._channel(job).send(**kwargs)
+        old = job.card_message_id
+        await self.bot.storage.update_job(
+            job.id, card_message_id=message.id, card_posted_at=self.bot.jobs.clock()
+        )
+        if old is not None:
+            try:
+                await self._channel(job).get_partial_message(old).delete()
+            except discord.HTTPException:
+                pass
+
+    def upload_limit(self, job: Job) -> int:
+        """Bytes the bot may attach in this job's server (boost tier; 10 MiB by default)."""
+        guild = self.bot.get_guild(job.guild_id)
+        return guild.filesize_limit if guild is not None else DEFAULT_UPLOAD_LIMIT
+
+    async def deliver_clip(self, job: Job, clip: Path | None, size: int | None) -> Delivery:
+        channel = self._channel(job)
+        mention = discord.AllowedMentions(users=[discord.Object(job.user_id)])
+        reference = (
+            discord.MessageReference(
+                message_id=job.card_message_id,
+                channel_id=job.channel_id,
+                guild_id=job.guild_id,
+                fail_if_not_exists=False,
+            )
+            if job.card_message_id
+            else None
+        )
+        header = f"<@{job.user_id}> your video is ready (job {job.id})."
+        limit = self.upload_limit(job)
+        nonce = int(job.delivery_nonce, 16) if job.delivery_nonce else None
+        reason: str | None = None
+        if clip is not None and size is not None and size <= limit:
+            try:
+                message = await channel.send(
+                    header,
+                    file=discord.File(clip, filename=f"hailuo-{job.id}.mp4"),
+                    allowed_mentions=mention,
+                    reference=reference,  # type: ignore[arg-type]
+                    nonce=nonce,  # type: ignore[arg-type]
+                    suppress_embeds=True,
+                )
+                return Delivery(message_id=message.id, attached=True)
+            except discord.HTTPException as exc:
+                if exc.status != 413 and exc.code != 40005:
+                    raise PresenterError(str(exc)) from exc
+                reason = "Discord refused the upload as too large, so the clip is linked."
+        elif size is not None and size > limit:
+            reason = (
+                f"The clip is {size / 1048576:.1f} MB, above this server's "
+                f"{limit / 1048576:.0f} MB upload limit, so it is linked."
+            )
+        else:
+            reason = "The clip was too large to download, so it is linked."
+        text = (
+            f"{header}\n{job.output_url}\n-# {reason} Wiro's links expire after a while: "
+            "download it soon."
+        )
+        try:
+            message = await channel.send(
+                text,
+                allowed_mentions=mention,
+                reference=reference,  # type: ignore[arg-type]
+                nonce=nonce,  # type: ignore[arg-type]
+            )
+        except discord.HTTPException as exc:
+            raise PresenterError(str(exc)) from exc
+        return Delivery(message_id=message.id, attached=False, note=reason)
+
+    async def job_finished(self, job: Job) -> None:
+        hook = getattr(self.bot, "audit", None)
+        if hook is not None:
+            await hook.job_finished(job)
+
+    async def close(self) -> None:
+        await self.editor.flush()
+
+
+def _age(moment: datetime | None, now: datetime) -> timedelta:
+    return now - moment if moment else timedelta(0)

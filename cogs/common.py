@@ -1,0 +1,124 @@
+"""Discord helpers shared by every cog: replying safely, who counts as a moderator, the tree.
+
+One error funnel: `VideoCommandTree.on_error` and `BaseView.on_error` turn known refusals into a
+short ephemeral answer and anything else into a logged error plus a plain apology with an error
+id, never a traceback and never "The application did not respond".
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+
+from bot.jobs import Refused
+
+if TYPE_CHECKING:
+    from bot.app import VideoBot
+
+log = logging.getLogger(__name__)
+
+NO_MENTIONS = discord.AllowedMentions.none()
+
+
+async def reply(interaction: discord.Interaction, content: str, **kwargs: Any) -> None:
+    """Answer ephemerally, whether or not the interaction was acknowledged, if still possible."""
+    kwargs.setdefault("allowed_mentions", NO_MENTIONS)
+    try:
+        if interaction.response.is_done():
+            if interaction.is_expired():
+                log.info("interaction %s expired before we could answer", interaction.id)
+                return
+            await interaction.followup.send(content, ephemeral=True, **kwargs)
+        else:
+            await interaction.response.send_message(content, ephemeral=True, **kwargs)
+    except discord.HTTPException as exc:
+        log.warning("could not answer interaction %s: %s", interaction.id, exc)
+
+
+async def is_moderator(interaction: discord.Interaction) -> bool:
+    """Manage Server, or the moderator role set with /videoadmin modrole."""
+    member = interaction.user
+    if not isinstance(member, discord.Member) or interaction.guild_id is None:
+        return False
+    if member.guild_permissions.manage_guild:
+        return True
+    bot: VideoBot = interaction.client  # type: ignore[assignment]
+    settings = await bot.storage.guild_settings(interaction.guild_id)
+    return settings.mod_role_id is not None and any(
+        role.id == settings.mod_role_id for role in member.roles
+    )
+
+
+def role_ids(user: discord.abc.User | discord.Member) -> frozenset[int]:
+    """The member's role ids (empty outside a guild)."""
+    if isinstance(user, discord.Member):
+        return frozenset(role.id for role in user.roles)
+    return frozenset()
+
+
+def error_id() -> str:
+    return secrets.token_hex(3)
+
+
+class ModeratorOnly(app_commands.CheckFailure):
+    """Raised by the moderator check; answered ephemerally."""
+
+
+def moderator_only() -> Any:
+    """An app-command check: Manage Server or the moderator role (checked when run)."""
+
+    async def predicate(interaction: discord.Interaction) -> bool:
+        if await is_moderator(interaction):
+            return True
+        raise ModeratorOnly(
+            "Only moderators (Manage Server, or the bot's moderator role) can do this."
+        )
+
+    return app_commands.check(predicate)
+
+
+class VideoCommandTree(app_commands.CommandTree):
+    """The one error funnel for slash commands."""
+
+    async def on_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        original = getattr(error, "original", error)
+        if isinstance(original, Refused):
+            await reply(interaction, original.message)
+            return
+        if isinstance(error, ModeratorOnly):
+            await reply(interaction, str(error))
+            return
+        if isinstance(error, app_commands.NoPrivateMessage):
+            await reply(interaction, "This command only works in a server.")
+            return
+        if isinstance(error, app_commands.CheckFailure):
+            await reply(interaction, "You are not allowed to use this command here.")
+            return
+        if isinstance(error, app_commands.TransformerError):
+            await reply(interaction, f"I couldn't understand `{error.value}`.")
+            return
+        ref = error_id()
+        command = interaction.command.qualified_name if interaction.command else "?"
+        log.error("error ref=%s in /%s", ref, command, exc_info=original)
+        await reply(interaction, f"Sorry, something went wrong on our side (error {ref}).")
+
+
+class BaseView(discord.ui.View):
+    """Views share the funnel: no traceback reaches a member."""
+
+    async def on_error(
+        self, interaction: discord.Interaction, error: Exception, item: discord.ui.Item[Any]
+    ) -> None:
+        if isinstance(error, Refused):
+            await reply(interaction, error.message)
+            return
+        ref = error_id()
+        log.error("error ref=%s in component %s", ref, getattr(item, "custom_id", "?"),
+                  exc_info=error)
+        await reply(interaction, f"Sorry, something went wrong on our side (error {ref}).")
