@@ -234,3 +234,10 @@ def test_warnings_become_redacted_log_lines(out: io.StringIO) -> None:
     assert "WARNING py.warnings:" in text
     assert SECRET not in text
     assert REDACTED in text
+
+
+def test_the_final_text_is_scrubbed_too(out: io.StringIO) -> None:
+    # A secret can reach a line outside the message (here, a logger named after a URL).
+    logging.getLogger(f"aiohttp.client.{SECRET}").warning("closed")
+    assert SECRET not in out.getvalue()
+    assert f"aiohttp.client.{REDACTED}: closed" in out.getvalue()
