@@ -103,6 +103,27 @@ async def check_image_async(data: bytes, *, declared_size: int | None = None) ->
     return await asyncio.to_thread(check_image, data, declared_size=declared_size)
 
 
+THUMBNAIL_SIDE: Final = 320
+
+
+def make_thumbnail(data: bytes, *, max_side: int = THUMBNAIL_SIDE) -> bytes:
+    """Return a small JPEG of a checked first frame (``FirstFrame.data``) for the job card."""
+    with _DECODE_SLOTS, _open(data) as im:
+        _check_pixels(*im.size)
+        if im.format in ("JPEG", "MPO"):
+            # Decode at 1/2..1/8 scale straight away: a thumbnail never needs the full picture.
+            im.draft("RGB", (max_side, max_side))
+        _load(im)
+        small = ImageOps.exif_transpose(im)
+        small.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+        small = _plain_mode(small)
+        if small.mode in ("RGBA", "LA"):
+            base = Image.new("RGB", small.size, "white")
+            base.paste(small, mask=small.getchannel("A"))
+            small = base
+        return _save(small, "JPEG", quality=85)
+
+
 def _check(data: bytes) -> FirstFrame:
     digest = hashlib.sha256(data).hexdigest()
     with _open(data) as im:

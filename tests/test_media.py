@@ -469,3 +469,22 @@ async def test_async_check_runs_in_a_worker_thread(monkeypatch: pytest.MonkeyPat
     assert seen and seen[0] != threading.get_ident()
     with pytest.raises(ImageRejected, match="GIF"):
         await check_image_async(solid((640, 480), "GIF"))
+
+
+@pytest.mark.parametrize(
+    ("factory", "size"),
+    [
+        pytest.param(lambda: solid((4000, 3000), "JPEG"), (320, 240), id="jpeg"),
+        pytest.param(lambda: solid((600, 1200), "PNG", "RGBA"), (160, 320), id="png-alpha"),
+        pytest.param(lambda: solid((400, 300), "PNG", "P"), (320, 240), id="palette"),
+        pytest.param(lambda: exif_rotated((800, 400), 6), (160, 320), id="exif-rotated"),
+    ],
+)
+def test_thumbnail_is_a_small_upright_jpeg(
+    factory: Callable[[], bytes], size: tuple[int, int]
+) -> None:
+    frame = check_image(factory())
+    thumb = Image.open(io.BytesIO(media.make_thumbnail(frame.data)))
+    assert thumb.format == "JPEG"
+    assert thumb.mode == "RGB"
+    assert thumb.size == size
