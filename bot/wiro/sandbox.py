@@ -1,0 +1,780 @@
+"""A faithful simulator of Wiro (wiro-api.md): REST under /v1, the task socket, output files.
+
+Tests script it (delays, outcomes, socket faults, download faults); the bot runs it in-process
+when WIRO_SANDBOX=true, and then every task succeeds with a generated sample clip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+import logging
+import secrets
+import string
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from aiohttp import WSMsgType, web
+
+from .sample_clip import make_sample_clip
+from .signing import wiro_signature
+
+log = logging.getLogger(__name__)
+
+Outcome = Literal["success", "fail", "empty_outputs", "db_error", "upstream_cancel"]
+WsMode = Literal["normal", "silent", "drop_mid", "malformed"]
+DownloadMode = Literal["normal", "slow", "oversized"]
+
+RUNNING = (
+    "task_queue",
+    "task_accept",
+    "task_preprocess_start",
+    "task_preprocess_end",
+    "task_assign",
+    "task_start",
+    "task_output",
+    "task_end",
+    "task_postprocess_start",
+)
+TERMINAL = ("task_postprocess_end", "task_cancel", "task_error")
+
+_TOKEN_ALPHABET = string.ascii_letters + string.digits
+_BODY = web.RequestKey("wiro_body", dict)
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Seconds spent in each stage of a simulated task."""
+
+    queue: float = 0.05
+    start: float = 0.05
+    generate: float = 0.05
+    finish: float = 0.05
+
+    @classmethod
+    def realistic(cls) -> Timings:
+        """Return sandbox timings: about half a minute, like a short real run."""
+        return cls(queue=3.0, start=5.0, generate=24.0, finish=3.0)
+
+
+@dataclass
+class TaskScript:
+    """How the next simulated task behaves."""
+
+    queue: float | None = None  # None: the simulator's Timings
+    start: float | None = None
+    generate: float | None = None
+    finish: float | None = None
+    outcome: Outcome = "success"
+    ws: WsMode = "normal"
+    download: DownloadMode = "normal"
+    clip: bytes | None = None
+    progress: bool = True
+    totalcost: str = "0.280000000000"
+    oversized_bytes: int = 3 * 1024 * 1024  # what "oversized" declares and sends
+    debugerror: str = "Upstream provider rejected the request: content policy"
+
+
+@dataclass
+class RecordedRun:
+    """One Run the simulator received."""
+
+    path: str
+    content_type: str
+    fields: dict[str, str]
+    image: bytes | None = None
+    image_field: str | None = None
+    image_filename: str | None = None
+    image_content_type: str | None = None
+    task_id: str | None = None
+
+
+@dataclass
+class SimTask:
+    """A simulated task and its Task/Detail record."""
+
+    task_id: str
+    token: str
+    script: TaskScript
+    params: dict[str, str]
+    status: str = "task_queue"
+    pexit: str = ""
+    debugerror: str = ""
+    debugoutput: str = ""
+    totalcost: str = "0"
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+    clip: bytes | None = None
+    createtime: int = field(default_factory=lambda: int(time.time()))
+    starttime: int = 0
+    endtime: int = 0
+    canceltime: int = 0
+    runner: asyncio.Task[None] | None = None
+    dropped: bool = False
+
+    @property
+    def is_terminal(self) -> bool:
+        """Say whether the task has finished."""
+        return self.status in TERMINAL
+
+
+@dataclass(eq=False)
+class _Conn:
+    ws: web.WebSocketResponse
+    tokens: set[str] = field(default_factory=set)
+
+
+@dataclass
+class _Fault:
+    action: str  # an HTTP status as text, "disconnect" or "nonjson"
+
+
+class WiroSimulator:
+    """An aiohttp server that behaves like Wiro for one video model."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        api_secret: str | None = None,
+        sandbox: bool = False,
+        timings: Timings | None = None,
+    ) -> None:
+        self.api_key = api_key
+        self.api_secret = api_secret
+        self.sandbox = sandbox
+        self.timings = timings or (Timings.realistic() if sandbox else Timings())
+        self.default_script = TaskScript()
+        self.busy_runs = 0
+        self.insufficient_balance = False
+        self.image_field_id = "inputImage"
+        self.image_field_type = "combinefileinput"
+        self.dynamicprice: list[dict[str, Any]] = [
+            {
+                "inputs": {"resolution": "768P", "duration": "6"},
+                "price": 0.28,
+                "priceMethod": "cpr",
+            },
+            {
+                "inputs": {"resolution": "768P", "duration": "10"},
+                "price": 0.56,
+                "priceMethod": "cpr",
+            },
+            {
+                "inputs": {"resolution": "1080P", "duration": "6"},
+                "price": 0.49,
+                "priceMethod": "cpr",
+            },
+        ]
+        self.runs: list[RecordedRun] = []
+        self.requests: list[tuple[str, Any]] = []
+        self.tasks: dict[str, SimTask] = {}
+        self.ws_connections = 0
+        self.ws_subscriptions: list[str] = []  # every task_info token received, in order
+        self._scripts: deque[TaskScript] = deque()
+        self._faults: dict[str, deque[_Fault]] = {}
+        self._conns: set[_Conn] = set()
+        self._nonces_seen: set[str] = set()
+        self._next_id = 534574
+        self._runner: web.AppRunner | None = None
+        self._port = 0
+        self._host = "127.0.0.1"
+        self._default_clip: bytes | None = None
+        self._clip_lock = asyncio.Lock()
+        self._background: set[asyncio.Task[Any]] = set()
+
+    # ------------------------------------------------------------ lifecycle and knobs
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        """Start serving on host:port (port 0 picks a free one)."""
+        app = web.Application(middlewares=[self._rest_middleware], client_max_size=64 * 2**20)
+        app.router.add_post("/v1/Run/{owner}/{project}", self._run)
+        app.router.add_post("/v1/Task/Detail", self._detail)
+        app.router.add_post("/v1/Task/Cancel", self._cancel)
+        app.router.add_post("/v1/Task/Kill", self._kill)
+        app.router.add_post("/v1/Tool/Detail", self._tool_detail)
+        app.router.add_get("/v1/socket", self._socket)
+        app.router.add_get("/files/{task_id}/{name}", self._file)
+        self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        self._host = host
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        self._port = sockets[0].getsockname()[1] if sockets else port
+        log.info("Wiro simulator listening on %s:%d (sandbox=%s)", host, self._port, self.sandbox)
+
+    async def stop(self) -> None:
+        """Stop every simulated task, close sockets and the server."""
+        pending = [t.runner for t in self.tasks.values() if t.runner and not t.runner.done()]
+        pending += list(self._background)
+        for task in pending:
+            task.cancel()
+        for task in pending:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for conn in list(self._conns):
+            with contextlib.suppress(Exception):
+                await conn.ws.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    @property
+    def api_base(self) -> str:
+        """Return the REST base URL, like https://api.wiro.ai/v1."""
+        return f"http://{self._host}:{self._port}/v1"
+
+    @property
+    def socket_url(self) -> str:
+        """Return the websocket URL, like wss://socket.wiro.ai/v1."""
+        return f"ws://{self._host}:{self._port}/v1/socket"
+
+    @property
+    def output_host(self) -> str:
+        """Return the host serving output files."""
+        return self._host
+
+    def script_next(self, script: TaskScript) -> None:
+        """Make the next Run follow `script` (FIFO; later Runs use `default_script`)."""
+        self._scripts.append(script)
+
+    def inject(self, path: str, action: int | str, count: int = 1) -> None:
+        """Answer the next `count` calls to `path` (e.g. "/Run") with an HTTP status or fault."""
+        queue = self._faults.setdefault(path, deque())
+        queue.extend(_Fault(str(action)) for _ in range(count))
+
+    # ------------------------------------------------------------ REST plumbing
+
+    def _envelope_error(self, code: int, message: str, status: int = 200) -> web.Response:
+        return web.json_response(
+            {"result": False, "errors": [{"code": code, "message": message}]}, status=status
+        )
+
+    @web.middleware
+    async def _rest_middleware(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        if request.method != "POST" or not request.path.startswith("/v1/"):
+            return await handler(request)
+        path = request.path[len("/v1") :]
+        body = await self._read_body(request)
+        self.requests.append((path, body["fields"] if body["multipart"] else body["json"]))
+        for prefix, queue in self._faults.items():
+            if path.startswith(prefix) and queue:
+                fault = queue.popleft()
+                if fault.action == "disconnect":
+                    assert request.transport is not None
+                    request.transport.close()
+                    raise web.HTTPInternalServerError()  # never delivered: the socket is gone
+                if fault.action == "nonjson":
+                    return web.Response(text="<html>Bad Gateway</html>", status=502)
+                status = int(fault.action)
+                headers = {"Retry-After": "0"} if status == 429 else None
+                return web.json_response(
+                    {"result": False, "errors": [{"code": 0, "message": "Server error"}]},
+                    status=status,
+                    headers=headers,
+                )
+        denied = self._check_auth(request)
+        if denied is not None:
+            return denied
+        request[_BODY] = body
+        return await handler(request)
+
+    async def _read_body(self, request: web.Request) -> dict[str, Any]:
+        result: dict[str, Any] = {"multipart": False, "json": None, "fields": {}, "files": []}
+        if request.content_type.startswith("multipart/"):
+            result["multipart"] = True
+            reader = await request.multipart()
+            async for part in reader:
+                if part is None or not hasattr(part, "read"):
+                    continue
+                data = await part.read()  # type: ignore[union-attr]
+                name = part.name or ""
+                if part.filename:  # type: ignore[union-attr]
+                    ctype = part.headers.get("Content-Type", "application/octet-stream")
+                    result["files"].append((name, bytes(data), part.filename, ctype))
+                else:
+                    result["fields"][name] = bytes(data).decode("utf-8", "replace")
+            return result
+        raw = await request.read()
+        try:
+            result["json"] = json.loads(raw) if raw else {}
+        except ValueError:
+            result["json"] = None
+        return result
+
+    def _check_auth(self, request: web.Request) -> web.Response | None:
+        if not self.api_key:
+            return None  # sandbox or a project that needs no credentials
+        key = request.headers.get("x-api-key")
+        if key != self.api_key:
+            return self._envelope_error(0, "Project authorization is not founded.", 401)
+        if not self.api_secret:
+            return None
+        nonce, signature = request.headers.get("x-nonce"), request.headers.get("x-signature")
+        if not nonce or not signature:
+            return self._envelope_error(
+                0,
+                "Project requires signature authentication. "
+                "x-signature and x-nonce headers are required.",
+                401,
+            )
+        if signature != wiro_signature(self.api_key, self.api_secret, nonce):
+            return self._envelope_error(0, "Project authorization is not valid.", 401)
+        # Wiro's replay rule is undocumented; refusing reused nonces is the strictest reading.
+        if nonce in self._nonces_seen:
+            return self._envelope_error(0, "Project authorization is not valid.", 401)
+        self._nonces_seen.add(nonce)
+        return None
+
+    @staticmethod
+    def _json_of(request: web.Request) -> dict[str, Any]:
+        body = request[_BODY]
+        data = body["fields"] if body["multipart"] else body["json"]
+        return data if isinstance(data, dict) else {}
+
+    # ------------------------------------------------------------ endpoints
+
+    async def _run(self, request: web.Request) -> web.Response:
+        body = request[_BODY]
+        fields = {k: str(v) for k, v in self._json_of(request).items() if not isinstance(v, list)}
+        record = RecordedRun(
+            path=request.path,
+            content_type="multipart" if body["multipart"] else "json",
+            fields=fields,
+        )
+        for name, data, filename, ctype in body["files"]:
+            record.image, record.image_field = data, name
+            record.image_filename, record.image_content_type = filename, ctype
+        self.runs.append(record)
+        if body["json"] is None and not body["multipart"]:
+            return self._envelope_error(0, "Request parameters are invalid.")
+        if record.image_field is not None and record.image_field != self.image_field_id:
+            return self._envelope_error(0, f"Request files [{record.image_field}] not allowed")
+        if not fields.get("prompt", "").strip() and record.image is None:
+            return self._envelope_error(0, "Request parameter [prompt] required")
+        resolution, duration = fields.get("resolution", "768P"), fields.get("duration", "6")
+        if resolution not in ("768P", "1080P") or duration not in ("6", "10"):
+            return self._envelope_error(0, "Request parameters are invalid.")
+        if resolution == "1080P" and duration == "10":
+            return self._envelope_error(0, "Request parameters are invalid.")
+        if self.insufficient_balance:
+            return self._envelope_error(97, "Insufficient balance")
+        if self.busy_runs > 0:
+            self.busy_runs -= 1
+            return self._envelope_error(
+                96,
+                "You have reached your concurrent task limit. With your current balance of $3, "
+                "you can run up to 1 tasks at the same time. Add funds to increase your limit.",
+            )
+        script = self._scripts.popleft() if self._scripts else self.default_script
+        if self.sandbox:
+            script = TaskScript(outcome="success", clip=script.clip, progress=True)
+        task_id = str(self._next_id)
+        self._next_id += 1
+        token = "".join(secrets.choice(_TOKEN_ALPHABET) for _ in range(30))
+        task = SimTask(task_id=task_id, token=token, script=script, params=fields)
+        record.task_id = task_id
+        self.tasks[task_id] = task
+        task.runner = asyncio.get_running_loop().create_task(
+            self._drive(task, record), name=f"sim-task-{task_id}"
+        )
+        return web.json_response(
+            {"result": True, "errors": [], "taskid": task_id, "socketaccesstoken": token}
+        )
+
+    def _find(self, data: dict[str, Any]) -> SimTask | None:
+        token = data.get("tasktoken") or data.get("socketaccesstoken")
+        if token:
+            return next((t for t in self.tasks.values() if t.token == token), None)
+        return self.tasks.get(str(data.get("taskid", "")))
+
+    def _task_json(self, task: SimTask) -> dict[str, Any]:
+        elapsed = max(0, (task.endtime or int(time.time())) - (task.starttime or task.createtime))
+        return {
+            "id": task.task_id,
+            "uuid": "00000000-0000-4000-8000-000000000000",
+            "name": "",
+            "socketaccesstoken": task.token,
+            "parameters": dict(task.params),
+            "debugoutput": task.debugoutput,
+            "debugerror": task.debugerror,
+            "status": task.status,
+            "pexit": task.pexit,
+            "createtime": str(task.createtime),
+            "starttime": str(task.starttime),
+            "endtime": str(task.endtime),
+            "canceltime": str(task.canceltime),
+            "elapsedseconds": f"{elapsed:.4f}" if task.starttime else "0",
+            "cps": "0.000585000000",
+            "totalcost": task.totalcost,
+            "projectid": "699",
+            "modelid": "598",
+            "runtype": "model",
+            "callbackurl": "",
+            "guestid": None,
+            "marketplaceid": None,
+            "categories": '["video","image-to-video"]',
+            "modelslugowner": "minimax",
+            "modelslugproject": "hailuo-2-3",
+            "outputs": list(task.outputs),
+            "size": str(sum(int(o["size"]) for o in task.outputs)),
+        }
+
+    async def _detail(self, request: web.Request) -> web.Response:
+        data = self._json_of(request)
+        if not (data.get("tasktoken") or data.get("taskid") or data.get("socketaccesstoken")):
+            return self._envelope_error(0, "taskid or socketaccesstoken is required")
+        task = self._find(data)
+        if task is None:
+            return self._envelope_error(1, "There is no task yet.")
+        return web.json_response(
+            {"result": True, "errors": [], "total": "1", "tasklist": [self._task_json(task)]}
+        )
+
+    async def _cancel(self, request: web.Request) -> web.Response:
+        task = self._find(self._json_of(request))
+        if task is None or task.status != "task_queue":
+            return self._envelope_error(1, "Task is not in a cancellable state.")
+        await self._end_cancelled(task)
+        return web.json_response(
+            {"errors": [], "tasklist": [self._task_json(task)], "result": True}
+        )
+
+    async def _kill(self, request: web.Request) -> web.Response:
+        task = self._find(self._json_of(request))
+        if task is None:
+            return self._envelope_error(1, "Task could not be killed: task-not-exist")
+        if task.is_terminal:
+            return self._envelope_error(1, "Task could not be killed: task is not running")
+        await self._end_cancelled(task)
+        return web.json_response(
+            {"errors": [], "tasklist": [self._task_json(task)], "result": True}
+        )
+
+    async def _end_cancelled(self, task: SimTask) -> None:
+        if task.runner is not None and task.runner is not asyncio.current_task():
+            task.runner.cancel()
+        task.status, task.pexit, task.totalcost = "task_cancel", "", "0"
+        task.canceltime = int(time.time())
+        await self._emit(task, "task_cancel", None, result=False)
+
+    async def _tool_detail(self, request: web.Request) -> web.Response:
+        data = self._json_of(request)
+        if (data.get("slugowner"), data.get("slugproject")) != ("minimax", "hailuo-2-3"):
+            return self._envelope_error(1, "slug-owner-project-not-exist")
+
+        def select(item_id: str, values: list[str], default: str, note: str) -> dict[str, Any]:
+            return {
+                "id": item_id,
+                "type": "select",
+                "label": item_id,
+                "required": True,
+                "default": default,
+                "note": note,
+                "options": [{"value": v, "label": v} for v in values],
+            }
+
+        tool = {
+            "id": "598",
+            "title": "Hailuo 2.3",
+            "slugowner": "MiniMax",
+            "slugproject": "hailuo-2.3",
+            "cleanslugowner": "minimax",
+            "cleanslugproject": "hailuo-2-3",
+            "description": "MiniMax Hailuo 2.3 text/image to video",
+            "computingtime": "120 seconds",
+            "categories": ["video", "image-to-video", "text-to-video"],
+            "parameters": [
+                {
+                    "title": "Input",
+                    "items": [
+                        {
+                            "id": self.image_field_id,
+                            "type": self.image_field_type,
+                            "label": "Image First",
+                            "required": False,
+                            "note": "The output video will have the aspect ratio of this image.",
+                        },
+                        {
+                            "id": "prompt",
+                            "type": "textarea",
+                            "label": "Prompt",
+                            "required": True,
+                            "note": "The prompt to generate the video.",
+                        },
+                    ],
+                },
+                {
+                    "title": "Settings",
+                    "items": [
+                        select("promptOptimizer", ["true", "false"], "true", ""),
+                        select(
+                            "resolution",
+                            ["768P", "1080P"],
+                            "768P",
+                            "1080P resolution can only produce 6s videos.",
+                        ),
+                        select(
+                            "duration",
+                            ["6", "10"],
+                            "6",
+                            "10 seconds videos only available for 768P.",
+                        ),
+                    ],
+                },
+            ],
+            "dynamicprice": json.dumps(self.dynamicprice),
+            "cps": "0.000585000000",
+            "taskstat": {"runcount": 1234, "successcount": "1200"},
+        }
+        return web.json_response({"result": True, "errors": [], "tool": [tool]})
+
+    # ------------------------------------------------------------ files
+
+    async def _file(self, request: web.Request) -> web.StreamResponse:
+        task = self.tasks.get(request.match_info["task_id"])
+        if task is None or task.clip is None or not task.outputs:
+            raise web.HTTPNotFound()
+        if request.match_info["name"] != task.outputs[0]["name"]:
+            raise web.HTTPNotFound()
+        mode = task.script.download
+        if mode == "normal":
+            return web.Response(body=task.clip, content_type="video/mp4")
+        response = web.StreamResponse(headers={"Content-Type": "video/mp4"})
+        if mode == "oversized":
+            response.content_length = task.script.oversized_bytes
+            await response.prepare(request)
+            chunk = bytes(64 * 1024)
+            sent = 0
+            while sent < task.script.oversized_bytes:
+                piece = chunk[: task.script.oversized_bytes - sent]
+                await response.write(piece)
+                sent += len(piece)
+            return response
+        # slow: chunked (no Content-Length), trickled in small pieces.
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        view = memoryview(task.clip)
+        step = max(1024, len(view) // 20)
+        for start in range(0, len(view), step):
+            await response.write(bytes(view[start : start + step]))
+            await asyncio.sleep(0.01)
+        await response.write_eof()
+        return response
+
+    # ------------------------------------------------------------ websocket
+
+    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(max_msg_size=1024 * 1024)
+        await ws.prepare(request)
+        conn = _Conn(ws)
+        self._conns.add(conn)
+        self.ws_connections += 1
+        try:
+            await ws.send_str(json.dumps({"type": "connected", "version": "1.0"}))
+            async for msg in ws:
+                if msg.type != WSMsgType.TEXT:
+                    continue
+                try:
+                    frame = json.loads(msg.data)
+                except ValueError:
+                    continue
+                if isinstance(frame, dict) and frame.get("type") == "task_info":
+                    token = str(frame.get("tasktoken", ""))
+                    conn.tokens.add(token)
+                    self.ws_subscriptions.append(token)
+        finally:
+            self._conns.discard(conn)
+        return ws
+
+    async def _emit(self, task: SimTask, kind: str, message: Any, *, result: bool = True) -> None:
+        if task.script.ws == "silent":
+            return
+        frame = json.dumps(
+            {
+                "type": kind,
+                "id": task.task_id,
+                "tasktoken": task.token,
+                "message": message,
+                "result": result,
+            }
+        )
+        for conn in [c for c in self._conns if task.token in c.tokens]:
+            try:
+                if task.script.ws == "malformed":
+                    await conn.ws.send_str("{not json")
+                    await conn.ws.send_bytes(b"\x00\x01binary")
+                    await conn.ws.send_str(json.dumps(["a", "list"]))
+                    await conn.ws.send_str(
+                        json.dumps(
+                            {
+                                "type": "task_postprocess_end",
+                                "tasktoken": "someone-else",
+                                "message": [],
+                            }
+                        )
+                    )
+                    await conn.ws.send_str(
+                        json.dumps(
+                            {
+                                "type": "task_output",
+                                "tasktoken": task.token,
+                                "message": {"percentage": "n/a"},
+                            }
+                        )
+                    )
+                await conn.ws.send_str(frame)
+            except (ConnectionError, RuntimeError):
+                continue
+
+    async def _drop_sockets(self, task: SimTask) -> None:
+        for conn in [c for c in self._conns if task.token in c.tokens]:
+            with contextlib.suppress(Exception):
+                await conn.ws.close()
+
+    # ------------------------------------------------------------ task progression
+
+    async def _clip_for(self, task: SimTask, record: RecordedRun) -> bytes:
+        if task.script.clip is not None:
+            return task.script.clip
+        if not self.sandbox:
+            async with self._clip_lock:
+                if self._default_clip is None:
+                    self._default_clip = await asyncio.to_thread(
+                        make_sample_clip, width=320, height=180, seconds=2, caption="test"
+                    )
+            return self._default_clip
+        width, height = 640, 360
+        if record.image:
+            width, height = _fit_aspect(record.image, 640)
+        seconds = 10.0 if task.params.get("duration") == "10" else 6.0
+        return await asyncio.to_thread(
+            make_sample_clip,
+            width=width,
+            height=height,
+            seconds=seconds,
+            caption=task.params.get("prompt", "")[:80],
+        )
+
+    async def _drive(self, task: SimTask, record: RecordedRun) -> None:
+        script, timing = task.script, self.timings
+
+        def delay(value: float | None, default: float) -> float:
+            return default if value is None else value
+
+        queue_s = delay(script.queue, timing.queue)
+        start_s = delay(script.start, timing.start)
+        gen_s = delay(script.generate, timing.generate)
+        finish_s = delay(script.finish, timing.finish)
+        clip_job = asyncio.get_running_loop().create_task(self._clip_for(task, record))
+        try:
+            await self._emit(task, "task_queue", None)
+            await asyncio.sleep(queue_s)
+            for status in ("task_accept", "task_preprocess_start"):
+                task.status = status
+                await self._emit(task, status, None)
+                await asyncio.sleep(start_s / 4)
+            if script.outcome == "db_error":
+                # A fatal pre-execution failure: a DB status only, the socket just logs stderr.
+                task.status, task.debugerror = "task_error", "Output folder creation failed"
+                task.endtime = int(time.time())
+                await self._emit(task, "task_error", "Output folder creation failed")
+                clip_job.cancel()
+                return
+            for status in ("task_preprocess_end", "task_assign"):
+                task.status = status
+                await self._emit(task, status, None)
+                await asyncio.sleep(start_s / 4)
+            task.status, task.starttime = "task_start", int(time.time())
+            await self._emit(task, "task_start", None)
+            steps = 4
+            for step in range(1, steps + 1):
+                await asyncio.sleep(gen_s / steps)
+                if step == steps // 2:
+                    if script.ws == "drop_mid" and not task.dropped:
+                        task.dropped = True
+                        await self._drop_sockets(task)
+                    if script.outcome == "upstream_cancel":
+                        await self._end_cancelled(task)
+                        clip_job.cancel()
+                        return
+                if script.progress:
+                    progress = {
+                        "type": "progressGenerate",
+                        "task": "Generate",
+                        "percentage": str(step * 100 // steps),
+                        "stepCurrent": str(step),
+                        "stepTotal": str(steps),
+                    }
+                    # Wiro sends progress as an object or as a JSON-encoded string: do both.
+                    message: Any = progress if step % 2 else json.dumps(progress)
+                    await self._emit(task, "task_output", message)
+                else:
+                    await self._emit(task, "task_output", "generating video")
+            await self._emit(task, "task_output_full", {"raw": "generating video\n"})
+            if script.outcome == "fail":
+                await self._emit(task, "task_error", script.debugerror)
+                await self._emit(task, "task_error_full", {"raw": script.debugerror})
+            task.status, task.endtime = "task_end", int(time.time())
+            await self._emit(task, "task_end", None)
+            await asyncio.sleep(finish_s / 2)
+            task.status = "task_postprocess_start"
+            await self._emit(task, "task_postprocess_start", None)
+            await asyncio.sleep(finish_s / 2)
+            if script.outcome == "success":
+                task.clip = await clip_job
+                size = script.oversized_bytes if script.download == "oversized" else len(task.clip)
+                task.outputs = [
+                    {
+                        "id": secrets.token_hex(16),
+                        "name": "0.mp4",
+                        "contenttype": "video/mp4",
+                        "size": str(size),
+                        "ispublic": 0,
+                        "expiretime": None,
+                        "url": f"http://{self._host}:{self._port}/files/{task.task_id}/0.mp4",
+                    }
+                ]
+                task.pexit, task.totalcost = "0", script.totalcost
+            elif script.outcome == "empty_outputs":
+                clip_job.cancel()
+                task.pexit, task.totalcost = "0", script.totalcost
+            else:  # fail
+                clip_job.cancel()
+                task.pexit, task.totalcost, task.debugerror = "1", "0", script.debugerror
+            task.status = "task_postprocess_end"
+            await self._emit(task, "task_postprocess_end", list(task.outputs))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("task %s: simulator failed", task.task_id)
+            task.status, task.debugerror = "task_error", "simulator failure"
+        finally:
+            if not clip_job.done():
+                clip_job.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await clip_job
+
+
+def _fit_aspect(image: bytes, long_side: int) -> tuple[int, int]:
+    """Return even clip dimensions with the image's aspect ratio and the given long side."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(image)) as img:
+            width, height = img.size
+    except Exception:
+        return long_side, long_side * 9 // 16
+    if width >= height:
+        w, h = long_side, max(2, round(long_side * height / width))
+    else:
+        w, h = max(2, round(long_side * width / height)), long_side
+    return w - w % 2, h - h % 2
