@@ -43,10 +43,19 @@ class ReservationRefused(Exception):
     """The atomic check before a reservation failed; `reason` says which rule and why.
 
     `code` is one of "credits", "user_concurrency", "guild_concurrency", "budget".
+    `used`/`limit` are credits for "credits", job counts for the concurrency codes, and USD for
+    "budget" (hence `float`). `resets_at` is when the window ends (credits, budget), else None.
     """
 
-    def __init__(self, code: str, reason: str, *, used: int = 0, limit: int = 0,
-                 resets_at: datetime | None = None):
+    def __init__(
+        self,
+        code: str,
+        reason: str,
+        *,
+        used: float = 0,
+        limit: float = 0,
+        resets_at: datetime | None = None,
+    ):
         super().__init__(reason)
         self.code = code
         self.reason = reason
@@ -56,22 +65,52 @@ class ReservationRefused(Exception):
 
 
 class NewJob(Protocol):
-    """What `create_job_with_reservation` needs (a pydantic model in bot/jobs.py satisfies it)."""
+    """What `create_job_with_reservation` needs (a pydantic model in bot/jobs.py satisfies it).
 
-    guild_id: int
-    channel_id: int
-    user_id: int
-    prompt: str
-    resolution: str
-    duration: int
-    prompt_optimizer: bool
-    has_image: bool
-    image_sha256: str | None
-    image_url: str | None
-    credits: int
-    upload_limit: int | None
-    expected_cost_usd: float | None
-    reroll_of: int | None
+    Read-only members, so frozen models and dataclasses satisfy it too.
+    """
+
+    @property
+    def guild_id(self) -> int: ...
+
+    @property
+    def channel_id(self) -> int: ...
+
+    @property
+    def user_id(self) -> int: ...
+
+    @property
+    def prompt(self) -> str: ...
+
+    @property
+    def resolution(self) -> str: ...
+
+    @property
+    def duration(self) -> int: ...
+
+    @property
+    def prompt_optimizer(self) -> bool: ...
+
+    @property
+    def has_image(self) -> bool: ...
+
+    @property
+    def image_sha256(self) -> str | None: ...
+
+    @property
+    def image_url(self) -> str | None: ...
+
+    @property
+    def credits(self) -> int: ...
+
+    @property
+    def upload_limit(self) -> int | None: ...
+
+    @property
+    def expected_cost_usd(self) -> float | None: ...
+
+    @property
+    def reroll_of(self) -> int | None: ...
 
 
 class Storage(Protocol):
@@ -121,13 +160,15 @@ class Storage(Protocol):
     async def jobs_for_user(self, guild_id: int, user_id: int, limit: int = 10) -> list[Job]:
         """A member's latest jobs, newest first."""
 
-    async def jobs_for_guild(self, guild_id: int, since: datetime | None = None,
-                             limit: int = 1000) -> list[Job]: ...
+    async def jobs_for_guild(
+        self, guild_id: int, since: datetime | None = None, limit: int = 1000
+    ) -> list[Job]: ...
 
     async def count_in_flight(self, guild_id: int, user_id: int | None = None) -> int: ...
 
-    async def median_duration_seconds(self, resolution: str, duration: int,
-                                      guild_id: int | None = None) -> float | None:
+    async def median_duration_seconds(
+        self, resolution: str, duration: int, guild_id: int | None = None
+    ) -> float | None:
         """Median (finished_at - created_at) of SUCCEEDED jobs with these settings (latest 200)."""
 
     async def median_cost_usd(self, resolution: str, duration: int) -> float | None:
@@ -143,8 +184,9 @@ class Storage(Protocol):
 
     async def ledger_for_job(self, job_id: int) -> list[LedgerEntry]: ...
 
-    async def credits_used(self, guild_id: int, user_id: int, start: datetime,
-                           end: datetime) -> int:
+    async def credits_used(
+        self, guild_id: int, user_id: int, start: datetime, end: datetime
+    ) -> int:
         """Reserved minus refunded credits of reservations made in [start, end)."""
 
     async def spent_usd(self, guild_id: int, start: datetime, end: datetime) -> float:
@@ -152,19 +194,28 @@ class Storage(Protocol):
 
     async def in_flight_expected_usd(self, guild_id: int) -> float: ...
 
-    async def usage(self, guild_id: int, since: datetime,
-                    user_id: int | None = None) -> list[UsageRow]:
+    async def usage(
+        self, guild_id: int, since: datetime, user_id: int | None = None
+    ) -> list[UsageRow]:
         """Per-member totals of jobs created since `since` (credits net of refunds)."""
 
     # --- server settings -------------------------------------------------------------------
     async def guild_settings(self, guild_id: int) -> GuildSettings:
         """Defaults when the server has no row yet."""
 
-    async def set_limit(self, guild_id: int, scope: Scope, target_id: int, credits: int,
-                        period: Period, actor_id: int) -> None: ...
+    async def set_limit(
+        self,
+        guild_id: int,
+        scope: Scope,
+        target_id: int,
+        credits: int,
+        period: Period,
+        actor_id: int,
+    ) -> None: ...
 
-    async def clear_limit(self, guild_id: int, scope: Scope, target_id: int,
-                          actor_id: int) -> bool: ...
+    async def clear_limit(
+        self, guild_id: int, scope: Scope, target_id: int, actor_id: int
+    ) -> bool: ...
 
     async def limits(self, guild_id: int) -> list[ScopedLimit]: ...
 
@@ -174,11 +225,13 @@ class Storage(Protocol):
 
     async def remove_channel(self, guild_id: int, channel_id: int, actor_id: int) -> bool: ...
 
-    async def set_paused(self, guild_id: int, paused: bool, reason: str | None,
-                         actor_id: int) -> None: ...
+    async def set_paused(
+        self, guild_id: int, paused: bool, reason: str | None, actor_id: int
+    ) -> None: ...
 
-    async def block_member(self, guild_id: int, user_id: int, reason: str | None,
-                           actor_id: int) -> None: ...
+    async def block_member(
+        self, guild_id: int, user_id: int, reason: str | None, actor_id: int
+    ) -> None: ...
 
     async def unblock_member(self, guild_id: int, user_id: int, actor_id: int) -> bool: ...
 
@@ -190,11 +243,11 @@ class Storage(Protocol):
 
     async def remove_blocked_word(self, guild_id: int, word: str, actor_id: int) -> bool: ...
 
-    async def set_audit_channel(self, guild_id: int, channel_id: int | None,
-                                actor_id: int) -> None: ...
+    async def set_audit_channel(
+        self, guild_id: int, channel_id: int | None, actor_id: int
+    ) -> None: ...
 
-    async def record_action(self, guild_id: int, actor_id: int, action: str,
-                            detail: str) -> None:
+    async def record_action(self, guild_id: int, actor_id: int, action: str, detail: str) -> None:
         """Append to the moderator audit log (the setters above call this themselves)."""
 
     async def audit_log(self, guild_id: int, limit: int = 20) -> list[AuditEntry]: ...

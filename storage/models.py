@@ -9,7 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 Period = Literal["day", "week", "month"]
 Scope = Literal["server", "role", "user"]
@@ -97,7 +97,8 @@ class Job(BaseModel):
     result_message_id: int | None = None
     delivery_nonce: str | None = None  # Discord message nonce used for the clip post
     wiro_task_id: str | None = None
-    wiro_task_token: str | None = None  # credential for the socket: never logged
+    # Per-task credential for the socket: stored (needed after a restart), never logged.
+    wiro_task_token: str | None = Field(default=None, repr=False)
     submit_attempts: int = 0
     upload_limit: int | None = None  # bytes: the interaction's attachment_size_limit
     outcome_reason: str | None = None  # plain words for the card
@@ -119,7 +120,12 @@ class Job(BaseModel):
 
 
 class LedgerEntry(BaseModel):
-    """One credit movement. reserve is positive use, refund gives it back, charge confirms."""
+    """One credit movement, at most one of each kind per job.
+
+    reserve: +credits, written with the job; refund: -credits (given back); charge: +credits
+    confirming the reservation, a receipt that is not counted again. Credits used in a window =
+    sum of reserve and refund rows of the reservations made in it.
+    """
 
     model_config = ConfigDict(frozen=True)
 

@@ -1,0 +1,218 @@
+"""The schema, as an ordered list of migrations (sqlite-utils `Migrations`).
+
+Version N of the schema is "the first N migrations applied". To change the schema, append one
+function to MIGRATIONS below; never edit one that has shipped (files in the wild ran it).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from sqlite_utils import Database as SqliteUtilsDatabase
+from sqlite_utils.migrations import Migrations
+
+log = logging.getLogger(__name__)
+
+MigrationFn = Callable[[SqliteUtilsDatabase], None]
+
+MIGRATION_SET = "hailuo-bot"
+
+migrations = Migrations(MIGRATION_SET)
+_names: list[str] = []
+
+
+def _migration(name: str) -> Callable[[MigrationFn], MigrationFn]:
+    """Register a migration under `name` (sqlite-utils records names, so never rename)."""
+
+    def register(fn: MigrationFn) -> MigrationFn:
+        _names.append(name)
+        return migrations(name=name)(fn)
+
+    return register
+
+
+# Kept as SQL literals because partial indexes only serve queries whose WHERE repeats them.
+IN_FLIGHT_STATES = ("pending", "waiting", "submitting", "running", "delivering")
+IN_FLIGHT_SQL = "state IN ({})".format(", ".join(f"'{s}'" for s in IN_FLIGHT_STATES))
+ALL_STATES = (*IN_FLIGHT_STATES, "succeeded", "failed", "cancelled", "timed_out")
+
+
+class SchemaTooNew(RuntimeError):
+    """The database file was migrated by a newer version of the bot than this one."""
+
+
+@_migration("0001_initial")
+def m0001_initial(db: SqliteUtilsDatabase) -> None:
+    states = ", ".join(f"'{s}'" for s in ALL_STATES)
+    statements = [
+        f"""
+        CREATE TABLE jobs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            guild_id INTEGER NOT NULL,
+            channel_id INTEGER NOT NULL,
+            user_id INTEGER NOT NULL,
+            prompt TEXT NOT NULL,
+            resolution TEXT NOT NULL,
+            duration INTEGER NOT NULL,
+            prompt_optimizer INTEGER NOT NULL,
+            has_image INTEGER NOT NULL DEFAULT 0,
+            image_sha256 TEXT,
+            image_url TEXT,
+            credits INTEGER NOT NULL CHECK (credits >= 0),
+            state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ({states})),
+            stage TEXT NOT NULL,
+            progress INTEGER,
+            card_message_id INTEGER,
+            card_posted_at TEXT,
+            result_message_id INTEGER,
+            delivery_nonce TEXT,
+            wiro_task_id TEXT,
+            wiro_task_token TEXT,
+            submit_attempts INTEGER NOT NULL DEFAULT 0,
+            upload_limit INTEGER,
+            outcome_reason TEXT,
+            cancelled_by INTEGER,
+            total_cost_usd REAL,
+            expected_cost_usd REAL,
+            reroll_of INTEGER REFERENCES jobs (id),
+            output_url TEXT,
+            output_size INTEGER,
+            created_at TEXT NOT NULL,
+            submitted_at TEXT,
+            started_at TEXT,
+            finished_at TEXT,
+            updated_at TEXT NOT NULL
+        )
+        """,
+        # In-flight jobs are few among many finished ones: partial indexes stay tiny.
+        f"CREATE INDEX jobs_in_flight ON jobs (created_at) WHERE {IN_FLIGHT_SQL}",
+        f"CREATE INDEX jobs_in_flight_member ON jobs (guild_id, user_id) WHERE {IN_FLIGHT_SQL}",
+        "CREATE INDEX jobs_member_created ON jobs (guild_id, user_id, created_at)",
+        "CREATE INDEX jobs_guild_created ON jobs (guild_id, created_at)",
+        "CREATE INDEX jobs_guild_finished ON jobs (guild_id, finished_at)"
+        " WHERE total_cost_usd IS NOT NULL",
+        "CREATE INDEX jobs_succeeded_settings ON jobs (resolution, duration, finished_at)"
+        " WHERE state = 'succeeded'",
+        """
+        CREATE TABLE ledger (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            guild_id INTEGER NOT NULL,
+            user_id INTEGER NOT NULL,
+            job_id INTEGER NOT NULL REFERENCES jobs (id),
+            kind TEXT NOT NULL CHECK (kind IN ('reserve', 'charge', 'refund')),
+            credits INTEGER NOT NULL,
+            note TEXT,
+            created_at TEXT NOT NULL,
+            UNIQUE (job_id, kind)
+        )
+        """,
+        "CREATE INDEX ledger_member_created ON ledger (guild_id, user_id, created_at)",
+        """
+        CREATE TABLE guild_settings (
+            guild_id INTEGER PRIMARY KEY,
+            mod_role_id INTEGER,
+            paused INTEGER NOT NULL DEFAULT 0,
+            pause_reason TEXT,
+            monthly_budget_usd REAL CHECK (monthly_budget_usd IS NULL OR monthly_budget_usd >= 0),
+            audit_channel_id INTEGER,
+            updated_at TEXT NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE limits (
+            guild_id INTEGER NOT NULL,
+            scope TEXT NOT NULL CHECK (scope IN ('server', 'role', 'user')),
+            target_id INTEGER NOT NULL,
+            credits INTEGER NOT NULL CHECK (credits >= 0),
+            period TEXT NOT NULL CHECK (period IN ('day', 'week', 'month')),
+            set_by INTEGER,
+            set_at TEXT NOT NULL,
+            PRIMARY KEY (guild_id, scope, target_id)
+        )
+        """,
+        """
+        CREATE TABLE allowed_channels (
+            guild_id INTEGER NOT NULL,
+            channel_id INTEGER NOT NULL,
+            added_by INTEGER NOT NULL,
+            added_at TEXT NOT NULL,
+            PRIMARY KEY (guild_id, channel_id)
+        )
+        """,
+        """
+        CREATE TABLE blocked_members (
+            guild_id INTEGER NOT NULL,
+            user_id INTEGER NOT NULL,
+            reason TEXT,
+            blocked_by INTEGER NOT NULL,
+            blocked_at TEXT NOT NULL,
+            PRIMARY KEY (guild_id, user_id)
+        )
+        """,
+        """
+        CREATE TABLE blocked_words (
+            guild_id INTEGER NOT NULL,
+            word TEXT NOT NULL,
+            added_by INTEGER NOT NULL,
+            added_at TEXT NOT NULL,
+            PRIMARY KEY (guild_id, word)
+        )
+        """,
+        """
+        CREATE TABLE mod_actions (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            guild_id INTEGER NOT NULL,
+            actor_id INTEGER NOT NULL,
+            action TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        )
+        """,
+        "CREATE INDEX mod_actions_guild ON mod_actions (guild_id, id)",
+    ]
+    for sql in statements:
+        db.execute(sql)
+
+
+def migration_names() -> list[str]:
+    """Return the names of all known migrations, in order (index + 1 is the version)."""
+    return list(_names)
+
+
+LATEST_VERSION = len(migration_names())
+
+
+def applied_version(db: SqliteUtilsDatabase) -> int:
+    """Return how many of our migrations this file has applied (its schema version)."""
+    applied = [m.name for m in migrations.applied(db)]
+    known = migration_names()
+    unknown = [name for name in applied if name not in known]
+    if unknown:
+        raise SchemaTooNew(
+            f"the database has migrations this version of the bot does not know ({unknown}); "
+            "upgrade the bot or restore a backup"
+        )
+    return len(applied)
+
+
+def migrate(db: SqliteUtilsDatabase, *, target: int | None = None) -> int:
+    """Apply pending migrations up to `target` (default: latest) and return the version.
+
+    The caller holds a write transaction (BEGIN IMMEDIATE), so two processes starting at once
+    cannot both run the same migration; each migration still gets its own savepoint.
+    """
+    current = applied_version(db)
+    names = migration_names()
+    target = len(names) if target is None else target
+    if not 0 <= target <= len(names):
+        raise ValueError(f"no schema version {target}")
+    if current > target:
+        raise ValueError(f"database is at version {current}, past {target}")
+    if current == target:
+        return current
+    stop_before = names[target] if target < len(names) else None
+    migrations.apply(db, stop_before=stop_before)
+    version = applied_version(db)
+    log.info("database schema migrated from version %d to %d", current, version)
+    return version
