@@ -810,7 +810,7 @@ class JobService:
         )
         from bot.media import make_thumbnail
 
-        thumb = make_thumbnail(frame.data) if frame else None
+        thumb = await asyncio.to_thread(make_thumbnail, frame.data) if frame else None
         return await self.submit(req, frame, thumbnail=thumb)
 
     # ------------------------------------------------------------------------------------------

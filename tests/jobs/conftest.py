@@ -1,0 +1,181 @@
+"""Fixtures for the job lifecycle: the Wiro simulator, a real database, a recording presenter."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from bot.jobs import CardExtras, Delivery, JobConfig, JobService, PresenterError, VideoRequest
+from bot.media import FirstFrame, check_image
+from bot.wiro.client import WiroClient
+from bot.wiro.sandbox import WiroSimulator
+from storage.db import Database
+from storage.models import Job, JobState, Limit
+
+KEY, SECRET = "test-key", "test-secret"
+GUILD, CHANNEL, USER, OTHER, MOD = 1000, 2000, 3000, 3001, 3002
+
+
+@dataclass
+class RecordingPresenter:
+    """A JobPresenter that remembers everything it was asked to show."""
+
+    upload_limit: int = 10 * 1024 * 1024
+    fail_post: bool = False
+    fail_delivery: bool = False
+    posted: list[Job] = field(default_factory=list)
+    updates: list[tuple[Job, CardExtras]] = field(default_factory=list)
+    deliveries: list[tuple[Job, bytes | None, int | None]] = field(default_factory=list)
+    finished: list[Job] = field(default_factory=list)
+    _next_message: int = 900_000
+
+    async def post_card(self, job: Job, extras: CardExtras, thumbnail: bytes | None) -> int:
+        if self.fail_post:
+            raise PresenterError("Missing Access")
+        self.posted.append(job)
+        self._next_message += 1
+        return self._next_message
+
+    async def update_card(self, job: Job, extras: CardExtras) -> None:
+        self.updates.append((job, extras))
+
+    async def deliver_clip(self, job: Job, clip: Path | None, size: int | None) -> Delivery:
+        if self.fail_delivery:
+            raise PresenterError("Unknown Channel")
+        data = clip.read_bytes() if clip is not None else None
+        self.deliveries.append((job, data, size))
+        self._next_message += 1
+        attached = data is not None and size is not None and size <= self.upload_limit
+        return Delivery(
+            message_id=self._next_message,
+            attached=attached,
+            note=None if attached else "linked",
+        )
+
+    async def job_finished(self, job: Job) -> None:
+        self.finished.append(job)
+
+    def stages(self, job_id: int) -> list[str]:
+        """Distinct consecutive stages the card showed for a job."""
+        seen: list[str] = []
+        for job, _ in self.updates:
+            if job.id == job_id and (not seen or seen[-1] != job.stage.value):
+                seen.append(job.stage.value)
+        return seen
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[WiroSimulator]:
+    simulator = WiroSimulator(api_key=KEY, api_secret=SECRET)
+    await simulator.start()
+    yield simulator
+    await simulator.stop()
+
+
+@pytest.fixture
+async def wiro(sim: WiroSimulator) -> AsyncIterator[WiroClient]:
+    client = WiroClient(
+        api_key=KEY,
+        api_secret=SECRET,
+        api_base=sim.api_base,
+        socket_url=sim.socket_url,
+        output_hosts=(sim.output_host,),
+        poll_interval=0.2,
+    )
+    await client.start()
+    yield client
+    await client.close()
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = Database(tmp_path / "bot.sqlite3")
+    await database.open()
+    yield database
+    await database.close()
+
+
+@pytest.fixture
+def presenter() -> RecordingPresenter:
+    return RecordingPresenter()
+
+
+@pytest.fixture
+async def make_service(
+    db: Database, wiro: WiroClient, presenter: RecordingPresenter, tmp_path: Path
+) -> AsyncIterator[Callable[..., JobService]]:
+    services: list[JobService] = []
+
+    def make(**overrides: object) -> JobService:
+        config = JobConfig(
+            default_limit=overrides.pop("default_limit", Limit(credits=10, period="day")),  # type: ignore[arg-type]
+            max_jobs_per_user=overrides.pop("max_jobs_per_user", 2),  # type: ignore[arg-type]
+            max_jobs_per_guild=overrides.pop("max_jobs_per_guild", 10),  # type: ignore[arg-type]
+            timeout=overrides.pop("timeout", timedelta(seconds=20)),  # type: ignore[arg-type]
+            busy_retry_seconds=overrides.pop("busy_retry_seconds", 0.2),  # type: ignore[arg-type]
+            max_clip_bytes=overrides.pop("max_clip_bytes", 50 * 1024 * 1024),  # type: ignore[arg-type]
+            work_dir=tmp_path / "work",
+        )
+        assert not overrides, overrides
+        service = JobService(storage=db, wiro=wiro, config=config, presenter=presenter)
+        services.append(service)
+        return service
+
+    yield make
+    for service in services:
+        await service.shutdown(timeout=2)
+
+
+@pytest.fixture
+def service(make_service: Callable[..., JobService]) -> JobService:
+    return make_service()
+
+
+def request(**overrides: object) -> VideoRequest:
+    values: dict[str, object] = {
+        "guild_id": GUILD,
+        "channel_id": CHANNEL,
+        "user_id": USER,
+        "role_ids": frozenset(),
+        "prompt": "A red fox runs through fresh snow at dawn",
+    }
+    values.update(overrides)
+    return VideoRequest(**values)  # type: ignore[arg-type]
+
+
+def png_frame(width: int = 640, height: int = 360) -> FirstFrame:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 80, 40)).save(buffer, "PNG")
+    return check_image(buffer.getvalue())
+
+
+async def wait_state(
+    db: Database, job_id: int, states: set[JobState] | JobState, timeout: float = 15.0
+) -> Job:
+    """Poll until the job reaches one of `states`; fail with the last state seen."""
+    wanted = {states} if isinstance(states, JobState) else states
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    job = await db.get_job(job_id)
+    while job.state not in wanted:
+        if loop.time() > end:
+            raise AssertionError(f"job {job_id} stuck in {job.state} (wanted {wanted})")
+        await asyncio.sleep(0.05)
+        job = await db.get_job(job_id)
+    return job
+
+
+async def wait_terminal(db: Database, job_id: int, timeout: float = 15.0) -> Job:
+    return await wait_state(
+        db,
+        job_id,
+        {JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.TIMED_OUT},
+        timeout,
+    )

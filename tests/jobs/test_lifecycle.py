@@ -1,0 +1,509 @@
+"""The job lifecycle against the Wiro simulator, a real database and a recording presenter."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+
+from bot.jobs import JobService, Refused
+from bot.wiro.sandbox import TaskScript, WiroSimulator
+from storage.db import Database
+from storage.models import JobState, Limit, Stage
+from tests.jobs.conftest import (
+    GUILD,
+    MOD,
+    OTHER,
+    USER,
+    RecordingPresenter,
+    png_frame,
+    request,
+    wait_state,
+    wait_terminal,
+)
+
+
+def _paths(sim: WiroSimulator) -> list[str]:
+    return [path for path, _ in sim.requests]
+
+
+def _count(sim: WiroSimulator, suffix: str) -> int:
+    return sum(1 for path in _paths(sim) if path.endswith(suffix))
+
+
+async def _kinds(db: Database, job_id: int) -> list[str]:
+    return [entry.kind for entry in await db.ledger_for_job(job_id)]
+
+
+# ------------------------------------------------------------------------------------------
+# Outcomes
+# ------------------------------------------------------------------------------------------
+async def test_text_to_video_delivers_the_clip_and_charges(
+    service: JobService, sim: WiroSimulator, db: Database, presenter: RecordingPresenter
+) -> None:
+    clip = b"\x00\x00\x00\x18ftypmp42" + b"x" * 5000
+    sim.script_next(TaskScript(clip=clip, totalcost="0.28"))
+    job = await service.submit(request(), None)
+    assert job.state is JobState.PENDING and job.credits == 1
+
+    done = await wait_terminal(db, job.id)
+
+    assert done.state is JobState.SUCCEEDED
+    assert done.total_cost_usd == pytest.approx(0.28)
+    assert done.result_message_id is not None
+    assert [d[1] for d in presenter.deliveries] == [clip]
+    assert await _kinds(db, job.id) == ["reserve", "charge"]
+    assert [j.id for j in presenter.finished] == [job.id]
+    stages = presenter.stages(job.id)
+    assert stages[0] in ("submitting", "queued")
+    assert stages[-1] == "done"
+    assert "generating" in stages and stages.index("generating") < stages.index("done")
+    assert len(sim.runs) == 1
+    assert sim.runs[0].fields["resolution"] == "768P"
+    assert sim.runs[0].fields["duration"] == "6"
+    assert sim.runs[0].fields["promptOptimizer"] == "true"
+
+
+async def test_image_to_video_sends_the_first_frame(
+    service: JobService, sim: WiroSimulator, db: Database
+) -> None:
+    frame = png_frame(720, 1280)
+    job = await service.submit(request(resolution="1080P", prompt_optimizer=False), frame)
+    done = await wait_terminal(db, job.id)
+    assert done.state is JobState.SUCCEEDED
+    assert done.credits == 2
+    run = sim.runs[0]
+    assert run.image == frame.data
+    assert run.fields["promptOptimizer"] == "false"
+    assert run.fields["resolution"] == "1080P"
+
+
+@pytest.mark.parametrize(
+    ("outcome", "words"),
+    [
+        ("fail", "content policy"),
+        ("empty_outputs", "no video"),
+        ("db_error", ""),
+    ],
+)
+async def test_wiro_failures_refund_and_explain(
+    service: JobService,
+    sim: WiroSimulator,
+    db: Database,
+    presenter: RecordingPresenter,
+    outcome: str,
+    words: str,
+) -> None:
+    sim.script_next(TaskScript(outcome=outcome))  # type: ignore[arg-type]
+    job = await service.submit(request(), None)
+    done = await wait_terminal(db, job.id)
+    assert done.state is JobState.FAILED
+    assert done.outcome_reason
+    assert words.lower() in done.outcome_reason.lower()
+    assert "Traceback" not in done.outcome_reason
+    assert await _kinds(db, job.id) == ["reserve", "refund"]
+    assert presenter.deliveries == []
+    status = await service.quota_status(GUILD, USER, ())
+    assert status.used == 0
+
+
+async def test_insufficient_balance_fails_without_retrying(
+    service: JobService, sim: WiroSimulator, db: Database
+) -> None:
+    sim.insufficient_balance = True
+    job = await service.submit(request(), None)
+    done = await wait_terminal(db, job.id)
+    assert done.state is JobState.FAILED
+    assert "balance" in (done.outcome_reason or "")
+    assert len(sim.runs) == 1
+    assert await _kinds(db, job.id) == ["reserve", "refund"]
+
+
+async def test_busy_wiro_queues_locally_then_submits(
+    service: JobService, sim: WiroSimulator, db: Database, presenter: RecordingPresenter
+) -> None:
+    sim.busy_runs = 2
+    job = await service.submit(request(), None)
+    await wait_state(db, job.id, JobState.WAITING)
+    done = await wait_terminal(db, job.id)
+    assert done.state is JobState.SUCCEEDED
+    assert _count(sim, "/Run/minimax/hailuo-2-3") == 3  # two definite 96s, then accepted
+    assert len([r for r in sim.runs if r.task_id]) == 1
+    positions = [e.queue_position for j, e in presenter.updates if j.stage is Stage.WAITING]
+    assert 1 in positions
+
+
+async def test_second_job_waits_behind_the_first_when_busy(
+    make_service: Callable[..., JobService], sim: WiroSimulator, db: Database,
+    presenter: RecordingPresenter,
+) -> None:
+    service = make_service(busy_retry_seconds=0.3)
+    sim.busy_runs = 3
+    first = await service.submit(request(), None)
+    await wait_state(db, first.id, JobState.WAITING)
+    second = await service.submit(request(user_id=OTHER), None)
+    await wait_state(db, second.id, JobState.WAITING)
+    positions = {
+        e.queue_position for j, e in presenter.updates if j.id == second.id and e.queue_position
+    }
+    assert 2 in positions
+    a, b = await wait_terminal(db, first.id), await wait_terminal(db, second.id)
+    assert a.state is b.state is JobState.SUCCEEDED
+    assert a.submitted_at is not None and b.submitted_at is not None
+    assert a.submitted_at <= b.submitted_at
+
+
+async def test_silent_websocket_still_finishes_by_polling(
+    service: JobService, sim: WiroSimulator, db: Database
+) -> None:
+    sim.script_next(TaskScript(ws="silent"))
+    job = await service.submit(request(), None)
+    assert (await wait_terminal(db, job.id)).state is JobState.SUCCEEDED
+
+
+async def test_clip_above_the_download_cap_is_linked(
+    make_service: Callable[..., JobService], sim: WiroSimulator, db: Database,
+    presenter: RecordingPresenter,
+) -> None:
+    service = make_service(max_clip_bytes=1000)
+    sim.script_next(TaskScript(clip=b"m" * 5000))
+    job = await service.submit(request(), None)
+    done = await wait_terminal(db, job.id)
+    assert done.state is JobState.SUCCEEDED
+    assert presenter.deliveries[0][1] is None  # nothing downloaded, linked instead
+    assert done.output_url and done.output_url.startswith("http://127.0.0.1")
+
+
+async def test_delivery_failure_refunds(
+    service: JobService, sim: WiroSimulator, db: Database, presenter: RecordingPresenter
+) -> None:
+    presenter.fail_delivery = True
+    job = await service.submit(request(), None)
+    done = await wait_terminal(db, job.id)
+    assert done.state is JobState.FAILED
+    assert await _kinds(db, job.id) == ["reserve", "refund"]
+
+
+async def test_card_that_cannot_be_posted_spends_nothing(
+    service: JobService, sim: WiroSimulator, db: Database, presenter: RecordingPresenter
+) -> None:
+    presenter.fail_post = True
+    with pytest.raises(Refused, match="couldn't post"):
+        await service.submit(request(), None)
+    assert sim.runs == []
+    assert (await service.quota_status(GUILD, USER, ())).used == 0
+
+
+# ------------------------------------------------------------------------------------------
+# Cancel and timeout
+# ------------------------------------------------------------------------------------------
+async def test_cancel_while_queued_at_wiro_uses_task_cancel(
+    service: JobService, sim: WiroSimulator, db: Database
+) -> None:
+    sim.script_next(TaskScript(queue=5.0))
+    job = await service.submit(request(), None)
+    await wait_state(db, job.id, JobState.RUNNING)
+    message = await service.cancel(job.id, USER, is_moderator=False)
+    assert "Cancelling" in message
+    done = await wait_terminal(db, job.id)
+    assert done.state is JobState.CANCELLED
+    assert f"<@{USER}>" in (done.outcome_reason or "")
+    assert _count(sim, "/Task/Cancel") >= 1
+    assert _count(sim, "/Task/Kill") == 0
+    assert await _kinds(db, job.id) == ["reserve", "refund"]
+
+
+async def test_cancel_while_generating_uses_task_kill(
+    service: JobService, sim: WiroSimulator, db: Database
+) -> None:
+    sim.script_next(TaskScript(generate=5.0))
+    job = await service.submit(request(), None)
+    for _ in range(200):
+        job = await db.get_job(job.id)
+        if job.stage is Stage.GENERATING:
+            break
+        await asyncio.sleep(0.05)
+    assert job.stage is Stage.GENERATING
+    await service.cancel(job.id, MOD, is_moderator=True)
+    done = await wait_terminal(db, job.id)
+    assert done.state is JobState.CANCELLED
+    assert f"<@{MOD}>" in (done.outcome_reason or "")
+    assert _count(sim, "/Task/Kill") >= 1
+
+
+async def test_cancel_refused_for_another_member(
+    service: JobService, sim: WiroSimulator, db: Database
+) -> None:
+    sim.script_next(TaskScript(queue=2.0))
+    job = await service.submit(request(), None)
+    with pytest.raises(Refused, match="Only the member"):
+        await service.cancel(job.id, OTHER, is_moderator=False)
+    assert (await db.get_job(job.id)).cancelled_by is None
+
+
+async def test_cancel_while_waiting_locally_never_submits(
+    make_service: Callable[..., JobService], sim: WiroSimulator, db: Database
+) -> None:
+    service = make_service(busy_retry_seconds=5.0)
+    sim.busy_runs = 100
+    job = await service.submit(request(), None)
+    await wait_state(db, job.id, JobState.WAITING)
+    message = await service.cancel(job.id, USER, is_moderator=False)
+    assert "cancelled" in message
+    done = await db.get_job(job.id)
+    assert done.state is JobState.CANCELLED
+    assert [r for r in sim.runs if r.task_id] == []
+    assert await _kinds(db, job.id) == ["reserve", "refund"]
+
+
+async def test_cancel_after_the_end_is_refused(
+    service: JobService, sim: WiroSimulator, db: Database
+) -> None:
+    job = await service.submit(request(), None)
+    await wait_terminal(db, job.id)
+    with pytest.raises(Refused, match="already finished"):
+        await service.cancel(job.id, USER, is_moderator=False)
+
+
+async def test_timeout_kills_and_refunds(
+    make_service: Callable[..., JobService], sim: WiroSimulator, db: Database
+) -> None:
+    service = make_service(timeout=timedelta(seconds=1.5))
+    sim.script_next(TaskScript(generate=30.0))
+    job = await service.submit(request(), None)
+    done = await wait_terminal(db, job.id)
+    assert done.state is JobState.TIMED_OUT
+    assert "minutes" in (done.outcome_reason or "") or "stopped" in (done.outcome_reason or "")
+    assert _count(sim, "/Task/Kill") + _count(sim, "/Task/Cancel") >= 1
+    assert await _kinds(db, job.id) == ["reserve", "refund"]
+
+
+# ------------------------------------------------------------------------------------------
+# Restarts: a crash at each state, then resume
+# ------------------------------------------------------------------------------------------
+async def test_restart_while_running_resumes_and_delivers_once(
+    make_service: Callable[..., JobService], sim: WiroSimulator, db: Database,
+    presenter: RecordingPresenter,
+) -> None:
+    first = make_service()
+    sim.script_next(TaskScript(generate=1.0))
+    job = await first.submit(request(), None)
+    await wait_state(db, job.id, JobState.RUNNING)
+    await first.shutdown(timeout=2)  # the process dies here
+    assert (await db.get_job(job.id)).state is JobState.RUNNING
+
+    second = make_service()
+    assert await second.resume_all() == 1
+    done = await wait_terminal(db, job.id)
+    assert done.state is JobState.SUCCEEDED
+    assert len(presenter.deliveries) == 1
+    assert len(sim.runs) == 1  # never resubmitted
+
+
+async def test_restart_while_waiting_locally_submits_later(
+    make_service: Callable[..., JobService], sim: WiroSimulator, db: Database
+) -> None:
+    first = make_service(busy_retry_seconds=0.2)
+    sim.busy_runs = 1
+    job = await first.submit(request(), None)
+    await wait_state(db, job.id, JobState.WAITING)
+    await first.shutdown(timeout=2)
+    second = make_service(busy_retry_seconds=0.2)
+    await second.resume_all()
+    assert (await wait_terminal(db, job.id)).state is JobState.SUCCEEDED
+
+
+async def test_restart_mid_submission_fails_without_resubmitting(
+    make_service: Callable[..., JobService], sim: WiroSimulator, db: Database
+) -> None:
+    service = make_service()
+    job = await service.submit(request(), None)
+    await wait_terminal(db, job.id)
+    # Forge a job that died between "about to send Run" and Wiro's answer.
+    ghost = await service.submit(request(user_id=OTHER), None)
+    await wait_terminal(db, ghost.id)
+    runs_before = len(sim.runs)
+    await service.shutdown(timeout=2)
+
+    pending = await _forge_state(db, JobState.SUBMITTING)
+    resumed = make_service()
+    await resumed.resume_all()
+    done = await wait_terminal(db, pending)
+    assert done.state is JobState.FAILED
+    assert "not sent again" in (done.outcome_reason or "")
+    assert len(sim.runs) == runs_before
+    assert await _kinds(db, pending) == ["reserve", "refund"]
+
+
+async def test_restart_after_posting_the_clip_does_not_post_twice(
+    make_service: Callable[..., JobService], sim: WiroSimulator, db: Database,
+    presenter: RecordingPresenter,
+) -> None:
+    pending = await _forge_state(db, JobState.DELIVERING, result_message_id=424242)
+    service = make_service()
+    await service.resume_all()
+    done = await wait_terminal(db, pending)
+    assert done.state is JobState.SUCCEEDED
+    assert done.result_message_id == 424242
+    assert presenter.deliveries == []
+    assert await _kinds(db, pending) == ["reserve", "charge"]
+
+
+async def _forge_state(db: Database, state: JobState, **fields: object) -> int:
+    """Create a job (with its reservation) and walk it to `state` as a crash would leave it."""
+    from bot import quota
+    from bot.jobs import _NewJob, utcnow
+
+    now = utcnow()
+    start, end = quota.window("day", now)
+    month, _ = quota.month_window(now)
+    job = await db.create_job_with_reservation(
+        _NewJob(
+            guild_id=GUILD, channel_id=1, user_id=USER + 50, prompt="forged", resolution="768P",
+            duration=6, prompt_optimizer=True, has_image=False, image_sha256=None,
+            image_url=None, credits=1, upload_limit=None, expected_cost_usd=None, reroll_of=None,
+        ),
+        limit=Limit(credits=100, period="day"), window_start=start, window_end=end,
+        max_jobs_per_user=5, max_jobs_per_guild=50, monthly_budget_usd=None,
+        month_start=month, now=now,
+    )
+    path = {
+        JobState.SUBMITTING: [JobState.SUBMITTING],
+        JobState.RUNNING: [JobState.SUBMITTING, JobState.RUNNING],
+        JobState.DELIVERING: [JobState.SUBMITTING, JobState.RUNNING, JobState.DELIVERING],
+    }[state]
+    for step in path:
+        extra: dict[str, object] = {}
+        if step is JobState.RUNNING:
+            extra = {"wiro_task_id": "1", "wiro_task_token": "t" * 30, "submitted_at": now}
+        if step is state:
+            extra.update(fields)
+        await db.transition(job.id, step, **extra)
+    return job.id
+
+
+# ------------------------------------------------------------------------------------------
+# Checks before spending
+# ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("overrides", "words"),
+    [
+        ({"prompt": "   "}, "empty"),
+        ({"prompt": "x" * 2001}, "2001 characters"),
+        ({"resolution": "1080P", "duration": 10}, "6 seconds"),
+    ],
+)
+async def test_bad_requests_are_refused_before_spending(
+    service: JobService, sim: WiroSimulator, overrides: dict[str, object], words: str
+) -> None:
+    with pytest.raises(Refused, match=words):
+        await service.submit(request(**overrides), None)
+    assert sim.runs == []
+    assert (await service.quota_status(GUILD, USER, ())).used == 0
+
+
+async def test_prompt_of_2000_characters_after_trimming_is_accepted(
+    service: JobService, db: Database
+) -> None:
+    job = await service.submit(request(prompt="  " + "y" * 2000 + "  "), None)
+    assert len(job.prompt) == 2000
+
+
+async def test_moderator_controls_refuse_before_spending(
+    service: JobService, sim: WiroSimulator, db: Database
+) -> None:
+    await db.set_paused(GUILD, True, "maintenance", MOD)
+    with pytest.raises(Refused, match="paused in this server: maintenance"):
+        await service.submit(request(), None)
+    await db.set_paused(GUILD, False, None, MOD)
+
+    await db.block_member(GUILD, USER, "spam", MOD)
+    with pytest.raises(Refused, match="blocked.*spam"):
+        await service.submit(request(), None)
+    await db.unblock_member(GUILD, USER, MOD)
+
+    await db.allow_channel(GUILD, 777, MOD)
+    with pytest.raises(Refused, match="<#777>"):
+        await service.submit(request(), None)
+    await db.remove_channel(GUILD, 777, MOD)
+
+    await db.add_blocked_word(GUILD, "Gore", MOD)
+    with pytest.raises(Refused, match="gore"):
+        await service.submit(request(prompt="So much GORE here"), None)
+    assert sim.runs == []
+
+
+async def test_credits_exhausted_says_used_cost_and_reset(
+    make_service: Callable[..., JobService], sim: WiroSimulator, db: Database
+) -> None:
+    service = make_service(default_limit=Limit(credits=2, period="day"))
+    await service.submit(request(resolution="1080P"), None)
+    with pytest.raises(Refused) as refused:
+        await service.submit(request(), None)
+    message = refused.value.message
+    assert "used 2 of 2" in message and "costs 1" in message and "<t:" in message
+    assert len([j for j in await db.jobs_for_user(GUILD, USER)]) == 1
+
+
+async def test_zero_limit_means_no_access(
+    make_service: Callable[..., JobService], db: Database
+) -> None:
+    service = make_service(default_limit=Limit(credits=0, period="day"))
+    with pytest.raises(Refused, match="don't have access"):
+        await service.submit(request(), None)
+
+
+async def test_concurrent_requests_with_credit_for_one_run_exactly_one(
+    make_service: Callable[..., JobService], sim: WiroSimulator, db: Database
+) -> None:
+    service = make_service(default_limit=Limit(credits=1, period="day"), max_jobs_per_user=5)
+    results = await asyncio.gather(
+        *(service.submit(request(), None) for _ in range(5)), return_exceptions=True
+    )
+    accepted = [r for r in results if not isinstance(r, BaseException)]
+    refused = [r for r in results if isinstance(r, Refused)]
+    assert len(accepted) == 1 and len(refused) == 4
+    await wait_terminal(db, accepted[0].id)
+    assert len(sim.runs) == 1
+
+
+async def test_budget_counts_spent_in_flight_and_asked(
+    make_service: Callable[..., JobService], sim: WiroSimulator, db: Database
+) -> None:
+    service = make_service(max_jobs_per_user=5)
+    await db.set_budget(GUILD, 0.50, MOD)  # Wiro's price for 768P/6 s is $0.28 in the simulator
+    sim.script_next(TaskScript(queue=3.0))
+    first = await service.submit(request(), None)
+    with pytest.raises(Refused, match="budget"):
+        await service.submit(request(user_id=OTHER), None)
+    await service.cancel(first.id, USER, is_moderator=False)
+
+
+async def test_moderator_refund_of_a_finished_job_is_idempotent(
+    service: JobService, db: Database
+) -> None:
+    job = await service.submit(request(), None)
+    await wait_terminal(db, job.id)
+    message = await service.moderator_refund(job.id, MOD, GUILD)
+    assert "Refunded 1 credits" in message or "Refunded 1 credit" in message
+    with pytest.raises(Refused, match="already refunded"):
+        await service.moderator_refund(job.id, MOD, GUILD)
+    assert (await service.quota_status(GUILD, USER, ())).used == 0
+
+
+async def test_reroll_runs_again_and_charges_again(
+    service: JobService, sim: WiroSimulator, db: Database
+) -> None:
+    frame = png_frame()
+    job = await service.submit(request(), frame)
+    await wait_terminal(db, job.id)
+    again = await service.reroll(job.id, USER, frozenset(), upload_limit=None)
+    assert again.reroll_of == job.id
+    done = await wait_terminal(db, again.id)
+    assert done.state is JobState.SUCCEEDED
+    assert sim.runs[-1].image == frame.data
+    assert (await service.quota_status(GUILD, USER, ())).used == 2
+    with pytest.raises(Refused, match="Only the member"):
+        await service.reroll(job.id, OTHER, frozenset(), upload_limit=None)
