@@ -1,0 +1,473 @@
+"""`DiscordDouble`: the pytest-facing handle on a local Discord (REST, gateway, CDN, control)."""
+
+# ruff: noqa: ASYNC109  (test helpers take explicit timeouts by design)
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import fnmatch
+import inspect
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from .errors import DiscordError
+from .gateway import Gateway
+from .interactions import AttachmentSpec, base_payload, command_data, component_data
+from .rest import RestApi, json_response
+from .world import (
+    Call,
+    Channel,
+    Config,
+    Guild,
+    Interaction,
+    Member,
+    Message,
+    Role,
+    User,
+    World,
+    mint_snowflake,
+)
+
+UserRef = int | User | Member | None
+
+
+class DiscordDouble:
+    """A fake Discord on 127.0.0.1:<ephemeral port>; use as `async with DiscordDouble() as dd`."""
+
+    def __init__(
+        self,
+        *,
+        token: str = "test-token",
+        config: Config | None = None,
+        seed: bool = True,
+        premium_tier: int = 0,
+    ) -> None:
+        self.world = World(token=token, config=config)
+        self.gateway = Gateway(self.world)
+        self.rest = RestApi(self.world, self.gateway)
+        self.app = web.Application(
+            middlewares=[self.rest.middleware], client_max_size=256 * 1024**2
+        )
+        self.app.router.add_get("/gateway", self.gateway.handle)
+        self.rest.add_routes(self.app)
+        self._add_control_routes()
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+        self.guild: Guild | None = None
+        self.channel: Channel | None = None
+        self.user: User | None = None
+        if seed:
+            self.guild = self.add_guild("Double Guild", premium_tier=premium_tier)
+            self.channel = self.add_channel("general")
+            self.user = self.add_member(name="tester").user
+
+    # ----- lifecycle -----
+    async def start(self) -> None:
+        """Bind 127.0.0.1 on an ephemeral port and serve."""
+        self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+        self.gateway.ws_url = self.gateway_url
+        self.rest.base_url = self.base_url
+
+    async def close(self) -> None:
+        """Close gateway connections and stop the server."""
+        await self.gateway.close_all()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> DiscordDouble:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def base_url(self) -> str:
+        """Return http://127.0.0.1:PORT."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def api_base(self) -> str:
+        """Return the value for discord.http.Route.BASE."""
+        return f"{self.base_url}/api/v10"
+
+    @property
+    def gateway_url(self) -> str:
+        """Return the value for DiscordWebSocket.DEFAULT_GATEWAY."""
+        return f"ws://127.0.0.1:{self.port}/gateway"
+
+    @property
+    def token(self) -> str:
+        """Return the bot token the double accepts."""
+        return self.world.token
+
+    def env(self) -> dict[str, str]:
+        """Return env vars that point tests/e2e/launch_bot.py at this double."""
+        return {
+            "DISCORD_API_BASE": self.api_base,
+            "DISCORD_GATEWAY_URL": self.gateway_url,
+            "DISCORD_TOKEN": self.token,
+        }
+
+    # ----- world building (before the bot connects: GUILD_CREATE is sent at IDENTIFY) -----
+    def _g(self, guild: Guild | int | None) -> Guild:
+        if guild is None:
+            if self.guild is None:
+                raise ValueError("no default guild; pass guild=")
+            return self.guild
+        return guild if isinstance(guild, Guild) else self.world.guilds[int(guild)]
+
+    def add_guild(
+        self, name: str = "Guild", *, premium_tier: int = 0, owner_id: int | None = None
+    ) -> Guild:
+        """Add a guild with its @everyone role and the bot as a member."""
+        w = self.world
+        guild = Guild(mint_snowflake(), name, owner_id or w.owner.id, premium_tier)
+        guild.roles[guild.id] = Role(guild.id, "@everyone", permissions=0x0000_0000_0006_3EC1)
+        w.guilds[guild.id] = guild
+        guild.members[w.owner.id] = Member(w.owner)
+        guild.members[w.bot_user.id] = Member(w.bot_user)
+        if self.guild is None:
+            self.guild = guild
+        return guild
+
+    def add_channel(self, name: str, *, guild: Guild | int | None = None, type: int = 0) -> Channel:
+        """Add a channel (type 0 text by default)."""
+        g = self._g(guild)
+        ch = Channel(mint_snowflake(), g.id, name, type, position=len(g.channels))
+        g.channels[ch.id] = ch
+        self.world.channels[ch.id] = ch
+        if self.channel is None:
+            self.channel = ch
+        return ch
+
+    def add_role(
+        self,
+        name: str,
+        *,
+        guild: Guild | int | None = None,
+        permissions: int = 0,
+        position: int | None = None,
+    ) -> Role:
+        """Add a role with a permission bit set."""
+        g = self._g(guild)
+        role = Role(
+            mint_snowflake(), name, permissions, len(g.roles) if position is None else position
+        )
+        g.roles[role.id] = role
+        return role
+
+    def add_member(
+        self,
+        user_id: int | None = None,
+        name: str = "member",
+        *,
+        guild: Guild | int | None = None,
+        roles: list[Role | int] = (),  # type: ignore[assignment]
+        permissions: int | None = None,
+        upload_limit: int | None = None,
+    ) -> Member:
+        """Add a member; `permissions` overrides the role computation for this member."""
+        g = self._g(guild)
+        uid = user_id or mint_snowflake()
+        user = self.world.users.get(uid) or User(uid, name, name.title())
+        self.world.users[uid] = user
+        role_ids = [r.id if isinstance(r, Role) else int(r) for r in roles]
+        member = Member(user, role_ids, permissions, upload_limit=upload_limit)
+        g.members[uid] = member
+        return member
+
+    # ----- readiness -----
+    @property
+    def ready_count(self) -> int:
+        """Return how many IDENTIFYs completed (READY + GUILD_CREATEs sent)."""
+        return self.gateway.ready_count
+
+    async def wait_for_ready(self, timeout: float = 10.0, *, count: int | None = None) -> None:
+        """Wait until a client identified and got its GUILD_CREATEs (the `count`-th, if given)."""
+        await self.gateway.wait_ready(timeout, count)
+
+    async def drop_gateway(self, code: int = 4000) -> None:
+        """Close live gateway connections with `code` (4000: the client resumes)."""
+        await self.gateway.drop(code)
+
+    # ----- actors -----
+    def _member(self, guild: Guild, user: UserRef) -> Member:
+        if user is None:
+            if self.user is None:
+                raise ValueError("no default user; pass user=")
+            uid = self.user.id
+        elif isinstance(user, Member):
+            uid = user.user.id
+        elif isinstance(user, User):
+            uid = user.id
+        else:
+            uid = int(user)
+        return guild.members[uid]
+
+    async def _send_interaction(self, inter: Interaction, dispatch: bool) -> Interaction:
+        self.world.interactions[inter.id] = inter
+        self.world.tokens[inter.token] = inter.id
+        if dispatch:
+            inter.dispatched_at = time.monotonic()
+            if not await self.gateway.dispatch("INTERACTION_CREATE", inter.payload):
+                raise RuntimeError("no gateway client is connected to receive INTERACTION_CREATE")
+        return inter
+
+    async def slash(
+        self,
+        name: str,
+        options: dict[str, Any] | None = None,
+        *,
+        user: UserRef = None,
+        channel: Channel | int | None = None,
+        guild: Guild | int | None = None,
+        attachments: dict[str, AttachmentSpec] | None = None,
+        backdate_seconds: float = 0.0,
+        dispatch: bool = True,
+    ) -> Interaction:
+        """Invoke a synced slash command (`name` may be "group sub" or "cmd group sub")."""
+        g = self._g(guild)
+        ch = (
+            channel
+            if isinstance(channel, Channel)
+            else self.world.channels[int(channel or self.channel.id)]
+        )  # type: ignore[union-attr]
+        inter = base_payload(
+            self.world,
+            itype=2,
+            guild=g,
+            channel_id=ch.id,
+            member=self._member(g, user),
+            backdate_seconds=backdate_seconds,
+        )
+        inter.payload["data"] = command_data(
+            self.world, self.base_url, g, name, options or {}, attachments or {}
+        )
+        return await self._send_interaction(inter, dispatch)
+
+    async def autocomplete(
+        self,
+        name: str,
+        options: dict[str, Any],
+        *,
+        focused: str,
+        user: UserRef = None,
+        channel: Channel | int | None = None,
+        guild: Guild | int | None = None,
+    ) -> Interaction:
+        """Send an APPLICATION_COMMAND_AUTOCOMPLETE for option `focused`."""
+        g = self._g(guild)
+        ch = (
+            channel
+            if isinstance(channel, Channel)
+            else self.world.channels[int(channel or self.channel.id)]
+        )  # type: ignore[union-attr]
+        inter = base_payload(
+            self.world, itype=4, guild=g, channel_id=ch.id, member=self._member(g, user)
+        )
+        inter.payload["data"] = command_data(
+            self.world, self.base_url, g, name, options, {}, focused=focused
+        )
+        return await self._send_interaction(inter, True)
+
+    async def click(
+        self,
+        message_id: int | Message,
+        custom_id: str,
+        *,
+        user: UserRef = None,
+        values: list[str] | None = None,
+        backdate_seconds: float = 0.0,
+    ) -> Interaction:
+        """Click a button (or pick `values` in a select) on a stored message."""
+        msg = (
+            message_id if isinstance(message_id, Message) else self.world.messages[int(message_id)]
+        )
+        if msg.deleted:
+            raise LookupError(f"message {msg.id} is deleted")
+        g = self.world.guilds[msg.guild_id]  # type: ignore[index]
+        inter = base_payload(
+            self.world,
+            itype=3,
+            guild=g,
+            channel_id=msg.channel_id,
+            member=self._member(g, user),
+            backdate_seconds=backdate_seconds,
+        )
+        inter.payload["data"] = component_data(msg, custom_id, values)
+        inter.payload["message"] = msg.payload(self.world)
+        return await self._send_interaction(inter, True)
+
+    # ----- waiting and reading -----
+    async def wait_for(
+        self, predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.02
+    ) -> Any:
+        """Poll `predicate()` (sync or async) until it returns something truthy; return it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if inspect.isawaitable(value):
+                value = await value
+            if value:
+                return value
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"condition not met within {timeout} s")
+            await asyncio.sleep(interval)
+
+    async def wait_for_call(
+        self, method: str, path_glob: str, timeout: float = 5.0, *, status: int | None = None
+    ) -> Call:
+        """Wait for a call matching method and path glob (and status); return the latest."""
+
+        def found() -> Call | None:
+            hits = [
+                c for c in self.calls(method, path_glob) if status is None or c.status == status
+            ]
+            hits = [c for c in hits if c.status is not None]
+            return hits[-1] if hits else None
+
+        return await self.wait_for(found, timeout)
+
+    async def wait_for_ack(self, interaction: Interaction, timeout: float = 5.0) -> Interaction:
+        """Wait until the interaction got its initial response."""
+        await self.wait_for(lambda: interaction.ack_type is not None, timeout)
+        return interaction
+
+    def calls(
+        self, method: str | None = None, path_glob: str | None = None, *, route: str | None = None
+    ) -> list[Call]:
+        """Return logged calls filtered by method, fnmatch glob on the path, or route template."""
+        return [
+            c
+            for c in self.world.calls
+            if (method is None or c.method == method.upper())
+            and (path_glob is None or fnmatch.fnmatchcase(c.path, path_glob))
+            and (route is None or c.route == route)
+        ]
+
+    def unknown_calls(self) -> list[Call]:
+        """Return calls to routes the double does not implement."""
+        return [c for c in self.world.calls if c.unknown_route]
+
+    def messages_in(self, channel_id: Channel | int | None = None) -> list[Message]:
+        """Return visible (non-ephemeral, non-deleted) messages in a channel, oldest first."""
+        ch = channel_id.id if isinstance(channel_id, Channel) else channel_id
+        return self.world.visible_messages(int(ch or self.channel.id))  # type: ignore[union-attr]
+
+    def ephemeral_replies(self, interaction: Interaction) -> list[Message]:
+        """Return the interaction's ephemeral messages (original first, then followups)."""
+        ids = [interaction.original_message_id, *interaction.followup_ids]
+        msgs = [self.world.messages[i] for i in ids if i in self.world.messages]
+        return [m for m in msgs if m.ephemeral and not m.deleted]
+
+    def replies(self, interaction: Interaction) -> list[Message]:
+        """Return every message the interaction produced (original first, then followups)."""
+        ids = [interaction.original_message_id, *interaction.followup_ids]
+        return [self.world.messages[i] for i in ids if i in self.world.messages]
+
+    def blob(self, url: str) -> bytes:
+        """Return the bytes stored for an attachment URL."""
+        path = url.split("://", 1)[-1].split("/", 1)[-1].split("?", 1)[0]
+        return self.world.blobs["/" + path][0]
+
+    def age_message(self, message_id: int, seconds: float) -> None:
+        """Pretend a message was created `seconds` earlier (for the 30046 old-edit limit)."""
+        self.world.messages[message_id].created_at -= seconds
+
+    # ----- control API (/_test/...) for debugging and out-of-process drivers -----
+    def _add_control_routes(self) -> None:
+        r = self.app.router
+        r.add_get("/_test/state", self._c_state)
+        r.add_get("/_test/calls", self._c_calls)
+        r.add_get("/_test/gateway", self._c_gateway)
+        r.add_post("/_test/slash", self._c_slash)
+        r.add_post("/_test/click", self._c_click)
+        r.add_post("/_test/gateway/drop", self._c_drop)
+
+    async def _c_state(self, request: web.Request) -> web.Response:
+        return json_response(self.world.summary())
+
+    async def _c_calls(self, request: web.Request) -> web.Response:
+        return json_response(
+            [
+                {
+                    "seq": c.seq,
+                    "method": c.method,
+                    "path": c.path,
+                    "query": c.query,
+                    "route": c.route,
+                    "at": c.at,
+                    "json": c.json,
+                    "files": c.files,
+                    "status": c.status,
+                    "error_code": c.error_code,
+                    "unknown_route": c.unknown_route,
+                }
+                for c in self.world.calls
+            ]
+        )
+
+    async def _c_gateway(self, request: web.Request) -> web.Response:
+        return json_response(self.world.gateway_log)
+
+    @staticmethod
+    def _interaction_json(inter: Interaction) -> dict[str, Any]:
+        return {
+            "id": str(inter.id),
+            "token": inter.token,
+            "type": inter.type,
+            "payload": inter.payload,
+        }
+
+    async def _c_slash(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        attachments = {
+            k: (
+                v["filename"],
+                base64.b64decode(v["content_base64"]),
+                v.get("content_type", "application/octet-stream"),
+            )
+            for k, v in (body.get("attachments") or {}).items()
+        }
+        try:
+            inter = await self.slash(
+                body["name"],
+                body.get("options") or {},
+                user=body.get("user_id"),
+                channel=body.get("channel_id"),
+                guild=body.get("guild_id"),
+                attachments=attachments,
+                backdate_seconds=float(body.get("backdate_seconds", 0)),
+            )
+        except (LookupError, ValueError, RuntimeError) as exc:
+            raise DiscordError(50035, str(exc)) from exc
+        return json_response(self._interaction_json(inter))
+
+    async def _c_click(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        try:
+            inter = await self.click(
+                int(body["message_id"]), body["custom_id"], user=body.get("user_id")
+            )
+        except (LookupError, ValueError, RuntimeError) as exc:
+            raise DiscordError(50035, str(exc)) from exc
+        return json_response(self._interaction_json(inter))
+
+    async def _c_drop(self, request: web.Request) -> web.Response:
+        body = await request.json() if request.can_read_body else {}
+        await self.drop_gateway(int(body.get("code", 4000)))
+        return web.Response(status=204)
+
+
+__all__ = ["DiscordDouble", "Path"]
