@@ -55,7 +55,7 @@ class NewJobData:
 
 def reservation_args(
     *,
-    credits: int = 100,
+    credits: int = 10_000,
     period: str = "day",
     now: datetime = T0,
     max_jobs_per_user: int = 100,

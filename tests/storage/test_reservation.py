@@ -1,0 +1,223 @@
+"""create_job_with_reservation: every refusal, and the race it exists to win."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from storage.api import ReservationRefused
+from storage.db import Database
+from storage.models import JobState
+
+from .conftest import GUILD, T0, USER, Clock, NewJobData, make_job, reservation_args
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+async def reserve(db: Database, new: NewJobData | None = None, **policy: object):  # type: ignore[no-untyped-def]
+    return await db.create_job_with_reservation(new or NewJobData(), **reservation_args(**policy))  # type: ignore[arg-type]
+
+
+async def assert_nothing_written(db: Database, jobs_before: int) -> None:
+    assert len(await db.jobs_for_guild(GUILD)) == jobs_before
+
+
+async def test_credits_refused_with_used_limit_and_reset(db: Database) -> None:
+    await reserve(db, NewJobData(credits=2), credits=3, period="week")
+    with pytest.raises(ReservationRefused) as info:
+        await reserve(db, NewJobData(credits=2), credits=3, period="week")
+    err = info.value
+    assert (err.code, err.used, err.limit) == ("credits", 2, 3)
+    assert err.resets_at == T0.replace(day=30, hour=0)  # next Monday, 2026-11-30
+    assert "2 of 3" in err.reason and "needs 2" in err.reason
+    await assert_nothing_written(db, 1)
+    # Exactly filling the limit is fine.
+    await reserve(db, NewJobData(credits=1), credits=3, period="week")
+
+
+async def test_refund_gives_credits_back_for_the_next_run(db: Database) -> None:
+    job = await reserve(db, credits=1)
+    with pytest.raises(ReservationRefused):
+        await reserve(db, credits=1)
+    await db.transition(job.id, JobState.FAILED)
+    assert await db.refund(job.id)
+    await reserve(db, credits=1)
+
+
+async def test_zero_credits_means_no_access(db: Database) -> None:
+    with pytest.raises(ReservationRefused) as info:
+        await reserve(db, credits=0)
+    assert info.value.code == "credits" and "not available" in info.value.reason
+    await assert_nothing_written(db, 0)
+
+
+async def test_member_concurrency(db: Database) -> None:
+    first = await reserve(db, max_jobs_per_user=2)
+    await reserve(db, max_jobs_per_user=2)
+    with pytest.raises(ReservationRefused) as info:
+        await reserve(db, max_jobs_per_user=2)
+    assert (info.value.code, info.value.used, info.value.limit) == ("user_concurrency", 2, 2)
+    await assert_nothing_written(db, 2)
+    # Someone else may still start one; and a finished job frees the slot.
+    await reserve(db, NewJobData(user_id=USER + 1), max_jobs_per_user=2)
+    await db.transition(first.id, JobState.CANCELLED)
+    await reserve(db, max_jobs_per_user=2)
+
+
+async def test_guild_concurrency(db: Database) -> None:
+    for i in range(3):
+        await reserve(db, NewJobData(user_id=USER + i), max_jobs_per_guild=3)
+    with pytest.raises(ReservationRefused) as info:
+        await reserve(db, NewJobData(user_id=USER + 9), max_jobs_per_guild=3)
+    assert (info.value.code, info.value.used, info.value.limit) == ("guild_concurrency", 3, 3)
+    await assert_nothing_written(db, 3)
+    await reserve(db, NewJobData(guild_id=GUILD + 1), max_jobs_per_guild=3)  # other server
+
+
+async def test_budget_counts_spent_in_flight_and_this_run(db: Database) -> None:
+    done = await make_job(db, JobState.DELIVERING)
+    await db.charge(done.id, total_cost_usd=0.6)
+    await db.transition(done.id, JobState.SUCCEEDED)
+    await reserve(db, NewJobData(expected_cost_usd=0.25), monthly_budget_usd=1.0)  # 0.85
+    with pytest.raises(ReservationRefused) as info:
+        await reserve(db, NewJobData(expected_cost_usd=0.25), monthly_budget_usd=1.0)
+    err = info.value
+    assert err.code == "budget"
+    assert err.used == pytest.approx(0.85) and err.limit == 1.0
+    assert err.resets_at == T0.replace(month=12, day=1, hour=0)
+    assert "$0.85 of $1.00" in err.reason
+    await assert_nothing_written(db, 2)
+    await reserve(db, NewJobData(expected_cost_usd=0.15), monthly_budget_usd=1.0)  # exactly 1.0
+    # No budget: anything goes.
+    await reserve(db, NewJobData(expected_cost_usd=50.0), monthly_budget_usd=None)
+
+
+async def test_budget_with_unknown_cost(db: Database) -> None:
+    # Unknown cost passes while money is left, and is refused once the budget is used up.
+    await reserve(db, NewJobData(expected_cost_usd=None), monthly_budget_usd=0.5)
+    await reserve(db, NewJobData(expected_cost_usd=0.5), monthly_budget_usd=0.5)
+    with pytest.raises(ReservationRefused) as info:
+        await reserve(db, NewJobData(expected_cost_usd=None), monthly_budget_usd=0.5)
+    assert info.value.code == "budget"
+
+
+async def test_last_months_spending_does_not_count(db: Database) -> None:
+    old = await make_job(db, JobState.DELIVERING, now=T0 - timedelta(days=40))
+    await db.transition(
+        old.id, JobState.SUCCEEDED, total_cost_usd=100.0, finished_at=T0 - timedelta(days=40)
+    )
+    await reserve(db, NewJobData(expected_cost_usd=0.3), monthly_budget_usd=1.0)
+
+
+async def test_the_credit_window_is_respected(db: Database, clock: Clock) -> None:
+    await reserve(db, credits=1, now=T0)
+    with pytest.raises(ReservationRefused):
+        await reserve(db, credits=1, now=T0 + timedelta(hours=11, minutes=59))
+    await reserve(db, credits=1, now=T0 + timedelta(hours=12))  # the next UTC day
+
+
+# --- the race ---------------------------------------------------------------------------------
+N, K = 20, 3
+
+CHILD = """
+import asyncio, json, sys
+from pathlib import Path
+from tests.storage.conftest import NewJobData, reservation_args
+from storage.api import ReservationRefused
+from storage.db import Database
+
+async def main():
+    db = Database(Path(sys.argv[1]))
+    await db.open()
+    print("ready", flush=True)
+    sys.stdin.readline()
+    async def one():
+        try:
+            args = reservation_args(credits=int(sys.argv[3]))
+            await db.create_job_with_reservation(NewJobData(), **args)
+            return 1
+        except ReservationRefused:
+            return 0
+    got = await asyncio.gather(*(one() for _ in range(int(sys.argv[2]))))
+    await db.close()
+    print(json.dumps(sum(got)), flush=True)
+
+asyncio.run(main())
+"""
+
+
+async def try_many(db: Database, n: int) -> int:
+    async def one() -> int:
+        try:
+            await reserve(db, credits=K)
+        except ReservationRefused as err:
+            assert err.code == "credits"
+            return 0
+        return 1
+
+    return sum(await asyncio.gather(*(one() for _ in range(n))))
+
+
+async def test_race_for_the_last_credits_across_tasks_threads_and_processes(
+    db: Database, db_path: Path
+) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", CHILD, str(db_path), str(N), str(K),
+        cwd=REPO, env=env, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert child.stdout is not None and child.stdin is not None
+        ready = await asyncio.wait_for(child.stdout.readline(), 30)
+        assert ready == b"ready\n"
+
+        go = threading.Event()
+        thread_granted: list[int] = []
+
+        def in_thread() -> None:
+            async def run() -> None:
+                async with Database(db_path) as other:
+                    await asyncio.to_thread(go.wait)
+                    thread_granted.append(await try_many(other, N))
+
+            asyncio.run(run())
+
+        thread = threading.Thread(target=in_thread)
+        thread.start()
+        await asyncio.sleep(0.2)  # let the thread open its connection
+        child.stdin.write(b"go\n")
+        await child.stdin.drain()
+        go.set()
+        here = await try_many(db, N)
+        await asyncio.to_thread(thread.join, 30)
+        out, _ = await asyncio.wait_for(child.communicate(), 30)
+    finally:
+        if child.returncode is None:
+            child.kill()
+            await child.wait()
+    granted = here + thread_granted[0] + json.loads(out)
+    assert granted == K
+    start, end = reservation_args()["window_start"], reservation_args()["window_end"]
+    assert await db.credits_used(GUILD, USER, start, end) == K  # type: ignore[arg-type]
+    assert len(await db.jobs_for_guild(GUILD)) == K
+    assert child.returncode == 0
+
+
+async def test_race_for_concurrency_slots(db: Database) -> None:
+    async def one() -> str:
+        try:
+            await reserve(db, max_jobs_per_user=2)
+        except ReservationRefused as err:
+            return err.code
+        return "ok"
+
+    results = await asyncio.gather(*(one() for _ in range(N)))
+    assert results.count("ok") == 2
+    assert set(results) == {"ok", "user_concurrency"}
