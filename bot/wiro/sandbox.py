@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from aiohttp import WSMsgType, web
+from aiohttp import BodyPartReader, WSMsgType, web
 
 from .sample_clip import make_sample_clip
 from .signing import wiro_signature
@@ -293,11 +293,11 @@ class WiroSimulator:
             result["multipart"] = True
             reader = await request.multipart()
             async for part in reader:
-                if part is None or not hasattr(part, "read"):
-                    continue
-                data = await part.read()  # type: ignore[union-attr]
+                if not isinstance(part, BodyPartReader):
+                    continue  # nested multipart: Wiro's clients never send it
+                data = await part.read()
                 name = part.name or ""
-                if part.filename:  # type: ignore[union-attr]
+                if part.filename:
                     ctype = part.headers.get("Content-Type", "application/octet-stream")
                     result["files"].append((name, bytes(data), part.filename, ctype))
                 else:
