@@ -485,6 +485,7 @@ class WiroClient:
         sub = self._hub.subscribe(task_id, task_token)
         state = _FollowState()
         next_poll = 0.0  # poll at once: the task may be finished already
+        last_poll = 0.0
         try:
             while True:
                 now = time.monotonic()
@@ -492,6 +493,7 @@ class WiroClient:
                     log.warning("task %s: deadline passed at stage %s", task_id, state.stage)
                     raise TaskDeadlineExceeded(f"task {task_id} did not finish in time")
                 if now >= next_poll:
+                    last_poll = now
                     found = await self._poll_once(task_id, task_token, deadline)
                     interval = self.poll_interval
                     if state.hinted:
@@ -516,7 +518,9 @@ class WiroClient:
                 except TimeoutError:
                     continue
                 if event is _RECONNECTED:
-                    next_poll = 0.0  # events may have been missed while disconnected
+                    # Events may have been missed while disconnected: re-read soon, but do not
+                    # double the poll that start-up or a recent tick just made.
+                    next_poll = min(next_poll, last_poll + HINTED_POLL_SECONDS)
                     continue
                 update, poll_now = self._on_frame(task_id, state, event)
                 if poll_now:
@@ -601,6 +605,7 @@ class _SocketHub:
         self._subs: dict[str, list[_Subscription]] = {}
         self._runner: asyncio.Task[None] | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._senders: set[asyncio.Task[None]] = set()
         self.backoff_base = WS_BACKOFF_BASE
         self.connections = 0  # successful connects, for diagnostics and tests
 
@@ -610,7 +615,9 @@ class _SocketHub:
         if self._runner is None or self._runner.done():
             self._runner = asyncio.get_running_loop().create_task(self._run(), name="wiro-socket")
         elif self._ws is not None and not self._ws.closed:
-            asyncio.get_running_loop().create_task(self._send_info(self._ws, token))
+            sender = asyncio.get_running_loop().create_task(self._send_info(self._ws, token))
+            self._senders.add(sender)  # keep a reference until it is done
+            sender.add_done_callback(self._senders.discard)
         return sub
 
     def unsubscribe(self, token: str, sub: _Subscription) -> None:
