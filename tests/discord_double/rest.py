@@ -29,6 +29,7 @@ from .world import (
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v10"
+CALL_KEY = web.RequestKey("call", Call)
 FILE_FIELD = re.compile(r"files\[(\d+)\]")
 FLAG_SUPPRESS_EMBEDS = 1 << 2
 FLAG_SUPPRESS_NOTIFICATIONS = 1 << 12
@@ -124,7 +125,7 @@ class RestApi:
             at=time.monotonic(),
         )
         self.world.calls.append(call)
-        request["call"] = call
+        request[CALL_KEY] = call
         rl_headers: dict[str, str] = {}
         try:
             needs_auth = path.startswith(API_PREFIX) and template and self._needs_auth(template)
@@ -161,7 +162,7 @@ class RestApi:
 
     async def read_body(self, request: web.Request) -> tuple[Any, list[dict[str, Any]]]:
         """Parse JSON or multipart (payload_json in any part type, files[n]); record both."""
-        call: Call = request["call"]
+        call: Call = request[CALL_KEY]
         payload: Any = None
         files: list[dict[str, Any]] = []
         if request.content_type.startswith("multipart/"):
@@ -512,7 +513,7 @@ class RestApi:
                 and now - seen[1] < self.world.config.nonce_window
                 and seen[0] in self.world.messages
             ):
-                request["call"].json = dict(payload, _deduplicated_to=str(seen[0]))
+                request[CALL_KEY].json = dict(payload, _deduplicated_to=str(seen[0]))
                 return json_response(self.world.messages[seen[0]].payload(self.world))
         msg_type = 19 if payload.get("message_reference") else 0
         msg = await self.create_message(
@@ -757,7 +758,7 @@ class RestApi:
     # ----- fallbacks -----
     async def unknown_route(self, request: web.Request) -> web.Response:
         """Answer 404 in Discord's shape and flag the call, so gaps in the double show up."""
-        call: Call = request["call"]
+        call: Call = request[CALL_KEY]
         call.unknown_route = True
         if request.can_read_body:
             await self.read_body(request)
