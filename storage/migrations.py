@@ -87,6 +87,7 @@ def m0001_initial(db: SqliteUtilsDatabase) -> None:
         """,
         # In-flight jobs are few among many finished ones: partial indexes stay tiny.
         f"CREATE INDEX jobs_in_flight ON jobs (created_at) WHERE {IN_FLIGHT_SQL}",
+        f"CREATE INDEX jobs_in_flight_guild ON jobs (guild_id, created_at) WHERE {IN_FLIGHT_SQL}",
         f"CREATE INDEX jobs_in_flight_member ON jobs (guild_id, user_id) WHERE {IN_FLIGHT_SQL}",
         "CREATE INDEX jobs_member_created ON jobs (guild_id, user_id, created_at)",
         "CREATE INDEX jobs_guild_created ON jobs (guild_id, created_at)",

@@ -7,7 +7,7 @@ CREATE TABLE "_sqlite_migrations" (
    "name" TEXT,
    "applied_at" TEXT
 );
-INSERT INTO "_sqlite_migrations" VALUES(1,'hailuo-bot','0001_initial','2026-11-26 17:28:57.578988+00:00');
+INSERT INTO "_sqlite_migrations" VALUES(1,'hailuo-bot','0001_initial','2026-11-26 17:32:13.049810+00:00');
 CREATE TABLE allowed_channels (
             guild_id INTEGER NOT NULL,
             channel_id INTEGER NOT NULL,
@@ -108,6 +108,7 @@ CREATE TABLE mod_actions (
 CREATE UNIQUE INDEX "idx__sqlite_migrations_migration_set_name"
     ON "_sqlite_migrations" ("migration_set", "name");
 CREATE INDEX jobs_in_flight ON jobs (created_at) WHERE state IN ('pending', 'waiting', 'submitting', 'running', 'delivering');
+CREATE INDEX jobs_in_flight_guild ON jobs (guild_id, created_at) WHERE state IN ('pending', 'waiting', 'submitting', 'running', 'delivering');
 CREATE INDEX jobs_in_flight_member ON jobs (guild_id, user_id) WHERE state IN ('pending', 'waiting', 'submitting', 'running', 'delivering');
 CREATE INDEX jobs_member_created ON jobs (guild_id, user_id, created_at);
 CREATE INDEX jobs_guild_created ON jobs (guild_id, created_at);
