@@ -1,0 +1,835 @@
+"""`/videoadmin …`: the moderators' console (limits, channels, pause, blocks, budget, words,
+audit channel, refunds and cancels, usage, moderator role).
+
+Registered with default member permission Manage Server (which only hides it) and checked again
+when run by `moderator_only()` on every subcommand. Command bodies are thin: validation and the
+storage-backed actions are module functions (`validate_*`, `apply_limit`, `describe_limits`, …)
+that raise `Refused` with the moderator-facing answer and are tested without Discord. Every
+change goes through a storage setter, which records who did what and when.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Literal
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot import quota
+from bot.jobs import JobService, Refused, ts
+from bot.usage import fit_lines, usage_csv, usage_summary, usd
+from cogs.audit import AuditPoster
+from cogs.cards import prompt_as_text
+from cogs.common import moderator_only, reply
+from cogs.governance import explain_limit, limit_words
+from storage.api import JobNotFound
+from storage.db import Database
+from storage.models import Limit, Period, Scope, ScopedLimit
+from storage.words import normalize_word
+
+if TYPE_CHECKING:
+    from bot.app import VideoBot
+
+log = logging.getLogger(__name__)
+
+MAX_CREDITS = 100_000
+MAX_DAYS = 366
+MAX_WORD_CHARS = 50
+MAX_WORDS = 200
+MAX_REASON_CHARS = 200
+MAX_BUDGET_USD = 1_000_000.0
+RECENT_CHANGES = 8
+PERIODS: tuple[Period, ...] = ("day", "week", "month")
+SCOPES: tuple[Scope, ...] = ("server", "role", "user")
+
+# What the bot needs in a channel: /video posts cards with thumbnails and clips there.
+VIDEO_CHANNEL_PERMISSIONS = {
+    "send_messages": "Send Messages",
+    "embed_links": "Embed Links",
+    "attach_files": "Attach Files",
+}
+
+
+# ----------------------------------------------------------------------------------------------
+# Validation (pure)
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A limit's target as given in the mentionable option, reduced to what validation needs."""
+
+    kind: Literal["role", "member", "user"]
+    id: int
+    guild_id: int | None = None  # the role's or member's server; None for a plain user
+    is_default_role: bool = False  # @everyone
+
+
+def target_of(obj: discord.Member | discord.User | discord.Role | None) -> Target | None:
+    """Describe the resolved option value (None when the option was left out)."""
+    if obj is None:
+        return None
+    if isinstance(obj, discord.Role):
+        return Target("role", obj.id, obj.guild.id, obj.is_default())
+    if isinstance(obj, discord.Member):
+        return Target("member", obj.id, obj.guild.id)
+    return Target("user", obj.id)
+
+
+def validate_scope(scope: str) -> Scope:
+    """Return the scope, or refuse anything but server/role/user."""
+    if scope not in SCOPES:
+        raise Refused("The scope must be `server`, `role` or `user`.")
+    return scope  # type: ignore[return-value]
+
+
+def validate_period(period: str) -> Period:
+    """Return the period, or refuse anything but day/week/month."""
+    if period not in PERIODS:
+        raise Refused("The period must be `day`, `week` or `month`.")
+    return period  # type: ignore[return-value]
+
+
+def validate_credits(credits: int) -> int:
+    """Return credits in 0–100,000 (0 = no access), else refuse."""
+    if not 0 <= credits <= MAX_CREDITS:
+        raise Refused(f"Credits must be between 0 (no access) and {MAX_CREDITS:,}.")
+    return credits
+
+
+def validate_limit_target(
+    scope: str, target: Target | None, guild_id: int, *, clearing: bool = False
+) -> int:
+    """Return the stored target id for a scope (the guild id for server), or refuse."""
+    scope = validate_scope(scope)
+    if scope == "server":
+        if target is not None:
+            raise Refused(
+                "Scope `server` sets the default for everyone: leave `target` empty. "
+                "For one role or member, use scope `role` or `user`."
+            )
+        return guild_id
+    if target is None:
+        what = "role" if scope == "role" else "member"
+        raise Refused(f"Scope `{scope}` needs a {what} in `target`.")
+    if scope == "role":
+        if target.kind != "role":
+            raise Refused("Scope `role` needs a role in `target`, not a member.")
+        if target.guild_id != guild_id:
+            raise Refused("That role is not a role of this server.")
+        if target.is_default_role:
+            raise Refused("@everyone is the whole server: use scope `server` for its limit.")
+        return target.id
+    if target.kind == "role":
+        raise Refused("Scope `user` needs a member in `target`, not a role.")
+    # A plain user (no member data) has left the server: a limit for them is pointless, but
+    # clearing an old one must still be possible.
+    if target.kind == "user" and not clearing:
+        raise Refused("That user is not a member of this server.")
+    if target.kind == "member" and target.guild_id != guild_id:
+        raise Refused("That member is not in this server.")
+    return target.id
+
+
+def validate_days(days: int) -> int:
+    """Return days in 1–366, else refuse."""
+    if not 1 <= days <= MAX_DAYS:
+        raise Refused(f"Days must be between 1 and {MAX_DAYS}.")
+    return days
+
+
+def validate_budget(amount: float) -> float:
+    """Return a monthly USD cap ≥ 0 (0 = no spending), else refuse."""
+    if not math.isfinite(amount) or amount < 0:
+        raise Refused("The budget must be 0 (no spending) or a positive amount of USD.")
+    if amount > MAX_BUDGET_USD:
+        raise Refused(f"The budget can be at most {usd(MAX_BUDGET_USD)} per month.")
+    return round(amount, 2)
+
+
+def validate_word(word: str) -> str:
+    """Return the stored (folded) form of a blocked word, 1–50 characters, else refuse."""
+    folded = normalize_word(word)
+    if not folded:
+        raise Refused("The word is empty.")
+    if len(folded) > MAX_WORD_CHARS:
+        raise Refused(f"A blocked word or phrase can be at most {MAX_WORD_CHARS} characters.")
+    return folded
+
+
+def validate_reason(reason: str | None) -> str | None:
+    """Return the trimmed reason (None when empty), at most 200 characters, else refuse."""
+    if reason is None:
+        return None
+    reason = " ".join(reason.split())
+    if len(reason) > MAX_REASON_CHARS:
+        raise Refused(f"The reason can be at most {MAX_REASON_CHARS} characters.")
+    return reason or None
+
+
+def validate_channel(
+    channel_guild_id: int,
+    guild_id: int,
+    bot_permissions: discord.Permissions | None,
+    *,
+    need_send: bool,
+) -> list[str]:
+    """Check a channel of this server the bot can see; return permissions it still lacks."""
+    if channel_guild_id != guild_id:
+        raise Refused("That channel is not in this server.")
+    if bot_permissions is None:
+        return []
+    if not bot_permissions.view_channel:
+        raise Refused("I can't see that channel. Give me the View Channel permission there first.")
+    missing = [
+        label
+        for attr, label in VIDEO_CHANNEL_PERMISSIONS.items()
+        if not getattr(bot_permissions, attr)
+    ]
+    if need_send and not bot_permissions.send_messages:
+        raise Refused("I can't send messages in that channel. Give me Send Messages there first.")
+    return missing
+
+
+def validate_mod_role(role: Target, guild_id: int) -> int:
+    """Return the id of a role of this server that can be the moderator role, else refuse."""
+    if role.kind != "role" or role.guild_id != guild_id:
+        raise Refused("That role is not a role of this server.")
+    if role.is_default_role:
+        raise Refused("@everyone can't be the moderator role: that would make everyone one.")
+    return role.id
+
+
+# ----------------------------------------------------------------------------------------------
+# Actions and listings (storage-backed)
+# ----------------------------------------------------------------------------------------------
+def scope_label(scope: Scope, target_id: int) -> str:
+    """'the server default', 'role <@&id>', 'member <@id>'."""
+    if scope == "server":
+        return "the server default"
+    if scope == "role":
+        return f"role <@&{target_id}>"
+    return f"member <@{target_id}>"
+
+
+async def apply_limit(
+    storage: Database,
+    guild_id: int,
+    scope: str,
+    target_id: int,
+    credits: int,
+    period: str,
+    actor_id: int,
+) -> str:
+    """Set a limit through storage and say what changed."""
+    checked_scope = validate_scope(scope)
+    checked_period = validate_period(period)
+    validate_credits(credits)
+    await storage.set_limit(guild_id, checked_scope, target_id, credits, checked_period, actor_id)
+    limit = Limit(credits=credits, period=checked_period)
+    note = " That means no access to `/video`." if credits == 0 else ""
+    return f"Limit for {scope_label(checked_scope, target_id)}: **{limit_words(limit)}**.{note}"
+
+
+async def remove_limit(
+    storage: Database, guild_id: int, scope: str, target_id: int, actor_id: int
+) -> str:
+    """Clear a limit through storage, or refuse when there was none."""
+    checked = validate_scope(scope)
+    if not await storage.clear_limit(guild_id, checked, target_id, actor_id):
+        raise Refused(f"There is no limit for {scope_label(checked, target_id)}.")
+    after = {
+        "server": "the bot's default applies to members without a role or member limit",
+        "role": "members with that role fall back to their other limits",
+        "user": "the member's role and server limits apply again",
+    }[checked]
+    return f"Removed the limit for {scope_label(checked, target_id)}: {after}."
+
+
+def _rule_line(rule: ScopedLimit) -> str:
+    who = {
+        "server": "Server default",
+        "role": f"<@&{rule.target_id}>",
+        "user": f"<@{rule.target_id}>",
+    }
+    by = f" · set by <@{rule.set_by}>" if rule.set_by else ""
+    when = f" {ts(rule.set_at)}" if rule.set_at else ""
+    return f"{who[rule.scope]}: {limit_words(rule)}{by}{when}"
+
+
+async def describe_limits(
+    storage: Database,
+    guild_id: int,
+    *,
+    default: Limit,
+    member_id: int | None = None,
+    member_role_ids: Iterable[int] = (),
+) -> str:
+    """List the server's limit rules and latest changes; with a member, what applies and why."""
+    rules = await storage.limits(guild_id)
+    server = next((r for r in rules if r.scope == "server"), None)
+    header = ["**Video limits in this server**"]
+    if member_id is not None:
+        explanation = explain_limit(
+            rules, guild_id=guild_id, user_id=member_id, role_ids=member_role_ids, default=default
+        )
+        header.append(
+            f"For <@{member_id}>: **{limit_words(explanation.limit)}**, from {explanation.reason}."
+        )
+    header.append(f"Bot default (operator's environment): {limit_words(default)}")
+    if server is None:
+        header.append("Server default: not set (the bot default applies)")
+    items = [_rule_line(r) for r in rules]
+    if not [r for r in rules if r.scope != "server"]:
+        items.append("No role or member limits.")
+    changes = await storage.audit_log(guild_id, limit=RECENT_CHANGES)
+    footer = ["**Latest changes**"] if changes else []
+    footer += [f"{ts(c.created_at)} <@{c.actor_id}> {c.action}: {c.detail[:160]}" for c in changes]
+    return fit_lines(header, items, footer=footer)
+
+
+async def allow_channel(storage: Database, guild_id: int, channel_id: int, actor_id: int,
+                        missing: Sequence[str] = ()) -> str:  # fmt: skip
+    """Add a channel where /video may run."""
+    added = await storage.allow_channel(guild_id, channel_id, actor_id)
+    text = (
+        f"`/video` is now allowed in <#{channel_id}>."
+        if added
+        else f"<#{channel_id}> was already allowed."
+    )
+    settings = await storage.guild_settings(guild_id)
+    text += f" Allowed channels: {len(settings.allowed_channel_ids)}; `/video` works only there."
+    if missing:
+        text += f"\n⚠️ I still lack {', '.join(missing)} there: jobs would fail to post."
+    return text
+
+
+async def remove_channel(storage: Database, guild_id: int, channel_id: int, actor_id: int) -> str:
+    """Remove a channel from the allowed list, or refuse when it was not on it."""
+    if not await storage.remove_channel(guild_id, channel_id, actor_id):
+        raise Refused(f"<#{channel_id}> was not on the allowed list.")
+    settings = await storage.guild_settings(guild_id)
+    if not settings.allowed_channel_ids:
+        return f"Removed <#{channel_id}>. The list is empty: `/video` works in every channel."
+    return f"Removed <#{channel_id}>. `/video` still works in the other allowed channels."
+
+
+def describe_channels(
+    channel_ids: Iterable[int], exists: Callable[[int], bool] | None = None
+) -> str:
+    """List the allowed channels (empty = everywhere), marking ones that no longer exist."""
+    ids = sorted(channel_ids)
+    if not ids:
+        return "`/video` works in every channel (no allowed list is set)."
+    items = [
+        f"<#{c}>" + ("" if exists is None or exists(c) else f" (deleted channel {c})") for c in ids
+    ]
+    return fit_lines([f"**`/video` works only in these {len(ids)} channels**"], items)
+
+
+async def pause(storage: Database, guild_id: int, reason: str | None, actor_id: int) -> str:
+    """Stop new jobs in the server (jobs in flight finish)."""
+    reason = validate_reason(reason)
+    was = (await storage.guild_settings(guild_id)).paused
+    await storage.set_paused(guild_id, True, reason, actor_id)
+    why = f" Members see: “{reason}”." if reason else ""
+    again = " (it was already paused; the reason is updated)" if was else ""
+    return f"⏸️ Video generation is paused{again}. Jobs in progress will finish.{why}"
+
+
+async def resume(storage: Database, guild_id: int, actor_id: int) -> str:
+    """Let new jobs start again."""
+    if not (await storage.guild_settings(guild_id)).paused:
+        return "Video generation is not paused."
+    await storage.set_paused(guild_id, False, None, actor_id)
+    return "▶️ Video generation is back on."
+
+
+async def block(
+    storage: Database, guild_id: int, user_id: int, reason: str | None, actor_id: int
+) -> str:
+    """Block a member from /video."""
+    reason = validate_reason(reason)
+    was = await storage.blocked_member(guild_id, user_id)
+    await storage.block_member(guild_id, user_id, reason, actor_id)
+    why = f" Reason shown to them: “{reason}”." if reason else ""
+    again = " (already blocked; the reason is updated)" if was else ""
+    return f"⛔ <@{user_id}> can no longer generate videos here{again}.{why}"
+
+
+async def unblock(storage: Database, guild_id: int, user_id: int, actor_id: int) -> str:
+    """Lift a member's block, or refuse when there was none."""
+    if not await storage.unblock_member(guild_id, user_id, actor_id):
+        raise Refused(f"<@{user_id}> is not blocked.")
+    return f"<@{user_id}> can generate videos again."
+
+
+async def set_budget(storage: Database, guild_id: int, amount: float, actor_id: int) -> str:
+    """Set the monthly USD cap."""
+    amount = validate_budget(amount)
+    await storage.set_budget(guild_id, amount, actor_id)
+    if amount == 0:
+        return "Monthly budget set to $0: no new videos can start until it is raised."
+    return (
+        f"Monthly budget set to **{usd(amount)}** (Wiro's cost, counted per calendar month, UTC)."
+    )
+
+
+async def describe_budget(storage: Database, guild_id: int, now: datetime) -> str:
+    """The monthly cap, spending so far this month, jobs in flight and when it resets."""
+    start, end = quota.month_window(now)
+    settings = await storage.guild_settings(guild_id)
+    spent = await storage.spent_usd(guild_id, start, end)
+    in_flight = await storage.in_flight_expected_usd(guild_id)
+    lines = ["**Video budget**"]
+    if settings.monthly_budget_usd is None:
+        lines.append("No monthly budget is set: spending is not capped.")
+    else:
+        cap = settings.monthly_budget_usd
+        left = max(0.0, cap - spent - in_flight)
+        lines.append(f"Cap: **{usd(cap)}** per month · left: **{usd(left)}**")
+    lines.append(
+        f"Spent this month: {usd(spent)} · expected for jobs in progress: {usd(in_flight)}"
+    )
+    lines.append(f"The month resets {ts(end)}.")
+    return "\n".join(lines)
+
+
+async def add_word(storage: Database, guild_id: int, word: str, actor_id: int) -> str:
+    """Block a word or phrase in prompts (at most 200 per server)."""
+    folded = validate_word(word)
+    settings = await storage.guild_settings(guild_id)
+    if folded in settings.blocked_words:
+        raise Refused(f"“{prompt_as_text(folded)}” is already blocked.")
+    if len(settings.blocked_words) >= MAX_WORDS:
+        raise Refused(f"This server already blocks {MAX_WORDS} words. Remove some first.")
+    await storage.add_blocked_word(guild_id, folded, actor_id)
+    return (
+        f"Blocked “{prompt_as_text(folded)}”: prompts containing it as a whole word, in any "
+        "case, are refused."
+    )
+
+
+async def remove_word(storage: Database, guild_id: int, word: str, actor_id: int) -> str:
+    """Unblock a word or phrase, or refuse when it was not blocked."""
+    folded = validate_word(word)
+    if not await storage.remove_blocked_word(guild_id, folded, actor_id):
+        raise Refused(f"“{prompt_as_text(folded)}” is not blocked.")
+    return f"Unblocked “{prompt_as_text(folded)}”."
+
+
+def describe_words(words: Sequence[str]) -> tuple[str, bytes | None]:
+    """List blocked words; when they do not all fit, also return the full list as a file."""
+    if not words:
+        return "No words are blocked.", None
+    items = [f"• {prompt_as_text(w)}" for w in words]
+    text = fit_lines([f"**{len(words)} blocked words** (whole words, any case)"], items)
+    if "… and " in text.splitlines()[-1]:
+        return text + "\nThe full list is attached.", "\n".join(words).encode("utf-8")
+    return text, None
+
+
+async def set_audit_channel(
+    storage: Database, guild_id: int, channel_id: int | None, actor_id: int
+) -> str:
+    """Set (or turn off, with None) the channel that gets one line per finished job."""
+    await storage.set_audit_channel(guild_id, channel_id, actor_id)
+    if channel_id is None:
+        return "The audit channel is off."
+    return f"Every finished job will get one line in <#{channel_id}>."
+
+
+async def _job_of_guild(storage: Database, job_id: int, guild_id: int) -> None:
+    try:
+        job = await storage.get_job(job_id)
+    except JobNotFound:
+        raise Refused(f"There is no job {job_id}.") from None
+    if job.guild_id != guild_id:
+        raise Refused(f"Job {job_id} does not belong to this server.")
+
+
+async def moderator_cancel(
+    storage: Database, jobs: JobService, job_id: int, guild_id: int, actor_id: int
+) -> str:
+    """Cancel any job of this server for a moderator (credits refunded when it stops)."""
+    await _job_of_guild(storage, job_id, guild_id)
+    message = await jobs.cancel(job_id, actor_id, is_moderator=True)
+    await storage.record_action(guild_id, actor_id, "cancel", f"job {job_id} cancelled")
+    return message
+
+
+async def moderator_refund(
+    storage: Database, jobs: JobService, job_id: int, guild_id: int, actor_id: int
+) -> str:
+    """Refund any job of this server for a moderator (cancelling it first if it runs)."""
+    await _job_of_guild(storage, job_id, guild_id)
+    return await jobs.moderator_refund(job_id, actor_id, guild_id)
+
+
+async def usage_report(
+    storage: Database, guild_id: int, *, days: int, user_id: int | None, now: datetime
+) -> tuple[str, bytes, str]:
+    """Return the usage summary, the CSV bytes and the CSV file name."""
+    days = validate_days(days)
+    rows = await storage.usage(guild_id, now - timedelta(days=days), user_id)
+    name = f"video-usage-{now:%Y%m%d}-{days}d" + (f"-{user_id}" if user_id else "") + ".csv"
+    return usage_summary(rows, days=days, user_id=user_id), usage_csv(rows), name
+
+
+async def set_mod_role(storage: Database, guild_id: int, role: Target, actor_id: int) -> str:
+    """Make a role count as moderator for /videoadmin and cancelling others' jobs."""
+    role_id = validate_mod_role(role, guild_id)
+    await storage.set_mod_role(guild_id, role_id, actor_id)
+    return f"Members with <@&{role_id}> are now video moderators (as well as Manage Server)."
+
+
+async def clear_mod_role(storage: Database, guild_id: int, actor_id: int) -> str:
+    """Forget the moderator role (Manage Server still counts)."""
+    if (await storage.guild_settings(guild_id)).mod_role_id is None:
+        raise Refused("No moderator role is set.")
+    await storage.set_mod_role(guild_id, None, actor_id)
+    return "The moderator role is cleared: only members with Manage Server are moderators now."
+
+
+def _bot_permissions(channel: discord.abc.GuildChannel) -> discord.Permissions | None:
+    me = channel.guild.me
+    return channel.permissions_for(me) if me is not None else None
+
+
+# ----------------------------------------------------------------------------------------------
+# The command tree
+# ----------------------------------------------------------------------------------------------
+ScopeChoice = Literal["server", "role", "user"]
+PeriodChoice = Literal["day", "week", "month"]
+Mentionable = discord.Member | discord.User | discord.Role
+
+
+class AdminCog(commands.Cog):
+    """Moderator console for the video bot."""
+
+    videoadmin = app_commands.Group(
+        name="videoadmin",
+        description="Moderate the video bot: limits, channels, blocks, budget, words, usage",
+        default_permissions=discord.Permissions(manage_guild=True),
+        guild_only=True,
+    )
+    limit = app_commands.Group(name="limit", description="Credit limits", parent=videoadmin)
+    channels = app_commands.Group(
+        name="channels", description="Where /video may run", parent=videoadmin
+    )
+    budget = app_commands.Group(
+        name="budget", description="Monthly USD spending cap", parent=videoadmin
+    )
+    words = app_commands.Group(
+        name="words", description="Blocked words in prompts", parent=videoadmin
+    )
+    audit = app_commands.Group(
+        name="audit", description="One line per finished job", parent=videoadmin
+    )
+    modrole = app_commands.Group(
+        name="modrole", description="A role that counts as moderator", parent=videoadmin
+    )
+
+    def __init__(self, bot: VideoBot) -> None:
+        self.bot = bot
+
+    @property
+    def storage(self) -> Database:
+        return self.bot.storage
+
+    @staticmethod
+    def _ids(interaction: discord.Interaction) -> tuple[int, int]:
+        assert interaction.guild_id is not None
+        return interaction.guild_id, interaction.user.id
+
+    # --- limits -----------------------------------------------------------------------------
+    @limit.command(name="set")
+    @app_commands.describe(
+        scope="server (everyone's default), role, or user (one member)",
+        credits="Credits per period, 0–100,000 (0 = no access)",
+        period="Calendar window in UTC",
+        target="The role or member (leave empty for scope server)",
+    )
+    @moderator_only()
+    async def limit_set(
+        self,
+        interaction: discord.Interaction,
+        scope: ScopeChoice,
+        credits: app_commands.Range[int, 0, MAX_CREDITS],
+        period: PeriodChoice,
+        target: Mentionable | None = None,
+    ) -> None:
+        """Set a credit limit for the server, a role or a member."""
+        guild_id, actor = self._ids(interaction)
+        target_id = validate_limit_target(scope, target_of(target), guild_id)
+        text = await apply_limit(self.storage, guild_id, scope, target_id, credits, period, actor)
+        await reply(interaction, text)
+
+    @limit.command(name="clear")
+    @app_commands.describe(
+        scope="server, role or user", target="The role or member (empty for scope server)"
+    )
+    @moderator_only()
+    async def limit_clear(
+        self,
+        interaction: discord.Interaction,
+        scope: ScopeChoice,
+        target: Mentionable | None = None,
+    ) -> None:
+        """Remove a credit limit."""
+        guild_id, actor = self._ids(interaction)
+        target_id = validate_limit_target(scope, target_of(target), guild_id, clearing=True)
+        await reply(
+            interaction, await remove_limit(self.storage, guild_id, scope, target_id, actor)
+        )
+
+    @limit.command(name="show")
+    @app_commands.describe(member="Show exactly which limit applies to this member, and why")
+    @moderator_only()
+    async def limit_show(
+        self, interaction: discord.Interaction, member: discord.Member | None = None
+    ) -> None:
+        """Show the server's limits, the latest changes, and what applies to a member."""
+        guild_id, _ = self._ids(interaction)
+        text = await describe_limits(
+            self.storage,
+            guild_id,
+            default=self.bot.jobs.config.default_limit,
+            member_id=member.id if member else None,
+            member_role_ids=[r.id for r in member.roles] if member else (),
+        )
+        await reply(interaction, text)
+
+    # --- channels ---------------------------------------------------------------------------
+    @channels.command(name="allow")
+    @app_commands.describe(channel="A text channel where /video may run")
+    @moderator_only()
+    async def channels_allow(
+        self, interaction: discord.Interaction, channel: discord.TextChannel
+    ) -> None:
+        """Allow /video in a channel (once any is allowed, only those channels work)."""
+        guild_id, actor = self._ids(interaction)
+        missing = validate_channel(
+            channel.guild.id, guild_id, _bot_permissions(channel), need_send=False
+        )
+        await reply(
+            interaction, await allow_channel(self.storage, guild_id, channel.id, actor, missing)
+        )
+
+    @channels.command(name="remove")
+    @app_commands.describe(channel="The channel to take off the allowed list")
+    @moderator_only()
+    async def channels_remove(
+        self, interaction: discord.Interaction, channel: discord.TextChannel
+    ) -> None:
+        """Take a channel off the allowed list."""
+        guild_id, actor = self._ids(interaction)
+        await reply(interaction, await remove_channel(self.storage, guild_id, channel.id, actor))
+
+    @channels.command(name="list")
+    @moderator_only()
+    async def channels_list(self, interaction: discord.Interaction) -> None:
+        """List the channels where /video may run."""
+        guild_id, _ = self._ids(interaction)
+        settings = await self.storage.guild_settings(guild_id)
+        guild = interaction.guild
+        exists = (lambda c: guild.get_channel(c) is not None) if guild is not None else None
+        await reply(interaction, describe_channels(settings.allowed_channel_ids, exists))
+
+    # --- pause ------------------------------------------------------------------------------
+    @videoadmin.command(name="pause")
+    @app_commands.describe(reason="Shown to members who try /video (up to 200 characters)")
+    @moderator_only()
+    async def pause_command(
+        self,
+        interaction: discord.Interaction,
+        reason: app_commands.Range[str, 1, MAX_REASON_CHARS] | None = None,
+    ) -> None:
+        """Stop new videos in this server (jobs in progress finish)."""
+        guild_id, actor = self._ids(interaction)
+        await reply(interaction, await pause(self.storage, guild_id, reason, actor))
+
+    @videoadmin.command(name="resume")
+    @moderator_only()
+    async def resume_command(self, interaction: discord.Interaction) -> None:
+        """Let new videos start again."""
+        guild_id, actor = self._ids(interaction)
+        await reply(interaction, await resume(self.storage, guild_id, actor))
+
+    # --- blocks -----------------------------------------------------------------------------
+    @videoadmin.command(name="block")
+    @app_commands.describe(
+        user="The member to block", reason="Shown to them (up to 200 characters)"
+    )
+    @moderator_only()
+    async def block_command(
+        self,
+        interaction: discord.Interaction,
+        user: discord.Member | discord.User,
+        reason: app_commands.Range[str, 1, MAX_REASON_CHARS] | None = None,
+    ) -> None:
+        """Block a member from generating videos."""
+        guild_id, actor = self._ids(interaction)
+        await reply(interaction, await block(self.storage, guild_id, user.id, reason, actor))
+
+    @videoadmin.command(name="unblock")
+    @app_commands.describe(user="The member to unblock")
+    @moderator_only()
+    async def unblock_command(
+        self, interaction: discord.Interaction, user: discord.Member | discord.User
+    ) -> None:
+        """Let a blocked member generate videos again."""
+        guild_id, actor = self._ids(interaction)
+        await reply(interaction, await unblock(self.storage, guild_id, user.id, actor))
+
+    # --- budget -----------------------------------------------------------------------------
+    @budget.command(name="set")
+    @app_commands.describe(usd="Monthly cap in USD of Wiro's cost (0 = no spending)")
+    @moderator_only()
+    async def budget_set(
+        self, interaction: discord.Interaction, usd: app_commands.Range[float, 0.0, MAX_BUDGET_USD]
+    ) -> None:
+        """Cap this server's video spending per calendar month."""
+        guild_id, actor = self._ids(interaction)
+        await reply(interaction, await set_budget(self.storage, guild_id, usd, actor))
+
+    @budget.command(name="show")
+    @moderator_only()
+    async def budget_show(self, interaction: discord.Interaction) -> None:
+        """Show the monthly cap and spending so far."""
+        guild_id, _ = self._ids(interaction)
+        await reply(
+            interaction, await describe_budget(self.storage, guild_id, self.bot.jobs.clock())
+        )
+
+    # --- words ------------------------------------------------------------------------------
+    @words.command(name="add")
+    @app_commands.describe(word="A word or phrase (1–50 characters; whole words, any case)")
+    @moderator_only()
+    async def words_add(
+        self, interaction: discord.Interaction, word: app_commands.Range[str, 1, MAX_WORD_CHARS]
+    ) -> None:
+        """Refuse prompts containing a word or phrase."""
+        guild_id, actor = self._ids(interaction)
+        await reply(interaction, await add_word(self.storage, guild_id, word, actor))
+
+    @words.command(name="remove")
+    @app_commands.describe(word="The blocked word or phrase to allow again")
+    @moderator_only()
+    async def words_remove(
+        self, interaction: discord.Interaction, word: app_commands.Range[str, 1, MAX_WORD_CHARS]
+    ) -> None:
+        """Allow a blocked word again."""
+        guild_id, actor = self._ids(interaction)
+        await reply(interaction, await remove_word(self.storage, guild_id, word, actor))
+
+    @words.command(name="list")
+    @moderator_only()
+    async def words_list(self, interaction: discord.Interaction) -> None:
+        """List the blocked words."""
+        guild_id, _ = self._ids(interaction)
+        settings = await self.storage.guild_settings(guild_id)
+        text, full = describe_words(settings.blocked_words)
+        if full is None:
+            await reply(interaction, text)
+        else:
+            await reply(interaction, text, file=discord.File(io.BytesIO(full), "blocked-words.txt"))
+
+    # --- audit ------------------------------------------------------------------------------
+    @audit.command(name="channel")
+    @app_commands.describe(channel="Where to post one line per finished job (empty = turn off)")
+    @moderator_only()
+    async def audit_channel(
+        self, interaction: discord.Interaction, channel: discord.TextChannel | None = None
+    ) -> None:
+        """Set or turn off the channel that logs every finished job."""
+        guild_id, actor = self._ids(interaction)
+        if channel is not None:
+            validate_channel(channel.guild.id, guild_id, _bot_permissions(channel), need_send=True)
+        text = await set_audit_channel(
+            self.storage, guild_id, channel.id if channel else None, actor
+        )
+        poster = getattr(self.bot, "audit", None)
+        if isinstance(poster, AuditPoster):
+            poster.rearm(guild_id)
+        await reply(interaction, text)
+
+    # --- refunds and cancels ----------------------------------------------------------------
+    @videoadmin.command(name="refund")
+    @app_commands.describe(job="The job id (see /jobs or the card's footer)")
+    @moderator_only()
+    async def refund_command(
+        self, interaction: discord.Interaction, job: app_commands.Range[int, 1]
+    ) -> None:
+        """Give a job's credits back (cancelling it first if it is still running)."""
+        guild_id, actor = self._ids(interaction)
+        # Cancelling a running job calls Wiro: acknowledge first (Discord's 3 seconds).
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        await reply(
+            interaction, await moderator_refund(self.storage, self.bot.jobs, job, guild_id, actor)
+        )
+
+    @videoadmin.command(name="cancel")
+    @app_commands.describe(job="The job id (see /jobs or the card's footer)")
+    @moderator_only()
+    async def cancel_command(
+        self, interaction: discord.Interaction, job: app_commands.Range[int, 1]
+    ) -> None:
+        """Cancel any job of this server (its credits are refunded)."""
+        guild_id, actor = self._ids(interaction)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        await reply(
+            interaction, await moderator_cancel(self.storage, self.bot.jobs, job, guild_id, actor)
+        )
+
+    # --- usage ------------------------------------------------------------------------------
+    @videoadmin.command(name="usage")
+    @app_commands.describe(days="How many days back (1–366, default 30)", user="Only this member")
+    @moderator_only()
+    async def usage_command(
+        self,
+        interaction: discord.Interaction,
+        days: app_commands.Range[int, 1, MAX_DAYS] = 30,
+        user: discord.Member | discord.User | None = None,
+    ) -> None:
+        """Totals per member (jobs, credits, USD) with a CSV file."""
+        guild_id, _ = self._ids(interaction)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        text, data, name = await usage_report(
+            self.storage, guild_id, days=days, user_id=user.id if user else None,
+            now=self.bot.jobs.clock(),
+        )  # fmt: skip
+        await reply(interaction, text, file=discord.File(io.BytesIO(data), name))
+
+    # --- moderator role ---------------------------------------------------------------------
+    @modrole.command(name="set")
+    @app_commands.describe(role="Members with this role can use /videoadmin")
+    @moderator_only()
+    async def modrole_set(self, interaction: discord.Interaction, role: discord.Role) -> None:
+        """Make a role count as video moderator."""
+        guild_id, actor = self._ids(interaction)
+        target = target_of(role)
+        assert target is not None
+        await reply(interaction, await set_mod_role(self.storage, guild_id, target, actor))
+
+    @modrole.command(name="clear")
+    @moderator_only()
+    async def modrole_clear(self, interaction: discord.Interaction) -> None:
+        """Forget the moderator role (Manage Server still counts)."""
+        guild_id, actor = self._ids(interaction)
+        await reply(interaction, await clear_mod_role(self.storage, guild_id, actor))
+
+
+async def setup(bot: VideoBot) -> None:
+    bot.audit = AuditPoster(bot)  # type: ignore[attr-defined]
+    await bot.add_cog(AdminCog(bot))
+
+
+async def teardown(bot: VideoBot) -> None:
+    if hasattr(bot, "audit"):
+        del bot.audit  # type: ignore[attr-defined]

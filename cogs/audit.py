@@ -1,0 +1,119 @@
+"""The audit channel: one line per finished job, in the channel a moderator chose.
+
+`AuditPoster.job_finished` never raises and never blocks a job. When the bot cannot post in the
+audit channel (deleted, or permissions taken away), moderators are told once per server and
+channel while the process runs:
+- a warning in the log (for the operator);
+- an entry in the moderator log (`audit.unreachable`), which `/videoadmin limit show` lists
+  under the latest changes, so it is still there when a moderator next looks;
+- one short notice in the channel of the job that could not be audited, because that is a
+  channel the bot can post in and that moderators read, whereas DMs to moderators would need the
+  members intent and would ping people who never asked for it.
+Setting the audit channel again (even to the same channel) re-arms the notice.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import discord
+
+from bot.usage import usd
+from cogs.cards import card_link, prompt_as_text, settings_line
+from cogs.common import NO_MENTIONS
+from storage.models import Job, JobState
+
+if TYPE_CHECKING:
+    from bot.app import VideoBot
+
+log = logging.getLogger(__name__)
+
+AUDIT_PROMPT_EXCERPT = 200
+
+_OUTCOME = {
+    JobState.SUCCEEDED: ("✅", "succeeded"),
+    JobState.FAILED: ("❌", "failed"),
+    JobState.CANCELLED: ("🚫", "cancelled"),
+    JobState.TIMED_OUT: ("⌛", "timed out"),
+}
+
+
+def audit_line(job: Job) -> str:
+    """One audit line: who, prompt excerpt (inert), settings, outcome, credits, USD, card link."""
+    icon, outcome = _OUTCOME.get(job.state, ("•", job.state.value))
+    if job.state is JobState.SUCCEEDED:
+        credits = f"{job.credits} credit{'s' if job.credits != 1 else ''} charged"
+    else:
+        credits = f"{job.credits} credit{'s' if job.credits != 1 else ''} refunded"
+    cost = usd(job.total_cost_usd) if job.total_cost_usd is not None else "USD n/a"
+    if job.state is not JobState.SUCCEEDED and job.outcome_reason:
+        outcome += f" ({job.outcome_reason[:150]})"
+    link = card_link(job)
+    card = f"[card](<{link}>)" if link.startswith("https://") else "no card"
+    prompt = prompt_as_text(job.prompt, limit=AUDIT_PROMPT_EXCERPT).replace("\n", " ")
+    line = (
+        f"{icon} Job `{job.id}` · <@{job.user_id}> · {settings_line(job)} · {outcome} · "
+        f"{credits} · {cost} · {card}\n> {prompt}"
+    )
+    return line[:2000]
+
+
+def unreachable_notice(channel_id: int) -> str:
+    """What moderators are told, once, when the audit channel cannot be posted in."""
+    return (
+        f"⚠️ I can't post in this server's audit channel <#{channel_id}> (it was deleted or I "
+        "lost permission to send messages there). Jobs keep running; a moderator can fix it with "
+        "`/videoadmin audit channel`."
+    )
+
+
+class AuditPoster:
+    """Posts the audit line of every finished job (set as `bot.audit` by the admin cog)."""
+
+    def __init__(self, bot: VideoBot) -> None:
+        self.bot = bot
+        self._warned: set[tuple[int, int]] = set()  # (guild id, audit channel id)
+
+    def rearm(self, guild_id: int) -> None:
+        """Forget earlier failures of this server (the audit channel was just set)."""
+        self._warned = {key for key in self._warned if key[0] != guild_id}
+
+    async def job_finished(self, job: Job) -> None:
+        """Post the job's audit line if its server has an audit channel; never raise."""
+        try:
+            settings = await self.bot.storage.guild_settings(job.guild_id)
+            channel_id = settings.audit_channel_id
+            if channel_id is None:
+                return
+            channel = self.bot.get_partial_messageable(channel_id, guild_id=job.guild_id)
+            try:
+                await channel.send(audit_line(job), allowed_mentions=NO_MENTIONS)
+            except (discord.Forbidden, discord.NotFound) as exc:
+                await self._unreachable(job, channel_id, exc)
+        except Exception:
+            log.exception("job=%s could not write the audit line", job.id)
+
+    async def _unreachable(self, job: Job, channel_id: int, exc: discord.HTTPException) -> None:
+        key = (job.guild_id, channel_id)
+        if key in self._warned:
+            return
+        self._warned.add(key)
+        log.warning(
+            "job=%s audit channel %s of guild %s is unreachable (%s %s); telling moderators once",
+            job.id, channel_id, job.guild_id, exc.status, exc.code,
+        )  # fmt: skip
+        await self.bot.storage.record_action(
+            job.guild_id,
+            self.bot.user.id if self.bot.user else 0,
+            "audit.unreachable",
+            f"could not post in audit channel {channel_id} (HTTP {exc.status})",
+        )
+        if job.channel_id == channel_id:
+            return
+        try:
+            await self.bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id).send(
+                unreachable_notice(channel_id), allowed_mentions=NO_MENTIONS
+            )
+        except discord.HTTPException as notice_exc:
+            log.warning("job=%s could not post the audit notice either: %s", job.id, notice_exc)

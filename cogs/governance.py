@@ -1,0 +1,236 @@
+"""`/quota` and `/jobs`: what a member may still generate, and what they asked for lately.
+
+The commands are thin: `explain_limit`, `describe_quota` and `describe_jobs` hold the decisions
+and the wording, and are tested without Discord.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot import quota
+from bot.jobs import QuotaStatus, Refused, ts
+from bot.usage import fit_lines
+from cogs.cards import card_link, prompt_as_text
+from cogs.common import is_moderator, reply, role_ids
+from storage.models import Job, JobState, Limit, ScopedLimit, Stage
+
+if TYPE_CHECKING:
+    from bot.app import VideoBot
+
+log = logging.getLogger(__name__)
+
+JOBS_SHOWN = 10
+PROMPT_EXCERPT = 60
+
+_PERIOD_WORDS = {"day": "per day", "week": "per week", "month": "per month"}
+_WINDOW_WORDS = {"day": "today (UTC)", "week": "this week (UTC)", "month": "this month (UTC)"}
+
+
+@dataclass(frozen=True, slots=True)
+class LimitExplanation:
+    """The limit that applies to a member, the stored rule it came from, and why, in words."""
+
+    applied: quota.AppliedLimit
+    rule: ScopedLimit | None  # None for the operator's default
+    reason: str
+
+    @property
+    def limit(self) -> Limit:
+        return self.applied.limit
+
+
+def limit_words(limit: Limit) -> str:
+    """'10 credits per day' (or 'no access' for 0)."""
+    if limit.credits <= 0:
+        return "no access (0 credits)"
+    unit = "credit" if limit.credits == 1 else "credits"
+    return f"{limit.credits} {unit} {_PERIOD_WORDS[limit.period]}"
+
+
+def explain_limit(
+    scoped: Sequence[ScopedLimit],
+    *,
+    guild_id: int,
+    user_id: int,
+    role_ids: Iterable[int],
+    default: Limit,
+) -> LimitExplanation:
+    """Say which limit applies to a member and why (quota.pick_limits, plus the rule's origin)."""
+    roles = frozenset(role_ids)
+    applied = quota.pick_limits(
+        scoped, guild_id=guild_id, user_id=user_id, role_ids=roles, default=default
+    )
+    if applied.source == "member":
+        rule = next(s for s in scoped if s.scope == "user" and s.target_id == user_id)
+        return LimitExplanation(applied, rule, "a limit set for this member (member override)")
+    if applied.source == "role":
+        candidates = [s for s in scoped if s.scope == "role" and s.target_id in roles]
+        # pick_limits returns a plain Limit: find the role rule it chose, most generous first.
+        rule = max(candidates, key=lambda s: (quota.generosity(s), s.credits))
+        others = len(candidates) - 1
+        extra = f" (the most generous of {len(candidates)} roles with a limit)" if others else ""
+        return LimitExplanation(applied, rule, f"the limit of role <@&{rule.target_id}>{extra}")
+    if applied.source == "server":
+        rule = next(s for s in scoped if s.scope == "server")
+        return LimitExplanation(applied, rule, "this server's default limit")
+    return LimitExplanation(
+        applied, None, "the bot's default (no server, role or member limit is set)"
+    )
+
+
+def costs_line(costs: dict[tuple[str, int], int]) -> str:
+    """What each resolution/duration costs, e.g. '768P·6 s: 1 · 768P·10 s: 2 · 1080P·6 s: 2'."""
+    parts = []
+    for (resolution, seconds), credits in costs.items():
+        unit = "credit" if credits == 1 else "credits"
+        parts.append(f"{resolution}·{seconds} s = {credits} {unit}")
+    return " · ".join(parts)
+
+
+def describe_quota(
+    status: QuotaStatus, explanation: LimitExplanation, *, notes: Sequence[str] = ()
+) -> str:
+    """Build the /quota answer: the limit and its origin, used/left, reset, jobs in flight."""
+    limit = status.applied.limit
+    lines = ["**Your video quota in this server**"]
+    if status.applied.no_access:
+        lines.append(
+            f"You have no access to video generation here: the limit that applies to you is "
+            f"0 credits ({explanation.reason}). Ask a moderator if you think this is a mistake."
+        )
+    else:
+        lines.append(f"Limit: **{limit_words(limit)}**, from {explanation.reason}.")
+        lines.append(
+            f"Used {_WINDOW_WORDS[limit.period]}: **{status.used}** of {limit.credits} · "
+            f"left: **{status.left}** · resets {ts(status.resets_at)}"
+        )
+    lines.append(f"Jobs in progress: **{status.in_flight}** of {status.max_in_flight} at a time")
+    lines.append(f"Cost per video: {costs_line(status.costs)}")
+    lines.extend(notes)
+    return fit_lines(lines, [])
+
+
+_STAGE_WORDS = {
+    Stage.WAITING: "waiting for a slot",
+    Stage.SUBMITTING: "sending to Wiro",
+    Stage.QUEUED: "queued at Wiro",
+    Stage.STARTING: "starting",
+    Stage.GENERATING: "generating",
+    Stage.FINISHING: "finishing",
+    Stage.DELIVERING: "posting the clip",
+    Stage.DONE: "done",
+}
+_OUTCOME_WORDS = {
+    JobState.SUCCEEDED: "✅ done",
+    JobState.FAILED: "❌ failed",
+    JobState.CANCELLED: "🚫 cancelled",
+    JobState.TIMED_OUT: "⌛ timed out",
+}
+
+
+def job_status_words(job: Job) -> str:
+    """The job's outcome when finished, else its current stage, in a few words."""
+    if job.is_terminal:
+        return _OUTCOME_WORDS[job.state]
+    words = _STAGE_WORDS.get(job.stage, job.stage.value)
+    if job.stage is Stage.GENERATING and job.progress is not None:
+        words += f" {job.progress}%"
+    return f"⏳ {words}"
+
+
+def job_line(job: Job) -> str:
+    """One /jobs line: id, stage or outcome, start, settings, prompt excerpt, card link."""
+    link = card_link(job)
+    # <…> around the URL keeps Discord from unfurling a preview of every card.
+    card = f"[card](<{link}>)" if link.startswith("https://") else "no card"
+    excerpt = prompt_as_text(job.prompt, limit=PROMPT_EXCERPT).replace("\n", " ")
+    return (
+        f"`{job.id}` · {job_status_words(job)} · {ts(job.created_at)} · "
+        f"{job.resolution} {job.duration} s · {excerpt} · {card}"
+    )
+
+
+def describe_jobs(jobs: Sequence[Job], *, own: bool, user_id: int) -> str:
+    """Build the /jobs answer (newest first), within Discord's message limit."""
+    whose = "Your" if own else f"<@{user_id}>'s"
+    if not jobs:
+        return (
+            "You have no video jobs in this server yet. Try `/video`."
+            if own
+            else f"<@{user_id}> has no video jobs in this server."
+        )
+    return fit_lines([f"**{whose} latest video jobs**"], [job_line(j) for j in jobs])
+
+
+def check_jobs_target(actor_id: int, target_id: int, *, moderator: bool) -> None:
+    """Refuse to show another member's jobs to a non-moderator."""
+    if target_id != actor_id and not moderator:
+        raise Refused("Only moderators can see another member's jobs. Use `/jobs` for your own.")
+
+
+class GovernanceCog(commands.Cog):
+    """Quotas and job history for members."""
+
+    def __init__(self, bot: VideoBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="quota")
+    @app_commands.guild_only()
+    async def quota_command(self, interaction: discord.Interaction) -> None:
+        """See your video credits: limit, used and left, when they reset, and what videos cost."""
+        assert interaction.guild_id is not None
+        guild_id, user_id = interaction.guild_id, interaction.user.id
+        roles = role_ids(interaction.user)
+        status = await self.bot.jobs.quota_status(guild_id, user_id, roles)
+        explanation = explain_limit(
+            await self.bot.storage.limits(guild_id),
+            guild_id=guild_id,
+            user_id=user_id,
+            role_ids=roles,
+            default=self.bot.jobs.config.default_limit,
+        )
+        notes = await member_notes(self.bot, guild_id, user_id)
+        await reply(interaction, describe_quota(status, explanation, notes=notes))
+
+    @app_commands.command(name="jobs")
+    @app_commands.guild_only()
+    @app_commands.describe(member="Moderators only: whose jobs to show (default: yours)")
+    async def jobs_command(
+        self,
+        interaction: discord.Interaction,
+        member: discord.Member | discord.User | None = None,
+    ) -> None:
+        """See your latest video jobs: stage or outcome, when they started, and their cards."""
+        assert interaction.guild_id is not None
+        actor = interaction.user.id
+        target = member.id if member is not None else actor
+        if target != actor:
+            check_jobs_target(actor, target, moderator=await is_moderator(interaction))
+        jobs = await self.bot.storage.jobs_for_user(interaction.guild_id, target, JOBS_SHOWN)
+        await reply(interaction, describe_jobs(jobs, own=target == actor, user_id=target))
+
+
+async def member_notes(bot: VideoBot, guild_id: int, user_id: int) -> list[str]:
+    """Extra /quota lines when the server is paused or the member is blocked."""
+    notes: list[str] = []
+    settings = await bot.storage.guild_settings(guild_id)
+    if settings.paused:
+        why = f": {settings.pause_reason}" if settings.pause_reason else "."
+        notes.append(f"⏸️ Video generation is paused in this server{why}")
+    blocked = await bot.storage.blocked_member(guild_id, user_id)
+    if blocked is not None:
+        why = f" Reason: {blocked.reason}" if blocked.reason else ""
+        notes.append(f"⛔ You are blocked from generating videos in this server.{why}")
+    return notes
+
+
+async def setup(bot: VideoBot) -> None:
+    await bot.add_cog(GovernanceCog(bot))
