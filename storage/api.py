@@ -21,6 +21,7 @@ from storage.models import (
     Scope,
     ScopedLimit,
     Stage,
+    StoredFrame,
     UsageRow,
 )
 
@@ -174,6 +175,17 @@ class Storage(Protocol):
     async def median_cost_usd(self, resolution: str, duration: int) -> float | None:
         """Median total_cost_usd of SUCCEEDED jobs with these settings (latest 200)."""
 
+    # --- first-frame images ----------------------------------------------------------------
+    async def save_frame(self, job_id: int, data: bytes, content_type: str, filename: str) -> None:
+        """Store a job's first-frame image (replaces an earlier one)."""
+
+    async def load_frame(self, job_id: int) -> StoredFrame | None:
+        """The job's first frame as (data, content_type, filename), or None when gone."""
+
+    async def delete_frame(self, job_id: int, *, keep_for_reroll: bool = False) -> None:
+        """Drop a finished job's frame, or keep it FRAME_KEEP longer for a re-roll; either way
+        frames whose keep time ran out are removed."""
+
     # --- ledger ----------------------------------------------------------------------------
     async def charge(self, job_id: int, *, total_cost_usd: float | None = None) -> bool:
         """Turn the reservation into a charge (idempotent: False if already charged/refunded)."""
@@ -260,4 +272,5 @@ __all__ = [
     "ReservationRefused",
     "Stage",
     "Storage",
+    "StoredFrame",
 ]

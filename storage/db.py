@@ -23,7 +23,7 @@ import sqlite3
 import statistics
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -50,6 +50,7 @@ from storage.models import (
     Scope,
     ScopedLimit,
     Stage,
+    StoredFrame,
     UsageRow,
 )
 from storage.words import normalize_word
@@ -62,6 +63,10 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DEFAULT_BUSY_TIMEOUT_MS = 10_000
+# A finished job's first frame stays this long for a re-roll, then goes (the file stays small).
+FRAME_KEEP = timedelta(days=7)
+# Well above the 20 MB accepted upload, for images re-encoded to PNG.
+MAX_FRAME_BYTES = 64 * 1024 * 1024
 
 _JOB_FIELDS = tuple(Job.model_fields)
 _JOB_DATETIMES = frozenset(
@@ -502,6 +507,60 @@ class Database:
             return float(statistics.median(costs)) if costs else None
 
         return await self._run(work)
+
+    # --- first-frame images ------------------------------------------------------------------
+    async def save_frame(self, job_id: int, data: bytes, content_type: str, filename: str) -> None:
+        """Store a job's first-frame image (replaces an earlier one)."""
+        if len(data) > MAX_FRAME_BYTES:
+            raise ValueError(f"a first frame of {len(data)} bytes is too large to store")
+
+        def work(db: SqliteUtilsDatabase) -> None:
+            db.execute(
+                "INSERT INTO frames (job_id, data, content_type, filename, size, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (job_id) DO UPDATE SET"
+                " data = excluded.data, content_type = excluded.content_type,"
+                " filename = excluded.filename, size = excluded.size,"
+                " created_at = excluded.created_at, keep_until = NULL",
+                [job_id, sqlite3.Binary(data), content_type, filename, len(data),
+                 to_db_time(self._now())],
+            )  # fmt: skip
+
+        try:
+            await self._run(work)
+        except sqlite3.IntegrityError:
+            raise JobNotFound(job_id) from None
+
+    async def load_frame(self, job_id: int) -> StoredFrame | None:
+        """The job's first frame as (data, content_type, filename), or None when gone."""
+
+        def work(db: SqliteUtilsDatabase) -> StoredFrame | None:
+            row = db.execute(
+                "SELECT data, content_type, filename FROM frames WHERE job_id = ?", [job_id]
+            ).fetchone()
+            return None if row is None else StoredFrame(bytes(row[0]), row[1], row[2])
+
+        return await self._run(work)
+
+    async def delete_frame(self, job_id: int, *, keep_for_reroll: bool = False) -> None:
+        """Drop a finished job's frame, or keep it FRAME_KEEP longer for a re-roll; either way
+        frames whose keep time ran out are removed."""
+
+        def work(db: SqliteUtilsDatabase) -> None:
+            now = self._now()
+            with _immediate(db):
+                if keep_for_reroll:
+                    db.execute(
+                        "UPDATE frames SET keep_until = ? WHERE job_id = ?",
+                        [to_db_time(now + FRAME_KEEP), job_id],
+                    )
+                else:
+                    db.execute("DELETE FROM frames WHERE job_id = ?", [job_id])
+                db.execute(
+                    "DELETE FROM frames WHERE keep_until IS NOT NULL AND keep_until < ?",
+                    [to_db_time(now)],
+                )
+
+        await self._run(work)
 
     # --- ledger ------------------------------------------------------------------------------
     async def charge(self, job_id: int, *, total_cost_usd: float | None = None) -> bool:

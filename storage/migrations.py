@@ -176,6 +176,26 @@ def m0001_initial(db: SqliteUtilsDatabase) -> None:
         db.execute(sql)
 
 
+@_migration("0002_frames")
+def m0002_frames(db: SqliteUtilsDatabase) -> None:
+    # First-frame images live with their job so a restart can still submit a queued run and a
+    # re-roll can reuse the image; keep_until bounds how long a finished job's image stays.
+    db.execute(
+        """
+        CREATE TABLE frames (
+            job_id INTEGER PRIMARY KEY REFERENCES jobs (id),
+            data BLOB NOT NULL,
+            content_type TEXT NOT NULL,
+            filename TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            created_at TEXT NOT NULL,
+            keep_until TEXT
+        )
+        """
+    )
+    db.execute("CREATE INDEX frames_keep_until ON frames (keep_until) WHERE keep_until IS NOT NULL")
+
+
 def migration_names() -> list[str]:
     """Return the names of all known migrations, in order (index + 1 is the version)."""
     return list(_names)

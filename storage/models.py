@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -201,3 +201,11 @@ class UsageRow(BaseModel):
     succeeded: int
     credits: int
     usd: float
+
+
+class StoredFrame(NamedTuple):
+    """A job's first-frame image as it was checked and sent to Wiro."""
+
+    data: bytes
+    content_type: str
+    filename: str
