@@ -662,7 +662,7 @@ class JobService:
                 )
                 clip: Path | None = path
             except DownloadRefused as exc:
-                if exc.reason != "too_big":
+                if not exc.too_big:
                     jlog.error("clip download refused: %s", exc)
                     return await self._finish(
                         job, JobState.FAILED, "The clip came from a host the bot does not trust."

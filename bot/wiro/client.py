@@ -456,7 +456,8 @@ class WiroClient:
                         raise WiroError(f"download: HTTP {resp.status}", status=resp.status)
                     if resp.content_length is not None and resp.content_length > max_bytes:
                         raise DownloadRefused(
-                            f"file is {resp.content_length} bytes, over the {max_bytes} limit"
+                            f"file is {resp.content_length} bytes, over the {max_bytes} limit",
+                            too_big=True,
                         )
                     return await self._stream_to(resp, dest, max_bytes)
             except aiohttp.ClientError as exc:
@@ -470,7 +471,9 @@ class WiroClient:
             async for chunk in resp.content.iter_chunked(DOWNLOAD_CHUNK):
                 total += len(chunk)
                 if total > max_bytes:
-                    raise DownloadRefused(f"file is over the {max_bytes} byte limit")
+                    raise DownloadRefused(
+                        f"file is over the {max_bytes} byte limit", too_big=True
+                    )
                 await asyncio.to_thread(handle.write, chunk)
         finally:
             await asyncio.to_thread(handle.close)

@@ -83,9 +83,10 @@ class WiroTransportError(WiroError):
 class DownloadRefused(WiroError):
     """A download was refused before or while fetching: bad host, bad scheme or too big."""
 
-    def __init__(self, reason: str):
+    def __init__(self, reason: str, *, too_big: bool = False):
         super().__init__(f"download refused: {reason}")
         self.reason = reason
+        self.too_big = too_big  # the only refusal where linking the file instead is safe
 
 
 class TaskDeadlineExceeded(WiroError):
