@@ -428,9 +428,11 @@ def describe_words(words: Sequence[str]) -> tuple[str, bytes | None]:
     if not words:
         return "No words are blocked.", None
     items = [f"• {prompt_as_text(w)}" for w in words]
-    text = fit_lines([f"**{len(words)} blocked words** (whole words, any case)"], items)
-    if "… and " in text.splitlines()[-1]:
-        return text + "\nThe full list is attached.", "\n".join(words).encode("utf-8")
+    header = [f"**{len(words)} blocked words** (whole words, any case)"]
+    text = fit_lines(header, items)
+    if text != "\n".join([*header, *items]):  # some were left out: send them all as a file
+        text = fit_lines(header, items, footer=["The full list is attached."])
+        return text, "\n".join(words).encode("utf-8")
     return text, None
 
 

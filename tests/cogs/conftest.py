@@ -1,0 +1,177 @@
+"""Fixtures for the governance and admin cogs: a real SQLite file, a settable clock, jobs."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from unittest import mock
+
+import discord
+import pytest
+
+from bot import quota
+from bot.jobs import JobConfig, JobService
+from bot.wiro.client import WiroClient
+from storage.db import Database
+from storage.models import ALLOWED_TRANSITIONS, Job, JobState, Limit
+from tests.jobs.conftest import RecordingPresenter
+
+T0 = datetime(2026, 3, 18, 15, 30, tzinfo=UTC)  # a Wednesday
+GUILD = 111_000_000_000_000_001
+OTHER_GUILD = 111_000_000_000_000_002
+CHANNEL = 222_000_000_000_000_001
+AUDIT_CHANNEL = 222_000_000_000_000_002
+USER = 333_000_000_000_000_001
+OTHER = 333_000_000_000_000_002
+MOD = 333_000_000_000_000_003
+ROLE_A = 444_000_000_000_000_001
+ROLE_B = 444_000_000_000_000_002
+MOD_ROLE = 444_000_000_000_000_003
+DEFAULT = Limit(credits=10, period="day")
+
+
+class Clock:
+    """A clock the tests move by hand."""
+
+    def __init__(self, now: datetime = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@dataclasses.dataclass(frozen=True)
+class NewJobData:
+    """Satisfies storage.api.NewJob."""
+
+    guild_id: int = GUILD
+    channel_id: int = CHANNEL
+    user_id: int = USER
+    prompt: str = "a red panda surfing at dawn"
+    resolution: str = "768P"
+    duration: int = 6
+    prompt_optimizer: bool = True
+    has_image: bool = False
+    image_sha256: str | None = None
+    image_url: str | None = None
+    credits: int = 1
+    upload_limit: int | None = None
+    expected_cost_usd: float | None = None
+    reroll_of: int | None = None
+
+
+def _path_to(state: JobState) -> list[JobState]:
+    paths: dict[JobState, list[JobState]] = {JobState.PENDING: []}
+    frontier = [JobState.PENDING]
+    while frontier:
+        nxt = []
+        for s in frontier:
+            for t in sorted(ALLOWED_TRANSITIONS[s]):
+                if t not in paths:
+                    paths[t] = [*paths[s], t]
+                    nxt.append(t)
+        frontier = nxt
+    return paths[state]
+
+
+async def make_job(
+    db: Database, state: JobState = JobState.PENDING, *, now: datetime = T0, **fields: object
+) -> Job:
+    """Reserve a job (generous policy) and walk it to `state` through legal transitions."""
+    start, end = quota.window("day", now)
+    job = await db.create_job_with_reservation(
+        NewJobData(**fields),  # type: ignore[arg-type]
+        limit=Limit(credits=10_000, period="day"),
+        window_start=start,
+        window_end=end,
+        max_jobs_per_user=100,
+        max_jobs_per_guild=1000,
+        monthly_budget_usd=None,
+        month_start=quota.month_window(now)[0],
+        now=now,
+    )
+    for step in _path_to(state):
+        job = await db.transition(job.id, step)
+    return job
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def db(tmp_path: Path, clock: Clock) -> AsyncIterator[Database]:
+    database = Database(tmp_path / "bot.sqlite3", clock=clock)
+    await database.open()
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+@pytest.fixture
+def wiro() -> WiroClient:
+    """A spec'd Wiro client: cancelling a running job calls `stop`, nothing else is needed."""
+    return mock.create_autospec(WiroClient, instance=True)
+
+
+@pytest.fixture
+def presenter() -> RecordingPresenter:
+    return RecordingPresenter()
+
+
+@pytest.fixture
+async def service(
+    db: Database, wiro: WiroClient, presenter: RecordingPresenter, clock: Clock, tmp_path: Path
+) -> AsyncIterator[JobService]:
+    svc = JobService(
+        storage=db,
+        wiro=wiro,
+        config=JobConfig(
+            default_limit=DEFAULT, timeout=timedelta(minutes=20), work_dir=tmp_path / "work"
+        ),
+        presenter=presenter,
+        clock=clock,
+    )
+    yield svc
+    await svc.shutdown(timeout=1)
+
+
+def make_role(role_id: int, guild_id: int = GUILD, *, default: bool = False) -> discord.Role:
+    """A spec'd discord.Role (isinstance works) of a server."""
+    role = mock.create_autospec(discord.Role, instance=True)
+    role.id = role_id
+    role.guild = mock.create_autospec(discord.Guild, instance=True)
+    role.guild.id = guild_id
+    role.is_default.return_value = default
+    return role
+
+
+def make_member(
+    user_id: int,
+    guild_id: int = GUILD,
+    *,
+    manage_guild: bool = False,
+    roles: tuple[int, ...] = (),
+) -> discord.Member:
+    """A spec'd discord.Member with guild permissions and roles."""
+    member = mock.create_autospec(discord.Member, instance=True)
+    member.id = user_id
+    member.guild = mock.create_autospec(discord.Guild, instance=True)
+    member.guild.id = guild_id
+    member.guild_permissions = discord.Permissions(manage_guild=manage_guild)
+    member.roles = [make_role(r, guild_id) for r in roles]
+    return member
+
+
+def make_interaction(user: discord.abc.User, db: Database, guild_id: int | None = GUILD):
+    """A spec'd discord.Interaction whose client has `storage` (what is_moderator reads)."""
+    interaction = mock.create_autospec(discord.Interaction, instance=True)
+    interaction.user = user
+    interaction.guild_id = guild_id
+    interaction.client = mock.create_autospec(discord.Client, instance=True)
+    interaction.client.storage = db
+    return interaction
