@@ -1,0 +1,95 @@
+"""The /videoadmin, /quota and /jobs command trees: names are interface (product.md §2, §4)."""
+
+from __future__ import annotations
+
+from unittest import mock
+
+import discord
+from discord import app_commands
+
+from bot.app import VideoBot
+from cogs.admin import AdminCog
+from cogs.governance import GovernanceCog
+
+# qualified name -> options in order (name, required)
+ADMIN_TREE = {
+    "videoadmin limit set": [
+        ("scope", True), ("credits", True), ("period", True), ("target", False)
+    ],
+    "videoadmin limit clear": [("scope", True), ("target", False)],
+    "videoadmin limit show": [("member", False)],
+    "videoadmin channels allow": [("channel", True)],
+    "videoadmin channels remove": [("channel", True)],
+    "videoadmin channels list": [],
+    "videoadmin pause": [("reason", False)],
+    "videoadmin resume": [],
+    "videoadmin block": [("user", True), ("reason", False)],
+    "videoadmin unblock": [("user", True)],
+    "videoadmin budget set": [("usd", True)],
+    "videoadmin budget show": [],
+    "videoadmin words add": [("word", True)],
+    "videoadmin words remove": [("word", True)],
+    "videoadmin words list": [],
+    "videoadmin audit channel": [("channel", False)],
+    "videoadmin refund": [("job", True)],
+    "videoadmin cancel": [("job", True)],
+    "videoadmin usage": [("days", False), ("user", False)],
+    "videoadmin modrole set": [("role", True)],
+    "videoadmin modrole clear": [],
+}  # fmt: skip
+
+
+def _walk(node: app_commands.Group | app_commands.Command) -> list[app_commands.Command]:
+    if isinstance(node, app_commands.Group):
+        return [leaf for child in node.commands for leaf in _walk(child)]
+    return [node]
+
+
+def _cog(cls: type) -> object:
+    return cls(mock.create_autospec(VideoBot, instance=True))
+
+
+def test_videoadmin_tree_matches_the_product() -> None:
+    (group,) = _cog(AdminCog).get_app_commands()  # type: ignore[attr-defined]
+    assert isinstance(group, app_commands.Group) and group.name == "videoadmin"
+    assert group.default_permissions == discord.Permissions(manage_guild=True)
+    assert group.guild_only is True
+    leaves = _walk(group)
+    got = {c.qualified_name: [(p.name, p.required) for p in c.parameters] for c in leaves}
+    assert got == ADMIN_TREE
+
+
+def test_every_videoadmin_subcommand_rechecks_moderator() -> None:
+    (group,) = _cog(AdminCog).get_app_commands()  # type: ignore[attr-defined]
+    for command in _walk(group):
+        names = [check.__qualname__ for check in command.checks]
+        assert any(n.startswith("moderator_only.") for n in names), command.qualified_name
+
+
+def test_option_choices_and_ranges() -> None:
+    (group,) = _cog(AdminCog).get_app_commands()  # type: ignore[attr-defined]
+    by_name = {c.qualified_name: {p.name: p for p in c.parameters} for c in _walk(group)}
+    limit_set = by_name["videoadmin limit set"]
+    assert [c.value for c in limit_set["scope"].choices] == ["server", "role", "user"]
+    assert [c.value for c in limit_set["period"].choices] == ["day", "week", "month"]
+    assert (limit_set["credits"].min_value, limit_set["credits"].max_value) == (0, 100_000)
+    assert limit_set["target"].type is discord.AppCommandOptionType.mentionable
+    usage = by_name["videoadmin usage"]
+    assert (usage["days"].min_value, usage["days"].max_value) == (1, 366)
+    assert by_name["videoadmin budget set"]["usd"].min_value == 0
+    word = by_name["videoadmin words add"]["word"]
+    assert (word.min_value, word.max_value) == (1, 50)
+    for name in ("videoadmin channels allow", "videoadmin audit channel"):
+        assert by_name[name]["channel"].channel_types == [
+            discord.ChannelType.text, discord.ChannelType.news
+        ]  # fmt: skip
+
+
+def test_member_commands() -> None:
+    commands = {c.name: c for c in _cog(GovernanceCog).get_app_commands()}  # type: ignore[attr-defined]
+    assert set(commands) == {"quota", "jobs"}
+    assert commands["quota"].parameters == []
+    assert [(p.name, p.required) for p in commands["jobs"].parameters] == [("member", False)]
+    assert all(c.guild_only for c in commands.values())
+    for command in commands.values():
+        assert 1 <= len(command.description) <= 100
