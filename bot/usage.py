@@ -88,8 +88,9 @@ def usage_summary(
     members = "member" if len(rows) == 1 else "members"
     header = [
         f"**Usage{who} in {span}**",
-        f"{total.jobs} jobs ({total.succeeded} succeeded) by {len(rows)} {members}: "
-        f"{total.credits} credits, {usd(total.usd)}.",
+        f"{total.jobs} {'job' if total.jobs == 1 else 'jobs'} ({total.succeeded} succeeded) "
+        f"by {len(rows)} {members}: {total.credits} "
+        f"{'credit' if total.credits == 1 else 'credits'}, {usd(total.usd)}.",
     ]
     footer = ["-# Credits are net of refunds; USD is Wiro's totalcost. Full table in the CSV."]
     return fit_lines(header, [usage_line(r) for r in rows], limit=limit, footer=footer)

@@ -97,7 +97,7 @@ async def test_usage_command_attaches_the_csv(db: Database, bot) -> None:
     mod.response.defer.assert_awaited_once()
     mod.response.is_done.return_value = True
     text, kwargs = answer(mod)
-    assert "1 jobs" in text or "1 job" in text
+    assert "1 job (0 succeeded) by 1 member: 1 credit" in text
     assert kwargs["file"].filename.endswith("-30d.csv")
 
 
