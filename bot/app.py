@@ -23,6 +23,12 @@ COGS = ("cogs.video", "cogs.governance", "cogs.admin")
 Mode = Literal["run", "sync"]
 
 
+def quiet_voice_warnings() -> None:
+    """This bot never joins voice: skip discord.py's start-up warnings about voice libraries."""
+    discord.VoiceClient.warn_nacl = False
+    discord.VoiceClient.warn_dave = False
+
+
 def build_intents() -> discord.Intents:
     """Only what the bot uses: guilds (channels, roles). No privileged intents."""
     intents = discord.Intents.none()
@@ -44,6 +50,7 @@ class VideoBot(commands.Bot):
     ) -> None:
         from cogs.common import VideoCommandTree
 
+        quiet_voice_warnings()
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=build_intents(),

@@ -97,7 +97,10 @@ async def check_database(settings: Settings, checklist: Checklist) -> None:
 async def check_discord(settings: Settings, checklist: Checklist) -> None:
     import discord
 
-    client = discord.Client(intents=discord.Intents.none())
+    from bot.app import build_intents, quiet_voice_warnings
+
+    quiet_voice_warnings()
+    client = discord.Client(intents=build_intents())
     try:
         await client.login(settings.discord_token.get_secret_value())
     except discord.LoginFailure:

@@ -40,6 +40,7 @@ _QUIET_LOGGERS: Final = {
 }
 
 _HANDLER_MARK: Final = "_hailuo_bot_handler"
+MIN_SECRET_LENGTH: Final = 8
 
 
 class RedactingFilter(logging.Filter):
@@ -50,7 +51,9 @@ class RedactingFilter(logging.Filter):
         variants: set[str] = set()
         for secret in secrets:
             value = _secret_value(secret)
-            if value and value.strip():
+            # A secret of a few characters would blank ordinary words out of every line;
+            # real tokens and keys are far longer than this.
+            if value and len(value.strip()) >= MIN_SECRET_LENGTH:
                 # The forms a secret takes once printed inside a repr, JSON or a URL.
                 variants.update(
                     {value, repr(value)[1:-1], json.dumps(value)[1:-1], quote(value, safe="")}

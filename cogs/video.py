@@ -90,9 +90,13 @@ class VideoCog(commands.Cog):
                 note = frame.note
             job = await self.bot.jobs.submit(request, frame, thumbnail=thumbnail, note=note)
         except Refused as exc:
+            log.info("refused /video user=%s guild=%s: %s", interaction.user.id,
+                     interaction.guild_id, exc.message)
             await reply(interaction, exc.message)
             return
         except ImageRejected as exc:
+            log.info("refused /video image user=%s guild=%s: %s", interaction.user.id,
+                     interaction.guild_id, exc.reason)
             await reply(interaction, exc.reason)
             return
         extra = f"\n{note}" if note else ""
@@ -106,12 +110,17 @@ class VideoCog(commands.Cog):
     def _check_channel_permissions(interaction: discord.Interaction) -> None:
         perms = interaction.app_permissions
         missing = [
-            label for attr, label in REQUIRED_CHANNEL_PERMISSIONS.items() if not getattr(perms, attr)
+            label
+            for attr, label in REQUIRED_CHANNEL_PERMISSIONS.items()
+            if not getattr(perms, attr)
         ]
         if missing:
+            names = " and ".join([", ".join(missing[:-1]), missing[-1]] if len(missing) > 1
+                                 else missing)
+            plural = "s" if len(missing) > 1 else ""
             raise Refused(
-                "I can't post videos in this channel: I need the "
-                f"{', '.join(missing)} permission{'s' if len(missing) > 1 else ''} here."
+                f"I can't post videos in this channel: I need the {names} permission{plural} "
+                "here. Ask a moderator to grant them, or use another channel."
             )
 
     @staticmethod

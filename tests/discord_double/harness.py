@@ -36,6 +36,11 @@ from .world import (
 UserRef = int | User | Member | None
 
 
+# View Channel, Send Messages, Embed Links, Attach Files, Read Message History: what the README's
+# invite link asks for.
+BOT_INVITE_PERMISSIONS = 1024 | 2048 | 16384 | 32768 | 65536
+
+
 class DiscordDouble:
     """A fake Discord on 127.0.0.1:<ephemeral port>; use as `async with DiscordDouble() as dd`."""
 
@@ -136,7 +141,10 @@ class DiscordDouble:
         guild.roles[guild.id] = Role(guild.id, "@everyone", permissions=0x0000_0000_0006_3EC1)
         w.guilds[guild.id] = guild
         guild.members[w.owner.id] = Member(w.owner)
-        guild.members[w.bot_user.id] = Member(w.bot_user)
+        # Like a real invite with permissions: the bot gets its own managed role carrying them.
+        bot_role = Role(mint_snowflake(), w.bot_user.username, permissions=BOT_INVITE_PERMISSIONS)
+        guild.roles[bot_role.id] = bot_role
+        guild.members[w.bot_user.id] = Member(w.bot_user, roles=[bot_role.id])
         if self.guild is None:
             self.guild = guild
         return guild
