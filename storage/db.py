@@ -21,6 +21,7 @@ import math
 import os
 import sqlite3
 import statistics
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -156,6 +157,22 @@ def _snapshot(db: SqliteUtilsDatabase) -> Iterator[None]:
             db.conn.execute("COMMIT")
 
 
+def _enable_wal(conn: sqlite3.Connection, budget_seconds: float) -> str:
+    """Switch to WAL, retrying while another connection holds the file.
+
+    Changing the journal mode needs an exclusive lock and SQLite does not always run the busy
+    handler for it, so two processes opening a new file at once can see "database is locked".
+    """
+    deadline = time.monotonic() + budget_seconds
+    while True:
+        try:
+            return str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 def _create_private_file(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     # Create it ourselves so it never exists, even briefly, with the umask's wider mode.
@@ -216,7 +233,7 @@ class Database:
         conn = sqlite3.connect(self.path, isolation_level=None)
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            mode = _enable_wal(conn, self._busy_timeout_ms / 1000)
             if str(mode).lower() != "wal":
                 log.warning("SQLite refused WAL mode (journal_mode=%s) for %s", mode, self.path)
             conn.execute("PRAGMA synchronous = NORMAL")
