@@ -1,4 +1,4 @@
-"""Entry point: `python -m bot [run | doctor | sync [--guild ID]]`.
+"""Entry point: `python -m bot [run | doctor | sync [--guild ID] | backup [DEST]]`.
 
 Builds Settings, logging, the database, the Wiro client (or the sandbox simulator) and the bot,
 in that order, and tears them down in reverse. Configuration problems are reported as a list
@@ -33,6 +33,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     sub.add_parser("doctor", help="check configuration, database, Discord and Wiro")
     sync = sub.add_parser("sync", help="publish the slash commands")
     sync.add_argument("--guild", type=int, help="sync to this server only (instant)")
+    backup = sub.add_parser("backup", help="copy the database safely, even while the bot runs")
+    backup.add_argument(
+        "dest", nargs="?", help="a new file, or a directory (default: data/backups/)"
+    )
     args = parser.parse_args(argv)
     args.command = args.command or "run"
     return args
@@ -183,6 +187,11 @@ async def sync_commands(settings: Settings, guild_id: int | None) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.command == "backup":
+        # Needs only DATABASE_PATH: an operator can back up without the bot's secrets.
+        from bot.backup import run_backup
+
+        return run_backup(args.dest)
     if args.command == "doctor":
         from bot.doctor import run_doctor
 
