@@ -22,7 +22,9 @@ class BackgroundTasks:
         self._name = name
         self._tasks: set[asyncio.Task[Any]] = set()
 
-    def spawn(self, coro: Coroutine[Any, Any, Any], *, name: str | None = None) -> asyncio.Task[Any]:
+    def spawn(
+        self, coro: Coroutine[Any, Any, Any], *, name: str | None = None
+    ) -> asyncio.Task[Any]:
         """Start `coro` now; its exception, if any, is logged rather than lost."""
         task = asyncio.get_running_loop().create_task(coro, name=name)
         self._tasks.add(task)

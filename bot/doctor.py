@@ -7,6 +7,7 @@ Tool/Detail call and the model's parameter schema). Exit status 0 when every che
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -88,10 +89,8 @@ async def check_database(settings: Settings, checklist: Checklist) -> None:
             )
         )
     finally:
-        try:
+        with contextlib.suppress(Exception):
             await db.close()
-        except Exception:
-            pass
 
 
 async def check_discord(settings: Settings, checklist: Checklist) -> None:
@@ -116,14 +115,20 @@ async def check_discord(settings: Settings, checklist: Checklist) -> None:
         return
     except Exception as exc:
         checklist.add(
-            Check("Discord token", False, f"could not reach Discord: {exc}",
-                  fix="check the network connection to discord.com")
+            Check(
+                "Discord token",
+                False,
+                f"could not reach Discord: {exc}",
+                fix="check the network connection to discord.com",
+            )
         )
         await client.close()
         return
     try:
         assert client.user is not None
-        checklist.add(Check("Discord token", True, f"logged in as {client.user} ({client.user.id})"))
+        checklist.add(
+            Check("Discord token", True, f"logged in as {client.user} ({client.user.id})")
+        )
         guilds = [g async for g in client.fetch_guilds(limit=200)]
         if not guilds:
             app_id = client.application_id
@@ -146,7 +151,9 @@ async def check_discord(settings: Settings, checklist: Checklist) -> None:
                 guild = await client.fetch_guild(partial.id)
                 member = await guild.fetch_member(client.user.id)
                 perms = member.guild_permissions
-                missing = [why for attr, why in NEEDED_PERMISSIONS.items() if not getattr(perms, attr)]
+                missing = [
+                    why for attr, why in NEEDED_PERMISSIONS.items() if not getattr(perms, attr)
+                ]
             except discord.HTTPException as exc:
                 missing = [f"could not read permissions ({exc.status})"]
             if missing:
@@ -180,7 +187,11 @@ async def check_wiro(settings: Settings, checklist: Checklist) -> None:
             for d in tool.durations
             if (p := tool.price_for(r, int(d))) is not None
         )
-        mode = "sandbox simulator (no Wiro account used)" if settings.wiro_sandbox else "signed call OK"
+        mode = (
+            "sandbox simulator (no Wiro account used)"
+            if settings.wiro_sandbox
+            else "signed call OK"
+        )
         checklist.add(
             Check(
                 "Wiro",
@@ -217,8 +228,13 @@ async def run_doctor(out: TextIO | None = None) -> int:
         settings = load_settings()
     except ConfigError as error:
         checklist.add(
-            Check("Configuration", False, "incomplete", lines=[f"✗ {p}" for p in error.problems],
-                  fix="edit .env (copy .env.example to start)")
+            Check(
+                "Configuration",
+                False,
+                "incomplete",
+                lines=[f"✗ {p}" for p in error.problems],
+                fix="edit .env (copy .env.example to start)",
+            )
         )
         return 1
     from bot.logs import setup_logging

@@ -13,6 +13,7 @@ was not created.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import tempfile
@@ -331,8 +332,8 @@ class JobService:
     async def expected_cost_usd(self, resolution: str, duration: int) -> float | None:
         """Wiro's price for these settings, else the median of past runs."""
         price = self.wiro.tool.price_for(resolution, duration)
-        median = None if price is not None else await self.storage.median_cost_usd(
-            resolution, duration
+        median = (
+            None if price is not None else await self.storage.median_cost_usd(resolution, duration)
         )
         return quota.expected_run_cost_usd(price, median)
 
@@ -388,7 +389,12 @@ class JobService:
         jlog = job_logger(log, job.id)
         jlog.info(
             "reserved %d credits for user=%s guild=%s settings=%s/%ss image=%s",
-            cost, req.user_id, req.guild_id, req.resolution, req.duration, frame is not None,
+            cost,
+            req.user_id,
+            req.guild_id,
+            req.resolution,
+            req.duration,
+            frame is not None,
         )
         if frame is not None:
             await self.storage.save_frame(job.id, frame.data, frame.content_type, frame.filename)
@@ -570,10 +576,8 @@ class JobService:
                 return job
             self._queue_changed.clear()
             timeout = wait if position == 1 else self.config.busy_retry_seconds
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._queue_changed.wait(), timeout=max(0.05, timeout))
-            except TimeoutError:
-                pass
 
     def _slot_freed(self) -> None:
         self._wiro_busy_until = 0.0
@@ -681,9 +685,7 @@ class JobService:
                 return await self._finish(
                     job, JobState.FAILED, "The finished clip could not be posted in the channel."
                 )
-            jlog.info(
-                "delivered message=%s attached=%s", delivery.message_id, delivery.attached
-            )
+            jlog.info("delivered message=%s attached=%s", delivery.message_id, delivery.attached)
             return await self._succeed(job, delivery.message_id, note=delivery.note)
         finally:
             path.unlink(missing_ok=True)
@@ -700,9 +702,7 @@ class JobService:
         await self._after_terminal(job)
         return job
 
-    async def _finish(
-        self, job: Job, state: JobState, reason: str, **fields: object
-    ) -> Job:
+    async def _finish(self, job: Job, state: JobState, reason: str, **fields: object) -> Job:
         """Move to a failed/cancelled/timed-out state, refund, show it, tell the audit log."""
         job = await self.storage.transition(
             job.id, state, stage=Stage.DONE, outcome_reason=reason, **fields
@@ -748,7 +748,9 @@ class JobService:
             if job.state in (JobState.PENDING, JobState.WAITING):
                 try:
                     await self._finish(
-                        job, JobState.CANCELLED, f"Cancelled by <@{actor_id}>.",
+                        job,
+                        JobState.CANCELLED,
+                        f"Cancelled by <@{actor_id}>.",
                         cancelled_by=actor_id,
                     )
                 except IllegalTransition:
@@ -779,8 +781,9 @@ class JobService:
             return f"Refunded {job.credits} credits to <@{job.user_id}> for job {job_id}."
         raise Refused(f"Job {job_id} was already refunded.")
 
-    async def reroll(self, job_id: int, actor_id: int, role_ids: frozenset[int],
-                     upload_limit: int | None) -> Job:
+    async def reroll(
+        self, job_id: int, actor_id: int, role_ids: frozenset[int], upload_limit: int | None
+    ) -> Job:
         """Run a finished job again with the same settings, charged again."""
         job = await self.storage.get_job(job_id)
         if job.user_id != actor_id:

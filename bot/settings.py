@@ -6,8 +6,9 @@ exists) and either returns `Settings` or raises `ConfigError` with one plain lin
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -18,10 +19,10 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 # How to fix each variable, shown next to the problem. Keep in step with .env.example.
 HINTS: dict[str, str] = {
-    "DISCORD_TOKEN": "create a bot at https://discord.com/developers/applications (Bot → Reset Token)"
-    " and put it in .env as DISCORD_TOKEN=…",
-    "WIRO_API_KEY": "create a project at https://wiro.ai (Dashboard → Projects) and copy its API key,"
-    " or set WIRO_SANDBOX=true to try the bot without a Wiro account",
+    "DISCORD_TOKEN": "create a bot at https://discord.com/developers/applications"
+    " (Bot → Reset Token) and put it in .env as DISCORD_TOKEN=…",
+    "WIRO_API_KEY": "create a project at https://wiro.ai (Dashboard → Projects) and copy its"
+    " API key, or set WIRO_SANDBOX=true to try the bot without a Wiro account",
     "WIRO_API_SECRET": "copy the API secret of the same Wiro project, or set WIRO_SANDBOX=true",
     "WIRO_API_BASE": "an http(s) URL such as https://api.wiro.ai/v1",
     "WIRO_SOCKET_URL": "a ws(s) URL such as wss://socket.wiro.ai/v1",
@@ -167,11 +168,12 @@ def _missing_wiro_credentials(sandbox: object, key: object, secret: object) -> l
             value = value.get_secret_value()
         return value is None or not str(value).strip()
 
-    return [name for name, value in (("wiro_api_key", key), ("wiro_api_secret", secret))
-            if blank(value)]
+    return [
+        name for name, value in (("wiro_api_key", key), ("wiro_api_secret", secret)) if blank(value)
+    ]
 
 
-def _describe(error: dict) -> tuple[str, str]:
+def _describe(error: Mapping[str, Any]) -> tuple[str, str]:
     """Turn one pydantic error into (VARIABLE, what is wrong)."""
     loc = [str(part) for part in error.get("loc", ()) if part != "__root__"]
     name = loc[0].upper() if loc else "CONFIGURATION"
@@ -186,7 +188,7 @@ def _describe(error: dict) -> tuple[str, str]:
 def load_settings(env_file: str | Path | None = ".env", **overrides: object) -> Settings:
     """Read the configuration or raise `ConfigError` naming every problem and its fix."""
     try:
-        return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
+        return Settings(_env_file=env_file, **overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         problems: list[str] = []
         for error in exc.errors():
@@ -195,7 +197,7 @@ def load_settings(env_file: str | Path | None = ".env", **overrides: object) -> 
             var, what = _describe(error)
             hint = HINTS.get(var)
             problems.append(f"{var} {what}" + (f": {hint}" if hint else ""))
-        raw = _CredentialPresence(_env_file=env_file)  # type: ignore[call-arg]
+        raw = _CredentialPresence(_env_file=env_file)
         sandbox = overrides.get("wiro_sandbox", raw.wiro_sandbox)
         for field in _missing_wiro_credentials(
             sandbox if sandbox is not None else "false",

@@ -9,11 +9,12 @@ per channel so that Discord's edit rate limit is never hit, with final states se
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -96,7 +97,7 @@ def prompt_as_text(prompt: str, limit: int = 1800) -> str:
 
 
 def _duration_words(seconds: float) -> str:
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     minutes, secs = divmod(seconds, 60)
     return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
 
@@ -197,7 +198,7 @@ class CancelButton(
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button[Any], match: Any
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: Any
     ) -> CancelButton:
         return cls(int(match["job_id"]))
 
@@ -234,7 +235,7 @@ class RerollButton(
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button[Any], match: Any
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: Any
     ) -> RerollButton:
         return cls(int(match["job_id"]))
 
@@ -325,9 +326,7 @@ class CardEditor:
                 queue = self._pending.get(channel_id)
                 if not queue:
                     break
-                job_id = min(
-                    queue, key=lambda k: (not queue[k].job.is_terminal, queue[k].since)
-                )
+                job_id = min(queue, key=lambda k: (not queue[k].job.is_terminal, queue[k].since))
                 item = queue.pop(job_id)
                 self._last_sent[channel_id] = time.monotonic()
                 try:
@@ -358,7 +357,6 @@ class DiscordPresenter:
     def __init__(self, bot: VideoBot, *, edit_interval: float = EDIT_INTERVAL_SECONDS) -> None:
         self.bot = bot
         self.editor = CardEditor(self, interval=edit_interval)
-        self._thumbnails: set[int] = set()
 
     def _channel(self, job: Job) -> discord.PartialMessageable:
         return self.bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
@@ -374,8 +372,6 @@ class DiscordPresenter:
             message = await self._channel(job).send(**kwargs)
         except discord.HTTPException as exc:
             raise PresenterError(str(exc)) from exc
-        if thumbnail is not None:
-            self._thumbnails.add(job.id)
         return message.id
 
     async def update_card(self, job: Job, extras: CardExtras) -> None:
@@ -395,8 +391,10 @@ class DiscordPresenter:
         )
         if not too_old:
             try:
-                await self._channel(job).get_partial_message(job.card_message_id).edit(
-                    embed=embed, view=view, allowed_mentions=NO_MENTIONS
+                await (
+                    self._channel(job)
+                    .get_partial_message(job.card_message_id)
+                    .edit(embed=embed, view=view, allowed_mentions=NO_MENTIONS)
                 )
                 return
             except discord.NotFound:
@@ -407,9 +405,7 @@ class DiscordPresenter:
                 log.info("job=%s card is too old to edit (30046); posting a new one", job.id)
         await self._repost(job, embed, view)
 
-    async def _repost(
-        self, job: Job, embed: discord.Embed, view: discord.ui.View | None
-    ) -> None:
+    async def _repost(self, job: Job, embed: discord.Embed, view: discord.ui.View | None) -> None:
         embed.set_thumbnail(url=None)
         kwargs: dict[str, Any] = {"embed": embed, "allowed_mentions": NO_MENTIONS}
         if view is not None:
@@ -420,10 +416,8 @@ class DiscordPresenter:
             job.id, card_message_id=message.id, card_posted_at=self.bot.jobs.clock()
         )
         if old is not None:
-            try:
+            with contextlib.suppress(discord.HTTPException):
                 await self._channel(job).get_partial_message(old).delete()
-            except discord.HTTPException:
-                pass
 
     def upload_limit(self, job: Job) -> int:
         """Bytes the bot may attach in this job's server (boost tier; 10 MiB by default)."""
@@ -491,7 +485,3 @@ class DiscordPresenter:
 
     async def close(self) -> None:
         await self.editor.flush()
-
-
-def _age(moment: datetime | None, now: datetime) -> timedelta:
-    return now - moment if moment else timedelta(0)
