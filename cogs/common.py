@@ -119,6 +119,7 @@ class BaseView(discord.ui.View):
             await reply(interaction, error.message)
             return
         ref = error_id()
-        log.error("error ref=%s in component %s", ref, getattr(item, "custom_id", "?"),
-                  exc_info=error)
+        log.error(
+            "error ref=%s in component %s", ref, getattr(item, "custom_id", "?"), exc_info=error
+        )
         await reply(interaction, f"Sorry, something went wrong on our side (error {ref}).")

@@ -90,13 +90,21 @@ class VideoCog(commands.Cog):
                 note = frame.note
             job = await self.bot.jobs.submit(request, frame, thumbnail=thumbnail, note=note)
         except Refused as exc:
-            log.info("refused /video user=%s guild=%s: %s", interaction.user.id,
-                     interaction.guild_id, exc.message)
+            log.info(
+                "refused /video user=%s guild=%s: %s",
+                interaction.user.id,
+                interaction.guild_id,
+                exc.message,
+            )
             await reply(interaction, exc.message)
             return
         except ImageRejected as exc:
-            log.info("refused /video image user=%s guild=%s: %s", interaction.user.id,
-                     interaction.guild_id, exc.reason)
+            log.info(
+                "refused /video image user=%s guild=%s: %s",
+                interaction.user.id,
+                interaction.guild_id,
+                exc.reason,
+            )
             await reply(interaction, exc.reason)
             return
         extra = f"\n{note}" if note else ""
@@ -115,8 +123,9 @@ class VideoCog(commands.Cog):
             if not getattr(perms, attr)
         ]
         if missing:
-            names = " and ".join([", ".join(missing[:-1]), missing[-1]] if len(missing) > 1
-                                 else missing)
+            names = " and ".join(
+                [", ".join(missing[:-1]), missing[-1]] if len(missing) > 1 else missing
+            )
             plural = "s" if len(missing) > 1 else ""
             raise Refused(
                 f"I can't post videos in this channel: I need the {names} permission{plural} "
@@ -126,9 +135,7 @@ class VideoCog(commands.Cog):
     @staticmethod
     async def _read_image(image: discord.Attachment):  # type: ignore[no-untyped-def]
         if image.size > MAX_IMAGE_BYTES:
-            raise ImageRejected(
-                f"The image is {image.size / 1048576:.1f} MB; the limit is 20 MB."
-            )
+            raise ImageRejected(f"The image is {image.size / 1048576:.1f} MB; the limit is 20 MB.")
         try:
             data = await image.read()
         except discord.HTTPException as exc:

@@ -471,9 +471,7 @@ class WiroClient:
             async for chunk in resp.content.iter_chunked(DOWNLOAD_CHUNK):
                 total += len(chunk)
                 if total > max_bytes:
-                    raise DownloadRefused(
-                        f"file is over the {max_bytes} byte limit", too_big=True
-                    )
+                    raise DownloadRefused(f"file is over the {max_bytes} byte limit", too_big=True)
                 await asyncio.to_thread(handle.write, chunk)
         finally:
             await asyncio.to_thread(handle.close)
