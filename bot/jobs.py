@@ -349,6 +349,9 @@ class JobService:
         note: str | None = None,
     ) -> Job:
         """Reserve credits atomically, post the card and start the job. Raises Refused."""
+        # Checked again: the cog's early precheck ran before the (slow) image download, and a
+        # moderator may have paused the server meanwhile. The reservation below is the atomic
+        # check; this one gives the specific answer.
         cost = await self.precheck(req)
         if self.presenter is None:
             raise RuntimeError("JobService.presenter is not set")
@@ -716,7 +719,10 @@ class JobService:
         return job
 
     async def _after_terminal(self, job: Job) -> None:
-        await self.storage.delete_frame(job.id, keep_for_reroll=job.state is JobState.SUCCEEDED)
+        # Re-roll is offered after success, failure and timeout: keep the first frame for it.
+        await self.storage.delete_frame(
+            job.id, keep_for_reroll=job.state is not JobState.CANCELLED
+        )
         await self._render(job)
         if self.presenter is not None:
             try:
