@@ -1,0 +1,366 @@
+"""The job card: rendering from job rows, paced and coalesced edits, and clip delivery rules."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import discord
+import pytest
+
+from bot.jobs import CardExtras, PresenterError
+from cogs.cards import (
+    CardEditor,
+    DiscordPresenter,
+    progress_bar,
+    prompt_as_text,
+    render_card,
+)
+from storage.models import Job, JobState, Stage
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+def job(**overrides: Any) -> Job:
+    values: dict[str, Any] = {
+        "id": 7,
+        "guild_id": 1,
+        "channel_id": 2,
+        "user_id": 3,
+        "prompt": "A lighthouse in a storm",
+        "resolution": "768P",
+        "duration": 6,
+        "prompt_optimizer": True,
+        "credits": 1,
+        "card_message_id": 99,
+        "card_posted_at": NOW,
+        "created_at": NOW,
+        "updated_at": NOW,
+    }
+    values.update(overrides)
+    return Job(**values)
+
+
+def fields(embed: discord.Embed) -> dict[str, str]:
+    return {f.name or "": f.value or "" for f in embed.fields}
+
+
+# ------------------------------------------------------------------------------------------
+# Rendering
+# ------------------------------------------------------------------------------------------
+def test_card_in_progress_shows_stage_bar_times_and_cancel() -> None:
+    eta = NOW + timedelta(minutes=3)
+    embed, view = render_card(
+        job(state=JobState.RUNNING, stage=Stage.GENERATING, progress=40),
+        CardExtras(eta=eta),
+    )
+    f = fields(embed)
+    assert "Generating" in (embed.title or "")
+    assert "40%" in f["Stage"] and "▰" in f["Stage"]
+    assert f["Started"] == f"<t:{int(NOW.timestamp())}:R>"
+    assert f["ETA"] == f"<t:{int(eta.timestamp())}:R>"
+    assert f["Requested by"] == "<@3>"
+    assert f["Settings"].startswith("768P · 6 s")
+    assert view is not None
+    assert [item.custom_id for item in view.children] == ["video:cancel:7"]  # type: ignore[attr-defined]
+
+
+def test_card_waiting_in_local_queue_shows_position() -> None:
+    embed, _ = render_card(
+        job(state=JobState.WAITING, stage=Stage.WAITING), CardExtras(queue_position=3)
+    )
+    assert "#3 in line" in fields(embed)["Queue"]
+
+
+@pytest.mark.parametrize(
+    ("state", "title", "button"),
+    [
+        (JobState.SUCCEEDED, "Video ready", "video:reroll:7"),
+        (JobState.FAILED, "Video failed", "video:reroll:7"),
+        (JobState.TIMED_OUT, "timed out", "video:reroll:7"),
+        (JobState.CANCELLED, "cancelled", None),
+    ],
+)
+def test_final_cards(state: JobState, title: str, button: str | None) -> None:
+    done = job(
+        state=state,
+        stage=Stage.DONE,
+        finished_at=NOW + timedelta(seconds=135),
+        outcome_reason="Cancelled by <@5>." if state is JobState.CANCELLED else "Upstream error",
+        result_message_id=123 if state is JobState.SUCCEEDED else None,
+    )
+    embed, view = render_card(done, CardExtras())
+    f = fields(embed)
+    assert title in (embed.title or "")
+    if state is JobState.SUCCEEDED:
+        assert f["Time taken"] == "2m 15s"
+        assert f["Charged"] == "1 credit"
+        assert "/1/2/123" in f["Clip"]
+    else:
+        assert f["Credits"] == "1 refunded"
+        assert f["What happened"]
+    ids = [item.custom_id for item in view.children] if view else []  # type: ignore[attr-defined]
+    assert ids == ([button] if button else [])
+
+
+def test_sandbox_cards_say_so() -> None:
+    embed, _ = render_card(job(), CardExtras(sandbox=True))
+    assert "Sandbox" in (embed.footer.text or "")
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    ["hi @everyone", "hey @here", "ping <@123456789012345678>", "role <@&123456789012345678>"],
+)
+def test_prompt_is_inert_text(prompt: str) -> None:
+    text = prompt_as_text(prompt)
+    assert "@everyone" not in text and "@here" not in text
+    assert "<@1" not in text and "<@&1" not in text
+
+
+def test_prompt_markdown_is_escaped_and_long_prompts_fit() -> None:
+    assert prompt_as_text("**bold**") == "\\*\\*bold\\*\\*"
+    long = prompt_as_text("x" * 5000)
+    assert len(long) <= 1800 and long.endswith("…")
+
+
+def test_progress_bar_only_moves_forward_through_stages() -> None:
+    order = [Stage.SUBMITTING, Stage.QUEUED, Stage.STARTING, Stage.GENERATING, Stage.FINISHING]
+    filled = [progress_bar(job(stage=s)).count("▰") for s in order]
+    assert filled == sorted(filled) and filled[0] < filled[-1]
+    assert progress_bar(job(state=JobState.SUCCEEDED, stage=Stage.DONE)) == "▰" * 12
+
+
+def test_every_card_fits_discords_embed_limits() -> None:
+    big = job(
+        prompt="w" * 2000,
+        outcome_reason="r" * 3000,
+        state=JobState.FAILED,
+        stage=Stage.DONE,
+        finished_at=NOW,
+    )
+    embed, _ = render_card(big, CardExtras())
+    assert len(embed) <= 6000
+    assert len(embed.description or "") <= 4096
+    assert all(len(f.value or "") <= 1024 for f in embed.fields)
+
+
+# ------------------------------------------------------------------------------------------
+# Pacing and coalescing
+# ------------------------------------------------------------------------------------------
+@dataclass
+class EditRecorder:
+    edits: list[tuple[float, int, str]] = field(default_factory=list)
+
+    async def edit_card(self, job: Job, extras: CardExtras) -> None:
+        self.edits.append((time.monotonic(), job.id, job.stage.value))
+
+
+async def test_editor_coalesces_and_paces_per_channel() -> None:
+    recorder = EditRecorder()
+    editor = CardEditor(recorder, interval=0.2)  # type: ignore[arg-type]
+    editor.submit(job(stage=Stage.QUEUED), CardExtras())
+    await asyncio.sleep(0.01)  # the worker sends the first state at once
+    for stage in (Stage.STARTING, Stage.GENERATING):
+        editor.submit(job(stage=stage), CardExtras())
+    await asyncio.sleep(0.05)
+    for stage in (Stage.FINISHING, Stage.DELIVERING):
+        editor.submit(job(stage=stage), CardExtras())
+    await asyncio.sleep(0.6)
+    stages = [stage for _, _, stage in recorder.edits]
+    # The first state goes out at once; the rest collapse to the newest.
+    assert stages == ["queued", "delivering"]
+    gaps = [b[0] - a[0] for a, b in zip(recorder.edits, recorder.edits[1:], strict=False)]
+    assert all(gap >= 0.19 for gap in gaps)
+
+
+async def test_editor_sends_final_states_before_progress() -> None:
+    recorder = EditRecorder()
+    editor = CardEditor(recorder, interval=0.1)  # type: ignore[arg-type]
+    editor.submit(job(id=1, stage=Stage.QUEUED), CardExtras())
+    await asyncio.sleep(0.01)  # goes out at once; the rest queue behind the pacing
+    editor.submit(job(id=2, stage=Stage.GENERATING), CardExtras())
+    editor.submit(job(id=3, stage=Stage.STARTING), CardExtras())
+    editor.submit(job(id=4, state=JobState.SUCCEEDED, stage=Stage.DONE), CardExtras())
+    editor.submit(job(id=5, state=JobState.FAILED, stage=Stage.DONE), CardExtras())
+    await asyncio.sleep(0.7)
+    order = [job_id for _, job_id, _ in recorder.edits]
+    assert order[0] == 1
+    assert order[1:3] == [4, 5]
+    assert sorted(order[3:]) == [2, 3]
+
+
+async def test_editors_of_different_channels_do_not_wait_for_each_other() -> None:
+    recorder = EditRecorder()
+    editor = CardEditor(recorder, interval=1.0)  # type: ignore[arg-type]
+    for channel in range(5):
+        editor.submit(job(id=channel, channel_id=100 + channel), CardExtras())
+    await asyncio.sleep(0.2)
+    assert len(recorder.edits) == 5
+
+
+# ------------------------------------------------------------------------------------------
+# Delivery and old cards (a presenter over a fake channel)
+# ------------------------------------------------------------------------------------------
+class _Response:
+    def __init__(self, status: int, reason: str = "") -> None:
+        self.status = status
+        self.reason = reason
+
+
+def http_error(
+    status: int, code: int, cls: type[discord.HTTPException] = discord.HTTPException
+) -> discord.HTTPException:
+    return cls(_Response(status), {"code": code, "message": "nope"})  # type: ignore[arg-type]
+
+
+@dataclass
+class FakeMessage:
+    id: int
+
+
+@dataclass
+class FakeChannel:
+    send_errors: list[Exception] = field(default_factory=list)
+    edit_errors: list[Exception] = field(default_factory=list)
+    sent: list[dict[str, Any]] = field(default_factory=list)
+    edited: list[int] = field(default_factory=list)
+    deleted: list[int] = field(default_factory=list)
+    next_id: int = 500
+
+    async def send(self, content: str | None = None, **kwargs: Any) -> FakeMessage:
+        if self.send_errors:
+            raise self.send_errors.pop(0)
+        self.sent.append({"content": content, **kwargs})
+        self.next_id += 1
+        return FakeMessage(self.next_id)
+
+    def get_partial_message(self, message_id: int) -> Any:
+        channel = self
+
+        class Partial:
+            async def edit(self, **kwargs: Any) -> None:
+                if channel.edit_errors:
+                    raise channel.edit_errors.pop(0)
+                channel.edited.append(message_id)
+
+            async def delete(self) -> None:
+                channel.deleted.append(message_id)
+
+        return Partial()
+
+
+class FakeStorage:
+    def __init__(self, stored: Job) -> None:
+        self.job = stored
+
+    async def get_job(self, job_id: int) -> Job:
+        return self.job
+
+    async def update_job(self, job_id: int, **fields: Any) -> Job:
+        self.job = self.job.model_copy(update=fields)
+        return self.job
+
+
+class FakeJobs:
+    def clock(self) -> datetime:
+        return NOW + timedelta(minutes=10)
+
+
+class FakeGuild:
+    filesize_limit = 10 * 1024 * 1024
+
+
+class FakeBot:
+    def __init__(self, channel: FakeChannel, stored: Job) -> None:
+        self.channel = channel
+        self.storage = FakeStorage(stored)
+        self.jobs = FakeJobs()
+
+    def get_partial_messageable(self, channel_id: int, *, guild_id: int | None = None) -> Any:
+        return self.channel
+
+    def get_guild(self, guild_id: int) -> FakeGuild:
+        return FakeGuild()
+
+
+def presenter_for(stored: Job, channel: FakeChannel) -> tuple[DiscordPresenter, FakeBot]:
+    bot = FakeBot(channel, stored)
+    return DiscordPresenter(bot, edit_interval=0.01), bot  # type: ignore[arg-type]
+
+
+def clip_file(tmp_path: Path, size: int) -> Path:
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(b"v" * size)
+    return path
+
+
+async def test_clip_within_the_limit_is_attached_with_a_stable_nonce(tmp_path: Path) -> None:
+    channel = FakeChannel()
+    done = job(
+        state=JobState.DELIVERING,
+        delivery_nonce="00ff00ff00ff00ff",
+        output_url="https://cdn1.wiro.ai/x/0.mp4",
+    )
+    presenter, _ = presenter_for(done, channel)
+    delivery = await presenter.deliver_clip(done, clip_file(tmp_path, 1000), 1000)
+    assert delivery.attached and delivery.message_id == 501
+    sent = channel.sent[0]
+    assert sent["nonce"] == int("00ff00ff00ff00ff", 16)
+    assert sent["file"].filename == "hailuo-7.mp4"
+    assert sent["allowed_mentions"].users == [discord.Object(3)] or sent["allowed_mentions"].users
+
+
+async def test_clip_over_the_guild_limit_is_linked_with_the_reason(tmp_path: Path) -> None:
+    channel = FakeChannel()
+    done = job(state=JobState.DELIVERING, output_url="https://cdn1.wiro.ai/x/0.mp4")
+    presenter, _ = presenter_for(done, channel)
+    size = 11 * 1024 * 1024
+    delivery = await presenter.deliver_clip(done, clip_file(tmp_path, 10), size)
+    assert not delivery.attached
+    assert "upload limit" in (delivery.note or "")
+    assert "https://cdn1.wiro.ai/x/0.mp4" in channel.sent[0]["content"]
+    assert "file" not in channel.sent[0]
+
+
+async def test_a_413_from_discord_falls_back_to_a_link_once(tmp_path: Path) -> None:
+    channel = FakeChannel(send_errors=[http_error(413, 40005)])
+    done = job(state=JobState.DELIVERING, output_url="https://cdn1.wiro.ai/x/0.mp4")
+    presenter, _ = presenter_for(done, channel)
+    delivery = await presenter.deliver_clip(done, clip_file(tmp_path, 1000), 1000)
+    assert not delivery.attached
+    assert "too large" in (delivery.note or "")
+    assert len(channel.sent) == 1  # the link; the upload was not retried
+
+
+async def test_other_discord_errors_on_delivery_are_reported(tmp_path: Path) -> None:
+    channel = FakeChannel(send_errors=[http_error(403, 50013, discord.Forbidden)])
+    done = job(state=JobState.DELIVERING, output_url="https://cdn1.wiro.ai/x/0.mp4")
+    presenter, _ = presenter_for(done, channel)
+    with pytest.raises(PresenterError):
+        await presenter.deliver_clip(done, clip_file(tmp_path, 1000), 1000)
+
+
+async def test_a_card_older_than_an_hour_is_reposted_not_edited() -> None:
+    channel = FakeChannel()
+    old = job(
+        card_posted_at=NOW - timedelta(hours=2), state=JobState.RUNNING, stage=Stage.GENERATING
+    )
+    presenter, bot = presenter_for(old, channel)
+    await presenter.edit_card(old, CardExtras())
+    assert channel.edited == []
+    assert len(channel.sent) == 1 and channel.deleted == [99]
+    assert bot.storage.job.card_message_id == 501
+
+
+async def test_30046_on_edit_posts_a_fresh_card() -> None:
+    channel = FakeChannel(edit_errors=[http_error(400, 30046)])
+    fresh = job(state=JobState.RUNNING, stage=Stage.FINISHING)
+    presenter, bot = presenter_for(fresh, channel)
+    await presenter.edit_card(fresh, CardExtras())
+    assert len(channel.sent) == 1
+    assert bot.storage.job.card_message_id == 501
