@@ -27,10 +27,9 @@ from tests.e2e.harness import BotProcess
 API_KEY = "e2e-key-0123456789"
 API_SECRET = "e2e-secret-0123456789"
 MANAGE_GUILD = 1 << 5
-# What @everyone has in the double, plus Manage Server for moderators.
-MEMBER_PERMISSIONS = 0x0000_0000_0006_3EC1
 FINAL_TITLES = ("✅ Video ready", "❌ Video failed", "⌛ Video timed out", "🚫 Video cancelled")
 CARD_LINK = re.compile(r"https://discord\.com/channels/\d+/\d+/(\d+)")
+SPARE_CHANNELS = ("videos-only", "queue", "flood", "expiry", "cancel")
 JOB_ID = re.compile(r"\bjob (\d+)")
 
 
@@ -75,9 +74,11 @@ class Stack:
         self.dd = DiscordDouble(premium_tier=premium_tier)
         self.bot: BotProcess | None = None
         self.processes: list[BotProcess] = []
-        self.moderator: Member = self.dd.add_member(
-            name="moderator", permissions=(MEMBER_PERMISSIONS | MANAGE_GUILD)
-        )
+        # A role with Manage Server, created before the bot connects so it is in its cache.
+        self.mod_role = self.dd.add_role("mods", permissions=MANAGE_GUILD)
+        self.moderator: Member = self.dd.add_member(name="moderator", roles=[self.mod_role])
+        # Channels the bot must know from GUILD_CREATE (channel options resolve from its cache).
+        self.channels = {n: self.dd.add_channel(n) for n in SPARE_CHANNELS}
 
     # ----- lifecycle -----
     async def start(self) -> Stack:
@@ -135,8 +136,10 @@ class Stack:
         return self.dd.add_member(name=name, **kw)
 
     def channel(self, name: str) -> Channel:
-        """Add a text channel."""
-        return self.dd.add_channel(name)
+        """Return a channel created before the bot connected, else add one."""
+        if name not in self.channels:
+            self.channels[name] = self.dd.add_channel(name)
+        return self.channels[name]
 
     # ----- actions -----
     async def video(

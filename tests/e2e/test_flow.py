@@ -6,9 +6,12 @@ card pacing matters) so their credits and limits do not interact.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from bot.wiro.sandbox import TaskScript
+from tests.discord_double.world import Member
 from tests.e2e.conftest import Stack, fake_clip, gif, png
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -106,3 +109,173 @@ async def test_bad_request_is_refused_before_anything_is_spent(
     assert run.card is None, run.reply
     assert words in run.reply
     assert len(stack.sim.runs) == runs
+
+
+async def used_credits(stack: Stack, member: Member) -> int:
+    """Return the credits /quota says the member has used in the current window."""
+    inter = await stack.dd.slash("quota", user=member)
+    text = await stack.answer(inter)
+    assert stack.dd.ephemeral_replies(inter), "/quota must answer ephemerally"
+    match = re.search(r"Used [^:]*: \*\*(\d+)\*\*", text)
+    assert match, text
+    return int(match.group(1))
+
+
+async def test_mentions_in_the_prompt_ping_nobody(stack: Stack) -> None:
+    member, victim = stack.member("pinger"), stack.member("victim")
+    role = stack.dd.add_role("artists")
+    channel = stack.dd.channel
+    prompt = (
+        f"hi <@{victim.user.id}> and <@!{victim.user.id}> <@&{role.id}> @everyone @here "
+        f"<#{channel.id}>"  # type: ignore[union-attr]
+    )
+    run = await stack.video(prompt, user=member)
+    assert run.card is not None and run.job_id is not None, run.reply
+    assert await stack.wait_final(run.card) == "✅ Video ready"
+    clip = await stack.wait_clip(run.job_id)
+    # Wiro gets the prompt as typed; Discord gets it inert.
+    assert stack.sim.runs[-1].fields["prompt"] == prompt
+    shown = run.card.embeds[0]["description"]
+    for raw in (
+        f"<@{victim.user.id}>",
+        f"<@!{victim.user.id}>",
+        f"<@&{role.id}>",
+        "@everyone",
+        "@here",
+        f"<#{channel.id}>",
+    ):  # type: ignore[union-attr]
+        assert raw not in shown, (raw, shown)
+    assert "everyone" in shown  # still readable
+    # Every message the bot ever sent in this module says who may be pinged: nobody but the
+    # requester of a finished clip.
+    bot_id = stack.dd.world.bot_user.id
+    sent = [m for m in stack.dd.world.messages.values() if m.author.id == bot_id and not m.loading]
+    assert len(sent) > 5
+    for msg in sent:
+        allowed = msg.allowed_mentions
+        assert allowed is not None, msg
+        assert allowed.get("parse") == [], (msg.content, allowed)
+        assert not allowed.get("roles"), (msg.content, allowed)
+        assert victim.user.id not in {int(u) for u in allowed.get("users") or []}
+    assert {int(u) for u in clip.allowed_mentions.get("users") or []} == {member.user.id}
+
+
+async def test_paused_server_refuses_until_resumed(stack: Stack) -> None:
+    member = stack.member()
+    answer = await stack.admin("pause", {"reason": "maintenance"})
+    assert "pause" in answer.lower()
+    try:
+        runs = len(stack.sim.runs)
+        run = await stack.video("a cat", user=member)
+        assert run.card is None
+        assert "paused" in run.reply and "maintenance" in run.reply
+        assert len(stack.sim.runs) == runs
+    finally:
+        await stack.admin("resume")
+    run = await stack.video("a cat", user=member)
+    assert run.card is not None, run.reply
+    assert await stack.wait_final(run.card) == "✅ Video ready"
+
+
+async def test_blocked_member_is_refused(stack: Stack) -> None:
+    member = stack.member("troll")
+    await stack.admin("block", {"user": member.user.id, "reason": "spam"})
+    try:
+        runs = len(stack.sim.runs)
+        run = await stack.video("a cat", user=member)
+        assert run.card is None
+        assert "blocked" in run.reply and "spam" in run.reply
+        assert len(stack.sim.runs) == runs
+        other = await stack.video("a dog", user=stack.member())  # others are not affected
+        assert other.card is not None
+        await stack.wait_final(other.card)
+    finally:
+        await stack.admin("unblock", {"user": member.user.id})
+
+
+async def test_channel_not_allowed_is_refused(stack: Stack) -> None:
+    allowed = stack.channel("videos-only")
+    answer = await stack.admin("channels allow", {"channel": allowed.id})
+    assert f"<#{allowed.id}>" in answer, answer
+    try:
+        runs = len(stack.sim.runs)
+        run = await stack.video("a cat", user=stack.member())
+        assert run.card is None
+        assert "not enabled in this channel" in run.reply and f"<#{allowed.id}>" in run.reply
+        assert len(stack.sim.runs) == runs
+    finally:
+        await stack.admin("channels remove", {"channel": allowed.id})
+
+
+async def test_blocked_word_is_refused(stack: Stack) -> None:
+    await stack.admin("words add", {"word": "forbidden"})
+    try:
+        runs = len(stack.sim.runs)
+        run = await stack.video("a FORBIDDEN dance", user=stack.member())
+        assert run.card is None
+        assert "blocked" in run.reply and "forbidden" in run.reply.lower()
+        assert len(stack.sim.runs) == runs
+    finally:
+        await stack.admin("words remove", {"word": "forbidden"})
+
+
+async def test_cancel_by_requester_refunds_and_others_are_refused(stack: Stack) -> None:
+    member, other = stack.member("canceller"), stack.member("bystander")
+    stack.sim.script_next(TaskScript(generate=30))
+    run = await stack.video("a slow sunrise", user=member)
+    assert run.card is not None and run.job_id is not None, run.reply
+    card = run.card
+    await stack.dd.wait_for(lambda: "Generating" in stack.title(card), 10)
+    assert await used_credits(stack, member) == 1
+    cancel_id = f"video:cancel:{run.job_id}"
+    before = [dict(e) for e in card.embeds]
+    answer = await stack.click(card, cancel_id, user=other)
+    assert "Only the member who asked" in answer
+    assert card.embeds == before
+    assert not any(p in ("/Task/Cancel", "/Task/Kill") for p, _ in stack.sim.requests)
+
+    answer = await stack.click(card, cancel_id, user=member)
+    assert "ancel" in answer
+    assert await stack.wait_final(card) == "🚫 Video cancelled"
+    assert f"<@{member.user.id}>" in (stack.field(card, "What happened") or "")
+    assert stack.field(card, "Credits") == "1 refunded"
+    assert any(p == "/Task/Kill" for p, _ in stack.sim.requests)
+    assert await used_credits(stack, member) == 0
+    assert stack.clip_messages(run.job_id) == []
+
+
+async def test_wiro_failure_is_explained_and_refunded(stack: Stack) -> None:
+    member = stack.member("unlucky")
+    stack.sim.script_next(TaskScript(outcome="fail"))
+    run = await stack.video("something the provider refuses", user=member)
+    assert run.card is not None and run.job_id is not None, run.reply
+    assert await stack.wait_final(run.card) == "❌ Video failed"
+    what = stack.field(run.card, "What happened") or ""
+    assert len(what) > 10 and "task_error" not in what and "{" not in what, what
+    assert stack.field(run.card, "Credits") == "1 refunded"
+    assert run.card.custom_ids() == [f"video:reroll:{run.job_id}"]
+    assert stack.clip_messages(run.job_id) == []
+    assert await used_credits(stack, member) == 0
+
+
+async def test_silent_socket_still_delivers_by_polling(stack: Stack) -> None:
+    clip = fake_clip(90_000)
+    stack.sim.script_next(TaskScript(ws="silent", clip=clip))
+    run = await stack.video("quiet socket", user=stack.member())
+    assert run.card is not None and run.job_id is not None, run.reply
+    message = await stack.wait_clip(run.job_id, timeout=30)
+    assert stack.dd.blob(message.attachments[0]["url"]) == clip
+    assert await stack.wait_final(run.card) == "✅ Video ready"
+
+
+async def test_clip_over_the_upload_limit_is_linked_with_the_reason(stack: Stack) -> None:
+    stack.sim.script_next(TaskScript(clip=fake_clip(11 * 1024 * 1024)))
+    run = await stack.video("a long high quality clip", user=stack.member())
+    assert run.card is not None and run.job_id is not None, run.reply
+    message = await stack.wait_clip(run.job_id, timeout=30)
+    assert message.attachments == []
+    assert f"/files/{stack.sim.runs[-1].task_id}/" in message.content
+    assert "upload limit" in message.content
+    assert await stack.wait_final(run.card) == "✅ Video ready"
+    assert "upload limit" in (stack.field(run.card, "Note") or "")
+    assert [c for c in stack.dd.world.calls if c.status == 413] == []
