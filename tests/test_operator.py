@@ -1,0 +1,330 @@
+"""The operator's view: start-up without configuration, doctor, backups, logs, and the docs.
+
+Entry points run as real subprocesses in an empty directory with a clean environment, as an
+operator would run them on a fresh VPS. Nothing leaves loopback.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import re
+import socket
+import sqlite3
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bot.backup import BackupError, backup_database
+from bot.logs import setup_logging
+from bot.settings import Settings
+from storage.db import Database
+from storage.models import JobState, Limit
+
+ROOT = Path(__file__).resolve().parents[1]
+LAUNCHER = ROOT / "tests" / "e2e" / "launch_bot.py"
+CONFIG_VARS = {
+    "DISCORD_TOKEN",
+    "DATABASE_PATH",
+    "DEV_GUILD_ID",
+    "DEFAULT_QUOTA_CREDITS",
+    "DEFAULT_QUOTA_PERIOD",
+    "MAX_JOBS_PER_USER",
+    "MAX_JOBS_PER_GUILD",
+    "JOB_TIMEOUT_MINUTES",
+    "LOG_LEVEL",
+}
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The current environment without any of the bot's variables, plus `extra`."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k.upper() not in CONFIG_VARS and not k.upper().startswith("WIRO_")
+    }
+    env["PYTHONPATH"] = str(ROOT)
+    env["PYTHONIOENCODING"] = "utf-8"
+    env.update(extra)
+    return env
+
+
+def run_bot(
+    cwd: Path, *args: str, env: dict[str, str], launcher: bool = False
+) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, str(LAUNCHER), "bot", *args] if launcher else [
+        sys.executable, "-m", "bot", *args
+    ]  # fmt: skip
+    return subprocess.run(
+        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def closed_port() -> int:
+    """A loopback port nobody listens on (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# ----------------------------------------------------------------------------------------------
+# python -m bot without (or with bad) configuration
+# ----------------------------------------------------------------------------------------------
+def test_start_without_configuration_names_each_missing_variable(tmp_path: Path) -> None:
+    result = run_bot(tmp_path, env=clean_env())
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    for name in ("DISCORD_TOKEN", "WIRO_API_KEY", "WIRO_API_SECRET"):
+        assert name in output
+    assert "WIRO_SANDBOX=true" in output  # the way to try it without a Wiro account
+    assert ".env.example" in output
+    assert "Traceback" not in output
+    assert not (tmp_path / "data").exists()  # nothing created before the configuration is valid
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "fix"),
+    [
+        ("MAX_JOBS_PER_USER", "abc", "a whole number from 1 to 100"),
+        ("DEFAULT_QUOTA_PERIOD", "year", "one of day, week, month"),
+        ("LOG_LEVEL", "loud", "one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),
+    ],
+)
+def test_bad_value_is_named_with_its_fix(
+    tmp_path: Path, variable: str, value: str, fix: str
+) -> None:
+    # From .env, as most operators configure it; the token is fine, only one value is wrong.
+    (tmp_path / ".env").write_text(
+        f"DISCORD_TOKEN=abc.def.ghi\nWIRO_SANDBOX=true\n{variable}={value}\n"
+    )
+    result = run_bot(tmp_path, env=clean_env())
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    line = next(line for line in output.splitlines() if variable in line)
+    assert fix in line
+    assert "DISCORD_TOKEN" not in output  # only the actual problem is reported
+    assert "Traceback" not in output
+
+
+def test_doctor_with_sandbox_and_unreachable_discord_prints_checklist(tmp_path: Path) -> None:
+    port = closed_port()
+    env = clean_env(
+        DISCORD_TOKEN="MTIzNDU2Nzg5MDEyMzQ1Njc4OTA.GaBcDe.abcdefghijklmnopqrstuvwxyz0123456",
+        WIRO_SANDBOX="true",
+        DISCORD_API_BASE=f"http://127.0.0.1:{port}/api/v10",
+        DISCORD_GATEWAY_URL=f"ws://127.0.0.1:{port}/",
+    )
+    result = run_bot(tmp_path, "doctor", env=env, launcher=True)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("✓ Configuration") for line in lines), output
+    assert any(line.startswith("✓ Database") for line in lines), output
+    assert any(line.startswith("✗ Discord token") for line in lines), output
+    assert any(line.startswith("✓ Wiro") and "sandbox" in line for line in lines), output
+    assert "Some checks failed." in result.stdout
+    assert "Traceback" not in output
+    assert "abcdefghijklmnopqrstuvwxyz0123456" not in output
+
+
+# ----------------------------------------------------------------------------------------------
+# Backups
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class NewJob:
+    """Satisfies storage.api.NewJob."""
+
+    guild_id: int
+    channel_id: int
+    user_id: int
+    prompt: str
+    resolution: str = "768P"
+    duration: int = 6
+    prompt_optimizer: bool = True
+    has_image: bool = False
+    image_sha256: str | None = None
+    image_url: str | None = None
+    credits: int = 1
+    upload_limit: int | None = None
+    expected_cost_usd: float | None = None
+    reroll_of: int | None = None
+
+
+async def write_jobs(db: Database, count: int) -> None:
+    now = datetime.now(UTC)
+    for i in range(count):
+        await db.create_job_with_reservation(
+            NewJob(guild_id=1, channel_id=2, user_id=100 + i, prompt=f"prompt {i}"),
+            limit=Limit(credits=100, period="day"),
+            window_start=now.replace(hour=0, minute=0, second=0, microsecond=0),
+            window_end=now.replace(year=now.year + 1),
+            max_jobs_per_user=10, max_jobs_per_guild=100, monthly_budget_usd=None,
+            month_start=now.replace(day=1, hour=0, minute=0, second=0, microsecond=0),
+            now=now,
+        )  # fmt: skip
+
+
+def read_rows(path: Path) -> list[tuple[object, ...]]:
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        return conn.execute("SELECT id, user_id, prompt, state FROM jobs ORDER BY id").fetchall()
+    finally:
+        conn.close()
+
+
+async def test_backup_of_a_live_database_has_the_rows_and_mode_0600(tmp_path: Path) -> None:
+    src = tmp_path / "data" / "bot.sqlite3"
+    async with Database(src) as db:
+        await write_jobs(db, 25)
+        await db.transition(1, JobState.SUBMITTING)
+        # The bot is still running (connection open, WAL not checkpointed) during the backup.
+        assert (src.parent / "bot.sqlite3-wal").stat().st_size > 0
+        written = await backup_database(src, tmp_path / "copy.sqlite3")
+        expected = read_rows(src)
+        await write_jobs(db, 1)  # later writes do not reach the copy
+
+    assert written == tmp_path / "copy.sqlite3"
+    assert stat.S_IMODE(written.stat().st_mode) == 0o600
+    rows = read_rows(written)
+    assert rows == expected
+    assert len(rows) == 25
+    assert rows[0][3] == "submitting"
+    # One self-contained file: no WAL needed to read it.
+    assert not (tmp_path / "copy.sqlite3-wal").exists()
+
+
+async def test_backup_into_a_directory_gets_a_timestamped_name(tmp_path: Path) -> None:
+    src = tmp_path / "bot.sqlite3"
+    async with Database(src) as db:
+        await write_jobs(db, 2)
+        backups = tmp_path / "backups"
+        backups.mkdir()
+        first = await backup_database(src, backups)
+        second = await backup_database(src, backups)
+    assert first.parent == backups and second.parent == backups
+    assert first != second
+    assert re.fullmatch(r"bot-\d{8}T\d{6}Z(-\d+)?\.sqlite3", first.name)
+    assert len(read_rows(second)) == 2
+
+
+async def test_backup_refuses_to_overwrite_or_to_invent_a_source(tmp_path: Path) -> None:
+    src = tmp_path / "bot.sqlite3"
+    async with Database(src) as db:
+        await write_jobs(db, 1)
+    existing = tmp_path / "old.sqlite3"
+    existing.write_bytes(b"keep me")
+    with pytest.raises(BackupError, match="already exists"):
+        await backup_database(src, existing)
+    assert existing.read_bytes() == b"keep me"
+    with pytest.raises(BackupError, match="no database"):
+        await backup_database(tmp_path / "missing.sqlite3", tmp_path / "x.sqlite3")
+    assert not (tmp_path / "missing.sqlite3").exists()
+    assert not (tmp_path / "x.sqlite3").exists()
+
+
+async def test_backup_command_needs_only_database_path(tmp_path: Path) -> None:
+    async with Database(tmp_path / "data" / "bot.sqlite3") as db:
+        await write_jobs(db, 3)
+    # No DISCORD_TOKEN, no Wiro keys: the default DATABASE_PATH and the default destination.
+    result = run_bot(tmp_path, "backup", env=clean_env())
+    assert result.returncode == 0, result.stdout + result.stderr
+    (written,) = (tmp_path / "data" / "backups").iterdir()
+    assert str(written.relative_to(tmp_path)) in result.stdout
+    assert len(read_rows(written)) == 3
+    # DATABASE_PATH from .env and a named destination; then the same name again is refused.
+    (tmp_path / "data" / "bot.sqlite3").rename(tmp_path / "elsewhere.sqlite3")
+    (tmp_path / ".env").write_text("DATABASE_PATH=elsewhere.sqlite3\n")
+    result = run_bot(tmp_path, "backup", "snap.sqlite3", env=clean_env())
+    assert result.returncode == 0, result.stderr
+    assert len(read_rows(tmp_path / "snap.sqlite3")) == 3
+    again = run_bot(tmp_path, "backup", "snap.sqlite3", env=clean_env())
+    assert again.returncode == 1
+    assert "already exists" in again.stderr and "Traceback" not in again.stderr
+
+
+# ----------------------------------------------------------------------------------------------
+# Logs
+# ----------------------------------------------------------------------------------------------
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in [h for h in root.handlers if h not in handlers]:
+        root.removeHandler(handler)
+    root.setLevel(level)
+    logging.captureWarnings(False)
+
+
+def test_logs_never_contain_the_secrets(restore_logging: None) -> None:
+    secrets = [
+        "MTIzNDU2Nzg5MDEyMzQ1Njc4OTA.GaBcDe.zyxwvutsrqponmlkjihgfedcba98765",
+        "wiro-key-0123456789",
+        "wiro-secret-abcdefghij",
+    ]
+    out = io.StringIO()
+    setup_logging("DEBUG", secrets=secrets, stream=out)
+    log = logging.getLogger("bot.test_operator")
+    try:
+        raise RuntimeError(f"login failed with {secrets[0]} key={secrets[1]} {secrets[2]!r}")
+    except RuntimeError:
+        log.exception("job=7 Wiro said %s", {"x-api-key": secrets[1], "secret": secrets[2]})
+    text = out.getvalue()
+    assert "job=7 Wiro said" in text and "Traceback" in text  # the event is still logged
+    for secret in secrets:
+        assert secret not in text
+
+
+# ----------------------------------------------------------------------------------------------
+# The docs agree with the code
+# ----------------------------------------------------------------------------------------------
+def env_example_names() -> list[str]:
+    text = (ROOT / ".env.example").read_text()
+    return re.findall(r"^([A-Z][A-Z0-9_]*)=", text, flags=re.MULTILINE)
+
+
+def test_env_example_lists_exactly_the_variables_settings_reads() -> None:
+    names = env_example_names()
+    assert len(names) == len(set(names)), "a variable is listed twice"
+    assert set(names) == {name.upper() for name in Settings.model_fields}
+
+
+def test_readme_documents_every_variable_with_the_env_example_default() -> None:
+    readme = (ROOT / "README.md").read_text()
+    defaults = dict(
+        re.findall(r"^([A-Z][A-Z0-9_]*)=(.*)$", (ROOT / ".env.example").read_text(), re.M)
+    )
+    rows = dict(re.findall(r"^\| `([A-Z][A-Z0-9_]*)` \| ([^|]*) \|", readme, flags=re.M))
+    assert set(rows) == set(defaults)
+    for name, default in defaults.items():
+        if default:
+            assert f"`{default}`" in rows[name], name
+
+
+def readme_quick_start() -> list[str]:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    return [body for _lang, body in re.findall(r"^```(\w*)\n(.*?)\n```$", section, re.M | re.S)]
+
+
+def ci_commands() -> list[str]:
+    lines = (ROOT / ".ci" / "run").read_text().splitlines()
+    return [line for line in lines if line.startswith(("python3 ", ".venv/"))]
+
+
+def test_readme_quick_start_has_exactly_two_commands_and_ci_runs_the_test_one() -> None:
+    blocks = readme_quick_start()
+    assert len(blocks) == 2, blocks
+    start, tests = blocks
+    assert start.count("\n") == 0 and tests.count("\n") == 0
+    assert start.endswith(".venv/bin/python -m bot")
+    # CI runs the README's test command, step by step, exactly.
+    assert tests.split(" && ") == ci_commands()
