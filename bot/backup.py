@@ -46,7 +46,7 @@ def configured_database_path(env_file: str | Path | None = ".env") -> Path:
         return load_settings(env_file).database_path
     except ConfigError:
         # Other variables are missing or invalid; the backup does not need them.
-        return _DatabasePathOnly(_env_file=env_file).database_path  # type: ignore[call-arg]
+        return _DatabasePathOnly(_env_file=env_file).database_path
 
 
 def _timestamped(directory: Path) -> Path:
