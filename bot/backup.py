@@ -115,6 +115,8 @@ def run_backup(dest: str | None) -> int:
     src = configured_database_path()
     target = DEFAULT_BACKUP_DIR if dest is None else Path(dest)
     try:
+        if not src.is_file():
+            raise BackupError(f"there is no database at {src} (check DATABASE_PATH)")
         # The default, and "backups/", name a directory even before it exists.
         if dest is None or dest.endswith(("/", os.sep)):
             target.mkdir(parents=True, exist_ok=True, mode=0o700)
