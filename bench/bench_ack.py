@@ -17,9 +17,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import median, percentile, print_targets, run, save, stack, target  # noqa: E402
+from common import median, percentile, print_targets, run, save, stack, target
 
-from bot.wiro.sandbox import TaskScript  # noqa: E402
+from bot.wiro.sandbox import TaskScript
 
 BURST = 50
 BURSTS = 3

@@ -149,9 +149,14 @@ def proc_status(pid: int) -> dict[str, int]:
     return found
 
 
-def rss_mib(pid: int) -> float:
-    """Return the resident set size in MiB."""
-    return proc_status(pid)["VmRSS"] / 1024
+def rss_mb(pid: int) -> float:
+    """Return the resident set size in MB (10^6 bytes; /proc reports KiB)."""
+    return proc_status(pid)["VmRSS"] * 1024 / 1e6
+
+
+def peak_rss_mb(pid: int) -> float:
+    """Return the peak resident set size (VmHWM) in MB."""
+    return proc_status(pid)["VmHWM"] * 1024 / 1e6
 
 
 def cpu_seconds(pid: int) -> float:
@@ -182,7 +187,7 @@ class RssSampler:
     async def _run(self) -> None:
         while True:
             with contextlib.suppress(OSError, KeyError):
-                self.samples.append((time.monotonic(), rss_mib(self.pid)))
+                self.samples.append((time.monotonic(), rss_mb(self.pid)))
             await asyncio.sleep(self.interval)
 
     def start(self) -> None:
