@@ -13,8 +13,13 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from bot.settings import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from bot.wiro.client import WiroClient
+    from bot.wiro.sandbox import WiroSimulator
 
 log = logging.getLogger("bot")
 
@@ -58,7 +63,7 @@ def _secrets(settings: Settings) -> list[str]:
     return [v.get_secret_value() for v in values if v is not None]
 
 
-async def build_wiro(settings: Settings):  # type: ignore[no-untyped-def]
+async def build_wiro(settings: Settings) -> tuple[WiroClient, WiroSimulator | None]:
     """The Wiro client, pointed at the in-process simulator when WIRO_SANDBOX=true."""
     from bot.wiro.client import WiroClient
 
@@ -115,15 +120,15 @@ async def run_bot(settings: Settings) -> int:
     stopper = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
     if runner in done:
-        exc = runner.exception()
-        if isinstance(exc, discord.LoginFailure):
+        failure = runner.exception()
+        if isinstance(failure, discord.LoginFailure):
             log.error("Discord rejected DISCORD_TOKEN: reset the token in the developer portal")
             status = EXIT_FAILED
-        elif isinstance(exc, discord.PrivilegedIntentsRequired):
+        elif isinstance(failure, discord.PrivilegedIntentsRequired):
             log.error("Discord refused the gateway intents requested by the bot")
             status = EXIT_FAILED
-        elif exc is not None:
-            log.error("the Discord connection failed", exc_info=exc)
+        elif failure is not None:
+            log.error("the Discord connection failed", exc_info=failure)
             status = EXIT_FAILED
     else:
         log.info("signal received")
