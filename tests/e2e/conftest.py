@@ -265,8 +265,8 @@ async def stack(
 def _clean_after_each(request: pytest.FixtureRequest) -> Any:
     """Fail the test that made the bot print a traceback, not only the module's teardown."""
     yield
-    if "stack" in request.fixturenames:
-        s: Stack = request.getfixturevalue("stack")
+    s = request.node.funcargs.get("stack")
+    if isinstance(s, Stack):
         for bot in s.processes:
             if any(m in bot.output for m in ("Traceback", "Ignoring exception")):
                 bot.dump()
