@@ -358,6 +358,7 @@ async def stack(
     timings: Timings | None = None,
     env: dict[str, str] | None = None,
     echo: bool = False,
+    module: str = "bot",
 ) -> AsyncIterator[Stack]:
     """Start the simulator, the double (with members and channels) and the real bot; stop all."""
     sim = RecordingSim(api_key=WIRO_KEY, api_secret=WIRO_SECRET, timings=timings)
@@ -382,7 +383,7 @@ async def stack(
                 "DEFAULT_QUOTA_CREDITS": "100000",
                 **(env or {}),
             }
-            bot = TimedBotProcess("bot", env=bot_env, cwd=tmp, echo=echo)
+            bot = TimedBotProcess(module, env=bot_env, cwd=tmp, echo=echo)
             async with bot:
                 await bot.wait_for_line("Ready:", 60)
                 # Commands are synced before the gateway connects; give on_ready's tasks a beat.
