@@ -23,6 +23,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import itertools
+
 from common import RecordingSim, Stack, median, percentile, print_targets, run, save, stack, target
 
 from bot.wiro.sandbox import TaskScript
@@ -201,6 +203,8 @@ async def many_jobs() -> dict[str, Any]:
             (patch_times[i + 5] - patch_times[i] for i in range(len(patch_times) - 5)),
             default=None,
         )
+        finals_sorted = sorted(final_sent.values())
+        final_gaps = [b - a for a, b in itertools.pairwise(finals_sorted)]
         notes = st.notes
     under_load = [v for r in loaded for v in r["stages"].values() if v is not None]
     return {
@@ -215,6 +219,8 @@ async def many_jobs() -> dict[str, Any]:
         "rate_limit_hits": st.dd.world.rate_limit_hits,
         "patches_ok": len(patch_times),
         "min_seconds_for_6_patches": min_gap_5,
+        "final_edit_gap_median_s": median(final_gaps),
+        "final_edit_gap_min_s": min(final_gaps, default=None),
         "progress_edits": len(progress_edits),
         "order_violations": len(late),
         "order_violations_examples": late[:5],
@@ -322,6 +328,7 @@ async def main() -> int:
         "last_final_sent_s",
         "last_final_bound_s",
         "min_seconds_for_6_patches",
+        "final_edit_gap_median_s",
         "stage_to_edit_under_load_median_s",
     ):
         v = many[k]
