@@ -500,13 +500,17 @@ class JobService:
             job = await self._wait_turn(job)
             if job.is_terminal:
                 return job
+        came_from_queue = job.state is JobState.WAITING
         job = await self.storage.transition(
             job.id,
             JobState.SUBMITTING,
             stage=Stage.SUBMITTING,
             submit_attempts=job.submit_attempts + 1,
         )
-        await self._render(job)
+        if came_from_queue:
+            # A new card already says "Sending to Wiro"; only a card that showed the local
+            # queue needs this edit (and skipping it keeps the next stage's edit unpaced).
+            await self._render(job)
         frame = await self.storage.load_frame(job.id) if job.has_image else None
         if job.has_image and frame is None:
             return await self._finish(

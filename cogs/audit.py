@@ -87,6 +87,9 @@ class AuditPoster:
             if channel_id is None:
                 return
             channel = self.bot.get_partial_messageable(channel_id, guild_id=job.guild_id)
+            presenter = getattr(self.bot, "presenter", None)
+            if presenter is not None:  # many jobs ending together must not flood the channel
+                await presenter.sends.acquire(channel_id)
             try:
                 await channel.send(audit_line(job), allowed_mentions=NO_MENTIONS)
             except (discord.Forbidden, discord.NotFound) as exc:

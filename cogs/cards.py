@@ -30,9 +30,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 THUMBNAIL_NAME = "first-frame.jpg"
-# Discord allows ~5 edits per few seconds per channel; one edit per 1.1 s stays under it with
-# room for the occasional new message in the same channel.
-EDIT_INTERVAL_SECONDS = 1.1
+# Discord allows about 5 edits per 5 s per channel: one edit a second per channel. New messages
+# have their own bucket (SendPacer); if Discord ever shares them, discord.py still waits on the
+# rate-limit headers before sending, so the worst case is a short wait, not a 429.
+EDIT_INTERVAL_SECONDS = 1.0
 # Editing a message older than an hour hits a separate cap (30046): post a fresh card instead.
 CARD_MAX_EDIT_AGE = timedelta(minutes=55)
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
@@ -348,6 +349,41 @@ class CardEditor:
             worker.cancel()
 
 
+class SendPacer:
+    """A token bucket per channel for new messages (cards, clips, reposted cards).
+
+    Discord limits new messages to about 5 per 5 s per channel. discord.py learns a bucket only
+    from the headers of earlier answers, so a burst of concurrent sends (20 members asking at
+    once) can still meet a 429 before it knows. Taking a token here first keeps bursts of up to
+    `capacity` instant and spaces the rest.
+    """
+
+    def __init__(self, capacity: int = 5, period: float = 5.5) -> None:
+        self._capacity = capacity
+        self._rate = capacity / period  # tokens per second
+        self._buckets: dict[int, tuple[float, float]] = {}
+        self._locks: dict[int, asyncio.Lock] = {}
+
+    async def acquire(self, channel_id: int) -> None:
+        """Wait until a message may be sent in this channel, then take the token."""
+        lock = self._locks.setdefault(channel_id, asyncio.Lock())
+        async with lock:
+            now = time.monotonic()
+            tokens, updated = self._buckets.get(channel_id, (float(self._capacity), now))
+            tokens = min(self._capacity, tokens + (now - updated) * self._rate)
+            if tokens < 1:
+                await asyncio.sleep((1 - tokens) / self._rate)
+                now = time.monotonic()
+                tokens = 1.0
+            self._buckets[channel_id] = (tokens - 1, now)
+            if len(self._buckets) > 10_000:  # forget idle channels, keep memory flat
+                idle = [c for c, (_, t) in self._buckets.items() if now - t > 60]
+                for channel in idle:
+                    self._buckets.pop(channel, None)
+                    if channel != channel_id:
+                        self._locks.pop(channel, None)
+
+
 # ----------------------------------------------------------------------------------------------
 # The presenter
 # ----------------------------------------------------------------------------------------------
@@ -357,6 +393,7 @@ class DiscordPresenter:
     def __init__(self, bot: VideoBot, *, edit_interval: float = EDIT_INTERVAL_SECONDS) -> None:
         self.bot = bot
         self.editor = CardEditor(self, interval=edit_interval)
+        self.sends = SendPacer()
 
     def _channel(self, job: Job) -> discord.PartialMessageable:
         return self.bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
@@ -368,6 +405,7 @@ class DiscordPresenter:
             kwargs["view"] = view
         if thumbnail is not None:
             kwargs["file"] = discord.File(io.BytesIO(thumbnail), filename=THUMBNAIL_NAME)
+        await self.sends.acquire(job.channel_id)
         try:
             message = await self._channel(job).send(**kwargs)
         except discord.HTTPException as exc:
@@ -410,6 +448,7 @@ class DiscordPresenter:
         kwargs: dict[str, Any] = {"embed": embed, "allowed_mentions": NO_MENTIONS}
         if view is not None:
             kwargs["view"] = view
+        await self.sends.acquire(job.channel_id)
         message = await self._channel(job).send(**kwargs)
         old = job.card_message_id
         await self.bot.storage.update_job(
@@ -441,6 +480,7 @@ class DiscordPresenter:
         limit = self.upload_limit(job)
         nonce = int(job.delivery_nonce, 16) if job.delivery_nonce else None
         reason: str | None = None
+        await self.sends.acquire(job.channel_id)
         if clip is not None and size is not None and size <= limit:
             try:
                 message = await channel.send(
@@ -456,6 +496,7 @@ class DiscordPresenter:
                 if exc.status != 413 and exc.code != 40005:
                     raise PresenterError(str(exc)) from exc
                 reason = "Discord refused the upload as too large, so the clip is linked."
+                await self.sends.acquire(job.channel_id)
         elif size is not None and size > limit:
             reason = (
                 f"The clip is {size / 1048576:.1f} MB, above this server's "

@@ -364,3 +364,19 @@ async def test_30046_on_edit_posts_a_fresh_card() -> None:
     await presenter.edit_card(fresh, CardExtras())
     assert len(channel.sent) == 1
     assert bot.storage.job.card_message_id == 501
+
+
+async def test_send_pacer_allows_a_burst_then_spaces_messages_per_channel() -> None:
+    from cogs.cards import SendPacer
+
+    pacer = SendPacer(capacity=3, period=0.6)  # 3 at once, then one per 0.2 s
+    start = time.monotonic()
+    stamps = []
+    for _ in range(5):
+        await pacer.acquire(1)
+        stamps.append(time.monotonic() - start)
+    await pacer.acquire(2)  # another channel has its own bucket
+    other = time.monotonic() - start
+    assert stamps[2] < 0.05
+    assert stamps[3] >= 0.18 and stamps[4] - stamps[3] >= 0.18
+    assert other - stamps[4] < 0.05

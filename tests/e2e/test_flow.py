@@ -339,11 +339,10 @@ async def test_wiro_busy_queues_locally_then_runs_once(stack: Stack) -> None:
 async def test_twenty_concurrent_jobs_never_hit_a_rate_limit(stack: Stack) -> None:
     channel = stack.channel("flood")
     config = stack.dd.world.config
-    # Card edits are what the bot paces. New messages (cards, clips) are left unlimited here:
-    # with a 5/5 s limit on them, discord.py's own bucket tracking lets an occasional request
-    # through at a window boundary (and retries it after the 429), which is not the bot's doing.
+    # Discord's per-channel limits on edits and on new messages (cards, clips) are both on.
     config.buckets = {
         ("PATCH", "/channels/{channel_id}/messages/{message_id}"): (5, 5.0),
+        ("POST", "/channels/{channel_id}/messages"): (5, 5.0),
         ("POST", "/webhooks/{app_id}/{token}"): (5, 2.0),
         ("PATCH", "/webhooks/{app_id}/{token}/messages/{message_id}"): (5, 2.0),
     }
