@@ -724,9 +724,7 @@ class JobService:
 
     async def _after_terminal(self, job: Job) -> None:
         # Re-roll is offered after success, failure and timeout: keep the first frame for it.
-        await self.storage.delete_frame(
-            job.id, keep_for_reroll=job.state is not JobState.CANCELLED
-        )
+        await self.storage.delete_frame(job.id, keep_for_reroll=job.state is not JobState.CANCELLED)
         await self._render(job)
         if self.presenter is not None:
             try:

@@ -1,7 +1,5 @@
 """The /gateway websocket: HELLO, heartbeats, IDENTIFY/READY/GUILD_CREATE, RESUME, dispatch."""
 
-# ruff: noqa: ASYNC109  (test helpers take explicit timeouts by design)
-
 from __future__ import annotations
 
 import asyncio

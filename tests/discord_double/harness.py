@@ -1,7 +1,5 @@
 """`DiscordDouble`: the pytest-facing handle on a local Discord (REST, gateway, CDN, control)."""
 
-# ruff: noqa: ASYNC109  (test helpers take explicit timeouts by design)
-
 from __future__ import annotations
 
 import asyncio

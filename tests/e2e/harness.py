@@ -1,7 +1,5 @@
 """`BotProcess`: the real bot as a subprocess (through launch_bot.py), with its output captured."""
 
-# ruff: noqa: ASYNC109  (test helpers take explicit timeouts by design)
-
 from __future__ import annotations
 
 import asyncio

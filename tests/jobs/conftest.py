@@ -49,7 +49,7 @@ class RecordingPresenter:
     async def deliver_clip(self, job: Job, clip: Path | None, size: int | None) -> Delivery:
         if self.fail_delivery:
             raise PresenterError("Unknown Channel")
-        data = clip.read_bytes() if clip is not None else None
+        data = await asyncio.to_thread(clip.read_bytes) if clip is not None else None
         self.deliveries.append((job, data, size))
         self._next_message += 1
         attached = data is not None and size is not None and size <= self.upload_limit

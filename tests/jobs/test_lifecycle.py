@@ -136,7 +136,9 @@ async def test_busy_wiro_queues_locally_then_submits(
 
 
 async def test_second_job_waits_behind_the_first_when_busy(
-    make_service: Callable[..., JobService], sim: WiroSimulator, db: Database,
+    make_service: Callable[..., JobService],
+    sim: WiroSimulator,
+    db: Database,
     presenter: RecordingPresenter,
 ) -> None:
     service = make_service(busy_retry_seconds=0.3)
@@ -164,7 +166,9 @@ async def test_silent_websocket_still_finishes_by_polling(
 
 
 async def test_clip_above_the_download_cap_is_linked(
-    make_service: Callable[..., JobService], sim: WiroSimulator, db: Database,
+    make_service: Callable[..., JobService],
+    sim: WiroSimulator,
+    db: Database,
     presenter: RecordingPresenter,
 ) -> None:
     service = make_service(max_clip_bytes=1000)
@@ -284,7 +288,9 @@ async def test_timeout_kills_and_refunds(
 # Restarts: a crash at each state, then resume
 # ------------------------------------------------------------------------------------------
 async def test_restart_while_running_resumes_and_delivers_once(
-    make_service: Callable[..., JobService], sim: WiroSimulator, db: Database,
+    make_service: Callable[..., JobService],
+    sim: WiroSimulator,
+    db: Database,
     presenter: RecordingPresenter,
 ) -> None:
     first = make_service()
@@ -338,7 +344,9 @@ async def test_restart_mid_submission_fails_without_resubmitting(
 
 
 async def test_restart_after_posting_the_clip_does_not_post_twice(
-    make_service: Callable[..., JobService], sim: WiroSimulator, db: Database,
+    make_service: Callable[..., JobService],
+    sim: WiroSimulator,
+    db: Database,
     presenter: RecordingPresenter,
 ) -> None:
     pending = await _forge_state(db, JobState.DELIVERING, result_message_id=424242)
@@ -361,13 +369,29 @@ async def _forge_state(db: Database, state: JobState, **fields: object) -> int:
     month, _ = quota.month_window(now)
     job = await db.create_job_with_reservation(
         _NewJob(
-            guild_id=GUILD, channel_id=1, user_id=USER + 50, prompt="forged", resolution="768P",
-            duration=6, prompt_optimizer=True, has_image=False, image_sha256=None,
-            image_url=None, credits=1, upload_limit=None, expected_cost_usd=None, reroll_of=None,
+            guild_id=GUILD,
+            channel_id=1,
+            user_id=USER + 50,
+            prompt="forged",
+            resolution="768P",
+            duration=6,
+            prompt_optimizer=True,
+            has_image=False,
+            image_sha256=None,
+            image_url=None,
+            credits=1,
+            upload_limit=None,
+            expected_cost_usd=None,
+            reroll_of=None,
         ),
-        limit=Limit(credits=100, period="day"), window_start=start, window_end=end,
-        max_jobs_per_user=5, max_jobs_per_guild=50, monthly_budget_usd=None,
-        month_start=month, now=now,
+        limit=Limit(credits=100, period="day"),
+        window_start=start,
+        window_end=end,
+        max_jobs_per_user=5,
+        max_jobs_per_guild=50,
+        monthly_budget_usd=None,
+        month_start=month,
+        now=now,
     )
     path = {
         JobState.SUBMITTING: [JobState.SUBMITTING],
@@ -420,7 +444,7 @@ async def test_moderator_controls_refuse_before_spending(
     await db.set_paused(GUILD, False, None, MOD)
 
     await db.block_member(GUILD, USER, "spam", MOD)
-    with pytest.raises(Refused, match="blocked.*spam"):
+    with pytest.raises(Refused, match=r"blocked.*spam"):
         await service.submit(request(), None)
     await db.unblock_member(GUILD, USER, MOD)
 
