@@ -44,7 +44,7 @@ from bot.wiro.errors import (
 from bot.wiro.models import StageUpdate, TaskOutcome
 from storage.api import IllegalTransition, ReservationRefused
 from storage.db import Database
-from storage.models import Job, JobState, Limit, Stage
+from storage.models import Job, JobState, Limit, NewJob, Stage
 
 log = logging.getLogger(__name__)
 
@@ -147,26 +147,6 @@ class VideoRequest:
     upload_limit: int | None = None
     image_url: str | None = None
     reroll_of: int | None = None
-
-
-@dataclass(frozen=True)
-class _NewJob:
-    """Satisfies storage.api.NewJob."""
-
-    guild_id: int
-    channel_id: int
-    user_id: int
-    prompt: str
-    resolution: str
-    duration: int
-    prompt_optimizer: bool
-    has_image: bool
-    image_sha256: str | None
-    image_url: str | None
-    credits: int
-    upload_limit: int | None
-    expected_cost_usd: float | None
-    reroll_of: int | None
 
 
 @dataclass(frozen=True)
@@ -359,7 +339,7 @@ class JobService:
         start, end = quota.window(applied.limit.period, self.clock())
         month_start, _ = quota.month_window(self.clock())
         settings = await self.storage.guild_settings(req.guild_id)
-        new = _NewJob(
+        new = NewJob(
             guild_id=req.guild_id,
             channel_id=req.channel_id,
             user_id=req.user_id,

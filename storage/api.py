@@ -17,6 +17,7 @@ from storage.models import (
     JobState,
     LedgerEntry,
     Limit,
+    NewJob,
     Period,
     Scope,
     ScopedLimit,
@@ -63,55 +64,6 @@ class ReservationRefused(Exception):
         self.used = used
         self.limit = limit
         self.resets_at = resets_at
-
-
-class NewJob(Protocol):
-    """What `create_job_with_reservation` needs (a pydantic model in bot/jobs.py satisfies it).
-
-    Read-only members, so frozen models and dataclasses satisfy it too.
-    """
-
-    @property
-    def guild_id(self) -> int: ...
-
-    @property
-    def channel_id(self) -> int: ...
-
-    @property
-    def user_id(self) -> int: ...
-
-    @property
-    def prompt(self) -> str: ...
-
-    @property
-    def resolution(self) -> str: ...
-
-    @property
-    def duration(self) -> int: ...
-
-    @property
-    def prompt_optimizer(self) -> bool: ...
-
-    @property
-    def has_image(self) -> bool: ...
-
-    @property
-    def image_sha256(self) -> str | None: ...
-
-    @property
-    def image_url(self) -> str | None: ...
-
-    @property
-    def credits(self) -> int: ...
-
-    @property
-    def upload_limit(self) -> int | None: ...
-
-    @property
-    def expected_cost_usd(self) -> float | None: ...
-
-    @property
-    def reroll_of(self) -> int | None: ...
 
 
 class Storage(Protocol):

@@ -5,6 +5,7 @@ Ids of Discord objects are ints (snowflakes). Times are aware UTC datetimes.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Literal, NamedTuple
@@ -117,6 +118,26 @@ class Job(BaseModel):
     @property
     def is_terminal(self) -> bool:
         return self.state.is_terminal
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewJob:
+    """A /video request about to be written with its reservation (create_job_with_reservation)."""
+
+    guild_id: int
+    channel_id: int
+    user_id: int
+    prompt: str
+    resolution: str = "768P"
+    duration: int = 6
+    prompt_optimizer: bool = True
+    has_image: bool = False
+    image_sha256: str | None = None
+    image_url: str | None = None
+    credits: int = 1
+    upload_limit: int | None = None  # bytes: the interaction's attachment_size_limit
+    expected_cost_usd: float | None = None  # for the budget while in flight
+    reroll_of: int | None = None
 
 
 class LedgerEntry(BaseModel):

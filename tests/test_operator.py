@@ -16,7 +16,6 @@ import stat
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from bot.backup import BackupError, backup_database
 from bot.logs import setup_logging
 from bot.settings import Settings
 from storage.db import Database
-from storage.models import JobState, Limit
+from storage.models import JobState, Limit, NewJob
 
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCHER = ROOT / "tests" / "e2e" / "launch_bot.py"
@@ -137,26 +136,6 @@ def test_doctor_with_sandbox_and_unreachable_discord_prints_checklist(tmp_path: 
 # ----------------------------------------------------------------------------------------------
 # Backups
 # ----------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class NewJob:
-    """Satisfies storage.api.NewJob."""
-
-    guild_id: int
-    channel_id: int
-    user_id: int
-    prompt: str
-    resolution: str = "768P"
-    duration: int = 6
-    prompt_optimizer: bool = True
-    has_image: bool = False
-    image_sha256: str | None = None
-    image_url: str | None = None
-    credits: int = 1
-    upload_limit: int | None = None
-    expected_cost_usd: float | None = None
-    reroll_of: int | None = None
-
-
 async def write_jobs(db: Database, count: int) -> None:
     now = datetime.now(UTC)
     for i in range(count):

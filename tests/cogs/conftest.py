@@ -15,7 +15,7 @@ from bot import quota
 from bot.jobs import JobConfig, JobService
 from bot.wiro.client import WiroClient
 from storage.db import Database
-from storage.models import ALLOWED_TRANSITIONS, Job, JobState, Limit
+from storage.models import ALLOWED_TRANSITIONS, Job, JobState, Limit, NewJob
 from tests.jobs.conftest import RecordingPresenter
 
 T0 = datetime(2026, 3, 18, 15, 30, tzinfo=UTC)  # a Wednesday
@@ -42,24 +42,14 @@ class Clock:
         return self.now
 
 
-@dataclasses.dataclass(frozen=True)
-class NewJobData:
-    """Satisfies storage.api.NewJob."""
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class NewJobData(NewJob):
+    """A NewJob with this suite's defaults."""
 
     guild_id: int = GUILD
     channel_id: int = CHANNEL
     user_id: int = USER
     prompt: str = "a red panda surfing at dawn"
-    resolution: str = "768P"
-    duration: int = 6
-    prompt_optimizer: bool = True
-    has_image: bool = False
-    image_sha256: str | None = None
-    image_url: str | None = None
-    credits: int = 1
-    upload_limit: int | None = None
-    expected_cost_usd: float | None = None
-    reroll_of: int | None = None
 
 
 def _path_to(state: JobState) -> list[JobState]:

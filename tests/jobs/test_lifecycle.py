@@ -362,13 +362,14 @@ async def test_restart_after_posting_the_clip_does_not_post_twice(
 async def _forge_state(db: Database, state: JobState, **fields: object) -> int:
     """Create a job (with its reservation) and walk it to `state` as a crash would leave it."""
     from bot import quota
-    from bot.jobs import _NewJob, utcnow
+    from bot.jobs import utcnow
+    from storage.models import NewJob
 
     now = utcnow()
     start, end = quota.window("day", now)
     month, _ = quota.month_window(now)
     job = await db.create_job_with_reservation(
-        _NewJob(
+        NewJob(
             guild_id=GUILD,
             channel_id=1,
             user_id=USER + 50,

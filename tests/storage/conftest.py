@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from storage.db import Database
-from storage.models import ALLOWED_TRANSITIONS, Job, JobState, Limit
+from storage.models import ALLOWED_TRANSITIONS, Job, JobState, Limit, NewJob
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 GUILD = 1_000_000_000_000_001
@@ -33,24 +33,15 @@ class Clock:
         return self.now
 
 
-@dataclasses.dataclass(frozen=True)
-class NewJobData:
-    """Satisfies storage.api.NewJob, like the pydantic model the job service uses."""
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class NewJobData(NewJob):
+    """A NewJob with this suite's defaults."""
 
     guild_id: int = GUILD
     channel_id: int = CHANNEL
     user_id: int = USER
     prompt: str = "a red panda surfing at dawn"
-    resolution: str = "768P"
-    duration: int = 6
-    prompt_optimizer: bool = True
-    has_image: bool = False
-    image_sha256: str | None = None
-    image_url: str | None = None
-    credits: int = 1
     upload_limit: int | None = 10 * 1024 * 1024
-    expected_cost_usd: float | None = None
-    reroll_of: int | None = None
 
 
 def reservation_args(
