@@ -590,6 +590,11 @@ class JobService:
                 JobState.TIMED_OUT,
                 f"No result after {self._timeout_minutes} minutes, so the task was stopped.",
             )
+        except WiroAuthError as exc:
+            # The follower retries everything else until the deadline; a refused credential
+            # will not heal by itself, and the operator must hear about it.
+            jlog.error("Wiro refused our credentials while following the task: %s", exc)
+            return await self._finish(job, JobState.FAILED, _run_failure_reason(exc))
         # The follower ended without an outcome: treat like a deadline, never hang.
         jlog.error("task follower ended without an outcome")
         await self._stop_at_wiro(job)

@@ -532,3 +532,16 @@ async def test_reroll_runs_again_and_charges_again(
     assert (await service.quota_status(GUILD, USER, ())).used == 2
     with pytest.raises(Refused, match="Only the member"):
         await service.reroll(job.id, OTHER, frozenset(), upload_limit=None)
+
+
+async def test_credentials_refused_while_following_fail_the_job_plainly(
+    service: JobService, sim: WiroSimulator, db: Database
+) -> None:
+    sim.script_next(TaskScript(generate=5.0))
+    job = await service.submit(request(), None)
+    await wait_state(db, job.id, JobState.RUNNING)
+    sim.api_secret = "rotated-secret-value"  # the operator rotated the secret at Wiro
+    done = await wait_terminal(db, job.id)
+    assert done.state is JobState.FAILED
+    assert "credentials were refused" in (done.outcome_reason or "")
+    assert await _kinds(db, job.id) == ["reserve", "refund"]
