@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict
 
 from bot import quota
 from bot.background import BackgroundTasks
-from bot.logs import job_logger
+from bot.logs import current_job, job_logger
 from bot.media import FirstFrame
 from bot.wiro.client import WiroClient
 from bot.wiro.errors import (
@@ -423,6 +423,7 @@ class JobService:
     # Driving a job to a terminal state
     # ------------------------------------------------------------------------------------------
     async def _drive(self, job_id: int) -> None:
+        current_job.set(job_id)  # this task's own context: lower layers' lines carry the id
         jlog = job_logger(log, job_id)
         try:
             job = await self.storage.get_job(job_id)

@@ -17,6 +17,7 @@ import sys
 import time
 import traceback
 from collections.abc import Iterable, Mapping, MutableMapping
+from contextvars import ContextVar
 from typing import IO, Any, Final
 from urllib.parse import quote
 
@@ -76,6 +77,10 @@ class RedactingFilter(logging.Filter):
         except Exception:
             # logging would report the failure with the raw arguments on stderr: don't let it.
             message = f"{record.msg!r} (log arguments did not fit the message)"
+        job_id = current_job.get()
+        if job_id is not None and not message.startswith("job="):
+            # A line from a lower layer (the Wiro client) logged while running a job's work.
+            message = f"job={job_id} {message}"
         record.msg = self.redact(message)
         record.args = None
         if record.exc_info and not record.exc_text:
@@ -85,6 +90,12 @@ class RedactingFilter(logging.Filter):
         if record.stack_info:
             record.stack_info = self.redact(record.stack_info)
         return True
+
+
+# The job whose work the current asyncio task is doing. Each job runs in its own task, and
+# tasks copy the context they were created in, so lines logged by layers that know nothing of
+# jobs (the Wiro client following a task) still carry the job id.
+current_job: ContextVar[int | None] = ContextVar("current_job", default=None)
 
 
 def _replace(match: re.Match[str]) -> str:

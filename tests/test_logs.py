@@ -241,3 +241,26 @@ def test_the_final_text_is_scrubbed_too(out: io.StringIO) -> None:
     logging.getLogger(f"aiohttp.client.{SECRET}").warning("closed")
     assert SECRET not in out.getvalue()
     assert f"aiohttp.client.{REDACTED}: closed" in out.getvalue()
+
+
+async def test_lines_logged_while_working_on_a_job_carry_its_id(out: io.StringIO) -> None:
+    import asyncio
+
+    from bot.logs import current_job
+
+    setup_logging("INFO", stream=out)
+    lower = logging.getLogger("bot.wiro.client")
+
+    async def run_job(job_id: int) -> None:
+        current_job.set(job_id)
+        lower.info("task 534574: Task/Detail failed")
+        job_logger(logging.getLogger("bot.jobs"), job_id).info("stage generating")
+
+    await asyncio.gather(asyncio.create_task(run_job(7)), asyncio.create_task(run_job(8)))
+    lower.info("socket reconnected")  # not about any job
+    lines = out.getvalue().splitlines()
+    assert any(line.endswith("job=7 task 534574: Task/Detail failed") for line in lines)
+    assert any(line.endswith("job=8 task 534574: Task/Detail failed") for line in lines)
+    assert any(line.endswith("job=8 stage generating") for line in lines)  # not doubled
+    assert not any("job=8 job=8" in line for line in lines)
+    assert lines[-1].endswith("bot.wiro.client: socket reconnected")
