@@ -37,6 +37,8 @@ EDIT_INTERVAL_SECONDS = 1.0
 # Editing a message older than an hour hits a separate cap (30046): post a fresh card instead.
 CARD_MAX_EDIT_AGE = timedelta(minutes=55)
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
+# A follow-up upload through the interaction needs its token to outlive the upload.
+INTERACTION_MARGIN = timedelta(minutes=2)
 
 _STAGE_ORDER = [
     Stage.WAITING,
@@ -394,6 +396,7 @@ class DiscordPresenter:
         self.bot = bot
         self.editor = CardEditor(self, interval=edit_interval)
         self.sends = SendPacer()
+        self._interactions: dict[int, discord.Interaction] = {}
 
     def _channel(self, job: Job) -> discord.PartialMessageable:
         return self.bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
@@ -498,6 +501,9 @@ class DiscordPresenter:
                 reason = "Discord refused the upload as too large, so the clip is linked."
                 await self.sends.acquire(job.channel_id)
         elif size is not None and size > limit:
+            via_interaction = await self._deliver_through_interaction(job, clip, size, header)
+            if via_interaction is not None:
+                return via_interaction
             reason = (
                 f"The clip is {size / 1048576:.1f} MB, above this server's "
                 f"{limit / 1048576:.0f} MB upload limit, so it is linked."
@@ -519,7 +525,39 @@ class DiscordPresenter:
             raise PresenterError(str(exc)) from exc
         return Delivery(message_id=message.id, attached=False, note=reason)
 
+    def remember_interaction(self, job_id: int, interaction: discord.Interaction) -> None:
+        """Keep the /video interaction in memory while its token lives (never stored on disk).
+
+        Its upload limit can exceed the server's (the member's Nitro counts), so a clip too big
+        for a bot message may still be attached as a follow-up while the token is valid."""
+        for stale in [k for k, i in self._interactions.items() if i.is_expired()]:
+            del self._interactions[stale]  # jobs that ended before we could remember them
+        self._interactions[job_id] = interaction
+
+    async def _deliver_through_interaction(
+        self, job: Job, clip: Path | None, size: int, header: str
+    ) -> Delivery | None:
+        interaction = self._interactions.get(job.id)
+        if clip is None or interaction is None or size > interaction.filesize_limit:
+            return None
+        # Leave room for the upload itself: a token that expires mid-upload fails the post.
+        if interaction.expires_at - discord.utils.utcnow() < INTERACTION_MARGIN:
+            return None
+        try:
+            message = await interaction.followup.send(
+                header,
+                file=discord.File(clip, filename=f"hailuo-{job.id}.mp4"),
+                allowed_mentions=discord.AllowedMentions(users=[discord.Object(job.user_id)]),
+                ephemeral=False,
+                wait=True,
+            )
+        except discord.HTTPException as exc:
+            log.info("job=%s follow-up upload refused (%s); linking instead", job.id, exc.status)
+            return None
+        return Delivery(message_id=message.id, attached=True)
+
     async def job_finished(self, job: Job) -> None:
+        self._interactions.pop(job.id, None)
         hook = getattr(self.bot, "audit", None)
         if hook is not None:
             await hook.job_finished(job)

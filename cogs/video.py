@@ -89,6 +89,7 @@ class VideoCog(commands.Cog):
                 thumbnail = await asyncio.to_thread(make_thumbnail, frame.data)
                 note = frame.note
             job = await self.bot.jobs.submit(request, frame, thumbnail=thumbnail, note=note)
+            self.bot.presenter.remember_interaction(job.id, interaction)
         except Refused as exc:
             log.info(
                 "refused /video user=%s guild=%s: %s",

@@ -283,6 +283,23 @@ async def test_clip_over_the_upload_limit_is_linked_with_the_reason(stack: Stack
     assert [c for c in stack.dd.world.calls if c.status == 413] == []
 
 
+async def test_clip_over_the_server_limit_but_within_the_members_is_attached(
+    stack: Stack,
+) -> None:
+    # The member's Nitro raises their interaction's upload limit above the server's 10 MiB:
+    # while the token lives, the clip goes out as a public follow-up instead of a link.
+    clip = fake_clip(11 * 1024 * 1024)
+    stack.sim.script_next(TaskScript(clip=clip))
+    member = stack.member("nitro", upload_limit=50 * 1024 * 1024)
+    run = await stack.video("a long high quality clip", user=member)
+    assert run.card is not None and run.job_id is not None, run.reply
+    message = await stack.wait_clip(run.job_id, timeout=30)
+    assert not message.flags & 64  # public, not ephemeral
+    assert stack.dd.blob(message.attachments[0]["url"]) == clip
+    assert await stack.wait_final(run.card) == "✅ Video ready"
+    assert [c for c in stack.dd.world.calls if c.status == 413] == []
+
+
 async def test_job_outlives_the_interaction_token(stack: Stack) -> None:
     channel = stack.channel("expiry")
     clip = fake_clip(80_000)
