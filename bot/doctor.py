@@ -129,7 +129,18 @@ async def check_discord(settings: Settings, checklist: Checklist) -> None:
         checklist.add(
             Check("Discord token", True, f"logged in as {client.user} ({client.user.id})")
         )
-        guilds = [g async for g in client.fetch_guilds(limit=200)]
+        try:
+            guilds = [g async for g in client.fetch_guilds(limit=200)]
+        except discord.HTTPException as exc:
+            checklist.add(
+                Check(
+                    "Servers",
+                    False,
+                    f"Discord did not list the bot's servers ({exc.status})",
+                    fix="try again; if it persists, check Discord's status page",
+                )
+            )
+            return
         if not guilds:
             app_id = client.application_id
             checklist.add(
@@ -247,9 +258,23 @@ async def run_doctor(out: TextIO | None = None) -> int:
     setup_logging("WARNING", secrets=secrets, stream=sys.stderr)
     sandbox = " (WIRO_SANDBOX=true)" if settings.wiro_sandbox else ""
     checklist.add(Check("Configuration", True, f"all variables valid{sandbox}"))
-    await check_database(settings, checklist)
-    await check_discord(settings, checklist)
-    await check_wiro(settings, checklist)
+    for name, check in (
+        ("Database", check_database),
+        ("Discord", check_discord),
+        ("Wiro", check_wiro),
+    ):
+        try:
+            await check(settings, checklist)
+        except Exception as exc:  # a checklist, not a traceback, whatever went wrong
+            log.debug("doctor check %s crashed", name, exc_info=exc)
+            checklist.add(
+                Check(
+                    name,
+                    False,
+                    f"the check itself failed: {type(exc).__name__}: {exc}",
+                    fix="run again with LOG_LEVEL=DEBUG and report the output",
+                )
+            )
     print("", file=out)
     print("All checks passed." if checklist.passed else "Some checks failed.", file=out)
     return 0 if checklist.passed else 1

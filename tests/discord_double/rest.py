@@ -72,6 +72,7 @@ class RestApi:
         p = API_PREFIX
         r = app.router
         r.add_get(p + "/users/@me", self.get_me)
+        r.add_get(p + "/users/@me/guilds", self.get_my_guilds)
         r.add_get(p + "/users/{user_id}", self.get_user)
         r.add_get(p + "/oauth2/applications/@me", self.get_application)
         r.add_get(p + "/gateway", self.get_gateway)
@@ -558,6 +559,31 @@ class RestApi:
         if guild is None:
             raise DiscordError(10004)
         return guild
+
+    async def get_my_guilds(self, request: web.Request) -> web.Response:
+        """GET /users/@me/guilds: partial guilds the bot is in (ids after `after`, `limit`)."""
+        after = int(request.query.get("after", "0"))
+        limit = min(200, int(request.query.get("limit", "200")))
+        bot_id = self.world.bot_user.id
+        guilds = sorted(
+            (g for g in self.world.guilds.values() if bot_id in g.members and g.id > after),
+            key=lambda g: g.id,
+        )[:limit]
+        return json_response(
+            [
+                {
+                    "id": str(g.id),
+                    "name": g.name,
+                    "icon": None,
+                    "owner": g.owner_id == bot_id,
+                    "permissions": str(g.permissions_of(bot_id)),
+                    "features": [],
+                    "approximate_member_count": len(g.members),
+                    "approximate_presence_count": 0,
+                }
+                for g in guilds
+            ]
+        )
 
     async def get_guild(self, request: web.Request) -> web.Response:
         """GET /guilds/{g}."""
