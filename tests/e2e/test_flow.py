@@ -245,6 +245,45 @@ async def test_cancel_by_requester_refunds_and_others_are_refused(stack: Stack) 
     assert stack.clip_messages(run.job_id) == []
 
 
+async def test_moderator_cancels_a_members_job_while_queued_at_wiro(stack: Stack) -> None:
+    member = stack.member("queued-member")
+    stack.sim.script_next(TaskScript(queue=30))
+    run = await stack.video("stuck in the queue", user=member)
+    assert run.card is not None and run.job_id is not None, run.reply
+    card = run.card
+    await stack.dd.wait_for(lambda: "Queued at Wiro" in stack.title(card), 10)
+    answer = await stack.click(card, f"video:cancel:{run.job_id}", user=stack.moderator)
+    assert "ancel" in answer
+    assert await stack.wait_final(card) == "🚫 Video cancelled"
+    assert f"<@{stack.moderator.user.id}>" in (stack.field(card, "What happened") or "")
+    assert any(p == "/Task/Cancel" for p, _ in stack.sim.requests)  # queued: Cancel, not Kill
+    assert await used_credits(stack, member) == 0
+
+
+async def test_monthly_budget_counts_jobs_in_flight(stack: Stack) -> None:
+    first, second = stack.member("budget-a"), stack.member("budget-b")
+    # The simulator's Tool/Detail prices 768P/6 s at $0.28: leave room for one more run, not two.
+    shown = await stack.admin("budget show")
+    spent = sum(
+        float(x) for x in re.findall(r"(?:Spent this month|in progress): \$([0-9.]+)", shown)
+    )
+    cap = round(spent + 0.5, 2)
+    assert f"{cap:.2f}" in await stack.admin("budget set", {"usd": cap})
+    try:
+        stack.sim.script_next(TaskScript(queue=30))
+        running = await stack.video("the one that fits", user=first)
+        assert running.card is not None and running.job_id is not None, running.reply
+        runs_before = len(stack.sim.runs)
+        refused = await stack.video("the one that does not", user=second)
+        assert refused.card is None
+        assert "budget" in refused.reply
+        assert len(stack.sim.runs) == runs_before
+        await stack.click(running.card, f"video:cancel:{running.job_id}", user=first)
+        assert await stack.wait_final(running.card) == "🚫 Video cancelled"
+    finally:
+        await stack.admin("budget set", {"usd": 1000})
+
+
 async def test_wiro_failure_is_explained_and_refunded(stack: Stack) -> None:
     member = stack.member("unlucky")
     stack.sim.script_next(TaskScript(outcome="fail"))
