@@ -53,6 +53,8 @@ MAX_PROMPT_CHARS = 2000
 MAX_CLIP_BYTES = 500 * 1024 * 1024
 # Before any history exists, a typical Hailuo run takes 1–5 minutes upstream plus queueing.
 DEFAULT_ETA_SECONDS = {("768P", 6): 150.0, ("768P", 10): 240.0, ("1080P", 6): 210.0}
+# An ETA is never shown in the past: a run slower than usual is "due in" at least this.
+ETA_FLOOR = timedelta(seconds=30)
 # Wiro said "busy" (code 96): the head of our local queue tries again at least this often, even
 # when none of our own tasks finished (another client of the same account may have).
 BUSY_RETRY_SECONDS = 30.0
@@ -858,7 +860,11 @@ class JobService:
         eta = None
         if not job.is_terminal:
             seconds = await self._eta_seconds(job)
-            eta = job.created_at + timedelta(seconds=seconds)
+            now = self.clock()
+            # Time at Wiro counts from submission; a job still in our local queue has not
+            # started that clock yet. A run slower than usual shows "soon", never "ago".
+            start = job.submitted_at or (now if job.state is JobState.WAITING else job.created_at)
+            eta = max(start + timedelta(seconds=seconds), now + ETA_FLOOR)
         return CardExtras(
             queue_position=queue_position,
             eta=eta,

@@ -545,3 +545,20 @@ async def test_credentials_refused_while_following_fail_the_job_plainly(
     assert done.state is JobState.FAILED
     assert "credentials were refused" in (done.outcome_reason or "")
     assert await _kinds(db, job.id) == ["reserve", "refund"]
+
+
+async def test_eta_counts_from_submission_and_is_never_in_the_past(
+    service: JobService, db: Database
+) -> None:
+    from bot.jobs import DEFAULT_ETA_SECONDS, utcnow
+
+    job_id = await _forge_state(db, JobState.RUNNING)
+    job = await db.get_job(job_id)
+    fresh = job.model_copy(update={"submitted_at": utcnow()})
+    eta = (await service._extras(fresh)).eta
+    assert eta is not None
+    expected = DEFAULT_ETA_SECONDS[("768P", 6)]
+    assert abs((eta - fresh.submitted_at).total_seconds() - expected) < 5  # type: ignore[operator]
+    slow = job.model_copy(update={"submitted_at": utcnow() - timedelta(hours=1)})
+    late = (await service._extras(slow)).eta
+    assert late is not None and late > utcnow()
