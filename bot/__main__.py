@@ -100,6 +100,12 @@ async def run_bot(settings: Settings) -> int:
     from bot.app import VideoBot
     from storage.db import Database
 
+    # Installed first, so that Ctrl-C or SIGTERM during start-up is an orderly stop too.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
     storage = Database(settings.database_path)
     try:
         await storage.open()
@@ -109,11 +115,6 @@ async def run_bot(settings: Settings) -> int:
     wiro, simulator = await build_wiro(settings)
     await wiro.start()
     bot = VideoBot(settings=settings, storage=storage, wiro=wiro)
-
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
 
     status = EXIT_OK
     runner = asyncio.create_task(bot.start(settings.discord_token.get_secret_value()))

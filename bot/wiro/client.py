@@ -55,6 +55,7 @@ from .signing import NonceSource, sign_headers
 log = logging.getLogger(__name__)
 
 MAX_TRIES = 3  # for retryable calls; Run is tried once
+SCHEMA_TIMEOUT_SECONDS = 10.0  # Tool/Detail at start-up, and again before an image run if needed
 RETRY_BASE_SECONDS = 0.5
 RETRY_MAX_SECONDS = 8.0
 RETRY_AFTER_CAP_SECONDS = 30.0  # a longer Retry-After is raised to the caller, not slept through
@@ -186,11 +187,14 @@ class WiroClient:
             self._session = aiohttp.ClientSession()
             self._owns_session = True
         try:
-            await self.tool_detail()
+            # Bounded: an unreachable Wiro must not hold up the bot's start (and Discord).
+            async with asyncio.timeout(SCHEMA_TIMEOUT_SECONDS):
+                await self.tool_detail()
         except (TimeoutError, WiroError) as exc:
             log.warning(
-                "Tool/Detail failed (%s); using the built-in schema: image field %s (%s)",
-                exc,
+                "Tool/Detail failed (%s); using the built-in schema until it answers: image "
+                "field %s (%s)",
+                exc or type(exc).__name__,
                 self.tool.image_field_id,
                 self.tool.image_field_type,
             )
@@ -332,6 +336,11 @@ class WiroClient:
             "promptOptimizer": "true" if prompt_optimizer else "false",
         }
         path = f"/Run/{self.owner}/{self.project}"
+        if image is not None and self.tool.from_fallback:
+            # The image field's name is a guess until Tool/Detail answers: ask again first.
+            with contextlib.suppress(TimeoutError, WiroError):
+                async with asyncio.timeout(SCHEMA_TIMEOUT_SECONDS):
+                    await self.tool_detail()
         if image is None:
             body = await self._request(path, fields, retry=False)
         else:

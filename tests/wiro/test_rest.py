@@ -52,6 +52,37 @@ async def test_start_falls_back_when_tool_detail_fails(sim: WiroSimulator, make_
     assert count(sim, "/Tool/Detail") == 3  # retried, bounded
 
 
+async def test_an_image_run_reads_the_schema_again_when_start_used_the_fallback(
+    sim: WiroSimulator, make_client
+):
+    sim.inject("/Tool/Detail", 503, count=3)
+    sim.image_field_id, sim.image_field_type = "inputImageFirst", "fileinput"
+    wiro = await make_client(sim)
+    assert wiro.tool.from_fallback and wiro.tool.image_field_id == "inputImage"
+    await wiro.run(
+        prompt="p", resolution="768P", duration=6, prompt_optimizer=True, image=b"\x89PNG"
+    )
+    assert not wiro.tool.from_fallback
+    assert sim.runs[-1].image_field == "inputImageFirst"  # the real field, not the guess
+
+
+async def test_start_does_not_wait_long_for_a_silent_wiro(
+    sim: WiroSimulator, make_client, monkeypatch
+):
+    import bot.wiro.client as client_module
+
+    async def hang(self: WiroClient) -> None:
+        await asyncio.sleep(3600)  # Wiro accepts the connection and never answers
+
+    monkeypatch.setattr(client_module, "SCHEMA_TIMEOUT_SECONDS", 0.3)
+    monkeypatch.setattr(WiroClient, "tool_detail", hang)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    wiro = await make_client(sim)
+    assert loop.time() - started < 2.0
+    assert wiro.tool.from_fallback
+
+
 async def test_run_json_sends_strings(sim: WiroSimulator, client: WiroClient):
     accepted = await submit(client, duration=10, prompt_optimizer=False)
     run = sim.runs[-1]
