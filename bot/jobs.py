@@ -817,11 +817,19 @@ class JobService:
     # ------------------------------------------------------------------------------------------
     async def resume_all(self) -> int:
         """Pick up every job in flight from SQLite; return how many."""
+        await asyncio.to_thread(self._remove_stale_downloads)
         jobs = await self.storage.jobs_in_flight()
         for job in jobs:
             job_logger(log, job.id).info("resuming in state %s", job.state.value)
             self._launch(job.id)
         return len(jobs)
+
+    def _remove_stale_downloads(self) -> None:
+        """Delete half-downloaded clips a killed process left behind (none is in use yet)."""
+        if not self.config.work_dir.is_dir():
+            return
+        for leftover in self.config.work_dir.glob("job-*.mp4"):
+            leftover.unlink(missing_ok=True)
 
     async def shutdown(self, timeout: float = 5.0) -> None:
         """Stop taking jobs and stop the runners; their state is already saved."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -562,3 +563,16 @@ async def test_eta_counts_from_submission_and_is_never_in_the_past(
     slow = job.model_copy(update={"submitted_at": utcnow() - timedelta(hours=1)})
     late = (await service._extras(slow)).eta
     assert late is not None and late > utcnow()
+
+
+async def test_resume_removes_downloads_a_killed_process_left_behind(
+    make_service: Callable[..., JobService], tmp_path: Path
+) -> None:
+    service = make_service()
+    work = service.config.work_dir
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "job-12-abcd.mp4").write_bytes(b"half a clip")
+    (work / "keep.txt").write_text("not ours")
+    await service.resume_all()
+    assert not (work / "job-12-abcd.mp4").exists()
+    assert (work / "keep.txt").exists()
