@@ -11,11 +11,11 @@ from unittest import mock
 import discord
 import pytest
 
-from bot import quota
 from bot.jobs import JobConfig, JobService
 from bot.wiro.client import WiroClient
 from storage.db import Database
-from storage.models import ALLOWED_TRANSITIONS, Job, JobState, Limit, NewJob
+from storage.models import Job, JobState, Limit, NewJob
+from tests.factories import Clock, reserve_and_walk
 from tests.jobs.conftest import RecordingPresenter
 
 T0 = datetime(2026, 3, 18, 15, 30, tzinfo=UTC)  # a Wednesday
@@ -32,16 +32,6 @@ MOD_ROLE = 444_000_000_000_000_003
 DEFAULT = Limit(credits=10, period="day")
 
 
-class Clock:
-    """A clock the tests move by hand."""
-
-    def __init__(self, now: datetime = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class NewJobData(NewJob):
     """A NewJob with this suite's defaults."""
@@ -52,44 +42,16 @@ class NewJobData(NewJob):
     prompt: str = "a red panda surfing at dawn"
 
 
-def _path_to(state: JobState) -> list[JobState]:
-    paths: dict[JobState, list[JobState]] = {JobState.PENDING: []}
-    frontier = [JobState.PENDING]
-    while frontier:
-        nxt = []
-        for s in frontier:
-            for t in sorted(ALLOWED_TRANSITIONS[s]):
-                if t not in paths:
-                    paths[t] = [*paths[s], t]
-                    nxt.append(t)
-        frontier = nxt
-    return paths[state]
-
-
 async def make_job(
     db: Database, state: JobState = JobState.PENDING, *, now: datetime = T0, **fields: object
 ) -> Job:
     """Reserve a job (generous policy) and walk it to `state` through legal transitions."""
-    start, end = quota.window("day", now)
-    job = await db.create_job_with_reservation(
-        NewJobData(**fields),  # type: ignore[arg-type]
-        limit=Limit(credits=10_000, period="day"),
-        window_start=start,
-        window_end=end,
-        max_jobs_per_user=100,
-        max_jobs_per_guild=1000,
-        monthly_budget_usd=None,
-        month_start=quota.month_window(now)[0],
-        now=now,
-    )
-    for step in _path_to(state):
-        job = await db.transition(job.id, step)
-    return job
+    return await reserve_and_walk(db, NewJobData(**fields), state, now=now)  # type: ignore[arg-type]
 
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(T0)
 
 
 @pytest.fixture

@@ -1,0 +1,71 @@
+"""Test helpers shared by several suites: a hand-moved clock, reservations, jobs in any state."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from bot.quota import month_window, window
+from storage.db import Database
+from storage.models import ALLOWED_TRANSITIONS, Job, JobState, Limit, NewJob, Period
+
+
+class Clock:
+    """A clock the tests move by hand."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> datetime:
+        self.now += timedelta(**kwargs)
+        return self.now
+
+
+def reservation_args(
+    *,
+    now: datetime,
+    credits: int = 10_000,
+    period: Period = "day",
+    max_jobs_per_user: int = 100,
+    max_jobs_per_guild: int = 1000,
+    monthly_budget_usd: float | None = None,
+) -> dict[str, object]:
+    """Keyword arguments for create_job_with_reservation with a generous default policy."""
+    start, end = window(period, now)
+    return {
+        "limit": Limit(credits=credits, period=period),
+        "window_start": start,
+        "window_end": end,
+        "max_jobs_per_user": max_jobs_per_user,
+        "max_jobs_per_guild": max_jobs_per_guild,
+        "monthly_budget_usd": monthly_budget_usd,
+        "month_start": month_window(now)[0],
+        "now": now,
+    }
+
+
+def path_to(state: JobState) -> list[JobState]:
+    """Shortest chain of legal transitions from PENDING to `state`."""
+    paths: dict[JobState, list[JobState]] = {JobState.PENDING: []}
+    frontier = [JobState.PENDING]
+    while frontier:
+        following = []
+        for current in frontier:
+            for nxt in sorted(ALLOWED_TRANSITIONS[current]):
+                if nxt not in paths:
+                    paths[nxt] = [*paths[current], nxt]
+                    following.append(nxt)
+        frontier = following
+    return paths[state]
+
+
+async def reserve_and_walk(
+    db: Database, new: NewJob, state: JobState = JobState.PENDING, *, now: datetime
+) -> Job:
+    """Reserve a job (generous policy) and walk it to `state` through legal transitions."""
+    job = await db.create_job_with_reservation(new, **reservation_args(now=now))  # type: ignore[arg-type]
+    for step in path_to(state):
+        job = await db.transition(job.id, step)
+    return job
