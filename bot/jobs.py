@@ -681,6 +681,10 @@ class JobService:
                     job, JobState.FAILED, "The finished clip could not be posted in the channel."
                 )
             jlog.info("delivered message=%s attached=%s", delivery.message_id, delivery.attached)
+            # Recorded before anything else: a restart from here on must not post it again.
+            job = await self.storage.update_job(
+                job.id, result_message_id=delivery.message_id, outcome_reason=delivery.note
+            )
             return await self._succeed(job, delivery.message_id, note=delivery.note)
         finally:
             path.unlink(missing_ok=True)
@@ -689,20 +693,25 @@ class JobService:
         job = await self.storage.transition(
             job.id,
             JobState.SUCCEEDED,
+            settle="charge",
             stage=Stage.DONE,
             result_message_id=message_id,
             outcome_reason=note,
         )
-        await self.storage.charge(job.id, total_cost_usd=job.total_cost_usd)
         await self._after_terminal(job)
         return job
 
     async def _finish(self, job: Job, state: JobState, reason: str, **fields: object) -> Job:
         """Move to a failed/cancelled/timed-out state, refund, show it, tell the audit log."""
         job = await self.storage.transition(
-            job.id, state, stage=Stage.DONE, outcome_reason=reason, **fields
+            job.id,
+            state,
+            settle="refund",
+            settle_note=state.value,
+            stage=Stage.DONE,
+            outcome_reason=reason,
+            **fields,
         )
-        await self.storage.refund(job.id, note=state.value)
         job_logger(log, job.id).info("%s: %s (credits refunded)", state.value, reason)
         if job.wiro_task_id:
             self._slot_freed()
@@ -905,8 +914,8 @@ class JobService:
         return int(self.config.timeout.total_seconds() // 60)
 
     def _seconds_left(self, job: Job) -> float:
-        start = job.submitted_at or job.created_at
-        return (start + self.config.timeout - self.clock()).total_seconds()
+        # One deadline per job, from the member's request: time in our local queue counts too.
+        return (job.created_at + self.config.timeout - self.clock()).total_seconds()
 
     def _deadline_passed(self, job: Job) -> bool:
         return self.clock() >= job.created_at + self.config.timeout

@@ -7,7 +7,7 @@ SQL on the database's single worker thread; callers never see SQL or sqlite3 obj
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Protocol
+from typing import Literal, Protocol
 
 from storage.models import (
     AuditEntry,
@@ -98,11 +98,20 @@ class Storage(Protocol):
     async def get_job(self, job_id: int) -> Job:
         """Raises JobNotFound."""
 
-    async def transition(self, job_id: int, to: JobState, **fields: object) -> Job:
+    async def transition(
+        self,
+        job_id: int,
+        to: JobState,
+        *,
+        settle: Literal["charge", "refund"] | None = None,
+        settle_note: str | None = None,
+        **fields: object,
+    ) -> Job:
         """Move a job to `to` (validated against ALLOWED_TRANSITIONS, atomically with the
         current state read), setting any other Job fields given, plus updated_at and the state's
-        timestamp (submitted_at for RUNNING, finished_at for terminal states). Raises
-        IllegalTransition, JobNotFound."""
+        timestamp (submitted_at for RUNNING, finished_at for terminal states); with `settle`,
+        charge or refund its reservation in the same transaction. Raises IllegalTransition,
+        JobNotFound."""
 
     async def update_job(self, job_id: int, **fields: object) -> Job:
         """Set non-state fields (stage, progress, card ids, task id/token, costs...)."""

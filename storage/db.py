@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from sqlite_utils import Database as SqliteUtilsDatabase
 
@@ -405,8 +405,19 @@ class Database:
         """Return a job by id (JobNotFound if there is none)."""
         return await self._run(lambda db: _get_job(db, job_id))
 
-    async def transition(self, job_id: int, to: JobState, **fields: object) -> Job:
-        """Move a job to `to` if ALLOWED_TRANSITIONS permits, setting `fields` and timestamps."""
+    async def transition(
+        self,
+        job_id: int,
+        to: JobState,
+        *,
+        settle: Literal["charge", "refund"] | None = None,
+        settle_note: str | None = None,
+        **fields: object,
+    ) -> Job:
+        """Move a job to `to` if ALLOWED_TRANSITIONS permits, setting `fields` and timestamps.
+
+        `settle` also charges or refunds the job's reservation in the same transaction, so a
+        crash can never leave a finished job with its credits neither charged nor refunded."""
         to = JobState(to)
         _check_fields(fields)
 
@@ -423,10 +434,16 @@ class Database:
                     changes.setdefault("finished_at", now)
                 if to in _STAGE_FOR_STATE:
                     changes.setdefault("stage", _STAGE_FOR_STATE[to])
-                return _write_job(db, current, changes, expect_state=current.state)
+                job = _write_job(db, current, changes, expect_state=current.state)
+                if settle == "charge":
+                    _charge_in(db, job_id, None, now)
+                elif settle == "refund":
+                    _refund_in(db, job_id, settle_note, now)
+                return job
 
         job = await self._run(work)
-        log.info("job %d is now %s", job_id, to.value)
+        settled = f" ({settle}d)" if settle else ""
+        log.info("job %d is now %s%s", job_id, to.value, settled)
         return job
 
     async def update_job(self, job_id: int, **fields: object) -> Job:
@@ -589,25 +606,7 @@ class Database:
 
         def work(db: SqliteUtilsDatabase) -> bool:
             with _immediate(db):
-                reserve, refunded = _reservation(db, job_id)
-                if reserve is None or refunded:
-                    return False
-                now = self._now()
-                cur = db.execute(
-                    "INSERT OR IGNORE INTO ledger"
-                    " (guild_id, user_id, job_id, kind, credits, created_at)"
-                    " VALUES (?, ?, ?, 'charge', ?, ?)",
-                    [reserve["guild_id"], reserve["user_id"], job_id, reserve["credits"],
-                     to_db_time(now)],
-                )  # fmt: skip
-                if cur.rowcount != 1:
-                    return False
-                if total_cost_usd is not None:
-                    db.execute(
-                        "UPDATE jobs SET total_cost_usd = ?, updated_at = ? WHERE id = ?",
-                        [total_cost_usd, to_db_time(now), job_id],
-                    )
-                return True
+                return _charge_in(db, job_id, total_cost_usd, self._now())
 
         changed = await self._run(work)
         if changed:
@@ -620,17 +619,7 @@ class Database:
 
         def work(db: SqliteUtilsDatabase) -> bool:
             with _immediate(db):
-                reserve, _refunded = _reservation(db, job_id)
-                if reserve is None:
-                    return False
-                cur = db.execute(
-                    "INSERT OR IGNORE INTO ledger"
-                    " (guild_id, user_id, job_id, kind, credits, note, created_at)"
-                    " VALUES (?, ?, ?, 'refund', ?, ?, ?)",
-                    [reserve["guild_id"], reserve["user_id"], job_id, -reserve["credits"], note,
-                     to_db_time(self._now())],
-                )  # fmt: skip
-                return cur.rowcount == 1
+                return _refund_in(db, job_id, note, self._now())
 
         changed = await self._run(work)
         if changed:
@@ -1032,6 +1021,43 @@ class Database:
 
 
 # --- SQL shared by several methods (run on the worker thread) ---------------------------------
+def _charge_in(
+    db: SqliteUtilsDatabase, job_id: int, total_cost_usd: float | None, now: datetime
+) -> bool:
+    """Write the charge row (inside the caller's transaction); False if nothing changed."""
+    reserve, refunded = _reservation(db, job_id)
+    if reserve is None or refunded:
+        return False
+    cur = db.execute(
+        "INSERT OR IGNORE INTO ledger (guild_id, user_id, job_id, kind, credits, created_at)"
+        " VALUES (?, ?, ?, 'charge', ?, ?)",
+        [reserve["guild_id"], reserve["user_id"], job_id, reserve["credits"], to_db_time(now)],
+    )
+    if cur.rowcount != 1:
+        return False
+    if total_cost_usd is not None:
+        db.execute(
+            "UPDATE jobs SET total_cost_usd = ?, updated_at = ? WHERE id = ?",
+            [total_cost_usd, to_db_time(now), job_id],
+        )
+    return True
+
+
+def _refund_in(db: SqliteUtilsDatabase, job_id: int, note: str | None, now: datetime) -> bool:
+    """Write the refund row (inside the caller's transaction); False if nothing changed."""
+    reserve, _refunded = _reservation(db, job_id)
+    if reserve is None:
+        return False
+    cur = db.execute(
+        "INSERT OR IGNORE INTO ledger"
+        " (guild_id, user_id, job_id, kind, credits, note, created_at)"
+        " VALUES (?, ?, ?, 'refund', ?, ?, ?)",
+        [reserve["guild_id"], reserve["user_id"], job_id, -reserve["credits"], note,
+         to_db_time(now)],
+    )  # fmt: skip
+    return cur.rowcount == 1
+
+
 def _get_job(db: SqliteUtilsDatabase, job_id: int) -> Job:
     row = next(db.query("SELECT * FROM jobs WHERE id = ?", [job_id]), None)
     if row is None:

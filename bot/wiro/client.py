@@ -56,6 +56,7 @@ log = logging.getLogger(__name__)
 
 MAX_TRIES = 3  # for retryable calls; Run is tried once
 SCHEMA_TIMEOUT_SECONDS = 10.0  # Tool/Detail at start-up, and again before an image run if needed
+LATE_POLL_SECONDS = 10.0  # the one Task/Detail poll made after a job's deadline already passed
 RETRY_BASE_SECONDS = 0.5
 RETRY_MAX_SECONDS = 8.0
 RETRY_AFTER_CAP_SECONDS = 30.0  # a longer Retry-After is raised to the caller, not slept through
@@ -499,7 +500,9 @@ class WiroClient:
         try:
             while True:
                 now = time.monotonic()
-                if now >= deadline:
+                # Never give up before asking Wiro once: after a long restart the task may have
+                # finished (and been paid for) while nobody was watching.
+                if now >= deadline and last_poll > 0:
                     log.warning("task %s: deadline passed at stage %s", task_id, state.stage)
                     raise TaskDeadlineExceeded(f"task {task_id} did not finish in time")
                 if now >= next_poll:
@@ -557,7 +560,8 @@ class WiroClient:
     async def _poll_once(self, task_id: str, task_token: str, deadline: float) -> TaskDetail | None:
         remaining = deadline - time.monotonic()
         try:
-            async with asyncio.timeout(max(0.0, remaining)):
+            # Past the deadline (a job resumed late) the one last look still gets a fair chance.
+            async with asyncio.timeout(remaining if remaining > 0 else LATE_POLL_SECONDS):
                 return await self.detail(task_token=task_token)
         except WiroAuthError:
             raise

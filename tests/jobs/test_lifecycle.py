@@ -576,3 +576,28 @@ async def test_resume_removes_downloads_a_killed_process_left_behind(
     await service.resume_all()
     assert not (work / "job-12-abcd.mp4").exists()
     assert (work / "keep.txt").exists()
+
+
+async def test_restart_after_the_deadline_still_delivers_a_finished_clip(
+    make_service: Callable[..., JobService],
+    sim: WiroSimulator,
+    db: Database,
+    presenter: RecordingPresenter,
+) -> None:
+    first = make_service()
+    sim.script_next(TaskScript(generate=0.5))
+    job = await first.submit(request(), None)
+    await wait_state(db, job.id, JobState.RUNNING)
+    await first.shutdown(timeout=2)  # the bot is down while Wiro finishes (and bills)
+    task = sim.tasks[(await db.get_job(job.id)).wiro_task_id or ""]
+    for _ in range(100):
+        if task.is_terminal:
+            break
+        await asyncio.sleep(0.05)
+    assert task.status == "task_postprocess_end"
+
+    late = make_service(timeout=timedelta(seconds=0.1))  # the job's time ran out meanwhile
+    await late.resume_all()
+    done = await wait_terminal(db, job.id)
+    assert done.state is JobState.SUCCEEDED
+    assert len(presenter.deliveries) == 1

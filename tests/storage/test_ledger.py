@@ -133,3 +133,23 @@ async def test_usage_totals_per_member(db: Database) -> None:
     only = await db.usage(GUILD, since=T0 - timedelta(days=30), user_id=alice)
     assert [r.user_id for r in only] == [alice]
     assert await db.usage(GUILD, since=T0 + timedelta(days=1)) == []
+
+
+async def test_a_terminal_transition_settles_in_the_same_transaction(db: Database) -> None:
+    done = await make_job(db, JobState.DELIVERING, credits=2)
+    await db.transition(done.id, JobState.SUCCEEDED, settle="charge")
+    assert await kinds(db, done.id) == [("reserve", 2), ("charge", 2)]
+
+    failed = await make_job(db, JobState.RUNNING, credits=1)
+    await db.transition(failed.id, JobState.FAILED, settle="refund", settle_note="failed")
+    assert await kinds(db, failed.id) == [("reserve", 1), ("refund", -1)]
+
+
+async def test_an_illegal_transition_settles_nothing(db: Database) -> None:
+    from storage.api import IllegalTransition
+
+    job = await make_job(db, JobState.CANCELLED, credits=1)
+    before = await kinds(db, job.id)
+    with pytest.raises(IllegalTransition):
+        await db.transition(job.id, JobState.SUCCEEDED, settle="charge")
+    assert await kinds(db, job.id) == before
