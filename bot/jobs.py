@@ -547,6 +547,11 @@ class JobService:
             job = await self.storage.get_job(job.id)
             if job.state is not JobState.WAITING:
                 return job
+            if job.cancelled_by is not None:
+                # Cancel was pressed while the Run was out, and Wiro answered "busy".
+                return await self._finish(
+                    job, JobState.CANCELLED, f"Cancelled by <@{job.cancelled_by}>."
+                )
             if self._deadline_passed(job):
                 return await self._finish(
                     job,
@@ -677,8 +682,15 @@ class JobService:
                 delivery = await self.presenter.deliver_clip(job, clip, size)
             except Exception as exc:
                 jlog.error("could not post the clip: %s", exc)
+                where = (
+                    f" It can be downloaded for a while here: {job.output_url}"
+                    if (job.output_url)
+                    else ""
+                )
                 return await self._finish(
-                    job, JobState.FAILED, "The finished clip could not be posted in the channel."
+                    job,
+                    JobState.FAILED,
+                    f"The finished clip could not be posted in this channel.{where}",
                 )
             jlog.info("delivered message=%s attached=%s", delivery.message_id, delivery.attached)
             # Recorded before anything else: a restart from here on must not post it again.

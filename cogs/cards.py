@@ -274,6 +274,13 @@ async def _guarded(interaction: discord.Interaction, handler: Any) -> None:
         await reply(interaction, f"Sorry, something went wrong on our side (error {ref}).")
 
 
+def requester_only(job: Job) -> discord.AllowedMentions:
+    """Ping the member who asked, and nobody else (never @everyone, roles or a replied user)."""
+    return discord.AllowedMentions(
+        everyone=False, roles=False, replied_user=False, users=[discord.Object(job.user_id)]
+    )
+
+
 def card_link(job: Job) -> str:
     if job.card_message_id is None:
         return f"job {job.id}"
@@ -467,8 +474,7 @@ class DiscordPresenter:
         return guild.filesize_limit if guild is not None else DEFAULT_UPLOAD_LIMIT
 
     async def deliver_clip(self, job: Job, clip: Path | None, size: int | None) -> Delivery:
-        channel = self._channel(job)
-        mention = discord.AllowedMentions(users=[discord.Object(job.user_id)])
+        mention = requester_only(job)
         reference = (
             discord.MessageReference(
                 message_id=job.card_message_id,
@@ -486,12 +492,13 @@ class DiscordPresenter:
         await self.sends.acquire(job.channel_id)
         if clip is not None and size is not None and size <= limit:
             try:
-                message = await channel.send(
-                    header,
-                    file=discord.File(clip, filename=f"hailuo-{job.id}.mp4"),
+                message = await self._send_reply(
+                    job,
+                    reference,
+                    content=header,
+                    file=lambda: discord.File(clip, filename=f"hailuo-{job.id}.mp4"),
                     allowed_mentions=mention,
-                    reference=reference,  # type: ignore[arg-type]
-                    nonce=nonce,  # type: ignore[arg-type]
+                    nonce=nonce,
                     suppress_embeds=True,
                 )
                 return Delivery(message_id=message.id, attached=True)
@@ -515,15 +522,37 @@ class DiscordPresenter:
             "download it soon."
         )
         try:
-            message = await channel.send(
-                text,
-                allowed_mentions=mention,
-                reference=reference,  # type: ignore[arg-type]
-                nonce=nonce,  # type: ignore[arg-type]
+            message = await self._send_reply(
+                job, reference, content=text, allowed_mentions=mention, nonce=nonce
             )
         except discord.HTTPException as exc:
             raise PresenterError(str(exc)) from exc
         return Delivery(message_id=message.id, attached=False, note=reason)
+
+    async def _send_reply(
+        self,
+        job: Job,
+        reference: discord.MessageReference | None,
+        *,
+        file: Any = None,
+        **kwargs: Any,
+    ) -> discord.Message:
+        """Send as a reply to the card; if Discord refuses the reply itself (the card was
+        deleted, or the bot lacks Read Message History), send it once more as a plain message.
+        A 413 is not retried: the caller links the clip instead."""
+        channel = self._channel(job)
+        try:
+            return await channel.send(
+                reference=reference,  # type: ignore[arg-type]
+                **({"file": file()} if file else {}),
+                **kwargs,
+            )
+        except discord.HTTPException as exc:
+            if reference is None or exc.status == 413 or exc.code == 40005:
+                raise
+            log.info("job=%s reply to the card refused (%s); posting without it", job.id, exc)
+        await self.sends.acquire(job.channel_id)
+        return await channel.send(**({"file": file()} if file else {}), **kwargs)
 
     def remember_interaction(self, job_id: int, interaction: discord.Interaction) -> None:
         """Keep the /video interaction in memory while its token lives (never stored on disk).
@@ -547,7 +576,7 @@ class DiscordPresenter:
             message = await interaction.followup.send(
                 header,
                 file=discord.File(clip, filename=f"hailuo-{job.id}.mp4"),
-                allowed_mentions=discord.AllowedMentions(users=[discord.Object(job.user_id)]),
+                allowed_mentions=requester_only(job),
                 ephemeral=False,
                 wait=True,
             )

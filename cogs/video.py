@@ -26,6 +26,7 @@ REQUIRED_CHANNEL_PERMISSIONS = {
     "send_messages": "Send Messages",
     "embed_links": "Embed Links",
     "attach_files": "Attach Files",
+    "read_message_history": "Read Message History",  # the clip is a reply to the card
 }
 
 

@@ -312,7 +312,8 @@ async def test_clip_within_the_limit_is_attached_with_a_stable_nonce(tmp_path: P
     sent = channel.sent[0]
     assert sent["nonce"] == int("00ff00ff00ff00ff", 16)
     assert sent["file"].filename == "hailuo-7.mp4"
-    assert sent["allowed_mentions"].users == [discord.Object(3)] or sent["allowed_mentions"].users
+    assert [u.id for u in sent["allowed_mentions"].users] == [3]  # the requester, nobody else
+    assert sent["allowed_mentions"].everyone is False and sent["allowed_mentions"].roles is False
 
 
 async def test_clip_over_the_guild_limit_is_linked_with_the_reason(tmp_path: Path) -> None:
@@ -337,8 +338,21 @@ async def test_a_413_from_discord_falls_back_to_a_link_once(tmp_path: Path) -> N
     assert len(channel.sent) == 1  # the link; the upload was not retried
 
 
+async def test_a_refused_reply_is_posted_once_more_without_the_reference(
+    tmp_path: Path,
+) -> None:
+    channel = FakeChannel(send_errors=[http_error(400, 160002)])  # cannot reply here
+    done = job(state=JobState.DELIVERING, output_url="https://cdn1.wiro.ai/x/0.mp4")
+    presenter, _ = presenter_for(done, channel)
+    delivery = await presenter.deliver_clip(done, clip_file(tmp_path, 1000), 1000)
+    assert delivery.attached
+    assert channel.sent[0]["file"].filename == "hailuo-7.mp4"
+    assert "reference" not in channel.sent[0]
+
+
 async def test_other_discord_errors_on_delivery_are_reported(tmp_path: Path) -> None:
-    channel = FakeChannel(send_errors=[http_error(403, 50013, discord.Forbidden)])
+    forbidden = http_error(403, 50013, discord.Forbidden)
+    channel = FakeChannel(send_errors=[forbidden, forbidden])
     done = job(state=JobState.DELIVERING, output_url="https://cdn1.wiro.ai/x/0.mp4")
     presenter, _ = presenter_for(done, channel)
     with pytest.raises(PresenterError):

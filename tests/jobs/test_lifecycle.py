@@ -251,14 +251,17 @@ async def test_cancel_refused_for_another_member(
 async def test_cancel_while_waiting_locally_never_submits(
     make_service: Callable[..., JobService], sim: WiroSimulator, db: Database
 ) -> None:
-    service = make_service(busy_retry_seconds=5.0)
-    sim.busy_runs = 100
+    service = make_service(busy_retry_seconds=0.2)
+    sim.busy_runs = 1  # the first Run is refused as busy; a retry would be accepted
     job = await service.submit(request(), None)
     await wait_state(db, job.id, JobState.WAITING)
     message = await service.cancel(job.id, USER, is_moderator=False)
     assert "cancelled" in message
+    runs_at_cancel = len(sim.runs)
+    await asyncio.sleep(0.6)  # three retry periods
     done = await db.get_job(job.id)
     assert done.state is JobState.CANCELLED
+    assert len(sim.runs) == runs_at_cancel
     assert [r for r in sim.runs if r.task_id] == []
     assert await _kinds(db, job.id) == ["reserve", "refund"]
 
@@ -601,3 +604,18 @@ async def test_restart_after_the_deadline_still_delivers_a_finished_clip(
     done = await wait_terminal(db, job.id)
     assert done.state is JobState.SUCCEEDED
     assert len(presenter.deliveries) == 1
+
+
+async def test_cancel_pressed_while_sending_is_honoured_when_wiro_answers_busy(
+    make_service: Callable[..., JobService], sim: WiroSimulator, db: Database
+) -> None:
+    service = make_service(busy_retry_seconds=0.2)
+    sim.busy_runs = 1
+    job = await service.submit(request(), None)
+    # The member's cancel lands while the (busy) Run is out: state SUBMITTING.
+    await db.update_job(job.id, cancelled_by=USER)
+    done = await wait_terminal(db, job.id)
+    assert done.state is JobState.CANCELLED
+    await asyncio.sleep(0.5)  # a retry would have happened by now
+    assert [r for r in sim.runs if r.task_id] == []
+    assert await _kinds(db, job.id) == ["reserve", "refund"]
