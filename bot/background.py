@@ -42,10 +42,18 @@ class BackgroundTasks:
     def __len__(self) -> int:
         return len(self._tasks)
 
-    async def cancel_all(self, timeout: float = 5.0) -> None:
-        """Cancel every task and wait (bounded) for them to finish."""
+    async def cancel_all(self, timeout: float = 5.0, *, wait_first: bool = False) -> None:
+        """Cancel every task and wait (bounded) for them to finish.
+
+        With `wait_first`, give them `timeout` seconds to finish on their own before
+        cancelling what is left."""
         tasks = list(self._tasks)
+        if not tasks:
+            return
+        if wait_first:
+            _, tasks_left = await asyncio.wait(tasks, timeout=timeout)
+            tasks = list(tasks_left)
         for task in tasks:
             task.cancel()
         if tasks:
-            await asyncio.wait(tasks, timeout=timeout)
+            await asyncio.wait(tasks, timeout=1.0 if wait_first else timeout)

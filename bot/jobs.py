@@ -38,13 +38,14 @@ from bot.wiro.errors import (
     WiroConcurrencyLimit,
     WiroError,
     WiroInsufficientBalance,
+    WiroRateLimited,
     WiroTransportError,
     WiroValidationError,
 )
 from bot.wiro.models import StageUpdate, TaskOutcome
 from storage.api import IllegalTransition, ReservationRefused
 from storage.db import Database
-from storage.models import Job, JobState, Limit, NewJob, Stage
+from storage.models import Job, JobState, Limit, NewJob, Stage, StoredFrame
 
 log = logging.getLogger(__name__)
 
@@ -200,6 +201,7 @@ class JobService:
         self.presenter: JobPresenter | None = presenter
         self.clock = clock
         self._tasks = BackgroundTasks("job")
+        self._submissions = BackgroundTasks("run")
         self._runners: dict[int, asyncio.Task[None]] = {}
         self._accepting = True
         self._queue_changed = asyncio.Event()
@@ -499,19 +501,29 @@ class JobService:
             return await self._finish(
                 job, JobState.FAILED, "The first-frame image is no longer available."
             )
+        # Once sent, a Run must be seen through to a saved answer: Wiro bills the task whether
+        # or not we are still listening. Shielded from a shutdown, which waits for it.
+        submission = self._submissions.spawn(self._send_run(job, frame), name=f"run-{job.id}")
+        return await asyncio.shield(submission)
+
+    async def _send_run(self, job: Job, frame: StoredFrame | None) -> Job:
+        jlog = job_logger(log, job.id)
         try:
             accepted = await self.wiro.run(
                 prompt=job.prompt,
                 resolution=job.resolution,
                 duration=job.duration,
                 prompt_optimizer=job.prompt_optimizer,
-                image=frame[0] if frame else None,
-                image_content_type=frame[1] if frame else "image/png",
-                image_filename=frame[2] if frame else "first-frame.png",
+                image=frame.data if frame else None,
+                image_content_type=frame.content_type if frame else "image/png",
+                image_filename=frame.filename if frame else "first-frame.png",
             )
-        except WiroConcurrencyLimit:
-            self._wiro_busy_until = time.monotonic() + self.config.busy_retry_seconds
-            jlog.info("Wiro concurrency limit (code 96); queued locally")
+        except (WiroConcurrencyLimit, WiroRateLimited) as exc:
+            # Both are definite "not processed" answers, so sending again later is safe.
+            self._wiro_busy_until = time.monotonic() + max(
+                self.config.busy_retry_seconds, getattr(exc, "retry_after", None) or 0.0
+            )
+            jlog.info("Wiro is busy (%s); queued locally", exc)
             job = await self.storage.transition(job.id, JobState.WAITING, stage=Stage.WAITING)
             await self._render(job)
             return job
@@ -852,10 +864,17 @@ class JobService:
         for leftover in self.config.work_dir.glob("job-*.mp4"):
             leftover.unlink(missing_ok=True)
 
-    async def shutdown(self, timeout: float = 5.0) -> None:
-        """Stop taking jobs and stop the runners; their state is already saved."""
+    async def shutdown(self, timeout: float = 5.0, *, submit_grace: float = 4.0) -> None:
+        """Stop taking jobs and stop the runners; their state is already saved.
+
+        Runs already sent to Wiro get up to `submit_grace` seconds to be answered and saved,
+        so that a restart does not lose a task Wiro accepted (and bills)."""
         self._accepting = False
         await self._tasks.cancel_all(timeout=timeout)
+        pending = len(self._submissions)
+        if pending:
+            log.info("waiting up to %.0f s for %d Run answers from Wiro", submit_grace, pending)
+            await self._submissions.cancel_all(timeout=submit_grace, wait_first=True)
 
     @property
     def accepting(self) -> bool:

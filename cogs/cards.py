@@ -591,5 +591,5 @@ class DiscordPresenter:
         if hook is not None:
             await hook.job_finished(job)
 
-    async def close(self) -> None:
-        await self.editor.flush()
+    async def close(self, timeout: float = 3.0) -> None:
+        await self.editor.flush(timeout=timeout)

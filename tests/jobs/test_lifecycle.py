@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.jobs import JobService, Refused
+from bot.wiro.client import WiroClient
 from bot.wiro.sandbox import TaskScript, WiroSimulator
 from storage.db import Database
 from storage.models import JobState, Limit, Stage
@@ -619,3 +620,31 @@ async def test_cancel_pressed_while_sending_is_honoured_when_wiro_answers_busy(
     await asyncio.sleep(0.5)  # a retry would have happened by now
     assert [r for r in sim.runs if r.task_id] == []
     assert await _kinds(db, job.id) == ["reserve", "refund"]
+
+
+async def test_shutdown_waits_for_a_run_already_sent_and_saves_the_task(
+    make_service: Callable[..., JobService],
+    sim: WiroSimulator,
+    db: Database,
+    wiro: WiroClient,
+    presenter: RecordingPresenter,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real_run = wiro.run
+
+    async def slow_run(**kwargs: object) -> object:
+        await asyncio.sleep(0.8)  # a first frame still uploading when SIGTERM arrives
+        return await real_run(**kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(wiro, "run", slow_run)
+    first = make_service()
+    job = await first.submit(request(), None)
+    await wait_state(db, job.id, JobState.SUBMITTING)
+    await first.shutdown(timeout=1, submit_grace=5)
+    saved = await db.get_job(job.id)
+    assert saved.state is JobState.RUNNING and saved.wiro_task_id is not None
+
+    second = make_service()
+    await second.resume_all()
+    assert (await wait_terminal(db, job.id)).state is JobState.SUCCEEDED
+    assert len(sim.runs) == 1 and len(presenter.deliveries) == 1
