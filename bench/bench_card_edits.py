@@ -166,10 +166,11 @@ async def many_jobs() -> dict[str, Any]:
                     final_sent.setdefault(job_id, at)
                 else:
                     progress_edits.append((at, job_id))
-        # When each job became final inside the bot: its "charged" log line (stamped on arrival).
+        # When each job became final inside the bot: the storage line "job=N is now succeeded
+        # (charged)", written in the same transaction as the charge (stamped on arrival).
         ready: dict[int, float] = {}
-        for at, line in st.bot.lines_with(" charged ("):
-            head = line.split("job ", 1)[1].split(" ", 1)[0]
+        for at, line in st.bot.lines_with(" is now succeeded (charged)"):
+            head = line.split("job=", 1)[1].split(" ", 1)[0]
             if head.isdigit():
                 ready.setdefault(int(head), at)
         lost = [j for j, c in cards.items() if FINAL not in c.embeds[0].get("title", "")]

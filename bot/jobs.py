@@ -117,6 +117,9 @@ class JobPresenter(Protocol):
         `clip` is None when the clip was not downloaded (too big): link only. Posting must be
         idempotent for `job.delivery_nonce`. Raise PresenterError if it cannot be posted."""
 
+    async def find_delivery(self, job: Job) -> int | None:
+        """The id of this job's clip message if an earlier attempt posted it, else None."""
+
     async def job_finished(self, job: Job) -> None:
         """A job reached a terminal state (audit line, etc.)."""
 
@@ -373,6 +376,7 @@ class JobService:
             )
         except ReservationRefused as exc:
             raise Refused(self._reservation_message(exc, cost, applied.limit)) from None
+        current_job.set(job.id)  # this interaction's task: its log lines name the job
         jlog = job_logger(log, job.id)
         jlog.info(
             "reserved %d credits for user=%s guild=%s settings=%s/%ss image=%s",
@@ -431,6 +435,7 @@ class JobService:
         jlog = job_logger(log, job_id)
         try:
             job = await self.storage.get_job(job_id)
+            resumed_delivery = job.state is JobState.DELIVERING
             while not job.is_terminal:
                 if job.state in (JobState.PENDING, JobState.WAITING):
                     job = await self._submit(job)
@@ -447,7 +452,7 @@ class JobService:
                 elif job.state is JobState.RUNNING:
                     job = await self._follow(job)
                 elif job.state is JobState.DELIVERING:
-                    job = await self._deliver(job)
+                    job = await self._deliver(job, resumed=resumed_delivery)
         except asyncio.CancelledError:
             jlog.info("runner stopped; the job resumes at the next start")
             raise
@@ -661,9 +666,16 @@ class JobService:
             total_cost_usd=outcome.total_cost_usd,
         )
 
-    async def _deliver(self, job: Job) -> Job:
+    async def _deliver(self, job: Job, *, resumed: bool = False) -> Job:
         jlog = job_logger(log, job.id)
         assert self.presenter is not None
+        if job.result_message_id is None and resumed:
+            # The process may have died after Discord stored the clip but before we did; the
+            # message nonce only deduplicates for a few minutes, so look in the channel.
+            posted = await self.presenter.find_delivery(job)
+            if posted is not None:
+                jlog.info("clip was already posted as message=%s before the restart", posted)
+                job = await self.storage.update_job(job.id, result_message_id=posted)
         if job.result_message_id is not None:
             return await self._succeed(job, job.result_message_id, note=job.outcome_reason)
         if not job.output_url:
@@ -766,6 +778,7 @@ class JobService:
     # ------------------------------------------------------------------------------------------
     async def cancel(self, job_id: int, actor_id: int, *, is_moderator: bool) -> str:
         """Cancel a job for its requester or a moderator; return what to tell them."""
+        current_job.set(job_id)  # this interaction's task: its log lines name the job
         job = await self.storage.get_job(job_id)
         if job.user_id != actor_id and not is_moderator:
             raise Refused("Only the member who asked for this video or a moderator can cancel it.")

@@ -274,6 +274,11 @@ async def _guarded(interaction: discord.Interaction, handler: Any) -> None:
         await reply(interaction, f"Sorry, something went wrong on our side (error {ref}).")
 
 
+def delivery_header(job: Job) -> str:
+    """The first line of a clip message (also how a restarted bot recognises one it posted)."""
+    return f"<@{job.user_id}> your video is ready (job {job.id})."
+
+
 def requester_only(job: Job) -> discord.AllowedMentions:
     """Ping the member who asked, and nobody else (never @everyone, roles or a replied user)."""
     return discord.AllowedMentions(
@@ -485,7 +490,7 @@ class DiscordPresenter:
             if job.card_message_id
             else None
         )
-        header = f"<@{job.user_id}> your video is ready (job {job.id})."
+        header = delivery_header(job)
         limit = self.upload_limit(job)
         nonce = int(job.delivery_nonce, 16) if job.delivery_nonce else None
         reason: str | None = None
@@ -584,6 +589,23 @@ class DiscordPresenter:
             log.info("job=%s follow-up upload refused (%s); linking instead", job.id, exc.status)
             return None
         return Delivery(message_id=message.id, attached=True)
+
+    async def find_delivery(self, job: Job) -> int | None:
+        """Look for this job's clip message after its card (one history request)."""
+        if job.card_message_id is None or self.bot.user is None:
+            return None
+        marker = delivery_header(job)
+        try:
+            async for message in self._channel(job).history(
+                limit=100, after=discord.Object(job.card_message_id)
+            ):
+                if message.author.id == self.bot.user.id and message.content.startswith(marker):
+                    return message.id
+        except discord.HTTPException as exc:
+            log.info(
+                "job=%s could not read the channel to check for a posted clip: %s", job.id, exc
+            )
+        return None
 
     async def job_finished(self, job: Job) -> None:
         self._interactions.pop(job.id, None)

@@ -332,10 +332,7 @@ class Database:
             return draft.model_copy(update={"id": job_id})
 
         job = await self._run(work)
-        log.info(
-            "job %d reserved %d credits for user %d in guild %d",
-            job.id, job.credits, job.user_id, job.guild_id,
-        )  # fmt: skip
+        log.info("job=%d created with %d credits reserved", job.id, job.credits)
         return job
 
     @staticmethod
@@ -442,8 +439,8 @@ class Database:
                 return job
 
         job = await self._run(work)
-        settled = f" ({settle}d)" if settle else ""
-        log.info("job %d is now %s%s", job_id, to.value, settled)
+        settled = {"charge": " (charged)", "refund": " (refunded)"}.get(settle or "", "")
+        log.info("job=%d is now %s%s", job_id, to.value, settled)
         return job
 
     async def update_job(self, job_id: int, **fields: object) -> Job:
@@ -610,7 +607,7 @@ class Database:
 
         changed = await self._run(work)
         if changed:
-            log.info("job %d charged (totalcost %s USD)", job_id, total_cost_usd)
+            log.info("job=%d charged (totalcost %s USD)", job_id, total_cost_usd)
         return changed
 
     async def refund(self, job_id: int, note: str | None = None) -> bool:
@@ -623,7 +620,7 @@ class Database:
 
         changed = await self._run(work)
         if changed:
-            log.info("job %d refunded", job_id)
+            log.info("job=%d refunded", job_id)
         return changed
 
     async def ledger_for_job(self, job_id: int) -> list[LedgerEntry]:

@@ -515,7 +515,12 @@ class WiroClient:
                     if found is not None:
                         outcome = found.outcome()
                         if outcome is not None:
-                            log.info("task %s: %s (%s)", task_id, outcome.kind, outcome.reason)
+                            log.info(
+                                "task %s: %s%s",
+                                task_id,
+                                outcome.kind,
+                                f" ({outcome.reason})" if outcome.reason else "",
+                            )
                             yield outcome
                             return
                         if found.stage is not None:

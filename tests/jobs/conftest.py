@@ -34,6 +34,7 @@ class RecordingPresenter:
     updates: list[tuple[Job, CardExtras]] = field(default_factory=list)
     deliveries: list[tuple[Job, bytes | None, int | None]] = field(default_factory=list)
     finished: list[Job] = field(default_factory=list)
+    already_posted: dict[int, int] = field(default_factory=dict)  # job id -> message id
     _next_message: int = 900_000
 
     async def post_card(self, job: Job, extras: CardExtras, thumbnail: bytes | None) -> int:
@@ -58,6 +59,9 @@ class RecordingPresenter:
             attached=attached,
             note=None if attached else "linked",
         )
+
+    async def find_delivery(self, job: Job) -> int | None:
+        return self.already_posted.get(job.id)
 
     async def job_finished(self, job: Job) -> None:
         self.finished.append(job)

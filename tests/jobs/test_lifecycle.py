@@ -648,3 +648,30 @@ async def test_shutdown_waits_for_a_run_already_sent_and_saves_the_task(
     await second.resume_all()
     assert (await wait_terminal(db, job.id)).state is JobState.SUCCEEDED
     assert len(sim.runs) == 1 and len(presenter.deliveries) == 1
+
+
+async def test_rate_limited_run_is_queued_and_sent_again(
+    service: JobService, sim: WiroSimulator, db: Database
+) -> None:
+    sim.inject("/Run", 429)  # Wiro did not process it: safe to send again later
+    job = await service.submit(request(), None)
+    done = await wait_terminal(db, job.id)
+    assert done.state is JobState.SUCCEEDED
+    assert done.submit_attempts == 2
+    assert len([r for r in sim.runs if r.task_id]) == 1
+
+
+async def test_restart_finds_a_clip_posted_before_the_crash_and_does_not_post_again(
+    make_service: Callable[..., JobService], db: Database, presenter: RecordingPresenter
+) -> None:
+    # Killed after Discord stored the clip but before the bot recorded it, and restarted
+    # long after Discord's nonce window: only the channel itself knows.
+    pending = await _forge_state(db, JobState.DELIVERING)
+    presenter.already_posted[pending] = 555
+    service = make_service()
+    await service.resume_all()
+    done = await wait_terminal(db, pending)
+    assert done.state is JobState.SUCCEEDED
+    assert done.result_message_id == 555
+    assert presenter.deliveries == []
+    assert await _kinds(db, pending) == ["reserve", "charge"]
