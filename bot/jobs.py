@@ -18,6 +18,7 @@ import logging
 import secrets
 import tempfile
 import time
+import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -177,8 +178,16 @@ def utcnow() -> datetime:
 
 
 def normalise_prompt(prompt: str) -> str:
-    """Trim the prompt; inner text is kept as typed."""
-    return prompt.strip()
+    """Trim the prompt and drop control characters (NUL and the like; not newlines or tabs).
+
+    Everything else is kept as typed, emoji joiners included."""
+    kept = "".join(c for c in prompt if c in "\n\t" or unicodedata.category(c) != "Cc")
+    return kept.strip()
+
+
+def has_visible_text(prompt: str) -> bool:
+    """Whether the prompt shows anything: zero-width or spacing characters alone do not."""
+    return any(unicodedata.category(c)[0] not in "CZM" for c in prompt)
 
 
 def ts(moment: datetime, style: str = "R") -> str:
@@ -235,7 +244,7 @@ class JobService:
         word = quota.blocked_word_in(prompt, settings.blocked_words)
         if word is not None:
             raise Refused(f"Your prompt contains a word this server has blocked (“{word}”).")
-        if not prompt:
+        if not has_visible_text(prompt):
             raise Refused("The prompt is empty. Describe the video you want.")
         if len(prompt) > MAX_PROMPT_CHARS:
             raise Refused(

@@ -6,9 +6,13 @@ import unicodedata
 
 
 def fold(text: str) -> str:
-    """Return `text` in the form blocked words are compared in (NFKC, casefolded)."""
+    """Return `text` in the form blocked words are compared in (NFKC, casefolded, no
+    invisible format characters)."""
+    # Zero-width spaces and joiners, soft hyphens and the like (category Cf) would otherwise
+    # split a blocked word invisibly: "bad\u200bword" reads as "badword".
+    visible = "".join(c for c in text if unicodedata.category(c) != "Cf")
     # NFKC folds look-alike forms (fullwidth letters, ligatures); casefold beats lower() for ß.
-    return unicodedata.normalize("NFKC", text).casefold()
+    return unicodedata.normalize("NFKC", visible).casefold()
 
 
 def normalize_word(word: str) -> str:

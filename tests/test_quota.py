@@ -212,3 +212,11 @@ def test_expected_run_cost_usd(
 )
 def test_blocked_word_in(prompt: str, words: list[str], found: str | None) -> None:
     assert blocked_word_in(prompt, words) == found
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    ["a bad\u200bword here", "bad\u00adword", "BAD\u2060WORD!", "x badword\ufeff y"],
+)
+def test_invisible_characters_do_not_hide_a_blocked_word(prompt: str) -> None:
+    assert blocked_word_in(prompt, ["badword"]) == "badword"

@@ -675,3 +675,20 @@ async def test_restart_finds_a_clip_posted_before_the_crash_and_does_not_post_ag
     assert done.result_message_id == 555
     assert presenter.deliveries == []
     assert await _kinds(db, pending) == ["reserve", "charge"]
+
+
+@pytest.mark.parametrize("prompt", ["\u200b\u200b\u200b", " \u2060 ", "\x00\x00", "\u0301\u0301"])
+async def test_a_prompt_with_nothing_visible_is_empty(
+    service: JobService, sim: WiroSimulator, prompt: str
+) -> None:
+    with pytest.raises(Refused, match="empty"):
+        await service.submit(request(prompt=prompt), None)
+    assert sim.runs == []
+
+
+async def test_control_characters_are_not_sent_to_wiro(
+    service: JobService, sim: WiroSimulator, db: Database
+) -> None:
+    job = await service.submit(request(prompt="a cat\x00 on\x07 a mat\nat dawn"), None)
+    await wait_terminal(db, job.id)
+    assert sim.runs[0].fields["prompt"] == "a cat on a mat\nat dawn"
