@@ -110,8 +110,17 @@ async def run_bot(settings: Settings) -> int:
     try:
         await storage.open()
     except Exception as exc:
+        # A path the bot cannot use is a configuration problem: say so, like the others.
         log.error("cannot open the database at %s: %s", settings.database_path, exc)
-        return EXIT_FAILED
+        report_config_problems(
+            ConfigError(
+                [
+                    f"DATABASE_PATH ({settings.database_path}) cannot be used: {exc}. "
+                    "Point it to a file in a folder this user can write to."
+                ]
+            )
+        )
+        return EXIT_CONFIG
     wiro, simulator = await build_wiro(settings)
     await wiro.start()
     bot = VideoBot(settings=settings, storage=storage, wiro=wiro)

@@ -6,6 +6,7 @@ exists) and either returns `Settings` or raises `ConfigError` with one plain lin
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -102,6 +103,9 @@ class Settings(BaseSettings):
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError("must be an http(s) URL")
+        if parts.scheme == "http" and not is_loopback_host(parts.hostname or ""):
+            # Signed headers would cross the network in the clear.
+            raise ValueError("must use https (plain http only for a loopback address)")
         return value.rstrip("/")
 
     @field_validator("wiro_socket_url")
@@ -110,6 +114,8 @@ class Settings(BaseSettings):
         parts = urlsplit(value)
         if parts.scheme not in ("ws", "wss") or not parts.netloc:
             raise ValueError("must be a ws(s) URL")
+        if parts.scheme == "ws" and not is_loopback_host(parts.hostname or ""):
+            raise ValueError("must use wss (plain ws only for a loopback address)")
         return value
 
     @field_validator("wiro_output_hosts")
@@ -136,6 +142,16 @@ class Settings(BaseSettings):
 
 
 _TRUE = {"1", "true", "yes", "on", "y", "t"}
+
+
+def is_loopback_host(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost: the only hosts plain http is allowed for."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class _MissingWiroCredentials(ValueError):

@@ -112,6 +112,20 @@ def test_bad_value_is_named_with_its_fix(
     assert "Traceback" not in output
 
 
+def test_an_unusable_database_path_is_a_configuration_problem(tmp_path: Path) -> None:
+    (tmp_path / "a-folder.sqlite3").mkdir()  # the path names a directory, not a file
+    env = clean_env(
+        DISCORD_TOKEN="abc.def.ghi",
+        WIRO_SANDBOX="true",
+        DATABASE_PATH=str(tmp_path / "a-folder.sqlite3"),
+    )
+    result = run_bot(tmp_path, env=env)
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    assert "DATABASE_PATH" in output and "Point it to a file" in output
+    assert "Traceback" not in output
+
+
 def test_doctor_with_sandbox_and_unreachable_discord_prints_checklist(tmp_path: Path) -> None:
     port = closed_port()
     env = clean_env(
