@@ -396,8 +396,18 @@ class JobService:
             req.duration,
             frame is not None,
         )
-        if frame is not None:
-            await self.storage.save_frame(job.id, frame.data, frame.content_type, frame.filename)
+        try:
+            if frame is not None:
+                await self.storage.save_frame(
+                    job.id, frame.data, frame.content_type, frame.filename
+                )
+        except Exception:
+            jlog.exception("could not store the first frame")
+            await self._finish(job, JobState.FAILED, "The bot could not store the image.")
+            raise Refused(
+                "Something went wrong on our side while storing your image; your credits were "
+                "not used. Please try again."
+            ) from None
         try:
             message_id = await self.presenter.post_card(
                 job, await self._extras(job, note=note), thumbnail
@@ -409,10 +419,14 @@ class JobService:
                 "I couldn't post the job card in this channel (check that I can send messages, "
                 "embed links and attach files here). Your credits were not used."
             ) from None
-        job = await self.storage.update_job(
-            job.id, card_message_id=message_id, card_posted_at=self.clock()
-        )
-        self._launch(job.id)
+        try:
+            job = await self.storage.update_job(
+                job.id, card_message_id=message_id, card_posted_at=self.clock()
+            )
+        finally:
+            # Even if recording the card failed, the job runs (and ends) rather than holding
+            # the member's credits and a concurrency slot until the next restart.
+            self._launch(job.id)
         return job
 
     @staticmethod
@@ -824,7 +838,10 @@ class JobService:
             raise Refused(f"Job {job_id} does not belong to this server.")
         if not job.is_terminal:
             message = await self.cancel(job_id, actor_id, is_moderator=True)
-            return f"{message} Its credits are refunded when it stops."
+            return (
+                f"{message} A cancelled job's credits come back by themselves; if it finishes "
+                "before Wiro stops it, refund it again once it is done."
+            )
         if await self.storage.refund(job_id, note=f"moderator {actor_id}"):
             await self.storage.record_action(
                 guild_id, actor_id, "refund", f"job {job_id}: {job.credits} credits"
@@ -839,6 +856,10 @@ class JobService:
         job = await self.storage.get_job(job_id)
         if job.user_id != actor_id:
             raise Refused("Only the member who asked for this video can re-roll it.")
+        in_flight = await self.storage.jobs_in_flight(job.guild_id)
+        if any(j.reroll_of == job_id and j.user_id == actor_id for j in in_flight):
+            # Almost always a double click: one re-roll at a time per card.
+            raise Refused("A re-roll of this video is already on its way.")
         frame = None
         if job.has_image:
             stored = await self.storage.load_frame(job.id)

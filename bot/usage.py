@@ -102,8 +102,9 @@ def usage_csv(rows: Sequence[UsageRow]) -> bytes:
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(CSV_HEADER)
     for row in rows:
-        # user_id as text keeps spreadsheets from rounding 18-digit snowflakes.
-        writer.writerow([str(row.user_id), row.jobs, row.succeeded, row.credits, f"{row.usd:.6f}"])
+        # Plain digits, exact for scripts. Spreadsheets round 18-digit numbers on import: open
+        # the file with the user_id column typed as text (the README says how).
+        writer.writerow([row.user_id, row.jobs, row.succeeded, row.credits, f"{row.usd:.6f}"])
     return buffer.getvalue().encode("utf-8")
 
 

@@ -459,10 +459,15 @@ class DiscordPresenter:
         await self._repost(job, embed, view)
 
     async def _repost(self, job: Job, embed: discord.Embed, view: discord.ui.View | None) -> None:
-        embed.set_thumbnail(url=None)
         kwargs: dict[str, Any] = {"embed": embed, "allowed_mentions": NO_MENTIONS}
         if view is not None:
             kwargs["view"] = view
+        thumbnail = await self._thumbnail_for(job) if job.has_image else None
+        if thumbnail is not None:
+            # The new card needs its own copy: attachment:// refers to this message's files.
+            kwargs["file"] = discord.File(io.BytesIO(thumbnail), filename=THUMBNAIL_NAME)
+        else:
+            embed.set_thumbnail(url=None)
         await self.sends.acquire(job.channel_id)
         message = await self._channel(job).send(**kwargs)
         old = job.card_message_id
@@ -472,6 +477,19 @@ class DiscordPresenter:
         if old is not None:
             with contextlib.suppress(discord.HTTPException):
                 await self._channel(job).get_partial_message(old).delete()
+
+    async def _thumbnail_for(self, job: Job) -> bytes | None:
+        """Rebuild the card's thumbnail from the stored first frame (None if it is gone)."""
+        from bot.media import make_thumbnail
+
+        frame = await self.bot.storage.load_frame(job.id)
+        if frame is None:
+            return None
+        try:
+            return await asyncio.to_thread(make_thumbnail, frame.data)
+        except Exception:
+            log.warning("job=%s could not rebuild the card thumbnail", job.id, exc_info=True)
+            return None
 
     def upload_limit(self, job: Job) -> int:
         """Bytes the bot may attach in this job's server (boost tier; 10 MiB by default)."""

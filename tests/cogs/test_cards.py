@@ -265,6 +265,11 @@ class FakeStorage:
         self.job = self.job.model_copy(update=fields)
         return self.job
 
+    async def load_frame(self, job_id: int) -> Any:
+        return self.frame
+
+    frame: Any = None
+
 
 class FakeJobs:
     def clock(self) -> datetime:
@@ -394,3 +399,42 @@ async def test_send_pacer_allows_a_burst_then_spaces_messages_per_channel() -> N
     assert stamps[2] < 0.05
     assert stamps[3] >= 0.18 and stamps[4] - stamps[3] >= 0.18
     assert other - stamps[4] < 0.05
+
+
+async def test_a_reposted_card_carries_its_own_thumbnail() -> None:
+    import io as _io
+
+    from PIL import Image
+
+    from storage.models import StoredFrame
+
+    buffer = _io.BytesIO()
+    Image.new("RGB", (640, 360), (10, 120, 200)).save(buffer, "PNG")
+    channel = FakeChannel()
+    old = job(
+        card_posted_at=NOW - timedelta(hours=2),
+        state=JobState.RUNNING,
+        stage=Stage.GENERATING,
+        has_image=True,
+    )
+    presenter, bot = presenter_for(old, channel)
+    bot.storage.frame = StoredFrame(buffer.getvalue(), "image/png", "first-frame.png")
+    await presenter.edit_card(old, CardExtras())
+    sent = channel.sent[0]
+    assert sent["file"].filename == "first-frame.jpg"
+    assert sent["embed"].thumbnail.url == "attachment://first-frame.jpg"
+
+
+async def test_a_reposted_card_without_its_frame_drops_the_thumbnail() -> None:
+    channel = FakeChannel()
+    old = job(
+        card_posted_at=NOW - timedelta(hours=2),
+        state=JobState.RUNNING,
+        stage=Stage.GENERATING,
+        has_image=True,
+    )
+    presenter, _ = presenter_for(old, channel)
+    await presenter.edit_card(old, CardExtras())
+    sent = channel.sent[0]
+    assert "file" not in sent
+    assert not sent["embed"].thumbnail.url

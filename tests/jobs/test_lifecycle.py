@@ -692,3 +692,15 @@ async def test_control_characters_are_not_sent_to_wiro(
     job = await service.submit(request(prompt="a cat\x00 on\x07 a mat\nat dawn"), None)
     await wait_terminal(db, job.id)
     assert sim.runs[0].fields["prompt"] == "a cat on a mat\nat dawn"
+
+
+async def test_a_second_reroll_click_while_one_runs_is_refused(
+    make_service: Callable[..., JobService], sim: WiroSimulator, db: Database
+) -> None:
+    service = make_service(max_jobs_per_user=5)
+    job = await service.submit(request(), None)
+    await wait_terminal(db, job.id)
+    sim.script_next(TaskScript(queue=3.0))
+    await service.reroll(job.id, USER, frozenset(), upload_limit=None)
+    with pytest.raises(Refused, match="already on its way"):
+        await service.reroll(job.id, USER, frozenset(), upload_limit=None)
