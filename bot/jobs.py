@@ -438,9 +438,15 @@ class JobService:
                 f"{limit.period} and this run costs {cost}.{resets}"
             )
         if exc.code == "user_concurrency":
-            return "You already have the maximum number of videos in progress. Wait for one."
+            return (
+                f"You already have {exc.limit:g} videos in progress, the most at once. Wait for "
+                "one to finish or cancel it."
+            )
         if exc.code == "guild_concurrency":
-            return "This server has too many videos in progress right now. Try again soon."
+            return (
+                f"This server already has {exc.limit:g} videos in progress, the most at once. "
+                "Try again in a few minutes."
+            )
         if exc.code == "budget":
             return "This server's video budget for the month is used up."
         return exc.reason
@@ -596,7 +602,7 @@ class JobService:
                 return await self._finish(
                     job,
                     JobState.TIMED_OUT,
-                    f"Wiro stayed busy for {self._timeout_minutes} minutes, so the job was "
+                    f"Wiro stayed busy for {self._timeout_words}, so the job was "
                     "dropped from the queue.",
                 )
             waiting = [
@@ -636,7 +642,7 @@ class JobService:
             return await self._finish(
                 job,
                 JobState.TIMED_OUT,
-                f"No result after {self._timeout_minutes} minutes, so the task was stopped.",
+                f"No result after {self._timeout_words}, so the task was stopped.",
             )
         except WiroAuthError as exc:
             # The follower retries everything else until the deadline; a refused credential
@@ -987,6 +993,11 @@ class JobService:
     def _timeout_minutes(self) -> int:
         return int(self.config.timeout.total_seconds() // 60)
 
+    @property
+    def _timeout_words(self) -> str:
+        minutes = self._timeout_minutes
+        return "1 minute" if minutes == 1 else f"{minutes} minutes"
+
     def _seconds_left(self, job: Job) -> float:
         # One deadline per job, from the member's request: time in our local queue counts too.
         return (job.created_at + self.config.timeout - self.clock()).total_seconds()
@@ -1007,7 +1018,7 @@ def _state_words(state: JobState) -> str:
 def _run_failure_reason(exc: WiroError) -> str:
     """Plain words for a Run that Wiro refused (never the raw error text in public)."""
     if isinstance(exc, WiroInsufficientBalance):
-        return "The bot's Wiro account is out of balance. A moderator has to top it up."
+        return "The bot's Wiro account is out of balance. The bot's operator has to top it up."
     if isinstance(exc, WiroAuthError):
         return "The bot's Wiro credentials were refused. The operator has to check them."
     if isinstance(exc, WiroValidationError):

@@ -359,8 +359,12 @@ class RestApi:
         if msg.guild_id is not None:
             data["guild_id"] = str(msg.guild_id)
             if event == "MESSAGE_CREATE":
+                # The author's real roles, as Discord sends them (discord.py copies them onto
+                # its cached member, so an empty list would strip the bot of its role).
+                guild = self.world.guilds.get(msg.guild_id)
+                author = guild.members.get(self.world.bot_user.id) if guild else None
                 data["member"] = {
-                    "roles": [],
+                    "roles": [str(r) for r in author.roles] if author else [],
                     "joined_at": data["timestamp"],
                     "deaf": False,
                     "mute": False,
