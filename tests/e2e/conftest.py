@@ -7,6 +7,7 @@ read outcomes from the double's world and the simulator's records.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
@@ -241,14 +242,10 @@ class Stack:
         return await self.bot.wait_for_line(substring, timeout)
 
 
-@pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def stack(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Stack]:
-    """One stack per test module; its env comes from the module's STACK_ENV."""
-    env = getattr(request.module, "STACK_ENV", {})
-    tier = getattr(request.module, "PREMIUM_TIER", 0)
-    s = Stack(tmp_path_factory.mktemp("e2e"), env, tier)
+@contextlib.asynccontextmanager
+async def running_stack(path: Path, env: dict[str, str], tier: int = 0) -> AsyncIterator[Stack]:
+    """Start a stack; on failure print the bot's output; at the end stop it and check it."""
+    s = Stack(path, env, tier)
     try:
         await s.start()
         yield s
@@ -259,6 +256,17 @@ async def stack(
     finally:
         await s.stop()
     s.assert_clean()
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Stack]:
+    """One stack per test module; its env comes from the module's STACK_ENV."""
+    env = getattr(request.module, "STACK_ENV", {})
+    tier = getattr(request.module, "PREMIUM_TIER", 0)
+    async with running_stack(tmp_path_factory.mktemp("e2e"), env, tier) as s:
+        yield s
 
 
 @pytest.fixture(autouse=True)

@@ -9,23 +9,14 @@ from pathlib import Path
 import pytest
 
 from bot.wiro.sandbox import TaskScript
-from tests.e2e.conftest import Stack, fake_clip
+from tests.e2e.conftest import Stack, fake_clip, running_stack
 
 
 @pytest.fixture
 async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
     """A stack of its own per test: these tests kill and restart the bot."""
-    s = Stack(tmp_path, {"DEFAULT_QUOTA_CREDITS": "100"})
-    try:
-        await s.start()
+    async with running_stack(tmp_path, {"DEFAULT_QUOTA_CREDITS": "100"}) as s:
         yield s
-    except BaseException:
-        for bot in s.processes:
-            bot.dump()
-        raise
-    finally:
-        await s.stop()
-    s.assert_clean()
 
 
 async def test_sigkill_mid_job_resumes_delivers_once_and_old_buttons_answer(stack: Stack) -> None:
