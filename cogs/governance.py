@@ -136,29 +136,33 @@ _OUTCOME_WORDS = {
 }
 
 
-def job_status_words(job: Job) -> str:
+def job_status_words(job: Job, *, refunded: bool = False) -> str:
     """The job's outcome when finished, else its current stage, in a few words."""
     if job.is_terminal:
-        return _OUTCOME_WORDS[job.state]
+        words = _OUTCOME_WORDS[job.state]
+        # Failed, cancelled and timed-out jobs are always refunded; say so only where it is news.
+        return f"{words} (refunded by a moderator)" if refunded else words
     words = _STAGE_WORDS.get(job.stage, job.stage.value)
     if job.stage is Stage.GENERATING and job.progress is not None:
         words += f" {job.progress}%"
     return f"⏳ {words}"
 
 
-def job_line(job: Job) -> str:
+def job_line(job: Job, *, refunded: bool = False) -> str:
     """One /jobs line: id, stage or outcome, start, settings, prompt excerpt, card link."""
     link = card_link(job)
     # <…> around the URL keeps Discord from unfurling a preview of every card.
     card = f"[card](<{link}>)" if link.startswith("https://") else "no card"
     excerpt = prompt_as_text(job.prompt, limit=PROMPT_EXCERPT).replace("\n", " ")
     return (
-        f"`{job.id}` · {job_status_words(job)} · {ts(job.created_at)} · "
+        f"`{job.id}` · {job_status_words(job, refunded=refunded)} · {ts(job.created_at)} · "
         f"{job.resolution} {job.duration} s · {excerpt} · {card}"
     )
 
 
-def describe_jobs(jobs: Sequence[Job], *, own: bool, user_id: int) -> str:
+def describe_jobs(
+    jobs: Sequence[Job], *, own: bool, user_id: int, refunded: Iterable[int] = ()
+) -> str:
     """Build the /jobs answer (newest first), within Discord's message limit."""
     whose = "Your" if own else f"<@{user_id}>'s"
     if not jobs:
@@ -167,7 +171,9 @@ def describe_jobs(jobs: Sequence[Job], *, own: bool, user_id: int) -> str:
             if own
             else f"<@{user_id}> has no video jobs in this server."
         )
-    return fit_lines([f"**{whose} latest video jobs**"], [job_line(j) for j in jobs])
+    refunded_ids = set(refunded)
+    lines = [job_line(j, refunded=j.id in refunded_ids) for j in jobs]
+    return fit_lines([f"**{whose} latest video jobs**"], lines)
 
 
 def check_jobs_target(actor_id: int, target_id: int, *, moderator: bool) -> None:
@@ -215,7 +221,16 @@ class GovernanceCog(commands.Cog):
         if target != actor:
             check_jobs_target(actor, target, moderator=await is_moderator(interaction))
         jobs = await self.bot.storage.jobs_for_user(interaction.guild_id, target, JOBS_SHOWN)
-        await reply(interaction, describe_jobs(jobs, own=target == actor, user_id=target))
+        refunded = [
+            j.id
+            for j in jobs
+            if j.state is JobState.SUCCEEDED
+            and any(e.kind == "refund" for e in await self.bot.storage.ledger_for_job(j.id))
+        ]
+        await reply(
+            interaction,
+            describe_jobs(jobs, own=target == actor, user_id=target, refunded=refunded),
+        )
 
 
 async def member_notes(bot: VideoBot, guild_id: int, user_id: int) -> list[str]:

@@ -163,6 +163,15 @@ async def test_describe_jobs_lists_newest_first_within_2000_chars(
     assert f"<@{OTHER}> has no video jobs" in describe_jobs([], own=False, user_id=OTHER)
 
 
+async def test_describe_jobs_marks_a_job_a_moderator_refunded(db: Database) -> None:
+    done = await make_job(db, JobState.SUCCEEDED)
+    other = await make_job(db, JobState.SUCCEEDED)
+    text = describe_jobs([done, other], own=True, user_id=USER, refunded=[done.id])
+    lines = {int(m.group(1)): m.group(0) for m in re.finditer(r"^`(\d+)`.*$", text, flags=re.M)}
+    assert "refunded by a moderator" in lines[done.id]
+    assert "refunded" not in lines[other.id]
+
+
 @pytest.mark.parametrize(
     ("target", "moderator", "allowed"),
     [(USER, False, True), (OTHER, False, False), (OTHER, True, True), (USER, True, True)],
