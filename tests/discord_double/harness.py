@@ -123,6 +123,16 @@ class DiscordDouble:
         }
 
     # ----- world building (before the bot connects: GUILD_CREATE is sent at IDENTIFY) -----
+    def _ch(self, channel: Channel | int | None) -> Channel:
+        """The channel given, by object or id; the default channel when None."""
+        if isinstance(channel, Channel):
+            return channel
+        if channel is None:
+            if self.channel is None:
+                raise ValueError("no default channel; pass channel=")
+            return self.channel
+        return self.world.channels[int(channel)]
+
     def _g(self, guild: Guild | int | None) -> Guild:
         if guild is None:
             if self.guild is None:
@@ -244,11 +254,7 @@ class DiscordDouble:
     ) -> Interaction:
         """Invoke a synced slash command (`name` may be "group sub" or "cmd group sub")."""
         g = self._g(guild)
-        ch = (
-            channel
-            if isinstance(channel, Channel)
-            else self.world.channels[int(channel or self.channel.id)]
-        )  # type: ignore[union-attr]
+        ch = self._ch(channel)
         inter = base_payload(
             self.world,
             itype=2,
@@ -274,11 +280,7 @@ class DiscordDouble:
     ) -> Interaction:
         """Send an APPLICATION_COMMAND_AUTOCOMPLETE for option `focused`."""
         g = self._g(guild)
-        ch = (
-            channel
-            if isinstance(channel, Channel)
-            else self.world.channels[int(channel or self.channel.id)]
-        )  # type: ignore[union-attr]
+        ch = self._ch(channel)
         inter = base_payload(
             self.world, itype=4, guild=g, channel_id=ch.id, member=self._member(g, user)
         )
