@@ -196,6 +196,54 @@ def m0002_frames(db: SqliteUtilsDatabase) -> None:
     db.execute("CREATE INDEX frames_keep_until ON frames (keep_until) WHERE keep_until IS NOT NULL")
 
 
+@_migration("0003_approvals")
+def m0003_approvals(db: SqliteUtilsDatabase) -> None:
+    # Approval queue (a server may hold members' requests for a moderator) and the budget
+    # alerts already announced. approved_at on jobs: a held job's run deadline counts from it.
+    statements = [
+        """
+        CREATE TABLE approval_settings (
+            guild_id INTEGER PRIMARY KEY,
+            enabled INTEGER NOT NULL,
+            review_channel_id INTEGER,
+            trusted_role_id INTEGER,
+            set_by INTEGER,
+            set_at TEXT
+        )
+        """,
+        """
+        CREATE TABLE approvals (
+            job_id INTEGER PRIMARY KEY REFERENCES jobs (id),
+            guild_id INTEGER NOT NULL,
+            user_id INTEGER NOT NULL,
+            status TEXT NOT NULL
+                CHECK (status IN ('waiting', 'approved', 'denied', 'expired', 'cancelled')),
+            review_channel_id INTEGER NOT NULL,
+            review_message_id INTEGER,
+            requested_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            decided_by INTEGER,
+            decided_at TEXT,
+            reason TEXT
+        )
+        """,
+        "CREATE INDEX approvals_waiting ON approvals (expires_at) WHERE status = 'waiting'",
+        "CREATE INDEX approvals_guild ON approvals (guild_id, status)",
+        """
+        CREATE TABLE budget_alerts (
+            guild_id INTEGER NOT NULL,
+            month TEXT NOT NULL,
+            threshold INTEGER NOT NULL,
+            announced_at TEXT NOT NULL,
+            PRIMARY KEY (guild_id, month, threshold)
+        )
+        """,
+        "ALTER TABLE jobs ADD COLUMN approved_at TEXT",
+    ]
+    for sql in statements:
+        db.execute(sql)
+
+
 def migration_names() -> list[str]:
     """Return the names of all known migrations, in order (index + 1 is the version)."""
     return list(_names)

@@ -113,6 +113,7 @@ class Job(BaseModel):
     submitted_at: datetime | None = None
     started_at: datetime | None = None  # Wiro began generating
     finished_at: datetime | None = None
+    approved_at: datetime | None = None  # a held request was approved; its deadline counts from it
     updated_at: datetime
 
     @property

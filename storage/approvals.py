@@ -1,0 +1,400 @@
+"""The approval table group: per-server approval settings, one review per held request, and the
+budget alerts already announced.
+
+Plain SQL functions that take the sqlite-utils database and run on the storage worker thread,
+inside the caller's transaction when there is one; `ApprovalStore` is their async face. Every
+decision is one conditional UPDATE (`... WHERE status = 'waiting'`): when two moderators press
+at the same moment, SQLite's write lock orders them and exactly one UPDATE changes the row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict
+from sqlite_utils import Database as SqliteUtilsDatabase
+
+if TYPE_CHECKING:
+    from storage.db import Database
+
+
+class ApprovalStatus(StrEnum):
+    """Where a held request is. Only WAITING ever changes, and it changes once."""
+
+    WAITING = "waiting"
+    APPROVED = "approved"
+    DENIED = "denied"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"  # by the member (or a moderator's cancel) while waiting
+
+
+class ApprovalSettings(BaseModel):
+    """A server's approval rule: on or off, where requests are reviewed, who skips the queue."""
+
+    model_config = ConfigDict(frozen=True)
+
+    guild_id: int
+    enabled: bool
+    review_channel_id: int | None = None
+    trusted_role_id: int | None = None
+    set_by: int | None = None
+    set_at: datetime | None = None
+
+
+class Approval(BaseModel):
+    """The review of one held request (one row per job that had to wait)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    job_id: int
+    guild_id: int
+    user_id: int
+    status: ApprovalStatus
+    review_channel_id: int
+    review_message_id: int | None = None
+    requested_at: datetime
+    expires_at: datetime
+    decided_by: int | None = None
+    decided_at: datetime | None = None
+    reason: str | None = None
+
+    @property
+    def waiting(self) -> bool:
+        return self.status is ApprovalStatus.WAITING
+
+
+# --- time, in the same text form as the rest of the file (see storage.db) ---------------------
+def _t(value: datetime) -> str:
+    from storage.db import to_db_time
+
+    return to_db_time(value)
+
+
+def _dt(value: str | None) -> datetime | None:
+    from storage.db import from_db_time
+
+    return from_db_time(value)
+
+
+def _approval(row: dict[str, Any]) -> Approval:
+    times = ("requested_at", "expires_at", "decided_at")
+    return Approval.model_validate({k: (_dt(v) if k in times else v) for k, v in row.items()})
+
+
+# --- settings ---------------------------------------------------------------------------------
+def get_settings(db: SqliteUtilsDatabase, guild_id: int) -> ApprovalSettings | None:
+    row = next(db.query("SELECT * FROM approval_settings WHERE guild_id = ?", [guild_id]), None)
+    if row is None:
+        return None
+    return ApprovalSettings.model_validate(
+        {**row, "enabled": bool(row["enabled"]), "set_at": _dt(row["set_at"])}
+    )
+
+
+def put_settings(
+    db: SqliteUtilsDatabase,
+    guild_id: int,
+    *,
+    enabled: bool,
+    review_channel_id: int | None,
+    trusted_role_id: int | None,
+    actor_id: int,
+    now: datetime,
+) -> None:
+    """Turn approval on (with its channel and trusted role) or off (keeping the last channel)."""
+    if enabled and review_channel_id is None:
+        raise ValueError("approval needs a review channel")
+    if enabled:
+        db.execute(
+            "INSERT INTO approval_settings (guild_id, enabled, review_channel_id,"
+            " trusted_role_id, set_by, set_at) VALUES (?, 1, ?, ?, ?, ?)"
+            " ON CONFLICT (guild_id) DO UPDATE SET enabled = 1,"
+            " review_channel_id = excluded.review_channel_id,"
+            " trusted_role_id = excluded.trusted_role_id,"
+            " set_by = excluded.set_by, set_at = excluded.set_at",
+            [guild_id, review_channel_id, trusted_role_id, actor_id, _t(now)],
+        )
+    else:
+        db.execute(
+            "UPDATE approval_settings SET enabled = 0, set_by = ?, set_at = ? WHERE guild_id = ?",
+            [actor_id, _t(now), guild_id],
+        )
+
+
+# --- reviews ----------------------------------------------------------------------------------
+def insert_waiting(
+    db: SqliteUtilsDatabase,
+    *,
+    job_id: int,
+    guild_id: int,
+    user_id: int,
+    review_channel_id: int,
+    now: datetime,
+    expires_at: datetime,
+) -> Approval:
+    """Hold a new job for review (inside the transaction that reserved its credits)."""
+    db.execute(
+        "INSERT INTO approvals (job_id, guild_id, user_id, status, review_channel_id,"
+        " requested_at, expires_at) VALUES (?, ?, ?, 'waiting', ?, ?, ?)",
+        [job_id, guild_id, user_id, review_channel_id, _t(now), _t(expires_at)],
+    )
+    return Approval(
+        job_id=job_id,
+        guild_id=guild_id,
+        user_id=user_id,
+        status=ApprovalStatus.WAITING,
+        review_channel_id=review_channel_id,
+        requested_at=now,
+        expires_at=expires_at,
+    )
+
+
+def get(db: SqliteUtilsDatabase, job_id: int) -> Approval | None:
+    row = next(db.query("SELECT * FROM approvals WHERE job_id = ?", [job_id]), None)
+    return None if row is None else _approval(row)
+
+
+def many(db: SqliteUtilsDatabase, job_ids: Iterable[int]) -> dict[int, Approval]:
+    ids = sorted(set(job_ids))
+    if not ids:
+        return {}
+    marks = ", ".join("?" for _ in ids)
+    rows = db.query(f"SELECT * FROM approvals WHERE job_id IN ({marks})", ids)
+    return {r["job_id"]: _approval(r) for r in rows}
+
+
+def decide(
+    db: SqliteUtilsDatabase,
+    job_id: int,
+    status: ApprovalStatus,
+    *,
+    actor_id: int | None,
+    reason: str | None,
+    now: datetime,
+) -> tuple[bool, Approval | None]:
+    """Record a decision if the request is still waiting; return (this call decided, row).
+
+    Run inside BEGIN IMMEDIATE: the conditional UPDATE is the whole race. Approving also
+    stamps the job's approved_at, from which its run deadline counts."""
+    if status is ApprovalStatus.WAITING:
+        raise ValueError("a decision cannot be 'waiting'")
+    cur = db.execute(
+        "UPDATE approvals SET status = ?, decided_by = ?, decided_at = ?, reason = ?"
+        " WHERE job_id = ? AND status = 'waiting'",
+        [status.value, actor_id, _t(now), reason, job_id],
+    )
+    won = cur.rowcount == 1
+    if won and status is ApprovalStatus.APPROVED:
+        db.execute("UPDATE jobs SET approved_at = ? WHERE id = ?", [_t(now), job_id])
+    return won, get(db, job_id)
+
+
+def set_review_message(db: SqliteUtilsDatabase, job_id: int, message_id: int | None) -> None:
+    db.execute("UPDATE approvals SET review_message_id = ? WHERE job_id = ?", [message_id, job_id])
+
+
+def due(db: SqliteUtilsDatabase, now: datetime, limit: int = 100) -> list[Approval]:
+    """Waiting requests whose time ran out, oldest first."""
+    rows = db.query(
+        "SELECT * FROM approvals WHERE status = 'waiting' AND expires_at <= ?"
+        " ORDER BY expires_at, job_id LIMIT ?",
+        [_t(now), limit],
+    )
+    return [_approval(r) for r in rows]
+
+
+def next_expiry(db: SqliteUtilsDatabase) -> datetime | None:
+    row = db.execute("SELECT MIN(expires_at) FROM approvals WHERE status = 'waiting'").fetchone()
+    return _dt(row[0]) if row and row[0] else None
+
+
+def unsettled(db: SqliteUtilsDatabase) -> list[Approval]:
+    """Rows whose job does not yet match them: decided against while the job still waits to
+    run (a restart between the decision and the refund), or still waiting for a job that
+    already ended some other way (its card could not be posted)."""
+    rows = db.query(
+        "SELECT a.* FROM approvals a JOIN jobs j ON j.id = a.job_id"
+        " WHERE (a.status IN ('denied', 'expired', 'cancelled') AND j.state = 'pending')"
+        " OR (a.status = 'waiting' AND j.state IN ('succeeded', 'failed', 'cancelled',"
+        " 'timed_out'))"
+        " ORDER BY a.job_id"
+    )
+    return [_approval(r) for r in rows]
+
+
+def waiting(db: SqliteUtilsDatabase, guild_id: int) -> list[Approval]:
+    """A server's requests waiting for a moderator, oldest first."""
+    rows = db.query(
+        "SELECT a.* FROM approvals a JOIN jobs j ON j.id = a.job_id"
+        " WHERE a.guild_id = ? AND a.status = 'waiting' AND j.state = 'pending'"
+        " ORDER BY a.requested_at, a.job_id",
+        [guild_id],
+    )
+    return [_approval(r) for r in rows]
+
+
+def refusals(
+    db: SqliteUtilsDatabase, guild_id: int, since: datetime, user_id: int | None = None
+) -> dict[int, tuple[int, int]]:
+    """Per member: (denied, expired) requests of jobs created since `since`."""
+    sql = (
+        "SELECT a.user_id AS user_id, SUM(a.status = 'denied') AS denied,"
+        " SUM(a.status = 'expired') AS expired FROM approvals a JOIN jobs j ON j.id = a.job_id"
+        " WHERE a.guild_id = ? AND j.created_at >= ?"
+    )
+    params: list[object] = [guild_id, _t(since)]
+    if user_id is not None:
+        sql += " AND a.user_id = ?"
+        params.append(user_id)
+    sql += " GROUP BY a.user_id"
+    return {
+        r["user_id"]: (int(r["denied"] or 0), int(r["expired"] or 0)) for r in db.query(sql, params)
+    }
+
+
+# --- budget alerts ------------------------------------------------------------------------------
+def claim_alert(
+    db: SqliteUtilsDatabase, guild_id: int, month: str, threshold: int, now: datetime
+) -> bool:
+    """Remember that `threshold` % was announced for this month; False if it already was."""
+    cur = db.execute(
+        "INSERT OR IGNORE INTO budget_alerts (guild_id, month, threshold, announced_at)"
+        " VALUES (?, ?, ?, ?)",
+        [guild_id, month, threshold, _t(now)],
+    )
+    return cur.rowcount == 1
+
+
+def release_alert(db: SqliteUtilsDatabase, guild_id: int, month: str, threshold: int) -> None:
+    db.execute(
+        "DELETE FROM budget_alerts WHERE guild_id = ? AND month = ? AND threshold = ?",
+        [guild_id, month, threshold],
+    )
+
+
+def announced(db: SqliteUtilsDatabase, guild_id: int, month: str) -> set[int]:
+    rows = db.query(
+        "SELECT threshold FROM budget_alerts WHERE guild_id = ? AND month = ?", [guild_id, month]
+    )
+    return {int(r["threshold"]) for r in rows}
+
+
+class ApprovalStore:
+    """Async access to the approval table group, on the database's worker thread."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    async def _read(self, fn: Any) -> Any:
+        return await self._database._run(fn)
+
+    async def _write(self, fn: Any) -> Any:
+        from storage.db import _immediate
+
+        def work(db: SqliteUtilsDatabase) -> Any:
+            with _immediate(db):
+                return fn(db)
+
+        return await self._database._run(work)
+
+    async def settings(self, guild_id: int) -> ApprovalSettings | None:
+        """The server's approval rule, or None when it was never set."""
+        result: ApprovalSettings | None = await self._read(lambda db: get_settings(db, guild_id))
+        return result
+
+    async def set_settings(
+        self,
+        guild_id: int,
+        *,
+        enabled: bool,
+        review_channel_id: int | None,
+        trusted_role_id: int | None,
+        actor_id: int,
+        now: datetime,
+        detail: str,
+    ) -> None:
+        """Change the rule and record who did it in the moderators' log, in one transaction."""
+
+        def work(db: SqliteUtilsDatabase) -> None:
+            put_settings(
+                db, guild_id, enabled=enabled, review_channel_id=review_channel_id,
+                trusted_role_id=trusted_role_id, actor_id=actor_id, now=now,
+            )  # fmt: skip
+            action = "approval.on" if enabled else "approval.off"
+            db.execute(
+                "INSERT INTO mod_actions (guild_id, actor_id, action, detail, created_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [guild_id, actor_id, action, detail, _t(now)],
+            )
+
+        await self._write(work)
+
+    async def get(self, job_id: int) -> Approval | None:
+        result: Approval | None = await self._read(lambda db: get(db, job_id))
+        return result
+
+    async def many(self, job_ids: Iterable[int]) -> dict[int, Approval]:
+        ids = list(job_ids)
+        result: dict[int, Approval] = await self._read(lambda db: many(db, ids))
+        return result
+
+    async def insert_waiting(self, **fields: Any) -> Approval:
+        result: Approval = await self._write(lambda db: insert_waiting(db, **fields))
+        return result
+
+    async def decide(
+        self,
+        job_id: int,
+        status: ApprovalStatus,
+        *,
+        actor_id: int | None,
+        reason: str | None,
+        now: datetime,
+    ) -> tuple[bool, Approval | None]:
+        result: tuple[bool, Approval | None] = await self._write(
+            lambda db: decide(db, job_id, status, actor_id=actor_id, reason=reason, now=now)
+        )
+        return result
+
+    async def set_review_message(self, job_id: int, message_id: int | None) -> None:
+        await self._write(lambda db: set_review_message(db, job_id, message_id))
+
+    async def due(self, now: datetime, limit: int = 100) -> list[Approval]:
+        result: list[Approval] = await self._read(lambda db: due(db, now, limit))
+        return result
+
+    async def next_expiry(self) -> datetime | None:
+        result: datetime | None = await self._read(next_expiry)
+        return result
+
+    async def unsettled(self) -> list[Approval]:
+        result: list[Approval] = await self._read(unsettled)
+        return result
+
+    async def waiting(self, guild_id: int) -> list[Approval]:
+        result: list[Approval] = await self._read(lambda db: waiting(db, guild_id))
+        return result
+
+    async def refusals(
+        self, guild_id: int, since: datetime, user_id: int | None = None
+    ) -> dict[int, tuple[int, int]]:
+        result: dict[int, tuple[int, int]] = await self._read(
+            lambda db: refusals(db, guild_id, since, user_id)
+        )
+        return result
+
+    async def claim_alert(self, guild_id: int, month: str, threshold: int, now: datetime) -> bool:
+        result: bool = await self._write(
+            lambda db: claim_alert(db, guild_id, month, threshold, now)
+        )
+        return result
+
+    async def release_alert(self, guild_id: int, month: str, threshold: int) -> None:
+        await self._write(lambda db: release_alert(db, guild_id, month, threshold))
+
+    async def announced(self, guild_id: int, month: str) -> set[int]:
+        result: set[int] = await self._read(lambda db: announced(db, guild_id, month))
+        return result

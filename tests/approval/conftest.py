@@ -1,0 +1,119 @@
+"""Fixtures for the approval queue and budget alerts: a real database, a hand-moved clock, and
+recording stand-ins for the job lifecycle and the Discord side."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.approval import ApprovalService
+from storage.api import IllegalTransition
+from storage.approvals import Approval, ApprovalStore
+from storage.db import Database
+from storage.models import Job, JobState, NewJob
+from tests.factories import Clock, reserve_and_walk
+
+T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+GUILD, CHANNEL, REVIEW, USER, MOD, MOD2 = 10, 20, 30, 40, 50, 51
+TRUSTED, MODROLE = 60, 70
+
+
+@dataclass
+class LedgerJobs:
+    """JobControl over the real job table: release records, withdraw refunds like JobService."""
+
+    db: Database
+    released: list[int] = field(default_factory=list)
+
+    async def release(self, job_id: int) -> None:
+        self.released.append(job_id)
+
+    async def withdraw(self, job_id: int, reason: str, *, by: int | None) -> Job | None:
+        try:
+            return await self.db.transition(
+                job_id, JobState.CANCELLED, settle="refund", outcome_reason=reason,
+                cancelled_by=by,
+            )  # fmt: skip
+        except IllegalTransition:
+            return None
+
+
+@dataclass
+class RecordingReviews:
+    """ReviewPresenter that remembers the review messages and audit lines."""
+
+    fail_post: bool = False
+    has_audit_channel: bool = True
+    posted: list[tuple[Job, Approval]] = field(default_factory=list)
+    updates: list[tuple[Job, Approval]] = field(default_factory=list)
+    lines: list[tuple[int, str]] = field(default_factory=list)
+
+    async def post_review(self, job: Job, approval: Approval) -> int:
+        if self.fail_post:
+            raise RuntimeError("Missing Access")
+        self.posted.append((job, approval))
+        return 700_000 + job.id
+
+    async def update_review(self, job: Job, approval: Approval) -> None:
+        self.updates.append((job, approval))
+
+    async def audit(self, guild_id: int, text: str) -> bool:
+        if not self.has_audit_channel:
+            return False
+        self.lines.append((guild_id, text))
+        return True
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(T0)
+
+
+@pytest.fixture
+async def db(tmp_path: Path, clock: Clock) -> AsyncIterator[Database]:
+    database = Database(tmp_path / "bot.sqlite3", clock=clock)
+    await database.open()
+    yield database
+    await database.close()
+
+
+@pytest.fixture
+def store(db: Database) -> ApprovalStore:
+    return ApprovalStore(db)
+
+
+@pytest.fixture
+def jobs(db: Database) -> LedgerJobs:
+    return LedgerJobs(db)
+
+
+@pytest.fixture
+def reviews() -> RecordingReviews:
+    return RecordingReviews()
+
+
+@pytest.fixture
+def service(
+    db: Database, store: ApprovalStore, jobs: LedgerJobs, reviews: RecordingReviews, clock: Clock
+) -> ApprovalService:
+    return ApprovalService(
+        storage=db, store=store, jobs=jobs, presenter=reviews, expiry=timedelta(hours=24),
+        clock=clock, system_actor=lambda: 999,
+    )  # fmt: skip
+
+
+async def held_job(
+    db: Database, store: ApprovalStore, clock: Clock, *, user: int = USER, credits: int = 1
+) -> Job:
+    """A pending job with its credits reserved and a waiting review row."""
+    new = NewJob(guild_id=GUILD, channel_id=CHANNEL, user_id=user, prompt="a cat", credits=credits)
+    job = await reserve_and_walk(db, new, now=clock())
+    await store.insert_waiting(
+        job_id=job.id, guild_id=GUILD, user_id=user, review_channel_id=REVIEW, now=clock(),
+        expires_at=clock() + timedelta(hours=24),
+    )  # fmt: skip
+    return job
