@@ -1,8 +1,15 @@
 """A local, faithful double of Discord for end-to-end tests of a discord.py 2.7 bot."""
 
 from .errors import DiscordError
+from .faults import Fault
 from .harness import DiscordDouble
 from .world import (
+    ATTACH_FILES,
+    EMBED_LINKS,
+    MANAGE_MESSAGES,
+    READ_MESSAGE_HISTORY,
+    SEND_MESSAGES,
+    VIEW_CHANNEL,
     Call,
     Channel,
     Config,
@@ -10,6 +17,7 @@ from .world import (
     Interaction,
     Member,
     Message,
+    Overwrite,
     Role,
     User,
     World,
@@ -18,15 +26,23 @@ from .world import (
 )
 
 __all__ = [
+    "ATTACH_FILES",
+    "EMBED_LINKS",
+    "MANAGE_MESSAGES",
+    "READ_MESSAGE_HISTORY",
+    "SEND_MESSAGES",
+    "VIEW_CHANNEL",
     "Call",
     "Channel",
     "Config",
     "DiscordDouble",
     "DiscordError",
+    "Fault",
     "Guild",
     "Interaction",
     "Member",
     "Message",
+    "Overwrite",
     "Role",
     "User",
     "World",

@@ -16,14 +16,17 @@ CATALOGUE: dict[int, tuple[int, str]] = {
     10015: (404, "Unknown Webhook"),
     10062: (404, "Unknown interaction"),
     10063: (404, "Unknown application command"),
-    30046: (400, "Maximum number of edits to messages older than 1 hour reached. Try again later"),
+    30046: (429, "Maximum number of edits to messages older than 1 hour reached. Try again later"),
     40005: (413, "Request entity too large"),
     40060: (400, "Interaction has already been acknowledged."),
     50005: (403, "Cannot edit a message authored by another user"),
+    50001: (403, "Missing Access"),
     50006: (400, "Cannot send an empty message"),
+    50013: (403, "Missing Permissions"),
     50027: (401, "Invalid Webhook Token"),
     50035: (400, "Invalid Form Body"),
     50109: (400, "The request body contains invalid JSON."),
+    160002: (403, "Cannot reply without permission to read message history"),
 }
 
 
@@ -37,12 +40,16 @@ class DiscordError(Exception):
         *,
         status: int | None = None,
         errors: dict[str, Any] | None = None,
+        extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         default_status, default_message = CATALOGUE.get(code, (400, "Error"))
         self.code = code
         self.status = status or default_status
         self.message = message or default_message
         self.errors = errors
+        self.extra = extra or {}  # more body fields (a 429's retry_after and global)
+        self.headers = headers or {}
         super().__init__(f"{self.status} {code} {self.message}")
 
     def body(self) -> dict[str, Any]:
@@ -50,6 +57,7 @@ class DiscordError(Exception):
         data: dict[str, Any] = {"code": self.code, "message": self.message}
         if self.errors:
             data["errors"] = self.errors
+        data.update(self.extra)
         return data
 
 

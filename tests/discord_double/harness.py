@@ -14,10 +14,13 @@ from typing import Any
 from aiohttp import web
 
 from .errors import DiscordError
+from .faults import Fault, Faults, RateLimitScope
 from .gateway import Gateway
 from .interactions import AttachmentSpec, base_payload, command_data, component_data
 from .rest import RestApi, json_response
 from .world import (
+    OVERWRITE_MEMBER,
+    OVERWRITE_ROLE,
     Call,
     Channel,
     Config,
@@ -25,6 +28,7 @@ from .world import (
     Interaction,
     Member,
     Message,
+    Overwrite,
     Role,
     User,
     World,
@@ -37,6 +41,9 @@ UserRef = int | User | Member | None
 # View Channel, Send Messages, Embed Links, Attach Files, Read Message History: what the README's
 # invite link asks for.
 BOT_INVITE_PERMISSIONS = 1024 | 2048 | 16384 | 32768 | 65536
+# @everyone in a new server: invite, react, stream, view, send (and TTS), mention @everyone,
+# external emojis. Not Manage Messages nor View Audit Log: those are moderators' permissions.
+EVERYONE_PERMISSIONS = 0x0000_0000_0006_1E41
 
 
 class DiscordDouble:
@@ -146,7 +153,7 @@ class DiscordDouble:
         """Add a guild with its @everyone role and the bot as a member."""
         w = self.world
         guild = Guild(mint_snowflake(), name, owner_id or w.owner.id, premium_tier)
-        guild.roles[guild.id] = Role(guild.id, "@everyone", permissions=0x0000_0000_0006_3EC1)
+        guild.roles[guild.id] = Role(guild.id, "@everyone", permissions=EVERYONE_PERMISSIONS)
         w.guilds[guild.id] = guild
         guild.members[w.owner.id] = Member(w.owner)
         # Like a real invite with permissions: the bot gets its own managed role carrying them.
@@ -264,7 +271,14 @@ class DiscordDouble:
             backdate_seconds=backdate_seconds,
         )
         inter.payload["data"] = command_data(
-            self.world, self.base_url, g, name, options or {}, attachments or {}
+            self.world,
+            self.base_url,
+            g,
+            name,
+            options or {},
+            attachments or {},
+            channel=ch,
+            invoker_id=inter.user_id,
         )
         return await self._send_interaction(inter, dispatch)
 
@@ -285,7 +299,15 @@ class DiscordDouble:
             self.world, itype=4, guild=g, channel_id=ch.id, member=self._member(g, user)
         )
         inter.payload["data"] = command_data(
-            self.world, self.base_url, g, name, options, {}, focused=focused
+            self.world,
+            self.base_url,
+            g,
+            name,
+            options,
+            {},
+            focused=focused,
+            channel=ch,
+            invoker_id=inter.user_id,
         )
         return await self._send_interaction(inter, True)
 
@@ -316,6 +338,20 @@ class DiscordDouble:
         inter.payload["data"] = component_data(msg, custom_id, values)
         inter.payload["message"] = msg.payload(self.world)
         return await self._send_interaction(inter, True)
+
+    async def post_message(
+        self, content: str, *, user: UserRef = None, channel: Channel | int | None = None
+    ) -> Message:
+        """A member posts a plain message in a channel (MESSAGE_CREATE goes out as usual)."""
+        ch = self._ch(channel)
+        member = self._member(self.world.guilds[ch.guild_id], user)
+        return await self.rest.create_message(
+            channel_id=ch.id,
+            payload={"content": content},
+            files=[],
+            limit=self.world.upload_limit_for_channel(ch.id),
+            author=member.user,
+        )
 
     # ----- waiting and reading -----
     async def wait_for(
@@ -393,6 +429,105 @@ class DiscordDouble:
         """Pretend a message was created `seconds` earlier (for the 30046 old-edit limit)."""
         self.world.messages[message_id].created_at -= seconds
 
+    # ----- permissions (per-channel overwrites; topics/permissions) -----
+    async def set_overwrite(
+        self,
+        channel: Channel | int | None,
+        target: Role | Member | User | int | None = None,
+        *,
+        allow: int = 0,
+        deny: int = 0,
+    ) -> Overwrite | None:
+        """Set a channel overwrite for a role, a member, or @everyone (`target` None).
+
+        `allow=deny=0` removes it. Connected clients get CHANNEL_UPDATE, as from Discord."""
+        ch = self._ch(channel)
+        guild = self.world.guilds[ch.guild_id]
+        if target is None:
+            tid, ttype = guild.id, OVERWRITE_ROLE
+        elif isinstance(target, Role):
+            tid, ttype = target.id, OVERWRITE_ROLE
+        elif isinstance(target, Member):
+            tid, ttype = target.user.id, OVERWRITE_MEMBER
+        elif isinstance(target, User):
+            tid, ttype = target.id, OVERWRITE_MEMBER
+        else:
+            tid = int(target)
+            ttype = OVERWRITE_ROLE if tid in guild.roles else OVERWRITE_MEMBER
+        overwrite: Overwrite | None = None
+        if allow or deny:
+            overwrite = ch.overwrites[tid] = Overwrite(tid, ttype, allow, deny)
+        else:
+            ch.overwrites.pop(tid, None)
+        await self.gateway.dispatch("CHANNEL_UPDATE", dict(ch.payload(), guild_id=str(guild.id)))
+        return overwrite
+
+    async def set_role_permissions(self, role: Role, permissions: int) -> None:
+        """Change a role's server-wide permissions; clients get GUILD_ROLE_UPDATE."""
+        role.permissions = permissions
+        guild = next(g for g in self.world.guilds.values() if role.id in g.roles)
+        await self.gateway.dispatch(
+            "GUILD_ROLE_UPDATE", {"guild_id": str(guild.id), "role": role.payload()}
+        )
+
+    def bot_role(self, guild: Guild | int | None = None) -> Role:
+        """The bot's own managed role (what its invite link granted)."""
+        g = self._g(guild)
+        member = g.members[self.world.bot_user.id]
+        return g.roles[member.roles[0]]
+
+    def bot_permissions(self, channel: Channel | int | None = None) -> int:
+        """The bot's permissions in a channel, overwrites included."""
+        return self.rest.bot_permissions(self._ch(channel).id)
+
+    # ----- scripted faults (opt-in, per test; see faults.py) -----
+    @property
+    def faults(self) -> Faults:
+        """The scripted faults; `dd.faults.clear()` removes them."""
+        return self.rest.faults
+
+    def fail(self, method: str | None, path: str, *, status: int = 503, times: int = 1) -> Fault:
+        """Answer the next `times` matching calls with HTTP `status` (500, 502, 503, ...)."""
+        return self.faults.add(Fault("status", method, path, times=times, status=status))
+
+    def drop_connection(
+        self, method: str | None, path: str, *, after: bool = True, times: int = 1
+    ) -> Fault:
+        """Close the connection of the next matching calls without an answer; with `after`
+        the call was processed first (a message was stored), else it never was."""
+        return self.faults.add(Fault("drop", method, path, times=times, after=after))
+
+    def rate_limit(
+        self,
+        method: str | None,
+        path: str,
+        *,
+        scope: RateLimitScope = "user",
+        code: int | None = None,
+        retry_after: float = 0.05,
+        times: int = 1,
+    ) -> Fault:
+        """Answer 429 in Discord's shape (with Via) for the next matching calls."""
+        return self.faults.add(
+            Fault(
+                "rate_limit",
+                method,
+                path,
+                times=times,
+                scope=scope,
+                code=code,
+                retry_after=retry_after,
+            )
+        )
+
+    def cloudflare_ban(
+        self, method: str | None, path: str, *, times: int = 1, retry_after: float = 1.0
+    ) -> Fault:
+        """Answer 429 as Cloudflare does: plain text, no Via, no JSON retry_after."""
+        return self.faults.add(
+            Fault("cloudflare", method, path, times=times, retry_after=retry_after)
+        )
+
     # ----- control API (/_test/...) for debugging and out-of-process drivers -----
     def _add_control_routes(self) -> None:
         r = self.app.router
@@ -402,6 +537,8 @@ class DiscordDouble:
         r.add_post("/_test/slash", self._c_slash)
         r.add_post("/_test/click", self._c_click)
         r.add_post("/_test/gateway/drop", self._c_drop)
+        r.add_post("/_test/faults", self._c_fault)
+        r.add_delete("/_test/faults", self._c_clear_faults)
 
     async def _c_state(self, request: web.Request) -> web.Response:
         return json_response(self.world.summary())
@@ -471,6 +608,19 @@ class DiscordDouble:
         except (LookupError, ValueError, RuntimeError) as exc:
             raise DiscordError(50035, str(exc)) from exc
         return json_response(self._interaction_json(inter))
+
+    async def _c_fault(self, request: web.Request) -> web.Response:
+        """Script a fault: {"kind", "method", "path", and Fault's other fields}."""
+        body = await request.json()
+        try:
+            fault = self.faults.add(Fault(**body))
+        except TypeError as exc:
+            raise DiscordError(50035, str(exc)) from exc
+        return json_response({"kind": fault.kind, "path": fault.path, "times": fault.times})
+
+    async def _c_clear_faults(self, request: web.Request) -> web.Response:
+        self.faults.clear()
+        return web.Response(status=204)
 
     async def _c_drop(self, request: web.Request) -> web.Response:
         body = await request.json() if request.can_read_body else {}

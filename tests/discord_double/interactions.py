@@ -9,6 +9,7 @@ from typing import Any
 
 from .world import (
     ALL_PERMISSIONS,
+    Channel,
     Guild,
     Interaction,
     Member,
@@ -22,9 +23,11 @@ OPTION_GROUP, OPTION_SUBCOMMAND = 2, 1
 OPT_USER, OPT_CHANNEL, OPT_ROLE, OPT_MENTIONABLE, OPT_ATTACHMENT = 6, 7, 8, 9, 11
 
 
-def _member_payload(guild: Guild, member: Member) -> dict[str, Any]:
+def _member_payload(guild: Guild, member: Member, channel: Channel) -> dict[str, Any]:
     data = member.payload()
-    data["permissions"] = str(guild.permissions_of(member.user.id))
+    # "Total permissions of the member in the channel, including overwrites" (Guild Member
+    # Object, resources/guild).
+    data["permissions"] = str(guild.permissions_in(channel, member.user.id))
     return data
 
 
@@ -40,10 +43,12 @@ def base_payload(
     """Mint an interaction (id dated `backdate_seconds` ago) with the fields discord.py requires."""
     iid = mint_snowflake(time.time() - backdate_seconds)
     token = "itok-" + secrets.token_urlsafe(48)
-    bot_member = guild.members.get(world.bot_user.id)
-    app_perms = guild.permissions_of(bot_member.user.id) if bot_member else ALL_PERMISSIONS
-    limit = max(world.config.default_upload_limit, guild.upload_limit, member.upload_limit or 0)
     channel = world.channels[channel_id]
+    bot_member = guild.members.get(world.bot_user.id)
+    # "app_permissions: Bitwise set of permissions the app has within the channel the
+    # interaction was sent from" (Interaction Object, interactions/receiving-and-responding).
+    app_perms = guild.permissions_in(channel, bot_member.user.id) if bot_member else ALL_PERMISSIONS
+    limit = max(world.config.default_upload_limit, guild.upload_limit, member.upload_limit or 0)
     payload: dict[str, Any] = {
         "id": str(iid),
         "application_id": str(world.app_id),
@@ -52,9 +57,11 @@ def base_payload(
         "version": 1,
         "guild_id": str(guild.id),
         "channel_id": str(channel_id),
-        "channel": dict(channel.payload(), permissions=str(guild.permissions_of(member.user.id))),
+        "channel": dict(
+            channel.payload(), permissions=str(guild.permissions_in(channel, member.user.id))
+        ),
         "guild": {"id": str(guild.id), "locale": "en-US", "features": []},
-        "member": _member_payload(guild, member),
+        "member": _member_payload(guild, member, channel),
         "app_permissions": str(app_perms),
         "locale": "en-US",
         "guild_locale": "en-US",
@@ -91,8 +98,12 @@ def command_data(
     attachments: dict[str, AttachmentSpec],
     *,
     focused: str | None = None,
+    channel: Channel | None = None,
+    invoker_id: int | None = None,
 ) -> dict[str, Any]:
-    """Build `data` for a CHAT_INPUT command or autocomplete from the synced definition."""
+    """Build `data` for a CHAT_INPUT command or autocomplete from the synced definition.
+
+    `channel` is where the command runs: resolved members carry their permissions there."""
     parts = path.split()
     commands = world.commands_for(guild.id)
     if parts[0] not in commands:
@@ -122,7 +133,8 @@ def command_data(
         elif otype in (OPT_USER, OPT_MENTIONABLE) and int(value) in guild.members:
             member = guild.members[int(value)]
             resolved.setdefault("users", {})[str(value)] = member.user.payload()
-            mdata = _member_payload(guild, member)
+            here = channel or next(iter(guild.channels.values()))
+            mdata = _member_payload(guild, member, here)
             mdata.pop("user")
             resolved.setdefault("members", {})[str(value)] = mdata
             value = str(value)
@@ -131,8 +143,11 @@ def command_data(
             value = str(value)
         elif otype == OPT_CHANNEL:
             ch = world.channels[int(value)]
+            # "permissions: computed permissions for the invoking user in the channel,
+            # including overwrites" (Channel Object, resources/channel).
+            invoker = guild.permissions_in(ch, int(invoker_id)) if invoker_id else ALL_PERMISSIONS
             resolved.setdefault("channels", {})[str(value)] = dict(
-                ch.payload(), permissions=str(ALL_PERMISSIONS)
+                ch.payload(), permissions=str(invoker)
             )
             value = str(value)
         item: dict[str, Any] = {"name": name, "type": otype, "value": value}

@@ -6,17 +6,25 @@ import json
 import logging
 import re
 import time
+from collections import deque
 from typing import Any
 
 from aiohttp import web
 
 from . import validate
 from .errors import DiscordError, form_error
+from .faults import Faults
 from .gateway import Gateway
 from .ratelimit import RateLimiter
 from .world import (
+    ALL_PERMISSIONS,
+    ATTACH_FILES,
+    MANAGE_MESSAGES,
     MESSAGE_FLAG_EPHEMERAL,
     MESSAGE_FLAG_LOADING,
+    READ_MESSAGE_HISTORY,
+    SEND_MESSAGES,
+    VIEW_CHANNEL,
     Call,
     Command,
     Interaction,
@@ -62,6 +70,8 @@ class RestApi:
         self.world = world
         self.gateway = gateway
         self.limiter = RateLimiter()
+        self.faults = Faults()
+        self._old_edits: dict[int, deque[float]] = {}  # channel -> times of edits of old messages
         self.base_url = ""  # http://127.0.0.1:PORT, set once the port is known
         self._seq = 0
         self._nonces: dict[tuple[int, int, str], tuple[int, float]] = {}
@@ -132,6 +142,20 @@ class RestApi:
             needs_auth = path.startswith(API_PREFIX) and template and self._needs_auth(template)
             if needs_auth and request.headers.get("Authorization") != f"Bot {self.world.token}":
                 raise DiscordError(0, "401: Unauthorized", status=401)
+            fault = self.faults.take(request.method, call.path)
+            if fault is not None:
+                call.fault = fault.kind
+                if fault.kind != "drop":
+                    response = fault.response()
+                    call.status = response.status
+                    return response
+                if fault.after:
+                    try:
+                        await handler(request)
+                    except DiscordError as exc:
+                        call.error_code = exc.code
+                call.status = 0
+                return self._hang_up(request)
             if self.world.config.rate_limits and template:
                 allowed, rl_headers, retry_after = self.limiter.check(
                     request.method,
@@ -151,11 +175,18 @@ class RestApi:
             response = await handler(request)
         except DiscordError as exc:
             call.error_code = exc.code
-            response = json_response(exc.body(), exc.status)
+            response = json_response(exc.body(), exc.status, exc.headers or None)
         if not response.prepared:
             response.headers.update(rl_headers)
         call.status = response.status
         return response
+
+    @staticmethod
+    def _hang_up(request: web.Request) -> web.StreamResponse:
+        """Close the client's connection without an answer (a dropped connection)."""
+        if request.transport is not None:
+            request.transport.abort()
+        return web.Response(status=500)  # never reaches the client: the socket is gone
 
     @staticmethod
     def _needs_auth(template: str) -> bool:
@@ -280,6 +311,7 @@ class RestApi:
         guild_id = self._check_app(request)
         body, _ = await self.read_body(request)
         validate.check_commands(body)
+        body = body or []  # `null` overwrites with nothing, like []
         old = self._scope(guild_id)
         new: dict[str, Command] = {}
         for cmd in body:
@@ -362,7 +394,7 @@ class RestApi:
                 # The author's real roles, as Discord sends them (discord.py copies them onto
                 # its cached member, so an empty list would strip the bot of its role).
                 guild = self.world.guilds.get(msg.guild_id)
-                author = guild.members.get(self.world.bot_user.id) if guild else None
+                author = guild.members.get(msg.author.id) if guild else None
                 data["member"] = {
                     "roles": [str(r) for r in author.roles] if author else [],
                     "joined_at": data["timestamp"],
@@ -384,6 +416,7 @@ class RestApi:
         extra_flags: int = 0,
         allow_ephemeral: bool = False,
         msg_type: int = 0,
+        reference: dict[str, Any] | None = None,
     ) -> Message:
         """Validate and store a new message, then emit MESSAGE_CREATE when it is visible."""
         loading = bool(extra_flags & MESSAGE_FLAG_LOADING)
@@ -408,6 +441,7 @@ class RestApi:
             type=msg_type,
             webhook_id=self.world.app_id if interaction else None,
             interaction_id=interaction.id if interaction else None,
+            message_reference=reference,
         )
         msg.attachments = self._store_attachments(msg, payload, files, [])
         self.world.messages[msg.id] = msg
@@ -420,11 +454,7 @@ class RestApi:
         """Apply an edit body (v10 semantics: `attachments` lists what remains)."""
         existing = {a["id"] for a in msg.attachments}
         validate.check_message(payload, files, limit, existing_ids=existing)
-        cfg = self.world.config
-        if cfg.old_edit_age is not None and time.time() - msg.created_at > cfg.old_edit_age:
-            if msg.old_edits >= cfg.old_edit_allowance:
-                raise DiscordError(30046)
-            msg.old_edits += 1
+        self._count_old_edit(msg)
         before = msg.payload(self.world)
         if "content" in payload:
             msg.content = str(payload["content"] or "")
@@ -459,6 +489,28 @@ class RestApi:
         await self._announce("MESSAGE_UPDATE", msg)
         return msg
 
+    def _count_old_edit(self, msg: Message) -> None:
+        """Apply the opt-in 30046 limit: a rolling window per channel over edits of old messages.
+
+        Discord reports it as a 429 whose body carries code 30046 (seen in the wild as
+        "429 Too Many Requests (error code: 30046)"); the numbers are unpublished
+        (discord-api-docs#4413), so they are Config parameters."""
+        cfg = self.world.config
+        now = time.time()
+        if cfg.old_edit_age is None or now - msg.created_at <= cfg.old_edit_age:
+            return
+        window = self._old_edits.setdefault(msg.channel_id, deque())
+        while window and now - window[0] >= cfg.old_edit_window:
+            window.popleft()
+        if len(window) >= cfg.old_edit_allowance:
+            retry_after = (window[0] + cfg.old_edit_window - now) if window else cfg.old_edit_window
+            raise DiscordError(
+                30046,
+                extra={"retry_after": round(retry_after, 3), "global": False},
+                headers={"Via": "1.1 google", "Retry-After": str(max(1, round(retry_after)))},
+            )
+        window.append(now)
+
     async def _delete(self, msg: Message) -> web.Response:
         msg.deleted = True
         await self._announce("MESSAGE_DELETE", msg)
@@ -474,8 +526,30 @@ class RestApi:
             raise DiscordError(10003)
         return cid
 
-    def _channel_message(self, request: web.Request) -> Message:
+    def bot_permissions(self, channel_id: int) -> int:
+        """The bot's permissions in a channel (roles and overwrites; topics/permissions)."""
+        ch = self.world.channels[channel_id]
+        guild = self.world.guilds.get(ch.guild_id)
+        bot_id = self.world.bot_user.id
+        if guild is None or bot_id not in guild.members:
+            return ALL_PERMISSIONS
+        return guild.permissions_in(ch, bot_id)
+
+    def _require(self, channel_id: int, needed: int = 0) -> int:
+        """Raise 50001 without View Channel and 50013 without `needed`; return the permissions.
+
+        opcodes-and-status-codes: 50001 "Missing Access", 50013 "You lack permissions to
+        perform that action"."""
+        perms = self.bot_permissions(channel_id)
+        if not perms & VIEW_CHANNEL:
+            raise DiscordError(50001)
+        if needed & ~perms:
+            raise DiscordError(50013)
+        return perms
+
+    def _channel_message(self, request: web.Request, needed: int = 0) -> Message:
         cid = self._channel(request)
+        self._require(cid, needed)
         try:
             msg = self.world.messages.get(int(request.match_info["message_id"]))
         except ValueError as exc:
@@ -486,41 +560,110 @@ class RestApi:
 
     async def get_channel(self, request: web.Request) -> web.Response:
         """GET /channels/{c}."""
-        return json_response(self.world.channels[self._channel(request)].payload())
+        cid = self._channel(request)
+        self._require(cid)
+        return json_response(self.world.channels[cid].payload())
 
     async def get_channel_messages(self, request: web.Request) -> web.Response:
-        """GET /channels/{c}/messages (newest first, limit/before/after)."""
-        msgs = self.world.visible_messages(self._channel(request))
+        """GET /channels/{c}/messages ("Get Channel Messages", resources/message).
+
+        Newest first. `before`, `after` and `around` are exclusive cursors: `after` returns the
+        oldest `limit` messages after the id (still newest first), `before` the newest ones
+        before it. Without Read Message History the answer is an empty list, not an error."""
+        cid = self._channel(request)
+        perms = self._require(cid)
         q = request.query
-        if "before" in q:
-            msgs = [m for m in msgs if m.id < int(q["before"])]
-        if "after" in q:
-            msgs = [m for m in msgs if m.id > int(q["after"])]
-        limit = min(int(q.get("limit", 50)), 100)
-        msgs = list(reversed(msgs))[:limit]
-        return json_response([m.payload(self.world) for m in msgs])
+        try:
+            limit = int(q.get("limit", 50))
+        except ValueError as exc:
+            raise form_error("limit", "NUMBER_TYPE_COERCE", "Value is not int.") from exc
+        if not 1 <= limit <= 100:
+            raise form_error(
+                "limit", "NUMBER_TYPE_MAX", "int value should be less than or equal to 100."
+            )
+        if not perms & READ_MESSAGE_HISTORY:
+            return json_response([])
+        msgs = self.world.visible_messages(cid)  # oldest first
+        if "around" in q:
+            pivot = int(q["around"])
+            index = next((i for i, m in enumerate(msgs) if m.id >= pivot), len(msgs))
+            start = max(0, index - limit // 2)
+            msgs = msgs[start : start + limit]
+        elif "before" in q:
+            msgs = [m for m in msgs if m.id < int(q["before"])][-limit:]
+        elif "after" in q:
+            msgs = [m for m in msgs if m.id > int(q["after"])][:limit]
+        else:
+            msgs = msgs[-limit:]
+        return json_response([m.payload(self.world) for m in reversed(msgs)])
+
+    def _reference(
+        self, cid: int, perms: int, ref: dict[str, Any]
+    ) -> tuple[dict[str, Any] | None, int]:
+        """Resolve a create body's `message_reference`; return (stored reference, message type).
+
+        Replying needs Read Message History (160002). A reference to a message that does not
+        exist (or was deleted) is 400 50035 MESSAGE_REFERENCE_UNKNOWN_MESSAGE, unless
+        `fail_if_not_exists` is false: then the message is sent as a plain one ("Message
+        Reference Structure", resources/message)."""
+        if not perms & READ_MESSAGE_HISTORY:
+            raise DiscordError(160002)
+        try:
+            target = self.world.messages.get(int(ref.get("message_id") or 0))
+            ref_channel = int(ref.get("channel_id") or cid)
+        except (TypeError, ValueError):
+            target, ref_channel = None, cid
+        if (
+            target is None
+            or target.deleted
+            or target.ephemeral
+            or target.channel_id != ref_channel
+            or ref_channel != cid
+        ):
+            if ref.get("fail_if_not_exists", True) is False:
+                return None, 0
+            raise form_error(
+                "message_reference", "MESSAGE_REFERENCE_UNKNOWN_MESSAGE", "Unknown message"
+            )
+        stored = {
+            "type": 0,
+            "channel_id": str(target.channel_id),
+            "message_id": str(target.id),
+        }
+        if target.guild_id is not None:
+            stored["guild_id"] = str(target.guild_id)
+        return stored, 19
 
     async def create_channel_message(self, request: web.Request) -> web.Response:
-        """POST /channels/{c}/messages (JSON or multipart), honouring nonce + enforce_nonce."""
+        """POST /channels/{c}/messages (JSON or multipart), honouring nonce + enforce_nonce.
+
+        "Create Message" (resources/message): needs View Channel (else 50001) and Send Messages
+        (else 50013), Attach Files for files, Read Message History for a reply. With
+        `enforce_nonce`, a nonce seen in the last few minutes returns the message it created;
+        if that message was deleted since, the answer is 404 10008 Unknown Message."""
         cid = self._channel(request)
+        perms = self._require(cid, SEND_MESSAGES)
         payload, files = await self.read_body(request)
         if not isinstance(payload, dict):
             raise form_error(
                 "_", "DICT_TYPE_CONVERT", "Only dictionaries may be used in a DictType"
             )
+        if files and not perms & ATTACH_FILES:
+            raise DiscordError(50013)
         author = self.world.bot_user
         nonce = payload.get("nonce")
         now = time.time()
         if nonce is not None and payload.get("enforce_nonce"):
             seen = self._nonces.get((cid, author.id, str(nonce)))
-            if (
-                seen
-                and now - seen[1] < self.world.config.nonce_window
-                and seen[0] in self.world.messages
-            ):
+            if seen and now - seen[1] < self.world.config.nonce_window:
                 request[CALL_KEY].json = dict(payload, _deduplicated_to=str(seen[0]))
-                return json_response(self.world.messages[seen[0]].payload(self.world))
-        msg_type = 19 if payload.get("message_reference") else 0
+                earlier = self.world.messages.get(seen[0])
+                if earlier is None or earlier.deleted:
+                    raise DiscordError(10008)
+                return json_response(earlier.payload(self.world))
+        reference, msg_type = None, 0
+        if payload.get("message_reference"):
+            reference, msg_type = self._reference(cid, perms, payload["message_reference"])
         msg = await self.create_message(
             channel_id=cid,
             payload=payload,
@@ -528,33 +671,45 @@ class RestApi:
             limit=self.world.upload_limit_for_channel(cid),
             author=author,
             msg_type=msg_type,
+            reference=reference,
         )
         if nonce is not None and payload.get("enforce_nonce"):
             self._nonces[(cid, author.id, str(nonce))] = (msg.id, now)
         return json_response(msg.payload(self.world))
 
     async def get_channel_message(self, request: web.Request) -> web.Response:
-        """GET /channels/{c}/messages/{m}."""
-        return json_response(self._channel_message(request).payload(self.world))
+        """GET /channels/{c}/messages/{m} (needs Read Message History, else 50013)."""
+        msg = self._channel_message(request, READ_MESSAGE_HISTORY)
+        return json_response(msg.payload(self.world))
 
     async def edit_channel_message(self, request: web.Request) -> web.Response:
-        """PATCH /channels/{c}/messages/{m}."""
+        """PATCH /channels/{c}/messages/{m}.
+
+        "Edit Message" (resources/message): the author may edit content, embeds and flags;
+        others may edit only `flags`, and only with Manage Messages in the channel."""
         msg = self._channel_message(request)
         payload, files = await self.read_body(request)
+        payload = payload or {}
         if msg.author.id != self.world.bot_user.id:
-            raise DiscordError(50005)
+            others = {k for k, v in payload.items() if k != "flags" and v is not None}
+            if others or files:
+                raise DiscordError(50005)
+            self._require(msg.channel_id, MANAGE_MESSAGES)
         msg = await self.edit_message(
-            msg, payload or {}, files, self.world.upload_limit_for_channel(msg.channel_id)
+            msg, payload, files, self.world.upload_limit_for_channel(msg.channel_id)
         )
         return json_response(msg.payload(self.world))
 
     async def delete_channel_message(self, request: web.Request) -> web.Response:
-        """DELETE /channels/{c}/messages/{m}."""
-        return await self._delete(self._channel_message(request))
+        """DELETE /channels/{c}/messages/{m} (someone else's needs Manage Messages)."""
+        msg = self._channel_message(request)
+        if msg.author.id != self.world.bot_user.id:
+            self._require(msg.channel_id, MANAGE_MESSAGES)
+        return await self._delete(msg)
 
     async def typing(self, request: web.Request) -> web.Response:
         """POST /channels/{c}/typing."""
-        self._channel(request)
+        self._require(self._channel(request), SEND_MESSAGES)
         return web.Response(status=204)
 
     # ----- guilds -----

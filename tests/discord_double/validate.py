@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 from .errors import DiscordError, form_error
@@ -29,8 +30,14 @@ def check_content(payload: dict[str, Any]) -> None:
         raise _too_long("content", MAX_CONTENT)
 
 
+def _text(value: Any) -> str:
+    """A limited embed text as Discord counts it: leading and trailing whitespace is trimmed
+    before the limits apply ("Embed Limits", resources/message)."""
+    return str(value or "").strip()
+
+
 def check_embeds(embeds: list[dict[str, Any]] | None) -> None:
-    """Apply Discord's embed limits (count, per field, 6000 characters in total)."""
+    """Apply Discord's embed limits (count, per field, 6000 characters in total, all trimmed)."""
     if not embeds:
         return
     if len(embeds) > MAX_EMBEDS:
@@ -38,7 +45,7 @@ def check_embeds(embeds: list[dict[str, Any]] | None) -> None:
     total = 0
     for i, embed in enumerate(embeds):
         for key, limit in EMBED_LIMITS.items():
-            value = embed.get(key) or ""
+            value = _text(embed.get(key))
             if len(value) > limit:
                 raise _too_long(f"embeds.{i}.{key}", limit)
             total += len(value)
@@ -46,7 +53,7 @@ def check_embeds(embeds: list[dict[str, Any]] | None) -> None:
         if len(fields) > 25:
             raise _too_long(f"embeds.{i}.fields", 25)
         for j, fld in enumerate(fields):
-            name, value = str(fld.get("name", "")), str(fld.get("value", ""))
+            name, value = _text(fld.get("name")), _text(fld.get("value"))
             if not name or not value:
                 raise form_error(
                     f"embeds.{i}.fields.{j}", "BASE_TYPE_REQUIRED", "This field is required"
@@ -56,10 +63,10 @@ def check_embeds(embeds: list[dict[str, Any]] | None) -> None:
             if len(value) > 1024:
                 raise _too_long(f"embeds.{i}.fields.{j}.value", 1024)
             total += len(name) + len(value)
-        footer = (embed.get("footer") or {}).get("text") or ""
+        footer = _text((embed.get("footer") or {}).get("text"))
         if len(footer) > 2048:
             raise _too_long(f"embeds.{i}.footer.text", 2048)
-        author = (embed.get("author") or {}).get("name") or ""
+        author = _text((embed.get("author") or {}).get("name"))
         if len(author) > 256:
             raise _too_long(f"embeds.{i}.author.name", 256)
         total += len(footer) + len(author)
@@ -191,14 +198,39 @@ def is_empty_message(payload: dict[str, Any], files: list[dict[str, Any]]) -> bo
 
 
 # ----- application commands -----
+# Code points of the Devanagari and Thai scripts (Unicode Scripts.txt, sc=Deva and sc=Thai;
+# the dandas U+0964/5 and the baht sign are Common, so they are not in).
+_SCRIPT_RANGES = (
+    (0x0900, 0x0950),
+    (0x0955, 0x0963),
+    (0x0966, 0x097F),
+    (0xA8E0, 0xA8FF),
+    (0x11B00, 0x11B09),
+    (0x0E01, 0x0E3A),
+    (0x0E40, 0x0E5B),
+)
+
+
+def _name_char(ch: str) -> bool:
+    """One character of `^[-_'\\p{L}\\p{N}\\p{sc=Deva}\\p{sc=Thai}]{1,32}$`."""
+    if ch in "-_'" or unicodedata.category(ch)[0] in "LN":
+        return True
+    code = ord(ch)
+    return any(lo <= code <= hi for lo, hi in _SCRIPT_RANGES)
+
+
 def _valid_name(name: Any, *, chat_input: bool) -> bool:
+    """Check a command or option name the way Discord does ("Application Command Naming",
+    interactions/application-commands): CHAT_INPUT names and option names match
+    `^[-_'\\p{L}\\p{N}\\p{sc=Deva}\\p{sc=Thai}]{1,32}$` (unicode), using the lowercase
+    variant of any letter that has one; USER and MESSAGE command names are 1-32 characters of
+    anything, spaces and capitals included."""
     if not isinstance(name, str) or not 1 <= len(name) <= 32:
         return False
     if chat_input:
-        # Python's re has no \p{L}; isalnum() covers letters and digits in every script.
-        if not all(ch.isalnum() or ch in "-_'" for ch in name):
+        if not all(_name_char(ch) for ch in name):
             return False
-        if name != name.lower():
+        if any(ch.lower() != ch and len(ch.lower()) == 1 for ch in name):
             return False
     return True
 
@@ -281,7 +313,11 @@ def _check_options(options: list[dict[str, Any]], path: str, depth: int, parent:
 
 
 def check_commands(commands: Any) -> None:
-    """Validate a bulk-overwrite body the way Discord does (names, descriptions, options)."""
+    """Validate a bulk-overwrite body the way Discord does (names, descriptions, options).
+
+    A `null` body is accepted as an empty list: it removes every command."""
+    if commands is None:
+        return
     if not isinstance(commands, list):
         raise form_error("_", "LIST_TYPE_CONVERT", "Only iterables may be used in a ListType")
     chat_input = 0

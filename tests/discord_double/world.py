@@ -14,7 +14,19 @@ DEFAULT_UPLOAD_LIMIT = 10 * MIB
 # Guild upload limit by boost tier, as discord.py's Guild._PREMIUM_GUILD_LIMITS has it.
 PREMIUM_UPLOAD_LIMITS = {0: 10 * MIB, 1: 10 * MIB, 2: 50 * MIB, 3: 100 * MIB}
 ALL_PERMISSIONS = (1 << 53) - 1  # "9007199254740991", what Discord sends for administrators
+# Permission bits (https://discord.com/developers/docs/topics/permissions#permissions-bitwise-permission-flags)
 ADMINISTRATOR = 1 << 3
+MANAGE_MESSAGES = 1 << 13
+VIEW_CHANNEL = 1 << 10
+SEND_MESSAGES = 1 << 11
+EMBED_LINKS = 1 << 14
+ATTACH_FILES = 1 << 15
+READ_MESSAGE_HISTORY = 1 << 16
+MENTION_EVERYONE = 1 << 17
+SEND_TTS_MESSAGES = 1 << 12
+# Denying SEND_MESSAGES implicitly denies these ("Implicit Permissions", topics/permissions).
+_NEEDS_SEND = MENTION_EVERYONE | SEND_TTS_MESSAGES | ATTACH_FILES | EMBED_LINKS
+OVERWRITE_ROLE, OVERWRITE_MEMBER = 0, 1
 
 MESSAGE_FLAG_EPHEMERAL = 64
 MESSAGE_FLAG_LOADING = 128
@@ -60,8 +72,13 @@ class Config:
             ("PATCH", "/webhooks/{app_id}/{token}/messages/{message_id}"): (5, 2.0),
         }
     )
-    old_edit_age: float | None = None  # opt-in 30046: edits of messages older than this fail
-    old_edit_allowance: int = 0  # how many such edits succeed per message before 30046
+    # Opt-in 30046 ("Maximum number of edits to messages older than 1 hour reached"): edits of
+    # messages older than `old_edit_age` seconds are counted per channel in a rolling window of
+    # `old_edit_window` seconds; past `old_edit_allowance` of them Discord answers 429 + 30046.
+    # Discord does not publish the numbers (discord-api-docs#4413): they are parameters.
+    old_edit_age: float | None = None
+    old_edit_allowance: int = 0
+    old_edit_window: float = 3600.0
 
 
 @dataclass
@@ -98,6 +115,25 @@ class Role:
 
 
 @dataclass
+class Overwrite:
+    """A channel permission overwrite: `type` 0 is a role (or @everyone), 1 a member."""
+
+    id: int
+    type: int
+    allow: int = 0
+    deny: int = 0
+
+    def payload(self) -> dict[str, Any]:
+        """Return the overwrite object as Discord sends it (bit sets as strings)."""
+        return {
+            "id": str(self.id),
+            "type": self.type,
+            "allow": str(self.allow),
+            "deny": str(self.deny),
+        }
+
+
+@dataclass
 class Channel:
     id: int
     guild_id: int
@@ -106,6 +142,7 @@ class Channel:
     position: int = 0
     topic: str | None = None
     nsfw: bool = False
+    overwrites: dict[int, Overwrite] = field(default_factory=dict)
 
     def payload(self) -> dict[str, Any]:
         """Return the channel object."""
@@ -115,7 +152,7 @@ class Channel:
             "guild_id": str(self.guild_id),
             "name": self.name,
             "position": self.position,
-            "permission_overwrites": [],
+            "permission_overwrites": [o.payload() for o in self.overwrites.values()],
             "topic": self.topic,
             "nsfw": self.nsfw,
             "parent_id": None,
@@ -201,6 +238,37 @@ class Guild:
                 perms |= self.roles[role_id].permissions
         return ALL_PERMISSIONS if perms & ADMINISTRATOR else perms
 
+    def permissions_in(self, channel: Channel, user_id: int) -> int:
+        """Return a member's permissions in a channel, overwrites included.
+
+        Follows "Permission Overwrites" (topics/permissions): @everyone's overwrite, then the
+        member's roles' overwrites (all denies, then all allows), then the member's own; then
+        "Implicit Permissions": without VIEW_CHANNEL nothing else applies, and without
+        SEND_MESSAGES neither do mentions, TTS, files or embeds."""
+        base = self.permissions_of(user_id)
+        if base & ADMINISTRATOR or user_id == self.owner_id:
+            return ALL_PERMISSIONS
+        member = self.members[user_id]
+        perms = base
+        everyone = channel.overwrites.get(self.id)
+        if everyone is not None:
+            perms = (perms & ~everyone.deny) | everyone.allow
+        allow = deny = 0
+        for role_id in member.roles:
+            ow = channel.overwrites.get(role_id)
+            if ow is not None and ow.type == OVERWRITE_ROLE:
+                allow |= ow.allow
+                deny |= ow.deny
+        perms = (perms & ~deny) | allow
+        own = channel.overwrites.get(user_id)
+        if own is not None and own.type == OVERWRITE_MEMBER:
+            perms = (perms & ~own.deny) | own.allow
+        if not perms & VIEW_CHANNEL:
+            return 0
+        if not perms & SEND_MESSAGES:
+            perms &= ~_NEEDS_SEND
+        return perms
+
     def payload(self) -> dict[str, Any]:
         """Return the GUILD_CREATE payload."""
         return {
@@ -268,7 +336,7 @@ class Message:
     edited_at: float | None = None
     deleted: bool = False
     history: list[dict[str, Any]] = field(default_factory=list)  # payloads before each edit
-    old_edits: int = 0  # edits made after config.old_edit_age
+    message_reference: dict[str, Any] | None = None  # echoed as Discord stores it
 
     @property
     def ephemeral(self) -> bool:
@@ -317,6 +385,14 @@ class Message:
         }
         if self.nonce is not None:
             data["nonce"] = self.nonce
+        if self.message_reference is not None:
+            data["message_reference"] = dict(self.message_reference)
+            ref = world.messages.get(int(self.message_reference["message_id"]))
+            # "referenced_message": the message object, or null once it was deleted.
+            nested = ref.payload(world) if ref is not None and not ref.deleted else None
+            if nested is not None:
+                nested.pop("referenced_message", None)  # one level, as Discord sends it
+            data["referenced_message"] = nested
         if self.webhook_id is not None:
             data["webhook_id"] = str(self.webhook_id)
             data["application_id"] = str(world.app_id)
@@ -377,6 +453,7 @@ class Call:
     status: int | None = None
     error_code: int | None = None
     unknown_route: bool = False
+    fault: str | None = None  # the scripted fault that answered (status 0: no answer at all)
 
 
 @dataclass
