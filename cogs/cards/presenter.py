@@ -1,0 +1,266 @@
+"""`DiscordPresenter` implements `bot.jobs.JobPresenter`: it posts cards and clips through the
+bot token (never the 15-minute interaction token) and hands card edits to the `CardEditor`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import logging
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import discord
+
+from bot.jobs import CardExtras, Delivery, PresenterError
+from cogs.cards.pacing import EDIT_INTERVAL_SECONDS, CardEditor, SendPacer
+from cogs.cards.render import THUMBNAIL_NAME, render_card
+from cogs.cards.text import delivery_header, requester_only
+from cogs.common import NO_MENTIONS
+from storage.models import Job
+
+if TYPE_CHECKING:
+    from bot.app import VideoBot
+
+log = logging.getLogger(__name__)
+
+# Editing a message older than an hour hits a separate cap (30046): post a fresh card instead.
+CARD_MAX_EDIT_AGE = timedelta(minutes=55)
+DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
+# A follow-up upload through the interaction needs its token to outlive the upload.
+INTERACTION_MARGIN = timedelta(minutes=2)
+
+
+class DiscordPresenter:
+    """`bot.jobs.JobPresenter` for Discord: cards, clip delivery, audit lines."""
+
+    def __init__(self, bot: VideoBot, *, edit_interval: float = EDIT_INTERVAL_SECONDS) -> None:
+        self.bot = bot
+        self.editor = CardEditor(self, interval=edit_interval)
+        self.sends = SendPacer()
+        self._interactions: dict[int, discord.Interaction] = {}
+
+    def _channel(self, job: Job) -> discord.PartialMessageable:
+        return self.bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
+
+    async def post_card(self, job: Job, extras: CardExtras, thumbnail: bytes | None) -> int:
+        embed, view = render_card(job, extras, has_thumbnail=thumbnail is not None)
+        kwargs: dict[str, Any] = {"embed": embed, "allowed_mentions": NO_MENTIONS}
+        if view is not None:
+            kwargs["view"] = view
+        if thumbnail is not None:
+            kwargs["file"] = discord.File(io.BytesIO(thumbnail), filename=THUMBNAIL_NAME)
+        await self.sends.acquire(job.channel_id)
+        try:
+            message = await self._channel(job).send(**kwargs)
+        except discord.HTTPException as exc:
+            raise PresenterError(str(exc)) from exc
+        return message.id
+
+    async def update_card(self, job: Job, extras: CardExtras) -> None:
+        self.editor.submit(job, extras)
+
+    async def edit_card(self, job: Job, extras: CardExtras) -> None:
+        """Apply one card state now (called by the editor, paced)."""
+        # Re-read: a later state may already be stored; the card always shows the newest.
+        job = await self.bot.storage.get_job(job.id)
+        if job.card_message_id is None:
+            return
+        has_thumb = job.has_image
+        embed, view = render_card(job, extras, has_thumbnail=has_thumb)
+        too_old = (
+            job.card_posted_at is not None
+            and self.bot.jobs.clock() - job.card_posted_at > CARD_MAX_EDIT_AGE
+        )
+        if not too_old:
+            try:
+                await (
+                    self._channel(job)
+                    .get_partial_message(job.card_message_id)
+                    .edit(embed=embed, view=view, allowed_mentions=NO_MENTIONS)
+                )
+                return
+            except discord.NotFound:
+                log.info("job=%s card was deleted; posting a new one", job.id)
+            except discord.HTTPException as exc:
+                if exc.code != 30046:
+                    raise
+                log.info("job=%s card is too old to edit (30046); posting a new one", job.id)
+        await self._repost(job, embed, view)
+
+    async def _repost(self, job: Job, embed: discord.Embed, view: discord.ui.View | None) -> None:
+        kwargs: dict[str, Any] = {"embed": embed, "allowed_mentions": NO_MENTIONS}
+        if view is not None:
+            kwargs["view"] = view
+        thumbnail = await self._thumbnail_for(job) if job.has_image else None
+        if thumbnail is not None:
+            # The new card needs its own copy: attachment:// refers to this message's files.
+            kwargs["file"] = discord.File(io.BytesIO(thumbnail), filename=THUMBNAIL_NAME)
+        else:
+            embed.set_thumbnail(url=None)
+        await self.sends.acquire(job.channel_id)
+        message = await self._channel(job).send(**kwargs)
+        old = job.card_message_id
+        await self.bot.storage.update_job(
+            job.id, card_message_id=message.id, card_posted_at=self.bot.jobs.clock()
+        )
+        if old is not None:
+            with contextlib.suppress(discord.HTTPException):
+                await self._channel(job).get_partial_message(old).delete()
+
+    async def _thumbnail_for(self, job: Job) -> bytes | None:
+        """Rebuild the card's thumbnail from the stored first frame (None if it is gone)."""
+        from bot.media import make_thumbnail
+
+        frame = await self.bot.storage.load_frame(job.id)
+        if frame is None:
+            return None
+        try:
+            return await asyncio.to_thread(make_thumbnail, frame.data)
+        except Exception:
+            log.warning("job=%s could not rebuild the card thumbnail", job.id, exc_info=True)
+            return None
+
+    def upload_limit(self, job: Job) -> int:
+        """Bytes the bot may attach in this job's server (boost tier; 10 MiB by default)."""
+        guild = self.bot.get_guild(job.guild_id)
+        return guild.filesize_limit if guild is not None else DEFAULT_UPLOAD_LIMIT
+
+    async def deliver_clip(self, job: Job, clip: Path | None, size: int | None) -> Delivery:
+        mention = requester_only(job)
+        reference = (
+            discord.MessageReference(
+                message_id=job.card_message_id,
+                channel_id=job.channel_id,
+                guild_id=job.guild_id,
+                fail_if_not_exists=False,
+            )
+            if job.card_message_id
+            else None
+        )
+        header = delivery_header(job)
+        limit = self.upload_limit(job)
+        nonce = int(job.delivery_nonce, 16) if job.delivery_nonce else None
+        reason: str | None = None
+        await self.sends.acquire(job.channel_id)
+        if clip is not None and size is not None and size <= limit:
+            try:
+                message = await self._send_reply(
+                    job,
+                    reference,
+                    content=header,
+                    file=lambda: discord.File(clip, filename=f"hailuo-{job.id}.mp4"),
+                    allowed_mentions=mention,
+                    nonce=nonce,
+                    suppress_embeds=True,
+                )
+                return Delivery(message_id=message.id, attached=True)
+            except discord.HTTPException as exc:
+                if exc.status != 413 and exc.code != 40005:
+                    raise PresenterError(str(exc)) from exc
+                reason = "Discord refused the upload as too large, so the clip is linked."
+                await self.sends.acquire(job.channel_id)
+        elif size is not None and size > limit:
+            via_interaction = await self._deliver_through_interaction(job, clip, size, header)
+            if via_interaction is not None:
+                return via_interaction
+            reason = (
+                f"The clip is {size / 1048576:.1f} MB, above this server's "
+                f"{limit / 1048576:.0f} MB upload limit, so it is linked."
+            )
+        else:
+            reason = "The clip was too large to download, so it is linked."
+        text = (
+            f"{header}\n{job.output_url}\n-# {reason} Wiro's links expire after a while: "
+            "download it soon."
+        )
+        try:
+            message = await self._send_reply(
+                job, reference, content=text, allowed_mentions=mention, nonce=nonce
+            )
+        except discord.HTTPException as exc:
+            raise PresenterError(str(exc)) from exc
+        return Delivery(message_id=message.id, attached=False, note=reason)
+
+    async def _send_reply(
+        self,
+        job: Job,
+        reference: discord.MessageReference | None,
+        *,
+        file: Any = None,
+        **kwargs: Any,
+    ) -> discord.Message:
+        """Send as a reply to the card; if Discord refuses the reply itself (the card was
+        deleted, or the bot lacks Read Message History), send it once more as a plain message.
+        A 413 is not retried: the caller links the clip instead."""
+        channel = self._channel(job)
+        try:
+            return await channel.send(
+                reference=reference,  # type: ignore[arg-type]
+                **({"file": file()} if file else {}),
+                **kwargs,
+            )
+        except discord.HTTPException as exc:
+            if reference is None or exc.status == 413 or exc.code == 40005:
+                raise
+            log.info("job=%s reply to the card refused (%s); posting without it", job.id, exc)
+        await self.sends.acquire(job.channel_id)
+        return await channel.send(**({"file": file()} if file else {}), **kwargs)
+
+    def remember_interaction(self, job_id: int, interaction: discord.Interaction) -> None:
+        """Keep the /video interaction in memory while its token lives (never stored on disk).
+
+        Its upload limit can exceed the server's (the member's Nitro counts), so a clip too big
+        for a bot message may still be attached as a follow-up while the token is valid."""
+        for stale in [k for k, i in self._interactions.items() if i.is_expired()]:
+            del self._interactions[stale]  # jobs that ended before we could remember them
+        self._interactions[job_id] = interaction
+
+    async def _deliver_through_interaction(
+        self, job: Job, clip: Path | None, size: int, header: str
+    ) -> Delivery | None:
+        interaction = self._interactions.get(job.id)
+        if clip is None or interaction is None or size > interaction.filesize_limit:
+            return None
+        # Leave room for the upload itself: a token that expires mid-upload fails the post.
+        if interaction.expires_at - discord.utils.utcnow() < INTERACTION_MARGIN:
+            return None
+        try:
+            message = await interaction.followup.send(
+                header,
+                file=discord.File(clip, filename=f"hailuo-{job.id}.mp4"),
+                allowed_mentions=requester_only(job),
+                ephemeral=False,
+                wait=True,
+            )
+        except discord.HTTPException as exc:
+            log.info("job=%s follow-up upload refused (%s); linking instead", job.id, exc.status)
+            return None
+        return Delivery(message_id=message.id, attached=True)
+
+    async def find_delivery(self, job: Job) -> int | None:
+        """Look for this job's clip message after its card (one history request)."""
+        if job.card_message_id is None or self.bot.user is None:
+            return None
+        marker = delivery_header(job)
+        try:
+            async for message in self._channel(job).history(
+                limit=100, after=discord.Object(job.card_message_id)
+            ):
+                if message.author.id == self.bot.user.id and message.content.startswith(marker):
+                    return message.id
+        except discord.HTTPException as exc:
+            log.info(
+                "job=%s could not read the channel to check for a posted clip: %s", job.id, exc
+            )
+        return None
+
+    async def job_finished(self, job: Job) -> None:
+        self._interactions.pop(job.id, None)
+        hook = getattr(self.bot, "audit", None)
+        if hook is not None:
+            await hook.job_finished(job)
+
+    async def close(self, timeout: float = 3.0) -> None:
+        await self.editor.flush(timeout=timeout)

@@ -1,0 +1,130 @@
+"""How a job card looks: `render_card` is pure (job row → embed + view), so it can be tested
+and screenshotted."""
+
+from __future__ import annotations
+
+import discord
+
+from bot.jobs import CardExtras, ts
+from cogs.cards.buttons import CancelButton, RerollButton
+from cogs.cards.text import duration_words, prompt_as_text, settings_line
+from storage.models import Job, JobState, Stage
+
+THUMBNAIL_NAME = "first-frame.jpg"
+
+_STAGE_ORDER = [
+    Stage.WAITING,
+    Stage.SUBMITTING,
+    Stage.QUEUED,
+    Stage.STARTING,
+    Stage.GENERATING,
+    Stage.FINISHING,
+    Stage.DELIVERING,
+    Stage.DONE,
+]
+_STAGE_LABEL = {
+    Stage.WAITING: "Waiting for a free slot at Wiro",
+    Stage.SUBMITTING: "Sending to Wiro",
+    Stage.QUEUED: "Queued at Wiro",
+    Stage.STARTING: "Starting",
+    Stage.GENERATING: "Generating",
+    Stage.FINISHING: "Finishing",
+    Stage.DELIVERING: "Posting the clip",
+    Stage.DONE: "Done",
+}
+_COLOURS = {
+    JobState.SUCCEEDED: discord.Colour.green(),
+    JobState.FAILED: discord.Colour.red(),
+    JobState.TIMED_OUT: discord.Colour.orange(),
+    JobState.CANCELLED: discord.Colour.light_grey(),
+}
+_TITLES = {
+    JobState.SUCCEEDED: "✅ Video ready",
+    JobState.FAILED: "❌ Video failed",
+    JobState.TIMED_OUT: "⌛ Video timed out",
+    JobState.CANCELLED: "🚫 Video cancelled",
+}
+
+
+def progress_bar(job: Job, width: int = 12) -> str:
+    """A bar that advances with the stage (and Wiro's percentage while generating)."""
+    if job.state is JobState.SUCCEEDED:
+        filled = width
+    else:
+        index = _STAGE_ORDER.index(job.stage) if job.stage in _STAGE_ORDER else 0
+        fraction = index / (len(_STAGE_ORDER) - 1)
+        if job.stage is Stage.GENERATING and job.progress is not None:
+            step = 1 / (len(_STAGE_ORDER) - 1)
+            fraction += step * max(0, min(100, job.progress)) / 100
+        filled = round(fraction * width)
+    return "▰" * filled + "▱" * (width - filled)
+
+
+def render_card(
+    job: Job, extras: CardExtras, *, has_thumbnail: bool = False
+) -> tuple[discord.Embed, discord.ui.View | None]:
+    """Build the job card for the job's current state."""
+    terminal = job.is_terminal
+    if terminal:
+        title = _TITLES[job.state]
+        colour = _COLOURS[job.state]
+    else:
+        title = f"🎬 {_STAGE_LABEL.get(job.stage, job.stage.value)}…"
+        colour = discord.Colour.blurple()
+    embed = discord.Embed(title=title, colour=colour)
+    embed.description = f"**Prompt**\n{prompt_as_text(job.prompt)}"
+    embed.add_field(name="Settings", value=settings_line(job), inline=True)
+    embed.add_field(name="Requested by", value=f"<@{job.user_id}>", inline=True)
+    credit_word = "credit" if job.credits == 1 else "credits"
+
+    if not terminal:
+        stage = _STAGE_LABEL.get(job.stage, job.stage.value)
+        if extras.cancelling:
+            stage = "Cancelling…"
+        bar = progress_bar(job)
+        percent = f" {job.progress}%" if job.progress is not None else ""
+        embed.add_field(name="Stage", value=f"{stage}\n`{bar}`{percent}", inline=False)
+        if extras.queue_position is not None and job.stage is Stage.WAITING:
+            embed.add_field(
+                name="Queue", value=f"#{extras.queue_position} in line (Wiro is busy)", inline=True
+            )
+        embed.add_field(name="Started", value=ts(job.created_at), inline=True)
+        if extras.eta is not None:
+            embed.add_field(name="ETA", value=ts(extras.eta), inline=True)
+        embed.add_field(name="Credits", value=f"{job.credits} reserved", inline=True)
+    else:
+        end = job.finished_at or job.updated_at
+        taken = duration_words((end - job.created_at).total_seconds())
+        if job.state is JobState.SUCCEEDED:
+            embed.add_field(name="Time taken", value=taken, inline=True)
+            embed.add_field(name="Charged", value=f"{job.credits} {credit_word}", inline=True)
+            if job.result_message_id:
+                link = (
+                    f"https://discord.com/channels/{job.guild_id}/{job.channel_id}/"
+                    f"{job.result_message_id}"
+                )
+                embed.add_field(name="Clip", value=f"[Jump to the clip]({link})", inline=True)
+            if job.outcome_reason:
+                embed.add_field(name="Note", value=job.outcome_reason[:1000], inline=False)
+        else:
+            embed.add_field(
+                name="What happened", value=(job.outcome_reason or "Unknown")[:1000], inline=False
+            )
+            embed.add_field(name="Credits", value=f"{job.credits} refunded", inline=True)
+            embed.add_field(name="After", value=taken, inline=True)
+    if has_thumbnail:
+        embed.set_thumbnail(url=f"attachment://{THUMBNAIL_NAME}")
+    footer = f"Job {job.id}"
+    if extras.sandbox:
+        footer += " · Sandbox clip: made locally by the simulator, not by Hailuo"
+    embed.set_footer(text=footer)
+    embed.timestamp = job.created_at
+
+    view: discord.ui.View | None = None
+    if not terminal:
+        view = discord.ui.View(timeout=None)
+        view.add_item(CancelButton(job.id))
+    elif job.state in (JobState.SUCCEEDED, JobState.FAILED, JobState.TIMED_OUT):
+        view = discord.ui.View(timeout=None)
+        view.add_item(RerollButton(job.id))
+    return embed, view

@@ -1,0 +1,48 @@
+"""Words on and around a job card: the prompt as inert text, settings, links, the clip header."""
+
+from __future__ import annotations
+
+import discord
+
+from storage.models import Job
+
+
+def prompt_as_text(prompt: str, limit: int = 1800) -> str:
+    """The prompt as inert text: no mention renders or pings, no markdown applies."""
+    text = discord.utils.escape_markdown(prompt)
+    text = discord.utils.escape_mentions(text)
+    # escape_mentions covers @everyone/@here and <@id>, <@&id>; channels too for good measure.
+    text = text.replace("<#", "<\u200b#")
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return text
+
+
+def duration_words(seconds: float) -> str:
+    seconds = round(seconds)
+    minutes, secs = divmod(seconds, 60)
+    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
+
+
+def settings_line(job: Job) -> str:
+    optimizer = "optimizer on" if job.prompt_optimizer else "optimizer off"
+    image = " · first frame" if job.has_image else ""
+    return f"{job.resolution} · {job.duration} s · {optimizer}{image}"
+
+
+def delivery_header(job: Job) -> str:
+    """The first line of a clip message (also how a restarted bot recognises one it posted)."""
+    return f"<@{job.user_id}> your video is ready (job {job.id})."
+
+
+def requester_only(job: Job) -> discord.AllowedMentions:
+    """Ping the member who asked, and nobody else (never @everyone, roles or a replied user)."""
+    return discord.AllowedMentions(
+        everyone=False, roles=False, replied_user=False, users=[discord.Object(job.user_id)]
+    )
+
+
+def card_link(job: Job) -> str:
+    if job.card_message_id is None:
+        return f"job {job.id}"
+    return f"https://discord.com/channels/{job.guild_id}/{job.channel_id}/{job.card_message_id}"
