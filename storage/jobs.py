@@ -1,0 +1,380 @@
+"""The jobs table: creating a job with its credit reservation, state transitions, queries."""
+
+from __future__ import annotations
+
+import logging
+import statistics
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlite_utils import Database as SqliteUtilsDatabase
+
+from storage.api import (
+    IllegalTransition,
+    JobNotFound,
+    NewJob,
+    ReservationRefused,
+)
+from storage.ledger import charge_in, refund_in, sum_credits_used, sum_in_flight_usd, sum_spent_usd
+from storage.migrations import IN_FLIGHT_SQL
+from storage.models import (
+    ALLOWED_TRANSITIONS,
+    Job,
+    JobState,
+    Limit,
+    Stage,
+)
+from storage.sqlite import (
+    SqliteBase,
+    from_db_time,
+    immediate,
+    next_month,
+    sql_value,
+    to_db_time,
+    usd_text,
+)
+
+log = logging.getLogger(__name__)
+
+_JOB_FIELDS = tuple(Job.model_fields)
+_JOB_DATETIMES = frozenset(
+    {"card_posted_at", "created_at", "submitted_at", "started_at", "finished_at", "updated_at"}
+)
+# Fields fixed at creation: changing them would detach a job from its ledger rows or owner.
+_JOB_IMMUTABLE = frozenset({"id", "guild_id", "user_id", "credits", "created_at", "state"})
+_JOB_UPDATABLE = frozenset(_JOB_FIELDS) - _JOB_IMMUTABLE - {"updated_at"}
+
+# The card stage that matches a state, set by transition() unless the caller gives one.
+_STAGE_FOR_STATE: dict[JobState, Stage] = {
+    JobState.WAITING: Stage.WAITING,
+    JobState.SUBMITTING: Stage.SUBMITTING,
+    JobState.DELIVERING: Stage.DELIVERING,
+    JobState.SUCCEEDED: Stage.DONE,
+    JobState.FAILED: Stage.DONE,
+    JobState.CANCELLED: Stage.DONE,
+    JobState.TIMED_OUT: Stage.DONE,
+}
+
+
+def _job_from_row(row: dict[str, Any]) -> Job:
+    data = {k: (from_db_time(v) if k in _JOB_DATETIMES else v) for k, v in row.items()}
+    return Job.model_validate(data)
+
+
+class JobTables(SqliteBase):
+    """Jobs: each row is one /video run from reservation to its final state."""
+
+    # --- jobs --------------------------------------------------------------------------------
+    async def create_job_with_reservation(
+        self,
+        new: NewJob,
+        *,
+        limit: Limit,
+        window_start: datetime,
+        window_end: datetime,
+        max_jobs_per_user: int,
+        max_jobs_per_guild: int,
+        monthly_budget_usd: float | None,
+        month_start: datetime,
+        now: datetime,
+    ) -> Job:
+        """Check credits, concurrency and budget, then insert the job and its reservation."""
+        stamp = to_db_time(now)
+        draft = Job.model_validate(
+            {
+                "id": 0,
+                "guild_id": new.guild_id,
+                "channel_id": new.channel_id,
+                "user_id": new.user_id,
+                "prompt": new.prompt,
+                "resolution": new.resolution,
+                "duration": new.duration,
+                "prompt_optimizer": new.prompt_optimizer,
+                "has_image": new.has_image,
+                "image_sha256": new.image_sha256,
+                "image_url": new.image_url,
+                "credits": new.credits,
+                "upload_limit": new.upload_limit,
+                "expected_cost_usd": new.expected_cost_usd,
+                "reroll_of": new.reroll_of,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+        row = {k: sql_value(v) for k, v in draft.model_dump().items() if k != "id"}
+        start, end = to_db_time(window_start), to_db_time(window_end)
+        month_from, month_to = to_db_time(month_start), to_db_time(next_month(month_start))
+
+        def work(db: SqliteUtilsDatabase) -> Job:
+            with immediate(db):
+                self._check_reservation(
+                    db, draft, limit, start, end, window_end, max_jobs_per_user,
+                    max_jobs_per_guild, monthly_budget_usd, month_from, month_to, month_start,
+                )  # fmt: skip
+                cols = ", ".join(row)
+                marks = ", ".join("?" for _ in row)
+                cur = db.execute(f"INSERT INTO jobs ({cols}) VALUES ({marks})", list(row.values()))
+                job_id = cur.lastrowid
+                db.execute(
+                    "INSERT INTO ledger (guild_id, user_id, job_id, kind, credits, created_at)"
+                    " VALUES (?, ?, ?, 'reserve', ?, ?)",
+                    [draft.guild_id, draft.user_id, job_id, draft.credits, stamp],
+                )
+            return draft.model_copy(update={"id": job_id})
+
+        job = await self._run(work)
+        log.info("job=%d created with %d credits reserved", job.id, job.credits)
+        return job
+
+    @staticmethod
+    def _check_reservation(
+        db: SqliteUtilsDatabase,
+        draft: Job,
+        limit: Limit,
+        start: str,
+        end: str,
+        window_end: datetime,
+        max_jobs_per_user: int,
+        max_jobs_per_guild: int,
+        budget: float | None,
+        month_from: str,
+        month_to: str,
+        month_start: datetime,
+    ) -> None:
+        if limit.credits <= 0:
+            raise ReservationRefused(
+                "credits", "video generation is not available to you in this server",
+                used=0, limit=0,
+            )  # fmt: skip
+        used = sum_credits_used(db, draft.guild_id, draft.user_id, start, end)
+        if used + draft.credits > limit.credits:
+            raise ReservationRefused(
+                "credits",
+                f"not enough credits: {used} of {limit.credits} used this {limit.period},"
+                f" and this run needs {draft.credits}",
+                used=used, limit=limit.credits, resets_at=window_end,
+            )  # fmt: skip
+        mine = _count_in_flight(db, draft.guild_id, draft.user_id)
+        if mine >= max_jobs_per_user:
+            raise ReservationRefused(
+                "user_concurrency",
+                f"you already have {mine} videos in progress (at most {max_jobs_per_user}"
+                " at a time); wait for one to finish",
+                used=mine, limit=max_jobs_per_user,
+            )  # fmt: skip
+        theirs = _count_in_flight(db, draft.guild_id, None)
+        if theirs >= max_jobs_per_guild:
+            raise ReservationRefused(
+                "guild_concurrency",
+                f"this server already has {theirs} videos in progress (at most"
+                f" {max_jobs_per_guild} at a time); try again in a few minutes",
+                used=theirs, limit=max_jobs_per_guild,
+            )  # fmt: skip
+        if budget is not None:
+            committed = sum_spent_usd(db, draft.guild_id, month_from, month_to) + sum_in_flight_usd(
+                db, draft.guild_id
+            )
+            expected = draft.expected_cost_usd
+            # An unknown cost is let through while money is left: refusing it would block
+            # every run of a new setting, which has no past runs to take a median from.
+            over = committed + (expected or 0.0) > budget or (
+                expected is None and committed >= budget
+            )
+            if over:
+                cost = (
+                    "" if expected is None else f", and this run costs about {usd_text(expected)}"
+                )
+                raise ReservationRefused(
+                    "budget",
+                    f"this server's monthly budget is reached: {usd_text(committed)} of"
+                    f" {usd_text(budget)} spent or in progress{cost}",
+                    used=round(committed, 4), limit=budget, resets_at=next_month(month_start),
+                )  # fmt: skip
+
+    async def get_job(self, job_id: int) -> Job:
+        """Return a job by id (JobNotFound if there is none)."""
+        return await self._run(lambda db: _get_job(db, job_id))
+
+    async def transition(
+        self,
+        job_id: int,
+        to: JobState,
+        *,
+        settle: Literal["charge", "refund"] | None = None,
+        settle_note: str | None = None,
+        **fields: object,
+    ) -> Job:
+        """Move a job to `to` if ALLOWED_TRANSITIONS permits, setting `fields` and timestamps.
+
+        `settle` also charges or refunds the job's reservation in the same transaction, so a
+        crash can never leave a finished job with its credits neither charged nor refunded."""
+        to = JobState(to)
+        _check_fields(fields)
+
+        def work(db: SqliteUtilsDatabase) -> Job:
+            with immediate(db):
+                current = _get_job(db, job_id)
+                if to not in ALLOWED_TRANSITIONS[current.state]:
+                    raise IllegalTransition(job_id, current.state, to)
+                now = self._now()
+                changes: dict[str, object] = {"state": to, "updated_at": now, **fields}
+                if to is JobState.RUNNING:
+                    changes.setdefault("submitted_at", current.submitted_at or now)
+                if to.is_terminal:
+                    changes.setdefault("finished_at", now)
+                if to in _STAGE_FOR_STATE:
+                    changes.setdefault("stage", _STAGE_FOR_STATE[to])
+                job = _write_job(db, current, changes, expect_state=current.state)
+                if settle == "charge":
+                    charge_in(db, job_id, None, now)
+                elif settle == "refund":
+                    refund_in(db, job_id, settle_note, now)
+                return job
+
+        job = await self._run(work)
+        settled = {"charge": " (charged)", "refund": " (refunded)"}.get(settle or "", "")
+        log.info("job=%d is now %s%s", job_id, to.value, settled)
+        return job
+
+    async def update_job(self, job_id: int, **fields: object) -> Job:
+        """Set non-state fields (stage, progress, card ids, task id/token, costs...)."""
+        if "state" in fields:
+            raise ValueError("use transition() to change a job's state")
+        _check_fields(fields)
+        if not fields:
+            return await self.get_job(job_id)
+
+        def work(db: SqliteUtilsDatabase) -> Job:
+            with immediate(db):
+                current = _get_job(db, job_id)
+                return _write_job(db, current, {**fields, "updated_at": self._now()})
+
+        return await self._run(work)
+
+    async def jobs_in_flight(self, guild_id: int | None = None) -> list[Job]:
+        """Jobs not in a terminal state, oldest first (all guilds when guild_id is None)."""
+        # INDEXED BY: without ANALYZE statistics the planner prefers the full (guild_id,
+        # created_at) index and walks every past job of the server; the partial one holds only
+        # jobs in flight. It runs on every restart and must stay in milliseconds.
+        if guild_id is None:
+            sql = f"SELECT * FROM jobs INDEXED BY jobs_in_flight WHERE {IN_FLIGHT_SQL}"
+            params: list[object] = []
+        else:
+            sql = (
+                f"SELECT * FROM jobs INDEXED BY jobs_in_flight_guild WHERE {IN_FLIGHT_SQL}"
+                " AND guild_id = ?"
+            )
+            params = [guild_id]
+        sql += " ORDER BY created_at, id"
+        return await self._run(lambda db: [_job_from_row(r) for r in db.query(sql, params)])
+
+    async def jobs_for_user(self, guild_id: int, user_id: int, limit: int = 10) -> list[Job]:
+        """A member's latest jobs, newest first."""
+        sql = (
+            "SELECT * FROM jobs WHERE guild_id = ? AND user_id = ?"
+            " ORDER BY created_at DESC, id DESC LIMIT ?"
+        )
+        params = [guild_id, user_id, limit]
+        return await self._run(lambda db: [_job_from_row(r) for r in db.query(sql, params)])
+
+    async def jobs_for_guild(
+        self, guild_id: int, since: datetime | None = None, limit: int = 1000
+    ) -> list[Job]:
+        """A server's jobs created since `since` (all when None), newest first."""
+        sql = "SELECT * FROM jobs WHERE guild_id = ?"
+        params: list[object] = [guild_id]
+        if since is not None:
+            sql += " AND created_at >= ?"
+            params.append(to_db_time(since))
+        sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
+        params.append(limit)
+        return await self._run(lambda db: [_job_from_row(r) for r in db.query(sql, params)])
+
+    async def count_in_flight(self, guild_id: int, user_id: int | None = None) -> int:
+        """Count a server's (or one member's) jobs not yet in a terminal state."""
+        return await self._run(lambda db: _count_in_flight(db, guild_id, user_id))
+
+    async def median_duration_seconds(
+        self, resolution: str, duration: int, guild_id: int | None = None
+    ) -> float | None:
+        """Median (finished_at - created_at) of SUCCEEDED jobs with these settings (latest 200)."""
+        # The WHERE repeats the partial index's "state = 'succeeded'" so the planner uses it.
+        sql = (
+            "SELECT created_at, finished_at FROM jobs WHERE state = 'succeeded'"
+            " AND resolution = ? AND duration = ? AND finished_at IS NOT NULL"
+        )
+        params: list[object] = [resolution, duration]
+        if guild_id is not None:
+            sql += " AND guild_id = ?"
+            params.append(guild_id)
+        sql += " ORDER BY finished_at DESC LIMIT 200"
+
+        def work(db: SqliteUtilsDatabase) -> float | None:
+            spans = [
+                (from_db_time(r["finished_at"]) - from_db_time(r["created_at"])).total_seconds()  # type: ignore[operator]
+                for r in db.query(sql, params)
+            ]
+            return statistics.median(spans) if spans else None
+
+        return await self._run(work)
+
+    async def median_cost_usd(self, resolution: str, duration: int) -> float | None:
+        """Median total_cost_usd of SUCCEEDED jobs with these settings (latest 200)."""
+        sql = (
+            "SELECT total_cost_usd FROM jobs WHERE state = 'succeeded'"
+            " AND resolution = ? AND duration = ? AND total_cost_usd IS NOT NULL"
+            " ORDER BY finished_at DESC LIMIT 200"
+        )
+
+        def work(db: SqliteUtilsDatabase) -> float | None:
+            costs = [r["total_cost_usd"] for r in db.query(sql, [resolution, duration])]
+            return float(statistics.median(costs)) if costs else None
+
+        return await self._run(work)
+
+
+def _get_job(db: SqliteUtilsDatabase, job_id: int) -> Job:
+    row = next(db.query("SELECT * FROM jobs WHERE id = ?", [job_id]), None)
+    if row is None:
+        raise JobNotFound(job_id)
+    return _job_from_row(row)
+
+
+def _check_fields(fields: dict[str, object]) -> None:
+    wrong = sorted(set(fields) - _JOB_UPDATABLE)
+    if wrong:
+        raise ValueError(f"cannot set job field(s) {', '.join(wrong)}")
+
+
+def _write_job(
+    db: SqliteUtilsDatabase,
+    current: Job,
+    changes: dict[str, object],
+    *,
+    expect_state: JobState | None = None,
+) -> Job:
+    # Validate the whole record before writing, so a bad value never reaches the table.
+    updated = Job.model_validate({**current.model_dump(), **changes})
+    values = {k: sql_value(getattr(updated, k)) for k in changes}
+    sets = ", ".join(f"{k} = ?" for k in values)
+    sql = f"UPDATE jobs SET {sets} WHERE id = ?"
+    params = [*values.values(), current.id]
+    if expect_state is not None:
+        sql += " AND state = ?"
+        params.append(expect_state.value)
+    cur = db.execute(sql, params)
+    if cur.rowcount != 1:  # cannot happen inside BEGIN IMMEDIATE; guards a future refactor
+        raise RuntimeError(f"job {current.id} changed underneath an update")
+    return updated
+
+
+def _count_in_flight(db: SqliteUtilsDatabase, guild_id: int, user_id: int | None) -> int:
+    # Runs inside the reservation's write lock: the partial index keeps it independent of how
+    # many jobs the member ever ran (the planner would otherwise pick jobs_member_created).
+    sql = f"SELECT COUNT(*) FROM jobs INDEXED BY jobs_in_flight_member WHERE {IN_FLIGHT_SQL}"
+    sql += " AND guild_id = ?"
+    params: list[object] = [guild_id]
+    if user_id is not None:
+        sql += " AND user_id = ?"
+        params.append(user_id)
+    return int(db.execute(sql, params).fetchone()[0])
