@@ -13,22 +13,36 @@ was not created.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
-import tempfile
 import time
-import unicodedata
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
-from typing import Protocol
-
-from pydantic import BaseModel, ConfigDict
 
 from bot import quota
+from bot.admission import (
+    MAX_PROMPT_CHARS,
+    Admission,
+    has_visible_text,
+    normalise_prompt,
+    ts,
+)
 from bot.background import BackgroundTasks
+from bot.eta import DEFAULT_ETA_SECONDS, ETA_FLOOR, EtaEstimator
+from bot.job_api import (
+    BUSY_RETRY_SECONDS,
+    MAX_CLIP_BYTES,
+    CardExtras,
+    Delivery,
+    JobConfig,
+    JobPresenter,
+    PresenterError,
+    QuotaStatus,
+    Refused,
+    VideoRequest,
+    utcnow,
+)
 from bot.logs import current_job, job_logger
 from bot.media import FirstFrame
 from bot.wiro.client import WiroClient
@@ -44,22 +58,34 @@ from bot.wiro.errors import (
     WiroValidationError,
 )
 from bot.wiro.models import StageUpdate, TaskOutcome
+from bot.wiro_queue import LocalQueue
 from storage.api import IllegalTransition, ReservationRefused
 from storage.db import Database
-from storage.models import Job, JobState, Limit, NewJob, Stage, StoredFrame
+from storage.models import Job, JobState, NewJob, Stage, StoredFrame
+
+# Re-exported: cogs and tests import these from here.
+__all__ = [
+    "BUSY_RETRY_SECONDS",
+    "DEFAULT_ETA_SECONDS",
+    "ETA_FLOOR",
+    "MAX_CLIP_BYTES",
+    "MAX_PROMPT_CHARS",
+    "CardExtras",
+    "Delivery",
+    "JobConfig",
+    "JobPresenter",
+    "JobService",
+    "PresenterError",
+    "QuotaStatus",
+    "Refused",
+    "VideoRequest",
+    "has_visible_text",
+    "normalise_prompt",
+    "ts",
+    "utcnow",
+]
 
 log = logging.getLogger(__name__)
-
-MAX_PROMPT_CHARS = 2000
-# Clips above this are linked, never downloaded: a 10 s 1080P clip is a few tens of MB at most.
-MAX_CLIP_BYTES = 500 * 1024 * 1024
-# Before any history exists, a typical Hailuo run takes 1–5 minutes upstream plus queueing.
-DEFAULT_ETA_SECONDS = {("768P", 6): 150.0, ("768P", 10): 240.0, ("1080P", 6): 210.0}
-# An ETA is never shown in the past: a run slower than usual is "due in" at least this.
-ETA_FLOOR = timedelta(seconds=30)
-# Wiro said "busy" (code 96): the head of our local queue tries again at least this often, even
-# when none of our own tasks finished (another client of the same account may have).
-BUSY_RETRY_SECONDS = 30.0
 
 _WIRO_STAGE = {
     "queued": Stage.QUEUED,
@@ -67,132 +93,6 @@ _WIRO_STAGE = {
     "generating": Stage.GENERATING,
     "finishing": Stage.FINISHING,
 }
-
-
-class Refused(Exception):
-    """A request or action was refused; `message` is the short answer for the member."""
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
-
-
-class PresenterError(Exception):
-    """The presenter could not show something (missing permission, deleted channel...)."""
-
-
-class CardExtras(BaseModel):
-    """What the card needs besides the job row."""
-
-    model_config = ConfigDict(frozen=True)
-
-    queue_position: int | None = None
-    eta: datetime | None = None
-    sandbox: bool = False
-    note: str | None = None
-    cancelling: bool = False
-
-
-class Delivery(BaseModel):
-    """How the clip reached the channel."""
-
-    model_config = ConfigDict(frozen=True)
-
-    message_id: int | None
-    attached: bool
-    note: str | None = None  # why it was linked instead of attached
-
-
-class JobPresenter(Protocol):
-    """Discord side of the lifecycle, implemented by the video cog (and a recorder in tests)."""
-
-    async def post_card(self, job: Job, extras: CardExtras, thumbnail: bytes | None) -> int:
-        """Post the public job card; return its message id. Raise PresenterError if impossible."""
-
-    async def update_card(self, job: Job, extras: CardExtras) -> None:
-        """Show the job's current state (coalesced and paced by the implementation)."""
-
-    async def deliver_clip(self, job: Job, clip: Path | None, size: int | None) -> Delivery:
-        """Post the clip (attached when it fits, else linked to job.output_url with the reason).
-
-        `clip` is None when the clip was not downloaded (too big): link only. Posting must be
-        idempotent for `job.delivery_nonce`. Raise PresenterError if it cannot be posted."""
-
-    async def find_delivery(self, job: Job) -> int | None:
-        """The id of this job's clip message if an earlier attempt posted it, else None."""
-
-    async def job_finished(self, job: Job) -> None:
-        """A job reached a terminal state (audit line, etc.)."""
-
-
-@dataclass(frozen=True)
-class JobConfig:
-    """The knobs of the lifecycle (from Settings in production, small values in tests)."""
-
-    default_limit: Limit
-    max_jobs_per_user: int = 2
-    max_jobs_per_guild: int = 10
-    timeout: timedelta = timedelta(minutes=20)
-    sandbox: bool = False
-    max_clip_bytes: int = MAX_CLIP_BYTES
-    busy_retry_seconds: float = BUSY_RETRY_SECONDS
-    work_dir: Path = field(default_factory=lambda: Path(tempfile.gettempdir()))
-
-
-@dataclass(frozen=True)
-class VideoRequest:
-    """A member's /video (or a re-roll) with who asked, where, and with which settings."""
-
-    guild_id: int
-    channel_id: int
-    user_id: int
-    role_ids: frozenset[int]
-    prompt: str
-    resolution: str = "768P"
-    duration: int = 6
-    prompt_optimizer: bool = True
-    upload_limit: int | None = None
-    image_url: str | None = None
-    reroll_of: int | None = None
-
-
-@dataclass(frozen=True)
-class QuotaStatus:
-    """What /quota shows."""
-
-    applied: quota.AppliedLimit
-    used: int
-    window_start: datetime
-    resets_at: datetime
-    in_flight: int
-    max_in_flight: int
-    costs: dict[tuple[str, int], int]
-
-    @property
-    def left(self) -> int:
-        return max(0, self.applied.limit.credits - self.used)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def normalise_prompt(prompt: str) -> str:
-    """Trim the prompt and drop control characters (NUL and the like; not newlines or tabs).
-
-    Everything else is kept as typed, emoji joiners included."""
-    kept = "".join(c for c in prompt if c in "\n\t" or unicodedata.category(c) != "Cc")
-    return kept.strip()
-
-
-def has_visible_text(prompt: str) -> bool:
-    """Whether the prompt shows anything: zero-width or spacing characters alone do not."""
-    return any(unicodedata.category(c)[0] not in "CZM" for c in prompt)
-
-
-def ts(moment: datetime, style: str = "R") -> str:
-    """A Discord timestamp that ticks in the client without edits."""
-    return f"<t:{int(moment.timestamp())}:{style}>"
 
 
 class JobService:
@@ -212,16 +112,16 @@ class JobService:
         self.config = config
         self.presenter: JobPresenter | None = presenter
         self.clock = clock
+        self.admission = Admission(storage=storage, wiro=wiro, config=config, clock=clock)
+        self.queue = LocalQueue(storage, busy_retry_seconds=config.busy_retry_seconds)
+        self.eta = EtaEstimator(storage, clock)
         self._tasks = BackgroundTasks("job")
         self._submissions = BackgroundTasks("run")
         self._runners: dict[int, asyncio.Task[None]] = {}
         self._accepting = True
-        self._queue_changed = asyncio.Event()
-        self._wiro_busy_until = 0.0  # monotonic; while in the future, the local queue holds
-        self._eta_cache: dict[tuple[str, int, int], tuple[float, float | None]] = {}
 
     # ------------------------------------------------------------------------------------------
-    # Checks before anything is spent
+    # Checks before anything is spent (bot.admission)
     # ------------------------------------------------------------------------------------------
     async def precheck(self, req: VideoRequest) -> int:
         """Check everything that can be checked before the image; return the run's cost.
@@ -229,109 +129,17 @@ class JobService:
         Raises Refused with the member-facing reason. Nothing is written."""
         if not self._accepting:
             raise Refused("The bot is restarting. Please try again in a minute.")
-        settings = await self.storage.guild_settings(req.guild_id)
-        if settings.paused:
-            reason = f": {settings.pause_reason}" if settings.pause_reason else "."
-            raise Refused(f"Video generation is paused in this server{reason}")
-        blocked = await self.storage.blocked_member(req.guild_id, req.user_id)
-        if blocked is not None:
-            reason = f" Reason: {blocked.reason}" if blocked.reason else ""
-            raise Refused(f"You are blocked from generating videos in this server.{reason}")
-        if settings.allowed_channel_ids and req.channel_id not in settings.allowed_channel_ids:
-            where = ", ".join(f"<#{c}>" for c in sorted(settings.allowed_channel_ids)[:5])
-            raise Refused(f"`/video` is not enabled in this channel. Try {where}.")
-        prompt = normalise_prompt(req.prompt)
-        word = quota.blocked_word_in(prompt, settings.blocked_words)
-        if word is not None:
-            raise Refused(f"Your prompt contains a word this server has blocked (“{word}”).")
-        if not has_visible_text(prompt):
-            raise Refused("The prompt is empty. Describe the video you want.")
-        if len(prompt) > MAX_PROMPT_CHARS:
-            raise Refused(
-                f"The prompt is {len(prompt)} characters long; the limit is {MAX_PROMPT_CHARS}."
-            )
-        try:
-            cost = quota.run_cost(req.resolution, req.duration)
-        except ValueError:
-            raise Refused(
-                f"{req.resolution} videos can only be 6 seconds long. "
-                "Choose 768P for a 10-second clip."
-            ) from None
-        await self._check_limits(req, cost)
-        return cost
-
-    async def _check_limits(self, req: VideoRequest, cost: int) -> None:
-        """Answer early (before downloading the image) when the reservation would be refused."""
-        status = await self.quota_status(req.guild_id, req.user_id, req.role_ids)
-        refusal = self._credit_refusal(status, cost)
-        if refusal:
-            raise Refused(refusal)
-        if status.in_flight >= self.config.max_jobs_per_user:
-            raise Refused(
-                f"You already have {status.in_flight} videos in progress (the limit is "
-                f"{self.config.max_jobs_per_user}). Wait for one to finish or cancel it."
-            )
-        if await self.storage.count_in_flight(req.guild_id) >= self.config.max_jobs_per_guild:
-            raise Refused(
-                "This server has too many videos in progress right now "
-                f"(limit {self.config.max_jobs_per_guild}). Try again in a few minutes."
-            )
-        budget = (await self.storage.guild_settings(req.guild_id)).monthly_budget_usd
-        if budget is not None:
-            expected = await self.expected_cost_usd(req.resolution, req.duration) or 0.0
-            start, end = quota.month_window(self.clock())
-            spent = await self.storage.spent_usd(req.guild_id, start, end)
-            pending = await self.storage.in_flight_expected_usd(req.guild_id)
-            if spent + pending + expected > budget + 1e-9:
-                raise Refused(
-                    f"This server's video budget for the month is used up (${spent + pending:.2f}"
-                    f" of ${budget:.2f}). It resets {ts(end)}."
-                )
-
-    @staticmethod
-    def _credit_refusal(status: QuotaStatus, cost: int) -> str | None:
-        limit = status.applied.limit
-        if limit.credits == 0:
-            return "You don't have access to video generation in this server."
-        if status.used + cost > limit.credits:
-            return (
-                f"Not enough credits: you have used {status.used} of {limit.credits} this "
-                f"{limit.period} and this run costs {cost}. Your credits reset "
-                f"{ts(status.resets_at)}."
-            )
-        return None
+        return await self.admission.precheck(req)
 
     async def quota_status(
         self, guild_id: int, user_id: int, role_ids: Iterable[int]
     ) -> QuotaStatus:
         """Which limit applies to a member, what is used, when it resets, jobs in flight."""
-        applied = quota.pick_limits(
-            await self.storage.limits(guild_id),
-            guild_id=guild_id,
-            user_id=user_id,
-            role_ids=role_ids,
-            default=self.config.default_limit,
-        )
-        start, end = quota.window(applied.limit.period, self.clock())
-        used = await self.storage.credits_used(guild_id, user_id, start, end)
-        in_flight = await self.storage.count_in_flight(guild_id, user_id)
-        return QuotaStatus(
-            applied=applied,
-            used=used,
-            window_start=start,
-            resets_at=end,
-            in_flight=in_flight,
-            max_in_flight=self.config.max_jobs_per_user,
-            costs=dict(quota.RUN_COSTS),
-        )
+        return await self.admission.quota_status(guild_id, user_id, role_ids)
 
     async def expected_cost_usd(self, resolution: str, duration: int) -> float | None:
         """Wiro's price for these settings, else the median of past runs."""
-        price = self.wiro.tool.price_for(resolution, duration)
-        median = (
-            None if price is not None else await self.storage.median_cost_usd(resolution, duration)
-        )
-        return quota.expected_run_cost_usd(price, median)
+        return await self.admission.expected_cost_usd(resolution, duration)
 
     # ------------------------------------------------------------------------------------------
     # Starting a job
@@ -384,7 +192,7 @@ class JobService:
                 now=self.clock(),
             )
         except ReservationRefused as exc:
-            raise Refused(self._reservation_message(exc, cost, applied.limit)) from None
+            raise Refused(self.admission.reservation_message(exc, cost, applied.limit)) from None
         current_job.set(job.id)  # this interaction's task: its log lines name the job
         jlog = job_logger(log, job.id)
         jlog.info(
@@ -428,28 +236,6 @@ class JobService:
             # the member's credits and a concurrency slot until the next restart.
             self._launch(job.id)
         return job
-
-    @staticmethod
-    def _reservation_message(exc: ReservationRefused, cost: int, limit: Limit) -> str:
-        if exc.code == "credits":
-            resets = f" Your credits reset {ts(exc.resets_at)}." if exc.resets_at else ""
-            return (
-                f"Not enough credits: you have used {exc.used} of {limit.credits} this "
-                f"{limit.period} and this run costs {cost}.{resets}"
-            )
-        if exc.code == "user_concurrency":
-            return (
-                f"You already have {exc.limit:g} videos in progress, the most at once. Wait for "
-                "one to finish or cancel it."
-            )
-        if exc.code == "guild_concurrency":
-            return (
-                f"This server already has {exc.limit:g} videos in progress, the most at once. "
-                "Try again in a few minutes."
-            )
-        if exc.code == "budget":
-            return "This server's video budget for the month is used up."
-        return exc.reason
 
     def _launch(self, job_id: int) -> None:
         if job_id in self._runners and not self._runners[job_id].done():
@@ -512,7 +298,7 @@ class JobService:
 
     async def _submit(self, job: Job) -> Job:
         jlog = job_logger(log, job.id)
-        if job.state is JobState.PENDING and await self._queue_occupied(job.id):
+        if job.state is JobState.PENDING and await self.queue.occupied(job.id):
             job = await self.storage.transition(job.id, JobState.WAITING, stage=Stage.WAITING)
             jlog.info("Wiro is busy; waiting in the local queue")
         if job.state is JobState.WAITING:
@@ -554,9 +340,7 @@ class JobService:
             )
         except (WiroConcurrencyLimit, WiroRateLimited) as exc:
             # Both are definite "not processed" answers, so sending again later is safe.
-            self._wiro_busy_until = time.monotonic() + max(
-                self.config.busy_retry_seconds, getattr(exc, "retry_after", None) or 0.0
-            )
+            self.queue.busy(getattr(exc, "retry_after", None))
             jlog.info("Wiro is busy (%s); queued locally", exc)
             job = await self.storage.transition(job.id, JobState.WAITING, stage=Stage.WAITING)
             await self._render(job)
@@ -564,8 +348,7 @@ class JobService:
         except WiroError as exc:
             jlog.warning("Wiro refused the run: %s", exc)
             return await self._finish(job, JobState.FAILED, _run_failure_reason(exc))
-        self._wiro_busy_until = 0.0
-        self._queue_changed.set()  # the next in the local queue may try now
+        self.queue.slot_freed()  # the next in the local queue may try now
         job = await self.storage.transition(
             job.id,
             JobState.RUNNING,
@@ -580,11 +363,6 @@ class JobService:
         if fresh.cancelled_by is not None:
             await self._stop_at_wiro(fresh)
         return fresh
-
-    async def _queue_occupied(self, job_id: int) -> bool:
-        """True when jobs already wait in the local queue (a new job goes behind them)."""
-        waiting = [j for j in await self.storage.jobs_in_flight() if j.state is JobState.WAITING]
-        return any(j.id != job_id for j in waiting) or time.monotonic() < self._wiro_busy_until
 
     async def _wait_turn(self, job: Job) -> Job:
         """Wait in the local queue until this job is first and Wiro may have a free slot."""
@@ -605,24 +383,13 @@ class JobService:
                     f"Wiro stayed busy for {self._timeout_words}, so the job was "
                     "dropped from the queue.",
                 )
-            waiting = [
-                j.id for j in await self.storage.jobs_in_flight() if j.state is JobState.WAITING
-            ]
-            position = waiting.index(job.id) + 1 if job.id in waiting else 1
+            position = await self.queue.position(job.id)
             if position != shown_position:
                 shown_position = position
                 await self._render(job, queue_position=position)
-            wait = self._wiro_busy_until - time.monotonic()
-            if position == 1 and wait <= 0:
+            if self.queue.may_go(position):
                 return job
-            self._queue_changed.clear()
-            timeout = wait if position == 1 else self.config.busy_retry_seconds
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._queue_changed.wait(), timeout=max(0.05, timeout))
-
-    def _slot_freed(self) -> None:
-        self._wiro_busy_until = 0.0
-        self._queue_changed.set()
+            await self.queue.wait(position)
 
     async def _follow(self, job: Job) -> Job:
         jlog = job_logger(log, job.id)
@@ -668,7 +435,7 @@ class JobService:
 
     async def _on_outcome(self, job: Job, outcome: TaskOutcome) -> Job:
         jlog = job_logger(log, job.id)
-        self._slot_freed()
+        self.queue.slot_freed()
         if outcome.kind == "succeeded" and outcome.video is not None:
             jlog.info("Wiro finished; %s bytes to deliver", outcome.video.size)
             job = await self.storage.transition(
@@ -779,8 +546,8 @@ class JobService:
         )
         job_logger(log, job.id).info("%s: %s (credits refunded)", state.value, reason)
         if job.wiro_task_id:
-            self._slot_freed()
-        self._queue_changed.set()
+            self.queue.slot_freed()
+        self.queue.changed()
         await self._after_terminal(job)
         return job
 
@@ -954,14 +721,7 @@ class JobService:
         cancelling: bool = False,
         note: str | None = None,
     ) -> CardExtras:
-        eta = None
-        if not job.is_terminal:
-            seconds = await self._eta_seconds(job)
-            now = self.clock()
-            # Time at Wiro counts from submission; a job still in our local queue has not
-            # started that clock yet. A run slower than usual shows "soon", never "ago".
-            start = job.submitted_at or (now if job.state is JobState.WAITING else job.created_at)
-            eta = max(start + timedelta(seconds=seconds), now + ETA_FLOOR)
+        eta = await self.eta.eta(job)
         return CardExtras(
             queue_position=queue_position,
             eta=eta,
@@ -969,24 +729,6 @@ class JobService:
             note=note,
             cancelling=cancelling or (job.cancelled_by is not None and not job.is_terminal),
         )
-
-    async def _eta_seconds(self, job: Job) -> float:
-        """Median duration of finished jobs with these settings (this server's, else all)."""
-        key = (job.resolution, job.duration, job.guild_id)
-        now = time.monotonic()
-        cached = self._eta_cache.get(key)
-        if cached is None or now - cached[0] > 60:
-            median = await self.storage.median_duration_seconds(
-                job.resolution, job.duration, job.guild_id
-            )
-            if median is None:
-                median = await self.storage.median_duration_seconds(job.resolution, job.duration)
-            cached = (now, median)
-            self._eta_cache[key] = cached
-        median = cached[1]
-        if median is None:
-            median = DEFAULT_ETA_SECONDS.get((job.resolution, job.duration), 180.0)
-        return median
 
     # ------------------------------------------------------------------------------------------
     @property

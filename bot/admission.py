@@ -1,0 +1,185 @@
+"""Checks before anything is spent: may this member run this /video here, now?
+
+`Admission.precheck` answers early (before the member's image is downloaded) with the specific
+reason; the reservation in storage is the atomic check that has the last word.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Callable, Iterable
+from datetime import datetime
+
+from bot import quota
+from bot.job_api import JobConfig, QuotaStatus, Refused, VideoRequest
+from bot.wiro.client import WiroClient
+from storage.api import ReservationRefused
+from storage.db import Database
+from storage.models import Limit
+
+MAX_PROMPT_CHARS = 2000
+
+
+def normalise_prompt(prompt: str) -> str:
+    """Trim the prompt and drop control characters (NUL and the like; not newlines or tabs).
+
+    Everything else is kept as typed, emoji joiners included."""
+    kept = "".join(c for c in prompt if c in "\n\t" or unicodedata.category(c) != "Cc")
+    return kept.strip()
+
+
+def has_visible_text(prompt: str) -> bool:
+    """Whether the prompt shows anything: zero-width or spacing characters alone do not."""
+    return any(unicodedata.category(c)[0] not in "CZM" for c in prompt)
+
+
+def ts(moment: datetime, style: str = "R") -> str:
+    """A Discord timestamp that ticks in the client without edits."""
+    return f"<t:{int(moment.timestamp())}:{style}>"
+
+
+class Admission:
+    """The early checks of a request, and the words for a refused reservation."""
+
+    def __init__(
+        self,
+        *,
+        storage: Database,
+        wiro: WiroClient,
+        config: JobConfig,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.storage = storage
+        self.wiro = wiro
+        self.config = config
+        self.clock = clock
+
+    async def precheck(self, req: VideoRequest) -> int:
+        """Check everything that can be checked before the image; return the run's cost.
+
+        Raises Refused with the member-facing reason. Nothing is written."""
+        settings = await self.storage.guild_settings(req.guild_id)
+        if settings.paused:
+            reason = f": {settings.pause_reason}" if settings.pause_reason else "."
+            raise Refused(f"Video generation is paused in this server{reason}")
+        blocked = await self.storage.blocked_member(req.guild_id, req.user_id)
+        if blocked is not None:
+            reason = f" Reason: {blocked.reason}" if blocked.reason else ""
+            raise Refused(f"You are blocked from generating videos in this server.{reason}")
+        if settings.allowed_channel_ids and req.channel_id not in settings.allowed_channel_ids:
+            where = ", ".join(f"<#{c}>" for c in sorted(settings.allowed_channel_ids)[:5])
+            raise Refused(f"`/video` is not enabled in this channel. Try {where}.")
+        prompt = normalise_prompt(req.prompt)
+        word = quota.blocked_word_in(prompt, settings.blocked_words)
+        if word is not None:
+            raise Refused(f"Your prompt contains a word this server has blocked (“{word}”).")
+        if not has_visible_text(prompt):
+            raise Refused("The prompt is empty. Describe the video you want.")
+        if len(prompt) > MAX_PROMPT_CHARS:
+            raise Refused(
+                f"The prompt is {len(prompt)} characters long; the limit is {MAX_PROMPT_CHARS}."
+            )
+        try:
+            cost = quota.run_cost(req.resolution, req.duration)
+        except ValueError:
+            raise Refused(
+                f"{req.resolution} videos can only be 6 seconds long. "
+                "Choose 768P for a 10-second clip."
+            ) from None
+        await self._check_limits(req, cost)
+        return cost
+
+    async def _check_limits(self, req: VideoRequest, cost: int) -> None:
+        """Answer early (before downloading the image) when the reservation would be refused."""
+        status = await self.quota_status(req.guild_id, req.user_id, req.role_ids)
+        refusal = self._credit_refusal(status, cost)
+        if refusal:
+            raise Refused(refusal)
+        if status.in_flight >= self.config.max_jobs_per_user:
+            raise Refused(
+                f"You already have {status.in_flight} videos in progress (the limit is "
+                f"{self.config.max_jobs_per_user}). Wait for one to finish or cancel it."
+            )
+        if await self.storage.count_in_flight(req.guild_id) >= self.config.max_jobs_per_guild:
+            raise Refused(
+                "This server has too many videos in progress right now "
+                f"(limit {self.config.max_jobs_per_guild}). Try again in a few minutes."
+            )
+        budget = (await self.storage.guild_settings(req.guild_id)).monthly_budget_usd
+        if budget is not None:
+            expected = await self.expected_cost_usd(req.resolution, req.duration) or 0.0
+            start, end = quota.month_window(self.clock())
+            spent = await self.storage.spent_usd(req.guild_id, start, end)
+            pending = await self.storage.in_flight_expected_usd(req.guild_id)
+            if spent + pending + expected > budget + 1e-9:
+                raise Refused(
+                    f"This server's video budget for the month is used up (${spent + pending:.2f}"
+                    f" of ${budget:.2f}). It resets {ts(end)}."
+                )
+
+    @staticmethod
+    def _credit_refusal(status: QuotaStatus, cost: int) -> str | None:
+        limit = status.applied.limit
+        if limit.credits == 0:
+            return "You don't have access to video generation in this server."
+        if status.used + cost > limit.credits:
+            return (
+                f"Not enough credits: you have used {status.used} of {limit.credits} this "
+                f"{limit.period} and this run costs {cost}. Your credits reset "
+                f"{ts(status.resets_at)}."
+            )
+        return None
+
+    async def quota_status(
+        self, guild_id: int, user_id: int, role_ids: Iterable[int]
+    ) -> QuotaStatus:
+        """Which limit applies to a member, what is used, when it resets, jobs in flight."""
+        applied = quota.pick_limits(
+            await self.storage.limits(guild_id),
+            guild_id=guild_id,
+            user_id=user_id,
+            role_ids=role_ids,
+            default=self.config.default_limit,
+        )
+        start, end = quota.window(applied.limit.period, self.clock())
+        used = await self.storage.credits_used(guild_id, user_id, start, end)
+        in_flight = await self.storage.count_in_flight(guild_id, user_id)
+        return QuotaStatus(
+            applied=applied,
+            used=used,
+            window_start=start,
+            resets_at=end,
+            in_flight=in_flight,
+            max_in_flight=self.config.max_jobs_per_user,
+            costs=dict(quota.RUN_COSTS),
+        )
+
+    async def expected_cost_usd(self, resolution: str, duration: int) -> float | None:
+        """Wiro's price for these settings, else the median of past runs."""
+        price = self.wiro.tool.price_for(resolution, duration)
+        median = (
+            None if price is not None else await self.storage.median_cost_usd(resolution, duration)
+        )
+        return quota.expected_run_cost_usd(price, median)
+
+    @staticmethod
+    def reservation_message(exc: ReservationRefused, cost: int, limit: Limit) -> str:
+        if exc.code == "credits":
+            resets = f" Your credits reset {ts(exc.resets_at)}." if exc.resets_at else ""
+            return (
+                f"Not enough credits: you have used {exc.used} of {limit.credits} this "
+                f"{limit.period} and this run costs {cost}.{resets}"
+            )
+        if exc.code == "user_concurrency":
+            return (
+                f"You already have {exc.limit:g} videos in progress, the most at once. Wait for "
+                "one to finish or cancel it."
+            )
+        if exc.code == "guild_concurrency":
+            return (
+                f"This server already has {exc.limit:g} videos in progress, the most at once. "
+                "Try again in a few minutes."
+            )
+        if exc.code == "budget":
+            return "This server's video budget for the month is used up."
+        return exc.reason

@@ -1,0 +1,62 @@
+"""When a job will probably be done: the median of past runs, shown on the card as an ETA."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from storage.db import Database
+from storage.models import Job, JobState
+
+# Before any history exists, a typical Hailuo run takes 1–5 minutes upstream plus queueing.
+DEFAULT_ETA_SECONDS = {("768P", 6): 150.0, ("768P", 10): 240.0, ("1080P", 6): 210.0}
+# An ETA is never shown in the past: a run slower than usual is "due in" at least this.
+ETA_FLOOR = timedelta(seconds=30)
+# Medians are re-read at most this often per (settings, server): cards update every second.
+CACHE_SECONDS = 60.0
+
+
+class EtaEstimator:
+    """Estimate a job's end from the median duration of finished jobs with its settings."""
+
+    def __init__(
+        self,
+        storage: Database,
+        clock: Callable[[], datetime],
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.storage = storage
+        self.clock = clock
+        self._monotonic = monotonic
+        self._cache: dict[tuple[str, int, int], tuple[float, float | None]] = {}
+
+    async def eta(self, job: Job) -> datetime | None:
+        """When the job should be done (never in the past), or None once it is over."""
+        if job.is_terminal:
+            return None
+        seconds = await self.seconds(job)
+        now = self.clock()
+        # Time at Wiro counts from submission; a job still in our local queue has not
+        # started that clock yet. A run slower than usual shows "soon", never "ago".
+        start = job.submitted_at or (now if job.state is JobState.WAITING else job.created_at)
+        return max(start + timedelta(seconds=seconds), now + ETA_FLOOR)
+
+    async def seconds(self, job: Job) -> float:
+        """Median duration of finished jobs with these settings (this server's, else all)."""
+        key = (job.resolution, job.duration, job.guild_id)
+        now = self._monotonic()
+        cached = self._cache.get(key)
+        if cached is None or now - cached[0] > CACHE_SECONDS:
+            median = await self.storage.median_duration_seconds(
+                job.resolution, job.duration, job.guild_id
+            )
+            if median is None:
+                median = await self.storage.median_duration_seconds(job.resolution, job.duration)
+            cached = (now, median)
+            self._cache[key] = cached
+        median = cached[1]
+        if median is None:
+            median = DEFAULT_ETA_SECONDS.get((job.resolution, job.duration), 180.0)
+        return median

@@ -1,0 +1,131 @@
+"""What the job lifecycle offers and needs: requests, settings, errors, the presenter protocol.
+
+Cogs import these to talk to `bot.jobs.JobService` without importing the service itself.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from bot import quota
+from storage.models import Job, Limit
+
+# Clips above this are linked, never downloaded: a 10 s 1080P clip is a few tens of MB at most.
+MAX_CLIP_BYTES = 500 * 1024 * 1024
+# Wiro said "busy" (code 96): the head of our local queue tries again at least this often, even
+# when none of our own tasks finished (another client of the same account may have).
+BUSY_RETRY_SECONDS = 30.0
+
+
+class Refused(Exception):
+    """A request or action was refused; `message` is the short answer for the member."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class PresenterError(Exception):
+    """The presenter could not show something (missing permission, deleted channel...)."""
+
+
+class CardExtras(BaseModel):
+    """What the card needs besides the job row."""
+
+    model_config = ConfigDict(frozen=True)
+
+    queue_position: int | None = None
+    eta: datetime | None = None
+    sandbox: bool = False
+    note: str | None = None
+    cancelling: bool = False
+
+
+class Delivery(BaseModel):
+    """How the clip reached the channel."""
+
+    model_config = ConfigDict(frozen=True)
+
+    message_id: int | None
+    attached: bool
+    note: str | None = None  # why it was linked instead of attached
+
+
+class JobPresenter(Protocol):
+    """Discord side of the lifecycle, implemented by the video cog (and a recorder in tests)."""
+
+    async def post_card(self, job: Job, extras: CardExtras, thumbnail: bytes | None) -> int:
+        """Post the public job card; return its message id. Raise PresenterError if impossible."""
+
+    async def update_card(self, job: Job, extras: CardExtras) -> None:
+        """Show the job's current state (coalesced and paced by the implementation)."""
+
+    async def deliver_clip(self, job: Job, clip: Path | None, size: int | None) -> Delivery:
+        """Post the clip (attached when it fits, else linked to job.output_url with the reason).
+
+        `clip` is None when the clip was not downloaded (too big): link only. Posting must be
+        idempotent for `job.delivery_nonce`. Raise PresenterError if it cannot be posted."""
+
+    async def find_delivery(self, job: Job) -> int | None:
+        """The id of this job's clip message if an earlier attempt posted it, else None."""
+
+    async def job_finished(self, job: Job) -> None:
+        """A job reached a terminal state (audit line, etc.)."""
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    """The knobs of the lifecycle (from Settings in production, small values in tests)."""
+
+    default_limit: Limit
+    max_jobs_per_user: int = 2
+    max_jobs_per_guild: int = 10
+    timeout: timedelta = timedelta(minutes=20)
+    sandbox: bool = False
+    max_clip_bytes: int = MAX_CLIP_BYTES
+    busy_retry_seconds: float = BUSY_RETRY_SECONDS
+    work_dir: Path = field(default_factory=lambda: Path(tempfile.gettempdir()))
+
+
+@dataclass(frozen=True)
+class VideoRequest:
+    """A member's /video (or a re-roll) with who asked, where, and with which settings."""
+
+    guild_id: int
+    channel_id: int
+    user_id: int
+    role_ids: frozenset[int]
+    prompt: str
+    resolution: str = "768P"
+    duration: int = 6
+    prompt_optimizer: bool = True
+    upload_limit: int | None = None
+    image_url: str | None = None
+    reroll_of: int | None = None
+
+
+@dataclass(frozen=True)
+class QuotaStatus:
+    """What /quota shows."""
+
+    applied: quota.AppliedLimit
+    used: int
+    window_start: datetime
+    resets_at: datetime
+    in_flight: int
+    max_in_flight: int
+    costs: dict[tuple[str, int], int]
+
+    @property
+    def left(self) -> int:
+        return max(0, self.applied.limit.credits - self.used)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
