@@ -2,52 +2,84 @@
 audit channel, refunds and cancels, usage, moderator role).
 
 Registered with default member permission Manage Server (which only hides it) and checked again
-when run by `moderator_only()` on every subcommand. Command bodies are thin: validation and the
-storage-backed actions are module functions (`validate_*`, `apply_limit`, `describe_limits`, …)
-that raise `Refused` with the moderator-facing answer and are tested without Discord. Every
-change goes through a storage setter, which records who did what and when.
+when run by `moderator_only()` on every subcommand. Command bodies are thin: the service in
+`bot.moderation` validates, writes through storage (which records who did what and when) and
+returns facts; the module functions here (`apply_limit`, `describe_limits`, …) put those facts
+in words, raise `Refused` with the moderator-facing answer, and are tested without Discord.
 """
 
 from __future__ import annotations
 
 import io
 import logging
-import math
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import quota
-from bot.jobs import JobService, Refused, ts
+from bot import moderation
+from bot.jobs import Refused, ts
+from bot.moderation import (
+    MAX_BUDGET_USD,
+    MAX_CREDITS,
+    MAX_DAYS,
+    MAX_REASON_CHARS,
+    MAX_WORD_CHARS,
+    MAX_WORDS,
+    PERIODS,
+    RECENT_CHANGES,
+    SCOPES,
+    Target,
+    validate_budget,
+    validate_credits,
+    validate_days,
+    validate_limit_target,
+    validate_mod_role,
+    validate_period,
+    validate_reason,
+    validate_scope,
+    validate_word,
+)
 from bot.usage import fit_lines, usage_csv, usage_summary, usd
 from cogs.audit import AuditPoster
 from cogs.cards import prompt_as_text
 from cogs.common import moderator_only, reply
 from cogs.governance import explain_limit, limit_words
-from storage.api import JobNotFound
+from storage.api import Storage
 from storage.db import Database
-from storage.models import Limit, Period, Scope, ScopedLimit
-from storage.words import normalize_word
+from storage.models import Limit, Scope, ScopedLimit
 
 if TYPE_CHECKING:
     from bot.app import VideoBot
 
-log = logging.getLogger(__name__)
+# Re-exported: the service's limits and validators, as the commands and tests use them here.
+__all__ = [
+    "MAX_BUDGET_USD",
+    "MAX_CREDITS",
+    "MAX_DAYS",
+    "MAX_REASON_CHARS",
+    "MAX_WORDS",
+    "MAX_WORD_CHARS",
+    "PERIODS",
+    "RECENT_CHANGES",
+    "SCOPES",
+    "AdminCog",
+    "Target",
+    "validate_budget",
+    "validate_credits",
+    "validate_days",
+    "validate_limit_target",
+    "validate_mod_role",
+    "validate_period",
+    "validate_reason",
+    "validate_scope",
+    "validate_word",
+]
 
-MAX_CREDITS = 100_000
-MAX_DAYS = 366
-MAX_WORD_CHARS = 50
-MAX_WORDS = 200
-MAX_REASON_CHARS = 200
-MAX_BUDGET_USD = 1_000_000.0
-RECENT_CHANGES = 8
-PERIODS: tuple[Period, ...] = ("day", "week", "month")
-SCOPES: tuple[Scope, ...] = ("server", "role", "user")
+log = logging.getLogger(__name__)
 
 # What the bot needs in a channel: /video posts cards with thumbnails and clips there.
 VIDEO_CHANNEL_PERMISSIONS = {
@@ -58,18 +90,8 @@ VIDEO_CHANNEL_PERMISSIONS = {
 
 
 # ----------------------------------------------------------------------------------------------
-# Validation (pure)
+# From Discord objects to the service's inputs
 # ----------------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class Target:
-    """A limit's target as given in the mentionable option, reduced to what validation needs."""
-
-    kind: Literal["role", "member", "user"]
-    id: int
-    guild_id: int | None = None  # the role's or member's server; None for a plain user
-    is_default_role: bool = False  # @everyone
-
-
 def target_of(obj: discord.Member | discord.User | discord.Role | None) -> Target | None:
     """Describe the resolved option value (None when the option was left out)."""
     if obj is None:
@@ -79,97 +101,6 @@ def target_of(obj: discord.Member | discord.User | discord.Role | None) -> Targe
     if isinstance(obj, discord.Member):
         return Target("member", obj.id, obj.guild.id)
     return Target("user", obj.id)
-
-
-def validate_scope(scope: str) -> Scope:
-    """Return the scope, or refuse anything but server/role/user."""
-    if scope not in SCOPES:
-        raise Refused("The scope must be `server`, `role` or `user`.")
-    return scope  # type: ignore[return-value]
-
-
-def validate_period(period: str) -> Period:
-    """Return the period, or refuse anything but day/week/month."""
-    if period not in PERIODS:
-        raise Refused("The period must be `day`, `week` or `month`.")
-    return period  # type: ignore[return-value]
-
-
-def validate_credits(credits: int) -> int:
-    """Return credits in 0–100,000 (0 = no access), else refuse."""
-    if not 0 <= credits <= MAX_CREDITS:
-        raise Refused(f"Credits must be between 0 (no access) and {MAX_CREDITS:,}.")
-    return credits
-
-
-def validate_limit_target(
-    scope: str, target: Target | None, guild_id: int, *, clearing: bool = False
-) -> int:
-    """Return the stored target id for a scope (the guild id for server), or refuse."""
-    scope = validate_scope(scope)
-    if scope == "server":
-        if target is not None:
-            raise Refused(
-                "Scope `server` sets the default for everyone: leave `target` empty. "
-                "For one role or member, use scope `role` or `user`."
-            )
-        return guild_id
-    if target is None:
-        what = "role" if scope == "role" else "member"
-        raise Refused(f"Scope `{scope}` needs a {what} in `target`.")
-    if scope == "role":
-        if target.kind != "role":
-            raise Refused("Scope `role` needs a role in `target`, not a member.")
-        if target.guild_id != guild_id:
-            raise Refused("That role is not a role of this server.")
-        if target.is_default_role:
-            raise Refused("@everyone is the whole server: use scope `server` for its limit.")
-        return target.id
-    if target.kind == "role":
-        raise Refused("Scope `user` needs a member in `target`, not a role.")
-    # A plain user (no member data) has left the server: a limit for them is pointless, but
-    # clearing an old one must still be possible.
-    if target.kind == "user" and not clearing:
-        raise Refused("That user is not a member of this server.")
-    if target.kind == "member" and target.guild_id != guild_id:
-        raise Refused("That member is not in this server.")
-    return target.id
-
-
-def validate_days(days: int) -> int:
-    """Return days in 1–366, else refuse."""
-    if not 1 <= days <= MAX_DAYS:
-        raise Refused(f"Days must be between 1 and {MAX_DAYS}.")
-    return days
-
-
-def validate_budget(amount: float) -> float:
-    """Return a monthly USD cap ≥ 0 (0 = no spending), else refuse."""
-    if not math.isfinite(amount) or amount < 0:
-        raise Refused("The budget must be 0 (no spending) or a positive amount of USD.")
-    if amount > MAX_BUDGET_USD:
-        raise Refused(f"The budget can be at most {usd(MAX_BUDGET_USD)} per month.")
-    return round(amount, 2)
-
-
-def validate_word(word: str) -> str:
-    """Return the stored (folded) form of a blocked word, 1–50 characters, else refuse."""
-    folded = normalize_word(word)
-    if not folded:
-        raise Refused("The word is empty.")
-    if len(folded) > MAX_WORD_CHARS:
-        raise Refused(f"A blocked word or phrase can be at most {MAX_WORD_CHARS} characters.")
-    return folded
-
-
-def validate_reason(reason: str | None) -> str | None:
-    """Return the trimmed reason (None when empty), at most 200 characters, else refuse."""
-    if reason is None:
-        return None
-    reason = " ".join(reason.split())
-    if len(reason) > MAX_REASON_CHARS:
-        raise Refused(f"The reason can be at most {MAX_REASON_CHARS} characters.")
-    return reason or None
 
 
 def validate_channel(
@@ -196,17 +127,8 @@ def validate_channel(
     return missing
 
 
-def validate_mod_role(role: Target, guild_id: int) -> int:
-    """Return the id of a role of this server that can be the moderator role, else refuse."""
-    if role.kind != "role" or role.guild_id != guild_id:
-        raise Refused("That role is not a role of this server.")
-    if role.is_default_role:
-        raise Refused("@everyone can't be the moderator role: that would make everyone one.")
-    return role.id
-
-
 # ----------------------------------------------------------------------------------------------
-# Actions and listings (storage-backed)
+# The service's answers in words (bot.moderation does the work)
 # ----------------------------------------------------------------------------------------------
 def scope_label(scope: Scope, target_id: int) -> str:
     """'the server default', 'role <@&id>', 'member <@id>'."""
@@ -218,7 +140,7 @@ def scope_label(scope: Scope, target_id: int) -> str:
 
 
 async def apply_limit(
-    storage: Database,
+    storage: Storage,
     guild_id: int,
     scope: str,
     target_id: int,
@@ -226,22 +148,20 @@ async def apply_limit(
     period: str,
     actor_id: int,
 ) -> str:
-    """Set a limit through storage and say what changed."""
-    checked_scope = validate_scope(scope)
-    checked_period = validate_period(period)
-    validate_credits(credits)
-    await storage.set_limit(guild_id, checked_scope, target_id, credits, checked_period, actor_id)
-    limit = Limit(credits=credits, period=checked_period)
+    """Set a limit and say what changed."""
+    checked, limit = await moderation.set_limit(
+        storage, guild_id, scope, target_id, credits, period, actor_id
+    )
     note = " That means no access to `/video`." if credits == 0 else ""
-    return f"Limit for {scope_label(checked_scope, target_id)}: **{limit_words(limit)}**.{note}"
+    return f"Limit for {scope_label(checked, target_id)}: **{limit_words(limit)}**.{note}"
 
 
 async def remove_limit(
-    storage: Database, guild_id: int, scope: str, target_id: int, actor_id: int
+    storage: Storage, guild_id: int, scope: str, target_id: int, actor_id: int
 ) -> str:
-    """Clear a limit through storage, or refuse when there was none."""
-    checked = validate_scope(scope)
-    if not await storage.clear_limit(guild_id, checked, target_id, actor_id):
+    """Clear a limit, or refuse when there was none."""
+    checked, removed = await moderation.clear_limit(storage, guild_id, scope, target_id, actor_id)
+    if not removed:
         raise Refused(f"There is no limit for {scope_label(checked, target_id)}.")
     after = {
         "server": "the bot's default applies to members without a role or member limit",
@@ -263,7 +183,7 @@ def _rule_line(rule: ScopedLimit) -> str:
 
 
 async def describe_limits(
-    storage: Database,
+    storage: Storage,
     guild_id: int,
     *,
     default: Limit,
@@ -271,50 +191,52 @@ async def describe_limits(
     member_role_ids: Iterable[int] = (),
 ) -> str:
     """List the server's limit rules and latest changes; with a member, what applies and why."""
-    rules = await storage.limits(guild_id)
-    server = next((r for r in rules if r.scope == "server"), None)
+    overview = await moderation.limits_overview(storage, guild_id)
     header = ["**Video limits in this server**"]
     if member_id is not None:
         explanation = explain_limit(
-            rules, guild_id=guild_id, user_id=member_id, role_ids=member_role_ids, default=default
+            overview.rules,
+            guild_id=guild_id,
+            user_id=member_id,
+            role_ids=member_role_ids,
+            default=default,
         )
         header.append(
             f"For <@{member_id}>: **{limit_words(explanation.limit)}**, from {explanation.reason}."
         )
     header.append(f"Bot default (operator's environment): {limit_words(default)}")
-    if server is None:
+    if overview.server_rule is None:
         header.append("Server default: not set (the bot default applies)")
-    items = [_rule_line(r) for r in rules]
-    if not [r for r in rules if r.scope != "server"]:
+    items = [_rule_line(r) for r in overview.rules]
+    if not overview.has_role_or_member_rules:
         items.append("No role or member limits.")
-    changes = await storage.audit_log(guild_id, limit=RECENT_CHANGES)
+    changes = overview.changes
     footer = ["**Latest changes**"] if changes else []
     footer += [f"{ts(c.created_at)} <@{c.actor_id}> {c.action}: {c.detail[:160]}" for c in changes]
     return fit_lines(header, items, footer=footer)
 
 
-async def allow_channel(storage: Database, guild_id: int, channel_id: int, actor_id: int,
+async def allow_channel(storage: Storage, guild_id: int, channel_id: int, actor_id: int,
                         missing: Sequence[str] = ()) -> str:  # fmt: skip
     """Add a channel where /video may run."""
-    added = await storage.allow_channel(guild_id, channel_id, actor_id)
+    added, allowed = await moderation.allow_channel(storage, guild_id, channel_id, actor_id)
     text = (
         f"`/video` is now allowed in <#{channel_id}>."
         if added
         else f"<#{channel_id}> was already allowed."
     )
-    settings = await storage.guild_settings(guild_id)
-    text += f" Allowed channels: {len(settings.allowed_channel_ids)}; `/video` works only there."
+    text += f" Allowed channels: {allowed}; `/video` works only there."
     if missing:
         text += f"\n⚠️ I still lack {', '.join(missing)} there: jobs would fail to post."
     return text
 
 
-async def remove_channel(storage: Database, guild_id: int, channel_id: int, actor_id: int) -> str:
+async def remove_channel(storage: Storage, guild_id: int, channel_id: int, actor_id: int) -> str:
     """Remove a channel from the allowed list, or refuse when it was not on it."""
-    if not await storage.remove_channel(guild_id, channel_id, actor_id):
+    left = await moderation.remove_channel(storage, guild_id, channel_id, actor_id)
+    if left is None:
         raise Refused(f"<#{channel_id}> was not on the allowed list.")
-    settings = await storage.guild_settings(guild_id)
-    if not settings.allowed_channel_ids:
+    if not left:
         return f"Removed <#{channel_id}>. The list is empty: `/video` works in every channel."
     return f"Removed <#{channel_id}>. `/video` still works in the other allowed channels."
 
@@ -332,47 +254,41 @@ def describe_channels(
     return fit_lines([f"**`/video` works only in these {len(ids)} channels**"], items)
 
 
-async def pause(storage: Database, guild_id: int, reason: str | None, actor_id: int) -> str:
+async def pause(storage: Storage, guild_id: int, reason: str | None, actor_id: int) -> str:
     """Stop new jobs in the server (jobs in flight finish)."""
-    reason = validate_reason(reason)
-    was = (await storage.guild_settings(guild_id)).paused
-    await storage.set_paused(guild_id, True, reason, actor_id)
+    reason, was = await moderation.pause(storage, guild_id, reason, actor_id)
     why = f" Members see: “{reason}”." if reason else ""
     again = " (it was already paused; the reason is updated)" if was else ""
     return f"⏸️ Video generation is paused{again}. Jobs in progress will finish.{why}"
 
 
-async def resume(storage: Database, guild_id: int, actor_id: int) -> str:
+async def resume(storage: Storage, guild_id: int, actor_id: int) -> str:
     """Let new jobs start again."""
-    if not (await storage.guild_settings(guild_id)).paused:
+    if not await moderation.resume(storage, guild_id, actor_id):
         return "Video generation is not paused."
-    await storage.set_paused(guild_id, False, None, actor_id)
     return "▶️ Video generation is back on."
 
 
 async def block(
-    storage: Database, guild_id: int, user_id: int, reason: str | None, actor_id: int
+    storage: Storage, guild_id: int, user_id: int, reason: str | None, actor_id: int
 ) -> str:
     """Block a member from /video."""
-    reason = validate_reason(reason)
-    was = await storage.blocked_member(guild_id, user_id)
-    await storage.block_member(guild_id, user_id, reason, actor_id)
+    reason, was = await moderation.block(storage, guild_id, user_id, reason, actor_id)
     why = f" Reason shown to them: “{reason}”." if reason else ""
     again = " (already blocked; the reason is updated)" if was else ""
     return f"⛔ <@{user_id}> can no longer generate videos here{again}.{why}"
 
 
-async def unblock(storage: Database, guild_id: int, user_id: int, actor_id: int) -> str:
+async def unblock(storage: Storage, guild_id: int, user_id: int, actor_id: int) -> str:
     """Lift a member's block, or refuse when there was none."""
-    if not await storage.unblock_member(guild_id, user_id, actor_id):
+    if not await moderation.unblock(storage, guild_id, user_id, actor_id):
         raise Refused(f"<@{user_id}> is not blocked.")
     return f"<@{user_id}> can generate videos again."
 
 
-async def set_budget(storage: Database, guild_id: int, amount: float, actor_id: int) -> str:
+async def set_budget(storage: Storage, guild_id: int, amount: float, actor_id: int) -> str:
     """Set the monthly USD cap."""
-    amount = validate_budget(amount)
-    await storage.set_budget(guild_id, amount, actor_id)
+    amount = await moderation.set_budget(storage, guild_id, amount, actor_id)
     if amount == 0:
         return "Monthly budget set to $0: no new videos can start until it is raised."
     return (
@@ -380,45 +296,37 @@ async def set_budget(storage: Database, guild_id: int, amount: float, actor_id: 
     )
 
 
-async def describe_budget(storage: Database, guild_id: int, now: datetime) -> str:
+async def describe_budget(storage: Storage, guild_id: int, now: datetime) -> str:
     """The monthly cap, spending so far this month, jobs in flight and when it resets."""
-    start, end = quota.month_window(now)
-    settings = await storage.guild_settings(guild_id)
-    spent = await storage.spent_usd(guild_id, start, end)
-    in_flight = await storage.in_flight_expected_usd(guild_id)
+    status = await moderation.budget_status(storage, guild_id, now)
     lines = ["**Video budget**"]
-    if settings.monthly_budget_usd is None:
+    if status.cap is None or status.left is None:
         lines.append("No monthly budget is set: spending is not capped.")
     else:
-        cap = settings.monthly_budget_usd
-        left = max(0.0, cap - spent - in_flight)
-        lines.append(f"Cap: **{usd(cap)}** per month · left: **{usd(left)}**")
+        lines.append(f"Cap: **{usd(status.cap)}** per month · left: **{usd(status.left)}**")
     lines.append(
-        f"Spent this month: {usd(spent)} · expected for jobs in progress: {usd(in_flight)}"
+        f"Spent this month: {usd(status.spent)} · expected for jobs in progress: "
+        f"{usd(status.in_flight)}"
     )
-    lines.append(f"The month resets {ts(end)}.")
+    lines.append(f"The month resets {ts(status.resets_at)}.")
     return "\n".join(lines)
 
 
-async def add_word(storage: Database, guild_id: int, word: str, actor_id: int) -> str:
+async def add_word(storage: Storage, guild_id: int, word: str, actor_id: int) -> str:
     """Block a word or phrase in prompts (at most 200 per server)."""
-    folded = validate_word(word)
-    settings = await storage.guild_settings(guild_id)
-    if folded in settings.blocked_words:
+    folded, added = await moderation.add_word(storage, guild_id, word, actor_id)
+    if not added:
         raise Refused(f"“{prompt_as_text(folded)}” is already blocked.")
-    if len(settings.blocked_words) >= MAX_WORDS:
-        raise Refused(f"This server already blocks {MAX_WORDS} words. Remove some first.")
-    await storage.add_blocked_word(guild_id, folded, actor_id)
     return (
         f"Blocked “{prompt_as_text(folded)}”: prompts containing it as a whole word, in any "
         "case, are refused."
     )
 
 
-async def remove_word(storage: Database, guild_id: int, word: str, actor_id: int) -> str:
+async def remove_word(storage: Storage, guild_id: int, word: str, actor_id: int) -> str:
     """Unblock a word or phrase, or refuse when it was not blocked."""
-    folded = validate_word(word)
-    if not await storage.remove_blocked_word(guild_id, folded, actor_id):
+    folded, removed = await moderation.remove_word(storage, guild_id, word, actor_id)
+    if not removed:
         raise Refused(f"“{prompt_as_text(folded)}” is not blocked.")
     return f"Unblocked “{prompt_as_text(folded)}”."
 
@@ -437,64 +345,36 @@ def describe_words(words: Sequence[str]) -> tuple[str, bytes | None]:
 
 
 async def set_audit_channel(
-    storage: Database, guild_id: int, channel_id: int | None, actor_id: int
+    storage: Storage, guild_id: int, channel_id: int | None, actor_id: int
 ) -> str:
     """Set (or turn off, with None) the channel that gets one line per finished job."""
-    await storage.set_audit_channel(guild_id, channel_id, actor_id)
+    await moderation.set_audit_channel(storage, guild_id, channel_id, actor_id)
     if channel_id is None:
         return "The audit channel is off."
     return f"Every finished job will get one line in <#{channel_id}>."
 
 
-async def _job_of_guild(storage: Database, job_id: int, guild_id: int) -> None:
-    try:
-        job = await storage.get_job(job_id)
-    except JobNotFound:
-        raise Refused(f"There is no job {job_id}.") from None
-    if job.guild_id != guild_id:
-        raise Refused(f"Job {job_id} does not belong to this server.")
-
-
-async def moderator_cancel(
-    storage: Database, jobs: JobService, job_id: int, guild_id: int, actor_id: int
-) -> str:
-    """Cancel any job of this server for a moderator (credits refunded when it stops)."""
-    await _job_of_guild(storage, job_id, guild_id)
-    message = await jobs.cancel(job_id, actor_id, is_moderator=True)
-    await storage.record_action(guild_id, actor_id, "cancel", f"job {job_id} cancelled")
-    return message
-
-
-async def moderator_refund(
-    storage: Database, jobs: JobService, job_id: int, guild_id: int, actor_id: int
-) -> str:
-    """Refund any job of this server for a moderator (cancelling it first if it runs)."""
-    await _job_of_guild(storage, job_id, guild_id)
-    return await jobs.moderator_refund(job_id, actor_id, guild_id)
+moderator_cancel = moderation.cancel_job
+moderator_refund = moderation.refund_job
 
 
 async def usage_report(
-    storage: Database, guild_id: int, *, days: int, user_id: int | None, now: datetime
+    storage: Storage, guild_id: int, *, days: int, user_id: int | None, now: datetime
 ) -> tuple[str, bytes, str]:
     """Return the usage summary, the CSV bytes and the CSV file name."""
-    days = validate_days(days)
-    rows = await storage.usage(guild_id, now - timedelta(days=days), user_id)
-    name = f"video-usage-{now:%Y%m%d}-{days}d" + (f"-{user_id}" if user_id else "") + ".csv"
+    rows, name = await moderation.usage(storage, guild_id, days=days, user_id=user_id, now=now)
     return usage_summary(rows, days=days, user_id=user_id), usage_csv(rows), name
 
 
-async def set_mod_role(storage: Database, guild_id: int, role: Target, actor_id: int) -> str:
+async def set_mod_role(storage: Storage, guild_id: int, role: Target, actor_id: int) -> str:
     """Make a role count as moderator for /videoadmin and cancelling others' jobs."""
-    role_id = validate_mod_role(role, guild_id)
-    await storage.set_mod_role(guild_id, role_id, actor_id)
+    role_id = await moderation.set_mod_role(storage, guild_id, role, actor_id)
     return f"Members with <@&{role_id}> are now video moderators (as well as Manage Server)."
 
 
-async def clear_mod_role(storage: Database, guild_id: int, actor_id: int) -> str:
+async def clear_mod_role(storage: Storage, guild_id: int, actor_id: int) -> str:
     """Forget the moderator role (Manage Server still counts)."""
-    if (await storage.guild_settings(guild_id)).mod_role_id is None:
-        raise Refused("No moderator role is set.")
-    await storage.set_mod_role(guild_id, None, actor_id)
+    await moderation.clear_mod_role(storage, guild_id, actor_id)
     return "The moderator role is cleared: only members with Manage Server are moderators now."
 
 
