@@ -292,10 +292,10 @@ class ApprovalStore:
         return await self._database._run(fn)
 
     async def _write(self, fn: Any) -> Any:
-        from storage.db import _immediate
+        from storage.sqlite import immediate
 
         def work(db: SqliteUtilsDatabase) -> Any:
-            with _immediate(db):
+            with immediate(db):
                 return fn(db)
 
         return await self._database._run(work)

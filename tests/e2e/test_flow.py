@@ -274,9 +274,10 @@ async def test_monthly_budget_counts_jobs_in_flight(stack: Stack) -> None:
         running = await stack.video("the one that fits", user=first)
         assert running.card is not None and running.job_id is not None, running.reply
         # The card is posted before the job's Run reaches Wiro: count runs once it has.
-        async with asyncio.timeout(10):
-            while not any(r.fields.get("prompt") == "the one that fits" for r in stack.sim.runs):
-                await asyncio.sleep(0.02)
+        await stack.dd.wait_for(
+            lambda: any(r.fields.get("prompt") == "the one that fits" for r in stack.sim.runs),
+            10.0,
+        )
         runs_before = len(stack.sim.runs)
         refused = await stack.video("the one that does not", user=second)
         assert refused.card is None
