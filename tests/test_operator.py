@@ -76,6 +76,7 @@ def closed_port() -> int:
 # ----------------------------------------------------------------------------------------------
 # python -m bot without (or with bad) configuration
 # ----------------------------------------------------------------------------------------------
+@pytest.mark.e2e
 def test_start_without_configuration_names_each_missing_variable(tmp_path: Path) -> None:
     result = run_bot(tmp_path, env=clean_env())
     output = result.stdout + result.stderr
@@ -88,6 +89,7 @@ def test_start_without_configuration_names_each_missing_variable(tmp_path: Path)
     assert not (tmp_path / "data").exists()  # nothing created before the configuration is valid
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     ("variable", "value", "fix"),
     [
@@ -112,6 +114,7 @@ def test_bad_value_is_named_with_its_fix(
     assert "Traceback" not in output
 
 
+@pytest.mark.e2e
 def test_an_unusable_database_path_is_a_configuration_problem(tmp_path: Path) -> None:
     (tmp_path / "a-folder.sqlite3").mkdir()  # the path names a directory, not a file
     env = clean_env(
@@ -126,6 +129,7 @@ def test_an_unusable_database_path_is_a_configuration_problem(tmp_path: Path) ->
     assert "Traceback" not in output
 
 
+@pytest.mark.e2e
 def test_doctor_with_sandbox_and_unreachable_discord_prints_checklist(tmp_path: Path) -> None:
     port = closed_port()
     env = clean_env(
@@ -223,6 +227,7 @@ async def test_backup_refuses_to_overwrite_or_to_invent_a_source(tmp_path: Path)
     assert not (tmp_path / "x.sqlite3").exists()
 
 
+@pytest.mark.e2e
 async def test_backup_command_needs_only_database_path(tmp_path: Path) -> None:
     async with Database(tmp_path / "data" / "bot.sqlite3") as db:
         await write_jobs(db, 3)
