@@ -1,24 +1,25 @@
-"""Check a member's first-frame image before anything is spent on it.
+"""Turn a member's image into a first frame Hailuo accepts: fix what can be fixed, refuse the rest.
 
-What the check decides, and why:
+What the check decides, and why (product.md §2, wiro-api.md §5):
 
 - The format comes from decoding with Pillow, never from the file name or the content type
-  Discord reports. Only JPEG (including camera MPO files, whose first picture is a plain JPEG),
-  PNG and WebP are read; for anything else the answer names the format when it is recognisable.
-- Limits (product.md §2, wiro-api.md §5): at most 20 MB, short side at least 300 px, aspect ratio
-  strictly between 2:5 and 5:2. Sizes are those the member sees, so an EXIF orientation tag that
-  turns the picture is applied before the checks.
-- Decompression bombs: the pixel count is read from the header and refused above
-  ``MAX_PIXELS`` before any pixel is decoded. Pillow's own bomb guard is caught too.
+  Discord reports. Any raster format Pillow decodes in-process is read (`DECODABLE`); formats
+  that hand the file to an outside program (EPS runs Ghostscript) or that Pillow only identifies
+  are refused, naming the format when it is recognisable.
+- Fixed instead of refused, each fix recorded in `FirstFrame.fixes` for the job card:
+  an EXIF orientation is applied; GIF, BMP, TIFF, AVIF, WebP and the like are converted to PNG
+  (photo formats to JPEG); an animation gives its first frame; an aspect ratio outside 2:5–5:2
+  is centre-cropped to the nearest ratio strictly inside those bounds; a frame over 20 MB is
+  re-encoded (lower JPEG quality, then smaller) until it fits.
+- Still refused: an empty or undecodable file, a decompression bomb (the pixel count is read
+  from the header and refused above `MAX_PIXELS` before any pixel is decoded; Pillow's own bomb
+  guard is caught too), a short side under 300 px (cropping never shortens it), and a file over
+  `MAX_SOURCE_BYTES`, which the bot does not download at all.
 - The whole image is decoded once, so a truncated or corrupt file is refused here rather than
   by Wiro after credits were reserved. PNG chunk checksums are verified as well.
-- Animated PNG and WebP are accepted and their first frame is used, re-encoded as a still PNG;
-  ``FirstFrame.note`` says so. Refusing them would turn away a common kind of picture for no
-  gain: the clip starts from one frame whatever the file holds.
 - What goes to Wiro: the original bytes when they are a plain RGB or greyscale JPEG, or a still
-  PNG, that needs no turning. Otherwise an upright re-encoding: JPEG for JPEG sources (photos stay
-  small), PNG for WebP and animation frames (JPEG or PNG are the formats every source says the
-  model takes). A PNG that would exceed the size limit falls back to JPEG.
+  PNG, that needs no fix. Otherwise an upright, cropped re-encoding. `FirstFrame.data` is exactly
+  the frame sent, and the card's thumbnail is made from it, so the member sees what Hailuo gets.
 """
 
 from __future__ import annotations
@@ -35,22 +36,54 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 log = logging.getLogger(__name__)
 
+# Hailuo's limits for the frame it is sent.
 MAX_IMAGE_BYTES: Final = 20 * 1024 * 1024
 MIN_SHORT_SIDE: Final = 300
+# The largest file the bot downloads and shrinks to fit MAX_IMAGE_BYTES. A 48 MP phone photo
+# saved as PNG stays below it; anything bigger is refused before it is downloaded.
+MAX_SOURCE_BYTES: Final = 50 * 1024 * 1024
 # Far above any first frame worth sending (a 48 MP phone photo fits), far below what would let one
 # upload eat the memory of a small VPS: 50 MP of RGBA is 200 MB once decoded.
 MAX_PIXELS: Final = 50_000_000
 
-ALLOWED_HINT: Final = "use JPEG, PNG or WebP"
-ANIMATED_NOTE: Final = "Animated image: its first frame was used."
-
-# Pillow format name -> our source_format. MPO is what Pillow calls a JPEG with extra pictures
+# Pillow formats read in-process, stills and animations. Not EPS (it runs Ghostscript), nor the
+# formats Pillow only identifies (MPEG, WMF stubs, scientific containers).
+DECODABLE: Final = (
+    "JPEG",
+    "PNG",
+    "WEBP",
+    "GIF",
+    "BMP",
+    "DIB",
+    "TIFF",
+    "AVIF",
+    "HEIF",  # only when a plugin registers it
+    "JPEG2000",
+    "ICO",
+    "TGA",
+    "PPM",
+    "QOI",
+    "PCX",
+    "SGI",
+    "DDS",
+    "PSD",
+    "ICNS",
+)
+# How each format is named to members. MPO is what Pillow calls a JPEG with extra pictures
 # (phone cameras add depth maps and previews); its first picture is an ordinary JPEG.
-_FORMATS: Final = {"JPEG": "JPEG", "MPO": "JPEG", "PNG": "PNG", "WEBP": "WEBP"}
-_OPEN_FORMATS: Final = ("JPEG", "PNG", "WEBP")
+_LABELS: Final = {
+    "MPO": "JPEG",
+    "WEBP": "WebP",
+    "DIB": "BMP",
+    "JPEG2000": "JPEG 2000",
+}
+# Lossy photo formats become JPEG (a PNG of a photo is several times bigger); the rest PNG.
+_PHOTO_FORMATS: Final = frozenset({"JPEG", "AVIF", "HEIF", "JPEG2000"})
 # Modes any JPEG decoder reads; CMYK and friends are not accepted everywhere.
 _PLAIN_JPEG_MODES: Final = frozenset({"RGB", "L"})
-_JPEG_QUALITY: Final = 92
+_JPEG_QUALITIES: Final = (92, 85, 75)
+_SHRINK_QUALITY: Final = 85
+_MAX_SHRINKS: Final = 6
 
 # Each decode may hold up to a few hundred MB at MAX_PIXELS; bound how many run at once.
 _DECODE_SLOTS = threading.BoundedSemaphore(2)
@@ -66,31 +99,36 @@ class ImageRejected(ValueError):
 
 @dataclass(frozen=True)
 class FirstFrame:
-    """An image that passed the checks, ready to send to Wiro."""
+    """An image that passed the checks, as it is sent to Wiro (`data`), and what was done to it."""
 
     data: bytes
     content_type: str
     filename: str
     width: int
     height: int
-    sha256: str
-    source_format: str
-    note: str | None = None
+    sha256: str  # of the member's original file
+    source_format: str  # the member's file as decoded: "JPEG", "GIF", "AVIF"...
+    fixes: tuple[str, ...] = ()  # one sentence per fix, for the card
+
+    @property
+    def note(self) -> str | None:
+        """What was done to the image, in one line for the card (None when it was sent as is)."""
+        return " ".join(self.fixes) or None
 
     def __repr__(self) -> str:
         # Keep megabytes of image out of logs and tracebacks.
         return (
             f"FirstFrame({self.source_format}->{self.content_type}, {self.width}x{self.height}, "
-            f"{len(self.data)} bytes, sha256={self.sha256[:12]}…, note={self.note!r})"
+            f"{len(self.data)} bytes, sha256={self.sha256[:12]}…, fixes={len(self.fixes)})"
         )
 
 
 def check_image(data: bytes, *, declared_size: int | None = None) -> FirstFrame:
-    """Check an image for use as a first frame; raise ImageRejected with the reason if unfit."""
-    # Size first: cheap, and it spares downloading or decoding anything that is too big.
-    if declared_size is not None and declared_size > MAX_IMAGE_BYTES:
+    """Fix an image for use as a first frame; raise ImageRejected with the reason if unfit."""
+    # Size first: cheap, and it spares downloading or decoding anything far too big.
+    if declared_size is not None and declared_size > MAX_SOURCE_BYTES:
         raise ImageRejected(_too_big(declared_size))
-    if len(data) > MAX_IMAGE_BYTES:
+    if len(data) > MAX_SOURCE_BYTES:
         raise ImageRejected(_too_big(len(data)))
     if not data:
         raise ImageRejected("The file is empty.")
@@ -116,29 +154,44 @@ def make_thumbnail(data: bytes, *, max_side: int = THUMBNAIL_SIDE) -> bytes:
         _load(im)
         small = ImageOps.exif_transpose(im)
         small.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
-        small = _plain_mode(small)
-        if small.mode in ("RGBA", "LA"):
-            base = Image.new("RGB", small.size, "white")
-            base.paste(small, mask=small.getchannel("A"))
-            small = base
-        return _save(small, "JPEG", quality=85)
+        return _save(_flatten(_plain_mode(small)), "JPEG", quality=85)
+
+
+def allowed_crop(width: int, height: int) -> tuple[int, int, int, int] | None:
+    """The centred box that brings an aspect ratio strictly inside 2:5–5:2, or None if it is.
+
+    Only the long side is shortened, to the nearest whole pixel inside the bound."""
+    # Integer comparisons, so that exactly 2:5 and 5:2 count as outside (the bounds are exclusive).
+    if 2 * width >= 5 * height:
+        new_width = (5 * height - 1) // 2  # the largest w with 2w < 5h
+        left = (width - new_width) // 2
+        return left, 0, left + new_width, height
+    if 5 * width <= 2 * height:
+        new_height = (5 * width - 1) // 2
+        top = (height - new_height) // 2
+        return 0, top, width, top + new_height
+    return None
 
 
 def _check(data: bytes) -> FirstFrame:
     digest = hashlib.sha256(data).hexdigest()
     with _open(data) as im:
-        fmt = _FORMATS[im.format or ""]
+        fmt = "JPEG" if im.format == "MPO" else (im.format or "")
+        label = _LABELS.get(fmt, fmt)
         raw_w, raw_h = im.size
         _check_pixels(raw_w, raw_h)
         orientation = _orientation(im)
         turned = orientation in (5, 6, 7, 8)
         width, height = (raw_h, raw_w) if turned else (raw_w, raw_h)
-        _check_geometry(width, height)
+        _check_short_side(width, height)
         # MPO files report several frames but are not animations.
         animated = fmt != "JPEG" and bool(getattr(im, "is_animated", False))
+        crop = allowed_crop(width, height)
         passthrough = (
             orientation == 1
             and not animated
+            and crop is None
+            and len(data) <= MAX_IMAGE_BYTES
             and (fmt == "PNG" or (fmt == "JPEG" and im.mode in _PLAIN_JPEG_MODES))
         )
         if fmt == "PNG":
@@ -149,31 +202,47 @@ def _check(data: bytes) -> FirstFrame:
                 # while holding 1/64 of the pixels.
                 im.draft(im.mode, (max(1, raw_w // 8), max(1, raw_h // 8)))
             _load(im)
-            ctype, name = ("image/jpeg", "first-frame.jpg") if fmt == "JPEG" else _PNG
+            ctype, name = _JPEG if fmt == "JPEG" else _PNG
             return FirstFrame(data, ctype, name, width, height, digest, fmt)
         _load(im)
-        upright = ImageOps.exif_transpose(im) if orientation != 1 else im
-        out, ctype, name = _encode(
-            upright, prefer_jpeg=fmt == "JPEG", icc=im.info.get("icc_profile")
+        fixes: list[str] = []
+        if animated:
+            fixes.append(f"Animated {label}: its first frame is used.")
+        frame: Image.Image = im
+        if orientation != 1:
+            frame = ImageOps.exif_transpose(im)
+            fixes.append("Turned upright, as the photo's orientation tag says.")
+        if crop is not None:
+            frame = frame.crop(crop)
+            fixes.append(
+                f"Centre-cropped from {width}×{height} to {crop[2] - crop[0]}×{crop[3] - crop[1]}"
+                " px: Hailuo takes aspect ratios between 2:5 and 5:2."
+            )
+        out, (ctype, name), size, shrunk = _encode_to_fit(
+            frame, prefer_jpeg=fmt in _PHOTO_FORMATS, icc=im.info.get("icc_profile")
         )
-    if len(out) > MAX_IMAGE_BYTES:
-        raise ImageRejected(
-            f"Once converted to {'JPEG' if ctype == 'image/jpeg' else 'PNG'} the image is "
-            f"{_mb(len(out))}; the limit is 20 MB. Send a smaller JPEG or PNG."
+    out_label = "JPEG" if ctype == "image/jpeg" else "PNG"
+    if len(data) > MAX_IMAGE_BYTES or shrunk:
+        scaled = f", scaled to {size[0]}×{size[1]} px," if shrunk else ""
+        fixes.append(
+            f"Re-encoded from {_mb(len(data))} to a {_mb(len(out))} {out_label}{scaled} to fit "
+            "Hailuo's 20 MB limit."
         )
-    log.debug("first frame re-encoded: %s %dx%d -> %s", fmt, width, height, ctype)
-    return FirstFrame(
-        out, ctype, name, width, height, digest, fmt, ANIMATED_NOTE if animated else None
-    )
+    elif fmt not in ("JPEG", "PNG") or (fmt != out_label):
+        fixes.append(f"Converted from {label} to {out_label}.")
+    log.debug("first frame fixed: %s %dx%d -> %s %dx%d", fmt, width, height, ctype, *size)
+    return FirstFrame(out, ctype, name, size[0], size[1], digest, fmt, tuple(fixes))
 
 
 _PNG: Final = ("image/png", "first-frame.png")
+_JPEG: Final = ("image/jpeg", "first-frame.jpg")
 
 
 def _open(data: bytes) -> ImageFile.ImageFile:
-    """Open the header of an allowed format, or raise ImageRejected naming what the file is."""
+    """Open the header of a decodable format, or raise ImageRejected naming what the file is."""
+    formats: list[str] = [f for f in DECODABLE if f in Image.OPEN]
     try:
-        return Image.open(io.BytesIO(data), formats=_OPEN_FORMATS)
+        return Image.open(io.BytesIO(data), formats=formats)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         # Pillow refuses by itself above twice its own limit, before our check sees the size
         # (and raises the warning as an error when warnings are set to "error").
@@ -185,11 +254,14 @@ def _open(data: bytes) -> ImageFile.ImageFile:
     raise ImageRejected(_unsupported(data))
 
 
+ALLOWED_HINT: Final = "use a JPEG, PNG, WebP, GIF or another common picture format"
+
+
 def _unsupported(data: bytes) -> str:
     kind = _sniff_container(data)
     if kind is None:
         try:
-            # Only the header is parsed here, never the pixels.
+            # Only the header is parsed here (every plugin may look), never the pixels.
             with Image.open(io.BytesIO(data)) as other:
                 kind = other.format
         except Exception:
@@ -198,12 +270,12 @@ def _unsupported(data: bytes) -> str:
         return f"This file is a video, not an image; {ALLOWED_HINT}."
     if kind:
         return f"{kind} images are not supported; {ALLOWED_HINT}."
-    return f"This file is not an image we can read; {ALLOWED_HINT}."
+    return f"This file is not an image the bot can read; {ALLOWED_HINT}."
 
 
 def _sniff_container(data: bytes) -> str | None:
-    # HEIC (iPhone photos) and AVIF share the ISO media box layout with MP4 and Pillow does not
-    # name them without plugins; telling the member what they sent saves a round trip.
+    # HEIC (iPhone photos) shares the ISO media box layout with MP4 and Pillow does not read it
+    # without a plugin; telling the member what they sent saves a round trip. (AVIF is decoded.)
     if data[4:8] != b"ftyp":
         return None
     brand = data[8:12]
@@ -227,23 +299,11 @@ def _check_pixels(width: int, height: int) -> None:
         raise ImageRejected(_bomb((width, height)))
 
 
-def _check_geometry(width: int, height: int) -> None:
-    short = min(width, height)
-    if short < MIN_SHORT_SIDE:
+def _check_short_side(width: int, height: int) -> None:
+    if min(width, height) < MIN_SHORT_SIDE:
         raise ImageRejected(
             f"The image is {width}×{height} px; its short side must be at least "
             f"{MIN_SHORT_SIDE} px."
-        )
-    # Integer comparisons, so that exactly 2:5 and 5:2 are refused (the bounds are exclusive).
-    if 2 * width >= 5 * height:
-        raise ImageRejected(
-            f"The image is {width}×{height} px, too wide: its aspect ratio must be narrower "
-            "than 5:2 (width less than 2.5 × height)."
-        )
-    if 5 * width <= 2 * height:
-        raise ImageRejected(
-            f"The image is {width}×{height} px, too tall: its aspect ratio must be wider "
-            "than 2:5 (height less than 2.5 × width)."
         )
 
 
@@ -266,23 +326,53 @@ def _load(im: Image.Image) -> None:
         raise ImageRejected(_DAMAGED) from exc
 
 
-def _encode(im: Image.Image, *, prefer_jpeg: bool, icc: bytes | None) -> tuple[bytes, str, str]:
-    """Encode a still, upright image as JPEG or PNG in a mode every decoder reads."""
+def _encode_to_fit(
+    im: Image.Image, *, prefer_jpeg: bool, icc: bytes | None
+) -> tuple[bytes, tuple[str, str], tuple[int, int], bool]:
+    """Encode a still, upright frame as PNG or JPEG within MAX_IMAGE_BYTES.
+
+    Returns the bytes, (content type, file name), the final size and whether it was scaled down.
+    PNG first for lossless sources; then JPEG at falling quality; then JPEG scaled down, never
+    below the short-side minimum."""
     im = _plain_mode(im)
     if not prefer_jpeg:
         png = _save(im, "PNG", optimize=False, icc_profile=icc)
         if len(png) <= MAX_IMAGE_BYTES:
-            return png, *_PNG
+            return png, _PNG, im.size, False
         del png
-    if im.mode in ("RGBA", "LA"):
-        # A video frame has no transparency; flatten onto white as viewers show it.
-        base = Image.new("RGB", im.size, "white")
-        base.paste(im, mask=im.getchannel("A"))
-        im = base
+    flat = _flatten(im)
     # ICC profiles are kept only for RGB; a CMYK profile would mislabel converted pixels.
     keep_icc = icc if _icc_is_rgb(icc) else None
-    jpeg = _save(im, "JPEG", quality=_JPEG_QUALITY, icc_profile=keep_icc)
-    return jpeg, "image/jpeg", "first-frame.jpg"
+    jpeg = b""
+    for quality in _JPEG_QUALITIES:
+        jpeg = _save(flat, "JPEG", quality=quality, icc_profile=keep_icc)
+        if len(jpeg) <= MAX_IMAGE_BYTES:
+            return jpeg, _JPEG, flat.size, False
+    for _ in range(_MAX_SHRINKS):
+        short = min(flat.size)
+        if short <= MIN_SHORT_SIDE:
+            break
+        # JPEG size grows about with the pixel count: aim a little under the limit.
+        factor = max(0.5, min(0.9, (MAX_IMAGE_BYTES / len(jpeg)) ** 0.5 * 0.95))
+        factor = max(factor, MIN_SHORT_SIDE / short)
+        size = (max(1, round(flat.width * factor)), max(1, round(flat.height * factor)))
+        flat = flat.resize(size, Image.Resampling.LANCZOS)
+        jpeg = _save(flat, "JPEG", quality=_SHRINK_QUALITY, icc_profile=keep_icc)
+        if len(jpeg) <= MAX_IMAGE_BYTES:
+            return jpeg, _JPEG, flat.size, True
+    raise ImageRejected(
+        f"Even re-encoded, the image is {_mb(len(jpeg))}; Hailuo's limit is 20 MB. "
+        "Send a smaller picture."
+    )
+
+
+def _flatten(im: Image.Image) -> Image.Image:
+    if im.mode not in ("RGBA", "LA"):
+        return im
+    # A video frame has no transparency; flatten onto white as viewers show it.
+    base = Image.new("RGB", im.size, "white")
+    base.paste(im, mask=im.getchannel("A"))
+    return base
 
 
 def _plain_mode(im: Image.Image) -> Image.Image:
@@ -295,7 +385,9 @@ def _plain_mode(im: Image.Image) -> Image.Image:
         return im.convert("RGBA" if "transparency" in im.info or im.mode == "PA" else "RGB")
     if im.mode == "1":
         return im.convert("L")
-    return im.convert("RGB")  # CMYK, YCbCr, LAB, HSV, F
+    if im.mode == "F":
+        return im.convert("L")
+    return im.convert("RGB")  # CMYK, YCbCr, LAB, HSV, RGBX...
 
 
 def _icc_is_rgb(icc: bytes | None) -> bool:
@@ -316,7 +408,10 @@ _DAMAGED: Final = (
 
 
 def _too_big(size: int) -> str:
-    return f"The image is {_mb(size)}; the limit is 20 MB."
+    return (
+        f"The image is {_mb(size)}; the bot reads images up to "
+        f"{MAX_SOURCE_BYTES // (1024 * 1024)} MB (and shrinks those over 20 MB to fit Hailuo)."
+    )
 
 
 def _mb(size: int) -> str:
