@@ -17,12 +17,14 @@ from typing import Literal
 from storage.models import Limit, Period, ScopedLimit
 from storage.words import fold, normalize_word
 
-# Credits per run, by (resolution, duration in seconds). Anything else is not offered.
-RUN_COSTS: dict[tuple[str, int], int] = {
-    ("768P", 6): 1,
-    ("768P", 10): 2,
-    ("1080P", 6): 2,
+# Credits per run, by model and (resolution, duration in seconds); anything else is not offered.
+# The defaults of product.md §3 and §6: Fast costs 1 credit whatever the setting.
+MODEL_RUN_COSTS: dict[str, dict[tuple[str, int], int]] = {
+    "hailuo-2.3": {("768P", 6): 1, ("768P", 10): 2, ("1080P", 6): 2},
+    "hailuo-2.3-fast": {("768P", 6): 1, ("768P", 10): 1, ("1080P", 6): 1},
 }
+# The default model's table (bot.catalogue.DEFAULT_MODEL).
+RUN_COSTS: dict[tuple[str, int], int] = MODEL_RUN_COSTS["hailuo-2.3"]
 
 # Days a period is worth when comparing limits of different periods (month counts as 30).
 PERIOD_DAYS: dict[str, int] = {"day": 1, "week": 7, "month": 30}
@@ -30,12 +32,15 @@ PERIOD_DAYS: dict[str, int] = {"day": 1, "week": 7, "month": 30}
 LimitSource = Literal["member", "role", "server", "default"]
 
 
-def run_cost(resolution: str, duration: int) -> int:
-    """Return the credits one run with these settings costs (ValueError if not offered)."""
+def run_cost(resolution: str, duration: int, model: str = "hailuo-2.3") -> int:
+    """Return the credits one run of `model` with these settings costs (ValueError if not)."""
+    costs = MODEL_RUN_COSTS.get(model)
+    if costs is None:
+        raise ValueError(f"unknown model {model!r} (choose one of {', '.join(MODEL_RUN_COSTS)})")
     try:
-        return RUN_COSTS[(resolution, duration)]
+        return costs[(resolution, duration)]
     except KeyError:
-        allowed = ", ".join(f"{r}/{d}s" for r, d in RUN_COSTS)
+        allowed = ", ".join(f"{r}/{d}s" for r, d in costs)
         raise ValueError(
             f"{resolution} with {duration} s is not available (choose one of {allowed})"
         ) from None
@@ -161,6 +166,7 @@ def blocked_word_in(prompt: str, words: Iterable[str]) -> str | None:
 
 
 __all__ = [
+    "MODEL_RUN_COSTS",
     "PERIOD_DAYS",
     "RUN_COSTS",
     "AppliedLimit",

@@ -33,6 +33,35 @@ def test_run_cost(resolution: str, duration: int, credits: int) -> None:
     assert run_cost(resolution, duration) == credits
 
 
+@pytest.mark.parametrize(
+    ("model", "resolution", "duration", "credits"),
+    [
+        ("hailuo-2.3", "768P", 6, 1),
+        ("hailuo-2.3", "768P", 10, 2),
+        ("hailuo-2.3", "1080P", 6, 2),
+        ("hailuo-2.3-fast", "768P", 6, 1),
+        ("hailuo-2.3-fast", "768P", 10, 1),
+        ("hailuo-2.3-fast", "1080P", 6, 1),
+    ],
+)
+def test_run_cost_per_model(model: str, resolution: str, duration: int, credits: int) -> None:
+    assert run_cost(resolution, duration, model) == credits
+
+
+def test_every_model_of_the_catalogue_has_costs_for_the_same_settings() -> None:
+    from bot.catalogue import MODELS
+    from bot.quota import MODEL_RUN_COSTS, RUN_COSTS
+
+    assert set(MODEL_RUN_COSTS) == set(MODELS)
+    assert RUN_COSTS is MODEL_RUN_COSTS["hailuo-2.3"]
+    assert {frozenset(c) for c in MODEL_RUN_COSTS.values()} == {frozenset(RUN_COSTS)}
+
+
+def test_run_cost_refuses_an_unknown_model() -> None:
+    with pytest.raises(ValueError, match="unknown model"):
+        run_cost("768P", 6, "hailuo-9")
+
+
 @pytest.mark.parametrize(("resolution", "duration"), [("1080P", 10), ("768P", 8), ("4K", 6)])
 def test_run_cost_refuses_combinations_not_offered(resolution: str, duration: int) -> None:
     with pytest.raises(ValueError, match="not available"):
