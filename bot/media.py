@@ -126,14 +126,19 @@ class FirstFrame:
 def check_image(data: bytes, *, declared_size: int | None = None) -> FirstFrame:
     """Fix an image for use as a first frame; raise ImageRejected with the reason if unfit."""
     # Size first: cheap, and it spares downloading or decoding anything far too big.
-    if declared_size is not None and declared_size > MAX_SOURCE_BYTES:
-        raise ImageRejected(_too_big(declared_size))
-    if len(data) > MAX_SOURCE_BYTES:
-        raise ImageRejected(_too_big(len(data)))
+    if declared_size is not None:
+        check_declared_size(declared_size)
+    check_declared_size(len(data))
     if not data:
         raise ImageRejected("The file is empty.")
     with _DECODE_SLOTS:
         return _check(data)
+
+
+def check_declared_size(size: int) -> None:
+    """Refuse, before downloading it, a file too big for the bot to read."""
+    if size > MAX_SOURCE_BYTES:
+        raise ImageRejected(_too_big(size))
 
 
 async def check_image_async(data: bytes, *, declared_size: int | None = None) -> FirstFrame:
@@ -240,6 +245,7 @@ _JPEG: Final = ("image/jpeg", "first-frame.jpg")
 
 def _open(data: bytes) -> ImageFile.ImageFile:
     """Open the header of a decodable format, or raise ImageRejected naming what the file is."""
+    Image.init()  # registers every plugin once; before that OPEN holds only the common few
     formats: list[str] = [f for f in DECODABLE if f in Image.OPEN]
     try:
         return Image.open(io.BytesIO(data), formats=formats)

@@ -11,7 +11,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.jobs import Refused, VideoRequest
-from bot.media import MAX_IMAGE_BYTES, ImageRejected, check_image_async, make_thumbnail
+from bot.media import ImageRejected, check_declared_size, check_image_async, make_thumbnail
 from cogs.cards import card_link
 from cogs.common import reply, role_ids
 
@@ -40,7 +40,7 @@ class VideoCog(commands.Cog):
     @app_commands.guild_only()
     @app_commands.describe(
         prompt="What should happen in the clip (up to 2000 characters)",
-        image="Optional first frame (JPEG, PNG or WebP); the clip takes its aspect ratio",
+        image="Optional first frame (any common picture format); the clip takes its aspect ratio",
         resolution="768P (default) or 1080P (1080P clips are 6 seconds)",
         duration="Clip length in seconds (default 6; 10 needs 768P)",
         prompt_optimizer="Let the model rewrite the prompt for better results (default on)",
@@ -136,8 +136,7 @@ class VideoCog(commands.Cog):
 
     @staticmethod
     async def _read_image(image: discord.Attachment):  # type: ignore[no-untyped-def]
-        if image.size > MAX_IMAGE_BYTES:
-            raise ImageRejected(f"The image is {image.size / 1048576:.1f} MB; the limit is 20 MB.")
+        check_declared_size(image.size)  # before downloading anything
         try:
             data = await image.read()
         except discord.HTTPException as exc:

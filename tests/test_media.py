@@ -719,3 +719,18 @@ def test_thumbnail_is_a_small_upright_jpeg(
     assert thumb.format == "JPEG"
     assert thumb.mode == "RGB"
     assert thumb.size == size
+
+
+def test_formats_are_read_in_a_fresh_process() -> None:
+    # Pillow registers most plugins lazily; the bot must not depend on a test having done it.
+    import subprocess
+    import sys
+
+    code = (
+        "import io; from PIL import Image; from bot.media import check_image\n"
+        "for f in ('PNG', 'BMP', 'TIFF'):\n"
+        "    b = io.BytesIO(); Image.new('RGB', (640, 480)).save(b, f)\n"
+        "    print(check_image(b.getvalue()).source_format)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.split() == ["PNG", "BMP", "TIFF"], out.stderr
