@@ -17,6 +17,7 @@ from .errors import DiscordError
 from .faults import Fault, Faults, RateLimitScope
 from .gateway import Gateway
 from .interactions import AttachmentSpec, base_payload, command_data, component_data
+from .menus import image_dimensions, message_command_data, modal_submit_data
 from .rest import RestApi, json_response
 from .world import (
     OVERWRITE_MEMBER,
@@ -340,18 +341,92 @@ class DiscordDouble:
         return await self._send_interaction(inter, True)
 
     async def post_message(
-        self, content: str, *, user: UserRef = None, channel: Channel | int | None = None
+        self,
+        content: str = "",
+        *,
+        user: UserRef = None,
+        channel: Channel | int | None = None,
+        attachments: list[tuple[str, bytes, str]] | None = None,
+        embeds: list[dict[str, Any]] | None = None,
     ) -> Message:
-        """A member posts a plain message in a channel (MESSAGE_CREATE goes out as usual)."""
+        """A member posts a message in a channel (MESSAGE_CREATE goes out as usual).
+
+        `attachments` are (filename, bytes, content type); image files get `width`/`height` as
+        Discord adds them. `embeds` are stored as given (e.g. a link preview's image)."""
         ch = self._ch(channel)
         member = self._member(self.world.guilds[ch.guild_id], user)
-        return await self.rest.create_message(
+        specs = attachments or []
+        files = [
+            {"index": i, "filename": name, "data": data, "content_type": ctype, "size": len(data)}
+            for i, (name, data, ctype) in enumerate(specs)
+        ]
+        msg = await self.rest.create_message(
             channel_id=ch.id,
-            payload={"content": content},
-            files=[],
+            payload={"content": content, "embeds": list(embeds or [])},
+            files=files,
             limit=self.world.upload_limit_for_channel(ch.id),
             author=member.user,
         )
+        for att, (_, data, _) in zip(msg.attachments, specs, strict=True):
+            att.update(image_dimensions(data))
+        return msg
+
+    # ----- members' messages, message context menus and modals (see menus.py) -----
+    def cdn_url(self, filename: str, data: bytes, content_type: str) -> str:
+        """Store bytes on the double's CDN (e.g. an embed's image) and return their URL."""
+        path = f"/cdn/external/{mint_snowflake()}/{filename}"
+        self.world.blobs[path] = (data, content_type)
+        return self.base_url + path
+
+    async def message_command(
+        self,
+        name: str,
+        message: Message | int,
+        *,
+        user: UserRef = None,
+        backdate_seconds: float = 0.0,
+    ) -> Interaction:
+        """Use a synced message context menu (Apps → `name`) on a stored message."""
+        target = message if isinstance(message, Message) else self.world.messages[int(message)]
+        if target.deleted:
+            raise LookupError(f"message {target.id} is deleted")
+        g = self.world.guilds[target.guild_id]  # type: ignore[index]
+        command = self.world.commands_for(g.id).get(f"3:{name}")
+        if command is None:
+            raise LookupError(f"no message command {name!r} is synced for guild {g.id}")
+        inter = base_payload(
+            self.world,
+            itype=2,
+            guild=g,
+            channel_id=target.channel_id,
+            member=self._member(g, user),
+            backdate_seconds=backdate_seconds,
+        )
+        inter.payload["data"] = message_command_data(self.world, command.payload, target)
+        return await self._send_interaction(inter, True)
+
+    async def submit_modal(
+        self,
+        opened: Interaction,
+        values: dict[str, str | list[str]] | None = None,
+        *,
+        user: UserRef = None,
+    ) -> Interaction:
+        """Submit the modal `opened` answered with (type 9), filled in with `values`."""
+        if opened.ack_type != 9 or opened.response_data is None:
+            raise LookupError(f"interaction {opened.id} did not answer with a modal")
+        g = self.world.guilds[opened.guild_id]
+        inter = base_payload(
+            self.world,
+            itype=5,
+            guild=g,
+            channel_id=opened.channel_id,
+            member=self._member(g, user if user is not None else opened.user_id),
+        )
+        inter.payload["data"] = modal_submit_data(opened.response_data, values or {})
+        if "message" in opened.payload:
+            inter.payload["message"] = opened.payload["message"]
+        return await self._send_interaction(inter, True)
 
     # ----- waiting and reading -----
     async def wait_for(

@@ -15,6 +15,7 @@ from . import validate
 from .errors import DiscordError, form_error
 from .faults import Faults
 from .gateway import Gateway
+from .menus import check_modal
 from .ratelimit import RateLimiter
 from .world import (
     ALL_PERMISSIONS,
@@ -842,6 +843,7 @@ class RestApi:
                 raise form_error(
                     "data.custom_id", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length."
                 )
+            check_modal(data)
             inter.response_data = data
         inter.ack_type = rtype
         inter.ack_at = time.monotonic()
