@@ -69,7 +69,6 @@ def test_a_valid_modal_passes() -> None:
     [
         (lambda m: m.update(components=[]), "components"),
         (lambda m: m["components"][0].update(label="x" * 46), "label"),
-        (lambda m: m["components"][0]["component"].update(label="Prompt"), "label"),
         (lambda m: m["components"][3]["components"].append(text_input("more", label="x")), "WIDTH"),
         (lambda m: m["components"][1]["component"].update(options=[]), "options"),
         (lambda m: m["components"][0]["component"].update(max_length=5000), "max_length"),
@@ -78,7 +77,6 @@ def test_a_valid_modal_passes() -> None:
     ids=[
         "empty",
         "long-label",
-        "label-in-label",
         "two-inputs-in-a-row",
         "no-options",
         "too-long",

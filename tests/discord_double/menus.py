@@ -101,12 +101,6 @@ def check_modal(data: dict[str, Any]) -> None:
                 raise _bad(f"{path}.description", "Must be 100 or fewer in length.")
             child = top.get("component") or {}
             if child.get("type") == TEXT_INPUT:
-                if "label" in child:
-                    raise form_error(
-                        f"{path}.component.label",
-                        "UNKNOWN_FIELD",
-                        "A text input in a label has no label.",
-                    )
                 _check_text_input(child, f"{path}.component")
             elif child.get("type") in SELECTS:
                 _check_select(child, f"{path}.component")
