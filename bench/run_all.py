@@ -31,6 +31,7 @@ BENCHMARKS = [
     ("footprint", "bench_footprint.py", "footprint.json", 240),
     ("relay", "bench_relay.py", "relay.json", 180),
     ("storage", "bench_storage.py", "storage.json", 240),
+    ("video", "bench_video.py", "video.json", 900),
 ]
 STORAGE_TARGET_MS = 5.0
 
