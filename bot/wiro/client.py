@@ -1,7 +1,8 @@
 """The Wiro client: signed REST calls, typed errors, task following, safe downloads.
 
 Never imports discord. One `WiroClient` per process; it owns at most one websocket, shared by
-every task it follows.
+every task it follows. The protocol it speaks is written down in docs/wiro-protocol.md; the
+guesses it still makes are listed in docs/wiro-assumptions.md.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import logging
 import os
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -30,12 +31,15 @@ from .errors import (
     WiroError,
     WiroInsufficientBalance,
     WiroNotFound,
+    WiroPermissionError,
     WiroRateLimited,
+    WiroSchemaUnavailable,
     WiroServerError,
     WiroTransportError,
     WiroValidationError,
 )
 from .models import (
+    KNOWN_EVENTS,
     STAGE_BY_STATUS,
     STAGE_ORDER,
     ErrorItem,
@@ -45,10 +49,11 @@ from .models import (
     TaskOutcome,
     TaskStage,
     ToolInfo,
+    loose_bool,
     loose_float,
     loose_str,
-    maybe_json,
     parse_errors,
+    progress_in,
 )
 from .signing import NonceSource, sign_headers
 
@@ -61,20 +66,43 @@ RETRY_BASE_SECONDS = 0.5
 RETRY_MAX_SECONDS = 8.0
 RETRY_AFTER_CAP_SECONDS = 30.0  # a longer Retry-After is raised to the caller, not slept through
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-MAX_WS_MESSAGE = 16 * 1024 * 1024  # task_output_full can carry all stdout (GUESS, §3)
+MAX_WS_MESSAGE = 16 * 1024 * 1024  # task_output_full can carry all stdout
 WS_BACKOFF_BASE = 0.5
 WS_BACKOFF_MAX = 30.0
 WS_HEARTBEAT = 30.0
 DOWNLOAD_CHUNK = 64 * 1024
 MAX_REDIRECTS = 3
-# Socket events after which Task/Detail is re-read at once: the final state may be there (§3/§4).
-POLL_TRIGGERS = frozenset({"task_postprocess_end", "task_cancel", "task_end", "task_error_full"})
-# After a trigger, Detail may lag the socket; re-read it at this pace until it is final.
+# Socket events that end a task. Any frame with `"terminal": true` counts too; Task/Detail is
+# then read at once and stays the record of the outcome (docs/wiro-protocol.md "Socket").
+TERMINAL_EVENTS = frozenset({"task_postprocess_end", "task_cancel"})
+# After a terminal cue, Detail may lag the socket: re-read it at this pace, this many times.
 HINTED_POLL_SECONDS = 1.0
+HINTED_POLLS = 10
+# While the socket delivers this task's frames, Task/Detail is only a safety net.
+SOCKET_POLL_SECONDS = 30.0
+FIRST_CONNECT_GRACE_SECONDS = 2.0
+# Tool/Detail is asked again in the background at this pace until it names the image field.
+SCHEMA_RETRY_SECONDS = 30.0
+SCHEMA_INLINE_TIMEOUT_SECONDS = 5.0  # one quick extra try before refusing an image run
+# Stopping (docs/wiro-protocol.md "Stopping"): retry Cancel/Kill at this pace until Task/Detail
+# shows the task closed, for at most STOP_CONFIRM_SECONDS.
+STOP_RETRY_SECONDS = 3.0
+STOP_CONFIRM_SECONDS = 30.0
+# Statuses after which only Kill applies; before task_assign, Cancel is tried first.
+AFTER_ASSIGN = frozenset(
+    {"task_assign", "task_start", "task_output", "task_end", "task_postprocess_start"}
+)
+# Kill takes either body; one official client sends a third. A refusal of one form tries the next.
+KILL_KEYS = ("taskid", "socketaccesstoken", "tasktoken")
+# Task/Detail's "no such task" wordings: code 1 "There is no task yet.", or "task-not-founded".
+_NOT_FOUND_HINTS = ("no task", "not-found", "not found", "not-exist", "not exist")
 
-# code 0 messages that are about the request's parameters (§7.2).
+# code 0 messages that are about the request's parameters (docs/wiro-protocol.md "Errors").
 _VALIDATION_HINTS = ("request parameter", "request files", "parameters are invalid", "must be")
-_AUTH_HINTS = ("authorization", "signature", "is not allowed", "permission", "x-api-key")
+_AUTH_HINTS = ("authorization", "signature", "is not allowed", "x-api-key")
+_PERMISSION_HINTS = ("permission",)
+
+Trace = Callable[[dict[str, Any]], None]
 
 FormField = tuple[str, str | bytes, str | None, str | None]  # name, value, filename, content type
 
@@ -100,6 +128,8 @@ def _error_for(
         return WiroValidationError(message, code=code, status=status)
     if status is not None and status >= 500:
         return WiroServerError(message, code=code, status=status)
+    if any(hint in lowered for hint in _PERMISSION_HINTS):
+        return WiroPermissionError(message, code=code, status=status)
     if any(hint in lowered for hint in _AUTH_HINTS):
         return WiroAuthError(message, code=code, status=status)
     if any(hint in lowered for hint in _VALIDATION_HINTS):
@@ -123,17 +153,6 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def _progress_of(message: Any) -> int | None:
-    """Return the percentage of a task_output progress object (dict or JSON string)."""
-    message = maybe_json(message)
-    if not isinstance(message, dict):
-        return None
-    value = loose_float(message.get("percentage"))
-    if value is None:
-        return None
-    return max(0, min(100, int(value)))
 
 
 class WiroClient:
@@ -169,6 +188,12 @@ class WiroClient:
         self._owns_session = session is None
         self._nonces = NonceSource()
         self._hub = _SocketHub(self)
+        self._schema_refresh: asyncio.Task[None] | None = None
+        # Image runs whose Task/Detail `parameters` are still to be checked for the image field.
+        self._image_runs: dict[str, str] = {}
+        # Called with every REST exchange and socket frame (doctor --live records them).
+        self.trace: Trace | None = None
+        self.detail_calls = 0  # Task/Detail requests made, for the benchmark and tests
 
     def __repr__(self) -> str:
         return f"WiroClient(api_base={self.api_base!r}, signed={self._api_key is not None})"
@@ -193,15 +218,38 @@ class WiroClient:
                 await self.tool_detail()
         except (TimeoutError, WiroError) as exc:
             log.warning(
-                "Tool/Detail failed (%s); using the built-in schema until it answers: image "
-                "field %s (%s)",
+                "Tool/Detail failed (%s); text runs work, image runs are refused until it "
+                "answers (asking again every %.0f s)",
                 exc or type(exc).__name__,
-                self.tool.image_field_id,
-                self.tool.image_field_type,
+                SCHEMA_RETRY_SECONDS,
             )
+        if self.tool.from_fallback:
+            self.refresh_schema_soon()
+
+    def refresh_schema_soon(self) -> None:
+        """Keep asking Tool/Detail in the background until it names the image field."""
+        if self._schema_refresh is None or self._schema_refresh.done():
+            self._schema_refresh = asyncio.get_running_loop().create_task(
+                self._refresh_schema(), name="wiro-schema"
+            )
+
+    async def _refresh_schema(self) -> None:
+        while self.tool.from_fallback:
+            await asyncio.sleep(SCHEMA_RETRY_SECONDS)
+            try:
+                async with asyncio.timeout(SCHEMA_TIMEOUT_SECONDS):
+                    await self.tool_detail()
+            except (TimeoutError, WiroError) as exc:
+                log.info("Tool/Detail still unreadable (%s)", exc or type(exc).__name__)
+        log.info("Tool/Detail answered: image runs are accepted again")
 
     async def close(self) -> None:
         """Close the websocket and, if this client opened it, the HTTP session."""
+        refresh, self._schema_refresh = self._schema_refresh, None
+        if refresh is not None:
+            refresh.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await refresh
         await self._hub.close()
         if self._owns_session and self._session is not None:
             await self._session.close()
@@ -213,7 +261,8 @@ class WiroClient:
         if self._api_key is None:
             return {}  # sandbox / no credentials: Wiro's simulator accepts unsigned calls
         if self._api_secret is None:
-            return {"x-api-key": self._api_key}  # "API Key Only" projects (§1.1)
+            # "API Key Only" projects (docs/wiro-protocol.md "Auth").
+            return {"x-api-key": self._api_key}
         return sign_headers(self._api_key, self._api_secret, self._nonces.next())
 
     async def _request(
@@ -262,6 +311,8 @@ class WiroClient:
             kwargs["data"] = data
         else:
             kwargs["json"] = json_body or {}
+        if path == "/Task/Detail":
+            self.detail_calls += 1
         try:
             async with self.session.post(url, **kwargs) as resp:
                 status = resp.status
@@ -269,8 +320,10 @@ class WiroClient:
                 headers = resp.headers
         except aiohttp.ClientConnectorError as exc:
             # The connection never opened, so nothing reached Wiro.
+            self._trace_rest(path, json_body, form, error=type(exc).__name__)
             raise WiroTransportError(f"cannot connect to Wiro ({type(exc).__name__})") from None
         except (TimeoutError, aiohttp.ClientError) as exc:
+            self._trace_rest(path, json_body, form, error=type(exc).__name__)
             raise WiroTransportError(
                 f"{path}: connection failed ({type(exc).__name__})", maybe_submitted=is_run
             ) from None
@@ -278,6 +331,9 @@ class WiroClient:
             body = json.loads(raw) if raw else None
         except ValueError:
             body = None
+        self._trace_rest(
+            path, json_body, form, status=status, body=body if body is not None else raw[:2000]
+        )
         if not isinstance(body, dict):
             if status in (401, 403):
                 raise WiroAuthError("Wiro refused the credentials", status=status)
@@ -300,6 +356,34 @@ class WiroClient:
             return body  # no envelope at all (seen in some endpoints); trust the 2xx
         raise _error_for(parse_errors(body), status, retry_after=_retry_after(headers))
 
+    def _trace_rest(
+        self,
+        path: str,
+        json_body: dict[str, Any] | None,
+        form: list[FormField] | None,
+        **answer: Any,
+    ) -> None:
+        if self.trace is None:
+            return
+        if form is not None:
+            # File bytes are never recorded: only their size and type.
+            sent: Any = {
+                name: (f"<file {len(value)} bytes {ctype}>" if filename else value)
+                for name, value, filename, ctype in form
+            }
+        else:
+            sent = json_body or {}
+        if isinstance(answer.get("body"), bytes):
+            answer["body"] = answer["body"].decode("utf-8", "replace")
+        with contextlib.suppress(Exception):  # a recorder must never break a call
+            self.trace({"kind": "rest", "path": path, "request": sent, **answer})
+
+    def trace_event(self, record: dict[str, Any]) -> None:
+        """Hand one socket or download event to the recorder, if any."""
+        if self.trace is not None:
+            with contextlib.suppress(Exception):
+                self.trace(record)
+
     # ------------------------------------------------------------ endpoints
 
     async def tool_detail(self) -> ToolInfo:
@@ -308,6 +392,12 @@ class WiroClient:
             "/Tool/Detail", {"slugowner": self.owner, "slugproject": self.project}, retry=True
         )
         self.tool = ToolInfo.from_body(body)
+        if self.tool.from_fallback:
+            log.warning(
+                "Tool/Detail answered without a file field (parameters missing or null): image "
+                "runs are refused until it names one"
+            )
+            return self.tool
         log.info(
             "Tool/Detail: image field %s (%s), resolutions %s, durations %s, %d price tiers",
             self.tool.image_field_id,
@@ -338,18 +428,25 @@ class WiroClient:
         }
         path = f"/Run/{self.owner}/{self.project}"
         if image is not None and self.tool.from_fallback:
-            # The image field's name is a guess until Tool/Detail answers: ask again first.
+            # Never spend on a guess: a wrong field name may be ignored by Wiro, which then
+            # bills a text-only clip (docs/wiro-protocol.md "Inputs"). One quick try, then no.
             with contextlib.suppress(TimeoutError, WiroError):
-                async with asyncio.timeout(SCHEMA_TIMEOUT_SECONDS):
+                async with asyncio.timeout(SCHEMA_INLINE_TIMEOUT_SECONDS):
                     await self.tool_detail()
+            if self.tool.from_fallback:
+                self.refresh_schema_soon()
+                raise WiroSchemaUnavailable(
+                    "Wiro's model details could not be read, so image runs are paused"
+                )
         if image is None:
             body = await self._request(path, fields, retry=False)
         else:
             form: list[FormField] = [(k, v, None, None) for k, v in fields.items()]
-            field_id = self.tool.image_field_id
+            field_id, field_type = self.tool.image_field_id, self.tool.image_field_type
             form.append((field_id, image, image_filename, image_content_type))
-            if self.tool.image_field_type == "fileinput":
-                # fileinput wants the URL twin present and empty when a file is sent (§2.7).
+            if field_type in ("fileinput", "multifileinput"):
+                # Both want the URL twin present and empty when a file is sent; combinefileinput
+                # takes files and URLs in the one field (docs/wiro-protocol.md "Inputs").
                 form.append((field_id + "Url", "", None, None))
             body = await self._request(path, form=form, retry=False)
         accepted = RunAccepted.from_body(body)
@@ -358,6 +455,8 @@ class WiroClient:
                 "Run answered without a task id or token", status=200, maybe_submitted=True
             )
         log.info("task %s: submitted (%s, %ss)", accepted.task_id, resolution, duration)
+        if image is not None:
+            self._image_runs[accepted.task_id] = self.tool.image_field_id
         return accepted
 
     async def detail(
@@ -373,41 +472,78 @@ class WiroClient:
         try:
             body = await self._request("/Task/Detail", payload, retry=True)
         except WiroNotFound:
-            return None
+            return None  # code 1 "There is no task yet."
         except (WiroValidationError, WiroServerError) as exc:
-            # A result:false envelope is "not visible yet" (§2.2); real HTTP failures are not.
-            if exc.status is not None and exc.status >= 400:
-                raise
-            log.debug("task %s: Task/Detail said %s", task_id or "?", exc)
-            return None
+            # Some clients see a code 0 "task-not-founded"; any other code 0 (a permission
+            # refusal above all) is not "not found", and polling it until the deadline would
+            # waste the job (docs/wiro-protocol.md "Errors").
+            lowered = exc.message.lower()
+            if (exc.status is None or exc.status < 400) and any(
+                hint in lowered for hint in _NOT_FOUND_HINTS
+            ):
+                return None
+            raise
         return TaskDetail.from_body(body)
 
     async def cancel(self, task_id: str) -> bool:
         """Cancel a queued task; False when Wiro says it is not cancellable."""
-        return await self._stop_call("/Task/Cancel", task_id)
+        return await self._stop_call("/Task/Cancel", task_id, {"taskid": str(task_id)})
 
-    async def kill(self, task_id: str) -> bool:
-        """Kill a running task; False when Wiro says it cannot."""
-        return await self._stop_call("/Task/Kill", task_id)
+    async def kill(self, task_id: str, task_token: str | None = None) -> bool:
+        """Kill a running task, trying each body form Wiro accepts; False if all are refused."""
+        for key in KILL_KEYS:
+            value = str(task_id) if key == "taskid" else task_token
+            if not value:
+                continue
+            if await self._stop_call("/Task/Kill", task_id, {key: value}):
+                return True
+        return False
 
-    async def _stop_call(self, path: str, task_id: str) -> bool:
+    async def _stop_call(self, path: str, task_id: str, payload: dict[str, str]) -> bool:
         try:
-            await self._request(path, {"taskid": str(task_id)}, retry=True)
-        except (WiroNotFound, WiroValidationError) as exc:
-            log.info("task %s: %s refused: %s", task_id, path, exc)
+            await self._request(path, payload, retry=True)
+        except (WiroNotFound, WiroValidationError, WiroServerError) as exc:
+            # Code 1 "not in a cancellable state" / "could not be killed", or a code 0 saying
+            # the body form is not understood: the caller tries the next form or retries.
+            log.info("task %s: %s (%s) refused: %s", task_id, path, ",".join(payload), exc)
             return False
         log.info("task %s: %s accepted", task_id, path)
         return True
 
-    async def stop(self, task_id: str, task_token: str) -> None:
-        """Stop a task: Cancel while queued (Kill if that fails), else Kill (§2.4)."""
-        current = await self.detail(task_token=task_token)
-        if current is not None and current.is_terminal:
-            log.info("task %s: already %s, nothing to stop", task_id, current.status)
-            return
-        if current is not None and current.status == "task_queue" and await self.cancel(task_id):
-            return
-        await self.kill(task_id)
+    async def stop(self, task_id: str, task_token: str) -> TaskDetail | None:
+        """Stop a task and return the Task/Detail that shows it closed, or None if unconfirmed.
+
+        Cancel applies while queued, Kill after task_assign; in the window between, either may
+        be refused, so both are retried until Task/Detail shows the task closed (cancelled,
+        or finished on its own), for at most STOP_CONFIRM_SECONDS (docs/wiro-protocol.md
+        "Stopping")."""
+        give_up = time.monotonic() + STOP_CONFIRM_SECONDS
+        attempts = 0
+        while True:
+            try:
+                current = await self.detail(task_token=task_token)
+            except WiroAuthError:
+                raise
+            except WiroError as exc:
+                log.info("task %s: Task/Detail failed while stopping: %s", task_id, exc)
+                current = None
+            if current is not None and current.is_terminal:
+                if attempts == 0:
+                    log.info("task %s: already %s, nothing to stop", task_id, current.status)
+                else:
+                    log.info("task %s: Task/Detail confirms %s", task_id, current.status)
+                return current
+            if time.monotonic() >= give_up:
+                log.warning("task %s: Wiro did not confirm the stop in time", task_id)
+                return None
+            status = current.status if current is not None else ""
+            if status in AFTER_ASSIGN:
+                accepted = await self.kill(task_id, task_token)
+            else:
+                # Queued, or between accept and assign (or unknown): Cancel, then Kill.
+                accepted = await self.cancel(task_id) or await self.kill(task_id, task_token)
+            attempts += 1
+            await asyncio.sleep(HINTED_POLL_SECONDS if accepted else STOP_RETRY_SECONDS)
 
     # ------------------------------------------------------------ downloads
 
@@ -492,7 +628,12 @@ class WiroClient:
     async def follow(
         self, task_id: str, task_token: str, *, deadline: float
     ) -> AsyncIterator[StageUpdate | TaskOutcome]:
-        """Yield stage changes of a task, then its outcome; raise TaskDeadlineExceeded."""
+        """Yield stage changes of a task, then its outcome; raise TaskDeadlineExceeded.
+
+        The socket gives the stages as they happen; Task/Detail is the record of the outcome.
+        It is read at once, after every (re)connect, at once on a terminal cue (then every
+        second until final), and otherwise every `poll_interval` (every SOCKET_POLL_SECONDS
+        while the socket delivers this task's frames)."""
         sub = self._hub.subscribe(task_id, task_token)
         state = _FollowState()
         next_poll = 0.0  # poll at once: the task may be finished already
@@ -508,11 +649,9 @@ class WiroClient:
                 if now >= next_poll:
                     last_poll = now
                     found = await self._poll_once(task_id, task_token, deadline)
-                    interval = self.poll_interval
-                    if state.hinted:
-                        interval = min(interval, HINTED_POLL_SECONDS)
-                    next_poll = time.monotonic() + interval
+                    next_poll = time.monotonic() + state.poll_interval(self.poll_interval)
                     if found is not None:
+                        self._check_image_echo(task_id, found)
                         outcome = found.outcome()
                         if outcome is not None:
                             log.info(
@@ -523,10 +662,9 @@ class WiroClient:
                             )
                             yield outcome
                             return
-                        if found.stage is not None:
-                            update = state.advance(found.stage, None, "poll")
-                            if update is not None:
-                                yield update
+                        update = state.from_detail(found)
+                        if update is not None:
+                            yield update
                 wait = min(next_poll, deadline) - time.monotonic()
                 if wait <= 0:
                     continue
@@ -536,31 +674,60 @@ class WiroClient:
                 except TimeoutError:
                     continue
                 if event is _RECONNECTED:
-                    # Events may have been missed while disconnected: re-read soon, but do not
-                    # double the poll that start-up or a recent tick just made.
-                    next_poll = min(next_poll, last_poll + HINTED_POLL_SECONDS)
+                    # Events may have been missed while disconnected (Wiro replays nothing):
+                    # re-read soon. The first connect right after the opening read needs no
+                    # second read (that is what keeps polls at one per SOCKET_POLL_SECONDS).
+                    state.socket_frames = 0
+                    first = not state.connected_before
+                    state.connected_before = True
+                    if not first or time.monotonic() - last_poll > FIRST_CONNECT_GRACE_SECONDS:
+                        next_poll = min(next_poll, last_poll + HINTED_POLL_SECONDS)
                     continue
                 update, poll_now = self._on_frame(task_id, state, event)
                 if poll_now:
-                    state.hinted = True
                     next_poll = 0.0
                 if update is not None:
                     yield update
         finally:
-            self._hub.unsubscribe(task_token, sub)
+            self._hub.unsubscribe(sub)
+            self._image_runs.pop(task_id, None)
 
     def _on_frame(
         self, task_id: str, state: _FollowState, frame: dict[str, Any]
     ) -> tuple[StageUpdate | None, bool]:
+        """Turn one socket frame into a stage update; say whether to read Task/Detail now."""
+        state.socket_frames += 1
         kind = loose_str(frame.get("type"))
+        if kind not in KNOWN_EVENTS:
+            log.debug("task %s: unknown socket event %r", task_id, kind[:40])
+        if loose_bool(frame.get("terminal")) or kind in TERMINAL_EVENTS:
+            # The final event: Task/Detail has the record (pexit, cost, outputs).
+            state.hinted = HINTED_POLLS
+            return None, True
         if kind == "task_error":
-            # An interim stderr line, not a failure (§3); the outcome comes from Task/Detail.
-            log.debug("task %s: stderr line from Wiro", task_id)
-            return None, False
+            # An interim diagnostic, never terminal: Wiro retries. Detail says whether the task
+            # was put back in the queue; the card says Wiro is retrying.
+            log.info("task %s: Wiro reported a problem and is retrying", task_id)
+            return state.advance(None, None, "socket", retrying=True), True
         stage = STAGE_BY_STATUS.get(kind)
-        progress = _progress_of(frame.get("message")) if kind == "task_output" else None
-        update = state.advance(stage, progress, "socket") if stage is not None else None
-        return update, kind in POLL_TRIGGERS
+        progress = progress_in(frame.get("message")) if kind == "task_output" else None
+        if stage is None:
+            return None, False
+        return state.advance(stage, progress, "socket"), False
+
+    def _check_image_echo(self, task_id: str, found: TaskDetail) -> None:
+        field_id = self._image_runs.get(task_id)
+        if field_id is None or found.echoes(field_id) is None:
+            return
+        del self._image_runs[task_id]
+        if not found.echoes(field_id):
+            # Wiro may have ignored the image and be making (and billing) a text-only clip.
+            log.warning(
+                "task %s: Task/Detail's parameters do not show the image field %s: Wiro may "
+                "have ignored the first frame (check Tool/Detail's schema)",
+                task_id,
+                field_id,
+            )
 
     async def _poll_once(self, task_id: str, task_token: str, deadline: float) -> TaskDetail | None:
         remaining = deadline - time.monotonic()
@@ -569,7 +736,7 @@ class WiroClient:
             async with asyncio.timeout(remaining if remaining > 0 else LATE_POLL_SECONDS):
                 return await self.detail(task_token=task_token)
         except WiroAuthError:
-            raise
+            raise  # permission refusals included: asking again will not help
         except TimeoutError:
             return None
         except WiroError as exc:
@@ -581,15 +748,49 @@ class WiroClient:
 class _FollowState:
     stage: TaskStage | None = None
     progress: int | None = None
-    hinted: bool = False
+    retrying: bool = False
+    hinted: int = 0  # Detail reads left at the fast pace after a terminal cue
+    socket_frames: int = 0  # this task's frames since the last (re)connect
+    connected_before: bool = False
+
+    def poll_interval(self, base: float) -> float:
+        """Return the pause before the next Task/Detail read."""
+        if self.hinted > 0:
+            self.hinted -= 1
+            return min(base, HINTED_POLL_SECONDS)
+        return max(base, SOCKET_POLL_SECONDS) if self.socket_frames else base
+
+    def from_detail(self, detail: TaskDetail) -> StageUpdate | None:
+        """Record what a non-final Task/Detail says."""
+        if detail.retrying:
+            return self.advance(None, None, "poll", retrying=True)
+        if detail.stage is None:
+            return None
+        return self.advance(detail.stage, detail.progress, "poll")
 
     def advance(
-        self, stage: TaskStage, progress: int | None, source: Literal["socket", "poll"]
+        self,
+        stage: TaskStage | None,
+        progress: int | None,
+        source: Literal["socket", "poll"],
+        *,
+        retrying: bool = False,
     ) -> StageUpdate | None:
         """Record a stage/progress report; return an update only when something changed."""
-        if self.stage is not None and STAGE_ORDER[stage] < STAGE_ORDER[self.stage]:
+        if retrying:
+            if self.retrying:
+                return None
+            self.retrying = True
+            return StageUpdate(
+                stage=self.stage or "queued", progress=self.progress, source=source, retrying=True
+            )
+        assert stage is not None
+        if self.retrying:
+            # Wiro requeued the task: the stage may honestly move back (to queued).
+            self.retrying = False
+        elif self.stage is not None and STAGE_ORDER[stage] < STAGE_ORDER[self.stage]:
             return None  # a stale report (Detail can lag the socket); never move backwards
-        if stage == self.stage and (progress is None or progress == self.progress):
+        elif stage == self.stage and (progress is None or progress == self.progress):
             return None
         if stage != self.stage or progress is not None:
             self.progress = progress
@@ -617,20 +818,31 @@ class _Subscription:
 
 
 class _SocketHub:
-    """One websocket multiplexing `task_info` subscriptions by task token."""
+    """One websocket multiplexing `task_info` subscriptions, frames routed by task.
+
+    Why one shared socket and not one per task (as Wiro's SDKs do): Wiro's server keeps a token
+    list per connection, so one connection carries every task this process follows: 20 jobs
+    in flight cost one connection, one keep-alive and one reconnect loop instead of 20. The
+    price is routing: frames are matched by `tasktoken` when they carry one (older servers),
+    else by the top-level `id`, the task id Run returned (what Wiro's documentation says to
+    use; its current frames carry no `tasktoken`). See docs/wiro-protocol.md "Socket".
+    """
 
     def __init__(self, client: WiroClient) -> None:
         self._client = client
-        self._subs: dict[str, list[_Subscription]] = {}
+        self._by_token: dict[str, list[_Subscription]] = {}
+        self._by_id: dict[str, list[_Subscription]] = {}
         self._runner: asyncio.Task[None] | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._senders: set[asyncio.Task[None]] = set()
         self.backoff_base = WS_BACKOFF_BASE
         self.connections = 0  # successful connects, for diagnostics and tests
+        self.unrouted = 0  # task frames that matched no subscription
 
     def subscribe(self, task_id: str, token: str) -> _Subscription:
-        sub = _Subscription(task_id, token)
-        self._subs.setdefault(token, []).append(sub)
+        sub = _Subscription(str(task_id), token)
+        self._by_token.setdefault(token, []).append(sub)
+        self._by_id.setdefault(sub.task_id, []).append(sub)
         if self._runner is None or self._runner.done():
             self._runner = asyncio.get_running_loop().create_task(self._run(), name="wiro-socket")
         elif self._ws is not None and not self._ws.closed:
@@ -639,16 +851,25 @@ class _SocketHub:
             sender.add_done_callback(self._senders.discard)
         return sub
 
-    def unsubscribe(self, token: str, sub: _Subscription) -> None:
-        subs = self._subs.get(token, [])
-        if sub in subs:
-            subs.remove(sub)
-        if not subs:
-            self._subs.pop(token, None)
-        # Wiro has no unsubscribe frame; the socket closes when nobody listens (§3).
-        if not self._subs and self._runner is not None:
+    def unsubscribe(self, sub: _Subscription) -> None:
+        for index, key in ((self._by_token, sub.token), (self._by_id, sub.task_id)):
+            subs = index.get(key, [])
+            if sub in subs:
+                subs.remove(sub)
+            if not subs:
+                index.pop(key, None)
+        # Wiro has no unsubscribe frame; the socket closes when nobody listens.
+        if not self._by_token and self._runner is not None:
             self._runner.cancel()
             self._runner = None
+
+    def route(self, frame: dict[str, Any]) -> list[_Subscription]:
+        """Return the subscriptions a frame belongs to: by `tasktoken` if present, else `id`."""
+        token = frame.get("tasktoken")
+        if isinstance(token, str) and token:
+            return self._by_token.get(token, [])
+        task_id = loose_str(frame.get("id"))
+        return self._by_id.get(task_id, []) if task_id else []
 
     async def close(self) -> None:
         runner, self._runner = self._runner, None
@@ -658,12 +879,14 @@ class _SocketHub:
                 await runner
 
     async def _send_info(self, ws: aiohttp.ClientWebSocketResponse, token: str) -> None:
+        frame = {"type": "task_info", "tasktoken": token}
+        self._client.trace_event({"kind": "socket_send", "frame": frame})
         with contextlib.suppress(Exception):
-            await ws.send_str(json.dumps({"type": "task_info", "tasktoken": token}))
+            await ws.send_str(json.dumps(frame))
 
     async def _run(self) -> None:
         failures = 0
-        while self._subs:
+        while self._by_token:
             try:
                 session = self._client.session
                 async with asyncio.timeout(self._client.request_timeout):
@@ -683,10 +906,11 @@ class _SocketHub:
                 continue
             self._ws = ws
             self.connections += 1
+            self._client.trace_event({"kind": "socket_open", "url": self._client.socket_url})
             try:
-                for token in list(self._subs):
+                for token in list(self._by_token):
                     await self._send_info(ws, token)
-                for subs in list(self._subs.values()):
+                for subs in list(self._by_token.values()):
                     for sub in subs:
                         sub.offer(_RECONNECTED)
                 if failures:
@@ -699,9 +923,10 @@ class _SocketHub:
                 log.warning("Wiro socket error: %s", type(exc).__name__)
             finally:
                 self._ws = None
+                self._client.trace_event({"kind": "socket_close"})
                 with contextlib.suppress(Exception):
                     await asyncio.shield(ws.close())
-            if self._subs:
+            if self._by_token:
                 failures += 1
                 log.info("Wiro socket closed; reconnecting")
                 await asyncio.sleep(self._delay(failures))
@@ -717,14 +942,17 @@ class _SocketHub:
             try:
                 frame = json.loads(msg.data)
             except ValueError:
+                self._client.trace_event({"kind": "socket_frame", "raw": str(msg.data)[:2000]})
                 log.debug("ignored a malformed socket frame")
                 continue
+            self._client.trace_event({"kind": "socket_frame", "frame": frame})
             if not isinstance(frame, dict):
                 continue
-            token = frame.get("tasktoken")
-            subs = self._subs.get(token) if isinstance(token, str) else None
+            subs = self.route(frame)
             if not subs:
-                continue  # `connected` welcome, or a task nobody here follows
+                if loose_str(frame.get("type")).startswith("task_"):
+                    self.unrouted += 1  # a task nobody here follows (or an unroutable frame)
+                continue  # `connected` welcome
             for sub in subs:
                 sub.offer(frame)
 

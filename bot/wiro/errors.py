@@ -29,6 +29,19 @@ class WiroAuthError(WiroError):
     """Wiro refused the credentials or the signature (HTTP 401/403)."""
 
 
+class WiroPermissionError(WiroAuthError):
+    """The credentials are valid but may not do this (code 0 "You don't have any permission").
+
+    On Task/Detail it usually means the task belongs to another Wiro project (the API key was
+    changed): asking again will not help."""
+
+
+class WiroSchemaUnavailable(WiroError):
+    """An image run was refused before sending: Tool/Detail has not named the image field yet.
+
+    Never billed. The client keeps asking Tool/Detail in the background."""
+
+
 class WiroValidationError(WiroError):
     """Wiro rejected the request parameters (code 0 validation, HTTP 400/422)."""
 

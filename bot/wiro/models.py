@@ -32,9 +32,30 @@ STAGE_BY_STATUS: dict[str, TaskStage] = {
 }
 STAGE_ORDER: dict[TaskStage, int] = {"queued": 0, "starting": 1, "generating": 2, "finishing": 3}
 
-# Task/Detail statuses that end a task (§4). `task_error` is terminal only as a Detail status;
-# on the socket it is a stderr line.
-TERMINAL_STATUSES = frozenset({"task_postprocess_end", "task_cancel", "task_error"})
+# The only statuses that close a task (docs/wiro-protocol.md "Statuses"). `task_error` is not one
+# of them, on the socket or in Task/Detail: Wiro requeues the task and may still run (and bill) it.
+TERMINAL_STATUSES = frozenset({"task_postprocess_end", "task_cancel"})
+# Wiro hit a problem and is retrying (an interim status, docs/wiro-protocol.md "task_error").
+RETRYING_STATUS = "task_error"
+# Every event type the task socket sends (docs/wiro-protocol.md "Socket"); anything else is logged.
+KNOWN_EVENTS = frozenset(
+    {
+        "task_queue",
+        "task_accept",
+        "task_preprocess_start",
+        "task_preprocess_end",
+        "task_assign",
+        "task_start",
+        "task_output",
+        "task_error",
+        "task_output_full",
+        "task_error_full",
+        "task_end",
+        "task_postprocess_start",
+        "task_postprocess_end",
+        "task_cancel",
+    }
+)
 
 FILE_INPUT_TYPES = ("fileinput", "multifileinput", "combinefileinput")
 
@@ -169,7 +190,7 @@ class RunAccepted(BaseModel):
     def from_body(cls, body: dict[str, Any]) -> RunAccepted | None:
         """Parse a Run answer; None when it names no task."""
         source = body
-        # Old doc samples nest the answer under `data`; the live API answers flat (§2.1).
+        # Old doc samples nest the answer under `data`; the live API answers flat.
         if not (loose_str(body.get("taskid")) or loose_str(body.get("id"))) and isinstance(
             body.get("data"), dict
         ):
@@ -213,6 +234,14 @@ def parse_outputs(value: Any) -> list[TaskOutput]:
 _Outputs = Annotated[list[TaskOutput], BeforeValidator(lambda v: parse_outputs(v))]
 
 
+def _params_or_none(value: Any) -> dict[str, Any] | None:
+    value = maybe_json(value)
+    return value if isinstance(value, dict) else None
+
+
+_Params = Annotated[dict[str, Any] | None, BeforeValidator(_params_or_none)]
+
+
 class TaskOutcome(BaseModel):
     """How a task ended, in words fit for a Discord user."""
 
@@ -223,14 +252,41 @@ class TaskOutcome(BaseModel):
     total_cost_usd: float | None = None
     elapsed_seconds: float | None = None
 
+    @property
+    def billed(self) -> bool:
+        """Say whether Wiro charged for the task (a `pexit` "0" task is billed, video or not)."""
+        return bool(self.total_cost_usd and self.total_cost_usd > 0)
+
 
 class StageUpdate(BaseModel):
-    """The task moved to another stage, or its progress changed."""
+    """The task moved to another stage, its progress changed, or Wiro is retrying it."""
 
     model_config = _LENIENT
     stage: TaskStage
     progress: int | None = None
     source: Literal["socket", "poll"]
+    # Wiro hit a problem (`task_error`) and is retrying; cleared by the next sign of progress.
+    retrying: bool = False
+
+
+_PERCENT = re.compile(r"(\d{1,3}(?:\.\d+)?)\s*%")
+
+
+def progress_in(value: Any) -> int | None:
+    """Return a percentage from a progress object, a JSON string of one, or "NN%" text.
+
+    Never invents one: a message without a number gives None (docs/wiro-protocol.md
+    "Progress")."""
+    value = maybe_json(value)
+    number: float | None = None
+    if isinstance(value, dict):
+        number = loose_float(value.get("percentage"))
+    elif isinstance(value, str):
+        found = _PERCENT.findall(value)
+        number = loose_float(found[-1]) if found else None
+    if number is None:
+        return None
+    return max(0, min(100, int(number)))
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -263,8 +319,42 @@ def human_excerpt(text: str | None, limit: int = 200) -> str | None:
     return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
 
 
-def _with_excerpt(base: str, debug: str | None) -> str:
-    excerpt = human_excerpt(debug)
+def last_line(text: str | None) -> str | None:
+    """Return the last non-empty line of a log, or None."""
+    lines = [line for line in _ANSI.sub("", text or "").splitlines() if line.strip()]
+    return lines[-1] if lines else None
+
+
+# MiniMax's own error codes, as they surface in Wiro's debug text (docs/wiro-protocol.md
+# "Why a run failed"). A code counts only next to a word like "code" or "error", so that a
+# number such as "1002 frames" is not read as one.
+_MINIMAX_CODE = re.compile(
+    r"(?i)(?:code|status|error|err)[\"'\s:=_a-z]{0,12}?(1002|1008|1026|1027)\b"
+)
+MINIMAX_REASONS = {
+    "1026": "Hailuo refused this prompt (or its image) as sensitive content.",
+    "1027": "Hailuo flagged the finished video as sensitive content, so it was not delivered.",
+    "1008": "Hailuo's provider is out of balance at Wiro. Try again later.",
+    "1002": "Hailuo is rate-limiting Wiro right now. Try again in a few minutes.",
+}
+_MODERATION = re.compile(
+    r"(?i)moderat|sensitive|content polic|nsfw|inappropriate|safety (?:check|filter)"
+)
+SENSITIVE_REASON = "Hailuo refused this prompt (or its image) as sensitive content."
+
+
+def failure_reason(debug_error: str | None, debug_output: str | None, base: str) -> str:
+    """Plain words for why a task failed, from the most specific clue Wiro gave.
+
+    MiniMax's codes first, then moderation wording, then a short `debugerror` line, then the
+    last non-empty line of `debugoutput`, else `base` alone."""
+    text = "\n".join(t for t in (debug_error, debug_output) if t)
+    code = _MINIMAX_CODE.search(text)
+    if code:
+        return MINIMAX_REASONS[code.group(1)]
+    if _MODERATION.search(text):
+        return SENSITIVE_REASON
+    excerpt = human_excerpt(debug_error) or human_excerpt(last_line(debug_output))
     return f"{base}: {excerpt}" if excerpt else base
 
 
@@ -281,6 +371,7 @@ class TaskDetail(BaseModel):
     outputs: _Outputs = Field(
         default_factory=list, validation_alias=AliasChoices("outputs", "output")
     )
+    parameters: _Params = None
     total_cost_usd: LooseFloat = Field(None, validation_alias=AliasChoices("totalcost"))
     elapsed_seconds: LooseFloat = Field(None, validation_alias=AliasChoices("elapsedseconds"))
     debug_error: LooseOptStr = Field(None, validation_alias=AliasChoices("debugerror"))
@@ -301,8 +392,18 @@ class TaskDetail(BaseModel):
 
     @property
     def stage(self) -> TaskStage | None:
-        """Return the user-facing stage, or None when finished or unknown."""
+        """Return the user-facing stage, or None when finished, retrying or unknown."""
         return STAGE_BY_STATUS.get(self.status)
+
+    @property
+    def retrying(self) -> bool:
+        """Say whether Wiro hit a problem and is retrying the task (`task_error`)."""
+        return self.status == RETRYING_STATUS
+
+    @property
+    def progress(self) -> int | None:
+        """Return the last percentage in `debugoutput` (e.g. "[====---] 44.0%"), if any."""
+        return progress_in(last_line(self.debug_output)) if self.debug_output else None
 
     @property
     def is_terminal(self) -> bool:
@@ -314,22 +415,34 @@ class TaskDetail(BaseModel):
         """Return the first video output that has a URL."""
         return next((o for o in self.outputs if o.is_video and o.url), None)
 
+    def echoes(self, field_id: str) -> bool | None:
+        """Say whether `parameters` holds a value for an image field; None if not shown."""
+        if self.parameters is None:
+            return None
+        return any(
+            loose_str(self.parameters.get(key)).strip('[]" ')
+            for key in (field_id, field_id + "Url")
+        )
+
     def outcome(self) -> TaskOutcome | None:
-        """Decide how the task ended (wiro-api.md §4), or None while it is running."""
+        """Decide how the task ended (docs/wiro-protocol.md "Outcome"), or None while it runs."""
         common = {"total_cost_usd": self.total_cost_usd, "elapsed_seconds": self.elapsed_seconds}
         if self.status == "task_cancel":
             return TaskOutcome(kind="cancelled", reason="the task was cancelled", **common)
-        if self.status == "task_error":
-            reason = _with_excerpt("Wiro could not start the task", self.debug_error)
-            return TaskOutcome(kind="failed", reason=reason, **common)
         if self.status != "task_postprocess_end":
-            return None
+            return None  # task_error included: Wiro requeues it (docs/wiro-protocol.md)
         if self.pexit != "0":
-            reason = _with_excerpt("Wiro reported an upstream error", self.debug_error)
+            reason = failure_reason(
+                self.debug_error, self.debug_output, "Wiro reported an upstream error"
+            )
             return TaskOutcome(kind="failed", reason=reason, **common)
         video = self.video
         if video is None:
-            return TaskOutcome(kind="failed", reason="the model returned no video", **common)
+            # pexit "0" is billed even without outputs: the cost stays on the outcome.
+            reason = failure_reason(
+                self.debug_error, self.debug_output, "the model returned no video"
+            )
+            return TaskOutcome(kind="failed", reason=reason, **common)
         return TaskOutcome(kind="succeeded", video=video, **common)
 
 
@@ -379,7 +492,7 @@ class ToolInfo(BaseModel):
 
     @classmethod
     def fallback(cls) -> ToolInfo:
-        """Return the assumptions used when Tool/Detail is unavailable (GUESS, §2.7)."""
+        """Return the assumptions used while Tool/Detail is unreadable (never for image runs)."""
         return cls(
             image_field_id="inputImage",
             image_field_type="combinefileinput",
@@ -417,7 +530,9 @@ class ToolInfo(BaseModel):
             resolutions=options("resolution", fallback.resolutions),
             durations=options("duration", fallback.durations),
             prices=prices,
-            from_fallback=not tool,
+            # No file field found, for whatever reason (no tool, `"parameters": null`, a schema
+            # without one): the image field is a guess, and image runs must not be sent on it.
+            from_fallback=image is None,
         )
 
     def price_for(self, resolution: str, duration: int) -> float | None:

@@ -1,7 +1,12 @@
-"""A faithful simulator of Wiro (wiro-api.md): REST under /v1, the task socket, output files.
+"""A faithful simulator of Wiro (docs/wiro-protocol.md): REST under /v1, the task socket, files.
 
-Tests script it (delays, outcomes, socket faults, download faults); the bot runs it in-process
-when WIRO_SANDBOX=true, and then every task succeeds with a generated sample clip.
+It speaks the protocol as Wiro documents it today: socket frames keyed by the task `id` only (no
+`tasktoken`), the full event list, `"terminal": true` on the final frame, `task_error` as an
+interim status that Wiro recovers from, Cancel only while queued and Kill only after assign.
+
+Tests script it (delays, outcomes, socket faults, download faults, refusals, permission errors);
+`contradict` makes it break chosen assumptions so that `doctor --live` can be seen saying ✗. The
+bot runs it in-process when WIRO_SANDBOX=true, and then every task succeeds with a sample clip.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import contextlib
 import io
 import json
 import logging
+import math
 import secrets
 import string
 import time
@@ -26,9 +32,22 @@ from .signing import wiro_signature
 
 log = logging.getLogger(__name__)
 
-Outcome = Literal["success", "fail", "empty_outputs", "db_error", "upstream_cancel"]
+Outcome = Literal["success", "fail", "empty_outputs", "upstream_cancel"]
 WsMode = Literal["normal", "silent", "drop_mid", "malformed"]
 DownloadMode = Literal["normal", "slow", "oversized"]
+FrameKeys = Literal["id", "tasktoken", "both"]
+# Assumptions `contradict` can break (each makes one line of doctor --live say ✗).
+CONTRADICTIONS = frozenset(
+    {
+        "nested_run",  # Run answers under "data" instead of flat
+        "no_terminal_flag",  # the final frame has no "terminal": true
+        "output_content_type",  # the video output is typed application/octet-stream
+        "ms_timestamps",  # Task/Detail times in milliseconds
+        "no_frame_keys",  # frames carry neither id nor tasktoken
+        "cost_missing",  # Task/Detail has no totalcost
+        "detail_not_found_code0",  # an unknown task is code 0 "task-not-founded"
+    }
+)
 
 RUNNING = (
     "task_queue",
@@ -41,7 +60,15 @@ RUNNING = (
     "task_end",
     "task_postprocess_start",
 )
-TERMINAL = ("task_postprocess_end", "task_cancel", "task_error")
+TERMINAL = ("task_postprocess_end", "task_cancel")
+# Kill applies after task_assign; Cancel while queued (and while awaiting a requeue).
+KILLABLE = ("task_assign", "task_start", "task_output", "task_end", "task_postprocess_start")
+CANCELLABLE = ("task_queue", "task_error")
+SENSITIVE_OUTPUT = (
+    "Generating video...\n"
+    'MiniMax API error: {"status_code": 1026, "status_msg": "input new_sensitive"}\n'
+    "Task failed: the request was rejected by content moderation"
+)
 
 _TOKEN_ALPHABET = string.ascii_letters + string.digits
 _BODY = web.RequestKey("wiro_body", dict)
@@ -77,7 +104,14 @@ class TaskScript:
     progress: bool = True
     totalcost: str = "0.280000000000"
     oversized_bytes: int = 3 * 1024 * 1024  # what "oversized" declares and sends
-    debugerror: str = "Upstream provider rejected the request: content policy"
+    debugerror: str = "Upstream provider failed to generate the video"
+    debugoutput: str = ""  # written to Task/Detail's debugoutput when the task fails
+    # Seconds the task sits in Detail status `task_error` before Wiro requeues it (after
+    # task_preprocess_start); math.inf: it never recovers (the job's deadline must end it).
+    task_error: float | None = None
+    cancel_refusals: int = 0  # Cancel is refused this many times even while it would apply
+    kill_refusals: int = 0  # Kill is refused this many times even while it would apply
+    kill_keys: tuple[str, ...] = ("taskid", "socketaccesstoken")  # Kill bodies understood
 
 
 @dataclass
@@ -115,6 +149,7 @@ class SimTask:
     canceltime: int = 0
     runner: asyncio.Task[None] | None = None
     dropped: bool = False
+    image_field: str | None = None
 
     @property
     def is_terminal(self) -> bool:
@@ -170,8 +205,15 @@ class WiroSimulator:
                 "priceMethod": "cpr",
             },
         ]
+        self.frame_keys: FrameKeys = "id"
+        self.contradict: set[str] = set()
+        self.tool_parameters_null = False  # Tool/Detail answers `"parameters": null`
+        self.echo_image = True  # Task/Detail's parameters show the uploaded image field
+        self.detail_permission_denied = False  # Task/Detail: code 0 "You don't have any permission"
         self.runs: list[RecordedRun] = []
         self.requests: list[tuple[str, Any]] = []
+        # (monotonic time, frame) of every task frame sent, for the benchmark.
+        self.frames_sent: list[tuple[float, dict[str, Any]]] = []
         self.tasks: dict[str, SimTask] = {}
         self.ws_connections = 0
         self.ws_subscriptions: list[str] = []  # every task_info token received, in order
@@ -381,14 +423,16 @@ class WiroSimulator:
         self._next_id += 1
         token = "".join(secrets.choice(_TOKEN_ALPHABET) for _ in range(30))
         task = SimTask(task_id=task_id, token=token, script=script, params=fields)
+        task.image_field = record.image_field
         record.task_id = task_id
         self.tasks[task_id] = task
         task.runner = asyncio.get_running_loop().create_task(
             self._drive(task, record), name=f"sim-task-{task_id}"
         )
-        return web.json_response(
-            {"result": True, "errors": [], "taskid": task_id, "socketaccesstoken": token}
-        )
+        ids = {"taskid": task_id, "socketaccesstoken": token}
+        if "nested_run" in self.contradict:
+            return web.json_response({"result": True, "errors": [], "data": ids})
+        return web.json_response({"result": True, "errors": [], **ids})
 
     def _find(self, data: dict[str, Any]) -> SimTask | None:
         token = data.get("tasktoken") or data.get("socketaccesstoken")
@@ -398,20 +442,31 @@ class WiroSimulator:
 
     def _task_json(self, task: SimTask) -> dict[str, Any]:
         elapsed = max(0, (task.endtime or int(time.time())) - (task.starttime or task.createtime))
-        return {
+        params: dict[str, Any] = dict(task.params)
+        if task.image_field and self.echo_image:
+            # Uploaded inputs come back as File URLs under the field's name.
+            params[task.image_field] = (
+                f"https://api.wiro.ai/v1/File/{task.token[:12]}/{task.image_field}-1.png"
+            )
+        scale = 1000 if "ms_timestamps" in self.contradict else 1
+
+        def when(value: int) -> str:
+            return str(value * scale)
+
+        record = {
             "id": task.task_id,
             "uuid": "00000000-0000-4000-8000-000000000000",
             "name": "",
             "socketaccesstoken": task.token,
-            "parameters": dict(task.params),
+            "parameters": params,
             "debugoutput": task.debugoutput,
             "debugerror": task.debugerror,
             "status": task.status,
             "pexit": task.pexit,
-            "createtime": str(task.createtime),
-            "starttime": str(task.starttime),
-            "endtime": str(task.endtime),
-            "canceltime": str(task.canceltime),
+            "createtime": when(task.createtime),
+            "starttime": when(task.starttime),
+            "endtime": when(task.endtime),
+            "canceltime": when(task.canceltime),
             "elapsedseconds": f"{elapsed:.4f}" if task.starttime else "0",
             "cps": "0.000585000000",
             "totalcost": task.totalcost,
@@ -427,21 +482,34 @@ class WiroSimulator:
             "outputs": list(task.outputs),
             "size": str(sum(int(o["size"]) for o in task.outputs)),
         }
+        if "cost_missing" in self.contradict:
+            del record["totalcost"]
+        return record
 
     async def _detail(self, request: web.Request) -> web.Response:
         data = self._json_of(request)
         if not (data.get("tasktoken") or data.get("taskid") or data.get("socketaccesstoken")):
             return self._envelope_error(0, "taskid or socketaccesstoken is required")
+        if self.detail_permission_denied:
+            return self._envelope_error(0, "You don't have any permission for this action.")
         task = self._find(data)
         if task is None:
+            if "detail_not_found_code0" in self.contradict:
+                return self._envelope_error(0, "task-not-founded")
             return self._envelope_error(1, "There is no task yet.")
         return web.json_response(
             {"result": True, "errors": [], "total": "1", "tasklist": [self._task_json(task)]}
         )
 
     async def _cancel(self, request: web.Request) -> web.Response:
-        task = self._find(self._json_of(request))
-        if task is None or task.status != "task_queue":
+        data = self._json_of(request)
+        if not data.get("taskid"):
+            return self._envelope_error(0, "Request parameter [taskid] required")
+        task = self._find({"taskid": data["taskid"]})
+        if task is None or task.status not in CANCELLABLE:
+            return self._envelope_error(1, "Task is not in a cancellable state.")
+        if task.script.cancel_refusals > 0:
+            task.script.cancel_refusals -= 1
             return self._envelope_error(1, "Task is not in a cancellable state.")
         await self._end_cancelled(task)
         return web.json_response(
@@ -449,11 +517,20 @@ class WiroSimulator:
         )
 
     async def _kill(self, request: web.Request) -> web.Response:
-        task = self._find(self._json_of(request))
+        data = self._json_of(request)
+        keys = [k for k in ("taskid", "socketaccesstoken", "tasktoken") if data.get(k)]
+        if not keys:
+            return self._envelope_error(0, "taskid or socketaccesstoken is required")
+        task = self._find({keys[0]: data[keys[0]]})
+        if task is not None and keys[0] not in task.script.kill_keys:
+            return self._envelope_error(0, "taskid or socketaccesstoken is required")
         if task is None:
             return self._envelope_error(1, "Task could not be killed: task-not-exist")
-        if task.is_terminal:
-            return self._envelope_error(1, "Task could not be killed: task is not running")
+        if task.status not in KILLABLE:
+            return self._envelope_error(1, f"Task could not be killed: status is {task.status}")
+        if task.script.kill_refusals > 0:
+            task.script.kill_refusals -= 1
+            return self._envelope_error(1, "Task could not be killed: worker busy")
         await self._end_cancelled(task)
         return web.json_response(
             {"errors": [], "tasklist": [self._task_json(task)], "result": True}
@@ -464,7 +541,7 @@ class WiroSimulator:
             task.runner.cancel()
         task.status, task.pexit, task.totalcost = "task_cancel", "", "0"
         task.canceltime = int(time.time())
-        await self._emit(task, "task_cancel", None, result=False)
+        await self._emit(task, "task_cancel", None, result=False, terminal=True)
 
     async def _tool_detail(self, request: web.Request) -> web.Response:
         data = self._json_of(request)
@@ -492,7 +569,9 @@ class WiroSimulator:
             "description": "MiniMax Hailuo 2.3 text/image to video",
             "computingtime": "120 seconds",
             "categories": ["video", "image-to-video", "text-to-video"],
-            "parameters": [
+            "parameters": None
+            if self.tool_parameters_null
+            else [
                 {
                     "title": "Input",
                     "items": [
@@ -595,18 +674,38 @@ class WiroSimulator:
             self._conns.discard(conn)
         return ws
 
-    async def _emit(self, task: SimTask, kind: str, message: Any, *, result: bool = True) -> None:
+    def _frame(
+        self, task: SimTask, kind: str, message: Any, *, result: bool, terminal: bool
+    ) -> dict[str, Any]:
+        """Build one task frame in Wiro's base shape (keyed by `id` only unless told)."""
+        frame: dict[str, Any] = {"type": kind}
+        keys = "none" if "no_frame_keys" in self.contradict else self.frame_keys
+        if keys in ("id", "both"):
+            frame["id"] = task.task_id
+        if keys in ("tasktoken", "both"):
+            frame["tasktoken"] = task.token
+        frame.update(message=message, result=result, success=result)
+        if terminal and "no_terminal_flag" not in self.contradict:
+            frame["terminal"] = True
+            frame["exitCode"] = 0 if task.pexit == "0" else 1
+        else:
+            frame["terminal"] = False
+        return frame
+
+    async def _emit(
+        self,
+        task: SimTask,
+        kind: str,
+        message: Any,
+        *,
+        result: bool = True,
+        terminal: bool = False,
+    ) -> None:
         if task.script.ws == "silent":
             return
-        frame = json.dumps(
-            {
-                "type": kind,
-                "id": task.task_id,
-                "tasktoken": task.token,
-                "message": message,
-                "result": result,
-            }
-        )
+        data = self._frame(task, kind, message, result=result, terminal=terminal)
+        self.frames_sent.append((time.monotonic(), data))
+        frame = json.dumps(data)
         for conn in [c for c in self._conns if task.token in c.tokens]:
             try:
                 if task.script.ws == "malformed":
@@ -614,11 +713,16 @@ class WiroSimulator:
                     await conn.ws.send_bytes(b"\x00\x01binary")
                     await conn.ws.send_str(json.dumps(["a", "list"]))
                     await conn.ws.send_str(
+                        json.dumps({"type": "task_postprocess_end", "id": "1", "message": []})
+                    )
+                    await conn.ws.send_str(
                         json.dumps(
                             {
                                 "type": "task_postprocess_end",
                                 "tasktoken": "someone-else",
+                                "id": task.task_id,
                                 "message": [],
+                                "terminal": True,
                             }
                         )
                     )
@@ -626,7 +730,7 @@ class WiroSimulator:
                         json.dumps(
                             {
                                 "type": "task_output",
-                                "tasktoken": task.token,
+                                "id": task.task_id,
                                 "message": {"percentage": "n/a"},
                             }
                         )
@@ -682,13 +786,21 @@ class WiroSimulator:
                 task.status = status
                 await self._emit(task, status, None)
                 await asyncio.sleep(start_s / 4)
-            if script.outcome == "db_error":
-                # A fatal pre-execution failure: a DB status only, the socket just logs stderr.
+            if script.task_error is not None:
+                # A pre-execution failure awaiting recovery: Detail shows task_error, the
+                # socket an interim task_error line; then Wiro requeues the task.
                 task.status, task.debugerror = "task_error", "Output folder creation failed"
-                task.endtime = int(time.time())
                 await self._emit(task, "task_error", "Output folder creation failed")
-                clip_job.cancel()
-                return
+                if math.isinf(script.task_error):
+                    await asyncio.Event().wait()  # until Cancel/Kill ends it
+                await asyncio.sleep(script.task_error)
+                task.status, task.debugerror = "task_queue", ""
+                await self._emit(task, "task_queue", None)
+                await asyncio.sleep(queue_s)
+                for status in ("task_accept", "task_preprocess_start"):
+                    task.status = status
+                    await self._emit(task, status, None)
+                    await asyncio.sleep(start_s / 4)
             for status in ("task_preprocess_end", "task_assign"):
                 task.status = status
                 await self._emit(task, status, None)
@@ -706,17 +818,23 @@ class WiroSimulator:
                         await self._end_cancelled(task)
                         clip_job.cancel()
                         return
+                percent = step * 100 // steps
                 if script.progress:
                     progress = {
                         "type": "progressGenerate",
                         "task": "Generate",
-                        "percentage": str(step * 100 // steps),
+                        "percentage": str(percent),
                         "stepCurrent": str(step),
                         "stepTotal": str(steps),
                     }
-                    # Wiro sends progress as an object or as a JSON-encoded string: do both.
-                    message: Any = progress if step % 2 else json.dumps(progress)
+                    # Wiro sends progress as an object, a JSON-encoded string, or a line with
+                    # "NN%" in it: all three, in turn.
+                    message: Any = (progress, json.dumps(progress), f"Generating: {percent}%")[
+                        step % 3
+                    ]
                     await self._emit(task, "task_output", message)
+                    bar = "=" * (percent // 10) + "-" * (10 - percent // 10)
+                    task.debugoutput += f"Processing: [{bar}] {percent:.1f}%\n"
                 else:
                     await self._emit(task, "task_output", "generating video")
             await self._emit(task, "task_output_full", {"raw": "generating video\n"})
@@ -732,11 +850,16 @@ class WiroSimulator:
             if script.outcome == "success":
                 task.clip = await clip_job
                 size = script.oversized_bytes if script.download == "oversized" else len(task.clip)
+                content_type = (
+                    "application/octet-stream"
+                    if "output_content_type" in self.contradict
+                    else "video/mp4"
+                )
                 task.outputs = [
                     {
                         "id": secrets.token_hex(16),
                         "name": "0.mp4",
-                        "contenttype": "video/mp4",
+                        "contenttype": content_type,
                         "size": str(size),
                         "ispublic": 0,
                         "expiretime": None,
@@ -745,18 +868,31 @@ class WiroSimulator:
                 ]
                 task.pexit, task.totalcost = "0", script.totalcost
             elif script.outcome == "empty_outputs":
+                # pexit "0" without a video: Wiro bills it all the same.
                 clip_job.cancel()
                 task.pexit, task.totalcost = "0", script.totalcost
-            else:  # fail
+                task.debugoutput += script.debugoutput
+            else:  # fail: not billed
                 clip_job.cancel()
                 task.pexit, task.totalcost, task.debugerror = "1", "0", script.debugerror
+                task.debugoutput += script.debugoutput
             task.status = "task_postprocess_end"
-            await self._emit(task, "task_postprocess_end", list(task.outputs))
+            await self._emit(
+                task,
+                "task_postprocess_end",
+                list(task.outputs),
+                result=task.pexit == "0",
+                terminal=True,
+            )
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("task %s: simulator failed", task.task_id)
-            task.status, task.debugerror = "task_error", "simulator failure"
+            task.status, task.pexit, task.debugerror = (
+                "task_postprocess_end",
+                "1",
+                "simulator failure",
+            )
         finally:
             if not clip_job.done():
                 clip_job.cancel()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -22,6 +23,10 @@ def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep retry backoff short so fault tests stay fast."""
     monkeypatch.setattr(client_module, "RETRY_BASE_SECONDS", 0.01)
     monkeypatch.setattr(client_module, "HINTED_POLL_SECONDS", 0.1)
+    monkeypatch.setattr(client_module, "STOP_RETRY_SECONDS", 0.1)
+    monkeypatch.setattr(client_module, "STOP_CONFIRM_SECONDS", 3.0)
+    monkeypatch.setattr(client_module, "SCHEMA_RETRY_SECONDS", 0.1)
+    monkeypatch.setattr(client_module, "SOCKET_POLL_SECONDS", 0.6)
 
 
 @pytest.fixture
@@ -98,3 +103,12 @@ async def submit(wiro: WiroClient, **overrides: Any):
     }
     args.update(overrides)
     return await wiro.run(**args)
+
+
+async def eventually(condition: Callable[[], bool], within: float = 5.0) -> None:
+    """Wait until `condition()` holds (checked every 10 ms), failing after `within` seconds."""
+    give_up = time.monotonic() + within
+    while not condition():
+        if time.monotonic() > give_up:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.01)

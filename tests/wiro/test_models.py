@@ -6,13 +6,14 @@ import json
 
 import pytest
 
-from bot.wiro.client import _error_for, _progress_of
+from bot.wiro.client import _error_for
 from bot.wiro.errors import (
     DownloadRefused,
     WiroAuthError,
     WiroConcurrencyLimit,
     WiroInsufficientBalance,
     WiroNotFound,
+    WiroPermissionError,
     WiroRateLimited,
     WiroServerError,
     WiroTransportError,
@@ -25,6 +26,7 @@ from bot.wiro.models import (
     human_excerpt,
     loose_bool,
     parse_errors,
+    progress_in,
 )
 
 VIDEO = {
@@ -154,11 +156,6 @@ def test_loose_bool(value, expected):
     ("task", "kind", "reason"),
     [
         ({"status": "task_cancel"}, "cancelled", "the task was cancelled"),
-        (
-            {"status": "task_error", "debugerror": "Output folder creation failed"},
-            "failed",
-            "Wiro could not start the task: Output folder creation failed",
-        ),
         ({"status": "task_postprocess_end", "pexit": "0", "outputs": [VIDEO]}, "succeeded", None),
         (
             {
@@ -193,6 +190,67 @@ def test_loose_bool(value, expected):
             "failed",
             "Wiro reported an upstream error",
         ),
+        (
+            {
+                "status": "task_postprocess_end",
+                "pexit": "1",
+                "debugerror": "Output folder creation failed",
+            },
+            "failed",
+            "Wiro reported an upstream error: Output folder creation failed",
+        ),
+        # MiniMax's own codes, wherever they surface, become plain words.
+        (
+            {
+                "status": "task_postprocess_end",
+                "pexit": "1",
+                "debugoutput": 'MiniMax error {"status_code": 1026, "status_msg": "x"}',
+            },
+            "failed",
+            "Hailuo refused this prompt (or its image) as sensitive content.",
+        ),
+        (
+            {"status": "task_postprocess_end", "pexit": "1", "debugerror": "error code 1027"},
+            "failed",
+            "Hailuo flagged the finished video as sensitive content, so it was not delivered.",
+        ),
+        (
+            {"status": "task_postprocess_end", "pexit": "1", "debugerror": "status_code=1008"},
+            "failed",
+            "Hailuo's provider is out of balance at Wiro. Try again later.",
+        ),
+        (
+            {"status": "task_postprocess_end", "pexit": "1", "debugerror": "err 1002 rate limit"},
+            "failed",
+            "Hailuo is rate-limiting Wiro right now. Try again in a few minutes.",
+        ),
+        # A number that is not next to "code"/"error" is not read as MiniMax's code.
+        (
+            {"status": "task_postprocess_end", "pexit": "1", "debugerror": "rendered 1026 frames"},
+            "failed",
+            "Wiro reported an upstream error: rendered 1026 frames",
+        ),
+        # Moderation wording in debugoutput, even with pexit "0" and no video.
+        (
+            {
+                "status": "task_postprocess_end",
+                "pexit": "0",
+                "outputs": [],
+                "debugoutput": "step 1\nRejected by content moderation",
+            },
+            "failed",
+            "Hailuo refused this prompt (or its image) as sensitive content.",
+        ),
+        # Nothing better known: the last non-empty line of debugoutput.
+        (
+            {
+                "status": "task_postprocess_end",
+                "pexit": "1",
+                "debugoutput": "Processing: [==--] 40.0%\nUpstream timed out after 600 s\n\n",
+            },
+            "failed",
+            "Wiro reported an upstream error: Upstream timed out after 600 s",
+        ),
     ],
 )
 def test_outcome_rules(task, kind, reason):
@@ -217,6 +275,7 @@ def test_outcome_rules(task, kind, reason):
         ("task_postprocess_start", "finishing"),
         ("task_postprocess_end", None),
         ("task_cancel", None),
+        ("task_error", None),
         ("something_new", None),
     ],
 )
@@ -225,6 +284,50 @@ def test_stage_mapping(status, stage):
     assert parsed.stage == stage
     if stage is not None:
         assert parsed.outcome() is None
+
+
+def test_task_error_in_detail_is_interim_not_an_outcome():
+    parsed = detail(status="task_error", debugerror="Output folder creation failed")
+    assert parsed.outcome() is None and not parsed.is_terminal and parsed.retrying
+
+
+def test_pexit_zero_without_video_keeps_its_cost():
+    outcome = detail(
+        status="task_postprocess_end", pexit="0", outputs=[], totalcost="0.28"
+    ).outcome()
+    assert outcome is not None and outcome.kind == "failed"
+    assert outcome.total_cost_usd == 0.28 and outcome.billed
+    failed = detail(status="task_postprocess_end", pexit="1", totalcost="0").outcome()
+    assert failed is not None and not failed.billed
+
+
+@pytest.mark.parametrize(
+    ("debugoutput", "expected"),
+    [
+        ("Processing: [====---] 44.0%", 44),
+        ("Processing: 10%\nProcessing: [=======] 70.5%\n", 70),
+        ("no numbers here", None),
+        ("", None),
+    ],
+)
+def test_progress_from_debugoutput(debugoutput, expected):
+    assert detail(status="task_start", debugoutput=debugoutput).progress == expected
+
+
+@pytest.mark.parametrize(
+    ("parameters", "echoed"),
+    [
+        ({"prompt": "x", "inputImageFirst": "https://api.wiro.ai/v1/File/t/a.png"}, True),
+        ({"prompt": "x", "inputImageFirstUrl": "https://example.com/a.png"}, True),
+        ({"prompt": "x", "inputImageFirst": "", "inputImageFirstUrl": ""}, False),
+        ({"prompt": "x", "inputImageFirst": "[]"}, False),
+        ({"prompt": "x"}, False),
+        (None, None),
+        (json.dumps({"inputImageFirst": "https://x/a.png"}), True),
+    ],
+)
+def test_image_echo(parameters, echoed):
+    assert detail(status="task_queue", parameters=parameters).echoes("inputImageFirst") is echoed
 
 
 @pytest.mark.parametrize(
@@ -280,6 +383,22 @@ def test_tool_info_null_parameters_falls_back():
     assert (info.image_field_id, info.image_field_type) == ("inputImage", "combinefileinput")
     assert info.resolutions == fallback.resolutions == ("768P", "1080P")
     assert fallback.durations == ("6", "10") and fallback.prices == []
+    # `"parameters": null` names no file field: the image field is a guess, flagged as such.
+    assert info.from_fallback
+
+
+@pytest.mark.parametrize(
+    "parameters",
+    [
+        None,
+        [],
+        [{"title": "Input", "items": [{"id": "prompt", "type": "textarea"}]}],
+    ],
+)
+def test_tool_info_without_a_file_field_is_a_fallback(parameters):
+    assert ToolInfo.from_body(tool_body(parameters, None)).from_fallback
+    with_file = [{"items": [{"id": "inputImageFirst", "type": "fileinput"}]}]
+    assert not ToolInfo.from_body(tool_body(with_file, None)).from_fallback
 
 
 @pytest.mark.parametrize(
@@ -362,6 +481,7 @@ def test_price_for(prices, resolution, duration, expected):
         (None, "slow down", 429, WiroRateLimited),
         (0, "Something broke", 200, WiroServerError),
         (0, "Something broke", 502, WiroServerError),
+        (0, "You don't have any permission for this action.", 200, WiroPermissionError),
     ],
 )
 def test_error_mapping(code, message, status, cls):
@@ -391,7 +511,10 @@ def test_error_strings():
         ("plain log line", None),
         ("{broken json", None),
         (None, None),
+        ("Generating: 45%", 45),
+        ("step 3/10 (30 %) then 35.5%", 35),
+        ("60", None),  # a bare number is not a percentage: never invent one
     ],
 )
 def test_progress_parsing(message, expected):
-    assert _progress_of(message) == expected
+    assert progress_in(message) == expected

@@ -235,11 +235,11 @@ async def test_kill_running_task(sim: WiroSimulator, client: WiroClient):
 async def test_stop_while_queued_uses_cancel(sim: WiroSimulator, client: WiroClient):
     sim.script_next(TaskScript(queue=5.0))
     accepted = await submit(client)
-    await client.stop(accepted.task_id, accepted.task_token)
-    paths = [p for p, _ in sim.requests if p in ("/Task/Cancel", "/Task/Kill")]
-    assert paths == ["/Task/Cancel"]
-    assert sim.requests[-1][1] == {"taskid": accepted.task_id}
+    confirmed = await client.stop(accepted.task_id, accepted.task_token)
+    stops = [(p, b) for p, b in sim.requests if p in ("/Task/Cancel", "/Task/Kill")]
+    assert stops == [("/Task/Cancel", {"taskid": accepted.task_id})]
     assert sim.tasks[accepted.task_id].status == "task_cancel"
+    assert confirmed is not None and confirmed.status == "task_cancel"
 
 
 async def test_stop_while_running_uses_kill(sim: WiroSimulator, client: WiroClient):
