@@ -35,7 +35,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     )
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("run", help="start the bot (the default)")
-    sub.add_parser("doctor", help="check configuration, database, Discord and Wiro")
+    doctor = sub.add_parser("doctor", help="check configuration, database, Discord and Wiro")
+    doctor.add_argument(
+        "--live", action="store_true", help="then make one real Wiro run and check Wiro's answers"
+    )
+    doctor.add_argument("--yes", action="store_true", help="do not ask before the live run")
     sync = sub.add_parser("sync", help="publish the slash commands")
     sync.add_argument("--guild", type=int, help="sync to this server only (instant)")
     backup = sub.add_parser("backup", help="copy the database safely, even while the bot runs")
@@ -210,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "doctor":
         from bot.doctor import run_doctor
 
-        return asyncio.run(run_doctor())
+        return asyncio.run(run_doctor(live=args.live, yes=args.yes))
     try:
         settings = load_settings()
     except ConfigError as error:

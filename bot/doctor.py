@@ -231,8 +231,10 @@ async def check_wiro(settings: Settings, checklist: Checklist) -> None:
             await simulator.stop()
 
 
-async def run_doctor(out: TextIO | None = None) -> int:
-    """Print the checklist; return 0 when everything passes, 1 otherwise."""
+async def run_doctor(out: TextIO | None = None, *, live: bool = False, yes: bool = False) -> int:
+    """Print the checklist; return 0 when everything passes, 1 otherwise.
+
+    With `live`, then make one real Wiro run and check Wiro's behaviour (bot/doctor_live.py)."""
     out = out or sys.stdout
     checklist = Checklist(out)
     try:
@@ -277,4 +279,12 @@ async def run_doctor(out: TextIO | None = None) -> int:
             )
     print("", file=out)
     print("All checks passed." if checklist.passed else "Some checks failed.", file=out)
-    return 0 if checklist.passed else 1
+    status = 0 if checklist.passed else 1
+    if live:
+        if not all(c.ok for c in checklist.checks if c.name == "Wiro"):
+            print("\nLive check skipped: the Wiro check above must pass first.", file=out)
+            return 1
+        from bot.doctor_live import run_live_check
+
+        status = max(status, await run_live_check(settings, out, yes=yes))
+    return status

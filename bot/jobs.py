@@ -53,7 +53,9 @@ from bot.wiro.errors import (
     WiroConcurrencyLimit,
     WiroError,
     WiroInsufficientBalance,
+    WiroPermissionError,
     WiroRateLimited,
+    WiroSchemaUnavailable,
     WiroTransportError,
     WiroValidationError,
 )
@@ -361,7 +363,7 @@ class JobService:
         await self._render(job)
         fresh = await self.storage.get_job(job.id)
         if fresh.cancelled_by is not None:
-            await self._stop_at_wiro(fresh)
+            self._stop_in_background(fresh)
         return fresh
 
     async def _wait_turn(self, job: Job) -> Job:
@@ -561,6 +563,13 @@ class JobService:
             except Exception:
                 job_logger(log, job.id).exception("job_finished hook failed")
 
+    def _stop_in_background(self, job: Job) -> None:
+        """Ask Wiro to stop the task; the card says "cancelled" only once Task/Detail shows it.
+
+        Stopping may take a while (Cancel and Kill are retried until Wiro confirms), so the
+        member's click is answered at once; the follower sees the confirmed `task_cancel`."""
+        self._tasks.spawn(self._stop_at_wiro(job), name=f"stop-{job.id}")
+
     async def _stop_at_wiro(self, job: Job) -> None:
         if not (job.wiro_task_id and job.wiro_task_token):
             return
@@ -599,7 +608,7 @@ class JobService:
             job = await self.storage.update_job(job.id, cancelled_by=actor_id)
             await self._render(job, cancelling=True)
             if job.state is JobState.RUNNING:
-                await self._stop_at_wiro(job)
+                self._stop_in_background(job)
             job_logger(log, job.id).info("cancel requested by user=%s", actor_id)
             return f"Cancelling job {job.id}… The card will update when Wiro confirms."
         raise Refused("The job is changing state; try again in a moment.")
@@ -761,8 +770,18 @@ def _run_failure_reason(exc: WiroError) -> str:
     """Plain words for a Run that Wiro refused (never the raw error text in public)."""
     if isinstance(exc, WiroInsufficientBalance):
         return "The bot's Wiro account is out of balance. The bot's operator has to top it up."
+    if isinstance(exc, WiroPermissionError):
+        return (
+            "Wiro says the bot's project may not see this task (were the Wiro keys changed?). "
+            "The operator has to check them."
+        )
     if isinstance(exc, WiroAuthError):
         return "The bot's Wiro credentials were refused. The operator has to check them."
+    if isinstance(exc, WiroSchemaUnavailable):
+        return (
+            "Wiro's model details could not be read just now, so image runs are paused. "
+            "Try again in a minute."
+        )
     if isinstance(exc, WiroValidationError):
         return "Wiro rejected these settings."
     if isinstance(exc, WiroTransportError) and exc.maybe_submitted:

@@ -1,0 +1,189 @@
+"""The live check's pieces: the recorder, the checks, and replaying a recorded trace.
+
+`fixtures/live-trace.jsonl` was recorded by `doctor --live` against the simulator (URLs put
+back to Wiro's hosts). An operator's real trace drops in the same way and becomes a regression
+test: replaying it must give the outcome Wiro gave live.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from bot.settings import Settings
+from bot.wiro.client import WiroClient
+from bot.wiro.live_check import (
+    Trace,
+    TraceRecorder,
+    cheapest_setting,
+    check_assumptions,
+    live_run,
+    load_trace,
+    run_cost,
+)
+from bot.wiro.models import StageUpdate, TaskOutcome, ToolInfo
+from bot.wiro.sandbox import WiroSimulator
+
+from .conftest import MakeClient, collect, submit
+from .replay import TraceReplay
+
+FIXTURE = Path(__file__).parent / "fixtures" / "live-trace.jsonl"
+
+
+def test_recorder_removes_secrets_tokens_and_account_ids():
+    recorder = TraceRecorder(secrets=["key-0123456789", "secret-0123456789", None])
+    recorder(
+        {
+            "kind": "rest",
+            "path": "/Run/x",
+            "status": 200,
+            "body": {"result": True, "taskid": "9", "socketaccesstoken": "TOKEN0123456789abcdef"},
+        }
+    )
+    recorder(
+        {
+            "kind": "socket_send",
+            "frame": {"type": "task_info", "tasktoken": "TOKEN0123456789abcdef"},
+        }
+    )
+    recorder(
+        {
+            "kind": "rest",
+            "path": "/Task/Detail",
+            "status": 200,
+            "body": {
+                "tasklist": [
+                    {
+                        "uuid": "u-1",
+                        "debugerror": "bad key key-0123456789 and secret-0123456789",
+                        "outputs": [
+                            {
+                                "accesskey": "ak",
+                                "url": "https://cdn1.wiro.ai/TOKEN0123456789abcdef/0.mp4",
+                            }
+                        ],
+                    }
+                ]
+            },
+        }
+    )
+    text = repr(recorder.records)
+    for secret in ("key-0123456789", "secret-0123456789", "TOKEN0123456789abcdef", "u-1", "'ak'"):
+        assert secret not in text
+    assert recorder.records[0]["body"]["socketaccesstoken"] == "<task-token-1>"
+    assert recorder.records[1]["frame"]["tasktoken"] == "<task-token-1>"
+    assert "t" in recorder.records[2]
+
+
+def test_cheapest_setting_follows_wiro_prices():
+    tool = ToolInfo.fallback()
+    assert cheapest_setting(tool) == ("768P", 6, None)
+    priced = tool.model_copy(
+        update={
+            "prices": [
+                *ToolInfo.from_body(
+                    {
+                        "tool": [
+                            {
+                                "dynamicprice": [
+                                    {
+                                        "inputs": {"resolution": "768P", "duration": "6"},
+                                        "price": 0.3,
+                                    },
+                                    {
+                                        "inputs": {"resolution": "1080P", "duration": "6"},
+                                        "price": 0.2,
+                                    },
+                                    {
+                                        "inputs": {"resolution": "1080P", "duration": "10"},
+                                        "price": 0.01,
+                                    },
+                                ]
+                            }
+                        ]
+                    }
+                ).prices
+            ]
+        }
+    )
+    # 1080P + 10 s is never chosen, whatever its price.
+    assert cheapest_setting(priced) == ("1080P", 6, 0.2)
+
+
+def test_fixture_checks_out():
+    records = load_trace(FIXTURE)
+    verdicts = check_assumptions(records, ("wiro.ai",))
+    assert [v.number for v in verdicts] == list(range(1, 26))
+    assert [v for v in verdicts if v.mark == "✗"] == []
+    assert run_cost(records) == 0.28
+    assert Trace(records).final is not None
+
+
+def test_a_broken_record_says_not_seen_instead_of_crashing():
+    verdicts = check_assumptions([{"kind": "rest", "path": "/Task/Detail", "body": 5}], ())
+    assert {v.mark for v in verdicts} <= {"not seen", "✗"}
+    assert len(verdicts) == 25
+
+
+async def test_replaying_a_recorded_run_gives_its_outcome():
+    records = load_trace(FIXTURE)
+    recorded = Trace(records).final
+    assert recorded is not None and recorded.video is not None
+    server = TraceReplay(records)
+    await server.start()
+    wiro = WiroClient(
+        api_key=None,
+        api_secret=None,
+        api_base=server.api_base,
+        socket_url=server.socket_url,
+        output_hosts=("wiro.ai",),
+        poll_interval=30.0,
+    )
+    try:
+        await wiro.start()
+        assert (wiro.tool.image_field_id, wiro.tool.from_fallback) == ("inputImage", False)
+        accepted = await submit(wiro)
+        events = await collect(wiro, accepted.task_id, accepted.task_token)
+    finally:
+        await wiro.close()
+        await server.stop()
+    outcome = events[-1]
+    assert isinstance(outcome, TaskOutcome) and outcome.kind == "succeeded"
+    assert outcome.video is not None and outcome.video.url == recorded.video.url
+    assert outcome.total_cost_usd == recorded.total_cost_usd
+    live = [e for e in events if isinstance(e, StageUpdate) and e.source == "socket"]
+    assert {"generating", "finishing"} <= {e.stage for e in live}
+    assert server.frames_sent > 0
+
+
+async def test_live_run_declined_makes_no_run(sim: WiroSimulator, make_client: MakeClient):
+    wiro = await make_client(sim)
+    recorder = TraceRecorder()
+    wiro.trace = recorder
+    out = io.StringIO()
+    outcome = await live_run(wiro, recorder, out, timeout_seconds=5, confirm=lambda q: False)
+    assert outcome is None and sim.runs == []
+    assert "No run made." in out.getvalue()
+
+
+async def test_live_run_follows_a_task_error_and_reports_it_interim(
+    sim: WiroSimulator, make_client: MakeClient
+):
+    from bot.wiro.sandbox import TaskScript
+
+    sim.script_next(TaskScript(task_error=0.4))
+    wiro = await make_client(sim)
+    recorder = TraceRecorder()
+    wiro.trace = recorder
+    out = io.StringIO()
+    outcome = await live_run(wiro, recorder, out, timeout_seconds=10, confirm=lambda q: True)
+    assert outcome is not None and outcome.kind == "succeeded"
+    assert "(Wiro is retrying)" in out.getvalue()
+    verdict = {v.number: v for v in check_assumptions(recorder.records, (sim.output_host,))}
+    assert verdict[23].mark == "✓"
+
+
+def test_settings_type_is_what_the_doctor_passes():
+    # run_live_check reads these fields; a rename would break `doctor --live` at run time.
+    for name in ("wiro_api_key", "wiro_api_secret", "job_timeout_minutes", "database_path"):
+        assert name in Settings.model_fields
