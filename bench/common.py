@@ -224,9 +224,9 @@ class RecordingSim(WiroSimulator):
         self.detail_polls: list[tuple[float, str]] = []  # (monotonic, task token or id)
         self.file_gets: list[tuple[float, str]] = []  # (monotonic, task id)
 
-    async def _emit(self, task: SimTask, kind: str, message: Any, *, result: bool = True) -> None:
+    async def _emit(self, task: SimTask, kind: str, message: Any, **kwargs: Any) -> None:
         self.events.append(SimEvent(task.task_id, kind, time.monotonic(), time.time()))
-        await super()._emit(task, kind, message, result=result)
+        await super()._emit(task, kind, message, **kwargs)
 
     async def _detail(self, request: Any) -> Any:
         data = self._json_of(request)
