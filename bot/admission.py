@@ -17,6 +17,12 @@ from storage.api import ReservationRefused
 from storage.db import Database
 from storage.models import Limit
 
+# While Tool/Detail has not named the model's image field, image runs are refused (text runs go).
+IMAGE_RUNS_PAUSED = (
+    "Wiro's model details could not be read just now, so videos from an image are paused. "
+    "Try again in a minute (a text-only /video works now)."
+)
+
 MAX_PROMPT_CHARS = 2000
 
 
@@ -86,6 +92,11 @@ class Admission:
                 f"{req.resolution} videos can only be 6 seconds long. "
                 "Choose 768P for a 10-second clip."
             ) from None
+        if req.image_url is not None and self.wiro.tool.from_fallback:
+            # Never spend on a guessed image field (docs/wiro-protocol.md "Inputs"); the
+            # client keeps asking Tool/Detail in the background.
+            self.wiro.refresh_schema_soon()
+            raise Refused(IMAGE_RUNS_PAUSED)
         await self._check_limits(req, cost)
         return cost
 

@@ -45,6 +45,7 @@ class CardExtras(BaseModel):
     sandbox: bool = False
     note: str | None = None
     cancelling: bool = False
+    retrying: bool = False  # Wiro hit a problem (`task_error`) and is retrying the task
 
 
 class Delivery(BaseModel):

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from bot import quota
 from bot.admission import (
+    IMAGE_RUNS_PAUSED,
     MAX_PROMPT_CHARS,
     Admission,
     has_visible_text,
@@ -59,7 +60,7 @@ from bot.wiro.errors import (
     WiroTransportError,
     WiroValidationError,
 )
-from bot.wiro.models import StageUpdate, TaskOutcome
+from bot.wiro.models import StageUpdate, TaskDetail, TaskOutcome
 from bot.wiro_queue import LocalQueue
 from storage.api import IllegalTransition, ReservationRefused
 from storage.db import Database
@@ -121,6 +122,9 @@ class JobService:
         self._submissions = BackgroundTasks("run")
         self._runners: dict[int, asyncio.Task[None]] = {}
         self._accepting = True
+        # Jobs whose task Wiro reported a problem with and is retrying (`task_error`): shown on
+        # the card until the task moves on. Not stored: a restart re-learns it at its first poll.
+        self._retrying: set[int] = set()
 
     # ------------------------------------------------------------------------------------------
     # Checks before anything is spent (bot.admission)
@@ -406,12 +410,26 @@ class JobService:
                 elif isinstance(event, TaskOutcome):
                     return await self._on_outcome(job, event)
         except TaskDeadlineExceeded:
-            jlog.warning("no result within %d minutes; stopping the task", self._timeout_minutes)
-            await self._stop_at_wiro(job)
+            retrying = job.id in self._retrying
+            jlog.warning(
+                "no result within %d minutes%s; stopping the task",
+                self._timeout_minutes,
+                " (Wiro was still retrying after a problem)" if retrying else "",
+            )
+            final = await self._stop_at_wiro(job)
+            ended = final.outcome() if final is not None else None
+            if ended is not None and ended.kind == "succeeded":
+                # It finished while we were stopping it: the member gets the clip they paid for.
+                return await self._on_outcome(job, ended)
+            reason = (
+                f"Wiro hit a problem and was still retrying after {self._timeout_words}, so the "
+                "task was stopped."
+                if retrying
+                else f"No result after {self._timeout_words}, so the task was stopped."
+            )
+            cost = ended.total_cost_usd if ended is not None else None
             return await self._finish(
-                job,
-                JobState.TIMED_OUT,
-                f"No result after {self._timeout_words}, so the task was stopped.",
+                job, JobState.TIMED_OUT, reason, **({"total_cost_usd": cost} if cost else {})
             )
         except WiroAuthError as exc:
             # The follower retries everything else until the deadline; a refused credential
@@ -424,14 +442,25 @@ class JobService:
         return await self._finish(job, JobState.FAILED, "We lost track of this task at Wiro.")
 
     async def _on_stage(self, job: Job, event: StageUpdate) -> Job:
+        jlog = job_logger(log, job.id)
+        flag_changed = event.retrying != (job.id in self._retrying)
+        if event.retrying:
+            self._retrying.add(job.id)
+        else:
+            self._retrying.discard(job.id)
         stage = _WIRO_STAGE.get(event.stage, job.stage)
-        if stage == job.stage and event.progress == job.progress:
+        moved = stage != job.stage or event.progress != job.progress
+        if not moved and not flag_changed:
             return job
-        fields: dict[str, object] = {"stage": stage, "progress": event.progress}
-        if stage is Stage.GENERATING and job.started_at is None:
-            fields["started_at"] = self.clock()
-        job = await self.storage.update_job(job.id, **fields)
-        job_logger(log, job.id).info("stage %s (%s)", stage.value, event.source)
+        if moved:
+            fields: dict[str, object] = {"stage": stage, "progress": event.progress}
+            if stage is Stage.GENERATING and job.started_at is None:
+                fields["started_at"] = self.clock()
+            job = await self.storage.update_job(job.id, **fields)
+        if event.retrying:
+            jlog.info("Wiro hit a problem and is retrying (%s)", event.source)
+        else:
+            jlog.info("stage %s (%s)", stage.value, event.source)
         await self._render(job)
         return job
 
@@ -456,11 +485,15 @@ class JobService:
             who = fresh.cancelled_by
             reason = f"Cancelled by <@{who}>." if who else "The task was cancelled at Wiro."
             return await self._finish(fresh, JobState.CANCELLED, reason)
-        jlog.info("Wiro reported failure: %s", outcome.reason)
+        jlog.info(
+            "Wiro reported failure: %s (billed $%s)", outcome.reason, outcome.total_cost_usd or 0
+        )
+        # A `pexit` "0" task without a video is billed by Wiro: the member is refunded, and the
+        # cost is recorded so that the server's budget and usage count what Wiro charged.
         return await self._finish(
             job,
             JobState.FAILED,
-            outcome.reason or "Wiro could not make this video.",
+            _sentence(outcome.reason or "Wiro could not make this video."),
             total_cost_usd=outcome.total_cost_usd,
         )
 
@@ -537,6 +570,7 @@ class JobService:
 
     async def _finish(self, job: Job, state: JobState, reason: str, **fields: object) -> Job:
         """Move to a failed/cancelled/timed-out state, refund, show it, tell the audit log."""
+        self._retrying.discard(job.id)
         job = await self.storage.transition(
             job.id,
             state,
@@ -570,13 +604,19 @@ class JobService:
         member's click is answered at once; the follower sees the confirmed `task_cancel`."""
         self._tasks.spawn(self._stop_at_wiro(job), name=f"stop-{job.id}")
 
-    async def _stop_at_wiro(self, job: Job) -> None:
+    async def _stop_at_wiro(self, job: Job) -> TaskDetail | None:
+        """Stop the task at Wiro; return the Task/Detail that shows it closed, if Wiro did."""
         if not (job.wiro_task_id and job.wiro_task_token):
-            return
+            return None
+        jlog = job_logger(log, job.id)
         try:
-            await self.wiro.stop(job.wiro_task_id, job.wiro_task_token)
+            final = await self.wiro.stop(job.wiro_task_id, job.wiro_task_token)
         except WiroError as exc:
-            job_logger(log, job.id).warning("could not stop task at Wiro: %s", exc)
+            jlog.warning("could not stop task at Wiro: %s", exc)
+            return None
+        if final is None:
+            jlog.warning("Wiro did not confirm the stop; the task may still run")
+        return final
 
     # ------------------------------------------------------------------------------------------
     # Cancel, refund, re-roll
@@ -737,6 +777,7 @@ class JobService:
             sandbox=self.config.sandbox,
             note=note,
             cancelling=cancelling or (job.cancelled_by is not None and not job.is_terminal),
+            retrying=job.id in self._retrying and not job.is_terminal,
         )
 
     # ------------------------------------------------------------------------------------------
@@ -778,10 +819,7 @@ def _run_failure_reason(exc: WiroError) -> str:
     if isinstance(exc, WiroAuthError):
         return "The bot's Wiro credentials were refused. The operator has to check them."
     if isinstance(exc, WiroSchemaUnavailable):
-        return (
-            "Wiro's model details could not be read just now, so image runs are paused. "
-            "Try again in a minute."
-        )
+        return IMAGE_RUNS_PAUSED
     if isinstance(exc, WiroValidationError):
         return "Wiro rejected these settings."
     if isinstance(exc, WiroTransportError) and exc.maybe_submitted:
@@ -790,3 +828,12 @@ def _run_failure_reason(exc: WiroError) -> str:
             "avoid paying twice."
         )
     return "Wiro could not accept the job right now."
+
+
+def _sentence(text: str) -> str:
+    """Wiro's reasons as a sentence for the card: a capital first letter and a full stop."""
+    text = text.strip()
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text if text[-1] in ".!?…" else text + "."

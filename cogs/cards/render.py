@@ -38,6 +38,9 @@ _COLOURS = {
     JobState.TIMED_OUT: discord.Colour.orange(),
     JobState.CANCELLED: discord.Colour.light_grey(),
 }
+# The card's words while Wiro retries a task after a problem (`task_error`, never final).
+RETRYING_WORDS = "Wiro hit a problem and is retrying"
+
 _TITLES = {
     JobState.SUCCEEDED: "✅ Video ready",
     JobState.FAILED: "❌ Video failed",
@@ -81,6 +84,8 @@ def render_card(
         stage = _STAGE_LABEL.get(job.stage, job.stage.value)
         if extras.cancelling:
             stage = "Cancelling…"
+        elif extras.retrying:
+            stage = f"{stage} · {RETRYING_WORDS}"
         bar = progress_bar(job)
         percent = f" {job.progress}%" if job.progress is not None else ""
         embed.add_field(name="Stage", value=f"{stage}\n`{bar}`{percent}", inline=False)

@@ -85,9 +85,8 @@ async def test_image_to_video_sends_the_first_frame(
 @pytest.mark.parametrize(
     ("outcome", "words"),
     [
-        ("fail", "content policy"),
+        ("fail", "upstream error"),
         ("empty_outputs", "no video"),
-        ("db_error", ""),
     ],
 )
 async def test_wiro_failures_refund_and_explain(
