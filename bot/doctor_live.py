@@ -43,6 +43,12 @@ async def run_live_check(
     )
     print("", file=out)
     print("Live check", file=out)
+    if settings.wiro_sandbox:
+        print(
+            "  (WIRO_SANDBOX=true: the run goes to the local simulator; it costs nothing and "
+            "proves nothing about Wiro)",
+            file=out,
+        )
     if yes:
         confirm = _always_yes
     elif confirm is ask_on_terminal:
