@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlite_utils import Database as SqliteUtilsDatabase
 
-from bot.quota import month_window, window
+from bot.quota import Policy, month_window, window
 from storage.api import ReservationRefused
 from storage.db import Database, to_db_time
 from storage.models import Limit, NewJob
@@ -48,17 +48,15 @@ class BenchJob(NewJob):
 
 
 def policy(credits: int, *, max_user: int = 1000, max_guild: int = 100_000) -> dict[str, object]:
-    start, end = window("day", NOW)
-    return {
-        "limit": Limit(credits=credits, period="day"),
-        "window_start": start,
-        "window_end": end,
-        "max_jobs_per_user": max_user,
-        "max_jobs_per_guild": max_guild,
-        "monthly_budget_usd": None,
-        "month_start": month_window(NOW)[0],
-        "now": NOW,
-    }
+    rules = Policy(
+        credits=Limit(credits=credits, period="day"),
+        credits_window=window("day", NOW),
+        max_jobs_per_user=max_user,
+        max_jobs_per_guild=max_guild,
+        monthly_budget_usd=None,
+        month_window=month_window(NOW),
+    )
+    return {"windows": rules.windows, "check": rules.check, "now": NOW}
 
 
 def percentile(samples: list[float], q: float) -> float:

@@ -11,11 +11,9 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from bot import quota
-from bot.job_api import JobConfig, QuotaStatus, Refused, VideoRequest
+from bot.job_api import JobConfig, LimitReached, QuotaStatus, Refused, VideoRequest
 from bot.wiro.client import WiroClient
-from storage.api import ReservationRefused
 from storage.db import Database
-from storage.models import Limit
 
 # While Tool/Detail has not named the model's image field, image runs are refused (text runs go).
 IMAGE_RUNS_PAUSED = (
@@ -101,45 +99,38 @@ class Admission:
         return cost
 
     async def _check_limits(self, req: VideoRequest, cost: int) -> None:
-        """Answer early (before downloading the image) when the reservation would be refused."""
-        status = await self.quota_status(req.guild_id, req.user_id, req.role_ids)
-        refusal = self._credit_refusal(status, cost)
-        if refusal:
-            raise Refused(refusal)
-        if status.in_flight >= self.config.max_jobs_per_user:
-            raise Refused(
-                f"You already have {status.in_flight} videos in progress (the limit is "
-                f"{self.config.max_jobs_per_user}). Wait for one to finish or cancel it."
-            )
-        if await self.storage.count_in_flight(req.guild_id) >= self.config.max_jobs_per_guild:
-            raise Refused(
-                "This server has too many videos in progress right now "
-                f"(limit {self.config.max_jobs_per_guild}). Try again in a few minutes."
-            )
-        budget = (await self.storage.guild_settings(req.guild_id)).monthly_budget_usd
-        if budget is not None:
-            expected = await self.expected_cost_usd(req.resolution, req.duration) or 0.0
-            start, end = quota.month_window(self.clock())
-            spent = await self.storage.spent_usd(req.guild_id, start, end)
-            pending = await self.storage.in_flight_expected_usd(req.guild_id)
-            if spent + pending + expected > budget + 1e-9:
-                raise Refused(
-                    f"This server's video budget for the month is used up (${spent + pending:.2f}"
-                    f" of ${budget:.2f}). It resets {ts(end)}."
-                )
+        """Answer early (before downloading the image) when the reservation would be refused:
+        the same `quota.check_limits` the reservation runs, on a snapshot of the numbers."""
+        policy = await self.policy(req)
+        numbers = await self.storage.usage_numbers(req.guild_id, req.user_id, policy.windows)
+        expected = (
+            await self.expected_cost_usd(req.resolution, req.duration)
+            if policy.monthly_budget_usd is not None  # only the budget looks at USD
+            else None
+        )
+        refusal = policy.check(numbers, cost, expected)
+        if refusal is not None:
+            raise LimitReached(refusal)
 
-    @staticmethod
-    def _credit_refusal(status: QuotaStatus, cost: int) -> str | None:
-        limit = status.applied.limit
-        if limit.credits == 0:
-            return "You don't have access to video generation in this server."
-        if status.used + cost > limit.credits:
-            return (
-                f"Not enough credits: you have used {status.used} of {limit.credits} this "
-                f"{limit.period} and this run costs {cost}. Your credits reset "
-                f"{ts(status.resets_at)}."
-            )
-        return None
+    async def policy(self, req: VideoRequest) -> quota.Policy:
+        """The limits this request is checked against, now."""
+        applied = quota.pick_limits(
+            await self.storage.limits(req.guild_id),
+            guild_id=req.guild_id,
+            user_id=req.user_id,
+            role_ids=req.role_ids,
+            default=self.config.default_limit,
+        )
+        now = self.clock()
+        settings = await self.storage.guild_settings(req.guild_id)
+        return quota.Policy(
+            credits=applied.limit,
+            credits_window=quota.window(applied.limit.period, now),
+            max_jobs_per_user=self.config.max_jobs_per_user,
+            max_jobs_per_guild=self.config.max_jobs_per_guild,
+            monthly_budget_usd=settings.monthly_budget_usd,
+            month_window=quota.month_window(now),
+        )
 
     async def quota_status(
         self, guild_id: int, user_id: int, role_ids: Iterable[int]
@@ -172,25 +163,3 @@ class Admission:
             None if price is not None else await self.storage.median_cost_usd(resolution, duration)
         )
         return quota.expected_run_cost_usd(price, median)
-
-    @staticmethod
-    def reservation_message(exc: ReservationRefused, cost: int, limit: Limit) -> str:
-        if exc.code == "credits":
-            resets = f" Your credits reset {ts(exc.resets_at)}." if exc.resets_at else ""
-            return (
-                f"Not enough credits: you have used {exc.used} of {limit.credits} this "
-                f"{limit.period} and this run costs {cost}.{resets}"
-            )
-        if exc.code == "user_concurrency":
-            return (
-                f"You already have {exc.limit:g} videos in progress, the most at once. Wait for "
-                "one to finish or cancel it."
-            )
-        if exc.code == "guild_concurrency":
-            return (
-                f"This server already has {exc.limit:g} videos in progress, the most at once. "
-                "Try again in a few minutes."
-            )
-        if exc.code == "budget":
-            return "This server's video budget for the month is used up."
-        return exc.reason

@@ -31,6 +31,17 @@ class Refused(Exception):
         self.message = message
 
 
+class LimitReached(Refused):
+    """A run does not fit the member's or the server's limits (`refusal` says which and when
+    it resets). Cogs put it in words (`cogs.words.refused_words`); `message` is for logs."""
+
+    def __init__(self, refusal: quota.Refusal):
+        super().__init__(
+            f"{refusal.what} limit reached: {refusal.used:g} of {refusal.limit:g} used"
+        )
+        self.refusal = refusal
+
+
 class PresenterError(Exception):
     """The presenter could not show something (missing permission, deleted channel...)."""
 

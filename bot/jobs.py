@@ -38,6 +38,7 @@ from bot.job_api import (
     Delivery,
     JobConfig,
     JobPresenter,
+    LimitReached,
     PresenterError,
     QuotaStatus,
     Refused,
@@ -78,6 +79,7 @@ __all__ = [
     "JobConfig",
     "JobPresenter",
     "JobService",
+    "LimitReached",
     "PresenterError",
     "QuotaStatus",
     "Refused",
@@ -165,10 +167,7 @@ class JobService:
         cost = await self.precheck(req)
         if self.presenter is None:
             raise RuntimeError("JobService.presenter is not set")
-        applied = (await self.quota_status(req.guild_id, req.user_id, req.role_ids)).applied
-        start, end = quota.window(applied.limit.period, self.clock())
-        month_start, _ = quota.month_window(self.clock())
-        settings = await self.storage.guild_settings(req.guild_id)
+        policy = await self.admission.policy(req)
         new = NewJob(
             guild_id=req.guild_id,
             channel_id=req.channel_id,
@@ -187,18 +186,11 @@ class JobService:
         )
         try:
             job = await self.storage.create_job_with_reservation(
-                new,
-                limit=applied.limit,
-                window_start=start,
-                window_end=end,
-                max_jobs_per_user=self.config.max_jobs_per_user,
-                max_jobs_per_guild=self.config.max_jobs_per_guild,
-                monthly_budget_usd=settings.monthly_budget_usd,
-                month_start=month_start,
-                now=self.clock(),
+                new, windows=policy.windows, check=policy.check, now=self.clock()
             )
         except ReservationRefused as exc:
-            raise Refused(self.admission.reservation_message(exc, cost, applied.limit)) from None
+            assert isinstance(exc.refusal, quota.Refusal)
+            raise LimitReached(exc.refusal) from None
         current_job.set(job.id)  # this interaction's task: its log lines name the job
         jlog = job_logger(log, job.id)
         jlog.info(

@@ -1,7 +1,11 @@
-"""Quota policy: what a run costs, which limit applies to a member, and when windows reset.
+"""Quota policy: what a run costs, which limit applies to a member, when windows reset, and
+whether a run fits (`check_limits`).
 
-Pure functions: no I/O, no Discord, no clock (callers pass `now`). The storage layer enforces
-what this module decides, atomically, in `Storage.create_job_with_reservation`.
+Pure functions: no I/O, no Discord, no clock (callers pass `now`). `check_limits` is the one
+limit check: the early check calls it on a snapshot (`Storage.usage_numbers`) before the
+member's image is downloaded, and storage calls it again inside the reservation's write
+transaction (`Policy.check` passed to `Storage.create_job_with_reservation`), so both always
+agree. Cogs put a `Refusal` in words.
 """
 
 from __future__ import annotations
@@ -10,10 +14,11 @@ import functools
 import math
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
+from storage.api import UsageNumbers, UsageWindows
 from storage.models import Limit, Period, ScopedLimit
 from storage.words import fold, normalize_word
 
@@ -87,6 +92,10 @@ class AppliedLimit:
 
     limit: Limit
     source: LimitSource
+    # The stored rule it came from (None for the operator's default), and for a role limit how
+    # many of the member's roles had one. Not part of equality: the limit and source are.
+    rule: ScopedLimit | None = field(default=None, compare=False)
+    role_candidates: int = field(default=0, compare=False)
 
     @property
     def no_access(self) -> bool:
@@ -103,21 +112,21 @@ def applicable_limit(
 ) -> AppliedLimit:
     """Pick the member override, else the most generous role limit, else server, else default."""
     if member is not None:
-        return AppliedLimit(_plain(member), "member")
+        return _applied(member, "member")
     if roles:
         # Ties in credits per day go to the larger allowance (7/week beats 1/day).
         best = max(roles, key=lambda lim: (generosity(lim), lim.credits))
-        return AppliedLimit(_plain(best), "role")
+        return _applied(best, "role", role_candidates=len(roles))
     if server is not None:
-        return AppliedLimit(_plain(server), "server")
-    return AppliedLimit(_plain(default), "default")
+        return _applied(server, "server")
+    return _applied(default, "default")
 
 
-def _plain(limit: Limit) -> Limit:
+def _applied(limit: Limit, source: LimitSource, *, role_candidates: int = 0) -> AppliedLimit:
     # ScopedLimit is a Limit subclass; callers compare AppliedLimit.limit by value.
-    if type(limit) is Limit:
-        return limit
-    return Limit(credits=limit.credits, period=limit.period)
+    plain = limit if type(limit) is Limit else Limit(credits=limit.credits, period=limit.period)
+    rule = limit if isinstance(limit, ScopedLimit) else None
+    return AppliedLimit(plain, source, rule=rule, role_candidates=role_candidates)
 
 
 def pick_limits(
@@ -128,12 +137,103 @@ def pick_limits(
     role_ids: Iterable[int],
     default: Limit,
 ) -> AppliedLimit:
-    """Apply `applicable_limit` to a server's stored limit rows for one member."""
+    """Apply `applicable_limit` to a server's stored limit rows for one member.
+
+    The result's `rule` is the stored row that applied: the one place that says which role's
+    limit a member gets."""
     roles = set(role_ids)
     member = next((s for s in scoped if s.scope == "user" and s.target_id == user_id), None)
     server = next((s for s in scoped if s.scope == "server" and s.target_id == guild_id), None)
     role_limits = [s for s in scoped if s.scope == "role" and s.target_id in roles]
     return applicable_limit(member=member, roles=role_limits, server=server, default=default)
+
+
+# ----------------------------------------------------------------------------------------------
+# The limit check
+# ----------------------------------------------------------------------------------------------
+RefusalKind = Literal["no_access", "credits", "user_concurrency", "guild_concurrency", "budget"]
+# Float sums of cents: $0.28 + $0.22 must fit a $0.50 budget exactly.
+_USD_EPSILON = 1e-9
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a run does not fit: which limit, how much is used, the limit, and when it resets.
+
+    `used`/`limit` are credits for "credits", job counts for the concurrency kinds and USD for
+    "budget". `needs` is what this run would add (credits, or expected USD; None = unknown)."""
+
+    what: RefusalKind
+    used: float
+    limit: float
+    resets_at: datetime | None = None
+    needs: float | None = None
+    period: Period | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """The limits one request is checked against, with the windows they count in."""
+
+    credits: Limit
+    credits_window: tuple[datetime, datetime]
+    max_jobs_per_user: int
+    max_jobs_per_guild: int
+    monthly_budget_usd: float | None
+    month_window: tuple[datetime, datetime]
+
+    @property
+    def windows(self) -> UsageWindows:
+        """What storage reads the usage numbers in."""
+        return UsageWindows(*self.credits_window, *self.month_window)
+
+    def check(
+        self, numbers: UsageNumbers, credits: int, expected_usd: float | None
+    ) -> Refusal | None:
+        """`check_limits` with this policy (the callable storage runs inside its transaction)."""
+        return check_limits(numbers, self, credits=credits, expected_usd=expected_usd)
+
+
+def check_limits(
+    numbers: UsageNumbers, policy: Policy, *, credits: int, expected_usd: float | None
+) -> Refusal | None:
+    """Return None when a run of `credits` (expected to cost `expected_usd`) fits, else why not.
+
+    Checked in this order: access, credits, the member's jobs in flight, the server's, budget.
+    An unknown cost passes while budget is left (refusing it would block every run of a new
+    setting, which has no past runs to take a median from), and is refused once it is used up."""
+    limit = policy.credits
+    if limit.credits <= 0:
+        return Refusal("no_access", 0, 0)
+    if numbers.credits_used + credits > limit.credits:
+        return Refusal(
+            "credits",
+            numbers.credits_used,
+            limit.credits,
+            resets_at=policy.credits_window[1],
+            needs=credits,
+            period=limit.period,
+        )
+    if numbers.member_in_flight >= policy.max_jobs_per_user:
+        return Refusal("user_concurrency", numbers.member_in_flight, policy.max_jobs_per_user)
+    if numbers.guild_in_flight >= policy.max_jobs_per_guild:
+        return Refusal("guild_concurrency", numbers.guild_in_flight, policy.max_jobs_per_guild)
+    budget = policy.monthly_budget_usd
+    if budget is not None:
+        committed = numbers.spent_usd + numbers.in_flight_usd
+        if expected_usd is None:
+            over = committed >= budget - _USD_EPSILON
+        else:
+            over = committed + expected_usd > budget + _USD_EPSILON
+        if over:
+            return Refusal(
+                "budget",
+                round(committed, 4),
+                budget,
+                resets_at=policy.month_window[1],
+                needs=expected_usd,
+            )
+    return None
 
 
 def expected_run_cost_usd(price_from_tool: float | None, median_past: float | None) -> float | None:
@@ -171,8 +271,12 @@ __all__ = [
     "RUN_COSTS",
     "AppliedLimit",
     "LimitSource",
+    "Policy",
+    "Refusal",
+    "RefusalKind",
     "applicable_limit",
     "blocked_word_in",
+    "check_limits",
     "expected_run_cost_usd",
     "generosity",
     "month_window",

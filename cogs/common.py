@@ -15,6 +15,7 @@ import discord
 from discord import app_commands
 
 from bot.jobs import Refused
+from cogs.words import refused_words
 
 if TYPE_CHECKING:
     from bot.app import VideoBot
@@ -89,7 +90,7 @@ class VideoCommandTree(app_commands.CommandTree):
     ) -> None:
         original = getattr(error, "original", error)
         if isinstance(original, Refused):
-            await reply(interaction, original.message)
+            await reply(interaction, refused_words(original))
             return
         if isinstance(error, ModeratorOnly):
             await reply(interaction, str(error))
@@ -116,7 +117,7 @@ class BaseView(discord.ui.View):
         self, interaction: discord.Interaction, error: Exception, item: discord.ui.Item[Any]
     ) -> None:
         if isinstance(error, Refused):
-            await reply(interaction, error.message)
+            await reply(interaction, refused_words(error))
             return
         ref = error_id()
         log.error(

@@ -63,23 +63,18 @@ def explain_limit(
     role_ids: Iterable[int],
     default: Limit,
 ) -> LimitExplanation:
-    """Say which limit applies to a member and why (quota.pick_limits, plus the rule's origin)."""
-    roles = frozenset(role_ids)
+    """Say which limit applies to a member and why (quota.pick_limits names the rule)."""
     applied = quota.pick_limits(
-        scoped, guild_id=guild_id, user_id=user_id, role_ids=roles, default=default
+        scoped, guild_id=guild_id, user_id=user_id, role_ids=role_ids, default=default
     )
+    rule = applied.rule
     if applied.source == "member":
-        rule = next(s for s in scoped if s.scope == "user" and s.target_id == user_id)
         return LimitExplanation(applied, rule, "a limit set for this member (member override)")
-    if applied.source == "role":
-        candidates = [s for s in scoped if s.scope == "role" and s.target_id in roles]
-        # pick_limits returns a plain Limit: find the role rule it chose, most generous first.
-        rule = max(candidates, key=lambda s: (quota.generosity(s), s.credits))
-        others = len(candidates) - 1
-        extra = f" (the most generous of {len(candidates)} roles with a limit)" if others else ""
+    if applied.source == "role" and rule is not None:
+        count = applied.role_candidates
+        extra = f" (the most generous of {count} roles with a limit)" if count > 1 else ""
         return LimitExplanation(applied, rule, f"the limit of role <@&{rule.target_id}>{extra}")
     if applied.source == "server":
-        rule = next(s for s in scoped if s.scope == "server")
         return LimitExplanation(applied, rule, "this server's default limit")
     return LimitExplanation(
         applied, None, "the bot's default (no server, role or member limit is set)"

@@ -14,6 +14,7 @@ from bot.jobs import Refused, VideoRequest
 from bot.media import ImageRejected, check_declared_size, check_image_async, make_thumbnail
 from cogs.cards import card_link
 from cogs.common import reply, role_ids
+from cogs.words import refused_words
 
 if TYPE_CHECKING:
     from bot.app import VideoBot
@@ -98,7 +99,7 @@ class VideoCog(commands.Cog):
                 interaction.guild_id,
                 exc.message,
             )
-            await reply(interaction, exc.message)
+            await reply(interaction, refused_words(exc))
             return
         except ImageRejected as exc:
             log.info(

@@ -6,6 +6,8 @@ SQL on the database's single worker thread; callers never see SQL or sqlite3 obj
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 
@@ -16,7 +18,6 @@ from storage.models import (
     Job,
     JobState,
     LedgerEntry,
-    Limit,
     NewJob,
     Period,
     Scope,
@@ -41,29 +42,41 @@ class JobNotFound(LookupError):
     pass
 
 
+@dataclass(frozen=True, slots=True)
+class UsageWindows:
+    """The windows a reservation is checked in: the member's credit period and the month."""
+
+    credits_start: datetime
+    credits_end: datetime
+    month_start: datetime
+    month_end: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class UsageNumbers:
+    """What a member and their server have used, read in one transaction."""
+
+    credits_used: int  # reserved minus refunded, in the credit window
+    member_in_flight: int  # the member's jobs not yet finished
+    guild_in_flight: int  # the server's jobs not yet finished
+    spent_usd: float  # Wiro's cost of the server's jobs finished this month
+    in_flight_usd: float  # expected cost of the server's jobs in flight
+
+
+# Called inside the reservation's write transaction with the numbers it read, the run's credits
+# and its expected USD (None when unknown); returns None to allow, or a refusal. The rule itself
+# lives above storage (bot.quota.check_limits): storage only gathers the numbers and obeys.
+ReservationCheck = Callable[[UsageNumbers, int, float | None], object | None]
+
+
 class ReservationRefused(Exception):
-    """The atomic check before a reservation failed; `reason` says which rule and why.
+    """The check inside the reservation refused; `refusal` is what it returned (nothing written).
 
-    `code` is one of "credits", "user_concurrency", "guild_concurrency", "budget".
-    `used`/`limit` are credits for "credits", job counts for the concurrency codes, and USD for
-    "budget" (hence `float`). `resets_at` is when the window ends (credits, budget), else None.
-    """
+    With `bot.quota.Policy.check` as the check, it is a `bot.quota.Refusal`."""
 
-    def __init__(
-        self,
-        code: str,
-        reason: str,
-        *,
-        used: float = 0,
-        limit: float = 0,
-        resets_at: datetime | None = None,
-    ):
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
-        self.used = used
-        self.limit = limit
-        self.resets_at = resets_at
+    def __init__(self, refusal: object):
+        super().__init__(repr(refusal))
+        self.refusal = refusal
 
 
 class Storage(Protocol):
@@ -80,20 +93,14 @@ class Storage(Protocol):
         self,
         new: NewJob,
         *,
-        limit: Limit,
-        window_start: datetime,
-        window_end: datetime,
-        max_jobs_per_user: int,
-        max_jobs_per_guild: int,
-        monthly_budget_usd: float | None,
-        month_start: datetime,
+        windows: UsageWindows,
+        check: ReservationCheck,
         now: datetime,
     ) -> Job:
-        """In one BEGIN IMMEDIATE transaction: check credits used in [window_start, window_end)
-        + new.credits <= limit.credits, jobs in flight per user/guild below the maxima, and (when
-        a budget is set) this month's spent USD + expected USD of jobs in flight +
-        new.expected_cost_usd <= budget; then insert the job (state PENDING) and its `reserve`
-        ledger row. Raises ReservationRefused (nothing written) when a check fails."""
+        """In one BEGIN IMMEDIATE transaction: read the member's and server's UsageNumbers in
+        `windows`, call `check(numbers, new.credits, new.expected_cost_usd)`, and unless it
+        returns a refusal insert the job (state PENDING) and its `reserve` ledger row. Raises
+        ReservationRefused(refusal) (nothing written) when the check refuses."""
 
     async def get_job(self, job_id: int) -> Job:
         """Raises JobNotFound."""
@@ -166,6 +173,12 @@ class Storage(Protocol):
         """Sum of Wiro totalcost of this server's jobs finished in [start, end)."""
 
     async def in_flight_expected_usd(self, guild_id: int) -> float: ...
+
+    async def usage_numbers(
+        self, guild_id: int, user_id: int, windows: UsageWindows
+    ) -> UsageNumbers:
+        """The numbers a reservation is checked against, read in one snapshot (for the early
+        check: the reservation reads them again inside its write lock)."""
 
     async def usage(
         self, guild_id: int, since: datetime, user_id: int | None = None

@@ -13,7 +13,10 @@ from storage.api import (
     IllegalTransition,
     JobNotFound,
     NewJob,
+    ReservationCheck,
     ReservationRefused,
+    UsageNumbers,
+    UsageWindows,
 )
 from storage.ledger import charge_in, refund_in, sum_credits_used, sum_in_flight_usd, sum_spent_usd
 from storage.migrations import IN_FLIGHT_SQL
@@ -21,17 +24,15 @@ from storage.models import (
     ALLOWED_TRANSITIONS,
     Job,
     JobState,
-    Limit,
     Stage,
 )
 from storage.sqlite import (
     SqliteBase,
     from_db_time,
     immediate,
-    next_month,
+    snapshot,
     sql_value,
     to_db_time,
-    usd_text,
 )
 
 log = logging.getLogger(__name__)
@@ -69,16 +70,14 @@ class JobTables(SqliteBase):
         self,
         new: NewJob,
         *,
-        limit: Limit,
-        window_start: datetime,
-        window_end: datetime,
-        max_jobs_per_user: int,
-        max_jobs_per_guild: int,
-        monthly_budget_usd: float | None,
-        month_start: datetime,
+        windows: UsageWindows,
+        check: ReservationCheck,
         now: datetime,
     ) -> Job:
-        """Check credits, concurrency and budget, then insert the job and its reservation."""
+        """Read the usage numbers, let `check` decide, then insert the job and its reservation.
+
+        All in one BEGIN IMMEDIATE transaction: two requests racing for the last credit see each
+        other's reservation, never the same stale total."""
         stamp = to_db_time(now)
         draft = Job.model_validate(
             {
@@ -102,15 +101,13 @@ class JobTables(SqliteBase):
             }
         )
         row = {k: sql_value(v) for k, v in draft.model_dump().items() if k != "id"}
-        start, end = to_db_time(window_start), to_db_time(window_end)
-        month_from, month_to = to_db_time(month_start), to_db_time(next_month(month_start))
 
         def work(db: SqliteUtilsDatabase) -> Job:
             with immediate(db):
-                self._check_reservation(
-                    db, draft, limit, start, end, window_end, max_jobs_per_user,
-                    max_jobs_per_guild, monthly_budget_usd, month_from, month_to, month_start,
-                )  # fmt: skip
+                numbers = read_usage_numbers(db, draft.guild_id, draft.user_id, windows)
+                refusal = check(numbers, draft.credits, draft.expected_cost_usd)
+                if refusal is not None:
+                    raise ReservationRefused(refusal)
                 cols = ", ".join(row)
                 marks = ", ".join("?" for _ in row)
                 cur = db.execute(f"INSERT INTO jobs ({cols}) VALUES ({marks})", list(row.values()))
@@ -126,70 +123,16 @@ class JobTables(SqliteBase):
         log.info("job=%d created with %d credits reserved", job.id, job.credits)
         return job
 
-    @staticmethod
-    def _check_reservation(
-        db: SqliteUtilsDatabase,
-        draft: Job,
-        limit: Limit,
-        start: str,
-        end: str,
-        window_end: datetime,
-        max_jobs_per_user: int,
-        max_jobs_per_guild: int,
-        budget: float | None,
-        month_from: str,
-        month_to: str,
-        month_start: datetime,
-    ) -> None:
-        if limit.credits <= 0:
-            raise ReservationRefused(
-                "credits", "video generation is not available to you in this server",
-                used=0, limit=0,
-            )  # fmt: skip
-        used = sum_credits_used(db, draft.guild_id, draft.user_id, start, end)
-        if used + draft.credits > limit.credits:
-            raise ReservationRefused(
-                "credits",
-                f"not enough credits: {used} of {limit.credits} used this {limit.period},"
-                f" and this run needs {draft.credits}",
-                used=used, limit=limit.credits, resets_at=window_end,
-            )  # fmt: skip
-        mine = _count_in_flight(db, draft.guild_id, draft.user_id)
-        if mine >= max_jobs_per_user:
-            raise ReservationRefused(
-                "user_concurrency",
-                f"you already have {mine} videos in progress (at most {max_jobs_per_user}"
-                " at a time); wait for one to finish",
-                used=mine, limit=max_jobs_per_user,
-            )  # fmt: skip
-        theirs = _count_in_flight(db, draft.guild_id, None)
-        if theirs >= max_jobs_per_guild:
-            raise ReservationRefused(
-                "guild_concurrency",
-                f"this server already has {theirs} videos in progress (at most"
-                f" {max_jobs_per_guild} at a time); try again in a few minutes",
-                used=theirs, limit=max_jobs_per_guild,
-            )  # fmt: skip
-        if budget is not None:
-            committed = sum_spent_usd(db, draft.guild_id, month_from, month_to) + sum_in_flight_usd(
-                db, draft.guild_id
-            )
-            expected = draft.expected_cost_usd
-            # An unknown cost is let through while money is left: refusing it would block
-            # every run of a new setting, which has no past runs to take a median from.
-            over = committed + (expected or 0.0) > budget or (
-                expected is None and committed >= budget
-            )
-            if over:
-                cost = (
-                    "" if expected is None else f", and this run costs about {usd_text(expected)}"
-                )
-                raise ReservationRefused(
-                    "budget",
-                    f"this server's monthly budget is reached: {usd_text(committed)} of"
-                    f" {usd_text(budget)} spent or in progress{cost}",
-                    used=round(committed, 4), limit=budget, resets_at=next_month(month_start),
-                )  # fmt: skip
+    async def usage_numbers(
+        self, guild_id: int, user_id: int, windows: UsageWindows
+    ) -> UsageNumbers:
+        """The numbers a reservation is checked against, read in one snapshot."""
+
+        def work(db: SqliteUtilsDatabase) -> UsageNumbers:
+            with snapshot(db):
+                return read_usage_numbers(db, guild_id, user_id, windows)
+
+        return await self._run(work)
 
     async def get_job(self, job_id: int) -> Job:
         """Return a job by id (JobNotFound if there is none)."""
@@ -378,3 +321,23 @@ def _count_in_flight(db: SqliteUtilsDatabase, guild_id: int, user_id: int | None
         sql += " AND user_id = ?"
         params.append(user_id)
     return int(db.execute(sql, params).fetchone()[0])
+
+
+def read_usage_numbers(
+    db: SqliteUtilsDatabase, guild_id: int, user_id: int, windows: UsageWindows
+) -> UsageNumbers:
+    """Read what a reservation is checked against (inside the caller's transaction)."""
+    month_from, month_to = to_db_time(windows.month_start), to_db_time(windows.month_end)
+    return UsageNumbers(
+        credits_used=sum_credits_used(
+            db,
+            guild_id,
+            user_id,
+            to_db_time(windows.credits_start),
+            to_db_time(windows.credits_end),
+        ),
+        member_in_flight=_count_in_flight(db, guild_id, user_id),
+        guild_in_flight=_count_in_flight(db, guild_id, None),
+        spent_usd=sum_spent_usd(db, guild_id, month_from, month_to),
+        in_flight_usd=sum_in_flight_usd(db, guild_id),
+    )

@@ -59,13 +59,6 @@ def sql_value(value: object) -> object:
     return value
 
 
-def next_month(start: datetime) -> datetime:
-    start = start.astimezone(UTC)
-    if start.month == 12:
-        return start.replace(year=start.year + 1, month=1)
-    return start.replace(month=start.month + 1)
-
-
 def usd_text(value: float) -> str:
     return f"${value:,.2f}"
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
-from bot.quota import month_window, window
+from bot.quota import Policy, month_window, window
 from storage.db import Database
 from storage.models import ALLOWED_TRANSITIONS, Job, JobState, Limit, NewJob, Period
 
@@ -23,7 +24,7 @@ class Clock:
         return self.now
 
 
-def reservation_args(
+def policy(
     *,
     now: datetime,
     credits: int = 10_000,
@@ -31,19 +32,22 @@ def reservation_args(
     max_jobs_per_user: int = 100,
     max_jobs_per_guild: int = 1000,
     monthly_budget_usd: float | None = None,
-) -> dict[str, object]:
-    """Keyword arguments for create_job_with_reservation with a generous default policy."""
-    start, end = window(period, now)
-    return {
-        "limit": Limit(credits=credits, period=period),
-        "window_start": start,
-        "window_end": end,
-        "max_jobs_per_user": max_jobs_per_user,
-        "max_jobs_per_guild": max_jobs_per_guild,
-        "monthly_budget_usd": monthly_budget_usd,
-        "month_start": month_window(now)[0],
-        "now": now,
-    }
+) -> Policy:
+    """A generous default policy at `now`, with the given limits."""
+    return Policy(
+        credits=Limit(credits=credits, period=period),
+        credits_window=window(period, now),
+        max_jobs_per_user=max_jobs_per_user,
+        max_jobs_per_guild=max_jobs_per_guild,
+        monthly_budget_usd=monthly_budget_usd,
+        month_window=month_window(now),
+    )
+
+
+def reservation_args(*, now: datetime, **limits: Any) -> dict[str, object]:
+    """Keyword arguments for create_job_with_reservation: `policy(**limits)`'s windows and check."""
+    rules = policy(now=now, **limits)
+    return {"windows": rules.windows, "check": rules.check, "now": now}
 
 
 def path_to(state: JobState) -> list[JobState]:

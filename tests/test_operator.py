@@ -25,7 +25,8 @@ from bot.backup import BackupError, backup_database
 from bot.logs import setup_logging
 from bot.settings import Settings
 from storage.db import Database
-from storage.models import JobState, Limit, NewJob
+from storage.models import JobState, NewJob
+from tests.factories import reservation_args
 
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCHER = ROOT / "tests" / "e2e" / "launch_bot.py"
@@ -159,13 +160,8 @@ async def write_jobs(db: Database, count: int) -> None:
     for i in range(count):
         await db.create_job_with_reservation(
             NewJob(guild_id=1, channel_id=2, user_id=100 + i, prompt=f"prompt {i}"),
-            limit=Limit(credits=100, period="day"),
-            window_start=now.replace(hour=0, minute=0, second=0, microsecond=0),
-            window_end=now.replace(year=now.year + 1),
-            max_jobs_per_user=10, max_jobs_per_guild=100, monthly_budget_usd=None,
-            month_start=now.replace(day=1, hour=0, minute=0, second=0, microsecond=0),
-            now=now,
-        )  # fmt: skip
+            **reservation_args(now=now, credits=100, max_jobs_per_user=10, max_jobs_per_guild=100),
+        )
 
 
 def read_rows(path: Path) -> list[tuple[object, ...]]:

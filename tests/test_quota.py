@@ -9,8 +9,11 @@ import pytest
 
 from bot.quota import (
     AppliedLimit,
+    Policy,
+    Refusal,
     applicable_limit,
     blocked_word_in,
+    check_limits,
     expected_run_cost_usd,
     generosity,
     month_window,
@@ -18,6 +21,7 @@ from bot.quota import (
     run_cost,
     window,
 )
+from storage.api import UsageNumbers
 from storage.models import Limit, ScopedLimit
 
 
@@ -249,3 +253,106 @@ def test_blocked_word_in(prompt: str, words: list[str], found: str | None) -> No
 )
 def test_invisible_characters_do_not_hide_a_blocked_word(prompt: str) -> None:
     assert blocked_word_in(prompt, ["badword"]) == "badword"
+
+
+# --- the one limit check ----------------------------------------------------------------------
+NOW = utc(2026, 11, 26, 12)
+DAY_END, MONTH_END = utc(2026, 11, 27), utc(2026, 12, 1)
+
+
+def numbers(**values: float) -> UsageNumbers:
+    base: dict[str, float] = dict(
+        credits_used=0, member_in_flight=0, guild_in_flight=0, spent_usd=0.0, in_flight_usd=0.0
+    )
+    return UsageNumbers(**(base | values))  # type: ignore[arg-type]
+
+
+def policy(credits: int = 3, budget: float | None = 1.0) -> Policy:
+    return Policy(
+        credits=Limit(credits=credits, period="day"),
+        credits_window=window("day", NOW),
+        max_jobs_per_user=2,
+        max_jobs_per_guild=5,
+        monthly_budget_usd=budget,
+        month_window=month_window(NOW),
+    )
+
+
+@pytest.mark.parametrize(
+    ("used", "rules", "cost", "usd", "expected"),
+    [
+        ({}, policy(), 1, 0.2, None),
+        ({}, policy(credits=0), 1, 0.2, Refusal("no_access", 0, 0)),
+        ({"credits_used": 2}, policy(), 1, 0.2, None),  # exactly fills the limit
+        (
+            {"credits_used": 2},
+            policy(),
+            2,
+            0.2,
+            Refusal("credits", 2, 3, resets_at=DAY_END, needs=2, period="day"),
+        ),
+        ({"member_in_flight": 2}, policy(), 1, 0.2, Refusal("user_concurrency", 2, 2)),
+        ({"guild_in_flight": 5}, policy(), 1, 0.2, Refusal("guild_concurrency", 5, 5)),
+        # Credits are checked before jobs in flight, and those before the budget.
+        (
+            {"credits_used": 3, "member_in_flight": 2, "spent_usd": 9.0},
+            policy(),
+            1,
+            0.2,
+            Refusal("credits", 3, 3, resets_at=DAY_END, needs=1, period="day"),
+        ),
+        # Budget: spent this month + expected in flight + this run, to the cent.
+        ({"spent_usd": 0.5, "in_flight_usd": 0.28}, policy(), 1, 0.22, None),
+        (
+            {"spent_usd": 0.5, "in_flight_usd": 0.28},
+            policy(),
+            1,
+            0.23,
+            Refusal("budget", 0.78, 1.0, resets_at=MONTH_END, needs=0.23),
+        ),
+        # An unknown cost passes while money is left, and not once the budget is used up
+        # (the early check used to count it as $0 and let it through).
+        ({"spent_usd": 0.99}, policy(), 1, None, None),
+        (
+            {"spent_usd": 1.0},
+            policy(),
+            1,
+            None,
+            Refusal("budget", 1.0, 1.0, resets_at=MONTH_END, needs=None),
+        ),
+        ({}, policy(budget=0.0), 1, None, Refusal("budget", 0, 0.0, resets_at=MONTH_END)),
+        ({"spent_usd": 50.0}, policy(budget=None), 1, None, None),  # no budget set
+    ],
+)
+def test_check_limits(
+    used: dict[str, float], rules: Policy, cost: int, usd: float | None, expected: Refusal | None
+) -> None:
+    assert check_limits(numbers(**used), rules, credits=cost, expected_usd=usd) == expected
+    assert rules.check(numbers(**used), cost, usd) == expected
+
+
+def test_policy_windows_are_what_storage_reads() -> None:
+    windows = policy().windows
+    assert (windows.credits_start, windows.credits_end) == (utc(2026, 11, 26), DAY_END)
+    assert (windows.month_start, windows.month_end) == (utc(2026, 11, 1), MONTH_END)
+
+
+def test_pick_limits_names_the_rule_that_applied() -> None:
+    def rule(scope: str, target: int, credits: int, period: str = "day") -> ScopedLimit:
+        return ScopedLimit(scope=scope, target_id=target, credits=credits, period=period)  # type: ignore[arg-type]
+
+    rules = [rule("server", 1, 2), rule("role", 10, 5), rule("role", 11, 28, "week")]
+    applied = pick_limits(
+        rules, guild_id=1, user_id=7, role_ids=[10, 11], default=Limit(credits=1, period="day")
+    )
+    # 28/week (4 a day) loses to 5/day: the role rule that applied is role 10's.
+    assert applied.source == "role" and applied.rule == rules[1]
+    assert applied.role_candidates == 2
+    server = pick_limits(
+        rules, guild_id=1, user_id=7, role_ids=[], default=Limit(credits=1, period="day")
+    )
+    assert server.rule == rules[0] and server.role_candidates == 0
+    default = pick_limits(
+        [], guild_id=1, user_id=7, role_ids=[], default=Limit(credits=1, period="day")
+    )
+    assert default.source == "default" and default.rule is None

@@ -10,6 +10,7 @@ import discord
 from bot.jobs import Refused
 from cogs.cards.text import card_link
 from cogs.common import is_moderator, reply, role_ids
+from cogs.words import refused_words
 
 if TYPE_CHECKING:
     from bot.app import VideoBot
@@ -100,7 +101,7 @@ async def _guarded(interaction: discord.Interaction, handler: Any) -> None:
     try:
         await handler(interaction)
     except Refused as exc:
-        await reply(interaction, exc.message)
+        await reply(interaction, refused_words(exc))
     except Exception:
         ref = error_id()
         log.exception("error ref=%s in button %s", ref, interaction.data)

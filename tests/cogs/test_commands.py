@@ -158,3 +158,33 @@ async def test_every_admin_check_refuses_non_moderators(
             else:
                 with pytest.raises(ModeratorOnly):
                     await check(interaction)
+
+
+async def test_used_up_budget_with_no_known_price_is_refused_before_the_image_is_read(
+    db: Database, bot, wiro, clock
+) -> None:
+    """A fresh install (Wiro gave no price, no past runs) with this month's budget spent.
+
+    The early check used to count the unknown cost as $0 and let it through, so the member's
+    image was downloaded before the reservation refused, and that refusal left out when the
+    budget resets. Both now run the same check: refused at once, reset time included."""
+    from bot.wiro.models import ToolInfo
+    from cogs.video import VideoCog
+
+    wiro.tool = ToolInfo.fallback()  # no prices: the run's cost is unknown
+    assert wiro.tool.price_for("768P", 6) is None
+    spent = await make_job(db, JobState.DELIVERING, user_id=OTHER)
+    await db.charge(spent.id, total_cost_usd=0.50)
+    await db.transition(spent.id, JobState.SUCCEEDED)
+    await db.set_budget(GUILD, 0.50, MOD)
+    image = mock.create_autospec(discord.Attachment, instance=True)
+    image.size, image.url = 1000, "https://cdn.example/first.png"
+    member = interaction_for(make_member(USER), db)
+    member.channel_id = 55
+    await run(VideoCog(bot), "video", member, prompt="a fox in the snow", image=image)
+    text = answer(member)[0]
+    assert "budget for the month is used up ($0.50 of $0.50" in text
+    resets = clock().replace(month=clock().month % 12 + 1, day=1, hour=0, minute=0)
+    assert f"It resets <t:{int(resets.timestamp())}:R>" in text
+    image.read.assert_not_called()
+    assert len(await db.jobs_for_guild(GUILD)) == 1  # nothing reserved

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.jobs import JobService, Refused
+from bot.jobs import JobService, LimitReached, Refused
 from bot.wiro.client import WiroClient
 from bot.wiro.sandbox import TaskScript, WiroSimulator
+from cogs.words import refused_words
+from storage.api import ReservationRefused
 from storage.db import Database
-from storage.models import JobState, Limit, Stage
+from storage.models import JobState, Limit, NewJob, Stage
 from tests.jobs.conftest import (
     GUILD,
     MOD,
@@ -365,13 +367,11 @@ async def test_restart_after_posting_the_clip_does_not_post_twice(
 
 async def _forge_state(db: Database, state: JobState, **fields: object) -> int:
     """Create a job (with its reservation) and walk it to `state` as a crash would leave it."""
-    from bot import quota
     from bot.jobs import utcnow
     from storage.models import NewJob
+    from tests.factories import reservation_args
 
     now = utcnow()
-    start, end = quota.window("day", now)
-    month, _ = quota.month_window(now)
     job = await db.create_job_with_reservation(
         NewJob(
             guild_id=GUILD,
@@ -389,14 +389,7 @@ async def _forge_state(db: Database, state: JobState, **fields: object) -> int:
             expected_cost_usd=None,
             reroll_of=None,
         ),
-        limit=Limit(credits=100, period="day"),
-        window_start=start,
-        window_end=end,
-        max_jobs_per_user=5,
-        max_jobs_per_guild=50,
-        monthly_budget_usd=None,
-        month_start=month,
-        now=now,
+        **reservation_args(now=now, credits=100, max_jobs_per_user=5, max_jobs_per_guild=50),
     )
     path = {
         JobState.SUBMITTING: [JobState.SUBMITTING],
@@ -471,7 +464,7 @@ async def test_credits_exhausted_says_used_cost_and_reset(
     await service.submit(request(resolution="1080P"), None)
     with pytest.raises(Refused) as refused:
         await service.submit(request(), None)
-    message = refused.value.message
+    message = refused_words(refused.value)
     assert "used 2 of 2" in message and "costs 1" in message and "<t:" in message
     assert len([j for j in await db.jobs_for_user(GUILD, USER)]) == 1
 
@@ -480,8 +473,10 @@ async def test_zero_limit_means_no_access(
     make_service: Callable[..., JobService], db: Database
 ) -> None:
     service = make_service(default_limit=Limit(credits=0, period="day"))
-    with pytest.raises(Refused, match="don't have access"):
+    with pytest.raises(LimitReached) as refused:
         await service.submit(request(), None)
+    assert refused.value.refusal.what == "no_access"
+    assert "don't have access" in refused_words(refused.value)
 
 
 async def test_concurrent_requests_with_credit_for_one_run_exactly_one(
@@ -703,3 +698,29 @@ async def test_a_second_reroll_click_while_one_runs_is_refused(
     await service.reroll(job.id, USER, frozenset(), upload_limit=None)
     with pytest.raises(Refused, match="already on its way"):
         await service.reroll(job.id, USER, frozenset(), upload_limit=None)
+
+
+async def test_the_early_check_and_the_reservation_refuse_alike(
+    make_service: Callable[..., JobService], db: Database
+) -> None:
+    """Budget used up, run's price unknown (no Tool/Detail price, no past runs): the early check
+    refuses with the same typed refusal the reservation gives, reset time included."""
+    from bot.wiro.models import ToolInfo
+
+    service = make_service()
+    service.wiro.tool = ToolInfo.fallback()
+    await db.set_budget(GUILD, 0.0, MOD)
+    with pytest.raises(LimitReached) as early:
+        await service.precheck(request())
+    refusal = early.value.refusal
+    assert (refusal.what, refusal.used, refusal.limit, refusal.needs) == ("budget", 0, 0.0, None)
+    assert refusal.resets_at is not None and refusal.resets_at.day == 1
+    # The reservation inside storage's write transaction gives the identical answer.
+    policy = await service.admission.policy(request())
+    new = NewJob(guild_id=GUILD, channel_id=2000, user_id=USER, prompt="p", credits=1)
+    with pytest.raises(ReservationRefused) as late:
+        await db.create_job_with_reservation(
+            new, windows=policy.windows, check=policy.check, now=service.clock()
+        )
+    assert late.value.refusal == refusal
+    assert await db.jobs_for_guild(GUILD) == []

@@ -33,10 +33,9 @@ async def test_credits_refused_with_used_limit_and_reset(db: Database) -> None:
     await reserve(db, NewJobData(credits=2), credits=3, period="week")
     with pytest.raises(ReservationRefused) as info:
         await reserve(db, NewJobData(credits=2), credits=3, period="week")
-    err = info.value
-    assert (err.code, err.used, err.limit) == ("credits", 2, 3)
+    err = info.value.refusal
+    assert (err.what, err.used, err.limit, err.needs) == ("credits", 2, 3, 2)
     assert err.resets_at == T0.replace(day=30, hour=0)  # next Monday, 2026-11-30
-    assert "2 of 3" in err.reason and "needs 2" in err.reason
     await assert_nothing_written(db, 1)
     # Exactly filling the limit is fine.
     await reserve(db, NewJobData(credits=1), credits=3, period="week")
@@ -54,7 +53,7 @@ async def test_refund_gives_credits_back_for_the_next_run(db: Database) -> None:
 async def test_zero_credits_means_no_access(db: Database) -> None:
     with pytest.raises(ReservationRefused) as info:
         await reserve(db, credits=0)
-    assert info.value.code == "credits" and "not available" in info.value.reason
+    assert info.value.refusal.what == "no_access"
     await assert_nothing_written(db, 0)
 
 
@@ -63,7 +62,8 @@ async def test_member_concurrency(db: Database) -> None:
     await reserve(db, max_jobs_per_user=2)
     with pytest.raises(ReservationRefused) as info:
         await reserve(db, max_jobs_per_user=2)
-    assert (info.value.code, info.value.used, info.value.limit) == ("user_concurrency", 2, 2)
+    refusal = info.value.refusal
+    assert (refusal.what, refusal.used, refusal.limit) == ("user_concurrency", 2, 2)
     await assert_nothing_written(db, 2)
     # Someone else may still start one; and a finished job frees the slot.
     await reserve(db, NewJobData(user_id=USER + 1), max_jobs_per_user=2)
@@ -76,7 +76,8 @@ async def test_guild_concurrency(db: Database) -> None:
         await reserve(db, NewJobData(user_id=USER + i), max_jobs_per_guild=3)
     with pytest.raises(ReservationRefused) as info:
         await reserve(db, NewJobData(user_id=USER + 9), max_jobs_per_guild=3)
-    assert (info.value.code, info.value.used, info.value.limit) == ("guild_concurrency", 3, 3)
+    refusal = info.value.refusal
+    assert (refusal.what, refusal.used, refusal.limit) == ("guild_concurrency", 3, 3)
     await assert_nothing_written(db, 3)
     await reserve(db, NewJobData(guild_id=GUILD + 1), max_jobs_per_guild=3)  # other server
 
@@ -88,11 +89,10 @@ async def test_budget_counts_spent_in_flight_and_this_run(db: Database) -> None:
     await reserve(db, NewJobData(expected_cost_usd=0.25), monthly_budget_usd=1.0)  # 0.85
     with pytest.raises(ReservationRefused) as info:
         await reserve(db, NewJobData(expected_cost_usd=0.25), monthly_budget_usd=1.0)
-    err = info.value
-    assert err.code == "budget"
+    err = info.value.refusal
+    assert err.what == "budget" and err.needs == 0.25
     assert err.used == pytest.approx(0.85) and err.limit == 1.0
     assert err.resets_at == T0.replace(month=12, day=1, hour=0)
-    assert "$0.85 of $1.00" in err.reason
     await assert_nothing_written(db, 2)
     await reserve(db, NewJobData(expected_cost_usd=0.15), monthly_budget_usd=1.0)  # exactly 1.0
     # No budget: anything goes.
@@ -105,7 +105,8 @@ async def test_budget_with_unknown_cost(db: Database) -> None:
     await reserve(db, NewJobData(expected_cost_usd=0.5), monthly_budget_usd=0.5)
     with pytest.raises(ReservationRefused) as info:
         await reserve(db, NewJobData(expected_cost_usd=None), monthly_budget_usd=0.5)
-    assert info.value.code == "budget"
+    assert info.value.refusal.what == "budget"
+    assert info.value.refusal.resets_at == T0.replace(month=12, day=1, hour=0)
 
 
 async def test_last_months_spending_does_not_count(db: Database) -> None:
@@ -158,7 +159,7 @@ async def try_many(db: Database, n: int) -> int:
         try:
             await reserve(db, credits=K)
         except ReservationRefused as err:
-            assert err.code == "credits"
+            assert err.refusal.what == "credits"
             return 0
         return 1
 
@@ -204,8 +205,8 @@ async def test_race_for_the_last_credits_across_tasks_threads_and_processes(
             await child.wait()
     granted = here + thread_granted[0] + json.loads(out)
     assert granted == K
-    start, end = reservation_args()["window_start"], reservation_args()["window_end"]
-    assert await db.credits_used(GUILD, USER, start, end) == K  # type: ignore[arg-type]
+    windows = reservation_args()["windows"]
+    assert await db.credits_used(GUILD, USER, windows.credits_start, windows.credits_end) == K  # type: ignore[attr-defined]
     assert len(await db.jobs_for_guild(GUILD)) == K
     assert child.returncode == 0
 
@@ -215,7 +216,7 @@ async def test_race_for_concurrency_slots(db: Database) -> None:
         try:
             await reserve(db, max_jobs_per_user=2)
         except ReservationRefused as err:
-            return err.code
+            return str(err.refusal.what)
         return "ok"
 
     results = await asyncio.gather(*(one() for _ in range(N)))

@@ -1,0 +1,143 @@
+"""The bot's words, written once: plurals, lists, times, state and stage names, refusals.
+
+Everything a member or moderator reads about a job's state or a refused request comes from here,
+so the card, `/jobs`, the audit line and the answers never disagree. Discord markup (timestamps
+that tick in the client, mentions) is made here and in the other cogs, never in `bot/`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Literal
+
+import discord
+
+from bot.job_api import LimitReached, Refused
+from bot.quota import Refusal
+from storage.models import JobState, Period, Stage
+
+TimestampStyle = Literal["f", "F", "d", "D", "t", "T", "R"]
+
+
+def plural(count: float, word: str, words: str | None = None) -> str:
+    """'1 credit', '2 credits' ('words' for irregular plurals)."""
+    return f"{count:g} {word if count == 1 else (words or word + 's')}"
+
+
+def human_join(items: Sequence[str], final: str = "and") -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    if len(items) <= 1:
+        return "".join(items)
+    return f"{', '.join(items[:-1])} {final} {items[-1]}"
+
+
+def when(moment: datetime, style: TimestampStyle = "R") -> str:
+    """A Discord timestamp that ticks in the client without edits ('in 3 hours')."""
+    return discord.utils.format_dt(moment, style)
+
+
+def user(user_id: int) -> str:
+    return f"<@{user_id}>"
+
+
+def role(role_id: int) -> str:
+    return f"<@&{role_id}>"
+
+
+def channel(channel_id: int) -> str:
+    return f"<#{channel_id}>"
+
+
+# --- states and stages ------------------------------------------------------------------------
+# The stage while a job runs, as the card's title and stage line show it.
+STAGE_LABEL: dict[Stage, str] = {
+    Stage.WAITING: "Waiting for a free slot at Wiro",
+    Stage.SUBMITTING: "Sending to Wiro",
+    Stage.QUEUED: "Queued at Wiro",
+    Stage.STARTING: "Starting",
+    Stage.GENERATING: "Generating",
+    Stage.FINISHING: "Finishing",
+    Stage.DELIVERING: "Posting the clip",
+    Stage.DONE: "Done",
+}
+# A finished job's outcome: its icon and its word.
+OUTCOME_ICON: dict[JobState, str] = {
+    JobState.SUCCEEDED: "✅",
+    JobState.FAILED: "❌",
+    JobState.CANCELLED: "🚫",
+    JobState.TIMED_OUT: "⌛",
+}
+OUTCOME_WORD: dict[JobState, str] = {
+    JobState.SUCCEEDED: "succeeded",
+    JobState.FAILED: "failed",
+    JobState.CANCELLED: "cancelled",
+    JobState.TIMED_OUT: "timed out",
+}
+# The card's title once a job is over.
+OUTCOME_TITLE: dict[JobState, str] = {
+    JobState.SUCCEEDED: "✅ Video ready",
+    JobState.FAILED: "❌ Video failed",
+    JobState.TIMED_OUT: "⌛ Video timed out",
+    JobState.CANCELLED: "🚫 Video cancelled",
+}
+
+
+def stage_label(stage: Stage) -> str:
+    """'Queued at Wiro'."""
+    return STAGE_LABEL.get(stage, stage.value)
+
+
+def stage_words(stage: Stage) -> str:
+    """'queued at Wiro' (inside a sentence)."""
+    label = stage_label(stage)
+    return label[0].lower() + label[1:]
+
+
+def outcome_words(state: JobState) -> str:
+    """'✅ done', '⌛ timed out'."""
+    return f"{OUTCOME_ICON[state]} {OUTCOME_WORD[state]}"
+
+
+# --- refusals ---------------------------------------------------------------------------------
+_WINDOW = {"day": "today", "week": "this week", "month": "this month"}
+
+
+def refusal_words(refusal: Refusal) -> str:
+    """A refused run in words: which limit, how much is used, and when it resets."""
+    resets = f" It resets {when(refusal.resets_at)}." if refusal.resets_at else ""
+    if refusal.what == "no_access":
+        return "You don't have access to video generation in this server."
+    if refusal.what == "credits":
+        period: Period = refusal.period or "day"
+        return (
+            f"Not enough credits: you have used {refusal.used:g} of {refusal.limit:g} "
+            f"{_WINDOW[period]} and this run costs {plural(refusal.needs or 0, 'credit')}."
+            + resets.replace("It resets", "Your credits reset")
+        )
+    if refusal.what == "user_concurrency":
+        return (
+            f"You already have {plural(refusal.used, 'video')} in progress (the limit is "
+            f"{refusal.limit:g}). Wait for one to finish or cancel it."
+        )
+    if refusal.what == "guild_concurrency":
+        return (
+            "This server has too many videos in progress right now "
+            f"(limit {refusal.limit:g}). Try again in a few minutes."
+        )
+    cost = (
+        f" This run costs about ${refusal.needs:.2f}."
+        if refusal.needs is not None and refusal.used < refusal.limit
+        else ""
+    )
+    return (
+        f"This server's video budget for the month is used up (${refusal.used:.2f} of "
+        f"${refusal.limit:.2f} spent or in progress).{cost}{resets}"
+    )
+
+
+def refused_words(exc: Refused) -> str:
+    """What to answer for any refusal from the service floor."""
+    if isinstance(exc, LimitReached):
+        return refusal_words(exc.refusal)
+    return exc.message
