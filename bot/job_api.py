@@ -66,7 +66,7 @@ class Delivery(BaseModel):
 
     message_id: int | None
     attached: bool
-    note: str | None = None  # why it was linked instead of attached
+    note: str | None = None  # why it was linked instead of attached, or that it was compressed
 
 
 class JobPresenter(Protocol):
@@ -78,11 +78,19 @@ class JobPresenter(Protocol):
     async def update_card(self, job: Job, extras: CardExtras) -> None:
         """Show the job's current state (coalesced and paced by the implementation)."""
 
-    async def deliver_clip(self, job: Job, clip: Path | None, size: int | None) -> Delivery:
+    def attach_limit(self, job: Job) -> int:
+        """The largest file this job's clip may be attached as, now: the interaction's limit
+        while its token lives (with room for the upload), else the server's."""
+
+    async def deliver_clip(
+        self, job: Job, clip: Path | None, size: int | None, *, original_size: int | None = None
+    ) -> Delivery:
         """Post the clip (attached when it fits, else linked to job.output_url with the reason).
 
-        `clip` is None when the clip was not downloaded (too big): link only. Posting must be
-        idempotent for `job.delivery_nonce`. Raise PresenterError if it cannot be posted."""
+        `clip` is None when the clip was not downloaded (too big): link only. `original_size`
+        is set when `clip` is a copy compressed to fit (the original is at job.output_url).
+        Posting must be idempotent for `job.delivery_nonce`. Raise PresenterError if it cannot
+        be posted."""
 
     async def find_delivery(self, job: Job) -> int | None:
         """The id of this job's clip message if an earlier attempt posted it, else None."""

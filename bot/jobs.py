@@ -47,6 +47,7 @@ from bot.job_api import (
 )
 from bot.logs import current_job, job_logger
 from bot.media import FirstFrame
+from bot.video import VideoError, VideoWorker
 from bot.wiro.client import WiroClient
 from bot.wiro.errors import (
     DownloadRefused,
@@ -111,12 +112,15 @@ class JobService:
         config: JobConfig,
         presenter: JobPresenter | None = None,
         clock: Callable[[], datetime] = utcnow,
+        video: VideoWorker | None = None,
     ) -> None:
         self.storage = storage
         self.wiro = wiro
         self.config = config
         self.presenter: JobPresenter | None = presenter
         self.clock = clock
+        # Video work (fitting clips to the upload limit, Extend) runs on its own bounded pool.
+        self.video = video or VideoWorker(config.work_dir)
         self.admission = Admission(storage=storage, wiro=wiro, config=config, clock=clock)
         self.queue = LocalQueue(storage, busy_retry_seconds=config.busy_retry_seconds)
         self.eta = EtaEstimator(storage, clock)
@@ -526,7 +530,9 @@ class JobService:
                     job, JobState.FAILED, "The finished clip could not be downloaded from Wiro."
                 )
             try:
-                delivery = await self.presenter.deliver_clip(job, clip, size)
+                delivery = await self._post_clip(job, clip, size)
+            except asyncio.CancelledError:
+                raise
             except Exception as exc:
                 jlog.error("could not post the clip: %s", exc)
                 where = (
@@ -547,6 +553,36 @@ class JobService:
             return await self._succeed(job, delivery.message_id, note=delivery.note)
         finally:
             path.unlink(missing_ok=True)
+
+    async def _post_clip(self, job: Job, clip: Path | None, size: int | None) -> Delivery:
+        """Attach the clip; one over the upload limit is first re-encoded to fit it.
+
+        Only when it cannot be made to fit (or was too big to download) is it linked."""
+        assert self.presenter is not None
+        limit = self.presenter.attach_limit(job)
+        if clip is None or size is None or size <= limit:
+            return await self.presenter.deliver_clip(job, clip, size)
+        jlog = job_logger(log, job.id)
+        async with self.video.scratch() as fitted:
+            try:
+                started = time.monotonic()
+                result = await self.video.fit(clip, fitted, limit)
+            except VideoError as exc:
+                jlog.warning("could not fit the clip (%d bytes) under %d: %s", size, limit, exc)
+                return await self.presenter.deliver_clip(job, clip, size)
+            jlog.info(
+                "compressed the clip %d → %d bytes (limit %d, %dx%d, %d pass(es), %.1f s)",
+                size,
+                result.info.size,
+                limit,
+                result.info.width,
+                result.info.height,
+                result.passes,
+                time.monotonic() - started,
+            )
+            return await self.presenter.deliver_clip(
+                job, fitted, result.info.size, original_size=size
+            )
 
     async def _succeed(self, job: Job, message_id: int | None, *, note: str | None) -> Job:
         job = await self.storage.transition(
@@ -715,11 +751,13 @@ class JobService:
         return len(jobs)
 
     def _remove_stale_downloads(self) -> None:
-        """Delete half-downloaded clips a killed process left behind (none is in use yet)."""
+        """Delete half-downloaded clips and video scratch files a killed process left behind
+        (none is in use yet)."""
         if not self.config.work_dir.is_dir():
             return
         for leftover in self.config.work_dir.glob("job-*.mp4"):
             leftover.unlink(missing_ok=True)
+        self.video.remove_leftovers()
 
     async def shutdown(self, timeout: float = 5.0, *, submit_grace: float = 4.0) -> None:
         """Stop taking jobs and stop the runners; their state is already saved.
@@ -728,6 +766,7 @@ class JobService:
         so that a restart does not lose a task Wiro accepted (and bills)."""
         self._accepting = False
         await self._tasks.cancel_all(timeout=timeout)
+        self.video.close()
         pending = len(self._submissions)
         if pending:
             log.info("waiting up to %.0f s for %d Run answers from Wiro", submit_grace, pending)

@@ -114,6 +114,7 @@ class VideoWorker:
         finally:
             self._busy -= 1
 
-    async def close(self) -> None:
-        """Stop taking work and wait for the threads (running work was cancelled by callers)."""
-        await asyncio.to_thread(self._pool.shutdown, wait=True, cancel_futures=True)
+    def close(self) -> None:
+        """Stop taking work; queued work is dropped, running work was cancelled by its caller
+        (and stops at its next frame). Does not wait: shutdown has a time budget."""
+        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -16,7 +16,7 @@ import discord
 from bot.jobs import CardExtras, Delivery, PresenterError
 from cogs.cards.pacing import EDIT_INTERVAL_SECONDS, CardEditor, SendPacer
 from cogs.cards.render import THUMBNAIL_NAME, render_card
-from cogs.cards.text import delivery_header, requester_only
+from cogs.cards.text import compressed_line, compressed_note, delivery_header, requester_only
 from cogs.common import NO_MENTIONS
 from storage.models import Job
 
@@ -127,7 +127,23 @@ class DiscordPresenter:
         guild = self.bot.get_guild(job.guild_id)
         return guild.filesize_limit if guild is not None else DEFAULT_UPLOAD_LIMIT
 
-    async def deliver_clip(self, job: Job, clip: Path | None, size: int | None) -> Delivery:
+    def attach_limit(self, job: Job) -> int:
+        """The interaction's limit while its token lives (with room for the upload), else the
+        server's: what a clip must fit to be attached rather than linked."""
+        limit = self.upload_limit(job)
+        interaction = self._interactions.get(job.id)
+        if interaction is not None and not self._too_late(interaction):
+            limit = max(limit, interaction.filesize_limit)
+        return limit
+
+    @staticmethod
+    def _too_late(interaction: discord.Interaction) -> bool:
+        # Leave room for the upload itself: a token that expires mid-upload fails the post.
+        return interaction.expires_at - discord.utils.utcnow() < INTERACTION_MARGIN
+
+    async def deliver_clip(
+        self, job: Job, clip: Path | None, size: int | None, *, original_size: int | None = None
+    ) -> Delivery:
         mention = requester_only(job)
         reference = (
             discord.MessageReference(
@@ -140,6 +156,10 @@ class DiscordPresenter:
             else None
         )
         header = delivery_header(job)
+        note: str | None = None
+        if original_size is not None and size is not None:
+            note = compressed_note(job, original_size, size)
+            header = f"{header}\n{compressed_line(job, original_size, size)}"
         limit = self.upload_limit(job)
         nonce = int(job.delivery_nonce, 16) if job.delivery_nonce else None
         reason: str | None = None
@@ -155,7 +175,7 @@ class DiscordPresenter:
                     nonce=nonce,
                     suppress_embeds=True,
                 )
-                return Delivery(message_id=message.id, attached=True)
+                return Delivery(message_id=message.id, attached=True, note=note)
             except discord.HTTPException as exc:
                 if exc.status != 413 and exc.code != 40005:
                     raise PresenterError(str(exc)) from exc
@@ -164,7 +184,7 @@ class DiscordPresenter:
         elif size is not None and size > limit:
             via_interaction = await self._deliver_through_interaction(job, clip, size, header)
             if via_interaction is not None:
-                return via_interaction
+                return via_interaction.model_copy(update={"note": note})
             reason = (
                 f"The clip is {size / 1048576:.1f} MB, above this server's "
                 f"{limit / 1048576:.0f} MB upload limit, so it is linked."
@@ -223,8 +243,7 @@ class DiscordPresenter:
         interaction = self._interactions.get(job.id)
         if clip is None or interaction is None or size > interaction.filesize_limit:
             return None
-        # Leave room for the upload itself: a token that expires mid-upload fails the post.
-        if interaction.expires_at - discord.utils.utcnow() < INTERACTION_MARGIN:
+        if self._too_late(interaction):
             return None
         try:
             message = await interaction.followup.send(

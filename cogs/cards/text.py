@@ -46,3 +46,24 @@ def card_link(job: Job) -> str:
     if job.card_message_id is None:
         return f"job {job.id}"
     return f"https://discord.com/channels/{job.guild_id}/{job.channel_id}/{job.card_message_id}"
+
+
+def megabytes(size: int) -> str:
+    """A file size as members read it (MB of 2^20 bytes, as Discord counts its limits)."""
+    return f"{size / 1048576:.1f} MB"
+
+
+def compressed_note(job: Job, original_size: int, size: int) -> str:
+    """The card's note for a clip re-encoded to fit the upload limit, linking the original."""
+    return (
+        f"Compressed to fit the upload limit ({megabytes(original_size)} → {megabytes(size)}). "
+        f"[The original]({job.output_url}) can be downloaded while Wiro keeps it."
+    )
+
+
+def compressed_line(job: Job, original_size: int, size: int) -> str:
+    """The same, as a small line under the clip (the link in <> shows no preview)."""
+    return (
+        f"-# Compressed to fit the upload limit ({megabytes(original_size)} → "
+        f"{megabytes(size)}). The original, while Wiro keeps it: <{job.output_url}>"
+    )

@@ -19,7 +19,7 @@ from tests.video.clips import write_clip
 async def worker(tmp_path: Path):
     w = VideoWorker(tmp_path / "work", slots=2)
     yield w
-    await w.close()
+    w.close()
 
 
 async def test_last_frame_stitch_and_fit_through_the_worker(worker: VideoWorker, tmp_path: Path):
@@ -88,7 +88,7 @@ async def test_at_most_one_job_per_slot(tmp_path: Path):
     release.set()
     await asyncio.gather(*tasks)
     assert peak == 2 and worker.busy == 0
-    await worker.close()
+    worker.close()
 
 
 async def test_a_cancelled_fit_stops_and_leaves_no_file(worker: VideoWorker, tmp_path: Path):
