@@ -1,7 +1,8 @@
 """Benchmark 7: the Wiro protocol as documented today (frames keyed by task id only).
 
 The real bot against the simulator over loopback, with the socket working and every frame
-keyed by `id` (no `tasktoken`), 4 jobs at once with stages of 3, 4, 20 and 3 s. It prints:
+keyed by `id` (no `tasktoken`), 4 jobs at once with the sandbox's stages (3, 5, 24 and 3 s, a
+short real run). It prints:
 
 - a. Wiro stage change → card edit queued: from the simulator emitting the stage event
   (task_accept, task_start, task_end) to the bot's log line saying the job's stage changed (the
@@ -27,7 +28,7 @@ from common import median, print_targets, run, save, stack, target
 from bot.wiro.sandbox import Timings
 
 JOBS = 4
-TIMINGS = Timings(queue=3.0, start=4.0, generate=20.0, finish=3.0)
+TIMINGS = Timings.realistic()
 STAGES = {"task_accept": "starting", "task_start": "generating", "task_end": "finishing"}
 STAGE_TARGET_S = 1.0
 DELIVERY_TARGET_S = 0.5
@@ -73,6 +74,7 @@ async def main() -> int:
                     "stage_to_edit_queued_s": stage_latency,
                     "finished_to_posted_s": posted - final.mono,
                     "detail_polls": len(polls),
+                    "poll_offsets_s": [round(t - first.mono, 3) for t in polls],
                     "task_seconds": life,
                     "polls_per_10s": len(polls) / (life / 10.0),
                 }

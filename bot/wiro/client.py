@@ -649,7 +649,10 @@ class WiroClient:
                 if now >= next_poll:
                     last_poll = now
                     found = await self._poll_once(task_id, task_token, deadline)
-                    next_poll = time.monotonic() + state.poll_interval(self.poll_interval)
+                    interval = state.poll_interval(self.poll_interval)
+                    next_poll = time.monotonic() + interval
+                    # A regular read scheduled before the socket spoke may be stretched later.
+                    state.stretchable = interval >= self.poll_interval
                     if found is not None:
                         self._check_image_echo(task_id, found)
                         outcome = found.outcome()
@@ -682,10 +685,15 @@ class WiroClient:
                     state.connected_before = True
                     if not first or time.monotonic() - last_poll > FIRST_CONNECT_GRACE_SECONDS:
                         next_poll = min(next_poll, last_poll + HINTED_POLL_SECONDS)
+                        state.stretchable = False  # this catch-up read must happen
                     continue
                 update, poll_now = self._on_frame(task_id, state, event)
                 if poll_now:
                     next_poll = 0.0
+                elif state.stretchable and state.socket_frames == 1:
+                    # The socket delivers this task: Task/Detail becomes a safety net.
+                    next_poll = max(next_poll, last_poll + SOCKET_POLL_SECONDS)
+                    state.stretchable = False
                 if update is not None:
                     yield update
         finally:
@@ -751,6 +759,7 @@ class _FollowState:
     retrying: bool = False
     hinted: int = 0  # Detail reads left at the fast pace after a terminal cue
     socket_frames: int = 0  # this task's frames since the last (re)connect
+    stretchable: bool = False  # the next read is a regular one the socket may postpone
     connected_before: bool = False
 
     def poll_interval(self, base: float) -> float:

@@ -317,3 +317,16 @@ async def test_warns_when_detail_does_not_echo_the_image(
     assert events[-1].kind == "succeeded"
     warned = [r for r in caplog.records if "do not show the image field" in r.getMessage()]
     assert len(warned) == (0 if echo else 1)
+
+
+async def test_a_working_socket_postpones_the_regular_poll(
+    sim: WiroSimulator, make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(client_module, "SOCKET_POLL_SECONDS", 30.0)
+    sim.script_next(TaskScript(queue=0.3, start=0.4, generate=1.6, finish=0.2))
+    wiro = await make_client(sim, poll_interval=0.8)
+    accepted = await submit(wiro)
+    events = await collect(wiro, accepted.task_id, accepted.task_token)
+    assert events[-1].kind == "succeeded"
+    # The opening read and the final one; without the socket it would be one every 0.8 s.
+    assert detail_calls(sim, accepted.task_token) == 2
