@@ -1,15 +1,15 @@
-"""Benchmark 7: the Wiro protocol as documented today (frames keyed by task id only).
+"""Benchmark 8: the Wiro protocol as documented today (frames keyed by task id only).
 
 The real bot against the simulator over loopback, with the socket working and every frame
 keyed by `id` (no `tasktoken`), 4 jobs at once with the sandbox's stages (3, 5, 24 and 3 s, a
 short real run). It prints:
 
-- a. Wiro stage change → card edit queued: from the simulator emitting the stage event
+- 8a. Wiro stage change → card edit queued: from the simulator emitting the stage event
   (task_accept, task_start, task_end) to the bot's log line saying the job's stage changed (the
   line is written just before the edit is handed to the card editor). Target < 1 s.
-- b. task end → clip posted: from `task_postprocess_end` to the double storing the clip message
+- 8b. task end → clip posted: from `task_postprocess_end` to the double storing the clip message
   (a small clip: the transfer is a few ms). Target < 0.5 s + transfer.
-- c. Task/Detail polls per task while the socket works, per 10 s of the task's life. Target ≤ 1.
+- 8c. Task/Detail polls per task while the socket works, per 10 s of the task's life. Target ≤ 1.
 
 Run: `python bench/bench_wiro_protocol.py`. Writes bench/results/wiro_protocol.json.
 """
@@ -92,7 +92,7 @@ async def main() -> int:
     targets = [
         target(
             "stage_to_edit",
-            f"7a. stage change → card edit queued < {STAGE_TARGET_S} s (max, id-keyed frames)",
+            f"8a. stage change → card edit queued < {STAGE_TARGET_S} s (max, id-keyed frames)",
             max(stage) if stage else None,
             STAGE_TARGET_S,
             "s",
@@ -103,7 +103,7 @@ async def main() -> int:
         ),
         target(
             "end_to_posted",
-            f"7b. task end → clip posted < {DELIVERY_TARGET_S} s + transfer (max)",
+            f"8b. task end → clip posted < {DELIVERY_TARGET_S} s + transfer (max)",
             max(delivery),
             DELIVERY_TARGET_S,
             "s",
@@ -112,7 +112,7 @@ async def main() -> int:
         ),
         target(
             "polls_per_10s",
-            f"7c. Task/Detail polls per task ≤ {POLLS_PER_10S_TARGET:g} per 10 s (max)",
+            f"8c. Task/Detail polls per task ≤ {POLLS_PER_10S_TARGET:g} per 10 s (max)",
             max(polls),
             POLLS_PER_10S_TARGET,
             "",
