@@ -20,7 +20,7 @@ from bot.wiro.errors import (
 )
 from bot.wiro.sandbox import TaskScript, WiroSimulator
 
-from .conftest import KEY, SECRET, collect, submit
+from .conftest import KEY, SECRET, collect, eventually, submit
 
 
 def png(width: int = 400, height: int = 300) -> bytes:
@@ -223,8 +223,8 @@ async def test_cancel_while_queued_then_not_cancellable(sim: WiroSimulator, clie
 async def test_kill_running_task(sim: WiroSimulator, client: WiroClient):
     sim.script_next(TaskScript(queue=0.0, generate=5.0))
     accepted = await submit(client)
-    await asyncio.sleep(0.1)
-    assert sim.tasks[accepted.task_id].status == "task_start"
+    # Kill applies only after task_assign: wait (bounded) for the task to start.
+    await eventually(lambda: sim.tasks[accepted.task_id].status == "task_start")
     assert await client.cancel(accepted.task_id) is False
     assert await client.kill(accepted.task_id) is True
     detail = await client.detail(task_token=accepted.task_token)
@@ -245,7 +245,7 @@ async def test_stop_while_queued_uses_cancel(sim: WiroSimulator, client: WiroCli
 async def test_stop_while_running_uses_kill(sim: WiroSimulator, client: WiroClient):
     sim.script_next(TaskScript(queue=0.0, generate=5.0))
     accepted = await submit(client)
-    await asyncio.sleep(0.1)
+    await eventually(lambda: sim.tasks[accepted.task_id].status == "task_start")
     await client.stop(accepted.task_id, accepted.task_token)
     paths = [p for p, _ in sim.requests if p in ("/Task/Cancel", "/Task/Kill")]
     assert paths == ["/Task/Kill"]
