@@ -113,7 +113,10 @@ class JobService:
         presenter: JobPresenter | None = None,
         clock: Callable[[], datetime] = utcnow,
         video: VideoWorker | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        # `clock` is wall time (windows, deadlines, what cards show); `monotonic` measures
+        # intervals (the local queue's busy hold, ETA cache). Tests inject both.
         self.storage = storage
         self.wiro = wiro
         self.config = config
@@ -122,8 +125,10 @@ class JobService:
         # Video work (fitting clips to the upload limit, Extend) runs on its own bounded pool.
         self.video = video or VideoWorker(config.work_dir)
         self.admission = Admission(storage=storage, wiro=wiro, config=config, clock=clock)
-        self.queue = LocalQueue(storage, busy_retry_seconds=config.busy_retry_seconds)
-        self.eta = EtaEstimator(storage, clock)
+        self.queue = LocalQueue(
+            storage, busy_retry_seconds=config.busy_retry_seconds, monotonic=monotonic
+        )
+        self.eta = EtaEstimator(storage, clock, monotonic=monotonic)
         self._tasks = BackgroundTasks("job")
         self._submissions = BackgroundTasks("run")
         self._runners: dict[int, asyncio.Task[None]] = {}
@@ -778,6 +783,11 @@ class JobService:
 
     def runner_count(self) -> int:
         return len(self._tasks)
+
+    def driving(self, job_id: int) -> bool:
+        """Whether a runner still drives this job (only a runner sends Runs or deliveries)."""
+        runner = self._runners.get(job_id)
+        return runner is not None and not runner.done()
 
     # ------------------------------------------------------------------------------------------
     # Card

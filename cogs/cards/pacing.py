@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
 from bot.jobs import CardExtras
 from storage.models import Job
@@ -20,25 +20,78 @@ log = logging.getLogger(__name__)
 # have their own bucket (SendPacer); if Discord ever shares them, discord.py still waits on the
 # rate-limit headers before sending, so the worst case is a short wait, not a 429.
 EDIT_INTERVAL_SECONDS = 1.0
+SEND_BURST = 5
+SEND_WINDOW_SECONDS = 5.0  # Discord: about 5 new messages per 5 s per channel
+SEND_MARGIN_SECONDS = 0.5  # for network jitter, which does not shrink with the window
+
+
+@dataclass(frozen=True)
+class Pacing:
+    """The per-channel windows the bot keeps to; read when a CardEditor or SendPacer is built.
+
+    The e2e harness sets `PACING` to a scaled copy (same shape, shorter windows) so that its
+    Discord double, with its buckets scaled alike, checks the same behaviour in less time.
+    """
+
+    edit_interval: float = EDIT_INTERVAL_SECONDS
+    send_burst: int = SEND_BURST
+    send_period: float = SEND_WINDOW_SECONDS + SEND_MARGIN_SECONDS
+
+    def scaled(self, factor: float) -> Pacing:
+        """The same pacing for Discord windows multiplied by `factor` (the margin stays)."""
+        return Pacing(
+            self.edit_interval * factor,
+            self.send_burst,
+            (self.send_period - SEND_MARGIN_SECONDS) * factor + SEND_MARGIN_SECONDS,
+        )
+
+
+PACING = Pacing()
+
+
+class Timer(Protocol):
+    """Monotonic time and sleeping, injected so that tests can move time by hand."""
+
+    def monotonic(self) -> float: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class RealTimer:
+    """`time.monotonic` and `asyncio.sleep`."""
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
 
 
 @dataclass
 class _Pending:
     job: Job
     extras: CardExtras
-    since: float = field(default_factory=time.monotonic)
+    since: float
 
 
 class CardEditor:
     """Coalesce card updates per message and pace them per channel, finals first.
 
     Only the latest state of each card is kept; one worker per channel sends at most one edit
-    per `interval` seconds, choosing terminal states before progress updates, oldest first.
+    per `interval` seconds (default: `PACING.edit_interval`), choosing terminal states before
+    progress updates, oldest first.
     """
 
-    def __init__(self, presenter: DiscordPresenter, interval: float = EDIT_INTERVAL_SECONDS):
+    def __init__(
+        self,
+        presenter: DiscordPresenter,
+        interval: float | None = None,
+        *,
+        timer: Timer | None = None,
+    ):
         self._presenter = presenter
-        self._interval = interval
+        self._interval = PACING.edit_interval if interval is None else interval
+        self._timer = timer or RealTimer()
         self._pending: dict[int, dict[int, _Pending]] = {}
         self._workers: dict[int, asyncio.Task[None]] = {}
         self._last_sent: dict[int, float] = {}
@@ -49,7 +102,8 @@ class CardEditor:
             return
         channel = self._pending.setdefault(job.channel_id, {})
         previous = channel.get(job.id)
-        channel[job.id] = _Pending(job, extras, previous.since if previous else time.monotonic())
+        since = previous.since if previous else self._timer.monotonic()
+        channel[job.id] = _Pending(job, extras, since)
         worker = self._workers.get(job.channel_id)
         if worker is None or worker.done():
             self._workers[job.channel_id] = asyncio.get_running_loop().create_task(
@@ -62,15 +116,16 @@ class CardEditor:
     async def _run(self, channel_id: int) -> None:
         try:
             while self._pending.get(channel_id):
-                wait = self._last_sent.get(channel_id, 0.0) + self._interval - time.monotonic()
+                last = self._last_sent.get(channel_id)
+                wait = 0.0 if last is None else last + self._interval - self._timer.monotonic()
                 if wait > 0:
-                    await asyncio.sleep(wait)
+                    await self._timer.sleep(wait)
                 queue = self._pending.get(channel_id)
                 if not queue:
                     break
                 job_id = min(queue, key=lambda k: (not queue[k].job.is_terminal, queue[k].since))
                 item = queue.pop(job_id)
-                self._last_sent[channel_id] = time.monotonic()
+                self._last_sent[channel_id] = self._timer.monotonic()
                 try:
                     await self._presenter.edit_card(item.job, item.extras)
                 except Exception:
@@ -99,9 +154,17 @@ class SendPacer:
     `capacity` instant and spaces the rest.
     """
 
-    def __init__(self, capacity: int = 5, period: float = 5.5) -> None:
-        self._capacity = capacity
-        self._rate = capacity / period  # tokens per second
+    def __init__(
+        self,
+        capacity: int | None = None,
+        period: float | None = None,
+        *,
+        timer: Timer | None = None,
+    ) -> None:
+        self._capacity = PACING.send_burst if capacity is None else capacity
+        period = PACING.send_period if period is None else period
+        self._rate = self._capacity / period  # tokens per second
+        self._timer = timer or RealTimer()
         self._buckets: dict[int, tuple[float, float]] = {}
         self._locks: dict[int, asyncio.Lock] = {}
 
@@ -109,12 +172,12 @@ class SendPacer:
         """Wait until a message may be sent in this channel, then take the token."""
         lock = self._locks.setdefault(channel_id, asyncio.Lock())
         async with lock:
-            now = time.monotonic()
+            now = self._timer.monotonic()
             tokens, updated = self._buckets.get(channel_id, (float(self._capacity), now))
             tokens = min(self._capacity, tokens + (now - updated) * self._rate)
             if tokens < 1:
-                await asyncio.sleep((1 - tokens) / self._rate)
-                now = time.monotonic()
+                await self._timer.sleep((1 - tokens) / self._rate)
+                now = self._timer.monotonic()
                 tokens = 1.0
             self._buckets[channel_id] = (tokens - 1, now)
             if len(self._buckets) > 10_000:  # forget idle channels, keep memory flat

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot.jobs import CardExtras, Delivery, PresenterError
-from cogs.cards.pacing import EDIT_INTERVAL_SECONDS, CardEditor, SendPacer
+from cogs.cards.pacing import CardEditor, SendPacer
 from cogs.cards.render import THUMBNAIL_NAME, render_card
 from cogs.cards.text import compressed_line, compressed_note, delivery_header, requester_only
 from cogs.common import NO_MENTIONS
@@ -35,7 +35,7 @@ INTERACTION_MARGIN = timedelta(minutes=2)
 class DiscordPresenter:
     """`bot.jobs.JobPresenter` for Discord: cards, clip delivery, audit lines."""
 
-    def __init__(self, bot: VideoBot, *, edit_interval: float = EDIT_INTERVAL_SECONDS) -> None:
+    def __init__(self, bot: VideoBot, *, edit_interval: float | None = None) -> None:
         self.bot = bot
         self.editor = CardEditor(self, interval=edit_interval)
         self.sends = SendPacer()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +20,7 @@ from cogs.cards import (
     render_card,
 )
 from storage.models import Job, JobState, Stage
+from tests.factories import VirtualTimer
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
@@ -154,53 +154,54 @@ def test_every_card_fits_discords_embed_limits() -> None:
 # ------------------------------------------------------------------------------------------
 @dataclass
 class EditRecorder:
+    timer: VirtualTimer = field(default_factory=VirtualTimer)
     edits: list[tuple[float, int, str]] = field(default_factory=list)
 
     async def edit_card(self, job: Job, extras: CardExtras) -> None:
-        self.edits.append((time.monotonic(), job.id, job.stage.value))
+        self.edits.append((self.timer.now, job.id, job.stage.value))
+
+
+def editor_for(recorder: EditRecorder, interval: float) -> CardEditor:
+    return CardEditor(recorder, interval=interval, timer=recorder.timer)  # type: ignore[arg-type]
 
 
 async def test_editor_coalesces_and_paces_per_channel() -> None:
     recorder = EditRecorder()
-    editor = CardEditor(recorder, interval=0.2)  # type: ignore[arg-type]
+    editor = editor_for(recorder, 0.2)
     editor.submit(job(stage=Stage.QUEUED), CardExtras())
-    await asyncio.sleep(0.01)  # the worker sends the first state at once
-    for stage in (Stage.STARTING, Stage.GENERATING):
+    await asyncio.sleep(0)  # the worker sends the first state at once
+    assert [stage for _, _, stage in recorder.edits] == ["queued"]
+    # Four more states before the next edit is due: only the newest is sent, one interval on.
+    for stage in (Stage.STARTING, Stage.GENERATING, Stage.FINISHING, Stage.DELIVERING):
         editor.submit(job(stage=stage), CardExtras())
-    await asyncio.sleep(0.05)
-    for stage in (Stage.FINISHING, Stage.DELIVERING):
-        editor.submit(job(stage=stage), CardExtras())
-    await asyncio.sleep(0.6)
-    stages = [stage for _, _, stage in recorder.edits]
-    # The first state goes out at once; the rest collapse to the newest.
-    assert stages == ["queued", "delivering"]
-    gaps = [b[0] - a[0] for a, b in zip(recorder.edits, recorder.edits[1:], strict=False)]
-    assert all(gap >= 0.19 for gap in gaps)
+    await editor.flush()
+    assert recorder.edits == [(0.0, 7, "queued"), (pytest.approx(0.2), 7, "delivering")]
 
 
 async def test_editor_sends_final_states_before_progress() -> None:
     recorder = EditRecorder()
-    editor = CardEditor(recorder, interval=0.1)  # type: ignore[arg-type]
+    editor = editor_for(recorder, 0.1)
     editor.submit(job(id=1, stage=Stage.QUEUED), CardExtras())
-    await asyncio.sleep(0.01)  # goes out at once; the rest queue behind the pacing
+    await asyncio.sleep(0)  # goes out at once; the rest queue behind the pacing
     editor.submit(job(id=2, stage=Stage.GENERATING), CardExtras())
     editor.submit(job(id=3, stage=Stage.STARTING), CardExtras())
     editor.submit(job(id=4, state=JobState.SUCCEEDED, stage=Stage.DONE), CardExtras())
     editor.submit(job(id=5, state=JobState.FAILED, stage=Stage.DONE), CardExtras())
-    await asyncio.sleep(0.7)
+    await editor.flush()
     order = [job_id for _, job_id, _ in recorder.edits]
-    assert order[0] == 1
-    assert order[1:3] == [4, 5]
-    assert sorted(order[3:]) == [2, 3]
+    assert order == [1, 4, 5, 2, 3]  # finals first, then progress oldest first
+    times = [at for at, _, _ in recorder.edits]
+    assert times == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4])
 
 
 async def test_editors_of_different_channels_do_not_wait_for_each_other() -> None:
     recorder = EditRecorder()
-    editor = CardEditor(recorder, interval=1.0)  # type: ignore[arg-type]
+    editor = editor_for(recorder, 1.0)
     for channel in range(5):
         editor.submit(job(id=channel, channel_id=100 + channel), CardExtras())
-    await asyncio.sleep(0.2)
-    assert len(recorder.edits) == 5
+    await editor.flush()
+    assert sorted(job_id for _, job_id, _ in recorder.edits) == [0, 1, 2, 3, 4]
+    assert recorder.timer.sleeps == []  # nobody waited
 
 
 # ------------------------------------------------------------------------------------------
@@ -388,17 +389,15 @@ async def test_30046_on_edit_posts_a_fresh_card() -> None:
 async def test_send_pacer_allows_a_burst_then_spaces_messages_per_channel() -> None:
     from cogs.cards import SendPacer
 
-    pacer = SendPacer(capacity=3, period=0.6)  # 3 at once, then one per 0.2 s
-    start = time.monotonic()
+    timer = VirtualTimer()
+    pacer = SendPacer(capacity=3, period=0.6, timer=timer)  # 3 at once, then one per 0.2 s
     stamps = []
     for _ in range(5):
         await pacer.acquire(1)
-        stamps.append(time.monotonic() - start)
+        stamps.append(timer.now)
     await pacer.acquire(2)  # another channel has its own bucket
-    other = time.monotonic() - start
-    assert stamps[2] < 0.05
-    assert stamps[3] >= 0.18 and stamps[4] - stamps[3] >= 0.18
-    assert other - stamps[4] < 0.05
+    assert stamps == pytest.approx([0.0, 0.0, 0.0, 0.2, 0.4])
+    assert timer.now == pytest.approx(0.4)
 
 
 async def test_a_reposted_card_carries_its_own_thumbnail() -> None:

@@ -32,6 +32,14 @@ FINAL_TITLES = ("✅ Video ready", "❌ Video failed", "⌛ Video timed out", "�
 CARD_LINK = re.compile(r"https://discord\.com/channels/\d+/\d+/(\d+)")
 SPARE_CHANNELS = ("videos-only", "queue", "flood", "expiry", "cancel")
 JOB_ID = re.compile(r"\bjob (\d+)")
+# The bot's per-channel pacing windows run at this fraction of Discord's (E2E_TIME_SCALE, read by
+# launch_bot.py); tests that turn the double's rate limits on scale its buckets alike (`window`).
+TIME_SCALE = 0.2
+
+
+def window(seconds: float) -> float:
+    """Return one of Discord's rate-limit windows as the e2e stack runs it."""
+    return seconds * TIME_SCALE
 
 
 def png(width: int = 640, height: int = 360, colour: str = "teal") -> bytes:
@@ -101,6 +109,7 @@ class Stack:
             "DATABASE_PATH": str(self.tmp / "bot.sqlite3"),
             "DEV_GUILD_ID": str(self.dd.guild.id),  # type: ignore[union-attr]
             "LOG_LEVEL": "INFO",
+            "E2E_TIME_SCALE": str(TIME_SCALE),
             **self.extra_env,
         }
 

@@ -1,7 +1,9 @@
 """Run a bot module against the Discord double: `python tests/e2e/launch_bot.py [module] [args...]`.
 
 Points discord.py at DISCORD_API_BASE / DISCORD_GATEWAY_URL before any Route is built, then runs
-the module as __main__; the production bot code is never modified for tests.
+the module as __main__; the production bot code is never modified for tests. With
+E2E_TIME_SCALE set (a test-only variable, read here and nowhere in the bot), the bot's per-channel
+Discord pacing windows are scaled by it, as the test scales the double's rate-limit buckets.
 """
 
 from __future__ import annotations
@@ -16,6 +18,15 @@ import yarl
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def scale_pacing(factor: float) -> None:
+    """Shorten the bot's pacing windows (card edits, new messages) by `factor`."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from cogs.cards import pacing
+
+    pacing.PACING = pacing.PACING.scaled(factor)
+
+
 def main() -> None:
     """Patch discord.py's REST base and default gateway, then run the module."""
     import discord.gateway
@@ -24,6 +35,8 @@ def main() -> None:
     # Route builds its URL from BASE at construction, so this must precede any request.
     discord.http.Route.BASE = os.environ["DISCORD_API_BASE"].rstrip("/")
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(os.environ["DISCORD_GATEWAY_URL"])
+    if scale := os.environ.get("E2E_TIME_SCALE"):
+        scale_pacing(float(scale))
     module = sys.argv[1] if len(sys.argv) > 1 else "bot"
     sys.argv = [module, *sys.argv[2:]]
     # sys.path[0] is tests/e2e when run as a script; the bot lives at the project root.

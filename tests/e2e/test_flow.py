@@ -15,7 +15,7 @@ from PIL import Image
 
 from bot.wiro.sandbox import TaskScript
 from tests.discord_double.world import Member
-from tests.e2e.conftest import Stack, fake_clip, gif, png
+from tests.e2e.conftest import Stack, fake_clip, gif, png, window
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -417,11 +417,12 @@ async def test_twenty_concurrent_jobs_never_hit_a_rate_limit(stack: Stack) -> No
     channel = stack.channel("flood")
     config = stack.dd.world.config
     # Discord's per-channel limits on edits and on new messages (cards, clips) are both on.
+    # The stack runs Discord's windows (and the bot's pacing) at TIME_SCALE: same shape, faster.
     config.buckets = {
-        ("PATCH", "/channels/{channel_id}/messages/{message_id}"): (5, 5.0),
-        ("POST", "/channels/{channel_id}/messages"): (5, 5.0),
-        ("POST", "/webhooks/{app_id}/{token}"): (5, 2.0),
-        ("PATCH", "/webhooks/{app_id}/{token}/messages/{message_id}"): (5, 2.0),
+        ("PATCH", "/channels/{channel_id}/messages/{message_id}"): (5, window(5.0)),
+        ("POST", "/channels/{channel_id}/messages"): (5, window(5.0)),
+        ("POST", "/webhooks/{app_id}/{token}"): (5, window(2.0)),
+        ("PATCH", "/webhooks/{app_id}/{token}/messages/{message_id}"): (5, window(2.0)),
     }
     config.rate_limits = True
     mark = len(stack.dd.world.calls)
@@ -448,16 +449,17 @@ async def test_twenty_concurrent_jobs_never_hit_a_rate_limit(stack: Stack) -> No
     calls = stack.dd.world.calls[mark:]
     assert [c for c in calls if c.status == 429] == []
     assert stack.dd.world.rate_limit_hits == 0
-    # Card edits in the channel stay within 5 per 5 s.
+    # Card edits in the channel stay within 5 per 5 s (scaled). These are arrival times at the
+    # double, with the jitter of a loaded machine (tenths of a second); unpaced edits would
+    # arrive milliseconds apart.
     edits = sorted(
         c.at
         for c in calls
         if c.method == "PATCH" and c.path.startswith(f"/channels/{channel.id}/messages/")
     )
     assert len(edits) >= 20
-    assert all(b - a >= 5.0 for a, b in zip(edits, edits[5:], strict=False)), [
-        round(b - a, 3) for a, b in zip(edits, edits[5:], strict=False)
-    ]
+    gaps = [round(b - a, 3) for a, b in zip(edits, edits[5:], strict=False)]
+    assert all(gap >= 0.75 * window(5.0) for gap in gaps), gaps
 
 
 async def test_quota_and_jobs_answer_ephemerally(stack: Stack) -> None:

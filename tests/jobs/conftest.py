@@ -191,3 +191,13 @@ async def wait_terminal(db: Database, job_id: int, timeout: float = 15.0) -> Job
         {JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.TIMED_OUT},
         timeout,
     )
+
+
+async def wait_stopped(service: JobService, job_id: int, timeout: float = 10.0) -> None:
+    """Wait until no runner drives the job: nothing more is sent to Wiro or Discord for it."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while service.driving(job_id):
+        if loop.time() > end:
+            raise AssertionError(f"job {job_id} is still driven after {timeout} s")
+        await asyncio.sleep(0.02)

@@ -25,6 +25,7 @@ from tests.jobs.conftest import (
     png_frame,
     request,
     wait_state,
+    wait_stopped,
     wait_terminal,
 )
 
@@ -260,7 +261,8 @@ async def test_cancel_while_waiting_locally_never_submits(
     message = await service.cancel(job.id, USER, is_moderator=False)
     assert "cancelled" in message
     runs_at_cancel = len(sim.runs)
-    await asyncio.sleep(0.6)  # three retry periods
+    # Only the job's runner sends Runs: once it has stopped, no retry can come any more.
+    await wait_stopped(service, job.id)
     done = await db.get_job(job.id)
     assert done.state is JobState.CANCELLED
     assert len(sim.runs) == runs_at_cancel
@@ -611,7 +613,7 @@ async def test_cancel_pressed_while_sending_is_honoured_when_wiro_answers_busy(
     await db.update_job(job.id, cancelled_by=USER)
     done = await wait_terminal(db, job.id)
     assert done.state is JobState.CANCELLED
-    await asyncio.sleep(0.5)  # a retry would have happened by now
+    await wait_stopped(service, job.id)  # only the runner sends Runs; none can come any more
     assert [r for r in sim.runs if r.task_id] == []
     assert await _kinds(db, job.id) == ["reserve", "refund"]
 
