@@ -36,6 +36,7 @@ HINTS: dict[str, str] = {
     "MAX_JOBS_PER_USER": "a whole number from 1 to 100",
     "MAX_JOBS_PER_GUILD": "a whole number from 1 to 1000",
     "JOB_TIMEOUT_MINUTES": "a whole number of minutes from 1 to 240",
+    "APPROVAL_EXPIRY_HOURS": "hours, more than 0 and at most 720; fractions allowed (0.5 = 30 min)",
     "LOG_LEVEL": "one of DEBUG, INFO, WARNING, ERROR, CRITICAL",
 }
 
@@ -73,6 +74,7 @@ class Settings(BaseSettings):
     max_jobs_per_user: int = Field(2, ge=1, le=100)
     max_jobs_per_guild: int = Field(10, ge=1, le=1000)
     job_timeout_minutes: int = Field(20, ge=1, le=240)
+    approval_expiry_hours: float = Field(24.0, gt=0, le=720, allow_inf_nan=False)
     log_level: LogLevel = "INFO"
 
     @field_validator("discord_token", "wiro_api_key", "wiro_api_secret", mode="before")

@@ -1,0 +1,445 @@
+"""The approval queue on Discord: the review message, its Approve and Deny buttons, the Deny
+form, the moderators' `/videoadmin approval` words, and audit-channel lines.
+
+`render_review` is pure (job + approval → embed + view). Buttons are DynamicItems (the job id is
+in the custom_id, the state in SQLite), so they keep working after a restart. The Deny form is
+answered by a listener rather than a stored Modal object, for the same reason: a form opened
+before a restart is still honoured after it. `DiscordReviews` implements
+`bot.approval.ReviewPresenter`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import re
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord.ext import commands
+
+from bot.approval import MAX_DENY_REASON_CHARS, expiry_words
+from bot.jobs import Refused, ts
+from bot.usage import usd
+from cogs.cards import THUMBNAIL_NAME, card_link, prompt_as_text, settings_line
+from cogs.common import NO_MENTIONS, error_id, is_moderator, reply
+from storage.approvals import Approval, ApprovalSettings, ApprovalStatus, ApprovalStore
+from storage.models import Job
+
+if TYPE_CHECKING:
+    from bot.app import VideoBot
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "hailuo-2.3"
+DENY_FORM = re.compile(r"approval:deny-form:(?P<job_id>[0-9]+)")
+REASON_INPUT = "reason"
+# What the bot needs in the review channel: the review embed, its thumbnail, its buttons.
+REVIEW_CHANNEL_PERMISSIONS = {
+    "view_channel": "View Channel",
+    "send_messages": "Send Messages",
+    "embed_links": "Embed Links",
+    "attach_files": "Attach Files",
+}
+
+_TITLES = {
+    ApprovalStatus.WAITING: "🔎 Video request waiting for approval",
+    ApprovalStatus.APPROVED: "✅ Approved",
+    ApprovalStatus.DENIED: "⛔ Denied",
+    ApprovalStatus.EXPIRED: "⌛ Expired: nobody reviewed it in time",
+    ApprovalStatus.CANCELLED: "🚫 Cancelled while waiting",
+}
+_COLOURS = {
+    ApprovalStatus.WAITING: discord.Colour.gold(),
+    ApprovalStatus.APPROVED: discord.Colour.green(),
+    ApprovalStatus.DENIED: discord.Colour.red(),
+    ApprovalStatus.EXPIRED: discord.Colour.orange(),
+    ApprovalStatus.CANCELLED: discord.Colour.light_grey(),
+}
+
+
+def credits_words(credits: int) -> str:
+    return f"{credits} credit" if credits == 1 else f"{credits} credits"
+
+
+def cost_words(job: Job) -> str:
+    """'1 credit reserved · about $0.28 at Wiro' (USD only when an estimate exists)."""
+    text = f"{credits_words(job.credits)} reserved"
+    if job.expected_cost_usd is not None:
+        text += f" · about {usd(job.expected_cost_usd)} at Wiro"
+    return text
+
+
+def decision_words(approval: Approval, expiry: timedelta) -> str:
+    """Who decided what, when: the review message's last field."""
+    when = f" {ts(approval.decided_at)}" if approval.decided_at else ""
+    by = f"<@{approval.decided_by}>" if approval.decided_by else "the bot"
+    if approval.status is ApprovalStatus.APPROVED:
+        return f"Approved by {by}{when}; the video is being made."
+    if approval.status is ApprovalStatus.DENIED:
+        reason = prompt_as_text(approval.reason or "no reason given", limit=400)
+        return f"Denied by {by}{when}. Reason shown to the member: {reason}"
+    if approval.status is ApprovalStatus.EXPIRED:
+        return f"Nobody reviewed it within {expiry_words(expiry)}{when}; credits refunded."
+    if approval.decided_by is None:
+        return f"The request ended before anyone reviewed it{when}."
+    return f"Cancelled by {by}{when}; credits refunded."
+
+
+def render_review(
+    job: Job, approval: Approval, *, expiry: timedelta, has_thumbnail: bool = False
+) -> tuple[discord.Embed, discord.ui.View | None]:
+    """Build the review message for the request's current state (buttons only while waiting)."""
+    status = approval.status
+    embed = discord.Embed(title=_TITLES[status], colour=_COLOURS[status])
+    embed.description = f"**Prompt**\n{prompt_as_text(job.prompt, limit=3000)}"
+    embed.add_field(name="Settings", value=settings_line(job), inline=True)
+    embed.add_field(name="Model", value=str(getattr(job, "model", None) or DEFAULT_MODEL))
+    camera = getattr(job, "camera", None)
+    embed.add_field(name="Camera", value=prompt_as_text(str(camera)) if camera else "none")
+    embed.add_field(name="Requested by", value=f"<@{job.user_id}>", inline=True)
+    embed.add_field(name="Expected cost", value=cost_words(job), inline=True)
+    link = card_link(job)
+    if link.startswith("https://"):
+        embed.add_field(name="Card", value=f"[Job {job.id}]({link})", inline=True)
+    if status is ApprovalStatus.WAITING:
+        embed.add_field(name="Expires", value=ts(approval.expires_at), inline=True)
+    else:
+        embed.add_field(name="Decision", value=decision_words(approval, expiry), inline=False)
+    if has_thumbnail:
+        embed.set_thumbnail(url=f"attachment://{THUMBNAIL_NAME}")
+    embed.set_footer(text=f"Job {job.id} · requested")
+    embed.timestamp = approval.requested_at
+    if status is not ApprovalStatus.WAITING:
+        return embed, None
+    view = discord.ui.View(timeout=None)
+    view.add_item(ApproveButton(job.id))
+    view.add_item(DenyButton(job.id))
+    return embed, view
+
+
+# ----------------------------------------------------------------------------------------------
+# Buttons and the Deny form
+# ----------------------------------------------------------------------------------------------
+async def _moderator_here(interaction: discord.Interaction) -> None:
+    if interaction.guild_id is None or not await is_moderator(interaction):
+        raise Refused("Only moderators (Manage Server, or the bot's moderator role) can review.")
+
+
+async def _guarded(interaction: discord.Interaction, handler: Any) -> None:
+    """Run a handler; refusals and errors become an ephemeral answer, never silence."""
+    try:
+        await handler(interaction)
+    except Refused as exc:
+        await reply(interaction, exc.message)
+    except Exception:
+        ref = error_id()
+        log.exception("error ref=%s in approval interaction %s", ref, interaction.data)
+        await reply(interaction, f"Sorry, something went wrong on our side (error {ref}).")
+
+
+class ApproveButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=r"approval:approve:(?P<job_id>[0-9]+)",
+):
+    """Approve a waiting request (moderators): the job starts at once."""
+
+    def __init__(self, job_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Approve",
+                style=discord.ButtonStyle.success,
+                custom_id=f"approval:approve:{job_id}",
+            )
+        )
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: Any
+    ) -> ApproveButton:
+        return cls(int(match["job_id"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await _guarded(interaction, self._approve)
+
+    async def _approve(self, interaction: discord.Interaction) -> None:
+        await _moderator_here(interaction)
+        bot: VideoBot = interaction.client  # type: ignore[assignment]
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        assert interaction.guild_id is not None
+        text = await bot.approvals.approve(self.job_id, interaction.user.id, interaction.guild_id)
+        await reply(interaction, text)
+
+
+class DenyButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=r"approval:deny:(?P<job_id>[0-9]+)",
+):
+    """Deny a waiting request (moderators): a form asks for the reason the member will see."""
+
+    def __init__(self, job_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Deny",
+                style=discord.ButtonStyle.danger,
+                custom_id=f"approval:deny:{job_id}",
+            )
+        )
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: Any
+    ) -> DenyButton:
+        return cls(int(match["job_id"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await _guarded(interaction, self._open_form)
+
+    async def _open_form(self, interaction: discord.Interaction) -> None:
+        await _moderator_here(interaction)
+        bot: VideoBot = interaction.client  # type: ignore[assignment]
+        approval = await bot.approvals.store.get(self.job_id)
+        if approval is None or approval.guild_id != interaction.guild_id:
+            raise Refused(f"Job {self.job_id} is not waiting for approval in this server.")
+        if not approval.waiting:
+            from bot.approval import decided_words
+
+            raise Refused(decided_words(approval))
+        await interaction.response.send_modal(deny_form(self.job_id))
+
+
+def deny_form(job_id: int) -> discord.ui.Modal:
+    """The Deny form. It is sent stopped, so discord.py does not keep it in memory: the submit
+    is answered by `ApprovalCog.on_interaction` from its custom_id, before or after a restart."""
+    form = discord.ui.Modal(title=f"Deny job {job_id}", custom_id=f"approval:deny-form:{job_id}")
+    form.add_item(
+        discord.ui.Label(
+            text="Reason (the member sees it)",
+            component=discord.ui.TextInput(
+                custom_id=REASON_INPUT,
+                style=discord.TextStyle.paragraph,
+                placeholder="e.g. Not suitable for this server",
+                required=True,
+                min_length=1,
+                max_length=MAX_DENY_REASON_CHARS,
+            ),
+        )
+    )
+    form.stop()
+    return form
+
+
+def submitted_value(components: Sequence[dict[str, Any]], custom_id: str) -> str | None:
+    """The value typed into input `custom_id` of a modal submission (rows or labels)."""
+    for component in components:
+        if component.get("type") == 1:
+            found = submitted_value(component.get("components") or [], custom_id)
+        elif component.get("type") == 18:
+            found = submitted_value([component.get("component") or {}], custom_id)
+        else:
+            found = component.get("value") if component.get("custom_id") == custom_id else None
+        if found is not None:
+            return str(found)
+    return None
+
+
+# ----------------------------------------------------------------------------------------------
+# Moderator commands' words (the commands live in the admin cog)
+# ----------------------------------------------------------------------------------------------
+def check_review_channel(
+    channel_guild_id: int, guild_id: int, bot_permissions: discord.Permissions | None
+) -> None:
+    """Refuse a review channel of another server, or one the bot cannot post reviews in."""
+    if channel_guild_id != guild_id:
+        raise Refused("That channel is not in this server.")
+    if bot_permissions is None:
+        return
+    missing = [
+        label
+        for attr, label in REVIEW_CHANNEL_PERMISSIONS.items()
+        if not getattr(bot_permissions, attr)
+    ]
+    if missing:
+        raise Refused(
+            f"I can't post reviews in that channel: I need {', '.join(missing)} there first."
+        )
+
+
+def check_trusted_role(role_guild_id: int | None, guild_id: int, *, is_default: bool) -> None:
+    """Refuse a trusted role that is not a plain role of this server."""
+    if role_guild_id != guild_id:
+        raise Refused("That role is not a role of this server.")
+    if is_default:
+        raise Refused(
+            "@everyone can't be the trusted role: everyone would skip the queue. "
+            "Use `/videoadmin approval off` instead."
+        )
+
+
+async def turn_on(
+    store: ApprovalStore,
+    guild_id: int,
+    channel_id: int,
+    trusted_role_id: int | None,
+    actor_id: int,
+    now: datetime,
+    expiry: timedelta,
+) -> str:
+    """Turn approval on (or change its channel and trusted role) and say what it means."""
+    trusted = f", holders of <@&{trusted_role_id}>" if trusted_role_id else ""
+    detail = f"approval on: review channel {channel_id}" + (
+        f", trusted role {trusted_role_id}" if trusted_role_id else ""
+    )
+    await store.set_settings(guild_id, enabled=True, review_channel_id=channel_id,
+                             trusted_role_id=trusted_role_id, actor_id=actor_id, now=now,
+                             detail=detail)  # fmt: skip
+    return (
+        f"🔎 Approval is on. Requests from members wait for a moderator in <#{channel_id}>; "
+        f"moderators{trusted} skip the queue. Credits are reserved while a request waits, and "
+        f"a request nobody reviews within {expiry_words(expiry)} expires and is refunded."
+    )
+
+
+async def turn_off(
+    store: ApprovalStore, guild_id: int, actor_id: int, now: datetime, waiting: int
+) -> str:
+    """Turn approval off; requests already waiting still wait for a decision."""
+    settings = await store.settings(guild_id)
+    if settings is None or not settings.enabled:
+        raise Refused("Approval is already off.")
+    await store.set_settings(guild_id, enabled=False, review_channel_id=None,
+                             trusted_role_id=None, actor_id=actor_id, now=now,
+                             detail="approval off")  # fmt: skip
+    still = (
+        f" The {waiting} request{'s' if waiting != 1 else ''} already waiting still need a "
+        "decision (or expire)."
+        if waiting
+        else ""
+    )
+    return f"Approval is off: new requests start at once.{still}"
+
+
+def approval_summary(settings: ApprovalSettings | None, waiting: int, expiry: timedelta) -> str:
+    """One line for `limit show`: whether requests wait, where, who skips, how many wait."""
+    if settings is None or not settings.enabled:
+        tail = f" ({waiting} earlier requests still wait)" if waiting else ""
+        return f"Approval: off, requests start at once{tail}."
+    trusted = f", and holders of <@&{settings.trusted_role_id}>" if settings.trusted_role_id else ""
+    return (
+        f"Approval: **on**, reviewed in <#{settings.review_channel_id}>; moderators{trusted} "
+        f"skip it. Waiting now: **{waiting}** · unreviewed requests expire after "
+        f"{expiry_words(expiry)}."
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# The presenter
+# ----------------------------------------------------------------------------------------------
+class DiscordReviews:
+    """`bot.approval.ReviewPresenter` on Discord, plus audit-channel lines."""
+
+    def __init__(self, bot: VideoBot) -> None:
+        self.bot = bot
+
+    def _expiry(self) -> timedelta:
+        return self.bot.approvals.expiry
+
+    async def _thumbnail(self, job: Job) -> bytes | None:
+        if not job.has_image:
+            return None
+        from bot.media import make_thumbnail
+
+        frame = await self.bot.storage.load_frame(job.id)
+        if frame is None:
+            return None
+        try:
+            return await asyncio.to_thread(make_thumbnail, frame.data)
+        except Exception:
+            log.warning("job=%s could not build the review thumbnail", job.id, exc_info=True)
+            return None
+
+    async def post_review(self, job: Job, approval: Approval) -> int:
+        thumbnail = await self._thumbnail(job)
+        embed, view = render_review(
+            job, approval, expiry=self._expiry(), has_thumbnail=thumbnail is not None
+        )
+        kwargs: dict[str, Any] = {"embed": embed, "allowed_mentions": NO_MENTIONS}
+        if view is not None:
+            kwargs["view"] = view
+        if thumbnail is not None:
+            kwargs["file"] = discord.File(io.BytesIO(thumbnail), filename=THUMBNAIL_NAME)
+        channel = self.bot.get_partial_messageable(
+            approval.review_channel_id, guild_id=job.guild_id
+        )
+        await self.bot.presenter.sends.acquire(approval.review_channel_id)
+        message = await channel.send(**kwargs)
+        return message.id
+
+    async def update_review(self, job: Job, approval: Approval) -> None:
+        if approval.review_message_id is None:
+            return
+        embed, view = render_review(
+            job, approval, expiry=self._expiry(), has_thumbnail=job.has_image
+        )
+        channel = self.bot.get_partial_messageable(
+            approval.review_channel_id, guild_id=job.guild_id
+        )
+        try:
+            await channel.get_partial_message(approval.review_message_id).edit(
+                embed=embed, view=view, allowed_mentions=NO_MENTIONS
+            )
+        except discord.HTTPException as exc:
+            log.warning("job=%s could not update the review message: %s", job.id, exc)
+
+    async def audit(self, guild_id: int, text: str) -> bool:
+        channel_id = (await self.bot.storage.guild_settings(guild_id)).audit_channel_id
+        if channel_id is None:
+            return False
+        await self.bot.presenter.sends.acquire(channel_id)
+        try:
+            await self.bot.get_partial_messageable(channel_id, guild_id=guild_id).send(
+                text[:2000], allowed_mentions=NO_MENTIONS
+            )
+        except discord.HTTPException as exc:
+            log.warning("guild=%s could not post in audit channel %s: %s", guild_id, channel_id,
+                        exc)  # fmt: skip
+            return False
+        return True
+
+
+class ApprovalCog(commands.Cog):
+    """Answers the Deny form (the buttons are dynamic items registered by the bot)."""
+
+    def __init__(self, bot: VideoBot) -> None:
+        self.bot = bot
+
+    @commands.Cog.listener()
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        if interaction.type is not discord.InteractionType.modal_submit:
+            return
+        data: dict[str, Any] = interaction.data or {}  # type: ignore[assignment]
+        match = DENY_FORM.fullmatch(str(data.get("custom_id", "")))
+        if match is None:
+            return
+        job_id = int(match["job_id"])
+        reason = submitted_value(data.get("components") or [], REASON_INPUT) or ""
+
+        async def deny(interaction: discord.Interaction) -> None:
+            await _moderator_here(interaction)
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            assert interaction.guild_id is not None
+            text = await self.bot.approvals.deny(
+                job_id, interaction.user.id, interaction.guild_id, reason
+            )
+            await reply(interaction, text)
+
+        await _guarded(interaction, deny)
+
+
+async def setup(bot: VideoBot) -> None:
+    await bot.add_cog(ApprovalCog(bot))
