@@ -10,16 +10,19 @@ from typing import Literal
 import discord
 from discord.ext import commands
 
+from bot.approval import ApprovalService
 from bot.background import BackgroundTasks
+from bot.budget_alerts import BudgetAlerts
 from bot.jobs import JobConfig, JobService
 from bot.settings import Settings
 from bot.wiro.client import WiroClient
+from storage.approvals import ApprovalStore
 from storage.db import Database
 from storage.models import Limit
 
 log = logging.getLogger(__name__)
 
-COGS = ("cogs.video", "cogs.governance", "cogs.admin")
+COGS = ("cogs.video", "cogs.governance", "cogs.admin", "cogs.approval")
 Mode = Literal["run", "sync"]
 
 
@@ -80,17 +83,46 @@ class VideoBot(commands.Bot):
                 work_dir=settings.database_path.parent / "tmp",
             ),
         )
+        self.approval_store = ApprovalStore(storage)
+        self.approvals = ApprovalService(
+            storage=storage,
+            store=self.approval_store,
+            jobs=self.jobs,
+            expiry=timedelta(hours=settings.approval_expiry_hours),
+            clock=self.jobs.clock,
+            system_actor=self._own_id,
+        )
+        self.jobs.gate = self.approvals
+        self.budget_alerts = BudgetAlerts(
+            storage=storage,
+            store=self.approval_store,
+            post=self._post_audit,
+            clock=self.jobs.clock,
+            system_actor=self._own_id,
+        )
         self._resumed = False
 
+    def _own_id(self) -> int:
+        return self.user.id if self.user is not None else 0
+
+    async def _post_audit(self, guild_id: int, text: str) -> bool:
+        return (
+            await self.approvals.presenter.audit(guild_id, text)
+            if self.approvals.presenter
+            else False
+        )
+
     async def setup_hook(self) -> None:
+        from cogs.approval import ApproveButton, DenyButton, DiscordReviews
         from cogs.cards import CancelButton, DiscordPresenter, RerollButton
 
         self.presenter = DiscordPresenter(self)
         self.jobs.presenter = self.presenter
+        self.approvals.presenter = DiscordReviews(self)
         for name in COGS:
             await self.load_extension(name)
         # Buttons of every card ever posted keep working: the job id is in the custom_id.
-        self.add_dynamic_items(CancelButton, RerollButton)
+        self.add_dynamic_items(CancelButton, RerollButton, ApproveButton, DenyButton)
         if self.mode != "run":
             return
         if self.settings.dev_guild_id:
@@ -105,6 +137,11 @@ class VideoBot(commands.Bot):
         if self._resumed:
             return
         self._resumed = True
+        # Decisions a restart interrupted are applied before any job is resumed.
+        fixed = await self.approvals.recover()
+        if fixed:
+            log.info("finished %d approval decisions interrupted by the restart", fixed)
+        self.background.spawn(self.approvals.run_expiry(), name="approval-expiry")
         count = await self.jobs.resume_all()
         if count:
             log.info("resumed %d jobs in flight", count)

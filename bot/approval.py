@@ -22,12 +22,11 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from bot.jobs import Refused
-from storage.approvals import Approval, ApprovalSettings, ApprovalStatus, ApprovalStore
+from storage.approvals import Approval, ApprovalSettings, ApprovalStatus, ApprovalStore, Hold
 from storage.db import Database
 from storage.models import Job
 
@@ -93,14 +92,6 @@ def decided_words(approval: Approval) -> str:
         ApprovalStatus.CANCELLED: f"Job {approval.job_id} was cancelled{who} while waiting.",
         ApprovalStatus.WAITING: f"Job {approval.job_id} is waiting for a moderator.",
     }[approval.status]
-
-
-@dataclass(frozen=True, slots=True)
-class Hold:
-    """Where a request that must wait is reviewed, and until when."""
-
-    review_channel_id: int
-    expires_at: datetime
 
 
 class JobControl(Protocol):

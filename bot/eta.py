@@ -40,7 +40,9 @@ class EtaEstimator:
         now = self.clock()
         # Time at Wiro counts from submission; a job still in our local queue has not
         # started that clock yet. A run slower than usual shows "soon", never "ago".
-        start = job.submitted_at or (now if job.state is JobState.WAITING else job.created_at)
+        start = job.submitted_at or (
+            now if job.state is JobState.WAITING else job.approved_at or job.created_at
+        )
         return max(start + timedelta(seconds=seconds), now + ETA_FLOOR)
 
     async def seconds(self, job: Job) -> float:

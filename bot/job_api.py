@@ -6,6 +6,7 @@ Cogs import these to talk to `bot.jobs.JobService` without importing the service
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Protocol
 from pydantic import BaseModel, ConfigDict
 
 from bot import quota
+from storage.approvals import ApprovalStatus, Hold
 from storage.models import Job, Limit
 
 # Clips above this are linked, never downloaded: a 10 s 1080P clip is a few tens of MB at most.
@@ -57,6 +59,8 @@ class CardExtras(BaseModel):
     note: str | None = None
     cancelling: bool = False
     retrying: bool = False  # Wiro hit a problem (`task_error`) and is retrying the task
+    # The approval queue's word on a held request: "waiting", "denied", "expired", "cancelled".
+    approval: str | None = None
 
 
 class Delivery(BaseModel):
@@ -67,6 +71,27 @@ class Delivery(BaseModel):
     message_id: int | None
     attached: bool
     note: str | None = None  # why it was linked instead of attached, or that it was compressed
+
+
+class ApprovalGate(Protocol):
+    """The approval queue as the lifecycle sees it (`bot.approval.ApprovalService`)."""
+
+    async def hold_for(
+        self, guild_id: int, *, role_ids: Iterable[int], manage_guild: bool
+    ) -> Hold | None:
+        """Where and until when this member's request waits, or None when it runs at once."""
+
+    async def open_review(self, job: Job) -> None:
+        """Post the review of a held job; raise Refused (job refunded) if it cannot."""
+
+    async def holds(self, job_id: int) -> bool:
+        """True while the job may not run (waiting for a moderator, or decided against)."""
+
+    async def state_of(self, job_id: int) -> ApprovalStatus | None:
+        """The job's approval status, None when it never had to wait."""
+
+    async def cancel_waiting(self, job_id: int, actor_id: int) -> str | None:
+        """Cancel a request still waiting; None when it is not waiting."""
 
 
 class JobPresenter(Protocol):
@@ -128,6 +153,9 @@ class VideoRequest:
     upload_limit: int | None = None
     image_url: str | None = None
     reroll_of: int | None = None
+    # The requester holds Manage Server (from the interaction): a moderator, who never waits
+    # for approval. Left False, the safe default, a moderator's request would wait like any.
+    manage_guild: bool = False
 
 
 @dataclass(frozen=True)

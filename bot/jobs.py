@@ -34,6 +34,7 @@ from bot.eta import DEFAULT_ETA_SECONDS, ETA_FLOOR, EtaEstimator
 from bot.job_api import (
     BUSY_RETRY_SECONDS,
     MAX_CLIP_BYTES,
+    ApprovalGate,
     CardExtras,
     Delivery,
     JobConfig,
@@ -65,6 +66,7 @@ from bot.wiro.errors import (
 from bot.wiro.models import StageUpdate, TaskDetail, TaskOutcome
 from bot.wiro_queue import LocalQueue
 from storage.api import IllegalTransition, ReservationRefused
+from storage.approvals import ApprovalStatus
 from storage.db import Database
 from storage.models import Job, JobState, NewJob, Stage, StoredFrame
 
@@ -75,6 +77,7 @@ __all__ = [
     "ETA_FLOOR",
     "MAX_CLIP_BYTES",
     "MAX_PROMPT_CHARS",
+    "ApprovalGate",
     "CardExtras",
     "Delivery",
     "JobConfig",
@@ -124,6 +127,9 @@ class JobService:
         self.clock = clock
         # Video work (fitting clips to the upload limit, Extend) runs on its own bounded pool.
         self.video = video or VideoWorker(config.work_dir)
+        # Set by the bot when the approval queue exists: every new job passes submit(), so
+        # every entry point (/video, Re-roll, the studio's) is held the same way.
+        self.gate: ApprovalGate | None = None
         self.admission = Admission(storage=storage, wiro=wiro, config=config, clock=clock)
         self.queue = LocalQueue(
             storage, busy_retry_seconds=config.busy_retry_seconds, monotonic=monotonic
@@ -177,6 +183,13 @@ class JobService:
         if self.presenter is None:
             raise RuntimeError("JobService.presenter is not set")
         policy = await self.admission.policy(req)
+        hold = (
+            await self.gate.hold_for(
+                req.guild_id, role_ids=req.role_ids, manage_guild=req.manage_guild
+            )
+            if self.gate is not None
+            else None
+        )
         new = NewJob(
             guild_id=req.guild_id,
             channel_id=req.channel_id,
@@ -195,7 +208,7 @@ class JobService:
         )
         try:
             job = await self.storage.create_job_with_reservation(
-                new, windows=policy.windows, check=policy.check, now=self.clock()
+                new, windows=policy.windows, check=policy.check, now=self.clock(), hold=hold
             )
         except ReservationRefused as exc:
             assert isinstance(exc.refusal, quota.Refusal)
@@ -203,13 +216,14 @@ class JobService:
         current_job.set(job.id)  # this interaction's task: its log lines name the job
         jlog = job_logger(log, job.id)
         jlog.info(
-            "reserved %d credits for user=%s guild=%s settings=%s/%ss image=%s",
+            "reserved %d credits for user=%s guild=%s settings=%s/%ss image=%s%s",
             cost,
             req.user_id,
             req.guild_id,
             req.resolution,
             req.duration,
             frame is not None,
+            " (waits for a moderator)" if hold else "",
         )
         try:
             if frame is not None:
@@ -240,9 +254,29 @@ class JobService:
             )
         finally:
             # Even if recording the card failed, the job runs (and ends) rather than holding
-            # the member's credits and a concurrency slot until the next restart.
-            self._launch(job.id)
+            # the member's credits and a concurrency slot until the next restart. A held job
+            # waits for its review instead (and expires, refunded, if that never comes).
+            if hold is None:
+                self._launch(job.id)
+        if hold is not None and self.gate is not None:
+            await self.gate.open_review(job)
         return job
+
+    async def release(self, job_id: int) -> None:
+        """Start a job a moderator approved, as usual."""
+        current_job.set(job_id)
+        await self._render(await self.storage.get_job(job_id))
+        self._launch(job_id)
+
+    async def withdraw(self, job_id: int, reason: str, *, by: int | None) -> Job | None:
+        """End a held job that never started (cancelled, refunded); None if it had moved on."""
+        job = await self.storage.get_job(job_id)
+        if job.state is not JobState.PENDING:
+            return None
+        try:
+            return await self._finish(job, JobState.CANCELLED, reason, cancelled_by=by)
+        except IllegalTransition:
+            return None
 
     def _launch(self, job_id: int) -> None:
         if job_id in self._runners and not self._runners[job_id].done():
@@ -256,6 +290,9 @@ class JobService:
         current_job.set(job_id)  # this task's own context: lower layers' lines carry the id
         jlog = job_logger(log, job_id)
         try:
+            if self.gate is not None and await self.gate.holds(job_id):
+                jlog.info("waits for a moderator; not started")
+                return
             job = await self.storage.get_job(job_id)
             resumed_delivery = job.state is JobState.DELIVERING
             while not job.is_terminal:
@@ -660,6 +697,10 @@ class JobService:
         job = await self.storage.get_job(job_id)
         if job.user_id != actor_id and not is_moderator:
             raise Refused("Only the member who asked for this video or a moderator can cancel it.")
+        if self.gate is not None:
+            waiting = await self.gate.cancel_waiting(job_id, actor_id)
+            if waiting is not None:
+                return waiting
         for _ in range(3):  # the runner may move the job between our read and our write
             if job.is_terminal:
                 raise Refused(f"Job {job.id} has already finished ({_state_words(job.state)}).")
@@ -705,7 +746,13 @@ class JobService:
         raise Refused(f"Job {job_id} was already refunded.")
 
     async def reroll(
-        self, job_id: int, actor_id: int, role_ids: frozenset[int], upload_limit: int | None
+        self,
+        job_id: int,
+        actor_id: int,
+        role_ids: frozenset[int],
+        upload_limit: int | None,
+        *,
+        manage_guild: bool = False,
     ) -> Job:
         """Run a finished job again with the same settings, charged again."""
         job = await self.storage.get_job(job_id)
@@ -737,6 +784,7 @@ class JobService:
             upload_limit=upload_limit,
             image_url=job.image_url,
             reroll_of=job.id,
+            manage_guild=manage_guild,
         )
         from bot.media import make_thumbnail
 
@@ -811,7 +859,12 @@ class JobService:
         cancelling: bool = False,
         note: str | None = None,
     ) -> CardExtras:
-        eta = await self.eta.eta(job)
+        approval: str | None = None
+        if self.gate is not None and job.state in (JobState.PENDING, JobState.CANCELLED):
+            status = await self.gate.state_of(job.id)
+            if status is not None and status is not ApprovalStatus.APPROVED:
+                approval = status.value
+        eta = None if approval is not None else await self.eta.eta(job)
         return CardExtras(
             queue_position=queue_position,
             eta=eta,
@@ -819,6 +872,7 @@ class JobService:
             note=note,
             cancelling=cancelling or (job.cancelled_by is not None and not job.is_terminal),
             retrying=job.id in self._retrying and not job.is_terminal,
+            approval=approval,
         )
 
     # ------------------------------------------------------------------------------------------
@@ -832,11 +886,13 @@ class JobService:
         return "1 minute" if minutes == 1 else f"{minutes} minutes"
 
     def _seconds_left(self, job: Job) -> float:
-        # One deadline per job, from the member's request: time in our local queue counts too.
-        return (job.created_at + self.config.timeout - self.clock()).total_seconds()
+        # One deadline per job, from the member's request (or its approval, for a request that
+        # waited for a moderator): time in our local queue counts too.
+        start = job.approved_at or job.created_at
+        return (start + self.config.timeout - self.clock()).total_seconds()
 
     def _deadline_passed(self, job: Job) -> bool:
-        return self.clock() >= job.created_at + self.config.timeout
+        return self._seconds_left(job) <= 0
 
 
 def _state_words(state: JobState) -> str:

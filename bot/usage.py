@@ -14,7 +14,7 @@ from storage.models import UsageRow
 
 # Discord refuses message content above 2000 characters (50035); keep a little headroom.
 MESSAGE_LIMIT = 2000
-CSV_HEADER = ("user_id", "jobs", "succeeded", "credits", "usd")
+CSV_HEADER = ("user_id", "jobs", "succeeded", "credits", "usd", "denied", "expired")
 
 
 def fit_lines(
@@ -63,7 +63,16 @@ def usage_totals(rows: Sequence[UsageRow]) -> UsageRow:
         succeeded=sum(r.succeeded for r in rows),
         credits=sum(r.credits for r in rows),
         usd=sum(r.usd for r in rows),
+        denied=sum(r.denied for r in rows),
+        expired=sum(r.expired for r in rows),
     )
+
+
+def _outcomes(row: UsageRow) -> str:
+    """'4 succeeded' plus, when there were any, 'n denied' and 'n expired' (approval queue)."""
+    parts = [f"{row.succeeded} succeeded"]
+    parts += [f"{n} {word}" for n, word in ((row.denied, "denied"), (row.expired, "expired")) if n]
+    return ", ".join(parts)
 
 
 def usage_line(row: UsageRow) -> str:
@@ -71,7 +80,7 @@ def usage_line(row: UsageRow) -> str:
     credit_word = "credit" if row.credits == 1 else "credits"
     job_word = "job" if row.jobs == 1 else "jobs"
     return (
-        f"<@{row.user_id}>: {row.jobs} {job_word} ({row.succeeded} succeeded), "
+        f"<@{row.user_id}>: {row.jobs} {job_word} ({_outcomes(row)}), "
         f"{row.credits} {credit_word}, {usd(row.usd)}"
     )
 
@@ -88,7 +97,7 @@ def usage_summary(
     members = "member" if len(rows) == 1 else "members"
     header = [
         f"**Usage{who} in {span}**",
-        f"{total.jobs} {'job' if total.jobs == 1 else 'jobs'} ({total.succeeded} succeeded) "
+        f"{total.jobs} {'job' if total.jobs == 1 else 'jobs'} ({_outcomes(total)}) "
         f"by {len(rows)} {members}: {total.credits} "
         f"{'credit' if total.credits == 1 else 'credits'}, {usd(total.usd)}.",
     ]
@@ -104,7 +113,10 @@ def usage_csv(rows: Sequence[UsageRow]) -> bytes:
     for row in rows:
         # Plain digits, exact for scripts. Spreadsheets round 18-digit numbers on import: open
         # the file with the user_id column typed as text (the README says how).
-        writer.writerow([row.user_id, row.jobs, row.succeeded, row.credits, f"{row.usd:.6f}"])
+        writer.writerow(
+            [row.user_id, row.jobs, row.succeeded, row.credits, f"{row.usd:.6f}", row.denied,
+             row.expired]
+        )  # fmt: skip
     return buffer.getvalue().encode("utf-8")
 
 

@@ -44,6 +44,13 @@ from bot.moderation import (
     validate_word,
 )
 from bot.usage import fit_lines, usage_csv, usage_summary, usd
+from cogs.approval import (
+    approval_summary,
+    check_review_channel,
+    check_trusted_role,
+    turn_off,
+    turn_on,
+)
 from cogs.audit import AuditPoster
 from cogs.cards import prompt_as_text
 from cogs.common import moderator_only, reply
@@ -189,8 +196,11 @@ async def describe_limits(
     default: Limit,
     member_id: int | None = None,
     member_role_ids: Iterable[int] = (),
+    approval_line: str | None = None,
 ) -> str:
-    """List the server's limit rules and latest changes; with a member, what applies and why."""
+    """List the server's limit rules and latest changes; with a member, what applies and why.
+
+    `approval_line` (from `cogs.approval.approval_summary`) says whether requests wait."""
     overview = await moderation.limits_overview(storage, guild_id)
     header = ["**Video limits in this server**"]
     if member_id is not None:
@@ -207,6 +217,8 @@ async def describe_limits(
     header.append(f"Bot default (operator's environment): {limit_words(default)}")
     if overview.server_rule is None:
         header.append("Server default: not set (the bot default applies)")
+    if approval_line:
+        header.append(approval_line)
     items = [_rule_line(r) for r in overview.rules]
     if not overview.has_role_or_member_rules:
         items.append("No role or member limits.")
@@ -416,6 +428,9 @@ class AdminCog(commands.Cog):
     modrole = app_commands.Group(
         name="modrole", description="A role that counts as moderator", parent=videoadmin
     )
+    approval = app_commands.Group(
+        name="approval", description="Hold members' requests for a moderator", parent=videoadmin
+    )
 
     def __init__(self, bot: VideoBot) -> None:
         self.bot = bot
@@ -478,12 +493,17 @@ class AdminCog(commands.Cog):
     ) -> None:
         """Show the server's limits, the latest changes, and what applies to a member."""
         guild_id, _ = self._ids(interaction)
+        store = self.bot.approval_store
+        waiting = len(await store.waiting(guild_id))
         text = await describe_limits(
             self.storage,
             guild_id,
             default=self.bot.jobs.config.default_limit,
             member_id=member.id if member else None,
             member_role_ids=[r.id for r in member.roles] if member else (),
+            approval_line=approval_summary(
+                await store.settings(guild_id), waiting, self.bot.approvals.expiry
+            ),
         )
         await reply(interaction, text)
 
@@ -579,6 +599,8 @@ class AdminCog(commands.Cog):
         """Cap this server's video spending per calendar month."""
         guild_id, actor = self._ids(interaction)
         await reply(interaction, await set_budget(self.storage, guild_id, usd, actor))
+        # A budget lowered below this month's spending has just been passed: say so once.
+        await self.bot.budget_alerts.check(guild_id)
 
     @budget.command(name="show")
     @moderator_only()
@@ -687,6 +709,45 @@ class AdminCog(commands.Cog):
             now=self.bot.jobs.clock(),
         )  # fmt: skip
         await reply(interaction, text, file=discord.File(io.BytesIO(data), name))
+
+    # --- approval -----------------------------------------------------------------------------
+    @approval.command(name="on")
+    @app_commands.describe(
+        channel="Where requests wait for a moderator's Approve or Deny",
+        trusted_role="Members with this role skip the queue (moderators always do)",
+    )
+    @moderator_only()
+    async def approval_on(
+        self,
+        interaction: discord.Interaction,
+        channel: discord.TextChannel,
+        trusted_role: discord.Role | None = None,
+    ) -> None:
+        """Hold members' video requests until a moderator approves them."""
+        guild_id, actor = self._ids(interaction)
+        check_review_channel(channel.guild.id, guild_id, _bot_permissions(channel))
+        if trusted_role is not None:
+            check_trusted_role(
+                trusted_role.guild.id, guild_id, is_default=trusted_role.is_default()
+            )
+        text = await turn_on(
+            self.bot.approval_store, guild_id, channel.id,
+            trusted_role.id if trusted_role else None, actor, self.bot.jobs.clock(),
+            self.bot.approvals.expiry,
+        )  # fmt: skip
+        await reply(interaction, text)
+
+    @approval.command(name="off")
+    @moderator_only()
+    async def approval_off(self, interaction: discord.Interaction) -> None:
+        """Let members' video requests start at once again."""
+        guild_id, actor = self._ids(interaction)
+        store = self.bot.approval_store
+        waiting = len(await store.waiting(guild_id))
+        await reply(
+            interaction,
+            await turn_off(store, guild_id, actor, self.bot.jobs.clock(), waiting),
+        )
 
     # --- moderator role ---------------------------------------------------------------------
     @modrole.command(name="set")

@@ -22,6 +22,7 @@ import discord
 from bot.usage import usd
 from cogs.cards import card_link, prompt_as_text, settings_line
 from cogs.common import NO_MENTIONS
+from storage.approvals import Approval, ApprovalStatus
 from storage.models import Job, JobState
 
 if TYPE_CHECKING:
@@ -39,15 +40,32 @@ _OUTCOME = {
 }
 
 
-def audit_line(job: Job) -> str:
-    """One audit line: who, prompt excerpt (inert), settings, outcome, credits, USD, card link."""
-    icon, outcome = _OUTCOME.get(job.state, ("•", job.state.value))
+def _held_outcome(job: Job, approval: Approval | None) -> tuple[str, str] | None:
+    """The outcome of a request the approval queue ended (it never ran), else None."""
+    if approval is None or job.state is not JobState.CANCELLED:
+        return None
+    if approval.status is ApprovalStatus.DENIED:
+        reason = prompt_as_text(approval.reason or "no reason given", limit=150)
+        return "⛔", f"denied by <@{approval.decided_by}> ({reason})"
+    if approval.status is ApprovalStatus.EXPIRED:
+        return "⌛", "expired: no moderator reviewed it in time"
+    if approval.status is ApprovalStatus.CANCELLED:
+        return "🚫", "cancelled while waiting for a moderator"
+    return None
+
+
+def audit_line(job: Job, approval: Approval | None = None) -> str:
+    """One audit line: who, prompt excerpt (inert), settings, outcome, credits, USD, card link.
+
+    A request the approval queue ended says so (who denied it and why, or that it expired)."""
+    held = _held_outcome(job, approval)
+    icon, outcome = held or _OUTCOME.get(job.state, ("•", job.state.value))
     if job.state is JobState.SUCCEEDED:
         credits = f"{job.credits} credit{'s' if job.credits != 1 else ''} charged"
     else:
         credits = f"{job.credits} credit{'s' if job.credits != 1 else ''} refunded"
     cost = usd(job.total_cost_usd) if job.total_cost_usd is not None else "USD n/a"
-    if job.state is not JobState.SUCCEEDED and job.outcome_reason:
+    if held is None and job.state is not JobState.SUCCEEDED and job.outcome_reason:
         outcome += f" ({job.outcome_reason[:150]})"
     link = card_link(job)
     card = f"[card](<{link}>)" if link.startswith("https://") else "no card"
@@ -80,18 +98,32 @@ class AuditPoster:
         self._warned = {key for key in self._warned if key[0] != guild_id}
 
     async def job_finished(self, job: Job) -> None:
-        """Post the job's audit line if its server has an audit channel; never raise."""
+        """Post the job's audit line if its server has an audit channel, then any budget alert
+        its cost set off; never raise."""
+        await self._post_line(job)
+        if job.total_cost_usd is not None:
+            try:
+                await self.bot.budget_alerts.check(job.guild_id)
+            except Exception:
+                log.exception("job=%s could not check the budget alerts", job.id)
+
+    async def _post_line(self, job: Job) -> None:
         try:
             settings = await self.bot.storage.guild_settings(job.guild_id)
             channel_id = settings.audit_channel_id
             if channel_id is None:
                 return
+            approval = (
+                await self.bot.approval_store.get(job.id)
+                if job.state is JobState.CANCELLED
+                else None
+            )
             channel = self.bot.get_partial_messageable(channel_id, guild_id=job.guild_id)
             presenter = getattr(self.bot, "presenter", None)
             if presenter is not None:  # many jobs ending together must not flood the channel
                 await presenter.sends.acquire(channel_id)
             try:
-                await channel.send(audit_line(job), allowed_mentions=NO_MENTIONS)
+                await channel.send(audit_line(job, approval), allowed_mentions=NO_MENTIONS)
             except (discord.Forbidden, discord.NotFound) as exc:
                 await self._unreachable(job, channel_id, exc)
         except Exception:

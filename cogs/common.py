@@ -61,6 +61,24 @@ def role_ids(user: discord.abc.User | discord.Member) -> frozenset[int]:
     return frozenset()
 
 
+def manages_guild(user: discord.abc.User | discord.Member) -> bool:
+    """Whether the member holds Manage Server (a moderator, whatever the moderator role)."""
+    return isinstance(user, discord.Member) and user.guild_permissions.manage_guild
+
+
+async def started_words(bot: VideoBot, job_id: int, credits: int) -> str:
+    """'Your video is on its way (job 7, 1 credit)' or, held, 'Your request is waiting…'."""
+    from storage.approvals import ApprovalStatus
+
+    amount = f"{credits} credit" if credits == 1 else f"{credits} credits"
+    if await bot.approvals.state_of(job_id) is ApprovalStatus.WAITING:
+        return (
+            f"This server reviews videos first: your request is waiting for a moderator "
+            f"(job {job_id}, {amount} reserved; refunded if it is denied or expires)"
+        )
+    return f"Your video is on its way (job {job_id}, {amount})"
+
+
 def error_id() -> str:
     return secrets.token_hex(3)
 

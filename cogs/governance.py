@@ -7,7 +7,7 @@ and the wording, and are tested without Discord.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -20,6 +20,7 @@ from bot.jobs import QuotaStatus, Refused, ts
 from bot.usage import fit_lines
 from cogs.cards import card_link, prompt_as_text
 from cogs.common import is_moderator, reply, role_ids
+from storage.approvals import ApprovalStatus
 from storage.models import Job, JobState, Limit, ScopedLimit, Stage
 
 if TYPE_CHECKING:
@@ -131,8 +132,19 @@ _OUTCOME_WORDS = {
 }
 
 
-def job_status_words(job: Job, *, refunded: bool = False) -> str:
+_APPROVAL_WORDS = {
+    ApprovalStatus.WAITING: "⏳ waiting for a moderator",
+    ApprovalStatus.DENIED: "⛔ denied by a moderator",
+    ApprovalStatus.EXPIRED: "⌛ expired (not reviewed in time)",
+}
+
+
+def job_status_words(
+    job: Job, *, refunded: bool = False, approval: ApprovalStatus | None = None
+) -> str:
     """The job's outcome when finished, else its current stage, in a few words."""
+    if approval in _APPROVAL_WORDS and job.state in (JobState.PENDING, JobState.CANCELLED):
+        return _APPROVAL_WORDS[approval]
     if job.is_terminal:
         words = _OUTCOME_WORDS[job.state]
         # Failed, cancelled and timed-out jobs are always refunded; say so only where it is news.
@@ -143,20 +155,26 @@ def job_status_words(job: Job, *, refunded: bool = False) -> str:
     return f"⏳ {words}"
 
 
-def job_line(job: Job, *, refunded: bool = False) -> str:
+def job_line(job: Job, *, refunded: bool = False, approval: ApprovalStatus | None = None) -> str:
     """One /jobs line: id, stage or outcome, start, settings, prompt excerpt, card link."""
     link = card_link(job)
     # <…> around the URL keeps Discord from unfurling a preview of every card.
     card = f"[card](<{link}>)" if link.startswith("https://") else "no card"
     excerpt = prompt_as_text(job.prompt, limit=PROMPT_EXCERPT).replace("\n", " ")
     return (
-        f"`{job.id}` · {job_status_words(job, refunded=refunded)} · {ts(job.created_at)} · "
+        f"`{job.id}` · {job_status_words(job, refunded=refunded, approval=approval)} · "
+        f"{ts(job.created_at)} · "
         f"{job.resolution} {job.duration} s · {excerpt} · {card}"
     )
 
 
 def describe_jobs(
-    jobs: Sequence[Job], *, own: bool, user_id: int, refunded: Iterable[int] = ()
+    jobs: Sequence[Job],
+    *,
+    own: bool,
+    user_id: int,
+    refunded: Iterable[int] = (),
+    approvals: Mapping[int, ApprovalStatus] | None = None,
 ) -> str:
     """Build the /jobs answer (newest first), within Discord's message limit."""
     whose = "Your" if own else f"<@{user_id}>'s"
@@ -167,7 +185,8 @@ def describe_jobs(
             else f"<@{user_id}> has no video jobs in this server."
         )
     refunded_ids = set(refunded)
-    lines = [job_line(j, refunded=j.id in refunded_ids) for j in jobs]
+    statuses = approvals or {}
+    lines = [job_line(j, refunded=j.id in refunded_ids, approval=statuses.get(j.id)) for j in jobs]
     return fit_lines([f"**{whose} latest video jobs**"], lines)
 
 
@@ -222,9 +241,15 @@ class GovernanceCog(commands.Cog):
             if j.state is JobState.SUCCEEDED
             and any(e.kind == "refund" for e in await self.bot.storage.ledger_for_job(j.id))
         ]
+        approvals = {
+            job_id: a.status
+            for job_id, a in (await self.bot.approval_store.many(j.id for j in jobs)).items()
+        }
         await reply(
             interaction,
-            describe_jobs(jobs, own=target == actor, user_id=target, refunded=refunded),
+            describe_jobs(
+                jobs, own=target == actor, user_id=target, refunded=refunded, approvals=approvals
+            ),
         )
 
 

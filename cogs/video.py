@@ -13,7 +13,7 @@ from discord.ext import commands
 from bot.jobs import Refused, VideoRequest
 from bot.media import ImageRejected, check_declared_size, check_image_async, make_thumbnail
 from cogs.cards import card_link
-from cogs.common import reply, role_ids
+from cogs.common import manages_guild, reply, role_ids, started_words
 from cogs.words import refused_words
 
 if TYPE_CHECKING:
@@ -80,6 +80,7 @@ class VideoCog(commands.Cog):
             prompt_optimizer=prompt_optimizer,
             upload_limit=interaction.filesize_limit,
             image_url=image.url if image else None,
+            manage_guild=manages_guild(interaction.user),
         )
         try:
             await self.bot.jobs.precheck(request)
@@ -111,11 +112,8 @@ class VideoCog(commands.Cog):
             await reply(interaction, exc.reason)
             return
         extra = f"\n{note}" if note else ""
-        await reply(
-            interaction,
-            f"Your video is on its way (job {job.id}, {job.credits} "
-            f"{'credit' if job.credits == 1 else 'credits'}): {card_link(job)}{extra}",
-        )
+        started = await started_words(self.bot, job.id, job.credits)
+        await reply(interaction, f"{started}: {card_link(job)}{extra}")
 
     @staticmethod
     def _check_channel_permissions(interaction: discord.Interaction) -> None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 
+from storage.approvals import Hold
 from storage.models import (
     AuditEntry,
     BlockedMember,
@@ -96,11 +97,13 @@ class Storage(Protocol):
         windows: UsageWindows,
         check: ReservationCheck,
         now: datetime,
+        hold: Hold | None = None,
     ) -> Job:
         """In one BEGIN IMMEDIATE transaction: read the member's and server's UsageNumbers in
         `windows`, call `check(numbers, new.credits, new.expected_cost_usd)`, and unless it
-        returns a refusal insert the job (state PENDING) and its `reserve` ledger row. Raises
-        ReservationRefused(refusal) (nothing written) when the check refuses."""
+        returns a refusal insert the job (state PENDING) and its `reserve` ledger row (and, with
+        `hold`, its waiting approvals row). Raises ReservationRefused(refusal) (nothing written)
+        when the check refuses."""
 
     async def get_job(self, job_id: int) -> Job:
         """Raises JobNotFound."""

@@ -10,12 +10,15 @@ at the same moment, SQLite's write lock orders them and exactly one UPDATE chang
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 from sqlite_utils import Database as SqliteUtilsDatabase
+
+from storage.sqlite import from_db_time, immediate, to_db_time
 
 if TYPE_CHECKING:
     from storage.db import Database
@@ -29,6 +32,14 @@ class ApprovalStatus(StrEnum):
     DENIED = "denied"
     EXPIRED = "expired"
     CANCELLED = "cancelled"  # by the member (or a moderator's cancel) while waiting
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """Where a request that must wait is reviewed, and until when (written with the job)."""
+
+    review_channel_id: int
+    expires_at: datetime
 
 
 class ApprovalSettings(BaseModel):
@@ -66,17 +77,9 @@ class Approval(BaseModel):
         return self.status is ApprovalStatus.WAITING
 
 
-# --- time, in the same text form as the rest of the file (see storage.db) ---------------------
-def _t(value: datetime) -> str:
-    from storage.db import to_db_time
-
-    return to_db_time(value)
-
-
-def _dt(value: str | None) -> datetime | None:
-    from storage.db import from_db_time
-
-    return from_db_time(value)
+# Times in the same text form as the rest of the file (see storage.sqlite).
+_t = to_db_time
+_dt = from_db_time
 
 
 def _approval(row: dict[str, Any]) -> Approval:
@@ -236,25 +239,6 @@ def waiting(db: SqliteUtilsDatabase, guild_id: int) -> list[Approval]:
     return [_approval(r) for r in rows]
 
 
-def refusals(
-    db: SqliteUtilsDatabase, guild_id: int, since: datetime, user_id: int | None = None
-) -> dict[int, tuple[int, int]]:
-    """Per member: (denied, expired) requests of jobs created since `since`."""
-    sql = (
-        "SELECT a.user_id AS user_id, SUM(a.status = 'denied') AS denied,"
-        " SUM(a.status = 'expired') AS expired FROM approvals a JOIN jobs j ON j.id = a.job_id"
-        " WHERE a.guild_id = ? AND j.created_at >= ?"
-    )
-    params: list[object] = [guild_id, _t(since)]
-    if user_id is not None:
-        sql += " AND a.user_id = ?"
-        params.append(user_id)
-    sql += " GROUP BY a.user_id"
-    return {
-        r["user_id"]: (int(r["denied"] or 0), int(r["expired"] or 0)) for r in db.query(sql, params)
-    }
-
-
 # --- budget alerts ------------------------------------------------------------------------------
 def claim_alert(
     db: SqliteUtilsDatabase, guild_id: int, month: str, threshold: int, now: datetime
@@ -292,8 +276,6 @@ class ApprovalStore:
         return await self._database._run(fn)
 
     async def _write(self, fn: Any) -> Any:
-        from storage.sqlite import immediate
-
         def work(db: SqliteUtilsDatabase) -> Any:
             with immediate(db):
                 return fn(db)
@@ -376,14 +358,6 @@ class ApprovalStore:
 
     async def waiting(self, guild_id: int) -> list[Approval]:
         result: list[Approval] = await self._read(lambda db: waiting(db, guild_id))
-        return result
-
-    async def refusals(
-        self, guild_id: int, since: datetime, user_id: int | None = None
-    ) -> dict[int, tuple[int, int]]:
-        result: dict[int, tuple[int, int]] = await self._read(
-            lambda db: refusals(db, guild_id, since, user_id)
-        )
         return result
 
     async def claim_alert(self, guild_id: int, month: str, threshold: int, now: datetime) -> bool:

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from sqlite_utils import Database as SqliteUtilsDatabase
 
+from storage import approvals
 from storage.api import (
     IllegalTransition,
     JobNotFound,
@@ -18,6 +19,7 @@ from storage.api import (
     UsageNumbers,
     UsageWindows,
 )
+from storage.approvals import Hold
 from storage.ledger import charge_in, refund_in, sum_credits_used, sum_in_flight_usd, sum_spent_usd
 from storage.migrations import IN_FLIGHT_SQL
 from storage.models import (
@@ -39,7 +41,15 @@ log = logging.getLogger(__name__)
 
 _JOB_FIELDS = tuple(Job.model_fields)
 _JOB_DATETIMES = frozenset(
-    {"card_posted_at", "created_at", "submitted_at", "started_at", "finished_at", "updated_at"}
+    {
+        "card_posted_at",
+        "created_at",
+        "submitted_at",
+        "started_at",
+        "finished_at",
+        "approved_at",
+        "updated_at",
+    }
 )
 # Fields fixed at creation: changing them would detach a job from its ledger rows or owner.
 _JOB_IMMUTABLE = frozenset({"id", "guild_id", "user_id", "credits", "created_at", "state"})
@@ -73,11 +83,14 @@ class JobTables(SqliteBase):
         windows: UsageWindows,
         check: ReservationCheck,
         now: datetime,
+        hold: Hold | None = None,
     ) -> Job:
         """Read the usage numbers, let `check` decide, then insert the job and its reservation.
 
         All in one BEGIN IMMEDIATE transaction: two requests racing for the last credit see each
-        other's reservation, never the same stale total."""
+        other's reservation, never the same stale total. With `hold`, the job also waits for a
+        moderator: its approvals row is written in the same transaction, so no restart can ever
+        find it reserved but not held."""
         stamp = to_db_time(now)
         draft = Job.model_validate(
             {
@@ -117,6 +130,13 @@ class JobTables(SqliteBase):
                     " VALUES (?, ?, ?, 'reserve', ?, ?)",
                     [draft.guild_id, draft.user_id, job_id, draft.credits, stamp],
                 )
+                if hold is not None:
+                    assert job_id is not None
+                    approvals.insert_waiting(
+                        db, job_id=job_id, guild_id=draft.guild_id, user_id=draft.user_id,
+                        review_channel_id=hold.review_channel_id, now=now,
+                        expires_at=hold.expires_at,
+                    )  # fmt: skip
             return draft.model_copy(update={"id": job_id})
 
         job = await self._run(work)

@@ -96,8 +96,10 @@ class LedgerTables(SqliteBase):
                    COALESCE(SUM((SELECT SUM(l.credits) FROM ledger l
                                  WHERE l.job_id = j.id AND l.kind IN ('reserve', 'refund'))),
                             0) AS credits,
-                   COALESCE(SUM(j.total_cost_usd), 0.0) AS usd
-            FROM jobs j
+                   COALESCE(SUM(j.total_cost_usd), 0.0) AS usd,
+                   COALESCE(SUM(a.status = 'denied'), 0) AS denied,
+                   COALESCE(SUM(a.status = 'expired'), 0) AS expired
+            FROM jobs j LEFT JOIN approvals a ON a.job_id = j.id
             WHERE j.guild_id = ? AND j.created_at >= ?
         """
         params: list[object] = [guild_id, to_db_time(since)]

@@ -223,6 +223,8 @@ class UsageRow(BaseModel):
     succeeded: int
     credits: int
     usd: float
+    denied: int = 0  # requests a moderator denied (approval queue)
+    expired: int = 0  # requests nobody reviewed in time
 
 
 class StoredFrame(NamedTuple):

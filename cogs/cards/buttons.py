@@ -9,7 +9,7 @@ import discord
 
 from bot.jobs import Refused
 from cogs.cards.text import card_link
-from cogs.common import is_moderator, reply, role_ids
+from cogs.common import is_moderator, manages_guild, reply, role_ids, started_words
 from cogs.words import refused_words
 
 if TYPE_CHECKING:
@@ -90,8 +90,10 @@ class RerollButton(
             interaction.user.id,
             role_ids(interaction.user),
             upload_limit=interaction.filesize_limit,
+            manage_guild=manages_guild(interaction.user),
         )
-        await reply(interaction, f"Re-rolling as job {new.id}: {card_link(new)}")
+        started = await started_words(bot, new.id, new.credits)
+        await reply(interaction, f"Re-rolling as job {new.id}. {started}: {card_link(new)}")
 
 
 async def _guarded(interaction: discord.Interaction, handler: Any) -> None:

@@ -41,6 +41,10 @@ _COLOURS = {
 # The card's words while Wiro retries a task after a problem (`task_error`, never final).
 RETRYING_WORDS = "Wiro hit a problem and is retrying"
 
+# Held requests (approval queue): while waiting, and when a decision ended them.
+WAITING_TITLE = "⏳ Waiting for a moderator"
+_APPROVAL_TITLES = {"denied": "⛔ Request denied", "expired": "⌛ Request expired"}
+
 _TITLES = {
     JobState.SUCCEEDED: "✅ Video ready",
     JobState.FAILED: "❌ Video failed",
@@ -68,9 +72,13 @@ def render_card(
 ) -> tuple[discord.Embed, discord.ui.View | None]:
     """Build the job card for the job's current state."""
     terminal = job.is_terminal
+    waiting = not terminal and extras.approval == "waiting"
     if terminal:
-        title = _TITLES[job.state]
+        title = _APPROVAL_TITLES.get(extras.approval or "", _TITLES[job.state])
         colour = _COLOURS[job.state]
+    elif waiting:
+        title = WAITING_TITLE
+        colour = discord.Colour.gold()
     else:
         title = f"🎬 {_STAGE_LABEL.get(job.stage, job.stage.value)}…"
         colour = discord.Colour.blurple()
@@ -80,7 +88,15 @@ def render_card(
     embed.add_field(name="Requested by", value=f"<@{job.user_id}>", inline=True)
     credit_word = "credit" if job.credits == 1 else "credits"
 
-    if not terminal:
+    if waiting:
+        embed.add_field(
+            name="Stage",
+            value="This server reviews requests: a moderator will approve or deny it.",
+            inline=False,
+        )
+        embed.add_field(name="Requested", value=ts(job.created_at), inline=True)
+        embed.add_field(name="Credits", value=f"{job.credits} reserved", inline=True)
+    elif not terminal:
         stage = _STAGE_LABEL.get(job.stage, job.stage.value)
         if extras.cancelling:
             stage = "Cancelling…"

@@ -25,12 +25,14 @@ from tests.approval.conftest import GUILD, MOD, REVIEW, T0, TRUSTED, USER, held_
 from tests.factories import Clock
 
 DAY = timedelta(hours=24)
+SNOWFLAKE = 123456789012345678
 
 
 def job(**fields: object) -> Job:
     base: dict[str, object] = {
         "id": 7, "guild_id": GUILD, "channel_id": 20, "user_id": USER,
-        "prompt": "@everyone look <@123456789012345678> **bold** a cat", "resolution": "768P", "duration": 6,
+        "prompt": "@everyone look <@123456789012345678> **bold** a cat",
+        "resolution": "768P", "duration": 6,
         "prompt_optimizer": True, "credits": 1, "card_message_id": 99, "expected_cost_usd": 0.28,
         "created_at": T0, "updated_at": T0,
     }  # fmt: skip
@@ -74,8 +76,9 @@ def test_waiting_review_has_everything_a_moderator_needs_and_two_buttons() -> No
     ("status", "extra", "title", "words"),
     [
         (ApprovalStatus.APPROVED, {"decided_by": MOD}, "Approved", f"Approved by <@{MOD}>"),
-        (ApprovalStatus.DENIED, {"decided_by": MOD, "reason": "too <@123456789012345678> dark"}, "Denied",
-         "Reason shown to the member: too <@\u200b123456789012345678> dark"),
+        (ApprovalStatus.DENIED, {"decided_by": MOD, "reason": f"too <@{SNOWFLAKE}> dark"},
+         "Denied",
+         f"Reason shown to the member: too <@\u200b{SNOWFLAKE}> dark"),
         (ApprovalStatus.EXPIRED, {}, "Expired", "within 24 hours"),
         (ApprovalStatus.CANCELLED, {"decided_by": USER}, "Cancelled", f"Cancelled by <@{USER}>"),
     ],

@@ -100,7 +100,7 @@ async def test_waiting_lists_only_requests_whose_job_still_waits(
     assert [a.job_id for a in await store.unsettled()] == [ended.id]
 
 
-async def test_refusals_count_denied_and_expired_per_member(
+async def test_usage_counts_denied_and_expired_per_member(
     db: Database, store: ApprovalStore, clock: Clock
 ) -> None:
     other = USER + 1
@@ -108,12 +108,14 @@ async def test_refusals_count_denied_and_expired_per_member(
                    ApprovalStatus.APPROVED, ApprovalStatus.CANCELLED):  # fmt: skip
         job = await held_job(db, store, clock)
         await store.decide(job.id, status, actor_id=MOD, reason=None, now=clock())
+    await held_job(db, store, clock)  # still waiting
     job = await held_job(db, store, clock, user=other)
     await store.decide(job.id, ApprovalStatus.EXPIRED, actor_id=None, reason=None, now=clock())
     since = clock() - timedelta(days=1)
-    assert await store.refusals(GUILD, since) == {USER: (2, 1), other: (0, 1)}
-    assert await store.refusals(GUILD, since, other) == {other: (0, 1)}
-    assert await store.refusals(GUILD, clock() + timedelta(seconds=1)) == {}
+    rows = {r.user_id: (r.jobs, r.denied, r.expired) for r in await db.usage(GUILD, since)}
+    assert rows == {USER: (6, 2, 1), other: (1, 0, 1)}
+    [mine] = await db.usage(GUILD, since, other)
+    assert (mine.denied, mine.expired) == (0, 1)
 
 
 async def test_budget_alert_is_claimed_once_per_month(store: ApprovalStore, clock: Clock) -> None:

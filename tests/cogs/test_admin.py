@@ -369,8 +369,24 @@ async def test_usage_report(db: Database, clock: Clock) -> None:
     assert name == "video-usage-20260318-7d.csv"
     rows = list(csv.DictReader(io.StringIO(data.decode())))
     assert rows == [
-        {"user_id": str(USER), "jobs": "1", "succeeded": "1", "credits": "2", "usd": "0.250000"},
-        {"user_id": str(OTHER), "jobs": "1", "succeeded": "0", "credits": "0", "usd": "0.000000"},
+        {
+            "user_id": str(USER),
+            "jobs": "1",
+            "succeeded": "1",
+            "credits": "2",
+            "usd": "0.250000",
+            "denied": "0",
+            "expired": "0",
+        },
+        {
+            "user_id": str(OTHER),
+            "jobs": "1",
+            "succeeded": "0",
+            "credits": "0",
+            "usd": "0.000000",
+            "denied": "0",
+            "expired": "0",
+        },
     ]
     assert "2 jobs (1 succeeded) by 2 members: 2 credits, $0.25" in text
     _, data, name = await admin.usage_report(db, GUILD, days=30, user_id=OTHER, now=T0)
@@ -382,4 +398,12 @@ async def test_usage_report(db: Database, clock: Clock) -> None:
 
 def test_usage_row_model_is_what_the_csv_reads() -> None:
     # Guard: bot/usage.py reads these fields by name.
-    assert set(UsageRow.model_fields) == {"user_id", "jobs", "succeeded", "credits", "usd"}
+    assert set(UsageRow.model_fields) == {
+        "user_id",
+        "jobs",
+        "succeeded",
+        "credits",
+        "usd",
+        "denied",
+        "expired",
+    }

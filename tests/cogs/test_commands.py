@@ -13,10 +13,13 @@ import discord
 import pytest
 
 from bot.app import VideoBot
+from bot.approval import ApprovalService
+from bot.budget_alerts import BudgetAlerts
 from bot.jobs import JobService, Refused
 from cogs.admin import AdminCog
 from cogs.audit import AuditPoster
 from cogs.governance import GovernanceCog
+from storage.approvals import ApprovalStore
 from storage.db import Database
 from storage.models import JobState
 from tests.cogs.conftest import (
@@ -38,6 +41,11 @@ def bot(db: Database, service: JobService) -> VideoBot:
     fake = mock.create_autospec(VideoBot, instance=True)
     fake.storage = db
     fake.jobs = service
+    fake.approval_store = ApprovalStore(db)
+    fake.approvals = ApprovalService(storage=db, store=fake.approval_store, jobs=service)
+    fake.budget_alerts = BudgetAlerts(
+        storage=db, store=fake.approval_store, post=mock.AsyncMock(return_value=False)
+    )
     fake.user = types.SimpleNamespace(id=1)
     return fake
 
@@ -150,7 +158,7 @@ async def test_every_admin_check_refuses_non_moderators(
     await db.set_mod_role(GUILD, ROLE_A, MOD)
     interaction = interaction_for(make_member(USER, manage_guild=manage_guild, roles=roles), db)
     leaves = commands_of(AdminCog(bot))
-    assert len(leaves) == 21
+    assert len(leaves) == 23
     for command in leaves.values():
         for check in command.checks:  # type: ignore[attr-defined]
             if allowed:

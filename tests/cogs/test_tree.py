@@ -36,6 +36,8 @@ ADMIN_TREE = {
     "videoadmin usage": [("days", False), ("user", False)],
     "videoadmin modrole set": [("role", True)],
     "videoadmin modrole clear": [],
+    "videoadmin approval on": [("channel", True), ("trusted_role", False)],
+    "videoadmin approval off": [],
 }  # fmt: skip
 
 
