@@ -16,7 +16,6 @@ from bot.budget_alerts import BudgetAlerts
 from bot.jobs import JobConfig, JobService
 from bot.settings import Settings
 from bot.wiro.client import WiroClient
-from storage.approvals import ApprovalStore
 from storage.db import Database
 from storage.models import Limit
 
@@ -83,10 +82,8 @@ class VideoBot(commands.Bot):
                 work_dir=settings.database_path.parent / "tmp",
             ),
         )
-        self.approval_store = ApprovalStore(storage)
         self.approvals = ApprovalService(
             storage=storage,
-            store=self.approval_store,
             jobs=self.jobs,
             expiry=timedelta(hours=settings.approval_expiry_hours),
             clock=self.jobs.clock,
@@ -95,7 +92,6 @@ class VideoBot(commands.Bot):
         self.jobs.gate = self.approvals
         self.budget_alerts = BudgetAlerts(
             storage=storage,
-            store=self.approval_store,
             post=self._post_audit,
             clock=self.jobs.clock,
             system_actor=self._own_id,

@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from bot.jobs import Refused
-from storage.approvals import Approval, ApprovalSettings, ApprovalStatus, ApprovalStore, Hold
+from storage.approvals import Approval, ApprovalSettings, ApprovalStatus, Hold
 from storage.db import Database
 from storage.models import Job
 
@@ -124,7 +124,6 @@ class ApprovalService:
         self,
         *,
         storage: Database,
-        store: ApprovalStore,
         jobs: JobControl,
         presenter: ReviewPresenter | None = None,
         expiry: timedelta = DEFAULT_EXPIRY,
@@ -132,7 +131,6 @@ class ApprovalService:
         system_actor: Callable[[], int] = lambda: 0,
     ) -> None:
         self.storage = storage
-        self.store = store
         self.jobs = jobs
         self.presenter = presenter
         self.expiry = expiry
@@ -147,7 +145,7 @@ class ApprovalService:
         self, guild_id: int, *, role_ids: Iterable[int], manage_guild: bool
     ) -> Hold | None:
         """Where and until when this member's request waits, or None when it runs at once."""
-        settings = await self.store.settings(guild_id)
+        settings = await self.storage.approval_settings(guild_id)
         if settings is None or not settings.enabled:
             return None
         mod_role_id = (await self.storage.guild_settings(guild_id)).mod_role_id
@@ -160,12 +158,12 @@ class ApprovalService:
 
     async def holds(self, job_id: int) -> bool:
         """True while a job may not run: waiting for a moderator, or decided against."""
-        approval = await self.store.get(job_id)
+        approval = await self.storage.approval(job_id)
         return approval is not None and approval.status is not ApprovalStatus.APPROVED
 
     async def state_of(self, job_id: int) -> ApprovalStatus | None:
         """The job's approval status (None for a job that never had to wait)."""
-        approval = await self.store.get(job_id)
+        approval = await self.storage.approval(job_id)
         return approval.status if approval else None
 
     # ------------------------------------------------------------------------------------------
@@ -173,7 +171,7 @@ class ApprovalService:
     # ------------------------------------------------------------------------------------------
     async def open_review(self, job: Job) -> None:
         """Post the review message of a held job. Raises Refused (job refunded) if impossible."""
-        approval = await self.store.get(job.id)
+        approval = await self.storage.approval(job.id)
         if approval is None or not approval.waiting:
             return
         try:
@@ -200,7 +198,7 @@ class ApprovalService:
                 "This server reviews videos before they run, but I couldn't post your request "
                 "in the review channel. Your credits were not used; please tell a moderator."
             ) from None
-        await self.store.set_review_message(job.id, message_id)
+        await self.storage.set_review_message(job.id, message_id)
         log.info("job=%d waits for a moderator (review message %d)", job.id, message_id)
         self._wake.set()
 
@@ -208,7 +206,7 @@ class ApprovalService:
     # Decisions
     # ------------------------------------------------------------------------------------------
     async def _waiting_of_guild(self, job_id: int, guild_id: int) -> Approval:
-        approval = await self.store.get(job_id)
+        approval = await self.storage.approval(job_id)
         if approval is None or approval.guild_id != guild_id:
             raise Refused(f"Job {job_id} is not waiting for approval in this server.")
         return approval
@@ -216,7 +214,7 @@ class ApprovalService:
     async def approve(self, job_id: int, actor_id: int, guild_id: int) -> str:
         """Approve a waiting request: it starts at once. Exactly one decision wins."""
         await self._waiting_of_guild(job_id, guild_id)
-        won, approval = await self.store.decide(
+        won, approval = await self.storage.decide_approval(
             job_id, ApprovalStatus.APPROVED, actor_id=actor_id, reason=None, now=self.clock()
         )
         assert approval is not None
@@ -243,7 +241,7 @@ class ApprovalService:
             member_words=f"A moderator denied this request: {reason}",
         )
         if not won:
-            current = await self.store.get(job_id)
+            current = await self.storage.approval(job_id)
             assert current is not None
             raise Refused(decided_words(current))
         await self.storage.record_action(
@@ -253,7 +251,7 @@ class ApprovalService:
 
     async def cancel_waiting(self, job_id: int, actor_id: int) -> str | None:
         """Cancel a request while it waits (member or moderator); None when it is not waiting."""
-        approval = await self.store.get(job_id)
+        approval = await self.storage.approval(job_id)
         if approval is None or not approval.waiting:
             return None
         won = await self._end(
@@ -274,7 +272,7 @@ class ApprovalService:
         """Expire and refund every request that waited longer than the expiry; return how many."""
         now = self.clock()
         expired = 0
-        for approval in await self.store.due(now):
+        for approval in await self.storage.approvals_due(now):
             won = await self._end(
                 approval.job_id,
                 ApprovalStatus.EXPIRED,
@@ -305,7 +303,7 @@ class ApprovalService:
         member_words: str,
     ) -> bool:
         """Decide against a request (once) and end its job with a refund; True if decided."""
-        won, approval = await self.store.decide(
+        won, approval = await self.storage.decide_approval(
             job_id, status, actor_id=actor_id, reason=reason, now=self.clock()
         )
         if not won or approval is None:
@@ -336,10 +334,10 @@ class ApprovalService:
     async def recover(self) -> int:
         """Finish decisions a restart interrupted; close reviews of jobs that ended otherwise."""
         fixed = 0
-        for approval in await self.store.unsettled():
+        for approval in await self.storage.unsettled_approvals():
             if approval.waiting:
                 # The job ended before it could be reviewed (its card could not be posted).
-                won, closed = await self.store.decide(
+                won, closed = await self.storage.decide_approval(
                     approval.job_id,
                     ApprovalStatus.CANCELLED,
                     actor_id=None,
@@ -360,7 +358,7 @@ class ApprovalService:
         while True:
             try:
                 await self.sweep()
-                upcoming = await self.store.next_expiry()
+                upcoming = await self.storage.next_approval_expiry()
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 
 from bot import quota
 from bot.usage import usd
-from storage.approvals import ApprovalStore
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -54,13 +53,11 @@ class BudgetAlerts:
         self,
         *,
         storage: Database,
-        store: ApprovalStore,
         post: Callable[[int, str], Awaitable[bool]],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         system_actor: Callable[[], int] = lambda: 0,
     ) -> None:
         self.storage = storage
-        self.store = store
         self.post = post  # posts in the audit channel; False when there is none or it failed
         self.clock = clock
         self.system_actor = system_actor
@@ -80,7 +77,9 @@ class BudgetAlerts:
         if not passed:
             return None
         month = f"{start:%Y-%m}"
-        claimed = [t for t in passed if await self.store.claim_alert(guild_id, month, t, now)]
+        claimed = [
+            t for t in passed if await self.storage.claim_budget_alert(guild_id, month, t, now)
+        ]
         if not claimed or max(claimed) != max(passed):
             return None  # the highest was announced before (a lower one claimed now is stale)
         top = max(claimed)
@@ -92,7 +91,7 @@ class BudgetAlerts:
         except Exception:
             log.exception("guild=%s could not announce the %d %% budget alert", guild_id, top)
             for threshold in claimed:  # not announced: the next finished job tries again
-                await self.store.release_alert(guild_id, month, threshold)
+                await self.storage.release_budget_alert(guild_id, month, threshold)
             return None
         log.info("guild=%s budget alert: %d %% passed (%s of %s)", guild_id, top, spent, budget)
         return line

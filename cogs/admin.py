@@ -493,8 +493,7 @@ class AdminCog(commands.Cog):
     ) -> None:
         """Show the server's limits, the latest changes, and what applies to a member."""
         guild_id, _ = self._ids(interaction)
-        store = self.bot.approval_store
-        waiting = len(await store.waiting(guild_id))
+        waiting = len(await self.bot.storage.waiting_approvals(guild_id))
         text = await describe_limits(
             self.storage,
             guild_id,
@@ -502,7 +501,9 @@ class AdminCog(commands.Cog):
             member_id=member.id if member else None,
             member_role_ids=[r.id for r in member.roles] if member else (),
             approval_line=approval_summary(
-                await store.settings(guild_id), waiting, self.bot.approvals.expiry
+                await self.bot.storage.approval_settings(guild_id),
+                waiting,
+                self.bot.approvals.expiry,
             ),
         )
         await reply(interaction, text)
@@ -731,9 +732,8 @@ class AdminCog(commands.Cog):
                 trusted_role.guild.id, guild_id, is_default=trusted_role.is_default()
             )
         text = await turn_on(
-            self.bot.approval_store, guild_id, channel.id,
-            trusted_role.id if trusted_role else None, actor, self.bot.jobs.clock(),
-            self.bot.approvals.expiry,
+            self.bot.storage, guild_id, channel.id, trusted_role.id if trusted_role else None,
+            actor, self.bot.approvals.expiry,
         )  # fmt: skip
         await reply(interaction, text)
 
@@ -742,12 +742,8 @@ class AdminCog(commands.Cog):
     async def approval_off(self, interaction: discord.Interaction) -> None:
         """Let members' video requests start at once again."""
         guild_id, actor = self._ids(interaction)
-        store = self.bot.approval_store
-        waiting = len(await store.waiting(guild_id))
-        await reply(
-            interaction,
-            await turn_off(store, guild_id, actor, self.bot.jobs.clock(), waiting),
-        )
+        waiting = len(await self.bot.storage.waiting_approvals(guild_id))
+        await reply(interaction, await turn_off(self.bot.storage, guild_id, actor, waiting))
 
     # --- moderator role ---------------------------------------------------------------------
     @modrole.command(name="set")

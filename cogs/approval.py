@@ -15,7 +15,7 @@ import io
 import logging
 import re
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -26,7 +26,8 @@ from bot.jobs import Refused, ts
 from bot.usage import usd
 from cogs.cards import THUMBNAIL_NAME, card_link, prompt_as_text, settings_line
 from cogs.common import NO_MENTIONS, error_id, is_moderator, reply
-from storage.approvals import Approval, ApprovalSettings, ApprovalStatus, ApprovalStore
+from storage.approvals import Approval, ApprovalSettings, ApprovalStatus
+from storage.db import Database
 from storage.models import Job
 
 if TYPE_CHECKING:
@@ -203,7 +204,7 @@ class DenyButton(
     async def _open_form(self, interaction: discord.Interaction) -> None:
         await _moderator_here(interaction)
         bot: VideoBot = interaction.client  # type: ignore[assignment]
-        approval = await bot.approvals.store.get(self.job_id)
+        approval = await bot.storage.approval(self.job_id)
         if approval is None or approval.guild_id != interaction.guild_id:
             raise Refused(f"Job {self.job_id} is not waiting for approval in this server.")
         if not approval.waiting:
@@ -282,12 +283,11 @@ def check_trusted_role(role_guild_id: int | None, guild_id: int, *, is_default: 
 
 
 async def turn_on(
-    store: ApprovalStore,
+    storage: Database,
     guild_id: int,
     channel_id: int,
     trusted_role_id: int | None,
     actor_id: int,
-    now: datetime,
     expiry: timedelta,
 ) -> str:
     """Turn approval on (or change its channel and trusted role) and say what it means."""
@@ -295,9 +295,9 @@ async def turn_on(
     detail = f"approval on: review channel {channel_id}" + (
         f", trusted role {trusted_role_id}" if trusted_role_id else ""
     )
-    await store.set_settings(guild_id, enabled=True, review_channel_id=channel_id,
-                             trusted_role_id=trusted_role_id, actor_id=actor_id, now=now,
-                             detail=detail)  # fmt: skip
+    await storage.set_approval(guild_id, enabled=True, review_channel_id=channel_id,
+                               trusted_role_id=trusted_role_id, actor_id=actor_id,
+                               detail=detail)  # fmt: skip
     return (
         f"🔎 Approval is on. Requests from members wait for a moderator in <#{channel_id}>; "
         f"moderators{trusted} skip the queue. Credits are reserved while a request waits, and "
@@ -305,16 +305,14 @@ async def turn_on(
     )
 
 
-async def turn_off(
-    store: ApprovalStore, guild_id: int, actor_id: int, now: datetime, waiting: int
-) -> str:
+async def turn_off(storage: Database, guild_id: int, actor_id: int, waiting: int) -> str:
     """Turn approval off; requests already waiting still wait for a decision."""
-    settings = await store.settings(guild_id)
+    settings = await storage.approval_settings(guild_id)
     if settings is None or not settings.enabled:
         raise Refused("Approval is already off.")
-    await store.set_settings(guild_id, enabled=False, review_channel_id=None,
-                             trusted_role_id=None, actor_id=actor_id, now=now,
-                             detail="approval off")  # fmt: skip
+    await storage.set_approval(guild_id, enabled=False, review_channel_id=None,
+                               trusted_role_id=None, actor_id=actor_id,
+                               detail="approval off")  # fmt: skip
     still = (
         f" The {waiting} request{'s' if waiting != 1 else ''} already waiting still need a "
         "decision (or expire)."

@@ -114,9 +114,7 @@ class AuditPoster:
             if channel_id is None:
                 return
             approval = (
-                await self.bot.approval_store.get(job.id)
-                if job.state is JobState.CANCELLED
-                else None
+                await self.bot.storage.approval(job.id) if job.state is JobState.CANCELLED else None
             )
             channel = self.bot.get_partial_messageable(channel_id, guild_id=job.guild_id)
             presenter = getattr(self.bot, "presenter", None)

@@ -243,7 +243,7 @@ class GovernanceCog(commands.Cog):
         ]
         approvals = {
             job_id: a.status
-            for job_id, a in (await self.bot.approval_store.many(j.id for j in jobs)).items()
+            for job_id, a in (await self.bot.storage.approvals_for(j.id for j in jobs)).items()
         }
         await reply(
             interaction,

@@ -2,26 +2,26 @@
 budget alerts already announced.
 
 Plain SQL functions that take the sqlite-utils database and run on the storage worker thread,
-inside the caller's transaction when there is one; `ApprovalStore` is their async face. Every
+inside the caller's transaction when there is one; `ApprovalTables` is their async face on the
+`storage.db.Database` facade. Every
 decision is one conditional UPDATE (`... WHERE status = 'waiting'`): when two moderators press
 at the same moment, SQLite's write lock orders them and exactly one UPDATE changes the row.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 from sqlite_utils import Database as SqliteUtilsDatabase
 
-from storage.sqlite import from_db_time, immediate, to_db_time
+from storage.sqlite import SqliteBase, from_db_time, immediate, to_db_time
 
-if TYPE_CHECKING:
-    from storage.db import Database
+T = TypeVar("T")
 
 
 class ApprovalStatus(StrEnum):
@@ -266,28 +266,22 @@ def announced(db: SqliteUtilsDatabase, guild_id: int, month: str) -> set[int]:
     return {int(r["threshold"]) for r in rows}
 
 
-class ApprovalStore:
-    """Async access to the approval table group, on the database's worker thread."""
+class ApprovalTables(SqliteBase):
+    """Approval settings, held requests and their decisions, and budget alerts announced."""
 
-    def __init__(self, database: Database) -> None:
-        self._database = database
-
-    async def _read(self, fn: Any) -> Any:
-        return await self._database._run(fn)
-
-    async def _write(self, fn: Any) -> Any:
-        def work(db: SqliteUtilsDatabase) -> Any:
+    async def _write(self, fn: Callable[[SqliteUtilsDatabase], T]) -> T:
+        def work(db: SqliteUtilsDatabase) -> T:
             with immediate(db):
                 return fn(db)
 
-        return await self._database._run(work)
+        return await self._run(work)
 
-    async def settings(self, guild_id: int) -> ApprovalSettings | None:
+    # --- settings ----------------------------------------------------------------------------
+    async def approval_settings(self, guild_id: int) -> ApprovalSettings | None:
         """The server's approval rule, or None when it was never set."""
-        result: ApprovalSettings | None = await self._read(lambda db: get_settings(db, guild_id))
-        return result
+        return await self._run(lambda db: get_settings(db, guild_id))
 
-    async def set_settings(
+    async def set_approval(
         self,
         guild_id: int,
         *,
@@ -295,10 +289,10 @@ class ApprovalStore:
         review_channel_id: int | None,
         trusted_role_id: int | None,
         actor_id: int,
-        now: datetime,
         detail: str,
     ) -> None:
-        """Change the rule and record who did it in the moderators' log, in one transaction."""
+        """Turn approval on or off and record who did it in the moderators' log, at once."""
+        now = self._now()
 
         def work(db: SqliteUtilsDatabase) -> None:
             put_settings(
@@ -314,20 +308,17 @@ class ApprovalStore:
 
         await self._write(work)
 
-    async def get(self, job_id: int) -> Approval | None:
-        result: Approval | None = await self._read(lambda db: get(db, job_id))
-        return result
+    # --- held requests -----------------------------------------------------------------------
+    async def approval(self, job_id: int) -> Approval | None:
+        """The review of a job that had to wait (None for any other job)."""
+        return await self._run(lambda db: get(db, job_id))
 
-    async def many(self, job_ids: Iterable[int]) -> dict[int, Approval]:
+    async def approvals_for(self, job_ids: Iterable[int]) -> dict[int, Approval]:
+        """Reviews of these jobs, by job id (jobs that never waited are left out)."""
         ids = list(job_ids)
-        result: dict[int, Approval] = await self._read(lambda db: many(db, ids))
-        return result
+        return await self._run(lambda db: many(db, ids))
 
-    async def insert_waiting(self, **fields: Any) -> Approval:
-        result: Approval = await self._write(lambda db: insert_waiting(db, **fields))
-        return result
-
-    async def decide(
+    async def decide_approval(
         self,
         job_id: int,
         status: ApprovalStatus,
@@ -336,39 +327,39 @@ class ApprovalStore:
         reason: str | None,
         now: datetime,
     ) -> tuple[bool, Approval | None]:
-        result: tuple[bool, Approval | None] = await self._write(
+        """Record a decision if the request still waits; (this call decided, the row)."""
+        return await self._write(
             lambda db: decide(db, job_id, status, actor_id=actor_id, reason=reason, now=now)
         )
-        return result
 
     async def set_review_message(self, job_id: int, message_id: int | None) -> None:
         await self._write(lambda db: set_review_message(db, job_id, message_id))
 
-    async def due(self, now: datetime, limit: int = 100) -> list[Approval]:
-        result: list[Approval] = await self._read(lambda db: due(db, now, limit))
-        return result
+    async def approvals_due(self, now: datetime, limit: int = 100) -> list[Approval]:
+        """Waiting requests whose time ran out, oldest first."""
+        return await self._run(lambda db: due(db, now, limit))
 
-    async def next_expiry(self) -> datetime | None:
-        result: datetime | None = await self._read(next_expiry)
-        return result
+    async def next_approval_expiry(self) -> datetime | None:
+        return await self._run(next_expiry)
 
-    async def unsettled(self) -> list[Approval]:
-        result: list[Approval] = await self._read(unsettled)
-        return result
+    async def unsettled_approvals(self) -> list[Approval]:
+        """Reviews whose job does not match them yet (see `unsettled`)."""
+        return await self._run(unsettled)
 
-    async def waiting(self, guild_id: int) -> list[Approval]:
-        result: list[Approval] = await self._read(lambda db: waiting(db, guild_id))
-        return result
+    async def waiting_approvals(self, guild_id: int) -> list[Approval]:
+        """A server's requests waiting for a moderator, oldest first."""
+        return await self._run(lambda db: waiting(db, guild_id))
 
-    async def claim_alert(self, guild_id: int, month: str, threshold: int, now: datetime) -> bool:
-        result: bool = await self._write(
-            lambda db: claim_alert(db, guild_id, month, threshold, now)
-        )
-        return result
+    # --- budget alerts -----------------------------------------------------------------------
+    async def claim_budget_alert(
+        self, guild_id: int, month: str, threshold: int, now: datetime
+    ) -> bool:
+        """Remember a threshold as announced for the month; False if it already was."""
+        return await self._write(lambda db: claim_alert(db, guild_id, month, threshold, now))
 
-    async def release_alert(self, guild_id: int, month: str, threshold: int) -> None:
+    async def release_budget_alert(self, guild_id: int, month: str, threshold: int) -> None:
+        """Forget a claim whose line could not be posted (the next check tries again)."""
         await self._write(lambda db: release_alert(db, guild_id, month, threshold))
 
-    async def announced(self, guild_id: int, month: str) -> set[int]:
-        result: set[int] = await self._read(lambda db: announced(db, guild_id, month))
-        return result
+    async def budget_alerts_announced(self, guild_id: int, month: str) -> set[int]:
+        return await self._run(lambda db: announced(db, guild_id, month))

@@ -6,13 +6,16 @@ each in its own module:
 - `storage.jobs`: jobs, the reservation check that creates them, transitions and queries;
 - `storage.frames`: first-frame images;
 - `storage.ledger`: reserve, charge and refund rows and the sums taken from them;
-- `storage.guilds`: what moderators set per server, and their audit log.
+- `storage.guilds`: what moderators set per server, and their audit log;
+- `storage.approvals`: the approval queue (settings, held requests, decisions) and the budget
+  alerts already announced.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from storage.approvals import ApprovalTables
 from storage.frames import FRAME_KEEP, MAX_FRAME_BYTES, FrameTables
 from storage.guilds import GuildTables
 from storage.jobs import JobTables
@@ -32,7 +35,7 @@ __all__ = [
 ]
 
 
-class Database(JobTables, FrameTables, LedgerTables, GuildTables):
+class Database(JobTables, FrameTables, LedgerTables, GuildTables, ApprovalTables):
     """The bot's SQLite file: jobs, the credit ledger and moderator settings."""
 
 

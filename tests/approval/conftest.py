@@ -12,10 +12,10 @@ import pytest
 
 from bot.approval import ApprovalService
 from storage.api import IllegalTransition
-from storage.approvals import Approval, ApprovalStore
+from storage.approvals import Approval, Hold
 from storage.db import Database
 from storage.models import Job, JobState, NewJob
-from tests.factories import Clock, reserve_and_walk
+from tests.factories import Clock, reservation_args
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 GUILD, CHANNEL, REVIEW, USER, MOD, MOD2 = 10, 20, 30, 40, 50, 51
@@ -82,11 +82,6 @@ async def db(tmp_path: Path, clock: Clock) -> AsyncIterator[Database]:
 
 
 @pytest.fixture
-def store(db: Database) -> ApprovalStore:
-    return ApprovalStore(db)
-
-
-@pytest.fixture
 def jobs(db: Database) -> LedgerJobs:
     return LedgerJobs(db)
 
@@ -98,22 +93,25 @@ def reviews() -> RecordingReviews:
 
 @pytest.fixture
 def service(
-    db: Database, store: ApprovalStore, jobs: LedgerJobs, reviews: RecordingReviews, clock: Clock
+    db: Database, jobs: LedgerJobs, reviews: RecordingReviews, clock: Clock
 ) -> ApprovalService:
     return ApprovalService(
-        storage=db, store=store, jobs=jobs, presenter=reviews, expiry=timedelta(hours=24),
+        storage=db, jobs=jobs, presenter=reviews, expiry=timedelta(hours=24),
         clock=clock, system_actor=lambda: 999,
     )  # fmt: skip
 
 
-async def held_job(
-    db: Database, store: ApprovalStore, clock: Clock, *, user: int = USER, credits: int = 1
+async def held_job(db: Database, clock: Clock, *, user: int = USER, credits: int = 1) -> Job:
+    """A pending job with its credits reserved and a waiting review row, as submit() makes."""
+    return await hold_job(db, clock(), clock() + timedelta(hours=24), user=user, credits=credits)
+
+
+async def hold_job(
+    db: Database, now: datetime, expires_at: datetime, *, user: int = USER, credits: int = 1
 ) -> Job:
-    """A pending job with its credits reserved and a waiting review row."""
     new = NewJob(guild_id=GUILD, channel_id=CHANNEL, user_id=user, prompt="a cat", credits=credits)
-    job = await reserve_and_walk(db, new, now=clock())
-    await store.insert_waiting(
-        job_id=job.id, guild_id=GUILD, user_id=user, review_channel_id=REVIEW, now=clock(),
-        expires_at=clock() + timedelta(hours=24),
-    )  # fmt: skip
-    return job
+    return await db.create_job_with_reservation(
+        new,
+        **reservation_args(now=now),
+        hold=Hold(REVIEW, expires_at),  # type: ignore[arg-type]
+    )

@@ -18,7 +18,7 @@ from cogs.approval import (
     turn_off,
     turn_on,
 )
-from storage.approvals import Approval, ApprovalSettings, ApprovalStatus, ApprovalStore
+from storage.approvals import Approval, ApprovalSettings, ApprovalStatus
 from storage.db import Database
 from storage.models import Job
 from tests.approval.conftest import GUILD, MOD, REVIEW, T0, TRUSTED, USER, held_job
@@ -125,18 +125,18 @@ def test_review_channel_and_trusted_role_checks() -> None:
         check_trusted_role(GUILD + 1, GUILD, is_default=False)
 
 
-async def test_turn_on_and_off(db: Database, store: ApprovalStore, clock: Clock) -> None:
-    text = await turn_on(store, GUILD, REVIEW, TRUSTED, MOD, clock(), DAY)
+async def test_turn_on_and_off(db: Database, clock: Clock) -> None:
+    text = await turn_on(db, GUILD, REVIEW, TRUSTED, MOD, DAY)
     assert f"<#{REVIEW}>" in text and f"<@&{TRUSTED}>" in text and "24 hours" in text
-    settings = await store.settings(GUILD)
+    settings = await db.approval_settings(GUILD)
     assert settings is not None and settings.enabled
     summary = approval_summary(settings, 2, DAY)
     assert "**on**" in summary and "**2**" in summary and f"<@&{TRUSTED}>" in summary
-    await held_job(db, store, clock)
-    assert "1 request already waiting" in await turn_off(store, GUILD, MOD, clock(), 1)
+    await held_job(db, clock)
+    assert "1 request already waiting" in await turn_off(db, GUILD, MOD, 1)
     with pytest.raises(Refused, match="already off"):
-        await turn_off(store, GUILD, MOD, clock(), 0)
-    assert approval_summary(await store.settings(GUILD), 0, DAY).startswith("Approval: off")
+        await turn_off(db, GUILD, MOD, 0)
+    assert approval_summary(await db.approval_settings(GUILD), 0, DAY).startswith("Approval: off")
     assert approval_summary(None, 0, DAY).startswith("Approval: off")
     off = ApprovalSettings(guild_id=GUILD, enabled=False)
     assert "3 earlier requests" in approval_summary(off, 3, DAY)

@@ -11,7 +11,7 @@ import pytest
 from bot.approval import ApprovalService
 from bot.budget_alerts import BudgetAlerts
 from bot.jobs import Refused
-from storage.approvals import ApprovalStatus, ApprovalStore
+from storage.approvals import ApprovalStatus
 from storage.db import Database
 from storage.models import Job, JobState, NewJob
 from tests.approval.conftest import (
@@ -25,14 +25,14 @@ from tests.approval.conftest import (
     LedgerJobs,
     RecordingReviews,
     held_job,
+    hold_job,
 )
 from tests.factories import Clock, reserve_and_walk
 
 
-async def turn_on(store: ApprovalStore, clock: Clock) -> None:
-    await store.set_settings(GUILD, enabled=True, review_channel_id=REVIEW,
-                             trusted_role_id=TRUSTED, actor_id=MOD, now=clock(),
-                             detail="on")  # fmt: skip
+async def turn_on(db: Database) -> None:
+    await db.set_approval(GUILD, enabled=True, review_channel_id=REVIEW,
+                          trusted_role_id=TRUSTED, actor_id=MOD, detail="on")  # fmt: skip
 
 
 async def refunded(db: Database, job: Job) -> bool:
@@ -40,10 +40,10 @@ async def refunded(db: Database, job: Job) -> bool:
 
 
 async def test_hold_for_follows_the_servers_rule(
-    db: Database, store: ApprovalStore, service: ApprovalService, clock: Clock
+    db: Database, service: ApprovalService, clock: Clock
 ) -> None:
     assert await service.hold_for(GUILD, role_ids=set(), manage_guild=False) is None
-    await turn_on(store, clock)
+    await turn_on(db)
     hold = await service.hold_for(GUILD, role_ids={1}, manage_guild=False)
     assert hold is not None and hold.review_channel_id == REVIEW
     assert hold.expires_at == clock() + timedelta(hours=24)
@@ -54,24 +54,24 @@ async def test_hold_for_follows_the_servers_rule(
 
 
 async def test_open_review_posts_once_and_remembers_the_message(
-    db: Database, store: ApprovalStore, service: ApprovalService, reviews: RecordingReviews,
+    db: Database, service: ApprovalService, reviews: RecordingReviews,
     clock: Clock,
 ) -> None:  # fmt: skip
-    job = await held_job(db, store, clock)
+    job = await held_job(db, clock)
     assert await service.holds(job.id)
     await service.open_review(job)
     [(posted, approval)] = reviews.posted
     assert posted.id == job.id and approval.status is ApprovalStatus.WAITING
-    stored = await store.get(job.id)
+    stored = await db.approval(job.id)
     assert stored is not None and stored.review_message_id == 700_000 + job.id
 
 
 async def test_unpostable_review_refunds_and_tells_the_member(
-    db: Database, store: ApprovalStore, service: ApprovalService, reviews: RecordingReviews,
+    db: Database, service: ApprovalService, reviews: RecordingReviews,
     clock: Clock,
 ) -> None:  # fmt: skip
     reviews.fail_post = True
-    job = await held_job(db, store, clock)
+    job = await held_job(db, clock)
     with pytest.raises(Refused, match="review channel"):
         await service.open_review(job)
     ended = await db.get_job(job.id)
@@ -80,10 +80,10 @@ async def test_unpostable_review_refunds_and_tells_the_member(
 
 
 async def test_approve_releases_the_job_once(
-    db: Database, store: ApprovalStore, service: ApprovalService, jobs: LedgerJobs,
+    db: Database, service: ApprovalService, jobs: LedgerJobs,
     reviews: RecordingReviews, clock: Clock,
 ) -> None:  # fmt: skip
-    job = await held_job(db, store, clock)
+    job = await held_job(db, clock)
     await service.open_review(job)
     clock.advance(minutes=5)
     answer = await service.approve(job.id, MOD, GUILD)
@@ -104,9 +104,9 @@ async def test_approve_releases_the_job_once(
 
 
 async def test_two_moderators_at_once_make_one_decision(
-    db: Database, store: ApprovalStore, service: ApprovalService, jobs: LedgerJobs, clock: Clock
+    db: Database, service: ApprovalService, jobs: LedgerJobs, clock: Clock
 ) -> None:
-    job = await held_job(db, store, clock)
+    job = await held_job(db, clock)
     await service.open_review(job)
     results = await asyncio.gather(
         service.approve(job.id, MOD, GUILD),
@@ -116,7 +116,7 @@ async def test_two_moderators_at_once_make_one_decision(
     )
     assert sum(isinstance(r, str) for r in results) == 1
     assert all(isinstance(r, Refused) for r in results if not isinstance(r, str))
-    approval = await store.get(job.id)
+    approval = await db.approval(job.id)
     assert approval is not None
     if approval.status is ApprovalStatus.APPROVED:
         assert jobs.released == [job.id] and (await db.get_job(job.id)).state is JobState.PENDING
@@ -125,10 +125,10 @@ async def test_two_moderators_at_once_make_one_decision(
 
 
 async def test_deny_refunds_and_the_card_reason_is_the_moderators(
-    db: Database, store: ApprovalStore, service: ApprovalService, jobs: LedgerJobs,
+    db: Database, service: ApprovalService, jobs: LedgerJobs,
     reviews: RecordingReviews, clock: Clock,
 ) -> None:  # fmt: skip
-    job = await held_job(db, store, clock, credits=2)
+    job = await held_job(db, clock, credits=2)
     await service.open_review(job)
     used_before = await db.credits_used(GUILD, USER, clock() - timedelta(days=1),
                                         clock() + timedelta(days=1))  # fmt: skip
@@ -144,13 +144,13 @@ async def test_deny_refunds_and_the_card_reason_is_the_moderators(
     assert shown.status is ApprovalStatus.DENIED and shown.reason == "not for this server"
     assert (await db.audit_log(GUILD))[0].detail == f"job {job.id}: not for this server"
     with pytest.raises(Refused, match="reason"):  # an empty reason changes nothing
-        await service.deny((await held_job(db, store, clock)).id, MOD, GUILD, "   ")
+        await service.deny((await held_job(db, clock)).id, MOD, GUILD, "   ")
 
 
 async def test_decisions_only_for_this_servers_requests(
-    db: Database, store: ApprovalStore, service: ApprovalService, clock: Clock
+    db: Database, service: ApprovalService, clock: Clock
 ) -> None:
-    job = await held_job(db, store, clock)
+    job = await held_job(db, clock)
     with pytest.raises(Refused, match="not waiting for approval in this server"):
         await service.approve(job.id, MOD, GUILD + 1)
     plain = await reserve_and_walk(
@@ -162,10 +162,10 @@ async def test_decisions_only_for_this_servers_requests(
 
 
 async def test_member_cancels_while_waiting(
-    db: Database, store: ApprovalStore, service: ApprovalService, reviews: RecordingReviews,
+    db: Database, service: ApprovalService, reviews: RecordingReviews,
     clock: Clock,
 ) -> None:  # fmt: skip
-    job = await held_job(db, store, clock)
+    job = await held_job(db, clock)
     await service.open_review(job)
     assert "cancelled" in (await service.cancel_waiting(job.id, USER) or "")
     assert (await db.get_job(job.id)).state is JobState.CANCELLED and await refunded(db, job)
@@ -176,13 +176,13 @@ async def test_member_cancels_while_waiting(
 
 
 async def test_expiry_with_an_injected_clock(
-    db: Database, store: ApprovalStore, service: ApprovalService, jobs: LedgerJobs,
+    db: Database, service: ApprovalService, jobs: LedgerJobs,
     reviews: RecordingReviews, clock: Clock,
 ) -> None:  # fmt: skip
-    old = await held_job(db, store, clock)
+    old = await held_job(db, clock)
     await service.open_review(old)
     clock.advance(hours=23, minutes=59)
-    young = await held_job(db, store, clock)
+    young = await held_job(db, clock)
     await service.open_review(young)
     assert await service.sweep() == 0  # not yet: nothing changes before its time
     assert (await db.get_job(old.id)).state is JobState.PENDING
@@ -197,50 +197,47 @@ async def test_expiry_with_an_injected_clock(
     assert jobs.released == []
 
 
-async def test_fractional_expiry(
-    db: Database, store: ApprovalStore, jobs: LedgerJobs, clock: Clock
-) -> None:
-    service = ApprovalService(storage=db, store=store, jobs=jobs, presenter=RecordingReviews(),
+async def test_fractional_expiry(db: Database, jobs: LedgerJobs, clock: Clock) -> None:
+    service = ApprovalService(storage=db, jobs=jobs, presenter=RecordingReviews(),
                               expiry=timedelta(hours=0.5), clock=clock)  # fmt: skip
-    await turn_on(store, clock)
+    await turn_on(db)
     hold = await service.hold_for(GUILD, role_ids=set(), manage_guild=False)
     assert hold is not None and hold.expires_at == clock() + timedelta(minutes=30)
 
 
 async def test_recover_applies_a_decision_a_restart_interrupted(
-    db: Database, store: ApprovalStore, service: ApprovalService, clock: Clock
+    db: Database, service: ApprovalService, clock: Clock
 ) -> None:
-    denied = await held_job(db, store, clock)
+    denied = await held_job(db, clock)
     # The process died between recording the denial and refunding the job.
-    await store.decide(denied.id, ApprovalStatus.DENIED, actor_id=MOD, reason="nope", now=clock())
-    orphan = await held_job(db, store, clock)
+    await db.decide_approval(
+        denied.id, ApprovalStatus.DENIED, actor_id=MOD, reason="nope", now=clock()
+    )
+    orphan = await held_job(db, clock)
     await db.transition(orphan.id, JobState.FAILED, settle="refund")  # its card never posted
-    waiting = await held_job(db, store, clock)
+    waiting = await held_job(db, clock)
     assert await service.holds(denied.id)  # never runs, even before recovery
     assert await service.recover() == 2
     job = await db.get_job(denied.id)
     assert job.state is JobState.CANCELLED and await refunded(db, denied)
     assert job.outcome_reason == "A moderator denied this request: nope"
-    closed = await store.get(orphan.id)
+    closed = await db.approval(orphan.id)
     assert closed is not None and closed.status is ApprovalStatus.CANCELLED
     assert (await db.get_job(waiting.id)).state is JobState.PENDING  # still waits
     assert await service.recover() == 0
 
 
 async def test_expiry_loop_wakes_for_the_next_expiry(
-    db: Database, store: ApprovalStore, jobs: LedgerJobs, clock: Clock
+    db: Database, jobs: LedgerJobs, clock: Clock
 ) -> None:
     """The loop sleeps until the next expiry (here: a 0.2 s window on the real clock)."""
     from datetime import UTC, datetime
 
-    service = ApprovalService(storage=db, store=store, jobs=jobs, presenter=RecordingReviews(),
+    service = ApprovalService(storage=db, jobs=jobs, presenter=RecordingReviews(),
                               expiry=timedelta(seconds=0.2),
                               clock=lambda: datetime.now(UTC))  # fmt: skip
-    new = NewJob(guild_id=GUILD, channel_id=1, user_id=USER, prompt="x")
-    job = await reserve_and_walk(db, new, now=datetime.now(UTC))
-    await store.insert_waiting(job_id=job.id, guild_id=GUILD, user_id=USER,
-                               review_channel_id=REVIEW, now=datetime.now(UTC),
-                               expires_at=datetime.now(UTC) + timedelta(seconds=0.2))  # fmt: skip
+    now = datetime.now(UTC)
+    job = await hold_job(db, now, now + timedelta(seconds=0.2))
     task = asyncio.create_task(service.run_expiry())
     try:
         for _ in range(200):  # bounded: up to 10 s on a loaded machine
@@ -266,16 +263,14 @@ async def spend(db: Database, clock: Clock, usd: float) -> None:
     await db.transition(job.id, JobState.SUCCEEDED, settle="charge", total_cost_usd=usd)
 
 
-async def test_budget_alerts_once_each_per_month(
-    db: Database, store: ApprovalStore, clock: Clock
-) -> None:
+async def test_budget_alerts_once_each_per_month(db: Database, clock: Clock) -> None:
     posted: list[tuple[int, str]] = []
 
     async def post(guild_id: int, text: str) -> bool:
         posted.append((guild_id, text))
         return True
 
-    alerts = BudgetAlerts(storage=db, store=store, post=post, clock=clock)
+    alerts = BudgetAlerts(storage=db, post=post, clock=clock)
     assert await alerts.check(GUILD) is None  # no budget
     await db.set_budget(GUILD, 10.0, MOD)
     await spend(db, clock, 7.0)
@@ -294,16 +289,14 @@ async def test_budget_alerts_once_each_per_month(
     assert len(posted) == 3
 
 
-async def test_budget_jump_past_both_thresholds_is_one_line(
-    db: Database, store: ApprovalStore, clock: Clock
-) -> None:
+async def test_budget_jump_past_both_thresholds_is_one_line(db: Database, clock: Clock) -> None:
     posted: list[str] = []
 
     async def post(guild_id: int, text: str) -> bool:
         posted.append(text)
         return True
 
-    alerts = BudgetAlerts(storage=db, store=store, post=post, clock=clock)
+    alerts = BudgetAlerts(storage=db, post=post, clock=clock)
     await db.set_budget(GUILD, 1.0, MOD)
     await spend(db, clock, 1.2)
     await alerts.check(GUILD)
@@ -312,12 +305,12 @@ async def test_budget_jump_past_both_thresholds_is_one_line(
 
 
 async def test_budget_alert_without_audit_channel_goes_to_the_moderators_log(
-    db: Database, store: ApprovalStore, clock: Clock
+    db: Database, clock: Clock
 ) -> None:
     async def no_channel(guild_id: int, text: str) -> bool:
         return False
 
-    alerts = BudgetAlerts(storage=db, store=store, post=no_channel, clock=clock,
+    alerts = BudgetAlerts(storage=db, post=no_channel, clock=clock,
                           system_actor=lambda: 999)  # fmt: skip
     await db.set_budget(GUILD, 10.0, MOD)
     await spend(db, clock, 8.0)
@@ -327,7 +320,7 @@ async def test_budget_alert_without_audit_channel_goes_to_the_moderators_log(
 
 
 async def test_budget_alert_that_could_not_be_posted_is_tried_again(
-    db: Database, store: ApprovalStore, clock: Clock
+    db: Database, clock: Clock
 ) -> None:
     calls: list[str] = []
 
@@ -337,7 +330,7 @@ async def test_budget_alert_that_could_not_be_posted_is_tried_again(
             raise ConnectionError("Discord is down")
         return True
 
-    alerts = BudgetAlerts(storage=db, store=store, post=flaky, clock=clock)
+    alerts = BudgetAlerts(storage=db, post=flaky, clock=clock)
     await db.set_budget(GUILD, 10.0, MOD)
     await spend(db, clock, 8.0)
     assert await alerts.check(GUILD) is None

@@ -13,7 +13,6 @@ from bot.app import VideoBot
 from cogs.admin import setup as admin_setup
 from cogs.audit import AuditPoster, audit_line
 from cogs.cards import DiscordPresenter
-from storage.approvals import ApprovalStore
 from storage.db import Database
 from storage.models import JobState
 from tests.cogs.conftest import AUDIT_CHANNEL, CHANNEL, GUILD, MOD, USER, make_job
@@ -40,7 +39,6 @@ def channels() -> dict[int, mock.NonCallableMagicMock]:
 def bot(db: Database, channels) -> VideoBot:
     fake = mock.create_autospec(VideoBot, instance=True)
     fake.storage = db
-    fake.approval_store = ApprovalStore(db)
     fake.user = types.SimpleNamespace(id=BOT_ID)
     fake.get_partial_messageable.side_effect = lambda cid, guild_id=None: channels[cid]
     return fake

@@ -19,7 +19,6 @@ from bot.jobs import JobService, Refused
 from cogs.admin import AdminCog
 from cogs.audit import AuditPoster
 from cogs.governance import GovernanceCog
-from storage.approvals import ApprovalStore
 from storage.db import Database
 from storage.models import JobState
 from tests.cogs.conftest import (
@@ -41,11 +40,8 @@ def bot(db: Database, service: JobService) -> VideoBot:
     fake = mock.create_autospec(VideoBot, instance=True)
     fake.storage = db
     fake.jobs = service
-    fake.approval_store = ApprovalStore(db)
-    fake.approvals = ApprovalService(storage=db, store=fake.approval_store, jobs=service)
-    fake.budget_alerts = BudgetAlerts(
-        storage=db, store=fake.approval_store, post=mock.AsyncMock(return_value=False)
-    )
+    fake.approvals = ApprovalService(storage=db, jobs=service)
+    fake.budget_alerts = BudgetAlerts(storage=db, post=mock.AsyncMock(return_value=False))
     fake.user = types.SimpleNamespace(id=1)
     return fake
 

@@ -12,7 +12,7 @@ import pytest
 from bot.approval import ApprovalService
 from bot.jobs import JobService, Refused
 from bot.wiro.sandbox import TaskScript, WiroSimulator
-from storage.approvals import ApprovalStatus, ApprovalStore
+from storage.approvals import ApprovalStatus
 from storage.db import Database
 from storage.models import JobState
 from tests.approval.conftest import RecordingReviews
@@ -27,13 +27,11 @@ async def gated(
     db: Database, make_service: Callable[..., JobService]
 ) -> tuple[JobService, ApprovalService, RecordingReviews]:
     service = make_service()
-    store = ApprovalStore(db)
     reviews = RecordingReviews()
-    approvals = ApprovalService(storage=db, store=store, jobs=service, presenter=reviews)
+    approvals = ApprovalService(storage=db, jobs=service, presenter=reviews)
     service.gate = approvals
-    await store.set_settings(GUILD, enabled=True, review_channel_id=REVIEW,
-                             trusted_role_id=TRUSTED, actor_id=MOD,
-                             now=datetime.now(UTC), detail="on")  # fmt: skip
+    await db.set_approval(GUILD, enabled=True, review_channel_id=REVIEW,
+                          trusted_role_id=TRUSTED, actor_id=MOD, detail="on")  # fmt: skip
     return service, approvals, reviews
 
 
