@@ -599,9 +599,10 @@ class AdminCog(commands.Cog):
     ) -> None:
         """Cap this server's video spending per calendar month."""
         guild_id, actor = self._ids(interaction)
-        await reply(interaction, await set_budget(self.storage, guild_id, usd, actor))
+        text = await set_budget(self.storage, guild_id, usd, actor)
         # A budget lowered below this month's spending has just been passed: say so once.
         await self.bot.budget_alerts.check(guild_id)
+        await reply(interaction, text)
 
     @budget.command(name="show")
     @moderator_only()
