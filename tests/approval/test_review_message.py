@@ -140,3 +140,54 @@ async def test_turn_on_and_off(db: Database, clock: Clock) -> None:
     assert approval_summary(None, 0, DAY).startswith("Approval: off")
     off = ApprovalSettings(guild_id=GUILD, enabled=False)
     assert "3 earlier requests" in approval_summary(off, 3, DAY)
+
+
+# ------------------------------------------------------------------------------------------------
+# The member's card, /jobs and the audit line for held requests
+# ------------------------------------------------------------------------------------------------
+def test_card_of_a_waiting_request_says_so_and_keeps_cancel() -> None:
+    from bot.job_api import CardExtras
+    from cogs.cards import render_card
+
+    embed, view = render_card(job(), CardExtras(approval="waiting"))
+    assert embed.title == "⏳ Waiting for a moderator"
+    shown = fields(embed)
+    assert "moderator will approve or deny" in shown["Stage"]
+    assert shown["Credits"] == "1 reserved" and "ETA" not in shown
+    assert view is not None
+    assert [c.custom_id for c in view.children] == ["video:cancel:7"]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("approval", "title"),
+    [("denied", "⛔ Request denied"), ("expired", "⌛ Request expired"),
+     ("cancelled", "🚫 Video cancelled"), (None, "🚫 Video cancelled")],
+)  # fmt: skip
+def test_card_of_a_request_ended_by_the_queue(approval: str | None, title: str) -> None:
+    from bot.job_api import CardExtras
+    from cogs.cards import render_card
+    from storage.models import JobState
+
+    ended = job(state=JobState.CANCELLED, outcome_reason="A moderator denied this request: no",
+                finished_at=T0)  # fmt: skip
+    embed, view = render_card(ended, CardExtras(approval=approval))
+    assert embed.title == title and view is None
+    assert fields(embed)["Credits"] == "1 refunded"
+
+
+def test_jobs_and_audit_words_for_held_requests() -> None:
+    from cogs.audit import audit_line
+    from cogs.governance import job_status_words
+    from storage.models import JobState
+
+    assert job_status_words(job(), approval=ApprovalStatus.WAITING) == "⏳ waiting for a moderator"
+    cancelled = job(state=JobState.CANCELLED, finished_at=T0, outcome_reason="x")
+    assert "denied" in job_status_words(cancelled, approval=ApprovalStatus.DENIED)
+    assert "expired" in job_status_words(cancelled, approval=ApprovalStatus.EXPIRED)
+    assert job_status_words(cancelled, approval=ApprovalStatus.CANCELLED) == "🚫 cancelled"
+    denied = approval(ApprovalStatus.DENIED, decided_by=MOD, reason="too dark")
+    line = audit_line(cancelled, denied)
+    assert line.startswith("⛔") and f"denied by <@{MOD}> (too dark)" in line
+    assert "1 credit refunded" in line
+    assert "expired" in audit_line(cancelled, approval(ApprovalStatus.EXPIRED))
+    assert "🚫" in audit_line(cancelled) and "(x)" in audit_line(cancelled)  # an ordinary cancel
