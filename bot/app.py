@@ -13,6 +13,7 @@ from discord.ext import commands
 from bot.approval import ApprovalService
 from bot.background import BackgroundTasks
 from bot.budget_alerts import BudgetAlerts
+from bot.delivery import RetryPolicy
 from bot.jobs import JobConfig, JobService
 from bot.settings import Settings
 from bot.wiro.client import WiroClient
@@ -59,6 +60,9 @@ class VideoBot(commands.Bot):
             tree_cls=VideoCommandTree,
             allowed_mentions=discord.AllowedMentions.none(),
             max_messages=None,  # no message cache: every card edit goes by id
+            # A 429 asking for a longer wait raises RateLimited instead of stalling the caller:
+            # clip posts retry on their own schedule, a card edit posts a fresh card (30046).
+            max_ratelimit_timeout=30.0,
             chunk_guilds_at_startup=False,
             help_command=None,
         )
@@ -79,6 +83,9 @@ class VideoBot(commands.Bot):
                 max_jobs_per_guild=settings.max_jobs_per_guild,
                 timeout=timedelta(minutes=settings.job_timeout_minutes),
                 sandbox=settings.wiro_sandbox,
+                delivery_retry=RetryPolicy(
+                    window=timedelta(minutes=settings.delivery_retry_minutes)
+                ),
                 work_dir=settings.database_path.parent / "tmp",
             ),
         )
@@ -112,7 +119,7 @@ class VideoBot(commands.Bot):
         from cogs.approval import ApproveButton, DenyButton, DiscordReviews
         from cogs.cards import CancelButton, DiscordPresenter, RerollButton
 
-        self.presenter = DiscordPresenter(self)
+        self.presenter = DiscordPresenter(self, retry=self.jobs.config.delivery_retry)
         self.jobs.presenter = self.presenter
         self.approvals.presenter = DiscordReviews(self)
         for name in COGS:

@@ -15,6 +15,7 @@ from typing import Protocol
 from pydantic import BaseModel, ConfigDict
 
 from bot import quota
+from bot.delivery import RetryPolicy
 from storage.approvals import ApprovalStatus, Hold
 from storage.models import Job, Limit
 
@@ -61,6 +62,8 @@ class CardExtras(BaseModel):
     retrying: bool = False  # Wiro hit a problem (`task_error`) and is retrying the task
     # The approval queue's word on a held request: "waiting", "denied", "expired", "cancelled".
     approval: str | None = None
+    # Discord refused the finished clip for now: it is being retried (bot/delivery.py).
+    delivery_delayed: bool = False
 
 
 class Delivery(BaseModel):
@@ -135,6 +138,8 @@ class JobConfig:
     sandbox: bool = False
     max_clip_bytes: int = MAX_CLIP_BYTES
     busy_retry_seconds: float = BUSY_RETRY_SECONDS
+    # How long a finished clip (and its final card) is retried while Discord is unavailable.
+    delivery_retry: RetryPolicy = field(default_factory=RetryPolicy)
     work_dir: Path = field(default_factory=lambda: Path(tempfile.gettempdir()))
 
 

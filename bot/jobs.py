@@ -16,7 +16,7 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 
@@ -30,6 +30,7 @@ from bot.admission import (
     ts,
 )
 from bot.background import BackgroundTasks
+from bot.delivery import OutageOutlasted, outlast
 from bot.eta import DEFAULT_ETA_SECONDS, ETA_FLOOR, EtaEstimator
 from bot.job_api import (
     BUSY_RETRY_SECONDS,
@@ -117,6 +118,7 @@ class JobService:
         clock: Callable[[], datetime] = utcnow,
         video: VideoWorker | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
         # `clock` is wall time (windows, deadlines, what cards show); `monotonic` measures
         # intervals (the local queue's busy hold, ETA cache). Tests inject both.
@@ -130,6 +132,7 @@ class JobService:
         # Set by the bot when the approval queue exists: every new job passes submit(), so
         # every entry point (/video, Re-roll, the studio's) is held the same way.
         self.gate: ApprovalGate | None = None
+        self.sleep = sleep  # waits between delivery retries (tests advance their clock instead)
         self.admission = Admission(storage=storage, wiro=wiro, config=config, clock=clock)
         self.queue = LocalQueue(
             storage, busy_retry_seconds=config.busy_retry_seconds, monotonic=monotonic
@@ -541,7 +544,18 @@ class JobService:
         if job.result_message_id is None and resumed:
             # The process may have died after Discord stored the clip but before we did; the
             # message nonce only deduplicates for a few minutes, so look in the channel.
-            posted = await self.presenter.find_delivery(job)
+            presenter = self.presenter
+            try:
+                posted = await outlast(
+                    lambda: presenter.find_delivery(job),
+                    policy=self.config.delivery_retry,
+                    clock=self.clock,
+                    sleep=self.sleep,
+                    what=f"job={job.id} look for a posted clip",
+                    logger=jlog,
+                )
+            except OutageOutlasted:
+                posted = None  # the post below carries the same nonce: the best left to do
             if posted is not None:
                 jlog.info("clip was already posted as message=%s before the restart", posted)
                 job = await self.storage.update_job(job.id, result_message_id=posted)
@@ -575,6 +589,14 @@ class JobService:
                 delivery = await self._post_clip(job, clip, size)
             except asyncio.CancelledError:
                 raise
+            except OutageOutlasted as exc:
+                # Wiro was paid and the clip exists: the member gets it as a link, charged.
+                jlog.error("Discord refused the clip for the whole retry window: %s", exc)
+                note = (
+                    "Discord was unavailable for too long to post the clip, so here is its "
+                    f"link (it expires after a while, download it soon): {job.output_url}"
+                )
+                return await self._succeed(job, None, note=note)
             except Exception as exc:
                 jlog.error("could not post the clip: %s", exc)
                 where = (
@@ -599,11 +621,12 @@ class JobService:
     async def _post_clip(self, job: Job, clip: Path | None, size: int | None) -> Delivery:
         """Attach the clip; one over the upload limit is first re-encoded to fit it.
 
-        Only when it cannot be made to fit (or was too big to download) is it linked."""
+        Only when it cannot be made to fit (or was too big to download) is it linked. The post
+        itself outlasts a Discord outage (`_deliver_retrying`); the fit is done once."""
         assert self.presenter is not None
         limit = self.presenter.attach_limit(job)
         if clip is None or size is None or size <= limit:
-            return await self.presenter.deliver_clip(job, clip, size)
+            return await self._deliver_retrying(job, clip, size)
         jlog = job_logger(log, job.id)
         async with self.video.scratch() as fitted:
             try:
@@ -611,7 +634,7 @@ class JobService:
                 result = await self.video.fit(clip, fitted, limit)
             except VideoError as exc:
                 jlog.warning("could not fit the clip (%d bytes) under %d: %s", size, limit, exc)
-                return await self.presenter.deliver_clip(job, clip, size)
+                return await self._deliver_retrying(job, clip, size)
             jlog.info(
                 "compressed the clip %d → %d bytes (limit %d, %dx%d, %d pass(es), %.1f s)",
                 size,
@@ -622,9 +645,28 @@ class JobService:
                 result.passes,
                 time.monotonic() - started,
             )
-            return await self.presenter.deliver_clip(
-                job, fitted, result.info.size, original_size=size
-            )
+            return await self._deliver_retrying(job, fitted, result.info.size, original_size=size)
+
+    async def _deliver_retrying(
+        self, job: Job, clip: Path | None, size: int | None, **kwargs: int | None
+    ) -> Delivery:
+        """Post the clip, outlasting a Discord outage (same nonce on every try)."""
+        assert self.presenter is not None
+        presenter = self.presenter
+
+        async def on_unavailable(attempt: int, exc: Exception) -> None:
+            if attempt == 0:  # once: the card says the clip is coming, not that it failed
+                await self._render(job, delivery_delayed=True)
+
+        return await outlast(
+            lambda: presenter.deliver_clip(job, clip, size, **kwargs),
+            policy=self.config.delivery_retry,
+            clock=self.clock,
+            sleep=self.sleep,
+            on_unavailable=on_unavailable,
+            what=f"job={job.id} clip post",
+            logger=job_logger(log, job.id),
+        )
 
     async def _succeed(self, job: Job, message_id: int | None, *, note: str | None) -> Job:
         job = await self.storage.transition(
@@ -841,12 +883,22 @@ class JobService:
     # Card
     # ------------------------------------------------------------------------------------------
     async def _render(
-        self, job: Job, *, queue_position: int | None = None, cancelling: bool = False
+        self,
+        job: Job,
+        *,
+        queue_position: int | None = None,
+        cancelling: bool = False,
+        delivery_delayed: bool = False,
     ) -> None:
         if self.presenter is None or job.card_message_id is None:
             return
         try:
-            extras = await self._extras(job, queue_position=queue_position, cancelling=cancelling)
+            extras = await self._extras(
+                job,
+                queue_position=queue_position,
+                cancelling=cancelling,
+                delivery_delayed=delivery_delayed,
+            )
             await self.presenter.update_card(job, extras)
         except Exception:
             job_logger(log, job.id).exception("card update failed")
@@ -858,6 +910,7 @@ class JobService:
         queue_position: int | None = None,
         cancelling: bool = False,
         note: str | None = None,
+        delivery_delayed: bool = False,
     ) -> CardExtras:
         approval: str | None = None
         if self.gate is not None and job.state in (JobState.PENDING, JobState.CANCELLED):
@@ -873,6 +926,7 @@ class JobService:
             cancelling=cancelling or (job.cancelled_by is not None and not job.is_terminal),
             retrying=job.id in self._retrying and not job.is_terminal,
             approval=approval,
+            delivery_delayed=delivery_delayed,
         )
 
     # ------------------------------------------------------------------------------------------

@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     max_jobs_per_guild: int = Field(10, ge=1, le=1000)
     job_timeout_minutes: int = Field(20, ge=1, le=240)
     approval_expiry_hours: float = Field(24.0, gt=0, le=720, allow_inf_nan=False)
+    # How long a finished clip (and its final card) is retried while Discord fails (5xx,
+    # dropped connections) before the card links the clip instead. Fractions are allowed.
+    delivery_retry_minutes: float = Field(15.0, gt=0, le=240, allow_inf_nan=False)
     log_level: LogLevel = "INFO"
 
     @field_validator("discord_token", "wiro_api_key", "wiro_api_secret", mode="before")

@@ -8,7 +8,9 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from bot.delivery import RetryPolicy
 from bot.jobs import CardExtras
+from cogs.cards.outage import describe, is_unavailable
 from storage.models import Job
 
 if TYPE_CHECKING:
@@ -72,6 +74,9 @@ class _Pending:
     job: Job
     extras: CardExtras
     since: float
+    not_before: float = 0.0  # a final state retried after an outage waits until then
+    failures: int = 0
+    first_failure: float | None = None
 
 
 class CardEditor:
@@ -79,7 +84,9 @@ class CardEditor:
 
     Only the latest state of each card is kept; one worker per channel sends at most one edit
     per `interval` seconds (default: `PACING.edit_interval`), choosing terminal states before
-    progress updates, oldest first.
+    progress updates, oldest first. A final state that Discord cannot take now (5xx, a dropped
+    connection, an unusable 429) is tried again with backoff for `retry.window`, like the clip
+    itself; a refused progress update is simply replaced by the next one.
     """
 
     def __init__(
@@ -88,10 +95,13 @@ class CardEditor:
         interval: float | None = None,
         *,
         timer: Timer | None = None,
+        retry: RetryPolicy | None = None,
     ):
         self._presenter = presenter
         self._interval = PACING.edit_interval if interval is None else interval
         self._timer = timer or RealTimer()
+        self._retry = retry or RetryPolicy()
+        self._wake: dict[int, asyncio.Event] = {}
         self._pending: dict[int, dict[int, _Pending]] = {}
         self._workers: dict[int, asyncio.Task[None]] = {}
         self._last_sent: dict[int, float] = {}
@@ -104,6 +114,8 @@ class CardEditor:
         previous = channel.get(job.id)
         since = previous.since if previous else self._timer.monotonic()
         channel[job.id] = _Pending(job, extras, since)
+        if job.channel_id in self._wake:
+            self._wake[job.channel_id].set()  # a worker waiting out a retry delay takes it now
         worker = self._workers.get(job.channel_id)
         if worker is None or worker.done():
             self._workers[job.channel_id] = asyncio.get_running_loop().create_task(
@@ -116,24 +128,83 @@ class CardEditor:
     async def _run(self, channel_id: int) -> None:
         try:
             while self._pending.get(channel_id):
+                queue = self._pending[channel_id]
+                now = self._timer.monotonic()
                 last = self._last_sent.get(channel_id)
-                wait = 0.0 if last is None else last + self._interval - self._timer.monotonic()
+                wait = 0.0 if last is None else last + self._interval - now
+                ready = min(p.not_before for p in queue.values())
+                if ready > now + max(wait, 0.0):
+                    await self._wait_retry(channel_id, ready - now)  # only retries are queued
+                    continue
                 if wait > 0:
                     await self._timer.sleep(wait)
-                queue = self._pending.get(channel_id)
-                if not queue:
-                    break
-                job_id = min(queue, key=lambda k: (not queue[k].job.is_terminal, queue[k].since))
+                queue = self._pending.get(channel_id, {})
+                now = self._timer.monotonic()
+                due = [k for k, p in queue.items() if p.not_before <= now]
+                if not due:
+                    continue
+                job_id = min(due, key=lambda k: (not queue[k].job.is_terminal, queue[k].since))
                 item = queue.pop(job_id)
                 self._last_sent[channel_id] = self._timer.monotonic()
                 try:
                     await self._presenter.edit_card(item.job, item.extras)
-                except Exception:
-                    log.exception("job=%s card edit failed", item.job.id)
+                except Exception as exc:
+                    if not self._retry_later(channel_id, item, exc):
+                        log.exception("job=%s card edit failed", item.job.id)
         finally:
             if not self._pending.get(channel_id):
                 self._pending.pop(channel_id, None)
             self._workers.pop(channel_id, None)
+            self._wake.pop(channel_id, None)
+
+    async def _wait_retry(self, channel_id: int, seconds: float) -> None:
+        """Sleep until a retry is due, or until a new state for this channel is submitted."""
+        wake = self._wake.setdefault(channel_id, asyncio.Event())
+        wake.clear()
+        sleeper = asyncio.ensure_future(self._timer.sleep(seconds))
+        waker = asyncio.ensure_future(wake.wait())
+        try:
+            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            waker.cancel()
+
+    def _retry_later(self, channel_id: int, item: _Pending, exc: Exception) -> bool:
+        """Queue a final state again after a "not now" from Discord; False if it is not one."""
+        if not is_unavailable(exc):
+            return False
+        if not item.job.is_terminal:
+            log.warning(
+                "job=%s card update refused (%s); the next state replaces it",
+                item.job.id,
+                describe(exc),
+            )
+            return True
+        queue = self._pending.setdefault(channel_id, {})
+        if item.job.id in queue:
+            return True  # a newer state of this card is already waiting
+        now = self._timer.monotonic()
+        first = item.first_failure if item.first_failure is not None else now
+        if now - first >= self._retry.window.total_seconds():
+            log.warning(
+                "job=%s final card edit still refused after %d tries (%s); giving up",
+                item.job.id,
+                item.failures + 1,
+                describe(exc),
+            )
+            return True
+        pause = self._retry.delay(item.failures)
+        log.warning(
+            "job=%s final card edit refused (%s); trying again in %.1f s",
+            item.job.id,
+            describe(exc),
+            pause,
+        )
+        item.failures += 1
+        item.first_failure = first
+        item.not_before = now + pause
+        queue[item.job.id] = item
+        return True
 
     async def flush(self, timeout: float = 3.0) -> None:
         """Give pending edits a bounded chance to go out (used at shutdown)."""

@@ -7,13 +7,16 @@ import asyncio
 import contextlib
 import io
 import logging
+import secrets
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import discord
 
+from bot.delivery import RetryPolicy
 from bot.jobs import CardExtras, Delivery, PresenterError
+from cogs.cards.outage import UNKNOWN_MESSAGE, describe, unavailable_as_retryable
 from cogs.cards.pacing import CardEditor, SendPacer
 from cogs.cards.render import THUMBNAIL_NAME, render_card
 from cogs.cards.text import compressed_line, compressed_note, delivery_header, requester_only
@@ -30,14 +33,26 @@ CARD_MAX_EDIT_AGE = timedelta(minutes=55)
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
 # A follow-up upload through the interaction needs its token to outlive the upload.
 INTERACTION_MARGIN = timedelta(minutes=2)
+# Looking for a clip posted before a restart: at most this many messages after the job began.
+FIND_DELIVERY_SCAN = 1000
+MISSING_PERMISSIONS = 50013
+# Discord refused the reply itself, not the message: 160002 (no Read Message History) and
+# 50035 (an unknown reference; with fail_if_not_exists false it should not happen).
+REPLY_REFUSED = frozenset({160002, 50035})
 
 
 class DiscordPresenter:
     """`bot.jobs.JobPresenter` for Discord: cards, clip delivery, audit lines."""
 
-    def __init__(self, bot: VideoBot, *, edit_interval: float | None = None) -> None:
+    def __init__(
+        self,
+        bot: VideoBot,
+        *,
+        edit_interval: float | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
         self.bot = bot
-        self.editor = CardEditor(self, interval=edit_interval)
+        self.editor = CardEditor(self, interval=edit_interval, retry=retry)
         self.sends = SendPacer()
         self._interactions: dict[int, discord.Interaction] = {}
 
@@ -83,6 +98,10 @@ class DiscordPresenter:
                 return
             except discord.NotFound:
                 log.info("job=%s card was deleted; posting a new one", job.id)
+            except discord.RateLimited as exc:
+                # Editing this card would mean a long wait (30046 comes as a 429 whose wait
+                # is most of an hour): a fresh card shows the state now.
+                log.info("job=%s card edit is rate limited (%s); posting a new one", job.id, exc)
             except discord.HTTPException as exc:
                 if exc.code != 30046:
                     raise
@@ -144,6 +163,32 @@ class DiscordPresenter:
     async def deliver_clip(
         self, job: Job, clip: Path | None, size: int | None, *, original_size: int | None = None
     ) -> Delivery:
+        """Post the clip (see `JobPresenter.deliver_clip`).
+
+        Raises `DiscordUnavailable` for a "not now" (the job service retries with the same
+        nonce) and `PresenterError` for a "no". A nonce that matches a clip message deleted
+        since makes Discord answer 10008 instead of posting: the clip still has to reach the
+        channel once, so it is posted again under a fresh nonce (stored first, so that every
+        later retry and a restart use the new one)."""
+        job = await self.bot.storage.get_job(job.id)  # the newest nonce
+        try:
+            with unavailable_as_retryable():
+                try:
+                    return await self._deliver_once(job, clip, size, original_size)
+                except discord.NotFound as exc:
+                    if exc.code != UNKNOWN_MESSAGE:
+                        raise
+                    log.info("job=%s nonce matched a deleted message; posting again", job.id)
+                    job = await self.bot.storage.update_job(
+                        job.id, delivery_nonce=secrets.token_hex(8)
+                    )
+                    return await self._deliver_once(job, clip, size, original_size)
+        except discord.HTTPException as exc:
+            raise PresenterError(describe(exc)) from exc
+
+    async def _deliver_once(
+        self, job: Job, clip: Path | None, size: int | None, original_size: int | None
+    ) -> Delivery:
         mention = requester_only(job)
         reference = (
             discord.MessageReference(
@@ -177,9 +222,14 @@ class DiscordPresenter:
                 )
                 return Delivery(message_id=message.id, attached=True, note=note)
             except discord.HTTPException as exc:
-                if exc.status != 413 and exc.code != 40005:
-                    raise PresenterError(str(exc)) from exc
-                reason = "Discord refused the upload as too large, so the clip is linked."
+                if exc.status == 413 or exc.code == 40005:
+                    reason = "Discord refused the upload as too large, so the clip is linked."
+                elif exc.code == MISSING_PERMISSIONS:
+                    # Attach Files was taken away after /video: a link needs only Send Messages.
+                    reason = "The bot may not attach files in this channel, so the clip is linked."
+                else:
+                    raise
+                log.info("job=%s clip not attached (%s); linking it", job.id, describe(exc))
                 await self.sends.acquire(job.channel_id)
         elif size is not None and size > limit:
             via_interaction = await self._deliver_through_interaction(job, clip, size, header)
@@ -195,12 +245,9 @@ class DiscordPresenter:
             f"{header}\n{job.output_url}\n-# {reason} Wiro's links expire after a while: "
             "download it soon."
         )
-        try:
-            message = await self._send_reply(
-                job, reference, content=text, allowed_mentions=mention, nonce=nonce
-            )
-        except discord.HTTPException as exc:
-            raise PresenterError(str(exc)) from exc
+        message = await self._send_reply(
+            job, reference, content=text, allowed_mentions=mention, nonce=nonce
+        )
         return Delivery(message_id=message.id, attached=False, note=reason)
 
     async def _send_reply(
@@ -211,9 +258,9 @@ class DiscordPresenter:
         file: Any = None,
         **kwargs: Any,
     ) -> discord.Message:
-        """Send as a reply to the card; if Discord refuses the reply itself (the card was
-        deleted, or the bot lacks Read Message History), send it once more as a plain message.
-        A 413 is not retried: the caller links the clip instead."""
+        """Send as a reply to the card; if Discord refuses the reply itself (no Read Message
+        History: 160002; an unknown reference: 50035), send it once more as a plain message.
+        Any other error is the caller's to handle."""
         channel = self._channel(job)
         try:
             return await channel.send(
@@ -222,7 +269,7 @@ class DiscordPresenter:
                 **kwargs,
             )
         except discord.HTTPException as exc:
-            if reference is None or exc.status == 413 or exc.code == 40005:
+            if reference is None or exc.code not in REPLY_REFUSED:
                 raise
             log.info("job=%s reply to the card refused (%s); posting without it", job.id, exc)
         await self.sends.acquire(job.channel_id)
@@ -259,19 +306,30 @@ class DiscordPresenter:
         return Delivery(message_id=message.id, attached=True)
 
     async def find_delivery(self, job: Job) -> int | None:
-        """Look for this job's clip message after its card (one history request)."""
-        if job.card_message_id is None or self.bot.user is None:
+        """Look for this job's clip message among the messages posted since the job began.
+
+        Pages forward from the job's creation until now (discord.py asks 100 at a time), at
+        most `FIND_DELIVERY_SCAN` messages: a busy channel may have many after the card.
+        Raises `DiscordUnavailable` when Discord cannot answer now (the caller retries); a
+        channel the bot cannot read counts as "not found"."""
+        if self.bot.user is None:
             return None
         marker = delivery_header(job)
+        start = discord.utils.time_snowflake(job.created_at) - 1
+        if job.card_message_id is not None:
+            start = min(start, job.card_message_id)
         try:
-            async for message in self._channel(job).history(
-                limit=100, after=discord.Object(job.card_message_id)
-            ):
-                if message.author.id == self.bot.user.id and message.content.startswith(marker):
-                    return message.id
+            with unavailable_as_retryable():
+                async for message in self._channel(job).history(
+                    limit=FIND_DELIVERY_SCAN, after=discord.Object(start), oldest_first=True
+                ):
+                    if message.author.id == self.bot.user.id and message.content.startswith(marker):
+                        return message.id
         except discord.HTTPException as exc:
             log.info(
-                "job=%s could not read the channel to check for a posted clip: %s", job.id, exc
+                "job=%s could not read the channel to check for a posted clip: %s",
+                job.id,
+                describe(exc),
             )
         return None
 

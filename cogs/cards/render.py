@@ -67,6 +67,13 @@ def progress_bar(job: Job, width: int = 12) -> str:
     return "▰" * filled + "▱" * (width - filled)
 
 
+# While Discord refuses the finished clip: it is retried with the same nonce, not failed.
+CLIP_ON_ITS_WAY = (
+    "Your clip is ready. Discord is having trouble right now; the bot keeps trying, "
+    "so it is on its way."
+)
+
+
 def render_card(
     job: Job, extras: CardExtras, *, has_thumbnail: bool = False
 ) -> tuple[discord.Embed, discord.ui.View | None]:
@@ -105,6 +112,8 @@ def render_card(
         bar = progress_bar(job)
         percent = f" {job.progress}%" if job.progress is not None else ""
         embed.add_field(name="Stage", value=f"{stage}\n`{bar}`{percent}", inline=False)
+        if extras.delivery_delayed and job.stage is Stage.DELIVERING:
+            embed.add_field(name="Clip", value=CLIP_ON_ITS_WAY, inline=False)
         if extras.queue_position is not None and job.stage is Stage.WAITING:
             embed.add_field(
                 name="Queue", value=f"#{extras.queue_position} in line (Wiro is busy)", inline=True

@@ -428,6 +428,11 @@ class DiscordDouble:
             inter.payload["message"] = opened.payload["message"]
         return await self._send_interaction(inter, True)
 
+    async def delete_message(self, message: Message | int) -> None:
+        """Someone (a moderator) deletes a message; clients get MESSAGE_DELETE."""
+        msg = message if isinstance(message, Message) else self.world.messages[int(message)]
+        await self.rest._delete(msg)
+
     # ----- waiting and reading -----
     async def wait_for(
         self, predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.02

@@ -1,0 +1,187 @@
+"""A finished clip outlasts a Discord outage: retried with backoff, never failed or refunded."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.delivery import DiscordUnavailable, OutageOutlasted, RetryPolicy, outlast
+from bot.jobs import Delivery, JobConfig, JobService
+from bot.wiro.client import WiroClient
+from bot.wiro.sandbox import TaskScript, WiroSimulator
+from storage.db import Database
+from storage.models import Job, JobState, Limit
+from tests.factories import Clock
+from tests.jobs.conftest import RecordingPresenter, request, wait_state, wait_terminal
+
+WINDOW = timedelta(minutes=15)
+
+
+@dataclass
+class FlakyPresenter(RecordingPresenter):
+    """Discord refuses the clip post `outage` times (or forever with -1), then takes it."""
+
+    outage: int = 0
+    attempts: list[str | None] = field(default_factory=list)  # the nonce of every try
+
+    async def deliver_clip(
+        self, job: Job, clip: Path | None, size: int | None, *, original_size: int | None = None
+    ) -> Delivery:
+        self.attempts.append(job.delivery_nonce)
+        if self.outage < 0 or len(self.attempts) <= self.outage:
+            raise DiscordUnavailable("503 Service Unavailable")
+        return await super().deliver_clip(job, clip, size, original_size=original_size)
+
+
+class FakeSleep:
+    """Waits nothing on the real clock: moves the test clock instead, and records each wait."""
+
+    def __init__(self, clock: Clock, *, hold_after: int | None = None) -> None:
+        self.clock = clock
+        self.waits: list[float] = []
+        self.hold_after = hold_after  # from this many waits on, block until cancelled
+        self.holding = asyncio.Event()
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        if self.hold_after is not None and len(self.waits) > self.hold_after:
+            self.holding.set()
+            await asyncio.Event().wait()  # a runner stopped by shutdown stops here
+        self.clock.advance(seconds=seconds)
+        await asyncio.sleep(0)
+
+
+@pytest.fixture
+async def build(
+    db: Database, wiro: WiroClient, tmp_path: Path
+) -> AsyncIterator[Callable[..., JobService]]:
+    services: list[JobService] = []
+
+    def make(presenter: RecordingPresenter, clock: Clock, sleep: FakeSleep) -> JobService:
+        config = JobConfig(
+            default_limit=Limit(credits=10, period="day"),
+            timeout=timedelta(minutes=30),
+            delivery_retry=RetryPolicy(window=WINDOW),
+            work_dir=tmp_path / "work",
+        )
+        service = JobService(
+            storage=db, wiro=wiro, config=config, presenter=presenter, clock=clock, sleep=sleep
+        )
+        services.append(service)
+        return service
+
+    yield make
+    for service in services:
+        await service.shutdown(timeout=2)
+
+
+async def _ledger(db: Database, job_id: int) -> list[str]:
+    return [entry.kind for entry in await db.ledger_for_job(job_id)]
+
+
+async def test_clip_post_outlasts_an_outage_with_the_same_nonce(
+    build: Callable[..., JobService], sim: WiroSimulator, db: Database
+) -> None:
+    presenter = FlakyPresenter(outage=3)
+    clock = Clock(datetime.now(UTC))
+    sleep = FakeSleep(clock)
+    service = build(presenter, clock, sleep)
+    job = await service.submit(request(), None)
+    done = await wait_terminal(db, job.id)
+
+    assert done.state is JobState.SUCCEEDED and done.result_message_id is not None
+    assert await _ledger(db, job.id) == ["reserve", "charge"]
+    assert len(presenter.attempts) == 4 and len(set(presenter.attempts)) == 1
+    assert presenter.attempts[0] is not None  # one nonce for every try: no double post
+    assert len(presenter.deliveries) == 1
+    assert len(sleep.waits) == 3 and sleep.waits[0] <= sleep.waits[-1] * 2
+    delayed = [extras.delivery_delayed for j, extras in presenter.updates if j.id == job.id]
+    assert delayed.count(True) == 1  # the card said the clip is on its way, once
+
+
+async def test_after_the_window_the_card_links_the_clip_and_the_job_is_charged(
+    build: Callable[..., JobService], sim: WiroSimulator, db: Database
+) -> None:
+    sim.script_next(TaskScript(clip=b"\x00\x00\x00\x18ftypmp42" + b"x" * 1000))
+    presenter = FlakyPresenter(outage=-1)
+    clock = Clock(datetime.now(UTC))
+    sleep = FakeSleep(clock)
+    service = build(presenter, clock, sleep)
+    job = await service.submit(request(), None)
+    done = await wait_terminal(db, job.id)
+
+    assert done.state is JobState.SUCCEEDED
+    assert done.result_message_id is None and presenter.deliveries == []
+    assert done.output_url and done.output_url in (done.outcome_reason or "")
+    assert await _ledger(db, job.id) == ["reserve", "charge"]
+    assert sum(sleep.waits) == pytest.approx(WINDOW.total_seconds())
+    assert max(sleep.waits) <= 60.0
+    final = [j for j, _ in presenter.updates if j.id == job.id][-1]
+    assert final.state is JobState.SUCCEEDED  # the final card went out with the link
+
+
+async def test_a_restart_during_an_outage_picks_up_the_delivery(
+    build: Callable[..., JobService], sim: WiroSimulator, db: Database
+) -> None:
+    down = FlakyPresenter(outage=-1)
+    clock = Clock(datetime.now(UTC))
+    first = build(down, clock, FakeSleep(clock, hold_after=1))
+    job = await first.submit(request(), None)
+    await wait_state(db, job.id, JobState.DELIVERING)
+    await asyncio.wait_for(_held(first), 10)  # the first retry wait is under way
+    await first.shutdown(timeout=2)  # the process stops while Discord is still down
+    still = await db.get_job(job.id)
+    assert still.state is JobState.DELIVERING and await _ledger(db, job.id) == ["reserve"]
+
+    up = FlakyPresenter()
+    second = build(up, clock, FakeSleep(clock))
+    assert await second.resume_all() == 1
+    done = await wait_terminal(db, job.id)
+    assert done.state is JobState.SUCCEEDED and len(up.deliveries) == 1
+    assert up.attempts == [down.attempts[0]]  # the same nonce after the restart
+    assert await _ledger(db, job.id) == ["reserve", "charge"]
+
+
+async def _held(service: JobService) -> None:
+    sleep = service.sleep
+    assert isinstance(sleep, FakeSleep)
+    await sleep.holding.wait()
+
+
+def test_backoff_doubles_with_jitter_and_is_capped() -> None:
+    policy = RetryPolicy(window=timedelta(minutes=15), first_delay=2.0, max_delay=60.0)
+    highs = [policy.delay(n, rng=lambda: 1.0) for n in range(8)]
+    lows = [policy.delay(n, rng=lambda: 0.0) for n in range(8)]
+    assert highs == [2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0, 60.0]
+    assert lows == [h / 2 for h in highs]
+    short = RetryPolicy(window=timedelta(seconds=5))
+    assert short.delay(10, rng=lambda: 1.0) == pytest.approx(0.5)  # a tenth of the window
+
+
+async def test_outlast_only_retries_unavailability() -> None:
+    clock = Clock(datetime.now(UTC))
+    sleep = FakeSleep(clock)
+    calls: list[int] = []
+
+    async def refused() -> None:
+        calls.append(1)
+        raise PermissionError("Missing Permissions")
+
+    with pytest.raises(PermissionError):
+        await outlast(refused, policy=RetryPolicy(), clock=clock, sleep=sleep)
+    assert calls == [1] and sleep.waits == []
+
+    async def down() -> None:
+        raise DiscordUnavailable("502")
+
+    with pytest.raises(OutageOutlasted) as info:
+        await outlast(
+            down, policy=RetryPolicy(window=timedelta(minutes=1)), clock=clock, sleep=sleep
+        )
+    assert info.value.attempts == len(sleep.waits) + 1
+    assert sum(sleep.waits) == pytest.approx(60.0)
