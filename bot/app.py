@@ -39,6 +39,24 @@ def build_intents() -> discord.Intents:
     return intents
 
 
+def manages_guild_by_roles(
+    guild: discord.Guild | None, user_id: int, role_ids: frozenset[int]
+) -> bool:
+    """Manage Server (or Administrator, or ownership) from the cached server and the member's
+    roles, as Discord computes a member's server-wide permissions."""
+    if guild is None:
+        return False
+    if guild.owner_id == user_id:
+        return True
+    value = guild.default_role.permissions.value
+    for role_id in role_ids:
+        role = guild.get_role(role_id)
+        if role is not None:
+            value |= role.permissions.value
+    permissions = discord.Permissions(value)
+    return permissions.administrator or permissions.manage_guild
+
+
 class VideoBot(commands.Bot):
     """The bot process. Services are built in `bot.__main__` and passed in."""
 
@@ -95,6 +113,7 @@ class VideoBot(commands.Bot):
             expiry=timedelta(hours=settings.approval_expiry_hours),
             clock=self.jobs.clock,
             system_actor=self._own_id,
+            manages_guild=self._manages_guild,
         )
         self.jobs.gate = self.approvals
         self.budget_alerts = BudgetAlerts(
@@ -107,6 +126,9 @@ class VideoBot(commands.Bot):
 
     def _own_id(self) -> int:
         return self.user.id if self.user is not None else 0
+
+    def _manages_guild(self, guild_id: int, user_id: int, role_ids: frozenset[int]) -> bool:
+        return manages_guild_by_roles(self.get_guild(guild_id), user_id, role_ids)
 
     async def _post_audit(self, guild_id: int, text: str) -> bool:
         return (

@@ -129,6 +129,7 @@ class ApprovalService:
         expiry: timedelta = DEFAULT_EXPIRY,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         system_actor: Callable[[], int] = lambda: 0,
+        manages_guild: Callable[[int, int, frozenset[int]], bool] = lambda g, u, r: False,
     ) -> None:
         self.storage = storage
         self.jobs = jobs
@@ -136,18 +137,23 @@ class ApprovalService:
         self.expiry = expiry
         self.clock = clock
         self.system_actor = system_actor
+        # (guild, member, roles) -> holds Manage Server, from the bot's own view of the server:
+        # an entry point that did not say so (VideoRequest.manage_guild) is still covered.
+        self.manages_guild = manages_guild
         self._wake = asyncio.Event()
 
     # ------------------------------------------------------------------------------------------
     # Before the reservation: must this request wait?
     # ------------------------------------------------------------------------------------------
     async def hold_for(
-        self, guild_id: int, *, role_ids: Iterable[int], manage_guild: bool
+        self, guild_id: int, user_id: int, *, role_ids: Iterable[int], manage_guild: bool
     ) -> Hold | None:
         """Where and until when this member's request waits, or None when it runs at once."""
         settings = await self.storage.approval_settings(guild_id)
         if settings is None or not settings.enabled:
             return None
+        role_ids = frozenset(role_ids)
+        manage_guild = manage_guild or self.manages_guild(guild_id, user_id, role_ids)
         mod_role_id = (await self.storage.guild_settings(guild_id)).mod_role_id
         if not must_wait(
             settings, role_ids=role_ids, manage_guild=manage_guild, mod_role_id=mod_role_id

@@ -80,7 +80,7 @@ class ApprovalGate(Protocol):
     """The approval queue as the lifecycle sees it (`bot.approval.ApprovalService`)."""
 
     async def hold_for(
-        self, guild_id: int, *, role_ids: Iterable[int], manage_guild: bool
+        self, guild_id: int, user_id: int, *, role_ids: Iterable[int], manage_guild: bool
     ) -> Hold | None:
         """Where and until when this member's request waits, or None when it runs at once."""
 

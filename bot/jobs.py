@@ -188,7 +188,7 @@ class JobService:
         policy = await self.admission.policy(req)
         hold = (
             await self.gate.hold_for(
-                req.guild_id, role_ids=req.role_ids, manage_guild=req.manage_guild
+                req.guild_id, req.user_id, role_ids=req.role_ids, manage_guild=req.manage_guild
             )
             if self.gate is not None
             else None

@@ -102,3 +102,25 @@ def test_alert_lines_name_the_amounts_and_ping_nobody() -> None:
     assert "reached" in full and "$10.20" in full and "budget set" in full
     for line in (eighty, full):
         assert "<@" not in line and "@everyone" not in line and "@here" not in line
+
+
+def test_manage_server_from_the_cached_server_and_roles() -> None:
+    """The gate's own view of who is a moderator, for entry points that do not pass it."""
+    import types
+
+    import discord
+
+    from bot.app import manages_guild_by_roles
+
+    def role(**perms: bool) -> types.SimpleNamespace:
+        return types.SimpleNamespace(permissions=discord.Permissions(**perms))
+
+    roles = {1: role(manage_guild=True), 2: role(administrator=True), 3: role(send_messages=True)}
+    guild = types.SimpleNamespace(
+        owner_id=99, default_role=role(view_channel=True), get_role=roles.get
+    )
+    check = manages_guild_by_roles
+    assert check(guild, 5, frozenset({1})) and check(guild, 5, frozenset({2}))  # type: ignore[arg-type]
+    assert check(guild, 99, frozenset())  # type: ignore[arg-type]  # the owner
+    assert not check(guild, 5, frozenset({3, 404}))  # type: ignore[arg-type]
+    assert not check(None, 5, frozenset({1}))

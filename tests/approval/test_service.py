@@ -42,15 +42,19 @@ async def refunded(db: Database, job: Job) -> bool:
 async def test_hold_for_follows_the_servers_rule(
     db: Database, service: ApprovalService, clock: Clock
 ) -> None:
-    assert await service.hold_for(GUILD, role_ids=set(), manage_guild=False) is None
+    assert await service.hold_for(GUILD, USER, role_ids=set(), manage_guild=False) is None
     await turn_on(db)
-    hold = await service.hold_for(GUILD, role_ids={1}, manage_guild=False)
+    hold = await service.hold_for(GUILD, USER, role_ids={1}, manage_guild=False)
     assert hold is not None and hold.review_channel_id == REVIEW
     assert hold.expires_at == clock() + timedelta(hours=24)
-    assert await service.hold_for(GUILD, role_ids={TRUSTED}, manage_guild=False) is None
-    assert await service.hold_for(GUILD, role_ids=set(), manage_guild=True) is None
+    assert await service.hold_for(GUILD, USER, role_ids={TRUSTED}, manage_guild=False) is None
+    assert await service.hold_for(GUILD, USER, role_ids=set(), manage_guild=True) is None
     await db.set_mod_role(GUILD, MODROLE, MOD)
-    assert await service.hold_for(GUILD, role_ids={MODROLE}, manage_guild=False) is None
+    assert await service.hold_for(GUILD, USER, role_ids={MODROLE}, manage_guild=False) is None
+    # An entry point that did not pass manage_guild: the bot's view of the server decides.
+    service.manages_guild = lambda guild, user, roles: (guild, user, roles) == (GUILD, MOD, {7})
+    assert await service.hold_for(GUILD, MOD, role_ids={7}, manage_guild=False) is None
+    assert await service.hold_for(GUILD, USER, role_ids={7}, manage_guild=False) is not None
 
 
 async def test_open_review_posts_once_and_remembers_the_message(
@@ -201,7 +205,7 @@ async def test_fractional_expiry(db: Database, jobs: LedgerJobs, clock: Clock) -
     service = ApprovalService(storage=db, jobs=jobs, presenter=RecordingReviews(),
                               expiry=timedelta(hours=0.5), clock=clock)  # fmt: skip
     await turn_on(db)
-    hold = await service.hold_for(GUILD, role_ids=set(), manage_guild=False)
+    hold = await service.hold_for(GUILD, USER, role_ids=set(), manage_guild=False)
     assert hold is not None and hold.expires_at == clock() + timedelta(minutes=30)
 
 
