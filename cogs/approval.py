@@ -100,7 +100,8 @@ def render_review(
     embed.add_field(name="Settings", value=settings_line(job), inline=True)
     embed.add_field(name="Model", value=str(getattr(job, "model", None) or DEFAULT_MODEL))
     camera = getattr(job, "camera", None)
-    embed.add_field(name="Camera", value=prompt_as_text(str(camera)) if camera else "none")
+    moves = ", ".join(m.strip() for m in str(camera).split(",") if m.strip()) if camera else ""
+    embed.add_field(name="Camera", value=prompt_as_text(moves) if moves else "none")
     embed.add_field(name="Requested by", value=f"<@{job.user_id}>", inline=True)
     embed.add_field(name="Expected cost", value=cost_words(job), inline=True)
     link = card_link(job)

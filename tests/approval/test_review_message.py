@@ -191,3 +191,13 @@ def test_jobs_and_audit_words_for_held_requests() -> None:
     assert "1 credit refunded" in line
     assert "expired" in audit_line(cancelled, approval(ApprovalStatus.EXPIRED))
     assert "🚫" in audit_line(cancelled) and "(x)" in audit_line(cancelled)  # an ordinary cancel
+
+
+def test_review_shows_the_studio_model_and_camera_moves_when_the_job_has_them() -> None:
+    class StudioJob(Job):
+        model: str = "hailuo-2.3-fast"
+        camera: str | None = "Pan left,Zoom in"
+
+    studio = StudioJob.model_validate(job().model_dump())
+    shown = fields(render_review(studio, approval(), expiry=DAY)[0])
+    assert shown["Model"] == "hailuo-2.3-fast" and shown["Camera"] == "Pan left, Zoom in"
