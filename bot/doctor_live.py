@@ -7,6 +7,7 @@ assumption came out ✗.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from typing import TextIO
@@ -52,7 +53,10 @@ async def run_live_check(
     if yes:
         confirm = _always_yes
     elif confirm is ask_on_terminal:
-        print("  (answer y to go on; add --yes to skip this question)", file=out, flush=True)
+        if sys.stdin.isatty():
+            print("  (answer y to go on; add --yes to skip this question)", file=out, flush=True)
+        else:
+            print("  (no terminal to ask on: add --yes to make the run)", file=out, flush=True)
     wiro, simulator = await build_wiro(settings)
     wiro.trace = recorder
     path = trace_path(settings.database_path)
@@ -70,12 +74,15 @@ async def run_live_check(
         await wiro.close()
         if simulator is not None:
             await simulator.stop()
-        recorder.write(path)
-    print(
-        f"Recorded {len(recorder.records)} Wiro answers and socket frames to {path} "
-        "(keys, secrets and task tokens removed).",
-        file=out,
-    )
+        ran = any("/Run/" in str(r.get("path", "")) for r in recorder.records)
+        if ran:  # a record without a run holds nothing worth keeping
+            recorder.write(path)
+    if ran:
+        print(
+            f"Recorded {len(recorder.records)} Wiro answers and socket frames to {path} "
+            "(keys, secrets and task tokens removed).",
+            file=out,
+        )
     if outcome is None:
         return 1
     print(

@@ -107,3 +107,47 @@ async def test_live_check_says_what_to_change_when_wiro_differs(tmp_path: Path) 
     assert "divide by 1000" in out and "widen TaskOutput.is_video" in out
     assert "The run ended: failed" in out  # no video/* output: the bot would refund it
     assert len(traces) == 1
+
+
+async def test_live_check_without_yes_and_no_terminal_makes_no_run(tmp_path: Path) -> None:
+    import asyncio
+    import os
+    import sys
+
+    from tests.e2e.harness import LAUNCHER
+
+    sim = WiroSimulator(api_key=KEY, api_secret=SECRET)
+    await sim.start()
+    try:
+        async with DiscordDouble() as dd:
+            env = {
+                **os.environ,
+                **dd.env(),
+                "WIRO_API_KEY": KEY,
+                "WIRO_API_SECRET": SECRET,
+                "WIRO_API_BASE": sim.api_base,
+                "WIRO_SOCKET_URL": sim.socket_url,
+                "WIRO_OUTPUT_HOSTS": sim.output_host,
+                "DATABASE_PATH": str(tmp_path / "data" / "bot.sqlite3"),
+            }
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                str(LAUNCHER),
+                "bot",
+                "doctor",
+                "--live",
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                env=env,
+                cwd=str(tmp_path),
+            )
+            raw, _ = await asyncio.wait_for(proc.communicate(), 60)
+    finally:
+        await sim.stop()
+    out = raw.decode()
+    assert proc.returncode == 1, out
+    assert "add --yes to make the run" in out and "No run made." in out
+    assert sim.runs == []  # nothing spent
+    assert list((tmp_path / "data").glob("wiro-live-*.jsonl")) == []
+    assert "Traceback" not in out
