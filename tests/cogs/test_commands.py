@@ -175,7 +175,10 @@ async def test_used_up_budget_with_no_known_price_is_refused_before_the_image_is
     from bot.wiro.models import ToolInfo
     from cogs.video import VideoCog
 
-    wiro.tool = ToolInfo.fallback()  # no prices: the run's cost is unknown
+    # Tool/Detail named the image field but published no prices: the run's cost is unknown.
+    wiro.tool = ToolInfo.from_body(
+        {"tool": [{"parameters": [{"items": [{"id": "inputImage", "type": "fileinput"}]}]}]}
+    )
     assert wiro.tool.price_for("768P", 6) is None
     spent = await make_job(db, JobState.DELIVERING, user_id=OTHER)
     await db.charge(spent.id, total_cost_usd=0.50)
