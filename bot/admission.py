@@ -10,7 +10,8 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
-from bot import quota
+from bot import camera, quota
+from bot.catalogue import DEFAULT_MODEL, MODELS, NEEDS_IMAGE_REASON, get_model
 from bot.job_api import JobConfig, LimitReached, QuotaStatus, Refused, VideoRequest
 from bot.wiro.client import WiroClient
 from storage.db import Database
@@ -83,8 +84,9 @@ class Admission:
             raise Refused(
                 f"The prompt is {len(prompt)} characters long; the limit is {MAX_PROMPT_CHARS}."
             )
+        self._check_studio(req, prompt)
         try:
-            cost = quota.run_cost(req.resolution, req.duration)
+            cost = quota.run_cost(req.resolution, req.duration, req.model)
         except ValueError:
             raise Refused(
                 f"{req.resolution} videos can only be 6 seconds long. "
@@ -98,13 +100,34 @@ class Admission:
         await self._check_limits(req, cost)
         return cost
 
+    @staticmethod
+    def _check_studio(req: VideoRequest, prompt: str) -> None:
+        """The model and camera moves: a known model, an image for Fast, moves that fit."""
+        model = MODELS.get(req.model)
+        if model is None:
+            raise Refused(f"“{req.model}” is not a model; choose {' or '.join(MODELS)}.")
+        if model.needs_image and not req.has_image:
+            raise Refused(NEEDS_IMAGE_REASON)
+        unknown = [m for m in req.camera if m not in camera.CAMERA_MOVES]
+        if unknown or len(req.camera) > camera.MAX_MOVES:
+            # The cogs parse the option first; this guards other callers.
+            raise Refused(
+                f"Choose up to {camera.MAX_MOVES} camera moves among: {camera.moves_list()}."
+            )
+        sent = len(prompt) + camera.prefix_length(req.camera)
+        if sent > MAX_PROMPT_CHARS:
+            raise Refused(
+                f"With the camera moves, the prompt sent to Hailuo is {sent} characters long; "
+                f"the limit is {MAX_PROMPT_CHARS}. Shorten the prompt a little."
+            )
+
     async def _check_limits(self, req: VideoRequest, cost: int) -> None:
         """Answer early (before downloading the image) when the reservation would be refused:
         the same `quota.check_limits` the reservation runs, on a snapshot of the numbers."""
         policy = await self.policy(req)
         numbers = await self.storage.usage_numbers(req.guild_id, req.user_id, policy.windows)
         expected = (
-            await self.expected_cost_usd(req.resolution, req.duration)
+            await self.expected_cost_usd(req.resolution, req.duration, req.model)
             if policy.monthly_budget_usd is not None  # only the budget looks at USD
             else None
         )
@@ -153,13 +176,18 @@ class Admission:
             resets_at=end,
             in_flight=in_flight,
             max_in_flight=self.config.max_jobs_per_user,
-            costs=dict(quota.RUN_COSTS),
+            costs={model: dict(costs) for model, costs in quota.MODEL_RUN_COSTS.items()},
         )
 
-    async def expected_cost_usd(self, resolution: str, duration: int) -> float | None:
-        """Wiro's price for these settings, else the median of past runs."""
-        price = self.wiro.tool.price_for(resolution, duration)
+    async def expected_cost_usd(
+        self, resolution: str, duration: int, model: str = DEFAULT_MODEL
+    ) -> float | None:
+        """Wiro's price of this model for these settings, else the median of its past runs."""
+        client = self.wiro.for_project(get_model(model).slug_project)
+        price = client.tool.price_for(resolution, duration)
         median = (
-            None if price is not None else await self.storage.median_cost_usd(resolution, duration)
+            None
+            if price is not None
+            else await self.storage.median_cost_usd(resolution, duration, model)
         )
         return quota.expected_run_cost_usd(price, median)

@@ -22,7 +22,7 @@ from storage.models import Limit
 
 log = logging.getLogger(__name__)
 
-COGS = ("cogs.video", "cogs.governance", "cogs.admin", "cogs.approval")
+COGS = ("cogs.video", "cogs.studio", "cogs.governance", "cogs.admin", "cogs.approval")
 Mode = Literal["run", "sync"]
 
 
@@ -155,6 +155,9 @@ class VideoBot(commands.Bot):
             self.tree.copy_global_to(guild=guild)
             synced = await self.tree.sync(guild=guild)
             log.info("synced %d commands to dev guild %s", len(synced), guild.id)
+        # The other models' schemas and prices (Hailuo 2.3 Fast), read in the background: a slow
+        # Wiro must not hold up the start, and an image run asks again if it has to.
+        self.background.spawn(self.jobs.prepare_models(), name="model-schemas")
         self.background.spawn(self._resume_when_ready(), name="resume-jobs")
 
     async def _resume_when_ready(self) -> None:

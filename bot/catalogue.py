@@ -65,3 +65,9 @@ def get_model(model_id: str | None) -> VideoModel:
 def model_by_slug(slug_project: str) -> VideoModel | None:
     """The model Wiro knows as ``minimax/<slug_project>``, if it is one of ours."""
     return next((m for m in MODELS.values() if m.slug_project == slug_project), None)
+
+
+# What a blank prompt in Animate with Hailuo becomes (the card says it is the default).
+DEFAULT_ANIMATE_PROMPT: Final = (
+    "Gentle, natural motion brings the scene to life; the picture keeps its look and framing."
+)

@@ -15,6 +15,7 @@ from typing import Protocol
 from pydantic import BaseModel, ConfigDict
 
 from bot import quota
+from bot.catalogue import DEFAULT_MODEL
 from bot.delivery import RetryPolicy
 from storage.approvals import ApprovalStatus, Hold
 from storage.models import Job, Limit
@@ -161,6 +162,11 @@ class VideoRequest:
     # The requester holds Manage Server (from the interaction): a moderator, who never waits
     # for approval. Left False, the safe default, a moderator's request would wait like any.
     manage_guild: bool = False
+    has_image: bool = False  # a first frame comes with the request (checked before reading it)
+    model: str = DEFAULT_MODEL  # bot.catalogue.MODELS key
+    camera: tuple[str, ...] = ()  # camera moves, parsed (bot.camera.parse_moves)
+    source_url: str | None = None  # Animate with Hailuo: the message the image came from
+    image_note: str | None = None  # a re-roll keeps what was done to the original image
 
 
 @dataclass(frozen=True)
@@ -173,7 +179,7 @@ class QuotaStatus:
     resets_at: datetime
     in_flight: int
     max_in_flight: int
-    costs: dict[tuple[str, int], int]
+    costs: dict[str, dict[tuple[str, int], int]]  # by model, then setting
 
     @property
     def left(self) -> int:

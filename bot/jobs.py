@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 
-from bot import quota
+from bot import camera, quota
 from bot.admission import (
     IMAGE_RUNS_PAUSED,
     MAX_PROMPT_CHARS,
@@ -30,6 +30,7 @@ from bot.admission import (
     ts,
 )
 from bot.background import BackgroundTasks
+from bot.catalogue import DEFAULT_MODEL, MODELS, get_model
 from bot.delivery import OutageOutlasted, outlast
 from bot.eta import DEFAULT_ETA_SECONDS, ETA_FLOOR, EtaEstimator
 from bot.job_api import (
@@ -163,9 +164,22 @@ class JobService:
         """Which limit applies to a member, what is used, when it resets, jobs in flight."""
         return await self.admission.quota_status(guild_id, user_id, role_ids)
 
-    async def expected_cost_usd(self, resolution: str, duration: int) -> float | None:
-        """Wiro's price for these settings, else the median of past runs."""
-        return await self.admission.expected_cost_usd(resolution, duration)
+    async def expected_cost_usd(
+        self, resolution: str, duration: int, model: str = DEFAULT_MODEL
+    ) -> float | None:
+        """Wiro's price of this model for these settings, else the median of its past runs."""
+        return await self.admission.expected_cost_usd(resolution, duration, model)
+
+    def client_for(self, model: str) -> WiroClient:
+        """The Wiro client that runs this model's slug with its own schema (bot.catalogue)."""
+        return self.wiro.for_project(get_model(model).slug_project)
+
+    async def prepare_models(self) -> None:
+        """Read the schema and prices of every model besides the default one (best effort)."""
+        for model in MODELS.values():
+            client = self.client_for(model.id)
+            if client is not self.wiro:
+                await client.start()
 
     # ------------------------------------------------------------------------------------------
     # Starting a job
@@ -206,8 +220,12 @@ class JobService:
             image_url=req.image_url,
             credits=cost,
             upload_limit=req.upload_limit,
-            expected_cost_usd=await self.expected_cost_usd(req.resolution, req.duration),
+            expected_cost_usd=await self.expected_cost_usd(req.resolution, req.duration, req.model),
             reroll_of=req.reroll_of,
+            model=req.model,
+            camera=camera.join_moves(req.camera),
+            image_note=(frame.note if frame else None) or req.image_note,
+            source_url=req.source_url,
         )
         try:
             job = await self.storage.create_job_with_reservation(
@@ -219,10 +237,11 @@ class JobService:
         current_job.set(job.id)  # this interaction's task: its log lines name the job
         jlog = job_logger(log, job.id)
         jlog.info(
-            "reserved %d credits for user=%s guild=%s settings=%s/%ss image=%s%s",
+            "reserved %d credits for user=%s guild=%s model=%s settings=%s/%ss image=%s%s",
             cost,
             req.user_id,
             req.guild_id,
+            req.model,
             req.resolution,
             req.duration,
             frame is not None,
@@ -376,8 +395,9 @@ class JobService:
     async def _send_run(self, job: Job, frame: StoredFrame | None) -> Job:
         jlog = job_logger(log, job.id)
         try:
-            accepted = await self.wiro.run(
-                prompt=job.prompt,
+            accepted = await self.client_for(job.model).run(
+                # The camera moves go first, as one bracketed group (bot.camera).
+                prompt=camera.prompt_with_moves(job.prompt, camera.split_moves(job.camera)),
                 resolution=job.resolution,
                 duration=job.duration,
                 prompt_optimizer=job.prompt_optimizer,
@@ -443,7 +463,7 @@ class JobService:
         assert job.wiro_task_id and job.wiro_task_token
         deadline = time.monotonic() + self._seconds_left(job)
         try:
-            async for event in self.wiro.follow(
+            async for event in self.client_for(job.model).follow(
                 job.wiro_task_id, job.wiro_task_token, deadline=deadline
             ):
                 if isinstance(event, StageUpdate):
@@ -568,7 +588,7 @@ class JobService:
         size: int | None
         try:
             try:
-                size = await self.wiro.download(
+                size = await self.client_for(job.model).download(
                     job.output_url, path, max_bytes=self.config.max_clip_bytes
                 )
                 clip: Path | None = path
@@ -722,7 +742,7 @@ class JobService:
             return None
         jlog = job_logger(log, job.id)
         try:
-            final = await self.wiro.stop(job.wiro_task_id, job.wiro_task_token)
+            final = await self.client_for(job.model).stop(job.wiro_task_id, job.wiro_task_token)
         except WiroError as exc:
             jlog.warning("could not stop task at Wiro: %s", exc)
             return None
@@ -827,6 +847,11 @@ class JobService:
             image_url=job.image_url,
             reroll_of=job.id,
             manage_guild=manage_guild,
+            has_image=job.has_image,
+            model=job.model,
+            camera=camera.split_moves(job.camera),
+            source_url=job.source_url,
+            image_note=job.image_note,
         )
         from bot.media import make_thumbnail
 

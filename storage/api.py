@@ -19,6 +19,7 @@ from storage.models import (
     Job,
     JobState,
     LedgerEntry,
+    ModelUsageRow,
     NewJob,
     Period,
     Scope,
@@ -139,12 +140,19 @@ class Storage(Protocol):
     async def count_in_flight(self, guild_id: int, user_id: int | None = None) -> int: ...
 
     async def median_duration_seconds(
-        self, resolution: str, duration: int, guild_id: int | None = None
+        self,
+        resolution: str,
+        duration: int,
+        guild_id: int | None = None,
+        model: str = "hailuo-2.3",
     ) -> float | None:
-        """Median (finished_at - created_at) of SUCCEEDED jobs with these settings (latest 200)."""
+        """Median (finished_at - created_at) of SUCCEEDED jobs of this model and settings
+        (latest 200)."""
 
-    async def median_cost_usd(self, resolution: str, duration: int) -> float | None:
-        """Median total_cost_usd of SUCCEEDED jobs with these settings (latest 200)."""
+    async def median_cost_usd(
+        self, resolution: str, duration: int, model: str = "hailuo-2.3"
+    ) -> float | None:
+        """Median total_cost_usd of SUCCEEDED jobs of this model and settings (latest 200)."""
 
     # --- first-frame images ----------------------------------------------------------------
     async def save_frame(self, job_id: int, data: bytes, content_type: str, filename: str) -> None:
@@ -187,6 +195,11 @@ class Storage(Protocol):
         self, guild_id: int, since: datetime, user_id: int | None = None
     ) -> list[UsageRow]:
         """Per-member totals of jobs created since `since` (credits net of refunds)."""
+
+    async def usage_by_model(
+        self, guild_id: int, since: datetime, user_id: int | None = None
+    ) -> list[ModelUsageRow]:
+        """Per-model totals of jobs created since `since` (credits net of refunds)."""
 
     # --- server settings -------------------------------------------------------------------
     async def guild_settings(self, guild_id: int) -> GuildSettings:

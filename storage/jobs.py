@@ -109,6 +109,10 @@ class JobTables(SqliteBase):
                 "upload_limit": new.upload_limit,
                 "expected_cost_usd": new.expected_cost_usd,
                 "reroll_of": new.reroll_of,
+                "model": new.model,
+                "camera": new.camera,
+                "image_note": new.image_note,
+                "source_url": new.source_url,
                 "created_at": now,
                 "updated_at": now,
             }
@@ -258,15 +262,20 @@ class JobTables(SqliteBase):
         return await self._run(lambda db: _count_in_flight(db, guild_id, user_id))
 
     async def median_duration_seconds(
-        self, resolution: str, duration: int, guild_id: int | None = None
+        self,
+        resolution: str,
+        duration: int,
+        guild_id: int | None = None,
+        model: str = "hailuo-2.3",
     ) -> float | None:
-        """Median (finished_at - created_at) of SUCCEEDED jobs with these settings (latest 200)."""
+        """Median (finished_at - created_at) of SUCCEEDED jobs of this model and settings
+        (latest 200)."""
         # The WHERE repeats the partial index's "state = 'succeeded'" so the planner uses it.
         sql = (
             "SELECT created_at, finished_at FROM jobs WHERE state = 'succeeded'"
-            " AND resolution = ? AND duration = ? AND finished_at IS NOT NULL"
+            " AND model = ? AND resolution = ? AND duration = ? AND finished_at IS NOT NULL"
         )
-        params: list[object] = [resolution, duration]
+        params: list[object] = [model, resolution, duration]
         if guild_id is not None:
             sql += " AND guild_id = ?"
             params.append(guild_id)
@@ -281,16 +290,18 @@ class JobTables(SqliteBase):
 
         return await self._run(work)
 
-    async def median_cost_usd(self, resolution: str, duration: int) -> float | None:
-        """Median total_cost_usd of SUCCEEDED jobs with these settings (latest 200)."""
+    async def median_cost_usd(
+        self, resolution: str, duration: int, model: str = "hailuo-2.3"
+    ) -> float | None:
+        """Median total_cost_usd of SUCCEEDED jobs of this model and settings (latest 200)."""
         sql = (
             "SELECT total_cost_usd FROM jobs WHERE state = 'succeeded'"
-            " AND resolution = ? AND duration = ? AND total_cost_usd IS NOT NULL"
+            " AND model = ? AND resolution = ? AND duration = ? AND total_cost_usd IS NOT NULL"
             " ORDER BY finished_at DESC LIMIT 200"
         )
 
         def work(db: SqliteUtilsDatabase) -> float | None:
-            costs = [r["total_cost_usd"] for r in db.query(sql, [resolution, duration])]
+            costs = [r["total_cost_usd"] for r in db.query(sql, [model, resolution, duration])]
             return float(statistics.median(costs)) if costs else None
 
         return await self._run(work)

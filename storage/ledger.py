@@ -17,6 +17,7 @@ from storage.api import JobNotFound
 from storage.migrations import IN_FLIGHT_SQL
 from storage.models import (
     LedgerEntry,
+    ModelUsageRow,
     UsageRow,
 )
 from storage.sqlite import SqliteBase, from_db_time, immediate, to_db_time
@@ -109,6 +110,30 @@ class LedgerTables(SqliteBase):
         sql += " GROUP BY j.user_id ORDER BY credits DESC, usd DESC, j.user_id"
         return await self._run(
             lambda db: [UsageRow.model_validate(r) for r in db.query(sql, params)]
+        )
+
+    async def usage_by_model(
+        self, guild_id: int, since: datetime, user_id: int | None = None
+    ) -> list[ModelUsageRow]:
+        """Per-model totals of jobs created since `since` (credits net of refunds)."""
+        sql = """
+            SELECT j.model AS model,
+                   COUNT(*) AS jobs,
+                   SUM(j.state = 'succeeded') AS succeeded,
+                   COALESCE(SUM((SELECT SUM(l.credits) FROM ledger l
+                                 WHERE l.job_id = j.id AND l.kind IN ('reserve', 'refund'))),
+                            0) AS credits,
+                   COALESCE(SUM(j.total_cost_usd), 0.0) AS usd
+            FROM jobs j
+            WHERE j.guild_id = ? AND j.created_at >= ?
+        """
+        params: list[object] = [guild_id, to_db_time(since)]
+        if user_id is not None:
+            sql += " AND j.user_id = ?"
+            params.append(user_id)
+        sql += " GROUP BY j.model ORDER BY j.model"
+        return await self._run(
+            lambda db: [ModelUsageRow.model_validate(r) for r in db.query(sql, params)]
         )
 
 

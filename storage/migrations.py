@@ -244,6 +244,22 @@ def m0003_approvals(db: SqliteUtilsDatabase) -> None:
         db.execute(sql)
 
 
+@_migration("0004_studio")
+def m0004_studio(db: SqliteUtilsDatabase) -> None:
+    # The studio: which model ran the job (rows before this one ran Hailuo 2.3), its camera
+    # moves, what was done to the image, and the message an image was animated from.
+    for sql in (
+        "ALTER TABLE jobs ADD COLUMN model TEXT NOT NULL DEFAULT 'hailuo-2.3'",
+        "ALTER TABLE jobs ADD COLUMN camera TEXT",
+        "ALTER TABLE jobs ADD COLUMN image_note TEXT",
+        "ALTER TABLE jobs ADD COLUMN source_url TEXT",
+        # ETA and expected-cost medians are per model and setting.
+        "CREATE INDEX jobs_succeeded_model_settings ON jobs"
+        " (model, resolution, duration, finished_at) WHERE state = 'succeeded'",
+    ):
+        db.execute(sql)
+
+
 def migration_names() -> list[str]:
     """Return the names of all known migrations, in order (index + 1 is the version)."""
     return list(_names)

@@ -107,6 +107,10 @@ class Job(BaseModel):
     total_cost_usd: float | None = None  # Wiro totalcost
     expected_cost_usd: float | None = None  # estimate used for the budget while in flight
     reroll_of: int | None = None
+    model: str = "hailuo-2.3"  # bot.catalogue.MODELS key
+    camera: str | None = None  # camera moves, comma-joined in their official spelling
+    image_note: str | None = None  # what was done to the member's image (card)
+    source_url: str | None = None  # the message whose image was animated (card link)
     output_url: str | None = None  # where the clip was downloaded from (linked when too big)
     output_size: int | None = None
     created_at: datetime
@@ -139,6 +143,10 @@ class NewJob:
     upload_limit: int | None = None  # bytes: the interaction's attachment_size_limit
     expected_cost_usd: float | None = None  # for the budget while in flight
     reroll_of: int | None = None
+    model: str = "hailuo-2.3"
+    camera: str | None = None
+    image_note: str | None = None
+    source_url: str | None = None
 
 
 class LedgerEntry(BaseModel):
@@ -225,6 +233,18 @@ class UsageRow(BaseModel):
     usd: float
     denied: int = 0  # requests a moderator denied (approval queue)
     expired: int = 0  # requests nobody reviewed in time
+
+
+class ModelUsageRow(BaseModel):
+    """Usage totals of one model (the `model` of the jobs)."""
+
+    model_config = ConfigDict(frozen=True, protected_namespaces=())
+
+    model: str
+    jobs: int
+    succeeded: int
+    credits: int
+    usd: float
 
 
 class StoredFrame(NamedTuple):

@@ -194,6 +194,9 @@ class WiroClient:
         # Called with every REST exchange and socket frame (doctor --live records them).
         self.trace: Trace | None = None
         self.detail_calls = 0  # Task/Detail requests made, for the benchmark and tests
+        # Clients for the other models of the same account (for_project), and this one's owner.
+        self._siblings: dict[str, WiroClient] = {}
+        self._parent: WiroClient | None = None
 
     def __repr__(self) -> str:
         return f"WiroClient(api_base={self.api_base!r}, signed={self._api_key is not None})"
@@ -203,13 +206,15 @@ class WiroClient:
     @property
     def session(self) -> aiohttp.ClientSession:
         """Return the HTTP session (start() must have run)."""
+        if self._parent is not None:
+            return self._parent.session
         if self._session is None or self._session.closed:
             raise RuntimeError("WiroClient.start() has not been called")
         return self._session
 
     async def start(self) -> None:
         """Open the HTTP session if needed and read the model schema (best effort)."""
-        if self._session is None or self._session.closed:
+        if self._parent is None and (self._session is None or self._session.closed):
             self._session = aiohttp.ClientSession()
             self._owns_session = True
         try:
@@ -250,10 +255,43 @@ class WiroClient:
             refresh.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await refresh
+        for sibling in self._siblings.values():
+            await sibling.close()
+        if self._parent is not None:
+            return  # the session and the websocket belong to the parent
         await self._hub.close()
         if self._owns_session and self._session is not None:
             await self._session.close()
         self._session = None if self._owns_session else self._session
+
+    def for_project(self, project: str) -> WiroClient:
+        """The client for another model of the same Wiro account (e.g. ``hailuo-2-3-fast``).
+
+        It runs that slug with that slug's own Tool/Detail schema and prices (read by its
+        `start()`), and shares this client's HTTP session, nonce source (so nonces stay unique
+        and increasing across both) and websocket."""
+        if project == self.project:
+            return self
+        sibling = self._siblings.get(project)
+        if sibling is None:
+            sibling = WiroClient(
+                api_key=self._api_key,
+                api_secret=self._api_secret,
+                api_base=self.api_base,
+                socket_url=self.socket_url,
+                output_hosts=self.output_hosts,
+                owner=self.owner,
+                project=project,
+                poll_interval=self.poll_interval,
+                request_timeout=self.request_timeout,
+            )
+            sibling._parent = self
+            sibling._owns_session = False
+            sibling._nonces = self._nonces
+            sibling._hub = self._hub
+            sibling.download_timeout = self.download_timeout
+            self._siblings[project] = sibling
+        return sibling
 
     # ------------------------------------------------------------ REST core
 
@@ -454,7 +492,13 @@ class WiroClient:
             raise WiroTransportError(
                 "Run answered without a task id or token", status=200, maybe_submitted=True
             )
-        log.info("task %s: submitted (%s, %ss)", accepted.task_id, resolution, duration)
+        log.info(
+            "task %s: submitted to %s (%s, %ss)",
+            accepted.task_id,
+            self.project,
+            resolution,
+            duration,
+        )
         if image is not None:
             self._image_runs[accepted.task_id] = self.tool.image_field_id
         return accepted

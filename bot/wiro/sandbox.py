@@ -74,6 +74,10 @@ _TOKEN_ALPHABET = string.ascii_letters + string.digits
 _BODY = web.RequestKey("wiro_body", dict)
 
 
+# Slugs the simulator also answers for, besides minimax/hailuo-2-3: image-to-video only.
+FAST_PROJECTS = frozenset({"hailuo-2-3-fast"})
+
+
 @dataclass(frozen=True)
 class Timings:
     """Seconds spent in each stage of a simulated task."""
@@ -210,6 +214,11 @@ class WiroSimulator:
         self.tool_parameters_null = False  # Tool/Detail answers `"parameters": null`
         self.echo_image = True  # Task/Detail's parameters show the uploaded image field
         self.detail_permission_denied = False  # Task/Detail: code 0 "You don't have any permission"
+        # MiniMax's Fast prices (wiro-api.md §00.11), as Tool/Detail of hailuo-2-3-fast lists them.
+        self.fast_dynamicprice: list[dict[str, Any]] = [
+            {"inputs": {"resolution": r, "duration": d}, "price": p, "priceMethod": "cpr"}
+            for r, d, p in (("768P", "6", 0.19), ("768P", "10", 0.32), ("1080P", "6", 0.33))
+        ]
         self.runs: list[RecordedRun] = []
         self.requests: list[tuple[str, Any]] = []
         # (monotonic time, frame) of every task frame sent, for the benchmark.
@@ -402,6 +411,9 @@ class WiroSimulator:
             return self._envelope_error(0, f"Request files [{record.image_field}] not allowed")
         if not fields.get("prompt", "").strip() and record.image is None:
             return self._envelope_error(0, "Request parameter [prompt] required")
+        if request.match_info["project"] in FAST_PROJECTS and record.image is None:
+            # The Fast sibling is image-to-video only (wiro-api.md §00.11).
+            return self._envelope_error(0, f"Request files [{self.image_field_id}] required")
         resolution, duration = fields.get("resolution", "768P"), fields.get("duration", "6")
         if resolution not in ("768P", "1080P") or duration not in ("6", "10"):
             return self._envelope_error(0, "Request parameters are invalid.")
@@ -545,8 +557,10 @@ class WiroSimulator:
 
     async def _tool_detail(self, request: web.Request) -> web.Response:
         data = self._json_of(request)
-        if (data.get("slugowner"), data.get("slugproject")) != ("minimax", "hailuo-2-3"):
+        project = data.get("slugproject")
+        if data.get("slugowner") != "minimax" or project not in FAST_PROJECTS | {"hailuo-2-3"}:
             return self._envelope_error(1, "slug-owner-project-not-exist")
+        fast = project in FAST_PROJECTS
 
         def select(item_id: str, values: list[str], default: str, note: str) -> dict[str, Any]:
             return {
@@ -561,12 +575,14 @@ class WiroSimulator:
 
         tool = {
             "id": "598",
-            "title": "Hailuo 2.3",
+            "title": "Hailuo 2.3 Fast" if fast else "Hailuo 2.3",
             "slugowner": "MiniMax",
-            "slugproject": "hailuo-2.3",
+            "slugproject": "hailuo-2.3-fast" if fast else "hailuo-2.3",
             "cleanslugowner": "minimax",
-            "cleanslugproject": "hailuo-2-3",
-            "description": "MiniMax Hailuo 2.3 text/image to video",
+            "cleanslugproject": project,
+            "description": "MiniMax Hailuo 2.3 Fast image to video"
+            if fast
+            else "MiniMax Hailuo 2.3 text/image to video",
             "computingtime": "120 seconds",
             "categories": ["video", "image-to-video", "text-to-video"],
             "parameters": None
@@ -579,7 +595,7 @@ class WiroSimulator:
                             "id": self.image_field_id,
                             "type": self.image_field_type,
                             "label": "Image First",
-                            "required": False,
+                            "required": fast,
                             "note": "The output video will have the aspect ratio of this image.",
                         },
                         {
@@ -610,7 +626,7 @@ class WiroSimulator:
                     ],
                 },
             ],
-            "dynamicprice": json.dumps(self.dynamicprice),
+            "dynamicprice": json.dumps(self.fast_dynamicprice if fast else self.dynamicprice),
             "cps": "0.000585000000",
             "taskstat": {"runcount": 1234, "successcount": "1200"},
         }
