@@ -17,7 +17,16 @@ from bot import quota
 from bot.job_api import Refused
 from bot.usage import usd
 from storage.api import JobNotFound, Storage
-from storage.models import AuditEntry, Job, Limit, Period, Scope, ScopedLimit, UsageRow
+from storage.models import (
+    AuditEntry,
+    Job,
+    Limit,
+    ModelUsageRow,
+    Period,
+    Scope,
+    ScopedLimit,
+    UsageRow,
+)
 from storage.words import normalize_word
 
 if TYPE_CHECKING:
@@ -347,6 +356,14 @@ async def usage(
     rows = await storage.usage(guild_id, now - timedelta(days=days), user_id)
     name = f"video-usage-{now:%Y%m%d}-{days}d" + (f"-{user_id}" if user_id else "") + ".csv"
     return rows, name
+
+
+async def usage_by_model(
+    storage: Storage, guild_id: int, *, days: int, user_id: int | None, now: datetime
+) -> list[ModelUsageRow]:
+    """Per-model totals of the last `days` days (the same jobs as `usage`)."""
+    days = validate_days(days)
+    return await storage.usage_by_model(guild_id, now - timedelta(days=days), user_id)
 
 
 async def set_mod_role(storage: Storage, guild_id: int, role: Target, actor_id: int) -> int:

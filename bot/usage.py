@@ -10,7 +10,8 @@ import csv
 import io
 from collections.abc import Sequence
 
-from storage.models import UsageRow
+from bot.catalogue import MODELS
+from storage.models import ModelUsageRow, UsageRow
 
 # Discord refuses message content above 2000 characters (50035); keep a little headroom.
 MESSAGE_LIMIT = 2000
@@ -85,8 +86,26 @@ def usage_line(row: UsageRow) -> str:
     )
 
 
+def model_usage_line(rows: Sequence[ModelUsageRow]) -> str | None:
+    """'By model: Hailuo 2.3: 3 jobs, 5 credits, $0.84 · Hailuo 2.3 Fast: …' (None if none)."""
+    parts = []
+    for row in rows:
+        model = MODELS.get(row.model)
+        name = model.label if model else row.model
+        parts.append(
+            f"{name}: {row.jobs} {'job' if row.jobs == 1 else 'jobs'}, {row.credits} "
+            f"{'credit' if row.credits == 1 else 'credits'}, {usd(row.usd)}"
+        )
+    return f"By model: {' · '.join(parts)}." if parts else None
+
+
 def usage_summary(
-    rows: Sequence[UsageRow], *, days: int, user_id: int | None = None, limit: int = MESSAGE_LIMIT
+    rows: Sequence[UsageRow],
+    *,
+    days: int,
+    user_id: int | None = None,
+    limit: int = MESSAGE_LIMIT,
+    by_model: Sequence[ModelUsageRow] = (),
 ) -> str:
     """Build the usage report text: totals, then one line per member, within `limit`."""
     span = "the last day" if days == 1 else f"the last {days} days"
@@ -101,6 +120,9 @@ def usage_summary(
         f"by {len(rows)} {members}: {total.credits} "
         f"{'credit' if total.credits == 1 else 'credits'}, {usd(total.usd)}.",
     ]
+    models = model_usage_line(by_model)
+    if models:
+        header.append(models)
     footer = ["-# Credits are net of refunds; USD is Wiro's totalcost. Full table in the CSV."]
     return fit_lines(header, [usage_line(r) for r in rows], limit=limit, footer=footer)
 

@@ -375,7 +375,11 @@ async def usage_report(
 ) -> tuple[str, bytes, str]:
     """Return the usage summary, the CSV bytes and the CSV file name."""
     rows, name = await moderation.usage(storage, guild_id, days=days, user_id=user_id, now=now)
-    return usage_summary(rows, days=days, user_id=user_id), usage_csv(rows), name
+    by_model = await moderation.usage_by_model(
+        storage, guild_id, days=days, user_id=user_id, now=now
+    )
+    summary = usage_summary(rows, days=days, user_id=user_id, by_model=by_model)
+    return summary, usage_csv(rows), name
 
 
 async def set_mod_role(storage: Storage, guild_id: int, role: Target, actor_id: int) -> str:

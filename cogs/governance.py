@@ -16,9 +16,11 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import quota
+from bot.catalogue import MODELS
 from bot.jobs import QuotaStatus, Refused, ts
 from bot.usage import fit_lines
 from cogs.cards import card_link, prompt_as_text
+from cogs.cards.text import model_label
 from cogs.common import is_moderator, reply, role_ids
 from storage.approvals import ApprovalStatus
 from storage.models import Job, JobState, Limit, ScopedLimit, Stage
@@ -109,7 +111,12 @@ def describe_quota(
             f"left: **{status.left}** · resets {ts(status.resets_at)}"
         )
     lines.append(f"Jobs in progress: **{status.in_flight}** of {status.max_in_flight} at a time")
-    lines.append(f"Cost per video: {costs_line(status.costs)}")
+    lines.append("Cost per video:")
+    for model_id, costs in status.costs.items():
+        model = MODELS.get(model_id)
+        name = model.label if model else model_id
+        needs = " (animates an image)" if model and model.needs_image else ""
+        lines.append(f"· {name}{needs}: {costs_line(costs)}")
     lines.extend(notes)
     return fit_lines(lines, [])
 
@@ -164,7 +171,7 @@ def job_line(job: Job, *, refunded: bool = False, approval: ApprovalStatus | Non
     return (
         f"`{job.id}` · {job_status_words(job, refunded=refunded, approval=approval)} · "
         f"{ts(job.created_at)} · "
-        f"{job.resolution} {job.duration} s · {excerpt} · {card}"
+        f"{model_label(job)} {job.resolution} {job.duration} s · {excerpt} · {card}"
     )
 
 

@@ -1,17 +1,31 @@
-"""`/video`: the member's way in. Acknowledge at once, check, reserve, post the card, start."""
+"""`/video`: the member's way in. Acknowledge at once, check, reserve, post the card, start.
+
+`VideoCog.start` is the one path from a member's request to a running job; `/video` and the
+`Animate with Hailuo` form (cogs/studio.py) both go through it.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot import camera
+from bot.camera import CameraRefused
+from bot.catalogue import DEFAULT_MODEL, MODELS
 from bot.jobs import Refused, VideoRequest
-from bot.media import ImageRejected, check_declared_size, check_image_async, make_thumbnail
+from bot.media import (
+    FirstFrame,
+    ImageRejected,
+    check_declared_size,
+    check_image_async,
+    make_thumbnail,
+)
 from cogs.cards import card_link
 from cogs.common import manages_guild, reply, role_ids, started_words
 from cogs.words import refused_words
@@ -30,6 +44,8 @@ REQUIRED_CHANNEL_PERMISSIONS = {
     "read_message_history": "Read Message History",  # the clip is a reply to the card
 }
 
+FrameReader = Callable[[], Awaitable[FirstFrame]]
+
 
 class VideoCog(commands.Cog):
     """Generate videos."""
@@ -45,6 +61,8 @@ class VideoCog(commands.Cog):
         resolution="768P (default) or 1080P (1080P clips are 6 seconds)",
         duration="Clip length in seconds (default 6; 10 needs 768P)",
         prompt_optimizer="Let the model rewrite the prompt for better results (default on)",
+        model="hailuo-2.3 (default) or hailuo-2.3-fast (faster, cheaper; needs an image)",
+        camera="Up to 3 camera moves, comma-separated, e.g. Pan left, Zoom in",
     )
     @app_commands.choices(
         resolution=[
@@ -55,6 +73,7 @@ class VideoCog(commands.Cog):
             app_commands.Choice(name="6 seconds", value=6),
             app_commands.Choice(name="10 seconds", value=10),
         ],
+        model=[app_commands.Choice(name=m.id, value=m.id) for m in MODELS.values()],
     )
     async def video(
         self,
@@ -64,11 +83,19 @@ class VideoCog(commands.Cog):
         resolution: app_commands.Choice[str] | None = None,
         duration: app_commands.Choice[int] | None = None,
         prompt_optimizer: bool = True,
+        model: app_commands.Choice[str] | None = None,
+        camera: str | None = None,
     ) -> None:
         """Generate a video with MiniMax Hailuo 2.3 from a prompt and an optional first frame."""
         # Acknowledge first: everything below may take longer than Discord's 3 seconds.
         await interaction.response.defer(ephemeral=True, thinking=True)
         assert interaction.guild_id is not None and interaction.channel_id is not None
+        try:
+            moves = _parse_camera(camera)
+        except CameraRefused as exc:
+            log.info("refused /video camera user=%s: %s", interaction.user.id, exc.reason)
+            await reply(interaction, exc.reason)
+            return
         request = VideoRequest(
             guild_id=interaction.guild_id,
             channel_id=interaction.channel_id,
@@ -81,21 +108,44 @@ class VideoCog(commands.Cog):
             upload_limit=interaction.filesize_limit,
             image_url=image.url if image else None,
             manage_guild=manages_guild(interaction.user),
+            has_image=image is not None,
+            model=model.value if model else DEFAULT_MODEL,
+            camera=moves,
         )
+        reader = None if image is None else (lambda: self._read_image(image))
+        await self.start(interaction, request, reader, command="/video")
+
+    @video.autocomplete("camera")
+    async def _camera_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return [app_commands.Choice(name=n, value=v) for n, v in camera.suggest(current)]
+
+    async def start(
+        self,
+        interaction: discord.Interaction,
+        request: VideoRequest,
+        read_frame: FrameReader | None,
+        *,
+        command: str,
+    ) -> None:
+        """Check, read the image, reserve, post the card, start; answer the member privately.
+
+        The interaction is already acknowledged (deferred, ephemeral)."""
         try:
             await self.bot.jobs.precheck(request)
             self._check_channel_permissions(interaction)
             frame = thumbnail = None
-            note = None
-            if image is not None:
-                frame = await self._read_image(image)
+            if read_frame is not None:
+                frame = await read_frame()
+                # The card shows the frame actually sent, fixes included.
                 thumbnail = await asyncio.to_thread(make_thumbnail, frame.data)
-                note = frame.note
-            job = await self.bot.jobs.submit(request, frame, thumbnail=thumbnail, note=note)
+            job = await self.bot.jobs.submit(request, frame, thumbnail=thumbnail)
             self.bot.presenter.remember_interaction(job.id, interaction)
         except Refused as exc:
             log.info(
-                "refused /video user=%s guild=%s: %s",
+                "refused %s user=%s guild=%s: %s",
+                command,
                 interaction.user.id,
                 interaction.guild_id,
                 exc.message,
@@ -104,14 +154,15 @@ class VideoCog(commands.Cog):
             return
         except ImageRejected as exc:
             log.info(
-                "refused /video image user=%s guild=%s: %s",
+                "refused %s image user=%s guild=%s: %s",
+                command,
                 interaction.user.id,
                 interaction.guild_id,
                 exc.reason,
             )
             await reply(interaction, exc.reason)
             return
-        extra = f"\n{note}" if note else ""
+        extra = f"\n-# {frame.note}" if frame is not None and frame.note else ""
         started = await started_words(self.bot, job.id, job.credits)
         await reply(interaction, f"{started}: {card_link(job)}{extra}")
 
@@ -134,7 +185,7 @@ class VideoCog(commands.Cog):
             )
 
     @staticmethod
-    async def _read_image(image: discord.Attachment):  # type: ignore[no-untyped-def]
+    async def _read_image(image: discord.Attachment) -> FirstFrame:
         check_declared_size(image.size)  # before downloading anything
         try:
             data = await image.read()
@@ -142,6 +193,10 @@ class VideoCog(commands.Cog):
             log.warning("could not download attachment %s: %s", image.id, exc)
             raise Refused("I couldn't download your image from Discord. Try again.") from None
         return await check_image_async(data, declared_size=image.size)
+
+
+def _parse_camera(text: str | None) -> tuple[str, ...]:
+    return camera.parse_moves(text)
 
 
 async def setup(bot: VideoBot) -> None:

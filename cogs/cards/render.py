@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import discord
 
+from bot.catalogue import DEFAULT_ANIMATE_PROMPT
 from bot.jobs import CardExtras, ts
 from cogs.cards.buttons import CancelButton, RerollButton
-from cogs.cards.text import duration_words, prompt_as_text, settings_line
+from cogs.cards.text import camera_words, duration_words, prompt_as_text, settings_line
 from storage.models import Job, JobState, Stage
 
 THUMBNAIL_NAME = "first-frame.jpg"
@@ -90,9 +91,18 @@ def render_card(
         title = f"🎬 {_STAGE_LABEL.get(job.stage, job.stage.value)}…"
         colour = discord.Colour.blurple()
     embed = discord.Embed(title=title, colour=colour)
-    embed.description = f"**Prompt**\n{prompt_as_text(job.prompt)}"
+    default = " (default)" if job.source_url and job.prompt == DEFAULT_ANIMATE_PROMPT else ""
+    embed.description = f"**Prompt**{default}\n{prompt_as_text(job.prompt)}"
     embed.add_field(name="Settings", value=settings_line(job), inline=True)
     embed.add_field(name="Requested by", value=f"<@{job.user_id}>", inline=True)
+    # The studio: camera moves apart from the prompt, what was done to the image, its source.
+    moves = camera_words(job)
+    if moves:
+        embed.add_field(name="Camera", value=moves, inline=True)
+    if job.image_note:
+        embed.add_field(name="First frame", value=job.image_note[:1000], inline=False)
+    if job.source_url:
+        embed.add_field(name="Source", value=f"[Jump to the image]({job.source_url})", inline=True)
     credit_word = "credit" if job.credits == 1 else "credits"
 
     if waiting:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import discord
 
+from bot import camera
+from bot.catalogue import MODELS
 from storage.models import Job
 
 
@@ -24,10 +26,23 @@ def duration_words(seconds: float) -> str:
     return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
 
 
+def model_label(job: Job) -> str:
+    """The job's model as people say it ("Hailuo 2.3 Fast"); an unknown id as stored."""
+    model = MODELS.get(job.model)
+    return model.label if model else job.model
+
+
 def settings_line(job: Job) -> str:
+    """'Hailuo 2.3 · 768P · 6 s · optimizer on · first frame' (card, audit line)."""
     optimizer = "optimizer on" if job.prompt_optimizer else "optimizer off"
     image = " · first frame" if job.has_image else ""
-    return f"{job.resolution} · {job.duration} s · {optimizer}{image}"
+    return f"{model_label(job)} · {job.resolution} · {job.duration} s · {optimizer}{image}"
+
+
+def camera_words(job: Job) -> str | None:
+    """The job's camera moves for the card ('Pan left + Zoom in'), or None."""
+    moves = camera.split_moves(job.camera)
+    return " + ".join(moves) if moves else None
 
 
 def delivery_header(job: Job) -> str:

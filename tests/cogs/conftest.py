@@ -66,8 +66,12 @@ async def db(tmp_path: Path, clock: Clock) -> AsyncIterator[Database]:
 
 @pytest.fixture
 def wiro() -> WiroClient:
-    """A spec'd Wiro client: cancelling a running job calls `stop`, nothing else is needed."""
-    return mock.create_autospec(WiroClient, instance=True)
+    """A spec'd Wiro client: cancelling a running job calls `stop`, nothing else is needed.
+
+    Every model's slug is served by this one mock (`for_project` returns it)."""
+    client = mock.create_autospec(WiroClient, instance=True)
+    client.for_project.return_value = client
+    return client
 
 
 @pytest.fixture

@@ -389,6 +389,12 @@ async def test_usage_report(db: Database, clock: Clock) -> None:
         },
     ]
     assert "2 jobs (1 succeeded) by 2 members: 2 credits, $0.25" in text
+    assert "By model: Hailuo 2.3: 2 jobs, 2 credits, $0.25." in text
+    fast = await make_job(db, JobState.DELIVERING, model="hailuo-2.3-fast")
+    await db.transition(fast.id, JobState.SUCCEEDED, total_cost_usd=0.19)
+    await db.charge(fast.id, total_cost_usd=0.19)
+    text, _, _ = await admin.usage_report(db, GUILD, days=7, user_id=None, now=T0)
+    assert "Hailuo 2.3: 2 jobs, 2 credits, $0.25 · Hailuo 2.3 Fast: 1 job, 1 credit, $0.19" in text
     _, data, name = await admin.usage_report(db, GUILD, days=30, user_id=OTHER, now=T0)
     assert name.endswith(f"-{OTHER}.csv")
     assert [r["jobs"] for r in csv.DictReader(io.StringIO(data.decode()))] == ["2"]

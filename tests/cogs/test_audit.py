@@ -50,7 +50,7 @@ async def test_audit_line_for_each_outcome(db: Database) -> None:
     job = await db.update_job(job.id, card_message_id=777)
     line = audit_line(job)
     assert f"Job `{job.id}`" in line and f"<@{USER}>" in line
-    assert "768P · 6 s · optimizer on" in line and "succeeded" in line
+    assert "Hailuo 2.3 · 768P · 6 s · optimizer on" in line and "succeeded" in line
     assert "2 credits charged" in line and "$0.31" in line
     assert f"(<https://discord.com/channels/{GUILD}/{CHANNEL}/777>)" in line
     assert "@\u200beveryone \\*\\*hi\\*\\* there" in line
@@ -59,6 +59,8 @@ async def test_audit_line_for_each_outcome(db: Database) -> None:
     line = audit_line(failed)
     assert "failed (Wiro rejected these settings.)" in line
     assert "1 credit refunded" in line and "USD n/a" in line and "no card" in line
+    fast = await make_job(db, JobState.CANCELLED, model="hailuo-2.3-fast", has_image=True)
+    assert "Hailuo 2.3 Fast · 768P · 6 s" in audit_line(fast)
     huge = await make_job(db, JobState.CANCELLED, prompt="p" * 2000)
     assert len(audit_line(huge)) < 600
 

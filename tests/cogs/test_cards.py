@@ -64,7 +64,7 @@ def test_card_in_progress_shows_stage_bar_times_and_cancel() -> None:
     assert f["Started"] == f"<t:{int(NOW.timestamp())}:R>"
     assert f["ETA"] == f"<t:{int(eta.timestamp())}:R>"
     assert f["Requested by"] == "<@3>"
-    assert f["Settings"].startswith("768P · 6 s")
+    assert f["Settings"].startswith("Hailuo 2.3 · 768P · 6 s")
     assert view is not None
     assert [item.custom_id for item in view.children] == ["video:cancel:7"]  # type: ignore[attr-defined]
 
@@ -105,6 +105,43 @@ def test_final_cards(state: JobState, title: str, button: str | None) -> None:
         assert f["What happened"]
     ids = [item.custom_id for item in view.children] if view else []  # type: ignore[attr-defined]
     assert ids == ([button] if button else [])
+
+
+def test_a_studio_card_shows_model_camera_fixes_and_source() -> None:
+    from bot.catalogue import DEFAULT_ANIMATE_PROMPT
+
+    source = "https://discord.com/channels/1/2/55"
+    embed, _ = render_card(
+        job(
+            state=JobState.RUNNING,
+            stage=Stage.QUEUED,
+            prompt=DEFAULT_ANIMATE_PROMPT,
+            model="hailuo-2.3-fast",
+            camera="Pan left,Zoom in",
+            has_image=True,
+            image_note="Animated GIF: its first frame is used.",
+            source_url=source,
+        ),
+        CardExtras(),
+        has_thumbnail=True,
+    )
+    f = fields(embed)
+    assert f["Settings"] == "Hailuo 2.3 Fast · 768P · 6 s · optimizer on · first frame"
+    assert f["Camera"] == "Pan left + Zoom in"
+    assert f["First frame"] == "Animated GIF: its first frame is used."
+    assert source in f["Source"]
+    assert embed.description is not None
+    assert embed.description.startswith("**Prompt** (default)\n")
+    assert "Pan left" not in embed.description  # the moves are not part of the prompt shown
+
+
+def test_a_plain_card_has_no_studio_fields() -> None:
+    from bot.catalogue import DEFAULT_ANIMATE_PROMPT
+
+    # Typing the default prompt into /video is not "the default": only Animate has one.
+    embed, _ = render_card(job(prompt=DEFAULT_ANIMATE_PROMPT), CardExtras())
+    assert not {"Camera", "First frame", "Source"} & set(fields(embed))
+    assert embed.description is not None and "(default)" not in embed.description
 
 
 def test_sandbox_cards_say_so() -> None:

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from bot.jobs import JobService, QuotaStatus, Refused
-from bot.quota import RUN_COSTS, AppliedLimit
+from bot.quota import MODEL_RUN_COSTS, AppliedLimit
 from cogs.common import is_moderator
 from cogs.governance import (
     check_jobs_target,
@@ -101,6 +101,10 @@ async def test_quota_answer_from_a_real_status(db: Database, service: JobService
     assert "**1** of 2 at a time" in text
     assert "768P·6 s = 1 credit" in text and "768P·10 s = 2 credits" in text
     assert "1080P·6 s = 2 credits" in text
+    # Each model has its own line; Fast costs 1 credit whatever the setting.
+    [fast] = [line for line in text.splitlines() if "Hailuo 2.3 Fast" in line]
+    assert "animates an image" in fast
+    assert fast.count("= 1 credit") == 3 and "credits" not in fast
     assert len(text) <= 2000
 
 
@@ -108,7 +112,7 @@ def test_quota_with_zero_limit_says_no_access() -> None:
     applied = AppliedLimit(Limit(credits=0, period="week"), "member")
     status = QuotaStatus(
         applied=applied, used=0, window_start=T0, resets_at=T0 + timedelta(days=3),
-        in_flight=0, max_in_flight=2, costs=dict(RUN_COSTS),
+        in_flight=0, max_in_flight=2, costs={m: dict(c) for m, c in MODEL_RUN_COSTS.items()},
     )  # fmt: skip
     explanation = explain_limit(
         [], guild_id=GUILD, user_id=USER, role_ids=(), default=Limit(credits=0, period="week")

@@ -95,3 +95,33 @@ def test_member_commands() -> None:
     assert all(c.guild_only for c in commands.values())
     for command in commands.values():
         assert 1 <= len(command.description) <= 100
+
+
+def test_video_options_are_the_products() -> None:
+    from cogs.video import VideoCog
+
+    cog = _cog(VideoCog)
+    [command] = [c for c in cog.__cog_app_commands__ if c.name == "video"]  # type: ignore[attr-defined]
+    assert [(p.name, p.required) for p in command.parameters] == [
+        ("prompt", True),
+        ("image", False),
+        ("resolution", False),
+        ("duration", False),
+        ("prompt_optimizer", False),
+        ("model", False),
+        ("camera", False),
+    ]
+    by_name = {p.name: p for p in command.parameters}
+    assert [c.value for c in by_name["model"].choices] == ["hailuo-2.3", "hailuo-2.3-fast"]
+    assert by_name["camera"].autocomplete
+
+
+def test_animate_with_hailuo_is_a_guild_only_message_menu() -> None:
+    from cogs.studio import StudioCog
+
+    menu = _cog(StudioCog).menu  # type: ignore[attr-defined]
+    assert menu.name == "Animate with Hailuo"
+    assert menu.type is discord.AppCommandType.message
+    assert menu.guild_only
+    contexts = menu.allowed_contexts
+    assert contexts.guild and not contexts.dm_channel and not contexts.private_channel

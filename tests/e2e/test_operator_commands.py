@@ -93,9 +93,9 @@ async def test_sync_publishes_commands_globally_or_to_one_server(tmp_path: Path)
     async with DiscordDouble() as dd:
         env = {**dd.env(), "WIRO_SANDBOX": "true", "DATABASE_PATH": str(tmp_path / "b.sqlite3")}
         code, out = await _run(("sync",), env, tmp_path)
-        assert code == 0 and "Synced 4 commands globally" in out, out
+        assert code == 0 and "Synced 5 commands globally" in out, out
         code, out = await _run(("sync", "--guild", str(dd.guild.id)), env, tmp_path)
-        assert code == 0 and f"Synced 4 commands to server {dd.guild.id}" in out, out
+        assert code == 0 and f"Synced 5 commands to server {dd.guild.id}" in out, out
         puts = [c.path for c in dd.calls(method="PUT")]
     assert any(p.endswith("/commands") and "/guilds/" not in p for p in puts)
     assert any(p.endswith(f"/guilds/{dd.guild.id}/commands") for p in puts)

@@ -1,0 +1,324 @@
+"""`Animate with Hailuo`: a message context menu that turns any posted image into a first frame.
+
+Apps → Animate with Hailuo on a message with an image (an attachment, else an embed's image or
+thumbnail) opens a short form: the prompt (blank becomes a gentle default), the clip's length and
+resolution, the model, camera moves and the prompt optimizer. Its submission goes through the same
+checks, card and lifecycle as `/video` (`VideoCog.start`); the card links the source message.
+
+A message without an image is refused before the form opens; an image the bot cannot fetch, or
+one that is too small, is refused after it, with the reason. Nothing is spent either way.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import urlsplit
+
+import aiohttp
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot import camera
+from bot.catalogue import DEFAULT_ANIMATE_PROMPT, DEFAULT_MODEL, MODELS
+from bot.jobs import Refused, VideoRequest
+from bot.media import (
+    MAX_SOURCE_BYTES,
+    FirstFrame,
+    check_declared_size,
+    check_image_async,
+)
+from cogs.common import error_id, manages_guild, reply, role_ids
+
+if TYPE_CHECKING:
+    from bot.app import VideoBot
+    from cogs.video import VideoCog
+
+log = logging.getLogger(__name__)
+
+MENU_NAME: Final = "Animate with Hailuo"
+FETCH_TIMEOUT_SECONDS: Final = 30.0
+# How long a member may take to fill in the form (the modal is kept in memory until then).
+FORM_TIMEOUT_SECONDS: Final = 15 * 60
+
+# Image attachments that carry no image content type (old uploads, some clients).
+_IMAGE_EXTENSIONS: Final = (
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".webp",
+    ".gif",
+    ".bmp",
+    ".tif",
+    ".tiff",
+    ".avif",
+    ".heic",
+    ".jfif",
+)
+# Where embed images are fetched from: Discord's CDN and media proxy (an embed's proxy_url), and
+# the host of the Discord API the bot talks to. Never an arbitrary URL a message author wrote.
+_DISCORD_HOSTS: Final = ("discordapp.com", "discordapp.net", "discord.com", "discord.media")
+
+CLIP_CHOICES: Final = (("768P", 6), ("768P", 10), ("1080P", 6))
+
+NO_IMAGE: Final = (
+    "That message has no image to animate. Use Animate with Hailuo on a message with an "
+    "attached picture (or a link preview with one), or use /video with an image."
+)
+
+
+@dataclass(frozen=True)
+class ImageSource:
+    """Where a message's image is and how to fetch it."""
+
+    url: str
+    attachment: discord.Attachment | None = None
+    size: int | None = None  # declared by Discord for attachments
+
+    async def read(self) -> bytes:
+        """Download the image (bounded in size and time); raise Refused if the bot cannot."""
+        if self.size is not None:
+            check_declared_size(self.size)
+        try:
+            if self.attachment is not None:
+                return await self.attachment.read()
+            return await fetch_embed_image(self.url)
+        except (discord.HTTPException, aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            log.info("could not fetch the image %s: %s", _safe_url(self.url), exc)
+            raise Refused(
+                "I couldn't fetch the image of that message (it may have been deleted, or its "
+                "link has expired). Nothing was spent; try again or attach it to /video."
+            ) from None
+
+
+def image_of(message: discord.Message) -> ImageSource | None:
+    """The message's first image: an attachment, else an embed's image, else its thumbnail."""
+    for attachment in message.attachments:
+        if _is_image(attachment):
+            return ImageSource(attachment.url, attachment, attachment.size)
+    for embed in message.embeds:
+        for media in (embed.image, embed.thumbnail):
+            # The proxy URL is Discord's copy; the original may be any host.
+            url = getattr(media, "proxy_url", None) or getattr(media, "url", None)
+            if url and allowed_image_host(url):
+                return ImageSource(url)
+    return None
+
+
+def _is_image(attachment: discord.Attachment) -> bool:
+    content_type = (attachment.content_type or "").lower()
+    if content_type.startswith("image/"):
+        return True
+    if content_type:
+        return False  # a video or a document, even with a picture-like name
+    return attachment.filename.lower().endswith(_IMAGE_EXTENSIONS)
+
+
+def allowed_image_host(url: str) -> bool:
+    """Whether the bot may fetch an embed image from this URL (Discord's own hosts only)."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower().rstrip(".")
+    if not host:
+        return False
+    api_host = (urlsplit(discord.http.Route.BASE).hostname or "").lower()
+    if host == api_host:
+        return parts.scheme in ("https", "http")
+    return parts.scheme == "https" and any(
+        host == suffix or host.endswith("." + suffix) for suffix in _DISCORD_HOSTS
+    )
+
+
+async def fetch_embed_image(url: str) -> bytes:
+    """GET an embed image from Discord's media proxy, at most MAX_SOURCE_BYTES."""
+    if not allowed_image_host(url):
+        raise ValueError("not a Discord host")
+    timeout = aiohttp.ClientTimeout(total=FETCH_TIMEOUT_SECONDS)
+    async with (
+        aiohttp.ClientSession(timeout=timeout) as session,
+        session.get(url, allow_redirects=False) as resp,
+    ):
+        resp.raise_for_status()
+        if resp.content_length is not None:
+            check_declared_size(resp.content_length)
+        chunks: list[bytes] = []
+        total = 0
+        async for chunk in resp.content.iter_chunked(64 * 1024):
+            total += len(chunk)
+            if total > MAX_SOURCE_BYTES:
+                check_declared_size(total)  # raises ImageRejected with the limit
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def _safe_url(url: str) -> str:
+    # Discord's signed query (ex/is/hm) is a credential of sorts: keep it out of logs.
+    return url.split("?", 1)[0]
+
+
+class AnimateForm(discord.ui.Modal):
+    """The short form: prompt, clip length and resolution, model, camera moves, optimizer."""
+
+    def __init__(self, cog: StudioCog, message: discord.Message, source: ImageSource) -> None:
+        super().__init__(
+            title=MENU_NAME,
+            timeout=FORM_TIMEOUT_SECONDS,
+            custom_id=f"video:animate:{message.id}",
+        )
+        self.cog = cog
+        self.message = message
+        self.source = source
+        self.prompt: discord.ui.TextInput[Any] = discord.ui.TextInput(
+            style=discord.TextStyle.paragraph,
+            required=False,
+            max_length=2000,
+            placeholder=DEFAULT_ANIMATE_PROMPT,
+            custom_id="prompt",
+        )
+        self.clip: discord.ui.Select[Any] = discord.ui.Select(
+            custom_id="clip",
+            options=[
+                discord.SelectOption(
+                    label=f"{res} · {dur} seconds", value=f"{res}:{dur}", default=i == 0
+                )
+                for i, (res, dur) in enumerate(CLIP_CHOICES)
+            ],
+        )
+        self.model: discord.ui.Select[Any] = discord.ui.Select(
+            custom_id="model",
+            options=[
+                discord.SelectOption(
+                    label=m.label,
+                    value=m.id,
+                    description="Faster and cheaper; animates the image only"
+                    if m.needs_image
+                    else None,
+                    default=m.id == DEFAULT_MODEL,
+                )
+                for m in MODELS.values()
+            ],
+        )
+        self.camera: discord.ui.Select[Any] = discord.ui.Select(
+            custom_id="camera",
+            required=False,
+            min_values=0,
+            max_values=camera.MAX_MOVES,
+            placeholder="No camera move",
+            options=[discord.SelectOption(label=m, value=m) for m in camera.CAMERA_MOVES],
+        )
+        self.optimizer: discord.ui.Select[Any] = discord.ui.Select(
+            custom_id="optimizer",
+            options=[
+                discord.SelectOption(label="Prompt optimizer on", value="on", default=True),
+                discord.SelectOption(label="Prompt optimizer off", value="off"),
+            ],
+        )
+        self.add_item(
+            discord.ui.Label(
+                text="What should happen? (optional)",
+                description="Left blank: gentle, natural motion.",
+                component=self.prompt,
+            )
+        )
+        self.add_item(discord.ui.Label(text="Clip", component=self.clip))
+        self.add_item(discord.ui.Label(text="Model", component=self.model))
+        self.add_item(
+            discord.ui.Label(text="Camera moves (up to 3, together)", component=self.camera)
+        )
+        self.add_item(discord.ui.Label(text="Prompt optimizer", component=self.optimizer))
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
+        resolution, _, duration = (self.clip.values or ["768P:6"])[0].partition(":")
+        await self.cog.animate(
+            interaction,
+            self.message,
+            self.source,
+            prompt=self.prompt.value,
+            resolution=resolution,
+            duration=int(duration),
+            model=(self.model.values or [DEFAULT_MODEL])[0],
+            moves=tuple(self.camera.values),
+            prompt_optimizer=(self.optimizer.values or ["on"])[0] == "on",
+        )
+
+    async def on_error(  # type: ignore[override]
+        self, interaction: discord.Interaction, error: Exception
+    ) -> None:
+        ref = error_id()
+        log.error("error ref=%s in the Animate form", ref, exc_info=error)
+        await reply(interaction, f"Sorry, something went wrong on our side (error {ref}).")
+
+
+class StudioCog(commands.Cog):
+    """The studio: animate any posted image."""
+
+    def __init__(self, bot: VideoBot) -> None:
+        self.bot = bot
+        self.menu = app_commands.guild_only(
+            app_commands.ContextMenu(name=MENU_NAME, callback=self.open_form)
+        )
+
+    async def cog_load(self) -> None:
+        self.bot.tree.add_command(self.menu)
+
+    async def cog_unload(self) -> None:
+        self.bot.tree.remove_command(self.menu.name, type=self.menu.type)
+
+    async def open_form(self, interaction: discord.Interaction, message: discord.Message) -> None:
+        """Apps → Animate with Hailuo: refuse a message without an image, else open the form."""
+        source = image_of(message)
+        if source is None:
+            log.info(
+                "refused Animate user=%s: message %s has no image", interaction.user.id, message.id
+            )
+            await reply(interaction, NO_IMAGE)
+            return
+        # A modal must be the first answer (within 3 s): everything slow happens after submit.
+        await interaction.response.send_modal(AnimateForm(self, message, source))
+
+    async def animate(
+        self,
+        interaction: discord.Interaction,
+        message: discord.Message,
+        source: ImageSource,
+        *,
+        prompt: str,
+        resolution: str,
+        duration: int,
+        model: str,
+        moves: tuple[str, ...],
+        prompt_optimizer: bool,
+    ) -> None:
+        """The form was submitted: the same checks, card and lifecycle as /video."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        assert interaction.guild_id is not None and interaction.channel_id is not None
+        request = VideoRequest(
+            guild_id=interaction.guild_id,
+            channel_id=interaction.channel_id,
+            user_id=interaction.user.id,
+            role_ids=role_ids(interaction.user),
+            prompt=prompt.strip() or DEFAULT_ANIMATE_PROMPT,
+            resolution=resolution,
+            duration=duration,
+            prompt_optimizer=prompt_optimizer,
+            upload_limit=interaction.filesize_limit,
+            image_url=source.url,
+            has_image=True,
+            model=model,
+            camera=moves,
+            source_url=message.jump_url,
+            manage_guild=manages_guild(interaction.user),
+        )
+
+        async def read_frame() -> FirstFrame:
+            return await check_image_async(await source.read(), declared_size=source.size)
+
+        video: VideoCog | None = self.bot.get_cog("VideoCog")  # type: ignore[assignment]
+        if video is None:
+            raise RuntimeError("the video cog is not loaded")
+        await video.start(interaction, request, read_frame, command="Animate")
+
+
+async def setup(bot: VideoBot) -> None:
+    await bot.add_cog(StudioCog(bot))
