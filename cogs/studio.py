@@ -11,6 +11,7 @@ one that is too small, is refused after it, with the reason. Nothing is spent ei
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
@@ -31,6 +32,7 @@ from bot.media import (
     check_image_async,
 )
 from cogs.common import error_id, manages_guild, reply, role_ids
+from cogs.words import refused_words
 
 if TYPE_CHECKING:
     from bot.app import VideoBot
@@ -42,6 +44,8 @@ MENU_NAME: Final = "Animate with Hailuo"
 FETCH_TIMEOUT_SECONDS: Final = 30.0
 # How long a member may take to fill in the form (the modal is kept in memory until then).
 FORM_TIMEOUT_SECONDS: Final = 15 * 60
+# The checks run before the form opens must leave room in Discord's 3 s for the form itself.
+EARLY_CHECK_SECONDS: Final = 1.5
 
 # Image attachments that carry no image content type (old uploads, some clients).
 _IMAGE_EXTENSIONS: Final = (
@@ -274,8 +278,41 @@ class StudioCog(commands.Cog):
             )
             await reply(interaction, NO_IMAGE)
             return
-        # A modal must be the first answer (within 3 s): everything slow happens after submit.
+        # A member who cannot generate here (paused, blocked, wrong channel, no credits left)
+        # hears it now rather than after filling in the form. Bounded: a modal must be the first
+        # answer within 3 s, and everything is checked again after the form anyway.
+        try:
+            async with asyncio.timeout(EARLY_CHECK_SECONDS):
+                await self.bot.jobs.precheck(self._request(interaction, message, source))
+        except Refused as exc:
+            log.info("refused Animate user=%s before the form: %s", interaction.user.id, exc)
+            await reply(interaction, refused_words(exc))
+            return
+        except TimeoutError:
+            log.info("early checks for Animate took too long; opening the form anyway")
         await interaction.response.send_modal(AnimateForm(self, message, source))
+
+    @staticmethod
+    def _request(
+        interaction: discord.Interaction,
+        message: discord.Message,
+        source: ImageSource,
+        **settings: Any,
+    ) -> VideoRequest:
+        assert interaction.guild_id is not None and interaction.channel_id is not None
+        return VideoRequest(
+            guild_id=interaction.guild_id,
+            channel_id=interaction.channel_id,
+            user_id=interaction.user.id,
+            role_ids=role_ids(interaction.user),
+            prompt=settings.pop("prompt", "") or DEFAULT_ANIMATE_PROMPT,
+            upload_limit=interaction.filesize_limit,
+            image_url=source.url,
+            has_image=True,
+            source_url=message.jump_url,
+            manage_guild=manages_guild(interaction.user),
+            **settings,
+        )
 
     async def animate(
         self,
@@ -292,23 +329,16 @@ class StudioCog(commands.Cog):
     ) -> None:
         """The form was submitted: the same checks, card and lifecycle as /video."""
         await interaction.response.defer(ephemeral=True, thinking=True)
-        assert interaction.guild_id is not None and interaction.channel_id is not None
-        request = VideoRequest(
-            guild_id=interaction.guild_id,
-            channel_id=interaction.channel_id,
-            user_id=interaction.user.id,
-            role_ids=role_ids(interaction.user),
-            prompt=prompt.strip() or DEFAULT_ANIMATE_PROMPT,
+        request = self._request(
+            interaction,
+            message,
+            source,
+            prompt=prompt.strip(),
             resolution=resolution,
             duration=duration,
             prompt_optimizer=prompt_optimizer,
-            upload_limit=interaction.filesize_limit,
-            image_url=source.url,
-            has_image=True,
             model=model,
             camera=moves,
-            source_url=message.jump_url,
-            manage_guild=manages_guild(interaction.user),
         )
 
         async def read_frame() -> FirstFrame:

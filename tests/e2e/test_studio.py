@@ -150,6 +150,17 @@ async def test_a_message_without_an_image_is_refused_before_the_form(stack: Stac
     assert len(stack.sim.runs) == runs
 
 
+async def test_a_member_who_cannot_generate_hears_it_before_the_form(stack: Stack) -> None:
+    member = stack.member("blockedanimator")
+    await stack.admin("block", {"user": member.user.id, "reason": "spam"})
+    source = await stack.dd.post_message(
+        "pic", user=member, attachments=[("ok.png", png(640, 480), "image/png")]
+    )
+    opened = await open_form(stack, source, member)
+    assert opened.ack_type == 4  # no form: the refusal itself
+    assert "blocked" in await stack.answer(opened)
+
+
 @pytest.mark.parametrize(
     ("attachment", "words"),
     [
