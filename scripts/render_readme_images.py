@@ -28,7 +28,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bot.catalogue import DEFAULT_ANIMATE_PROMPT  # noqa: E402
 from bot.jobs import CardExtras  # noqa: E402
+from bot.media import allowed_crop  # noqa: E402
 from cogs.cards import render_card  # noqa: E402
 from storage.models import Job, JobState, Stage  # noqa: E402
 
@@ -563,6 +565,28 @@ def main(out_dir: Path) -> None:
         video=frame,
     )
     save(render_messages([card, clip]), out_dir / "card-done.png")
+
+    # Animate with Hailuo on a wide picture someone posted: Fast, two camera moves, the default
+    # prompt, the picture centre-cropped (the thumbnail is the frame actually sent).
+    wide = first_frame(1200, 400)
+    crop = allowed_crop(*wide.size)
+    assert crop is not None
+    studio = example_job(
+        id=43,
+        prompt=DEFAULT_ANIMATE_PROMPT,
+        model="hailuo-2.3-fast",
+        camera="Pan left,Zoom in",
+        stage=Stage.QUEUED,
+        progress=None,
+        image_note=(
+            f"Centre-cropped from 1200×400 to {crop[2] - crop[0]}×400 px: Hailuo takes aspect "
+            "ratios between 2:5 and 5:2."
+        ),
+        source_url="https://discord.com/channels/111/333/440",
+    )
+    extras = CardExtras(eta=NOW + timedelta(minutes=2))
+    sent = wide.crop(crop)
+    save(render_messages([card_message(studio, extras, sent)]), out_dir / "card-studio.png")
 
 
 if __name__ == "__main__":
