@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
@@ -46,6 +47,7 @@ FETCH_TIMEOUT_SECONDS: Final = 30.0
 FORM_TIMEOUT_SECONDS: Final = 15 * 60
 # The checks run before the form opens must leave room in Discord's 3 s for the form itself.
 EARLY_CHECK_SECONDS: Final = 1.5
+FORM_PREFIX: Final = "video:animate:"
 
 # Image attachments that carry no image content type (old uploads, some clients).
 _IMAGE_EXTENSIONS: Final = (
@@ -168,9 +170,12 @@ class AnimateForm(discord.ui.Modal):
         super().__init__(
             title=MENU_NAME,
             timeout=FORM_TIMEOUT_SECONDS,
-            custom_id=f"video:animate:{message.id}",
+            # Unique per opening: a submission the bot does not know (it restarted while the
+            # form was open) is answered by StudioCog.on_interaction.
+            custom_id=f"{FORM_PREFIX}{message.id}:{secrets.token_hex(4)}",
         )
         self.cog = cog
+        cog.open_forms.add(self.custom_id)
         self.message = message
         self.source = source
         self.prompt: discord.ui.TextInput[Any] = discord.ui.TextInput(
@@ -233,6 +238,7 @@ class AnimateForm(discord.ui.Modal):
         self.add_item(discord.ui.Label(text="Prompt optimizer", component=self.optimizer))
 
     async def on_submit(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
+        self.cog.form_done(self.custom_id)
         resolution, _, duration = (self.clip.values or ["768P:6"])[0].partition(":")
         await self.cog.animate(
             interaction,
@@ -245,6 +251,9 @@ class AnimateForm(discord.ui.Modal):
             moves=tuple(self.camera.values),
             prompt_optimizer=(self.optimizer.values or ["on"])[0] == "on",
         )
+
+    async def on_timeout(self) -> None:
+        self.cog.form_done(self.custom_id)
 
     async def on_error(  # type: ignore[override]
         self, interaction: discord.Interaction, error: Exception
@@ -259,8 +268,30 @@ class StudioCog(commands.Cog):
 
     def __init__(self, bot: VideoBot) -> None:
         self.bot = bot
+        self.open_forms: set[str] = set()  # custom ids of forms this process opened
         self.menu = app_commands.guild_only(
             app_commands.ContextMenu(name=MENU_NAME, callback=self.open_form)
+        )
+
+    def form_done(self, custom_id: str) -> None:
+        """Forget a submitted or expired form (a little later: its own submission may still
+        be on its way through `on_interaction`)."""
+        asyncio.get_running_loop().call_later(60, self.open_forms.discard, custom_id)
+
+    @commands.Cog.listener()
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        """Answer the submission of a form this process never opened (it restarted meanwhile):
+        discord.py keeps forms in memory only, and silence would read as a failure."""
+        if interaction.type is not discord.InteractionType.modal_submit:
+            return
+        custom_id = str((interaction.data or {}).get("custom_id", ""))
+        if not custom_id.startswith(FORM_PREFIX) or custom_id in self.open_forms:
+            return
+        log.info("form %s submitted after a restart; asking to open it again", custom_id)
+        await reply(
+            interaction,
+            "That form expired (it stayed open too long, or the bot restarted). Nothing was spent: "
+            "use Apps → Animate with Hailuo on the message again.",
         )
 
     async def cog_load(self) -> None:

@@ -291,3 +291,23 @@ async def test_sandbox_mode_runs_the_studio(tmp_path: Path) -> None:
         clip = await stack.wait_clip(job_id, timeout=30)
         assert clip.attachments and clip.attachments[0]["filename"].endswith(".mp4")
         assert stack.accepted_runs() == 0  # the external simulator was never asked
+
+
+async def test_a_form_open_across_a_restart_is_answered(tmp_path: Path) -> None:
+    async with running_stack(tmp_path, STACK_ENV) as stack:
+        member = stack.member("patient")
+        source = await stack.dd.post_message(
+            "pic", user=member, attachments=[("ok.png", png(640, 480), "image/png")]
+        )
+        opened = await open_form(stack, source, member)
+        assert opened.ack_type == 9
+        assert stack.bot is not None
+        await stack.bot.terminate()
+        await stack.start_bot()
+        submitted = await stack.dd.submit_modal(opened, {"prompt": "move"}, user=member)
+        text = await stack.answer(submitted)
+        assert "form expired" in text and "Nothing was spent" in text
+        assert stack.sim.runs == []
+        # A form opened by the new process works as usual.
+        text, card, _ = await animate(stack, source, member, {"prompt": "move"})
+        assert card is not None, text
