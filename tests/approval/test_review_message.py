@@ -61,7 +61,7 @@ def test_waiting_review_has_everything_a_moderator_needs_and_two_buttons() -> No
         embed.description or ""
     )
     shown = fields(embed)
-    assert shown["Settings"].startswith("768P · 6 s")
+    assert shown["Settings"].startswith("Hailuo 2.3 · 768P · 6 s")  # the model is named
     assert shown["Model"] == "hailuo-2.3" and shown["Camera"] == "none"
     assert shown["Requested by"] == f"<@{USER}>"
     assert shown["Expected cost"] == "1 credit reserved · about $0.28 at Wiro"
