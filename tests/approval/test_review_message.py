@@ -194,10 +194,6 @@ def test_jobs_and_audit_words_for_held_requests() -> None:
 
 
 def test_review_shows_the_studio_model_and_camera_moves_when_the_job_has_them() -> None:
-    class StudioJob(Job):
-        model: str = "hailuo-2.3-fast"
-        camera: str | None = "Pan left,Zoom in"
-
-    studio = StudioJob.model_validate(job().model_dump())
+    studio = job().model_copy(update={"model": "hailuo-2.3-fast", "camera": "Pan left,Zoom in"})
     shown = fields(render_review(studio, approval(), expiry=DAY)[0])
     assert shown["Model"] == "hailuo-2.3-fast" and shown["Camera"] == "Pan left, Zoom in"
