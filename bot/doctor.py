@@ -11,8 +11,9 @@ import contextlib
 import logging
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import Any, TextIO
 
 from bot.settings import ConfigError, Settings, load_settings
 
@@ -157,7 +158,9 @@ async def check_discord(settings: Settings, checklist: Checklist) -> None:
             return
         lines: list[str] = []
         all_ok = True
+        allowed = await allowed_channels(settings, [g.id for g in guilds])
         for partial in guilds:
+            gaps: list[str] = []
             try:
                 guild = await client.fetch_guild(partial.id)
                 member = await guild.fetch_member(client.user.id)
@@ -165,11 +168,16 @@ async def check_discord(settings: Settings, checklist: Checklist) -> None:
                 missing = [
                     why for attr, why in NEEDED_PERMISSIONS.items() if not getattr(perms, attr)
                 ]
+                gaps = channel_gaps(
+                    await guild.fetch_channels(), member, allowed.get(guild.id, frozenset())
+                )
             except discord.HTTPException as exc:
                 missing = [f"could not read permissions ({exc.status})"]
-            if missing:
+            if missing or gaps:
                 all_ok = False
-                lines.append(f"✗ {partial.name} ({partial.id}) lacks: " + "; ".join(missing))
+                what = "lacks: " + "; ".join(missing) if missing else "channel overrides:"
+                lines.append(f"✗ {partial.name} ({partial.id}) {what}")
+                lines.extend(gaps)
             else:
                 lines.append(f"✓ {partial.name} ({partial.id})")
         checklist.add(
@@ -183,6 +191,52 @@ async def check_discord(settings: Settings, checklist: Checklist) -> None:
         )
     finally:
         await client.close()
+
+
+async def allowed_channels(
+    settings: Settings, guild_ids: Sequence[int]
+) -> dict[int, frozenset[int]]:
+    """Each server's /video channel list (`/videoadmin channels`); empty when none is set."""
+    from storage.db import Database
+
+    db = Database(settings.database_path)
+    try:
+        await db.open()
+        return {g: (await db.guild_settings(g)).allowed_channel_ids for g in guild_ids}
+    except Exception:
+        log.warning("could not read the allowed channels", exc_info=True)
+        return {}
+    finally:
+        with contextlib.suppress(Exception):
+            await db.close()
+
+
+def channel_gaps(channels: Sequence[Any], member: Any, allowed: frozenset[int]) -> list[str]:
+    """Lines for channels where /video may run and an override takes a needed permission away.
+
+    With an allowed-channel list, every listed channel is checked (and one that no longer exists
+    is named); without one, every text channel the bot can see. Permissions are computed the way
+    Discord does, overwrites included (discord.py's `permissions_for`); what the server-wide
+    check already reports is not repeated."""
+    import discord
+
+    base = member.guild_permissions
+    gone = sorted(allowed - {c.id for c in channels})
+    lines = [f"  ✗ allowed channel {cid} no longer exists" for cid in gone]
+    for channel in sorted(channels, key=lambda c: c.position):
+        if not isinstance(channel, discord.TextChannel) or (allowed and channel.id not in allowed):
+            continue
+        perms = channel.permissions_for(member)
+        if not allowed and not perms.view_channel:
+            continue  # hidden from the bot on purpose; /video there says so itself
+        lost = [
+            why.split(" (")[0]
+            for attr, why in NEEDED_PERMISSIONS.items()
+            if getattr(base, attr) and not getattr(perms, attr)
+        ]
+        if lost:
+            lines.append(f"  ✗ #{channel.name} ({channel.id}) lacks: " + ", ".join(lost))
+    return lines
 
 
 async def check_wiro(settings: Settings, checklist: Checklist) -> None:
