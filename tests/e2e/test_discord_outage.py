@@ -89,6 +89,21 @@ async def test_429s_without_usable_headers_are_retried(stack: Stack) -> None:
     assert _clip_posts(stack, channel) == [429, 429, 200]
 
 
+async def test_global_and_shared_429s_with_a_wait_are_waited_out(stack: Stack) -> None:
+    """A 429 in Discord's shape (Via, retry_after; global or shared scope, a body code) is
+    waited out by discord.py itself: one post, nothing for the bot to retry."""
+    _, channel, run = await _start(stack, "gwen")
+    assert run.card is not None and run.job_id is not None
+    posts = f"/channels/{channel.id}/messages"
+    stack.dd.rate_limit("POST", posts, scope="global", retry_after=0.3)
+    stack.dd.rate_limit("POST", posts, scope="shared", code=20028, retry_after=0.2)
+
+    assert await stack.wait_final(run.card) == "✅ Video ready"
+    assert len(stack.clip_messages(run.job_id, channel)) == 1
+    assert _clip_posts(stack, channel) == [429, 429, 200]
+    assert not _card_said(run.card, ON_ITS_WAY)  # never refused as far as the bot knows
+
+
 async def test_an_outage_longer_than_the_window_links_the_clip_and_charges(
     stack: Stack,
 ) -> None:
