@@ -1,4 +1,24 @@
-"""A local, faithful double of Discord for end-to-end tests of a discord.py 2.7 bot."""
+"""A local, faithful double of Discord for end-to-end tests of a discord.py 2.7 bot.
+
+`DiscordDouble` serves REST (`/api/v10`), the gateway, a CDN and a control API on 127.0.0.1.
+Beyond the happy path it tells the truth where a bot's recovery depends on it:
+
+- faults, opt-in per test (`faults.py`): `dd.fail(method, path_glob, status=503)`,
+  `dd.drop_connection(..., after=True)` (the message is stored, no answer is sent),
+  `dd.rate_limit(..., scope="global" | "shared" | "user", code=...)` and `dd.cloudflare_ban(...)`;
+- permissions: per-channel overwrites (`dd.set_overwrite(channel, role | member | None, allow=,
+  deny=)`), computed the way Discord documents them; `app_permissions` and members' permissions
+  in interactions come from them; sends answer 403 50001 / 50013, replies 403 160002, and the
+  history reads empty without Read Message History;
+- replies echo `message_reference`; a reference to a deleted message is 400 50035
+  MESSAGE_REFERENCE_UNKNOWN_MESSAGE unless `fail_if_not_exists` is false; an `enforce_nonce`
+  nonce of a since-deleted message is 404 10008;
+- history pages with exclusive `before` / `after` / `around` cursors (after: the oldest page);
+- 30046 (opt-in, `Config.old_edit_*`) is a 429 with that code in a rolling window per channel.
+
+Every rule cites the Discord documentation it follows in its docstring, and has its own test in
+tests/test_discord_double.py.
+"""
 
 from .errors import DiscordError
 from .faults import Fault
