@@ -258,3 +258,30 @@ async def test_a_restart_finds_a_clip_more_than_100_messages_after_its_card(
         assert stack.clip_messages(run.job_id, channel) == [clip]
     finally:
         stack.dd.world.config.nonce_window = 5 * 60
+
+
+async def test_a_card_deleted_before_the_clip_gets_a_plain_clip_and_a_fresh_card(
+    stack: Stack,
+) -> None:
+    """The clip replies to its card with fail_if_not_exists false: a card deleted meanwhile
+    gets a plain message, not a 400 ("Message Reference Structure"); the final state goes to a
+    fresh card."""
+    _, channel, run = await _start(stack, "pete", generate=2.0)
+    assert run.card is not None and run.job_id is not None
+    old = run.card
+    edits = stack.dd.fail("PATCH", f"/channels/{channel.id}/messages/{old.id}", times=-1)
+    await stack.dd.delete_message(old)  # a moderator removes the card mid-job
+    clip = await stack.wait_clip(run.job_id, channel)
+    edits.times = 0
+    assert clip.type == 0 and clip.message_reference is None and clip.attachments
+
+    def fresh_card() -> Message | None:
+        for m in stack.dd.messages_in(channel):
+            if m.id != old.id and m.embeds and f"Job {run.job_id}" in str(m.embeds[0]):
+                return m
+        return None
+
+    card = await stack.dd.wait_for(fresh_card, 15)
+    assert await stack.wait_final(card) == "✅ Video ready"
+    assert str(clip.id) in (stack.field(card, "Clip") or "")
+    assert len(stack.clip_messages(run.job_id, channel)) == 1
