@@ -105,6 +105,8 @@ class VideoBot(commands.Bot):
                     window=timedelta(minutes=settings.delivery_retry_minutes)
                 ),
                 work_dir=settings.database_path.parent / "tmp",
+                max_clip_seconds=settings.max_clip_seconds,
+                clips_dir=settings.database_path.parent / "clips",
             ),
         )
         self.approvals = ApprovalService(
@@ -140,6 +142,7 @@ class VideoBot(commands.Bot):
     async def setup_hook(self) -> None:
         from cogs.approval import ApproveButton, DenyButton, DiscordReviews
         from cogs.cards import CancelButton, DiscordPresenter, RerollButton
+        from cogs.cards.studio import ExtendButton, RemakeButton, on_extend_form
 
         self.presenter = DiscordPresenter(self, retry=self.jobs.config.delivery_retry)
         self.jobs.presenter = self.presenter
@@ -147,7 +150,10 @@ class VideoBot(commands.Bot):
         for name in COGS:
             await self.load_extension(name)
         # Buttons of every card ever posted keep working: the job id is in the custom_id.
-        self.add_dynamic_items(CancelButton, RerollButton, ApproveButton, DenyButton)
+        self.add_dynamic_items(
+            CancelButton, RerollButton, ApproveButton, DenyButton, ExtendButton, RemakeButton
+        )
+        self.add_listener(on_extend_form, "on_interaction")
         if self.mode != "run":
             return
         if self.settings.dev_guild_id:

@@ -65,6 +65,7 @@ class CardExtras(BaseModel):
     approval: str | None = None
     # Discord refused the finished clip for now: it is being retried (bot/delivery.py).
     delivery_delayed: bool = False
+    max_clip_seconds: int = 60  # Extend's limit: the button says when a chain reached it
 
 
 class Delivery(BaseModel):
@@ -142,6 +143,10 @@ class JobConfig:
     # How long a finished clip (and its final card) is retried while Discord is unavailable.
     delivery_retry: RetryPolicy = field(default_factory=RetryPolicy)
     work_dir: Path = field(default_factory=lambda: Path(tempfile.gettempdir()))
+    # Extend: the longest a chain's stitched clip may be (MAX_CLIP_SECONDS), and where posted
+    # clips are kept so that they can be extended (default: work_dir / "clips").
+    max_clip_seconds: int = 60
+    clips_dir: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -167,6 +172,9 @@ class VideoRequest:
     camera: tuple[str, ...] = ()  # camera moves, parsed (bot.camera.parse_moves)
     source_url: str | None = None  # Animate with Hailuo: the message the image came from
     image_note: str | None = None  # a re-roll keeps what was done to the original image
+    extends_job_id: int | None = None
+    chain_seconds: int | None = None
+    remake_of: int | None = None
 
 
 @dataclass(frozen=True)

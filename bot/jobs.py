@@ -13,6 +13,7 @@ was not created.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import time
@@ -51,6 +52,7 @@ from bot.job_api import (
 from bot.logs import current_job, job_logger
 from bot.media import FirstFrame
 from bot.video import VideoError, VideoWorker
+from bot.video.store import ClipStore
 from bot.wiro.client import WiroClient
 from bot.wiro.errors import (
     DownloadRefused,
@@ -134,6 +136,7 @@ class JobService:
         # every entry point (/video, Re-roll, the studio's) is held the same way.
         self.gate: ApprovalGate | None = None
         self.sleep = sleep  # waits between delivery retries (tests advance their clock instead)
+        self.clips = ClipStore(config.clips_dir or config.work_dir / "clips")
         self.admission = Admission(storage=storage, wiro=wiro, config=config, clock=clock)
         self.queue = LocalQueue(
             storage, busy_retry_seconds=config.busy_retry_seconds, monotonic=monotonic
@@ -226,6 +229,9 @@ class JobService:
             camera=camera.join_moves(req.camera),
             image_note=(frame.note if frame else None) or req.image_note,
             source_url=req.source_url,
+            extends_job_id=req.extends_job_id,
+            chain_seconds=req.chain_seconds,
+            remake_of=req.remake_of,
         )
         try:
             job = await self.storage.create_job_with_reservation(
@@ -605,38 +611,120 @@ class JobService:
                 return await self._finish(
                     job, JobState.FAILED, "The finished clip could not be downloaded from Wiro."
                 )
-            try:
-                delivery = await self._post_clip(job, clip, size)
-            except asyncio.CancelledError:
-                raise
-            except OutageOutlasted as exc:
-                # Wiro was paid and the clip exists: the member gets it as a link, charged.
-                jlog.error("Discord refused the clip for the whole retry window: %s", exc)
-                note = (
-                    "Discord was unavailable for too long to post the clip, so here is its "
-                    f"link (it expires after a while, download it soon): {job.output_url}"
+            async with contextlib.AsyncExitStack() as scratch:
+                chain_note: str | None = None
+                if clip is not None and job.extends_job_id is not None:
+                    joined = await scratch.enter_async_context(self.video.scratch())
+                    clip, chain_note = await self._stitch_onto_earlier(job, clip, joined)
+                    size = clip.stat().st_size
+                keep = clip is not None and chain_note is None  # this job's whole clip
+                try:
+                    delivery = await self._post_clip(job, clip, size)
+                except asyncio.CancelledError:
+                    raise
+                except OutageOutlasted as exc:
+                    # Wiro was paid and the clip exists: the member gets it as a link, charged.
+                    jlog.error("Discord refused the clip for the whole retry window: %s", exc)
+                    if keep and clip is not None:
+                        await self._keep_clip(job, clip)  # it can still be extended
+                    return await self._succeed(
+                        job,
+                        None,
+                        note=(
+                            "Discord was unavailable for too long to post the clip, so here is "
+                            "its link (it expires after a while, download it soon): "
+                            f"{job.output_url}"
+                        ),
+                    )
+                except Exception as exc:
+                    jlog.error("could not post the clip: %s", exc)
+                    where = (
+                        f" It can be downloaded for a while here: {job.output_url}"
+                        if (job.output_url)
+                        else ""
+                    )
+                    return await self._finish(
+                        job,
+                        JobState.FAILED,
+                        f"The finished clip could not be posted in this channel.{where}",
+                    )
+                jlog.info(
+                    "delivered message=%s attached=%s", delivery.message_id, delivery.attached
                 )
-                return await self._succeed(job, None, note=note)
-            except Exception as exc:
-                jlog.error("could not post the clip: %s", exc)
-                where = (
-                    f" It can be downloaded for a while here: {job.output_url}"
-                    if (job.output_url)
-                    else ""
+                note: str | None = " ".join(n for n in (chain_note, delivery.note) if n) or None
+                # Recorded before anything else: a restart from here on must not post it again.
+                job = await self.storage.update_job(
+                    job.id, result_message_id=delivery.message_id, outcome_reason=note
                 )
-                return await self._finish(
-                    job,
-                    JobState.FAILED,
-                    f"The finished clip could not be posted in this channel.{where}",
-                )
-            jlog.info("delivered message=%s attached=%s", delivery.message_id, delivery.attached)
-            # Recorded before anything else: a restart from here on must not post it again.
-            job = await self.storage.update_job(
-                job.id, result_message_id=delivery.message_id, outcome_reason=delivery.note
-            )
-            return await self._succeed(job, delivery.message_id, note=delivery.note)
+                if keep and clip is not None:
+                    await self._keep_clip(job, clip)
+                return await self._succeed(job, delivery.message_id, note=note)
         finally:
             path.unlink(missing_ok=True)
+
+    async def _keep_clip(self, job: Job, clip: Path) -> None:
+        """Keep the posted clip (full quality) so that it can be extended later."""
+        try:
+            await asyncio.to_thread(self.clips.put, job.id, clip)
+            await asyncio.to_thread(self.clips.prune)
+        except OSError as exc:
+            job_logger(log, job.id).warning("could not keep the clip for Extend: %s", exc)
+
+    async def _stitch_onto_earlier(
+        self, job: Job, part: Path, joined: Path
+    ) -> tuple[Path, str | None]:
+        """The earlier clip followed by this job's part, written to `joined`; when that cannot
+        be done, the part alone with a note saying why."""
+        jlog = job_logger(log, job.id)
+        assert job.extends_job_id is not None
+        earlier_job = await self.storage.get_job(job.extends_job_id)
+        earlier = await self._kept_clip(earlier_job)
+        if earlier is None:
+            jlog.warning("clip of job %s is gone; posting the new part alone", earlier_job.id)
+            return part, "The earlier clip is no longer stored, so only the new part is posted."
+        try:
+            result = await self.video.stitch(earlier, part, joined)
+        except VideoError as exc:
+            jlog.error("could not stitch onto job %s: %s", earlier_job.id, exc)
+            return part, "The parts could not be joined, so only the new part is posted."
+        jlog.info(
+            "stitched onto job %s: %.1f s (%s, %d frame(s) dropped at the join)",
+            earlier_job.id,
+            result.info.duration,
+            "remuxed" if result.remuxed else "re-encoded",
+            result.dropped_frames,
+        )
+        return joined, None
+
+    async def _kept_clip(self, job: Job, depth: int = 0) -> Path | None:
+        """A finished job's clip at full quality: kept on disk, else rebuilt from Wiro's files
+        (downloaded again, and stitched again for an extension) while Wiro keeps them."""
+        kept = await asyncio.to_thread(self.clips.get, job.id)
+        if kept is not None:
+            return kept
+        if job.state is not JobState.SUCCEEDED or not job.output_url or depth > 60:
+            return None
+        async with self.video.scratch() as part:
+            try:
+                await self.client_for(job.model).download(
+                    job.output_url, part, max_bytes=self.config.max_clip_bytes
+                )
+            except WiroError as exc:
+                job_logger(log, job.id).info("its clip is no longer at Wiro: %s", exc)
+                return None
+            if job.extends_job_id is None:
+                return await asyncio.to_thread(self.clips.put, job.id, part)
+            earlier = await self._kept_clip(
+                await self.storage.get_job(job.extends_job_id), depth + 1
+            )
+            if earlier is None:
+                return None
+            async with self.video.scratch() as joined:
+                try:
+                    await self.video.stitch(earlier, part, joined)
+                except VideoError:
+                    return None
+                return await asyncio.to_thread(self.clips.put, job.id, joined)
 
     async def _post_clip(self, job: Job, clip: Path | None, size: int | None) -> Delivery:
         """Attach the clip; one over the upload limit is first re-encoded to fit it.
@@ -816,7 +904,10 @@ class JobService:
         *,
         manage_guild: bool = False,
     ) -> Job:
-        """Run a finished job again with the same settings, charged again."""
+        """Run a finished job again with the same settings, charged again.
+
+        An extension's re-roll runs its part again (same first frame and prompt) and is
+        stitched anew after the same earlier clip."""
         job = await self.storage.get_job(job_id)
         if job.user_id != actor_id:
             raise Refused("Only the member who asked for this video can re-roll it.")
@@ -824,16 +915,7 @@ class JobService:
         if any(j.reroll_of == job_id and j.user_id == actor_id for j in in_flight):
             # Almost always a double click: one re-roll at a time per card.
             raise Refused("A re-roll of this video is already on its way.")
-        frame = None
-        if job.has_image:
-            stored = await self.storage.load_frame(job.id)
-            if stored is None:
-                raise Refused(
-                    "The first-frame image of this job is no longer stored. Run /video again."
-                )
-            from bot.media import check_image_async
-
-            frame = await check_image_async(stored[0])
+        frame = await self._stored_first_frame(job)
         req = VideoRequest(
             guild_id=job.guild_id,
             channel_id=job.channel_id,
@@ -852,11 +934,105 @@ class JobService:
             camera=camera.split_moves(job.camera),
             source_url=job.source_url,
             image_note=job.image_note,
+            extends_job_id=job.extends_job_id,
+            chain_seconds=job.chain_seconds,
         )
-        from bot.media import make_thumbnail
+        return await self.submit(req, frame, thumbnail=await _thumbnail(frame))
 
-        thumb = await asyncio.to_thread(make_thumbnail, frame.data) if frame else None
-        return await self.submit(req, frame, thumbnail=thumb)
+    async def _stored_first_frame(self, job: Job) -> FirstFrame | None:
+        if not job.has_image:
+            return None
+        stored = await self.storage.load_frame(job.id)
+        if stored is None:
+            raise Refused(
+                "The first-frame image of this job is no longer stored. Run /video again."
+            )
+        from bot.media import check_image_async
+
+        return await check_image_async(stored[0])
+
+    async def extend(
+        self,
+        job_id: int,
+        actor_id: int,
+        role_ids: frozenset[int],
+        *,
+        prompt: str | None,
+        duration: int,
+        upload_limit: int | None,
+    ) -> Job:
+        """Continue a finished clip from its last frame; its clip is posted stitched after it.
+
+        A normal run (same model family and resolution), checked and charged like any."""
+        job = await self.storage.get_job(job_id)
+        if job.user_id != actor_id:
+            raise Refused("Only the member who asked for this video can extend it.")
+        blocker = extend_blocker(job, self.config.max_clip_seconds)
+        if blocker is not None:
+            raise Refused(blocker)
+        allowed = extend_lengths(job, self.config.max_clip_seconds)
+        if duration not in allowed:
+            raise Refused(_length_refusal(job, duration, allowed, self.config.max_clip_seconds))
+        in_flight = await self.storage.jobs_in_flight(job.guild_id)
+        if any(j.extends_job_id == job_id and j.reroll_of is None for j in in_flight):
+            raise Refused("An extension of this video is already on its way.")
+        req = VideoRequest(
+            guild_id=job.guild_id,
+            channel_id=job.channel_id,
+            user_id=actor_id,
+            role_ids=role_ids,
+            prompt=(prompt or "").strip() or job.prompt,
+            resolution=job.resolution,
+            duration=duration,
+            prompt_optimizer=job.prompt_optimizer,
+            upload_limit=upload_limit,
+            extends_job_id=job.id,
+            chain_seconds=job.clip_seconds + duration,
+        )
+        await self.precheck(req)  # before the (slower) decoding: a refusal costs nothing
+        earlier = await self._kept_clip(job)
+        if earlier is None:
+            raise Refused(
+                "This clip is no longer stored, so it cannot be extended. Clips can be extended "
+                "for a few days after they are posted."
+            )
+        try:
+            png = await self.video.last_frame(earlier)
+        except VideoError as exc:
+            job_logger(log, job.id).error("could not read the last frame: %s", exc)
+            raise Refused("The last frame of this clip could not be read.") from None
+        from bot.media import check_image_async
+
+        frame = await check_image_async(png)
+        return await self.submit(req, frame, thumbnail=await _thumbnail(frame))
+
+    async def remake(
+        self, job_id: int, actor_id: int, role_ids: frozenset[int], upload_limit: int | None
+    ) -> Job:
+        """Make a finished 768P/6 s clip again at 1080P/6 s: same prompt and first frame."""
+        job = await self.storage.get_job(job_id)
+        if job.user_id != actor_id:
+            raise Refused("Only the member who asked for this video can remake it.")
+        if not can_remake(job):
+            raise Refused("Only a finished 768P, 6-second clip can be remade in 1080P.")
+        in_flight = await self.storage.jobs_in_flight(job.guild_id)
+        if any(j.remake_of == job_id for j in in_flight):
+            raise Refused("A 1080P remake of this video is already on its way.")
+        frame = await self._stored_first_frame(job)
+        req = VideoRequest(
+            guild_id=job.guild_id,
+            channel_id=job.channel_id,
+            user_id=actor_id,
+            role_ids=role_ids,
+            prompt=job.prompt,
+            resolution="1080P",
+            duration=6,
+            prompt_optimizer=job.prompt_optimizer,
+            upload_limit=upload_limit,
+            image_url=job.image_url,
+            remake_of=job.id,
+        )
+        return await self.submit(req, frame, thumbnail=await _thumbnail(frame))
 
     # ------------------------------------------------------------------------------------------
     # Start-up and shut-down
@@ -878,6 +1054,7 @@ class JobService:
         for leftover in self.config.work_dir.glob("job-*.mp4"):
             leftover.unlink(missing_ok=True)
         self.video.remove_leftovers()
+        self.clips.prune()
 
     async def shutdown(self, timeout: float = 5.0, *, submit_grace: float = 4.0) -> None:
         """Stop taking jobs and stop the runners; their state is already saved.
@@ -952,6 +1129,7 @@ class JobService:
             retrying=job.id in self._retrying and not job.is_terminal,
             approval=approval,
             delivery_delayed=delivery_delayed,
+            max_clip_seconds=self.config.max_clip_seconds,
         )
 
     # ------------------------------------------------------------------------------------------
@@ -972,6 +1150,55 @@ class JobService:
 
     def _deadline_passed(self, job: Job) -> bool:
         return self._seconds_left(job) <= 0
+
+
+EXTEND_LENGTHS = {"768P": (6, 10), "1080P": (6,)}
+
+
+def extend_lengths(job: Job, max_clip_seconds: int) -> tuple[int, ...]:
+    """The part lengths an Extend of `job` may ask for (none when the chain is full)."""
+    room = max_clip_seconds - job.clip_seconds
+    return tuple(n for n in EXTEND_LENGTHS.get(job.resolution, (6,)) if n <= room)
+
+
+def extend_blocker(job: Job, max_clip_seconds: int) -> str | None:
+    """Why `job` cannot be extended at all (None when it can): the button shows this."""
+    if job.state is not JobState.SUCCEEDED:
+        return "Only a finished video can be extended."
+    if not extend_lengths(job, max_clip_seconds):
+        return (
+            f"This clip is {job.clip_seconds} s long: the longest a clip may grow to is "
+            f"{max_clip_seconds} s."
+        )
+    return None
+
+
+def _length_refusal(job: Job, duration: int, allowed: tuple[int, ...], max_s: int) -> str:
+    choices = " or ".join(str(n) for n in allowed)
+    if duration in EXTEND_LENGTHS.get(job.resolution, ()):
+        return (
+            f"A {duration}-second part would make this clip {job.clip_seconds + duration} s "
+            f"long, over the {max_s} s maximum. Choose {choices} seconds."
+        )
+    return f"A part of a {job.resolution} clip can be {choices} seconds long."
+
+
+def can_remake(job: Job) -> bool:
+    """Remake in 1080P is offered on a finished 768P/6 s clip (not a stitched chain)."""
+    return (
+        job.state is JobState.SUCCEEDED
+        and job.resolution == "768P"
+        and job.duration == 6
+        and job.extends_job_id is None
+    )
+
+
+async def _thumbnail(frame: FirstFrame | None) -> bytes | None:
+    if frame is None:
+        return None
+    from bot.media import make_thumbnail
+
+    return await asyncio.to_thread(make_thumbnail, frame.data)
 
 
 def _state_words(state: JobState) -> str:

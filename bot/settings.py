@@ -78,6 +78,7 @@ class Settings(BaseSettings):
     # How long a finished clip (and its final card) is retried while Discord fails (5xx,
     # dropped connections) before the card links the clip instead. Fractions are allowed.
     delivery_retry_minutes: float = Field(15.0, gt=0, le=240, allow_inf_nan=False)
+    max_clip_seconds: int = Field(60, ge=10, le=300)
     log_level: LogLevel = "INFO"
 
     @field_validator("discord_token", "wiro_api_key", "wiro_api_secret", mode="before")

@@ -113,6 +113,9 @@ class JobTables(SqliteBase):
                 "camera": new.camera,
                 "image_note": new.image_note,
                 "source_url": new.source_url,
+                "extends_job_id": new.extends_job_id,
+                "chain_seconds": new.chain_seconds,
+                "remake_of": new.remake_of,
                 "created_at": now,
                 "updated_at": now,
             }

@@ -260,6 +260,20 @@ def m0004_studio(db: SqliteUtilsDatabase) -> None:
         db.execute(sql)
 
 
+@_migration("0005_extend_chains")
+def m0005_extend_chains(db: SqliteUtilsDatabase) -> None:
+    # Extend and Remake in 1080P. A chain is jobs linked by extends_job_id: each extension is a
+    # normal job (run, credits, card) whose clip is posted stitched after the clip of the job it
+    # extends; chain_seconds is the nominal length of that stitched clip (MAX_CLIP_SECONDS).
+    statements = [
+        "ALTER TABLE jobs ADD COLUMN extends_job_id INTEGER REFERENCES jobs (id)",
+        "ALTER TABLE jobs ADD COLUMN chain_seconds INTEGER",
+        "ALTER TABLE jobs ADD COLUMN remake_of INTEGER REFERENCES jobs (id)",
+    ]
+    for sql in statements:
+        db.execute(sql)
+
+
 def migration_names() -> list[str]:
     """Return the names of all known migrations, in order (index + 1 is the version)."""
     return list(_names)

@@ -111,6 +111,11 @@ class Job(BaseModel):
     camera: str | None = None  # camera moves, comma-joined in their official spelling
     image_note: str | None = None  # what was done to the member's image (card)
     source_url: str | None = None  # the message whose image was animated (card link)
+    # Extend: the job whose clip this one continues (its clip is posted stitched after that
+    # one's); chain_seconds: the nominal length of the clip this job posts (a chain's total).
+    extends_job_id: int | None = None
+    chain_seconds: int | None = None
+    remake_of: int | None = None  # Remake in 1080P of this job
     output_url: str | None = None  # where the clip was downloaded from (linked when too big)
     output_size: int | None = None
     created_at: datetime
@@ -123,6 +128,11 @@ class Job(BaseModel):
     @property
     def is_terminal(self) -> bool:
         return self.state.is_terminal
+
+    @property
+    def clip_seconds(self) -> int:
+        """The nominal length of the clip this job posts (a whole chain for an extension)."""
+        return self.chain_seconds or self.duration
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -147,6 +157,9 @@ class NewJob:
     camera: str | None = None
     image_note: str | None = None
     source_url: str | None = None
+    extends_job_id: int | None = None
+    chain_seconds: int | None = None
+    remake_of: int | None = None
 
 
 class LedgerEntry(BaseModel):

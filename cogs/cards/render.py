@@ -6,7 +6,7 @@ from __future__ import annotations
 import discord
 
 from bot.catalogue import DEFAULT_ANIMATE_PROMPT
-from bot.jobs import CardExtras, ts
+from bot.jobs import CardExtras, can_remake, ts
 from cogs.cards.buttons import CancelButton, RerollButton
 from cogs.cards.text import camera_words, duration_words, prompt_as_text, settings_line
 from storage.models import Job, JobState, Stage
@@ -103,6 +103,14 @@ def render_card(
         embed.add_field(name="First frame", value=job.image_note[:1000], inline=False)
     if job.source_url:
         embed.add_field(name="Source", value=f"[Jump to the image]({job.source_url})", inline=True)
+    if job.extends_job_id is not None:
+        embed.add_field(
+            name="Extends",
+            value=f"job {job.extends_job_id} · the clip becomes {job.clip_seconds} s",
+            inline=True,
+        )
+    if job.remake_of is not None:
+        embed.add_field(name="Remake", value=f"job {job.remake_of} in 1080P", inline=True)
     credit_word = "credit" if job.credits == 1 else "credits"
 
     if waiting:
@@ -165,6 +173,12 @@ def render_card(
         view = discord.ui.View(timeout=None)
         view.add_item(CancelButton(job.id))
     elif job.state in (JobState.SUCCEEDED, JobState.FAILED, JobState.TIMED_OUT):
+        from cogs.cards.studio import RemakeButton, extend_button
+
         view = discord.ui.View(timeout=None)
         view.add_item(RerollButton(job.id))
+        if job.state is JobState.SUCCEEDED:
+            view.add_item(extend_button(job, extras.max_clip_seconds))
+            if can_remake(job):
+                view.add_item(RemakeButton(job.id))
     return embed, view

@@ -77,15 +77,19 @@ def test_card_waiting_in_local_queue_shows_position() -> None:
 
 
 @pytest.mark.parametrize(
-    ("state", "title", "button"),
+    ("state", "title", "buttons"),
     [
-        (JobState.SUCCEEDED, "Video ready", "video:reroll:7"),
-        (JobState.FAILED, "Video failed", "video:reroll:7"),
-        (JobState.TIMED_OUT, "timed out", "video:reroll:7"),
-        (JobState.CANCELLED, "cancelled", None),
+        (
+            JobState.SUCCEEDED,
+            "Video ready",
+            ["video:reroll:7", "video:extend:7", "video:remake:7"],
+        ),
+        (JobState.FAILED, "Video failed", ["video:reroll:7"]),
+        (JobState.TIMED_OUT, "timed out", ["video:reroll:7"]),
+        (JobState.CANCELLED, "cancelled", []),
     ],
 )
-def test_final_cards(state: JobState, title: str, button: str | None) -> None:
+def test_final_cards(state: JobState, title: str, buttons: list[str]) -> None:
     done = job(
         state=state,
         stage=Stage.DONE,
@@ -104,7 +108,29 @@ def test_final_cards(state: JobState, title: str, button: str | None) -> None:
         assert f["Credits"] == "1 refunded"
         assert f["What happened"]
     ids = [item.custom_id for item in view.children] if view else []  # type: ignore[attr-defined]
-    assert ids == ([button] if button else [])
+    assert ids == buttons
+
+
+def test_a_stitched_clip_offers_extend_and_reroll_and_says_when_the_chain_is_full() -> None:
+    part = job(
+        state=JobState.SUCCEEDED,
+        stage=Stage.DONE,
+        finished_at=NOW + timedelta(seconds=90),
+        extends_job_id=5,
+        chain_seconds=54,
+    )
+    embed, view = render_card(part, CardExtras(max_clip_seconds=60))
+    assert "job 5" in fields(embed)["Extends"] and "54 s" in fields(embed)["Extends"]
+    assert view is not None
+    # The dynamic items wrap the buttons Discord sees.
+    buttons = {i.custom_id: i.item for i in view.children}  # type: ignore[attr-defined]
+    assert list(buttons) == ["video:reroll:7", "video:extend:7"]  # no remake of a chain
+    assert not buttons["video:extend:7"].disabled  # 6 more seconds still fit
+    _, view = render_card(part, CardExtras(max_clip_seconds=58))
+    assert view is not None
+    buttons = {i.custom_id: i.item for i in view.children}  # type: ignore[attr-defined]
+    extend = buttons["video:extend:7"]
+    assert extend.disabled and extend.label == "Extend: 58 s reached"
 
 
 def test_a_studio_card_shows_model_camera_fixes_and_source() -> None:

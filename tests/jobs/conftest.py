@@ -134,6 +134,7 @@ async def make_service(
             busy_retry_seconds=overrides.pop("busy_retry_seconds", 0.2),  # type: ignore[arg-type]
             max_clip_bytes=overrides.pop("max_clip_bytes", 50 * 1024 * 1024),  # type: ignore[arg-type]
             work_dir=tmp_path / "work",
+            max_clip_seconds=overrides.pop("max_clip_seconds", 60),  # type: ignore[arg-type]
         )
         assert not overrides, overrides
         service = JobService(storage=db, wiro=wiro, config=config, presenter=presenter)

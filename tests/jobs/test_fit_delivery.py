@@ -42,8 +42,9 @@ async def test_a_clip_over_the_limit_is_compressed_and_attached(
     info = probe(fitted)
     assert (info.codec, info.width, info.height) == ("h264", 320, 180)
     assert len(decode_all(fitted)) == 48
-    # No scratch file is left behind.
-    assert not any((tmp_path / "work").iterdir())
+    # No scratch file is left behind; the original is kept (full quality) for Extend.
+    assert [p.name for p in (tmp_path / "work").iterdir()] == ["clips"]
+    assert service.clips.path(job.id).read_bytes() == data
 
 
 async def test_a_clip_that_cannot_be_compressed_is_linked(

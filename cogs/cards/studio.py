@@ -1,0 +1,198 @@
+"""Extend and Remake in 1080P: the buttons on a finished card and Extend's short form.
+
+The buttons are DynamicItems (the job id is in custom_id), so they work on every card ever
+posted, across restarts. Extend's form is answered through `on_extend_form`, a listener on every
+interaction, not through discord.py's in-memory modal store: a form opened before a restart is
+still answered after it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import TYPE_CHECKING, Any
+
+import discord
+
+from bot.jobs import Refused, extend_blocker, extend_lengths
+from cogs.cards.buttons import _guarded
+from cogs.cards.text import card_link
+from cogs.common import reply, role_ids
+
+if TYPE_CHECKING:
+    from bot.app import VideoBot
+    from storage.models import Job
+
+log = logging.getLogger(__name__)
+
+FORM_ID = re.compile(r"video:extendform:(?P<job_id>[0-9]+)")
+PROMPT_FIELD = "next"
+LENGTH_FIELD = "length"
+
+
+def extend_button(job: Job, max_clip_seconds: int) -> ExtendButton:
+    """The Extend button of a finished card; disabled, saying why, when it cannot be used."""
+    button = ExtendButton(job.id)
+    blocker = extend_blocker(job, max_clip_seconds)
+    if blocker is not None:
+        button.item.disabled = True
+        button.item.label = f"Extend: {max_clip_seconds} s reached"
+    return button
+
+
+class ExtendButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"video:extend:(?P<job_id>[0-9]+)"
+):
+    """Continue this clip from its last frame (its requester only); opens a short form."""
+
+    def __init__(self, job_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Extend",
+                style=discord.ButtonStyle.primary,
+                emoji="➕",
+                custom_id=f"video:extend:{job_id}",
+            )
+        )
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: Any
+    ) -> ExtendButton:
+        return cls(int(match["job_id"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await _guarded(interaction, self._open_form)
+
+    async def _open_form(self, interaction: discord.Interaction) -> None:
+        # A modal must be the first answer, so the checks here are quick reads (no deferral).
+        bot: VideoBot = interaction.client  # type: ignore[assignment]
+        job = await bot.storage.get_job(self.job_id)
+        if job.guild_id != interaction.guild_id:
+            raise Refused("This job belongs to another server.")
+        if job.user_id != interaction.user.id:
+            raise Refused("Only the member who asked for this video can extend it.")
+        max_s = bot.jobs.config.max_clip_seconds
+        blocker = extend_blocker(job, max_s)
+        if blocker is not None:
+            raise Refused(blocker)
+        await interaction.response.send_modal(ExtendForm(job, extend_lengths(job, max_s)))
+
+
+class ExtendForm(discord.ui.Modal):
+    """What happens next (default: the same prompt) and how long the new part is."""
+
+    def __init__(self, job: Job, lengths: tuple[int, ...]) -> None:
+        super().__init__(title="Extend this video", custom_id=f"video:extendform:{job.id}")
+        self.next: discord.ui.TextInput[Any] = discord.ui.TextInput(
+            custom_id=PROMPT_FIELD,
+            style=discord.TextStyle.paragraph,
+            default=job.prompt[:2000],
+            required=False,
+            max_length=2000,
+        )
+        self.add_item(
+            discord.ui.Label(
+                text="What happens next",
+                description="Leave it as it is to continue with the same prompt.",
+                component=self.next,
+            )
+        )
+        self.length: discord.ui.Select[Any] = discord.ui.Select(
+            custom_id=LENGTH_FIELD,
+            options=[
+                discord.SelectOption(label=f"{n} seconds", value=str(n), default=i == 0)
+                for i, n in enumerate(lengths)
+            ],
+        )
+        room = f"The clip is {job.clip_seconds} s long now."
+        self.add_item(
+            discord.ui.Label(text="Length of the new part", description=room, component=self.length)
+        )
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        """Answered by `on_extend_form` (which also serves forms opened before a restart)."""
+
+
+def _form_values(components: list[dict[str, Any]]) -> dict[str, Any]:
+    """custom_id → value (text) or values (select) from a MODAL_SUBMIT's components."""
+    found: dict[str, Any] = {}
+    for top in components:
+        inner = [top["component"]] if "component" in top else top.get("components") or []
+        for item in inner:
+            if "custom_id" in item:
+                found[item["custom_id"]] = item.get("value", item.get("values"))
+    return found
+
+
+async def on_extend_form(interaction: discord.Interaction) -> None:
+    """Start the extension a member asked for in the Extend form."""
+    if interaction.type is not discord.InteractionType.modal_submit:
+        return
+    data: dict[str, Any] = interaction.data or {}  # type: ignore[assignment]
+    match = FORM_ID.fullmatch(str(data.get("custom_id", "")))
+    if match is None:
+        return
+    job_id = int(match["job_id"])
+
+    async def start(interaction: discord.Interaction) -> None:
+        bot: VideoBot = interaction.client  # type: ignore[assignment]
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        values = _form_values(data.get("components") or [])
+        chosen = values.get(LENGTH_FIELD) or ["6"]
+        length = chosen[0] if isinstance(chosen, list) else chosen
+        job = await bot.storage.get_job(job_id)
+        if job.guild_id != interaction.guild_id:
+            raise Refused("This job belongs to another server.")
+        new = await bot.jobs.extend(
+            job_id,
+            interaction.user.id,
+            role_ids(interaction.user),
+            prompt=values.get(PROMPT_FIELD),
+            duration=int(length) if str(length).isdigit() else 0,
+            upload_limit=interaction.filesize_limit,
+        )
+        await reply(interaction, f"Extending as job {new.id}: {card_link(new)}")
+
+    await _guarded(interaction, start)
+
+
+class RemakeButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"video:remake:(?P<job_id>[0-9]+)"
+):
+    """Make this 768P/6 s clip again at 1080P/6 s: same prompt and first frame (charged)."""
+
+    def __init__(self, job_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Remake in 1080P",
+                style=discord.ButtonStyle.secondary,
+                emoji="🖥️",
+                custom_id=f"video:remake:{job_id}",
+            )
+        )
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: Any
+    ) -> RemakeButton:
+        return cls(int(match["job_id"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await _guarded(interaction, self._remake)
+
+    async def _remake(self, interaction: discord.Interaction) -> None:
+        bot: VideoBot = interaction.client  # type: ignore[assignment]
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        job = await bot.storage.get_job(self.job_id)
+        if job.guild_id != interaction.guild_id:
+            raise Refused("This job belongs to another server.")
+        new = await bot.jobs.remake(
+            self.job_id,
+            interaction.user.id,
+            role_ids(interaction.user),
+            upload_limit=interaction.filesize_limit,
+        )
+        await reply(interaction, f"Remaking in 1080P as job {new.id}: {card_link(new)}")

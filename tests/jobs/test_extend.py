@@ -1,0 +1,222 @@
+"""Extend and Remake in 1080P against the Wiro simulator serving real H.264 clips."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from bot.jobs import JobService, Refused, extend_blocker, extend_lengths
+from bot.wiro.sandbox import TaskScript, WiroSimulator
+from storage.db import Database
+from storage.models import JobState
+from tests.jobs.conftest import OTHER, USER, RecordingPresenter, png_frame, request, wait_terminal
+from tests.video.clips import decode_all, mean_abs_diff, write_clip
+
+CLIP_FRAMES = 12  # each part: 1 s at 12 fps, 640×360 (a first frame needs a 300 px short side)
+
+
+@pytest.fixture(scope="module")
+def part_clips(tmp_path_factory: pytest.TempPathFactory) -> list[bytes]:
+    base = tmp_path_factory.mktemp("parts")
+    return [
+        write_clip(base / f"part{i}.mp4", width=640, height=360, seconds=1).read_bytes()
+        for i in range(3)
+    ]
+
+
+async def _finished(
+    service: JobService, sim: WiroSimulator, db: Database, clip: bytes, **req: object
+):
+    sim.script_next(TaskScript(clip=clip))
+    job = await service.submit(request(**req), None)
+    done = await wait_terminal(db, job.id)
+    assert done.state is JobState.SUCCEEDED, done.outcome_reason
+    return done
+
+
+def _frames(data: bytes, tmp: Path, name: str) -> list:
+    path = tmp / name
+    path.write_bytes(data)
+    return decode_all(path)
+
+
+async def test_extend_runs_from_the_last_frame_and_posts_one_stitched_clip(
+    service: JobService,
+    sim: WiroSimulator,
+    db: Database,
+    presenter: RecordingPresenter,
+    part_clips: list[bytes],
+    tmp_path: Path,
+) -> None:
+    first = await _finished(service, sim, db, part_clips[0])
+    sim.script_next(TaskScript(clip=part_clips[1]))
+    ext = await service.extend(
+        first.id, USER, frozenset(), prompt="the fox jumps", duration=6, upload_limit=None
+    )
+    assert (ext.extends_job_id, ext.chain_seconds, ext.prompt) == (first.id, 12, "the fox jumps")
+    assert (ext.resolution, ext.duration, ext.credits) == ("768P", 6, 1)
+    done = await wait_terminal(db, ext.id)
+    assert done.state is JobState.SUCCEEDED, done.outcome_reason
+
+    # The new run started from the first clip's last frame.
+    sent = Image.open(io.BytesIO(sim.runs[-1].image or b""))
+    last = _frames(part_clips[0], tmp_path, "a.mp4")[-1].to_image()
+    assert sent.size == (640, 360)
+    assert mean_abs_diff(sent, last) < 1
+    # One stitched clip: the first clip without its last frame, then the new part.
+    stitched = presenter.deliveries[-1][1]
+    assert stitched is not None
+    frames = _frames(stitched, tmp_path, "stitched.mp4")
+    assert len(frames) == 2 * CLIP_FRAMES - 1
+    assert (await db.ledger_for_job(ext.id))[-1].kind == "charge"
+    # The stitched clip is kept (it exists nowhere else), so it can be extended in turn.
+    kept = service.clips.get(ext.id)
+    assert kept is not None and kept.read_bytes() == stitched
+
+
+async def test_reroll_of_an_extension_runs_the_part_again_and_stitches_anew(
+    service: JobService,
+    sim: WiroSimulator,
+    db: Database,
+    presenter: RecordingPresenter,
+    part_clips: list[bytes],
+    tmp_path: Path,
+) -> None:
+    first = await _finished(service, sim, db, part_clips[0])
+    sim.script_next(TaskScript(clip=part_clips[1]))
+    ext = await service.extend(first.id, USER, frozenset(), prompt="", duration=6, upload_limit=None)
+    await wait_terminal(db, ext.id)
+    first_frame = sim.runs[-1].image
+
+    sim.script_next(TaskScript(clip=part_clips[2]))
+    again = await service.reroll(ext.id, USER, frozenset(), upload_limit=None)
+    assert (again.extends_job_id, again.chain_seconds, again.reroll_of) == (first.id, 12, ext.id)
+    assert again.prompt == first.prompt  # a blank "what happens next" keeps the prompt
+    done = await wait_terminal(db, again.id)
+    assert done.state is JobState.SUCCEEDED
+    assert sim.runs[-1].image == first_frame  # the same first frame
+    frames = _frames(presenter.deliveries[-1][1] or b"", tmp_path, "again.mp4")
+    assert len(frames) == 2 * CLIP_FRAMES - 1
+    third = _frames(part_clips[2], tmp_path, "c.mp4")
+    assert mean_abs_diff(frames[-1].to_image(), third[-1].to_image()) == 0
+
+
+async def test_a_chain_stops_at_max_clip_seconds(
+    make_service: Callable[..., JobService],
+    sim: WiroSimulator,
+    db: Database,
+    part_clips: list[bytes],
+) -> None:
+    service = make_service(max_clip_seconds=16)
+    first = await _finished(service, sim, db, part_clips[0])
+    assert extend_lengths(first, 16) == (6, 10)
+    with pytest.raises(Refused, match="6 or 10 seconds"):
+        await service.extend(first.id, USER, frozenset(), prompt="", duration=8, upload_limit=None)
+    sim.script_next(TaskScript(clip=part_clips[1]))
+    ext = await service.extend(first.id, USER, frozenset(), prompt="", duration=6, upload_limit=None)
+    ext = await wait_terminal(db, ext.id)
+    assert ext.clip_seconds == 12
+    assert extend_lengths(ext, 16) == ()
+    assert "longest a clip may grow to is 16 s" in (extend_blocker(ext, 16) or "")
+    runs = len(sim.runs)
+    with pytest.raises(Refused, match="16 s"):
+        await service.extend(ext.id, USER, frozenset(), prompt="", duration=6, upload_limit=None)
+    assert len(sim.runs) == runs  # nothing sent, nothing reserved
+    assert await db.count_in_flight(first.guild_id) == 0
+
+
+async def test_only_the_requester_may_extend_a_finished_clip(
+    service: JobService, sim: WiroSimulator, db: Database, part_clips: list[bytes]
+) -> None:
+    first = await _finished(service, sim, db, part_clips[0])
+    with pytest.raises(Refused, match="Only the member who asked"):
+        await service.extend(first.id, OTHER, frozenset(), prompt="", duration=6, upload_limit=None)
+    sim.script_next(TaskScript(outcome="failed"))
+    failed = await wait_terminal(db, (await service.submit(request(), None)).id)
+    with pytest.raises(Refused, match="finished video"):
+        await service.extend(failed.id, USER, frozenset(), prompt="", duration=6, upload_limit=None)
+
+
+async def test_a_clip_no_longer_stored_or_at_wiro_cannot_be_extended(
+    service: JobService, sim: WiroSimulator, db: Database, part_clips: list[bytes]
+) -> None:
+    first = await _finished(service, sim, db, part_clips[0])
+    service.clips.path(first.id).unlink()
+    # Gone from Wiro too: the bot may not download from anywhere else.
+    await db.update_job(first.id, output_url="http://127.0.0.1:9/expired.mp4")
+    with pytest.raises(Refused, match="no longer stored"):
+        await service.extend(first.id, USER, frozenset(), prompt="", duration=6, upload_limit=None)
+    assert await db.count_in_flight(first.guild_id) == 0
+
+
+async def test_a_clip_no_longer_kept_is_fetched_again_from_wiro(
+    service: JobService, sim: WiroSimulator, db: Database, part_clips: list[bytes]
+) -> None:
+    first = await _finished(service, sim, db, part_clips[0])
+    service.clips.path(first.id).unlink()
+    sim.script_next(TaskScript(clip=part_clips[1]))
+    ext = await service.extend(first.id, USER, frozenset(), prompt="", duration=6, upload_limit=None)
+    assert (await wait_terminal(db, ext.id)).state is JobState.SUCCEEDED
+
+
+async def test_restart_while_an_extension_runs_posts_the_stitched_clip_once(
+    make_service: Callable[..., JobService],
+    sim: WiroSimulator,
+    db: Database,
+    presenter: RecordingPresenter,
+    part_clips: list[bytes],
+    tmp_path: Path,
+) -> None:
+    service = make_service()
+    first = await _finished(service, sim, db, part_clips[0])
+    sim.script_next(TaskScript(clip=part_clips[1], generate=1.0))
+    ext = await service.extend(first.id, USER, frozenset(), prompt="", duration=6, upload_limit=None)
+    for _ in range(100):  # bounded: until Wiro has the task
+        if (await db.get_job(ext.id)).state is JobState.RUNNING:
+            break
+        await asyncio.sleep(0.05)
+    await service.shutdown(timeout=2)
+    assert (await db.get_job(ext.id)).state is JobState.RUNNING
+
+    again = make_service()
+    assert await again.resume_all() == 1
+    done = await wait_terminal(db, ext.id)
+    assert done.state is JobState.SUCCEEDED
+    posted = [d for d in presenter.deliveries if d[0].id == ext.id]
+    assert len(posted) == 1
+    assert len(_frames(posted[0][1] or b"", tmp_path, "r.mp4")) == 2 * CLIP_FRAMES - 1
+
+
+async def test_remake_in_1080p_uses_the_same_prompt_and_first_frame(
+    service: JobService, sim: WiroSimulator, db: Database, part_clips: list[bytes]
+) -> None:
+    sim.script_next(TaskScript(clip=part_clips[0]))
+    job = await service.submit(request(), png_frame())
+    first = await wait_terminal(db, job.id)
+    image = sim.runs[-1].image
+    sim.script_next(TaskScript(clip=part_clips[1]))
+    remake = await service.remake(first.id, USER, frozenset(), upload_limit=None)
+    assert (remake.resolution, remake.duration, remake.remake_of) == ("1080P", 6, first.id)
+    assert remake.credits == 2  # charged as a 1080P run
+    assert remake.prompt == first.prompt
+    done = await wait_terminal(db, remake.id)
+    assert done.state is JobState.SUCCEEDED
+    assert sim.runs[-1].fields["resolution"] == "1080P"
+    assert sim.runs[-1].image == image
+    with pytest.raises(Refused, match="768P, 6-second"):
+        await service.remake(remake.id, USER, frozenset(), upload_limit=None)
+    with pytest.raises(Refused, match="Only the member"):
+        await service.remake(first.id, OTHER, frozenset(), upload_limit=None)
+
+
+async def test_no_remake_of_a_10_second_clip(
+    service: JobService, sim: WiroSimulator, db: Database, part_clips: list[bytes]
+) -> None:
+    first = await _finished(service, sim, db, part_clips[0], duration=10)
+    with pytest.raises(Refused, match="768P, 6-second"):
+        await service.remake(first.id, USER, frozenset(), upload_limit=None)
