@@ -37,6 +37,7 @@ HINTS: dict[str, str] = {
     "MAX_JOBS_PER_GUILD": "a whole number from 1 to 1000",
     "JOB_TIMEOUT_MINUTES": "a whole number of minutes from 1 to 240",
     "APPROVAL_EXPIRY_HOURS": "hours, more than 0 and at most 720; fractions allowed (0.5 = 30 min)",
+    "MAX_CLIP_SECONDS": "a whole number from 10 to 300 (seconds)",
     "LOG_LEVEL": "one of DEBUG, INFO, WARNING, ERROR, CRITICAL",
 }
 

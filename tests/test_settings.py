@@ -23,6 +23,7 @@ VARIABLES = (
     "MAX_JOBS_PER_USER",
     "MAX_JOBS_PER_GUILD",
     "JOB_TIMEOUT_MINUTES",
+    "MAX_CLIP_SECONDS",
     "LOG_LEVEL",
 )
 BASE = {"DISCORD_TOKEN": "token-0123456789", "WIRO_SANDBOX": "true"}
@@ -56,6 +57,7 @@ def test_defaults_match_the_product_contract(monkeypatch: pytest.MonkeyPatch) ->
     assert (settings.default_quota_credits, settings.default_quota_period) == (10, "day")
     assert (settings.max_jobs_per_user, settings.max_jobs_per_guild) == (2, 10)
     assert settings.job_timeout_minutes == 20
+    assert settings.max_clip_seconds == 60
     assert settings.log_level == "INFO"
 
 
@@ -89,6 +91,8 @@ def test_every_missing_required_variable_is_named_together(monkeypatch: pytest.M
         ({"DEFAULT_QUOTA_PERIOD": "year"}, "one of day, week, month"),
         ({"DEFAULT_QUOTA_CREDITS": "-1"}, "DEFAULT_QUOTA_CREDITS"),
         ({"JOB_TIMEOUT_MINUTES": "0"}, "JOB_TIMEOUT_MINUTES"),
+        ({"MAX_CLIP_SECONDS": "9"}, "MAX_CLIP_SECONDS"),
+        ({"MAX_CLIP_SECONDS": "301"}, "a whole number from 10 to 300"),
         ({"LOG_LEVEL": "loud"}, "LOG_LEVEL"),
         ({"DEV_GUILD_ID": "my-server"}, "DEV_GUILD_ID"),
         ({"WIRO_API_BASE": "ftp://api.wiro.ai"}, "must be an http(s) URL"),
