@@ -960,6 +960,7 @@ class JobService:
         prompt: str | None,
         duration: int,
         upload_limit: int | None,
+        manage_guild: bool = False,
     ) -> Job:
         """Continue a finished clip from its last frame; its clip is posted stitched after it.
 
@@ -988,6 +989,7 @@ class JobService:
             upload_limit=upload_limit,
             extends_job_id=job.id,
             chain_seconds=job.clip_seconds + duration,
+            manage_guild=manage_guild,
         )
         await self.precheck(req)  # before the (slower) decoding: a refusal costs nothing
         earlier = await self._kept_clip(job)
@@ -1007,7 +1009,13 @@ class JobService:
         return await self.submit(req, frame, thumbnail=await _thumbnail(frame))
 
     async def remake(
-        self, job_id: int, actor_id: int, role_ids: frozenset[int], upload_limit: int | None
+        self,
+        job_id: int,
+        actor_id: int,
+        role_ids: frozenset[int],
+        upload_limit: int | None,
+        *,
+        manage_guild: bool = False,
     ) -> Job:
         """Make a finished 768P/6 s clip again at 1080P/6 s: same prompt and first frame."""
         job = await self.storage.get_job(job_id)
@@ -1031,6 +1039,7 @@ class JobService:
             upload_limit=upload_limit,
             image_url=job.image_url,
             remake_of=job.id,
+            manage_guild=manage_guild,
         )
         return await self.submit(req, frame, thumbnail=await _thumbnail(frame))
 

@@ -17,7 +17,7 @@ import discord
 from bot.jobs import Refused, extend_blocker, extend_lengths
 from cogs.cards.buttons import _guarded
 from cogs.cards.text import card_link
-from cogs.common import reply, role_ids
+from cogs.common import manages_guild, reply, role_ids, started_words
 
 if TYPE_CHECKING:
     from bot.app import VideoBot
@@ -152,8 +152,10 @@ async def on_extend_form(interaction: discord.Interaction) -> None:
             prompt=values.get(PROMPT_FIELD),
             duration=int(length) if str(length).isdigit() else 0,
             upload_limit=interaction.filesize_limit,
+            manage_guild=manages_guild(interaction.user),
         )
-        await reply(interaction, f"Extending as job {new.id}: {card_link(new)}")
+        started = await started_words(bot, new.id, new.credits)
+        await reply(interaction, f"Extending as job {new.id}. {started}: {card_link(new)}")
 
     await _guarded(interaction, start)
 
@@ -194,5 +196,7 @@ class RemakeButton(
             interaction.user.id,
             role_ids(interaction.user),
             upload_limit=interaction.filesize_limit,
+            manage_guild=manages_guild(interaction.user),
         )
-        await reply(interaction, f"Remaking in 1080P as job {new.id}: {card_link(new)}")
+        started = await started_words(bot, new.id, new.credits)
+        await reply(interaction, f"Remaking in 1080P as job {new.id}. {started}: {card_link(new)}")

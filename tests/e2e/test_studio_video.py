@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 from pathlib import Path
 
 import pytest
@@ -34,6 +35,13 @@ def parts(tmp_path_factory: pytest.TempPathFactory) -> list[bytes]:
         write_clip(base / f"p{i}.mp4", width=640, height=360, seconds=1).read_bytes()
         for i in range(3)
     ]
+
+
+def job_in(answer: str) -> int:
+    """The new job's id in an answer such as 'Extending as job 12. Your video is on its way…'."""
+    found = re.search(r"as job (\d+)", answer)
+    assert found, answer
+    return int(found.group(1))
 
 
 def frames_of(data: bytes, tmp: Path, name: str) -> list:
@@ -131,7 +139,7 @@ async def test_extend_posts_one_stitched_clip_with_its_own_buttons(
     submitted = await stack.dd.submit_modal(opened, {"next": "the fox leaps", "length": "6"})
     answer = await stack.answer(submitted)
     assert "Extending as job" in answer, answer
-    ext_id = int(answer.split("Extending as job ", 1)[1].split(":", 1)[0])
+    ext_id = job_in(answer)
 
     message = await stack.wait_clip(ext_id, timeout=30)
     [attachment] = message.attachments
@@ -156,7 +164,7 @@ async def test_extend_posts_one_stitched_clip_with_its_own_buttons(
     stack.sim.script_next(TaskScript(clip=parts[2]))
     answer = await stack.click(card, f"video:reroll:{ext_id}", user=member)
     assert "Re-rolling as job" in answer, answer
-    again_id = int(answer.split("Re-rolling as job ", 1)[1].split(":", 1)[0])
+    again_id = job_in(answer)
     message = await stack.wait_clip(again_id, timeout=30)
     frames = frames_of(stack.dd.blob(message.attachments[0]["url"]), tmp_path, "again.mp4")
     assert len(frames) == 2 * FRAMES - 1
@@ -170,7 +178,7 @@ async def test_remake_in_1080p(stack: Stack, parts: list[bytes]) -> None:
     stack.sim.script_next(TaskScript(clip=parts[1]))
     answer = await stack.click(first.card, f"video:remake:{first.job_id}", user=member)
     assert "Remaking in 1080P as job" in answer, answer
-    remake_id = int(answer.split("as job ", 1)[1].split(":", 1)[0])
+    remake_id = job_in(answer)
     await stack.wait_clip(remake_id, timeout=30)
     run = stack.sim.runs[-1]
     assert (run.fields["resolution"], run.fields["duration"]) == ("1080P", "6")
@@ -193,7 +201,7 @@ async def test_an_extension_survives_restarts(tmp_path: Path, parts: list[bytes]
         submitted = await stack.dd.submit_modal(opened, {"length": "10"})
         answer = await stack.answer(submitted)
         assert "Extending as job" in answer, answer
-        ext_id = int(answer.split("Extending as job ", 1)[1].split(":", 1)[0])
+        ext_id = job_in(answer)
         card = next(
             m for m in stack.dd.messages_in() if m.embeds and f"Job {ext_id}" in str(m.embeds)
         )

@@ -89,7 +89,9 @@ async def test_reroll_of_an_extension_runs_the_part_again_and_stitches_anew(
 ) -> None:
     first = await _finished(service, sim, db, part_clips[0])
     sim.script_next(TaskScript(clip=part_clips[1]))
-    ext = await service.extend(first.id, USER, frozenset(), prompt="", duration=6, upload_limit=None)
+    ext = await service.extend(
+        first.id, USER, frozenset(), prompt="", duration=6, upload_limit=None
+    )
     await wait_terminal(db, ext.id)
     first_frame = sim.runs[-1].image
 
@@ -118,7 +120,9 @@ async def test_a_chain_stops_at_max_clip_seconds(
     with pytest.raises(Refused, match="6 or 10 seconds"):
         await service.extend(first.id, USER, frozenset(), prompt="", duration=8, upload_limit=None)
     sim.script_next(TaskScript(clip=part_clips[1]))
-    ext = await service.extend(first.id, USER, frozenset(), prompt="", duration=6, upload_limit=None)
+    ext = await service.extend(
+        first.id, USER, frozenset(), prompt="", duration=6, upload_limit=None
+    )
     ext = await wait_terminal(db, ext.id)
     assert ext.clip_seconds == 12
     assert extend_lengths(ext, 16) == ()
@@ -160,7 +164,9 @@ async def test_a_clip_no_longer_kept_is_fetched_again_from_wiro(
     first = await _finished(service, sim, db, part_clips[0])
     service.clips.path(first.id).unlink()
     sim.script_next(TaskScript(clip=part_clips[1]))
-    ext = await service.extend(first.id, USER, frozenset(), prompt="", duration=6, upload_limit=None)
+    ext = await service.extend(
+        first.id, USER, frozenset(), prompt="", duration=6, upload_limit=None
+    )
     assert (await wait_terminal(db, ext.id)).state is JobState.SUCCEEDED
 
 
@@ -175,7 +181,9 @@ async def test_restart_while_an_extension_runs_posts_the_stitched_clip_once(
     service = make_service()
     first = await _finished(service, sim, db, part_clips[0])
     sim.script_next(TaskScript(clip=part_clips[1], generate=1.0))
-    ext = await service.extend(first.id, USER, frozenset(), prompt="", duration=6, upload_limit=None)
+    ext = await service.extend(
+        first.id, USER, frozenset(), prompt="", duration=6, upload_limit=None
+    )
     for _ in range(100):  # bounded: until Wiro has the task
         if (await db.get_job(ext.id)).state is JobState.RUNNING:
             break
