@@ -50,7 +50,6 @@ class ExtendButton(
             discord.ui.Button(
                 label="Extend",
                 style=discord.ButtonStyle.primary,
-                emoji="➕",
                 custom_id=f"video:extend:{job_id}",
             )
         )
@@ -170,7 +169,6 @@ class RemakeButton(
             discord.ui.Button(
                 label="Remake in 1080P",
                 style=discord.ButtonStyle.secondary,
-                emoji="🖥️",
                 custom_id=f"video:remake:{job_id}",
             )
         )
