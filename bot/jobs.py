@@ -990,6 +990,10 @@ class JobService:
             extends_job_id=job.id,
             chain_seconds=job.clip_seconds + duration,
             manage_guild=manage_guild,
+            # The same model; the new part starts from the clip's last frame. Camera moves are
+            # not carried over: "what happens next" describes the new part afresh.
+            has_image=True,
+            model=job.model,
         )
         await self.precheck(req)  # before the (slower) decoding: a refusal costs nothing
         earlier = await self._kept_clip(job)
@@ -1040,6 +1044,11 @@ class JobService:
             image_url=job.image_url,
             remake_of=job.id,
             manage_guild=manage_guild,
+            has_image=job.has_image,
+            model=job.model,
+            camera=camera.split_moves(job.camera),
+            source_url=job.source_url,
+            image_note=job.image_note,
         )
         return await self.submit(req, frame, thumbnail=await _thumbnail(frame))
 
