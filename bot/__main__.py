@@ -193,6 +193,14 @@ async def sync_commands(settings: Settings, guild_id: int | None) -> int:
     except discord.LoginFailure:
         print("Discord rejected DISCORD_TOKEN.", file=sys.stderr)
         return EXIT_FAILED
+    except discord.RateLimited as exc:
+        # Global syncs are limited per day; waiting here for hours would look like a hang.
+        minutes = max(1, round(exc.retry_after / 60))
+        print(
+            f"Discord limits command syncs right now: try again in about {minutes} minutes.",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
     except discord.HTTPException as exc:
         print(f"Discord refused the command sync: {exc}", file=sys.stderr)
         return EXIT_FAILED

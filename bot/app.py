@@ -159,8 +159,16 @@ class VideoBot(commands.Bot):
         if self.settings.dev_guild_id:
             guild = discord.Object(self.settings.dev_guild_id)
             self.tree.copy_global_to(guild=guild)
-            synced = await self.tree.sync(guild=guild)
-            log.info("synced %d commands to dev guild %s", len(synced), guild.id)
+            try:
+                synced = await self.tree.sync(guild=guild)
+                log.info("synced %d commands to dev guild %s", len(synced), guild.id)
+            except discord.RateLimited as exc:
+                # The commands published before keep working; do not hold up the start.
+                log.warning(
+                    "command sync to dev guild %s is rate limited for %.0f s; skipped",
+                    guild.id,
+                    exc.retry_after,
+                )
         # The other models' schemas and prices (Hailuo 2.3 Fast), read in the background: a slow
         # Wiro must not hold up the start, and an image run asks again if it has to.
         self.background.spawn(self.jobs.prepare_models(), name="model-schemas")
