@@ -12,7 +12,14 @@ from datetime import datetime
 
 from bot import camera, quota
 from bot.catalogue import DEFAULT_MODEL, MODELS, NEEDS_IMAGE_REASON, get_model
-from bot.job_api import JobConfig, LimitReached, QuotaStatus, Refused, VideoRequest
+from bot.job_api import (
+    ChannelNotAllowed,
+    JobConfig,
+    LimitReached,
+    QuotaStatus,
+    Refused,
+    VideoRequest,
+)
 from bot.wiro.client import WiroClient
 from storage.db import Database
 
@@ -36,11 +43,6 @@ def normalise_prompt(prompt: str) -> str:
 def has_visible_text(prompt: str) -> bool:
     """Whether the prompt shows anything: zero-width or spacing characters alone do not."""
     return any(unicodedata.category(c)[0] not in "CZM" for c in prompt)
-
-
-def ts(moment: datetime, style: str = "R") -> str:
-    """A Discord timestamp that ticks in the client without edits."""
-    return f"<t:{int(moment.timestamp())}:{style}>"
 
 
 class Admission:
@@ -72,8 +74,7 @@ class Admission:
             reason = f" Reason: {blocked.reason}" if blocked.reason else ""
             raise Refused(f"You are blocked from generating videos in this server.{reason}")
         if settings.allowed_channel_ids and req.channel_id not in settings.allowed_channel_ids:
-            where = ", ".join(f"<#{c}>" for c in sorted(settings.allowed_channel_ids)[:5])
-            raise Refused(f"`/video` is not enabled in this channel. Try {where}.")
+            raise ChannelNotAllowed(sorted(settings.allowed_channel_ids)[:5])
         prompt = normalise_prompt(req.prompt)
         word = quota.blocked_word_in(prompt, settings.blocked_words)
         if word is not None:

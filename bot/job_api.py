@@ -46,6 +46,23 @@ class LimitReached(Refused):
         self.refusal = refusal
 
 
+@dataclass(frozen=True)
+class RefundOutcome:
+    """A moderator's refund: the job, and when it was still running, what cancelling it said
+    (its credits then come back when it stops)."""
+
+    job: Job
+    cancelling: str | None = None
+
+
+class ChannelNotAllowed(Refused):
+    """/video is limited to other channels in this server (`channel_ids`: a few of them)."""
+
+    def __init__(self, channel_ids: list[int]):
+        super().__init__(f"not an allowed channel (allowed: {channel_ids})")
+        self.channel_ids = channel_ids
+
+
 class PresenterError(Exception):
     """The presenter could not show something (missing permission, deleted channel...)."""
 

@@ -28,7 +28,6 @@ from bot.admission import (
     Admission,
     has_visible_text,
     normalise_prompt,
-    ts,
 )
 from bot.background import BackgroundTasks
 from bot.catalogue import DEFAULT_MODEL, MODELS, get_model
@@ -39,12 +38,14 @@ from bot.job_api import (
     MAX_CLIP_BYTES,
     ApprovalGate,
     CardExtras,
+    ChannelNotAllowed,
     Delivery,
     JobConfig,
     JobPresenter,
     LimitReached,
     PresenterError,
     QuotaStatus,
+    RefundOutcome,
     Refused,
     VideoRequest,
     utcnow,
@@ -83,6 +84,7 @@ __all__ = [
     "MAX_PROMPT_CHARS",
     "ApprovalGate",
     "CardExtras",
+    "ChannelNotAllowed",
     "Delivery",
     "JobConfig",
     "JobPresenter",
@@ -90,11 +92,11 @@ __all__ = [
     "LimitReached",
     "PresenterError",
     "QuotaStatus",
+    "RefundOutcome",
     "Refused",
     "VideoRequest",
     "has_visible_text",
     "normalise_prompt",
-    "ts",
     "utcnow",
 ]
 
@@ -447,7 +449,9 @@ class JobService:
             if job.cancelled_by is not None:
                 # Cancel was pressed while the Run was out, and Wiro answered "busy".
                 return await self._finish(
-                    job, JobState.CANCELLED, f"Cancelled by <@{job.cancelled_by}>."
+                    job,
+                    JobState.CANCELLED,
+                    None,  # who cancelled is in cancelled_by
                 )
             if self._deadline_passed(job):
                 return await self._finish(
@@ -550,7 +554,7 @@ class JobService:
         if outcome.kind == "cancelled":
             fresh = await self.storage.get_job(job.id)
             who = fresh.cancelled_by
-            reason = f"Cancelled by <@{who}>." if who else "The task was cancelled at Wiro."
+            reason = None if who else "The task was cancelled at Wiro."  # None: cancelled_by says
             return await self._finish(fresh, JobState.CANCELLED, reason)
         jlog.info(
             "Wiro reported failure: %s (billed $%s)", outcome.reason, outcome.total_cost_usd or 0
@@ -788,8 +792,11 @@ class JobService:
         await self._after_terminal(job)
         return job
 
-    async def _finish(self, job: Job, state: JobState, reason: str, **fields: object) -> Job:
-        """Move to a failed/cancelled/timed-out state, refund, show it, tell the audit log."""
+    async def _finish(self, job: Job, state: JobState, reason: str | None, **fields: object) -> Job:
+        """Move to a failed/cancelled/timed-out state, refund, show it, tell the audit log.
+
+        `reason` is the plain-words outcome; None for a cancel by a person (the job's
+        `cancelled_by` says who, and cogs name them)."""
         self._retrying.discard(job.id)
         job = await self.storage.transition(
             job.id,
@@ -800,7 +807,9 @@ class JobService:
             outcome_reason=reason,
             **fields,
         )
-        job_logger(log, job.id).info("%s: %s (credits refunded)", state.value, reason)
+        job_logger(log, job.id).info(
+            "%s: %s (credits refunded)", state.value, reason or f"by user={job.cancelled_by}"
+        )
         if job.wiro_task_id:
             self.queue.slot_freed()
         self.queue.changed()
@@ -853,7 +862,8 @@ class JobService:
                 return waiting
         for _ in range(3):  # the runner may move the job between our read and our write
             if job.is_terminal:
-                raise Refused(f"Job {job.id} has already finished ({_state_words(job.state)}).")
+                state = job.state.value.replace("_", " ")
+                raise Refused(f"Job {job.id} has already finished ({state}).")
             if job.state is JobState.DELIVERING:
                 raise Refused("Too late to cancel: the clip is being posted.")
             if job.state in (JobState.PENDING, JobState.WAITING):
@@ -861,7 +871,7 @@ class JobService:
                     await self._finish(
                         job,
                         JobState.CANCELLED,
-                        f"Cancelled by <@{actor_id}>.",
+                        None,
                         cancelled_by=actor_id,
                     )
                 except IllegalTransition:
@@ -877,22 +887,19 @@ class JobService:
             return f"Cancelling job {job.id}… The card will update when Wiro confirms."
         raise Refused("The job is changing state; try again in a moment.")
 
-    async def moderator_refund(self, job_id: int, actor_id: int, guild_id: int) -> str:
+    async def moderator_refund(self, job_id: int, actor_id: int, guild_id: int) -> RefundOutcome:
         """Refund a job's credits (cancelling it first if it is still running)."""
         job = await self.storage.get_job(job_id)
         if job.guild_id != guild_id:
             raise Refused(f"Job {job_id} does not belong to this server.")
         if not job.is_terminal:
             message = await self.cancel(job_id, actor_id, is_moderator=True)
-            return (
-                f"{message} A cancelled job's credits come back by themselves; if it finishes "
-                "before Wiro stops it, refund it again once it is done."
-            )
+            return RefundOutcome(job, cancelling=message)
         if await self.storage.refund(job_id, note=f"moderator {actor_id}"):
             await self.storage.record_action(
                 guild_id, actor_id, "refund", f"job {job_id}: {job.credits} credits"
             )
-            return f"Refunded {job.credits} credits to <@{job.user_id}> for job {job_id}."
+            return RefundOutcome(job)
         raise Refused(f"Job {job_id} was already refunded.")
 
     async def reroll(
@@ -1217,15 +1224,6 @@ async def _thumbnail(frame: FirstFrame | None) -> bytes | None:
     from bot.media import make_thumbnail
 
     return await asyncio.to_thread(make_thumbnail, frame.data)
-
-
-def _state_words(state: JobState) -> str:
-    return {
-        JobState.SUCCEEDED: "done",
-        JobState.FAILED: "failed",
-        JobState.CANCELLED: "cancelled",
-        JobState.TIMED_OUT: "timed out",
-    }.get(state, state.value)
 
 
 def _run_failure_reason(exc: WiroError) -> str:

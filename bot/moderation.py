@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
 from bot import quota
-from bot.job_api import Refused
+from bot.job_api import RefundOutcome, Refused
 from bot.usage import usd
 from storage.api import JobNotFound, Storage
 from storage.models import (
@@ -342,7 +342,7 @@ async def cancel_job(
 
 async def refund_job(
     storage: Storage, jobs: JobService, job_id: int, guild_id: int, actor_id: int
-) -> str:
+) -> RefundOutcome:
     """Refund any job of this server for a moderator (cancelling it first if it runs)."""
     await job_of_guild(storage, job_id, guild_id)
     return await jobs.moderator_refund(job_id, actor_id, guild_id)

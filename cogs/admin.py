@@ -21,7 +21,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import moderation
-from bot.jobs import Refused, ts
+from bot.jobs import JobService, Refused
 from bot.moderation import (
     MAX_BUDGET_USD,
     MAX_CREDITS,
@@ -43,7 +43,7 @@ from bot.moderation import (
     validate_scope,
     validate_word,
 )
-from bot.usage import fit_lines, usage_csv, usage_summary, usd
+from bot.usage import usage_csv, usd
 from cogs.approval import (
     approval_summary,
     check_review_channel,
@@ -55,6 +55,8 @@ from cogs.audit import AuditPoster
 from cogs.cards import prompt_as_text
 from cogs.common import moderator_only, reply
 from cogs.governance import explain_limit, limit_words
+from cogs.usage import usage_summary
+from cogs.words import fit_lines, plural, user, when
 from storage.api import Storage
 from storage.db import Database
 from storage.models import Limit, Scope, ScopedLimit
@@ -185,8 +187,8 @@ def _rule_line(rule: ScopedLimit) -> str:
         "user": f"<@{rule.target_id}>",
     }
     by = f" · set by <@{rule.set_by}>" if rule.set_by else ""
-    when = f" {ts(rule.set_at)}" if rule.set_at else ""
-    return f"{who[rule.scope]}: {limit_words(rule)}{by}{when}"
+    at = f" {when(rule.set_at)}" if rule.set_at else ""
+    return f"{who[rule.scope]}: {limit_words(rule)}{by}{at}"
 
 
 async def describe_limits(
@@ -224,7 +226,9 @@ async def describe_limits(
         items.append("No role or member limits.")
     changes = overview.changes
     footer = ["**Latest changes**"] if changes else []
-    footer += [f"{ts(c.created_at)} <@{c.actor_id}> {c.action}: {c.detail[:160]}" for c in changes]
+    footer += [
+        f"{when(c.created_at)} <@{c.actor_id}> {c.action}: {c.detail[:160]}" for c in changes
+    ]
     return fit_lines(header, items, footer=footer)
 
 
@@ -320,7 +324,7 @@ async def describe_budget(storage: Storage, guild_id: int, now: datetime) -> str
         f"Spent this month: {usd(status.spent)} · expected for jobs in progress: "
         f"{usd(status.in_flight)}"
     )
-    lines.append(f"The month resets {ts(status.resets_at)}.")
+    lines.append(f"The month resets {when(status.resets_at)}.")
     return "\n".join(lines)
 
 
@@ -367,7 +371,20 @@ async def set_audit_channel(
 
 
 moderator_cancel = moderation.cancel_job
-moderator_refund = moderation.refund_job
+
+
+async def moderator_refund(
+    storage: Storage, jobs: JobService, job_id: int, guild_id: int, actor_id: int
+) -> str:
+    """Refund any job of this server (cancelling it first if it runs) and say what happened."""
+    outcome = await moderation.refund_job(storage, jobs, job_id, guild_id, actor_id)
+    if outcome.cancelling is not None:
+        return (
+            f"{outcome.cancelling} A cancelled job's credits come back by themselves; if it "
+            "finishes before Wiro stops it, refund it again once it is done."
+        )
+    job = outcome.job
+    return f"Refunded {plural(job.credits, 'credit')} to {user(job.user_id)} for job {job.id}."
 
 
 async def usage_report(

@@ -22,10 +22,11 @@ import discord
 from discord.ext import commands
 
 from bot.approval import MAX_DENY_REASON_CHARS, expiry_words
-from bot.jobs import Refused, ts
+from bot.jobs import Refused
 from bot.usage import usd
 from cogs.cards import THUMBNAIL_NAME, card_link, prompt_as_text, settings_line
 from cogs.common import NO_MENTIONS, error_id, is_moderator, reply
+from cogs.words import when
 from storage.approvals import Approval, ApprovalSettings, ApprovalStatus
 from storage.db import Database
 from storage.models import Job
@@ -76,18 +77,18 @@ def cost_words(job: Job) -> str:
 
 def decision_words(approval: Approval, expiry: timedelta) -> str:
     """Who decided what, when: the review message's last field."""
-    when = f" {ts(approval.decided_at)}" if approval.decided_at else ""
+    at = f" {when(approval.decided_at)}" if approval.decided_at else ""
     by = f"<@{approval.decided_by}>" if approval.decided_by else "the bot"
     if approval.status is ApprovalStatus.APPROVED:
-        return f"Approved by {by}{when}; the video is being made."
+        return f"Approved by {by}{at}; the video is being made."
     if approval.status is ApprovalStatus.DENIED:
         reason = prompt_as_text(approval.reason or "no reason given", limit=400)
-        return f"Denied by {by}{when}. Reason shown to the member: {reason}"
+        return f"Denied by {by}{at}. Reason shown to the member: {reason}"
     if approval.status is ApprovalStatus.EXPIRED:
-        return f"Nobody reviewed it within {expiry_words(expiry)}{when}; credits refunded."
+        return f"Nobody reviewed it within {expiry_words(expiry)}{at}; credits refunded."
     if approval.decided_by is None:
-        return f"The request ended before anyone reviewed it{when}."
-    return f"Cancelled by {by}{when}; credits refunded."
+        return f"The request ended before anyone reviewed it{at}."
+    return f"Cancelled by {by}{at}; credits refunded."
 
 
 def render_review(
@@ -108,7 +109,7 @@ def render_review(
     if link.startswith("https://"):
         embed.add_field(name="Card", value=f"[Job {job.id}]({link})", inline=True)
     if status is ApprovalStatus.WAITING:
-        embed.add_field(name="Expires", value=ts(approval.expires_at), inline=True)
+        embed.add_field(name="Expires", value=when(approval.expires_at), inline=True)
     else:
         embed.add_field(name="Decision", value=decision_words(approval, expiry), inline=False)
     if has_thumbnail:

@@ -22,6 +22,7 @@ import discord
 from bot.usage import usd
 from cogs.cards import card_link, prompt_as_text, settings_line
 from cogs.common import NO_MENTIONS
+from cogs.words import OUTCOME_ICON, OUTCOME_WORD, plural, user, what_happened
 from storage.approvals import Approval, ApprovalStatus
 from storage.models import Job, JobState
 
@@ -32,13 +33,6 @@ log = logging.getLogger(__name__)
 
 AUDIT_PROMPT_EXCERPT = 200
 
-_OUTCOME = {
-    JobState.SUCCEEDED: ("✅", "succeeded"),
-    JobState.FAILED: ("❌", "failed"),
-    JobState.CANCELLED: ("🚫", "cancelled"),
-    JobState.TIMED_OUT: ("⌛", "timed out"),
-}
-
 
 def _held_outcome(job: Job, approval: Approval | None) -> tuple[str, str] | None:
     """The outcome of a request the approval queue ended (it never ran), else None."""
@@ -46,7 +40,8 @@ def _held_outcome(job: Job, approval: Approval | None) -> tuple[str, str] | None
         return None
     if approval.status is ApprovalStatus.DENIED:
         reason = prompt_as_text(approval.reason or "no reason given", limit=150)
-        return "⛔", f"denied by <@{approval.decided_by}> ({reason})"
+        who = user(approval.decided_by) if approval.decided_by else "a moderator"
+        return "⛔", f"denied by {who} ({reason})"
     if approval.status is ApprovalStatus.EXPIRED:
         return "⌛", "expired: no moderator reviewed it in time"
     if approval.status is ApprovalStatus.CANCELLED:
@@ -59,14 +54,16 @@ def audit_line(job: Job, approval: Approval | None = None) -> str:
 
     A request the approval queue ended says so (who denied it and why, or that it expired)."""
     held = _held_outcome(job, approval)
-    icon, outcome = held or _OUTCOME.get(job.state, ("•", job.state.value))
-    if job.state is JobState.SUCCEEDED:
-        credits = f"{job.credits} credit{'s' if job.credits != 1 else ''} charged"
-    else:
-        credits = f"{job.credits} credit{'s' if job.credits != 1 else ''} refunded"
+    icon, outcome = held or (
+        OUTCOME_ICON.get(job.state, "•"),
+        OUTCOME_WORD.get(job.state, job.state.value),
+    )
+    settled = "charged" if job.state is JobState.SUCCEEDED else "refunded"
+    credits = f"{plural(job.credits, 'credit')} {settled}"
     cost = usd(job.total_cost_usd) if job.total_cost_usd is not None else "USD n/a"
-    if held is None and job.state is not JobState.SUCCEEDED and job.outcome_reason:
-        outcome += f" ({job.outcome_reason[:150]})"
+    reason = what_happened(job)
+    if held is None and job.state is not JobState.SUCCEEDED and reason:
+        outcome += f" ({reason[:150]})"
     link = card_link(job)
     card = f"[card](<{link}>)" if link.startswith("https://") else "no card"
     prompt = prompt_as_text(job.prompt, limit=AUDIT_PROMPT_EXCERPT).replace("\n", " ")

@@ -17,11 +17,11 @@ from discord.ext import commands
 
 from bot import quota
 from bot.catalogue import MODELS
-from bot.jobs import QuotaStatus, Refused, ts
-from bot.usage import fit_lines
+from bot.jobs import QuotaStatus, Refused
 from cogs.cards import card_link, prompt_as_text
 from cogs.cards.text import model_label
 from cogs.common import is_moderator, reply, role_ids
+from cogs.words import fit_lines, outcome_words, stage_words, when
 from storage.approvals import ApprovalStatus
 from storage.models import Job, JobState, Limit, ScopedLimit, Stage
 
@@ -108,7 +108,7 @@ def describe_quota(
         lines.append(f"Limit: **{limit_words(limit)}**, from {explanation.reason}.")
         lines.append(
             f"Used {_WINDOW_WORDS[limit.period]}: **{status.used}** of {limit.credits} · "
-            f"left: **{status.left}** · resets {ts(status.resets_at)}"
+            f"left: **{status.left}** · resets {when(status.resets_at)}"
         )
     lines.append(f"Jobs in progress: **{status.in_flight}** of {status.max_in_flight} at a time")
     lines.append("Cost per video:")
@@ -119,24 +119,6 @@ def describe_quota(
         lines.append(f"· {name}{needs}: {costs_line(costs)}")
     lines.extend(notes)
     return fit_lines(lines, [])
-
-
-_STAGE_WORDS = {
-    Stage.WAITING: "waiting for a slot",
-    Stage.SUBMITTING: "sending to Wiro",
-    Stage.QUEUED: "queued at Wiro",
-    Stage.STARTING: "starting",
-    Stage.GENERATING: "generating",
-    Stage.FINISHING: "finishing",
-    Stage.DELIVERING: "posting the clip",
-    Stage.DONE: "done",
-}
-_OUTCOME_WORDS = {
-    JobState.SUCCEEDED: "✅ done",
-    JobState.FAILED: "❌ failed",
-    JobState.CANCELLED: "🚫 cancelled",
-    JobState.TIMED_OUT: "⌛ timed out",
-}
 
 
 _APPROVAL_WORDS = {
@@ -153,10 +135,10 @@ def job_status_words(
     if approval in _APPROVAL_WORDS and job.state in (JobState.PENDING, JobState.CANCELLED):
         return _APPROVAL_WORDS[approval]
     if job.is_terminal:
-        words = _OUTCOME_WORDS[job.state]
+        words = outcome_words(job.state)
         # Failed, cancelled and timed-out jobs are always refunded; say so only where it is news.
         return f"{words} (refunded by a moderator)" if refunded else words
-    words = _STAGE_WORDS.get(job.stage, job.stage.value)
+    words = stage_words(job.stage)
     if job.stage is Stage.GENERATING and job.progress is not None:
         words += f" {job.progress}%"
     return f"⏳ {words}"
@@ -170,7 +152,7 @@ def job_line(job: Job, *, refunded: bool = False, approval: ApprovalStatus | Non
     excerpt = prompt_as_text(job.prompt, limit=PROMPT_EXCERPT).replace("\n", " ")
     return (
         f"`{job.id}` · {job_status_words(job, refunded=refunded, approval=approval)} · "
-        f"{ts(job.created_at)} · "
+        f"{when(job.created_at)} · "
         f"{model_label(job)} {job.resolution} {job.duration} s · {excerpt} · {card}"
     )
 

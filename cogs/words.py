@@ -13,9 +13,9 @@ from typing import Literal
 
 import discord
 
-from bot.job_api import LimitReached, Refused
+from bot.job_api import ChannelNotAllowed, LimitReached, Refused
 from bot.quota import Refusal
-from storage.models import JobState, Period, Stage
+from storage.models import Job, JobState, Period, Stage
 
 TimestampStyle = Literal["f", "F", "d", "D", "t", "T", "R"]
 
@@ -47,6 +47,41 @@ def role(role_id: int) -> str:
 
 def channel(channel_id: int) -> str:
     return f"<#{channel_id}>"
+
+
+# Discord refuses message content above 2000 characters (50035).
+MESSAGE_LIMIT = 2000
+
+
+def fit_lines(
+    header: Sequence[str],
+    items: Sequence[str],
+    *,
+    limit: int = MESSAGE_LIMIT,
+    footer: Sequence[str] = (),
+) -> str:
+    """Join header, as many items as fit and footer within `limit`, noting "and N more"."""
+    head = "\n".join(header)
+    foot = "\n".join(footer)
+
+    def build(shown: int) -> str:
+        parts = [head] if head else []
+        parts.extend(items[:shown])
+        hidden = len(items) - shown
+        if hidden:
+            parts.append(f"… and {hidden} more")
+        if foot:
+            parts.append(foot)
+        return "\n".join(parts)
+
+    shown = len(items)
+    text = build(shown)
+    while len(text) > limit and shown > 0:
+        shown -= 1
+        text = build(shown)
+    if len(text) > limit:  # header and footer alone are too long: cut hard, never refuse
+        text = text[: limit - 1] + "…"
+    return text
 
 
 # --- states and stages ------------------------------------------------------------------------
@@ -99,6 +134,16 @@ def outcome_words(state: JobState) -> str:
     return f"{OUTCOME_ICON[state]} {OUTCOME_WORD[state]}"
 
 
+def what_happened(job: Job) -> str | None:
+    """A finished job's outcome in words (None if nothing was recorded); a cancel by a person
+    names them (the service stores who in `cancelled_by`, not in the words)."""
+    if job.outcome_reason:
+        return job.outcome_reason
+    if job.state is JobState.CANCELLED and job.cancelled_by is not None:
+        return f"Cancelled by {user(job.cancelled_by)}."
+    return None
+
+
 # --- refusals ---------------------------------------------------------------------------------
 _WINDOW = {"day": "today", "week": "this week", "month": "this month"}
 
@@ -140,4 +185,7 @@ def refused_words(exc: Refused) -> str:
     """What to answer for any refusal from the service floor."""
     if isinstance(exc, LimitReached):
         return refusal_words(exc.refusal)
+    if isinstance(exc, ChannelNotAllowed):
+        where = ", ".join(channel(c) for c in exc.channel_ids)
+        return f"`/video` is not enabled in this channel. Try {where}."
     return exc.message

@@ -6,9 +6,10 @@ from __future__ import annotations
 import discord
 
 from bot.catalogue import DEFAULT_ANIMATE_PROMPT
-from bot.jobs import CardExtras, can_remake, ts
+from bot.jobs import CardExtras, can_remake
 from cogs.cards.buttons import CancelButton, RerollButton
 from cogs.cards.text import camera_words, duration_words, prompt_as_text, settings_line
+from cogs.words import OUTCOME_TITLE, plural, stage_label, what_happened, when
 from storage.models import Job, JobState, Stage
 
 THUMBNAIL_NAME = "first-frame.jpg"
@@ -23,16 +24,6 @@ _STAGE_ORDER = [
     Stage.DELIVERING,
     Stage.DONE,
 ]
-_STAGE_LABEL = {
-    Stage.WAITING: "Waiting for a free slot at Wiro",
-    Stage.SUBMITTING: "Sending to Wiro",
-    Stage.QUEUED: "Queued at Wiro",
-    Stage.STARTING: "Starting",
-    Stage.GENERATING: "Generating",
-    Stage.FINISHING: "Finishing",
-    Stage.DELIVERING: "Posting the clip",
-    Stage.DONE: "Done",
-}
 _COLOURS = {
     JobState.SUCCEEDED: discord.Colour.green(),
     JobState.FAILED: discord.Colour.red(),
@@ -45,13 +36,6 @@ RETRYING_WORDS = "Wiro hit a problem and is retrying"
 # Held requests (approval queue): while waiting, and when a decision ended them.
 WAITING_TITLE = "⏳ Waiting for a moderator"
 _APPROVAL_TITLES = {"denied": "⛔ Request denied", "expired": "⌛ Request expired"}
-
-_TITLES = {
-    JobState.SUCCEEDED: "✅ Video ready",
-    JobState.FAILED: "❌ Video failed",
-    JobState.TIMED_OUT: "⌛ Video timed out",
-    JobState.CANCELLED: "🚫 Video cancelled",
-}
 
 
 def progress_bar(job: Job, width: int = 12) -> str:
@@ -82,13 +66,13 @@ def render_card(
     terminal = job.is_terminal
     waiting = not terminal and extras.approval == "waiting"
     if terminal:
-        title = _APPROVAL_TITLES.get(extras.approval or "", _TITLES[job.state])
+        title = _APPROVAL_TITLES.get(extras.approval or "", OUTCOME_TITLE[job.state])
         colour = _COLOURS[job.state]
     elif waiting:
         title = WAITING_TITLE
         colour = discord.Colour.gold()
     else:
-        title = f"🎬 {_STAGE_LABEL.get(job.stage, job.stage.value)}…"
+        title = f"🎬 {stage_label(job.stage)}…"
         colour = discord.Colour.blurple()
     embed = discord.Embed(title=title, colour=colour)
     default = " (default)" if job.source_url and job.prompt == DEFAULT_ANIMATE_PROMPT else ""
@@ -111,7 +95,6 @@ def render_card(
         )
     if job.remake_of is not None:
         embed.add_field(name="Remake", value=f"job {job.remake_of} in 1080P", inline=True)
-    credit_word = "credit" if job.credits == 1 else "credits"
 
     if waiting:
         embed.add_field(
@@ -119,10 +102,10 @@ def render_card(
             value="This server reviews requests: a moderator will approve or deny it.",
             inline=False,
         )
-        embed.add_field(name="Requested", value=ts(job.created_at), inline=True)
+        embed.add_field(name="Requested", value=when(job.created_at), inline=True)
         embed.add_field(name="Credits", value=f"{job.credits} reserved", inline=True)
     elif not terminal:
-        stage = _STAGE_LABEL.get(job.stage, job.stage.value)
+        stage = stage_label(job.stage)
         if extras.cancelling:
             stage = "Cancelling…"
         elif extras.retrying:
@@ -136,16 +119,16 @@ def render_card(
             embed.add_field(
                 name="Queue", value=f"#{extras.queue_position} in line (Wiro is busy)", inline=True
             )
-        embed.add_field(name="Started", value=ts(job.created_at), inline=True)
+        embed.add_field(name="Started", value=when(job.created_at), inline=True)
         if extras.eta is not None:
-            embed.add_field(name="ETA", value=ts(extras.eta), inline=True)
+            embed.add_field(name="ETA", value=when(extras.eta), inline=True)
         embed.add_field(name="Credits", value=f"{job.credits} reserved", inline=True)
     else:
         end = job.finished_at or job.updated_at
         taken = duration_words((end - job.created_at).total_seconds())
         if job.state is JobState.SUCCEEDED:
             embed.add_field(name="Time taken", value=taken, inline=True)
-            embed.add_field(name="Charged", value=f"{job.credits} {credit_word}", inline=True)
+            embed.add_field(name="Charged", value=plural(job.credits, "credit"), inline=True)
             if job.result_message_id:
                 link = (
                     f"https://discord.com/channels/{job.guild_id}/{job.channel_id}/"
@@ -156,7 +139,7 @@ def render_card(
                 embed.add_field(name="Note", value=job.outcome_reason[:1000], inline=False)
         else:
             embed.add_field(
-                name="What happened", value=(job.outcome_reason or "Unknown")[:1000], inline=False
+                name="What happened", value=(what_happened(job) or "Unknown")[:1000], inline=False
             )
             embed.add_field(name="Credits", value=f"{job.credits} refunded", inline=True)
             embed.add_field(name="After", value=taken, inline=True)

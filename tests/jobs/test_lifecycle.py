@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.jobs import JobService, LimitReached, Refused
+from bot.jobs import ChannelNotAllowed, JobService, LimitReached, Refused
 from bot.wiro.client import WiroClient
 from bot.wiro.sandbox import TaskScript, WiroSimulator
-from cogs.words import refused_words
+from cogs.words import refused_words, what_happened
 from storage.api import ReservationRefused
 from storage.db import Database
 from storage.models import JobState, Limit, NewJob, Stage
@@ -217,7 +217,7 @@ async def test_cancel_while_queued_at_wiro_uses_task_cancel(
     assert "Cancelling" in message
     done = await wait_terminal(db, job.id)
     assert done.state is JobState.CANCELLED
-    assert f"<@{USER}>" in (done.outcome_reason or "")
+    assert done.cancelled_by == USER and f"<@{USER}>" in (what_happened(done) or "")
     assert _count(sim, "/Task/Cancel") >= 1
     assert _count(sim, "/Task/Kill") == 0
     assert await _kinds(db, job.id) == ["reserve", "refund"]
@@ -237,7 +237,7 @@ async def test_cancel_while_generating_uses_task_kill(
     await service.cancel(job.id, MOD, is_moderator=True)
     done = await wait_terminal(db, job.id)
     assert done.state is JobState.CANCELLED
-    assert f"<@{MOD}>" in (done.outcome_reason or "")
+    assert done.cancelled_by == MOD and f"<@{MOD}>" in (what_happened(done) or "")
     assert _count(sim, "/Task/Kill") >= 1
 
 
@@ -449,8 +449,10 @@ async def test_moderator_controls_refuse_before_spending(
     await db.unblock_member(GUILD, USER, MOD)
 
     await db.allow_channel(GUILD, 777, MOD)
-    with pytest.raises(Refused, match="<#777>"):
+    with pytest.raises(ChannelNotAllowed) as elsewhere:
         await service.submit(request(), None)
+    assert elsewhere.value.channel_ids == [777]
+    assert "Try <#777>." in refused_words(elsewhere.value)
     await db.remove_channel(GUILD, 777, MOD)
 
     await db.add_blocked_word(GUILD, "Gore", MOD)
@@ -512,8 +514,8 @@ async def test_moderator_refund_of_a_finished_job_is_idempotent(
 ) -> None:
     job = await service.submit(request(), None)
     await wait_terminal(db, job.id)
-    message = await service.moderator_refund(job.id, MOD, GUILD)
-    assert "Refunded 1 credits" in message or "Refunded 1 credit" in message
+    outcome = await service.moderator_refund(job.id, MOD, GUILD)
+    assert outcome.job.id == job.id and outcome.cancelling is None
     with pytest.raises(Refused, match="already refunded"):
         await service.moderator_refund(job.id, MOD, GUILD)
     assert (await service.quota_status(GUILD, USER, ())).used == 0
@@ -710,7 +712,7 @@ async def test_the_early_check_and_the_reservation_refuse_alike(
     from bot.wiro.models import ToolInfo
 
     service = make_service()
-    service.wiro.tool = ToolInfo.fallback()
+    service.wiro.tool = ToolInfo.fallback().model_copy(update={"from_fallback": False})
     await db.set_budget(GUILD, 0.0, MOD)
     with pytest.raises(LimitReached) as early:
         await service.precheck(request())
