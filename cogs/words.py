@@ -104,7 +104,7 @@ OUTCOME_ICON: dict[JobState, str] = {
     JobState.TIMED_OUT: "⌛",
 }
 OUTCOME_WORD: dict[JobState, str] = {
-    JobState.SUCCEEDED: "succeeded",
+    JobState.SUCCEEDED: "done",
     JobState.FAILED: "failed",
     JobState.CANCELLED: "cancelled",
     JobState.TIMED_OUT: "timed out",

@@ -50,7 +50,8 @@ async def test_audit_line_for_each_outcome(db: Database) -> None:
     job = await db.update_job(job.id, card_message_id=777)
     line = audit_line(job)
     assert f"Job `{job.id}`" in line and f"<@{USER}>" in line
-    assert "Hailuo 2.3 · 768P · 6 s · optimizer on" in line and "succeeded" in line
+    assert "Hailuo 2.3 · 768P · 6 s · optimizer on" in line
+    assert "✅" in line and " done " in line
     assert "2 credits charged" in line and "$0.31" in line
     assert f"(<https://discord.com/channels/{GUILD}/{CHANNEL}/777>)" in line
     assert "@\u200beveryone \\*\\*hi\\*\\* there" in line

@@ -128,7 +128,7 @@ def test_quota_with_zero_limit_says_no_access() -> None:
     [
         (JobState.RUNNING, Stage.GENERATING, 40, "generating 40%"),
         (JobState.WAITING, Stage.WAITING, None, "waiting for a free slot at Wiro"),
-        (JobState.SUCCEEDED, Stage.DONE, None, "succeeded"),
+        (JobState.SUCCEEDED, Stage.DONE, None, "done"),
         (JobState.TIMED_OUT, Stage.DONE, None, "timed out"),
         (JobState.CANCELLED, Stage.DONE, None, "cancelled"),
     ],
