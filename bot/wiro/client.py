@@ -81,6 +81,7 @@ HINTED_POLLS = 10
 # While the socket delivers this task's frames, Task/Detail is only a safety net.
 SOCKET_POLL_SECONDS = 30.0
 FIRST_CONNECT_GRACE_SECONDS = 2.0
+ERROR_READ_SECONDS = 5.0  # task_error frames cause at most one Task/Detail read per this
 # Tool/Detail is asked again in the background at this pace until it names the image field.
 SCHEMA_RETRY_SECONDS = 30.0
 SCHEMA_INLINE_TIMEOUT_SECONDS = 5.0  # one quick extra try before refusing an image run
@@ -760,7 +761,12 @@ class WiroClient:
             # An interim diagnostic, never terminal: Wiro retries. Detail says whether the task
             # was put back in the queue; the card says Wiro is retrying.
             log.info("task %s: Wiro reported a problem and is retrying", task_id)
-            return state.advance(None, None, "socket", retrying=True), True
+            # A burst of stderr lines must not become a burst of reads: one per few seconds.
+            now = time.monotonic()
+            read = now - state.last_error_read >= ERROR_READ_SECONDS
+            if read:
+                state.last_error_read = now
+            return state.advance(None, None, "socket", retrying=True), read
         stage = STAGE_BY_STATUS.get(kind)
         progress = progress_in(frame.get("message")) if kind == "task_output" else None
         if stage is None:
@@ -804,6 +810,7 @@ class _FollowState:
     hinted: int = 0  # Detail reads left at the fast pace after a terminal cue
     socket_frames: int = 0  # this task's frames since the last (re)connect
     stretchable: bool = False  # the next read is a regular one the socket may postpone
+    last_error_read: float = float("-inf")  # when a task_error frame last caused a read
     connected_before: bool = False
 
     def poll_interval(self, base: float) -> float:

@@ -116,6 +116,7 @@ class TaskScript:
     cancel_refusals: int = 0  # Cancel is refused this many times even while it would apply
     kill_refusals: int = 0  # Kill is refused this many times even while it would apply
     kill_keys: tuple[str, ...] = ("taskid", "socketaccesstoken")  # Kill bodies understood
+    stderr_lines: int = 0  # interim task_error frames sent while generating (Detail unaffected)
 
 
 @dataclass
@@ -835,6 +836,9 @@ class WiroSimulator:
                         clip_job.cancel()
                         return
                 percent = step * 100 // steps
+                if step == 1:
+                    for line in range(script.stderr_lines):
+                        await self._emit(task, "task_error", f"warning: retrying chunk {line}")
                 if script.progress:
                     progress = {
                         "type": "progressGenerate",

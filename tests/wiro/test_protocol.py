@@ -47,7 +47,7 @@ async def test_frames_are_routed_by_id_or_tasktoken(
     sim: WiroSimulator, make_client: MakeClient, keys
 ):
     sim.frame_keys = keys
-    sim.script_next(TaskScript(generate=0.4))
+    sim.script_next(TaskScript(queue=0.5, generate=0.4))  # subscribed before it starts
     # A slow poll: anything live here came through the socket.
     wiro = await make_client(sim, poll_interval=30.0)
     accepted = await submit(wiro)
@@ -330,3 +330,17 @@ async def test_a_working_socket_postpones_the_regular_poll(
     assert events[-1].kind == "succeeded"
     # The opening read and the final one; without the socket it would be one every 0.8 s.
     assert detail_calls(sim, accepted.task_token) == 2
+
+
+async def test_a_burst_of_stderr_lines_is_not_a_burst_of_reads(
+    sim: WiroSimulator, make_client: MakeClient
+):
+    sim.script_next(TaskScript(generate=0.8, stderr_lines=25))
+    wiro = await make_client(sim, poll_interval=30.0)
+    accepted = await submit(wiro)
+    events = await collect(wiro, accepted.task_id, accepted.task_token)
+    assert events[-1].kind == "succeeded"
+    # Opening read, one read for the burst, the final one.
+    assert detail_calls(sim, accepted.task_token) <= 3
+    flags = [u.retrying for u in updates(events)]
+    assert True in flags and flags[-1] is False  # shown, then cleared by the progress after it
