@@ -1,8 +1,10 @@
 """Entry point: `python -m bot [run | doctor | sync [--guild ID] | backup [DEST]]`.
 
 Builds Settings, logging, the database, the Wiro client (or the sandbox simulator) and the bot,
-in that order, and tears them down in reverse. Configuration problems are reported as a list
-with fixes and exit status 2, never as a traceback.
+in that order, and tears them down in reverse. Every failure an operator can meet is one or two
+lines saying what to do, never a traceback, with the exit status a service manager needs:
+2 for configuration the operator must change (the systemd unit does not restart on it), 1 for a
+failure that may pass by itself (Discord unreachable: restarted), 0 after a requested stop.
 """
 
 from __future__ import annotations
@@ -15,9 +17,17 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from bot.settings import ConfigError, Settings, load_settings
+from bot.settings import (
+    ConfigError,
+    DiscordSettings,
+    Settings,
+    load_discord_settings,
+    load_settings,
+)
 
 if TYPE_CHECKING:
+    import aiohttp
+
     from bot.wiro.client import WiroClient
     from bot.wiro.sandbox import WiroSimulator
 
@@ -27,6 +37,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
 SHUTDOWN_BUDGET_SECONDS = 8.0  # the process must be gone within 10 s of SIGTERM
+SYNC_TIMEOUT_SECONDS = 30.0
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -51,8 +62,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     return args
 
 
-def report_config_problems(error: ConfigError) -> None:
-    print("The bot cannot start: its configuration is incomplete.\n", file=sys.stderr)
+def report_config_problems(
+    error: ConfigError, heading: str = "The bot cannot start: its configuration is incomplete."
+) -> None:
+    print(f"{heading}\n", file=sys.stderr)
     for problem in error.problems:
         print(f"  ✗ {problem}", file=sys.stderr)
     print(
@@ -67,7 +80,22 @@ def _secrets(settings: Settings) -> list[str]:
     return [v.get_secret_value() for v in values if v is not None]
 
 
-async def build_wiro(settings: Settings) -> tuple[WiroClient, WiroSimulator | None]:
+def unreachable(what: str, exc: BaseException) -> str:
+    """One line for a host that could not be reached, without the exception's chain."""
+    reason = str(exc) or type(exc).__name__
+    return f"could not reach {what} ({reason}): check this server's network connection and DNS"
+
+
+def network_error(exc: BaseException) -> bool:
+    """Whether `exc` means the network (DNS, refused, reset, TLS, a timeout), not a bug."""
+    import aiohttp
+
+    return isinstance(exc, OSError | TimeoutError | aiohttp.ClientError)
+
+
+async def build_wiro(
+    settings: Settings, session: aiohttp.ClientSession | None = None
+) -> tuple[WiroClient, WiroSimulator | None]:
     """The Wiro client, pointed at the in-process simulator when WIRO_SANDBOX=true."""
     from bot.wiro.client import WiroClient
 
@@ -93,14 +121,13 @@ async def build_wiro(settings: Settings) -> tuple[WiroClient, WiroSimulator | No
         api_base=api_base,
         socket_url=socket_url,
         output_hosts=hosts,
+        session=session,
     )
     return wiro, simulator
 
 
 async def run_bot(settings: Settings) -> int:
     """Run until SIGTERM/SIGINT or a fatal Discord error; return the exit status."""
-    import discord
-
     from bot.app import VideoBot
     from storage.db import Database
 
@@ -134,16 +161,7 @@ async def run_bot(settings: Settings) -> int:
     stopper = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
     if runner in done:
-        failure = runner.exception()
-        if isinstance(failure, discord.LoginFailure):
-            log.error("Discord rejected DISCORD_TOKEN: reset the token in the developer portal")
-            status = EXIT_FAILED
-        elif isinstance(failure, discord.PrivilegedIntentsRequired):
-            log.error("Discord refused the gateway intents requested by the bot")
-            status = EXIT_FAILED
-        elif failure is not None:
-            log.error("the Discord connection failed", exc_info=failure)
-            status = EXIT_FAILED
+        status = report_run_failure(runner.exception())
     else:
         log.info("signal received")
     stopper.cancel()
@@ -165,33 +183,89 @@ async def run_bot(settings: Settings) -> int:
     return status
 
 
-async def sync_commands(settings: Settings, guild_id: int | None) -> int:
-    """Publish the slash commands globally or to one server."""
+def report_run_failure(failure: BaseException | None) -> int:
+    """Log why the Discord side stopped, in one line where the operator can act; the status."""
     import discord
 
+    from bot.publishing import PublishError
+
+    if failure is None:
+        return EXIT_OK
+    if isinstance(failure, discord.LoginFailure):
+        log.error(
+            "Discord rejected DISCORD_TOKEN: reset it in the developer portal "
+            "(Bot → Reset Token) and update .env"
+        )
+        return EXIT_CONFIG
+    if isinstance(failure, discord.PrivilegedIntentsRequired):
+        log.error("Discord refused the gateway intents: turn off no intent; check the token's bot")
+        return EXIT_CONFIG
+    if isinstance(failure, PublishError):
+        log.error("%s", failure)
+        return EXIT_CONFIG if failure.config else EXIT_FAILED
+    if network_error(failure):
+        log.error("%s; the service manager starts the bot again", unreachable("Discord", failure))
+        return EXIT_FAILED
+    if isinstance(failure, discord.HTTPException):
+        log.error(
+            "Discord answered %s while the bot was starting (%s); try again in a minute",
+            failure.status,
+            failure.text or "no details",
+        )
+        return EXIT_FAILED
+    log.error("the Discord connection failed unexpectedly", exc_info=failure)  # a bug: show all
+    return EXIT_FAILED
+
+
+async def sync_commands(discord_settings: DiscordSettings, guild_id: int | None) -> int:
+    """Publish the slash commands to one server or globally, whatever was published before.
+
+    Needs only DISCORD_TOKEN: no Wiro keys, no database (the start compares the published
+    tree with its own record and publishes again only if the commands changed since).
+    """
+    import discord
+    from pydantic import SecretStr
+
     from bot.app import VideoBot
+    from bot.publishing import PublishError, publish
+    from bot.wiro.client import WiroClient
     from storage.db import Database
 
-    storage = Database(settings.database_path)
-    await storage.open()
-    wiro, simulator = await build_wiro(settings)
-    bot = VideoBot(settings=settings, storage=storage, wiro=wiro, mode="sync")
+    token = discord_settings.discord_token.get_secret_value()
+    # The command tree needs the bot's shape, not its services: they are built, never opened.
+    settings = Settings.model_construct(discord_token=SecretStr(token), wiro_sandbox=True)
+    wiro = WiroClient(
+        api_key=None,
+        api_secret=None,
+        api_base=settings.wiro_api_base,
+        socket_url=settings.wiro_socket_url,
+        output_hosts=settings.output_hosts,
+    )
+    bot = VideoBot(
+        settings=settings, storage=Database(settings.database_path), wiro=wiro, mode="sync"
+    )
+    target = guild_id or discord_settings.dev_guild_id
     try:
         async with bot:
-            await bot.login(settings.discord_token.get_secret_value())
-            if guild_id:
-                guild = discord.Object(guild_id)
-                bot.tree.copy_global_to(guild=guild)
-                synced = await bot.tree.sync(guild=guild)
-                print(f"Synced {len(synced)} commands to server {guild_id}.")
-            else:
-                synced = await bot.tree.sync()
-                print(
-                    f"Synced {len(synced)} commands globally "
-                    "(Discord may take a few minutes to show them)."
-                )
+            async with asyncio.timeout(SYNC_TIMEOUT_SECONDS):
+                await bot.login(token)
+                count = await publish(bot, bot.tree, target)
     except discord.LoginFailure:
-        print("Discord rejected DISCORD_TOKEN.", file=sys.stderr)
+        print(
+            "Discord rejected DISCORD_TOKEN: reset it in the developer portal "
+            "(Bot → Reset Token) and update .env. Nothing was published.",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    except PublishError as exc:
+        print(f"{exc} Nothing was published.", file=sys.stderr)
+        return EXIT_CONFIG if exc.config else EXIT_FAILED
+    except TimeoutError:
+        print(
+            f"Discord did not answer within {SYNC_TIMEOUT_SECONDS:.0f} s: check this server's "
+            "network connection, then run sync again. Nothing was published.",
+            file=sys.stderr,
+        )
         return EXIT_FAILED
     except discord.RateLimited as exc:
         # Global syncs are limited per day; waiting here for hours would look like a hang.
@@ -202,13 +276,17 @@ async def sync_commands(settings: Settings, guild_id: int | None) -> int:
         )
         return EXIT_FAILED
     except discord.HTTPException as exc:
-        print(f"Discord refused the command sync: {exc}", file=sys.stderr)
+        print(f"Discord refused ({exc}). Nothing was published.", file=sys.stderr)
         return EXIT_FAILED
-    finally:
-        await wiro.close()
-        if simulator is not None:
-            await simulator.stop()
-        await storage.close()
+    except Exception as exc:
+        if not network_error(exc):
+            raise  # a bug, not the operator's: the traceback is what a report needs
+        print(f"{unreachable('Discord', exc)}. Nothing was published.", file=sys.stderr)
+        return EXIT_FAILED
+    if target:
+        print(f"Synced {count} commands to server {target}.")
+    else:
+        print(f"Synced {count} commands globally (Discord clients may take a few minutes).")
     return EXIT_OK
 
 
@@ -223,16 +301,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bot.doctor import run_doctor
 
         return asyncio.run(run_doctor(live=args.live, yes=args.yes))
+    from bot.logs import setup_logging
+
+    if args.command == "sync":
+        try:
+            discord_settings = load_discord_settings()
+        except ConfigError as error:
+            report_config_problems(error, "Cannot publish the commands: DISCORD_TOKEN is needed.")
+            return EXIT_CONFIG
+        token = discord_settings.discord_token.get_secret_value()
+        setup_logging(discord_settings.log_level, secrets=[token])
+        return asyncio.run(sync_commands(discord_settings, args.guild))
     try:
         settings = load_settings()
     except ConfigError as error:
         report_config_problems(error)
         return EXIT_CONFIG
-    from bot.logs import setup_logging
-
     setup_logging(settings.log_level, secrets=_secrets(settings))
-    if args.command == "sync":
-        return asyncio.run(sync_commands(settings, args.guild))
     return asyncio.run(run_bot(settings))
 
 

@@ -156,23 +156,34 @@ class VideoBot(commands.Bot):
         self.add_listener(on_extend_form, "on_interaction")
         if self.mode != "run":
             return
-        if self.settings.dev_guild_id:
-            guild = discord.Object(self.settings.dev_guild_id)
-            self.tree.copy_global_to(guild=guild)
-            try:
-                synced = await self.tree.sync(guild=guild)
-                log.info("synced %d commands to dev guild %s", len(synced), guild.id)
-            except discord.RateLimited as exc:
-                # The commands published before keep working; do not hold up the start.
-                log.warning(
-                    "command sync to dev guild %s is rate limited for %.0f s; skipped",
-                    guild.id,
-                    exc.retry_after,
-                )
+        await self._publish_commands()
         # The other models' schemas and prices (Hailuo 2.3 Fast), read in the background: a slow
         # Wiro must not hold up the start, and an image run asks again if it has to.
         self.background.spawn(self.jobs.prepare_models(), name="model-schemas")
         self.background.spawn(self._resume_when_ready(), name="resume-jobs")
+
+    async def _publish_commands(self) -> None:
+        """Publish the slash commands if they changed since the last publication (product §5).
+
+        To DEV_GUILD_ID when set (instant), else globally. A server the bot cannot publish to
+        is a configuration error (PublishError with `config`); any other refusal is logged and
+        tried again at the next start.
+        """
+        from bot.publishing import PublishError, publish_if_changed
+
+        target = self.settings.dev_guild_id
+        where = f"to server {target}" if target else "globally"
+        try:
+            count = await publish_if_changed(self, self.tree, self.storage, target)
+        except PublishError as exc:
+            if exc.config:
+                raise
+            log.warning("slash commands not published: %s", exc)
+            return
+        if count is None:
+            log.info("slash commands unchanged since they were last published %s", where)
+        else:
+            log.info("published %d slash commands %s (they changed)", count, where)
 
     async def _resume_when_ready(self) -> None:
         await self.wait_until_ready()

@@ -1,21 +1,31 @@
 """`python -m bot doctor`: a checklist an operator can read, each ✗ with how to fix it.
 
 Checks, in order: configuration, the database (writable and migrated), the Discord token (who
-the bot is, its servers, permissions it lacks in each), the Wiro credentials (a signed
-Tool/Detail call and the model's parameter schema). Exit status 0 when every check passes.
+the bot is), its servers (permissions it lacks in each, and DEV_GUILD_ID), the Wiro credentials
+(a signed Tool/Detail call and the model's parameter schema). Each check says when it starts and
+has its own time budget (`BUDGETS`), so a host that never answers costs that budget, not minutes:
+the whole run ends within 20 s. Exit status 0 when every check passes.
+
+To add a check: write `async def check_x(settings, checklist)` that adds one or more `Check`s,
+and list it in `CHECKS` with its budget.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
+from bot.publishing import invite_url
 from bot.settings import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    import discord
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +38,9 @@ NEEDED_PERMISSIONS = {
     "read_message_history": "Read Message History (reply to the job card with the clip)",
 }
 
-# View Channel, Send Messages, Embed Links, Attach Files, Read Message History.
-INVITE_PERMISSIONS = 1024 + 2048 + 16384 + 32768 + 65536
+# Seconds each check may take. A host that accepts the connection and never answers costs
+# exactly this; together with start-up they stay under 20 s.
+BUDGETS = {"Database": 3.0, "Discord token": 5.0, "Servers": 5.0, "Wiro": 5.0}
 
 
 @dataclass
@@ -45,8 +56,22 @@ class Checklist:
     def __init__(self, out: TextIO) -> None:
         self.out = out
         self.checks: list[Check] = []
+        self._progress = False  # a "checking …" line is on screen, waiting to be replaced
+
+    def start(self, name: str, budget: float) -> None:
+        """Say which check runs now (replaced by its result on a terminal)."""
+        text = f"… {name} (at most {budget:.0f} s)"
+        if self.out.isatty():
+            print(text, end="", file=self.out)
+            self._progress = True
+        else:
+            print(text, file=self.out)
+        self.out.flush()
 
     def add(self, check: Check) -> Check:
+        if self._progress:
+            print("\r\x1b[K", end="", file=self.out)
+            self._progress = False
         self.checks.append(check)
         mark = "✓" if check.ok else "✗"
         detail = f": {check.detail}" if check.detail else ""
@@ -64,12 +89,14 @@ class Checklist:
 
 
 async def check_database(settings: Settings, checklist: Checklist) -> None:
+    """Open (create, migrate) the database and check that it is writable."""
     from storage.db import Database
 
     db = Database(settings.database_path)
     try:
-        await db.open()
-        version = await db.schema_version()
+        async with asyncio.timeout(BUDGETS["Database"]):
+            await db.open()
+            version = await db.schema_version()
         # open() created the file and ran the migrations; this catches a read-only file later.
         if not os.access(settings.database_path, os.W_OK):
             raise PermissionError("the file is not writable by this user")
@@ -85,7 +112,8 @@ async def check_database(settings: Settings, checklist: Checklist) -> None:
             Check(
                 "Database",
                 False,
-                f"{settings.database_path}: {exc}",
+                f"{settings.database_path}: "
+                + (str(exc) or f"no answer within {BUDGETS['Database']:.0f} s (locked?)"),
                 fix="make DATABASE_PATH point to a writable location (its folder is created)",
             )
         )
@@ -95,6 +123,7 @@ async def check_database(settings: Settings, checklist: Checklist) -> None:
 
 
 async def check_discord(settings: Settings, checklist: Checklist) -> None:
+    """Log in with the token (who the bot is), then list its servers and what each lacks."""
     import discord
 
     from bot.app import build_intents, quiet_voice_warnings
@@ -102,7 +131,34 @@ async def check_discord(settings: Settings, checklist: Checklist) -> None:
     quiet_voice_warnings()
     client = discord.Client(intents=build_intents())
     try:
-        await client.login(settings.discord_token.get_secret_value())
+        if await _check_token(settings, checklist, client):
+            checklist.start("Servers", BUDGETS["Servers"])
+            try:
+                async with asyncio.timeout(BUDGETS["Servers"]):
+                    await _check_servers(settings, checklist, client)
+            except TimeoutError:
+                checklist.add(
+                    Check(
+                        "Servers",
+                        False,
+                        f"Discord did not list the bot's servers within {BUDGETS['Servers']:.0f} s",
+                        fix="check the network connection to discord.com and try again",
+                    )
+                )
+    finally:
+        with contextlib.suppress(Exception):
+            await client.close()
+
+
+async def _check_token(settings: Settings, checklist: Checklist, client: discord.Client) -> bool:
+    import discord
+
+    from bot.__main__ import network_error
+
+    budget = BUDGETS["Discord token"]
+    try:
+        async with asyncio.timeout(budget):
+            await client.login(settings.discord_token.get_secret_value())
     except discord.LoginFailure:
         checklist.add(
             Check(
@@ -112,50 +168,63 @@ async def check_discord(settings: Settings, checklist: Checklist) -> None:
                 fix="reset the token in the developer portal (Bot → Reset Token) and update .env",
             )
         )
-        await client.close()
-        return
-    except Exception as exc:
+        return False
+    except TimeoutError:
         checklist.add(
             Check(
                 "Discord token",
                 False,
-                f"could not reach Discord: {exc}",
-                fix="check the network connection to discord.com",
+                f"no answer from Discord within {budget:.0f} s",
+                fix="check the network connection to discord.com (firewall, DNS, proxy)",
             )
         )
-        await client.close()
-        return
-    try:
-        assert client.user is not None
+        return False
+    except Exception as exc:
+        if not (network_error(exc) or isinstance(exc, discord.HTTPException)):
+            raise
         checklist.add(
-            Check("Discord token", True, f"logged in as {client.user} ({client.user.id})")
+            Check(
+                "Discord token",
+                False,
+                f"could not reach Discord: {exc or type(exc).__name__}",
+                fix="check the network connection to discord.com (firewall, DNS, proxy)",
+            )
         )
-        try:
-            guilds = [g async for g in client.fetch_guilds(limit=200)]
-        except discord.HTTPException as exc:
-            checklist.add(
-                Check(
-                    "Servers",
-                    False,
-                    f"Discord did not list the bot's servers ({exc.status})",
-                    fix="try again; if it persists, check Discord's status page",
-                )
+        return False
+    assert client.user is not None
+    checklist.add(
+        Check(
+            "Discord token",
+            True,
+            f"logged in as {client.user} ({client.user.id})",
+            lines=[f"invite link: {invite_url(client.application_id)}"],
+        )
+    )
+    return True
+
+
+async def _check_servers(settings: Settings, checklist: Checklist, client: discord.Client) -> None:
+    import discord
+
+    assert client.user is not None
+    try:
+        guilds = [g async for g in client.fetch_guilds(limit=200)]
+    except discord.HTTPException as exc:
+        checklist.add(
+            Check(
+                "Servers",
+                False,
+                f"Discord did not list the bot's servers ({exc.status})",
+                fix="try again; if it persists, check Discord's status page",
             )
-            return
-        if not guilds:
-            app_id = client.application_id
-            checklist.add(
-                Check(
-                    "Servers",
-                    False,
-                    "the bot is in no server yet",
-                    fix=(
-                        "invite it: https://discord.com/oauth2/authorize?client_id="
-                        f"{app_id}&scope=bot+applications.commands&permissions={INVITE_PERMISSIONS}"
-                    ),
-                )
-            )
-            return
+        )
+        return
+    invite = invite_url(client.application_id)
+    if not guilds:
+        checklist.add(
+            Check("Servers", False, "the bot is in no server yet", fix=f"invite it: {invite}")
+        )
+    else:
         lines: list[str] = []
         all_ok = True
         allowed = await allowed_channels(settings, [g.id for g in guilds])
@@ -189,8 +258,32 @@ async def check_discord(settings: Settings, checklist: Checklist) -> None:
                 lines=lines,
             )
         )
-    finally:
-        await client.close()
+    check_dev_guild(settings.dev_guild_id, {g.id: g.name for g in guilds}, invite, checklist)
+
+
+def check_dev_guild(
+    dev_guild_id: int | None, guilds: dict[int, str], invite: str, checklist: Checklist
+) -> None:
+    """DEV_GUILD_ID must name a server the bot is in: the commands are published there."""
+    if dev_guild_id is None:
+        return
+    if dev_guild_id in guilds:
+        checklist.add(
+            Check(
+                "DEV_GUILD_ID",
+                True,
+                f"{guilds[dev_guild_id]} ({dev_guild_id}): commands are published there at start",
+            )
+        )
+        return
+    checklist.add(
+        Check(
+            "DEV_GUILD_ID",
+            False,
+            f"the bot is not in server {dev_guild_id}, so the bot would stop at start (exit 2)",
+            fix=f"invite it there ({invite}), or remove DEV_GUILD_ID from .env to publish globally",
+        )
+    )
 
 
 async def allowed_channels(
@@ -240,12 +333,19 @@ def channel_gaps(channels: Sequence[Any], member: Any, allowed: frozenset[int]) 
 
 
 async def check_wiro(settings: Settings, checklist: Checklist) -> None:
+    """One signed Tool/Detail call (or the sandbox simulator's), bounded by its budget."""
+    import aiohttp
+
     from bot.__main__ import build_wiro
 
-    wiro, simulator = await build_wiro(settings)
+    budget = BUDGETS["Wiro"]
+    # The client's start() would also fetch the schema in the background and warn; doctor asks
+    # exactly once, with its own session and budget, and reports the answer here.
+    session = aiohttp.ClientSession()
+    wiro, simulator = await build_wiro(settings, session=session)
     try:
-        await wiro.start()
-        tool = await wiro.tool_detail()
+        async with asyncio.timeout(budget):
+            tool = await wiro.tool_detail()
         prices = ", ".join(
             f"{r}/{d}s ${p:.2f}"
             for r in tool.resolutions
@@ -270,6 +370,15 @@ async def check_wiro(settings: Settings, checklist: Checklist) -> None:
                 ],
             )
         )
+    except TimeoutError:
+        checklist.add(
+            Check(
+                "Wiro",
+                False,
+                f"no answer from {settings.wiro_api_base} within {budget:.0f} s",
+                fix="check WIRO_API_BASE and the network connection to Wiro",
+            )
+        )
     except Exception as exc:
         from bot.wiro.errors import WiroAuthError
 
@@ -280,9 +389,19 @@ async def check_wiro(settings: Settings, checklist: Checklist) -> None:
         )
         checklist.add(Check("Wiro", False, str(exc) or type(exc).__name__, fix=fix))
     finally:
-        await wiro.close()
+        with contextlib.suppress(Exception):
+            await wiro.close()
+        await session.close()
         if simulator is not None:
             await simulator.stop()
+
+
+# (name shown while it runs, budget, check); a check may add more than one line (Discord).
+CHECKS: tuple[tuple[str, float, Callable[[Settings, Checklist], Awaitable[None]]], ...] = (
+    ("Database", BUDGETS["Database"], check_database),
+    ("Discord token", BUDGETS["Discord token"], check_discord),
+    ("Wiro", BUDGETS["Wiro"], check_wiro),
+)
 
 
 async def run_doctor(out: TextIO | None = None, *, live: bool = False, yes: bool = False) -> int:
@@ -314,13 +433,12 @@ async def run_doctor(out: TextIO | None = None, *, live: bool = False, yes: bool
     setup_logging("WARNING", secrets=secrets, stream=sys.stderr)
     sandbox = " (WIRO_SANDBOX=true)" if settings.wiro_sandbox else ""
     checklist.add(Check("Configuration", True, f"all variables valid{sandbox}"))
-    for name, check in (
-        ("Database", check_database),
-        ("Discord", check_discord),
-        ("Wiro", check_wiro),
-    ):
+    for name, budget, check in CHECKS:
+        checklist.start(name, budget)
         try:
-            await check(settings, checklist)
+            # Each check bounds its own waits; this outer bound (a little longer) is the net.
+            async with asyncio.timeout(budget * 2 + 1):
+                await check(settings, checklist)
         except Exception as exc:  # a checklist, not a traceback, whatever went wrong
             log.debug("doctor check %s crashed", name, exc_info=exc)
             checklist.add(

@@ -208,18 +208,55 @@ def _describe(error: Mapping[str, Any]) -> tuple[str, str]:
     return name, message[0].lower() + message[1:] if message else "is invalid"
 
 
+class DiscordSettings(BaseSettings):
+    """What `python -m bot sync` needs: the token (and where to publish), nothing else."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", case_sensitive=False, extra="ignore"
+    )
+
+    discord_token: SecretStr
+    dev_guild_id: int | None = None
+    log_level: LogLevel = "INFO"
+
+    @field_validator("discord_token", "dev_guild_id", mode="before")
+    @classmethod
+    def _blank_is_missing(cls, value: object) -> object:
+        if isinstance(value, str):
+            return value.strip() or None
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
+
+
+def _problems(exc: ValidationError) -> list[str]:
+    problems: list[str] = []
+    for error in exc.errors():
+        if isinstance((error.get("ctx") or {}).get("error"), _MissingWiroCredentials):
+            continue  # reported by load_settings, once, from the raw values
+        var, what = _describe(error)
+        hint = HINTS.get(var)
+        problems.append(f"{var} {what}" + (f": {hint}" if hint else ""))
+    return problems
+
+
+def load_discord_settings(env_file: str | Path | None = ".env") -> DiscordSettings:
+    """Read only DISCORD_TOKEN, DEV_GUILD_ID and LOG_LEVEL, or raise `ConfigError`."""
+    try:
+        return DiscordSettings(_env_file=env_file)
+    except ValidationError as exc:
+        raise ConfigError(_problems(exc)) from None
+
+
 def load_settings(env_file: str | Path | None = ".env", **overrides: object) -> Settings:
     """Read the configuration or raise `ConfigError` naming every problem and its fix."""
     try:
         return Settings(_env_file=env_file, **overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        problems: list[str] = []
-        for error in exc.errors():
-            if isinstance((error.get("ctx") or {}).get("error"), _MissingWiroCredentials):
-                continue  # reported below, once, from the raw values
-            var, what = _describe(error)
-            hint = HINTS.get(var)
-            problems.append(f"{var} {what}" + (f": {hint}" if hint else ""))
+        problems = _problems(exc)
         raw = _CredentialPresence(_env_file=env_file)
         sandbox = overrides.get("wiro_sandbox", raw.wiro_sandbox)
         for field in _missing_wiro_credentials(

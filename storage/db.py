@@ -8,7 +8,8 @@ each in its own module:
 - `storage.ledger`: reserve, charge and refund rows and the sums taken from them;
 - `storage.guilds`: what moderators set per server, and their audit log;
 - `storage.approvals`: the approval queue (settings, held requests, decisions) and the budget
-  alerts already announced.
+  alerts already announced;
+- `storage.state`: facts the bot keeps about itself (the published command tree's hash).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from storage.guilds import GuildTables
 from storage.jobs import JobTables
 from storage.ledger import LedgerTables
 from storage.sqlite import DEFAULT_BUSY_TIMEOUT_MS, from_db_time, to_db_time
+from storage.state import StateTables
 
 if TYPE_CHECKING:
     from storage.api import Storage
@@ -35,7 +37,7 @@ __all__ = [
 ]
 
 
-class Database(JobTables, FrameTables, LedgerTables, GuildTables, ApprovalTables):
+class Database(JobTables, FrameTables, LedgerTables, GuildTables, ApprovalTables, StateTables):
     """The bot's SQLite file: jobs, the credit ledger and moderator settings."""
 
 

@@ -274,6 +274,20 @@ def m0005_extend_chains(db: SqliteUtilsDatabase) -> None:
         db.execute(sql)
 
 
+@_migration("0006_bot_state")
+def m0006_bot_state(db: SqliteUtilsDatabase) -> None:
+    # Facts the bot keeps about itself: the hash of the command tree last published per target.
+    db.execute(
+        """
+        CREATE TABLE bot_state (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )
+        """
+    )
+
+
 def migration_names() -> list[str]:
     """Return the names of all known migrations, in order (index + 1 is the version)."""
     return list(_names)
