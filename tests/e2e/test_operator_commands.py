@@ -220,7 +220,7 @@ async def test_sync_needs_only_the_token_and_fails_in_one_line(tmp_path: Path) -
     async with DiscordDouble() as dd:
         env = {**dd.env(), "DATABASE_PATH": str(unusable)}  # and no Wiro keys at all
         code, out = await _run(("sync",), env, tmp_path)
-        assert code == 0 and "Synced 4 commands globally" in out, out
+        assert code == 0 and "Synced 5 commands globally" in out, out
         env["DEV_GUILD_ID"] = "123456789012345678"
         code_guild, out_guild = await _run(("sync",), env, tmp_path)
     assert list(unusable.iterdir()) == []
