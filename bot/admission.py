@@ -93,10 +93,11 @@ class Admission:
                 f"{req.resolution} videos can only be 6 seconds long. "
                 "Choose 768P for a 10-second clip."
             ) from None
-        if req.image_url is not None and self.wiro.tool.from_fallback:
+        client = self.wiro.for_project(get_model(req.model).slug_project)
+        if (req.has_image or req.image_url is not None) and client.tool.from_fallback:
             # Never spend on a guessed image field (docs/wiro-protocol.md "Inputs"); the
-            # client keeps asking Tool/Detail in the background.
-            self.wiro.refresh_schema_soon()
+            # client keeps asking this model's Tool/Detail in the background.
+            client.refresh_schema_soon()
             raise Refused(IMAGE_RUNS_PAUSED)
         await self._check_limits(req, cost)
         return cost

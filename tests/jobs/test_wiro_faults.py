@@ -144,3 +144,16 @@ async def test_image_job_refused_before_anything_is_spent_while_the_schema_is_un
     # Text runs are unaffected.
     job = await service.submit(request(), None)
     assert (await wait_terminal(db, job.id)).state is JobState.SUCCEEDED
+
+
+async def test_fast_image_job_checks_the_fast_models_own_schema(
+    service: JobService, sim: WiroSimulator, db: Database, wiro: WiroClient
+) -> None:
+    fast = wiro.for_project("hailuo-2-3-fast")
+    fast.tool = fast.tool.fallback()  # the Fast slug's Tool/Detail has not answered
+    sim.tool_parameters_null = True
+    assert not wiro.tool.from_fallback  # the standard model's schema is known
+    with pytest.raises(Refused) as refused:
+        await service.submit(request(model="hailuo-2.3-fast", has_image=True), png_frame())
+    assert refused.value.message == IMAGE_RUNS_PAUSED
+    assert sim.runs == [] and await db.jobs_in_flight() == []
