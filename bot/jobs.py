@@ -151,6 +151,7 @@ class JobService:
         # Jobs whose task Wiro reported a problem with and is retrying (`task_error`): shown on
         # the card until the task moves on. Not stored: a restart re-learns it at its first poll.
         self._retrying: set[int] = set()
+        self._stopping: set[int] = set()  # jobs whose task a background stop is stopping
 
     # ------------------------------------------------------------------------------------------
     # Checks before anything is spent (bot.admission)
@@ -471,6 +472,9 @@ class JobService:
     async def _follow(self, job: Job) -> Job:
         jlog = job_logger(log, job.id)
         assert job.wiro_task_id and job.wiro_task_token
+        if job.cancelled_by is not None:
+            # Cancelled before a restart cut the stop short: make sure Wiro is told again.
+            self._stop_in_background(job)
         deadline = time.monotonic() + self._seconds_left(job)
         try:
             async for event in self.client_for(job.model).follow(
@@ -830,8 +834,13 @@ class JobService:
         """Ask Wiro to stop the task; the card says "cancelled" only once Task/Detail shows it.
 
         Stopping may take a while (Cancel and Kill are retried until Wiro confirms), so the
-        member's click is answered at once; the follower sees the confirmed `task_cancel`."""
-        self._tasks.spawn(self._stop_at_wiro(job), name=f"stop-{job.id}")
+        member's click is answered at once; the follower sees the confirmed `task_cancel`.
+        One stop per job at a time."""
+        if job.id in self._stopping:
+            return
+        self._stopping.add(job.id)
+        task = self._tasks.spawn(self._stop_at_wiro(job), name=f"stop-{job.id}")
+        task.add_done_callback(lambda _: self._stopping.discard(job.id))
 
     async def _stop_at_wiro(self, job: Job) -> TaskDetail | None:
         """Stop the task at Wiro; return the Task/Detail that shows it closed, if Wiro did."""

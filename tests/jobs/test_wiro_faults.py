@@ -157,3 +157,31 @@ async def test_fast_image_job_checks_the_fast_models_own_schema(
         await service.submit(request(model="hailuo-2.3-fast", has_image=True), png_frame())
     assert refused.value.message == IMAGE_RUNS_PAUSED
     assert sim.runs == [] and await db.jobs_in_flight() == []
+
+
+async def test_a_cancel_cut_short_by_a_restart_is_sent_again(
+    make_service: Callable[..., JobService], sim: WiroSimulator, db: Database
+) -> None:
+    first = make_service()
+    sim.script_next(TaskScript(queue=0.0, generate=30.0, kill_refusals=1000))
+    job = await first.submit(request(), None)
+    await wait_state(db, job.id, JobState.RUNNING)
+    task_id = (await db.get_job(job.id)).wiro_task_id or ""
+    for _ in range(500):  # bounded wait until Kill applies (after task_assign)
+        if sim.tasks[task_id].status == "task_start":
+            break
+        await asyncio.sleep(0.01)
+    await first.cancel(job.id, USER, is_moderator=False)
+    for _ in range(500):  # bounded wait for the first (refused) Kill
+        if any(p == "/Task/Kill" for p, _ in sim.requests):
+            break
+        await asyncio.sleep(0.01)
+    await first.shutdown(timeout=2)  # the stop is cut short; Wiro still runs the task
+    assert (await db.get_job(job.id)).state is JobState.RUNNING
+    kills_before = sum(1 for p, _ in sim.requests if p == "/Task/Kill")
+    sim.tasks[task_id].script.kill_refusals = 0  # Wiro would accept a Kill now
+    second = make_service()
+    await second.resume_all()
+    done = await wait_terminal(db, job.id, timeout=20)
+    assert done.state is JobState.CANCELLED
+    assert sum(1 for p, _ in sim.requests if p == "/Task/Kill") > kills_before
