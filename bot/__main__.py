@@ -24,12 +24,10 @@ from bot.settings import (
     load_discord_settings,
     load_settings,
 )
+from bot.startup import build_wiro, network_error, unreachable
 
 if TYPE_CHECKING:
-    import aiohttp
-
-    from bot.wiro.client import WiroClient
-    from bot.wiro.sandbox import WiroSimulator
+    pass
 
 log = logging.getLogger("bot")
 
@@ -78,52 +76,6 @@ def report_config_problems(
 def _secrets(settings: Settings) -> list[str]:
     values = [settings.discord_token, settings.wiro_api_key, settings.wiro_api_secret]
     return [v.get_secret_value() for v in values if v is not None]
-
-
-def unreachable(what: str, exc: BaseException) -> str:
-    """One line for a host that could not be reached, without the exception's chain."""
-    reason = str(exc) or type(exc).__name__
-    return f"could not reach {what} ({reason}): check this server's network connection and DNS"
-
-
-def network_error(exc: BaseException) -> bool:
-    """Whether `exc` means the network (DNS, refused, reset, TLS, a timeout), not a bug."""
-    import aiohttp
-
-    return isinstance(exc, OSError | TimeoutError | aiohttp.ClientError)
-
-
-async def build_wiro(
-    settings: Settings, session: aiohttp.ClientSession | None = None
-) -> tuple[WiroClient, WiroSimulator | None]:
-    """The Wiro client, pointed at the in-process simulator when WIRO_SANDBOX=true."""
-    from bot.wiro.client import WiroClient
-
-    simulator = None
-    api_base, socket_url, hosts = (
-        settings.wiro_api_base,
-        settings.wiro_socket_url,
-        settings.output_hosts,
-    )
-    if settings.wiro_sandbox:
-        from bot.wiro.sandbox import WiroSimulator
-
-        simulator = WiroSimulator(sandbox=True)
-        await simulator.start()
-        api_base, socket_url = simulator.api_base, simulator.socket_url
-        hosts = (simulator.output_host,)
-        log.info("sandbox mode: jobs run on the local Wiro simulator, no Wiro account used")
-    wiro = WiroClient(
-        api_key=settings.wiro_api_key.get_secret_value() if settings.wiro_api_key else None,
-        api_secret=(
-            settings.wiro_api_secret.get_secret_value() if settings.wiro_api_secret else None
-        ),
-        api_base=api_base,
-        socket_url=socket_url,
-        output_hosts=hosts,
-        session=session,
-    )
-    return wiro, simulator
 
 
 async def run_bot(settings: Settings) -> int:

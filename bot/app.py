@@ -141,10 +141,15 @@ class VideoBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         from cogs.approval import ApproveButton, DenyButton, DiscordReviews
+        from cogs.audit import AuditPoster
         from cogs.cards import CancelButton, DiscordPresenter, RerollButton
         from cogs.cards.studio import ExtendButton, RemakeButton, on_extend_form
 
-        self.presenter = DiscordPresenter(self, retry=self.jobs.config.delivery_retry)
+        # The audit channel's poster is wired here, with the presenter that calls it.
+        self.audit = AuditPoster(self)
+        self.presenter = DiscordPresenter(
+            self, retry=self.jobs.config.delivery_retry, audit=self.audit
+        )
         self.jobs.presenter = self.presenter
         self.approvals.presenter = DiscordReviews(self)
         for name in COGS:

@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
+from bot.permissions import CHANNEL_PERMISSIONS
 from bot.publishing import invite_url
 from bot.settings import ConfigError, Settings, load_settings
 
@@ -31,11 +32,7 @@ log = logging.getLogger(__name__)
 
 # Channel-level permissions the bot needs everywhere /video may run, and why.
 NEEDED_PERMISSIONS = {
-    "view_channel": "View Channels (see the channels where /video runs)",
-    "send_messages": "Send Messages (post job cards and clips)",
-    "embed_links": "Embed Links (the job card is an embed)",
-    "attach_files": "Attach Files (the clip and the first-frame thumbnail)",
-    "read_message_history": "Read Message History (reply to the job card with the clip)",
+    attr: f"{label} ({why})" for attr, (label, why) in CHANNEL_PERMISSIONS.items()
 }
 
 # Seconds each check may take. A host that accepts the connection and never answers costs
@@ -153,7 +150,7 @@ async def check_discord(settings: Settings, checklist: Checklist) -> None:
 async def _check_token(settings: Settings, checklist: Checklist, client: discord.Client) -> bool:
     import discord
 
-    from bot.__main__ import network_error
+    from bot.startup import network_error
 
     budget = BUDGETS["Discord token"]
     try:
@@ -336,7 +333,7 @@ async def check_wiro(settings: Settings, checklist: Checklist) -> None:
     """One signed Tool/Detail call (or the sandbox simulator's), bounded by its budget."""
     import aiohttp
 
-    from bot.__main__ import build_wiro
+    from bot.startup import build_wiro
 
     budget = BUDGETS["Wiro"]
     # The client's start() would also fetch the schema in the background and warn; doctor asks

@@ -30,7 +30,7 @@ async def run_live_check(
     confirm: Callable[[str], bool] = ask_on_terminal,
 ) -> int:
     """Make one real run after confirmation, record it, check every assumption; 0 if all hold."""
-    from bot.__main__ import build_wiro
+    from bot.startup import build_wiro
 
     key = settings.wiro_api_key.get_secret_value() if settings.wiro_api_key else None
     secret = settings.wiro_api_secret.get_secret_value() if settings.wiro_api_secret else None

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 
 import discord
 
+from bot.permissions import CHANNEL_PERMISSIONS
+
 if TYPE_CHECKING:
     from discord import app_commands
 
@@ -24,7 +26,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # View Channels, Send Messages, Embed Links, Attach Files, Read Message History.
-INVITE_PERMISSIONS = 1024 + 2048 + 16384 + 32768 + 65536
+INVITE_PERMISSIONS = discord.Permissions(**dict.fromkeys(CHANNEL_PERMISSIONS, True)).value
 
 
 class PublishError(Exception):

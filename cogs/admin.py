@@ -43,6 +43,7 @@ from bot.moderation import (
     validate_scope,
     validate_word,
 )
+from bot.permissions import CHANNEL_PERMISSIONS, labels
 from bot.usage import usage_csv, usd
 from cogs.approval import (
     approval_summary,
@@ -51,7 +52,6 @@ from cogs.approval import (
     turn_off,
     turn_on,
 )
-from cogs.audit import AuditPoster
 from cogs.cards import prompt_as_text
 from cogs.common import moderator_only, reply
 from cogs.governance import explain_limit, limit_words
@@ -91,10 +91,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 # What the bot needs in a channel: /video posts cards with thumbnails and clips there.
+# (View Channel is checked first, on its own.)
 VIDEO_CHANNEL_PERMISSIONS = {
-    "send_messages": "Send Messages",
-    "embed_links": "Embed Links",
-    "attach_files": "Attach Files",
+    attr: label for attr, label in labels(CHANNEL_PERMISSIONS).items() if attr != "view_channel"
 }
 
 
@@ -681,9 +680,7 @@ class AdminCog(commands.Cog):
         text = await set_audit_channel(
             self.storage, guild_id, channel.id if channel else None, actor
         )
-        poster = getattr(self.bot, "audit", None)
-        if isinstance(poster, AuditPoster):
-            poster.rearm(guild_id)
+        self.bot.audit.rearm(guild_id)
         await reply(interaction, text)
 
     # --- refunds and cancels ----------------------------------------------------------------
@@ -787,10 +784,4 @@ class AdminCog(commands.Cog):
 
 
 async def setup(bot: VideoBot) -> None:
-    bot.audit = AuditPoster(bot)  # type: ignore[attr-defined]
     await bot.add_cog(AdminCog(bot))
-
-
-async def teardown(bot: VideoBot) -> None:
-    if hasattr(bot, "audit"):
-        del bot.audit  # type: ignore[attr-defined]

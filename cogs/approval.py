@@ -21,11 +21,13 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord.ext import commands
 
+from bot import permissions
 from bot.approval import MAX_DENY_REASON_CHARS, expiry_words
 from bot.jobs import Refused
+from bot.permissions import labels
 from bot.usage import usd
 from cogs.cards import THUMBNAIL_NAME, card_link, prompt_as_text, settings_line
-from cogs.common import NO_MENTIONS, error_id, is_moderator, reply
+from cogs.common import NO_MENTIONS, guarded, is_moderator, reply
 from cogs.words import when
 from storage.approvals import Approval, ApprovalSettings, ApprovalStatus
 from storage.db import Database
@@ -40,12 +42,7 @@ DEFAULT_MODEL = "hailuo-2.3"
 DENY_FORM = re.compile(r"approval:deny-form:(?P<job_id>[0-9]+)")
 REASON_INPUT = "reason"
 # What the bot needs in the review channel: the review embed, its thumbnail, its buttons.
-REVIEW_CHANNEL_PERMISSIONS = {
-    "view_channel": "View Channel",
-    "send_messages": "Send Messages",
-    "embed_links": "Embed Links",
-    "attach_files": "Attach Files",
-}
+REVIEW_CHANNEL_PERMISSIONS = labels(permissions.REVIEW_CHANNEL_PERMISSIONS)
 
 _TITLES = {
     ApprovalStatus.WAITING: "🔎 Video request waiting for approval",
@@ -132,18 +129,6 @@ async def _moderator_here(interaction: discord.Interaction) -> None:
         raise Refused("Only moderators (Manage Server, or the bot's moderator role) can review.")
 
 
-async def _guarded(interaction: discord.Interaction, handler: Any) -> None:
-    """Run a handler; refusals and errors become an ephemeral answer, never silence."""
-    try:
-        await handler(interaction)
-    except Refused as exc:
-        await reply(interaction, exc.message)
-    except Exception:
-        ref = error_id()
-        log.exception("error ref=%s in approval interaction %s", ref, interaction.data)
-        await reply(interaction, f"Sorry, something went wrong on our side (error {ref}).")
-
-
 class ApproveButton(
     discord.ui.DynamicItem[discord.ui.Button[Any]],
     template=r"approval:approve:(?P<job_id>[0-9]+)",
@@ -167,7 +152,7 @@ class ApproveButton(
         return cls(int(match["job_id"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        await _guarded(interaction, self._approve)
+        await guarded(interaction, self._approve)
 
     async def _approve(self, interaction: discord.Interaction) -> None:
         await _moderator_here(interaction)
@@ -201,7 +186,7 @@ class DenyButton(
         return cls(int(match["job_id"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        await _guarded(interaction, self._open_form)
+        await guarded(interaction, self._open_form)
 
     async def _open_form(self, interaction: discord.Interaction) -> None:
         await _moderator_here(interaction)
@@ -438,7 +423,7 @@ class ApprovalCog(commands.Cog):
             )
             await reply(interaction, text)
 
-        await _guarded(interaction, deny)
+        await guarded(interaction, deny)
 
 
 async def setup(bot: VideoBot) -> None:

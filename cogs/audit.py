@@ -84,7 +84,8 @@ def unreachable_notice(channel_id: int) -> str:
 
 
 class AuditPoster:
-    """Posts the audit line of every finished job (set as `bot.audit` by the admin cog)."""
+    """Posts the audit line of every finished job (built by the bot's setup_hook as `bot.audit`
+    and handed to the presenter, which calls `job_finished`)."""
 
     def __init__(self, bot: VideoBot) -> None:
         self.bot = bot

@@ -1,14 +1,16 @@
 """Discord helpers shared by every cog: replying safely, who counts as a moderator, the tree.
 
-One error funnel: `VideoCommandTree.on_error` and `BaseView.on_error` turn known refusals into a
-short ephemeral answer and anything else into a logged error plus a plain apology with an error
-id, never a traceback and never "The application did not respond".
+One error funnel, `answer_error`: the command tree's `on_error` and `guarded` (which every
+button, form and menu handler runs through) turn known refusals into a short ephemeral answer
+and anything else into a logged error plus a plain apology with an error id, never a traceback
+and never "The application did not respond".
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -100,45 +102,52 @@ def moderator_only() -> Any:
     return app_commands.check(predicate)
 
 
+async def answer_error(interaction: discord.Interaction, error: BaseException, where: str) -> None:
+    """The one error funnel: a refusal or a failed check becomes a short private answer;
+    anything else is logged with an error id and the member gets a plain apology with that id
+    (never a traceback, never "The application did not respond")."""
+    original = getattr(error, "original", error)
+    if isinstance(original, Refused):
+        await reply(interaction, refused_words(original))
+        return
+    if isinstance(error, ModeratorOnly):
+        await reply(interaction, str(error))
+        return
+    if isinstance(error, app_commands.NoPrivateMessage):
+        await reply(interaction, "This command only works in a server.")
+        return
+    if isinstance(error, app_commands.CheckFailure):
+        await reply(interaction, "You are not allowed to use this command here.")
+        return
+    if isinstance(error, app_commands.TransformerError):
+        await reply(interaction, f"I couldn't understand `{error.value}`.")
+        return
+    ref = error_id()
+    log.error("error ref=%s in %s", ref, where, exc_info=original)
+    await reply(interaction, f"Sorry, something went wrong on our side (error {ref}).")
+
+
+async def guarded(
+    interaction: discord.Interaction,
+    handler: Callable[[discord.Interaction], Awaitable[object]],
+    where: str | None = None,
+) -> None:
+    """Run a button, form or menu handler through the funnel.
+
+    discord.py only logs what a `DynamicItem` callback raises (no view's `on_error` sees it), so
+    every persistent button's callback goes through here."""
+    try:
+        await handler(interaction)
+    except Exception as exc:
+        custom_id = interaction.data.get("custom_id", "?") if interaction.data else "?"
+        await answer_error(interaction, exc, where or f"component {custom_id}")
+
+
 class VideoCommandTree(app_commands.CommandTree):
-    """The one error funnel for slash commands."""
+    """Slash commands' errors go to the one funnel (`answer_error`)."""
 
     async def on_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
     ) -> None:
-        original = getattr(error, "original", error)
-        if isinstance(original, Refused):
-            await reply(interaction, refused_words(original))
-            return
-        if isinstance(error, ModeratorOnly):
-            await reply(interaction, str(error))
-            return
-        if isinstance(error, app_commands.NoPrivateMessage):
-            await reply(interaction, "This command only works in a server.")
-            return
-        if isinstance(error, app_commands.CheckFailure):
-            await reply(interaction, "You are not allowed to use this command here.")
-            return
-        if isinstance(error, app_commands.TransformerError):
-            await reply(interaction, f"I couldn't understand `{error.value}`.")
-            return
-        ref = error_id()
         command = interaction.command.qualified_name if interaction.command else "?"
-        log.error("error ref=%s in /%s", ref, command, exc_info=original)
-        await reply(interaction, f"Sorry, something went wrong on our side (error {ref}).")
-
-
-class BaseView(discord.ui.View):
-    """Views share the funnel: no traceback reaches a member."""
-
-    async def on_error(
-        self, interaction: discord.Interaction, error: Exception, item: discord.ui.Item[Any]
-    ) -> None:
-        if isinstance(error, Refused):
-            await reply(interaction, refused_words(error))
-            return
-        ref = error_id()
-        log.error(
-            "error ref=%s in component %s", ref, getattr(item, "custom_id", "?"), exc_info=error
-        )
-        await reply(interaction, f"Sorry, something went wrong on our side (error {ref}).")
+        await answer_error(interaction, error, f"/{command}")

@@ -32,7 +32,7 @@ from bot.media import (
     check_declared_size,
     check_image_async,
 )
-from cogs.common import error_id, manages_guild, reply, role_ids
+from cogs.common import answer_error, manages_guild, reply, role_ids
 from cogs.words import refused_words
 
 if TYPE_CHECKING:
@@ -258,9 +258,7 @@ class AnimateForm(discord.ui.Modal):
     async def on_error(  # type: ignore[override]
         self, interaction: discord.Interaction, error: Exception
     ) -> None:
-        ref = error_id()
-        log.error("error ref=%s in the Animate form", ref, exc_info=error)
-        await reply(interaction, f"Sorry, something went wrong on our side (error {ref}).")
+        await answer_error(interaction, error, "the Animate form")
 
 
 class StudioCog(commands.Cog):

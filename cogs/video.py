@@ -26,6 +26,7 @@ from bot.media import (
     check_image_async,
     make_thumbnail,
 )
+from bot.permissions import CHANNEL_PERMISSIONS, labels
 from cogs.cards import card_link
 from cogs.common import manages_guild, reply, role_ids, started_words
 from cogs.words import refused_words
@@ -36,13 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # What the bot needs in the channel to post a card with a thumbnail and later the clip.
-REQUIRED_CHANNEL_PERMISSIONS = {
-    "view_channel": "View Channel",
-    "send_messages": "Send Messages",
-    "embed_links": "Embed Links",
-    "attach_files": "Attach Files",
-    "read_message_history": "Read Message History",  # the clip is a reply to the card
-}
+REQUIRED_CHANNEL_PERMISSIONS = labels(CHANNEL_PERMISSIONS)
 
 FrameReader = Callable[[], Awaitable[FirstFrame]]
 

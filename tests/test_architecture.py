@@ -17,9 +17,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-# The entry points may import every floor: they build Settings, the database, the Wiro client,
-# the bot and its cogs, and the doctor logs in to Discord to check the token.
-COMPOSITION_ROOT = {"bot/app.py", "bot/__main__.py", "bot/doctor.py"}
+# The entry floor may import every floor: it builds Settings, the database, the Wiro client,
+# the bot and its cogs; the doctor logs in to Discord to check the token; publishing syncs the
+# command tree at start-up and by `python -m bot sync`.
+COMPOSITION_ROOT = {"bot/app.py", "bot/__main__.py", "bot/doctor.py", "bot/publishing.py"}
 # Discord markup that only a cog should write: mentions, channel links, timestamps.
 MARKUP = re.compile(r"<@[!&]?\{|<@[!&]?\d|<#\{|<#\d|<t:")
 # SQL statements as this code base writes them (upper-case keywords), not English words.

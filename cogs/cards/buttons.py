@@ -9,8 +9,7 @@ import discord
 
 from bot.jobs import Refused
 from cogs.cards.text import card_link
-from cogs.common import is_moderator, manages_guild, reply, role_ids, started_words
-from cogs.words import refused_words
+from cogs.common import guarded, is_moderator, manages_guild, reply, role_ids, started_words
 
 if TYPE_CHECKING:
     from bot.app import VideoBot
@@ -40,7 +39,7 @@ class CancelButton(
         return cls(int(match["job_id"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        await _guarded(interaction, self._cancel)
+        await guarded(interaction, self._cancel)
 
     async def _cancel(self, interaction: discord.Interaction) -> None:
         bot: VideoBot = interaction.client  # type: ignore[assignment]
@@ -77,7 +76,7 @@ class RerollButton(
         return cls(int(match["job_id"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        await _guarded(interaction, self._reroll)
+        await guarded(interaction, self._reroll)
 
     async def _reroll(self, interaction: discord.Interaction) -> None:
         bot: VideoBot = interaction.client  # type: ignore[assignment]
@@ -94,17 +93,3 @@ class RerollButton(
         )
         started = await started_words(bot, new.id, new.credits)
         await reply(interaction, f"Re-rolling as job {new.id}. {started}: {card_link(new)}")
-
-
-async def _guarded(interaction: discord.Interaction, handler: Any) -> None:
-    """Run a button handler; refusals and errors become an ephemeral answer, never silence."""
-    from cogs.common import error_id
-
-    try:
-        await handler(interaction)
-    except Refused as exc:
-        await reply(interaction, refused_words(exc))
-    except Exception:
-        ref = error_id()
-        log.exception("error ref=%s in button %s", ref, interaction.data)
-        await reply(interaction, f"Sorry, something went wrong on our side (error {ref}).")

@@ -25,6 +25,7 @@ from storage.models import Job
 
 if TYPE_CHECKING:
     from bot.app import VideoBot
+    from cogs.audit import AuditPoster
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +51,10 @@ class DiscordPresenter:
         *,
         edit_interval: float | None = None,
         retry: RetryPolicy | None = None,
+        audit: AuditPoster | None = None,
     ) -> None:
         self.bot = bot
+        self.audit = audit  # the audit channel's poster (wired by the bot's setup_hook)
         self.editor = CardEditor(self, interval=edit_interval, retry=retry)
         self.sends = SendPacer()
         self._interactions: dict[int, discord.Interaction] = {}
@@ -335,9 +338,8 @@ class DiscordPresenter:
 
     async def job_finished(self, job: Job) -> None:
         self._interactions.pop(job.id, None)
-        hook = getattr(self.bot, "audit", None)
-        if hook is not None:
-            await hook.job_finished(job)
+        if self.audit is not None:
+            await self.audit.job_finished(job)
 
     async def close(self, timeout: float = 3.0) -> None:
         await self.editor.flush(timeout=timeout)

@@ -15,9 +15,8 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot.jobs import Refused, extend_blocker, extend_lengths
-from cogs.cards.buttons import _guarded
 from cogs.cards.text import card_link
-from cogs.common import manages_guild, reply, role_ids, started_words
+from cogs.common import guarded, manages_guild, reply, role_ids, started_words
 
 if TYPE_CHECKING:
     from bot.app import VideoBot
@@ -62,7 +61,7 @@ class ExtendButton(
         return cls(int(match["job_id"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        await _guarded(interaction, self._open_form)
+        await guarded(interaction, self._open_form)
 
     async def _open_form(self, interaction: discord.Interaction) -> None:
         # A modal must be the first answer, so the checks here are quick reads (no deferral).
@@ -156,7 +155,7 @@ async def on_extend_form(interaction: discord.Interaction) -> None:
         started = await started_words(bot, new.id, new.credits)
         await reply(interaction, f"Extending as job {new.id}. {started}: {card_link(new)}")
 
-    await _guarded(interaction, start)
+    await guarded(interaction, start)
 
 
 class RemakeButton(
@@ -181,7 +180,7 @@ class RemakeButton(
         return cls(int(match["job_id"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        await _guarded(interaction, self._remake)
+        await guarded(interaction, self._remake)
 
     async def _remake(self, interaction: discord.Interaction) -> None:
         bot: VideoBot = interaction.client  # type: ignore[assignment]

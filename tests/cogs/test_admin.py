@@ -116,7 +116,7 @@ def test_validators(fn, value, ok: bool) -> None:
         (OTHER_GUILD, CAN_POST, False, "not in this server"),
         (GUILD, discord.Permissions.none(), False, "can't see"),
         (GUILD, discord.Permissions(view_channel=True), False,
-         ["Send Messages", "Embed Links", "Attach Files"]),
+         ["Send Messages", "Embed Links", "Attach Files", "Read Message History"]),
         (GUILD, discord.Permissions(view_channel=True), True, "can't send"),
         (GUILD, None, True, []),
     ],

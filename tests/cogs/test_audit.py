@@ -10,7 +10,6 @@ import discord
 import pytest
 
 from bot.app import VideoBot
-from cogs.admin import setup as admin_setup
 from cogs.audit import AuditPoster, audit_line
 from cogs.cards import DiscordPresenter
 from storage.db import Database
@@ -108,12 +107,8 @@ async def test_other_failures_are_logged_not_raised(db: Database, bot, channels,
     assert "could not write the audit line" in caplog.text
 
 
-async def test_admin_setup_installs_the_poster_the_presenter_calls(
-    db: Database, bot, channels
-) -> None:
-    await admin_setup(bot)
-    assert isinstance(bot.audit, AuditPoster)
-    bot.add_cog.assert_awaited_once()
+async def test_the_presenter_calls_the_poster_it_was_given(db: Database, bot, channels) -> None:
+    poster = AuditPoster(bot)
     await db.set_audit_channel(GUILD, AUDIT_CHANNEL, MOD)
-    await DiscordPresenter(bot).job_finished(await make_job(db, JobState.TIMED_OUT))
+    await DiscordPresenter(bot, audit=poster).job_finished(await make_job(db, JobState.TIMED_OUT))
     assert "timed out" in channels[AUDIT_CHANNEL].send.call_args.args[0]
