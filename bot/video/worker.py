@@ -48,7 +48,7 @@ def _lower_priority(niceness: int) -> None:
 class VideoWorker:
     """The bot's video engine: last frames, stitching and fitting, never on the event loop."""
 
-    def __init__(self, work_dir: Path, *, slots: int | None = None, niceness: int = 10) -> None:
+    def __init__(self, work_dir: Path, *, slots: int | None = None, niceness: int = 19) -> None:
         self.work_dir = work_dir
         self.slots = max(1, slots or os.cpu_count() or 1)
         self._pool = ThreadPoolExecutor(

@@ -218,3 +218,28 @@ async def test_an_extension_survives_restarts(tmp_path: Path, parts: list[bytes]
         await asyncio.sleep(0.5)  # settle: a second delivery would show up by now
         assert len(stack.clip_messages(ext_id)) == 1
         assert stack.accepted_runs() == 2
+
+
+@pytest.mark.timeout(300)
+async def test_sandbox_mode_extends_with_real_stitching(tmp_path: Path) -> None:
+    # No Wiro account: the bot's own simulator makes real H.264 sample clips (640×360), so the
+    # last frame, the stitch and the post are the real thing.
+    (tmp_path / "stack").mkdir()
+    async with running_stack(tmp_path / "stack", {**STACK_ENV, "WIRO_SANDBOX": "true"}) as stack:
+        member = stack.member("sandboxer")
+        run = await stack.video("a paper boat on a pond", user=member)
+        assert run.card is not None and run.job_id is not None, run.reply
+        assert await stack.wait_final(run.card, timeout=120) == "✅ Video ready"
+        first = await stack.wait_clip(run.job_id, timeout=30)
+        first_frames = frames_of(stack.dd.blob(first.attachments[0]["url"]), tmp_path, "a.mp4")
+
+        opened = await open_extend_form(stack, run.card, run.job_id, member)
+        answer = await stack.answer(await stack.dd.submit_modal(opened, {"next": "it sails"}))
+        ext_id = job_in(answer)
+        message = await stack.wait_clip(ext_id, timeout=150)
+        stitched = frames_of(stack.dd.blob(message.attachments[0]["url"]), tmp_path, "s.mp4")
+        # 6 s + 6 s at the sample clips' 12 fps, the repeated frame at the join left out.
+        assert len(first_frames) == 72
+        assert len(stitched) == 2 * 72 - 1
+        assert "remuxed" in await stack.wait_log(f"job={ext_id} stitched onto job", timeout=5)
+        assert stack.accepted_runs() == 0  # the external simulator was never asked
