@@ -744,6 +744,7 @@ class JobService:
         if clip is None or size is None or size <= limit:
             return await self._deliver_retrying(job, clip, size)
         jlog = job_logger(log, job.id)
+        jlog.info("the clip (%d bytes) is over the upload limit (%d): compressing it", size, limit)
         async with self.video.scratch() as fitted:
             try:
                 started = time.monotonic()
