@@ -6,6 +6,8 @@ reason; the reservation in storage is the atomic check that has the last word.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import unicodedata
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -20,7 +22,8 @@ from bot.job_api import (
     Refused,
     VideoRequest,
 )
-from bot.wiro.client import WiroClient
+from bot.wiro.client import SCHEMA_INLINE_TIMEOUT_SECONDS, WiroClient
+from bot.wiro.errors import WiroError
 from storage.db import Database
 
 # While Tool/Detail has not named the model's image field, image runs are refused (text runs go).
@@ -94,7 +97,13 @@ class Admission:
                 "Choose 768P for a 10-second clip."
             ) from None
         client = self.wiro.for_project(get_model(req.model).slug_project)
-        if (req.has_image or req.image_url is not None) and client.tool.from_fallback:
+        wants_image = req.has_image or req.image_url is not None
+        if wants_image and client.tool.from_fallback and client is not self.wiro:
+            # Another model's schema is read in the background at start: ask once more.
+            with contextlib.suppress(TimeoutError, WiroError):
+                async with asyncio.timeout(SCHEMA_INLINE_TIMEOUT_SECONDS):
+                    await client.tool_detail()
+        if wants_image and client.tool.from_fallback:
             # Never spend on a guessed image field (docs/wiro-protocol.md "Inputs"); the
             # client keeps asking this model's Tool/Detail in the background.
             client.refresh_schema_soon()

@@ -142,3 +142,22 @@ async def test_the_expected_cost_falls_back_to_this_models_past_runs(
     assert await service.expected_cost_usd("768P", 6, FAST) == pytest.approx(0.20)
     # Hailuo 2.3 keeps its own price, not Fast's history.
     assert await service.expected_cost_usd("768P", 6) == pytest.approx(0.28)
+
+
+async def test_fast_image_runs_wait_for_fasts_own_schema(
+    service: JobService, sim: WiroSimulator, db: Database
+) -> None:
+    # Hailuo 2.3's schema is known (the client started), Fast's is not: Tool/Detail fails
+    # during the inline try, so the request is refused before anything is spent.
+    from bot.admission import IMAGE_RUNS_PAUSED
+
+    assert service.client_for(FAST).tool.from_fallback
+    sim.inject("/Tool/Detail", 400)  # the inline try meets it
+    with pytest.raises(Refused) as refused:
+        await service.submit(request(model=FAST, has_image=True, image_url="x"), png_frame())
+    assert refused.value.message == IMAGE_RUNS_PAUSED
+    assert sim.runs == [] and await db.jobs_for_user(GUILD, USER) == []
+    # Once Tool/Detail answers, the next request asks again inline and goes through.
+    job = await service.submit(request(model=FAST, has_image=True, image_url="x"), png_frame())
+    assert (await wait_terminal(db, job.id)).state is JobState.SUCCEEDED
+    assert len(runs_to(sim, "hailuo-2-3-fast")) == 1
