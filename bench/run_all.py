@@ -33,6 +33,7 @@ BENCHMARKS = [
     ("storage", "bench_storage.py", "storage.json", 240),
     ("video", "bench_video.py", "video.json", 900),
     ("wiro_protocol", "bench_wiro_protocol.py", "wiro_protocol.json", 240),
+    ("weight", "bench_weight.py", "weight.json", 240),
 ]
 STORAGE_TARGET_MS = 5.0
 

@@ -6,7 +6,6 @@ import math
 import tempfile
 from pathlib import Path
 
-import av
 from PIL import Image, ImageDraw, ImageFont
 
 
@@ -47,6 +46,9 @@ def _encode(
     small: ImageFont.FreeTypeFont | ImageFont.ImageFont,
     excerpt: str,
 ) -> None:
+    # PyAV (and its FFmpeg libraries, tens of MB) is loaded with the first clip, not at start.
+    import av
+
     options = {"movflags": "+faststart"}
     with av.open(str(path), mode="w", format="mp4", options=options) as container:
         stream = container.add_stream("libx264", rate=fps)
