@@ -168,7 +168,7 @@ class VideoBot(commands.Bot):
         self.background.spawn(self._resume_when_ready(), name="resume-jobs")
 
     async def _publish_commands(self) -> None:
-        """Publish the slash commands if they changed since the last publication (product §5).
+        """Publish the slash commands if they changed since the last publication.
 
         To DEV_GUILD_ID when set (instant), else globally. A server the bot cannot publish to
         is a configuration error (PublishError with `config`); any other refusal is logged and

@@ -1,6 +1,6 @@
 """Hailuo 2.3's camera moves: parse the member's choice, suggest moves, write the prompt prefix.
 
-MiniMax's 15 official moves (wiro-api.md §5), at most 3 at once, written as one bracketed group at
+MiniMax's 15 official moves (its prompt guide), at most 3 at once, written as one bracketed group at
 the start of the prompt: ``[Pan left,Zoom in] a cat walks…``; the moves in one group happen
 together. The job keeps the moves apart from the prompt (the card shows them apart); the prefix
 is added only to the text sent to Wiro. Pure: no Discord, no I/O.

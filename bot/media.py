@@ -1,6 +1,6 @@
 """Turn a member's image into a first frame Hailuo accepts: fix what can be fixed, refuse the rest.
 
-What the check decides, and why (product.md §2, wiro-api.md §5):
+What the check decides, and why (README, Members' commands; Wiro's input limits):
 
 - The format comes from decoding with Pillow, never from the file name or the content type
   Discord reports. Any raster format Pillow decodes in-process is read (`DECODABLE`); formats

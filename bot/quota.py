@@ -23,7 +23,7 @@ from storage.models import Limit, Period, ScopedLimit
 from storage.words import fold, normalize_word
 
 # Credits per run, by model and (resolution, duration in seconds); anything else is not offered.
-# The defaults of product.md §3 and §6: Fast costs 1 credit whatever the setting.
+# The defaults in the README (Credits and costs): Fast costs 1 credit whatever the setting.
 MODEL_RUN_COSTS: dict[str, dict[tuple[str, int], int]] = {
     "hailuo-2.3": {("768P", 6): 1, ("768P", 10): 2, ("1080P", 6): 2},
     "hailuo-2.3-fast": {("768P", 6): 1, ("768P", 10): 1, ("1080P", 6): 1},

@@ -215,7 +215,7 @@ class WiroSimulator:
         self.tool_parameters_null = False  # Tool/Detail answers `"parameters": null`
         self.echo_image = True  # Task/Detail's parameters show the uploaded image field
         self.detail_permission_denied = False  # Task/Detail: code 0 "You don't have any permission"
-        # MiniMax's Fast prices (wiro-api.md §00.11), as Tool/Detail of hailuo-2-3-fast lists them.
+        # MiniMax's Fast prices (bot/catalogue.py), as Tool/Detail of hailuo-2-3-fast lists them.
         self.fast_dynamicprice: list[dict[str, Any]] = [
             {"inputs": {"resolution": r, "duration": d}, "price": p, "priceMethod": "cpr"}
             for r, d, p in (("768P", "6", 0.19), ("768P", "10", 0.32), ("1080P", "6", 0.33))
@@ -413,7 +413,7 @@ class WiroSimulator:
         if not fields.get("prompt", "").strip() and record.image is None:
             return self._envelope_error(0, "Request parameter [prompt] required")
         if request.match_info["project"] in FAST_PROJECTS and record.image is None:
-            # The Fast sibling is image-to-video only (wiro-api.md §00.11).
+            # The Fast sibling is image-to-video only (bot/catalogue.py).
             return self._envelope_error(0, f"Request files [{self.image_field_id}] required")
         resolution, duration = fields.get("resolution", "768P"), fields.get("duration", "6")
         if resolution not in ("768P", "1080P") or duration not in ("6", "10"):

@@ -1,4 +1,4 @@
-"""The /videoadmin, /quota and /jobs command trees: names are interface (product.md §2, §4)."""
+"""The /videoadmin, /quota and /jobs command trees: names are interface (README command tables)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Signing vectors from wiro-api.md §1.2 (copied here; tests never read ../shared)."""
+"""Signing vectors from Wiro's signature authentication (docs/wiro-protocol.md, Auth)."""
 
 import asyncio
 
