@@ -460,7 +460,7 @@ class AdminCog(commands.Cog):
         return self.bot.storage
 
     @staticmethod
-    def _ids(interaction: discord.Interaction) -> tuple[int, int]:
+    def _ids(interaction: discord.Interaction[VideoBot]) -> tuple[int, int]:
         assert interaction.guild_id is not None
         return interaction.guild_id, interaction.user.id
 
@@ -475,7 +475,7 @@ class AdminCog(commands.Cog):
     @moderator_only()
     async def limit_set(
         self,
-        interaction: discord.Interaction,
+        interaction: discord.Interaction[VideoBot],
         scope: ScopeChoice,
         credits: app_commands.Range[int, 0, MAX_CREDITS],
         period: PeriodChoice,
@@ -494,7 +494,7 @@ class AdminCog(commands.Cog):
     @moderator_only()
     async def limit_clear(
         self,
-        interaction: discord.Interaction,
+        interaction: discord.Interaction[VideoBot],
         scope: ScopeChoice,
         target: Mentionable | None = None,
     ) -> None:
@@ -509,7 +509,7 @@ class AdminCog(commands.Cog):
     @app_commands.describe(member="Show exactly which limit applies to this member, and why")
     @moderator_only()
     async def limit_show(
-        self, interaction: discord.Interaction, member: discord.Member | None = None
+        self, interaction: discord.Interaction[VideoBot], member: discord.Member | None = None
     ) -> None:
         """Show the server's limits, the latest changes, and what applies to a member."""
         guild_id, _ = self._ids(interaction)
@@ -533,7 +533,7 @@ class AdminCog(commands.Cog):
     @app_commands.describe(channel="A text channel where /video may run")
     @moderator_only()
     async def channels_allow(
-        self, interaction: discord.Interaction, channel: discord.TextChannel
+        self, interaction: discord.Interaction[VideoBot], channel: discord.TextChannel
     ) -> None:
         """Allow /video in a channel (once any is allowed, only those channels work)."""
         guild_id, actor = self._ids(interaction)
@@ -548,7 +548,7 @@ class AdminCog(commands.Cog):
     @app_commands.describe(channel="The channel to take off the allowed list")
     @moderator_only()
     async def channels_remove(
-        self, interaction: discord.Interaction, channel: discord.TextChannel
+        self, interaction: discord.Interaction[VideoBot], channel: discord.TextChannel
     ) -> None:
         """Take a channel off the allowed list."""
         guild_id, actor = self._ids(interaction)
@@ -556,7 +556,7 @@ class AdminCog(commands.Cog):
 
     @channels.command(name="list")
     @moderator_only()
-    async def channels_list(self, interaction: discord.Interaction) -> None:
+    async def channels_list(self, interaction: discord.Interaction[VideoBot]) -> None:
         """List the channels where /video may run."""
         guild_id, _ = self._ids(interaction)
         settings = await self.storage.guild_settings(guild_id)
@@ -570,7 +570,7 @@ class AdminCog(commands.Cog):
     @moderator_only()
     async def pause_command(
         self,
-        interaction: discord.Interaction,
+        interaction: discord.Interaction[VideoBot],
         reason: app_commands.Range[str, 1, MAX_REASON_CHARS] | None = None,
     ) -> None:
         """Stop new videos in this server (jobs in progress finish)."""
@@ -579,7 +579,7 @@ class AdminCog(commands.Cog):
 
     @videoadmin.command(name="resume")
     @moderator_only()
-    async def resume_command(self, interaction: discord.Interaction) -> None:
+    async def resume_command(self, interaction: discord.Interaction[VideoBot]) -> None:
         """Let new videos start again."""
         guild_id, actor = self._ids(interaction)
         await reply(interaction, await resume(self.storage, guild_id, actor))
@@ -592,7 +592,7 @@ class AdminCog(commands.Cog):
     @moderator_only()
     async def block_command(
         self,
-        interaction: discord.Interaction,
+        interaction: discord.Interaction[VideoBot],
         user: discord.Member | discord.User,
         reason: app_commands.Range[str, 1, MAX_REASON_CHARS] | None = None,
     ) -> None:
@@ -604,7 +604,7 @@ class AdminCog(commands.Cog):
     @app_commands.describe(user="The member to unblock")
     @moderator_only()
     async def unblock_command(
-        self, interaction: discord.Interaction, user: discord.Member | discord.User
+        self, interaction: discord.Interaction[VideoBot], user: discord.Member | discord.User
     ) -> None:
         """Let a blocked member generate videos again."""
         guild_id, actor = self._ids(interaction)
@@ -615,7 +615,9 @@ class AdminCog(commands.Cog):
     @app_commands.describe(usd="Monthly cap in USD of Wiro's cost (0 = no spending)")
     @moderator_only()
     async def budget_set(
-        self, interaction: discord.Interaction, usd: app_commands.Range[float, 0.0, MAX_BUDGET_USD]
+        self,
+        interaction: discord.Interaction[VideoBot],
+        usd: app_commands.Range[float, 0.0, MAX_BUDGET_USD],
     ) -> None:
         """Cap this server's video spending per calendar month."""
         guild_id, actor = self._ids(interaction)
@@ -626,7 +628,7 @@ class AdminCog(commands.Cog):
 
     @budget.command(name="show")
     @moderator_only()
-    async def budget_show(self, interaction: discord.Interaction) -> None:
+    async def budget_show(self, interaction: discord.Interaction[VideoBot]) -> None:
         """Show the monthly cap and spending so far."""
         guild_id, _ = self._ids(interaction)
         await reply(
@@ -638,7 +640,9 @@ class AdminCog(commands.Cog):
     @app_commands.describe(word="A word or phrase (1–50 characters; whole words, any case)")
     @moderator_only()
     async def words_add(
-        self, interaction: discord.Interaction, word: app_commands.Range[str, 1, MAX_WORD_CHARS]
+        self,
+        interaction: discord.Interaction[VideoBot],
+        word: app_commands.Range[str, 1, MAX_WORD_CHARS],
     ) -> None:
         """Refuse prompts containing a word or phrase."""
         guild_id, actor = self._ids(interaction)
@@ -648,7 +652,9 @@ class AdminCog(commands.Cog):
     @app_commands.describe(word="The blocked word or phrase to allow again")
     @moderator_only()
     async def words_remove(
-        self, interaction: discord.Interaction, word: app_commands.Range[str, 1, MAX_WORD_CHARS]
+        self,
+        interaction: discord.Interaction[VideoBot],
+        word: app_commands.Range[str, 1, MAX_WORD_CHARS],
     ) -> None:
         """Allow a blocked word again."""
         guild_id, actor = self._ids(interaction)
@@ -656,7 +662,7 @@ class AdminCog(commands.Cog):
 
     @words.command(name="list")
     @moderator_only()
-    async def words_list(self, interaction: discord.Interaction) -> None:
+    async def words_list(self, interaction: discord.Interaction[VideoBot]) -> None:
         """List the blocked words."""
         guild_id, _ = self._ids(interaction)
         settings = await self.storage.guild_settings(guild_id)
@@ -671,7 +677,7 @@ class AdminCog(commands.Cog):
     @app_commands.describe(channel="Where to post one line per finished job (empty = turn off)")
     @moderator_only()
     async def audit_channel(
-        self, interaction: discord.Interaction, channel: discord.TextChannel | None = None
+        self, interaction: discord.Interaction[VideoBot], channel: discord.TextChannel | None = None
     ) -> None:
         """Set or turn off the channel that logs every finished job."""
         guild_id, actor = self._ids(interaction)
@@ -688,7 +694,7 @@ class AdminCog(commands.Cog):
     @app_commands.describe(job="The job id (see /jobs or the card's footer)")
     @moderator_only()
     async def refund_command(
-        self, interaction: discord.Interaction, job: app_commands.Range[int, 1]
+        self, interaction: discord.Interaction[VideoBot], job: app_commands.Range[int, 1]
     ) -> None:
         """Give a job's credits back (cancelling it first if it is still running)."""
         guild_id, actor = self._ids(interaction)
@@ -702,7 +708,7 @@ class AdminCog(commands.Cog):
     @app_commands.describe(job="The job id (see /jobs or the card's footer)")
     @moderator_only()
     async def cancel_command(
-        self, interaction: discord.Interaction, job: app_commands.Range[int, 1]
+        self, interaction: discord.Interaction[VideoBot], job: app_commands.Range[int, 1]
     ) -> None:
         """Cancel any job of this server (its credits are refunded)."""
         guild_id, actor = self._ids(interaction)
@@ -717,7 +723,7 @@ class AdminCog(commands.Cog):
     @moderator_only()
     async def usage_command(
         self,
-        interaction: discord.Interaction,
+        interaction: discord.Interaction[VideoBot],
         days: app_commands.Range[int, 1, MAX_DAYS] = 30,
         user: discord.Member | discord.User | None = None,
     ) -> None:
@@ -739,7 +745,7 @@ class AdminCog(commands.Cog):
     @moderator_only()
     async def approval_on(
         self,
-        interaction: discord.Interaction,
+        interaction: discord.Interaction[VideoBot],
         channel: discord.TextChannel,
         trusted_role: discord.Role | None = None,
     ) -> None:
@@ -758,7 +764,7 @@ class AdminCog(commands.Cog):
 
     @approval.command(name="off")
     @moderator_only()
-    async def approval_off(self, interaction: discord.Interaction) -> None:
+    async def approval_off(self, interaction: discord.Interaction[VideoBot]) -> None:
         """Let members' video requests start at once again."""
         guild_id, actor = self._ids(interaction)
         waiting = len(await self.bot.storage.waiting_approvals(guild_id))
@@ -768,7 +774,9 @@ class AdminCog(commands.Cog):
     @modrole.command(name="set")
     @app_commands.describe(role="Members with this role can use /videoadmin")
     @moderator_only()
-    async def modrole_set(self, interaction: discord.Interaction, role: discord.Role) -> None:
+    async def modrole_set(
+        self, interaction: discord.Interaction[VideoBot], role: discord.Role
+    ) -> None:
         """Make a role count as video moderator."""
         guild_id, actor = self._ids(interaction)
         target = target_of(role)
@@ -777,7 +785,7 @@ class AdminCog(commands.Cog):
 
     @modrole.command(name="clear")
     @moderator_only()
-    async def modrole_clear(self, interaction: discord.Interaction) -> None:
+    async def modrole_clear(self, interaction: discord.Interaction[VideoBot]) -> None:
         """Forget the moderator role (Manage Server still counts)."""
         guild_id, actor = self._ids(interaction)
         await reply(interaction, await clear_mod_role(self.storage, guild_id, actor))

@@ -124,7 +124,7 @@ def render_review(
 # ----------------------------------------------------------------------------------------------
 # Buttons and the Deny form
 # ----------------------------------------------------------------------------------------------
-async def _moderator_here(interaction: discord.Interaction) -> None:
+async def _moderator_here(interaction: discord.Interaction[VideoBot]) -> None:
     if interaction.guild_id is None or not await is_moderator(interaction):
         raise Refused("Only moderators (Manage Server, or the bot's moderator role) can review.")
 
@@ -154,9 +154,9 @@ class ApproveButton(
     async def callback(self, interaction: discord.Interaction) -> None:
         await guarded(interaction, self._approve)
 
-    async def _approve(self, interaction: discord.Interaction) -> None:
+    async def _approve(self, interaction: discord.Interaction[VideoBot]) -> None:
         await _moderator_here(interaction)
-        bot: VideoBot = interaction.client  # type: ignore[assignment]
+        bot = interaction.client
         await interaction.response.defer(ephemeral=True, thinking=True)
         assert interaction.guild_id is not None
         text = await bot.approvals.approve(self.job_id, interaction.user.id, interaction.guild_id)
@@ -188,9 +188,9 @@ class DenyButton(
     async def callback(self, interaction: discord.Interaction) -> None:
         await guarded(interaction, self._open_form)
 
-    async def _open_form(self, interaction: discord.Interaction) -> None:
+    async def _open_form(self, interaction: discord.Interaction[VideoBot]) -> None:
         await _moderator_here(interaction)
-        bot: VideoBot = interaction.client  # type: ignore[assignment]
+        bot = interaction.client
         approval = await bot.storage.approval(self.job_id)
         if approval is None or approval.guild_id != interaction.guild_id:
             raise Refused(f"Job {self.job_id} is not waiting for approval in this server.")
@@ -404,7 +404,7 @@ class ApprovalCog(commands.Cog):
         self.bot = bot
 
     @commands.Cog.listener()
-    async def on_interaction(self, interaction: discord.Interaction) -> None:
+    async def on_interaction(self, interaction: discord.Interaction[VideoBot]) -> None:
         if interaction.type is not discord.InteractionType.modal_submit:
             return
         data: dict[str, Any] = interaction.data or {}  # type: ignore[assignment]
@@ -414,7 +414,7 @@ class ApprovalCog(commands.Cog):
         job_id = int(match["job_id"])
         reason = submitted_value(data.get("components") or [], REASON_INPUT) or ""
 
-        async def deny(interaction: discord.Interaction) -> None:
+        async def deny(interaction: discord.Interaction[VideoBot]) -> None:
             await _moderator_here(interaction)
             await interaction.response.defer(ephemeral=True, thinking=True)
             assert interaction.guild_id is not None

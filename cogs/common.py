@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 NO_MENTIONS = discord.AllowedMentions.none()
 
 
-async def reply(interaction: discord.Interaction, content: str, **kwargs: Any) -> None:
+async def reply(interaction: discord.Interaction[VideoBot], content: str, **kwargs: Any) -> None:
     """Answer ephemerally, whether or not the interaction was acknowledged, if still possible."""
     kwargs.setdefault("allowed_mentions", NO_MENTIONS)
     try:
@@ -42,14 +42,14 @@ async def reply(interaction: discord.Interaction, content: str, **kwargs: Any) -
         log.warning("could not answer interaction %s: %s", interaction.id, exc)
 
 
-async def is_moderator(interaction: discord.Interaction) -> bool:
+async def is_moderator(interaction: discord.Interaction[VideoBot]) -> bool:
     """Manage Server, or the moderator role set with /videoadmin modrole."""
     member = interaction.user
     if not isinstance(member, discord.Member) or interaction.guild_id is None:
         return False
     if member.guild_permissions.manage_guild:
         return True
-    bot: VideoBot = interaction.client  # type: ignore[assignment]
+    bot = interaction.client
     settings = await bot.storage.guild_settings(interaction.guild_id)
     return settings.mod_role_id is not None and any(
         role.id == settings.mod_role_id for role in member.roles
@@ -92,7 +92,7 @@ class ModeratorOnly(app_commands.CheckFailure):
 def moderator_only() -> Any:
     """An app-command check: Manage Server or the moderator role (checked when run)."""
 
-    async def predicate(interaction: discord.Interaction) -> bool:
+    async def predicate(interaction: discord.Interaction[VideoBot]) -> bool:
         if await is_moderator(interaction):
             return True
         raise ModeratorOnly(
@@ -102,7 +102,9 @@ def moderator_only() -> Any:
     return app_commands.check(predicate)
 
 
-async def answer_error(interaction: discord.Interaction, error: BaseException, where: str) -> None:
+async def answer_error(
+    interaction: discord.Interaction[Any], error: BaseException, where: str
+) -> None:
     """The one error funnel: a refusal or a failed check becomes a short private answer;
     anything else is logged with an error id and the member gets a plain apology with that id
     (never a traceback, never "The application did not respond")."""
@@ -128,8 +130,8 @@ async def answer_error(interaction: discord.Interaction, error: BaseException, w
 
 
 async def guarded(
-    interaction: discord.Interaction,
-    handler: Callable[[discord.Interaction], Awaitable[object]],
+    interaction: discord.Interaction[Any],
+    handler: Callable[[discord.Interaction[Any]], Awaitable[object]],
     where: str | None = None,
 ) -> None:
     """Run a button, form or menu handler through the funnel.

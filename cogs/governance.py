@@ -193,7 +193,7 @@ class GovernanceCog(commands.Cog):
 
     @app_commands.command(name="quota")
     @app_commands.guild_only()
-    async def quota_command(self, interaction: discord.Interaction) -> None:
+    async def quota_command(self, interaction: discord.Interaction[VideoBot]) -> None:
         """See your video credits: limit, used and left, when they reset, and what videos cost."""
         assert interaction.guild_id is not None
         guild_id, user_id = interaction.guild_id, interaction.user.id
@@ -214,7 +214,7 @@ class GovernanceCog(commands.Cog):
     @app_commands.describe(member="Moderators only: whose jobs to show (default: yours)")
     async def jobs_command(
         self,
-        interaction: discord.Interaction,
+        interaction: discord.Interaction[VideoBot],
         member: discord.Member | discord.User | None = None,
     ) -> None:
         """See your latest video jobs: stage or outcome, when they started, and their cards."""

@@ -237,7 +237,7 @@ class AnimateForm(discord.ui.Modal):
         )
         self.add_item(discord.ui.Label(text="Prompt optimizer", component=self.optimizer))
 
-    async def on_submit(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
+    async def on_submit(self, interaction: discord.Interaction[VideoBot]) -> None:  # type: ignore[override]
         self.cog.form_done(self.custom_id)
         resolution, _, duration = (self.clip.values or ["768P:6"])[0].partition(":")
         await self.cog.animate(
@@ -256,7 +256,7 @@ class AnimateForm(discord.ui.Modal):
         self.cog.form_done(self.custom_id)
 
     async def on_error(  # type: ignore[override]
-        self, interaction: discord.Interaction, error: Exception
+        self, interaction: discord.Interaction[VideoBot], error: Exception
     ) -> None:
         await answer_error(interaction, error, "the Animate form")
 
@@ -277,12 +277,13 @@ class StudioCog(commands.Cog):
         asyncio.get_running_loop().call_later(60, self.open_forms.discard, custom_id)
 
     @commands.Cog.listener()
-    async def on_interaction(self, interaction: discord.Interaction) -> None:
+    async def on_interaction(self, interaction: discord.Interaction[VideoBot]) -> None:
         """Answer the submission of a form this process never opened (it restarted meanwhile):
         discord.py keeps forms in memory only, and silence would read as a failure."""
         if interaction.type is not discord.InteractionType.modal_submit:
             return
-        custom_id = str((interaction.data or {}).get("custom_id", ""))
+        data: dict[str, object] = dict(interaction.data or {})
+        custom_id = str(data.get("custom_id", ""))
         if not custom_id.startswith(FORM_PREFIX) or custom_id in self.open_forms:
             return
         log.info("form %s submitted after a restart; asking to open it again", custom_id)
@@ -298,7 +299,9 @@ class StudioCog(commands.Cog):
     async def cog_unload(self) -> None:
         self.bot.tree.remove_command(self.menu.name, type=self.menu.type)
 
-    async def open_form(self, interaction: discord.Interaction, message: discord.Message) -> None:
+    async def open_form(
+        self, interaction: discord.Interaction[VideoBot], message: discord.Message
+    ) -> None:
         """Apps → Animate with Hailuo: refuse a message without an image, else open the form."""
         source = image_of(message)
         if source is None:
@@ -323,7 +326,7 @@ class StudioCog(commands.Cog):
 
     @staticmethod
     def _request(
-        interaction: discord.Interaction,
+        interaction: discord.Interaction[VideoBot],
         message: discord.Message,
         source: ImageSource,
         **settings: Any,
@@ -345,7 +348,7 @@ class StudioCog(commands.Cog):
 
     async def animate(
         self,
-        interaction: discord.Interaction,
+        interaction: discord.Interaction[VideoBot],
         message: discord.Message,
         source: ImageSource,
         *,

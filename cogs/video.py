@@ -59,20 +59,23 @@ class VideoCog(commands.Cog):
         model="hailuo-2.3 (default) or hailuo-2.3-fast (faster, cheaper; needs an image)",
         camera="Up to 3 camera moves, comma-separated, e.g. Pan left, Zoom in",
     )
+    # One decorator per option: a single `choices(...)` call must share one value type.
     @app_commands.choices(
         resolution=[
             app_commands.Choice(name="768P", value="768P"),
             app_commands.Choice(name="1080P", value="1080P"),
         ],
+        model=[app_commands.Choice(name=m.id, value=m.id) for m in MODELS.values()],
+    )
+    @app_commands.choices(
         duration=[
             app_commands.Choice(name="6 seconds", value=6),
             app_commands.Choice(name="10 seconds", value=10),
         ],
-        model=[app_commands.Choice(name=m.id, value=m.id) for m in MODELS.values()],
     )
     async def video(
         self,
-        interaction: discord.Interaction,
+        interaction: discord.Interaction[VideoBot],
         prompt: str,
         image: discord.Attachment | None = None,
         resolution: app_commands.Choice[str] | None = None,
@@ -112,13 +115,13 @@ class VideoCog(commands.Cog):
 
     @video.autocomplete("camera")
     async def _camera_autocomplete(
-        self, interaction: discord.Interaction, current: str
+        self, interaction: discord.Interaction[VideoBot], current: str
     ) -> list[app_commands.Choice[str]]:
         return [app_commands.Choice(name=n, value=v) for n, v in camera.suggest(current)]
 
     async def start(
         self,
-        interaction: discord.Interaction,
+        interaction: discord.Interaction[VideoBot],
         request: VideoRequest,
         read_frame: FrameReader | None,
         *,
@@ -162,7 +165,7 @@ class VideoCog(commands.Cog):
         await reply(interaction, f"{started}: {card_link(job)}{extra}")
 
     @staticmethod
-    def _check_channel_permissions(interaction: discord.Interaction) -> None:
+    def _check_channel_permissions(interaction: discord.Interaction[VideoBot]) -> None:
         perms = interaction.app_permissions
         missing = [
             label

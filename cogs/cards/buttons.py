@@ -41,8 +41,8 @@ class CancelButton(
     async def callback(self, interaction: discord.Interaction) -> None:
         await guarded(interaction, self._cancel)
 
-    async def _cancel(self, interaction: discord.Interaction) -> None:
-        bot: VideoBot = interaction.client  # type: ignore[assignment]
+    async def _cancel(self, interaction: discord.Interaction[VideoBot]) -> None:
+        bot = interaction.client
         await interaction.response.defer(ephemeral=True, thinking=True)
         job = await bot.storage.get_job(self.job_id)
         if job.guild_id != interaction.guild_id:
@@ -78,8 +78,8 @@ class RerollButton(
     async def callback(self, interaction: discord.Interaction) -> None:
         await guarded(interaction, self._reroll)
 
-    async def _reroll(self, interaction: discord.Interaction) -> None:
-        bot: VideoBot = interaction.client  # type: ignore[assignment]
+    async def _reroll(self, interaction: discord.Interaction[VideoBot]) -> None:
+        bot = interaction.client
         await interaction.response.defer(ephemeral=True, thinking=True)
         job = await bot.storage.get_job(self.job_id)
         if job.guild_id != interaction.guild_id:

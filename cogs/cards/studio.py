@@ -63,9 +63,9 @@ class ExtendButton(
     async def callback(self, interaction: discord.Interaction) -> None:
         await guarded(interaction, self._open_form)
 
-    async def _open_form(self, interaction: discord.Interaction) -> None:
+    async def _open_form(self, interaction: discord.Interaction[VideoBot]) -> None:
         # A modal must be the first answer, so the checks here are quick reads (no deferral).
-        bot: VideoBot = interaction.client  # type: ignore[assignment]
+        bot = interaction.client
         job = await bot.storage.get_job(self.job_id)
         if job.guild_id != interaction.guild_id:
             raise Refused("This job belongs to another server.")
@@ -124,7 +124,7 @@ def _form_values(components: list[dict[str, Any]]) -> dict[str, Any]:
     return found
 
 
-async def on_extend_form(interaction: discord.Interaction) -> None:
+async def on_extend_form(interaction: discord.Interaction[VideoBot]) -> None:
     """Start the extension a member asked for in the Extend form."""
     if interaction.type is not discord.InteractionType.modal_submit:
         return
@@ -134,8 +134,8 @@ async def on_extend_form(interaction: discord.Interaction) -> None:
         return
     job_id = int(match["job_id"])
 
-    async def start(interaction: discord.Interaction) -> None:
-        bot: VideoBot = interaction.client  # type: ignore[assignment]
+    async def start(interaction: discord.Interaction[VideoBot]) -> None:
+        bot = interaction.client
         await interaction.response.defer(ephemeral=True, thinking=True)
         values = _form_values(data.get("components") or [])
         chosen = values.get(LENGTH_FIELD) or ["6"]
@@ -182,8 +182,8 @@ class RemakeButton(
     async def callback(self, interaction: discord.Interaction) -> None:
         await guarded(interaction, self._remake)
 
-    async def _remake(self, interaction: discord.Interaction) -> None:
-        bot: VideoBot = interaction.client  # type: ignore[assignment]
+    async def _remake(self, interaction: discord.Interaction[VideoBot]) -> None:
+        bot = interaction.client
         await interaction.response.defer(ephemeral=True, thinking=True)
         job = await bot.storage.get_job(self.job_id)
         if job.guild_id != interaction.guild_id:
