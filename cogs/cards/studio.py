@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 FORM_ID = re.compile(r"video:extendform:(?P<job_id>[0-9]+)")
 PROMPT_FIELD = "next"
 LENGTH_FIELD = "length"
+FORM_MEMORY = 15 * 60.0  # seconds
 
 
 def extend_button(job: Job, max_clip_seconds: int) -> ExtendButton:
@@ -82,7 +83,11 @@ class ExtendForm(discord.ui.Modal):
     """What happens next (default: the same prompt) and how long the new part is."""
 
     def __init__(self, job: Job, lengths: tuple[int, ...]) -> None:
-        super().__init__(title="Extend this video", custom_id=f"video:extendform:{job.id}")
+        # discord.py keeps an open form in memory until it times out; the listener answers it
+        # anyway (also after a restart), so the timeout only bounds that memory.
+        super().__init__(
+            title="Extend this video", custom_id=f"video:extendform:{job.id}", timeout=FORM_MEMORY
+        )
         self.next: discord.ui.TextInput[Any] = discord.ui.TextInput(
             custom_id=PROMPT_FIELD,
             style=discord.TextStyle.paragraph,
