@@ -11,6 +11,7 @@ import contextlib
 import io
 import os
 import re
+import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -244,6 +245,20 @@ class Stack:
     def accepted_runs(self) -> int:
         """Return how many Runs Wiro accepted (a task was created)."""
         return sum(1 for r in self.sim.runs if r.task_id is not None)
+
+    def jobs_in_flight(self) -> int:
+        """Return how many jobs the bot's database holds that have not ended (read-only)."""
+        uri = f"{(self.tmp / 'bot.sqlite3').resolve().as_uri()}?mode=ro"
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as conn:
+            (count,) = conn.execute(
+                "SELECT count(*) FROM jobs WHERE state NOT IN"
+                " ('succeeded', 'failed', 'cancelled', 'timed_out')"
+            ).fetchone()
+        return int(count)
+
+    async def wait_no_jobs_in_flight(self, timeout: float = 30.0) -> None:
+        """Wait until every job of earlier tests (on a module-wide stack) has ended."""
+        await self.dd.wait_for(lambda: self.jobs_in_flight() == 0 or None, timeout)
 
     async def wait_log(self, substring: str, timeout: float = 15.0) -> str:
         """Wait for a line in the current bot process's output."""

@@ -388,6 +388,9 @@ async def test_job_outlives_the_interaction_token(stack: Stack) -> None:
 
 async def test_wiro_busy_queues_locally_then_runs_once(stack: Stack) -> None:
     member = stack.member("queued")
+    # A job of an earlier test still on its way could take one of the "busy" answers below and
+    # stand in line first: start from a quiet bot.
+    await stack.wait_no_jobs_in_flight()
     # Two long tasks occupy Wiro; then Wiro answers "busy" (code 96) twice.
     stack.sim.script_next(TaskScript(generate=3))
     stack.sim.script_next(TaskScript(generate=5))
