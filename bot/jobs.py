@@ -902,6 +902,12 @@ class JobService:
         job = await self.storage.get_job(job_id)
         if job.guild_id != guild_id:
             raise Refused(f"Job {job_id} does not belong to this server.")
+        if job.state is JobState.DELIVERING:
+            # Made and paid for at Wiro; its delivery may be riding out a Discord outage.
+            raise Refused(
+                f"Job {job_id}'s clip is being posted right now (Wiro has made it). "
+                "Run the refund again once its card says it is done."
+            )
         if not job.is_terminal:
             message = await self.cancel(job_id, actor_id, is_moderator=True)
             return RefundOutcome(job, cancelling=message)

@@ -358,6 +358,20 @@ async def test_moderator_refund_of_a_job_in_flight_cancels_it(
     assert [e.kind for e in await db.ledger_for_job(job.id)] == ["reserve", "refund"]
 
 
+async def test_moderator_refund_while_the_clip_is_posted_says_to_refund_after(
+    db: Database, service: JobService
+) -> None:
+    """A refund asked while the clip is being posted (say, Discord is down) is not a cancel:
+    the answer says why nothing happened yet and when a refund works."""
+    job = await make_job(db, JobState.DELIVERING, credits=2)
+    with pytest.raises(Refused) as refused:
+        await admin.moderator_refund(db, service, job.id, GUILD, MOD)
+    assert "Too late to cancel" not in refused.value.message
+    assert "being posted" in refused.value.message and "refund again" in refused.value.message
+    assert (await db.get_job(job.id)).state is JobState.DELIVERING
+    assert [e.kind for e in await db.ledger_for_job(job.id)] == ["reserve"]
+
+
 async def test_usage_report(db: Database, clock: Clock) -> None:
     ok = await make_job(db, JobState.DELIVERING, credits=2)
     await db.transition(ok.id, JobState.SUCCEEDED, total_cost_usd=0.25)
