@@ -16,6 +16,7 @@ import pytest
 import pytest_asyncio
 
 from bot.wiro.sandbox import TaskScript
+from tests.discord_double import SEND_MESSAGES
 from tests.discord_double.world import Channel, Member, Message, Role
 from tests.e2e.conftest import Stack, VideoRun, fake_clip, png
 
@@ -240,6 +241,17 @@ async def test_limit_show_and_turning_it_off(stack: ApprovalStack) -> None:
         review, f"approval:approve:{run.job_id}", user=stack.moderator
     )
     assert "Approval is on" in await stack.turn_on()
+
+
+async def test_a_review_channel_the_bot_cannot_post_in_is_refused(stack: ApprovalStack) -> None:
+    locked = stack.channel("flood")  # known to the bot from GUILD_CREATE
+    await stack.dd.set_overwrite(locked, stack.dd.bot_role(), deny=SEND_MESSAGES)
+    answer = await stack.admin("approval on", {"channel": locked.id})
+    assert "can't post reviews in that channel" in answer and "Send Messages" in answer, answer
+    shown = await stack.admin("limit show")  # the review channel did not move
+    assert f"<#{stack.review.id}>" in shown and f"<#{locked.id}>" not in shown, shown
+    refused = await stack.admin("approval on", {"channel": stack.review.id}, user=stack.member())
+    assert "moderator" in refused.lower(), refused
 
 
 async def test_budget_alerts_once_each_in_the_audit_channel(stack: ApprovalStack) -> None:

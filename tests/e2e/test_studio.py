@@ -227,6 +227,35 @@ async def test_bad_camera_moves_are_refused(
     assert len(stack.sim.runs) == runs
 
 
+def bomb() -> bytes:
+    """A small file that decodes to 64 megapixels."""
+    out = io.BytesIO()
+    Image.new("L", (8000, 8000)).save(out, "PNG")
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("options", "image", "words"),
+    [
+        ({"resolution": "1080P", "duration": 10}, None, "1080P videos can only be 6 seconds"),
+        ({}, ("broken.png", png()[:200], "image/png"), "damaged or incomplete"),
+        ({}, ("tiny.png", png(200, 200), "image/png"), "at least 300"),
+        ({}, ("bomb.png", bomb(), "image/png"), "too many to decode safely"),
+        ({"model": "hailuo-2.3-fast"}, ("tiny.png", png(200, 320), "image/png"), "at least 300"),
+    ],
+    ids=["1080p-10s", "corrupt", "too-small", "bomb", "fast-too-small"],
+)
+async def test_bad_video_inputs_are_refused_privately_and_spend_nothing(
+    stack: Stack, options: dict[str, object], image: tuple[str, bytes, str] | None, words: str
+) -> None:
+    member = stack.member("trier")
+    runs, messages = len(stack.sim.runs), len(stack.dd.messages_in())
+    run = await stack.video("a lighthouse", user=member, image=image, **options)
+    assert run.card is None and words in run.reply, run.reply
+    assert len(stack.sim.runs) == runs and len(stack.dd.messages_in()) == messages
+    assert await used_credits(stack, member) == 0
+
+
 async def test_video_with_camera_moves_sends_one_group_and_shows_them_apart(stack: Stack) -> None:
     member = stack.member("director")
     stack.sim.script_next(TaskScript(clip=fake_clip(50_000)))
