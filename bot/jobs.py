@@ -1,5 +1,11 @@
 """The job lifecycle: check, reserve, submit, follow, deliver or refund, cancel, time out, resume.
 
+`JobService` keeps the lifecycle (reservation, the driving loop, the terminal transitions,
+cancel and refund, start-up and shut-down, the card). Its other parts are mixed in, one concern
+per module: `bot.job_wiro` (the local queue, the Run, following and stopping the task),
+`bot.job_delivery` (download, stitch, fit, post through Discord outages, keep the clip) and
+`bot.job_followups` (Re-roll, Extend, Remake: a new request from a finished job).
+
 Independent of Discord. It talks to Discord through `JobPresenter`, which a cog implements
 (post and edit the job card, post the clip, write the audit line), so the whole lifecycle runs in
 tests against the Wiro simulator and a recording presenter.
@@ -13,17 +19,13 @@ was not created.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
-from pathlib import Path
 
 from bot import camera, quota
 from bot.admission import (
-    IMAGE_RUNS_PAUSED,
     MAX_PROMPT_CHARS,
     Admission,
     has_visible_text,
@@ -31,7 +33,6 @@ from bot.admission import (
 )
 from bot.background import BackgroundTasks
 from bot.catalogue import DEFAULT_MODEL, MODELS, get_model
-from bot.delivery import OutageOutlasted, outlast
 from bot.eta import DEFAULT_ETA_SECONDS, ETA_FLOOR, EtaEstimator
 from bot.job_api import (
     BUSY_RETRY_SECONDS,
@@ -50,36 +51,32 @@ from bot.job_api import (
     VideoRequest,
     utcnow,
 )
+from bot.job_delivery import JobDelivery
+from bot.job_followups import (
+    EXTEND_LENGTHS,
+    JobFollowUps,
+    can_remake,
+    extend_blocker,
+    extend_lengths,
+)
+from bot.job_wiro import JobAtWiro
 from bot.logs import current_job, job_logger
 from bot.media import FirstFrame
-from bot.video import VideoError, VideoWorker
+from bot.video import VideoWorker
 from bot.video.store import ClipStore
 from bot.wiro.client import WiroClient
-from bot.wiro.errors import (
-    DownloadRefused,
-    TaskDeadlineExceeded,
-    WiroAuthError,
-    WiroConcurrencyLimit,
-    WiroError,
-    WiroInsufficientBalance,
-    WiroPermissionError,
-    WiroRateLimited,
-    WiroSchemaUnavailable,
-    WiroTransportError,
-    WiroValidationError,
-)
-from bot.wiro.models import StageUpdate, TaskDetail, TaskOutcome
 from bot.wiro_queue import LocalQueue
 from storage.api import IllegalTransition, ReservationRefused
 from storage.approvals import ApprovalStatus
 from storage.db import Database
-from storage.models import Job, JobState, NewJob, Stage, StoredFrame
+from storage.models import Job, JobState, NewJob, Stage
 
 # Re-exported: cogs and tests import these from here.
 __all__ = [
     "BUSY_RETRY_SECONDS",
     "DEFAULT_ETA_SECONDS",
     "ETA_FLOOR",
+    "EXTEND_LENGTHS",
     "MAX_CLIP_BYTES",
     "MAX_PROMPT_CHARS",
     "ApprovalGate",
@@ -95,6 +92,9 @@ __all__ = [
     "RefundOutcome",
     "Refused",
     "VideoRequest",
+    "can_remake",
+    "extend_blocker",
+    "extend_lengths",
     "has_visible_text",
     "normalise_prompt",
     "utcnow",
@@ -102,15 +102,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_WIRO_STAGE = {
-    "queued": Stage.QUEUED,
-    "starting": Stage.STARTING,
-    "generating": Stage.GENERATING,
-    "finishing": Stage.FINISHING,
-}
 
-
-class JobService:
+class JobService(JobAtWiro, JobDelivery, JobFollowUps):
     """Run every /video job from reservation to its final card."""
 
     def __init__(
@@ -371,420 +364,6 @@ class JobService:
             if self._runners.get(job_id) is asyncio.current_task():
                 self._runners.pop(job_id, None)
 
-    async def _submit(self, job: Job) -> Job:
-        jlog = job_logger(log, job.id)
-        if job.state is JobState.PENDING and await self.queue.occupied(job.id):
-            job = await self.storage.transition(job.id, JobState.WAITING, stage=Stage.WAITING)
-            jlog.info("Wiro is busy; waiting in the local queue")
-        if job.state is JobState.WAITING:
-            job = await self._wait_turn(job)
-            if job.is_terminal:
-                return job
-        came_from_queue = job.state is JobState.WAITING
-        job = await self.storage.transition(
-            job.id,
-            JobState.SUBMITTING,
-            stage=Stage.SUBMITTING,
-            submit_attempts=job.submit_attempts + 1,
-        )
-        if came_from_queue:
-            # A new card already says "Sending to Wiro"; only a card that showed the local
-            # queue needs this edit (and skipping it keeps the next stage's edit unpaced).
-            await self._render(job)
-        frame = await self.storage.load_frame(job.id) if job.has_image else None
-        if job.has_image and frame is None:
-            return await self._finish(
-                job, JobState.FAILED, "The first-frame image is no longer available."
-            )
-        # Once sent, a Run must be seen through to a saved answer: Wiro bills the task whether
-        # or not we are still listening. Shielded from a shutdown, which waits for it.
-        submission = self._submissions.spawn(self._send_run(job, frame), name=f"run-{job.id}")
-        return await asyncio.shield(submission)
-
-    async def _send_run(self, job: Job, frame: StoredFrame | None) -> Job:
-        jlog = job_logger(log, job.id)
-        try:
-            accepted = await self.client_for(job.model).run(
-                # The camera moves go first, as one bracketed group (bot.camera).
-                prompt=camera.prompt_with_moves(job.prompt, camera.split_moves(job.camera)),
-                resolution=job.resolution,
-                duration=job.duration,
-                prompt_optimizer=job.prompt_optimizer,
-                image=frame.data if frame else None,
-                image_content_type=frame.content_type if frame else "image/png",
-                image_filename=frame.filename if frame else "first-frame.png",
-            )
-        except (WiroConcurrencyLimit, WiroRateLimited) as exc:
-            # Both are definite "not processed" answers, so sending again later is safe.
-            self.queue.busy(getattr(exc, "retry_after", None))
-            jlog.info("Wiro is busy (%s); queued locally", exc)
-            job = await self.storage.transition(job.id, JobState.WAITING, stage=Stage.WAITING)
-            await self._render(job)
-            return job
-        except WiroError as exc:
-            jlog.warning("Wiro refused the run: %s", exc)
-            return await self._finish(job, JobState.FAILED, _run_failure_reason(exc))
-        self.queue.slot_freed()  # the next in the local queue may try now
-        job = await self.storage.transition(
-            job.id,
-            JobState.RUNNING,
-            stage=Stage.QUEUED,
-            wiro_task_id=accepted.task_id,
-            wiro_task_token=accepted.task_token,
-            submitted_at=self.clock(),
-        )
-        jlog.info("submitted to Wiro task=%s", accepted.task_id)
-        await self._render(job)
-        fresh = await self.storage.get_job(job.id)
-        if fresh.cancelled_by is not None:
-            self._stop_in_background(fresh)
-        return fresh
-
-    async def _wait_turn(self, job: Job) -> Job:
-        """Wait in the local queue until this job is first and Wiro may have a free slot."""
-        shown_position: int | None = None
-        while True:
-            job = await self.storage.get_job(job.id)
-            if job.state is not JobState.WAITING:
-                return job
-            if job.cancelled_by is not None:
-                # Cancel was pressed while the Run was out, and Wiro answered "busy".
-                return await self._finish(
-                    job,
-                    JobState.CANCELLED,
-                    None,  # who cancelled is in cancelled_by
-                )
-            if self._deadline_passed(job):
-                return await self._finish(
-                    job,
-                    JobState.TIMED_OUT,
-                    f"Wiro stayed busy for {self._timeout_words}, so the job was "
-                    "dropped from the queue.",
-                )
-            position = await self.queue.position(job.id)
-            if position != shown_position:
-                shown_position = position
-                await self._render(job, queue_position=position)
-            if self.queue.may_go(position):
-                return job
-            await self.queue.wait(position)
-
-    async def _follow(self, job: Job) -> Job:
-        jlog = job_logger(log, job.id)
-        assert job.wiro_task_id and job.wiro_task_token
-        if job.cancelled_by is not None:
-            # Cancelled before a restart cut the stop short: make sure Wiro is told again.
-            self._stop_in_background(job)
-        deadline = time.monotonic() + self._seconds_left(job)
-        try:
-            async for event in self.client_for(job.model).follow(
-                job.wiro_task_id, job.wiro_task_token, deadline=deadline
-            ):
-                if isinstance(event, StageUpdate):
-                    job = await self._on_stage(job, event)
-                elif isinstance(event, TaskOutcome):
-                    return await self._on_outcome(job, event)
-        except TaskDeadlineExceeded:
-            retrying = job.id in self._retrying
-            jlog.warning(
-                "no result within %d minutes%s; stopping the task",
-                self._timeout_minutes,
-                " (Wiro was still retrying after a problem)" if retrying else "",
-            )
-            final = await self._stop_at_wiro(job)
-            ended = final.outcome() if final is not None else None
-            if ended is not None and ended.kind == "succeeded":
-                # It finished while we were stopping it: the member gets the clip they paid for.
-                return await self._on_outcome(job, ended)
-            reason = (
-                f"Wiro hit a problem and was still retrying after {self._timeout_words}, so the "
-                "task was stopped."
-                if retrying
-                else f"No result after {self._timeout_words}, so the task was stopped."
-            )
-            cost = ended.total_cost_usd if ended is not None else None
-            return await self._finish(
-                job, JobState.TIMED_OUT, reason, **({"total_cost_usd": cost} if cost else {})
-            )
-        except WiroAuthError as exc:
-            # The follower retries everything else until the deadline; a refused credential
-            # will not heal by itself, and the operator must hear about it.
-            jlog.error("Wiro refused our credentials while following the task: %s", exc)
-            return await self._finish(job, JobState.FAILED, _run_failure_reason(exc))
-        # The follower ended without an outcome: treat like a deadline, never hang.
-        jlog.error("task follower ended without an outcome")
-        await self._stop_at_wiro(job)
-        return await self._finish(job, JobState.FAILED, "We lost track of this task at Wiro.")
-
-    async def _on_stage(self, job: Job, event: StageUpdate) -> Job:
-        jlog = job_logger(log, job.id)
-        flag_changed = event.retrying != (job.id in self._retrying)
-        if event.retrying:
-            self._retrying.add(job.id)
-        else:
-            self._retrying.discard(job.id)
-        stage = _WIRO_STAGE.get(event.stage, job.stage)
-        moved = stage != job.stage or event.progress != job.progress
-        if not moved and not flag_changed:
-            return job
-        if moved:
-            fields: dict[str, object] = {"stage": stage, "progress": event.progress}
-            if stage is Stage.GENERATING and job.started_at is None:
-                fields["started_at"] = self.clock()
-            job = await self.storage.update_job(job.id, **fields)
-        if event.retrying:
-            jlog.info("Wiro hit a problem and is retrying (%s)", event.source)
-        else:
-            jlog.info("stage %s (%s)", stage.value, event.source)
-        await self._render(job)
-        return job
-
-    async def _on_outcome(self, job: Job, outcome: TaskOutcome) -> Job:
-        jlog = job_logger(log, job.id)
-        self.queue.slot_freed()
-        if outcome.kind == "succeeded" and outcome.video is not None:
-            jlog.info("Wiro finished; %s bytes to deliver", outcome.video.size)
-            job = await self.storage.transition(
-                job.id,
-                JobState.DELIVERING,
-                stage=Stage.DELIVERING,
-                output_url=outcome.video.url,
-                output_size=outcome.video.size,
-                total_cost_usd=outcome.total_cost_usd,
-                delivery_nonce=job.delivery_nonce or secrets.token_hex(8),
-            )
-            await self._render(job)
-            return job
-        if outcome.kind == "cancelled":
-            fresh = await self.storage.get_job(job.id)
-            who = fresh.cancelled_by
-            reason = None if who else "The task was cancelled at Wiro."  # None: cancelled_by says
-            return await self._finish(fresh, JobState.CANCELLED, reason)
-        jlog.info(
-            "Wiro reported failure: %s (billed $%s)", outcome.reason, outcome.total_cost_usd or 0
-        )
-        # A `pexit` "0" task without a video is billed by Wiro: the member is refunded, and the
-        # cost is recorded so that the server's budget and usage count what Wiro charged.
-        return await self._finish(
-            job,
-            JobState.FAILED,
-            _sentence(outcome.reason or "Wiro could not make this video."),
-            total_cost_usd=outcome.total_cost_usd,
-        )
-
-    async def _deliver(self, job: Job, *, resumed: bool = False) -> Job:
-        jlog = job_logger(log, job.id)
-        assert self.presenter is not None
-        if job.result_message_id is None and resumed:
-            # The process may have died after Discord stored the clip but before we did; the
-            # message nonce only deduplicates for a few minutes, so look in the channel.
-            presenter = self.presenter
-            try:
-                posted = await outlast(
-                    lambda: presenter.find_delivery(job),
-                    policy=self.config.delivery_retry,
-                    clock=self.clock,
-                    sleep=self.sleep,
-                    what=f"job={job.id} look for a posted clip",
-                    logger=jlog,
-                )
-            except OutageOutlasted:
-                posted = None  # the post below carries the same nonce: the best left to do
-            if posted is not None:
-                jlog.info("clip was already posted as message=%s before the restart", posted)
-                job = await self.storage.update_job(job.id, result_message_id=posted)
-        if job.result_message_id is not None:
-            return await self._succeed(job, job.result_message_id, note=job.outcome_reason)
-        if not job.output_url:
-            return await self._finish(job, JobState.FAILED, "Wiro returned no video.")
-        self.config.work_dir.mkdir(parents=True, exist_ok=True)
-        path = self.config.work_dir / f"job-{job.id}-{secrets.token_hex(4)}.mp4"
-        size: int | None
-        try:
-            try:
-                size = await self.client_for(job.model).download(
-                    job.output_url, path, max_bytes=self.config.max_clip_bytes
-                )
-                clip: Path | None = path
-            except DownloadRefused as exc:
-                if not exc.too_big:
-                    jlog.error("clip download refused: %s", exc)
-                    return await self._finish(
-                        job, JobState.FAILED, "The clip came from a host the bot does not trust."
-                    )
-                jlog.warning("clip too big to download; linking it")
-                clip, size = None, job.output_size
-            except WiroError as exc:
-                jlog.error("clip download failed: %s", exc)
-                return await self._finish(
-                    job, JobState.FAILED, "The finished clip could not be downloaded from Wiro."
-                )
-            async with contextlib.AsyncExitStack() as scratch:
-                chain_note: str | None = None
-                if clip is not None and job.extends_job_id is not None:
-                    joined = await scratch.enter_async_context(self.video.scratch())
-                    clip, chain_note = await self._stitch_onto_earlier(job, clip, joined)
-                    size = clip.stat().st_size
-                keep = clip is not None and chain_note is None  # this job's whole clip
-                try:
-                    delivery = await self._post_clip(job, clip, size)
-                except asyncio.CancelledError:
-                    raise
-                except OutageOutlasted as exc:
-                    # Wiro was paid and the clip exists: the member gets it as a link, charged.
-                    jlog.error("Discord refused the clip for the whole retry window: %s", exc)
-                    if keep and clip is not None:
-                        await self._keep_clip(job, clip)  # it can still be extended
-                    return await self._succeed(
-                        job,
-                        None,
-                        note=(
-                            "Discord was unavailable for too long to post the clip, so here is "
-                            "its link (it expires after a while, download it soon): "
-                            f"{job.output_url}"
-                        ),
-                    )
-                except Exception as exc:
-                    jlog.error("could not post the clip: %s", exc)
-                    where = (
-                        f" It can be downloaded for a while here: {job.output_url}"
-                        if (job.output_url)
-                        else ""
-                    )
-                    return await self._finish(
-                        job,
-                        JobState.FAILED,
-                        f"The finished clip could not be posted in this channel.{where}",
-                    )
-                jlog.info(
-                    "delivered message=%s attached=%s", delivery.message_id, delivery.attached
-                )
-                note: str | None = " ".join(n for n in (chain_note, delivery.note) if n) or None
-                # Recorded before anything else: a restart from here on must not post it again.
-                job = await self.storage.update_job(
-                    job.id, result_message_id=delivery.message_id, outcome_reason=note
-                )
-                if keep and clip is not None:
-                    await self._keep_clip(job, clip)
-                return await self._succeed(job, delivery.message_id, note=note)
-        finally:
-            path.unlink(missing_ok=True)
-
-    async def _keep_clip(self, job: Job, clip: Path) -> None:
-        """Keep the posted clip (full quality) so that it can be extended later."""
-        try:
-            await asyncio.to_thread(self.clips.put, job.id, clip)
-            await asyncio.to_thread(self.clips.prune)
-        except OSError as exc:
-            job_logger(log, job.id).warning("could not keep the clip for Extend: %s", exc)
-
-    async def _stitch_onto_earlier(
-        self, job: Job, part: Path, joined: Path
-    ) -> tuple[Path, str | None]:
-        """The earlier clip followed by this job's part, written to `joined`; when that cannot
-        be done, the part alone with a note saying why."""
-        jlog = job_logger(log, job.id)
-        assert job.extends_job_id is not None
-        earlier_job = await self.storage.get_job(job.extends_job_id)
-        earlier = await self._kept_clip(earlier_job)
-        if earlier is None:
-            jlog.warning("clip of job %s is gone; posting the new part alone", earlier_job.id)
-            return part, "The earlier clip is no longer stored, so only the new part is posted."
-        try:
-            result = await self.video.stitch(earlier, part, joined)
-        except VideoError as exc:
-            jlog.error("could not stitch onto job %s: %s", earlier_job.id, exc)
-            return part, "The parts could not be joined, so only the new part is posted."
-        jlog.info(
-            "stitched onto job %s: %.1f s (%s, %d frame(s) dropped at the join)",
-            earlier_job.id,
-            result.info.duration,
-            "remuxed" if result.remuxed else "re-encoded",
-            result.dropped_frames,
-        )
-        return joined, None
-
-    async def _kept_clip(self, job: Job, depth: int = 0) -> Path | None:
-        """A finished job's clip at full quality: kept on disk, else rebuilt from Wiro's files
-        (downloaded again, and stitched again for an extension) while Wiro keeps them."""
-        kept = await asyncio.to_thread(self.clips.get, job.id)
-        if kept is not None:
-            return kept
-        if job.state is not JobState.SUCCEEDED or not job.output_url or depth > 60:
-            return None
-        async with self.video.scratch() as part:
-            try:
-                await self.client_for(job.model).download(
-                    job.output_url, part, max_bytes=self.config.max_clip_bytes
-                )
-            except WiroError as exc:
-                job_logger(log, job.id).info("its clip is no longer at Wiro: %s", exc)
-                return None
-            if job.extends_job_id is None:
-                return await asyncio.to_thread(self.clips.put, job.id, part)
-            earlier = await self._kept_clip(
-                await self.storage.get_job(job.extends_job_id), depth + 1
-            )
-            if earlier is None:
-                return None
-            async with self.video.scratch() as joined:
-                try:
-                    await self.video.stitch(earlier, part, joined)
-                except VideoError:
-                    return None
-                return await asyncio.to_thread(self.clips.put, job.id, joined)
-
-    async def _post_clip(self, job: Job, clip: Path | None, size: int | None) -> Delivery:
-        """Attach the clip; one over the upload limit is first re-encoded to fit it.
-
-        Only when it cannot be made to fit (or was too big to download) is it linked. The post
-        itself outlasts a Discord outage (`_deliver_retrying`); the fit is done once."""
-        assert self.presenter is not None
-        limit = self.presenter.attach_limit(job)
-        if clip is None or size is None or size <= limit:
-            return await self._deliver_retrying(job, clip, size)
-        jlog = job_logger(log, job.id)
-        jlog.info("the clip (%d bytes) is over the upload limit (%d): compressing it", size, limit)
-        async with self.video.scratch() as fitted:
-            try:
-                started = time.monotonic()
-                result = await self.video.fit(clip, fitted, limit)
-            except VideoError as exc:
-                jlog.warning("could not fit the clip (%d bytes) under %d: %s", size, limit, exc)
-                return await self._deliver_retrying(job, clip, size)
-            jlog.info(
-                "compressed the clip %d → %d bytes (limit %d, %dx%d, %d pass(es), %.1f s)",
-                size,
-                result.info.size,
-                limit,
-                result.info.width,
-                result.info.height,
-                result.passes,
-                time.monotonic() - started,
-            )
-            return await self._deliver_retrying(job, fitted, result.info.size, original_size=size)
-
-    async def _deliver_retrying(
-        self, job: Job, clip: Path | None, size: int | None, **kwargs: int | None
-    ) -> Delivery:
-        """Post the clip, outlasting a Discord outage (same nonce on every try)."""
-        assert self.presenter is not None
-        presenter = self.presenter
-
-        async def on_unavailable(attempt: int, exc: Exception) -> None:
-            if attempt == 0:  # once: the card says the clip is coming, not that it failed
-                await self._render(job, delivery_delayed=True)
-
-        return await outlast(
-            lambda: presenter.deliver_clip(job, clip, size, **kwargs),
-            policy=self.config.delivery_retry,
-            clock=self.clock,
-            sleep=self.sleep,
-            on_unavailable=on_unavailable,
-            what=f"job={job.id} clip post",
-            logger=job_logger(log, job.id),
-        )
-
     async def _succeed(self, job: Job, message_id: int | None, *, note: str | None) -> Job:
         job = await self.storage.transition(
             job.id,
@@ -831,34 +410,8 @@ class JobService:
             except Exception:
                 job_logger(log, job.id).exception("job_finished hook failed")
 
-    def _stop_in_background(self, job: Job) -> None:
-        """Ask Wiro to stop the task; the card says "cancelled" only once Task/Detail shows it.
-
-        Stopping may take a while (Cancel and Kill are retried until Wiro confirms), so the
-        member's click is answered at once; the follower sees the confirmed `task_cancel`.
-        One stop per job at a time."""
-        if job.id in self._stopping:
-            return
-        self._stopping.add(job.id)
-        task = self._tasks.spawn(self._stop_at_wiro(job), name=f"stop-{job.id}")
-        task.add_done_callback(lambda _: self._stopping.discard(job.id))
-
-    async def _stop_at_wiro(self, job: Job) -> TaskDetail | None:
-        """Stop the task at Wiro; return the Task/Detail that shows it closed, if Wiro did."""
-        if not (job.wiro_task_id and job.wiro_task_token):
-            return None
-        jlog = job_logger(log, job.id)
-        try:
-            final = await self.client_for(job.model).stop(job.wiro_task_id, job.wiro_task_token)
-        except WiroError as exc:
-            jlog.warning("could not stop task at Wiro: %s", exc)
-            return None
-        if final is None:
-            jlog.warning("Wiro did not confirm the stop; the task may still run")
-        return final
-
     # ------------------------------------------------------------------------------------------
-    # Cancel, refund, re-roll
+    # Cancel and refund (Re-roll, Extend, Remake: bot.job_followups)
     # ------------------------------------------------------------------------------------------
     async def cancel(self, job_id: int, actor_id: int, *, is_moderator: bool) -> str:
         """Cancel a job for its requester or a moderator; return what to tell them."""
@@ -917,163 +470,6 @@ class JobService:
             )
             return RefundOutcome(job)
         raise Refused(f"Job {job_id} was already refunded.")
-
-    async def reroll(
-        self,
-        job_id: int,
-        actor_id: int,
-        role_ids: frozenset[int],
-        upload_limit: int | None,
-        *,
-        manage_guild: bool = False,
-    ) -> Job:
-        """Run a finished job again with the same settings, charged again.
-
-        An extension's re-roll runs its part again (same first frame and prompt) and is
-        stitched anew after the same earlier clip."""
-        job = await self.storage.get_job(job_id)
-        if job.user_id != actor_id:
-            raise Refused("Only the member who asked for this video can re-roll it.")
-        in_flight = await self.storage.jobs_in_flight(job.guild_id)
-        if any(j.reroll_of == job_id and j.user_id == actor_id for j in in_flight):
-            # Almost always a double click: one re-roll at a time per card.
-            raise Refused("A re-roll of this video is already on its way.")
-        frame = await self._stored_first_frame(job)
-        req = VideoRequest(
-            guild_id=job.guild_id,
-            channel_id=job.channel_id,
-            user_id=actor_id,
-            role_ids=role_ids,
-            prompt=job.prompt,
-            resolution=job.resolution,
-            duration=job.duration,
-            prompt_optimizer=job.prompt_optimizer,
-            upload_limit=upload_limit,
-            image_url=job.image_url,
-            reroll_of=job.id,
-            manage_guild=manage_guild,
-            has_image=job.has_image,
-            model=job.model,
-            camera=camera.split_moves(job.camera),
-            source_url=job.source_url,
-            image_note=job.image_note,
-            extends_job_id=job.extends_job_id,
-            chain_seconds=job.chain_seconds,
-        )
-        return await self.submit(req, frame, thumbnail=await _thumbnail(frame))
-
-    async def _stored_first_frame(self, job: Job) -> FirstFrame | None:
-        if not job.has_image:
-            return None
-        stored = await self.storage.load_frame(job.id)
-        if stored is None:
-            raise Refused(
-                "The first-frame image of this job is no longer stored. Run /video again."
-            )
-        from bot.media import check_image_async
-
-        return await check_image_async(stored[0])
-
-    async def extend(
-        self,
-        job_id: int,
-        actor_id: int,
-        role_ids: frozenset[int],
-        *,
-        prompt: str | None,
-        duration: int,
-        upload_limit: int | None,
-        manage_guild: bool = False,
-    ) -> Job:
-        """Continue a finished clip from its last frame; its clip is posted stitched after it.
-
-        A normal run (same model family and resolution), checked and charged like any."""
-        job = await self.storage.get_job(job_id)
-        if job.user_id != actor_id:
-            raise Refused("Only the member who asked for this video can extend it.")
-        blocker = extend_blocker(job, self.config.max_clip_seconds)
-        if blocker is not None:
-            raise Refused(blocker)
-        allowed = extend_lengths(job, self.config.max_clip_seconds)
-        if duration not in allowed:
-            raise Refused(_length_refusal(job, duration, allowed, self.config.max_clip_seconds))
-        in_flight = await self.storage.jobs_in_flight(job.guild_id)
-        if any(j.extends_job_id == job_id and j.reroll_of is None for j in in_flight):
-            raise Refused("An extension of this video is already on its way.")
-        req = VideoRequest(
-            guild_id=job.guild_id,
-            channel_id=job.channel_id,
-            user_id=actor_id,
-            role_ids=role_ids,
-            prompt=(prompt or "").strip() or job.prompt,
-            resolution=job.resolution,
-            duration=duration,
-            prompt_optimizer=job.prompt_optimizer,
-            upload_limit=upload_limit,
-            extends_job_id=job.id,
-            chain_seconds=job.clip_seconds + duration,
-            manage_guild=manage_guild,
-            # The same model; the new part starts from the clip's last frame. Camera moves are
-            # not carried over: "what happens next" describes the new part afresh.
-            has_image=True,
-            model=job.model,
-        )
-        await self.precheck(req)  # before the (slower) decoding: a refusal costs nothing
-        earlier = await self._kept_clip(job)
-        if earlier is None:
-            raise Refused(
-                "This clip is no longer stored, so it cannot be extended. Clips can be extended "
-                "for a few days after they are posted."
-            )
-        try:
-            png = await self.video.last_frame(earlier)
-        except VideoError as exc:
-            job_logger(log, job.id).error("could not read the last frame: %s", exc)
-            raise Refused("The last frame of this clip could not be read.") from None
-        from bot.media import check_image_async
-
-        frame = await check_image_async(png)
-        return await self.submit(req, frame, thumbnail=await _thumbnail(frame))
-
-    async def remake(
-        self,
-        job_id: int,
-        actor_id: int,
-        role_ids: frozenset[int],
-        upload_limit: int | None,
-        *,
-        manage_guild: bool = False,
-    ) -> Job:
-        """Make a finished 768P/6 s clip again at 1080P/6 s: same prompt and first frame."""
-        job = await self.storage.get_job(job_id)
-        if job.user_id != actor_id:
-            raise Refused("Only the member who asked for this video can remake it.")
-        if not can_remake(job):
-            raise Refused("Only a finished 768P, 6-second clip can be remade in 1080P.")
-        in_flight = await self.storage.jobs_in_flight(job.guild_id)
-        if any(j.remake_of == job_id for j in in_flight):
-            raise Refused("A 1080P remake of this video is already on its way.")
-        frame = await self._stored_first_frame(job)
-        req = VideoRequest(
-            guild_id=job.guild_id,
-            channel_id=job.channel_id,
-            user_id=actor_id,
-            role_ids=role_ids,
-            prompt=job.prompt,
-            resolution="1080P",
-            duration=6,
-            prompt_optimizer=job.prompt_optimizer,
-            upload_limit=upload_limit,
-            image_url=job.image_url,
-            remake_of=job.id,
-            manage_guild=manage_guild,
-            has_image=job.has_image,
-            model=job.model,
-            camera=camera.split_moves(job.camera),
-            source_url=job.source_url,
-            image_note=job.image_note,
-        )
-        return await self.submit(req, frame, thumbnail=await _thumbnail(frame))
 
     # ------------------------------------------------------------------------------------------
     # Start-up and shut-down
@@ -1191,84 +587,3 @@ class JobService:
 
     def _deadline_passed(self, job: Job) -> bool:
         return self._seconds_left(job) <= 0
-
-
-EXTEND_LENGTHS = {"768P": (6, 10), "1080P": (6,)}
-
-
-def extend_lengths(job: Job, max_clip_seconds: int) -> tuple[int, ...]:
-    """The part lengths an Extend of `job` may ask for (none when the chain is full)."""
-    room = max_clip_seconds - job.clip_seconds
-    return tuple(n for n in EXTEND_LENGTHS.get(job.resolution, (6,)) if n <= room)
-
-
-def extend_blocker(job: Job, max_clip_seconds: int) -> str | None:
-    """Why `job` cannot be extended at all (None when it can): the button shows this."""
-    if job.state is not JobState.SUCCEEDED:
-        return "Only a finished video can be extended."
-    if not extend_lengths(job, max_clip_seconds):
-        return (
-            f"This clip is {job.clip_seconds} s long: the longest a clip may grow to is "
-            f"{max_clip_seconds} s."
-        )
-    return None
-
-
-def _length_refusal(job: Job, duration: int, allowed: tuple[int, ...], max_s: int) -> str:
-    choices = " or ".join(str(n) for n in allowed)
-    if duration in EXTEND_LENGTHS.get(job.resolution, ()):
-        return (
-            f"A {duration}-second part would make this clip {job.clip_seconds + duration} s "
-            f"long, over the {max_s} s maximum. Choose {choices} seconds."
-        )
-    return f"A part of a {job.resolution} clip can be {choices} seconds long."
-
-
-def can_remake(job: Job) -> bool:
-    """Remake in 1080P is offered on a finished 768P/6 s clip (not a stitched chain)."""
-    return (
-        job.state is JobState.SUCCEEDED
-        and job.resolution == "768P"
-        and job.duration == 6
-        and job.extends_job_id is None
-    )
-
-
-async def _thumbnail(frame: FirstFrame | None) -> bytes | None:
-    if frame is None:
-        return None
-    from bot.media import make_thumbnail
-
-    return await asyncio.to_thread(make_thumbnail, frame.data)
-
-
-def _run_failure_reason(exc: WiroError) -> str:
-    """Plain words for a Run that Wiro refused (never the raw error text in public)."""
-    if isinstance(exc, WiroInsufficientBalance):
-        return "The bot's Wiro account is out of balance. The bot's operator has to top it up."
-    if isinstance(exc, WiroPermissionError):
-        return (
-            "Wiro says the bot's project may not see this task (were the Wiro keys changed?). "
-            "The operator has to check them."
-        )
-    if isinstance(exc, WiroAuthError):
-        return "The bot's Wiro credentials were refused. The operator has to check them."
-    if isinstance(exc, WiroSchemaUnavailable):
-        return IMAGE_RUNS_PAUSED
-    if isinstance(exc, WiroValidationError):
-        return "Wiro rejected these settings."
-    if isinstance(exc, WiroTransportError) and exc.maybe_submitted:
-        return (
-            "The connection to Wiro broke while sending the job. It was not sent again, to "
-            "avoid paying twice."
-        )
-    return "Wiro could not accept the job right now."
-
-
-def _sentence(text: str) -> str:
-    """Wiro's reasons as a sentence for the card: a capital first letter and a full stop."""
-    text = text.strip()
-    if not text:
-        return text
-    text = text[0].upper() + text[1:]
-    return text if text[-1] in ".!?…" else text + "."

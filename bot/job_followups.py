@@ -1,0 +1,248 @@
+"""Follow-up requests: Re-roll, Extend and Remake build a new request from a finished job and
+submit it like any other (checked, charged, held for approval the same way). A part of
+`JobService` (bot/jobs.py); the rules for which follow-ups a card offers live here too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bot import camera
+from bot.job_api import JobConfig, Refused, VideoRequest
+from bot.logs import job_logger
+from bot.media import FirstFrame
+from bot.video import VideoError, VideoWorker
+from storage.db import Database
+from storage.models import Job, JobState
+
+# The lifecycle's logger: every line of a job reads "bot.jobs", whichever part wrote it.
+log = logging.getLogger("bot.jobs")
+
+
+class JobFollowUps:
+    """Re-roll, Extend and Remake of a finished job (mixed into `JobService`)."""
+
+    if TYPE_CHECKING:  # provided by JobService
+        storage: Database
+        config: JobConfig
+        video: VideoWorker
+
+        async def precheck(self, req: VideoRequest) -> int: ...
+        async def submit(
+            self,
+            req: VideoRequest,
+            frame: FirstFrame | None,
+            *,
+            thumbnail: bytes | None = None,
+            note: str | None = None,
+        ) -> Job: ...
+        async def _kept_clip(self, job: Job, depth: int = 0) -> Path | None: ...
+
+    async def reroll(
+        self,
+        job_id: int,
+        actor_id: int,
+        role_ids: frozenset[int],
+        upload_limit: int | None,
+        *,
+        manage_guild: bool = False,
+    ) -> Job:
+        """Run a finished job again with the same settings, charged again.
+
+        An extension's re-roll runs its part again (same first frame and prompt) and is
+        stitched anew after the same earlier clip."""
+        job = await self.storage.get_job(job_id)
+        if job.user_id != actor_id:
+            raise Refused("Only the member who asked for this video can re-roll it.")
+        in_flight = await self.storage.jobs_in_flight(job.guild_id)
+        if any(j.reroll_of == job_id and j.user_id == actor_id for j in in_flight):
+            # Almost always a double click: one re-roll at a time per card.
+            raise Refused("A re-roll of this video is already on its way.")
+        frame = await self._stored_first_frame(job)
+        req = VideoRequest(
+            guild_id=job.guild_id,
+            channel_id=job.channel_id,
+            user_id=actor_id,
+            role_ids=role_ids,
+            prompt=job.prompt,
+            resolution=job.resolution,
+            duration=job.duration,
+            prompt_optimizer=job.prompt_optimizer,
+            upload_limit=upload_limit,
+            image_url=job.image_url,
+            reroll_of=job.id,
+            manage_guild=manage_guild,
+            has_image=job.has_image,
+            model=job.model,
+            camera=camera.split_moves(job.camera),
+            source_url=job.source_url,
+            image_note=job.image_note,
+            extends_job_id=job.extends_job_id,
+            chain_seconds=job.chain_seconds,
+        )
+        return await self.submit(req, frame, thumbnail=await _thumbnail(frame))
+
+    async def _stored_first_frame(self, job: Job) -> FirstFrame | None:
+        if not job.has_image:
+            return None
+        stored = await self.storage.load_frame(job.id)
+        if stored is None:
+            raise Refused(
+                "The first-frame image of this job is no longer stored. Run /video again."
+            )
+        from bot.media import check_image_async
+
+        return await check_image_async(stored[0])
+
+    async def extend(
+        self,
+        job_id: int,
+        actor_id: int,
+        role_ids: frozenset[int],
+        *,
+        prompt: str | None,
+        duration: int,
+        upload_limit: int | None,
+        manage_guild: bool = False,
+    ) -> Job:
+        """Continue a finished clip from its last frame; its clip is posted stitched after it.
+
+        A normal run (same model family and resolution), checked and charged like any."""
+        job = await self.storage.get_job(job_id)
+        if job.user_id != actor_id:
+            raise Refused("Only the member who asked for this video can extend it.")
+        blocker = extend_blocker(job, self.config.max_clip_seconds)
+        if blocker is not None:
+            raise Refused(blocker)
+        allowed = extend_lengths(job, self.config.max_clip_seconds)
+        if duration not in allowed:
+            raise Refused(_length_refusal(job, duration, allowed, self.config.max_clip_seconds))
+        in_flight = await self.storage.jobs_in_flight(job.guild_id)
+        if any(j.extends_job_id == job_id and j.reroll_of is None for j in in_flight):
+            raise Refused("An extension of this video is already on its way.")
+        req = VideoRequest(
+            guild_id=job.guild_id,
+            channel_id=job.channel_id,
+            user_id=actor_id,
+            role_ids=role_ids,
+            prompt=(prompt or "").strip() or job.prompt,
+            resolution=job.resolution,
+            duration=duration,
+            prompt_optimizer=job.prompt_optimizer,
+            upload_limit=upload_limit,
+            extends_job_id=job.id,
+            chain_seconds=job.clip_seconds + duration,
+            manage_guild=manage_guild,
+            # The same model; the new part starts from the clip's last frame. Camera moves are
+            # not carried over: "what happens next" describes the new part afresh.
+            has_image=True,
+            model=job.model,
+        )
+        await self.precheck(req)  # before the (slower) decoding: a refusal costs nothing
+        earlier = await self._kept_clip(job)
+        if earlier is None:
+            raise Refused(
+                "This clip is no longer stored, so it cannot be extended. Clips can be extended "
+                "for a few days after they are posted."
+            )
+        try:
+            png = await self.video.last_frame(earlier)
+        except VideoError as exc:
+            job_logger(log, job.id).error("could not read the last frame: %s", exc)
+            raise Refused("The last frame of this clip could not be read.") from None
+        from bot.media import check_image_async
+
+        frame = await check_image_async(png)
+        return await self.submit(req, frame, thumbnail=await _thumbnail(frame))
+
+    async def remake(
+        self,
+        job_id: int,
+        actor_id: int,
+        role_ids: frozenset[int],
+        upload_limit: int | None,
+        *,
+        manage_guild: bool = False,
+    ) -> Job:
+        """Make a finished 768P/6 s clip again at 1080P/6 s: same prompt and first frame."""
+        job = await self.storage.get_job(job_id)
+        if job.user_id != actor_id:
+            raise Refused("Only the member who asked for this video can remake it.")
+        if not can_remake(job):
+            raise Refused("Only a finished 768P, 6-second clip can be remade in 1080P.")
+        in_flight = await self.storage.jobs_in_flight(job.guild_id)
+        if any(j.remake_of == job_id for j in in_flight):
+            raise Refused("A 1080P remake of this video is already on its way.")
+        frame = await self._stored_first_frame(job)
+        req = VideoRequest(
+            guild_id=job.guild_id,
+            channel_id=job.channel_id,
+            user_id=actor_id,
+            role_ids=role_ids,
+            prompt=job.prompt,
+            resolution="1080P",
+            duration=6,
+            prompt_optimizer=job.prompt_optimizer,
+            upload_limit=upload_limit,
+            image_url=job.image_url,
+            remake_of=job.id,
+            manage_guild=manage_guild,
+            has_image=job.has_image,
+            model=job.model,
+            camera=camera.split_moves(job.camera),
+            source_url=job.source_url,
+            image_note=job.image_note,
+        )
+        return await self.submit(req, frame, thumbnail=await _thumbnail(frame))
+
+
+EXTEND_LENGTHS = {"768P": (6, 10), "1080P": (6,)}
+
+
+def extend_lengths(job: Job, max_clip_seconds: int) -> tuple[int, ...]:
+    """The part lengths an Extend of `job` may ask for (none when the chain is full)."""
+    room = max_clip_seconds - job.clip_seconds
+    return tuple(n for n in EXTEND_LENGTHS.get(job.resolution, (6,)) if n <= room)
+
+
+def extend_blocker(job: Job, max_clip_seconds: int) -> str | None:
+    """Why `job` cannot be extended at all (None when it can): the button shows this."""
+    if job.state is not JobState.SUCCEEDED:
+        return "Only a finished video can be extended."
+    if not extend_lengths(job, max_clip_seconds):
+        return (
+            f"This clip is {job.clip_seconds} s long: the longest a clip may grow to is "
+            f"{max_clip_seconds} s."
+        )
+    return None
+
+
+def _length_refusal(job: Job, duration: int, allowed: tuple[int, ...], max_s: int) -> str:
+    choices = " or ".join(str(n) for n in allowed)
+    if duration in EXTEND_LENGTHS.get(job.resolution, ()):
+        return (
+            f"A {duration}-second part would make this clip {job.clip_seconds + duration} s "
+            f"long, over the {max_s} s maximum. Choose {choices} seconds."
+        )
+    return f"A part of a {job.resolution} clip can be {choices} seconds long."
+
+
+def can_remake(job: Job) -> bool:
+    """Remake in 1080P is offered on a finished 768P/6 s clip (not a stitched chain)."""
+    return (
+        job.state is JobState.SUCCEEDED
+        and job.resolution == "768P"
+        and job.duration == 6
+        and job.extends_job_id is None
+    )
+
+
+async def _thumbnail(frame: FirstFrame | None) -> bytes | None:
+    if frame is None:
+        return None
+    from bot.media import make_thumbnail
+
+    return await asyncio.to_thread(make_thumbnail, frame.data)
