@@ -152,7 +152,8 @@ def render_card(
     embed.timestamp = job.created_at
 
     view: discord.ui.View | None = None
-    if not terminal:
+    if not terminal and job.state is not JobState.DELIVERING:
+        # A clip Wiro has made can no longer be cancelled: no Cancel while it is posted.
         view = discord.ui.View(timeout=None)
         view.add_item(CancelButton(job.id))
     elif job.state in (JobState.SUCCEEDED, JobState.FAILED, JobState.TIMED_OUT):

@@ -69,6 +69,20 @@ def test_card_in_progress_shows_stage_bar_times_and_cancel() -> None:
     assert [item.custom_id for item in view.children] == ["video:cancel:7"]  # type: ignore[attr-defined]
 
 
+def test_card_posting_the_clip_offers_no_cancel() -> None:
+    """Once Wiro has made the clip it can no longer be cancelled (JobService.cancel says "Too
+    late"): the card, which may say so for minutes during a Discord outage, offers no Cancel."""
+    for extras in (CardExtras(), CardExtras(delivery_delayed=True)):
+        embed, view = render_card(
+            job(state=JobState.DELIVERING, stage=Stage.DELIVERING, progress=100), extras
+        )
+        assert "Stage" in fields(embed)
+        assert view is None or "video:cancel:7" not in [
+            item.custom_id  # type: ignore[attr-defined]
+            for item in view.children
+        ]
+
+
 def test_card_waiting_in_local_queue_shows_position() -> None:
     embed, _ = render_card(
         job(state=JobState.WAITING, stage=Stage.WAITING), CardExtras(queue_position=3)
