@@ -89,7 +89,8 @@ async def run_live_check(
         f"The run ended: {outcome.kind}" + (f" ({outcome.reason})" if outcome.reason else ""),
         file=out,
     )
-    verdicts = print_report(recorder.records, settings.output_hosts, out)
+    # The hosts this client downloads from: WIRO_OUTPUT_HOSTS, or the simulator's in sandbox mode.
+    verdicts = print_report(recorder.records, wiro.output_hosts, out)
     failed = [v for v in verdicts if v.mark == "✗"]
     if failed:
         print(f"{len(failed)} assumption(s) do not hold: see the change lines above.", file=out)

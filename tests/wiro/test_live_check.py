@@ -211,3 +211,31 @@ def test_settings_type_is_what_the_doctor_passes():
     # run_live_check reads these fields; a rename would break `doctor --live` at run time.
     for name in ("wiro_api_key", "wiro_api_secret", "job_timeout_minutes", "database_path"):
         assert name in Settings.model_fields
+
+
+async def test_sandbox_live_check_passes_on_the_simulators_own_output_host(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`doctor --live` with WIRO_SANDBOX=true judges the clip's host by the hosts the sandbox bot
+    downloads from (the simulator's), not WIRO_OUTPUT_HOSTS: no ✗ telling the operator to add
+    127.0.0.1 to WIRO_OUTPUT_HOSTS."""
+    from bot import doctor_live
+    from bot.settings import load_settings
+    from bot.wiro import sandbox
+
+    fast = sandbox.Timings(queue=0.05, start=0.05, generate=0.3, finish=0.05)
+    monkeypatch.setattr(sandbox.Timings, "realistic", classmethod(lambda cls: fast))
+    for name, value in {
+        "DISCORD_TOKEN": "token",
+        "WIRO_SANDBOX": "true",
+        "DATABASE_PATH": str(tmp_path / "bot.sqlite3"),
+    }.items():
+        monkeypatch.setenv(name, value)
+    for name in ("WIRO_API_KEY", "WIRO_API_SECRET", "WIRO_OUTPUT_HOSTS"):
+        monkeypatch.delenv(name, raising=False)
+    out = io.StringIO()
+    status = await doctor_live.run_live_check(load_settings(env_file=None), out, yes=True)
+    report = out.getvalue()
+    assert "The run ended: succeeded" in report, report
+    assert "✓        17." in report and "to WIRO_OUTPUT_HOSTS" not in report, report
+    assert status == 0, report
