@@ -17,6 +17,7 @@ from bot.delivery import RetryPolicy
 from bot.jobs import JobConfig, JobService
 from bot.settings import Settings
 from bot.wiro.client import WiroClient
+from cogs.words import budget_alert_line
 from storage.db import Database
 from storage.models import Limit
 
@@ -121,6 +122,7 @@ class VideoBot(commands.Bot):
         self.budget_alerts = BudgetAlerts(
             storage=storage,
             post=self._post_audit,
+            words=budget_alert_line,
             clock=self.jobs.clock,
             system_actor=self._own_id,
         )

@@ -1,7 +1,9 @@
 """Budget alerts: one line when a server's spending passes 80 % and then 100 % of its monthly
 budget, once per month each, never pinging anyone.
 
-`thresholds_passed` and `alert_line` are the pure policy. `BudgetAlerts.check` runs after each
+`thresholds_passed` is the pure policy; a passed threshold is a `BudgetAlert` (the facts: how
+much of which budget, when it resets), which the cogs put in words (`cogs.words.budget_alert_line`,
+handed in as `words`: the reset is a Discord timestamp). `BudgetAlerts.check` runs after each
 finished job: what was announced lives in SQLite (`budget_alerts`), claimed with an INSERT OR
 IGNORE before posting, so two jobs finishing together, or a restart, never announce twice.
 """
@@ -10,10 +12,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from bot import quota
-from bot.usage import usd
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -31,19 +33,15 @@ def thresholds_passed(spent: float, budget: float | None) -> tuple[int, ...]:
     return tuple(t for t in THRESHOLDS if spent + 1e-9 >= budget * t / 100)
 
 
-def alert_line(threshold: int, spent: float, budget: float, resets_at: datetime) -> str:
-    """The one line moderators get (plain text: no mention of anyone)."""
-    reset = f"<t:{int(resets_at.timestamp())}:R>"
-    if threshold >= 100:
-        return (
-            f"🛑 Video budget reached: {usd(spent)} of this month's {usd(budget)} is spent. "
-            f"New videos are refused until it resets {reset}, unless a moderator raises it "
-            "with `/videoadmin budget set`."
-        )
-    return (
-        f"⚠️ Video spending passed {threshold} % of this month's budget: {usd(spent)} of "
-        f"{usd(budget)}. It resets {reset}."
-    )
+@dataclass(frozen=True)
+class BudgetAlert:
+    """A budget threshold this month's spending passed: `threshold` percent of `budget` (USD),
+    `spent` so far, and when the month resets."""
+
+    threshold: int
+    spent: float
+    budget: float
+    resets_at: datetime
 
 
 class BudgetAlerts:
@@ -54,11 +52,13 @@ class BudgetAlerts:
         *,
         storage: Database,
         post: Callable[[int, str], Awaitable[bool]],
+        words: Callable[[BudgetAlert], str],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         system_actor: Callable[[], int] = lambda: 0,
     ) -> None:
         self.storage = storage
         self.post = post  # posts in the audit channel; False when there is none or it failed
+        self.words = words  # the alert's line (the cogs' words: no mention of anyone)
         self.clock = clock
         self.system_actor = system_actor
 
@@ -83,7 +83,7 @@ class BudgetAlerts:
         if not claimed or max(claimed) != max(passed):
             return None  # the highest was announced before (a lower one claimed now is stale)
         top = max(claimed)
-        line = alert_line(top, spent, budget, end)
+        line = self.words(BudgetAlert(top, spent, budget, end))
         try:
             if not await self.post(guild_id, line):
                 await self.storage.record_action(guild_id, self.system_actor(), "budget.alert",

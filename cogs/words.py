@@ -13,8 +13,10 @@ from typing import Literal
 
 import discord
 
+from bot.budget_alerts import BudgetAlert
 from bot.job_api import ChannelNotAllowed, LimitReached, Refused
 from bot.quota import Refusal
+from bot.usage import usd
 from storage.models import Job, JobState, Period, Stage
 
 TimestampStyle = Literal["f", "F", "d", "D", "t", "T", "R"]
@@ -189,3 +191,19 @@ def refused_words(exc: Refused) -> str:
         where = ", ".join(channel(c) for c in exc.channel_ids)
         return f"`/video` is not enabled in this channel. Try {where}."
     return exc.message
+
+
+# --- budget alerts ----------------------------------------------------------------------------
+def budget_alert_line(alert: BudgetAlert) -> str:
+    """The one line moderators get when spending passes a threshold (no mention of anyone)."""
+    spent, budget, reset = usd(alert.spent), usd(alert.budget), when(alert.resets_at)
+    if alert.threshold >= 100:
+        return (
+            f"🛑 Video budget reached: {spent} of this month's {budget} is spent. "
+            f"New videos are refused until it resets {reset}, unless a moderator raises it "
+            "with `/videoadmin budget set`."
+        )
+    return (
+        f"⚠️ Video spending passed {alert.threshold} % of this month's budget: {spent} of "
+        f"{budget}. It resets {reset}."
+    )

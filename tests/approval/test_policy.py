@@ -7,8 +7,9 @@ from datetime import timedelta
 import pytest
 
 from bot.approval import clean_reason, expiry_words, must_wait
-from bot.budget_alerts import alert_line, thresholds_passed
+from bot.budget_alerts import BudgetAlert, thresholds_passed
 from bot.jobs import Refused
+from cogs.words import budget_alert_line
 from storage.approvals import ApprovalSettings
 from tests.approval.conftest import GUILD, MODROLE, REVIEW, T0, TRUSTED
 
@@ -95,8 +96,8 @@ def test_thresholds_passed(spent: float, budget: float | None, passed: tuple[int
 
 def test_alert_lines_name_the_amounts_and_ping_nobody() -> None:
     resets = T0 + timedelta(days=5)
-    eighty = alert_line(80, 8.4, 10.0, resets)
-    full = alert_line(100, 10.2, 10.0, resets)
+    eighty = budget_alert_line(BudgetAlert(80, 8.4, 10.0, resets))
+    full = budget_alert_line(BudgetAlert(100, 10.2, 10.0, resets))
     assert "80 %" in eighty and "$8.40" in eighty and "$10.00" in eighty
     assert f"<t:{int(resets.timestamp())}:R>" in eighty
     assert "reached" in full and "$10.20" in full and "budget set" in full

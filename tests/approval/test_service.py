@@ -11,6 +11,7 @@ import pytest
 from bot.approval import ApprovalService
 from bot.budget_alerts import BudgetAlerts
 from bot.jobs import Refused
+from cogs.words import budget_alert_line
 from storage.approvals import ApprovalStatus
 from storage.db import Database
 from storage.models import Job, JobState, NewJob
@@ -274,7 +275,7 @@ async def test_budget_alerts_once_each_per_month(db: Database, clock: Clock) -> 
         posted.append((guild_id, text))
         return True
 
-    alerts = BudgetAlerts(storage=db, post=post, clock=clock)
+    alerts = BudgetAlerts(storage=db, post=post, words=budget_alert_line, clock=clock)
     assert await alerts.check(GUILD) is None  # no budget
     await db.set_budget(GUILD, 10.0, MOD)
     await spend(db, clock, 7.0)
@@ -300,7 +301,7 @@ async def test_budget_jump_past_both_thresholds_is_one_line(db: Database, clock:
         posted.append(text)
         return True
 
-    alerts = BudgetAlerts(storage=db, post=post, clock=clock)
+    alerts = BudgetAlerts(storage=db, post=post, words=budget_alert_line, clock=clock)
     await db.set_budget(GUILD, 1.0, MOD)
     await spend(db, clock, 1.2)
     await alerts.check(GUILD)
@@ -314,8 +315,9 @@ async def test_budget_alert_without_audit_channel_goes_to_the_moderators_log(
     async def no_channel(guild_id: int, text: str) -> bool:
         return False
 
-    alerts = BudgetAlerts(storage=db, post=no_channel, clock=clock,
-                          system_actor=lambda: 999)  # fmt: skip
+    alerts = BudgetAlerts(
+        storage=db, post=no_channel, words=budget_alert_line, clock=clock, system_actor=lambda: 999
+    )
     await db.set_budget(GUILD, 10.0, MOD)
     await spend(db, clock, 8.0)
     line = await alerts.check(GUILD)
@@ -334,7 +336,7 @@ async def test_budget_alert_that_could_not_be_posted_is_tried_again(
             raise ConnectionError("Discord is down")
         return True
 
-    alerts = BudgetAlerts(storage=db, post=flaky, clock=clock)
+    alerts = BudgetAlerts(storage=db, post=flaky, words=budget_alert_line, clock=clock)
     await db.set_budget(GUILD, 10.0, MOD)
     await spend(db, clock, 8.0)
     assert await alerts.check(GUILD) is None

@@ -19,6 +19,7 @@ from bot.jobs import JobService, Refused
 from cogs.admin import AdminCog
 from cogs.audit import AuditPoster
 from cogs.governance import GovernanceCog
+from cogs.words import budget_alert_line
 from storage.db import Database
 from storage.models import JobState
 from tests.cogs.conftest import (
@@ -41,7 +42,9 @@ def bot(db: Database, service: JobService) -> VideoBot:
     fake.storage = db
     fake.jobs = service
     fake.approvals = ApprovalService(storage=db, jobs=service)
-    fake.budget_alerts = BudgetAlerts(storage=db, post=mock.AsyncMock(return_value=False))
+    fake.budget_alerts = BudgetAlerts(
+        storage=db, post=mock.AsyncMock(return_value=False), words=budget_alert_line
+    )
     fake.user = types.SimpleNamespace(id=1)
     return fake
 
