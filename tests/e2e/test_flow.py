@@ -456,9 +456,12 @@ async def test_twenty_concurrent_jobs_never_hit_a_rate_limit(stack: Stack) -> No
     calls = stack.dd.world.calls[mark:]
     assert [c for c in calls if c.status == 429] == []
     assert stack.dd.world.rate_limit_hits == 0
-    # Card edits in the channel stay within 5 per 5 s (scaled). These are arrival times at the
-    # double, with the jitter of a loaded machine (tenths of a second); unpaced edits would
-    # arrive milliseconds apart.
+    # What Discord enforces is above: not one 429. The bot's own pacing keeps card edits in the
+    # channel within 5 per 5 s (scaled). These are arrival times at the double, each late by the
+    # jitter of a loaded machine (up to tenths of a second, and a late edit shortens the gap
+    # before it), so: no five edits ever bunch within half a window (unpaced ones arrive
+    # milliseconds apart), and over the whole run the rate is at most 5 per window (jitter moves
+    # only the two ends of that span).
     edits = sorted(
         c.at
         for c in calls
@@ -466,7 +469,9 @@ async def test_twenty_concurrent_jobs_never_hit_a_rate_limit(stack: Stack) -> No
     )
     assert len(edits) >= 20
     gaps = [round(b - a, 3) for a, b in zip(edits, edits[5:], strict=False)]
-    assert all(gap >= 0.75 * window(5.0) for gap in gaps), gaps
+    assert min(gaps) >= 0.5 * window(5.0), gaps
+    span = edits[-1] - edits[0]
+    assert span >= 0.9 * window(5.0) * (len(edits) - 5) / 5, (span, len(edits))
 
 
 async def test_quota_and_jobs_answer_ephemerally(stack: Stack) -> None:
