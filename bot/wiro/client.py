@@ -60,6 +60,9 @@ from .signing import NonceSource, sign_headers
 log = logging.getLogger(__name__)
 
 MAX_TRIES = 3  # for retryable calls; Run is tried once
+POLL_SECONDS = (
+    10.0  # Task/Detail pace while the socket is silent (a client's poll_interval default)
+)
 SCHEMA_TIMEOUT_SECONDS = 10.0  # Tool/Detail at start-up, and again before an image run if needed
 LATE_POLL_SECONDS = 10.0  # the one Task/Detail poll made after a job's deadline already passed
 RETRY_BASE_SECONDS = 0.5
@@ -170,7 +173,7 @@ class WiroClient:
         owner: str = "minimax",
         project: str = "hailuo-2-3",
         session: aiohttp.ClientSession | None = None,
-        poll_interval: float = 10.0,
+        poll_interval: float | None = None,
         request_timeout: float = 30.0,
     ) -> None:
         self._api_key = api_key or None
@@ -180,7 +183,7 @@ class WiroClient:
         self.output_hosts = tuple(h.strip().lower().lstrip(".") for h in output_hosts if h.strip())
         self.owner = owner
         self.project = project
-        self.poll_interval = poll_interval
+        self.poll_interval = POLL_SECONDS if poll_interval is None else poll_interval
         self.request_timeout = request_timeout
         # A download may trickle; this bounds the whole transfer, not just each read.
         self.download_timeout = 600.0

@@ -4,7 +4,8 @@ Points discord.py at DISCORD_API_BASE / DISCORD_GATEWAY_URL before any Route is 
 the module as __main__; the production bot code is never modified for tests. With
 E2E_TIME_SCALE set (a test-only variable, read here and nowhere in the bot), the bot's per-channel
 Discord pacing windows are scaled by it, as the test scales the double's rate-limit buckets, and
-so are the stages of the sandbox simulator and every job's deadline (JOB_TIMEOUT_MINUTES still
+so are the stages of the sandbox simulator, the Wiro client's Task/Detail poll pace while the
+socket is silent, and every job's deadline (JOB_TIMEOUT_MINUTES still
 names the deadline in what members read: "after 1 minute" is 12 s of real time at 0.2).
 """
 
@@ -22,15 +23,16 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def scale_pacing(factor: float) -> None:
     """Shorten the bot's pacing windows (card edits, new messages) by `factor`, the stages of the
-    sandbox's own simulator (WIRO_SANDBOX=true: about half a minute per job) and the real length
-    of every job's deadline alike."""
+    sandbox's own simulator (WIRO_SANDBOX=true: about half a minute per job), the poll pace of a
+    silent socket and the real length of every job's deadline alike."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     from bot.jobs import JobService
-    from bot.wiro import sandbox
+    from bot.wiro import client, sandbox
     from cogs.cards import pacing
 
     JobService.deadline_scale = factor
+    client.POLL_SECONDS *= factor
 
     pacing.PACING = pacing.PACING.scaled(factor)
     real = sandbox.Timings.realistic()

@@ -51,7 +51,8 @@ async def test_live_progress_comes_through_id_keyed_frames(stack: Stack) -> None
     run = await stack.video("a kite over the dunes", user=stack.member("kite"))
     assert run.card is not None and run.job_id is not None, run.reply
     assert await stack.wait_final(run.card) == "✅ Video ready"
-    # The bot polls Task/Detail every 10 s: a percentage within 4 s came over the socket.
+    # While frames come, the bot polls Task/Detail only every SOCKET_POLL_SECONDS (30 s): a
+    # percentage within 4 s came over the socket.
     assert any(re.search(r"\d+%", value) for value in stage_values(stack, run.card.id))
     token = stack.sim.tasks[stack.sim.runs[-1].task_id or ""].token
     polls = [
