@@ -82,16 +82,19 @@ def clean_reason(reason: str) -> str:
     return text
 
 
-def decided_words(approval: Approval) -> str:
-    """How an already-decided request is described to a moderator who clicked too late."""
-    who = f" by <@{approval.decided_by}>" if approval.decided_by else ""
-    return {
-        ApprovalStatus.APPROVED: f"Job {approval.job_id} was already approved{who}.",
-        ApprovalStatus.DENIED: f"Job {approval.job_id} was already denied{who}.",
-        ApprovalStatus.EXPIRED: f"Job {approval.job_id} expired before anyone reviewed it.",
-        ApprovalStatus.CANCELLED: f"Job {approval.job_id} was cancelled{who} while waiting.",
-        ApprovalStatus.WAITING: f"Job {approval.job_id} is waiting for a moderator.",
-    }[approval.status]
+class AlreadyDecided(Refused):
+    """A moderator clicked on a request that was already decided (`approval` says how, by
+    whom). Cogs put it in words (`cogs.words.decided_words`); `message` is for logs."""
+
+    def __init__(self, approval: Approval):
+        by = f" by user {approval.decided_by}" if approval.decided_by else ""
+        super().__init__(f"job {approval.job_id} is already {approval.status.value}{by}")
+        self.approval = approval
+
+
+# A request cancelled while it waited: the job's outcome, with who in its `cancelled_by` (cogs
+# name them: "Cancelled by @member while waiting for a moderator.").
+CANCELLED_WHILE_WAITING = "Cancelled while waiting for a moderator."
 
 
 class JobControl(Protocol):
@@ -115,6 +118,10 @@ class ReviewPresenter(Protocol):
 
     async def audit(self, guild_id: int, text: str) -> bool:
         """Post one line in the server's audit channel; False when there is none or it failed."""
+
+    async def audit_approval(self, job: Job, approval: Approval) -> bool:
+        """Post the approval's line (who approved whose job after how long) in the audit
+        channel; False when there is none or it failed."""
 
 
 class ApprovalService:
@@ -225,14 +232,14 @@ class ApprovalService:
         )
         assert approval is not None
         if not won:
-            raise Refused(decided_words(approval))
+            raise AlreadyDecided(approval)
         log.info("job=%d approved by user=%s", job_id, actor_id)
         await self.storage.record_action(guild_id, actor_id, "approval.approve", f"job {job_id}")
         await self.jobs.release(job_id)
         job = await self.storage.get_job(job_id)
         await self._show(job, approval)
         if self.presenter is not None:
-            await self.presenter.audit(guild_id, approved_line(job, approval))
+            await self.presenter.audit_approval(job, approval)
         return f"Approved job {job_id}: it is starting now."
 
     async def deny(self, job_id: int, actor_id: int, guild_id: int, reason: str) -> str:
@@ -249,7 +256,7 @@ class ApprovalService:
         if not won:
             current = await self.storage.approval(job_id)
             assert current is not None
-            raise Refused(decided_words(current))
+            raise AlreadyDecided(current)
         await self.storage.record_action(
             guild_id, actor_id, "approval.deny", f"job {job_id}: {reason}"
         )
@@ -265,7 +272,7 @@ class ApprovalService:
             ApprovalStatus.CANCELLED,
             actor_id=actor_id,
             reason=None,
-            member_words=f"Cancelled by <@{actor_id}> while waiting for a moderator.",
+            member_words=CANCELLED_WHILE_WAITING,
         )
         if not won:
             return None
@@ -387,24 +394,4 @@ def _member_words(approval: Approval, expiry: timedelta) -> str:
             f"No moderator reviewed this request within {expiry_words(expiry)}, so it expired. "
             "Your credits were refunded."
         )
-    who = f"<@{approval.decided_by}>" if approval.decided_by else "the bot"
-    return f"Cancelled by {who} while waiting for a moderator."
-
-
-def approved_line(job: Job, approval: Approval) -> str:
-    """The audit line of an approval (denials, expiries and cancels end the job: its own line)."""
-    return (
-        f"👍 Job `{job.id}` by <@{job.user_id}> approved by <@{approval.decided_by}> "
-        f"after waiting {_waited(approval)}; it is starting."
-    )
-
-
-def _waited(approval: Approval) -> str:
-    end = approval.decided_at or approval.requested_at
-    seconds = max(0, round((end - approval.requested_at).total_seconds()))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes = seconds // 60
-    if minutes < 60:
-        return f"{minutes} min"
-    return f"{minutes // 60} h {minutes % 60:02d} min"
+    return CANCELLED_WHILE_WAITING  # who (or the bot, when nobody) is the job's cancelled_by

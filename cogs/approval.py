@@ -22,13 +22,13 @@ import discord
 from discord.ext import commands
 
 from bot import permissions
-from bot.approval import MAX_DENY_REASON_CHARS, expiry_words
+from bot.approval import MAX_DENY_REASON_CHARS, AlreadyDecided, expiry_words
 from bot.jobs import Refused
 from bot.permissions import labels
 from bot.usage import usd
 from cogs.cards import THUMBNAIL_NAME, card_link, prompt_as_text, settings_line
 from cogs.common import NO_MENTIONS, guarded, is_moderator, reply
-from cogs.words import when
+from cogs.words import user, when
 from storage.approvals import Approval, ApprovalSettings, ApprovalStatus
 from storage.db import Database
 from storage.models import Job
@@ -86,6 +86,26 @@ def decision_words(approval: Approval, expiry: timedelta) -> str:
     if approval.decided_by is None:
         return f"The request ended before anyone reviewed it{at}."
     return f"Cancelled by {by}{at}; credits refunded."
+
+
+def approved_line(job: Job, approval: Approval) -> str:
+    """The audit line of an approval (denials, expiries and cancels end the job: its own line)."""
+    by = user(approval.decided_by) if approval.decided_by is not None else "the bot"
+    return (
+        f"👍 Job `{job.id}` by {user(job.user_id)} approved by {by} "
+        f"after waiting {_waited(approval)}; it is starting."
+    )
+
+
+def _waited(approval: Approval) -> str:
+    end = approval.decided_at or approval.requested_at
+    seconds = max(0, round((end - approval.requested_at).total_seconds()))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 def render_review(
@@ -195,9 +215,7 @@ class DenyButton(
         if approval is None or approval.guild_id != interaction.guild_id:
             raise Refused(f"Job {self.job_id} is not waiting for approval in this server.")
         if not approval.waiting:
-            from bot.approval import decided_words
-
-            raise Refused(decided_words(approval))
+            raise AlreadyDecided(approval)
         await interaction.response.send_modal(deny_form(self.job_id))
 
 
@@ -380,6 +398,9 @@ class DiscordReviews:
             )
         except discord.HTTPException as exc:
             log.warning("job=%s could not update the review message: %s", job.id, exc)
+
+    async def audit_approval(self, job: Job, approval: Approval) -> bool:
+        return await self.audit(job.guild_id, approved_line(job, approval))
 
     async def audit(self, guild_id: int, text: str) -> bool:
         channel_id = (await self.bot.storage.guild_settings(guild_id)).audit_channel_id

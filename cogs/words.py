@@ -13,10 +13,12 @@ from typing import Literal
 
 import discord
 
+from bot.approval import CANCELLED_WHILE_WAITING, AlreadyDecided
 from bot.budget_alerts import BudgetAlert
 from bot.job_api import ChannelNotAllowed, LimitReached, Refused
 from bot.quota import Refusal
 from bot.usage import usd
+from storage.approvals import Approval, ApprovalStatus
 from storage.models import Job, JobState, Period, Stage
 
 TimestampStyle = Literal["f", "F", "d", "D", "t", "T", "R"]
@@ -139,6 +141,9 @@ def outcome_words(state: JobState) -> str:
 def what_happened(job: Job) -> str | None:
     """A finished job's outcome in words (None if nothing was recorded); a cancel by a person
     names them (the service stores who in `cancelled_by`, not in the words)."""
+    if job.state is JobState.CANCELLED and job.outcome_reason == CANCELLED_WHILE_WAITING:
+        who = user(job.cancelled_by) if job.cancelled_by else "the bot"
+        return f"Cancelled by {who} while waiting for a moderator."
     if job.outcome_reason:
         return job.outcome_reason
     if job.state is JobState.CANCELLED and job.cancelled_by is not None:
@@ -190,7 +195,21 @@ def refused_words(exc: Refused) -> str:
     if isinstance(exc, ChannelNotAllowed):
         where = ", ".join(channel(c) for c in exc.channel_ids)
         return f"`/video` is not enabled in this channel. Try {where}."
+    if isinstance(exc, AlreadyDecided):
+        return decided_words(exc.approval)
     return exc.message
+
+
+def decided_words(approval: Approval) -> str:
+    """How an already-decided request is described to a moderator who clicked too late."""
+    who = f" by {user(approval.decided_by)}" if approval.decided_by else ""
+    return {
+        ApprovalStatus.APPROVED: f"Job {approval.job_id} was already approved{who}.",
+        ApprovalStatus.DENIED: f"Job {approval.job_id} was already denied{who}.",
+        ApprovalStatus.EXPIRED: f"Job {approval.job_id} expired before anyone reviewed it.",
+        ApprovalStatus.CANCELLED: f"Job {approval.job_id} was cancelled{who} while waiting.",
+        ApprovalStatus.WAITING: f"Job {approval.job_id} is waiting for a moderator.",
+    }[approval.status]
 
 
 # --- budget alerts ----------------------------------------------------------------------------

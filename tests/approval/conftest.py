@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.approval import ApprovalService
+from cogs.approval import approved_line
 from storage.api import IllegalTransition
 from storage.approvals import Approval, Hold
 from storage.db import Database
@@ -66,6 +67,9 @@ class RecordingReviews:
             return False
         self.lines.append((guild_id, text))
         return True
+
+    async def audit_approval(self, job: Job, approval: Approval) -> bool:
+        return await self.audit(job.guild_id, approved_line(job, approval))
 
 
 @pytest.fixture

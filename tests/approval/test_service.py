@@ -8,10 +8,10 @@ from datetime import timedelta
 
 import pytest
 
-from bot.approval import ApprovalService
+from bot.approval import CANCELLED_WHILE_WAITING, AlreadyDecided, ApprovalService
 from bot.budget_alerts import BudgetAlerts
 from bot.jobs import Refused
-from cogs.words import budget_alert_line
+from cogs.words import budget_alert_line, refused_words, what_happened
 from storage.approvals import ApprovalStatus
 from storage.db import Database
 from storage.models import Job, JobState, NewJob
@@ -100,10 +100,12 @@ async def test_approve_releases_the_job_once(
     assert shown.status is ApprovalStatus.APPROVED and shown.decided_by == MOD
     [(guild, line)] = reviews.lines
     assert guild == GUILD and f"<@{MOD}>" in line and "5 min" in line
-    with pytest.raises(Refused, match="already approved by"):
+    with pytest.raises(AlreadyDecided) as late:
         await service.approve(job.id, MOD2, GUILD)
-    with pytest.raises(Refused, match="already approved"):
+    assert refused_words(late.value) == f"Job {job.id} was already approved by <@{MOD}>."
+    with pytest.raises(AlreadyDecided) as later:
         await service.deny(job.id, MOD2, GUILD, "changed my mind")
+    assert "already approved" in refused_words(later.value)
     assert jobs.released == [job.id]
     assert [e.action for e in await db.audit_log(GUILD)] == ["approval.approve"]
 
@@ -173,7 +175,11 @@ async def test_member_cancels_while_waiting(
     job = await held_job(db, clock)
     await service.open_review(job)
     assert "cancelled" in (await service.cancel_waiting(job.id, USER) or "")
-    assert (await db.get_job(job.id)).state is JobState.CANCELLED and await refunded(db, job)
+    ended = await db.get_job(job.id)
+    assert ended.state is JobState.CANCELLED and await refunded(db, job)
+    # The service records who; the card and the audit line name them.
+    assert (ended.cancelled_by, ended.outcome_reason) == (USER, CANCELLED_WHILE_WAITING)
+    assert what_happened(ended) == f"Cancelled by <@{USER}> while waiting for a moderator."
     assert reviews.updates[-1][1].status is ApprovalStatus.CANCELLED
     assert await service.cancel_waiting(job.id, USER) is None  # nothing waits any more
     with pytest.raises(Refused, match="cancelled"):
