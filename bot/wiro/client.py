@@ -1,8 +1,12 @@
-"""The Wiro client: signed REST calls, typed errors, task following, safe downloads.
+"""The Wiro client: signed REST calls, typed errors, the endpoints, safe downloads.
 
 Never imports discord. One `WiroClient` per process; it owns at most one websocket, shared by
-every task it follows. The protocol it speaks is written down in docs/wiro-protocol.md; the
-guesses it still makes are listed in docs/wiro-assumptions.md.
+every task it follows. This module holds the REST core (`_request`: signing, the envelope,
+mapping errors, bounded retries), the endpoints (Tool/Detail, Run, Task/Detail, Cancel, Kill)
+and downloads. Following a task and the stop loop live in `following.py`, the shared websocket
+in `socket_hub.py`; `follow` and `stop` here hand over to them. The protocol it speaks is
+written down in docs/wiro-protocol.md; the guesses it still makes are listed in
+docs/wiro-assumptions.md.
 """
 
 from __future__ import annotations
@@ -14,18 +18,16 @@ import json
 import logging
 import os
 import random
-import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 
+from . import following
 from .errors import (
     DownloadRefused,
-    TaskDeadlineExceeded,
     WiroAuthError,
     WiroConcurrencyLimit,
     WiroError,
@@ -39,23 +41,18 @@ from .errors import (
     WiroValidationError,
 )
 from .models import (
-    KNOWN_EVENTS,
-    STAGE_BY_STATUS,
-    STAGE_ORDER,
     ErrorItem,
     RunAccepted,
     StageUpdate,
     TaskDetail,
     TaskOutcome,
-    TaskStage,
     ToolInfo,
-    loose_bool,
     loose_float,
     loose_str,
     parse_errors,
-    progress_in,
 )
 from .signing import NonceSource, sign_headers
+from .socket_hub import SocketHub
 
 log = logging.getLogger(__name__)
 
@@ -64,38 +61,15 @@ POLL_SECONDS = (
     10.0  # Task/Detail pace while the socket is silent (a client's poll_interval default)
 )
 SCHEMA_TIMEOUT_SECONDS = 10.0  # Tool/Detail at start-up, and again before an image run if needed
-LATE_POLL_SECONDS = 10.0  # the one Task/Detail poll made after a job's deadline already passed
 RETRY_BASE_SECONDS = 0.5
 RETRY_MAX_SECONDS = 8.0
 RETRY_AFTER_CAP_SECONDS = 30.0  # a longer Retry-After is raised to the caller, not slept through
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-MAX_WS_MESSAGE = 16 * 1024 * 1024  # task_output_full can carry all stdout
-WS_BACKOFF_BASE = 0.5
-WS_BACKOFF_MAX = 30.0
-WS_HEARTBEAT = 30.0
 DOWNLOAD_CHUNK = 64 * 1024
 MAX_REDIRECTS = 3
-# Socket events that end a task. Any frame with `"terminal": true` counts too; Task/Detail is
-# then read at once and stays the record of the outcome (docs/wiro-protocol.md "Socket").
-TERMINAL_EVENTS = frozenset({"task_postprocess_end", "task_cancel"})
-# After a terminal cue, Detail may lag the socket: re-read it at this pace, this many times.
-HINTED_POLL_SECONDS = 1.0
-HINTED_POLLS = 10
-# While the socket delivers this task's frames, Task/Detail is only a safety net.
-SOCKET_POLL_SECONDS = 30.0
-FIRST_CONNECT_GRACE_SECONDS = 2.0
-ERROR_READ_SECONDS = 5.0  # task_error frames cause at most one Task/Detail read per this
 # Tool/Detail is asked again in the background at this pace until it names the image field.
 SCHEMA_RETRY_SECONDS = 30.0
 SCHEMA_INLINE_TIMEOUT_SECONDS = 5.0  # one quick extra try before refusing an image run
-# Stopping (docs/wiro-protocol.md "Stopping"): retry Cancel/Kill at this pace until Task/Detail
-# shows the task closed, for at most STOP_CONFIRM_SECONDS.
-STOP_RETRY_SECONDS = 3.0
-STOP_CONFIRM_SECONDS = 30.0
-# Statuses after which only Kill applies; before task_assign, Cancel is tried first.
-AFTER_ASSIGN = frozenset(
-    {"task_assign", "task_start", "task_output", "task_end", "task_postprocess_start"}
-)
 # Kill takes either body; one official client sends a third. A refusal of one form tries the next.
 KILL_KEYS = ("taskid", "socketaccesstoken", "tasktoken")
 # Task/Detail's "no such task" wordings: code 1 "There is no task yet.", or "task-not-founded".
@@ -191,7 +165,7 @@ class WiroClient:
         self._session = session
         self._owns_session = session is None
         self._nonces = NonceSource()
-        self._hub = _SocketHub(self)
+        self._hub = SocketHub(self)
         self._schema_refresh: asyncio.Task[None] | None = None
         # Image runs whose Task/Detail `parameters` are still to be checked for the image field.
         self._image_runs: dict[str, str] = {}
@@ -561,37 +535,8 @@ class WiroClient:
     async def stop(self, task_id: str, task_token: str) -> TaskDetail | None:
         """Stop a task and return the Task/Detail that shows it closed, or None if unconfirmed.
 
-        Cancel applies while queued, Kill after task_assign; in the window between, either may
-        be refused, so both are retried until Task/Detail shows the task closed (cancelled,
-        or finished on its own), for at most STOP_CONFIRM_SECONDS (docs/wiro-protocol.md
-        "Stopping")."""
-        give_up = time.monotonic() + STOP_CONFIRM_SECONDS
-        attempts = 0
-        while True:
-            try:
-                current = await self.detail(task_token=task_token)
-            except WiroAuthError:
-                raise
-            except WiroError as exc:
-                log.info("task %s: Task/Detail failed while stopping: %s", task_id, exc)
-                current = None
-            if current is not None and current.is_terminal:
-                if attempts == 0:
-                    log.info("task %s: already %s, nothing to stop", task_id, current.status)
-                else:
-                    log.info("task %s: Task/Detail confirms %s", task_id, current.status)
-                return current
-            if time.monotonic() >= give_up:
-                log.warning("task %s: Wiro did not confirm the stop in time", task_id)
-                return None
-            status = current.status if current is not None else ""
-            if status in AFTER_ASSIGN:
-                accepted = await self.kill(task_id, task_token)
-            else:
-                # Queued, or between accept and assign (or unknown): Cancel, then Kill.
-                accepted = await self.cancel(task_id) or await self.kill(task_id, task_token)
-            attempts += 1
-            await asyncio.sleep(HINTED_POLL_SECONDS if accepted else STOP_RETRY_SECONDS)
+        Cancel, then Kill, retried until Task/Detail confirms (see `following.stop`)."""
+        return await following.stop(self, task_id, task_token)
 
     # ------------------------------------------------------------ downloads
 
@@ -673,351 +618,14 @@ class WiroClient:
 
     # ------------------------------------------------------------ following a task
 
-    async def follow(
+    def follow(
         self, task_id: str, task_token: str, *, deadline: float
     ) -> AsyncIterator[StageUpdate | TaskOutcome]:
         """Yield stage changes of a task, then its outcome; raise TaskDeadlineExceeded.
 
-        The socket gives the stages as they happen; Task/Detail is the record of the outcome.
-        It is read at once, after every (re)connect, at once on a terminal cue (then every
-        second until final), and otherwise every `poll_interval` (every SOCKET_POLL_SECONDS
-        while the socket delivers this task's frames)."""
-        sub = self._hub.subscribe(task_id, task_token)
-        state = _FollowState()
-        next_poll = 0.0  # poll at once: the task may be finished already
-        last_poll = 0.0
-        try:
-            while True:
-                now = time.monotonic()
-                # Never give up before asking Wiro once: after a long restart the task may have
-                # finished (and been paid for) while nobody was watching.
-                if now >= deadline and last_poll > 0:
-                    log.warning("task %s: deadline passed at stage %s", task_id, state.stage)
-                    raise TaskDeadlineExceeded(f"task {task_id} did not finish in time")
-                if now >= next_poll:
-                    last_poll = now
-                    found = await self._poll_once(task_id, task_token, deadline)
-                    interval = state.poll_interval(self.poll_interval)
-                    next_poll = time.monotonic() + interval
-                    # A regular read scheduled before the socket spoke may be stretched later.
-                    state.stretchable = interval >= self.poll_interval
-                    if found is not None:
-                        self._check_image_echo(task_id, found)
-                        outcome = found.outcome()
-                        if outcome is not None:
-                            log.info(
-                                "task %s: %s%s",
-                                task_id,
-                                outcome.kind,
-                                f" ({outcome.reason})" if outcome.reason else "",
-                            )
-                            yield outcome
-                            return
-                        update = state.from_detail(found)
-                        if update is not None:
-                            yield update
-                wait = min(next_poll, deadline) - time.monotonic()
-                if wait <= 0:
-                    continue
-                try:
-                    async with asyncio.timeout(wait):
-                        event = await sub.queue.get()
-                except TimeoutError:
-                    continue
-                if event is _RECONNECTED:
-                    # Events may have been missed while disconnected (Wiro replays nothing):
-                    # re-read soon. The first connect right after the opening read needs no
-                    # second read (that is what keeps polls at one per SOCKET_POLL_SECONDS).
-                    state.socket_frames = 0
-                    first = not state.connected_before
-                    state.connected_before = True
-                    if not first or time.monotonic() - last_poll > FIRST_CONNECT_GRACE_SECONDS:
-                        next_poll = min(next_poll, last_poll + HINTED_POLL_SECONDS)
-                        state.stretchable = False  # this catch-up read must happen
-                    continue
-                update, poll_now = self._on_frame(task_id, state, event)
-                if poll_now:
-                    next_poll = 0.0
-                elif state.stretchable and state.socket_frames == 1:
-                    # The socket delivers this task: Task/Detail becomes a safety net.
-                    next_poll = max(next_poll, last_poll + SOCKET_POLL_SECONDS)
-                    state.stretchable = False
-                if update is not None:
-                    yield update
-        finally:
-            self._hub.unsubscribe(sub)
-            self._image_runs.pop(task_id, None)
-
-    def _on_frame(
-        self, task_id: str, state: _FollowState, frame: dict[str, Any]
-    ) -> tuple[StageUpdate | None, bool]:
-        """Turn one socket frame into a stage update; say whether to read Task/Detail now."""
-        state.socket_frames += 1
-        kind = loose_str(frame.get("type"))
-        if kind not in KNOWN_EVENTS:
-            log.debug("task %s: unknown socket event %r", task_id, kind[:40])
-        if loose_bool(frame.get("terminal")) or kind in TERMINAL_EVENTS:
-            # The final event: Task/Detail has the record (pexit, cost, outputs).
-            state.hinted = HINTED_POLLS
-            return None, True
-        if kind == "task_error":
-            # An interim diagnostic, never terminal: Wiro retries. Detail says whether the task
-            # was put back in the queue; the card says Wiro is retrying.
-            log.info("task %s: Wiro reported a problem and is retrying", task_id)
-            # A burst of stderr lines must not become a burst of reads: one per few seconds.
-            now = time.monotonic()
-            read = now - state.last_error_read >= ERROR_READ_SECONDS
-            if read:
-                state.last_error_read = now
-            return state.advance(None, None, "socket", retrying=True), read
-        stage = STAGE_BY_STATUS.get(kind)
-        progress = progress_in(frame.get("message")) if kind == "task_output" else None
-        if stage is None:
-            return None, False
-        return state.advance(stage, progress, "socket"), False
-
-    def _check_image_echo(self, task_id: str, found: TaskDetail) -> None:
-        field_id = self._image_runs.get(task_id)
-        if field_id is None or found.echoes(field_id) is None:
-            return
-        del self._image_runs[task_id]
-        if not found.echoes(field_id):
-            # Wiro may have ignored the image and be making (and billing) a text-only clip.
-            log.warning(
-                "task %s: Task/Detail's parameters do not show the image field %s: Wiro may "
-                "have ignored the first frame (check Tool/Detail's schema)",
-                task_id,
-                field_id,
-            )
-
-    async def _poll_once(self, task_id: str, task_token: str, deadline: float) -> TaskDetail | None:
-        remaining = deadline - time.monotonic()
-        try:
-            # Past the deadline (a job resumed late) the one last look still gets a fair chance.
-            async with asyncio.timeout(remaining if remaining > 0 else LATE_POLL_SECONDS):
-                return await self.detail(task_token=task_token)
-        except WiroAuthError:
-            raise  # permission refusals included: asking again will not help
-        except TimeoutError:
-            return None
-        except WiroError as exc:
-            log.warning("task %s: Task/Detail failed: %s", task_id, exc)
-            return None
-
-
-@dataclass
-class _FollowState:
-    stage: TaskStage | None = None
-    progress: int | None = None
-    retrying: bool = False
-    hinted: int = 0  # Detail reads left at the fast pace after a terminal cue
-    socket_frames: int = 0  # this task's frames since the last (re)connect
-    stretchable: bool = False  # the next read is a regular one the socket may postpone
-    last_error_read: float = float("-inf")  # when a task_error frame last caused a read
-    connected_before: bool = False
-
-    def poll_interval(self, base: float) -> float:
-        """Return the pause before the next Task/Detail read."""
-        if self.hinted > 0:
-            self.hinted -= 1
-            return min(base, HINTED_POLL_SECONDS)
-        return max(base, SOCKET_POLL_SECONDS) if self.socket_frames else base
-
-    def from_detail(self, detail: TaskDetail) -> StageUpdate | None:
-        """Record what a non-final Task/Detail says."""
-        if detail.retrying:
-            return self.advance(None, None, "poll", retrying=True)
-        if detail.stage is None:
-            return None
-        return self.advance(detail.stage, detail.progress, "poll")
-
-    def advance(
-        self,
-        stage: TaskStage | None,
-        progress: int | None,
-        source: Literal["socket", "poll"],
-        *,
-        retrying: bool = False,
-    ) -> StageUpdate | None:
-        """Record a stage/progress report; return an update only when something changed."""
-        if retrying:
-            if self.retrying:
-                return None
-            self.retrying = True
-            return StageUpdate(
-                stage=self.stage or "queued", progress=self.progress, source=source, retrying=True
-            )
-        assert stage is not None
-        if self.retrying:
-            # Wiro requeued the task: the stage may honestly move back (to queued).
-            self.retrying = False
-        elif self.stage is not None and STAGE_ORDER[stage] < STAGE_ORDER[self.stage]:
-            return None  # a stale report (Detail can lag the socket); never move backwards
-        elif stage == self.stage and (progress is None or progress == self.progress):
-            return None
-        if stage != self.stage or progress is not None:
-            self.progress = progress
-        self.stage = stage
-        return StageUpdate(stage=stage, progress=self.progress, source=source)
-
-
-# ---------------------------------------------------------------- the shared websocket
-
-_RECONNECTED: Any = object()  # queued to every subscriber after each (re)connect
-_QUEUE_LIMIT = 256
-
-
-@dataclass(eq=False)
-class _Subscription:
-    task_id: str
-    token: str
-    queue: asyncio.Queue[Any] = field(default_factory=lambda: asyncio.Queue(_QUEUE_LIMIT))
-
-    def offer(self, item: Any) -> None:
-        if self.queue.full():
-            with contextlib.suppress(asyncio.QueueEmpty):
-                self.queue.get_nowait()  # drop the oldest: a newer frame supersedes it
-        self.queue.put_nowait(item)
-
-
-class _SocketHub:
-    """One websocket multiplexing `task_info` subscriptions, frames routed by task.
-
-    Why one shared socket and not one per task (as Wiro's SDKs do): Wiro's server keeps a token
-    list per connection, so one connection carries every task this process follows: 20 jobs
-    in flight cost one connection, one keep-alive and one reconnect loop instead of 20. The
-    price is routing: frames are matched by `tasktoken` when they carry one (older servers),
-    else by the top-level `id`, the task id Run returned (what Wiro's documentation says to
-    use; its current frames carry no `tasktoken`). See docs/wiro-protocol.md "Socket".
-    """
-
-    def __init__(self, client: WiroClient) -> None:
-        self._client = client
-        self._by_token: dict[str, list[_Subscription]] = {}
-        self._by_id: dict[str, list[_Subscription]] = {}
-        self._runner: asyncio.Task[None] | None = None
-        self._ws: aiohttp.ClientWebSocketResponse | None = None
-        self._senders: set[asyncio.Task[None]] = set()
-        self.backoff_base = WS_BACKOFF_BASE
-        self.connections = 0  # successful connects, for diagnostics and tests
-        self.unrouted = 0  # task frames that matched no subscription
-
-    def subscribe(self, task_id: str, token: str) -> _Subscription:
-        sub = _Subscription(str(task_id), token)
-        self._by_token.setdefault(token, []).append(sub)
-        self._by_id.setdefault(sub.task_id, []).append(sub)
-        if self._runner is None or self._runner.done():
-            self._runner = asyncio.get_running_loop().create_task(self._run(), name="wiro-socket")
-        elif self._ws is not None and not self._ws.closed:
-            sender = asyncio.get_running_loop().create_task(self._send_info(self._ws, token))
-            self._senders.add(sender)  # keep a reference until it is done
-            sender.add_done_callback(self._senders.discard)
-        return sub
-
-    def unsubscribe(self, sub: _Subscription) -> None:
-        for index, key in ((self._by_token, sub.token), (self._by_id, sub.task_id)):
-            subs = index.get(key, [])
-            if sub in subs:
-                subs.remove(sub)
-            if not subs:
-                index.pop(key, None)
-        # Wiro has no unsubscribe frame; the socket closes when nobody listens.
-        if not self._by_token and self._runner is not None:
-            self._runner.cancel()
-            self._runner = None
-
-    def route(self, frame: dict[str, Any]) -> list[_Subscription]:
-        """Return the subscriptions a frame belongs to: by `tasktoken` if present, else `id`."""
-        token = frame.get("tasktoken")
-        if isinstance(token, str) and token:
-            return self._by_token.get(token, [])
-        task_id = loose_str(frame.get("id"))
-        return self._by_id.get(task_id, []) if task_id else []
-
-    async def close(self) -> None:
-        runner, self._runner = self._runner, None
-        if runner is not None:
-            runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await runner
-
-    async def _send_info(self, ws: aiohttp.ClientWebSocketResponse, token: str) -> None:
-        frame = {"type": "task_info", "tasktoken": token}
-        self._client.trace_event({"kind": "socket_send", "frame": frame})
-        with contextlib.suppress(Exception):
-            await ws.send_str(json.dumps(frame))
-
-    async def _run(self) -> None:
-        failures = 0
-        while self._by_token:
-            try:
-                session = self._client.session
-                async with asyncio.timeout(self._client.request_timeout):
-                    ws = await session.ws_connect(
-                        self._client.socket_url,
-                        max_msg_size=MAX_WS_MESSAGE,
-                        heartbeat=WS_HEARTBEAT,
-                        autoping=True,
-                    )
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # any failure to connect is retried with backoff
-                failures += 1
-                level = logging.WARNING if failures in (1, 5) else logging.DEBUG
-                log.log(level, "Wiro socket connect failed (%s), attempt %d", exc, failures)
-                await asyncio.sleep(self._delay(failures))
-                continue
-            self._ws = ws
-            self.connections += 1
-            self._client.trace_event({"kind": "socket_open", "url": self._client.socket_url})
-            try:
-                for token in list(self._by_token):
-                    await self._send_info(ws, token)
-                for subs in list(self._by_token.values()):
-                    for sub in subs:
-                        sub.offer(_RECONNECTED)
-                if failures:
-                    log.info("Wiro socket reconnected after %d failed attempts", failures)
-                failures = 0
-                await self._read(ws)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("Wiro socket error: %s", type(exc).__name__)
-            finally:
-                self._ws = None
-                self._client.trace_event({"kind": "socket_close"})
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(ws.close())
-            if self._by_token:
-                failures += 1
-                log.info("Wiro socket closed; reconnecting")
-                await asyncio.sleep(self._delay(failures))
-
-    def _delay(self, failures: int) -> float:
-        base = min(WS_BACKOFF_MAX, self.backoff_base * 2 ** max(0, failures - 1))
-        return base * random.uniform(0.5, 1.5)
-
-    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        async for msg in ws:
-            if msg.type != aiohttp.WSMsgType.TEXT:
-                continue  # binary frames are for realtime models only
-            try:
-                frame = json.loads(msg.data)
-            except ValueError:
-                self._client.trace_event({"kind": "socket_frame", "raw": str(msg.data)[:2000]})
-                log.debug("ignored a malformed socket frame")
-                continue
-            self._client.trace_event({"kind": "socket_frame", "frame": frame})
-            if not isinstance(frame, dict):
-                continue
-            subs = self.route(frame)
-            if not subs:
-                if loose_str(frame.get("type")).startswith("task_"):
-                    self.unrouted += 1  # a task nobody here follows (or an unroutable frame)
-                continue  # `connected` welcome
-            for sub in subs:
-                sub.offer(frame)
+        The socket gives the stages; Task/Detail is the record of the outcome (the pacing of
+        its reads is in `following.follow`)."""
+        return following.follow(self, task_id, task_token, deadline=deadline)
 
 
 def _unlink_quietly(path: Path) -> None:

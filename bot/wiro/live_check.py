@@ -343,7 +343,7 @@ def _frames_routable(t: Trace, hosts: tuple[str, ...]) -> tuple[Mark, str, str]:
         return (
             "✗",
             f"{len(frames) - len(keyed)} of {len(frames)} frames carry neither id nor tasktoken",
-            "open one socket per task in client._SocketHub (routing becomes moot)",
+            "open one socket per task in socket_hub.SocketHub (routing becomes moot)",
         )
     return "✓", f"{len(frames)} task frames, keyed by {' and '.join(by)}", ""
 
@@ -514,7 +514,7 @@ def _socket_stable(t: Trace, hosts: tuple[str, ...]) -> tuple[Mark, str, str]:
     return (
         "✗",
         f"the socket was opened {opens} times",
-        "if Wiro drops pinging clients, set heartbeat=None (client.WS_HEARTBEAT)",
+        "if Wiro drops pinging clients, set heartbeat=None (socket_hub.WS_HEARTBEAT)",
     )
 
 

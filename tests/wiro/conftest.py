@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from bot.wiro import client as client_module
+from bot.wiro import following
 from bot.wiro.client import WiroClient
 from bot.wiro.models import StageUpdate, TaskOutcome
 from bot.wiro.sandbox import WiroSimulator
@@ -22,11 +23,11 @@ SECRET = "test-secret-abcdefghijkl"
 def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep retry backoff short so fault tests stay fast."""
     monkeypatch.setattr(client_module, "RETRY_BASE_SECONDS", 0.01)
-    monkeypatch.setattr(client_module, "HINTED_POLL_SECONDS", 0.1)
-    monkeypatch.setattr(client_module, "STOP_RETRY_SECONDS", 0.1)
-    monkeypatch.setattr(client_module, "STOP_CONFIRM_SECONDS", 3.0)
+    monkeypatch.setattr(following, "HINTED_POLL_SECONDS", 0.1)
+    monkeypatch.setattr(following, "STOP_RETRY_SECONDS", 0.1)
+    monkeypatch.setattr(following, "STOP_CONFIRM_SECONDS", 3.0)
     monkeypatch.setattr(client_module, "SCHEMA_RETRY_SECONDS", 0.1)
-    monkeypatch.setattr(client_module, "SOCKET_POLL_SECONDS", 0.6)
+    monkeypatch.setattr(following, "SOCKET_POLL_SECONDS", 0.6)
 
 
 @pytest.fixture

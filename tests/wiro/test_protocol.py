@@ -12,11 +12,12 @@ import time
 
 import pytest
 
-from bot.wiro import client as client_module
+from bot.wiro import following
 from bot.wiro.client import WiroClient
 from bot.wiro.errors import TaskDeadlineExceeded, WiroPermissionError, WiroSchemaUnavailable
 from bot.wiro.models import StageUpdate, TaskOutcome
 from bot.wiro.sandbox import TaskScript, WiroSimulator
+from bot.wiro.socket_hub import Subscription
 
 from .conftest import MakeClient, collect, eventually, submit
 
@@ -75,7 +76,7 @@ async def test_default_frames_carry_id_and_no_tasktoken(sim: WiroSimulator, clie
 
 def test_route_prefers_tasktoken_over_id(client: WiroClient):
     hub = client._hub
-    mine = client_module._Subscription("42", "tok-mine")
+    mine = Subscription("42", "tok-mine")
     hub._by_token["tok-mine"] = [mine]
     hub._by_id["42"] = [mine]
     assert hub.route({"type": "task_start", "id": "42"}) == [mine]
@@ -199,7 +200,7 @@ async def test_kill_refused_in_one_form_tries_the_other(sim: WiroSimulator, clie
 async def test_stop_that_wiro_never_confirms_returns_none(
     sim: WiroSimulator, client: WiroClient, monkeypatch: pytest.MonkeyPatch
 ):
-    monkeypatch.setattr(client_module, "STOP_CONFIRM_SECONDS", 0.5)
+    monkeypatch.setattr(following, "STOP_CONFIRM_SECONDS", 0.5)
     sim.script_next(TaskScript(queue=0.0, generate=30.0, kill_refusals=1000))
     accepted = await submit(client)
     await wait_status(sim, accepted.task_id, ("task_start",))
@@ -312,7 +313,7 @@ async def test_warns_when_detail_does_not_echo_the_image(
     sim.echo_image = echo
     sim.script_next(TaskScript(generate=0.1))
     accepted = await submit(client, image=PNG)
-    with caplog.at_level(logging.WARNING, logger="bot.wiro.client"):
+    with caplog.at_level(logging.WARNING, logger="bot.wiro.following"):
         events = await collect(client, accepted.task_id, accepted.task_token)
     assert events[-1].kind == "succeeded"
     warned = [r for r in caplog.records if "do not show the image field" in r.getMessage()]
@@ -322,7 +323,7 @@ async def test_warns_when_detail_does_not_echo_the_image(
 async def test_a_working_socket_postpones_the_regular_poll(
     sim: WiroSimulator, make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
 ):
-    monkeypatch.setattr(client_module, "SOCKET_POLL_SECONDS", 30.0)
+    monkeypatch.setattr(following, "SOCKET_POLL_SECONDS", 30.0)
     sim.script_next(TaskScript(queue=0.3, start=0.4, generate=1.6, finish=0.2))
     wiro = await make_client(sim, poll_interval=0.8)
     accepted = await submit(wiro)
