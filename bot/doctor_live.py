@@ -1,8 +1,8 @@
 """`python -m bot doctor --live`: the first real run, recorded and checked.
 
-The pieces live in `bot/wiro/live_check.py` (recording, the run, the checks); this module wires
-them to Settings and prints where the record went. Exit status 0 when the run succeeded and no
-assumption came out ✗.
+The pieces live in `bot/wiro/live_check.py` (recording, the run, the report) and
+`bot/wiro/live_assumptions.py` (the checks); this module wires them to Settings and prints
+where the record went. Exit status 0 when the run succeeded and no assumption came out ✗.
 """
 
 from __future__ import annotations
