@@ -397,12 +397,14 @@ async def test_wiro_busy_queues_locally_then_runs_once(stack: Stack) -> None:
     first = await stack.video("blocker one", user=stack.member())
     second = await stack.video("blocker two", user=stack.member())
     assert first.card is not None and second.card is not None
-    await stack.dd.wait_for(
-        lambda: all(
-            r.task_id for r in stack.sim.runs if r.fields.get("prompt", "").startswith("blocker")
-        ),
-        5,
-    )
+
+    # Both blockers' Runs must have been received and accepted before Wiro turns "busy": with
+    # only the first one seen, the second could take a "busy" answer and stand in line first.
+    def blockers_accepted() -> bool:
+        accepted = [r for r in stack.sim.runs if r.fields.get("prompt", "").startswith("blocker")]
+        return len([r for r in accepted if r.task_id]) == 2
+
+    await stack.dd.wait_for(blockers_accepted, 10)
     stack.sim.busy_runs = 2
     channel = stack.channel("queue")
     run = await stack.video("waits its turn", user=member, channel=channel)
