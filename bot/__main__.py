@@ -61,7 +61,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
 
 def report_config_problems(
-    error: ConfigError, heading: str = "The bot cannot start: its configuration is incomplete or invalid."
+    error: ConfigError,
+    heading: str = "The bot cannot start: its configuration is incomplete or invalid.",
 ) -> None:
     print(f"{heading}\n", file=sys.stderr)
     for problem in error.problems:
