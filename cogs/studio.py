@@ -24,6 +24,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import camera
+from bot.admission import has_visible_text
 from bot.catalogue import DEFAULT_ANIMATE_PROMPT, DEFAULT_MODEL, MODELS
 from bot.jobs import Refused, VideoRequest
 from bot.media import (
@@ -365,7 +366,9 @@ class StudioCog(commands.Cog):
             interaction,
             message,
             source,
-            prompt=prompt.strip(),
+            # Nothing visible (blank, or zero-width characters only) means "no prompt": the
+            # gentle default, as for a blank form, rather than a refusal as empty.
+            prompt=prompt.strip() if has_visible_text(prompt) else "",
             resolution=resolution,
             duration=duration,
             prompt_optimizer=prompt_optimizer,

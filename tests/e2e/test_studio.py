@@ -135,6 +135,19 @@ async def test_animate_an_embed_image(stack: Stack) -> None:
     assert stack.sim.runs[-1].image == png(800, 600, "navy")
 
 
+async def test_a_prompt_of_invisible_characters_gets_the_default(stack: Stack) -> None:
+    member = stack.member("invisible")
+    source = await stack.dd.post_message(
+        "a photo", user=member, attachments=[("photo.jpg", jpeg(640, 480, "teal"), "image/jpeg")]
+    )
+    stack.sim.script_next(TaskScript(clip=fake_clip(60_000)))
+    text, card, job_id = await animate(stack, source, member, {"prompt": "\u200b \u200d"})
+    assert card is not None and job_id is not None, text
+    assert await stack.wait_final(card) == "✅ Video ready"
+    assert stack.sim.runs[-1].fields["prompt"] == DEFAULT_ANIMATE_PROMPT
+    assert "(default)" in card.embeds[0]["description"]
+
+
 async def test_a_message_without_an_image_is_refused_before_the_form(stack: Stack) -> None:
     member = stack.member("textonly")
     runs = len(stack.sim.runs)
