@@ -6,9 +6,10 @@ submit it like any other (checked, charged, held for approval the same way). A p
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bot import camera
 from bot.job_api import JobConfig, Refused, VideoRequest
@@ -62,24 +63,14 @@ class JobFollowUps:
             # Almost always a double click: one re-roll at a time per card.
             raise Refused("A re-roll of this video is already on its way.")
         frame = await self._stored_first_frame(job)
-        req = VideoRequest(
-            guild_id=job.guild_id,
-            channel_id=job.channel_id,
-            user_id=actor_id,
-            role_ids=role_ids,
-            prompt=job.prompt,
-            resolution=job.resolution,
-            duration=job.duration,
-            prompt_optimizer=job.prompt_optimizer,
-            upload_limit=upload_limit,
-            image_url=job.image_url,
+        req = _same_request(
+            job,
+            actor_id,
+            role_ids,
+            upload_limit,
+            manage_guild,
             reroll_of=job.id,
-            manage_guild=manage_guild,
-            has_image=job.has_image,
-            model=job.model,
-            camera=camera.split_moves(job.camera),
-            source_url=job.source_url,
-            image_note=job.image_note,
+            # A re-roll of an extension's part is stitched after the same earlier clip.
             extends_job_id=job.extends_job_id,
             chain_seconds=job.chain_seconds,
         )
@@ -177,29 +168,53 @@ class JobFollowUps:
         if any(j.remake_of == job_id for j in in_flight):
             raise Refused("A 1080P remake of this video is already on its way.")
         frame = await self._stored_first_frame(job)
-        req = VideoRequest(
-            guild_id=job.guild_id,
-            channel_id=job.channel_id,
-            user_id=actor_id,
-            role_ids=role_ids,
-            prompt=job.prompt,
+        req = _same_request(
+            job,
+            actor_id,
+            role_ids,
+            upload_limit,
+            manage_guild,
             resolution="1080P",
             duration=6,
-            prompt_optimizer=job.prompt_optimizer,
-            upload_limit=upload_limit,
-            image_url=job.image_url,
             remake_of=job.id,
-            manage_guild=manage_guild,
-            has_image=job.has_image,
-            model=job.model,
-            camera=camera.split_moves(job.camera),
-            source_url=job.source_url,
-            image_note=job.image_note,
         )
         return await self.submit(req, frame, thumbnail=await _thumbnail(frame))
 
 
 EXTEND_LENGTHS = {"768P": (6, 10), "1080P": (6,)}
+
+
+def _same_request(
+    job: Job,
+    actor_id: int,
+    role_ids: frozenset[int],
+    upload_limit: int | None,
+    manage_guild: bool,
+    **changes: Any,
+) -> VideoRequest:
+    """The request that made `job`, asked again by `actor_id`, with `changes` on top.
+
+    One place says what a follow-up (Re-roll, Remake) carries over: prompt, settings, first
+    frame, model, camera moves, source and what was done to the image."""
+    same = VideoRequest(
+        guild_id=job.guild_id,
+        channel_id=job.channel_id,
+        user_id=actor_id,
+        role_ids=role_ids,
+        prompt=job.prompt,
+        resolution=job.resolution,
+        duration=job.duration,
+        prompt_optimizer=job.prompt_optimizer,
+        upload_limit=upload_limit,
+        image_url=job.image_url,
+        manage_guild=manage_guild,
+        has_image=job.has_image,
+        model=job.model,
+        camera=camera.split_moves(job.camera),
+        source_url=job.source_url,
+        image_note=job.image_note,
+    )
+    return dataclasses.replace(same, **changes)
 
 
 def extend_lengths(job: Job, max_clip_seconds: int) -> tuple[int, ...]:
