@@ -6,6 +6,10 @@
   simulator, connected, no jobs, IDLE_SETTLE_S after Ready: VmRSS of the process. Once with a
   Wiro account configured (the simulator stands in for Wiro), once with WIRO_SANDBOX=true (the
   bot runs its own in-process simulator; PyAV is loaded only with the first sample clip).
+- The floor of the chosen stack: the same two numbers for a fresh interpreter that imports only
+  the libraries every start of the bot needs (STACK: asyncio, aiohttp, discord.py with its
+  command extension, pydantic, pydantic-settings, sqlite-utils, python-dotenv) and none of the
+  bot's code. No bot built on that stack imports faster or idles smaller than this.
 Targets (issue 13): import ≤ 350 ms; idle RSS ≤ 60 MB, ≤ 70 MB in sandbox mode. MB = 10^6 bytes.
 
 Run: `python bench/bench_weight.py`. Writes bench/results/weight.json.
@@ -30,21 +34,39 @@ IDLE_SETTLE_S = 5.0
 IMPORT_MS = 350.0
 IDLE_RSS_MB = 60.0
 SANDBOX_RSS_MB = 70.0
+STACK = (
+    "asyncio",
+    "aiohttp",
+    "discord",
+    "discord.ext.commands",
+    "pydantic",
+    "pydantic_settings",
+    "sqlite_utils",
+    "dotenv",
+)
 PROBE = (
-    "import time; t, c = time.perf_counter(), time.process_time(); import bot.app; "
-    "print(time.perf_counter() - t, time.process_time() - c)"
+    "import importlib, time; t, c = time.perf_counter(), time.process_time(); "
+    "[importlib.import_module(m) for m in {modules!r}]; "
+    "w, u = time.perf_counter() - t, time.process_time() - c; "
+    "rss = [l for l in open('/proc/self/status') if l.startswith('VmRSS:')][0].split()[1]; "
+    "print(w, u, int(rss) * 1024 / 1e6)"
 )
 
 
-def import_seconds() -> list[tuple[float, float]]:
-    """(wall, CPU) seconds of `import bot.app` in fresh interpreters (after one warm-up run)."""
+def import_runs(modules: tuple[str, ...]) -> list[tuple[float, float, float]]:
+    """(wall s, CPU s, RSS MB after) of importing `modules` in fresh interpreters, after one
+    warm-up run."""
     runs = []
     for _ in range(IMPORT_RUNS + 1):
         out = subprocess.run(
-            [sys.executable, "-c", PROBE], cwd=ROOT, capture_output=True, text=True, timeout=60
+            [sys.executable, "-c", PROBE.format(modules=list(modules))],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
-        wall, cpu = out.stdout.split()
-        runs.append((float(wall), float(cpu)))
+        wall, cpu, rss = out.stdout.split()
+        runs.append((float(wall), float(cpu), float(rss)))
     return runs[1:]
 
 
@@ -59,9 +81,12 @@ async def idle_rss(env: dict[str, str]) -> tuple[float, dict[str, int], bool]:
 
 async def main() -> int:
     started = time.monotonic()
-    imports = import_seconds()
-    import_ms = 1000 * statistics.median(wall for wall, _ in imports)
-    import_cpu_ms = 1000 * statistics.median(cpu for _, cpu in imports)
+    imports = import_runs(("bot.app",))
+    import_ms = 1000 * statistics.median(wall for wall, _, _ in imports)
+    import_cpu_ms = 1000 * statistics.median(cpu for _, cpu, _ in imports)
+    floor = import_runs(STACK)
+    floor_ms = 1000 * statistics.median(wall for wall, _, _ in floor)
+    floor_rss = statistics.median(rss for _, _, rss in floor)
     normal_rss, normal_status, normal_av = await idle_rss({})
     sandbox_rss, sandbox_status, sandbox_av = await idle_rss({"WIRO_SANDBOX": "true"})
     targets = [
@@ -96,6 +121,12 @@ async def main() -> int:
     data = {
         "targets": targets,
         "import_seconds": imports,
+        "stack_floor": {
+            "modules": STACK,
+            "runs": floor,
+            "import_ms": floor_ms,
+            "rss_mb": floor_rss,
+        },
         "idle": {"rss_mb": normal_rss, "status_kb": normal_status, "av_loaded": normal_av},
         "idle_sandbox": {
             "rss_mb": sandbox_rss,
@@ -110,6 +141,10 @@ async def main() -> int:
         f"over {IMPORT_RUNS} runs"
     )
     print(f"idle RSS: {normal_rss:.1f} MB; sandbox mode: {sandbox_rss:.1f} MB")
+    print(
+        f"floor of the chosen stack (its libraries imported, no bot code): "
+        f"{floor_ms:.0f} ms, {floor_rss:.1f} MB RSS"
+    )
     print_targets("targets", targets)
     print(f"wrote {path}")
     return 0 if all(t["pass"] for t in targets) else 1
