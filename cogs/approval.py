@@ -28,6 +28,7 @@ from bot.permissions import labels
 from bot.usage import usd
 from cogs.cards import THUMBNAIL_NAME, card_link, prompt_as_text, settings_line
 from cogs.common import NO_MENTIONS, guarded, is_moderator, reply
+from cogs.job_buttons import JobButton
 from cogs.words import user, when
 from storage.approvals import Approval, ApprovalSettings, ApprovalStatus
 from storage.db import Database
@@ -150,31 +151,11 @@ async def _moderator_here(interaction: discord.Interaction[VideoBot]) -> None:
 
 
 class ApproveButton(
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"approval:approve:(?P<job_id>[0-9]+)",
+    JobButton, prefix="approval:approve", label="Approve", style=discord.ButtonStyle.success
 ):
     """Approve a waiting request (moderators): the job starts at once."""
 
-    def __init__(self, job_id: int) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label="Approve",
-                style=discord.ButtonStyle.success,
-                custom_id=f"approval:approve:{job_id}",
-            )
-        )
-        self.job_id = job_id
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: Any
-    ) -> ApproveButton:
-        return cls(int(match["job_id"]))
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        await guarded(interaction, self._approve)
-
-    async def _approve(self, interaction: discord.Interaction[VideoBot]) -> None:
+    async def pressed(self, interaction: discord.Interaction[VideoBot]) -> None:
         await _moderator_here(interaction)
         bot = interaction.client
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -183,32 +164,10 @@ class ApproveButton(
         await reply(interaction, text)
 
 
-class DenyButton(
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"approval:deny:(?P<job_id>[0-9]+)",
-):
+class DenyButton(JobButton, prefix="approval:deny", label="Deny", style=discord.ButtonStyle.danger):
     """Deny a waiting request (moderators): a form asks for the reason the member will see."""
 
-    def __init__(self, job_id: int) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label="Deny",
-                style=discord.ButtonStyle.danger,
-                custom_id=f"approval:deny:{job_id}",
-            )
-        )
-        self.job_id = job_id
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: Any
-    ) -> DenyButton:
-        return cls(int(match["job_id"]))
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        await guarded(interaction, self._open_form)
-
-    async def _open_form(self, interaction: discord.Interaction[VideoBot]) -> None:
+    async def pressed(self, interaction: discord.Interaction[VideoBot]) -> None:
         await _moderator_here(interaction)
         bot = interaction.client
         approval = await bot.storage.approval(self.job_id)

@@ -17,6 +17,7 @@ import discord
 from bot.jobs import Refused, extend_blocker, extend_lengths
 from cogs.cards.text import card_link
 from cogs.common import guarded, manages_guild, reply, role_ids, started_words
+from cogs.job_buttons import JobButton, job_in_this_server
 
 if TYPE_CHECKING:
     from bot.app import VideoBot
@@ -41,35 +42,14 @@ def extend_button(job: Job, max_clip_seconds: int) -> ExtendButton:
 
 
 class ExtendButton(
-    discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"video:extend:(?P<job_id>[0-9]+)"
+    JobButton, prefix="video:extend", label="Extend", style=discord.ButtonStyle.primary
 ):
     """Continue this clip from its last frame (its requester only); opens a short form."""
 
-    def __init__(self, job_id: int) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label="Extend",
-                style=discord.ButtonStyle.primary,
-                custom_id=f"video:extend:{job_id}",
-            )
-        )
-        self.job_id = job_id
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: Any
-    ) -> ExtendButton:
-        return cls(int(match["job_id"]))
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        await guarded(interaction, self._open_form)
-
-    async def _open_form(self, interaction: discord.Interaction[VideoBot]) -> None:
+    async def pressed(self, interaction: discord.Interaction[VideoBot]) -> None:
         # A modal must be the first answer, so the checks here are quick reads (no deferral).
         bot = interaction.client
-        job = await bot.storage.get_job(self.job_id)
-        if job.guild_id != interaction.guild_id:
-            raise Refused("This job belongs to another server.")
+        job = await job_in_this_server(interaction, self.job_id)
         if job.user_id != interaction.user.id:
             raise Refused("Only the member who asked for this video can extend it.")
         max_s = bot.jobs.config.max_clip_seconds
@@ -145,9 +125,7 @@ async def on_extend_form(interaction: discord.Interaction[VideoBot]) -> None:
         values = _form_values(data.get("components") or [])
         chosen = values.get(LENGTH_FIELD) or ["6"]
         length = chosen[0] if isinstance(chosen, list) else chosen
-        job = await bot.storage.get_job(job_id)
-        if job.guild_id != interaction.guild_id:
-            raise Refused("This job belongs to another server.")
+        await job_in_this_server(interaction, job_id)
         new = await bot.jobs.extend(
             job_id,
             interaction.user.id,
@@ -164,35 +142,17 @@ async def on_extend_form(interaction: discord.Interaction[VideoBot]) -> None:
 
 
 class RemakeButton(
-    discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"video:remake:(?P<job_id>[0-9]+)"
+    JobButton,
+    prefix="video:remake",
+    label="Remake in 1080P",
+    style=discord.ButtonStyle.secondary,
 ):
     """Make this 768P/6 s clip again at 1080P/6 s: same prompt and first frame (charged)."""
 
-    def __init__(self, job_id: int) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label="Remake in 1080P",
-                style=discord.ButtonStyle.secondary,
-                custom_id=f"video:remake:{job_id}",
-            )
-        )
-        self.job_id = job_id
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: Any
-    ) -> RemakeButton:
-        return cls(int(match["job_id"]))
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        await guarded(interaction, self._remake)
-
-    async def _remake(self, interaction: discord.Interaction[VideoBot]) -> None:
+    async def pressed(self, interaction: discord.Interaction[VideoBot]) -> None:
         bot = interaction.client
         await interaction.response.defer(ephemeral=True, thinking=True)
-        job = await bot.storage.get_job(self.job_id)
-        if job.guild_id != interaction.guild_id:
-            raise Refused("This job belongs to another server.")
+        await job_in_this_server(interaction, self.job_id)
         new = await bot.jobs.remake(
             self.job_id,
             interaction.user.id,
