@@ -3,12 +3,42 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
+import os
+import shutil
+import tempfile
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from bot.quota import Policy, month_window, window
 from storage.db import Database
 from storage.models import ALLOWED_TRANSITIONS, Job, JobState, Limit, NewJob, Period
+
+_migrated_template: Path | None = None
+
+
+async def open_database(path: Path, **kwargs: Any) -> Database:
+    """Open a new, empty database at `path`, already at the current schema version.
+
+    Migrating a database from nothing costs about 18 ms of CPU, a copy of one migrated once per
+    test process about 4 ms; most tests open one. Tests of the migrations themselves, and of
+    how the file is created, open `Database` directly.
+    """
+    global _migrated_template
+    if _migrated_template is None:
+        folder = Path(tempfile.mkdtemp(prefix="migrated-db-"))
+        atexit.register(shutil.rmtree, folder, True)
+        template = folder / "template.sqlite3"
+        async with Database(template):
+            pass
+        _migrated_template = template
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(_migrated_template, path)
+    os.chmod(path, 0o600)
+    database = Database(path, **kwargs)
+    await database.open()
+    return database
 
 
 class Clock:

@@ -16,7 +16,7 @@ from storage.api import IllegalTransition
 from storage.approvals import Approval, Hold
 from storage.db import Database
 from storage.models import Job, JobState, NewJob
-from tests.factories import Clock, reservation_args
+from tests.factories import Clock, open_database, reservation_args
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 GUILD, CHANNEL, REVIEW, USER, MOD, MOD2 = 10, 20, 30, 40, 50, 51
@@ -79,8 +79,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 async def db(tmp_path: Path, clock: Clock) -> AsyncIterator[Database]:
-    database = Database(tmp_path / "bot.sqlite3", clock=clock)
-    await database.open()
+    database = await open_database(tmp_path / "bot.sqlite3", clock=clock)
     yield database
     await database.close()
 

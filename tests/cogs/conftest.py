@@ -15,7 +15,7 @@ from bot.jobs import JobConfig, JobService
 from bot.wiro.client import WiroClient
 from storage.db import Database
 from storage.models import Job, JobState, Limit, NewJob
-from tests.factories import Clock, reserve_and_walk
+from tests.factories import Clock, open_database, reserve_and_walk
 from tests.jobs.conftest import RecordingPresenter
 
 T0 = datetime(2026, 3, 18, 15, 30, tzinfo=UTC)  # a Wednesday
@@ -56,8 +56,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 async def db(tmp_path: Path, clock: Clock) -> AsyncIterator[Database]:
-    database = Database(tmp_path / "bot.sqlite3", clock=clock)
-    await database.open()
+    database = await open_database(tmp_path / "bot.sqlite3", clock=clock)
     try:
         yield database
     finally:

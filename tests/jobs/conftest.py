@@ -18,6 +18,7 @@ from bot.wiro.client import WiroClient
 from bot.wiro.sandbox import WiroSimulator
 from storage.db import Database
 from storage.models import Job, JobState, Limit
+from tests.factories import open_database
 
 KEY, SECRET = "test-key", "test-secret"
 GUILD, CHANNEL, USER, OTHER, MOD = 1000, 2000, 3000, 3001, 3002
@@ -108,8 +109,7 @@ async def wiro(sim: WiroSimulator) -> AsyncIterator[WiroClient]:
 
 @pytest.fixture
 async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(tmp_path / "bot.sqlite3")
-    await database.open()
+    database = await open_database(tmp_path / "bot.sqlite3")
     yield database
     await database.close()
 

@@ -13,7 +13,7 @@ import pytest
 from storage.db import Database
 from storage.models import Job, JobState, NewJob
 from tests import factories
-from tests.factories import Clock, reserve_and_walk
+from tests.factories import Clock, open_database, reserve_and_walk
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 GUILD = 1_000_000_000_000_001
@@ -57,8 +57,7 @@ def db_path(tmp_path: Path) -> Path:
 
 @pytest.fixture
 async def db(db_path: Path, clock: Clock) -> AsyncIterator[Database]:
-    database = Database(db_path, clock=clock)
-    await database.open()
+    database = await open_database(db_path, clock=clock)
     try:
         yield database
     finally:
