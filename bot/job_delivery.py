@@ -19,6 +19,7 @@ from bot.delivery import OutageOutlasted, outlast
 from bot.job_api import Delivery, JobConfig, JobPresenter
 from bot.logs import job_logger
 from bot.video import VideoError, VideoWorker
+from bot.video.last_frames import LastFrames
 from bot.video.store import ClipStore
 from bot.wiro.client import WiroClient
 from bot.wiro.errors import DownloadRefused, WiroError
@@ -40,6 +41,7 @@ class JobDelivery:
         sleep: Callable[[float], Awaitable[object]]
         video: VideoWorker
         clips: ClipStore
+        last_frames: LastFrames
 
         def client_for(self, model: str) -> WiroClient: ...
         async def _render(
@@ -154,12 +156,21 @@ class JobDelivery:
             path.unlink(missing_ok=True)
 
     async def _keep_clip(self, job: Job, clip: Path) -> None:
-        """Keep the posted clip (full quality) so that it can be extended later."""
+        """Keep the posted clip (full quality) so that it can be extended later, and start
+        decoding its last frame in the background, so that an Extend need not wait for it.
+
+        The kept clip is the one `_kept_clip` gives an Extend (for an extension, the stitched
+        clip), so the frame stored beside it is the one an Extend starts from."""
         try:
             await asyncio.to_thread(self.clips.put, job.id, clip)
-            await asyncio.to_thread(self.clips.prune)
         except OSError as exc:
             job_logger(log, job.id).warning("could not keep the clip for Extend: %s", exc)
+            return
+        self.last_frames.prepare(job.id)
+        try:
+            await asyncio.to_thread(self.clips.prune)
+        except OSError as exc:
+            job_logger(log, job.id).warning("could not remove old kept clips: %s", exc)
 
     async def _stitch_onto_earlier(
         self, job: Job, part: Path, joined: Path

@@ -15,7 +15,8 @@ from bot import camera
 from bot.job_api import JobConfig, Refused, VideoRequest
 from bot.logs import job_logger
 from bot.media import FirstFrame
-from bot.video import VideoError, VideoWorker
+from bot.video import VideoError
+from bot.video.last_frames import LastFrames
 from storage.db import Database
 from storage.models import Job, JobState
 
@@ -29,7 +30,7 @@ class JobFollowUps:
     if TYPE_CHECKING:  # provided by JobService
         storage: Database
         config: JobConfig
-        video: VideoWorker
+        last_frames: LastFrames
 
         async def precheck(self, req: VideoRequest) -> int: ...
         async def submit(
@@ -139,15 +140,30 @@ class JobFollowUps:
                 "This clip is no longer stored, so it cannot be extended. Clips can be extended "
                 "for a few days after they are posted."
             )
+        frame = await self._last_frame(job)
+        return await self.submit(req, frame, thumbnail=await _thumbnail(frame))
+
+    async def _last_frame(self, job: Job) -> FirstFrame:
+        """The last frame of the job's kept clip, checked as a first frame.
+
+        Usually decoded and stored when the clip was posted (`LastFrames`); else decoded now."""
+        from bot.media import ImageRejected, check_image_async
+
         try:
-            png = await self.video.last_frame(earlier)
+            return await check_image_async(await self._last_frame_png(job))
+        except ImageRejected:
+            # A frame decoded from a Hailuo clip is a valid first frame: the stored file was
+            # damaged on disk. Decode it again, once.
+            job_logger(log, job.id).warning("the stored last frame is damaged; decoding it again")
+            await self.last_frames.discard(job.id)
+        return await check_image_async(await self._last_frame_png(job))
+
+    async def _last_frame_png(self, job: Job) -> bytes:
+        try:
+            return await self.last_frames.get(job.id)
         except VideoError as exc:
             job_logger(log, job.id).error("could not read the last frame: %s", exc)
             raise Refused("The last frame of this clip could not be read.") from None
-        from bot.media import check_image_async
-
-        frame = await check_image_async(png)
-        return await self.submit(req, frame, thumbnail=await _thumbnail(frame))
 
     async def remake(
         self,

@@ -64,6 +64,7 @@ from bot.job_wiro import JobAtWiro
 from bot.logs import current_job, job_logger
 from bot.media import FirstFrame
 from bot.video import VideoWorker
+from bot.video.last_frames import LastFrames
 from bot.video.store import ClipStore
 from bot.wiro.client import WiroClient
 from bot.wiro_queue import LocalQueue
@@ -138,6 +139,8 @@ class JobService(JobAtWiro, JobDelivery, JobFollowUps):
         self.gate: ApprovalGate | None = None
         self.sleep = sleep  # waits between delivery retries (tests advance their clock instead)
         self.clips = ClipStore(config.clips_dir or config.work_dir / "clips")
+        # Each kept clip's last frame (an Extend's first frame), decoded in the background.
+        self.last_frames = LastFrames(self.clips, self.video)
         self.admission = Admission(storage=storage, wiro=wiro, config=config, clock=clock)
         self.queue = LocalQueue(
             storage, busy_retry_seconds=config.busy_retry_seconds, monotonic=monotonic
@@ -497,6 +500,7 @@ class JobService(JobAtWiro, JobDelivery, JobFollowUps):
         for leftover in self.config.work_dir.glob("job-*.mp4"):
             leftover.unlink(missing_ok=True)
         self.video.remove_leftovers()
+        self.clips.remove_leftovers()
         self.clips.prune()
 
     async def shutdown(self, timeout: float = 5.0, *, submit_grace: float = 4.0) -> None:
@@ -506,6 +510,8 @@ class JobService(JobAtWiro, JobDelivery, JobFollowUps):
         so that a restart does not lose a task Wiro accepted (and bills)."""
         self._accepting = False
         await self._tasks.cancel_all(timeout=timeout)
+        # After the runners: a delivery may have started a decode until it stopped.
+        await self.last_frames.close(timeout=timeout)
         self.video.close()
         pending = len(self._submissions)
         if pending:
