@@ -28,6 +28,8 @@ from bot.settings import ConfigError, Settings, load_settings
 if TYPE_CHECKING:
     import discord
 
+    from bot.wiro.models import ToolInfo
+
 log = logging.getLogger(__name__)
 
 # Channel-level permissions the bot needs everywhere /video may run, and why.
@@ -330,55 +332,67 @@ def channel_gaps(channels: Sequence[Any], member: Any, allowed: frozenset[int]) 
 
 
 async def check_wiro(settings: Settings, checklist: Checklist) -> None:
-    """One signed Tool/Detail call (or the sandbox simulator's), bounded by its budget."""
+    """One signed Tool/Detail call per model members can choose (or the sandbox simulator's),
+    all within the Wiro budget. A model Wiro does not answer for fails the check: members who
+    choose it would be refused."""
     import aiohttp
 
+    from bot.catalogue import MODELS
     from bot.startup import build_wiro
+    from bot.wiro.errors import WiroAuthError, WiroPermissionError
 
     budget = BUDGETS["Wiro"]
     # The client's start() would also fetch the schema in the background and warn; doctor asks
-    # exactly once, with its own session and budget, and reports the answer here.
+    # exactly once per model, with its own session and budget, and reports the answers here.
     session = aiohttp.ClientSession()
     wiro, simulator = await build_wiro(settings, session=session)
+    lines: list[str] = []
+    failed: list[str] = []
     try:
         async with asyncio.timeout(budget):
-            tool = await wiro.tool_detail()
-        prices = ", ".join(
-            f"{r}/{d}s ${p:.2f}"
-            for r in tool.resolutions
-            for d in tool.durations
-            if (p := tool.price_for(r, int(d))) is not None
-        )
+            for model in MODELS.values():
+                try:
+                    tool = await wiro.for_project(model.slug_project).tool_detail()
+                except WiroAuthError as exc:
+                    if not isinstance(exc, WiroPermissionError):
+                        raise  # the key or the signature: every model fails alike
+                    failed.append(model.label)
+                    lines.append(f"{model.label} ({model.slug}): {exc}")
+                    continue
+                except Exception as exc:
+                    failed.append(model.label)
+                    lines.append(f"{model.label} ({model.slug}): {exc or type(exc).__name__}")
+                    continue
+                lines.append(f"{model.label} ({model.slug}): {_tool_words(tool)}")
         mode = (
             "sandbox simulator (no Wiro account used)"
             if settings.wiro_sandbox
             else "signed call OK"
         )
-        checklist.add(
-            Check(
-                "Wiro",
-                True,
-                mode,
-                lines=[
-                    f"image field: {tool.image_field_id} ({tool.image_field_type})",
-                    f"resolutions: {', '.join(tool.resolutions)}; durations: "
-                    f"{', '.join(tool.durations)} s",
-                    f"prices: {prices or 'not published by Wiro (budget uses past costs)'}",
-                ],
+        if failed:
+            checklist.add(
+                Check(
+                    "Wiro",
+                    False,
+                    f"{mode}, but Wiro did not describe {' and '.join(failed)}",
+                    lines=lines,
+                    fix="members who choose that model are refused until Wiro answers for it; "
+                    "check that the model is available to this Wiro account",
+                )
             )
-        )
+        else:
+            checklist.add(Check("Wiro", True, mode, lines=lines))
     except TimeoutError:
         checklist.add(
             Check(
                 "Wiro",
                 False,
                 f"no answer from {settings.wiro_api_base} within {budget:.0f} s",
+                lines=lines,
                 fix="check WIRO_API_BASE and the network connection to Wiro",
             )
         )
     except Exception as exc:
-        from bot.wiro.errors import WiroAuthError
-
         fix = (
             "check WIRO_API_KEY and WIRO_API_SECRET (a signature project's key and secret)"
             if isinstance(exc, WiroAuthError)
@@ -391,6 +405,21 @@ async def check_wiro(settings: Settings, checklist: Checklist) -> None:
         await session.close()
         if simulator is not None:
             await simulator.stop()
+
+
+def _tool_words(tool: ToolInfo) -> str:
+    """What Tool/Detail said of one model: its image field, settings and prices."""
+    prices = ", ".join(
+        f"{r}/{d}s ${p:.2f}"
+        for r in tool.resolutions
+        for d in tool.durations
+        if (p := tool.price_for(r, int(d))) is not None
+    )
+    return (
+        f"image field {tool.image_field_id} ({tool.image_field_type}); "
+        f"resolutions {', '.join(tool.resolutions)}; durations {', '.join(tool.durations)} s; "
+        f"prices {prices or 'not published by Wiro (budget uses past costs)'}"
+    )
 
 
 # (name shown while it runs, budget, check); a check may add more than one line (Discord).

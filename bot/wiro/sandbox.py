@@ -130,6 +130,8 @@ class WiroSimulator:
         self.tool_parameters_null = False  # Tool/Detail answers `"parameters": null`
         self.echo_image = True  # Task/Detail's parameters show the uploaded image field
         self.detail_permission_denied = False  # Task/Detail: code 0 "You don't have any permission"
+        # Slugs Tool/Detail answers as unknown (a model this account does not offer).
+        self.missing_projects: set[str] = set()
         # MiniMax's Fast prices (bot/catalogue.py), as Tool/Detail of hailuo-2-3-fast lists them.
         self.fast_dynamicprice: list[dict[str, Any]] = [
             {"inputs": {"resolution": r, "duration": d}, "price": p, "priceMethod": "cpr"}
@@ -474,7 +476,8 @@ class WiroSimulator:
     async def _tool_detail(self, request: web.Request) -> web.Response:
         data = self._json_of(request)
         project = data.get("slugproject")
-        if data.get("slugowner") != "minimax" or project not in FAST_PROJECTS | {"hailuo-2-3"}:
+        known = (FAST_PROJECTS | {"hailuo-2-3"}) - self.missing_projects
+        if data.get("slugowner") != "minimax" or project not in known:
             return self._envelope_error(1, "slug-owner-project-not-exist")
         fast = project in FAST_PROJECTS
 

@@ -46,10 +46,40 @@ async def test_doctor_passes_with_a_working_setup(tmp_path: Path) -> None:
     assert code == 0, out
     for line in ("✓ Configuration", "✓ Database", "✓ Discord token", "✓ Servers", "✓ Wiro"):
         assert line in out, out
-    assert "signed call OK" in out and "image field: inputImage" in out
+    assert "signed call OK" in out
+    # Each model a member can choose is described by Wiro (its own Tool/Detail).
+    assert "Hailuo 2.3 (minimax/hailuo-2-3): image field inputImage" in out, out
+    assert "Hailuo 2.3 Fast (minimax/hailuo-2-3-fast): image field inputImage" in out, out
+    details = [f for path, f in sim.requests if path.endswith("/Tool/Detail")]
+    assert {d.get("slugproject") for d in details} >= {"hailuo-2-3", "hailuo-2-3-fast"}
     assert "All checks passed." in out
     assert any(path.endswith("/Tool/Detail") for path, _ in sim.requests)
     assert SECRET not in out and KEY not in out
+
+
+async def test_doctor_fails_when_wiro_does_not_offer_the_fast_model(tmp_path: Path) -> None:
+    sim = WiroSimulator(api_key=KEY, api_secret=SECRET)
+    sim.missing_projects = {"hailuo-2-3-fast"}
+    await sim.start()
+    try:
+        async with DiscordDouble() as dd:
+            env = {
+                **dd.env(),
+                "WIRO_API_KEY": KEY,
+                "WIRO_API_SECRET": SECRET,
+                "WIRO_API_BASE": sim.api_base,
+                "WIRO_SOCKET_URL": sim.socket_url,
+                "WIRO_OUTPUT_HOSTS": sim.output_host,
+                "DATABASE_PATH": str(tmp_path / "bot.sqlite3"),
+            }
+            code, out = await _run(("doctor",), env, tmp_path)
+    finally:
+        await sim.stop()
+    assert code == 1, out
+    assert "✗ Wiro: signed call OK, but Wiro did not describe Hailuo 2.3 Fast" in out, out
+    assert "Hailuo 2.3 (minimax/hailuo-2-3): image field inputImage" in out
+    assert "members who choose that model are refused" in out
+    assert "Some checks failed." in out
 
 
 async def test_doctor_names_what_is_wrong_and_how_to_fix_it(tmp_path: Path) -> None:
