@@ -71,13 +71,16 @@ async def outlast(
     on_unavailable: Callable[[int, DiscordUnavailable], Awaitable[None]] | None = None,
     what: str = "request",
     logger: logging.Logger | logging.LoggerAdapter[logging.Logger] = log,
+    since: datetime | None = None,
 ) -> T:
     """Run `operation` until it succeeds or Discord has been unavailable for `policy.window`.
 
-    `on_unavailable(attempt, exc)` runs after each failed try (attempt 0 first), before the
-    wait: the job service uses it to tell the member the clip is on its way. Other exceptions
-    propagate at once. Raises OutageOutlasted when the window is over."""
-    started = clock()
+    The window counts from `since` when given (an outage that began before a restart), else
+    from now. `on_unavailable(attempt, exc)` runs after each failed try (attempt 0 first),
+    before the wait: the job service uses it to tell the member the clip is on its way and to
+    record when the outage began. Other exceptions propagate at once. Raises OutageOutlasted
+    when the window is over (at the first failure if it already was)."""
+    started = since or clock()
     attempt = 0
     while True:
         try:

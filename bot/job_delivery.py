@@ -72,6 +72,7 @@ class JobDelivery:
                     sleep=self.sleep,
                     what=f"job={job.id} look for a posted clip",
                     logger=jlog,
+                    since=job.delivery_unavailable_since,
                 )
             except OutageOutlasted:
                 posted = None  # the post below carries the same nonce: the best left to do
@@ -261,14 +262,23 @@ class JobDelivery:
     async def _deliver_retrying(
         self, job: Job, clip: Path | None, size: int | None, **kwargs: int | None
     ) -> Delivery:
-        """Post the clip, outlasting a Discord outage (same nonce on every try)."""
+        """Post the clip, outlasting a Discord outage (same nonce on every try).
+
+        The outage's start is kept on the job row, so a restart continues the retry window
+        instead of beginning a new one."""
         assert self.presenter is not None
         presenter = self.presenter
+        since = job.delivery_unavailable_since
 
         async def on_unavailable(attempt: int, exc: Exception) -> None:
+            nonlocal since
+            if since is None:
+                since = started
+                await self.storage.update_job(job.id, delivery_unavailable_since=started)
             if attempt == 0:  # once: the card says the clip is coming, not that it failed
                 await self._render(job, delivery_delayed=True)
 
+        started = since or self.clock()
         return await outlast(
             lambda: presenter.deliver_clip(job, clip, size, **kwargs),
             policy=self.config.delivery_retry,
@@ -277,4 +287,5 @@ class JobDelivery:
             on_unavailable=on_unavailable,
             what=f"job={job.id} clip post",
             logger=job_logger(log, job.id),
+            since=started,
         )

@@ -48,6 +48,7 @@ _JOB_DATETIMES = frozenset(
         "started_at",
         "finished_at",
         "approved_at",
+        "delivery_unavailable_since",
         "updated_at",
     }
 )

@@ -288,6 +288,13 @@ def m0006_bot_state(db: SqliteUtilsDatabase) -> None:
     )
 
 
+@_migration("0007_delivery_outage")
+def m0007_delivery_outage(db: SqliteUtilsDatabase) -> None:
+    # When Discord first refused a job's clip: DELIVERY_RETRY_MINUTES counts from it, also
+    # after a restart (before, each start of the bot began a new window).
+    db.execute("ALTER TABLE jobs ADD COLUMN delivery_unavailable_since TEXT")
+
+
 def migration_names() -> list[str]:
     """Return the names of all known migrations, in order (index + 1 is the version)."""
     return list(_names)

@@ -123,6 +123,9 @@ class Job(BaseModel):
     started_at: datetime | None = None  # Wiro began generating
     finished_at: datetime | None = None
     approved_at: datetime | None = None  # a held request was approved; its deadline counts from it
+    # Discord first refused this job's clip then; the delivery retry window counts from it, also
+    # across restarts. None while no outage has been met.
+    delivery_unavailable_since: datetime | None = None
     updated_at: datetime
 
     @property

@@ -147,6 +147,58 @@ async def test_a_restart_during_an_outage_picks_up_the_delivery(
     assert await _ledger(db, job.id) == ["reserve", "charge"]
 
 
+async def test_the_retry_window_goes_on_across_a_restart(
+    build: Callable[..., JobService], sim: WiroSimulator, db: Database
+) -> None:
+    """The outage's start is on the job row: a bot restarted 10 minutes into a 15-minute
+    window has 5 minutes left, not 15; restarted after it, it links the clip at once."""
+    down = FlakyPresenter(outage=-1)
+    clock = Clock(datetime.now(UTC))
+    first = build(down, clock, FakeSleep(clock, hold_after=1))
+    job = await first.submit(request(), None)
+    await wait_state(db, job.id, JobState.DELIVERING)
+    await asyncio.wait_for(_held(first), 10)
+    began = clock()
+    await first.shutdown(timeout=2)
+    recorded = (await db.get_job(job.id)).delivery_unavailable_since
+    assert recorded is not None and abs(recorded - began) < timedelta(minutes=1)
+
+    clock.advance(minutes=10)
+    still_down = FlakyPresenter(outage=-1)
+    sleep = FakeSleep(clock)
+    second = build(still_down, clock, sleep)
+    assert await second.resume_all() == 1
+    done = await wait_terminal(db, job.id)
+    assert done.state is JobState.SUCCEEDED and done.result_message_id is None
+    assert done.output_url and done.output_url in (done.outcome_reason or "")
+    # What was left of the window, not a new one: 15 - 10 minutes (less the first wait).
+    assert (WINDOW - timedelta(minutes=11)).total_seconds() <= sum(sleep.waits)
+    assert sum(sleep.waits) <= (WINDOW - timedelta(minutes=10)).total_seconds()
+
+
+async def test_a_restart_after_the_window_links_the_clip_after_one_try(
+    build: Callable[..., JobService], sim: WiroSimulator, db: Database
+) -> None:
+    down = FlakyPresenter(outage=-1)
+    clock = Clock(datetime.now(UTC))
+    first = build(down, clock, FakeSleep(clock, hold_after=1))
+    job = await first.submit(request(), None)
+    await wait_state(db, job.id, JobState.DELIVERING)
+    await asyncio.wait_for(_held(first), 10)
+    await first.shutdown(timeout=2)
+
+    clock.advance(minutes=20)  # the bot was down longer than the whole window
+    still_down = FlakyPresenter(outage=-1)
+    sleep = FakeSleep(clock)
+    second = build(still_down, clock, sleep)
+    assert await second.resume_all() == 1
+    done = await wait_terminal(db, job.id)
+    assert done.state is JobState.SUCCEEDED and done.result_message_id is None
+    assert done.output_url and done.output_url in (done.outcome_reason or "")
+    assert sleep.waits == [] and len(still_down.attempts) == 1
+    assert await _ledger(db, job.id) == ["reserve", "charge"]
+
+
 async def _held(service: JobService) -> None:
     sleep = service.sleep
     assert isinstance(sleep, FakeSleep)
