@@ -136,10 +136,7 @@ class JobFollowUps:
         await self.precheck(req)  # before the (slower) decoding: a refusal costs nothing
         earlier = await self._kept_clip(job)
         if earlier is None:
-            raise Refused(
-                "This clip is no longer stored, so it cannot be extended. Clips can be extended "
-                "for a few days after they are posted."
-            )
+            raise Refused(_not_kept_words(job, self.config.max_clip_bytes))
         frame = await self._last_frame(job)
         return await self.submit(req, frame, thumbnail=await _thumbnail(frame))
 
@@ -249,6 +246,19 @@ def extend_blocker(job: Job, max_clip_seconds: int) -> str | None:
             f"{max_clip_seconds} s."
         )
     return None
+
+
+def _not_kept_words(job: Job, max_clip_bytes: int) -> str:
+    """Why a finished clip's file is not at hand for Extend, in a member's words."""
+    if job.output_size is not None and job.output_size > max_clip_bytes:
+        return (
+            f"This clip is too big for the bot to download (over {max_clip_bytes // 2**20} MiB; "
+            "it was posted as a link), so it cannot be extended."
+        )
+    return (
+        "This clip is no longer stored, so it cannot be extended. Clips can be extended "
+        "for a few days after they are posted."
+    )
 
 
 def _length_refusal(job: Job, duration: int, allowed: tuple[int, ...], max_s: int) -> str:

@@ -158,6 +158,23 @@ async def test_a_clip_no_longer_stored_or_at_wiro_cannot_be_extended(
     assert await db.count_in_flight(first.guild_id) == 0
 
 
+async def test_a_clip_too_big_to_download_says_so_instead_of_no_longer_stored(
+    make_service: Callable[..., JobService],
+    sim: WiroSimulator,
+    db: Database,
+    part_clips: list[bytes],
+) -> None:
+    service = make_service(max_clip_bytes=1000)  # every clip is "too big": it is linked
+    first = await _finished(service, sim, db, part_clips[0])
+    assert first.output_size is not None and first.output_size > 1000
+    assert service.clips.get(first.id) is None  # never downloaded, so never kept
+    runs = len(sim.runs)
+    with pytest.raises(Refused, match="too big for the bot to download") as refused:
+        await service.extend(first.id, USER, frozenset(), prompt="", duration=6, upload_limit=None)
+    assert "no longer stored" not in str(refused.value)
+    assert len(sim.runs) == runs and await db.count_in_flight(first.guild_id) == 0
+
+
 async def test_a_clip_no_longer_kept_is_fetched_again_from_wiro(
     service: JobService, sim: WiroSimulator, db: Database, part_clips: list[bytes]
 ) -> None:
