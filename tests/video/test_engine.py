@@ -86,6 +86,41 @@ def test_last_frame_of_a_clip_with_several_keyframes(tmp_path: Path):
     assert mean_abs_diff(image, decode_all(path)[-1].to_image()) == 0
 
 
+@pytest.mark.parametrize("slices", [1, 3])
+def test_last_frame_of_a_clip_in_slices_picks_the_decoder_threads(
+    slices: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # Sliced frames are decoded on slice threads, whole frames on frame threads (measured:
+    # bot/video/frames.py `_thread_type`); the frame is the same either way.
+    import av
+
+    from bot.video import frames
+    from tests.video.clips import frame_image
+
+    path = tmp_path / f"slices{slices}.mp4"
+    with av.open(str(path), "w", format="mp4") as out:
+        stream = out.add_stream("libx264", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 320, 180, "yuv420p"
+        stream.thread_type = "FRAME"  # else x264 writes one slice per thread
+        stream.options = {"preset": "veryfast", "x264-params": f"slices={slices}"}
+        for i in range(30):
+            for packet in stream.encode(av.VideoFrame.from_image(frame_image(i, 320, 180))):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    with av.open(str(path)) as clip:
+        video = clip.streams.video[0]
+        packet = next(p for p in clip.demux(video) if p.is_keyframe)
+        assert frames.h264_slices(bytes(packet), video.codec_context.extradata) == slices
+        assert frames.h264_slices(bytes(packet), None) == 0  # not length-prefixed: unknown
+    chosen: list[str] = []
+    real = frames._thread_type
+    monkeypatch.setattr(frames, "_thread_type", lambda n: chosen.append(real(n)) or chosen[-1])
+    image = Image.open(io.BytesIO(last_frame_png(path)))
+    assert chosen == ["SLICE" if slices > 1 else "AUTO"]
+    assert mean_abs_diff(image, decode_all(path)[-1].to_image()) == 0
+
+
 # ------------------------------------------------------------------------------------ stitch
 def _times(path: Path) -> list[float]:
     return [float(f.pts * f.time_base) for f in decode_all(path)]
