@@ -8,8 +8,11 @@ then reads that file; when the decode is still running it waits for that same de
 there is no file (a clip kept by an older version, a removed file, a failed decode) it decodes
 the frame then and stores it.
 
-A failed decode is logged (one warning, with the job) and never fails the delivery that
-started it; `close` cancels what still runs at shutdown.
+Background decodes run one fewer at a time than the worker has threads (at least one), so that
+the video work a member waits for (a fit, a stitch, an Extend's own decode) always finds a free
+thread even when many clips are posted at once; an Extend whose frame is still queued there
+decodes it at once instead. A failed decode is logged (one warning, with the job) and never
+fails the delivery that started it; `close` cancels what still runs at shutdown.
 """
 
 from __future__ import annotations
@@ -35,17 +38,29 @@ class LastFrames:
         self.video = video
         self._tasks = BackgroundTasks("last-frame")
         self._pending: dict[int, asyncio.Task[bytes | None]] = {}
+        self._queued: set[int] = set()  # background decodes waiting for their turn
+        self._turns = asyncio.Semaphore(max(1, video.slots - 1))
         self._closed = False
 
     def prepare(self, job_id: int) -> None:
         """Start decoding the last frame of the job's kept clip, unless that already runs.
 
         Returns at once: the decode runs on the video worker, its PNG lands in the store."""
-        if self._closed or job_id in self._pending:
-            return
-        task = self._tasks.spawn(self._decode(job_id), name=f"last-frame-{job_id}")
+        if not self._closed and job_id not in self._pending:
+            self._start(job_id, background=True)
+
+    def _start(self, job_id: int, *, background: bool) -> asyncio.Task[bytes | None]:
+        task = self._tasks.spawn(
+            self._decode(job_id, background=background), name=f"last-frame-{job_id}"
+        )
         self._pending[job_id] = task
-        task.add_done_callback(lambda _: self._pending.pop(job_id, None))
+
+        def forget(done: asyncio.Task[bytes | None]) -> None:
+            if self._pending.get(job_id) is done:
+                del self._pending[job_id]
+
+        task.add_done_callback(forget)
+        return task
 
     def pending(self, job_id: int) -> bool:
         """Whether the job's last frame is being decoded right now."""
@@ -56,14 +71,19 @@ class LastFrames:
 
         Raises VideoError when it cannot be decoded (no clip kept, a damaged clip)."""
         task = self._pending.get(job_id)
+        if task is not None and job_id in self._queued:
+            # Still waiting behind other background decodes: a member waits now, so do it now.
+            task.cancel()
+            await asyncio.wait({task})
+            task = self._pending.get(job_id)  # another caller may have started it meanwhile
         if task is None:
             stored = await asyncio.to_thread(self.clips.last_frame, job_id)
             if stored is not None:
                 return stored
             if self._closed:
                 raise VideoError("shutting down")
-            self.prepare(job_id)  # a decode of our own, shared with anyone asking meanwhile
-            task = self._pending[job_id]
+            # A decode of our own, shared with anyone asking meanwhile.
+            task = self._pending.get(job_id) or self._start(job_id, background=False)
         # `wait`, not `await task`: a caller that goes away does not cancel the shared decode.
         await asyncio.wait({task})
         png = None if task.cancelled() else task.result()
@@ -80,7 +100,20 @@ class LastFrames:
         self._closed = True
         await self._tasks.cancel_all(timeout=timeout)
 
-    async def _decode(self, job_id: int) -> bytes | None:
+    async def _decode(self, job_id: int, *, background: bool) -> bytes | None:
+        if not background:
+            return await self._decode_now(job_id)
+        self._queued.add(job_id)
+        try:
+            await self._turns.acquire()
+        finally:
+            self._queued.discard(job_id)
+        try:
+            return await self._decode_now(job_id)
+        finally:
+            self._turns.release()
+
+    async def _decode_now(self, job_id: int) -> bytes | None:
         jlog = job_logger(log, job_id)
         clip = self.clips.path(job_id)
         try:

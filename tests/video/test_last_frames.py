@@ -1,0 +1,74 @@
+"""LastFrames: background decodes of kept clips' last frames leave the worker a free thread, and
+a member's Extend does not queue behind them (real PyAV on small clips)."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.video import VideoWorker
+from bot.video.frames import last_frame_png
+from bot.video.last_frames import LastFrames
+from bot.video.store import ClipStore
+
+
+@pytest.fixture
+async def worker(tmp_path: Path) -> AsyncIterator[VideoWorker]:
+    w = VideoWorker(tmp_path / "work", slots=2)
+    yield w
+    w.close()
+
+
+async def test_background_decodes_leave_a_thread_free_and_an_extend_goes_first(
+    worker: VideoWorker,
+    plain: Path,
+    plain2: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = ClipStore(tmp_path / "clips")
+    for job_id, clip in ((1, plain), (2, plain2)):
+        copy = tmp_path / f"copy{job_id}.mp4"
+        shutil.copyfile(clip, copy)
+        store.put(job_id, copy)
+    calls: list[str] = []
+    release = asyncio.Event()
+    real = worker.last_frame
+
+    async def held(clip: Path) -> bytes:
+        calls.append(clip.name)
+        await asyncio.wait_for(release.wait(), 15)
+        return await real(clip)
+
+    monkeypatch.setattr(worker, "last_frame", held)
+    frames = LastFrames(store, worker)
+    frames.prepare(1)
+    frames.prepare(2)
+    for _ in range(50):  # let both tasks run as far as they can (no clock involved)
+        await asyncio.sleep(0)
+    # Two worker threads: one background decode at a time, the other thread stays free.
+    assert calls == ["job-1.mp4"]
+    assert frames.pending(2)
+
+    # An Extend of job 2 does not wait behind job 1: its decode starts now, on the free thread.
+    extend = asyncio.create_task(frames.get(2))
+    for _ in range(500):
+        if len(calls) == 2:
+            break
+        await asyncio.sleep(0.01)
+    assert calls == ["job-1.mp4", "job-2.mp4"]
+    release.set()
+    png = await asyncio.wait_for(extend, 15)
+    assert png == await asyncio.to_thread(last_frame_png, store.path(2))
+    assert store.last_frame(2) == png
+    for _ in range(500):  # job 1's background decode finishes and is stored
+        if not frames.pending(1):
+            break
+        await asyncio.sleep(0.01)
+    assert store.last_frame(1) == await asyncio.to_thread(last_frame_png, store.path(1))
+    assert len(calls) == 2  # the queued background decode of job 2 never ran
+    await frames.close()
