@@ -83,6 +83,8 @@ class CardExtras(BaseModel):
     # Discord refused the finished clip for now: it is being retried (bot/delivery.py).
     delivery_delayed: bool = False
     max_clip_seconds: int = 60  # Extend's limit: the button says when a chain reached it
+    # Clips over this were linked, never downloaded: the Extend button says it cannot have them.
+    max_clip_bytes: int | None = None
 
 
 class Delivery(BaseModel):

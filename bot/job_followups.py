@@ -106,7 +106,7 @@ class JobFollowUps:
         job = await self.storage.get_job(job_id)
         if job.user_id != actor_id:
             raise Refused("Only the member who asked for this video can extend it.")
-        blocker = extend_blocker(job, self.config.max_clip_seconds)
+        blocker = extend_blocker(job, self.config.max_clip_seconds, self.config.max_clip_bytes)
         if blocker is not None:
             raise Refused(blocker)
         allowed = extend_lengths(job, self.config.max_clip_seconds)
@@ -236,10 +236,14 @@ def extend_lengths(job: Job, max_clip_seconds: int) -> tuple[int, ...]:
     return tuple(n for n in EXTEND_LENGTHS.get(job.resolution, (6,)) if n <= room)
 
 
-def extend_blocker(job: Job, max_clip_seconds: int) -> str | None:
+def extend_blocker(
+    job: Job, max_clip_seconds: int, max_clip_bytes: int | None = None
+) -> str | None:
     """Why `job` cannot be extended at all (None when it can): the button shows this."""
     if job.state is not JobState.SUCCEEDED:
         return "Only a finished video can be extended."
+    if max_clip_bytes is not None and too_big_to_keep(job, max_clip_bytes):
+        return _not_kept_words(job, max_clip_bytes)
     if not extend_lengths(job, max_clip_seconds):
         return (
             f"This clip is {job.clip_seconds} s long: the longest a clip may grow to is "
@@ -248,9 +252,14 @@ def extend_blocker(job: Job, max_clip_seconds: int) -> str | None:
     return None
 
 
+def too_big_to_keep(job: Job, max_clip_bytes: int) -> bool:
+    """The clip was over MAX_CLIP_BYTES: posted as a link, never downloaded, so never kept."""
+    return job.output_size is not None and job.output_size > max_clip_bytes
+
+
 def _not_kept_words(job: Job, max_clip_bytes: int) -> str:
     """Why a finished clip's file is not at hand for Extend, in a member's words."""
-    if job.output_size is not None and job.output_size > max_clip_bytes:
+    if too_big_to_keep(job, max_clip_bytes):
         return (
             f"This clip is too big for the bot to download (over {max_clip_bytes // 2**20} MiB; "
             "it was posted as a link), so it cannot be extended."

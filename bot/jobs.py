@@ -59,6 +59,7 @@ from bot.job_followups import (
     can_remake,
     extend_blocker,
     extend_lengths,
+    too_big_to_keep,
 )
 from bot.job_wiro import JobAtWiro
 from bot.logs import current_job, job_logger
@@ -99,6 +100,7 @@ __all__ = [
     "extend_lengths",
     "has_visible_text",
     "normalise_prompt",
+    "too_big_to_keep",
     "utcnow",
 ]
 
@@ -579,6 +581,7 @@ class JobService(JobAtWiro, JobDelivery, JobFollowUps):
             approval=approval,
             delivery_delayed=delivery_delayed,
             max_clip_seconds=self.config.max_clip_seconds,
+            max_clip_bytes=self.config.max_clip_bytes,
         )
 
     # ------------------------------------------------------------------------------------------

@@ -162,7 +162,7 @@ def render_card(
         view = discord.ui.View(timeout=None)
         view.add_item(RerollButton(job.id))
         if job.state is JobState.SUCCEEDED:
-            view.add_item(extend_button(job, extras.max_clip_seconds))
+            view.add_item(extend_button(job, extras.max_clip_seconds, extras.max_clip_bytes))
             if can_remake(job):
                 view.add_item(RemakeButton(job.id))
     return embed, view

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot.jobs import Refused, extend_blocker, extend_lengths
+from bot.jobs import Refused, extend_blocker, extend_lengths, too_big_to_keep
 from cogs.cards.text import card_link
 from cogs.common import guarded, manages_guild, reply, role_ids, started_words
 from cogs.job_buttons import JobButton, job_in_this_server
@@ -31,13 +31,18 @@ LENGTH_FIELD = "length"
 FORM_MEMORY = 15 * 60.0  # seconds
 
 
-def extend_button(job: Job, max_clip_seconds: int) -> ExtendButton:
+def extend_button(
+    job: Job, max_clip_seconds: int, max_clip_bytes: int | None = None
+) -> ExtendButton:
     """The Extend button of a finished card; disabled, saying why, when it cannot be used."""
     button = ExtendButton(job.id)
-    blocker = extend_blocker(job, max_clip_seconds)
+    blocker = extend_blocker(job, max_clip_seconds, max_clip_bytes)
     if blocker is not None:
         button.item.disabled = True
-        button.item.label = f"Extend: {max_clip_seconds} s reached"
+        too_big = max_clip_bytes is not None and too_big_to_keep(job, max_clip_bytes)
+        button.item.label = (
+            "Extend: clip too big" if too_big else f"Extend: {max_clip_seconds} s reached"
+        )
     return button
 
 
@@ -53,7 +58,7 @@ class ExtendButton(
         if job.user_id != interaction.user.id:
             raise Refused("Only the member who asked for this video can extend it.")
         max_s = bot.jobs.config.max_clip_seconds
-        blocker = extend_blocker(job, max_s)
+        blocker = extend_blocker(job, max_s, bot.jobs.config.max_clip_bytes)
         if blocker is not None:
             raise Refused(blocker)
         await interaction.response.send_modal(ExtendForm(job, extend_lengths(job, max_s)))

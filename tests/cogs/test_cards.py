@@ -147,6 +147,24 @@ def test_a_stitched_clip_offers_extend_and_reroll_and_says_when_the_chain_is_ful
     assert extend.disabled and extend.label == "Extend: 58 s reached"
 
 
+def test_a_clip_too_big_to_download_has_its_extend_button_disabled() -> None:
+    linked = job(
+        state=JobState.SUCCEEDED,
+        stage=Stage.DONE,
+        finished_at=NOW + timedelta(seconds=90),
+        output_size=80 * 2**20,
+    )
+    _, view = render_card(linked, CardExtras(max_clip_bytes=50 * 2**20))
+    assert view is not None
+    buttons = {i.custom_id: i.item for i in view.children}  # type: ignore[attr-defined]
+    extend = buttons["video:extend:7"]
+    assert extend.disabled and extend.label == "Extend: clip too big"
+    _, view = render_card(linked, CardExtras(max_clip_bytes=100 * 2**20))
+    assert view is not None
+    buttons = {i.custom_id: i.item for i in view.children}  # type: ignore[attr-defined]
+    assert not buttons["video:extend:7"].disabled  # within the limit: it was kept
+
+
 def test_a_studio_card_shows_model_camera_fixes_and_source() -> None:
     from bot.catalogue import DEFAULT_ANIMATE_PROMPT
 

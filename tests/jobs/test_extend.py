@@ -172,6 +172,8 @@ async def test_a_clip_too_big_to_download_says_so_instead_of_no_longer_stored(
     with pytest.raises(Refused, match="too big for the bot to download") as refused:
         await service.extend(first.id, USER, frozenset(), prompt="", duration=6, upload_limit=None)
     assert "no longer stored" not in str(refused.value)
+    assert "too big" in (extend_blocker(first, 60, 1000) or "")  # the button says so too
+    assert extend_blocker(first, 60, first.output_size) is None
     assert len(sim.runs) == runs and await db.count_in_flight(first.guild_id) == 0
 
 
