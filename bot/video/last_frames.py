@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from bot.background import BackgroundTasks
 from bot.logs import job_logger
@@ -82,8 +83,10 @@ class LastFrames:
                 return stored
             if self._closed:
                 raise VideoError("shutting down")
-            # A decode of our own, shared with anyone asking meanwhile.
-            task = self._pending.get(job_id) or self._start(job_id, background=False)
+            task = self._pending.get(job_id)
+            if task is None:  # a decode of our own, shared with anyone asking meanwhile
+                job_logger(log, job_id).info("no stored last frame: decoding it now")
+                task = self._start(job_id, background=False)
         # `wait`, not `await task`: a caller that goes away does not cancel the shared decode.
         await asyncio.wait({task})
         png = None if task.cancelled() else task.result()
@@ -116,6 +119,7 @@ class LastFrames:
     async def _decode_now(self, job_id: int) -> bytes | None:
         jlog = job_logger(log, job_id)
         clip = self.clips.path(job_id)
+        started = time.monotonic()
         try:
             png = await self.video.last_frame(clip)
         except VideoError as exc:
@@ -125,4 +129,10 @@ class LastFrames:
             await asyncio.to_thread(self.clips.put_last_frame, job_id, png)
         except OSError as exc:  # a full disk: this Extend still gets its frame
             jlog.warning("could not store the last frame of the kept clip: %s", exc)
+        else:
+            jlog.info(
+                "stored the last frame of the kept clip (%d kB, %.2f s)",
+                len(png) // 1000,
+                time.monotonic() - started,
+            )
         return png

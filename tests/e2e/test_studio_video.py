@@ -131,6 +131,8 @@ async def test_extend_posts_one_stitched_clip_with_its_own_buttons(
     answer = await stack.click(first.card, f"video:extend:{first.job_id}", user=stack.member())
     assert "Only the member who asked" in answer
 
+    # Its last frame was decoded in the background once the clip was posted.
+    await stack.wait_log(f"job={first.job_id} stored the last frame", timeout=10)
     opened = await open_extend_form(stack, first.card, first.job_id, member)
     form = opened.response_data or {}
     assert "a fox walks through snow" in str(form)  # the same prompt, ready to edit
@@ -151,6 +153,8 @@ async def test_extend_posts_one_stitched_clip_with_its_own_buttons(
     sent = Image.open(io.BytesIO(run.image or b""))
     last = frames_of(parts[0], tmp_path, "first.mp4")[-1].to_image()
     assert mean_abs_diff(sent, last) < 1  # the new run started from the last frame
+    assert stack.bot is not None
+    assert f"job={first.job_id} no stored last frame" not in stack.bot.output  # read, not decoded
 
     # The stitched clip's card: Extend (disabled: 12 s is the limit here) and Re-roll.
     card = next(m for m in stack.dd.messages_in() if m.embeds and f"Job {ext_id}" in str(m.embeds))
