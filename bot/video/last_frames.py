@@ -55,10 +55,13 @@ class LastFrames:
             self._decode(job_id, background=background), name=f"last-frame-{job_id}"
         )
         self._pending[job_id] = task
+        if background:  # queued from now on (the task itself runs later)
+            self._queued.add(job_id)
 
         def forget(done: asyncio.Task[bytes | None]) -> None:
             if self._pending.get(job_id) is done:
                 del self._pending[job_id]
+                self._queued.discard(job_id)  # also when cancelled before it ever ran
 
         task.add_done_callback(forget)
         return task
@@ -106,7 +109,6 @@ class LastFrames:
     async def _decode(self, job_id: int, *, background: bool) -> bytes | None:
         if not background:
             return await self._decode_now(job_id)
-        self._queued.add(job_id)
         try:
             await self._turns.acquire()
         finally:

@@ -72,3 +72,41 @@ async def test_background_decodes_leave_a_thread_free_and_an_extend_goes_first(
     assert store.last_frame(1) == await asyncio.to_thread(last_frame_png, store.path(1))
     assert len(calls) == 2  # the queued background decode of job 2 never ran
     await frames.close()
+
+
+async def test_an_extend_right_after_the_clip_is_kept_does_not_queue_either(
+    worker: VideoWorker,
+    plain: Path,
+    plain2: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = ClipStore(tmp_path / "clips")
+    for job_id, clip in ((1, plain), (2, plain2)):
+        copy = tmp_path / f"copy{job_id}.mp4"
+        shutil.copyfile(clip, copy)
+        store.put(job_id, copy)
+    calls: list[str] = []
+    release = asyncio.Event()
+    real = worker.last_frame
+
+    async def held(clip: Path) -> bytes:  # job 1's decode holds the one background turn
+        calls.append(clip.name)
+        if clip.name == "job-1.mp4":
+            await asyncio.wait_for(release.wait(), 15)
+        return await real(clip)
+
+    monkeypatch.setattr(worker, "last_frame", held)
+    frames = LastFrames(store, worker)
+    frames.prepare(1)
+    for _ in range(500):
+        if calls:
+            break
+        await asyncio.sleep(0.01)
+    frames.prepare(2)
+    png = await frames.get(2)  # before job 2's background task has even started
+    assert frames.pending(1)  # job 1 still holds its turn: job 2 did not wait for it
+    assert calls == ["job-1.mp4", "job-2.mp4"]
+    assert png == store.last_frame(2)
+    release.set()
+    await frames.close()
