@@ -80,22 +80,31 @@ class LastFrames:
             task.cancel()
             await asyncio.wait({task})
             task = self._pending.get(job_id)  # another caller may have started it meanwhile
-        if task is None:
-            stored = await asyncio.to_thread(self.clips.last_frame, job_id)
-            if stored is not None:
-                return stored
-            if self._closed:
-                raise VideoError("shutting down")
-            task = self._pending.get(job_id)
-            if task is None:  # a decode of our own, shared with anyone asking meanwhile
-                job_logger(log, job_id).info("no stored last frame: decoding it now")
-                task = self._start(job_id, background=False)
-        # `wait`, not `await task`: a caller that goes away does not cancel the shared decode.
-        await asyncio.wait({task})
-        png = None if task.cancelled() else task.result()
+        if task is not None:
+            # A decode already under way may have begun before the clip was kept again (its
+            # file removed, then fetched again from Wiro): if it fails, decode the clip as it is.
+            png = await self._result(task)
+            if png is not None:
+                return png
+        stored = await asyncio.to_thread(self.clips.last_frame, job_id)
+        if stored is not None:
+            return stored
+        if self._closed:
+            raise VideoError("shutting down")
+        task = self._pending.get(job_id)
+        if task is None:  # a decode of our own, shared with anyone asking meanwhile
+            job_logger(log, job_id).info("no stored last frame: decoding it now")
+            task = self._start(job_id, background=False)
+        png = await self._result(task)
         if png is None:
             raise VideoError(f"the last frame of job {job_id}'s clip could not be decoded")
         return png
+
+    @staticmethod
+    async def _result(task: asyncio.Task[bytes | None]) -> bytes | None:
+        # `wait`, not `await task`: a caller that goes away does not cancel the shared decode.
+        await asyncio.wait({task})
+        return None if task.cancelled() else task.result()
 
     async def discard(self, job_id: int) -> None:
         """Forget a stored frame (found damaged): the next `get` decodes it again."""

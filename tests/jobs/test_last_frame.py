@@ -14,6 +14,7 @@ import pytest
 
 from bot.jobs import JobService, Refused
 from bot.video.frames import last_frame_png
+from bot.video.probe import VideoError
 from bot.video.store import ClipStore
 from bot.wiro.sandbox import TaskScript, WiroSimulator
 from storage.db import Database
@@ -40,6 +41,7 @@ class DecodeSpy:
         self.calls: list[Path] = []
         self.started = asyncio.Event()
         self.release = asyncio.Event()
+        self.fail_first = False  # the first decode fails as on a vanished file
         if not hold:
             self.release.set()
 
@@ -47,6 +49,8 @@ class DecodeSpy:
         self.calls.append(clip)
         self.started.set()
         await asyncio.wait_for(self.release.wait(), 15)
+        if self.fail_first and len(self.calls) == 1:
+            raise VideoError(f"cannot decode {clip.name}: No such file or directory")
         return await self._real(clip)
 
 
@@ -144,6 +148,39 @@ async def test_extend_during_the_background_decode_waits_for_it(
     ext_id = await asyncio.wait_for(extending, 15)
     assert len(spy.calls) == 1  # the Extend waited for the same decode
     assert await _sent_image(db, ext_id, sim) == service.clips.last_frame(first.id)
+
+
+async def test_a_background_decode_that_fails_under_an_extend_is_done_again(
+    service: JobService,
+    sim: WiroSimulator,
+    db: Database,
+    part_clips: list[bytes],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An Extend joins a background decode that then fails (it met the clip's file removed
+    before Extend fetched the clip from Wiro again): the Extend decodes the clip as it is
+    now, once, instead of refusing."""
+    spy = spy_on(service, monkeypatch, hold=True)
+    spy.fail_first = True
+    first = await _delivered(service, sim, db, part_clips[0])
+    await asyncio.wait_for(spy.started.wait(), 15)
+
+    joined = asyncio.Event()
+    real_get = service.last_frames.get
+
+    async def get(job_id: int) -> bytes:
+        assert service.last_frames.pending(job_id)  # the background decode is under way
+        joined.set()
+        return await real_get(job_id)
+
+    monkeypatch.setattr(service.last_frames, "get", get)
+    sim.script_next(TaskScript(clip=part_clips[1]))
+    extending = asyncio.create_task(_extend(service, first.id))
+    await asyncio.wait_for(joined.wait(), 15)
+    spy.release.set()  # the joined decode fails now
+    ext_id = await asyncio.wait_for(extending, 15)
+    assert len(spy.calls) == 2  # the failed background decode, then the Extend's own
+    assert await _sent_image(db, ext_id, sim) == last_frame_png(service.clips.path(first.id))
 
 
 async def test_a_missing_or_damaged_frame_is_decoded_again_and_stored(
