@@ -37,6 +37,13 @@ SCRATCH_PREFIX = "video-"
 CANCEL_GRACE_SECONDS = 5.0
 
 
+# The worker threads' niceness (Linux): encodes give way to the event loop and to anything else on
+# the machine. The test suite sets it to 0 (tests/conftest.py, tests/e2e/launch_bot.py): it runs
+# several pytest workers per core at niceness 0, behind which a niceness-19 encode would wait
+# for minutes and a test's bounded wait would run out.
+DEFAULT_NICENESS = 19
+
+
 def _lower_priority(niceness: int) -> None:
     # Linux schedules threads individually: this lowers only the worker thread (and the
     # threads the encoder starts from it). Elsewhere, or without permission, it is a no-op.
@@ -48,14 +55,16 @@ def _lower_priority(niceness: int) -> None:
 class VideoWorker:
     """The bot's video engine: last frames, stitching and fitting, never on the event loop."""
 
-    def __init__(self, work_dir: Path, *, slots: int | None = None, niceness: int = 19) -> None:
+    def __init__(
+        self, work_dir: Path, *, slots: int | None = None, niceness: int | None = None
+    ) -> None:
         self.work_dir = work_dir
         self.slots = max(1, slots or os.cpu_count() or 1)
         self._pool = ThreadPoolExecutor(
             max_workers=self.slots,
             thread_name_prefix="video",
             initializer=_lower_priority,
-            initargs=(niceness,),
+            initargs=(DEFAULT_NICENESS if niceness is None else niceness,),
         )
         self._busy = 0
 

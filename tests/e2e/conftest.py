@@ -111,6 +111,7 @@ class Stack:
             "DEV_GUILD_ID": str(self.dd.guild.id),  # type: ignore[union-attr]
             "LOG_LEVEL": "INFO",
             "E2E_TIME_SCALE": str(TIME_SCALE),
+            "E2E_VIDEO_NICENESS": "0",
             **self.extra_env,
         }
 

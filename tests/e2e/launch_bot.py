@@ -7,6 +7,8 @@ Discord pacing windows are scaled by it, as the test scales the double's rate-li
 so are the stages of the sandbox simulator, the Wiro client's Task/Detail poll pace while the
 socket is silent, and every job's deadline (JOB_TIMEOUT_MINUTES still
 names the deadline in what members read: "after 1 minute" is 12 s of real time at 0.2).
+With E2E_VIDEO_NICENESS set (test-only too), the bot's video worker threads run at that
+niceness instead of 19, as the suite's own do (tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -55,6 +57,14 @@ def main() -> None:
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(os.environ["DISCORD_GATEWAY_URL"])
     if scale := os.environ.get("E2E_TIME_SCALE"):
         scale_pacing(float(scale))
+    if niceness := os.environ.get("E2E_VIDEO_NICENESS"):
+        # The suite's workers run at niceness 0; the bot's encodes at 19 would starve behind
+        # them (bot/video/worker.py DEFAULT_NICENESS). Benchmarks leave it unset.
+        if str(ROOT) not in sys.path:
+            sys.path.insert(0, str(ROOT))
+        from bot.video import worker
+
+        worker.DEFAULT_NICENESS = int(niceness)
     module = sys.argv[1] if len(sys.argv) > 1 else "bot"
     sys.argv = [module, *sys.argv[2:]]
     # sys.path[0] is tests/e2e when run as a script; the bot lives at the project root.
