@@ -353,13 +353,9 @@ async def check_wiro(settings: Settings, checklist: Checklist) -> None:
             for model in MODELS.values():
                 try:
                     tool = await wiro.for_project(model.slug_project).tool_detail()
-                except WiroAuthError as exc:
-                    if not isinstance(exc, WiroPermissionError):
-                        raise  # the key or the signature: every model fails alike
-                    failed.append(model.label)
-                    lines.append(f"{model.label} ({model.slug}): {exc}")
-                    continue
                 except Exception as exc:
+                    if isinstance(exc, WiroAuthError) and not isinstance(exc, WiroPermissionError):
+                        raise  # the key or the signature: every model fails alike
                     failed.append(model.label)
                     lines.append(f"{model.label} ({model.slug}): {exc or type(exc).__name__}")
                     continue

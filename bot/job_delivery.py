@@ -13,7 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from bot.delivery import OutageOutlasted, outlast
 from bot.job_api import Delivery, JobConfig, JobPresenter
@@ -28,6 +28,8 @@ from storage.models import Job, JobState
 
 # The lifecycle's logger: every line of a job reads "bot.jobs", whichever part wrote it.
 log = logging.getLogger("bot.jobs")
+
+T = TypeVar("T")
 
 
 class JobDelivery:
@@ -65,17 +67,15 @@ class JobDelivery:
             # message nonce only deduplicates for a few minutes, so look in the channel.
             presenter = self.presenter
             try:
-                posted = await outlast(
+                posted = await self._outlast_outage(
+                    job,
                     lambda: presenter.find_delivery(job),
-                    policy=self.config.delivery_retry,
-                    clock=self.clock,
-                    sleep=self.sleep,
-                    what=f"job={job.id} look for a posted clip",
-                    logger=jlog,
-                    since=job.delivery_unavailable_since,
+                    f"job={job.id} look for a posted clip",
                 )
             except OutageOutlasted:
                 posted = None  # the post below carries the same nonce: the best left to do
+            # The look may have met an outage and recorded its start: the post counts from it.
+            job = await self.storage.get_job(job.id)
             if posted is not None:
                 jlog.info("clip was already posted as message=%s before the restart", posted)
                 job = await self.storage.update_job(job.id, result_message_id=posted)
@@ -262,30 +262,49 @@ class JobDelivery:
     async def _deliver_retrying(
         self, job: Job, clip: Path | None, size: int | None, **kwargs: int | None
     ) -> Delivery:
-        """Post the clip, outlasting a Discord outage (same nonce on every try).
-
-        The outage's start is kept on the job row, so a restart continues the retry window
-        instead of beginning a new one."""
+        """Post the clip, outlasting a Discord outage (same nonce on every try)."""
         assert self.presenter is not None
         presenter = self.presenter
-        since = job.delivery_unavailable_since
+
+        async def say_it_is_coming() -> None:  # the card says the clip is coming, not failed
+            await self._render(job, delivery_delayed=True)
+
+        return await self._outlast_outage(
+            job,
+            lambda: presenter.deliver_clip(job, clip, size, **kwargs),
+            f"job={job.id} clip post",
+            first_failure=say_it_is_coming,
+        )
+
+    async def _outlast_outage(
+        self,
+        job: Job,
+        operation: Callable[[], Awaitable[T]],
+        what: str,
+        *,
+        first_failure: Callable[[], Awaitable[None]] | None = None,
+    ) -> T:
+        """Run a Discord call of `job`'s delivery through `outlast`, its retry window counted
+        from the outage start kept on the job row (written at Discord's first refusal), so that
+        a restart continues the window instead of beginning a new one."""
+        started = job.delivery_unavailable_since or self.clock()
+        recorded = job.delivery_unavailable_since is not None
 
         async def on_unavailable(attempt: int, exc: Exception) -> None:
-            nonlocal since
-            if since is None:
-                since = started
+            nonlocal recorded
+            if not recorded:
+                recorded = True
                 await self.storage.update_job(job.id, delivery_unavailable_since=started)
-            if attempt == 0:  # once: the card says the clip is coming, not that it failed
-                await self._render(job, delivery_delayed=True)
+            if attempt == 0 and first_failure is not None:
+                await first_failure()
 
-        started = since or self.clock()
         return await outlast(
-            lambda: presenter.deliver_clip(job, clip, size, **kwargs),
+            operation,
             policy=self.config.delivery_retry,
             clock=self.clock,
             sleep=self.sleep,
             on_unavailable=on_unavailable,
-            what=f"job={job.id} clip post",
+            what=what,
             logger=job_logger(log, job.id),
             since=started,
         )

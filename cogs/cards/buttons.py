@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 import discord
 
@@ -13,8 +14,32 @@ from cogs.job_buttons import JobButton, job_in_this_server
 
 if TYPE_CHECKING:
     from bot.app import VideoBot
+    from storage.models import Job
 
 log = logging.getLogger(__name__)
+
+
+async def start_follow_up(
+    interaction: discord.Interaction[VideoBot],
+    job_id: int,
+    doing: str,
+    start: Callable[..., Awaitable[Job]],
+    **options: Any,
+) -> None:
+    """Start a follow-up of a job (Re-roll, Extend, Remake) for the member who clicked, and tell
+    them where its card is: "<doing> as job N. …". `start` is the `JobService` method."""
+    await interaction.response.defer(ephemeral=True, thinking=True)
+    await job_in_this_server(interaction, job_id)
+    new = await start(
+        job_id,
+        interaction.user.id,
+        role_ids(interaction.user),
+        upload_limit=interaction.filesize_limit,
+        manage_guild=manages_guild(interaction.user),
+        **options,
+    )
+    started = await started_words(interaction.client, new.id, new.credits)
+    await reply(interaction, f"{doing} as job {new.id}. {started}: {card_link(new)}")
 
 
 class CancelButton(
@@ -42,15 +67,5 @@ class RerollButton(
     """Run the same prompt and settings again (charged again)."""
 
     async def pressed(self, interaction: discord.Interaction[VideoBot]) -> None:
-        bot = interaction.client
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        await job_in_this_server(interaction, self.job_id)
-        new = await bot.jobs.reroll(
-            self.job_id,
-            interaction.user.id,
-            role_ids(interaction.user),
-            upload_limit=interaction.filesize_limit,
-            manage_guild=manages_guild(interaction.user),
-        )
-        started = await started_words(bot, new.id, new.credits)
-        await reply(interaction, f"Re-rolling as job {new.id}. {started}: {card_link(new)}")
+        reroll = interaction.client.jobs.reroll
+        await start_follow_up(interaction, self.job_id, "Re-rolling", reroll)

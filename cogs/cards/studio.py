@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot.jobs import Refused, extend_blocker, extend_lengths, too_big_to_keep
-from cogs.cards.text import card_link
-from cogs.common import guarded, manages_guild, reply, role_ids, started_words
+from cogs.cards.buttons import start_follow_up
+from cogs.common import guarded
 from cogs.job_buttons import JobButton, job_in_this_server
 
 if TYPE_CHECKING:
@@ -125,23 +125,17 @@ async def on_extend_form(interaction: discord.Interaction[VideoBot]) -> None:
     job_id = int(match["job_id"])
 
     async def start(interaction: discord.Interaction[VideoBot]) -> None:
-        bot = interaction.client
-        await interaction.response.defer(ephemeral=True, thinking=True)
         values = _form_values(data.get("components") or [])
         chosen = values.get(LENGTH_FIELD) or ["6"]
         length = chosen[0] if isinstance(chosen, list) else chosen
-        await job_in_this_server(interaction, job_id)
-        new = await bot.jobs.extend(
+        await start_follow_up(
+            interaction,
             job_id,
-            interaction.user.id,
-            role_ids(interaction.user),
+            "Extending",
+            interaction.client.jobs.extend,
             prompt=values.get(PROMPT_FIELD),
             duration=int(length) if str(length).isdigit() else 0,
-            upload_limit=interaction.filesize_limit,
-            manage_guild=manages_guild(interaction.user),
         )
-        started = await started_words(bot, new.id, new.credits)
-        await reply(interaction, f"Extending as job {new.id}. {started}: {card_link(new)}")
 
     await guarded(interaction, start)
 
@@ -155,15 +149,5 @@ class RemakeButton(
     """Make this 768P/6 s clip again at 1080P/6 s: same prompt and first frame (charged)."""
 
     async def pressed(self, interaction: discord.Interaction[VideoBot]) -> None:
-        bot = interaction.client
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        await job_in_this_server(interaction, self.job_id)
-        new = await bot.jobs.remake(
-            self.job_id,
-            interaction.user.id,
-            role_ids(interaction.user),
-            upload_limit=interaction.filesize_limit,
-            manage_guild=manages_guild(interaction.user),
-        )
-        started = await started_words(bot, new.id, new.credits)
-        await reply(interaction, f"Remaking in 1080P as job {new.id}. {started}: {card_link(new)}")
+        remake = interaction.client.jobs.remake
+        await start_follow_up(interaction, self.job_id, "Remaking in 1080P", remake)

@@ -26,20 +26,24 @@ async def _run(args: tuple[str, ...], env: dict[str, str], cwd: Path) -> tuple[i
     return code, output
 
 
+def _wiro_env(sim: WiroSimulator, tmp: Path, *, secret: str = SECRET) -> dict[str, str]:
+    """The Wiro account (the simulator) and the database of a bot under test."""
+    return {
+        "WIRO_API_KEY": KEY,
+        "WIRO_API_SECRET": secret,
+        "WIRO_API_BASE": sim.api_base,
+        "WIRO_SOCKET_URL": sim.socket_url,
+        "WIRO_OUTPUT_HOSTS": sim.output_host,
+        "DATABASE_PATH": str(tmp / "bot.sqlite3"),
+    }
+
+
 async def test_doctor_passes_with_a_working_setup(tmp_path: Path) -> None:
     sim = WiroSimulator(api_key=KEY, api_secret=SECRET)
     await sim.start()
     try:
         async with DiscordDouble() as dd:
-            env = {
-                **dd.env(),
-                "WIRO_API_KEY": KEY,
-                "WIRO_API_SECRET": SECRET,
-                "WIRO_API_BASE": sim.api_base,
-                "WIRO_SOCKET_URL": sim.socket_url,
-                "WIRO_OUTPUT_HOSTS": sim.output_host,
-                "DATABASE_PATH": str(tmp_path / "bot.sqlite3"),
-            }
+            env = {**dd.env(), **_wiro_env(sim, tmp_path)}
             code, out = await _run(("doctor",), env, tmp_path)
     finally:
         await sim.stop()
@@ -63,15 +67,7 @@ async def test_doctor_fails_when_wiro_does_not_offer_the_fast_model(tmp_path: Pa
     await sim.start()
     try:
         async with DiscordDouble() as dd:
-            env = {
-                **dd.env(),
-                "WIRO_API_KEY": KEY,
-                "WIRO_API_SECRET": SECRET,
-                "WIRO_API_BASE": sim.api_base,
-                "WIRO_SOCKET_URL": sim.socket_url,
-                "WIRO_OUTPUT_HOSTS": sim.output_host,
-                "DATABASE_PATH": str(tmp_path / "bot.sqlite3"),
-            }
+            env = {**dd.env(), **_wiro_env(sim, tmp_path)}
             code, out = await _run(("doctor",), env, tmp_path)
     finally:
         await sim.stop()
@@ -91,15 +87,7 @@ async def test_doctor_names_what_is_wrong_and_how_to_fix_it(tmp_path: Path) -> N
             bot_member = dd.guild.members[dd.world.bot_user.id]
             for role_id in bot_member.roles:
                 dd.guild.roles[role_id].permissions = 1024 | 2048 | 65536
-            env = {
-                **dd.env(),
-                "WIRO_API_KEY": KEY,
-                "WIRO_API_SECRET": "a-rotated-secret-value",
-                "WIRO_API_BASE": sim.api_base,
-                "WIRO_SOCKET_URL": sim.socket_url,
-                "WIRO_OUTPUT_HOSTS": sim.output_host,
-                "DATABASE_PATH": str(tmp_path / "bot.sqlite3"),
-            }
+            env = {**dd.env(), **_wiro_env(sim, tmp_path, secret="a-rotated-secret-value")}
             code, out = await _run(("doctor",), env, tmp_path)
     finally:
         await sim.stop()

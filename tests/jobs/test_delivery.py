@@ -199,6 +199,55 @@ async def test_a_restart_after_the_window_links_the_clip_after_one_try(
     assert await _ledger(db, job.id) == ["reserve", "charge"]
 
 
+@dataclass
+class StuckPresenter(RecordingPresenter):
+    """The clip post never returns (the process stops during it)."""
+
+    posting: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def deliver_clip(
+        self, job: Job, clip: Path | None, size: int | None, *, original_size: int | None = None
+    ) -> Delivery:
+        self.posting.set()
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+
+@dataclass
+class DownPresenter(FlakyPresenter):
+    """Discord refuses everything: the look for a posted clip as well as the post."""
+
+    outage: int = -1
+    looks: int = 0
+
+    async def find_delivery(self, job: Job) -> int | None:
+        self.looks += 1
+        raise DiscordUnavailable("503 Service Unavailable")
+
+
+async def test_an_outage_met_by_the_look_after_a_restart_is_one_window_with_the_post(
+    build: Callable[..., JobService], sim: WiroSimulator, db: Database
+) -> None:
+    """After a restart the bot first looks for an already-posted clip, then posts: an outage
+    that begins with the look is one retry window for both, not one each."""
+    stuck = StuckPresenter()
+    clock = Clock(datetime.now(UTC))
+    first = build(stuck, clock, FakeSleep(clock))
+    job = await first.submit(request(), None)
+    await asyncio.wait_for(stuck.posting.wait(), 10)
+    await first.shutdown(timeout=2)
+    assert (await db.get_job(job.id)).delivery_unavailable_since is None
+
+    down = DownPresenter()
+    sleep = FakeSleep(clock)
+    second = build(down, clock, sleep)
+    assert await second.resume_all() == 1
+    done = await wait_terminal(db, job.id)
+    assert done.state is JobState.SUCCEEDED and done.result_message_id is None
+    assert down.looks >= 1 and down.attempts  # it looked, then tried to post
+    assert sum(sleep.waits) == pytest.approx(WINDOW.total_seconds())
+
+
 async def _held(service: JobService) -> None:
     sleep = service.sleep
     assert isinstance(sleep, FakeSleep)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -23,6 +23,25 @@ async def worker(tmp_path: Path) -> AsyncIterator[VideoWorker]:
     w.close()
 
 
+def _kept(tmp_path: Path, *clips: Path) -> ClipStore:
+    """A clip store holding copies of `clips` as the kept clips of jobs 1, 2, …"""
+    store = ClipStore(tmp_path / "clips")
+    for job_id, clip in enumerate(clips, start=1):
+        copy = tmp_path / f"copy{job_id}.mp4"
+        shutil.copyfile(clip, copy)
+        store.put(job_id, copy)
+    return store
+
+
+async def _until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Wait (bounded) until `condition` holds."""
+    for _ in range(int(timeout / 0.01)):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the condition did not hold in time")
+
+
 async def test_background_decodes_leave_a_thread_free_and_an_extend_goes_first(
     worker: VideoWorker,
     plain: Path,
@@ -30,11 +49,7 @@ async def test_background_decodes_leave_a_thread_free_and_an_extend_goes_first(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    store = ClipStore(tmp_path / "clips")
-    for job_id, clip in ((1, plain), (2, plain2)):
-        copy = tmp_path / f"copy{job_id}.mp4"
-        shutil.copyfile(clip, copy)
-        store.put(job_id, copy)
+    store = _kept(tmp_path, plain, plain2)
     calls: list[str] = []
     release = asyncio.Event()
     real = worker.last_frame
@@ -56,19 +71,13 @@ async def test_background_decodes_leave_a_thread_free_and_an_extend_goes_first(
 
     # An Extend of job 2 does not wait behind job 1: its decode starts now, on the free thread.
     extend = asyncio.create_task(frames.get(2))
-    for _ in range(500):
-        if len(calls) == 2:
-            break
-        await asyncio.sleep(0.01)
+    await _until(lambda: len(calls) == 2)
     assert calls == ["job-1.mp4", "job-2.mp4"]
     release.set()
     png = await asyncio.wait_for(extend, 15)
     assert png == await asyncio.to_thread(last_frame_png, store.path(2))
     assert store.last_frame(2) == png
-    for _ in range(500):  # job 1's background decode finishes and is stored
-        if not frames.pending(1):
-            break
-        await asyncio.sleep(0.01)
+    await _until(lambda: not frames.pending(1))  # job 1's background decode is stored
     assert store.last_frame(1) == await asyncio.to_thread(last_frame_png, store.path(1))
     assert len(calls) == 2  # the queued background decode of job 2 never ran
     await frames.close()
@@ -81,11 +90,7 @@ async def test_an_extend_right_after_the_clip_is_kept_does_not_queue_either(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    store = ClipStore(tmp_path / "clips")
-    for job_id, clip in ((1, plain), (2, plain2)):
-        copy = tmp_path / f"copy{job_id}.mp4"
-        shutil.copyfile(clip, copy)
-        store.put(job_id, copy)
+    store = _kept(tmp_path, plain, plain2)
     calls: list[str] = []
     release = asyncio.Event()
     real = worker.last_frame
@@ -99,10 +104,7 @@ async def test_an_extend_right_after_the_clip_is_kept_does_not_queue_either(
     monkeypatch.setattr(worker, "last_frame", held)
     frames = LastFrames(store, worker)
     frames.prepare(1)
-    for _ in range(500):
-        if calls:
-            break
-        await asyncio.sleep(0.01)
+    await _until(lambda: bool(calls))
     frames.prepare(2)
     png = await frames.get(2)  # before job 2's background task has even started
     assert frames.pending(1)  # job 1 still holds its turn: job 2 did not wait for it
