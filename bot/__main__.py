@@ -141,6 +141,7 @@ def report_run_failure(failure: BaseException | None) -> int:
     import discord
 
     from bot.publishing import PublishError
+    from bot.shards import ShardingRequired
 
     if failure is None:
         return EXIT_OK
@@ -156,6 +157,9 @@ def report_run_failure(failure: BaseException | None) -> int:
     if isinstance(failure, PublishError):
         log.error("%s", failure)
         return EXIT_CONFIG if failure.config else EXIT_FAILED
+    if isinstance(failure, ShardingRequired):
+        log.error("%s", failure)
+        return failure.exit_status
     if network_error(failure):
         log.error("%s; the service manager starts the bot again", unreachable("Discord", failure))
         return EXIT_FAILED

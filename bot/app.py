@@ -16,6 +16,14 @@ from bot.budget_alerts import BudgetAlerts
 from bot.delivery import RetryPolicy
 from bot.jobs import JobConfig, JobService
 from bot.settings import Settings
+from bot.shards import (
+    REPORT_SECONDS,
+    STATE_KEY,
+    IdentifySchedule,
+    ShardingRequired,
+    build_report,
+    describe_shards,
+)
 from bot.wiro.client import WiroClient
 from cogs.words import budget_alert_line
 from storage.db import Database
@@ -58,8 +66,10 @@ def manages_guild_by_roles(
     return permissions.administrator or permissions.manage_guild
 
 
-class VideoBot(commands.Bot):
-    """The bot process. Services are built in `bot.__main__` and passed in."""
+class VideoBot(commands.AutoShardedBot):
+    """The bot process. Services are built in `bot.__main__` and passed in.
+
+    Sharded as Discord recommends (GET /gateway/bot), or SHARD_COUNT/SHARD_IDS (bot/shards.py)."""
 
     def __init__(
         self,
@@ -84,7 +94,10 @@ class VideoBot(commands.Bot):
             max_ratelimit_timeout=30.0,
             chunk_guilds_at_startup=False,
             help_command=None,
+            shard_count=settings.shard_count,
+            shard_ids=list(settings.shard_ids or ()) or None,  # type: ignore[arg-type]  # None: all
         )
+        self.identify_schedule = IdentifySchedule()
         self.settings = settings
         self.storage = storage
         self.wiro = wiro
@@ -168,6 +181,50 @@ class VideoBot(commands.Bot):
         # Wiro must not hold up the start, and an image run asks again if it has to.
         self.background.spawn(self.jobs.prepare_models(), name="model-schemas")
         self.background.spawn(self._resume_when_ready(), name="resume-jobs")
+        await self._read_session_limits()
+        self.background.spawn(self._report_shards(), name="shard-report")
+
+    async def _read_session_limits(self) -> None:
+        """Learn Discord's identify concurrency; warn when few session starts are left."""
+        try:
+            limits = await self.fetch_session_start_limits()
+        except discord.HTTPException as exc:
+            log.warning("could not read Discord's session start limit (%s)", exc.status)
+            return
+        self.identify_schedule.max_concurrency = max(1, limits.max_concurrency)
+        if limits.remaining < max(10, limits.total // 10):
+            log.warning(
+                "Discord allows %d more session starts (of %d) for %.1f h: every start of every"
+                " shard uses one, and running out resets the bot's token",
+                limits.remaining,
+                limits.total,
+                limits.reset_after / 3_600_000,
+            )
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        await self.identify_schedule.wait_turn(shard_id)
+
+    async def connect(self, *, reconnect: bool = True) -> None:
+        try:
+            await super().connect(reconnect=reconnect)
+        except discord.ConnectionClosed as exc:
+            if exc.code != 4011:
+                raise
+            operator = self.settings.shard_count is not None
+            raise ShardingRequired(self.shard_count, chosen_by_operator=operator) from None
+
+    async def _report_shards(self) -> None:
+        """Keep each shard's latency in bot_state for `python -m bot doctor`."""
+        await self.wait_until_ready()
+        while not self.is_closed():
+            report = build_report(
+                self.shard_count or 1,
+                self.latencies,
+                {i for i, shard in self.shards.items() if not shard.is_closed()},
+                (g.id for g in self.guilds),
+            )
+            await self.storage.set_state(STATE_KEY, report.to_json())
+            await asyncio.sleep(REPORT_SECONDS)
 
     async def _publish_commands(self) -> None:
         """Publish the slash commands if they changed since the last publication.
@@ -209,10 +266,11 @@ class VideoBot(commands.Bot):
     async def on_ready(self) -> None:
         assert self.user is not None
         log.info(
-            "Ready: logged in as %s (%s) in %d servers%s",
+            "Ready: logged in as %s (%s) in %d servers on %s%s",
             self.user,
             self.user.id,
             len(self.guilds),
+            describe_shards(self.shards, self.shard_count or 1),
             " [sandbox]" if self.settings.wiro_sandbox else "",
         )
 

@@ -282,16 +282,18 @@ class RestApi:
         return json_response({"url": self.gateway.ws_url})
 
     async def get_gateway_bot(self, request: web.Request) -> web.Response:
-        """GET /gateway/bot (only AutoShardedClient asks)."""
+        """GET /gateway/bot (only AutoShardedClient asks): the recommended shard count and the
+        session start limit (topics/gateway "Get Gateway Bot", "Session Start Limit Object")."""
+        w = self.world
         return json_response(
             {
                 "url": self.gateway.ws_url,
-                "shards": 1,
+                "shards": w.recommended_shards(),
                 "session_start_limit": {
-                    "total": 1000,
-                    "remaining": 999,
+                    "total": w.config.session_starts,
+                    "remaining": max(0, w.config.session_starts - w.session_starts_used),
                     "reset_after": 86_400_000,
-                    "max_concurrency": 1,
+                    "max_concurrency": w.config.max_concurrency,
                 },
             }
         )

@@ -79,6 +79,17 @@ class Config:
     old_edit_age: float | None = None
     old_edit_allowance: int = 0
     old_edit_window: float = 3600.0
+    # Sharding (topics/gateway "Sharding", "Session Start Limit Object"). GET /gateway/bot
+    # recommends ceil(servers / guilds_per_shard) shards; a session that would hold more than
+    # `max_guilds_per_session` servers is closed with 4011. IDENTIFY is limited to one per
+    # `identify_interval` seconds per bucket (shard_id % max_concurrency); the tests' time scale
+    # shortens the interval alike. `session_starts` is the daily allowance (`total`).
+    guilds_per_shard: int = 1000
+    recommended_shards: int | None = None  # None: computed; set to simulate a stale answer
+    max_guilds_per_session: int = 2500
+    max_concurrency: int = 1
+    identify_interval: float = 5.0
+    session_starts: int = 1000
 
 
 @dataclass
@@ -219,6 +230,7 @@ class Guild:
     channels: dict[int, Channel] = field(default_factory=dict)
     roles: dict[int, Role] = field(default_factory=dict)
     members: dict[int, Member] = field(default_factory=dict)
+    member_count: int | None = None  # a big server's count; its members need not all exist here
 
     @property
     def upload_limit(self) -> int:
@@ -269,8 +281,17 @@ class Guild:
             perms &= ~_NEEDS_SEND
         return perms
 
-    def payload(self) -> dict[str, Any]:
-        """Return the GUILD_CREATE payload."""
+    def shard(self, count: int) -> int:
+        """Return the shard that carries this server's events: (guild_id >> 22) % count."""
+        return (self.id >> 22) % count
+
+    def payload(self, *, member_ids: set[int] | None = None) -> dict[str, Any]:
+        """Return the GUILD_CREATE payload (only `member_ids`' members, when given)."""
+        members = [
+            m.payload()
+            for uid, m in self.members.items()
+            if member_ids is None or uid in member_ids
+        ]
         return {
             "id": str(self.id),
             "name": self.name,
@@ -301,10 +322,10 @@ class Guild:
             "unavailable": False,
             "large": False,
             "joined_at": iso(time.time()),
-            "member_count": len(self.members),
+            "member_count": self.member_count or len(self.members),
             "roles": [r.payload() for r in self.roles.values()],
             "channels": [c.payload() for c in self.channels.values()],
-            "members": [m.payload() for m in self.members.values()],
+            "members": members,
             "threads": [],
             "presences": [],
             "voice_states": [],
@@ -492,6 +513,13 @@ class World:
         self.gateway_log: list[dict[str, Any]] = []
         self.rate_limit_hits = 0
         self.sync_count = 0
+        self.session_starts_used = 0
+
+    def recommended_shards(self) -> int:
+        """The shard count GET /gateway/bot recommends for this many servers."""
+        if self.config.recommended_shards is not None:
+            return self.config.recommended_shards
+        return max(1, -(-len(self.guilds) // self.config.guilds_per_shard))
 
     # ----- lookups -----
     def channel(self, channel_id: int) -> Channel | None:

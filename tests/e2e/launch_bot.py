@@ -5,7 +5,8 @@ the module as __main__; the production bot code is never modified for tests. Wit
 E2E_TIME_SCALE set (a test-only variable, read here and nowhere in the bot), the bot's per-channel
 Discord pacing windows are scaled by it, as the test scales the double's rate-limit buckets, and
 so are the stages of the sandbox simulator, the Wiro client's Task/Detail poll pace while the
-socket is silent, and every job's deadline (JOB_TIMEOUT_MINUTES still
+socket is silent, Discord's identify window (5 s per shard bucket), and every job's deadline
+(JOB_TIMEOUT_MINUTES still
 names the deadline in what members read: "after 1 minute" is 12 s of real time at 0.2).
 With E2E_VIDEO_NICENESS set (test-only too), the bot's video worker threads run at that
 niceness instead of 19, as the suite's own do (tests/conftest.py).
@@ -30,10 +31,12 @@ def scale_pacing(factor: float) -> None:
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     from bot.jobs import JobService
+    from bot.shards import IdentifySchedule
     from bot.wiro import client, sandbox
     from cogs.cards import pacing
 
     JobService.deadline_scale = factor
+    IdentifySchedule.interval_scale = factor  # the double's identify window is scaled alike
     client.POLL_SECONDS *= factor
 
     pacing.PACING = pacing.PACING.scaled(factor)
