@@ -1,7 +1,8 @@
 """`python -m bot doctor`: a checklist an operator can read, each ✗ with how to fix it.
 
 Checks, in order: configuration, the database (writable and migrated), the Discord token (who
-the bot is), its servers (permissions it lacks in each, and DEV_GUILD_ID), the Wiro credentials
+the bot is), its servers (permissions it lacks in each, and DEV_GUILD_ID), its shards (count,
+session starts left, each shard's latency as the running bot reports it), the Wiro credentials
 (a signed Tool/Detail call and the model's parameter schema). Each check says when it starts and
 has its own time budget (`BUDGETS`), so a host that never answers costs that budget, not minutes:
 the whole run ends within 20 s. Exit status 0 when every check passes.
@@ -19,6 +20,7 @@ import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
 from bot.permissions import CHANNEL_PERMISSIONS
@@ -28,6 +30,7 @@ from bot.settings import ConfigError, Settings, load_settings
 if TYPE_CHECKING:
     import discord
 
+    from bot.shards import ShardReport
     from bot.wiro.models import ToolInfo
 
 log = logging.getLogger(__name__)
@@ -39,7 +42,7 @@ NEEDED_PERMISSIONS = {
 
 # Seconds each check may take. A host that accepts the connection and never answers costs
 # exactly this; together with start-up they stay under 20 s.
-BUDGETS = {"Database": 3.0, "Discord token": 5.0, "Servers": 5.0, "Wiro": 5.0}
+BUDGETS = {"Database": 3.0, "Discord token": 5.0, "Servers": 5.0, "Shards": 2.0, "Wiro": 5.0}
 
 
 @dataclass
@@ -331,6 +334,117 @@ def channel_gaps(channels: Sequence[Any], member: Any, allowed: frozenset[int]) 
     return lines
 
 
+async def check_shards(settings: Settings, checklist: Checklist) -> None:
+    """The shard count (Discord's recommendation, or SHARD_COUNT), the session starts left, and
+    each shard's latency as the running bot last reported it (bot_state, every 30 s)."""
+    import discord
+
+    from bot.app import build_intents
+
+    if any(c.name == "Discord token" and not c.ok for c in checklist.checks):
+        return  # the token check said why; without it Discord tells nothing
+    client = discord.Client(intents=build_intents())
+    try:
+        async with asyncio.timeout(BUDGETS["Shards"]):
+            await client.login(settings.discord_token.get_secret_value())
+            # What AutoShardedClient itself asks before it connects.
+            recommended, _, session_limit = await client.http.get_bot_gateway()
+            report = await _shard_report(settings)
+    except (TimeoutError, discord.HTTPException) as exc:
+        checklist.add(
+            Check(
+                "Shards",
+                False,
+                f"Discord did not say how many shards to run ({exc or 'no answer'})",
+                fix="check the network connection to discord.com and try again",
+            )
+        )
+        return
+    finally:
+        with contextlib.suppress(Exception):
+            await client.close()
+    limits = discord.SessionStartLimits(**session_limit)
+    checklist.add(shard_check(settings, recommended, limits, report))
+
+
+async def _shard_report(settings: Settings) -> ShardReport | None:
+    from bot.shards import STATE_KEY, ShardReport
+    from storage.db import Database
+
+    db = Database(settings.database_path)
+    try:
+        await db.open()
+        text = await db.get_state(STATE_KEY)
+    except Exception:
+        log.warning("could not read the running bot's shard report", exc_info=True)
+        return None
+    finally:
+        with contextlib.suppress(Exception):
+            await db.close()
+    return None if text is None else ShardReport.from_json(text)
+
+
+def shard_check(
+    settings: Settings,
+    recommended: int,
+    limits: discord.SessionStartLimits,
+    report: ShardReport | None,
+    now: datetime | None = None,
+) -> Check:
+    """The Shards line: who chose the count, what is left of the day's session starts, and
+    each shard's latency from the running bot's last report (or why there is none)."""
+    from bot.shards import REPORT_SECONDS, describe_shards
+
+    count = settings.shard_count or recommended
+    ids = settings.shard_ids or tuple(range(count))
+    remaining, total = limits.remaining, limits.total
+    who = (
+        f"SHARD_COUNT={count}, this process runs {describe_shards(ids, count)}"
+        if settings.shard_count
+        else f"{count}, as Discord recommends"
+    )
+    if settings.shard_count and count != recommended:
+        who += f" (Discord recommends {recommended})"
+    detail = (
+        f"{who}; {remaining} of {total} session starts left today, "
+        f"{limits.max_concurrency} IDENTIFY per 5 s"
+    )
+    lines: list[str] = []
+    problems: list[str] = []
+    now = now or datetime.now(UTC)
+    if report is None:
+        lines.append("latency: shown once the bot has run (it reports every 30 s)")
+    elif (age := (now - report.at).total_seconds()) > 3 * REPORT_SECONDS:
+        lines.append(f"latency: the bot is not running (its last report is {age / 60:.0f} min old)")
+    else:
+        lines.append(f"latency as the running bot saw it {age:.0f} s ago:")
+        for shard in report.shards:
+            if not shard.connected:
+                problems.append(f"shard {shard.id} is disconnected")
+                what = "disconnected (the bot reconnects it; see its log)"
+            elif shard.latency_ms is None:
+                what = "connected, no heartbeat answered yet"
+            else:
+                what = f"{shard.latency_ms:.0f} ms"
+            lines.append(f"  shard {shard.id}: {what}, {shard.servers:,} servers")
+    fix = ""
+    if settings.shard_count and settings.shard_count < recommended:
+        problems.append("fewer shards than Discord recommends")
+        fix = (
+            f"raise SHARD_COUNT to {recommended} or more (and SHARD_IDS with it), or unset both: "
+            "a shard with more than 2,500 servers is refused (close 4011)"
+        )
+    if remaining < len(ids):
+        problems.append("not enough session starts left")
+        fix = fix or (
+            f"wait {limits.reset_after / 3_600_000:.1f} h before starting the bot again: "
+            "every shard's start uses one, and running out resets the token"
+        )
+    if problems and not fix:
+        fix = "read the bot's log for the disconnected shard"
+    return Check("Shards", not problems, detail, fix=fix, lines=lines)
+
+
 async def check_wiro(settings: Settings, checklist: Checklist) -> None:
     """One signed Tool/Detail call per model members can choose (or the sandbox simulator's),
     all within the Wiro budget. A model Wiro does not answer for fails the check: members who
@@ -422,6 +536,7 @@ def _tool_words(tool: ToolInfo) -> str:
 CHECKS: tuple[tuple[str, float, Callable[[Settings, Checklist], Awaitable[None]]], ...] = (
     ("Database", BUDGETS["Database"], check_database),
     ("Discord token", BUDGETS["Discord token"], check_discord),
+    ("Shards", BUDGETS["Shards"], check_shards),
     ("Wiro", BUDGETS["Wiro"], check_wiro),
 )
 

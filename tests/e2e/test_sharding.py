@@ -7,6 +7,8 @@ than two; the module's four servers need two shards, two on each.
 
 from __future__ import annotations
 
+import asyncio
+import re
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -129,6 +131,19 @@ async def test_a_job_on_a_shard_that_must_identify_again_is_delivered(stack: Sha
     after = await stack.video("a second try", user=member, channel=stack.other_channel)
     assert after.card is not None and after.interaction.ack_latency is not None
     assert interaction_shard(stack, after.interaction.id) == stack.other_shard
+
+
+async def test_doctor_shows_the_shard_count_and_each_shards_latency(stack: ShardedStack) -> None:
+    async with BotProcess("bot", "doctor", env=stack.env(), cwd=stack.tmp) as doctor:
+        assert doctor.proc is not None
+        code = await asyncio.wait_for(doctor.proc.wait(), 30)
+        await doctor.wait_for_line("", timeout=1)
+    out = doctor.output
+    assert "✓ Shards: 2, as Discord recommends;" in out, out
+    assert "IDENTIFY per 5 s" in out and "latency as the running bot saw it" in out, out
+    for shard in (0, 1):
+        assert re.search(rf"shard {shard}: \d+ ms, 2 servers", out), out
+    assert code == 0, out
 
 
 async def test_a_resumed_shard_gets_the_events_it_missed(stack: ShardedStack) -> None:
