@@ -3,6 +3,7 @@ each shard's servers and events, close 4010/4011, and thousands of realistic ser
 
 from __future__ import annotations
 
+import asyncio
 import json
 import statistics
 from collections.abc import AsyncIterator
@@ -167,3 +168,43 @@ def test_thousands_of_servers_of_realistic_size_spread_over_shards() -> None:
     # A server can be placed on a chosen shard.
     placed = dd.add_guild("placed", shard=(3, 7))
     assert placed.shard(7) == 3
+
+
+async def test_discord_py_shards_over_realistic_servers(monkeypatch: pytest.MonkeyPatch) -> None:
+    import discord
+    import discord.gateway
+    import discord.http
+    import yarl
+
+    async with DiscordDouble() as dd:
+        dd.world.config.identify_interval = 0.0
+        dd.world.config.guilds_per_shard = 25
+        dd.add_guilds(60)  # 61 servers: 3 shards
+        monkeypatch.setattr(discord.http.Route, "BASE", dd.api_base)
+        monkeypatch.setattr(
+            discord.gateway.DiscordWebSocket, "DEFAULT_GATEWAY", yarl.URL(dd.gateway_url)
+        )
+        intents = discord.Intents.none()
+        intents.guilds = True
+        client = discord.AutoShardedClient(
+            intents=intents, chunk_guilds_at_startup=False, guild_ready_timeout=0.1
+        )
+
+        async def no_wait(shard_id: int | None, *, initial: bool = False) -> None:
+            return None
+
+        client.before_identify_hook = no_wait  # type: ignore[method-assign]
+        async with client:
+            await client.login(dd.token)
+            runner = asyncio.create_task(client.connect())
+            try:
+                await asyncio.wait_for(client.wait_until_ready(), 10)
+                assert client.shard_count == 3 and len(client.guilds) == 61
+                channels = [c for g in client.guilds for c in g.channels]
+                kinds = {type(c).__name__ for c in channels}
+                assert {"TextChannel", "VoiceChannel", "CategoryChannel"} <= kinds
+                assert all(g.get_role(g.id) is not None for g in client.guilds)
+                assert all(g.shard_id == (g.id >> 22) % 3 for g in client.guilds)
+            finally:
+                await client.close()
+                runner.cancel()

@@ -187,9 +187,10 @@ class DiscordDouble:
         """Add `count` servers of realistic size, spread evenly over any shard count.
 
         Channel and role counts follow a log-normal spread (seeded): a median server has 12
-        channels (text, voice and categories) and 8 roles, one in a hundred more than 75 and 55,
-        capped at Discord's 500 channels and 250 roles; member counts are a median 60 (only the
-        bot is in GUILD_CREATE without the presences intent, as on Discord)."""
+        channels (text, voice and categories; channel 1 is a text #general) and 8 roles besides
+        @everyone and the bot's, one in a hundred more than about 85 and 55, capped at Discord's
+        500 channels and 250 roles; member counts are a median 60 (only the bot is in
+        GUILD_CREATE without the presences intent, as on Discord)."""
         rng = random.Random(seed)
         w = self.world
         base_ms = int(time.time() * 1000) - 1
@@ -207,11 +208,15 @@ class DiscordDouble:
             guild.roles[bot_role.id] = bot_role
             guild.members[w.owner.id] = Member(w.owner)
             guild.members[w.bot_user.id] = Member(w.bot_user, roles=[bot_role.id])
-            n_channels = max(1, min(500, int(rng.lognormvariate(math.log(12), 0.85))))
+            n_channels = max(2, min(500, int(rng.lognormvariate(math.log(12), 0.85))))
+            category: int | None = None
             for c in range(n_channels):
-                # Roughly: one category per five channels, a quarter of the rest voice.
-                ctype = 4 if c % 5 == 0 else (2 if rng.random() < 0.25 else 0)
-                ch = Channel(gid + 400 + c, gid, f"channel-{c}", ctype, position=c)
+                # A category, then #general; then one category per five, a quarter voice.
+                ctype = 4 if c % 5 == 0 else (0 if c == 1 or rng.random() >= 0.25 else 2)
+                name = "general" if c == 1 else f"channel-{c}"
+                ch = Channel(gid + 400 + c, gid, name, ctype, position=c, parent_id=category)
+                if ctype == 4:
+                    category, ch.parent_id = ch.id, None
                 guild.channels[ch.id] = ch
                 w.channels[ch.id] = ch
             w.guilds[gid] = guild

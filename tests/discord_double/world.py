@@ -154,10 +154,11 @@ class Channel:
     topic: str | None = None
     nsfw: bool = False
     overwrites: dict[int, Overwrite] = field(default_factory=dict)
+    parent_id: int | None = None  # its category
 
     def payload(self) -> dict[str, Any]:
-        """Return the channel object."""
-        return {
+        """Return the channel object (voice channels with their bitrate and user limit)."""
+        data = {
             "id": str(self.id),
             "type": self.type,
             "guild_id": str(self.guild_id),
@@ -166,11 +167,14 @@ class Channel:
             "permission_overwrites": [o.payload() for o in self.overwrites.values()],
             "topic": self.topic,
             "nsfw": self.nsfw,
-            "parent_id": None,
+            "parent_id": None if self.parent_id is None else str(self.parent_id),
             "last_message_id": None,
             "rate_limit_per_user": 0,
             "flags": 0,
         }
+        if self.type in (2, 13):  # GUILD_VOICE, GUILD_STAGE_VOICE
+            data.update(bitrate=64000, user_limit=0, rtc_region=None)
+        return data
 
 
 @dataclass
