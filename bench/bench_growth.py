@@ -8,7 +8,7 @@ connection (4011). For each size, in one bot process:
 * time to ready: process start → the "Ready:" line; the identify schedule is 5 s × (shards − 1);
 * idle RSS, 5 s after ready, averaged over 5 s; RSS per 1,000 servers against the 1-server run;
 * `/video` acknowledgement: 50 at once, from 50 members in 50 servers spread over every shard
-  (the jobs then wait at Wiro, so only the commands compete); p50 and p99;
+  (their jobs then run through the simulator's short default stages); p50 and p99;
 * card edits (2,500 and 10,000): 200 jobs in flight over 50 servers (4 each, one channel per
   server), with Discord's edit limit on (PATCH 5 per 5 s per channel): card edits per second
   while the jobs run, and every 429 the double answered.

@@ -34,6 +34,7 @@ BENCHMARKS = [
     ("video", "bench_video.py", "video.json", 900),
     ("wiro_protocol", "bench_wiro_protocol.py", "wiro_protocol.json", 240),
     ("weight", "bench_weight.py", "weight.json", 240),
+    ("growth", "bench_growth.py", "growth.json", 900),
 ]
 STORAGE_TARGET_MS = 5.0
 
