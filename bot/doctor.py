@@ -426,7 +426,8 @@ def shard_check(
                 what = "connected, no heartbeat answered yet"
             else:
                 what = f"{shard.latency_ms:.0f} ms"
-            lines.append(f"  shard {shard.id}: {what}, {shard.servers:,} servers")
+            servers = f"{shard.servers:,} server{'s' if shard.servers != 1 else ''}"
+            lines.append(f"  shard {shard.id}: {what}, {servers}")
     fix = ""
     if settings.shard_count and settings.shard_count < recommended:
         problems.append("fewer shards than Discord recommends")
