@@ -23,6 +23,7 @@ from bot.shards import (
     ShardingRequired,
     build_report,
     describe_shards,
+    session_start_delay,
 )
 from bot.wiro.client import WiroClient
 from cogs.words import budget_alert_line
@@ -185,21 +186,20 @@ class VideoBot(commands.AutoShardedBot):
         self.background.spawn(self._report_shards(), name="shard-report")
 
     async def _read_session_limits(self) -> None:
-        """Learn Discord's identify concurrency; warn when few session starts are left."""
-        try:
-            limits = await self.fetch_session_start_limits()
-        except discord.HTTPException as exc:
-            log.warning("could not read Discord's session start limit (%s)", exc.status)
-            return
-        self.identify_schedule.max_concurrency = max(1, limits.max_concurrency)
-        if limits.remaining < max(10, limits.total // 10):
-            log.warning(
-                "Discord allows %d more session starts (of %d) for %.1f h: every start of every"
-                " shard uses one, and running out resets the bot's token",
-                limits.remaining,
-                limits.total,
-                limits.reset_after / 3_600_000,
-            )
+        """Learn Discord's identify concurrency; start no shard Discord has no session for."""
+        while True:
+            try:
+                recommended, _, data = await self.http.get_bot_gateway()
+            except discord.HTTPException as exc:
+                log.warning("could not read Discord's session start limit (%s)", exc.status)
+                return
+            limits = discord.SessionStartLimits(**data)
+            self.identify_schedule.max_concurrency = max(1, limits.max_concurrency)
+            starting = len(self.shard_ids or ()) or self.shard_count or recommended
+            wait = session_start_delay(limits.remaining, limits.total, limits.reset_after, starting)
+            if not wait:
+                return
+            await asyncio.sleep(wait)
 
     async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
         await self.identify_schedule.wait_turn(shard_id)

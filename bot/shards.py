@@ -54,6 +54,34 @@ class ShardingRequired(Exception):
         return 2 if self.chosen_by_operator else 1
 
 
+def session_start_delay(remaining: int, total: int, reset_after_ms: int, starting: int) -> float:
+    """Seconds to wait before starting `starting` shards (0: start now), from Discord's session
+    start limit (GET /gateway/bot). Past the limit Discord ends every session and resets the
+    bot's token, so a start that would cross it waits for the reset instead (a crash loop would
+    otherwise burn the day's 1,000 starts in about an hour and a half)."""
+    hours = reset_after_ms / 3_600_000
+    if remaining < starting:
+        log.error(
+            "Discord allows %d more session starts (of %d) until its limit resets in %.1f h, and"
+            " this start needs %d: starting now would make Discord reset the bot's token, so the"
+            " bot waits for the reset (stop it at any time)",
+            remaining,
+            total,
+            hours,
+            starting,
+        )
+        return reset_after_ms / 1000 + 1.0
+    if remaining < max(10, total // 10):
+        log.warning(
+            "Discord allows %d more session starts (of %d) for %.1f h: every start of every shard"
+            " uses one (a restart loop spends them), and running out resets the bot's token",
+            remaining,
+            total,
+            hours,
+        )
+    return 0.0
+
+
 @dataclass
 class IdentifySchedule:
     """Discord's identify limit: one IDENTIFY per `interval` seconds per bucket, the bucket of

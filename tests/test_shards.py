@@ -13,6 +13,7 @@ from bot.shards import (
     ShardReport,
     build_report,
     describe_shards,
+    session_start_delay,
 )
 
 
@@ -113,3 +114,22 @@ def test_4011_names_the_fix_and_the_exit_status_follows_who_chose_the_count() ->
     stale = ShardingRequired(3, chosen_by_operator=False)
     assert stale.exit_status == 1  # the next start asks Discord again
     assert "recommended (3) is out of date" in str(stale)
+
+
+@pytest.mark.parametrize(
+    ("remaining", "starting", "delay", "level"),
+    [
+        (1000, 10, 0.0, None),
+        (50, 10, 0.0, "WARNING"),  # few left: said, but the start goes on
+        (3, 4, 7201.0, "ERROR"),  # would cross the limit: wait for the reset (2 h + 1 s)
+        (0, 1, 7201.0, "ERROR"),
+    ],
+)
+def test_a_start_never_crosses_the_session_start_limit(
+    caplog: pytest.LogCaptureFixture, remaining: int, starting: int, delay: float, level: str | None
+) -> None:
+    caplog.set_level("INFO", logger="bot.shards")
+    assert session_start_delay(remaining, 1000, 7_200_000, starting) == delay
+    assert [r.levelname for r in caplog.records] == ([level] if level else [])
+    if level == "ERROR":
+        assert "would make Discord reset the bot's token" in caplog.text

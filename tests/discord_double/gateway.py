@@ -193,7 +193,7 @@ class Gateway:
             await self._send(conn, {"op": OP_INVALID_SESSION, "d": False, "s": None, "t": None})
             return
         self._bucket_last[bucket] = now
-        w.session_starts_used += 1
+        w.use_session_start()
         session = Session(secrets.token_hex(16), shard=shard)
         guilds = [g for g in w.guilds.values() if session.covers(g.id)]
         if len(guilds) > cfg.max_guilds_per_session:

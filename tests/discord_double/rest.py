@@ -285,14 +285,15 @@ class RestApi:
         """GET /gateway/bot (only AutoShardedClient asks): the recommended shard count and the
         session start limit (topics/gateway "Get Gateway Bot", "Session Start Limit Object")."""
         w = self.world
+        left, reset = w.session_starts_left()
         return json_response(
             {
                 "url": self.gateway.ws_url,
                 "shards": w.recommended_shards(),
                 "session_start_limit": {
                     "total": w.config.session_starts,
-                    "remaining": max(0, w.config.session_starts - w.session_starts_used),
-                    "reset_after": 86_400_000,
+                    "remaining": left,
+                    "reset_after": int(reset * 1000),
                     "max_concurrency": w.config.max_concurrency,
                 },
             }

@@ -90,6 +90,7 @@ class Config:
     max_concurrency: int = 1
     identify_interval: float = 5.0
     session_starts: int = 1000
+    session_reset_after: float = 86_400.0  # seconds from the first start of the window
 
 
 @dataclass
@@ -518,6 +519,25 @@ class World:
         self.rate_limit_hits = 0
         self.sync_count = 0
         self.session_starts_used = 0
+        self.session_window_start: float | None = None  # monotonic
+
+    def session_starts_left(self) -> tuple[int, float]:
+        """(starts left, seconds until the window resets), starting a new window when due."""
+        now = time.monotonic()
+        start = self.session_window_start
+        if start is not None and now - start >= self.config.session_reset_after:
+            self.session_starts_used, self.session_window_start = 0, None
+            start = None
+        left = max(0, self.config.session_starts - self.session_starts_used)
+        reset = self.config.session_reset_after - (0.0 if start is None else now - start)
+        return left, reset
+
+    def use_session_start(self) -> None:
+        """Count one IDENTIFY against the day's session starts."""
+        self.session_starts_left()
+        if self.session_window_start is None:
+            self.session_window_start = time.monotonic()
+        self.session_starts_used += 1
 
     def recommended_shards(self) -> int:
         """The shard count GET /gateway/bot recommends for this many servers."""

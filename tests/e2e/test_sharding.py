@@ -194,3 +194,25 @@ async def test_close_4011_is_one_line_naming_the_fix_and_the_process_ends(
             await bot.kill()
         await s.dd.close()
         await s.sim.stop()
+
+
+async def test_a_start_waits_instead_of_crossing_discords_session_start_limit(
+    tmp_path: Path,
+) -> None:
+    s = ShardedStack(tmp_path)
+    w = s.dd.world
+    w.config.session_reset_after = 2.0
+    window = time.monotonic()
+    w.session_starts_used, w.session_window_start = 999, window  # 1 left, 2 needed
+    await s.sim.start()
+    await s.dd.start()
+    try:
+        await s.start_bot()
+        line = await s.wait_log("more session starts")
+        assert "this start needs 2" in line and "waits for the reset" in line
+        # No IDENTIFY before Discord's window reset.
+        assert s.dd.gateway.identifies[0].at >= window + w.config.session_reset_after
+        assert [i.outcome for i in s.dd.gateway.identifies] == ["ready", "ready"]
+    finally:
+        await s.stop()
+    s.assert_clean()
