@@ -5,9 +5,9 @@ the module as __main__; the production bot code is never modified for tests. Wit
 E2E_TIME_SCALE set (a test-only variable, read here and nowhere in the bot), the bot's per-channel
 Discord pacing windows are scaled by it, as the test scales the double's rate-limit buckets, and
 so are the stages of the sandbox simulator, the Wiro client's Task/Detail poll pace while the
-socket is silent, Discord's identify window (5 s per shard bucket), and every job's deadline
-(JOB_TIMEOUT_MINUTES still
-names the deadline in what members read: "after 1 minute" is 12 s of real time at 0.2).
+socket is silent, Discord's identify window (5 s per shard bucket; the e2e Stack scales the
+double's alike), and every job's deadline (JOB_TIMEOUT_MINUTES still names the deadline in what
+members read: "after 1 minute" is 12 s of real time at 0.2).
 With E2E_VIDEO_NICENESS set (test-only too), the bot's video worker threads run at that
 niceness instead of 19, as the suite's own do (tests/conftest.py).
 """
