@@ -185,6 +185,9 @@ class JobConfig:
     # clips are kept so that they can be extended (default: work_dir / "clips").
     max_clip_seconds: int = 60
     clips_dir: Path | None = None
+    # What a clip is fitted to after Discord refused it as too large although the bot believed
+    # it fit (a 413): Discord's limit for a server without boosts. Tests make it small.
+    base_upload_limit: int = DISCORD_BASE_UPLOAD_LIMIT
 
 
 @dataclass(frozen=True)

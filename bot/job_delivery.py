@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, TypeVar
 
 from bot.delivery import OutageOutlasted, outlast
 from bot.job_api import (
-    DISCORD_BASE_UPLOAD_LIMIT,
     Delivery,
     JobConfig,
     JobPresenter,
@@ -327,7 +326,7 @@ class JobDelivery:
         try:
             return await self._fit_and_post(job, clip, size, self._upload_limit(job, believed))
         except UploadTooLarge as exc:
-            smaller = min(DISCORD_BASE_UPLOAD_LIMIT, exc.size - 1)
+            smaller = min(self.config.base_upload_limit, exc.size - 1)
             self.upload_caps[job.guild_id] = (believed, smaller)
             jlog.warning(
                 "Discord refused %d bytes as too large (limit believed %d): this server's "
