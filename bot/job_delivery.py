@@ -225,17 +225,19 @@ class JobDelivery:
         The kept clip is the one `_kept_clip` gives an Extend (for an extension, the stitched
         clip), so the frame stored beside it is the one an Extend starts from. The clip is
         already posted: nothing here may fail the job (one warning instead)."""
-        jlog = job_logger(log, job.id)
         try:
             await asyncio.to_thread(self.clips.put, job.id, clip)
         except Exception as exc:
-            jlog.warning("could not keep the clip for Extend: %s", _describe(exc))
+            job_logger(log, job.id).warning("could not keep the clip for Extend: %s", exc)
             return
         try:
             self.last_frames.prepare(job.id)
-            await asyncio.to_thread(self.clips.prune)
         except Exception as exc:
-            jlog.warning("could not prepare the kept clip's last frame: %s", _describe(exc))
+            job_logger(log, job.id).warning("could not decode the kept clip's last frame: %s", exc)
+        try:
+            await asyncio.to_thread(self.clips.prune)
+        except OSError as exc:
+            job_logger(log, job.id).warning("could not remove old kept clips: %s", exc)
 
     async def _stitch_onto_earlier(
         self, job: Job, part: Path, joined: Path

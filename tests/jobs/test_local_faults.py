@@ -272,7 +272,7 @@ async def test_keeping_the_clip_after_the_post_never_fails_the_job(
     assert presenter.deliveries[0][1] is not None  # attached
     warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert [r.getMessage() for r in warnings] == [
-        f"job={job.id} could not keep the clip for Extend: OSError: {disk_error(code)}"
+        f"job={job.id} could not keep the clip for Extend: {disk_error(code)}"
     ]
 
 
