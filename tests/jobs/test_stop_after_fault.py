@@ -160,3 +160,67 @@ async def test_a_cancelled_tasks_totalcost_counts_in_the_budget_and_usage(
     assert await db.spent_usd(GUILD, start, end) == pytest.approx(0.07)
     rows = await db.usage(GUILD, start)
     assert [(r.user_id, r.credits, r.usd) for r in rows] == [(USER, 0, pytest.approx(0.07))]
+
+
+async def test_a_follower_that_ends_without_an_outcome_stops_the_task_first(
+    running: tuple[JobService, WiroAtRefund, HeldSleep],
+    sim: WiroSimulator,
+    db: Database,
+    wiro: WiroClient,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    service, presenter, _ = running
+
+    async def nothing(task_id: str, task_token: str, *, deadline: float) -> AsyncIterator[object]:
+        return
+        yield  # an async generator that ends at once
+
+    monkeypatch.setattr(wiro, "follow", nothing)
+    sim.script_next(TaskScript(queue=0.0, generate=30.0))
+    job = await service.submit(request(), None)
+    done = await wait_terminal(db, job.id, timeout=20)
+
+    assert done.state is JobState.FAILED
+    assert done.outcome_reason == (
+        "The bot lost track of this job, so the task was stopped at Wiro. "
+        "Your credits were refunded."
+    )
+    assert presenter.status_at_end[job.id] == "task_cancel"
+    assert await kinds(db, job.id) == ["reserve", "refund"]
+
+
+async def test_a_timeout_whose_stop_is_unconfirmed_keeps_the_credits_reserved(
+    db: Database,
+    wiro: WiroClient,
+    sim: WiroSimulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(following, "STOP_CONFIRM_SECONDS", 0.3)
+    monkeypatch.setattr(following, "STOP_RETRY_SECONDS", 0.05)
+    presenter, sleep = WiroAtRefund(sim), HeldSleep()
+    config = JobConfig(
+        default_limit=Limit(credits=10, period="day"),
+        timeout=timedelta(seconds=2),
+        work_dir=tmp_path / "work",
+    )
+    service = JobService(storage=db, wiro=wiro, config=config, presenter=presenter, sleep=sleep)
+    try:
+        sim.script_next(
+            TaskScript(queue=0.0, generate=30.0, kill_refusals=10_000, cancel_refusals=10_000)
+        )
+        job = await service.submit(request(), None)
+        task_id = (await wait_state(db, job.id, JobState.RUNNING)).wiro_task_id or ""
+        await until(lambda: len(sleep.pauses) == 1)  # the deadline passed; the stop failed
+        assert (await db.get_job(job.id)).state is JobState.RUNNING
+        assert await kinds(db, job.id) == ["reserve"]
+
+        sim.tasks[task_id].script.kill_refusals = 0
+        sim.tasks[task_id].script.cancel_refusals = 0
+        sleep.release.set()
+        done = await wait_terminal(db, job.id, timeout=20)
+        assert done.state is JobState.TIMED_OUT
+        assert await kinds(db, job.id) == ["reserve", "refund"]
+        assert presenter.status_at_end[job.id] == "task_cancel"
+    finally:
+        await service.shutdown(timeout=2)
