@@ -469,7 +469,7 @@ class WiroSimulator:
     async def _end_cancelled(self, task: SimTask) -> None:
         if task.runner is not None and task.runner is not asyncio.current_task():
             task.runner.cancel()
-        task.status, task.pexit, task.totalcost = "task_cancel", "", "0"
+        task.status, task.pexit, task.totalcost = "task_cancel", "", task.script.cancel_cost
         task.canceltime = int(time.time())
         await self._emit(task, "task_cancel", None, result=False, terminal=True)
 
