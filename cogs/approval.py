@@ -122,6 +122,8 @@ def render_review(
     moves = ", ".join(m.strip() for m in str(camera).split(",") if m.strip()) if camera else ""
     embed.add_field(name="Camera", value=prompt_as_text(moves) if moves else "none")
     embed.add_field(name="Requested by", value=f"<@{job.user_id}>", inline=True)
+    if job.image_author_id is not None and job.image_author_id != job.user_id:
+        embed.add_field(name="Image by", value=user(job.image_author_id), inline=True)
     embed.add_field(name="Expected cost", value=cost_words(job), inline=True)
     link = card_link(job)
     if link.startswith("https://"):
