@@ -212,6 +212,8 @@ class VideoRequest:
     model: str = DEFAULT_MODEL  # bot.catalogue.MODELS key
     camera: tuple[str, ...] = ()  # camera moves, parsed (bot.camera.parse_moves)
     source_url: str | None = None  # Animate with Hailuo: the message the image came from
+    # Animate: who posted that image (the requester of the bot's own messages); None otherwise.
+    image_author_id: int | None = None
     image_note: str | None = None  # a re-roll keeps what was done to the original image
     extends_job_id: int | None = None
     chain_seconds: int | None = None

@@ -241,6 +241,7 @@ class JobService(JobAtWiro, JobDelivery, JobFollowUps):
             camera=camera.join_moves(req.camera),
             image_note=(frame.note if frame else None) or req.image_note,
             source_url=req.source_url,
+            image_author_id=req.image_author_id,
             extends_job_id=req.extends_job_id,
             chain_seconds=req.chain_seconds,
             remake_of=req.remake_of,
