@@ -10,8 +10,9 @@ connection (4011). For each size, in one bot process:
 * `/video` acknowledgement: 50 at once, from 50 members in 50 servers spread over every shard
   (their jobs then run through the simulator's short default stages); p50 and p99;
 * card edits (2,500 and 10,000): 200 jobs in flight over 50 servers (4 each, one channel per
-  server), with Discord's edit limit on (PATCH 5 per 5 s per channel): card edits per second
-  while the jobs run, and every 429 the double answered.
+  server), with Discord's edit limit on (PATCH 5 per 5 s per channel) and its global limit
+  (50 requests per second per bot token; `--no-global-limit` leaves it out): card edits per
+  second while the jobs run, and every 429 the double answered.
 
 The same sizes run with discord.py alone (bench/growth_floor_bot.py: AutoShardedClient with the
 bot's intents and caches, an interaction handler that only defers): the library's own floor.
@@ -65,6 +66,7 @@ IDLE_RSS_MB_AT_10K = 250.0
 ACK_P99_MS = 100.0
 CARD_SCRIPT = {"queue": 1.0, "start": 1.0, "generate": 20.0, "finish": 1.0}
 PATCH_ROUTE = ("PATCH", "/channels/{channel_id}/messages/{message_id}")
+GLOBAL_LIMIT = (50, 1.0)  # Discord: 50 requests per second per bot token
 
 
 def spread(dd: DiscordDouble, count: int) -> list[tuple[Guild, Channel]]:
@@ -147,13 +149,18 @@ async def card_edits(
         "busiest_10s_per_s": best10 / 10.0,
         "status_429": sum(1 for c in dd.world.calls if c.status == 429),
         "rate_limit_hits": dd.world.rate_limit_hits,
+        "global_429": dd.world.global_limit_hits,
         "clips": sum(1 for m in dd.world.messages.values() if "your video is ready" in m.content),
     }
 
 
-async def measure(size: int, floor: bool) -> dict[str, Any]:
+async def measure(size: int, floor: bool, global_limit: bool = True) -> dict[str, Any]:
     """One size, one process (the bot, or the library floor)."""
-    cfg = Config(rate_limits=True, buckets={PATCH_ROUTE: (5, 5.0)})
+    cfg = Config(
+        rate_limits=True,
+        buckets={PATCH_ROUTE: (5, 5.0)},
+        global_limit=GLOBAL_LIMIT if global_limit else None,
+    )
     sim = RecordingSim(api_key=WIRO_KEY, api_secret=WIRO_SECRET)
     await sim.start()
     tmp = Path(tempfile.mkdtemp(prefix="hailuo-growth-"))
@@ -284,7 +291,8 @@ def targets_of(bot: dict[int, dict[str, Any]], lib: dict[int, dict[str, Any]]) -
                     0,
                     "",
                     c["status_429"] == 0,
-                    measured=f"{c['status_429']} x 429, {c['edits_per_s']:.1f} edits/s "
+                    measured=f"{c['status_429']} x 429 ({c['global_429']} global), "
+                    f"{c['edits_per_s']:.1f} edits/s "
                     f"(busiest 10 s: {c['busiest_10s_per_s']:.1f}/s)",
                 )
             )
@@ -295,6 +303,9 @@ async def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
     parser.add_argument("--no-floor", action="store_true")
+    parser.add_argument(
+        "--no-global-limit", action="store_true", help="without Discord's 50 requests/s"
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     load = os.getloadavg()
@@ -302,11 +313,11 @@ async def main() -> int:
     lib: dict[int, dict[str, Any]] = {}
     for size in sizes:
         print(f"bot at {size:,} servers …", flush=True)
-        bot[size] = await measure(size, floor=False)
+        bot[size] = await measure(size, floor=False, global_limit=not args.no_global_limit)
         print(f"  {bot[size]}", flush=True)
         if not args.no_floor:
             print(f"discord.py alone at {size:,} servers …", flush=True)
-            lib[size] = await measure(size, floor=True)
+            lib[size] = await measure(size, floor=True, global_limit=not args.no_global_limit)
             print(f"  {lib[size]}", flush=True)
     per_k: dict[str, float | None] = {}
     for name, runs in (("bot", bot), ("discord.py", lib)):
@@ -318,6 +329,7 @@ async def main() -> int:
         "growth",
         {
             "load_before": load,
+            "global_limit": None if args.no_global_limit else GLOBAL_LIMIT,
             "bot": bot,
             "discord_py_alone": lib,
             "rss_per_1000_servers_mb": per_k,

@@ -101,6 +101,10 @@ class VideoBot(commands.AutoShardedBot):
             # clip posts retry on their own schedule, a card edit posts a fresh card (30046).
             max_ratelimit_timeout=30.0,
             chunk_guilds_at_startup=False,
+            # on_ready waits this long after a shard's last GUILD_CREATE (default 2 s, meant for
+            # member chunking, which is off): every start is a second shorter, and a server that
+            # arrives later is added as it comes (commands work before on_ready anyway).
+            guild_ready_timeout=1.0,
             help_command=None,
             shard_count=settings.shard_count,
             shard_ids=list(settings.shard_ids or ()) or None,  # type: ignore[arg-type]  # None: all

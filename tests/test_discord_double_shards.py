@@ -208,3 +208,24 @@ async def test_discord_py_shards_over_realistic_servers(monkeypatch: pytest.Monk
             finally:
                 await client.close()
                 runner.cancel()
+
+
+async def test_the_global_limit_counts_bot_requests_but_not_interaction_webhooks(
+    dd: DiscordDouble,
+) -> None:
+    dd.world.config.rate_limits = True
+    dd.world.config.global_limit = (3, 60.0)
+    headers = {"Authorization": f"Bot {dd.token}"}
+    assert dd.channel is not None
+    async with aiohttp.ClientSession(headers=headers) as s:
+        statuses = []
+        for _ in range(4):
+            async with s.get(f"{dd.api_base}/channels/{dd.channel.id}/messages") as r:
+                statuses.append(r.status)
+                body, rh = await r.json(), r.headers
+        assert statuses == [200, 200, 200, 429]
+        assert body["global"] is True and rh["X-RateLimit-Scope"] == "global" and rh["Via"]
+        assert dd.world.global_limit_hits == 1
+        # Interaction webhooks "are not subject to the global rate limit".
+        async with s.get(f"{dd.api_base}/webhooks/{dd.world.app_id}/nope/messages/@original") as r:
+            assert r.status != 429

@@ -72,6 +72,10 @@ class Config:
             ("PATCH", "/webhooks/{app_id}/{token}/messages/{message_id}"): (5, 2.0),
         }
     )
+    # Opt-in with rate_limits: the global limit per bot token ("All bots can make up to 50
+    # requests per second to our API", topics/rate-limits "Global Rate Limit"), for requests
+    # with the bot's token; interaction callbacks and webhooks are not subject to it.
+    global_limit: tuple[int, float] | None = None  # e.g. (50, 1.0)
     # Opt-in 30046 ("Maximum number of edits to messages older than 1 hour reached"): edits of
     # messages older than `old_edit_age` seconds are counted per channel in a rolling window of
     # `old_edit_window` seconds; past `old_edit_allowance` of them Discord answers 429 + 30046.
@@ -517,6 +521,7 @@ class World:
         self.calls: list[Call] = []
         self.gateway_log: list[dict[str, Any]] = []
         self.rate_limit_hits = 0
+        self.global_limit_hits = 0
         self.sync_count = 0
         self.session_starts_used = 0
         self.session_window_start: float | None = None  # monotonic
