@@ -14,6 +14,7 @@ from bot.approval import ApprovalService
 from bot.background import BackgroundTasks
 from bot.budget_alerts import BudgetAlerts
 from bot.delivery import RetryPolicy
+from bot.global_limit import GlobalPace
 from bot.jobs import JobConfig, JobService
 from bot.settings import Settings
 from bot.shards import (
@@ -91,6 +92,7 @@ class VideoBot(commands.AutoShardedBot):
         from cogs.common import VideoCommandTree
 
         quiet_voice_warnings()
+        pace = GlobalPace()  # Discord's 50 requests/s per token, kept rather than hit
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=build_intents(),
@@ -108,7 +110,9 @@ class VideoBot(commands.AutoShardedBot):
             help_command=None,
             shard_count=settings.shard_count,
             shard_ids=list(settings.shard_ids or ()) or None,  # type: ignore[arg-type]  # None: all
+            http_trace=pace.trace_config(),
         )
+        self.global_pace = pace
         self.identify_schedule = IdentifySchedule()
         self.settings = settings
         self.storage = storage
