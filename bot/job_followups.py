@@ -143,17 +143,25 @@ class JobFollowUps:
     async def _last_frame(self, job: Job) -> FirstFrame:
         """The last frame of the job's kept clip, checked as a first frame.
 
-        Usually decoded and stored when the clip was posted (`LastFrames`); else decoded now."""
-        from bot.media import ImageRejected, check_image_async
+        Usually decoded and stored when the clip was posted (`LastFrames`); else decoded now.
+        A frame of a small clip is scaled up to Hailuo's minimum, as the card then says."""
+        from bot.media import ImageRejected
 
         try:
-            return await check_image_async(await self._last_frame_png(job))
+            return await _as_first_frame(await self._last_frame_png(job))
         except ImageRejected:
-            # A frame decoded from a Hailuo clip is a valid first frame: the stored file was
-            # damaged on disk. Decode it again, once.
+            # A frame decoded from a clip is a valid first frame: the stored file was damaged
+            # on disk. Decode it again, once.
             job_logger(log, job.id).warning("the stored last frame is damaged; decoding it again")
             await self.last_frames.discard(job.id)
-        return await check_image_async(await self._last_frame_png(job))
+        try:
+            return await _as_first_frame(await self._last_frame_png(job))
+        except ImageRejected as exc:
+            job_logger(log, job.id).error("the last frame is not a usable first frame: %s", exc)
+            raise Refused(
+                f"The last frame of this clip cannot start a new part: {exc.reason} "
+                "Nothing was spent."
+            ) from None
 
     async def _last_frame_png(self, job: Job) -> bytes:
         try:
@@ -288,6 +296,51 @@ def can_remake(job: Job) -> bool:
         and job.duration == 6
         and job.extends_job_id is None
     )
+
+
+async def _as_first_frame(png: bytes) -> FirstFrame:
+    """Check a clip's frame as a first frame, scaled up first when its short side is too short."""
+    from bot.media import check_image_async
+
+    scaled, note = await asyncio.to_thread(_scale_up_to_minimum, png)
+    frame = await check_image_async(scaled)
+    return frame if note is None else dataclasses.replace(frame, fixes=(note, *frame.fixes))
+
+
+def _scale_up_to_minimum(png: bytes) -> tuple[bytes, str | None]:
+    """Scale a frame whose short side is under Hailuo's minimum up to it (PNG, same ratio).
+
+    Returns the frame unchanged (and no note) when it is large enough or not a picture at all
+    (the check that follows refuses it with the reason)."""
+    import io
+
+    from PIL import Image
+
+    from bot.media import MAX_PIXELS, MIN_SHORT_SIDE
+
+    try:
+        with Image.open(io.BytesIO(png), formats=("PNG",)) as im:
+            width, height = im.size
+            short = min(width, height)
+            if short >= MIN_SHORT_SIDE or short == 0:
+                return png, None
+            factor = MIN_SHORT_SIDE / short
+            size = (
+                max(MIN_SHORT_SIDE, round(width * factor)),
+                max(MIN_SHORT_SIDE, round(height * factor)),
+            )
+            if size[0] * size[1] > MAX_PIXELS:
+                return png, None
+            bigger = im.convert("RGB").resize(size, Image.Resampling.LANCZOS)
+    except Exception:  # damaged or not a PNG: the check says why
+        return png, None
+    out = io.BytesIO()
+    bigger.save(out, "PNG")
+    note = (
+        f"The clip's last frame was scaled up from {width}×{height} to {size[0]}×{size[1]} px: "
+        f"Hailuo needs a short side of at least {MIN_SHORT_SIDE} px."
+    )
+    return out.getvalue(), note
 
 
 async def _thumbnail(frame: FirstFrame | None) -> bytes | None:

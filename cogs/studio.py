@@ -30,6 +30,7 @@ from bot.jobs import Refused, VideoRequest
 from bot.media import (
     MAX_SOURCE_BYTES,
     FirstFrame,
+    ImageRejected,
     check_declared_size,
     check_image_async,
 )
@@ -92,6 +93,12 @@ class ImageSource:
             if self.attachment is not None:
                 return await self.attachment.read()
             return await fetch_embed_image(self.url)
+        except ImageRejected as exc:
+            # Over the size the bot reads (ImageRejected is a ValueError: say so, not "could not
+            # fetch").
+            raise Refused(
+                f"That image is too large to animate. {exc.reason} Nothing was spent."
+            ) from None
         except (discord.HTTPException, aiohttp.ClientError, TimeoutError, ValueError) as exc:
             log.info("could not fetch the image %s: %s", _safe_url(self.url), exc)
             raise Refused(
