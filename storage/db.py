@@ -9,7 +9,8 @@ each in its own module:
 - `storage.guilds`: what moderators set per server, and their audit log;
 - `storage.approvals`: the approval queue (settings, held requests, decisions) and the budget
   alerts already announced;
-- `storage.state`: facts the bot keeps about itself (the published command tree's hash).
+- `storage.state`: facts the bot keeps about itself (the published command tree's hash);
+- `storage.studio`: server styles.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from storage.jobs import JobTables
 from storage.ledger import LedgerTables
 from storage.sqlite import DEFAULT_BUSY_TIMEOUT_MS, from_db_time, to_db_time
 from storage.state import StateTables
+from storage.studio import StudioTables
 
 if TYPE_CHECKING:
     from storage.api import Storage
@@ -37,7 +39,9 @@ __all__ = [
 ]
 
 
-class Database(JobTables, FrameTables, LedgerTables, GuildTables, ApprovalTables, StateTables):
+class Database(
+    JobTables, FrameTables, LedgerTables, GuildTables, ApprovalTables, StateTables, StudioTables
+):
     """The bot's SQLite file: jobs, the credit ledger and moderator settings."""
 
 
