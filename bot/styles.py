@@ -18,10 +18,26 @@ from typing import TYPE_CHECKING, Final
 
 from bot import camera
 from bot.job_api import Refused
+from storage.studio import MAX_STYLES
 
 if TYPE_CHECKING:
     from storage.db import Database
     from storage.models import Job, Style
+
+__all__ = [
+    "MAX_NAME_CHARS",
+    "MAX_STYLES",
+    "MAX_STYLE_CHARS",
+    "PLACEHOLDER",
+    "Settings",
+    "check_name",
+    "check_text",
+    "combine",
+    "find",
+    "too_long_words",
+    "wiro_prompt",
+    "with_defaults",
+]
 
 PLACEHOLDER: Final = "{prompt}"
 MAX_NAME_CHARS: Final = 32
