@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 FORM_ID = re.compile(r"video:extendform:(?P<job_id>[0-9]+)")
 REMIX_FORM_ID = re.compile(r"video:remixform:(?P<job_id>[0-9]+)")
 CAMERA_FIELD = "camera"
+REMIX_PROMPT_FIELD = "prompt"
 PROMPT_FIELD = "next"
 LENGTH_FIELD = "length"
 FORM_MEMORY = 15 * 60.0  # seconds
@@ -182,7 +183,7 @@ class RemixForm(discord.ui.Modal):
             title="Remix this video", custom_id=f"video:remixform:{job.id}", timeout=FORM_MEMORY
         )
         self.prompt: discord.ui.TextInput[Any] = discord.ui.TextInput(
-            custom_id=PROMPT_FIELD,
+            custom_id=REMIX_PROMPT_FIELD,
             style=discord.TextStyle.paragraph,
             default=job.prompt[:2000],
             required=False,
@@ -234,7 +235,7 @@ async def on_remix_form(interaction: discord.Interaction[VideoBot]) -> None:
             job_id,
             "Remixing",
             interaction.client.jobs.remix,
-            prompt=values.get(PROMPT_FIELD),
+            prompt=values.get(REMIX_PROMPT_FIELD),
             moves=moves,
         )
 
