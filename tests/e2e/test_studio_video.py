@@ -159,7 +159,12 @@ async def test_extend_posts_one_stitched_clip_with_its_own_buttons(
     # The stitched clip's card: Extend (disabled: 12 s is the limit here) and Re-roll.
     card = next(m for m in stack.dd.messages_in() if m.embeds and f"Job {ext_id}" in str(m.embeds))
     assert await stack.wait_final(card) == "✅ Video ready"
-    assert card.custom_ids() == [f"video:reroll:{ext_id}", f"video:extend:{ext_id}"]
+    assert card.custom_ids() == [
+        f"video:reroll:{ext_id}",
+        f"video:extend:{ext_id}",
+        f"video:remix:{ext_id}",
+        f"video:delete:{ext_id}",
+    ]
     button = [c for row in card.components for c in row["components"]][1]
     assert button["disabled"] and "12 s" in button["label"]
     assert f"job {first.job_id}" in (stack.field(card, "Extends") or "")
