@@ -172,3 +172,24 @@ async def test_a_style_that_makes_the_prompt_too_long_is_named(stack: Stack) -> 
     assert len(stack.sim.runs) == runs and len(stack.dd.messages_in()) == messages
     run = await stack.video("a dog", user=member, style="Nope")
     assert run.card is None and "no style “Nope”" in run.reply and "Epic" in run.reply
+
+
+async def test_the_animate_form_offers_the_servers_styles(stack: Stack) -> None:
+    await stack.admin("style add", {"name": "Dreamy", "prompt": "soft focus", "duration": 10})
+    member = stack.member("animator")
+    source = await stack.dd.post_message(
+        "pic", user=member, attachments=[("p.png", png(640, 480, "navy"), "image/png")]
+    )
+    opened = await stack.dd.message_command("Animate with Hailuo", source, user=member)
+    await stack.dd.wait_for(lambda: opened.ack_type == 9, 10)
+    assert "Dreamy" in str(opened.response_data or {})
+    stack.sim.script_next(TaskScript(clip=fake_clip(60_000)))
+    # The clip left alone: the style's 10 s.
+    submitted = await stack.dd.submit_modal(
+        opened, {"prompt": "waves roll in", "style": ["Dreamy"]}, user=member
+    )
+    answer = await stack.answer(submitted, timeout=20)
+    assert "on its way" in answer, answer
+    record = stack.sim.runs[-1]
+    assert record.fields["prompt"] == "waves roll in soft focus"
+    assert record.fields["duration"] == "10"
