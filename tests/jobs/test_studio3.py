@@ -252,3 +252,24 @@ async def test_blocked_words_apply_across_the_join(
     assert await db.count_in_flight(GUILD) == 0
     # Without the style the same words pass.
     assert styles.combine("a small red", None) == "a small red"
+
+
+async def test_extend_and_remake_keep_the_style(
+    service: JobService, sim: WiroSimulator, db: Database, clip: bytes
+) -> None:
+    job = await _finished(
+        service, sim, db, clip, has_image=True, prompt="a fox", style="Film",
+        style_prompt="{prompt}, on 35mm film",
+    )  # fmt: skip
+    sim.script_next(TaskScript(clip=clip))
+    ext = await service.extend(
+        job.id, USER, frozenset(), prompt="the fox sleeps", duration=6, upload_limit=None
+    )
+    assert (ext.style, ext.style_prompt) == ("Film", "{prompt}, on 35mm film")
+    await wait_terminal(db, ext.id)
+    assert sim.runs[-1].fields["prompt"] == "the fox sleeps, on 35mm film"
+    sim.script_next(TaskScript(clip=clip))
+    remake = await service.remake(job.id, USER, frozenset(), upload_limit=None)
+    assert (remake.style, remake.resolution) == ("Film", "1080P")
+    await wait_terminal(db, remake.id)
+    assert sim.runs[-1].fields["prompt"] == "a fox, on 35mm film"
