@@ -55,8 +55,10 @@ from bot.job_api import (
 from bot.job_delivery import JobDelivery
 from bot.job_followups import (
     EXTEND_LENGTHS,
+    Deleted,
     JobFollowUps,
     can_remake,
+    deleted_words,
     extend_blocker,
     extend_lengths,
     too_big_to_keep,
@@ -85,6 +87,7 @@ __all__ = [
     "ApprovalGate",
     "CardExtras",
     "ChannelNotAllowed",
+    "Deleted",
     "Delivery",
     "JobConfig",
     "JobPresenter",
@@ -96,6 +99,7 @@ __all__ = [
     "Refused",
     "VideoRequest",
     "can_remake",
+    "deleted_words",
     "extend_blocker",
     "extend_lengths",
     "has_visible_text",

@@ -36,6 +36,7 @@ from storage.sqlite import (
     sql_value,
     to_db_time,
 )
+from storage.studio import write_mod_action
 
 log = logging.getLogger(__name__)
 
@@ -328,16 +329,13 @@ class JobTables(SqliteBase):
                 job = _write_job(
                     db, job, {"deleted_at": now, "deleted_by": actor_id, "updated_at": now}
                 )
-                db.execute(
-                    "INSERT INTO mod_actions (guild_id, actor_id, action, detail, created_at)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    [
-                        job.guild_id,
-                        actor_id,
-                        "job.delete",
-                        f"deleted the clip of job {job_id} (asked by user {job.user_id})",
-                        to_db_time(now),
-                    ],
+                write_mod_action(
+                    db,
+                    job.guild_id,
+                    actor_id,
+                    "job.delete",
+                    f"deleted the clip of job {job_id} (asked by user {job.user_id})",
+                    now,
                 )
             return job, True
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from sqlite_utils import Database as SqliteUtilsDatabase
@@ -18,6 +19,17 @@ StyleAdded = Literal["added", "exists", "full"]
 def style_key(name: str) -> str:
     """The form style names are compared in: unique per server whatever their case."""
     return " ".join(name.split()).casefold()
+
+
+def write_mod_action(
+    db: SqliteUtilsDatabase, guild_id: int, actor_id: int, action: str, detail: str, when: datetime
+) -> None:
+    """One row of the moderators' log, inside the caller's transaction."""
+    db.execute(
+        "INSERT INTO mod_actions (guild_id, actor_id, action, detail, created_at)"
+        " VALUES (?, ?, ?, ?, ?)",
+        [guild_id, actor_id, action, detail, to_db_time(when)],
+    )
 
 
 def _style_from_row(row: dict[str, Any]) -> Style:
@@ -65,7 +77,14 @@ class StudioTables(SqliteBase):
                         to_db_time(style.added_at),
                     ],
                 )
-                self._audit_style(db, style.guild_id, style.added_by, "style.add", style.name)
+                write_mod_action(
+                    db,
+                    style.guild_id,
+                    style.added_by,
+                    "style.add",
+                    f"style {style.name!r}",
+                    self._now(),
+                )
             return "added"
 
         return await self._run(work)
@@ -89,7 +108,9 @@ class StudioTables(SqliteBase):
                 db.execute(
                     "DELETE FROM styles WHERE guild_id = ? AND name_key = ?", [guild_id, key]
                 )
-                self._audit_style(db, guild_id, actor_id, "style.remove", row["name"])
+                write_mod_action(
+                    db, guild_id, actor_id, "style.remove", f"style {row['name']!r}", self._now()
+                )
             return _style_from_row(row)
 
         return await self._run(work)
@@ -117,12 +138,3 @@ class StudioTables(SqliteBase):
             return None if row is None else _style_from_row(row)
 
         return await self._run(work)
-
-    def _audit_style(
-        self, db: SqliteUtilsDatabase, guild_id: int, actor_id: int, action: str, name: str
-    ) -> None:
-        db.execute(
-            "INSERT INTO mod_actions (guild_id, actor_id, action, detail, created_at)"
-            " VALUES (?, ?, ?, ?, ?)",
-            [guild_id, actor_id, action, f"style {name!r}", to_db_time(self._now())],
-        )

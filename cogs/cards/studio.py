@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot import camera
-from bot.job_followups import deleted_words
-from bot.jobs import Refused, extend_blocker, extend_lengths, too_big_to_keep
+from bot.jobs import Refused, deleted_words, extend_blocker, extend_lengths, too_big_to_keep
 from cogs.cards.buttons import start_follow_up
 from cogs.common import guarded, is_moderator, reply
 from cogs.job_buttons import JobButton, job_in_this_server
@@ -261,7 +260,6 @@ class DeleteButton(
         if not done.now:
             await reply(interaction, deleted_line(job))
             return
-        log.info("job=%s clip deleted by user=%s", job.id, interaction.user.id)
         text = f"Deleted the clip of job {job.id}. Its credits are not refunded."
         if not removed:
             text += (
