@@ -44,6 +44,12 @@ async def finished(stack: Stack, member: Member, prompt: str = "a kite", **optio
     return run.card, run.job_id, clip
 
 
+async def next_run(stack: Stack, runs: int):
+    """The Run Wiro got after the first `runs` (it is sent just after the member's answer)."""
+    await stack.dd.wait_for(lambda: len(stack.sim.runs) > runs or None, 10)
+    return stack.sim.runs[runs]
+
+
 def card_of(stack: Stack, job_id: int) -> Message:
     return next(m for m in stack.dd.messages_in() if m.embeds and f"Job {job_id}" in str(m.embeds))
 
@@ -147,9 +153,10 @@ async def test_a_style_added_by_a_moderator_and_used_by_a_member(stack: Stack) -
     member = stack.member("stylist")
     # The member's duration overrides the style's 10 s; the camera comes from the style.
     stack.sim.script_next(TaskScript(clip=fake_clip(60_000)))
+    runs = len(stack.sim.runs)
     run = await stack.video("a cat on a roof", user=member, style="noir", duration=6)
     assert run.card is not None and run.job_id is not None, run.reply
-    record = stack.sim.runs[-1]
+    record = await next_run(stack, runs)
     assert record.fields["prompt"] == "[Push in] a cat on a roof, in black and white"
     assert (record.fields["resolution"], record.fields["duration"]) == ("768P", "6")
     assert stack.field(run.card, "Style") == "Noir"
@@ -184,12 +191,13 @@ async def test_the_animate_form_offers_the_servers_styles(stack: Stack) -> None:
     await stack.dd.wait_for(lambda: opened.ack_type == 9, 10)
     assert "Dreamy" in str(opened.response_data or {})
     stack.sim.script_next(TaskScript(clip=fake_clip(60_000)))
+    runs = len(stack.sim.runs)
     # The clip left alone: the style's 10 s.
     submitted = await stack.dd.submit_modal(
         opened, {"prompt": "waves roll in", "style": ["Dreamy"]}, user=member
     )
     answer = await stack.answer(submitted, timeout=20)
     assert "on its way" in answer, answer
-    record = stack.sim.runs[-1]
+    record = await next_run(stack, runs)
     assert record.fields["prompt"] == "waves roll in soft focus"
     assert record.fields["duration"] == "10"
