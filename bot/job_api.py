@@ -88,6 +88,8 @@ class CardExtras(BaseModel):
     max_clip_seconds: int = 60  # Extend's limit: the button says when a chain reached it
     # Clips over this were linked, never downloaded: the Extend button says it cannot have them.
     max_clip_bytes: int | None = None
+    # Remix: the card message of the job it varies (the card links it), when known.
+    remix_of_message_id: int | None = None
 
 
 class Delivery(BaseModel):
@@ -218,6 +220,10 @@ class VideoRequest:
     extends_job_id: int | None = None
     chain_seconds: int | None = None
     remake_of: int | None = None
+    remix_of: int | None = None
+    # A server style (bot/styles.py): its name and text; the text is added to `prompt`.
+    style: str | None = None
+    style_prompt: str | None = None
 
 
 @dataclass(frozen=True)

@@ -271,6 +271,8 @@ class JobDelivery:
     async def _kept_clip(self, job: Job, depth: int = 0) -> Path | None:
         """A finished job's clip at full quality: kept on disk, else rebuilt from Wiro's files
         (downloaded again, and stitched again for an extension) while Wiro keeps them."""
+        if job.deleted_at is not None:
+            return None  # deleted by its requester or a moderator: never fetched again
         kept = await asyncio.to_thread(self.clips.get, job.id)
         if kept is not None:
             return kept

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from bot import camera
+from bot import styles
 from bot.admission import IMAGE_RUNS_PAUSED
 from bot.background import BackgroundTasks
 from bot.logs import job_logger
@@ -118,8 +118,9 @@ class JobAtWiro:
         jlog = job_logger(log, job.id)
         try:
             accepted = await self.client_for(job.model).run(
-                # The camera moves go first, as one bracketed group (bot.camera).
-                prompt=camera.prompt_with_moves(job.prompt, camera.split_moves(job.camera)),
+                # The camera moves go first, as one bracketed group (bot.camera), then the
+                # prompt with its style (bot.styles).
+                prompt=styles.wiro_prompt(job),
                 resolution=job.resolution,
                 duration=job.duration,
                 prompt_optimizer=job.prompt_optimizer,

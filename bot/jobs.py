@@ -56,8 +56,10 @@ from bot.job_api import (
 from bot.job_delivery import JobDelivery
 from bot.job_followups import (
     EXTEND_LENGTHS,
+    Deleted,
     JobFollowUps,
     can_remake,
+    deleted_words,
     extend_blocker,
     extend_lengths,
     too_big_to_keep,
@@ -86,6 +88,7 @@ __all__ = [
     "ApprovalGate",
     "CardExtras",
     "ChannelNotAllowed",
+    "Deleted",
     "Delivery",
     "JobConfig",
     "JobPresenter",
@@ -98,6 +101,7 @@ __all__ = [
     "UploadTooLarge",
     "VideoRequest",
     "can_remake",
+    "deleted_words",
     "extend_blocker",
     "extend_lengths",
     "has_visible_text",
@@ -245,6 +249,9 @@ class JobService(JobAtWiro, JobDelivery, JobFollowUps):
             extends_job_id=req.extends_job_id,
             chain_seconds=req.chain_seconds,
             remake_of=req.remake_of,
+            remix_of=req.remix_of,
+            style=req.style,
+            style_prompt=req.style_prompt,
         )
         try:
             job = await self.storage.create_job_with_reservation(
@@ -594,7 +601,9 @@ class JobService(JobAtWiro, JobDelivery, JobFollowUps):
             if status is not None and status is not ApprovalStatus.APPROVED:
                 approval = status.value
         eta = None if approval is not None else await self.eta.eta(job)
+        origin = await self.storage.get_job(job.remix_of) if job.remix_of is not None else None
         return CardExtras(
+            remix_of_message_id=origin.card_message_id if origin is not None else None,
             queue_position=queue_position,
             eta=eta,
             sandbox=self.config.sandbox,

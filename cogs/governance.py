@@ -136,6 +136,8 @@ def job_status_words(
         return _APPROVAL_WORDS[approval]
     if job.is_terminal:
         words = outcome_words(job.state)
+        if job.deleted_at is not None:
+            words += " · clip deleted"  # kept in /jobs, not refunded
         # Failed, cancelled and timed-out jobs are always refunded; say so only where it is news.
         return f"{words} (refunded by a moderator)" if refunded else words
     words = stage_words(job.stage)

@@ -236,6 +236,7 @@ class DiscordPresenter:
                     allowed_mentions=mention,
                     nonce=nonce,
                     suppress_embeds=True,
+                    view=clip_view(job),
                 )
                 return Delivery(message_id=message.id, attached=True, note=note)
             except discord.HTTPException as exc:
@@ -264,7 +265,7 @@ class DiscordPresenter:
             "download it soon."
         )
         message = await self._send_reply(
-            job, reference, content=text, allowed_mentions=mention, nonce=nonce
+            job, reference, content=text, allowed_mentions=mention, nonce=nonce, view=clip_view(job)
         )
         return Delivery(message_id=message.id, attached=False, note=reason)
 
@@ -317,6 +318,7 @@ class DiscordPresenter:
                 allowed_mentions=requester_only(job),
                 ephemeral=False,
                 wait=True,
+                view=clip_view(job),
             )
         except discord.HTTPException as exc:
             log.info("job=%s follow-up upload refused (%s); linking instead", job.id, exc.status)
@@ -358,3 +360,12 @@ class DiscordPresenter:
 
     async def close(self, timeout: float = 3.0) -> None:
         await self.editor.flush(timeout=timeout)
+
+
+def clip_view(job: Job) -> discord.ui.View:
+    """The clip message's button: Delete (its requester or a moderator; cogs/cards/studio.py)."""
+    from cogs.cards.studio import DeleteButton
+
+    view = discord.ui.View(timeout=None)
+    view.add_item(DeleteButton(job.id))
+    return view

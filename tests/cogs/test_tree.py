@@ -30,6 +30,12 @@ ADMIN_TREE = {
     "videoadmin words add": [("word", True)],
     "videoadmin words remove": [("word", True)],
     "videoadmin words list": [],
+    "videoadmin style add": [
+        ("name", True), ("prompt", True), ("camera", False), ("model", False),
+        ("resolution", False), ("duration", False),
+    ],
+    "videoadmin style remove": [("name", True)],
+    "videoadmin style list": [],
     "videoadmin audit channel": [("channel", False)],
     "videoadmin refund": [("job", True)],
     "videoadmin cancel": [("job", True)],
@@ -127,10 +133,11 @@ def test_video_options_are_the_products() -> None:
         ("prompt_optimizer", False),
         ("model", False),
         ("camera", False),
+        ("style", False),
     ]
     by_name = {p.name: p for p in command.parameters}
     assert [c.value for c in by_name["model"].choices] == ["hailuo-2.3", "hailuo-2.3-fast"]
-    assert by_name["camera"].autocomplete
+    assert by_name["camera"].autocomplete and by_name["style"].autocomplete
 
 
 def test_animate_with_hailuo_is_a_guild_only_message_menu() -> None:
