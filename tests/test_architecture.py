@@ -1,9 +1,9 @@
 """The shape of the code: floors import downwards only, Discord words stay in cogs, SQL in storage.
 
 The floors (docs/architecture.md): `storage` at the bottom, the services in `bot/` above it
-(`bot/wiro` beside them, knowing neither storage nor Discord), the Discord adapters in `cogs/`
-on top, and the composition root (`bot/app.py`, `bot/__main__.py`, `bot/doctor.py`) that wires
-them together. These tests read the source with `ast`, so they see imports inside functions
+(`bot/wiro` beside them, knowing neither storage nor Discord), the Discord adapters in `cogs/` on
+top, and the composition root (`bot/app/video_bot.py`, `bot/__main__.py`, `bot/ops/doctor.py`) that
+wires them together. These tests read the source with `ast`, so they see imports inside functions
 too, and fail with the file and line that breaks a rule.
 """
 
@@ -20,7 +20,12 @@ ROOT = Path(__file__).resolve().parents[1]
 # The entry floor may import every floor: it builds Settings, the database, the Wiro client,
 # the bot and its cogs; the doctor logs in to Discord to check the token; publishing syncs the
 # command tree at start-up and by `python -m bot sync`.
-COMPOSITION_ROOT = {"bot/app.py", "bot/__main__.py", "bot/doctor.py", "bot/publishing.py"}
+COMPOSITION_ROOT = {
+    "bot/app/video_bot.py",
+    "bot/__main__.py",
+    "bot/ops/doctor.py",
+    "bot/ops/publishing.py",
+}
 # Discord markup that only a cog should write: mentions, channel links, timestamps.
 MARKUP = re.compile(r"<@[!&]?\{|<@[!&]?\d|<#\{|<#\d|<t:")
 # SQL statements as this code base writes them (upper-case keywords), not English words.
@@ -34,7 +39,7 @@ KNOWN_MARKUP: dict[str, str] = {}
 # Files outside storage/ that may open the SQLite file: the backup copies the whole file page by
 # page with sqlite3's online backup API (so it works while the bot runs) and runs two PRAGMAs on
 # the copy; it reads none of the bot's tables. (It could move under storage/ one day.)
-SQLITE_OUTSIDE_STORAGE = {"bot/backup.py"}
+SQLITE_OUTSIDE_STORAGE = {"bot/ops/backup.py"}
 
 
 def sources(*folders: str) -> Iterator[tuple[str, ast.Module]]:
@@ -78,7 +83,14 @@ def forbidden_imports(rel: str) -> tuple[str, ...]:
     if rel.startswith("storage/"):
         return ("bot", "cogs", "discord")
     if rel.startswith("bot/wiro/"):
-        return ("storage", "cogs", "discord", "bot.jobs", "bot.app", "bot.admission")
+        return (
+            "storage",
+            "cogs",
+            "discord",
+            "bot.jobs.service",
+            "bot.app.video_bot",
+            "bot.governance.admission",
+        )
     if rel in COMPOSITION_ROOT:
         return ()
     if rel.startswith("bot/"):
@@ -102,11 +114,11 @@ def test_lower_floors_never_import_higher_ones() -> None:
 
 def test_the_floor_rules_catch_a_break() -> None:
     """The checker itself: a storage module importing a service would be reported."""
-    tree = ast.parse("def f():\n    from bot.jobs import JobService\n")
+    tree = ast.parse("def f():\n    from bot.jobs.service import JobService\n")
     names = [name for _, name in imports(tree)]
     assert any(_under(n, *forbidden_imports("storage/x.py")) for n in names)
-    assert forbidden_imports("bot/jobs.py") == ("cogs", "discord")
-    assert not forbidden_imports("bot/app.py")
+    assert forbidden_imports("bot/jobs/service.py") == ("cogs", "discord")
+    assert not forbidden_imports("bot/app/video_bot.py")
 
 
 def markup_in(rel: str, tree: ast.Module) -> list[str]:

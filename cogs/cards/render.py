@@ -6,7 +6,7 @@ from __future__ import annotations
 import discord
 
 from bot.catalogue import DEFAULT_ANIMATE_PROMPT
-from bot.jobs import CardExtras, can_remake
+from bot.jobs.service import CardExtras, can_remake
 from cogs.cards.buttons import CancelButton, RerollButton
 from cogs.cards.text import (
     camera_words,

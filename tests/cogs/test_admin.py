@@ -9,10 +9,10 @@ from datetime import timedelta
 import discord
 import pytest
 
-from bot.jobs import JobService, Refused
-from bot.quota import blocked_word_in
-from cogs import admin
-from cogs.admin import Target
+import cogs.admin.commands as admin
+from bot.governance.quota import blocked_word_in
+from bot.jobs.service import JobService, Refused
+from cogs.admin.commands import Target
 from storage.db import Database
 from storage.models import JobState, UsageRow
 from tests.cogs.conftest import (
@@ -436,7 +436,7 @@ async def test_usage_names_whose_images_a_member_animated(db: Database) -> None:
 
 
 def test_usage_row_model_is_what_the_csv_reads() -> None:
-    # Guard: bot/usage.py reads these fields by name.
+    # Guard: bot/governance/usage.py reads these fields by name.
     assert set(UsageRow.model_fields) == {
         "user_id",
         "jobs",
