@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from bot.jobs.service import Refused
+from bot.jobs.contracts import Refused
 from storage.approvals import Approval, ApprovalSettings, ApprovalStatus, Hold
 from storage.db import Database
 from storage.models import Job

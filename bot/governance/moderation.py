@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Literal
+from typing import Literal, Protocol
 
 import bot.governance.quota as quota
 from bot.governance.usage import usd
@@ -29,8 +29,16 @@ from storage.models import (
     UsageRow,
 )
 
-if TYPE_CHECKING:
-    from bot.jobs.service import JobService
+
+class JobControls(Protocol):
+    """What a moderator's cancel and refund ask of the job lifecycle (`JobService`)."""
+
+    async def cancel(self, job_id: int, actor_id: int, *, is_moderator: bool) -> str: ...
+
+    async def moderator_refund(
+        self, job_id: int, actor_id: int, guild_id: int
+    ) -> RefundOutcome: ...
+
 
 MAX_CREDITS = 100_000
 MAX_DAYS = 366
@@ -331,7 +339,7 @@ async def job_of_guild(storage: Storage, job_id: int, guild_id: int) -> Job:
 
 
 async def cancel_job(
-    storage: Storage, jobs: JobService, job_id: int, guild_id: int, actor_id: int
+    storage: Storage, jobs: JobControls, job_id: int, guild_id: int, actor_id: int
 ) -> str:
     """Cancel any job of this server for a moderator (credits refunded when it stops)."""
     await job_of_guild(storage, job_id, guild_id)
@@ -341,7 +349,7 @@ async def cancel_job(
 
 
 async def refund_job(
-    storage: Storage, jobs: JobService, job_id: int, guild_id: int, actor_id: int
+    storage: Storage, jobs: JobControls, job_id: int, guild_id: int, actor_id: int
 ) -> RefundOutcome:
     """Refund any job of this server for a moderator (cancelling it first if it runs)."""
     await job_of_guild(storage, job_id, guild_id)
