@@ -28,7 +28,7 @@ import bot.governance.styles as styles_rules
 from bot import camera
 from bot.catalogue import DEFAULT_ANIMATE_PROMPT, DEFAULT_MODEL, MODELS
 from bot.governance.admission import has_visible_text
-from bot.jobs.service import Refused, VideoRequest
+from bot.jobs.contracts import Refused, VideoRequest
 from bot.media.images import (
     MAX_SOURCE_BYTES,
     FirstFrame,
