@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import discord
 import pytest
 
-from bot.doctor import shard_check
+from bot.app.shards import ShardReport, ShardStatus
+from bot.ops.doctor import shard_check
 from bot.settings import Settings, load_settings
-from bot.shards import ShardReport, ShardStatus
 
 NOW = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
 

@@ -1,4 +1,4 @@
-"""bot/global_limit.py: the bot keeps under Discord's global 50 requests/s instead of hitting it."""
+"""bot/app/global_limit.py: the bot keeps under Discord's global 50 requests/s, never hits it."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import discord.http
 import pytest
 from yarl import URL
 
-from bot.global_limit import GlobalPace, counts_against_global_limit
+from bot.app.global_limit import GlobalPace, counts_against_global_limit
 from tests.discord_double import DiscordDouble
 
 

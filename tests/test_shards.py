@@ -1,4 +1,4 @@
-"""bot/shards.py: the identify schedule per bucket, the running bot's shard report, 4011's words."""
+"""bot/app/shards.py: identify schedule per bucket, the running bot's shard report, 4011's words."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.shards import (
+from bot.app.shards import (
     IdentifySchedule,
     ShardingRequired,
     ShardReport,
@@ -128,7 +128,7 @@ def test_4011_names_the_fix_and_the_exit_status_follows_who_chose_the_count() ->
 def test_a_start_never_crosses_the_session_start_limit(
     caplog: pytest.LogCaptureFixture, remaining: int, starting: int, delay: float, level: str | None
 ) -> None:
-    caplog.set_level("INFO", logger="bot.shards")
+    caplog.set_level("INFO", logger="bot.app.shards")
     assert session_start_delay(remaining, 1000, 7_200_000, starting) == delay
     assert [r.levelname for r in caplog.records] == ([level] if level else [])
     if level == "ERROR":
