@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
-from typing import Self, TypeVar
+from typing import Literal, Self, TypeVar
 
 from sqlite_utils import Database as SqliteUtilsDatabase
 
@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DEFAULT_BUSY_TIMEOUT_MS = 10_000
+Synchronous = Literal["NORMAL", "FULL"]
+_SYNCHRONOUS_NAMES = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}
 
 
 def to_db_time(value: datetime) -> str:
@@ -112,6 +114,16 @@ def _create_private_file(path: Path) -> None:
     os.chmod(path, 0o600)
 
 
+def read_schema_version(path: Path) -> int:
+    """The schema version of a database file, read-only (never creates or migrates it)."""
+    conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {DEFAULT_BUSY_TIMEOUT_MS}")
+        return applied_version(SqliteUtilsDatabase(conn, execute_plugins=False))
+    finally:
+        conn.close()
+
+
 class SqliteBase:
     """The open connection, its worker thread and the clock; table groups build on it."""
 
@@ -121,9 +133,11 @@ class SqliteBase:
         *,
         busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
         clock: Callable[[], datetime] | None = None,
+        synchronous: Synchronous = "FULL",
     ) -> None:
         self.path = Path(path)
         self._busy_timeout_ms = busy_timeout_ms
+        self._synchronous = synchronous
         self._clock = clock or (lambda: datetime.now(UTC))
         self._executor: ThreadPoolExecutor | None = None
         self._db: SqliteUtilsDatabase | None = None
@@ -167,7 +181,10 @@ class SqliteBase:
             mode = _enable_wal(conn, self._busy_timeout_ms / 1000)
             if str(mode).lower() != "wal":
                 log.warning("SQLite refused WAL mode (journal_mode=%s) for %s", mode, self.path)
-            conn.execute("PRAGMA synchronous = NORMAL")
+            # FULL: every commit is on the disk before it returns (WAL fsynced at each commit),
+            # so a power cut cannot take back a stored task id, a charge or a refund. NORMAL
+            # would let the last commits vanish; bench/bench_storage.py measures the cost.
+            conn.execute(f"PRAGMA synchronous = {self._synchronous}")
             conn.execute("PRAGMA foreign_keys = ON")
             db = SqliteUtilsDatabase(conn, execute_plugins=False)
             with immediate(db):
@@ -199,6 +216,16 @@ class SqliteBase:
             await asyncio.get_running_loop().run_in_executor(executor, close_sync, db)
         finally:
             executor.shutdown(wait=True)
+
+    async def durability(self) -> tuple[str, str]:
+        """The connection's journal mode and synchronous setting, e.g. ("wal", "FULL")."""
+
+        def read(db: SqliteUtilsDatabase) -> tuple[str, str]:
+            mode = str(db.execute("PRAGMA journal_mode").fetchone()[0])
+            level = int(db.execute("PRAGMA synchronous").fetchone()[0])
+            return mode, _SYNCHRONOUS_NAMES.get(level, str(level))
+
+        return await self._run(read)
 
     async def schema_version(self) -> int:
         """Return how many schema migrations the file has applied."""

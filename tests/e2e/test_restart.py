@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 
 from bot.wiro.sandbox import TaskScript
 from tests.e2e.conftest import Stack, fake_clip, running_stack
+from tests.e2e.harness import BotProcess
 
 
 @pytest.fixture
@@ -76,3 +78,33 @@ async def test_sigterm_exits_promptly_and_the_job_resumes(stack: Stack) -> None:
     assert stack.accepted_runs() == 1
     await stack.bot.terminate()  # once it has exited, a second delivery would be here
     assert len(stack.clip_messages(run.job_id)) == 1
+
+
+async def test_a_second_bot_process_on_the_same_database_exits_2_and_the_first_runs_on(
+    stack: Stack,
+) -> None:
+    first = stack.bot
+    assert first is not None and first.proc is not None
+    member = stack.member("undisturbed")
+    stack.sim.script_next(TaskScript(generate=3, clip=fake_clip(50_000)))
+    run = await stack.video("made while a second process tries", user=member)
+    assert run.card is not None and run.job_id is not None
+
+    # A second `python -m bot` (a container started by mistake, an overlapping deploy).
+    second = BotProcess("bot", env=stack.env(), cwd=stack.tmp)
+    stack.processes.append(second)
+    await second.start()
+    code = await asyncio.wait_for(second.proc.wait(), 10)  # type: ignore[union-attr]
+    await second.wait_for_line("another bot process", 5)
+    assert code == 2, second.output
+    (line,) = [line for line in second.lines if "ERROR" in line]
+    assert f"pid {first.proc.pid}" in line and "DATABASE_PATH" in line, line
+    assert "database" not in second.output.replace(line, "")  # it never opened the file
+
+    # The first one is unharmed: its job ends with the clip, once, and nothing was resumed.
+    message = await stack.wait_clip(run.job_id, timeout=20)
+    assert message.attachments
+    assert await stack.wait_final(run.card) == "✅ Video ready"
+    assert first.returncode is None
+    assert stack.accepted_runs() == 1
+    assert "resum" not in second.output

@@ -99,8 +99,11 @@ async def test_pragmas_on_the_connection(db: Database) -> None:
         )
 
     journal, synchronous, foreign_keys, busy = await db._run(read)
-    assert (journal, synchronous, foreign_keys) == ("wal", 1, 1)  # 1 = NORMAL
+    # 2 = FULL: every commit (the one that stores a Wiro task id, a charge, a refund) is fsynced
+    # before it returns, so a power cut cannot take it back; NORMAL (1) could.
+    assert (journal, synchronous, foreign_keys) == ("wal", 2, 1)
     assert busy >= 1000
+    assert await db.durability() == ("wal", "FULL")
 
 
 async def test_close_checkpoints_the_wal(db_path: Path) -> None:

@@ -1,0 +1,90 @@
+"""One bot process per database: the lock next to the file, and who holds it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from storage.lock import DatabaseHeld, ProcessLock, lock_path_for
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_lock_file_sits_next_to_the_database_and_holds_the_pid(tmp_path: Path) -> None:
+    database = tmp_path / "data" / "bot.sqlite3"  # the folder is made, like the database's
+    with ProcessLock(database) as lock:
+        assert lock.path == lock_path_for(database) == tmp_path / "data" / "bot.sqlite3.lock"
+        assert lock.path.read_text().strip() == str(os.getpid())
+        assert stat.S_IMODE(lock.path.stat().st_mode) == 0o600
+        assert not database.exists()  # taking the lock touches nothing else
+
+
+def test_a_second_holder_is_refused_with_the_first_ones_pid(tmp_path: Path) -> None:
+    database = tmp_path / "bot.sqlite3"
+    with ProcessLock(database):
+        second = ProcessLock(database)
+        with pytest.raises(DatabaseHeld) as held:
+            second.acquire(patience=0.1)
+        assert held.value.pid == os.getpid()
+        assert not second.held
+    # Released: the next one gets it.
+    with ProcessLock(database) as again:
+        assert again.held
+
+
+def test_holder_names_the_pid_only_while_the_lock_is_held(tmp_path: Path) -> None:
+    database = tmp_path / "bot.sqlite3"
+    probe = ProcessLock(database)
+    assert probe.holder() is None
+    assert not lock_path_for(database).exists()  # a probe never creates the file
+    lock = ProcessLock(database)
+    lock.acquire()
+    assert probe.holder() == os.getpid()
+    lock.release()
+    assert probe.holder() is None
+    lock.acquire()  # a probe left nothing behind that would refuse the bot
+    lock.release()
+
+
+def test_the_kernel_releases_the_lock_of_a_process_killed_with_sigkill(tmp_path: Path) -> None:
+    database = tmp_path / "bot.sqlite3"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                f"""
+                import sys, time
+                sys.path.insert(0, {str(ROOT)!r})
+                from storage.lock import ProcessLock
+                ProcessLock({str(database)!r}).acquire()
+                print("held", flush=True)
+                time.sleep(60)
+                """
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(DatabaseHeld) as held:
+            ProcessLock(database).acquire(patience=0.1)
+        assert held.value.pid == holder.pid
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=10)
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+    # No clean-up ran in the killed process, and the lock file is still there: it is free.
+    assert lock_path_for(database).exists()
+    with ProcessLock(database) as lock:
+        assert lock.path.read_text().strip() == str(os.getpid())
