@@ -10,13 +10,12 @@ about the path is configuration (exit 2).
 
 from __future__ import annotations
 
-import errno
 import logging
-import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.settings import Settings
+from storage.sqlite import passing_trouble as storage_trouble
 
 if TYPE_CHECKING:
     import aiohttp
@@ -33,20 +32,9 @@ def unreachable(what: str, exc: BaseException) -> str:
     return f"could not reach {what} ({reason}): check this server's network connection and DNS"
 
 
-_DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
-_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_IOERR, _SQLITE_FULL = 5, 6, 10, 13
-
-
 def disk_full(exc: BaseException) -> bool:
     """Whether `exc` says the disk (or the user's quota) is full."""
-    if isinstance(exc, OSError):
-        return exc.errno in _DISK_FULL_ERRNOS
-    return isinstance(exc, sqlite3.Error) and _sqlite_code(exc) == _SQLITE_FULL
-
-
-def _sqlite_code(exc: sqlite3.Error) -> int | None:
-    code = getattr(exc, "sqlite_errorcode", None)
-    return code & 0xFF if isinstance(code, int) else None  # the primary code of an extended one
+    return storage_trouble(exc) == "full"
 
 
 def passing_trouble(exc: BaseException, database_path: Path) -> str | None:
@@ -54,29 +42,17 @@ def passing_trouble(exc: BaseException, database_path: Path) -> str | None:
 
     Passing: the database busy or locked by another program, a full disk, an I/O error. A path
     the bot cannot use (a folder, no permission, not a database) is configuration instead."""
-    if disk_full(exc):
-        return (
-            f"the disk holding {database_path} is full: free some space; the service manager "
-            "starts the bot again"
-        )
-    if isinstance(exc, sqlite3.Error):
-        code = _sqlite_code(exc)
-        if code in (_SQLITE_BUSY, _SQLITE_LOCKED):
-            return (
-                f"the database {database_path} is busy (another program holds a write lock on "
-                "it); the service manager starts the bot again"
-            )
-        if code == _SQLITE_IOERR:
-            return (
-                f"reading or writing {database_path} failed ({exc}); the service manager starts "
-                "the bot again"
-            )
-    if isinstance(exc, OSError) and exc.errno == errno.EIO:
-        return (
-            f"reading or writing {database_path} failed ({exc.strerror}); the service manager "
-            "starts the bot again"
-        )
-    return None
+    trouble = storage_trouble(exc)
+    if trouble == "full":
+        what = f"the disk holding {database_path} is full: free some space"
+    elif trouble == "busy":
+        what = f"the database {database_path} is busy (another program holds a write lock on it)"
+    elif trouble == "io":
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+        what = f"reading or writing {database_path} failed ({reason})"
+    else:
+        return None
+    return f"{what}; the service manager starts the bot again"
 
 
 def network_error(exc: BaseException) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import sqlite3
@@ -35,6 +36,31 @@ T = TypeVar("T")
 DEFAULT_BUSY_TIMEOUT_MS = 10_000
 Synchronous = Literal["NORMAL", "FULL"]
 _SYNCHRONOUS_NAMES = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}
+
+
+Trouble = Literal["busy", "full", "io"]
+_DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_IOERR, _SQLITE_FULL = 5, 6, 10, 13
+
+
+def passing_trouble(exc: BaseException) -> Trouble | None:
+    """What passing trouble `exc` is: a busy (locked) database, a full disk, an I/O error.
+
+    None for anything else, such as a path that cannot be used (a folder, no permission, a file
+    that is not a database), which waiting will not fix."""
+    if isinstance(exc, OSError):
+        if exc.errno in _DISK_FULL_ERRNOS:
+            return "full"
+        return "io" if exc.errno == errno.EIO else None
+    if not isinstance(exc, sqlite3.Error):
+        return None
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None  # of an extended result code
+    if primary in (_SQLITE_BUSY, _SQLITE_LOCKED):
+        return "busy"
+    if primary == _SQLITE_FULL:
+        return "full"
+    return "io" if primary == _SQLITE_IOERR else None
 
 
 def to_db_time(value: datetime) -> str:

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import stat
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from storage.lock import DatabaseHeld, ProcessLock, lock_path_for
+from storage.sqlite import passing_trouble
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -88,3 +91,44 @@ def test_the_kernel_releases_the_lock_of_a_process_killed_with_sigkill(tmp_path:
     assert lock_path_for(database).exists()
     with ProcessLock(database) as lock:
         assert lock.path.read_text().strip() == str(os.getpid())
+
+
+# --- which failures to open the database may pass by themselves (exit 1, restarted) ----------
+def _raised(action: Callable[[], object]) -> BaseException:
+    try:
+        action()
+    except BaseException as exc:
+        return exc
+    raise AssertionError("nothing was raised")
+
+
+def test_a_full_disk_is_passing_trouble() -> None:
+    def write_to_a_full_device() -> None:
+        with open("/dev/full", "wb", buffering=0) as full:  # every write: ENOSPC
+            full.write(b"pid")
+
+    assert passing_trouble(_raised(write_to_a_full_device)) == "full"
+
+
+def test_a_database_locked_by_another_writer_is_passing_trouble(tmp_path: Path) -> None:
+    path = tmp_path / "bot.sqlite3"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("PRAGMA journal_mode = WAL")
+    holder.execute("BEGIN IMMEDIATE")
+    other = sqlite3.connect(path, isolation_level=None, timeout=0.05)
+    try:
+        assert passing_trouble(_raised(lambda: other.execute("BEGIN IMMEDIATE"))) == "busy"
+    finally:
+        other.close()
+        holder.close()
+
+
+def test_an_unusable_path_is_not_passing_trouble(tmp_path: Path) -> None:
+    folder = tmp_path / "a-folder.sqlite3"
+    folder.mkdir()
+    assert passing_trouble(_raised(lambda: sqlite3.connect(folder).execute("SELECT 1"))) is None
+    assert passing_trouble(_raised(lambda: open(folder, "w"))) is None  # noqa: SIM115
+    junk = tmp_path / "notes.txt"
+    junk.write_text("not a database, but long enough to have a header " * 10)
+    not_a_db = _raised(lambda: sqlite3.connect(junk).execute("SELECT * FROM sqlite_master"))
+    assert passing_trouble(not_a_db) is None
