@@ -36,7 +36,7 @@ log = logging.getLogger("bot")
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
-SHUTDOWN_BUDGET_SECONDS = 8.0  # the process must be gone within 10 s of SIGTERM
+SHUTDOWN_BUDGET_SECONDS = 9.0  # the process must be gone within 10 s of SIGTERM (bot/app.py)
 SYNC_TIMEOUT_SECONDS = 30.0
 
 

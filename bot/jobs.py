@@ -333,13 +333,20 @@ class JobService(JobAtWiro, JobDelivery, JobFollowUps):
             while not job.is_terminal:
                 if job.state in (JobState.PENDING, JobState.WAITING):
                     job = await self._submit(job)
+                elif job.state is JobState.SUBMITTING and job.run_sent_at is None:
+                    # Only after a restart, stopped before its Run left (while the first frame
+                    # was uploading): Wiro has no task for it, so sending the Run is safe.
+                    jlog.info("found before its Run was sent; sending it now")
+                    job = await self.storage.transition(
+                        job.id, JobState.WAITING, stage=Stage.WAITING
+                    )
                 elif job.state is JobState.SUBMITTING:
                     # Only after a restart: the Run may or may not have reached Wiro. Sending it
-                    # again could bill twice, so the member gets their credits back instead.
+                    # again could bill twice, so the member gets their credits back instead,
+                    # and the server's budget counts what Wiro may have billed.
                     jlog.warning("found mid-submission after a restart; not resubmitting")
-                    job = await self._finish(
+                    job = await self._fail_ambiguous(
                         job,
-                        JobState.FAILED,
                         "The bot restarted while sending this job to Wiro. It was not sent "
                         "again, to avoid paying twice.",
                     )

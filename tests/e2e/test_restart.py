@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import re
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -108,3 +111,29 @@ async def test_a_second_bot_process_on_the_same_database_exits_2_and_the_first_r
     assert first.returncode is None
     assert stack.accepted_runs() == 1
     assert "resum" not in second.output
+
+
+async def test_sigterm_during_a_slow_run_waits_for_its_answer_and_keeps_the_task(
+    stack: Stack,
+) -> None:
+    member = stack.member("slow-link")
+    clip = fake_clip(40_000)
+    stack.sim.script_next(TaskScript(generate=2, clip=clip))
+    stack.sim.run_delay = 5.0  # Wiro takes this long to answer the Run (the task exists already)
+    inter = await stack.dd.slash("video", {"prompt": "sent just before a deploy"}, user=member)
+    await stack.dd.wait_for(lambda: stack.sim.runs or None, 15)  # the Run is out
+    assert stack.bot is not None
+    code, seconds = await stack.bot.terminate(timeout=15)
+    assert code == 0 and seconds < 10, (code, seconds)
+    stack.sim.run_delay = 0.0
+    job_id = int(re.search(r"job (\d+)", await stack.answer(inter)).group(1))  # type: ignore[union-attr]
+    with contextlib.closing(sqlite3.connect(stack.tmp / "bot.sqlite3")) as conn:
+        state, task_id = conn.execute(
+            "SELECT state, wiro_task_id FROM jobs WHERE id = ?", [job_id]
+        ).fetchone()
+    assert (state, task_id) == ("running", stack.sim.runs[0].task_id)  # saved before the exit
+
+    await stack.start_bot()
+    message = await stack.wait_clip(job_id, timeout=20)
+    assert stack.dd.blob(message.attachments[0]["url"]) == clip
+    assert stack.accepted_runs() == 1

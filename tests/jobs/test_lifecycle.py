@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.jobs import ChannelNotAllowed, JobService, LimitReached, Refused
+from bot.jobs import ChannelNotAllowed, JobService, LimitReached, Refused, utcnow
 from bot.wiro.client import WiroClient
 from bot.wiro.sandbox import TaskScript, WiroSimulator
 from cogs.words import refused_words, what_happened
@@ -341,7 +341,7 @@ async def test_restart_mid_submission_fails_without_resubmitting(
     runs_before = len(sim.runs)
     await service.shutdown(timeout=2)
 
-    pending = await _forge_state(db, JobState.SUBMITTING)
+    pending = await _forge_state(db, JobState.SUBMITTING, run_sent_at=utcnow())
     resumed = make_service()
     await resumed.resume_all()
     done = await wait_terminal(db, pending)
