@@ -449,18 +449,19 @@ class WiroClient:
         Run itself small (a JSON body, sub-second), which shrinks the window in which a crash
         or a stop leaves a task at Wiro whose id the bot never learned. A refusal by Wiro (not
         a broken connection) turns uploads off for UPLOAD_REFUSED_SECONDS; the caller then
-        sends the bytes in the Run, as before."""
+        sends the bytes in the Run, as before (and only for that job after an outage)."""
         try:
             body = await self._request(
                 "/File/Upload", form=[("file", data, filename, content_type)], retry=True
             )
-        except WiroTransportError:
+        except (WiroTransportError, WiroRateLimited):
             raise
-        except WiroError:
-            owner = self._parent or self
-            owner._uploads_refused_until = (
-                asyncio.get_running_loop().time() + UPLOAD_REFUSED_SECONDS
-            )
+        except WiroError as exc:
+            if exc.status is None or exc.status < 500:  # Wiro's answer, not a passing outage
+                owner = self._parent or self
+                owner._uploads_refused_until = (
+                    asyncio.get_running_loop().time() + UPLOAD_REFUSED_SECONDS
+                )
             raise
         items = body.get("list")
         first = items[0] if isinstance(items, list) and items else None
