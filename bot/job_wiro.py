@@ -116,8 +116,15 @@ class JobAtWiro:
             return await self._finish(
                 job, JobState.FAILED, "The first-frame image is no longer available."
             )
-        # Not billed, and a stop cancels it harmlessly: the Run has not left yet.
-        image_url = await self._upload_first_frame(job, frame) if frame is not None else None
+        if frame is not None:
+            # Not billed, and a stop cancels it harmlessly: the Run has not left yet.
+            image_url = await self._upload_first_frame(job, frame)
+            fresh = await self.storage.get_job(job.id)
+            if fresh.cancelled_by is not None:
+                # Cancel was pressed while the image uploaded: no Run, nothing billed.
+                return await self._finish(fresh, JobState.CANCELLED, None)
+        else:
+            image_url = None
         # Once sent, a Run must be seen through to a saved answer: Wiro bills the task whether
         # or not we are still listening. Shielded from a shutdown, which waits for it.
         submission = self._submissions.spawn(

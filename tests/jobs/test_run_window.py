@@ -218,3 +218,26 @@ async def test_a_stop_during_the_upload_leaves_a_job_that_is_sent_at_the_restart
     await second.resume_all()
     assert (await wait_terminal(db, job.id)).state is JobState.SUCCEEDED
     assert len(sim.runs) == 1
+
+
+async def test_a_cancel_while_the_image_uploads_sends_no_run(
+    service: JobService, sim: WiroSimulator, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_upload = service.wiro.upload
+    uploading, cancelled = asyncio.Event(), asyncio.Event()
+
+    async def slow_upload(data: bytes, *, filename: str, content_type: str) -> str:
+        uploading.set()
+        await cancelled.wait()  # the member presses Cancel while a large image uploads
+        return await real_upload(data, filename=filename, content_type=content_type)
+
+    monkeypatch.setattr(service.wiro, "upload", slow_upload)
+    job = await service.submit(request(), png_frame())
+    await asyncio.wait_for(uploading.wait(), 5)
+    answer = await service.cancel(job.id, USER, is_moderator=False)
+    assert "Cancelling" in answer
+    cancelled.set()
+    done = await wait_terminal(db, job.id)
+    assert done.state is JobState.CANCELLED and done.cancelled_by == USER
+    assert sim.runs == []  # nothing was sent, nothing billed
+    assert await _kinds(db, job.id) == ["reserve", "refund"]
