@@ -137,3 +137,32 @@ async def test_sigterm_during_a_slow_run_waits_for_its_answer_and_keeps_the_task
     message = await stack.wait_clip(job_id, timeout=20)
     assert stack.dd.blob(message.attachments[0]["url"]) == clip
     assert stack.accepted_runs() == 1
+
+
+async def test_sigkill_while_a_run_is_out_refunds_and_counts_what_wiro_may_bill(
+    stack: Stack,
+) -> None:
+    audit = stack.channel("queue")
+    assert "Every finished job" in await stack.admin("audit channel", {"channel": audit.id})
+    member = stack.member("unlucky")
+    stack.sim.run_delay = 5.0  # Wiro made the task; its answer never reaches this process
+    run = await stack.video("killed mid-Run", user=member)
+    assert run.card is not None and run.job_id is not None
+    await stack.dd.wait_for(lambda: stack.sim.runs or None, 15)
+    assert stack.bot is not None
+    await stack.bot.kill()
+    stack.sim.run_delay = 0.0
+
+    await stack.start_bot()
+    assert await stack.wait_final(run.card) == "❌ Video failed"
+    line = await stack.dd.wait_for(
+        lambda: next(
+            (m.content for m in stack.dd.messages_in(audit) if "killed mid-Run" in m.content), None
+        ),
+        10,
+    )
+    assert "may have been billed by Wiro" in line and "$0.28 expected" in line, line
+    assert "1 credit refunded" in line, line
+    usage = await stack.admin("usage", {"user": member.user.id})
+    assert "$0.28" in usage and "0 credits" in usage, usage
+    assert stack.accepted_runs() == 1 and len(stack.sim.runs) == 1  # never sent twice
