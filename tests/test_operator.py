@@ -171,6 +171,16 @@ def test_a_database_held_by_another_bot_process_exits_2_naming_its_pid(tmp_path:
 
 
 @pytest.mark.e2e
+def test_a_database_folder_that_is_a_file_is_a_configuration_problem(tmp_path: Path) -> None:
+    (tmp_path / "data").write_text("not a folder")  # where the lock file and database would go
+    result = run_bot(tmp_path, env=sandbox_env(tmp_path / "data" / "bot.sqlite3"), launcher=True)
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    assert "DATABASE_PATH" in output and "Point it to a file" in output
+    assert "Traceback" not in output
+
+
+@pytest.mark.e2e
 def test_a_busy_database_at_start_exits_1_so_that_the_service_manager_retries(
     tmp_path: Path,
 ) -> None:
