@@ -208,8 +208,8 @@ class JobAtWiro:
         if cost is None:
             cost = await self.expected_cost_usd(job.resolution, job.duration, job.model)
         job_logger(log, job.id).warning(
-            "Wiro may have billed a task the bot cannot follow; counting $%s in the budget",
-            f"{cost:.2f}" if cost is not None else " (unknown)",
+            "Wiro may have billed a task the bot cannot follow; the budget counts %s",
+            f"${cost:.2f}" if cost is not None else "nothing (its price is unknown)",
         )
         fields: dict[str, object] = {"cost_is_estimate": True}
         if cost is not None:
