@@ -140,11 +140,12 @@ def _create_private_file(path: Path) -> None:
     os.chmod(path, 0o600)
 
 
-def read_schema_version(path: Path) -> int:
+def read_schema_version(path: Path, *, busy_timeout_ms: int = 2_000) -> int:
     """The schema version of a database file, read-only (never creates or migrates it)."""
     conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
     try:
-        conn.execute(f"PRAGMA busy_timeout = {DEFAULT_BUSY_TIMEOUT_MS}")
+        # Short: a reader rarely waits in WAL mode, and `doctor` has 3 s for its database line.
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
         return applied_version(SqliteUtilsDatabase(conn, execute_plugins=False))
     finally:
         conn.close()
