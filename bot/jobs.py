@@ -516,7 +516,9 @@ class JobService(JobAtWiro, JobDelivery, JobFollowUps):
         """Stop taking jobs and stop the runners; their state is already saved.
 
         Runs already sent to Wiro get up to `submit_grace` seconds to be answered and saved,
-        so that a restart does not lose a task Wiro accepted (and bills)."""
+        so that a restart does not lose a task Wiro accepted (and bills). A first frame still
+        uploading is a runner's step and stops at once: its Run has not left, and the job is
+        sent at the next start."""
         self._accepting = False
         await self._tasks.cancel_all(timeout=timeout)
         # After the runners: a delivery may have started a decode until it stopped.
