@@ -27,6 +27,7 @@ from bot.settings import (
     load_settings,
 )
 from bot.startup import build_wiro, disk_full, network_error, passing_trouble, unreachable
+from storage.sqlite import damaged
 
 if TYPE_CHECKING:
     pass
@@ -122,13 +123,14 @@ def _unusable_database(settings: Settings, exc: BaseException) -> int:
     # A path the bot cannot use is a configuration problem: say so, like the others.
     reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
     log.error("cannot open the database at %s: %s", settings.database_path, reason)
+    fix = (
+        "It is not a database the bot can read (damaged, or another file): restore a backup "
+        "made with `python -m bot backup`, or point DATABASE_PATH to another file."
+        if damaged(exc)
+        else "Point it to a file in a folder this user can write to."
+    )
     report_config_problems(
-        ConfigError(
-            [
-                f"DATABASE_PATH ({settings.database_path}) cannot be used: {reason}. "
-                "Point it to a file in a folder this user can write to."
-            ]
-        )
+        ConfigError([f"DATABASE_PATH ({settings.database_path}) cannot be used: {reason}. {fix}"])
     )
     return EXIT_CONFIG
 

@@ -41,6 +41,20 @@ _SYNCHRONOUS_NAMES = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}
 Trouble = Literal["busy", "full", "io"]
 _DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 _SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_IOERR, _SQLITE_FULL = 5, 6, 10, 13
+_SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
+
+
+def _primary_code(exc: sqlite3.Error) -> int | None:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code & 0xFF if isinstance(code, int) else None  # of an extended result code
+
+
+def damaged(exc: BaseException) -> bool:
+    """Whether `exc` says the file is not a readable SQLite database (corrupt, or another file)."""
+    return isinstance(exc, sqlite3.Error) and _primary_code(exc) in (
+        _SQLITE_CORRUPT,
+        _SQLITE_NOTADB,
+    )
 
 
 def passing_trouble(exc: BaseException) -> Trouble | None:
@@ -54,8 +68,7 @@ def passing_trouble(exc: BaseException) -> Trouble | None:
         return "io" if exc.errno == errno.EIO else None
     if not isinstance(exc, sqlite3.Error):
         return None
-    code = getattr(exc, "sqlite_errorcode", None)
-    primary = code & 0xFF if isinstance(code, int) else None  # of an extended result code
+    primary = _primary_code(exc)
     if primary in (_SQLITE_BUSY, _SQLITE_LOCKED):
         return "busy"
     if primary == _SQLITE_FULL:

@@ -181,6 +181,16 @@ def test_a_database_folder_that_is_a_file_is_a_configuration_problem(tmp_path: P
 
 
 @pytest.mark.e2e
+def test_a_file_that_is_no_database_says_to_restore_a_backup(tmp_path: Path) -> None:
+    database = tmp_path / "bot.sqlite3"
+    database.write_bytes(b"certainly not SQLite " * 300)  # a damaged file, or the wrong one
+    result = run_bot(tmp_path, env=sandbox_env(database), launcher=True)
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output  # waiting will not fix it
+    assert "restore a backup" in output and "Traceback" not in output
+
+
+@pytest.mark.e2e
 def test_a_busy_database_at_start_exits_1_so_that_the_service_manager_retries(
     tmp_path: Path,
 ) -> None:
