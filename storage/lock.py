@@ -37,8 +37,9 @@ class DatabaseHeld(Exception):
 
 
 def lock_path_for(database_path: Path) -> Path:
-    """The lock file of a database: the same path with `.lock` appended."""
-    return Path(f"{database_path}.lock")
+    """The lock file of a database: its real path (symlinks followed, so that two names of one
+    file share one lock) with `.lock` appended."""
+    return Path(f"{Path(database_path).resolve()}.lock")
 
 
 def _read_pid(fd: int) -> int | None:

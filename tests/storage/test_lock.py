@@ -42,6 +42,17 @@ def test_a_second_holder_is_refused_with_the_first_ones_pid(tmp_path: Path) -> N
         assert again.held
 
 
+def test_two_names_of_one_database_share_one_lock(tmp_path: Path) -> None:
+    real = tmp_path / "volume" / "bot.sqlite3"
+    real.parent.mkdir()
+    real.touch()
+    alias = tmp_path / "bot.sqlite3"
+    alias.symlink_to(real)  # e.g. a deploy that points data/ at a mounted volume
+    with ProcessLock(real), pytest.raises(DatabaseHeld):
+        ProcessLock(alias).acquire(patience=0.1)
+    assert lock_path_for(alias) == lock_path_for(real) == tmp_path / "volume" / "bot.sqlite3.lock"
+
+
 def test_holder_names_the_pid_only_while_the_lock_is_held(tmp_path: Path) -> None:
     database = tmp_path / "bot.sqlite3"
     probe = ProcessLock(database)
