@@ -12,7 +12,7 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
-from bot import camera, quota
+from bot import camera, consent, quota
 from bot.catalogue import DEFAULT_MODEL, MODELS, NEEDS_IMAGE_REASON, get_model
 from bot.job_api import (
     ChannelNotAllowed,
@@ -78,6 +78,7 @@ class Admission:
             raise Refused(f"You are blocked from generating videos in this server.{reason}")
         if settings.allowed_channel_ids and req.channel_id not in settings.allowed_channel_ids:
             raise ChannelNotAllowed(sorted(settings.allowed_channel_ids)[:5])
+        await consent.check(self.storage, req)
         prompt = normalise_prompt(req.prompt)
         word = quota.blocked_word_in(prompt, settings.blocked_words)
         if word is not None:

@@ -132,6 +132,8 @@ class JobFollowUps:
             # not carried over: "what happens next" describes the new part afresh.
             has_image=True,
             model=job.model,
+            # The chain still shows that author's picture: their refusal and Delete carry on.
+            image_author_id=job.image_author_id,
         )
         await self.precheck(req)  # before the (slower) decoding: a refusal costs nothing
         earlier = await self._kept_clip(job)
@@ -208,7 +210,8 @@ def _same_request(
     """The request that made `job`, asked again by `actor_id`, with `changes` on top.
 
     One place says what a follow-up (Re-roll, Remake) carries over: prompt, settings, first
-    frame, model, camera moves, source and what was done to the image."""
+    frame, model, camera moves, source (and whose image it was) and what was done to the
+    image."""
     same = VideoRequest(
         guild_id=job.guild_id,
         channel_id=job.channel_id,
@@ -225,6 +228,7 @@ def _same_request(
         model=job.model,
         camera=camera.split_moves(job.camera),
         source_url=job.source_url,
+        image_author_id=job.image_author_id,
         image_note=job.image_note,
     )
     return dataclasses.replace(same, **changes)

@@ -20,6 +20,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot import consent
 from bot.moderation import (
     MAX_BUDGET_USD,
     MAX_CREDITS,
@@ -79,6 +80,7 @@ from cogs.approval import (
     turn_on,
 )
 from cogs.common import moderator_only, reply
+from cogs.consent import rule_words
 from storage.db import Database
 
 if TYPE_CHECKING:
@@ -492,6 +494,26 @@ class AdminCog(commands.Cog):
         guild_id, actor = self._ids(interaction)
         waiting = len(await self.bot.storage.waiting_approvals(guild_id))
         await reply(interaction, await turn_off(self.bot.storage, guild_id, actor, waiting))
+
+    # --- whose images Animate may use --------------------------------------------------------
+    @videoadmin.command(name="animate")
+    @app_commands.describe(
+        who="own (default): members animate only their own images; anyone; moderators: "
+        "moderators may animate anyone's. Leave empty to see what applies."
+    )
+    @moderator_only()
+    async def animate_rule(
+        self,
+        interaction: discord.Interaction[VideoBot],
+        who: Literal["own", "anyone", "moderators"] | None = None,
+    ) -> None:
+        """Choose whose images members may animate (or, without an option, say what applies)."""
+        guild_id, actor = self._ids(interaction)
+        if who is None:
+            await reply(interaction, rule_words(await self.storage.animate_rule(guild_id)))
+            return
+        rule = await consent.set_rule(self.storage, guild_id, who, actor)
+        await reply(interaction, rule_words(rule, changed=True))
 
     # --- moderator role ---------------------------------------------------------------------
     @modrole.command(name="set")

@@ -167,7 +167,13 @@ def _safe_url(url: str) -> str:
 class AnimateForm(discord.ui.Modal):
     """The short form: prompt, clip length and resolution, model, camera moves, optimizer."""
 
-    def __init__(self, cog: StudioCog, message: discord.Message, source: ImageSource) -> None:
+    def __init__(
+        self,
+        cog: StudioCog,
+        message: discord.Message,
+        source: ImageSource,
+        image_author_id: int,
+    ) -> None:
         super().__init__(
             title=MENU_NAME,
             timeout=FORM_TIMEOUT_SECONDS,
@@ -179,6 +185,7 @@ class AnimateForm(discord.ui.Modal):
         cog.open_forms.add(self.custom_id)
         self.message = message
         self.source = source
+        self.image_author_id = image_author_id
         self.prompt: discord.ui.TextInput[Any] = discord.ui.TextInput(
             style=discord.TextStyle.paragraph,
             required=False,
@@ -245,6 +252,7 @@ class AnimateForm(discord.ui.Modal):
             interaction,
             self.message,
             self.source,
+            image_author_id=self.image_author_id,
             prompt=self.prompt.value,
             resolution=resolution,
             duration=int(duration),
@@ -311,19 +319,34 @@ class StudioCog(commands.Cog):
             )
             await reply(interaction, NO_IMAGE)
             return
-        # A member who cannot generate here (paused, blocked, wrong channel, no credits left)
-        # hears it now rather than after filling in the form. Bounded: a modal must be the first
-        # answer within 3 s, and everything is checked again after the form anyway.
+        # A member who cannot generate here (paused, blocked, wrong channel, no credits left,
+        # someone else's image the server's rule or its author does not allow) hears it now
+        # rather than after filling in the form. Bounded: a modal must be the first answer
+        # within 3 s, and everything is checked again after the form anyway.
+        author_id = message.author.id
         try:
             async with asyncio.timeout(EARLY_CHECK_SECONDS):
-                await self.bot.jobs.precheck(self._request(interaction, message, source))
+                author_id = await self.image_author(message)
+                await self.bot.jobs.precheck(
+                    self._request(interaction, message, source, image_author_id=author_id)
+                )
         except Refused as exc:
             log.info("refused Animate user=%s before the form: %s", interaction.user.id, exc)
             await reply(interaction, refused_words(exc))
             return
         except TimeoutError:
             log.info("early checks for Animate took too long; opening the form anyway")
-        await interaction.response.send_modal(AnimateForm(self, message, source))
+        await interaction.response.send_modal(AnimateForm(self, message, source, author_id))
+
+    async def image_author(self, message: discord.Message) -> int:
+        """Who the image belongs to: the message's author, except that the bot's own messages
+        (an earlier job's card or clip) belong to the member whose job posted them."""
+        me = self.bot.user
+        if me is not None and message.author.id == me.id and message.guild is not None:
+            requester = await self.bot.storage.requester_of_message(message.guild.id, message.id)
+            if requester is not None:
+                return requester
+        return message.author.id
 
     @staticmethod
     def _request(
@@ -353,6 +376,7 @@ class StudioCog(commands.Cog):
         message: discord.Message,
         source: ImageSource,
         *,
+        image_author_id: int,
         prompt: str,
         resolution: str,
         duration: int,
@@ -374,6 +398,7 @@ class StudioCog(commands.Cog):
             prompt_optimizer=prompt_optimizer,
             model=model,
             camera=moves,
+            image_author_id=image_author_id,
         )
 
         async def read_frame() -> FirstFrame:

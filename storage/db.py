@@ -9,6 +9,7 @@ each in its own module:
 - `storage.guilds`: what moderators set per server, and their audit log;
 - `storage.approvals`: the approval queue (settings, held requests, decisions) and the budget
   alerts already announced;
+- `storage.consent`: whose images Animate may use (the server's rule, members who refused);
 - `storage.state`: facts the bot keeps about itself (the published command tree's hash).
 """
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from storage.approvals import ApprovalTables
+from storage.consent import ConsentTables
 from storage.frames import FRAME_KEEP, MAX_FRAME_BYTES, FrameTables
 from storage.guilds import GuildTables
 from storage.jobs import JobTables
@@ -37,7 +39,9 @@ __all__ = [
 ]
 
 
-class Database(JobTables, FrameTables, LedgerTables, GuildTables, ApprovalTables, StateTables):
+class Database(
+    JobTables, FrameTables, LedgerTables, GuildTables, ApprovalTables, ConsentTables, StateTables
+):
     """The bot's SQLite file: jobs, the credit ledger and moderator settings."""
 
 

@@ -115,6 +115,7 @@ class JobTables(SqliteBase):
                 "camera": new.camera,
                 "image_note": new.image_note,
                 "source_url": new.source_url,
+                "image_author_id": new.image_author_id,
                 "extends_job_id": new.extends_job_id,
                 "chain_seconds": new.chain_seconds,
                 "remake_of": new.remake_of,

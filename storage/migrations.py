@@ -308,6 +308,35 @@ def m0009_run_window(db: SqliteUtilsDatabase) -> None:
     db.execute("ALTER TABLE jobs ADD COLUMN cost_is_estimate INTEGER NOT NULL DEFAULT 0")
 
 
+@_migration("0012_animate_consent")
+def m0012_animate_consent(db: SqliteUtilsDatabase) -> None:
+    # Consent for Animate: the server's rule (no row: "own"), the members who refused that
+    # others animate their images, and whose image a job animated (card, /jobs, audit, usage).
+    for sql in (
+        """
+        CREATE TABLE animate_rules (
+            guild_id INTEGER PRIMARY KEY,
+            who TEXT NOT NULL CHECK (who IN ('own', 'anyone', 'moderators')),
+            set_by INTEGER NOT NULL,
+            set_at TEXT NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE animate_refusals (
+            guild_id INTEGER NOT NULL,
+            user_id INTEGER NOT NULL,
+            refused_at TEXT NOT NULL,
+            PRIMARY KEY (guild_id, user_id)
+        )
+        """,
+        "ALTER TABLE jobs ADD COLUMN image_author_id INTEGER",
+        # The bot's own messages count as their requester's: find a job by its messages.
+        "CREATE INDEX jobs_card_message ON jobs (card_message_id)",
+        "CREATE INDEX jobs_result_message ON jobs (result_message_id)",
+    ):
+        db.execute(sql)
+
+
 def migration_names() -> list[str]:
     """Return the names of all known migrations, in order (index + 1 is the version)."""
     return list(_names)

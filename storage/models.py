@@ -16,6 +16,14 @@ Period = Literal["day", "week", "month"]
 Scope = Literal["server", "role", "user"]
 
 
+class AnimateRule(StrEnum):
+    """Whose images members may animate in a server (/videoadmin animate)."""
+
+    OWN = "own"  # only images in their own messages (the default)
+    ANYONE = "anyone"
+    MODERATORS = "moderators"  # their own, and moderators anyone's
+
+
 class JobState(StrEnum):
     """Where a job is in its lifecycle. Terminal states never change again."""
 
@@ -114,6 +122,7 @@ class Job(BaseModel):
     camera: str | None = None  # camera moves, comma-joined in their official spelling
     image_note: str | None = None  # what was done to the member's image (card)
     source_url: str | None = None  # the message whose image was animated (card link)
+    image_author_id: int | None = None  # Animate: who posted that image, when not the requester
     # Extend: the job whose clip this one continues (its clip is posted stitched after that
     # one's); chain_seconds: the nominal length of the clip this job posts (a chain's total).
     extends_job_id: int | None = None
@@ -165,6 +174,7 @@ class NewJob:
     camera: str | None = None
     image_note: str | None = None
     source_url: str | None = None
+    image_author_id: int | None = None
     extends_job_id: int | None = None
     chain_seconds: int | None = None
     remake_of: int | None = None
@@ -254,6 +264,9 @@ class UsageRow(BaseModel):
     usd: float
     denied: int = 0  # requests a moderator denied (approval queue)
     expired: int = 0  # requests nobody reviewed in time
+    # Animate: jobs made from other members' images, and whose images they were.
+    from_others: int = 0
+    image_authors: tuple[int, ...] = ()
 
 
 class ModelUsageRow(BaseModel):

@@ -8,7 +8,13 @@ import discord
 from bot.catalogue import DEFAULT_ANIMATE_PROMPT
 from bot.jobs import CardExtras, can_remake
 from cogs.cards.buttons import CancelButton, RerollButton
-from cogs.cards.text import camera_words, duration_words, prompt_as_text, settings_line
+from cogs.cards.text import (
+    camera_words,
+    duration_words,
+    prompt_as_text,
+    settings_line,
+    source_words,
+)
 from cogs.words import OUTCOME_TITLE, plural, stage_label, what_happened, when
 from storage.models import Job, JobState, Stage
 
@@ -86,7 +92,7 @@ def render_card(
     if job.image_note:
         embed.add_field(name="First frame", value=job.image_note[:1000], inline=False)
     if job.source_url:
-        embed.add_field(name="Source", value=f"[Jump to the image]({job.source_url})", inline=True)
+        embed.add_field(name="Source", value=source_words(job), inline=True)
     if job.extends_job_id is not None:
         embed.add_field(
             name="Extends",

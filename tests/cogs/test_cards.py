@@ -11,7 +11,7 @@ from typing import Any
 import discord
 import pytest
 
-from bot.jobs import CardExtras, PresenterError
+from bot.jobs import CardExtras, PresenterError, UploadTooLarge
 from cogs.cards import (
     CardEditor,
     DiscordPresenter,
@@ -429,14 +429,21 @@ async def test_clip_over_the_guild_limit_is_linked_with_the_reason(tmp_path: Pat
     assert "file" not in channel.sent[0]
 
 
-async def test_a_413_from_discord_falls_back_to_a_link_once(tmp_path: Path) -> None:
+async def test_a_413_from_discord_is_handed_to_the_job_service(tmp_path: Path) -> None:
+    """A 413 posts nothing: the job service fits the clip to a smaller limit and tries again,
+    and only then asks for the link, with the reason it gives."""
     channel = FakeChannel(send_errors=[http_error(413, 40005)])
     done = job(state=JobState.DELIVERING, output_url="https://cdn1.wiro.ai/x/0.mp4")
     presenter, _ = presenter_for(done, channel)
-    delivery = await presenter.deliver_clip(done, clip_file(tmp_path, 1000), 1000)
-    assert not delivery.attached
-    assert "too large" in (delivery.note or "")
-    assert len(channel.sent) == 1  # the link; the upload was not retried
+    with pytest.raises(UploadTooLarge) as refused:
+        await presenter.deliver_clip(done, clip_file(tmp_path, 1000), 1000)
+    assert refused.value.size == 1000 and channel.sent == []
+    delivery = await presenter.deliver_clip(
+        done, None, 1000, link_reason="Discord refused the upload as too large."
+    )
+    assert not delivery.attached and delivery.note == "Discord refused the upload as too large."
+    assert "https://cdn1.wiro.ai/x/0.mp4" in channel.sent[0]["content"]
+    assert "Discord refused the upload as too large." in channel.sent[0]["content"]
 
 
 async def test_a_refused_reply_is_posted_once_more_without_the_reference(

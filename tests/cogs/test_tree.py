@@ -38,6 +38,7 @@ ADMIN_TREE = {
     "videoadmin modrole clear": [],
     "videoadmin approval on": [("channel", True), ("trusted_role", False)],
     "videoadmin approval off": [],
+    "videoadmin animate": [("who", False)],
 }  # fmt: skip
 
 
@@ -95,6 +96,22 @@ def test_member_commands() -> None:
     assert all(c.guild_only for c in commands.values())
     for command in commands.values():
         assert 1 <= len(command.description) <= 100
+
+
+def test_videoprivacy_is_a_guild_only_member_command() -> None:
+    from cogs.consent import ConsentCog
+
+    [command] = _cog(ConsentCog).get_app_commands()  # type: ignore[attr-defined]
+    assert command.name == "videoprivacy" and command.guild_only
+    [animate] = command.parameters
+    assert (animate.name, animate.required) == ("animate", True)
+    assert [c.value for c in animate.choices] == ["allow", "deny"]
+
+
+def test_animate_rule_choices_are_the_products() -> None:
+    (group,) = _cog(AdminCog).get_app_commands()  # type: ignore[attr-defined]
+    [animate] = [c for c in _walk(group) if c.qualified_name == "videoadmin animate"]
+    assert [c.value for c in animate.parameters[0].choices] == ["own", "anyone", "moderators"]
 
 
 def test_video_options_are_the_products() -> None:

@@ -60,6 +60,9 @@ def runs_to(stack: Stack, path: str) -> int:
 
 async def test_animate_an_attached_image_with_fast_and_camera_moves(stack: Stack) -> None:
     poster, member = stack.member("poster"), stack.member("animator")
+    # Another member's picture: this server lets anyone's be animated (the default, own
+    # images only, is tested in test_consent.py).
+    assert "anyone" in await stack.admin("animate", {"who": "anyone"})
     frame = jpeg(720, 480)
     source = await stack.dd.post_message(
         "my drawing", user=poster, attachments=[("drawing.jpg", frame, "image/jpeg")]
