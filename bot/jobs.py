@@ -389,7 +389,8 @@ class JobService(JobAtWiro, JobDelivery, JobFollowUps):
     async def _after_unexpected_error(self, job_id: int) -> Job:
         """End a job an unexpected error interrupted, by what was already spent on it.
 
-        Before the Run: failed and refunded. While the task runs at Wiro: the task is stopped
+        Before the Run: failed and refunded (once the Run has left, with what Wiro may bill
+        counted, `_fail_ambiguous`). While the task runs at Wiro: the task is stopped
         first, so that nothing bills unseen (`_stop_after_fault`). After Wiro finished: the
         clip is paid for, so the member gets its link and the job is charged."""
         job = await self.storage.get_job(job_id)
@@ -399,6 +400,13 @@ class JobService(JobAtWiro, JobDelivery, JobFollowUps):
             return await self._link_after_fault(job)
         if job.state is JobState.RUNNING and job.wiro_task_id:
             return await self._stop_after_fault(job)
+        if job.state is JobState.SUBMITTING and job.run_sent_at is not None:
+            # The Run had left: Wiro may run and bill a task whose id was not stored.
+            return await self._fail_ambiguous(
+                job,
+                f"Something went wrong on our side (job {job_id}) while sending it to Wiro. It "
+                "was not sent again, to avoid paying twice. Your credits were refunded.",
+            )
         return await self._finish(
             job,
             JobState.FAILED,

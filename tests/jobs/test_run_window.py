@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from bot.app import RUN_GRACE_SECONDS
 from bot.jobs import JobService, utcnow
+from bot.wiro.models import RunAccepted
 from bot.wiro.sandbox import TaskScript, WiroSimulator
 from cogs.audit import audit_line
 from storage.db import Database
@@ -241,3 +243,21 @@ async def test_a_cancel_while_the_image_uploads_sends_no_run(
     assert done.state is JobState.CANCELLED and done.cancelled_by == USER
     assert sim.runs == []  # nothing was sent, nothing billed
     assert await _kinds(db, job.id) == ["reserve", "refund"]
+
+
+async def test_a_bug_after_the_run_left_counts_what_wiro_may_bill(
+    service: JobService, sim: WiroSimulator, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_run = service.wiro.run
+
+    async def run_then_fail(**kwargs: Any) -> RunAccepted:
+        await real_run(**kwargs)  # Wiro accepted the task (and will bill it)...
+        raise RuntimeError("a bug before the task id was stored")  # ...the answer is lost
+
+    monkeypatch.setattr(service.wiro, "run", run_then_fail)
+    job = await service.submit(request(), None)
+    done = await wait_terminal(db, job.id)
+    assert done.state is JobState.FAILED and "not sent again" in (done.outcome_reason or "")
+    assert done.total_cost_usd == pytest.approx(EXPECTED_768P_6S) and done.cost_is_estimate
+    assert await _kinds(db, job.id) == ["reserve", "refund"]
+    assert len(sim.runs) == 1
