@@ -19,6 +19,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from bot.app.startup import build_wiro, disk_full, network_error, passing_trouble, unreachable
 from bot.settings import (
     ConfigError,
     DiscordSettings,
@@ -26,7 +27,6 @@ from bot.settings import (
     load_discord_settings,
     load_settings,
 )
-from bot.startup import build_wiro, disk_full, network_error, passing_trouble, unreachable
 from storage.sqlite import damaged
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ log = logging.getLogger("bot")
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
-SHUTDOWN_BUDGET_SECONDS = 9.0  # the process must be gone within 10 s of SIGTERM (bot/app.py)
+SHUTDOWN_BUDGET_SECONDS = 9.0  # gone within 10 s of SIGTERM (bot/app/video_bot.py)
 SYNC_TIMEOUT_SECONDS = 30.0
 
 
@@ -136,7 +136,7 @@ def _unusable_database(settings: Settings, exc: BaseException) -> int:
 
 
 async def _run_locked(settings: Settings, stop: asyncio.Event) -> int:
-    from bot.app import VideoBot
+    from bot.app.video_bot import VideoBot
     from storage.db import Database
 
     storage = Database(settings.database_path)
@@ -179,7 +179,7 @@ def report_run_failure(failure: BaseException | None) -> int:
     """Log why the Discord side stopped, in one line where the operator can act; the status."""
     import discord
 
-    from bot.publishing import PublishError
+    from bot.ops.publishing import PublishError
 
     if failure is None:
         return EXIT_OK
@@ -221,8 +221,8 @@ async def sync_commands(discord_settings: DiscordSettings, guild_id: int | None)
     import discord
     from pydantic import SecretStr
 
-    from bot.app import VideoBot
-    from bot.publishing import PublishError, publish
+    from bot.app.video_bot import VideoBot
+    from bot.ops.publishing import PublishError, publish
     from bot.wiro.client import WiroClient
     from storage.db import Database
 
@@ -289,11 +289,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.command == "backup":
         # Needs only DATABASE_PATH: an operator can back up without the bot's secrets.
-        from bot.backup import run_backup
+        from bot.ops.backup import run_backup
 
         return run_backup(args.dest)
     if args.command == "doctor":
-        from bot.doctor import run_doctor
+        from bot.ops.doctor import run_doctor
 
         return asyncio.run(run_doctor(live=args.live, yes=args.yes))
     from bot.logs import setup_logging

@@ -10,7 +10,8 @@ each in its own module:
 - `storage.approvals`: the approval queue (settings, held requests, decisions) and the budget
   alerts already announced;
 - `storage.consent`: whose images Animate may use (the server's rule, members who refused);
-- `storage.state`: facts the bot keeps about itself (the published command tree's hash).
+- `storage.state`: facts the bot keeps about itself (the published command tree's hash);
+- `storage.studio`: server styles.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from storage.jobs import JobTables
 from storage.ledger import LedgerTables
 from storage.sqlite import DEFAULT_BUSY_TIMEOUT_MS, from_db_time, to_db_time
 from storage.state import StateTables
+from storage.studio import StudioTables
 
 if TYPE_CHECKING:
     from storage.api import Storage
@@ -40,7 +42,14 @@ __all__ = [
 
 
 class Database(
-    JobTables, FrameTables, LedgerTables, GuildTables, ApprovalTables, ConsentTables, StateTables
+    JobTables,
+    FrameTables,
+    LedgerTables,
+    GuildTables,
+    ApprovalTables,
+    ConsentTables,
+    StateTables,
+    StudioTables,
 ):
     """The bot's SQLite file: jobs, the credit ledger and moderator settings."""
 

@@ -308,6 +308,37 @@ def m0009_run_window(db: SqliteUtilsDatabase) -> None:
     db.execute("ALTER TABLE jobs ADD COLUMN cost_is_estimate INTEGER NOT NULL DEFAULT 0")
 
 
+@_migration("0011_studio3")
+def m0011_studio3(db: SqliteUtilsDatabase) -> None:
+    # Delete: who removed the clip and when (the job row stays: /jobs, usage, the audit trail).
+    # Remix: the job whose clip it varies. Styles: the style's name and its text as they were
+    # when the job was asked (Re-roll, Remix, Extend and Remake run the same words even after a
+    # moderator edits or removes the style).
+    for statement in (
+        "ALTER TABLE jobs ADD COLUMN deleted_at TEXT",
+        "ALTER TABLE jobs ADD COLUMN deleted_by INTEGER",
+        "ALTER TABLE jobs ADD COLUMN remix_of INTEGER",
+        "ALTER TABLE jobs ADD COLUMN style TEXT",
+        "ALTER TABLE jobs ADD COLUMN style_prompt TEXT",
+        """
+        CREATE TABLE styles (
+            guild_id INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            name_key TEXT NOT NULL,
+            prompt TEXT NOT NULL,
+            camera TEXT,
+            model TEXT,
+            resolution TEXT,
+            duration INTEGER,
+            added_by INTEGER NOT NULL,
+            added_at TEXT NOT NULL,
+            PRIMARY KEY (guild_id, name_key)
+        )
+        """,
+    ):
+        db.execute(statement)
+
+
 @_migration("0012_animate_consent")
 def m0012_animate_consent(db: SqliteUtilsDatabase) -> None:
     # Consent for Animate: the server's rule (no row: "own"), the members who refused that

@@ -128,6 +128,14 @@ class Job(BaseModel):
     extends_job_id: int | None = None
     chain_seconds: int | None = None
     remake_of: int | None = None  # Remake in 1080P of this job
+    remix_of: int | None = None  # Remix: a variation of this job's clip, from its first frame
+    # A server style: its name (the card shows it apart from the prompt) and its text, kept as
+    # they were when the job was asked; `prompt` stays the member's own words.
+    style: str | None = None
+    style_prompt: str | None = None
+    # Delete: the clip message and the kept clip are gone; the row stays (no refund).
+    deleted_at: datetime | None = None
+    deleted_by: int | None = None
     output_url: str | None = None  # where the clip was downloaded from (linked when too big)
     output_size: int | None = None
     created_at: datetime
@@ -178,6 +186,9 @@ class NewJob:
     extends_job_id: int | None = None
     chain_seconds: int | None = None
     remake_of: int | None = None
+    remix_of: int | None = None
+    style: str | None = None
+    style_prompt: str | None = None
 
 
 class LedgerEntry(BaseModel):
@@ -229,6 +240,22 @@ class GuildSettings(BaseModel):
     audit_channel_id: int | None = None
     allowed_channel_ids: frozenset[int] = frozenset()
     blocked_words: tuple[str, ...] = ()
+
+
+class Style(BaseModel):
+    """A server's named preset: text added to a member's prompt, and default settings."""
+
+    model_config = ConfigDict(frozen=True)
+
+    guild_id: int
+    name: str
+    prompt: str  # may hold "{prompt}": where the member's words go
+    camera: str | None = None  # comma-joined moves, as on a job
+    model: str | None = None
+    resolution: Literal["768P", "1080P"] | None = None
+    duration: int | None = None
+    added_by: int
+    added_at: datetime
 
 
 class BlockedMember(BaseModel):

@@ -23,9 +23,9 @@ from pathlib import Path
 import pytest
 from sqlite_utils import Database as SqliteUtilsDatabase
 
-from bot.backup import BackupError, backup_database
-from bot.doctor import Checklist, check_database
 from bot.logs import setup_logging
+from bot.ops.backup import BackupError, backup_database
+from bot.ops.doctor import Checklist, check_database
 from bot.settings import Settings
 from storage import migrations
 from storage.db import Database

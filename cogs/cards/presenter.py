@@ -1,4 +1,5 @@
-"""`DiscordPresenter` implements `bot.jobs.JobPresenter`: it posts cards and clips through the
+"""`DiscordPresenter` implements `bot.jobs.service.JobPresenter`: it posts cards and clips through
+the
 bot token (never the 15-minute interaction token) and hands card edits to the `CardEditor`."""
 
 from __future__ import annotations
@@ -14,9 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot.delivery import RetryPolicy
-from bot.job_api import DISCORD_BASE_UPLOAD_LIMIT
-from bot.jobs import CardExtras, Delivery, PresenterError, UploadTooLarge
+from bot.jobs.contracts import (
+    DISCORD_BASE_UPLOAD_LIMIT,
+    CardExtras,
+    Delivery,
+    PresenterError,
+    UploadTooLarge,
+)
+from bot.jobs.outage import RetryPolicy
 from cogs.cards.outage import UNKNOWN_MESSAGE, describe, unavailable_as_retryable
 from cogs.cards.pacing import CardEditor, SendPacer
 from cogs.cards.render import THUMBNAIL_NAME, render_card
@@ -25,7 +31,7 @@ from cogs.common import NO_MENTIONS
 from storage.models import Job
 
 if TYPE_CHECKING:
-    from bot.app import VideoBot
+    from bot.app.video_bot import VideoBot
     from cogs.audit import AuditPoster
 
 log = logging.getLogger(__name__)
@@ -44,7 +50,7 @@ REPLY_REFUSED = frozenset({160002, 50035})
 
 
 class DiscordPresenter:
-    """`bot.jobs.JobPresenter` for Discord: cards, clip delivery, audit lines."""
+    """`bot.jobs.service.JobPresenter` for Discord: cards, clip delivery, audit lines."""
 
     def __init__(
         self,
@@ -134,7 +140,7 @@ class DiscordPresenter:
 
     async def _thumbnail_for(self, job: Job) -> bytes | None:
         """Rebuild the card's thumbnail from the stored first frame (None if it is gone)."""
-        from bot.media import make_thumbnail
+        from bot.media.images import make_thumbnail
 
         frame = await self.bot.storage.load_frame(job.id)
         if frame is None:
@@ -236,6 +242,7 @@ class DiscordPresenter:
                     allowed_mentions=mention,
                     nonce=nonce,
                     suppress_embeds=True,
+                    view=clip_view(job),
                 )
                 return Delivery(message_id=message.id, attached=True, note=note)
             except discord.HTTPException as exc:
@@ -264,7 +271,7 @@ class DiscordPresenter:
             "download it soon."
         )
         message = await self._send_reply(
-            job, reference, content=text, allowed_mentions=mention, nonce=nonce
+            job, reference, content=text, allowed_mentions=mention, nonce=nonce, view=clip_view(job)
         )
         return Delivery(message_id=message.id, attached=False, note=reason)
 
@@ -317,6 +324,7 @@ class DiscordPresenter:
                 allowed_mentions=requester_only(job),
                 ephemeral=False,
                 wait=True,
+                view=clip_view(job),
             )
         except discord.HTTPException as exc:
             log.info("job=%s follow-up upload refused (%s); linking instead", job.id, exc.status)
@@ -358,3 +366,12 @@ class DiscordPresenter:
 
     async def close(self, timeout: float = 3.0) -> None:
         await self.editor.flush(timeout=timeout)
+
+
+def clip_view(job: Job) -> discord.ui.View:
+    """The clip message's button: Delete (its requester or a moderator; cogs/cards/studio.py)."""
+    from cogs.cards.studio import DeleteButton
+
+    view = discord.ui.View(timeout=None)
+    view.add_item(DeleteButton(job.id))
+    return view

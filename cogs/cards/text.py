@@ -78,10 +78,14 @@ def requester_only(job: Job) -> discord.AllowedMentions:
     )
 
 
+def message_link(guild_id: int, channel_id: int, message_id: int) -> str:
+    return f"https://discord.com/channels/{guild_id}/{channel_id}/{message_id}"
+
+
 def card_link(job: Job) -> str:
     if job.card_message_id is None:
         return f"job {job.id}"
-    return f"https://discord.com/channels/{job.guild_id}/{job.channel_id}/{job.card_message_id}"
+    return message_link(job.guild_id, job.channel_id, job.card_message_id)
 
 
 def megabytes(size: int) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 import discord
 import pytest
 
-from bot.jobs import CardExtras, PresenterError, UploadTooLarge
+from bot.jobs.contracts import CardExtras, PresenterError, UploadTooLarge
 from cogs.cards import (
     CardEditor,
     DiscordPresenter,
@@ -96,7 +96,13 @@ def test_card_waiting_in_local_queue_shows_position() -> None:
         (
             JobState.SUCCEEDED,
             "Video ready",
-            ["video:reroll:7", "video:extend:7", "video:remake:7"],
+            [
+                "video:reroll:7",
+                "video:extend:7",
+                "video:remix:7",
+                "video:remake:7",
+                "video:delete:7",
+            ],
         ),
         (JobState.FAILED, "Video failed", ["video:reroll:7"]),
         (JobState.TIMED_OUT, "timed out", ["video:reroll:7"]),
@@ -125,6 +131,37 @@ def test_final_cards(state: JobState, title: str, buttons: list[str]) -> None:
     assert ids == buttons
 
 
+def test_a_deleted_clip_card_says_who_deleted_it_and_offers_no_follow_up() -> None:
+    done = job(
+        state=JobState.SUCCEEDED,
+        stage=Stage.DONE,
+        finished_at=NOW + timedelta(seconds=90),
+        result_message_id=123,
+        deleted_at=NOW + timedelta(minutes=5),
+        deleted_by=42,
+    )
+    embed, view = render_card(done, CardExtras())
+    f = fields(embed)
+    assert "deleted" in (embed.title or "").lower()
+    assert "<@42>" in f["Deleted"] and "not refunded" in f["Deleted"]
+    assert "Clip" not in f  # no link to a message that is gone
+    assert f["Charged"] == "1 credit"
+    assert view is None
+
+
+def test_a_remix_card_links_its_origin_and_shows_the_style_apart() -> None:
+    remix = job(
+        remix_of=5, style="Noir <@123456789012345678> **x**", style_prompt="in black and white"
+    )
+    embed, _ = render_card(remix, CardExtras(remix_of_message_id=555))
+    f = fields(embed)
+    assert f["Remix"] == "remix of [job 5](https://discord.com/channels/1/2/555)"
+    assert "<@123456789012345678>" not in f["Style"] and "Noir" in f["Style"]
+    assert "black and white" not in (embed.description or "")  # the member's words only
+    embed, _ = render_card(remix, CardExtras())
+    assert fields(embed)["Remix"] == "remix of job 5"
+
+
 def test_a_stitched_clip_offers_extend_and_reroll_and_says_when_the_chain_is_full() -> None:
     part = job(
         state=JobState.SUCCEEDED,
@@ -138,7 +175,8 @@ def test_a_stitched_clip_offers_extend_and_reroll_and_says_when_the_chain_is_ful
     assert view is not None
     # The dynamic items wrap the buttons Discord sees.
     buttons = {i.custom_id: i.item for i in view.children}  # type: ignore[attr-defined]
-    assert list(buttons) == ["video:reroll:7", "video:extend:7"]  # no remake of a chain
+    # No remake of a chain.
+    assert list(buttons) == ["video:reroll:7", "video:extend:7", "video:remix:7", "video:delete:7"]
     assert not buttons["video:extend:7"].disabled  # 6 more seconds still fit
     _, view = render_card(part, CardExtras(max_clip_seconds=58))
     assert view is not None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.wiro.sandbox import TaskScript
+from bot.wiro.simulator.server import TaskScript
 from tests.discord_double.world import Member, Message
 from tests.e2e.conftest import Stack, fake_clip, png
 from tests.e2e.test_studio import animate, open_form
@@ -112,6 +112,29 @@ async def test_an_author_who_refused_is_never_animated_by_others(stack: Stack) -
         stack.sim.script_next(TaskScript(clip=fake_clip(60_000)))
         text, card, _ = await animate(stack, photo, member, {"prompt": "smile"})
         assert card is not None, text
+    finally:
+        await rule(stack, "own")
+
+
+async def test_the_author_deletes_a_clip_made_from_their_image(stack: Stack) -> None:
+    author, member = stack.member("owner"), stack.member("animator")
+    photo = await picture(stack, author, "purple")
+    await rule(stack, "anyone")
+    try:
+        stack.sim.script_next(TaskScript(clip=fake_clip(60_000)))
+        text, card, job_id = await animate(stack, photo, member, {"prompt": "a wave"})
+        assert card is not None and job_id is not None, text
+        assert await stack.wait_final(card) == "✅ Video ready"
+        await stack.wait_clip(job_id)
+        # A third member may not; the picture's author may.
+        answer = await stack.click(card, f"video:delete:{job_id}", user=stack.member("third"))
+        assert "whose image it animated" in answer
+        answer = await stack.click(card, f"video:delete:{job_id}", user=author)
+        assert answer.startswith("Deleted the clip of job"), answer
+        assert stack.clip_messages(job_id) == []
+        await stack.dd.wait_for(
+            lambda: f"<@{author.user.id}>" in (stack.field(card, "Deleted") or ""), 10
+        )
     finally:
         await rule(stack, "own")
 

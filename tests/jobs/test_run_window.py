@@ -14,10 +14,11 @@ from typing import Any
 
 import pytest
 
-from bot.app import RUN_GRACE_SECONDS
-from bot.jobs import JobService, utcnow
+from bot.app.video_bot import RUN_GRACE_SECONDS
+from bot.jobs.contracts import utcnow
+from bot.jobs.service import JobService
 from bot.wiro.models import RunAccepted
-from bot.wiro.sandbox import TaskScript, WiroSimulator
+from bot.wiro.simulator.server import TaskScript, WiroSimulator
 from cogs.audit import audit_line
 from storage.db import Database
 from storage.models import JobState, NewJob
