@@ -5,22 +5,23 @@ Limit"), and 10,000 such answers (with 401 and 403) in 10 minutes ban the bot's 
 discord.py only reacts to a global 429: every request already in flight gets one too. At 50 busy
 channels the card editor alone sends about 50 edits a second (one per channel per second), so
 the bot paces its own REST requests through aiohttp's request-start hook (discord.py's public
-`http_trace` option): one every 1/`rate` s. Interaction responses and their webhooks are not
-subject to the global limit ("Interaction endpoints are not bound to the bot's Global Rate
-Limit") and are never delayed: the 3-second answer to a command does not wait behind edits.
+`http_trace` option): at most 45 start in any one second. Interaction responses and their
+webhooks are not subject to the global limit ("Interaction endpoints are not bound to the bot's
+Global Rate Limit") and are never delayed: the answer to a command does not wait behind edits.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
 from yarl import URL
 
-RATE_PER_S = 45.0  # under Discord's 50/s, with room for what a second's edge lets through
+LIMIT = 45  # requests in any one second: under Discord's 50, with room for network jitter
 _EXEMPT = ("/interactions/", "/webhooks/")
 
 
@@ -32,31 +33,42 @@ def counts_against_global_limit(url: URL) -> bool:
 
 
 class GlobalPace:
-    """Space the bot's REST requests at least 1/`rate` s apart (all routes together)."""
+    """At most `limit` of the bot's REST requests start in any `per` seconds (all routes).
+
+    A sliding window over the times requests really started: a spacing computed in advance
+    would let requests whose turns came while the event loop was busy all leave together."""
 
     def __init__(
         self,
-        rate: float = RATE_PER_S,
+        limit: int = LIMIT,
+        per: float = 1.0,
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        self.gap = 1.0 / rate
+        self.limit = limit
+        self.per = per
         self._clock = clock
         self._sleep = sleep
-        self._next = 0.0  # the earliest time the next request may start
+        self._started: deque[float] = deque()
+        self._lock = asyncio.Lock()
         self.delayed = 0  # requests that had to wait (for logs and tests)
 
     async def acquire(self) -> float:
-        """Take the next slot; return the seconds waited for it."""
-        now = self._clock()
-        slot = max(now, self._next)
-        self._next = slot + self.gap  # reserved before sleeping: concurrent callers queue up
-        wait = slot - now
-        if wait > 0:
-            self.delayed += 1
-            await self._sleep(wait)
-        return wait
+        """Wait for a place in the window; return the seconds waited."""
+        asked = self._clock()
+        async with self._lock:  # first come, first served
+            while True:
+                now = self._clock()
+                while self._started and now - self._started[0] >= self.per:
+                    self._started.popleft()
+                if len(self._started) < self.limit:
+                    break
+                await self._sleep(self._started[0] + self.per - now)
+            self._started.append(now)
+        waited = now - asked
+        self.delayed += waited > 0
+        return waited
 
     def trace_config(self) -> aiohttp.TraceConfig:
         """The aiohttp hook to pass to discord.py as `http_trace`."""
