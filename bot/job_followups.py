@@ -18,7 +18,7 @@ from bot.media import FirstFrame
 from bot.video import VideoError
 from bot.video.last_frames import LastFrames
 from storage.db import Database
-from storage.models import Job, JobState
+from storage.models import FollowUp, Job, JobState
 
 # The lifecycle's logger: every line of a job reads "bot.jobs", whichever part wrote it.
 log = logging.getLogger("bot.jobs")
@@ -59,10 +59,7 @@ class JobFollowUps:
         job = await self.storage.get_job(job_id)
         if job.user_id != actor_id:
             raise Refused("Only the member who asked for this video can re-roll it.")
-        in_flight = await self.storage.jobs_in_flight(job.guild_id)
-        if any(j.reroll_of == job_id and j.user_id == actor_id for j in in_flight):
-            # Almost always a double click: one re-roll at a time per card.
-            raise Refused("A re-roll of this video is already on its way.")
+        await self._refuse_if_on_its_way(FollowUp.REROLL, job_id)
         frame = await self._stored_first_frame(job)
         req = _same_request(
             job,
@@ -76,6 +73,12 @@ class JobFollowUps:
             chain_seconds=job.chain_seconds,
         )
         return await self.submit(req, frame, thumbnail=await _thumbnail(frame))
+
+    async def _refuse_if_on_its_way(self, kind: FollowUp, job_id: int) -> None:
+        """The early answer to a second click, before any image work. The rule itself holds
+        inside the reservation (`FollowUpInFlight`): two clicks at once still make one job."""
+        if await self.storage.follow_up_in_flight(kind, job_id) is not None:
+            raise Refused(on_its_way_words(kind))
 
     async def _stored_first_frame(self, job: Job) -> FirstFrame | None:
         if not job.has_image:
@@ -112,9 +115,7 @@ class JobFollowUps:
         allowed = extend_lengths(job, self.config.max_clip_seconds)
         if duration not in allowed:
             raise Refused(_length_refusal(job, duration, allowed, self.config.max_clip_seconds))
-        in_flight = await self.storage.jobs_in_flight(job.guild_id)
-        if any(j.extends_job_id == job_id and j.reroll_of is None for j in in_flight):
-            raise Refused("An extension of this video is already on its way.")
+        await self._refuse_if_on_its_way(FollowUp.EXTEND, job_id)
         req = VideoRequest(
             guild_id=job.guild_id,
             channel_id=job.channel_id,
@@ -177,9 +178,7 @@ class JobFollowUps:
             raise Refused("Only the member who asked for this video can remake it.")
         if not can_remake(job):
             raise Refused("Only a finished 768P, 6-second clip can be remade in 1080P.")
-        in_flight = await self.storage.jobs_in_flight(job.guild_id)
-        if any(j.remake_of == job_id for j in in_flight):
-            raise Refused("A 1080P remake of this video is already on its way.")
+        await self._refuse_if_on_its_way(FollowUp.REMAKE, job_id)
         frame = await self._stored_first_frame(job)
         req = _same_request(
             job,
@@ -195,6 +194,18 @@ class JobFollowUps:
 
 
 EXTEND_LENGTHS = {"768P": (6, 10), "1080P": (6,)}
+
+# Almost always a double click: one follow-up of each kind at a time per clip.
+_ON_ITS_WAY = {
+    FollowUp.REROLL: "A re-roll of this video is already on its way.",
+    FollowUp.EXTEND: "An extension of this video is already on its way.",
+    FollowUp.REMAKE: "A 1080P remake of this video is already on its way.",
+}
+
+
+def on_its_way_words(kind: FollowUp) -> str:
+    """The answer to a follow-up asked again while the first one is in flight."""
+    return _ON_ITS_WAY[kind]
 
 
 def _same_request(

@@ -59,6 +59,7 @@ from bot.job_followups import (
     can_remake,
     extend_blocker,
     extend_lengths,
+    on_its_way_words,
     too_big_to_keep,
 )
 from bot.job_wiro import JobAtWiro
@@ -69,7 +70,7 @@ from bot.video.last_frames import LastFrames
 from bot.video.store import ClipStore
 from bot.wiro.client import WiroClient
 from bot.wiro_queue import LocalQueue
-from storage.api import IllegalTransition, ReservationRefused
+from storage.api import FollowUpInFlight, IllegalTransition, ReservationRefused
 from storage.approvals import ApprovalStatus
 from storage.db import Database
 from storage.models import Job, JobState, NewJob, Stage
@@ -247,6 +248,9 @@ class JobService(JobAtWiro, JobDelivery, JobFollowUps):
         except ReservationRefused as exc:
             assert isinstance(exc.refusal, quota.Refusal)
             raise LimitReached(exc.refusal) from None
+        except FollowUpInFlight as exc:
+            log.info("not reserved: %s", exc)
+            raise Refused(on_its_way_words(exc.kind)) from None
         current_job.set(job.id)  # this interaction's task: its log lines name the job
         jlog = job_logger(log, job.id)
         jlog.info(

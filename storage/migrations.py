@@ -295,6 +295,15 @@ def m0007_delivery_outage(db: SqliteUtilsDatabase) -> None:
     db.execute("ALTER TABLE jobs ADD COLUMN delivery_unavailable_since TEXT")
 
 
+@_migration("0010_card_truth")
+def m0010_card_truth(db: SqliteUtilsDatabase) -> None:
+    # Card changes not yet shown on a job's card (0: the card is up to date). Raised with every
+    # state change and render request, cleared by the edit that shows the newest; a start
+    # re-renders every card still marked, so a crash never leaves a card with an old state.
+    db.execute("ALTER TABLE jobs ADD COLUMN card_pending INTEGER NOT NULL DEFAULT 0")
+    db.execute("CREATE INDEX jobs_card_pending ON jobs (updated_at) WHERE card_pending > 0")
+
+
 def migration_names() -> list[str]:
     """Return the names of all known migrations, in order (index + 1 is the version)."""
     return list(_names)
