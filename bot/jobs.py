@@ -19,6 +19,7 @@ was not created.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -71,7 +72,7 @@ from bot.video.store import ClipStore
 from bot.wiro.client import WiroClient
 from bot.wiro_queue import LocalQueue
 from storage.api import FollowUpInFlight, IllegalTransition, ReservationRefused
-from storage.approvals import ApprovalStatus
+from storage.approvals import ApprovalStatus, Hold
 from storage.db import Database
 from storage.models import Job, JobState, NewJob, Stage
 
@@ -157,6 +158,9 @@ class JobService(JobAtWiro, JobDelivery, JobFollowUps):
         # the card until the task moves on. Not stored: a restart re-learns it at its first poll.
         self._retrying: set[int] = set()
         self._stopping: set[int] = set()  # jobs whose task a background stop is stopping
+        # Jobs reserved by a submit() of this process that has not recorded their card yet:
+        # resume_all leaves them to it (they are not jobs a crash left without a card).
+        self._carding: set[int] = set()
 
     # ------------------------------------------------------------------------------------------
     # Checks before anything is spent (bot.admission)
@@ -251,6 +255,28 @@ class JobService(JobAtWiro, JobDelivery, JobFollowUps):
         except FollowUpInFlight as exc:
             log.info("not reserved: %s", exc)
             raise Refused(on_its_way_words(exc.kind)) from None
+        self._carding.add(job.id)
+        try:
+            return await self._show_and_start(job, req, frame, cost, hold, thumbnail, note)
+        finally:
+            self._carding.discard(job.id)
+
+    async def _show_and_start(
+        self,
+        job: Job,
+        req: VideoRequest,
+        frame: FirstFrame | None,
+        cost: int,
+        hold: Hold | None,
+        thumbnail: bytes | None,
+        note: str | None,
+    ) -> Job:
+        """Store the first frame, post the card, record it, then start the job (or hold it).
+
+        Nothing reaches Wiro before the card is posted and recorded: a job the member never
+        saw is refunded instead (here, or by `resume_all` after a crash)."""
+        presenter = self.presenter
+        assert presenter is not None  # checked by submit() before anything was written
         current_job.set(job.id)  # this interaction's task: its log lines name the job
         jlog = job_logger(log, job.id)
         jlog.info(
@@ -277,7 +303,7 @@ class JobService(JobAtWiro, JobDelivery, JobFollowUps):
                 "not used. Please try again."
             ) from None
         try:
-            message_id = await self.presenter.post_card(
+            message_id = await presenter.post_card(
                 job, await self._extras(job, note=note), thumbnail
             )
         except Exception as exc:
@@ -287,17 +313,24 @@ class JobService(JobAtWiro, JobDelivery, JobFollowUps):
                 "I couldn't post the job card in this channel (check that I can send messages, "
                 "embed links and attach files here). Your credits were not used."
             ) from None
+        card = {"card_message_id": message_id, "card_posted_at": self.clock()}
         try:
-            job = await self.storage.update_job(
-                job.id, card_message_id=message_id, card_posted_at=self.clock()
-            )
-        finally:
-            # Even if recording the card failed, the job runs (and ends) rather than holding
-            # the member's credits and a concurrency slot until the next restart. A held job
-            # waits for its review instead (and expires, refunded, if that never comes).
-            if hold is None:
-                self._launch(job.id)
-        if hold is not None and self.gate is not None:
+            job = await self.storage.update_job(job.id, **card)
+        except Exception:
+            # Not run: a job whose card is not on record is one resume_all would refund. The
+            # failure carries the card id, so the card itself says so if this write lands.
+            jlog.exception("could not record the job card")
+            with contextlib.suppress(Exception):
+                await self._finish(
+                    job, JobState.FAILED, "The bot could not record this job.", **card
+                )
+            raise Refused(
+                "Something went wrong on our side while starting your video; your credits were "
+                "not used. Please try again."
+            ) from None
+        if hold is None:
+            self._launch(job.id)  # a held job waits for its review (and expires, refunded)
+        elif self.gate is not None:
             await self.gate.open_review(job)
         return job
 
@@ -335,7 +368,9 @@ class JobService(JobAtWiro, JobDelivery, JobFollowUps):
             job = await self.storage.get_job(job_id)
             resumed_delivery = job.state is JobState.DELIVERING
             while not job.is_terminal:
-                if job.state in (JobState.PENDING, JobState.WAITING):
+                if job.state in (JobState.PENDING, JobState.WAITING) and _never_shown(job):
+                    job = await self._close_unseen(job)
+                elif job.state in (JobState.PENDING, JobState.WAITING):
                     job = await self._submit(job)
                 elif job.state is JobState.SUBMITTING:
                     # Only after a restart: the Run may or may not have reached Wiro. Sending it
@@ -490,13 +525,54 @@ class JobService(JobAtWiro, JobDelivery, JobFollowUps):
     # Start-up and shut-down
     # ------------------------------------------------------------------------------------------
     async def resume_all(self) -> int:
-        """Pick up every job in flight from SQLite; return how many."""
+        """Pick up every job in flight from SQLite; return how many were resumed.
+
+        A job a crash left before its card was posted (and so before Wiro) is not run: it is
+        refunded and closed (`_close_unseen`)."""
         await asyncio.to_thread(self._remove_stale_downloads)
-        jobs = await self.storage.jobs_in_flight()
-        for job in jobs:
+        resumed = 0
+        for job in await self.storage.jobs_in_flight():
+            if job.id in self._carding:
+                continue  # reserved by a /video of this process, which is posting its card
+            if _never_shown(job):
+                await self._close_unseen(job)
+                continue
             job_logger(log, job.id).info("resuming in state %s", job.state.value)
             self._launch(job.id)
-        return len(jobs)
+            resumed += 1
+        return resumed
+
+    async def _close_unseen(self, job: Job) -> Job:
+        """Refund and close a job whose card was never posted: the member never saw it.
+
+        Chosen over posting the card late and running it: the member was told nothing (their
+        /video ended with the crash) and may well have asked again meanwhile, so running it
+        could charge them twice; a card appearing minutes later without context confuses.
+        The interaction token that could tell them privately is never stored (a credential),
+        so the log and the audit line say it."""
+        job_logger(log, job.id).warning(
+            "closing a job whose card was never posted (state %s, user=%s); refunding, not run",
+            job.state.value,
+            job.user_id,
+        )
+        try:
+            job = await self._finish(
+                job,
+                JobState.FAILED,
+                "The bot restarted before this request's card was posted, so it was not run. "
+                "Its credits were refunded.",
+            )
+        except IllegalTransition:
+            return await self.storage.get_job(job.id)
+        # A held request never got its review message either: close its review too.
+        await self.storage.decide_approval(
+            job.id,
+            ApprovalStatus.CANCELLED,
+            actor_id=None,
+            reason="the request ended before review",
+            now=self.clock(),
+        )
+        return job
 
     def _remove_stale_downloads(self) -> None:
         """Delete half-downloaded clips and video scratch files a killed process left behind
@@ -606,3 +682,8 @@ class JobService(JobAtWiro, JobDelivery, JobFollowUps):
 
     def _deadline_passed(self, job: Job) -> bool:
         return self._seconds_left(job) <= 0
+
+
+def _never_shown(job: Job) -> bool:
+    """A job that has not reached Wiro and whose card was never posted (a crash in between)."""
+    return job.card_message_id is None and job.state in (JobState.PENDING, JobState.WAITING)

@@ -1,0 +1,188 @@
+"""The member is charged only for a job they saw, and every card ends up telling the truth.
+
+Crashes between the reservation and the card, and between a state change and its (paced)
+card edit, against a real database, the Wiro simulator and a recording presenter."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import pytest
+
+from bot.jobs import CardExtras, JobService, Refused
+from bot.wiro.sandbox import TaskScript, WiroSimulator
+from storage.approvals import ApprovalStatus, Hold
+from storage.db import Database
+from storage.models import Job, JobState, NewJob
+from tests.factories import reservation_args
+from tests.jobs.conftest import (
+    GUILD,
+    USER,
+    RecordingPresenter,
+    request,
+    wait_state,
+    wait_terminal,
+)
+
+
+@dataclass
+class StuckCardPresenter(RecordingPresenter):
+    """Posting a card hangs until `release` is set: the process can "die" meanwhile."""
+
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    asked: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def post_card(self, job: Job, extras: CardExtras, thumbnail: bytes | None) -> int:
+        self.asked.set()
+        await self.release.wait()
+        return await super().post_card(job, extras, thumbnail)
+
+
+async def _kinds(db: Database, job_id: int) -> list[str]:
+    return [entry.kind for entry in await db.ledger_for_job(job_id)]
+
+
+async def _crash_before_the_card(service: JobService, presenter: StuckCardPresenter) -> Job:
+    """Submit a /video and kill the process while its card is being posted."""
+    submitting = asyncio.ensure_future(service.submit(request(), None))
+    await asyncio.wait_for(presenter.asked.wait(), 10)
+    submitting.cancel()  # SIGKILL: nothing after this await runs
+    with pytest.raises(asyncio.CancelledError):
+        await submitting
+    await service.shutdown(timeout=2)
+    [job] = await service.storage.jobs_in_flight()
+    assert (job.state, job.card_message_id) == (JobState.PENDING, None)
+    return job
+
+
+# ------------------------------------------------------------------------------------------
+# No charge for a job the member never saw
+# ------------------------------------------------------------------------------------------
+async def test_a_crash_before_the_card_is_refunded_at_start_and_never_run(
+    make_service: Callable[..., JobService], sim: WiroSimulator, db: Database
+) -> None:
+    stuck = StuckCardPresenter()
+    first = make_service()
+    first.presenter = stuck
+    job = await _crash_before_the_card(first, stuck)
+
+    presenter = RecordingPresenter()
+    second = make_service()
+    second.presenter = presenter
+    assert await second.resume_all() == 0
+    closed = await db.get_job(job.id)
+    assert closed.state is JobState.FAILED
+    assert "card was posted" in (closed.outcome_reason or "")
+    assert await _kinds(db, job.id) == ["reserve", "refund"]
+    await asyncio.sleep(0.3)
+    assert sim.runs == []  # no Run, then or later
+    assert presenter.posted == []  # no card appears minutes later without context
+    assert [j.id for j in presenter.finished] == [job.id]  # the audit line says what happened
+    # The member, who tried again meanwhile, pays for that one run only.
+    again = await second.submit(request(), None)
+    assert (await wait_terminal(db, again.id)).state is JobState.SUCCEEDED
+    assert (await second.quota_status(GUILD, USER, ())).used == again.credits
+
+
+async def test_a_job_queued_locally_without_a_card_is_refunded_too(
+    make_service: Callable[..., JobService], sim: WiroSimulator, db: Database
+) -> None:
+    """WAITING: Wiro said "busy" (no task was created), so it has not reached Wiro either."""
+    job = await db.create_job_with_reservation(
+        NewJob(guild_id=GUILD, channel_id=1, user_id=USER, prompt="never shown"),
+        **reservation_args(now=(service := make_service()).clock()),
+    )
+    await db.transition(job.id, JobState.SUBMITTING)
+    await db.transition(job.id, JobState.WAITING)
+    assert await service.resume_all() == 0
+    assert (await db.get_job(job.id)).state is JobState.FAILED
+    assert await _kinds(db, job.id) == ["reserve", "refund"]
+    assert sim.runs == []
+
+
+async def test_start_leaves_alone_a_job_whose_card_is_being_posted_right_now(
+    make_service: Callable[..., JobService], sim: WiroSimulator, db: Database
+) -> None:
+    """The bot resumes jobs once Discord is ready, while members can already use /video: a
+    job reserved by this process, card not posted yet, is neither refunded nor run early."""
+    stuck = StuckCardPresenter()
+    service = make_service()
+    service.presenter = stuck
+    submitting = asyncio.ensure_future(service.submit(request(), None))
+    await asyncio.wait_for(stuck.asked.wait(), 10)
+    assert await service.resume_all() == 0
+    await asyncio.sleep(0.3)
+    [job] = await db.jobs_in_flight()
+    assert job.state is JobState.PENDING
+    assert sim.runs == []  # no Run before its card
+    stuck.release.set()
+    job = await submitting
+    assert (await wait_terminal(db, job.id)).state is JobState.SUCCEEDED
+    assert len(sim.runs) == 1
+
+
+async def test_a_card_that_cannot_be_recorded_is_not_run(
+    make_service: Callable[..., JobService],
+    sim: WiroSimulator,
+    db: Database,
+    presenter: RecordingPresenter,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    service = make_service()
+    real_update = db.update_job
+
+    async def update_job(job_id: int, **fields: object) -> Job:
+        if "card_message_id" in fields:
+            raise OSError(28, "No space left on device")
+        return await real_update(job_id, **fields)
+
+    monkeypatch.setattr(db, "update_job", update_job)
+    with pytest.raises(Refused, match="credits were not used"):
+        await service.submit(request(), None)
+    [job] = await db.jobs_for_guild(GUILD)
+    assert job.state is JobState.FAILED
+    # The failure carries the card's id: the card itself says what happened.
+    assert job.card_message_id is not None
+    assert [(j.id, j.state) for j, _ in presenter.updates] == [(job.id, JobState.FAILED)]
+    assert await _kinds(db, job.id) == ["reserve", "refund"]
+    await asyncio.sleep(0.3)
+    assert sim.runs == []
+
+
+async def test_a_job_that_reached_wiro_without_a_recorded_card_still_runs(
+    make_service: Callable[..., JobService], sim: WiroSimulator, db: Database
+) -> None:
+    """Only jobs that have not reached Wiro are closed: a task already running is followed."""
+    service = make_service()
+    sim.script_next(TaskScript(generate=0.5))
+    job = await service.submit(request(), None)
+    await wait_state(db, job.id, JobState.RUNNING)
+    await service.shutdown(timeout=2)
+    await db.update_job(job.id, card_message_id=None)  # as in a database from before
+    second = make_service()
+    assert await second.resume_all() == 1
+    assert (await wait_terminal(db, job.id)).state is JobState.SUCCEEDED
+    assert len(sim.runs) == 1
+
+
+async def test_a_held_request_without_a_card_is_closed_with_its_review(
+    make_service: Callable[..., JobService], sim: WiroSimulator, db: Database
+) -> None:
+    """Waiting for a moderator, but its card (and so its review message) was never posted: no
+    moderator can ever see it, so it is refunded now rather than after the expiry."""
+    service = make_service()
+    now = service.clock()
+    job = await db.create_job_with_reservation(
+        NewJob(guild_id=GUILD, channel_id=1, user_id=USER, prompt="held, never shown"),
+        **reservation_args(now=now),
+        hold=Hold(review_channel_id=77, expires_at=now + timedelta(hours=24)),
+    )
+    assert await service.resume_all() == 0
+    assert (await db.get_job(job.id)).state is JobState.FAILED
+    assert await _kinds(db, job.id) == ["reserve", "refund"]
+    approval = await db.approval(job.id)
+    assert approval is not None and approval.status is ApprovalStatus.CANCELLED
+    assert await db.unsettled_approvals() == []
