@@ -23,7 +23,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import ClassVar
 
 from bot import camera, quota
@@ -108,6 +108,13 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+# A card still behind its job is rendered again at every start and sweep for this long after
+# the job last changed; then it is given up (logged). Older cards would be reposted (Discord
+# cannot edit them after an hour), far from the conversation they belong to.
+CARD_TRUTH_WINDOW = timedelta(hours=24)
+# The sweep leaves alone cards changed this recently: their edit is likely still on its way.
+CARD_SWEEP_SETTLE = timedelta(minutes=5)
+
 
 class JobService(JobAtWiro, JobDelivery, JobFollowUps):
     """Run every /video job from reservation to its final card."""
@@ -116,6 +123,8 @@ class JobService(JobAtWiro, JobDelivery, JobFollowUps):
     # JOB_TIMEOUT_MINUTES is the deadline, and the words members read name it); only the e2e
     # launcher (tests/e2e/launch_bot.py) shortens it, as it shortens Discord's pacing windows.
     deadline_scale: ClassVar[float] = 1.0
+    # How often cards whose edit failed for good are tried again (besides every start).
+    card_sweep_seconds: ClassVar[float] = 600.0
 
     def __init__(
         self,
@@ -161,6 +170,7 @@ class JobService(JobAtWiro, JobDelivery, JobFollowUps):
         # Jobs reserved by a submit() of this process that has not recorded their card yet:
         # resume_all leaves them to it (they are not jobs a crash left without a card).
         self._carding: set[int] = set()
+        self._card_sweep = BackgroundTasks("cards")
 
     # ------------------------------------------------------------------------------------------
     # Checks before anything is spent (bot.admission)
@@ -527,9 +537,15 @@ class JobService(JobAtWiro, JobDelivery, JobFollowUps):
     async def resume_all(self) -> int:
         """Pick up every job in flight from SQLite; return how many were resumed.
 
+        First every card whose latest change never reached it is rendered again (finished
+        jobs included: a crash can land between a job's end and its paced card edit), then
+        the runners start; the sweep keeps retrying cards whose edit failed for good.
         A job a crash left before its card was posted (and so before Wiro) is not run: it is
         refunded and closed (`_close_unseen`)."""
         await asyncio.to_thread(self._remove_stale_downloads)
+        await self.refresh_stale_cards()
+        if not len(self._card_sweep):
+            self._card_sweep.spawn(self._sweep_cards(), name="card-sweep")
         resumed = 0
         for job in await self.storage.jobs_in_flight():
             if job.id in self._carding:
@@ -574,6 +590,40 @@ class JobService(JobAtWiro, JobDelivery, JobFollowUps):
         )
         return job
 
+    async def refresh_stale_cards(self, *, settled_for: timedelta = timedelta(0)) -> int:
+        """Render again every card still marked as behind its job; return how many.
+
+        Only changes of the last `CARD_TRUTH_WINDOW` (older marks are given up and logged),
+        and only those at least `settled_for` old. Jobs a runner drives are left to it: its
+        next render carries what this one cannot know (queue position, a delayed delivery)."""
+        now = self.clock()
+        forgotten = await self.storage.forget_stale_cards(now - CARD_TRUTH_WINDOW)
+        if forgotten:
+            log.warning(
+                "gave up showing the latest state on %d cards unchanged for %s",
+                forgotten,
+                CARD_TRUTH_WINDOW,
+            )
+        shown = 0
+        for job in await self.storage.stale_cards(now - CARD_TRUTH_WINDOW):
+            if self.driving(job.id) or now - job.updated_at < settled_for:
+                continue
+            job_logger(log, job.id).info(
+                "card may not show its %s state; rendering it again", job.state.value
+            )
+            await self._render(job)
+            shown += 1
+        return shown
+
+    async def _sweep_cards(self) -> None:
+        """Retry cards whose last edit failed for good (a long Discord outage), now and then."""
+        while True:
+            await asyncio.sleep(self.card_sweep_seconds)
+            try:
+                await self.refresh_stale_cards(settled_for=CARD_SWEEP_SETTLE)
+            except Exception:
+                log.exception("card sweep failed; trying again at the next one")
+
     def _remove_stale_downloads(self) -> None:
         """Delete half-downloaded clips and video scratch files a killed process left behind
         (none is in use yet)."""
@@ -591,6 +641,7 @@ class JobService(JobAtWiro, JobDelivery, JobFollowUps):
         Runs already sent to Wiro get up to `submit_grace` seconds to be answered and saved,
         so that a restart does not lose a task Wiro accepted (and bills)."""
         self._accepting = False
+        await self._card_sweep.cancel_all(timeout=timeout)
         await self._tasks.cancel_all(timeout=timeout)
         # After the runners: a delivery may have started a decode until it stopped.
         await self.last_frames.close(timeout=timeout)
@@ -626,6 +677,9 @@ class JobService(JobAtWiro, JobDelivery, JobFollowUps):
         if self.presenter is None or job.card_message_id is None:
             return
         try:
+            # Marked first: if the process dies before the (paced) edit lands, the next start
+            # renders this card again. The edit clears the mark (`Storage.card_shown`).
+            await self.storage.request_card(job.id)
             extras = await self._extras(
                 job,
                 queue_position=queue_position,

@@ -80,11 +80,18 @@ class DiscordPresenter:
         self.editor.submit(job, extras)
 
     async def edit_card(self, job: Job, extras: CardExtras) -> None:
-        """Apply one card state now (called by the editor, paced)."""
+        """Apply one card state now (called by the editor, paced).
+
+        Once Discord has it, the job's "card behind" mark is cleared, unless the job changed
+        again meanwhile (that change's own edit follows, or the next start renders it)."""
         # Re-read: a later state may already be stored; the card always shows the newest.
         job = await self.bot.storage.get_job(job.id)
         if job.card_message_id is None:
             return
+        await self._show(job, job.card_message_id, extras)
+        await self.bot.storage.card_shown(job.id, job.card_pending)
+
+    async def _show(self, job: Job, card_id: int, extras: CardExtras) -> None:
         has_thumb = job.has_image
         embed, view = render_card(job, extras, has_thumbnail=has_thumb)
         too_old = (
@@ -95,7 +102,7 @@ class DiscordPresenter:
             try:
                 await (
                     self._channel(job)
-                    .get_partial_message(job.card_message_id)
+                    .get_partial_message(card_id)
                     .edit(embed=embed, view=view, allowed_mentions=NO_MENTIONS)
                 )
                 return

@@ -353,6 +353,7 @@ class FakeChannel:
 class FakeStorage:
     def __init__(self, stored: Job) -> None:
         self.job = stored
+        self.shown = []
 
     async def get_job(self, job_id: int) -> Job:
         return self.job
@@ -363,6 +364,12 @@ class FakeStorage:
 
     async def load_frame(self, job_id: int) -> Any:
         return self.frame
+
+    async def card_shown(self, job_id: int, pending: int) -> bool:
+        self.shown.append(pending)
+        return True
+
+    shown: list[int]
 
     frame: Any = None
 
@@ -532,3 +539,32 @@ async def test_a_reposted_card_without_its_frame_drops_the_thumbnail() -> None:
     sent = channel.sent[0]
     assert "file" not in sent
     assert not sent["embed"].thumbnail.url
+
+
+# ------------------------------------------------------------------------------------------
+# The "card behind" mark (a real database)
+# ------------------------------------------------------------------------------------------
+async def test_an_edit_that_lands_clears_the_mark_and_one_that_fails_keeps_it(
+    tmp_path: Path,
+) -> None:
+    from storage.models import NewJob
+    from tests.factories import open_database, reserve_and_walk
+
+    db = await open_database(tmp_path / "bot.sqlite3")
+    try:
+        made = await reserve_and_walk(
+            db, NewJob(guild_id=1, channel_id=2, user_id=3, prompt="a lighthouse"), now=NOW
+        )
+        await db.update_job(made.id, card_message_id=99, card_posted_at=NOW)
+        stored = await db.transition(made.id, JobState.CANCELLED, stage=Stage.DONE)
+        channel = FakeChannel(edit_errors=[http_error(403, 50001, discord.Forbidden)])
+        presenter, bot = presenter_for(stored, channel)
+        bot.storage = db  # type: ignore[assignment]
+        with pytest.raises(discord.Forbidden):
+            await presenter.edit_card(stored, CardExtras())
+        assert (await db.get_job(made.id)).card_pending == 1  # the next start tries again
+        await presenter.edit_card(stored, CardExtras())
+        assert channel.edited == [99]
+        assert (await db.get_job(made.id)).card_pending == 0
+    finally:
+        await db.close()

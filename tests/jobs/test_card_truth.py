@@ -12,7 +12,7 @@ from datetime import timedelta
 
 import pytest
 
-from bot.jobs import CardExtras, JobService, Refused
+from bot.jobs import CardExtras, JobService, Refused, utcnow
 from bot.wiro.sandbox import TaskScript, WiroSimulator
 from storage.approvals import ApprovalStatus, Hold
 from storage.db import Database
@@ -186,3 +186,117 @@ async def test_a_held_request_without_a_card_is_closed_with_its_review(
     approval = await db.approval(job.id)
     assert approval is not None and approval.status is ApprovalStatus.CANCELLED
     assert await db.unsettled_approvals() == []
+
+
+# ------------------------------------------------------------------------------------------
+# The card always ends up telling the truth
+# ------------------------------------------------------------------------------------------
+@dataclass
+class PacedPresenter(RecordingPresenter):
+    """Card edits wait in memory, as behind the real per-channel pacing, until `flush()`.
+
+    `flush()` does what the Discord presenter's edit does: re-read the job, show it, and clear
+    its mark; with `broken`, Discord refuses every edit (the mark stays)."""
+
+    db: Database | None = None
+    broken: bool = False
+    waiting: dict[int, Job] = field(default_factory=dict)
+    shown: dict[int, JobState] = field(default_factory=dict)
+
+    async def update_card(self, job: Job, extras: CardExtras) -> None:
+        await super().update_card(job, extras)
+        self.waiting[job.id] = job
+
+    async def flush(self) -> None:
+        assert self.db is not None
+        for job_id in list(self.waiting):
+            del self.waiting[job_id]
+            if self.broken:
+                continue
+            job = await self.db.get_job(job_id)
+            self.shown[job_id] = job.state
+            await self.db.card_shown(job_id, job.card_pending)
+
+
+async def _stale(db: Database) -> set[int]:
+    return {job.id for job in await db.stale_cards(utcnow() - timedelta(hours=1))}
+
+
+async def test_cards_whose_edits_never_ran_show_the_final_state_after_a_restart(
+    make_service: Callable[..., JobService], sim: WiroSimulator, db: Database
+) -> None:
+    """The process dies with card edits still waiting for their turn: a delivered job, a
+    cancelled one and one still running. The next start shows every card's latest state,
+    finished jobs included."""
+    first = make_service()
+    first.presenter = dying = PacedPresenter(db=db)
+    delivered = await first.submit(request(), None)
+    assert (await wait_terminal(db, delivered.id)).state is JobState.SUCCEEDED
+    sim.script_next(TaskScript(queue=30.0))
+    cancelled = await first.submit(request(user_id=USER + 1), None)
+    await wait_state(db, cancelled.id, JobState.RUNNING)
+    sim.script_next(TaskScript(generate=3.0))
+    running = await first.submit(request(user_id=USER + 2), None)
+    await first.cancel(cancelled.id, USER + 1, is_moderator=False)
+    assert (await wait_terminal(db, cancelled.id)).state is JobState.CANCELLED
+    await wait_state(db, running.id, JobState.RUNNING)
+    await first.shutdown(timeout=2)  # SIGKILL: the waiting edits are lost with the process
+    assert dying.shown == {}
+    assert await _stale(db) == {delivered.id, cancelled.id, running.id}
+
+    second = make_service()
+    second.presenter = restarted = PacedPresenter(db=db)
+    await second.resume_all()
+    await restarted.flush()
+    assert restarted.shown[delivered.id] is JobState.SUCCEEDED
+    assert restarted.shown[cancelled.id] is JobState.CANCELLED
+    assert running.id in restarted.shown
+    assert (await wait_terminal(db, running.id)).state is JobState.SUCCEEDED
+    await restarted.flush()
+    assert restarted.shown[running.id] is JobState.SUCCEEDED
+    assert await _stale(db) == set()
+
+
+async def test_a_card_edit_that_failed_for_good_is_tried_again_until_it_lands(
+    make_service: Callable[..., JobService], db: Database
+) -> None:
+    service = make_service()
+    service.presenter = presenter = PacedPresenter(db=db, broken=True)
+    job = await service.submit(request(), None)
+    await wait_terminal(db, job.id)
+    await presenter.flush()  # Discord refuses the final edit, past the editor's retries
+    assert await _stale(db) == {job.id}
+    # The sweep leaves alone a card whose job changed moments ago (its edit may be on its way).
+    assert await service.refresh_stale_cards(settled_for=timedelta(minutes=5)) == 0
+    assert await service.refresh_stale_cards() == 1
+    await presenter.flush()
+    assert await _stale(db) == {job.id}  # still refused: still marked
+    presenter.broken = False
+    assert await service.refresh_stale_cards() == 1
+    await presenter.flush()
+    assert presenter.shown == {job.id: JobState.SUCCEEDED}
+    assert await _stale(db) == set()
+    assert await service.refresh_stale_cards() == 0
+
+
+async def test_the_card_sweep_runs_while_the_bot_runs(
+    make_service: Callable[..., JobService], db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bot.jobs
+
+    monkeypatch.setattr(JobService, "card_sweep_seconds", 0.05)
+    monkeypatch.setattr(bot.jobs, "CARD_SWEEP_SETTLE", timedelta(0))
+    service = make_service()
+    service.presenter = presenter = PacedPresenter(db=db, broken=True)
+    await service.resume_all()
+    job = await service.submit(request(), None)
+    await wait_terminal(db, job.id)
+    await presenter.flush()
+    presenter.broken = False
+    for _ in range(100):
+        await asyncio.sleep(0.02)
+        await presenter.flush()
+        if job.id in presenter.shown:
+            break
+    assert presenter.shown == {job.id: JobState.SUCCEEDED}
+    assert await _stale(db) == set()
