@@ -145,6 +145,7 @@ class WiroSimulator:
         self.ws_connections = 0
         self.ws_subscriptions: list[str] = []  # every task_info token received, in order
         self._scripts: deque[TaskScript] = deque()
+        self._prompt_scripts: dict[str, TaskScript] = {}
         self._faults: dict[str, deque[_Fault]] = {}
         self._conns: set[_Conn] = set()
         self._nonces_seen: set[str] = set()
@@ -212,6 +213,11 @@ class WiroSimulator:
     def script_next(self, script: TaskScript) -> None:
         """Make the next Run follow `script` (FIFO; later Runs use `default_script`)."""
         self._scripts.append(script)
+
+    def script_prompt(self, marker: str, script: TaskScript) -> None:
+        """Make every Run whose prompt contains `marker` follow `script` (before the FIFO):
+        for tests whose Runs go out in no fixed order (restarts, races)."""
+        self._prompt_scripts[marker] = script
 
     def inject(self, path: str, action: int | str, count: int = 1) -> None:
         """Answer the next `count` calls to `path` (e.g. "/Run") with an HTTP status or fault."""
@@ -346,7 +352,12 @@ class WiroSimulator:
                 "You have reached your concurrent task limit. With your current balance of $3, "
                 "you can run up to 1 tasks at the same time. Add funds to increase your limit.",
             )
-        script = self._scripts.popleft() if self._scripts else self.default_script
+        prompt = fields.get("prompt", "")
+        by_prompt = [v for k, v in self._prompt_scripts.items() if k in prompt]
+        if by_prompt:
+            script = by_prompt[0]
+        else:
+            script = self._scripts.popleft() if self._scripts else self.default_script
         if self.sandbox:
             script = TaskScript(outcome="success", clip=script.clip, progress=True)
         task_id = str(self._next_id)
