@@ -37,7 +37,7 @@ from tests.video.clips import write_clip
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-SEEDS = (7, 2026)  # 7 leaves a stale card on the code before the card-truth work
+SEEDS = (7, 2026)  # 2026 fails on the code before the card-truth work
 KILLS = 5
 STACK_ENV = {
     "DEFAULT_QUOTA_CREDITS": "100",
@@ -86,17 +86,27 @@ def _card(stack: Stack, job: sqlite3.Row) -> Message | None:
     return None if card_id is None else stack.dd.world.messages.get(int(card_id))
 
 
-async def _restart(storm: Storm, rng: random.Random) -> None:
-    """SIGKILL the bot at a random moment from now, then start it again."""
-    # Often within the first tenth of a second: the windows between a reservation, its card,
-    # its Run and its first card edits are that short.
-    low, high = rng.choice(((0.0, 0.1), (0.0, 0.1), (0.1, 0.5), (0.5, 1.5)))
+async def _restart(storm: Storm, rng: random.Random, *, within: float | None = None) -> None:
+    """SIGKILL the bot at a random moment from now (`within` seconds), then start it again."""
+    if within is None:
+        # Often within the first tenth of a second: the windows between a reservation, its
+        # card, its Run and its first card edits are that short.
+        low, high = rng.choice(((0.0, 0.1), (0.0, 0.1), (0.1, 0.5), (0.5, 1.5)))
+    else:
+        low, high = 0.0, within
     await asyncio.sleep(rng.uniform(low, high))
     assert storm.stack.bot is not None
     await storm.stack.bot.kill()
     storm.kills += 1
     await asyncio.sleep(rng.uniform(0.0, 0.3))
     await storm.stack.start_bot()
+
+
+async def _maybe(stack: Stack, found: Callable[[], Any], timeout: float) -> Any:
+    """What `found()` returns once truthy, or None after `timeout` seconds."""
+    with contextlib.suppress(TimeoutError):
+        return await stack.dd.wait_for(found, timeout)
+    return None
 
 
 async def _answer(stack: Stack, inter: Interaction, timeout: float) -> str | None:
@@ -146,32 +156,38 @@ async def _run_storm(stack: Stack, seed: int, parts: list[bytes]) -> Storm:
     extension = prompt(12, "the fox leaps")
     script(extension, clip=parts[1])
 
-    actions: list[tuple[str, Callable[[], Awaitable[None]]]] = []
+    actions: list[tuple[str, Callable[[bool], Awaitable[None]]]] = []
     for member, text, image in [videos[0], *rng.sample(videos[1:], len(videos) - 1)]:
 
-        async def send(member: Member = member, text: str = text, image: bytes | None = image):
+        async def send(
+            wait: bool, member: Member = member, text: str = text, image: bytes | None = image
+        ) -> None:
             storm.sent.append(text)
             files = {"image": ("frame.png", image, "image/png")} if image else {}
             inter = await stack.dd.slash("video", {"prompt": text}, user=member, attachments=files)
-            # Sometimes the kill comes before the bot could answer (or post the card).
-            if rng.random() < 0.7:
+            if wait:
                 await _answer(stack, inter, 15)
 
         actions.append((text, send))
 
     cancelled = videos[8][1]
 
-    async def cancel() -> None:
-        job = await stack.dd.wait_for(lambda: _job_of_prompt(stack, cancelled), 15)
-        card = _card(stack, job)
-        if card is not None and f"video:cancel:{job['id']}" in card.custom_ids():
+    async def cancel(wait: bool) -> None:
+        job = await _maybe(stack, lambda: _job_of_prompt(stack, cancelled), 5)
+        card = None if job is None else _card(stack, job)
+        if (
+            job is not None
+            and card is not None
+            and f"video:cancel:{job['id']}" in card.custom_ids()
+        ):
             inter = await stack.dd.click(card, f"video:cancel:{job['id']}", user=cy)
             await _answer(stack, inter, 10)
 
-    async def extend() -> None:
-        job = await stack.dd.wait_for(lambda: _job_of_prompt(stack, parent), 15)
-        card = await stack.dd.wait_for(lambda: _card(stack, job), 15)
-        await stack.wait_final(card, timeout=30)
+    async def extend(wait: bool) -> None:
+        job = await _maybe(stack, lambda: _job_of_prompt(stack, parent), 5)
+        card = None if job is None else await _maybe(stack, lambda: _card(stack, job), 5)
+        if job is None or card is None or await stack.wait_final(card, 30) != TITLE_OF["succeeded"]:
+            return  # no clip to extend: its Run was lost to a kill (issue 21 item 4)
         opened = await stack.dd.click(card, f"video:extend:{job['id']}", user=ada)
         await stack.dd.wait_for(lambda: opened.ack_type == 9, 10)
         storm.sent.append(extension)
@@ -184,8 +200,15 @@ async def _run_storm(stack: Stack, seed: int, parts: list[bytes]) -> Storm:
     actions.insert(after, ("cancel", cancel))
     actions.insert(rng.randrange(len(actions) // 2, len(actions) + 1), ("extend", extend))
     kill_after = set(rng.sample(range(len(actions)), KILLS))
-    for i, (_, action) in enumerate(actions):
-        await action()
+    for i, (name, action) in enumerate(actions):
+        # Some kills come right after a /video reached the bot, before it could answer: in the
+        # windows between the reservation, the card and the Run.
+        sudden = i in kill_after and name.startswith(marker) and name != parent
+        sudden = sudden and rng.random() < 0.5
+        await action(not sudden)
+        if sudden:
+            await _restart(storm, rng, within=0.08)
+            continue
         await asyncio.sleep(rng.uniform(0.0, 0.4))
         if i in kill_after:
             await _restart(storm, rng)
@@ -235,9 +258,12 @@ def _orphan_tasks(storm: Storm) -> list[str]:
 # ------------------------------------------------------------------------------------------
 async def test_the_storm_happened(storm: Storm) -> None:
     jobs = _jobs(storm.stack)
-    print(f"seed {storm.seed}:", [(j["id"], j["state"], j["outcome_reason"]) for j in jobs])
+    print(
+        f"seed {storm.seed}:",
+        [(j["id"], j["state"], j["card_message_id"] is None, j["outcome_reason"]) for j in jobs],
+    )
     assert storm.kills == KILLS
-    assert len(storm.sent) == 12
+    assert len(storm.sent) in (11, 12)  # the extension needs its clip, which a kill may lose
     assert len(storm.stack.processes) == KILLS + 1
     assert len(_jobs(storm.stack)) >= 6  # most requests made a job, whatever the kills hit
 
