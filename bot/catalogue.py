@@ -1,9 +1,10 @@
 """The models a member can choose: each one's Wiro slug, what it needs, and how it is named.
 
-A job's `model` is one of `MODELS`' keys and is stored on the job row; everything about a model
-is looked up here (credits per setting live with the other cost rules in `bot.quota`). Wiro's own
-schema and prices for each slug come from Tool/Detail at run time; the MiniMax prices below are
-only the documented reference (Wiro's model pages), for the simulator and for people reading.
+A job's `model` is one of `MODELS`' keys and is stored on the job row; everything about a model is
+looked up here (credits per setting live with the other cost rules in `bot.governance.quota`).
+Wiro's own schema and prices for each slug come from Tool/Detail at run time; the MiniMax prices
+below are only the documented reference (Wiro's model pages), for the simulator and for people
+reading.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ form, the moderators' `/videoadmin approval` words, and audit-channel lines.
 in the custom_id, the state in SQLite), so they keep working after a restart. The Deny form is
 answered by a listener rather than a stored Modal object, for the same reason: a form opened
 before a restart is still honoured after it. `DiscordReviews` implements
-`bot.approval.ReviewPresenter`.
+`bot.governance.approval.ReviewPresenter`.
 """
 
 from __future__ import annotations
@@ -22,11 +22,12 @@ import discord
 from discord.ext import commands
 
 from bot import permissions
-from bot.approval import MAX_DENY_REASON_CHARS, AlreadyDecided, expiry_words
-from bot.jobs import Refused
+from bot.governance.approval import MAX_DENY_REASON_CHARS, AlreadyDecided, expiry_words
+from bot.governance.usage import usd
+from bot.jobs.service import Refused
 from bot.permissions import labels
-from bot.usage import usd
 from cogs.cards import THUMBNAIL_NAME, card_link, prompt_as_text, settings_line
+from cogs.cards.text import image_author
 from cogs.common import NO_MENTIONS, guarded, is_moderator, reply
 from cogs.job_buttons import JobButton
 from cogs.words import user, when
@@ -35,7 +36,7 @@ from storage.db import Database
 from storage.models import Job
 
 if TYPE_CHECKING:
-    from bot.app import VideoBot
+    from bot.app.video_bot import VideoBot
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +123,9 @@ def render_review(
     moves = ", ".join(m.strip() for m in str(camera).split(",") if m.strip()) if camera else ""
     embed.add_field(name="Camera", value=prompt_as_text(moves) if moves else "none")
     embed.add_field(name="Requested by", value=f"<@{job.user_id}>", inline=True)
+    author = image_author(job)
+    if author is not None:  # Animate of another member's image: whose picture it is
+        embed.add_field(name="Image by", value=user(author), inline=True)
     embed.add_field(name="Expected cost", value=cost_words(job), inline=True)
     link = card_link(job)
     if link.startswith("https://"):
@@ -303,7 +307,7 @@ def approval_summary(settings: ApprovalSettings | None, waiting: int, expiry: ti
 # The presenter
 # ----------------------------------------------------------------------------------------------
 class DiscordReviews:
-    """`bot.approval.ReviewPresenter` on Discord, plus audit-channel lines."""
+    """`bot.governance.approval.ReviewPresenter` on Discord, plus audit-channel lines."""
 
     def __init__(self, bot: VideoBot) -> None:
         self.bot = bot
@@ -314,7 +318,7 @@ class DiscordReviews:
     async def _thumbnail(self, job: Job) -> bytes | None:
         if not job.has_image:
             return None
-        from bot.media import make_thumbnail
+        from bot.media.images import make_thumbnail
 
         frame = await self.bot.storage.load_frame(job.id)
         if frame is None:

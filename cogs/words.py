@@ -13,11 +13,11 @@ from typing import Literal
 
 import discord
 
-from bot.approval import CANCELLED_WHILE_WAITING, AlreadyDecided
-from bot.budget_alerts import BudgetAlert
-from bot.job_api import ChannelNotAllowed, LimitReached, Refused
-from bot.quota import Refusal
-from bot.usage import usd
+from bot.governance.approval import CANCELLED_WHILE_WAITING, AlreadyDecided
+from bot.governance.budget_alerts import BudgetAlert
+from bot.governance.quota import Refusal
+from bot.governance.usage import usd
+from bot.jobs.contracts import ChannelNotAllowed, LimitReached, Refused
 from storage.approvals import Approval, ApprovalStatus
 from storage.models import Job, JobState, Period, Stage
 
@@ -226,3 +226,15 @@ def budget_alert_line(alert: BudgetAlert) -> str:
         f"⚠️ Video spending passed {alert.threshold} % of this month's budget: {spent} of "
         f"{budget}. It resets {reset}."
     )
+
+
+def deleted_by(job: Job) -> str:
+    """'by @Someone, 5 minutes ago' for a deleted clip (who and when)."""
+    who = user(job.deleted_by) if job.deleted_by is not None else "someone"
+    moment = f", {when(job.deleted_at)}" if job.deleted_at is not None else ""
+    return f"by {who}{moment}"
+
+
+def deleted_line(job: Job) -> str:
+    """The answer to Delete on a clip already deleted."""
+    return f"The clip of job {job.id} was already deleted {deleted_by(job)}."

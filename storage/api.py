@@ -13,6 +13,7 @@ from typing import Literal, Protocol
 
 from storage.approvals import Hold
 from storage.models import (
+    AnimateRule,
     AuditEntry,
     BlockedMember,
     FollowUp,
@@ -66,16 +67,17 @@ class UsageNumbers:
     in_flight_usd: float  # expected cost of the server's jobs in flight
 
 
-# Called inside the reservation's write transaction with the numbers it read, the run's credits
-# and its expected USD (None when unknown); returns None to allow, or a refusal. The rule itself
-# lives above storage (bot.quota.check_limits): storage only gathers the numbers and obeys.
+# Called inside the reservation's write transaction with the numbers it read, the run's credits and
+# its expected USD (None when unknown); returns None to allow, or a refusal. The rule itself lives
+# above storage (bot.governance.quota.check_limits): storage only gathers the numbers and obeys.
 ReservationCheck = Callable[[UsageNumbers, int, float | None], object | None]
 
 
 class ReservationRefused(Exception):
     """The check inside the reservation refused; `refusal` is what it returned (nothing written).
 
-    With `bot.quota.Policy.check` as the check, it is a `bot.quota.Refusal`."""
+    With `bot.governance.quota.Policy.check` as the check, it is a `bot.governance.quota.Refusal`.
+    """
 
     def __init__(self, refusal: object):
         super().__init__(repr(refusal))
@@ -283,6 +285,17 @@ class Storage(Protocol):
         """Append to the moderator audit log (the setters above call this themselves)."""
 
     async def audit_log(self, guild_id: int, limit: int = 20) -> list[AuditEntry]: ...
+
+    # --- consent for Animate -------------------------------------------------------------------
+    async def animate_rule(self, guild_id: int) -> AnimateRule: ...
+
+    async def set_animate_rule(self, guild_id: int, who: AnimateRule, actor_id: int) -> None: ...
+
+    async def animate_refused_by(self, guild_id: int, user_id: int) -> bool: ...
+
+    async def set_animate_refusal(self, guild_id: int, user_id: int, refused: bool) -> bool: ...
+
+    async def requester_of_message(self, guild_id: int, message_id: int) -> int | None: ...
 
 
 __all__ = [

@@ -1,4 +1,5 @@
-"""`DiscordPresenter` implements `bot.jobs.JobPresenter`: it posts cards and clips through the
+"""`DiscordPresenter` implements `bot.jobs.service.JobPresenter`: it posts cards and clips through
+the
 bot token (never the 15-minute interaction token) and hands card edits to the `CardEditor`."""
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot.delivery import RetryPolicy
-from bot.jobs import CardExtras, Delivery, PresenterError
+from bot.jobs.contracts import DISCORD_BASE_UPLOAD_LIMIT
+from bot.jobs.outage import RetryPolicy
+from bot.jobs.service import CardExtras, Delivery, PresenterError, UploadTooLarge
 from cogs.cards.outage import UNKNOWN_MESSAGE, describe, unavailable_as_retryable
 from cogs.cards.pacing import CardEditor, SendPacer
 from cogs.cards.render import THUMBNAIL_NAME, render_card
@@ -24,14 +26,14 @@ from cogs.common import NO_MENTIONS
 from storage.models import Job
 
 if TYPE_CHECKING:
-    from bot.app import VideoBot
+    from bot.app.video_bot import VideoBot
     from cogs.audit import AuditPoster
 
 log = logging.getLogger(__name__)
 
 # Editing a message older than an hour hits a separate cap (30046): post a fresh card instead.
 CARD_MAX_EDIT_AGE = timedelta(minutes=55)
-DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
+DEFAULT_UPLOAD_LIMIT = DISCORD_BASE_UPLOAD_LIMIT
 # A follow-up upload through the interaction needs its token to outlive the upload.
 INTERACTION_MARGIN = timedelta(minutes=2)
 # Looking for a clip posted before a restart: at most this many messages after the job began.
@@ -43,7 +45,7 @@ REPLY_REFUSED = frozenset({160002, 50035})
 
 
 class DiscordPresenter:
-    """`bot.jobs.JobPresenter` for Discord: cards, clip delivery, audit lines."""
+    """`bot.jobs.service.JobPresenter` for Discord: cards, clip delivery, audit lines."""
 
     def __init__(
         self,
@@ -140,7 +142,7 @@ class DiscordPresenter:
 
     async def _thumbnail_for(self, job: Job) -> bytes | None:
         """Rebuild the card's thumbnail from the stored first frame (None if it is gone)."""
-        from bot.media import make_thumbnail
+        from bot.media.images import make_thumbnail
 
         frame = await self.bot.storage.load_frame(job.id)
         if frame is None:
@@ -171,7 +173,13 @@ class DiscordPresenter:
         return interaction.expires_at - discord.utils.utcnow() < INTERACTION_MARGIN
 
     async def deliver_clip(
-        self, job: Job, clip: Path | None, size: int | None, *, original_size: int | None = None
+        self,
+        job: Job,
+        clip: Path | None,
+        size: int | None,
+        *,
+        original_size: int | None = None,
+        link_reason: str | None = None,
     ) -> Delivery:
         """Post the clip (see `JobPresenter.deliver_clip`).
 
@@ -184,7 +192,7 @@ class DiscordPresenter:
         try:
             with unavailable_as_retryable():
                 try:
-                    return await self._deliver_once(job, clip, size, original_size)
+                    return await self._deliver_once(job, clip, size, original_size, link_reason)
                 except discord.NotFound as exc:
                     if exc.code != UNKNOWN_MESSAGE:
                         raise
@@ -192,12 +200,17 @@ class DiscordPresenter:
                     job = await self.bot.storage.update_job(
                         job.id, delivery_nonce=secrets.token_hex(8)
                     )
-                    return await self._deliver_once(job, clip, size, original_size)
+                    return await self._deliver_once(job, clip, size, original_size, link_reason)
         except discord.HTTPException as exc:
             raise PresenterError(describe(exc)) from exc
 
     async def _deliver_once(
-        self, job: Job, clip: Path | None, size: int | None, original_size: int | None
+        self,
+        job: Job,
+        clip: Path | None,
+        size: int | None,
+        original_size: int | None,
+        link_reason: str | None = None,
     ) -> Delivery:
         mention = requester_only(job)
         reference = (
@@ -219,7 +232,9 @@ class DiscordPresenter:
         nonce = int(job.delivery_nonce, 16) if job.delivery_nonce else None
         reason: str | None = None
         await self.sends.acquire(job.channel_id)
-        if clip is not None and size is not None and size <= limit:
+        if clip is None and link_reason is not None:
+            reason = link_reason
+        elif clip is not None and size is not None and size <= limit:
             try:
                 message = await self._send_reply(
                     job,
@@ -229,12 +244,14 @@ class DiscordPresenter:
                     allowed_mentions=mention,
                     nonce=nonce,
                     suppress_embeds=True,
+                    view=clip_view(job),
                 )
                 return Delivery(message_id=message.id, attached=True, note=note)
             except discord.HTTPException as exc:
                 if exc.status == 413 or exc.code == 40005:
-                    reason = "Discord refused the upload as too large, so the clip is linked."
-                elif exc.code == MISSING_PERMISSIONS:
+                    # Over a limit we believed higher: the job service fits it and tries again.
+                    raise UploadTooLarge(size) from exc
+                if exc.code == MISSING_PERMISSIONS:
                     # Attach Files was taken away after /video: a link needs only Send Messages.
                     reason = "The bot may not attach files in this channel, so the clip is linked."
                 else:
@@ -256,7 +273,7 @@ class DiscordPresenter:
             "download it soon."
         )
         message = await self._send_reply(
-            job, reference, content=text, allowed_mentions=mention, nonce=nonce
+            job, reference, content=text, allowed_mentions=mention, nonce=nonce, view=clip_view(job)
         )
         return Delivery(message_id=message.id, attached=False, note=reason)
 
@@ -309,6 +326,7 @@ class DiscordPresenter:
                 allowed_mentions=requester_only(job),
                 ephemeral=False,
                 wait=True,
+                view=clip_view(job),
             )
         except discord.HTTPException as exc:
             log.info("job=%s follow-up upload refused (%s); linking instead", job.id, exc.status)
@@ -350,3 +368,12 @@ class DiscordPresenter:
 
     async def close(self, timeout: float = 3.0) -> None:
         await self.editor.flush(timeout=timeout)
+
+
+def clip_view(job: Job) -> discord.ui.View:
+    """The clip message's button: Delete (its requester or a moderator; cogs/cards/studio.py)."""
+    from cogs.cards.studio import DeleteButton
+
+    view = discord.ui.View(timeout=None)
+    view.add_item(DeleteButton(job.id))
+    return view

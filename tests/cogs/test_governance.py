@@ -7,10 +7,10 @@ from datetime import timedelta
 
 import pytest
 
-from bot.jobs import JobService, QuotaStatus, Refused
-from bot.quota import MODEL_RUN_COSTS, AppliedLimit
+from bot.governance.quota import MODEL_RUN_COSTS, AppliedLimit
+from bot.jobs.service import JobService, QuotaStatus, Refused
 from cogs.common import is_moderator
-from cogs.governance import (
+from cogs.member_commands import (
     check_jobs_target,
     describe_jobs,
     describe_quota,
@@ -137,6 +137,12 @@ async def test_job_status_words(db: Database, state, stage, progress, words) -> 
     job = await make_job(db, state)
     job = await db.update_job(job.id, stage=stage, progress=progress)
     assert job_status_words(job).endswith(words)
+
+
+async def test_a_deleted_clip_stays_in_jobs_and_says_so(db: Database) -> None:
+    job = await make_job(db, JobState.SUCCEEDED)
+    job, _ = await db.mark_deleted(job.id, USER)
+    assert job_status_words(job).endswith("done · clip deleted")
 
 
 async def test_job_line_is_inert_and_links_the_card(db: Database) -> None:

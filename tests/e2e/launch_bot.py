@@ -8,7 +8,9 @@ so are the stages of the sandbox simulator, the Wiro client's Task/Detail poll p
 socket is silent, and every job's deadline (JOB_TIMEOUT_MINUTES still
 names the deadline in what members read: "after 1 minute" is 12 s of real time at 0.2).
 With E2E_VIDEO_NICENESS set (test-only too), the bot's video worker threads run at that
-niceness instead of 19, as the suite's own do (tests/conftest.py).
+niceness instead of 19, as the suite's own do (tests/conftest.py). With E2E_MAX_FILE_BYTES set,
+the bot cannot write a file larger than that (RLIMIT_FSIZE: the write fails with EFBIG, as on a
+full disk it fails with ENOSPC), without the privileges a small mounted file system would need.
 """
 
 from __future__ import annotations
@@ -29,8 +31,9 @@ def scale_pacing(factor: float) -> None:
     silent socket and the real length of every job's deadline alike."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
-    from bot.jobs import JobService
-    from bot.wiro import client, sandbox
+    import bot.wiro.simulator.server as sandbox
+    from bot.jobs.service import JobService
+    from bot.wiro import client
     from cogs.cards import pacing
 
     JobService.deadline_scale = factor
@@ -59,12 +62,17 @@ def main() -> None:
         scale_pacing(float(scale))
     if niceness := os.environ.get("E2E_VIDEO_NICENESS"):
         # The suite's workers run at niceness 0; the bot's encodes at 19 would starve behind
-        # them (bot/video/worker.py DEFAULT_NICENESS). Benchmarks leave it unset.
+        # them (bot/media/video/worker.py DEFAULT_NICENESS). Benchmarks leave it unset.
         if str(ROOT) not in sys.path:
             sys.path.insert(0, str(ROOT))
-        from bot.video import worker
+        from bot.media.video import worker
 
         worker.DEFAULT_NICENESS = int(niceness)
+    if max_file := os.environ.get("E2E_MAX_FILE_BYTES"):
+        import resource
+
+        # Python ignores SIGXFSZ, so a write past the limit raises OSError(EFBIG).
+        resource.setrlimit(resource.RLIMIT_FSIZE, (int(max_file), int(max_file)))
     module = sys.argv[1] if len(sys.argv) > 1 else "bot"
     sys.argv = [module, *sys.argv[2:]]
     # sys.path[0] is tests/e2e when run as a script; the bot lives at the project root.

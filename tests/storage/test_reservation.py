@@ -288,3 +288,20 @@ async def test_a_reroll_of_an_extension_is_not_an_extension(db: Database) -> Non
     await reserve(db, NewJobData(reroll_of=extension.id, extends_job_id=clip.id))
     assert await db.follow_up_in_flight(FollowUp.EXTEND, clip.id) is None
     await reserve(db, follow_up(FollowUp.EXTEND, clip.id), max_jobs_per_user=5)
+
+
+async def test_remixes_are_not_limited_and_a_remix_of_an_extension_is_not_an_extension(
+    db: Database,
+) -> None:
+    """A remix (new words) may be asked several times at once; a remix of extension E names
+    the clip E continues (extends_job_id) without being another Extend of it."""
+    clip = await reserve(db)
+    await db.transition(clip.id, JobState.FAILED)
+    extension = await reserve(db, follow_up(FollowUp.EXTEND, clip.id))
+    await db.transition(extension.id, JobState.FAILED)
+    for _ in range(2):
+        await reserve(
+            db, NewJobData(remix_of=extension.id, extends_job_id=clip.id), max_jobs_per_user=5
+        )
+    assert await db.follow_up_in_flight(FollowUp.EXTEND, clip.id) is None
+    await reserve(db, follow_up(FollowUp.EXTEND, clip.id), max_jobs_per_user=5)
