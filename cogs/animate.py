@@ -26,9 +26,9 @@ from discord.ext import commands
 
 import bot.governance.styles as styles_rules
 from bot import camera
-from bot.catalogue import DEFAULT_ANIMATE_PROMPT, DEFAULT_MODEL, MODELS
+from bot.catalogue import DEFAULT_ANIMATE_PROMPT, DEFAULT_MODEL, MODELS, clip_choices
 from bot.governance.admission import has_visible_text
-from bot.jobs.service import Refused, VideoRequest
+from bot.jobs.contracts import Refused, VideoRequest
 from bot.media.images import (
     MAX_SOURCE_BYTES,
     FirstFrame,
@@ -72,7 +72,7 @@ _IMAGE_EXTENSIONS: Final = (
 # the host of the Discord API the bot talks to. Never an arbitrary URL a message author wrote.
 _DISCORD_HOSTS: Final = ("discordapp.com", "discordapp.net", "discord.com", "discord.media")
 
-CLIP_CHOICES: Final = (("768P", 6), ("768P", 10), ("1080P", 6))
+CLIP_CHOICES: Final = clip_choices()  # the settings every model offers (bot/catalogue.py)
 
 NO_IMAGE: Final = (
     "That message has no image to animate. Use Animate with Hailuo on a message with an "

@@ -24,7 +24,7 @@ from discord.ext import commands
 from bot import permissions
 from bot.governance.approval import MAX_DENY_REASON_CHARS, AlreadyDecided, expiry_words
 from bot.governance.usage import usd
-from bot.jobs.service import Refused
+from bot.jobs.contracts import Refused
 from bot.permissions import labels
 from cogs.cards import THUMBNAIL_NAME, card_link, prompt_as_text, settings_line
 from cogs.cards.text import image_author

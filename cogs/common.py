@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord import app_commands
 
-from bot.jobs.service import Refused
+from bot.jobs.contracts import Refused
 from cogs.words import refused_words
 
 if TYPE_CHECKING:

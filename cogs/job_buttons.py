@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import discord
 
-from bot.jobs.service import Refused
+from bot.jobs.contracts import Refused
 from cogs.common import guarded
 
 if TYPE_CHECKING:

@@ -17,7 +17,7 @@ from discord.ext import commands
 
 import bot.governance.quota as quota
 from bot.catalogue import MODELS
-from bot.jobs.service import QuotaStatus, Refused
+from bot.jobs.contracts import QuotaStatus, Refused
 from cogs.cards import card_link, prompt_as_text
 from cogs.cards.text import model_label, whose_image
 from cogs.common import is_moderator, reply, role_ids

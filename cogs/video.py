@@ -19,7 +19,7 @@ import bot.governance.styles as styles
 from bot import camera
 from bot.camera import CameraRefused
 from bot.catalogue import DEFAULT_MODEL, MODELS
-from bot.jobs.service import Refused, VideoRequest
+from bot.jobs.contracts import Refused, VideoRequest
 from bot.media.images import (
     FirstFrame,
     ImageRejected,

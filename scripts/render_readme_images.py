@@ -29,7 +29,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bot.catalogue import DEFAULT_ANIMATE_PROMPT  # noqa: E402
-from bot.jobs.service import CardExtras  # noqa: E402
+from bot.jobs.contracts import CardExtras  # noqa: E402
 from bot.media.images import allowed_crop  # noqa: E402
 from cogs.cards import render_card  # noqa: E402
 from cogs.cards.presenter import clip_view  # noqa: E402

@@ -9,7 +9,7 @@ import pytest
 import bot.governance.quota as quota
 import bot.governance.styles as styles
 from bot.governance.admission import MAX_PROMPT_CHARS
-from bot.jobs.service import Refused
+from bot.jobs.contracts import Refused
 from storage.models import Style
 
 

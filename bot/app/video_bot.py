@@ -13,8 +13,9 @@ from discord.ext import commands
 from bot.background import BackgroundTasks
 from bot.governance.approval import ApprovalService
 from bot.governance.budget_alerts import BudgetAlerts
+from bot.jobs.contracts import JobConfig
 from bot.jobs.outage import RetryPolicy
-from bot.jobs.service import JobConfig, JobService
+from bot.jobs.service import JobService
 from bot.settings import Settings
 from bot.wiro.client import WiroClient
 from cogs.words import budget_alert_line

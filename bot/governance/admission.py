@@ -192,7 +192,7 @@ class Admission:
             resets_at=end,
             in_flight=in_flight,
             max_in_flight=self.config.max_jobs_per_user,
-            costs={model: dict(costs) for model, costs in quota.MODEL_RUN_COSTS.items()},
+            costs={model.id: model.credits for model in MODELS.values()},
         )
 
     async def expected_cost_usd(

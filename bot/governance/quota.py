@@ -18,18 +18,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
+from bot.catalogue import DEFAULT_MODEL, MODELS
 from storage.api import UsageNumbers, UsageWindows
 from storage.folding import fold, normalize_word
 from storage.models import Limit, Period, ScopedLimit
 
-# Credits per run, by model and (resolution, duration in seconds); anything else is not offered.
-# The defaults in the README (Credits and costs): Fast costs 1 credit whatever the setting.
-MODEL_RUN_COSTS: dict[str, dict[tuple[str, int], int]] = {
-    "hailuo-2.3": {("768P", 6): 1, ("768P", 10): 2, ("1080P", 6): 2},
-    "hailuo-2.3-fast": {("768P", 6): 1, ("768P", 10): 1, ("1080P", 6): 1},
-}
-# The default model's table (bot.catalogue.DEFAULT_MODEL).
-RUN_COSTS: dict[tuple[str, int], int] = MODEL_RUN_COSTS["hailuo-2.3"]
+# Credits per run, by model and (resolution, duration in seconds), from the catalogue (the one
+# home of each model's settings); anything else is not offered.
+MODEL_RUN_COSTS: dict[str, dict[tuple[str, int], int]] = {m.id: m.credits for m in MODELS.values()}
+# The default model's table.
+RUN_COSTS: dict[tuple[str, int], int] = MODEL_RUN_COSTS[DEFAULT_MODEL]
 
 # Days a period is worth when comparing limits of different periods (month counts as 30).
 PERIOD_DAYS: dict[str, int] = {"day": 1, "week": 7, "month": 30}
@@ -37,11 +35,12 @@ PERIOD_DAYS: dict[str, int] = {"day": 1, "week": 7, "month": 30}
 LimitSource = Literal["member", "role", "server", "default"]
 
 
-def run_cost(resolution: str, duration: int, model: str = "hailuo-2.3") -> int:
+def run_cost(resolution: str, duration: int, model: str = DEFAULT_MODEL) -> int:
     """Return the credits one run of `model` with these settings costs (ValueError if not)."""
-    costs = MODEL_RUN_COSTS.get(model)
-    if costs is None:
-        raise ValueError(f"unknown model {model!r} (choose one of {', '.join(MODEL_RUN_COSTS)})")
+    entry = MODELS.get(model)
+    if entry is None:
+        raise ValueError(f"unknown model {model!r} (choose one of {', '.join(MODELS)})")
+    costs = entry.credits
     try:
         return costs[(resolution, duration)]
     except KeyError:

@@ -6,13 +6,12 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from bot.catalogue import DEFAULT_MODEL, MODELS, get_model
 from storage.db import Database
 from storage.models import Job, JobState
 
-# Before any history exists, a typical Hailuo run takes 1–5 minutes upstream plus queueing;
-# Fast is, as its name says, faster (GUESS: about two thirds of the time).
-DEFAULT_ETA_SECONDS = {("768P", 6): 150.0, ("768P", 10): 240.0, ("1080P", 6): 210.0}
-FAST_ETA_SHARE = {"hailuo-2.3-fast": 2 / 3}
+# Before any history exists: each model's setting says how long a run takes (bot/catalogue.py).
+DEFAULT_ETA_SECONDS = {key: s.eta_seconds for key, s in get_model(DEFAULT_MODEL).settings.items()}
 # An ETA is never shown in the past: a run slower than usual is "due in" at least this.
 ETA_FLOOR = timedelta(seconds=30)
 # Medians are re-read at most this often per (settings, server): cards update every second.
@@ -65,6 +64,8 @@ class EtaEstimator:
             self._cache[key] = cached
         median = cached[1]
         if median is None:
-            median = DEFAULT_ETA_SECONDS.get((job.resolution, job.duration), 180.0)
-            median *= FAST_ETA_SHARE.get(job.model, 1.0)
+            setting = MODELS.get(job.model, get_model(DEFAULT_MODEL)).settings.get(
+                (job.resolution, job.duration)
+            )
+            median = setting.eta_seconds if setting else 180.0
         return median

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot import camera
+from bot.catalogue import MODELS, get_model
 from bot.jobs.contracts import JobConfig, Refused, VideoRequest
 from bot.logs import job_logger
 from bot.media.images import FirstFrame
@@ -306,8 +307,6 @@ def deleted_words(done: str) -> str:
     return f"This clip was deleted, so it cannot be {done}."
 
 
-EXTEND_LENGTHS = {"768P": (6, 10), "1080P": (6,)}
-
 # Almost always a double click: one follow-up of each kind at a time per clip.
 _ON_ITS_WAY = {
     FollowUp.REROLL: "A re-roll of this video is already on its way.",
@@ -361,7 +360,8 @@ def _same_request(
 def extend_lengths(job: Job, max_clip_seconds: int) -> tuple[int, ...]:
     """The part lengths an Extend of `job` may ask for (none when the chain is full)."""
     room = max_clip_seconds - job.clip_seconds
-    return tuple(n for n in EXTEND_LENGTHS.get(job.resolution, (6,)) if n <= room)
+    lengths = MODELS.get(job.model, get_model(None)).extend_lengths
+    return tuple(n for n in lengths.get(job.resolution, (6,)) if n <= room)
 
 
 def extend_blocker(
@@ -402,7 +402,7 @@ def _not_kept_words(job: Job, max_clip_bytes: int) -> str:
 
 def _length_refusal(job: Job, duration: int, allowed: tuple[int, ...], max_s: int) -> str:
     choices = " or ".join(str(n) for n in allowed)
-    if duration in EXTEND_LENGTHS.get(job.resolution, ()):
+    if duration in MODELS.get(job.model, get_model(None)).extend_lengths.get(job.resolution, ()):
         return (
             f"A {duration}-second part would make this clip {job.clip_seconds + duration} s "
             f"long, over the {max_s} s maximum. Choose {choices} seconds."

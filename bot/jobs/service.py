@@ -31,42 +31,27 @@ from bot import camera
 from bot.background import BackgroundTasks
 from bot.catalogue import DEFAULT_MODEL, MODELS, get_model
 from bot.governance.admission import (
-    MAX_PROMPT_CHARS,
     Admission,
-    has_visible_text,
     normalise_prompt,
 )
 from bot.jobs.at_wiro import JobAtWiro
 from bot.jobs.contracts import (
-    BUSY_RETRY_SECONDS,
-    MAX_CLIP_BYTES,
     ApprovalGate,
     CardExtras,
-    ChannelNotAllowed,
-    Delivery,
     JobConfig,
     JobPresenter,
     LimitReached,
-    PresenterError,
     QuotaStatus,
     RefundOutcome,
     Refused,
-    UploadTooLarge,
     VideoRequest,
     utcnow,
 )
 from bot.jobs.delivery import JobDelivery
-from bot.jobs.eta import DEFAULT_ETA_SECONDS, ETA_FLOOR, EtaEstimator
+from bot.jobs.eta import EtaEstimator
 from bot.jobs.followups import (
-    EXTEND_LENGTHS,
-    Deleted,
     JobFollowUps,
-    can_remake,
-    deleted_words,
-    extend_blocker,
-    extend_lengths,
     on_its_way_words,
-    too_big_to_keep,
 )
 from bot.jobs.local_queue import LocalQueue
 from bot.logs import current_job, job_logger
@@ -79,39 +64,6 @@ from storage.api import FollowUpInFlight, IllegalTransition, ReservationRefused
 from storage.approvals import ApprovalStatus, Hold
 from storage.db import Database
 from storage.models import Job, JobState, NewJob, Stage
-
-# Re-exported: cogs and tests import these from here.
-__all__ = [
-    "BUSY_RETRY_SECONDS",
-    "DEFAULT_ETA_SECONDS",
-    "ETA_FLOOR",
-    "EXTEND_LENGTHS",
-    "MAX_CLIP_BYTES",
-    "MAX_PROMPT_CHARS",
-    "ApprovalGate",
-    "CardExtras",
-    "ChannelNotAllowed",
-    "Deleted",
-    "Delivery",
-    "JobConfig",
-    "JobPresenter",
-    "JobService",
-    "LimitReached",
-    "PresenterError",
-    "QuotaStatus",
-    "RefundOutcome",
-    "Refused",
-    "UploadTooLarge",
-    "VideoRequest",
-    "can_remake",
-    "deleted_words",
-    "extend_blocker",
-    "extend_lengths",
-    "has_visible_text",
-    "normalise_prompt",
-    "too_big_to_keep",
-    "utcnow",
-]
 
 log = logging.getLogger(__name__)
 

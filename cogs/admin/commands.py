@@ -7,7 +7,7 @@ run by `moderator_only()` on every subcommand. Command bodies are thin: the serv
 and returns facts; the module functions of `cogs/admin/limits.py` (limits, channels) and
 `cogs/admin/server.py` (the rest) put those facts in words, raise `Refused` with the
 moderator-facing answer, and are tested without Discord. This module only adapts: the command tree,
-options, permissions and replies; it re-exports those functions (`cogs.admin.commands.apply_limit`).
+options, permissions and replies.
 """
 
 from __future__ import annotations
@@ -29,24 +29,10 @@ from bot.governance.moderation import (
     MAX_DAYS,
     MAX_REASON_CHARS,
     MAX_WORD_CHARS,
-    MAX_WORDS,
-    PERIODS,
-    RECENT_CHANGES,
-    SCOPES,
-    Target,
-    validate_budget,
-    validate_credits,
-    validate_days,
     validate_limit_target,
-    validate_mod_role,
-    validate_period,
-    validate_reason,
-    validate_scope,
-    validate_word,
 )
 from bot.governance.styles import MAX_NAME_CHARS, MAX_STYLE_CHARS
 from cogs.admin.limits import (
-    VIDEO_CHANNEL_PERMISSIONS,
     allow_channel,
     apply_limit,
     bot_permissions,
@@ -54,7 +40,6 @@ from cogs.admin.limits import (
     describe_limits,
     remove_channel,
     remove_limit,
-    scope_label,
     target_of,
     validate_channel,
 )
@@ -91,56 +76,6 @@ from storage.db import Database
 if TYPE_CHECKING:
     from bot.app.video_bot import VideoBot
 
-# Re-exported: the service's limits and validators, and the answers in words (cogs.admin.limits,
-# cogs.admin.server), as the commands and tests use them here.
-__all__ = [
-    "MAX_BUDGET_USD",
-    "MAX_CREDITS",
-    "MAX_DAYS",
-    "MAX_REASON_CHARS",
-    "MAX_WORDS",
-    "MAX_WORD_CHARS",
-    "PERIODS",
-    "RECENT_CHANGES",
-    "SCOPES",
-    "VIDEO_CHANNEL_PERMISSIONS",
-    "AdminCog",
-    "Target",
-    "add_word",
-    "allow_channel",
-    "apply_limit",
-    "block",
-    "bot_permissions",
-    "clear_mod_role",
-    "describe_budget",
-    "describe_channels",
-    "describe_limits",
-    "describe_words",
-    "moderator_cancel",
-    "moderator_refund",
-    "pause",
-    "remove_channel",
-    "remove_limit",
-    "remove_word",
-    "resume",
-    "scope_label",
-    "set_audit_channel",
-    "set_budget",
-    "set_mod_role",
-    "target_of",
-    "unblock",
-    "usage_report",
-    "validate_budget",
-    "validate_channel",
-    "validate_credits",
-    "validate_days",
-    "validate_limit_target",
-    "validate_mod_role",
-    "validate_period",
-    "validate_reason",
-    "validate_scope",
-    "validate_word",
-]
 
 log = logging.getLogger(__name__)
 

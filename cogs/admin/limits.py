@@ -12,7 +12,7 @@ import discord
 
 import bot.governance.moderation as moderation
 from bot.governance.moderation import Target
-from bot.jobs.service import Refused
+from bot.jobs.contracts import Refused
 from bot.permissions import CHANNEL_PERMISSIONS, labels
 from cogs.member_commands import explain_limit, limit_words
 from cogs.words import fit_lines, when

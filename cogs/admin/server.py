@@ -13,7 +13,8 @@ from datetime import datetime
 import bot.governance.moderation as moderation
 from bot.governance.moderation import Target
 from bot.governance.usage import usage_csv, usd
-from bot.jobs.service import JobService, Refused
+from bot.jobs.contracts import Refused
+from bot.jobs.service import JobService
 from cogs.cards import prompt_as_text
 from cogs.usage import usage_summary
 from cogs.words import fit_lines, plural, user, when

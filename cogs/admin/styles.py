@@ -14,7 +14,7 @@ import bot.governance.styles as styles
 from bot import camera
 from bot.camera import CameraRefused
 from bot.catalogue import MODELS
-from bot.jobs.service import Refused
+from bot.jobs.contracts import Refused
 from cogs.cards.text import prompt_as_text
 from cogs.words import fit_lines
 from storage.db import Database

@@ -15,9 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot.jobs.contracts import DISCORD_BASE_UPLOAD_LIMIT
+from bot.jobs.contracts import (
+    DISCORD_BASE_UPLOAD_LIMIT,
+    CardExtras,
+    Delivery,
+    PresenterError,
+    UploadTooLarge,
+)
 from bot.jobs.outage import RetryPolicy
-from bot.jobs.service import CardExtras, Delivery, PresenterError, UploadTooLarge
 from cogs.cards.outage import UNKNOWN_MESSAGE, describe, unavailable_as_retryable
 from cogs.cards.pacing import CardEditor, SendPacer
 from cogs.cards.render import THUMBNAIL_NAME, render_card

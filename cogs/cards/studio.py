@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot import camera
-from bot.jobs.service import Refused, deleted_words, extend_blocker, extend_lengths, too_big_to_keep
+from bot.jobs.contracts import Refused
+from bot.jobs.followups import deleted_words, extend_blocker, extend_lengths, too_big_to_keep
 from cogs.cards.buttons import start_follow_up
 from cogs.common import guarded, is_moderator, reply
 from cogs.job_buttons import JobButton, job_in_this_server

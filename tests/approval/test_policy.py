@@ -8,7 +8,7 @@ import pytest
 
 from bot.governance.approval import clean_reason, expiry_words, must_wait
 from bot.governance.budget_alerts import BudgetAlert, thresholds_passed
-from bot.jobs.service import Refused
+from bot.jobs.contracts import Refused
 from cogs.words import budget_alert_line
 from storage.approvals import ApprovalSettings
 from tests.approval.conftest import GUILD, MODROLE, REVIEW, T0, TRUSTED

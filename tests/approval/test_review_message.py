@@ -7,7 +7,7 @@ from datetime import timedelta
 import discord
 import pytest
 
-from bot.jobs.service import Refused
+from bot.jobs.contracts import Refused
 from cogs.approval import (
     approval_summary,
     check_review_channel,

@@ -10,7 +10,7 @@ import pytest
 
 from bot.governance.approval import CANCELLED_WHILE_WAITING, AlreadyDecided, ApprovalService
 from bot.governance.budget_alerts import BudgetAlerts
-from bot.jobs.service import Refused
+from bot.jobs.contracts import Refused
 from cogs.words import budget_alert_line, refused_words, what_happened
 from storage.approvals import ApprovalStatus
 from storage.db import Database

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from bot.jobs.service import Refused
+from bot.jobs.contracts import Refused
 from cogs.admin.styles import add_style, describe_styles, remove_style
 from cogs.video import style_choices
 from storage.db import Database

@@ -15,7 +15,8 @@ import pytest
 from bot.app.video_bot import VideoBot
 from bot.governance.approval import ApprovalService
 from bot.governance.budget_alerts import BudgetAlerts
-from bot.jobs.service import JobService, Refused
+from bot.jobs.contracts import Refused
+from bot.jobs.service import JobService
 from cogs.admin.commands import AdminCog
 from cogs.audit import AuditPoster
 from cogs.member_commands import GovernanceCog

@@ -8,7 +8,8 @@ from datetime import timedelta
 import pytest
 
 from bot.governance.quota import MODEL_RUN_COSTS, AppliedLimit
-from bot.jobs.service import JobService, QuotaStatus, Refused
+from bot.jobs.contracts import QuotaStatus, Refused
+from bot.jobs.service import JobService
 from cogs.common import is_moderator
 from cogs.member_commands import (
     check_jobs_target,

@@ -12,14 +12,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bot.jobs.service import (
-    CardExtras,
-    Delivery,
-    JobConfig,
-    JobService,
-    PresenterError,
-    VideoRequest,
-)
+from bot.jobs.contracts import CardExtras, Delivery, JobConfig, PresenterError, VideoRequest
+from bot.jobs.service import JobService
 from bot.media.images import FirstFrame, check_image
 from bot.wiro.client import WiroClient
 from bot.wiro.simulator.server import WiroSimulator

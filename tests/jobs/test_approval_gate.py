@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.governance.approval import ApprovalService
-from bot.jobs.service import JobService, Refused
+from bot.jobs.contracts import Refused
+from bot.jobs.service import JobService
 from bot.wiro.simulator.server import TaskScript, WiroSimulator
 from storage.approvals import ApprovalStatus
 from storage.db import Database

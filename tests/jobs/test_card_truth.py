@@ -12,7 +12,8 @@ from datetime import timedelta
 
 import pytest
 
-from bot.jobs.service import CardExtras, JobService, Refused, utcnow
+from bot.jobs.contracts import CardExtras, Refused, utcnow
+from bot.jobs.service import JobService
 from bot.wiro.simulator.server import TaskScript, WiroSimulator
 from storage.approvals import ApprovalStatus, Hold
 from storage.db import Database

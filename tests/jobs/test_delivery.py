@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.jobs.contracts import Delivery, JobConfig
 from bot.jobs.outage import DiscordUnavailable, OutageOutlasted, RetryPolicy, outlast
-from bot.jobs.service import Delivery, JobConfig, JobService
+from bot.jobs.service import JobService
 from bot.wiro.client import WiroClient
 from bot.wiro.simulator.server import TaskScript, WiroSimulator
 from storage.db import Database

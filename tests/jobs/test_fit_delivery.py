@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.jobs.service import Delivery, JobConfig, JobService, UploadTooLarge
+from bot.jobs.contracts import Delivery, JobConfig, UploadTooLarge
+from bot.jobs.service import JobService
 from bot.media.video import probe
 from bot.wiro.client import WiroClient
 from bot.wiro.simulator.server import TaskScript, WiroSimulator

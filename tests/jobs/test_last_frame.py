@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.jobs.service import JobService, Refused
+from bot.jobs.contracts import Refused
+from bot.jobs.service import JobService
 from bot.media.video.frames import last_frame_png
 from bot.media.video.probe import VideoError
 from bot.media.video.store import ClipStore

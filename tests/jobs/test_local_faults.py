@@ -19,7 +19,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.jobs.service import Delivery, JobConfig, JobService
+from bot.jobs.contracts import Delivery, JobConfig
+from bot.jobs.service import JobService
 from bot.media.video import VideoError
 from bot.wiro.client import WiroClient
 from bot.wiro.errors import WiroTransportError

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.jobs.service import JobConfig, JobService
+from bot.jobs.contracts import JobConfig
+from bot.jobs.service import JobService
 from bot.wiro import following
 from bot.wiro.client import WiroClient
 from bot.wiro.models import StageUpdate

@@ -8,7 +8,8 @@ from collections.abc import Callable
 import pytest
 
 from bot import camera
-from bot.jobs.service import JobService, Refused
+from bot.jobs.contracts import Refused
+from bot.jobs.service import JobService
 from bot.wiro.client import WiroClient
 from bot.wiro.simulator.server import TaskScript, WiroSimulator
 from storage.db import Database

@@ -10,7 +10,9 @@ import pytest
 from PIL import Image
 
 import bot.governance.styles as styles
-from bot.jobs.service import JobService, Refused, can_remake, extend_blocker
+from bot.jobs.contracts import Refused
+from bot.jobs.followups import can_remake, extend_blocker
+from bot.jobs.service import JobService
 from bot.wiro.simulator.server import TaskScript, WiroSimulator
 from storage.db import Database
 from storage.models import AnimateRule, Job, JobState

@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.governance.admission import IMAGE_RUNS_PAUSED
-from bot.jobs.service import JobService, Refused
+from bot.jobs.contracts import Refused
+from bot.jobs.service import JobService
 from bot.wiro.client import WiroClient
 from bot.wiro.simulator.server import SENSITIVE_OUTPUT, TaskScript, WiroSimulator
 from storage.db import Database
