@@ -542,25 +542,40 @@ class JobService(JobAtWiro, JobDelivery, JobFollowUps):
         return resumed
 
     async def _close_unseen(self, job: Job) -> Job:
-        """Refund and close a job whose card was never posted: the member never saw it.
+        """Refund and close a job that never started because its card was never recorded.
 
         Chosen over posting the card late and running it: the member was told nothing (their
         /video ended with the crash) and may well have asked again meanwhile, so running it
         could charge them twice; a card appearing minutes later without context confuses.
         The interaction token that could tell them privately is never stored (a credential),
-        so the log and the audit line say it."""
-        job_logger(log, job.id).warning(
-            "closing a job whose card was never posted (state %s, user=%s); refunding, not run",
-            job.state.value,
-            job.user_id,
-        )
-        try:
-            job = await self._finish(
-                job,
-                JobState.FAILED,
-                "The bot restarted before this request's card was posted, so it was not run. "
-                "Its credits were refunded.",
+        so the log and the audit line say it. A card Discord took just before the crash (its
+        id never recorded) is found and shows the outcome instead of "Sending to Wiro…"."""
+        jlog = job_logger(log, job.id)
+        card_id = await self._find_lost_card(job)
+        if card_id is None:
+            jlog.warning(
+                "closing a job whose card was never posted (state %s, user=%s); refunding, not run",
+                job.state.value,
+                job.user_id,
             )
+            reason = (
+                "The bot restarted before this request's card was posted, so it was not run. "
+                "Its credits were refunded."
+            )
+            card: dict[str, object] = {}
+        else:
+            jlog.warning(
+                "closing a job whose card (message %s) was posted but not recorded before a "
+                "restart; refunding, not run",
+                card_id,
+            )
+            reason = (
+                "The bot restarted before this job could start, so it was not run. Its credits "
+                "were refunded; Re-roll to ask again."
+            )
+            card = {"card_message_id": card_id, "card_posted_at": job.created_at}
+        try:
+            job = await self._finish(job, JobState.FAILED, reason, **card)
         except IllegalTransition:
             return await self.storage.get_job(job.id)
         # A held request never got its review message either: close its review too.
@@ -572,6 +587,15 @@ class JobService(JobAtWiro, JobDelivery, JobFollowUps):
             now=self.clock(),
         )
         return job
+
+    async def _find_lost_card(self, job: Job) -> int | None:
+        if self.presenter is None:
+            return None
+        try:
+            return await self.presenter.find_card(job)
+        except Exception:
+            job_logger(log, job.id).exception("could not look for the job's card")
+            return None
 
     async def refresh_stale_cards(self, *, settled_for: timedelta = timedelta(0)) -> int:
         """Render again every card still marked as behind its job; return how many.

@@ -613,3 +613,48 @@ async def test_an_edit_that_lands_clears_the_mark_and_one_that_fails_keeps_it(
         assert (await db.get_job(made.id)).card_pending == 0
     finally:
         await db.close()
+
+
+async def test_a_card_posted_before_a_crash_is_found_by_its_footer() -> None:
+    """Only the bot's own message whose footer names the job, among those after it began."""
+
+    @dataclass
+    class Author:
+        id: int
+
+    @dataclass
+    class Posted:
+        id: int
+        author: Author
+        embeds: list[discord.Embed]
+
+    def card_of(job_id: int, extra: str = "") -> list[discord.Embed]:
+        return [discord.Embed(title="🎬 Sending to Wiro…").set_footer(text=f"Job {job_id}{extra}")]
+
+    class History(FakeChannel):
+        def __init__(self, messages: list[Posted]) -> None:
+            super().__init__()
+            self.messages = messages
+            self.asked: dict[str, Any] = {}
+
+        async def history(self, **kwargs: Any) -> Any:
+            self.asked = kwargs
+            for message in self.messages:
+                yield message
+
+    bot_id, member_id = 1, 2
+    lost = job(id=17, card_message_id=None)
+    channel = History(
+        [
+            Posted(600, Author(member_id), card_of(17)),  # someone quoting it: not the bot's
+            Posted(601, Author(bot_id), card_of(170)),  # another job's card
+            Posted(602, Author(bot_id), card_of(17, " · Sandbox clip: made locally")),
+        ]
+    )
+    presenter, bot = presenter_for(lost, channel)
+    bot.user = Author(bot_id)  # type: ignore[attr-defined]
+    assert await presenter.find_card(lost) == 602
+    assert channel.asked["oldest_first"] is True
+    assert channel.asked["after"].id == discord.utils.time_snowflake(lost.created_at) - 1
+    channel.messages = channel.messages[:2]
+    assert await presenter.find_card(lost) is None

@@ -301,3 +301,25 @@ async def test_the_card_sweep_runs_while_the_bot_runs(
             break
     assert presenter.shown == {job.id: JobState.SUCCEEDED}
     assert await _stale(db) == set()
+
+
+async def test_a_card_posted_but_not_recorded_is_found_and_tells_the_outcome(
+    make_service: Callable[..., JobService], sim: WiroSimulator, db: Database
+) -> None:
+    """Discord took the card, then the process died before its id was written: the job is
+    closed all the same (never run), and that card shows it instead of "Sending to Wiro…"."""
+    service = make_service()
+    job = await db.create_job_with_reservation(
+        NewJob(guild_id=GUILD, channel_id=1, user_id=USER, prompt="posted, not recorded"),
+        **reservation_args(now=service.clock()),
+    )
+    presenter = RecordingPresenter(lost_cards={job.id: 4242})
+    service.presenter = presenter
+    assert await service.resume_all() == 0
+    closed = await db.get_job(job.id)
+    assert (closed.state, closed.card_message_id) == (JobState.FAILED, 4242)
+    assert "not run" in (closed.outcome_reason or "")
+    assert [(j.id, j.state) for j, _ in presenter.updates] == [(job.id, JobState.FAILED)]
+    assert await _kinds(db, job.id) == ["reserve", "refund"]
+    await asyncio.sleep(0.2)
+    assert sim.runs == []
