@@ -295,6 +295,19 @@ def m0007_delivery_outage(db: SqliteUtilsDatabase) -> None:
     db.execute("ALTER TABLE jobs ADD COLUMN delivery_unavailable_since TEXT")
 
 
+@_migration("0009_run_window")
+def m0009_run_window(db: SqliteUtilsDatabase) -> None:
+    # run_sent_at: when the Run of the current submission left for Wiro (cleared on entering
+    # SUBMITTING). A job found SUBMITTING at a restart without it never reached Wiro and is
+    # sent again; with it and no task id, Wiro may have made (and billed) a task.
+    db.execute("ALTER TABLE jobs ADD COLUMN run_sent_at TEXT")
+    # A job left SUBMITTING by an older bot may have reached Wiro: never send it again.
+    db.execute("UPDATE jobs SET run_sent_at = updated_at WHERE state = 'submitting'")
+    # cost_is_estimate: total_cost_usd is the expected cost of such a task, counted in the
+    # server's budget and usage because Wiro may have billed it, not a cost Wiro reported.
+    db.execute("ALTER TABLE jobs ADD COLUMN cost_is_estimate INTEGER NOT NULL DEFAULT 0")
+
+
 @_migration("0010_card_truth")
 def m0010_card_truth(db: SqliteUtilsDatabase) -> None:
     # Card changes not yet shown on a job's card (0: the card is up to date). Raised with every
