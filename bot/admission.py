@@ -14,6 +14,7 @@ from datetime import datetime
 
 from bot import camera, quota
 from bot.catalogue import DEFAULT_MODEL, MODELS, NEEDS_IMAGE_REASON, get_model
+from bot.disk import DiskSpace
 from bot.job_api import (
     ChannelNotAllowed,
     JobConfig,
@@ -33,6 +34,12 @@ IMAGE_RUNS_PAUSED = (
 )
 
 MAX_PROMPT_CHARS = 2000
+
+# Below MIN_FREE_DISK_MB no new job starts: its clip could not be stored or delivered.
+DISK_NEARLY_FULL = (
+    "The bot's server is nearly out of disk space, so it is not starting new videos right now. "
+    "Nothing was spent; please try again later (the bot's operator has been alerted in its log)."
+)
 
 
 def normalise_prompt(prompt: str) -> str:
@@ -58,16 +65,20 @@ class Admission:
         wiro: WiroClient,
         config: JobConfig,
         clock: Callable[[], datetime],
+        disk: DiskSpace | None = None,
     ) -> None:
         self.storage = storage
         self.wiro = wiro
         self.config = config
         self.clock = clock
+        self.disk = disk
 
     async def precheck(self, req: VideoRequest) -> int:
         """Check everything that can be checked before the image; return the run's cost.
 
         Raises Refused with the member-facing reason. Nothing is written."""
+        if self.disk is not None and self.disk.low():
+            raise Refused(DISK_NEARLY_FULL)
         settings = await self.storage.guild_settings(req.guild_id)
         if settings.paused:
             reason = f": {settings.pause_reason}" if settings.pause_reason else "."

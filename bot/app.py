@@ -108,6 +108,9 @@ class VideoBot(commands.Bot):
                 work_dir=settings.database_path.parent / "tmp",
                 max_clip_seconds=settings.max_clip_seconds,
                 clips_dir=settings.database_path.parent / "clips",
+                clip_store_bytes=settings.clip_store_mb * 1024 * 1024,
+                min_free_disk_bytes=settings.min_free_disk_mb * 1024 * 1024,
+                data_dir=settings.database_path.parent,
             ),
         )
         self.approvals = ApprovalService(

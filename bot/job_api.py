@@ -166,6 +166,12 @@ class JobConfig:
     # clips are kept so that they can be extended (default: work_dir / "clips").
     max_clip_seconds: int = 60
     clips_dir: Path | None = None
+    # The disk: kept clips and first frames stay under clip_store_bytes (CLIP_STORE_MB; None: no
+    # cap), and below min_free_disk_bytes free on data_dir's disk (MIN_FREE_DISK_MB; 0: never)
+    # new jobs are refused. data_dir defaults to work_dir.
+    clip_store_bytes: int | None = None
+    min_free_disk_bytes: int = 0
+    data_dir: Path | None = None
 
 
 @dataclass(frozen=True)

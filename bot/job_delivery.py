@@ -163,13 +163,14 @@ class JobDelivery:
         The kept clip is the one `_kept_clip` gives an Extend (for an extension, the stitched
         clip), so the frame stored beside it is the one an Extend starts from."""
         try:
-            await asyncio.to_thread(self.clips.put, job.id, clip)
+            kept = await asyncio.to_thread(self.clips.put, job.id, clip)
         except OSError as exc:
             job_logger(log, job.id).warning("could not keep the clip for Extend: %s", exc)
             return
-        self.last_frames.prepare(job.id)
+        if kept is not None:  # None: the clip alone is over CLIP_STORE_MB
+            self.last_frames.prepare(job.id)
         try:
-            await asyncio.to_thread(self.clips.prune)
+            await self.clips.trim()  # oldest first, under CLIP_STORE_MB
         except OSError as exc:
             job_logger(log, job.id).warning("could not remove old kept clips: %s", exc)
 

@@ -34,6 +34,7 @@ from bot.admission import (
 )
 from bot.background import BackgroundTasks
 from bot.catalogue import DEFAULT_MODEL, MODELS, get_model
+from bot.disk import DiskSpace
 from bot.eta import DEFAULT_ETA_SECONDS, ETA_FLOOR, EtaEstimator
 from bot.job_api import (
     BUSY_RETRY_SECONDS,
@@ -126,6 +127,7 @@ class JobService(JobAtWiro, JobDelivery, JobFollowUps):
         video: VideoWorker | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        disk: DiskSpace | None = None,
     ) -> None:
         # `clock` is wall time (windows, deadlines, what cards show); `monotonic` measures
         # intervals (the local queue's busy hold, ETA cache). Tests inject both.
@@ -140,10 +142,21 @@ class JobService(JobAtWiro, JobDelivery, JobFollowUps):
         # every entry point (/video, Re-roll, the studio's) is held the same way.
         self.gate: ApprovalGate | None = None
         self.sleep = sleep  # waits between delivery retries (tests advance their clock instead)
-        self.clips = ClipStore(config.clips_dir or config.work_dir / "clips")
+        self.clips = ClipStore(
+            config.clips_dir or config.work_dir / "clips",
+            cap_bytes=config.clip_store_bytes,
+            frames_dir=storage.frames_dir,  # first-frame images count under the same cap
+            frames_in_use=storage.frames_in_use,
+        )
+        # Below the free-space floor, new jobs are refused at the early check.
+        self.disk = disk or DiskSpace(
+            config.data_dir or config.work_dir, config.min_free_disk_bytes, monotonic=monotonic
+        )
         # Each kept clip's last frame (an Extend's first frame), decoded in the background.
         self.last_frames = LastFrames(self.clips, self.video)
-        self.admission = Admission(storage=storage, wiro=wiro, config=config, clock=clock)
+        self.admission = Admission(
+            storage=storage, wiro=wiro, config=config, clock=clock, disk=self.disk
+        )
         self.queue = LocalQueue(
             storage, busy_retry_seconds=config.busy_retry_seconds, monotonic=monotonic
         )

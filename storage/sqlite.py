@@ -26,6 +26,7 @@ from typing import Self, TypeVar
 
 from sqlite_utils import Database as SqliteUtilsDatabase
 
+from storage.compaction import enable_incremental_vacuum
 from storage.migrations import applied_version, migrate
 
 log = logging.getLogger(__name__)
@@ -170,8 +171,12 @@ class SqliteBase:
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
             db = SqliteUtilsDatabase(conn, execute_plugins=False)
+            # A new file takes this before its first table; an older one needs a VACUUM,
+            # run once after the migrations (which may have just freed many pages).
+            conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
             with immediate(db):
                 version = migrate(db)
+            enable_incremental_vacuum(conn)  # deleted rows give their pages back
         except BaseException:
             conn.close()
             raise
