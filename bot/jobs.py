@@ -64,7 +64,7 @@ from bot.job_followups import (
 )
 from bot.job_wiro import JobAtWiro
 from bot.logs import current_job, job_logger
-from bot.media import FirstFrame
+from bot.media import FirstFrame, ImageSlots
 from bot.video import VideoWorker
 from bot.video.last_frames import LastFrames
 from bot.video.store import ClipStore
@@ -148,6 +148,8 @@ class JobService(JobAtWiro, JobDelivery, JobFollowUps):
             frames_dir=storage.frames_dir,  # first-frame images count under the same cap
             frames_in_use=storage.frames_in_use,
         )
+        # Reading members' images (download, decode): one per member, two at once (bot.media).
+        self.images = ImageSlots()
         # Below the free-space floor, new jobs are refused at the early check.
         self.disk = disk or DiskSpace(
             config.data_dir or config.work_dir, config.min_free_disk_bytes, monotonic=monotonic

@@ -135,9 +135,11 @@ class VideoCog(commands.Cog):
             self._check_channel_permissions(interaction)
             frame = thumbnail = None
             if read_frame is not None:
-                frame = await read_frame()
-                # The card shows the frame actually sent, fixes included.
-                thumbnail = await asyncio.to_thread(make_thumbnail, frame.data)
+                # A slot before the download: a burst of large images is read two at a time.
+                async with self.bot.jobs.images.slot(request.user_id):
+                    frame = await read_frame()
+                    # The card shows the frame actually sent, fixes included.
+                    thumbnail = await asyncio.to_thread(make_thumbnail, frame.data)
             job = await self.bot.jobs.submit(request, frame, thumbnail=thumbnail)
             self.bot.presenter.remember_interaction(job.id, interaction)
         except Refused as exc:
