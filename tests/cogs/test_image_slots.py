@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import threading
 import types
 from unittest import mock
 
@@ -12,6 +13,7 @@ import discord
 import pytest
 from PIL import Image
 
+from bot import media
 from bot.app import VideoBot
 from bot.jobs import JobService, Refused, VideoRequest
 from bot.media import BOT_BUSY, MEMBER_BUSY, FirstFrame, ImageBusy, ImageSlots
@@ -115,8 +117,34 @@ async def test_a_burst_downloads_two_images_at_a_time(db: Database, bot: VideoBo
     assert sorted(started) == [0, 1, 2, 3, 4]  # all read in the end, two at a time
 
 
+async def test_one_decode_at_a_time_and_its_wait_happens_before_any_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two images downloaded at once are decoded one after the other; the second waits on the
+    event loop, not inside a worker thread."""
+    slots = ImageSlots()
+    in_thread: list[str] = []
+    gate = threading.Event()
+    real = media.check_image
+
+    def held(data: bytes, **kwargs: object) -> FirstFrame:
+        in_thread.append("in")
+        gate.wait(5)
+        return real(data, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(media, "check_image", held)
+    first = asyncio.create_task(slots.check(_png()))
+    second = asyncio.create_task(slots.check(_png()))
+    await _until(lambda: in_thread == ["in"])
+    await asyncio.sleep(0.1)
+    assert in_thread == ["in"]  # the second has not entered a thread
+    gate.set()
+    frames = await asyncio.gather(first, second)
+    assert [f.width for f in frames] == [640, 640] and in_thread == ["in", "in"]
+
+
 async def test_a_wait_for_a_slot_is_bounded() -> None:
-    slots = ImageSlots(at_once=1, wait_seconds=0.05)
+    slots = ImageSlots(downloads=1, wait_seconds=0.05)
     async with slots.slot(1):
         with pytest.raises(ImageBusy) as busy:
             async with slots.slot(2):
