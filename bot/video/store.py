@@ -125,6 +125,9 @@ class ClipStore:
             os.replace(part, target)
         finally:
             part.unlink(missing_ok=True)
+        # The frame comes after the keep's trim: stay under the cap (clips only go here; the
+        # next `trim` knows which first frames may go too).
+        self._enforce_cap(None, None)
         return target
 
     def discard_last_frame(self, job_id: int) -> None:
