@@ -165,15 +165,16 @@ class SqliteBase:
         conn = sqlite3.connect(self.path, isolation_level=None)
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
+            # A new file takes this before anything is written to it (WAL's header included);
+            # an older one needs a VACUUM, run once after the migrations (which may have just
+            # freed many pages).
+            conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
             mode = _enable_wal(conn, self._busy_timeout_ms / 1000)
             if str(mode).lower() != "wal":
                 log.warning("SQLite refused WAL mode (journal_mode=%s) for %s", mode, self.path)
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
             db = SqliteUtilsDatabase(conn, execute_plugins=False)
-            # A new file takes this before its first table; an older one needs a VACUUM,
-            # run once after the migrations (which may have just freed many pages).
-            conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
             with immediate(db):
                 version = migrate(db)
             enable_incremental_vacuum(conn)  # deleted rows give their pages back

@@ -169,10 +169,14 @@ class ClipStore:
         """`prune` with the first frames jobs in flight still need left alone (call after each
         keep); return how many clips and frames were removed."""
         fresh_after = time.time()  # a frame saved from now on is not in the answer below
-        in_use = await self._frames_in_use() if self._frames_in_use is not None else ()
-        return await asyncio.to_thread(
-            self.prune, frames_in_use=frozenset(in_use), fresh_after=fresh_after
-        )
+        in_use: frozenset[Path] | None = frozenset()
+        if self._frames_in_use is not None:
+            try:
+                in_use = frozenset(await self._frames_in_use())
+            except Exception as exc:  # the database closing at shutdown: clips only, then
+                log.warning("could not ask which first frames are in use: %s", exc)
+                in_use = None
+        return await asyncio.to_thread(self.prune, frames_in_use=in_use, fresh_after=fresh_after)
 
     def _enforce_cap(
         self, frames_in_use: Collection[Path] | None, fresh_after: float | None

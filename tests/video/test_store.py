@@ -43,3 +43,20 @@ def test_a_clip_over_the_cap_is_left_where_it_was(tmp_path: Path) -> None:
     assert big.exists() and store.get(7) is None
     small = _file(tmp_path / "small.mp4", 100, age_s=0)
     assert store.put(7, small) == store.path(7)
+
+
+async def test_trim_without_an_answer_from_storage_still_keeps_clips_under_the_cap(
+    tmp_path: Path,
+) -> None:
+    """The database closing (shutdown) never fails a delivery's trim: only clips go then."""
+
+    async def closed() -> frozenset[Path]:
+        raise RuntimeError("the database is not open")
+
+    frames = tmp_path / "bot.sqlite3-frames"
+    store = ClipStore(tmp_path / "clips", cap_bytes=500, frames_dir=frames, frames_in_use=closed)
+    frame = _file(frames / "job-1.frame", 300, age_s=900)
+    old = _file(store.path(2), 300, age_s=600)
+    new = _file(store.path(3), 100, age_s=0)
+    assert await store.trim() == 1
+    assert frame.exists() and not old.exists() and new.exists()
