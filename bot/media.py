@@ -100,9 +100,10 @@ _JPEG_QUALITIES: Final = (92, 85, 75)
 _SHRINK_QUALITY: Final = 85
 _MAX_SHRINKS: Final = 6
 
-# Each decode may hold up to about 100 MB; bound how many run at once in threads (a backstop for
-# callers that do not take an `ImageSlots` slot first, such as Re-roll's check of a stored frame).
-_DECODE_SLOTS = threading.BoundedSemaphore(2)
+# Each decode may hold up to about 100 MB: one at a time in the whole process, also for callers
+# that do not take an `ImageSlots` turn first (Re-roll's check of a stored frame, the card's and
+# the review's thumbnails), which then wait in their thread.
+_DECODE_SLOTS = threading.BoundedSemaphore(1)
 
 
 class ImageRejected(ValueError):
