@@ -12,7 +12,7 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
-from bot import camera, quota
+from bot import camera, consent, quota, styles
 from bot.catalogue import DEFAULT_MODEL, MODELS, NEEDS_IMAGE_REASON, get_model
 from bot.disk import DiskSpace
 from bot.job_api import (
@@ -89,17 +89,17 @@ class Admission:
             raise Refused(f"You are blocked from generating videos in this server.{reason}")
         if settings.allowed_channel_ids and req.channel_id not in settings.allowed_channel_ids:
             raise ChannelNotAllowed(sorted(settings.allowed_channel_ids)[:5])
+        await consent.check(self.storage, req)
         prompt = normalise_prompt(req.prompt)
-        word = quota.blocked_word_in(prompt, settings.blocked_words)
+        # A style's words count as the prompt's: they are sent with it (bot/styles.py).
+        combined = styles.combine(prompt, req.style_prompt)
+        word = quota.blocked_word_in(combined, settings.blocked_words)
         if word is not None:
-            raise Refused(f"Your prompt contains a word this server has blocked (“{word}”).")
+            where = f" with the style “{req.style}”" if req.style else ""
+            raise Refused(f"Your prompt{where} contains a word this server has blocked (“{word}”).")
         if not has_visible_text(prompt):
             raise Refused("The prompt is empty. Describe the video you want.")
-        if len(prompt) > MAX_PROMPT_CHARS:
-            raise Refused(
-                f"The prompt is {len(prompt)} characters long; the limit is {MAX_PROMPT_CHARS}."
-            )
-        self._check_studio(req, prompt)
+        self._check_studio(req, prompt, combined)
         try:
             cost = quota.run_cost(req.resolution, req.duration, req.model)
         except ValueError:
@@ -123,7 +123,7 @@ class Admission:
         return cost
 
     @staticmethod
-    def _check_studio(req: VideoRequest, prompt: str) -> None:
+    def _check_studio(req: VideoRequest, prompt: str, combined: str) -> None:
         """The model and camera moves: a known model, an image for Fast, moves that fit."""
         model = MODELS.get(req.model)
         if model is None:
@@ -136,7 +136,9 @@ class Admission:
             raise Refused(
                 f"Choose up to {camera.MAX_MOVES} camera moves among: {camera.moves_list()}."
             )
-        sent = len(prompt) + camera.prefix_length(req.camera)
+        if len(combined) > MAX_PROMPT_CHARS:
+            raise Refused(styles.too_long_words(prompt, req.style, len(combined), MAX_PROMPT_CHARS))
+        sent = len(combined) + camera.prefix_length(req.camera)
         if sent > MAX_PROMPT_CHARS:
             raise Refused(
                 f"With the camera moves, the prompt sent to Hailuo is {sent} characters long; "

@@ -23,7 +23,14 @@ from storage.models import Limit
 
 log = logging.getLogger(__name__)
 
-COGS = ("cogs.video", "cogs.studio", "cogs.governance", "cogs.admin", "cogs.approval")
+COGS = (
+    "cogs.video",
+    "cogs.studio",
+    "cogs.governance",
+    "cogs.consent",
+    "cogs.admin",
+    "cogs.approval",
+)
 Mode = Literal["run", "sync"]
 
 

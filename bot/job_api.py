@@ -22,6 +22,9 @@ from storage.models import Job, Limit
 
 # Clips above this are linked, never downloaded: a 10 s 1080P clip is a few tens of MB at most.
 MAX_CLIP_BYTES = 500 * 1024 * 1024
+# Discord's upload limit for a server without boosts (and a member without Nitro): the smallest
+# limit a bot message can meet, so the one a 413 for a file believed to fit falls back to.
+DISCORD_BASE_UPLOAD_LIMIT = 10 * 1024 * 1024
 # Wiro said "busy" (code 96): the head of our local queue tries again at least this often, even
 # when none of our own tasks finished (another client of the same account may have).
 BUSY_RETRY_SECONDS = 30.0
@@ -85,6 +88,8 @@ class CardExtras(BaseModel):
     max_clip_seconds: int = 60  # Extend's limit: the button says when a chain reached it
     # Clips over this were linked, never downloaded: the Extend button says it cannot have them.
     max_clip_bytes: int | None = None
+    # Remix: the card message of the job it varies (the card links it), when known.
+    remix_of_message_id: int | None = None
 
 
 class Delivery(BaseModel):
@@ -95,6 +100,15 @@ class Delivery(BaseModel):
     message_id: int | None
     attached: bool
     note: str | None = None  # why it was linked instead of attached, or that it was compressed
+
+
+class UploadTooLarge(Exception):
+    """Discord refused an attached clip as too large (413 / 40005) although the bot believed it
+    fit (a server that lost its boosts, a stale cache). Nothing was posted."""
+
+    def __init__(self, size: int):
+        super().__init__(f"Discord refused {size} bytes as too large")
+        self.size = size
 
 
 class ApprovalGate(Protocol):
@@ -132,14 +146,21 @@ class JobPresenter(Protocol):
         while its token lives (with room for the upload), else the server's."""
 
     async def deliver_clip(
-        self, job: Job, clip: Path | None, size: int | None, *, original_size: int | None = None
+        self,
+        job: Job,
+        clip: Path | None,
+        size: int | None,
+        *,
+        original_size: int | None = None,
+        link_reason: str | None = None,
     ) -> Delivery:
         """Post the clip (attached when it fits, else linked to job.output_url with the reason).
 
-        `clip` is None when the clip was not downloaded (too big): link only. `original_size`
-        is set when `clip` is a copy compressed to fit (the original is at job.output_url).
-        Posting must be idempotent for `job.delivery_nonce`. Raise PresenterError if it cannot
-        be posted."""
+        `clip` is None when the clip is not attached: link only, with `link_reason` (plain
+        words: why it is linked) or else "too big to download". `original_size` is set when
+        `clip` is a copy compressed to fit (the original is at job.output_url). Posting must be
+        idempotent for `job.delivery_nonce`. Raise UploadTooLarge when Discord refuses the file
+        as too large (nothing posted), PresenterError if it cannot be posted."""
 
     async def find_delivery(self, job: Job) -> int | None:
         """The id of this job's clip message if an earlier attempt posted it, else None."""
@@ -172,6 +193,9 @@ class JobConfig:
     clip_store_bytes: int | None = None
     min_free_disk_bytes: int = 0
     data_dir: Path | None = None
+    # What a clip is fitted to after Discord refused it as too large although the bot believed
+    # it fit (a 413): Discord's limit for a server without boosts. Tests make it small.
+    base_upload_limit: int = DISCORD_BASE_UPLOAD_LIMIT
 
 
 @dataclass(frozen=True)
@@ -196,10 +220,16 @@ class VideoRequest:
     model: str = DEFAULT_MODEL  # bot.catalogue.MODELS key
     camera: tuple[str, ...] = ()  # camera moves, parsed (bot.camera.parse_moves)
     source_url: str | None = None  # Animate with Hailuo: the message the image came from
+    # Animate: who posted that image (the requester of the bot's own messages); None otherwise.
+    image_author_id: int | None = None
     image_note: str | None = None  # a re-roll keeps what was done to the original image
     extends_job_id: int | None = None
     chain_seconds: int | None = None
     remake_of: int | None = None
+    remix_of: int | None = None
+    # A server style (bot/styles.py): its name and text; the text is added to `prompt`.
+    style: str | None = None
+    style_prompt: str | None = None
 
 
 @dataclass(frozen=True)

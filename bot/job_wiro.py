@@ -11,11 +11,11 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from bot import camera
+from bot import styles
 from bot.admission import IMAGE_RUNS_PAUSED
 from bot.background import BackgroundTasks
 from bot.logs import job_logger
@@ -40,6 +40,10 @@ from storage.models import Job, JobState, Stage, StoredFrame
 # The lifecycle's logger: every line of a job reads "bot.jobs", whichever part wrote it.
 log = logging.getLogger("bot.jobs")
 
+# An unconfirmed stop after a fault is tried again after this long, doubling up to the maximum.
+STOP_RETRY_FIRST_SECONDS = 30.0
+STOP_RETRY_MAX_SECONDS = 600.0
+
 _WIRO_STAGE = {
     "queued": Stage.QUEUED,
     "starting": Stage.STARTING,
@@ -54,6 +58,7 @@ class JobAtWiro:
     if TYPE_CHECKING:  # provided by JobService
         storage: Database
         clock: Callable[[], datetime]
+        sleep: Callable[[float], Awaitable[object]]
         queue: LocalQueue
         _tasks: BackgroundTasks
         _submissions: BackgroundTasks
@@ -113,8 +118,9 @@ class JobAtWiro:
         jlog = job_logger(log, job.id)
         try:
             accepted = await self.client_for(job.model).run(
-                # The camera moves go first, as one bracketed group (bot.camera).
-                prompt=camera.prompt_with_moves(job.prompt, camera.split_moves(job.camera)),
+                # The camera moves go first, as one bracketed group (bot.camera), then the
+                # prompt with its style (bot.styles).
+                prompt=styles.wiro_prompt(job),
                 resolution=job.resolution,
                 duration=job.duration,
                 prompt_optimizer=job.prompt_optimizer,
@@ -199,9 +205,10 @@ class JobAtWiro:
                 self._timeout_minutes,
                 " (Wiro was still retrying after a problem)" if retrying else "",
             )
-            final = await self._stop_at_wiro(job)
-            ended = final.outcome() if final is not None else None
-            if ended is not None and ended.kind == "succeeded":
+            job, ended = await self._stop_until_confirmed(job)
+            if ended is None:
+                return job  # someone else ended it meanwhile
+            if ended.kind == "succeeded":
                 # It finished while we were stopping it: the member gets the clip they paid for.
                 return await self._on_outcome(job, ended)
             reason = (
@@ -210,19 +217,17 @@ class JobAtWiro:
                 if retrying
                 else f"No result after {self._timeout_words}, so the task was stopped."
             )
-            cost = ended.total_cost_usd if ended is not None else None
             return await self._finish(
-                job, JobState.TIMED_OUT, reason, **({"total_cost_usd": cost} if cost else {})
+                job, JobState.TIMED_OUT, reason, total_cost_usd=ended.total_cost_usd
             )
         except WiroAuthError as exc:
             # The follower retries everything else until the deadline; a refused credential
             # will not heal by itself, and the operator must hear about it.
             jlog.error("Wiro refused our credentials while following the task: %s", exc)
             return await self._finish(job, JobState.FAILED, _run_failure_reason(exc))
-        # The follower ended without an outcome: treat like a deadline, never hang.
+        # The follower ended without an outcome: stop the task (never hang, never bill unseen).
         jlog.error("task follower ended without an outcome")
-        await self._stop_at_wiro(job)
-        return await self._finish(job, JobState.FAILED, "We lost track of this task at Wiro.")
+        return await self._stop_after_fault(job, "The bot lost track of this job")
 
     async def _on_stage(self, job: Job, event: StageUpdate) -> Job:
         jlog = job_logger(log, job.id)
@@ -267,7 +272,10 @@ class JobAtWiro:
             fresh = await self.storage.get_job(job.id)
             who = fresh.cancelled_by
             reason = None if who else "The task was cancelled at Wiro."  # None: cancelled_by says
-            return await self._finish(fresh, JobState.CANCELLED, reason)
+            # What Wiro billed for a stopped task counts in the server's budget and usage.
+            return await self._finish(
+                fresh, JobState.CANCELLED, reason, total_cost_usd=outcome.total_cost_usd
+            )
         jlog.info(
             "Wiro reported failure: %s (billed $%s)", outcome.reason, outcome.total_cost_usd or 0
         )
@@ -291,6 +299,49 @@ class JobAtWiro:
         self._stopping.add(job.id)
         task = self._tasks.spawn(self._stop_at_wiro(job), name=f"stop-{job.id}")
         task.add_done_callback(lambda _: self._stopping.discard(job.id))
+
+    async def _stop_after_fault(self, job: Job, what: str | None = None) -> Job:
+        """End a running job after an error of the bot's own: stop its task at Wiro, then
+        refund (or deliver, if Wiro finished it meanwhile)."""
+        what = what or f"Something went wrong on our side (job {job.id})"
+        job_logger(log, job.id).warning("stopping the task at Wiro before ending the job")
+        job, ended = await self._stop_until_confirmed(job)
+        if ended is None:
+            return job  # someone else ended it meanwhile
+        if ended.kind != "cancelled" or job.cancelled_by:
+            # It ended on its own (the clip, or Wiro's failure), or by the member's own cancel.
+            return await self._on_outcome(job, ended)
+        return await self._finish(
+            job,
+            JobState.FAILED,
+            f"{what}, so the task was stopped at Wiro. Your credits were refunded.",
+            total_cost_usd=ended.total_cost_usd,
+        )
+
+    async def _stop_until_confirmed(self, job: Job) -> tuple[Job, TaskOutcome | None]:
+        """Stop the task at Wiro and return how it ended, once Wiro shows it closed.
+
+        Never refund while the task may still run: Wiro would bill it unseen. Until Wiro
+        confirms the stop, the credits stay reserved (the job stays in flight, so its expected
+        cost counts in the server's budget) and the stop is tried again, waiting longer each
+        time; a restart meanwhile resumes following the task. The outcome is None when someone
+        else ended the job meanwhile (a moderator's cancel seen by another stop)."""
+        jlog = job_logger(log, job.id)
+        pause = STOP_RETRY_FIRST_SECONDS
+        while True:
+            final = await self._stop_at_wiro(job)
+            ended = final.outcome() if final is not None else None
+            job = await self.storage.get_job(job.id)
+            if job.state is not JobState.RUNNING:
+                return job, None
+            if ended is not None:
+                return job, ended
+            jlog.warning(
+                "Wiro did not confirm the stop: the credits stay reserved; trying again in %.0f s",
+                pause,
+            )
+            await self.sleep(pause)
+            pause = min(pause * 2, STOP_RETRY_MAX_SECONDS)
 
     async def _stop_at_wiro(self, job: Job) -> TaskDetail | None:
         """Stop the task at Wiro; return the Task/Detail that shows it closed, if Wiro did."""

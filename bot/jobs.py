@@ -50,14 +50,17 @@ from bot.job_api import (
     QuotaStatus,
     RefundOutcome,
     Refused,
+    UploadTooLarge,
     VideoRequest,
     utcnow,
 )
 from bot.job_delivery import JobDelivery
 from bot.job_followups import (
     EXTEND_LENGTHS,
+    Deleted,
     JobFollowUps,
     can_remake,
+    deleted_words,
     extend_blocker,
     extend_lengths,
     too_big_to_keep,
@@ -86,6 +89,7 @@ __all__ = [
     "ApprovalGate",
     "CardExtras",
     "ChannelNotAllowed",
+    "Deleted",
     "Delivery",
     "JobConfig",
     "JobPresenter",
@@ -95,8 +99,10 @@ __all__ = [
     "QuotaStatus",
     "RefundOutcome",
     "Refused",
+    "UploadTooLarge",
     "VideoRequest",
     "can_remake",
+    "deleted_words",
     "extend_blocker",
     "extend_lengths",
     "has_visible_text",
@@ -171,6 +177,9 @@ class JobService(JobAtWiro, JobDelivery, JobFollowUps):
         # the card until the task moves on. Not stored: a restart re-learns it at its first poll.
         self._retrying: set[int] = set()
         self._stopping: set[int] = set()  # jobs whose task a background stop is stopping
+        # Per server, a smaller upload limit a 413 taught us (bot.job_delivery): in memory only,
+        # a restart re-learns it with one refused upload.
+        self.upload_caps: dict[int, tuple[int, int]] = {}
 
     # ------------------------------------------------------------------------------------------
     # Checks before anything is spent (bot.admission)
@@ -251,9 +260,13 @@ class JobService(JobAtWiro, JobDelivery, JobFollowUps):
             camera=camera.join_moves(req.camera),
             image_note=(frame.note if frame else None) or req.image_note,
             source_url=req.source_url,
+            image_author_id=req.image_author_id,
             extends_job_id=req.extends_job_id,
             chain_seconds=req.chain_seconds,
             remake_of=req.remake_of,
+            remix_of=req.remix_of,
+            style=req.style,
+            style_prompt=req.style_prompt,
         )
         try:
             job = await self.storage.create_job_with_reservation(
@@ -374,21 +387,38 @@ class JobService(JobAtWiro, JobDelivery, JobFollowUps):
                 self._launch(job_id)
                 return
         except Exception:
-            jlog.exception("unexpected error; failing the job and refunding")
+            jlog.exception("unexpected error")
             try:
-                job = await self.storage.get_job(job_id)
-                if not job.is_terminal:
-                    await self._finish(
-                        job,
-                        JobState.FAILED,
-                        f"Something went wrong on our side (job {job_id}). Your credits were "
-                        "refunded.",
-                    )
+                job = await self._after_unexpected_error(job_id)
             except Exception:
                 jlog.exception("could not record the failure")
+            else:
+                if job.state is JobState.DELIVERING:  # stopping showed Wiro had finished it
+                    self._runners.pop(job_id, None)
+                    self._launch(job_id)
+                    return
         finally:
             if self._runners.get(job_id) is asyncio.current_task():
                 self._runners.pop(job_id, None)
+
+    async def _after_unexpected_error(self, job_id: int) -> Job:
+        """End a job an unexpected error interrupted, by what was already spent on it.
+
+        Before the Run: failed and refunded. While the task runs at Wiro: the task is stopped
+        first, so that nothing bills unseen (`_stop_after_fault`). After Wiro finished: the
+        clip is paid for, so the member gets its link and the job is charged."""
+        job = await self.storage.get_job(job_id)
+        if job.is_terminal:
+            return job
+        if job.state is JobState.DELIVERING:
+            return await self._link_after_fault(job)
+        if job.state is JobState.RUNNING and job.wiro_task_id:
+            return await self._stop_after_fault(job)
+        return await self._finish(
+            job,
+            JobState.FAILED,
+            f"Something went wrong on our side (job {job_id}). Your credits were refunded.",
+        )
 
     async def _succeed(self, job: Job, message_id: int | None, *, note: str | None) -> Job:
         job = await self.storage.transition(
@@ -586,7 +616,9 @@ class JobService(JobAtWiro, JobDelivery, JobFollowUps):
             if status is not None and status is not ApprovalStatus.APPROVED:
                 approval = status.value
         eta = None if approval is not None else await self.eta.eta(job)
+        origin = await self.storage.get_job(job.remix_of) if job.remix_of is not None else None
         return CardExtras(
+            remix_of_message_id=origin.card_message_id if origin is not None else None,
             queue_position=queue_position,
             eta=eta,
             sandbox=self.config.sandbox,

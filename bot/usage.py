@@ -11,7 +11,17 @@ from collections.abc import Sequence
 
 from storage.models import UsageRow
 
-CSV_HEADER = ("user_id", "jobs", "succeeded", "credits", "usd", "denied", "expired")
+CSV_HEADER = (
+    "user_id",
+    "jobs",
+    "succeeded",
+    "credits",
+    "usd",
+    "denied",
+    "expired",
+    "from_others_images",  # Animate: jobs made from other members' images
+    "image_authors",  # whose images those were (user ids, space-separated)
+)
 
 
 def usd(value: float) -> str:
@@ -31,6 +41,8 @@ def usage_totals(rows: Sequence[UsageRow]) -> UsageRow:
         usd=sum(r.usd for r in rows),
         denied=sum(r.denied for r in rows),
         expired=sum(r.expired for r in rows),
+        from_others=sum(r.from_others for r in rows),
+        image_authors=tuple(sorted({a for r in rows for a in r.image_authors})),
     )
 
 
@@ -44,7 +56,7 @@ def usage_csv(rows: Sequence[UsageRow]) -> bytes:
         # the file with the user_id column typed as text (the README says how).
         writer.writerow(
             [row.user_id, row.jobs, row.succeeded, row.credits, f"{row.usd:.6f}", row.denied,
-             row.expired]
+             row.expired, row.from_others, " ".join(str(a) for a in row.image_authors)]
         )  # fmt: skip
     return buffer.getvalue().encode("utf-8")
 

@@ -1,5 +1,5 @@
 """`/videoadmin …`: the moderators' console (limits, channels, pause, blocks, budget, words,
-audit channel, refunds and cancels, usage, moderator role).
+styles, audit channel, refunds and cancels, usage, moderator role).
 
 Registered with default member permission Manage Server (which only hides it) and checked again
 when run by `moderator_only()` on every subcommand. Command bodies are thin: the service in
@@ -20,6 +20,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot import camera as camera_moves
+from bot import consent
+from bot.catalogue import MODELS
 from bot.moderation import (
     MAX_BUDGET_USD,
     MAX_CREDITS,
@@ -41,6 +44,7 @@ from bot.moderation import (
     validate_scope,
     validate_word,
 )
+from bot.styles import MAX_NAME_CHARS, MAX_STYLE_CHARS
 from cogs.admin_limits import (
     VIDEO_CHANNEL_PERMISSIONS,
     allow_channel,
@@ -71,6 +75,7 @@ from cogs.admin_server import (
     unblock,
     usage_report,
 )
+from cogs.admin_styles import add_style, describe_styles, remove_style
 from cogs.approval import (
     approval_summary,
     check_review_channel,
@@ -79,6 +84,8 @@ from cogs.approval import (
     turn_on,
 )
 from cogs.common import moderator_only, reply
+from cogs.consent import rule_words
+from cogs.video import style_choices
 from storage.db import Database
 
 if TYPE_CHECKING:
@@ -164,6 +171,9 @@ class AdminCog(commands.Cog):
     )
     words = app_commands.Group(
         name="words", description="Blocked words in prompts", parent=videoadmin
+    )
+    style = app_commands.Group(
+        name="style", description="Server styles: presets members pick", parent=videoadmin
     )
     audit = app_commands.Group(
         name="audit", description="One line per finished job", parent=videoadmin
@@ -395,6 +405,89 @@ class AdminCog(commands.Cog):
         else:
             await reply(interaction, text, file=discord.File(io.BytesIO(full), "blocked-words.txt"))
 
+    # --- styles -----------------------------------------------------------------------------
+    @style.command(name="add")
+    @app_commands.describe(
+        name="The style's name (up to 32 characters, unique in this server)",
+        prompt="Its words; {prompt} marks where the member's go (else they come first)",
+        camera="Default camera moves (up to 3, comma-separated)",
+        model="Default model",
+        resolution="Default resolution",
+        duration="Default length in seconds",
+    )
+    @app_commands.choices(
+        model=[app_commands.Choice(name=m.id, value=m.id) for m in MODELS.values()],
+        resolution=[
+            app_commands.Choice(name="768P", value="768P"),
+            app_commands.Choice(name="1080P", value="1080P"),
+        ],
+    )
+    @app_commands.choices(
+        duration=[
+            app_commands.Choice(name="6 seconds", value=6),
+            app_commands.Choice(name="10 seconds", value=10),
+        ],
+    )
+    @moderator_only()
+    async def style_add(
+        self,
+        interaction: discord.Interaction[VideoBot],
+        name: app_commands.Range[str, 1, MAX_NAME_CHARS],
+        prompt: app_commands.Range[str, 1, MAX_STYLE_CHARS],
+        camera: str | None = None,
+        model: app_commands.Choice[str] | None = None,
+        resolution: app_commands.Choice[str] | None = None,
+        duration: app_commands.Choice[int] | None = None,
+    ) -> None:
+        """Add a style members can pick on /video and in the Animate form."""
+        guild_id, actor = self._ids(interaction)
+        text = await add_style(
+            self.storage,
+            guild_id,
+            actor,
+            self.bot.jobs.clock(),
+            name=name,
+            prompt=prompt,
+            moves=camera,
+            model=model.value if model else None,
+            resolution=resolution.value if resolution else None,
+            duration=duration.value if duration else None,
+        )
+        await reply(interaction, text)
+
+    @style_add.autocomplete("camera")
+    async def _style_camera(
+        self, interaction: discord.Interaction[VideoBot], current: str
+    ) -> list[app_commands.Choice[str]]:
+        return [app_commands.Choice(name=n, value=v) for n, v in camera_moves.suggest(current)]
+
+    @style.command(name="remove")
+    @app_commands.describe(name="The style to remove (jobs made with it keep it)")
+    @moderator_only()
+    async def style_remove(
+        self,
+        interaction: discord.Interaction[VideoBot],
+        name: app_commands.Range[str, 1, 100],
+    ) -> None:
+        """Remove a style."""
+        guild_id, actor = self._ids(interaction)
+        await reply(interaction, await remove_style(self.storage, guild_id, name, actor))
+
+    @style_remove.autocomplete("name")
+    async def _style_names(
+        self, interaction: discord.Interaction[VideoBot], current: str
+    ) -> list[app_commands.Choice[str]]:
+        if interaction.guild_id is None:
+            return []
+        return style_choices(await self.storage.styles(interaction.guild_id), current)
+
+    @style.command(name="list")
+    @moderator_only()
+    async def style_list(self, interaction: discord.Interaction[VideoBot]) -> None:
+        """List this server's styles."""
+        guild_id, _ = self._ids(interaction)
+        await reply(interaction, describe_styles(await self.storage.styles(guild_id)))
+
     # --- audit ------------------------------------------------------------------------------
     @audit.command(name="channel")
     @app_commands.describe(channel="Where to post one line per finished job (empty = turn off)")
@@ -492,6 +585,26 @@ class AdminCog(commands.Cog):
         guild_id, actor = self._ids(interaction)
         waiting = len(await self.bot.storage.waiting_approvals(guild_id))
         await reply(interaction, await turn_off(self.bot.storage, guild_id, actor, waiting))
+
+    # --- whose images Animate may use --------------------------------------------------------
+    @videoadmin.command(name="animate")
+    @app_commands.describe(
+        who="own (default): members animate only their own images; anyone; moderators: "
+        "moderators may animate anyone's. Leave empty to see what applies."
+    )
+    @moderator_only()
+    async def animate_rule(
+        self,
+        interaction: discord.Interaction[VideoBot],
+        who: Literal["own", "anyone", "moderators"] | None = None,
+    ) -> None:
+        """Choose whose images members may animate (or, without an option, say what applies)."""
+        guild_id, actor = self._ids(interaction)
+        if who is None:
+            await reply(interaction, rule_words(await self.storage.animate_rule(guild_id)))
+            return
+        rule = await consent.set_rule(self.storage, guild_id, who, actor)
+        await reply(interaction, rule_words(rule, changed=True))
 
     # --- moderator role ---------------------------------------------------------------------
     @modrole.command(name="set")

@@ -27,6 +27,7 @@ from bot.jobs import Refused
 from bot.permissions import labels
 from bot.usage import usd
 from cogs.cards import THUMBNAIL_NAME, card_link, prompt_as_text, settings_line
+from cogs.cards.text import image_author
 from cogs.common import NO_MENTIONS, guarded, is_moderator, reply
 from cogs.job_buttons import JobButton
 from cogs.words import user, when
@@ -122,6 +123,9 @@ def render_review(
     moves = ", ".join(m.strip() for m in str(camera).split(",") if m.strip()) if camera else ""
     embed.add_field(name="Camera", value=prompt_as_text(moves) if moves else "none")
     embed.add_field(name="Requested by", value=f"<@{job.user_id}>", inline=True)
+    author = image_author(job)
+    if author is not None:  # Animate of another member's image: whose picture it is
+        embed.add_field(name="Image by", value=user(author), inline=True)
     embed.add_field(name="Expected cost", value=cost_words(job), inline=True)
     link = card_link(job)
     if link.startswith("https://"):

@@ -21,6 +21,7 @@ import discord
 
 from bot.usage import usd
 from cogs.cards import card_link, prompt_as_text, settings_line
+from cogs.cards.text import whose_image
 from cogs.common import NO_MENTIONS
 from cogs.words import OUTCOME_ICON, OUTCOME_WORD, plural, user, what_happened
 from storage.approvals import Approval, ApprovalStatus
@@ -68,7 +69,8 @@ def audit_line(job: Job, approval: Approval | None = None) -> str:
     card = f"[card](<{link}>)" if link.startswith("https://") else "no card"
     prompt = prompt_as_text(job.prompt, limit=AUDIT_PROMPT_EXCERPT).replace("\n", " ")
     line = (
-        f"{icon} Job `{job.id}` · <@{job.user_id}> · {settings_line(job)} · {outcome} · "
+        f"{icon} Job `{job.id}` · <@{job.user_id}>{whose_image(job)} · {settings_line(job)} · "
+        f"{outcome} · "
         f"{credits} · {cost} · {card}\n> {prompt}"
     )
     return line[:2000]

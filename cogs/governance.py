@@ -19,7 +19,7 @@ from bot import quota
 from bot.catalogue import MODELS
 from bot.jobs import QuotaStatus, Refused
 from cogs.cards import card_link, prompt_as_text
-from cogs.cards.text import model_label
+from cogs.cards.text import model_label, whose_image
 from cogs.common import is_moderator, reply, role_ids
 from cogs.words import fit_lines, outcome_words, stage_words, when
 from storage.approvals import ApprovalStatus
@@ -136,6 +136,8 @@ def job_status_words(
         return _APPROVAL_WORDS[approval]
     if job.is_terminal:
         words = outcome_words(job.state)
+        if job.deleted_at is not None:
+            words += " · clip deleted"  # kept in /jobs, not refunded
         # Failed, cancelled and timed-out jobs are always refunded; say so only where it is news.
         return f"{words} (refunded by a moderator)" if refunded else words
     words = stage_words(job.stage)
@@ -153,7 +155,8 @@ def job_line(job: Job, *, refunded: bool = False, approval: ApprovalStatus | Non
     return (
         f"`{job.id}` · {job_status_words(job, refunded=refunded, approval=approval)} · "
         f"{when(job.created_at)} · "
-        f"{model_label(job)} {job.resolution} {job.duration} s · {excerpt} · {card}"
+        f"{model_label(job)} {job.resolution} {job.duration} s{whose_image(job)} · {excerpt} · "
+        f"{card}"
     )
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
@@ -24,12 +25,14 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import camera
+from bot import styles as styles_rules
 from bot.admission import has_visible_text
 from bot.catalogue import DEFAULT_ANIMATE_PROMPT, DEFAULT_MODEL, MODELS
 from bot.jobs import Refused, VideoRequest
 from bot.media import (
     MAX_SOURCE_BYTES,
     FirstFrame,
+    ImageRejected,
     check_declared_size,
 )
 from cogs.common import answer_error, manages_guild, reply, role_ids
@@ -38,6 +41,7 @@ from cogs.words import refused_words
 if TYPE_CHECKING:
     from bot.app import VideoBot
     from cogs.video import VideoCog
+    from storage.models import Style
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +95,12 @@ class ImageSource:
             if self.attachment is not None:
                 return await self.attachment.read()
             return await fetch_embed_image(self.url)
+        except ImageRejected as exc:
+            # Over the size the bot reads (ImageRejected is a ValueError: say so, not "could not
+            # fetch").
+            raise Refused(
+                f"That image is too large to animate. {exc.reason} Nothing was spent."
+            ) from None
         except (discord.HTTPException, aiohttp.ClientError, TimeoutError, ValueError) as exc:
             log.info("could not fetch the image %s: %s", _safe_url(self.url), exc)
             raise Refused(
@@ -158,6 +168,12 @@ async def fetch_embed_image(url: str) -> bytes:
         return b"".join(chunks)
 
 
+def _excerpt(style: Style) -> str:
+    """A style's text as a select option's description (Discord allows 100 characters)."""
+    text = " ".join(style.prompt.split())
+    return text if len(text) <= 100 else text[:99] + "…"
+
+
 def _safe_url(url: str) -> str:
     # Discord's signed query (ex/is/hm) is a credential of sorts: keep it out of logs.
     return url.split("?", 1)[0]
@@ -166,7 +182,14 @@ def _safe_url(url: str) -> str:
 class AnimateForm(discord.ui.Modal):
     """The short form: prompt, clip length and resolution, model, camera moves, optimizer."""
 
-    def __init__(self, cog: StudioCog, message: discord.Message, source: ImageSource) -> None:
+    def __init__(
+        self,
+        cog: StudioCog,
+        message: discord.Message,
+        source: ImageSource,
+        image_author_id: int,
+        styles: Sequence[Style] = (),
+    ) -> None:
         super().__init__(
             title=MENU_NAME,
             timeout=FORM_TIMEOUT_SECONDS,
@@ -178,6 +201,7 @@ class AnimateForm(discord.ui.Modal):
         cog.open_forms.add(self.custom_id)
         self.message = message
         self.source = source
+        self.image_author_id = image_author_id
         self.prompt: discord.ui.TextInput[Any] = discord.ui.TextInput(
             style=discord.TextStyle.paragraph,
             required=False,
@@ -185,17 +209,26 @@ class AnimateForm(discord.ui.Modal):
             placeholder=DEFAULT_ANIMATE_PROMPT,
             custom_id="prompt",
         )
+        # With server styles, nothing is preselected: what the member leaves alone is the
+        # style's default (else the bot's), what they pick overrides it.
+        preset = not styles
         self.clip: discord.ui.Select[Any] = discord.ui.Select(
             custom_id="clip",
+            required=preset,
+            min_values=1 if preset else 0,
+            placeholder=None if preset else "768P · 6 seconds, or the style's",
             options=[
                 discord.SelectOption(
-                    label=f"{res} · {dur} seconds", value=f"{res}:{dur}", default=i == 0
+                    label=f"{res} · {dur} seconds", value=f"{res}:{dur}", default=preset and i == 0
                 )
                 for i, (res, dur) in enumerate(CLIP_CHOICES)
             ],
         )
         self.model: discord.ui.Select[Any] = discord.ui.Select(
             custom_id="model",
+            required=preset,
+            min_values=1 if preset else 0,
+            placeholder=None if preset else f"{MODELS[DEFAULT_MODEL].label}, or the style's",
             options=[
                 discord.SelectOption(
                     label=m.label,
@@ -203,11 +236,23 @@ class AnimateForm(discord.ui.Modal):
                     description="Faster and cheaper; animates the image only"
                     if m.needs_image
                     else None,
-                    default=m.id == DEFAULT_MODEL,
+                    default=preset and m.id == DEFAULT_MODEL,
                 )
                 for m in MODELS.values()
             ],
         )
+        self.style: discord.ui.Select[Any] | None = None
+        if styles:
+            self.style = discord.ui.Select(
+                custom_id="style",
+                required=False,
+                min_values=0,
+                placeholder="No style",
+                options=[
+                    discord.SelectOption(label=st.name, value=st.name, description=_excerpt(st))
+                    for st in styles[: styles_rules.MAX_STYLES]
+                ],
+            )
         self.camera: discord.ui.Select[Any] = discord.ui.Select(
             custom_id="camera",
             required=False,
@@ -235,21 +280,38 @@ class AnimateForm(discord.ui.Modal):
         self.add_item(
             discord.ui.Label(text="Camera moves (up to 3, together)", component=self.camera)
         )
-        self.add_item(discord.ui.Label(text="Prompt optimizer", component=self.optimizer))
+        if self.style is None:
+            self.add_item(discord.ui.Label(text="Prompt optimizer", component=self.optimizer))
+        else:
+            # A form holds five fields: with server styles, the style takes the optimizer's
+            # place (the optimizer stays on; /video still offers turning it off).
+            self.add_item(
+                discord.ui.Label(
+                    text="Style (optional)",
+                    description="One of this server's styles; its words join your prompt.",
+                    component=self.style,
+                )
+            )
 
     async def on_submit(self, interaction: discord.Interaction[VideoBot]) -> None:  # type: ignore[override]
         self.cog.form_done(self.custom_id)
-        resolution, _, duration = (self.clip.values or ["768P:6"])[0].partition(":")
+        resolution: str | None = None
+        duration: int | None = None
+        if self.clip.values:
+            resolution, _, length = self.clip.values[0].partition(":")
+            duration = int(length)
         await self.cog.animate(
             interaction,
             self.message,
             self.source,
+            image_author_id=self.image_author_id,
             prompt=self.prompt.value,
             resolution=resolution,
-            duration=int(duration),
-            model=(self.model.values or [DEFAULT_MODEL])[0],
+            duration=duration,
+            model=self.model.values[0] if self.model.values else None,
             moves=tuple(self.camera.values),
             prompt_optimizer=(self.optimizer.values or ["on"])[0] == "on",
+            style=self.style.values[0] if self.style is not None and self.style.values else None,
         )
 
     async def on_timeout(self) -> None:
@@ -310,19 +372,38 @@ class StudioCog(commands.Cog):
             )
             await reply(interaction, NO_IMAGE)
             return
-        # A member who cannot generate here (paused, blocked, wrong channel, no credits left)
-        # hears it now rather than after filling in the form. Bounded: a modal must be the first
-        # answer within 3 s, and everything is checked again after the form anyway.
+        # A member who cannot generate here (paused, blocked, wrong channel, no credits left,
+        # someone else's image the server's rule or its author does not allow) hears it now
+        # rather than after filling in the form. Bounded: a modal must be the first answer
+        # within 3 s, and everything is checked again after the form anyway.
+        author_id = message.author.id
         try:
             async with asyncio.timeout(EARLY_CHECK_SECONDS):
-                await self.bot.jobs.precheck(self._request(interaction, message, source))
+                author_id = await self.image_author(message)
+                await self.bot.jobs.precheck(
+                    self._request(interaction, message, source, image_author_id=author_id)
+                )
         except Refused as exc:
             log.info("refused Animate user=%s before the form: %s", interaction.user.id, exc)
             await reply(interaction, refused_words(exc))
             return
         except TimeoutError:
             log.info("early checks for Animate took too long; opening the form anyway")
-        await interaction.response.send_modal(AnimateForm(self, message, source))
+        assert interaction.guild_id is not None
+        server_styles = await self.bot.storage.styles(interaction.guild_id)
+        await interaction.response.send_modal(
+            AnimateForm(self, message, source, author_id, server_styles)
+        )
+
+    async def image_author(self, message: discord.Message) -> int:
+        """Who the image belongs to: the message's author, except that the bot's own messages
+        (an earlier job's card or clip) belong to the member whose job posted them."""
+        me = self.bot.user
+        if me is not None and message.author.id == me.id and message.guild is not None:
+            requester = await self.bot.storage.requester_of_message(message.guild.id, message.id)
+            if requester is not None:
+                return requester
+        return message.author.id
 
     @staticmethod
     def _request(
@@ -352,15 +433,36 @@ class StudioCog(commands.Cog):
         message: discord.Message,
         source: ImageSource,
         *,
+        image_author_id: int,
         prompt: str,
-        resolution: str,
-        duration: int,
-        model: str,
+        resolution: str | None,
+        duration: int | None,
+        model: str | None,
         moves: tuple[str, ...],
         prompt_optimizer: bool,
+        style: str | None = None,
     ) -> None:
         """The form was submitted: the same checks, card and lifecycle as /video."""
         await interaction.response.defer(ephemeral=True, thinking=True)
+        assert interaction.guild_id is not None
+        try:
+            chosen = (
+                await styles_rules.find(self.bot.storage, interaction.guild_id, style)
+                if style
+                else None
+            )
+        except Refused as exc:
+            await reply(interaction, refused_words(exc))
+            return
+        # Camera moves left empty in the form take the style's, as the other settings do.
+        settings = styles_rules.with_defaults(
+            chosen,
+            resolution=resolution,
+            duration=duration,
+            model=model,
+            moves=moves or None,
+            default_model=DEFAULT_MODEL,
+        )
         request = self._request(
             interaction,
             message,
@@ -368,11 +470,14 @@ class StudioCog(commands.Cog):
             # Nothing visible (blank, or zero-width characters only) means "no prompt": the
             # gentle default, as for a blank form, rather than a refusal as empty.
             prompt=prompt.strip() if has_visible_text(prompt) else "",
-            resolution=resolution,
-            duration=duration,
+            resolution=settings.resolution,
+            duration=settings.duration,
             prompt_optimizer=prompt_optimizer,
-            model=model,
-            camera=moves,
+            image_author_id=image_author_id,
+            model=settings.model,
+            camera=settings.camera,
+            style=chosen.name if chosen else None,
+            style_prompt=chosen.prompt if chosen else None,
         )
 
         async def read_frame() -> FirstFrame:
@@ -385,4 +490,9 @@ class StudioCog(commands.Cog):
 
 
 async def setup(bot: VideoBot) -> None:
+    from cogs.cards.studio import DeleteButton, RemixButton, on_remix_form
+
     await bot.add_cog(StudioCog(bot))
+    # Remix and Delete on every card and clip message ever posted (the job id is in custom_id).
+    bot.add_dynamic_items(DeleteButton, RemixButton)
+    bot.add_listener(on_remix_form, "on_interaction")

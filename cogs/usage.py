@@ -18,11 +18,16 @@ def _outcomes(row: UsageRow) -> str:
 
 
 def usage_line(row: UsageRow) -> str:
-    """One member's totals as a line (the mention renders as a name and pings nobody)."""
-    return (
+    """One member's totals as a line (the mentions render as names and ping nobody)."""
+    line = (
         f"{user(row.user_id)}: {plural(row.jobs, 'job')} ({_outcomes(row)}), "
         f"{plural(row.credits, 'credit')}, {usd(row.usd)}"
     )
+    if row.from_others:
+        authors = ", ".join(user(a) for a in row.image_authors[:5])
+        more = f" and {len(row.image_authors) - 5} more" if len(row.image_authors) > 5 else ""
+        line += f"; {row.from_others} from images by {authors}{more}"
+    return line
 
 
 def model_usage_line(rows: Sequence[ModelUsageRow]) -> str | None:

@@ -7,14 +7,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import camera
+from bot import camera, styles
 from bot.camera import CameraRefused
 from bot.catalogue import DEFAULT_MODEL, MODELS
 from bot.jobs import Refused, VideoRequest
@@ -26,6 +26,7 @@ from cogs.words import refused_words
 
 if TYPE_CHECKING:
     from bot.app import VideoBot
+    from storage.models import Style
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ class VideoCog(commands.Cog):
         prompt_optimizer="Let the model rewrite the prompt for better results (default on)",
         model="hailuo-2.3 (default) or hailuo-2.3-fast (faster, cheaper; needs an image)",
         camera="Up to 3 camera moves, comma-separated, e.g. Pan left, Zoom in",
+        style="One of this server's styles: its words join your prompt; your options win",
     )
     # One decorator per option: a single `choices(...)` call must share one value type.
     @app_commands.choices(
@@ -76,32 +78,51 @@ class VideoCog(commands.Cog):
         prompt_optimizer: bool = True,
         model: app_commands.Choice[str] | None = None,
         camera: str | None = None,
+        style: str | None = None,
     ) -> None:
         """Generate a video with MiniMax Hailuo 2.3 from a prompt and an optional first frame."""
         # Acknowledge first: everything below may take longer than Discord's 3 seconds.
         await interaction.response.defer(ephemeral=True, thinking=True)
         assert interaction.guild_id is not None and interaction.channel_id is not None
         try:
-            moves = _parse_camera(camera)
+            moves = _parse_camera(camera) if camera is not None else None
+            chosen = (
+                await styles.find(self.bot.storage, interaction.guild_id, style) if style else None
+            )
         except CameraRefused as exc:
             log.info("refused /video camera user=%s: %s", interaction.user.id, exc.reason)
             await reply(interaction, exc.reason)
             return
+        except Refused as exc:
+            log.info("refused /video style user=%s: %s", interaction.user.id, exc.message)
+            await reply(interaction, refused_words(exc))
+            return
+        # The member's explicit options override the style's defaults.
+        settings = styles.with_defaults(
+            chosen,
+            resolution=resolution.value if resolution else None,
+            duration=duration.value if duration else None,
+            model=model.value if model else None,
+            moves=moves,
+            default_model=DEFAULT_MODEL,
+        )
         request = VideoRequest(
             guild_id=interaction.guild_id,
             channel_id=interaction.channel_id,
             user_id=interaction.user.id,
             role_ids=role_ids(interaction.user),
             prompt=prompt,
-            resolution=resolution.value if resolution else "768P",
-            duration=duration.value if duration else 6,
+            resolution=settings.resolution,
+            duration=settings.duration,
             prompt_optimizer=prompt_optimizer,
             upload_limit=interaction.filesize_limit,
             image_url=image.url if image else None,
             manage_guild=manages_guild(interaction.user),
             has_image=image is not None,
-            model=model.value if model else DEFAULT_MODEL,
-            camera=moves,
+            model=settings.model,
+            camera=settings.camera,
+            style=chosen.name if chosen else None,
+            style_prompt=chosen.prompt if chosen else None,
         )
         reader = None if image is None else (lambda: self._read_image(image, self.bot.jobs.images))
         await self.start(interaction, request, reader, command="/video")
@@ -111,6 +132,14 @@ class VideoCog(commands.Cog):
         self, interaction: discord.Interaction[VideoBot], current: str
     ) -> list[app_commands.Choice[str]]:
         return [app_commands.Choice(name=n, value=v) for n, v in camera.suggest(current)]
+
+    @video.autocomplete("style")
+    async def _style_autocomplete(
+        self, interaction: discord.Interaction[VideoBot], current: str
+    ) -> list[app_commands.Choice[str]]:
+        if interaction.guild_id is None:
+            return []
+        return style_choices(await self.bot.storage.styles(interaction.guild_id), current)
 
     async def start(
         self,
@@ -190,6 +219,16 @@ class VideoCog(commands.Cog):
 
 def _parse_camera(text: str | None) -> tuple[str, ...]:
     return camera.parse_moves(text)
+
+
+def style_choices(server_styles: Sequence[Style], current: str) -> list[app_commands.Choice[str]]:
+    """The server's styles whose name contains what was typed (any case), at most 25."""
+    typed = current.strip().casefold()
+    return [
+        app_commands.Choice(name=s.name, value=s.name)
+        for s in server_styles
+        if typed in s.name.casefold()
+    ][:25]
 
 
 async def setup(bot: VideoBot) -> None:

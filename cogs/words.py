@@ -226,3 +226,15 @@ def budget_alert_line(alert: BudgetAlert) -> str:
         f"⚠️ Video spending passed {alert.threshold} % of this month's budget: {spent} of "
         f"{budget}. It resets {reset}."
     )
+
+
+def deleted_by(job: Job) -> str:
+    """'by @Someone, 5 minutes ago' for a deleted clip (who and when)."""
+    who = user(job.deleted_by) if job.deleted_by is not None else "someone"
+    moment = f", {when(job.deleted_at)}" if job.deleted_at is not None else ""
+    return f"by {who}{moment}"
+
+
+def deleted_line(job: Job) -> str:
+    """The answer to Delete on a clip already deleted."""
+    return f"The clip of job {job.id} was already deleted {deleted_by(job)}."

@@ -32,6 +32,7 @@ from bot.catalogue import DEFAULT_ANIMATE_PROMPT  # noqa: E402
 from bot.jobs import CardExtras  # noqa: E402
 from bot.media import allowed_crop  # noqa: E402
 from cogs.cards import render_card  # noqa: E402
+from cogs.cards.presenter import clip_view  # noqa: E402
 from storage.models import Job, JobState, Stage  # noqa: E402
 
 S = 2  # pixel scale: draw at 2x so the text stays sharp on high-density screens
@@ -563,6 +564,7 @@ def main(out_dir: Path) -> None:
         content=f"<@{done.user_id}> your video is ready (job {done.id}).",
         reply_to=f"@{BOT_NAME} ✅ Video ready",
         video=frame,
+        buttons=buttons_of(clip_view(done)),
     )
     save(render_messages([card, clip]), out_dir / "card-done.png")
 

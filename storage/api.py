@@ -14,6 +14,7 @@ from typing import Literal, Protocol
 
 from storage.approvals import Hold
 from storage.models import (
+    AnimateRule,
     AuditEntry,
     BlockedMember,
     GuildSettings,
@@ -261,6 +262,17 @@ class Storage(Protocol):
         """Append to the moderator audit log (the setters above call this themselves)."""
 
     async def audit_log(self, guild_id: int, limit: int = 20) -> list[AuditEntry]: ...
+
+    # --- consent for Animate -------------------------------------------------------------------
+    async def animate_rule(self, guild_id: int) -> AnimateRule: ...
+
+    async def set_animate_rule(self, guild_id: int, who: AnimateRule, actor_id: int) -> None: ...
+
+    async def animate_refused_by(self, guild_id: int, user_id: int) -> bool: ...
+
+    async def set_animate_refusal(self, guild_id: int, user_id: int, refused: bool) -> bool: ...
+
+    async def requester_of_message(self, guild_id: int, message_id: int) -> int | None: ...
 
 
 __all__ = [

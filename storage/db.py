@@ -9,7 +9,9 @@ each in its own module:
 - `storage.guilds`: what moderators set per server, and their audit log;
 - `storage.approvals`: the approval queue (settings, held requests, decisions) and the budget
   alerts already announced;
-- `storage.state`: facts the bot keeps about itself (the published command tree's hash).
+- `storage.consent`: whose images Animate may use (the server's rule, members who refused);
+- `storage.state`: facts the bot keeps about itself (the published command tree's hash);
+- `storage.studio`: server styles.
 """
 
 from __future__ import annotations
@@ -17,12 +19,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from storage.approvals import ApprovalTables
+from storage.consent import ConsentTables
 from storage.frames import FRAME_KEEP, MAX_FRAME_BYTES, FrameTables
 from storage.guilds import GuildTables
 from storage.jobs import JobTables
 from storage.ledger import LedgerTables
 from storage.sqlite import DEFAULT_BUSY_TIMEOUT_MS, from_db_time, to_db_time
 from storage.state import StateTables
+from storage.studio import StudioTables
 
 if TYPE_CHECKING:
     from storage.api import Storage
@@ -37,7 +41,16 @@ __all__ = [
 ]
 
 
-class Database(JobTables, FrameTables, LedgerTables, GuildTables, ApprovalTables, StateTables):
+class Database(
+    JobTables,
+    FrameTables,
+    LedgerTables,
+    GuildTables,
+    ApprovalTables,
+    ConsentTables,
+    StateTables,
+    StudioTables,
+):
     """The bot's SQLite file: jobs, the credit ledger and moderator settings."""
 
 

@@ -36,6 +36,7 @@ from storage.sqlite import (
     sql_value,
     to_db_time,
 )
+from storage.studio import write_mod_action
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ _JOB_DATETIMES = frozenset(
         "finished_at",
         "approved_at",
         "delivery_unavailable_since",
+        "deleted_at",
         "updated_at",
     }
 )
@@ -114,9 +116,13 @@ class JobTables(SqliteBase):
                 "camera": new.camera,
                 "image_note": new.image_note,
                 "source_url": new.source_url,
+                "image_author_id": new.image_author_id,
                 "extends_job_id": new.extends_job_id,
                 "chain_seconds": new.chain_seconds,
                 "remake_of": new.remake_of,
+                "remix_of": new.remix_of,
+                "style": new.style,
+                "style_prompt": new.style_prompt,
                 "created_at": now,
                 "updated_at": now,
             }
@@ -307,6 +313,32 @@ class JobTables(SqliteBase):
         def work(db: SqliteUtilsDatabase) -> float | None:
             costs = [r["total_cost_usd"] for r in db.query(sql, [model, resolution, duration])]
             return float(statistics.median(costs)) if costs else None
+
+        return await self._run(work)
+
+    async def mark_deleted(self, job_id: int, actor_id: int) -> tuple[Job, bool]:
+        """Record that `actor_id` deleted the job's clip, once: (the job, whether this call
+        recorded it). The row stays, with its ledger rows: nothing is refunded. The deletion is
+        in the moderators' log too (`job.delete`)."""
+
+        def work(db: SqliteUtilsDatabase) -> tuple[Job, bool]:
+            with immediate(db):
+                job = _get_job(db, job_id)
+                if job.deleted_at is not None:
+                    return job, False
+                now = self._now()
+                job = _write_job(
+                    db, job, {"deleted_at": now, "deleted_by": actor_id, "updated_at": now}
+                )
+                write_mod_action(
+                    db,
+                    job.guild_id,
+                    actor_id,
+                    "job.delete",
+                    f"deleted the clip of job {job_id} (asked by user {job.user_id})",
+                    now,
+                )
+            return job, True
 
         return await self._run(work)
 

@@ -99,7 +99,11 @@ class LedgerTables(SqliteBase):
                             0) AS credits,
                    COALESCE(SUM(j.total_cost_usd), 0.0) AS usd,
                    COALESCE(SUM(a.status = 'denied'), 0) AS denied,
-                   COALESCE(SUM(a.status = 'expired'), 0) AS expired
+                   COALESCE(SUM(a.status = 'expired'), 0) AS expired,
+                   COALESCE(SUM(j.image_author_id IS NOT NULL
+                                AND j.image_author_id != j.user_id), 0) AS from_others,
+                   GROUP_CONCAT(DISTINCT CASE WHEN j.image_author_id != j.user_id
+                                THEN j.image_author_id END) AS image_authors
             FROM jobs j LEFT JOIN approvals a ON a.job_id = j.id
             WHERE j.guild_id = ? AND j.created_at >= ?
         """
@@ -109,7 +113,10 @@ class LedgerTables(SqliteBase):
             params.append(user_id)
         sql += " GROUP BY j.user_id ORDER BY credits DESC, usd DESC, j.user_id"
         return await self._run(
-            lambda db: [UsageRow.model_validate(r) for r in db.query(sql, params)]
+            lambda db: [
+                UsageRow.model_validate(r | {"image_authors": _ids(r["image_authors"])})
+                for r in db.query(sql, params)
+            ]
         )
 
     async def usage_by_model(
@@ -220,3 +227,8 @@ def sum_in_flight_usd(db: SqliteUtilsDatabase, guild_id: int) -> float:
         [guild_id],
     ).fetchone()
     return float(row[0])
+
+
+def _ids(joined: str | None) -> tuple[int, ...]:
+    """GROUP_CONCAT's comma-joined ids, sorted."""
+    return tuple(sorted(int(part) for part in joined.split(","))) if joined else ()

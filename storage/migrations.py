@@ -313,6 +313,66 @@ def m0008_frames_to_files(db: SqliteUtilsDatabase) -> None:
     db.execute("ALTER TABLE frames DROP COLUMN data")
 
 
+@_migration("0011_studio3")
+def m0011_studio3(db: SqliteUtilsDatabase) -> None:
+    # Delete: who removed the clip and when (the job row stays: /jobs, usage, the audit trail).
+    # Remix: the job whose clip it varies. Styles: the style's name and its text as they were
+    # when the job was asked (Re-roll, Remix, Extend and Remake run the same words even after a
+    # moderator edits or removes the style).
+    for statement in (
+        "ALTER TABLE jobs ADD COLUMN deleted_at TEXT",
+        "ALTER TABLE jobs ADD COLUMN deleted_by INTEGER",
+        "ALTER TABLE jobs ADD COLUMN remix_of INTEGER",
+        "ALTER TABLE jobs ADD COLUMN style TEXT",
+        "ALTER TABLE jobs ADD COLUMN style_prompt TEXT",
+        """
+        CREATE TABLE styles (
+            guild_id INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            name_key TEXT NOT NULL,
+            prompt TEXT NOT NULL,
+            camera TEXT,
+            model TEXT,
+            resolution TEXT,
+            duration INTEGER,
+            added_by INTEGER NOT NULL,
+            added_at TEXT NOT NULL,
+            PRIMARY KEY (guild_id, name_key)
+        )
+        """,
+    ):
+        db.execute(statement)
+
+
+@_migration("0012_animate_consent")
+def m0012_animate_consent(db: SqliteUtilsDatabase) -> None:
+    # Consent for Animate: the server's rule (no row: "own"), the members who refused that
+    # others animate their images, and whose image a job animated (card, /jobs, audit, usage).
+    for sql in (
+        """
+        CREATE TABLE animate_rules (
+            guild_id INTEGER PRIMARY KEY,
+            who TEXT NOT NULL CHECK (who IN ('own', 'anyone', 'moderators')),
+            set_by INTEGER NOT NULL,
+            set_at TEXT NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE animate_refusals (
+            guild_id INTEGER NOT NULL,
+            user_id INTEGER NOT NULL,
+            refused_at TEXT NOT NULL,
+            PRIMARY KEY (guild_id, user_id)
+        )
+        """,
+        "ALTER TABLE jobs ADD COLUMN image_author_id INTEGER",
+        # The bot's own messages count as their requester's: find a job by its messages.
+        "CREATE INDEX jobs_card_message ON jobs (card_message_id)",
+        "CREATE INDEX jobs_result_message ON jobs (result_message_id)",
+    ):
+        db.execute(sql)
+
+
 def migration_names() -> list[str]:
     """Return the names of all known migrations, in order (index + 1 is the version)."""
     return list(_names)

@@ -16,6 +16,14 @@ Period = Literal["day", "week", "month"]
 Scope = Literal["server", "role", "user"]
 
 
+class AnimateRule(StrEnum):
+    """Whose images members may animate in a server (/videoadmin animate)."""
+
+    OWN = "own"  # only images in their own messages (the default)
+    ANYONE = "anyone"
+    MODERATORS = "moderators"  # their own, and moderators anyone's
+
+
 class JobState(StrEnum):
     """Where a job is in its lifecycle. Terminal states never change again."""
 
@@ -111,11 +119,20 @@ class Job(BaseModel):
     camera: str | None = None  # camera moves, comma-joined in their official spelling
     image_note: str | None = None  # what was done to the member's image (card)
     source_url: str | None = None  # the message whose image was animated (card link)
+    image_author_id: int | None = None  # Animate: who posted that image, when not the requester
     # Extend: the job whose clip this one continues (its clip is posted stitched after that
     # one's); chain_seconds: the nominal length of the clip this job posts (a chain's total).
     extends_job_id: int | None = None
     chain_seconds: int | None = None
     remake_of: int | None = None  # Remake in 1080P of this job
+    remix_of: int | None = None  # Remix: a variation of this job's clip, from its first frame
+    # A server style: its name (the card shows it apart from the prompt) and its text, kept as
+    # they were when the job was asked; `prompt` stays the member's own words.
+    style: str | None = None
+    style_prompt: str | None = None
+    # Delete: the clip message and the kept clip are gone; the row stays (no refund).
+    deleted_at: datetime | None = None
+    deleted_by: int | None = None
     output_url: str | None = None  # where the clip was downloaded from (linked when too big)
     output_size: int | None = None
     created_at: datetime
@@ -160,9 +177,13 @@ class NewJob:
     camera: str | None = None
     image_note: str | None = None
     source_url: str | None = None
+    image_author_id: int | None = None
     extends_job_id: int | None = None
     chain_seconds: int | None = None
     remake_of: int | None = None
+    remix_of: int | None = None
+    style: str | None = None
+    style_prompt: str | None = None
 
 
 class LedgerEntry(BaseModel):
@@ -216,6 +237,22 @@ class GuildSettings(BaseModel):
     blocked_words: tuple[str, ...] = ()
 
 
+class Style(BaseModel):
+    """A server's named preset: text added to a member's prompt, and default settings."""
+
+    model_config = ConfigDict(frozen=True)
+
+    guild_id: int
+    name: str
+    prompt: str  # may hold "{prompt}": where the member's words go
+    camera: str | None = None  # comma-joined moves, as on a job
+    model: str | None = None
+    resolution: Literal["768P", "1080P"] | None = None
+    duration: int | None = None
+    added_by: int
+    added_at: datetime
+
+
 class BlockedMember(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -249,6 +286,9 @@ class UsageRow(BaseModel):
     usd: float
     denied: int = 0  # requests a moderator denied (approval queue)
     expired: int = 0  # requests nobody reviewed in time
+    # Animate: jobs made from other members' images, and whose images they were.
+    from_others: int = 0
+    image_authors: tuple[int, ...] = ()
 
 
 class ModelUsageRow(BaseModel):

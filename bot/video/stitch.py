@@ -1,15 +1,20 @@
 """Join two clips into one: the earlier clip, then its extension.
 
 The extension's first frame is the earlier clip's last frame (that is how it was made), so the
-boundary would show the same picture twice; the earlier clip's last frame is dropped.
+boundary would show the same picture twice. A join shows every frame of both clips except, at
+most, that one shared frame: never a jump.
 
 When both clips have the same streams (codec, size, frame rate, SPS/PPS, audio set-up) the
 packets are copied into the new file without decoding (a remux: fast, lossless). The extension
-must keep its first frame (a keyframe everything after it refers to), so the dropped frame is the
-earlier clip's last one; packets decoded after it in that clip may refer to it (trailing
-B-frames), so they go too. For a clip without B-frames (or whose last frame is also the last one
-decoded) that is exactly one frame. Otherwise both clips are decoded and re-encoded (H.264 at
-high quality, AAC when either has sound) at the earlier clip's size and frame rate.
+must keep its first frame (a keyframe everything after it refers to), so the only frame that can
+go is the earlier clip's last one, and only when it is also the last one decoded (no B-frames
+after it in decode order): then the join has n1 + n2 - 1 frames. When B-frames displayed before
+it are decoded after it, they refer to it, so it stays and the shared picture is held for one
+frame more (n1 + n2 frames): dropping it would take those B-frames with it, a visible jump.
+Re-encoding the tail instead would cost a decode and encode of a whole group of pictures (Hailuo's
+clips are one group) to save a hold of 1/24 s. Otherwise (streams differ) both clips are decoded
+and re-encoded (H.264 at high quality, AAC when either has sound) at the earlier clip's size and
+frame rate, without the earlier clip's last frame.
 """
 
 from __future__ import annotations
@@ -48,30 +53,33 @@ class StitchResult:
 
     info: ClipInfo
     remuxed: bool  # True: packets copied; False: re-encoded
-    dropped_frames: int  # frames of the earlier clip left out at the boundary
+    dropped_frames: int  # frames of the earlier clip left out at the boundary: 0 (a hold) or 1
 
 
 @dataclass(frozen=True)
 class _Scan:
     """Where to cut the earlier clip (in its video time base)."""
 
-    keep: int  # video packets kept, in decode order
+    keep: int  # video packets kept, in decode order (all of them, or all but the last)
     packets: int
-    cut_pts: int  # pts of the dropped last frame: the extension's first frame goes there
+    cut_pts: int  # where a remuxed extension starts: the dropped frame's pts, or the end
+    last_pts: int  # the earlier clip's last frame (a re-encode, decoding all, always drops it)
     start_pts: int
 
 
 def stitch(
     first: Path, second: Path, out: Path, *, cancel: threading.Event | None = None
 ) -> StitchResult:
-    """Write `first` followed by `second` (boundary frame dropped) to `out`. Raises VideoError."""
+    """Write `first` followed by `second` (at most the shared frame left out) to `out`.
+
+    Raises VideoError."""
     import av
 
     try:
         # Each input is opened once: opening a 1080P clip decodes its first frames.
         with open_input(first) as ca, open_input(second) as cb:
             a, b = clip_info(ca, first), clip_info(cb, second)
-            scan = _scan(ca, first)
+            scan = _scan(ca, first, a.fps)
             b_start = _lowest_video_pts(cb, second)
             with atomic_output(out) as tmp:
                 if a.same_streams(b):
@@ -89,23 +97,30 @@ def stitch(
     return StitchResult(info=probe(out), remuxed=False, dropped_frames=1)
 
 
-def _scan(container: av.container.InputContainer, path: Path) -> _Scan:
-    metas: list[tuple[int, int]] = []  # (pts, dts) of each video packet, in decode order
+def _scan(container: av.container.InputContainer, path: Path, fps: Fraction) -> _Scan:
+    metas: list[tuple[int, int]] = []  # (pts, duration) of each video packet, in decode order
     video = container.streams.video[0]
     for packet in container.demux(video):
         if packet.pts is None or packet.size == 0:
             continue
-        dts = packet.dts if packet.dts is not None else packet.pts
-        metas.append((packet.pts, dts))
+        metas.append((packet.pts, packet.duration or 0))
     container.seek(0)
     if len(metas) < 2:
         raise VideoError(f"{path.name} is too short to extend")
     last = max(range(len(metas)), key=lambda i: metas[i][0])
+    start_pts = min(p for p, _ in metas)
+    if last == len(metas) - 1:
+        # Nothing decoded after the last frame refers to it: it alone goes.
+        pts = metas[last][0]
+        return _Scan(keep=last, packets=len(metas), cut_pts=pts, last_pts=pts, start_pts=start_pts)
+    # B-frames decoded after it refer to it: keep everything, hold the shared picture.
+    step = metas[last][1] or round(1 / (fps * tick(video.time_base)))
     return _Scan(
-        keep=last,
+        keep=len(metas),
         packets=len(metas),
-        cut_pts=metas[last][0],
-        start_pts=min(p for p, _ in metas),
+        cut_pts=metas[last][0] + step,
+        last_pts=metas[last][0],
+        start_pts=start_pts,
     )
 
 
@@ -208,7 +223,7 @@ def _reencode(
         sound = AudioWriter(out, STITCH_AUDIO_BIT_RATE) if has_sound else None
         tb = tick(va.time_base)
         start = float(scan.start_pts * tb)
-        cut = float(scan.cut_pts * tb) - start
+        cut = float(scan.last_pts * tb) - start
         _copy_decoded(ca, out, stream, sound, start=start, at=0.0, until=cut, cancel=cancel)
         if sound is not None:
             sound.pad_to(cut)

@@ -145,6 +145,9 @@ class WiroSimulator:
         self.ws_connections = 0
         self.ws_subscriptions: list[str] = []  # every task_info token received, in order
         self._scripts: deque[TaskScript] = deque()
+        # A Run whose prompt is one of these keys follows that script (and takes none from the
+        # FIFO): tests with many jobs at once bind each job's fate to its prompt.
+        self.prompt_scripts: dict[str, TaskScript] = {}
         self._faults: dict[str, deque[_Fault]] = {}
         self._conns: set[_Conn] = set()
         self._nonces_seen: set[str] = set()
@@ -346,7 +349,9 @@ class WiroSimulator:
                 "You have reached your concurrent task limit. With your current balance of $3, "
                 "you can run up to 1 tasks at the same time. Add funds to increase your limit.",
             )
-        script = self._scripts.popleft() if self._scripts else self.default_script
+        script = self.prompt_scripts.get(fields.get("prompt", "")) or (
+            self._scripts.popleft() if self._scripts else self.default_script
+        )
         if self.sandbox:
             script = TaskScript(outcome="success", clip=script.clip, progress=True)
         task_id = str(self._next_id)
@@ -469,7 +474,7 @@ class WiroSimulator:
     async def _end_cancelled(self, task: SimTask) -> None:
         if task.runner is not None and task.runner is not asyncio.current_task():
             task.runner.cancel()
-        task.status, task.pexit, task.totalcost = "task_cancel", "", "0"
+        task.status, task.pexit, task.totalcost = "task_cancel", "", task.script.cancel_cost
         task.canceltime = int(time.time())
         await self._emit(task, "task_cancel", None, result=False, terminal=True)
 

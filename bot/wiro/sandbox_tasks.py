@@ -98,6 +98,7 @@ class TaskScript:
     clip: bytes | None = None
     progress: bool = True
     totalcost: str = "0.280000000000"
+    cancel_cost: str = "0"  # the totalcost Task/Detail reports once the task is cancelled/killed
     oversized_bytes: int = 3 * 1024 * 1024  # what "oversized" declares and sends
     debugerror: str = "Upstream provider failed to generate the video"
     debugoutput: str = ""  # written to Task/Detail's debugoutput when the task fails

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot.delivery import RetryPolicy
-from bot.jobs import CardExtras, Delivery, PresenterError
+from bot.job_api import DISCORD_BASE_UPLOAD_LIMIT
+from bot.jobs import CardExtras, Delivery, PresenterError, UploadTooLarge
 from cogs.cards.outage import UNKNOWN_MESSAGE, describe, unavailable_as_retryable
 from cogs.cards.pacing import CardEditor, SendPacer
 from cogs.cards.render import THUMBNAIL_NAME, render_card
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 
 # Editing a message older than an hour hits a separate cap (30046): post a fresh card instead.
 CARD_MAX_EDIT_AGE = timedelta(minutes=55)
-DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
+DEFAULT_UPLOAD_LIMIT = DISCORD_BASE_UPLOAD_LIMIT
 # A follow-up upload through the interaction needs its token to outlive the upload.
 INTERACTION_MARGIN = timedelta(minutes=2)
 # Looking for a clip posted before a restart: at most this many messages after the job began.
@@ -164,7 +165,13 @@ class DiscordPresenter:
         return interaction.expires_at - discord.utils.utcnow() < INTERACTION_MARGIN
 
     async def deliver_clip(
-        self, job: Job, clip: Path | None, size: int | None, *, original_size: int | None = None
+        self,
+        job: Job,
+        clip: Path | None,
+        size: int | None,
+        *,
+        original_size: int | None = None,
+        link_reason: str | None = None,
     ) -> Delivery:
         """Post the clip (see `JobPresenter.deliver_clip`).
 
@@ -177,7 +184,7 @@ class DiscordPresenter:
         try:
             with unavailable_as_retryable():
                 try:
-                    return await self._deliver_once(job, clip, size, original_size)
+                    return await self._deliver_once(job, clip, size, original_size, link_reason)
                 except discord.NotFound as exc:
                     if exc.code != UNKNOWN_MESSAGE:
                         raise
@@ -185,12 +192,17 @@ class DiscordPresenter:
                     job = await self.bot.storage.update_job(
                         job.id, delivery_nonce=secrets.token_hex(8)
                     )
-                    return await self._deliver_once(job, clip, size, original_size)
+                    return await self._deliver_once(job, clip, size, original_size, link_reason)
         except discord.HTTPException as exc:
             raise PresenterError(describe(exc)) from exc
 
     async def _deliver_once(
-        self, job: Job, clip: Path | None, size: int | None, original_size: int | None
+        self,
+        job: Job,
+        clip: Path | None,
+        size: int | None,
+        original_size: int | None,
+        link_reason: str | None = None,
     ) -> Delivery:
         mention = requester_only(job)
         reference = (
@@ -212,7 +224,9 @@ class DiscordPresenter:
         nonce = int(job.delivery_nonce, 16) if job.delivery_nonce else None
         reason: str | None = None
         await self.sends.acquire(job.channel_id)
-        if clip is not None and size is not None and size <= limit:
+        if clip is None and link_reason is not None:
+            reason = link_reason
+        elif clip is not None and size is not None and size <= limit:
             try:
                 message = await self._send_reply(
                     job,
@@ -222,12 +236,14 @@ class DiscordPresenter:
                     allowed_mentions=mention,
                     nonce=nonce,
                     suppress_embeds=True,
+                    view=clip_view(job),
                 )
                 return Delivery(message_id=message.id, attached=True, note=note)
             except discord.HTTPException as exc:
                 if exc.status == 413 or exc.code == 40005:
-                    reason = "Discord refused the upload as too large, so the clip is linked."
-                elif exc.code == MISSING_PERMISSIONS:
+                    # Over a limit we believed higher: the job service fits it and tries again.
+                    raise UploadTooLarge(size) from exc
+                if exc.code == MISSING_PERMISSIONS:
                     # Attach Files was taken away after /video: a link needs only Send Messages.
                     reason = "The bot may not attach files in this channel, so the clip is linked."
                 else:
@@ -249,7 +265,7 @@ class DiscordPresenter:
             "download it soon."
         )
         message = await self._send_reply(
-            job, reference, content=text, allowed_mentions=mention, nonce=nonce
+            job, reference, content=text, allowed_mentions=mention, nonce=nonce, view=clip_view(job)
         )
         return Delivery(message_id=message.id, attached=False, note=reason)
 
@@ -302,6 +318,7 @@ class DiscordPresenter:
                 allowed_mentions=requester_only(job),
                 ephemeral=False,
                 wait=True,
+                view=clip_view(job),
             )
         except discord.HTTPException as exc:
             log.info("job=%s follow-up upload refused (%s); linking instead", job.id, exc.status)
@@ -343,3 +360,12 @@ class DiscordPresenter:
 
     async def close(self, timeout: float = 3.0) -> None:
         await self.editor.flush(timeout=timeout)
+
+
+def clip_view(job: Job) -> discord.ui.View:
+    """The clip message's button: Delete (its requester or a moderator; cogs/cards/studio.py)."""
+    from cogs.cards.studio import DeleteButton
+
+    view = discord.ui.View(timeout=None)
+    view.add_item(DeleteButton(job.id))
+    return view

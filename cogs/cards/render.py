@@ -8,8 +8,15 @@ import discord
 from bot.catalogue import DEFAULT_ANIMATE_PROMPT
 from bot.jobs import CardExtras, can_remake
 from cogs.cards.buttons import CancelButton, RerollButton
-from cogs.cards.text import camera_words, duration_words, prompt_as_text, settings_line
-from cogs.words import OUTCOME_TITLE, plural, stage_label, what_happened, when
+from cogs.cards.text import (
+    camera_words,
+    duration_words,
+    message_link,
+    prompt_as_text,
+    settings_line,
+    source_words,
+)
+from cogs.words import OUTCOME_TITLE, deleted_by, plural, stage_label, what_happened, when
 from storage.models import Job, JobState, Stage
 
 THUMBNAIL_NAME = "first-frame.jpg"
@@ -33,6 +40,8 @@ _COLOURS = {
 # The card's words while Wiro retries a task after a problem (`task_error`, never final).
 RETRYING_WORDS = "Wiro hit a problem and is retrying"
 
+# A finished clip its requester or a moderator deleted (the card stays, saying who).
+DELETED_TITLE = "🗑️ Clip deleted"
 # Held requests (approval queue): while waiting, and when a decision ended them.
 WAITING_TITLE = "⏳ Waiting for a moderator"
 _APPROVAL_TITLES = {"denied": "⛔ Request denied", "expired": "⌛ Request expired"}
@@ -65,7 +74,9 @@ def render_card(
     """Build the job card for the job's current state."""
     terminal = job.is_terminal
     waiting = not terminal and extras.approval == "waiting"
-    if terminal:
+    if job.deleted_at is not None:
+        title, colour = DELETED_TITLE, discord.Colour.dark_grey()
+    elif terminal:
         title = _APPROVAL_TITLES.get(extras.approval or "", OUTCOME_TITLE[job.state])
         colour = _COLOURS[job.state]
     elif waiting:
@@ -86,7 +97,7 @@ def render_card(
     if job.image_note:
         embed.add_field(name="First frame", value=job.image_note[:1000], inline=False)
     if job.source_url:
-        embed.add_field(name="Source", value=f"[Jump to the image]({job.source_url})", inline=True)
+        embed.add_field(name="Source", value=source_words(job), inline=True)
     if job.extends_job_id is not None:
         embed.add_field(
             name="Extends",
@@ -95,6 +106,14 @@ def render_card(
         )
     if job.remake_of is not None:
         embed.add_field(name="Remake", value=f"job {job.remake_of} in 1080P", inline=True)
+    if job.remix_of is not None:
+        origin = f"job {job.remix_of}"
+        if extras.remix_of_message_id is not None:
+            link = message_link(job.guild_id, job.channel_id, extras.remix_of_message_id)
+            origin = f"[{origin}]({link})"
+        embed.add_field(name="Remix", value=f"remix of {origin}", inline=True)
+    if job.style:
+        embed.add_field(name="Style", value=prompt_as_text(job.style, 100), inline=True)
 
     if waiting:
         embed.add_field(
@@ -129,11 +148,15 @@ def render_card(
         if job.state is JobState.SUCCEEDED:
             embed.add_field(name="Time taken", value=taken, inline=True)
             embed.add_field(name="Charged", value=plural(job.credits, "credit"), inline=True)
-            if job.result_message_id:
-                link = (
-                    f"https://discord.com/channels/{job.guild_id}/{job.channel_id}/"
-                    f"{job.result_message_id}"
+            if job.deleted_at is not None:
+                embed.add_field(
+                    name="Deleted",
+                    value=f"The clip was deleted {deleted_by(job)}. Its credits were not "
+                    "refunded; Re-roll, Extend, Remix and Remake are no longer offered.",
+                    inline=False,
                 )
+            elif job.result_message_id:
+                link = message_link(job.guild_id, job.channel_id, job.result_message_id)
                 embed.add_field(name="Clip", value=f"[Jump to the clip]({link})", inline=True)
             if job.outcome_reason:
                 embed.add_field(name="Note", value=job.outcome_reason[:1000], inline=False)
@@ -156,13 +179,17 @@ def render_card(
         # A clip Wiro has made can no longer be cancelled: no Cancel while it is posted.
         view = discord.ui.View(timeout=None)
         view.add_item(CancelButton(job.id))
+    elif job.deleted_at is not None:
+        pass  # nothing to follow up: the card says why
     elif job.state in (JobState.SUCCEEDED, JobState.FAILED, JobState.TIMED_OUT):
-        from cogs.cards.studio import RemakeButton, extend_button
+        from cogs.cards.studio import DeleteButton, RemakeButton, RemixButton, extend_button
 
         view = discord.ui.View(timeout=None)
         view.add_item(RerollButton(job.id))
         if job.state is JobState.SUCCEEDED:
             view.add_item(extend_button(job, extras.max_clip_seconds, extras.max_clip_bytes))
+            view.add_item(RemixButton(job.id))
             if can_remake(job):
                 view.add_item(RemakeButton(job.id))
+            view.add_item(DeleteButton(job.id))
     return embed, view

@@ -1,9 +1,10 @@
-"""Extend and Remake in 1080P: the buttons on a finished card and Extend's short form.
+"""Extend, Remix, Remake in 1080P and Delete: the buttons on a finished card (Delete also on the
+clip message) and the short forms of Extend and Remix.
 
 The buttons are DynamicItems (the job id is in custom_id), so they work on every card ever
-posted, across restarts. Extend's form is answered through `on_extend_form`, a listener on every
-interaction, not through discord.py's in-memory modal store: a form opened before a restart is
-still answered after it.
+posted, across restarts. The forms are answered through `on_extend_form` and `on_remix_form`,
+listeners on every interaction, not through discord.py's in-memory modal store: a form opened
+before a restart is still answered after it.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot.jobs import Refused, extend_blocker, extend_lengths, too_big_to_keep
+from bot import camera
+from bot.jobs import Refused, deleted_words, extend_blocker, extend_lengths, too_big_to_keep
 from cogs.cards.buttons import start_follow_up
-from cogs.common import guarded
+from cogs.common import guarded, is_moderator, reply
 from cogs.job_buttons import JobButton, job_in_this_server
+from cogs.words import deleted_line
 
 if TYPE_CHECKING:
     from bot.app import VideoBot
@@ -26,6 +29,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FORM_ID = re.compile(r"video:extendform:(?P<job_id>[0-9]+)")
+REMIX_FORM_ID = re.compile(r"video:remixform:(?P<job_id>[0-9]+)")
+CAMERA_FIELD = "camera"
+REMIX_PROMPT_FIELD = "prompt"
 PROMPT_FIELD = "next"
 LENGTH_FIELD = "length"
 FORM_MEMORY = 15 * 60.0  # seconds
@@ -151,3 +157,128 @@ class RemakeButton(
     async def pressed(self, interaction: discord.Interaction[VideoBot]) -> None:
         remake = interaction.client.jobs.remake
         await start_follow_up(interaction, self.job_id, "Remaking in 1080P", remake)
+
+
+class RemixButton(
+    JobButton, prefix="video:remix", label="Remix", style=discord.ButtonStyle.secondary, emoji="🎛️"
+):
+    """Vary this clip with a new prompt and camera moves (its requester only); opens a form."""
+
+    async def pressed(self, interaction: discord.Interaction[VideoBot]) -> None:
+        # A modal must be the first answer: quick reads only. The service checks it all again.
+        job = await job_in_this_server(interaction, self.job_id)
+        if job.user_id != interaction.user.id:
+            raise Refused("Only the member who asked for this video can remix it.")
+        if job.deleted_at is not None:
+            raise Refused(deleted_words("remixed"))
+        await interaction.response.send_modal(RemixForm(job))
+
+
+class RemixForm(discord.ui.Modal):
+    """The prompt and camera moves, prefilled with the clip's own, for the member to change."""
+
+    def __init__(self, job: Job) -> None:
+        super().__init__(
+            title="Remix this video", custom_id=f"video:remixform:{job.id}", timeout=FORM_MEMORY
+        )
+        self.prompt: discord.ui.TextInput[Any] = discord.ui.TextInput(
+            custom_id=REMIX_PROMPT_FIELD,
+            style=discord.TextStyle.paragraph,
+            default=job.prompt[:2000],
+            required=False,
+            max_length=2000,
+        )
+        self.add_item(
+            discord.ui.Label(
+                text="Prompt",
+                description="Same first frame, model and settings; change the words.",
+                component=self.prompt,
+            )
+        )
+        chosen = camera.split_moves(job.camera)
+        self.camera: discord.ui.Select[Any] = discord.ui.Select(
+            custom_id=CAMERA_FIELD,
+            required=False,
+            min_values=0,
+            max_values=camera.MAX_MOVES,
+            placeholder="No camera move",
+            options=[
+                discord.SelectOption(label=m, value=m, default=m in chosen)
+                for m in camera.CAMERA_MOVES
+            ],
+        )
+        self.add_item(
+            discord.ui.Label(text="Camera moves (up to 3, together)", component=self.camera)
+        )
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        """Answered by `on_remix_form` (which also serves forms opened before a restart)."""
+
+
+async def on_remix_form(interaction: discord.Interaction[VideoBot]) -> None:
+    """Start the remix a member asked for in the Remix form."""
+    if interaction.type is not discord.InteractionType.modal_submit:
+        return
+    data: dict[str, Any] = interaction.data or {}  # type: ignore[assignment]
+    match = REMIX_FORM_ID.fullmatch(str(data.get("custom_id", "")))
+    if match is None:
+        return
+    job_id = int(match["job_id"])
+
+    async def start(interaction: discord.Interaction[VideoBot]) -> None:
+        values = _form_values(data.get("components") or [])
+        picked = values.get(CAMERA_FIELD) or []
+        moves = camera.parse_moves(",".join(picked if isinstance(picked, list) else [picked]))
+        await start_follow_up(
+            interaction,
+            job_id,
+            "Remixing",
+            interaction.client.jobs.remix,
+            prompt=values.get(REMIX_PROMPT_FIELD),
+            moves=moves,
+        )
+
+    await guarded(interaction, start)
+
+
+class DeleteButton(
+    JobButton, prefix="video:delete", label="Delete", style=discord.ButtonStyle.danger, emoji="🗑️"
+):
+    """Delete this clip (its requester or a moderator): the clip message and the kept files go;
+    the job stays in /jobs and usage, and nothing is refunded."""
+
+    async def pressed(self, interaction: discord.Interaction[VideoBot]) -> None:
+        bot = interaction.client
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        await job_in_this_server(interaction, self.job_id)
+        done = await bot.jobs.delete_clip(
+            self.job_id, interaction.user.id, is_moderator=await is_moderator(interaction)
+        )
+        job = done.job
+        # Also on a second click: a message Discord kept the first time goes now.
+        removed = await _delete_clip_message(interaction, job)
+        if not done.now:
+            await reply(interaction, deleted_line(job))
+            return
+        text = f"Deleted the clip of job {job.id}. Its credits are not refunded."
+        if not removed:
+            text += (
+                " Discord did not remove the clip message just now: press Delete again in a "
+                "moment to remove it."
+            )
+        await reply(interaction, text)
+
+
+async def _delete_clip_message(interaction: discord.Interaction[VideoBot], job: Job) -> bool:
+    """Delete the bot's clip message of `job`; True when it is gone (or never was)."""
+    if job.result_message_id is None:
+        return True
+    channel = interaction.client.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
+    try:
+        await channel.get_partial_message(job.result_message_id).delete()
+    except discord.NotFound:
+        return True  # someone removed it already
+    except discord.HTTPException as exc:
+        log.warning("job=%s could not delete the clip message: %s", job.id, exc)
+        return False
+    return True

@@ -39,6 +39,27 @@ def settings_line(job: Job) -> str:
     return f"{model_label(job)} · {job.resolution} · {job.duration} s · {optimizer}{image}"
 
 
+def image_author(job: Job) -> int | None:
+    """Who posted the image a job animated, when that was not its requester (else None)."""
+    author = job.image_author_id
+    return author if author is not None and author != job.user_id else None
+
+
+def whose_image(job: Job) -> str:
+    """' · from <@author>'s image' for a job that animated another member's image, else ''.
+
+    A mention renders the name; every message carrying it is sent without pings."""
+    author = image_author(job)
+    return f" · from <@{author}>'s image" if author is not None else ""
+
+
+def source_words(job: Job) -> str:
+    """The card's Source field: a link to the animated message, and whose image it was."""
+    link = f"[Jump to the image]({job.source_url})"
+    author = image_author(job)
+    return f"{link}\nImage by <@{author}>" if author is not None else link
+
+
 def camera_words(job: Job) -> str | None:
     """The job's camera moves for the card ('Pan left + Zoom in'), or None."""
     moves = camera.split_moves(job.camera)
@@ -57,10 +78,14 @@ def requester_only(job: Job) -> discord.AllowedMentions:
     )
 
 
+def message_link(guild_id: int, channel_id: int, message_id: int) -> str:
+    return f"https://discord.com/channels/{guild_id}/{channel_id}/{message_id}"
+
+
 def card_link(job: Job) -> str:
     if job.card_message_id is None:
         return f"job {job.id}"
-    return f"https://discord.com/channels/{job.guild_id}/{job.channel_id}/{job.card_message_id}"
+    return message_link(job.guild_id, job.channel_id, job.card_message_id)
 
 
 def megabytes(size: int) -> str:

@@ -391,6 +391,8 @@ async def test_usage_report(db: Database, clock: Clock) -> None:
             "usd": "0.250000",
             "denied": "0",
             "expired": "0",
+            "from_others_images": "0",
+            "image_authors": "",
         },
         {
             "user_id": str(OTHER),
@@ -400,6 +402,8 @@ async def test_usage_report(db: Database, clock: Clock) -> None:
             "usd": "0.000000",
             "denied": "0",
             "expired": "0",
+            "from_others_images": "0",
+            "image_authors": "",
         },
     ]
     assert "2 jobs (1 succeeded) by 2 members: 2 credits, $0.25" in text
@@ -416,6 +420,21 @@ async def test_usage_report(db: Database, clock: Clock) -> None:
         await admin.usage_report(db, GUILD, days=0, user_id=None, now=T0)
 
 
+async def test_usage_names_whose_images_a_member_animated(db: Database) -> None:
+    """Animate of other members' images: usage counts those jobs and names the authors; a
+    member's own image is not counted."""
+    await make_job(db, JobState.PENDING, source_url="https://x/1", image_author_id=OTHER)
+    await make_job(db, JobState.PENDING, source_url="https://x/2", image_author_id=MOD)
+    await make_job(db, JobState.PENDING, source_url="https://x/3", image_author_id=OTHER)
+    await make_job(db, JobState.PENDING, source_url="https://x/4", image_author_id=USER)
+    text, data, _ = await admin.usage_report(db, GUILD, days=7, user_id=None, now=T0)
+    [row] = list(csv.DictReader(io.StringIO(data.decode())))
+    assert row["jobs"] == "4"
+    assert row["from_others_images"] == "3"
+    assert row["image_authors"] == f"{OTHER} {MOD}"
+    assert f"3 from images by <@{OTHER}>, <@{MOD}>" in text
+
+
 def test_usage_row_model_is_what_the_csv_reads() -> None:
     # Guard: bot/usage.py reads these fields by name.
     assert set(UsageRow.model_fields) == {
@@ -426,4 +445,6 @@ def test_usage_row_model_is_what_the_csv_reads() -> None:
         "usd",
         "denied",
         "expired",
+        "from_others",
+        "image_authors",
     }

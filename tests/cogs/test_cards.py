@@ -11,7 +11,7 @@ from typing import Any
 import discord
 import pytest
 
-from bot.jobs import CardExtras, PresenterError
+from bot.jobs import CardExtras, PresenterError, UploadTooLarge
 from cogs.cards import (
     CardEditor,
     DiscordPresenter,
@@ -96,7 +96,13 @@ def test_card_waiting_in_local_queue_shows_position() -> None:
         (
             JobState.SUCCEEDED,
             "Video ready",
-            ["video:reroll:7", "video:extend:7", "video:remake:7"],
+            [
+                "video:reroll:7",
+                "video:extend:7",
+                "video:remix:7",
+                "video:remake:7",
+                "video:delete:7",
+            ],
         ),
         (JobState.FAILED, "Video failed", ["video:reroll:7"]),
         (JobState.TIMED_OUT, "timed out", ["video:reroll:7"]),
@@ -125,6 +131,37 @@ def test_final_cards(state: JobState, title: str, buttons: list[str]) -> None:
     assert ids == buttons
 
 
+def test_a_deleted_clip_card_says_who_deleted_it_and_offers_no_follow_up() -> None:
+    done = job(
+        state=JobState.SUCCEEDED,
+        stage=Stage.DONE,
+        finished_at=NOW + timedelta(seconds=90),
+        result_message_id=123,
+        deleted_at=NOW + timedelta(minutes=5),
+        deleted_by=42,
+    )
+    embed, view = render_card(done, CardExtras())
+    f = fields(embed)
+    assert "deleted" in (embed.title or "").lower()
+    assert "<@42>" in f["Deleted"] and "not refunded" in f["Deleted"]
+    assert "Clip" not in f  # no link to a message that is gone
+    assert f["Charged"] == "1 credit"
+    assert view is None
+
+
+def test_a_remix_card_links_its_origin_and_shows_the_style_apart() -> None:
+    remix = job(
+        remix_of=5, style="Noir <@123456789012345678> **x**", style_prompt="in black and white"
+    )
+    embed, _ = render_card(remix, CardExtras(remix_of_message_id=555))
+    f = fields(embed)
+    assert f["Remix"] == "remix of [job 5](https://discord.com/channels/1/2/555)"
+    assert "<@123456789012345678>" not in f["Style"] and "Noir" in f["Style"]
+    assert "black and white" not in (embed.description or "")  # the member's words only
+    embed, _ = render_card(remix, CardExtras())
+    assert fields(embed)["Remix"] == "remix of job 5"
+
+
 def test_a_stitched_clip_offers_extend_and_reroll_and_says_when_the_chain_is_full() -> None:
     part = job(
         state=JobState.SUCCEEDED,
@@ -138,7 +175,8 @@ def test_a_stitched_clip_offers_extend_and_reroll_and_says_when_the_chain_is_ful
     assert view is not None
     # The dynamic items wrap the buttons Discord sees.
     buttons = {i.custom_id: i.item for i in view.children}  # type: ignore[attr-defined]
-    assert list(buttons) == ["video:reroll:7", "video:extend:7"]  # no remake of a chain
+    # No remake of a chain.
+    assert list(buttons) == ["video:reroll:7", "video:extend:7", "video:remix:7", "video:delete:7"]
     assert not buttons["video:extend:7"].disabled  # 6 more seconds still fit
     _, view = render_card(part, CardExtras(max_clip_seconds=58))
     assert view is not None
@@ -429,14 +467,21 @@ async def test_clip_over_the_guild_limit_is_linked_with_the_reason(tmp_path: Pat
     assert "file" not in channel.sent[0]
 
 
-async def test_a_413_from_discord_falls_back_to_a_link_once(tmp_path: Path) -> None:
+async def test_a_413_from_discord_is_handed_to_the_job_service(tmp_path: Path) -> None:
+    """A 413 posts nothing: the job service fits the clip to a smaller limit and tries again,
+    and only then asks for the link, with the reason it gives."""
     channel = FakeChannel(send_errors=[http_error(413, 40005)])
     done = job(state=JobState.DELIVERING, output_url="https://cdn1.wiro.ai/x/0.mp4")
     presenter, _ = presenter_for(done, channel)
-    delivery = await presenter.deliver_clip(done, clip_file(tmp_path, 1000), 1000)
-    assert not delivery.attached
-    assert "too large" in (delivery.note or "")
-    assert len(channel.sent) == 1  # the link; the upload was not retried
+    with pytest.raises(UploadTooLarge) as refused:
+        await presenter.deliver_clip(done, clip_file(tmp_path, 1000), 1000)
+    assert refused.value.size == 1000 and channel.sent == []
+    delivery = await presenter.deliver_clip(
+        done, None, 1000, link_reason="Discord refused the upload as too large."
+    )
+    assert not delivery.attached and delivery.note == "Discord refused the upload as too large."
+    assert "https://cdn1.wiro.ai/x/0.mp4" in channel.sent[0]["content"]
+    assert "Discord refused the upload as too large." in channel.sent[0]["content"]
 
 
 async def test_a_refused_reply_is_posted_once_more_without_the_reference(

@@ -139,6 +139,12 @@ async def test_job_status_words(db: Database, state, stage, progress, words) -> 
     assert job_status_words(job).endswith(words)
 
 
+async def test_a_deleted_clip_stays_in_jobs_and_says_so(db: Database) -> None:
+    job = await make_job(db, JobState.SUCCEEDED)
+    job, _ = await db.mark_deleted(job.id, USER)
+    assert job_status_words(job).endswith("done · clip deleted")
+
+
 async def test_job_line_is_inert_and_links_the_card(db: Database) -> None:
     job = await make_job(db, prompt="@everyone look <@123456789012345678> **bold** " + "x" * 200)
     no_card = job_line(job)

@@ -30,6 +30,12 @@ ADMIN_TREE = {
     "videoadmin words add": [("word", True)],
     "videoadmin words remove": [("word", True)],
     "videoadmin words list": [],
+    "videoadmin style add": [
+        ("name", True), ("prompt", True), ("camera", False), ("model", False),
+        ("resolution", False), ("duration", False),
+    ],
+    "videoadmin style remove": [("name", True)],
+    "videoadmin style list": [],
     "videoadmin audit channel": [("channel", False)],
     "videoadmin refund": [("job", True)],
     "videoadmin cancel": [("job", True)],
@@ -38,6 +44,7 @@ ADMIN_TREE = {
     "videoadmin modrole clear": [],
     "videoadmin approval on": [("channel", True), ("trusted_role", False)],
     "videoadmin approval off": [],
+    "videoadmin animate": [("who", False)],
 }  # fmt: skip
 
 
@@ -97,6 +104,22 @@ def test_member_commands() -> None:
         assert 1 <= len(command.description) <= 100
 
 
+def test_videoprivacy_is_a_guild_only_member_command() -> None:
+    from cogs.consent import ConsentCog
+
+    [command] = _cog(ConsentCog).get_app_commands()  # type: ignore[attr-defined]
+    assert command.name == "videoprivacy" and command.guild_only
+    [animate] = command.parameters
+    assert (animate.name, animate.required) == ("animate", True)
+    assert [c.value for c in animate.choices] == ["allow", "deny"]
+
+
+def test_animate_rule_choices_are_the_products() -> None:
+    (group,) = _cog(AdminCog).get_app_commands()  # type: ignore[attr-defined]
+    [animate] = [c for c in _walk(group) if c.qualified_name == "videoadmin animate"]
+    assert [c.value for c in animate.parameters[0].choices] == ["own", "anyone", "moderators"]
+
+
 def test_video_options_are_the_products() -> None:
     from cogs.video import VideoCog
 
@@ -110,10 +133,11 @@ def test_video_options_are_the_products() -> None:
         ("prompt_optimizer", False),
         ("model", False),
         ("camera", False),
+        ("style", False),
     ]
     by_name = {p.name: p for p in command.parameters}
     assert [c.value for c in by_name["model"].choices] == ["hailuo-2.3", "hailuo-2.3-fast"]
-    assert by_name["camera"].autocomplete
+    assert by_name["camera"].autocomplete and by_name["style"].autocomplete
 
 
 def test_animate_with_hailuo_is_a_guild_only_message_menu() -> None:

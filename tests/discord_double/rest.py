@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import mimetypes
 import re
 import time
 from collections import deque
@@ -370,7 +371,11 @@ class RestApi:
             filename = meta.get("filename") or f["filename"] or "file"
             att_id = mint_snowflake()
             path = f"/cdn/attachments/{msg.channel_id}/{att_id}/{filename}"
+            # Discord types an upload by its file name (discord.py sends every file as
+            # application/octet-stream): a bot's "first-frame.jpg" is an image/jpeg attachment.
             content_type = f["content_type"] or "application/octet-stream"
+            if content_type == "application/octet-stream":
+                content_type = mimetypes.guess_type(filename)[0] or content_type
             self.world.blobs[path] = (f["data"], content_type)
             att = {
                 "id": str(att_id),

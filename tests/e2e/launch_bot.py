@@ -8,7 +8,9 @@ so are the stages of the sandbox simulator, the Wiro client's Task/Detail poll p
 socket is silent, and every job's deadline (JOB_TIMEOUT_MINUTES still
 names the deadline in what members read: "after 1 minute" is 12 s of real time at 0.2).
 With E2E_VIDEO_NICENESS set (test-only too), the bot's video worker threads run at that
-niceness instead of 19, as the suite's own do (tests/conftest.py).
+niceness instead of 19, as the suite's own do (tests/conftest.py). With E2E_MAX_FILE_BYTES set,
+the bot cannot write a file larger than that (RLIMIT_FSIZE: the write fails with EFBIG, as on a
+full disk it fails with ENOSPC), without the privileges a small mounted file system would need.
 """
 
 from __future__ import annotations
@@ -65,6 +67,11 @@ def main() -> None:
         from bot.video import worker
 
         worker.DEFAULT_NICENESS = int(niceness)
+    if max_file := os.environ.get("E2E_MAX_FILE_BYTES"):
+        import resource
+
+        # Python ignores SIGXFSZ, so a write past the limit raises OSError(EFBIG).
+        resource.setrlimit(resource.RLIMIT_FSIZE, (int(max_file), int(max_file)))
     module = sys.argv[1] if len(sys.argv) > 1 else "bot"
     sys.argv = [module, *sys.argv[2:]]
     # sys.path[0] is tests/e2e when run as a script; the bot lives at the project root.

@@ -49,7 +49,9 @@ async def test_text_to_video_posts_the_clip_and_a_done_card(stack: Stack) -> Non
     assert run.card.custom_ids() == [
         f"video:reroll:{run.job_id}",
         f"video:extend:{run.job_id}",
+        f"video:remix:{run.job_id}",
         f"video:remake:{run.job_id}",
+        f"video:delete:{run.job_id}",
     ]
     assert len(stack.sim.runs) == runs + 1
     assert stack.sim.runs[-1].fields["prompt"] == "a red fox running through snow"
@@ -72,7 +74,12 @@ async def test_image_to_video_sends_the_attached_frame_to_wiro(stack: Stack) -> 
     assert record.image == frame  # the bytes the member attached, fetched from the CDN
     assert record.fields["resolution"] == "1080P"
     assert stack.field(run.card, "Charged") == "2 credits"
-    assert run.card.custom_ids() == [f"video:reroll:{run.job_id}", f"video:extend:{run.job_id}"]
+    assert run.card.custom_ids() == [
+        f"video:reroll:{run.job_id}",
+        f"video:extend:{run.job_id}",
+        f"video:remix:{run.job_id}",
+        f"video:delete:{run.job_id}",
+    ]
     # The card keeps the first-frame thumbnail it was posted with.
     assert run.card.embeds[0]["thumbnail"]["url"].startswith(("attachment://", "http"))
 

@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from bot.catalogue import DEFAULT_ANIMATE_PROMPT
+from bot.media import MAX_SOURCE_BYTES
 from bot.wiro.sandbox import TaskScript
 from tests.discord_double.world import Interaction, Member, Message
 from tests.e2e.conftest import CARD_LINK, JOB_ID, Stack, fake_clip, gif, png, running_stack
@@ -60,6 +61,9 @@ def runs_to(stack: Stack, path: str) -> int:
 
 async def test_animate_an_attached_image_with_fast_and_camera_moves(stack: Stack) -> None:
     poster, member = stack.member("poster"), stack.member("animator")
+    # Another member's picture: this server lets anyone's be animated (the default, own
+    # images only, is tested in test_consent.py).
+    assert "anyone" in await stack.admin("animate", {"who": "anyone"})
     frame = jpeg(720, 480)
     source = await stack.dd.post_message(
         "my drawing", user=poster, attachments=[("drawing.jpg", frame, "image/jpeg")]
@@ -209,6 +213,21 @@ async def test_animate_refuses_an_image_the_bot_cannot_fetch(stack: Stack) -> No
     text = await stack.answer(submitted, timeout=20)
     assert "couldn't fetch the image" in text and "Nothing was spent" in text
     assert len(stack.sim.runs) == runs
+    assert await used_credits(stack, member) == 0
+
+
+async def test_animate_says_an_embed_image_too_large_is_too_large(stack: Stack) -> None:
+    member = stack.member("huge-embed")
+    huge = bytes(MAX_SOURCE_BYTES + 10 * 2**20)  # refused on its length, never downloaded
+    url = stack.dd.cdn_url("huge.png", huge, "image/png")
+    source = await stack.dd.post_message(
+        "look", user=member, embeds=[{"type": "image", "image": {"url": url, "proxy_url": url}}]
+    )
+    runs, messages = len(stack.sim.runs), len(stack.dd.messages_in())
+    text, card, _ = await animate(stack, source, member, {"prompt": "move"})
+    assert card is None and "too large" in text and "60.0 MB" in text, text
+    assert "couldn't fetch" not in text
+    assert len(stack.sim.runs) == runs and len(stack.dd.messages_in()) == messages
     assert await used_credits(stack, member) == 0
 
 

@@ -159,7 +159,12 @@ async def test_extend_posts_one_stitched_clip_with_its_own_buttons(
     # The stitched clip's card: Extend (disabled: 12 s is the limit here) and Re-roll.
     card = next(m for m in stack.dd.messages_in() if m.embeds and f"Job {ext_id}" in str(m.embeds))
     assert await stack.wait_final(card) == "✅ Video ready"
-    assert card.custom_ids() == [f"video:reroll:{ext_id}", f"video:extend:{ext_id}"]
+    assert card.custom_ids() == [
+        f"video:reroll:{ext_id}",
+        f"video:extend:{ext_id}",
+        f"video:remix:{ext_id}",
+        f"video:delete:{ext_id}",
+    ]
     button = [c for row in card.components for c in row["components"]][1]
     assert button["disabled"] and "12 s" in button["label"]
     assert f"job {first.job_id}" in (stack.field(card, "Extends") or "")
@@ -173,6 +178,26 @@ async def test_extend_posts_one_stitched_clip_with_its_own_buttons(
     frames = frames_of(stack.dd.blob(message.attachments[0]["url"]), tmp_path, "again.mp4")
     assert len(frames) == 2 * FRAMES - 1
     assert stack.sim.runs[-1].image == run.image
+
+
+async def test_extend_of_a_small_clip_scales_its_last_frame_up(
+    stack: Stack, tmp_path: Path
+) -> None:
+    # 320×180: its last frame is under Hailuo's 300 px short side; no traceback, no refusal.
+    small = write_clip(tmp_path / "small.mp4", width=320, height=180, seconds=1).read_bytes()
+    member = stack.member("small")
+    first = await finished_clip(stack, member, small, "a tiny boat")
+    assert first.card is not None and first.job_id is not None
+    opened = await open_extend_form(stack, first.card, first.job_id, member)
+    stack.sim.script_next(TaskScript(clip=small))
+    answer = await stack.answer(await stack.dd.submit_modal(opened, {"length": "6"}))
+    assert "Extending as job" in answer, answer
+    ext_id = job_in(answer)
+    await stack.wait_clip(ext_id, timeout=30)
+    assert Image.open(io.BytesIO(stack.sim.runs[-1].image or b"")).size == (533, 300)
+    card = next(m for m in stack.dd.messages_in() if m.embeds and f"Job {ext_id}" in str(m.embeds))
+    assert await stack.wait_final(card) == "✅ Video ready"
+    assert "scaled up from 320×180" in (stack.field(card, "First frame") or "")
 
 
 async def test_remake_in_1080p(stack: Stack, parts: list[bytes]) -> None:

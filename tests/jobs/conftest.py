@@ -35,6 +35,7 @@ class RecordingPresenter:
     updates: list[tuple[Job, CardExtras]] = field(default_factory=list)
     deliveries: list[tuple[Job, bytes | None, int | None]] = field(default_factory=list)
     original_sizes: list[int | None] = field(default_factory=list)
+    link_reasons: list[str | None] = field(default_factory=list)
     finished: list[Job] = field(default_factory=list)
     already_posted: dict[int, int] = field(default_factory=dict)  # job id -> message id
     _next_message: int = 900_000
@@ -53,20 +54,27 @@ class RecordingPresenter:
         return self.upload_limit
 
     async def deliver_clip(
-        self, job: Job, clip: Path | None, size: int | None, *, original_size: int | None = None
+        self,
+        job: Job,
+        clip: Path | None,
+        size: int | None,
+        *,
+        original_size: int | None = None,
+        link_reason: str | None = None,
     ) -> Delivery:
         if self.fail_delivery:
             raise PresenterError("Unknown Channel")
         data = await asyncio.to_thread(clip.read_bytes) if clip is not None else None
         self.deliveries.append((job, data, size))
         self.original_sizes.append(original_size)
+        self.link_reasons.append(link_reason)
         self._next_message += 1
         attached = data is not None and size is not None and size <= self.upload_limit
         note = "compressed" if original_size is not None else None
         return Delivery(
             message_id=self._next_message,
             attached=attached,
-            note=note if attached else "linked",
+            note=note if attached else (link_reason or "linked"),
         )
 
     async def find_delivery(self, job: Job) -> int | None:

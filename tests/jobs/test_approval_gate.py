@@ -135,3 +135,17 @@ async def test_the_run_deadline_counts_from_the_approval(
     approved = hours_ago.model_copy(update={"approved_at": datetime.now(UTC)})
     assert not service._deadline_passed(approved)
     assert 15 < service._seconds_left(approved) <= 20
+
+
+async def test_a_remix_waits_for_a_moderator_like_any_run(
+    db: Database, sim: WiroSimulator,
+    gated: tuple[JobService, ApprovalService, RecordingReviews],
+) -> None:  # fmt: skip
+    service, _, reviews = gated
+    sim.script_next(TaskScript(generate=0.2))
+    first = await service.submit(request(role_ids=frozenset({TRUSTED})), None)
+    assert (await wait_terminal(db, first.id)).state is JobState.SUCCEEDED
+    remix = await service.remix(first.id, USER, frozenset(), None, prompt="again", moves=())
+    assert remix.state is JobState.PENDING and remix.remix_of == first.id
+    assert [job.id for job, _ in reviews.posted] == [remix.id]
+    assert len(sim.runs) == 1  # not sent while it waits

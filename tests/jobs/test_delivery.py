@@ -30,12 +30,20 @@ class FlakyPresenter(RecordingPresenter):
     attempts: list[str | None] = field(default_factory=list)  # the nonce of every try
 
     async def deliver_clip(
-        self, job: Job, clip: Path | None, size: int | None, *, original_size: int | None = None
+        self,
+        job: Job,
+        clip: Path | None,
+        size: int | None,
+        *,
+        original_size: int | None = None,
+        link_reason: str | None = None,
     ) -> Delivery:
         self.attempts.append(job.delivery_nonce)
         if self.outage < 0 or len(self.attempts) <= self.outage:
             raise DiscordUnavailable("503 Service Unavailable")
-        return await super().deliver_clip(job, clip, size, original_size=original_size)
+        return await super().deliver_clip(
+            job, clip, size, original_size=original_size, link_reason=link_reason
+        )
 
 
 class FakeSleep:
@@ -206,7 +214,13 @@ class StuckPresenter(RecordingPresenter):
     posting: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def deliver_clip(
-        self, job: Job, clip: Path | None, size: int | None, *, original_size: int | None = None
+        self,
+        job: Job,
+        clip: Path | None,
+        size: int | None,
+        *,
+        original_size: int | None = None,
+        link_reason: str | None = None,
     ) -> Delivery:
         self.posting.set()
         await asyncio.Event().wait()

@@ -146,6 +146,24 @@ async def test_only_the_requester_may_extend_a_finished_clip(
         await service.extend(failed.id, USER, frozenset(), prompt="", duration=6, upload_limit=None)
 
 
+async def test_a_small_clips_last_frame_is_scaled_up_to_the_minimum(
+    service: JobService, sim: WiroSimulator, db: Database, tmp_path: Path
+) -> None:
+    small = write_clip(tmp_path / "small.mp4", width=320, height=180, seconds=1).read_bytes()
+    first = await _finished(service, sim, db, small)
+    sim.script_next(TaskScript(clip=small))
+    ext = await service.extend(
+        first.id, USER, frozenset(), prompt="", duration=6, upload_limit=None
+    )
+    done = await wait_terminal(db, ext.id)
+    assert done.state is JobState.SUCCEEDED, done.outcome_reason
+    sent = Image.open(io.BytesIO(sim.runs[-1].image or b""))
+    assert sent.size == (533, 300)  # the short side brought up to 300 px, the ratio kept
+    last = _frames(small, tmp_path, "small-again.mp4")[-1].to_image()
+    assert mean_abs_diff(sent.resize(last.size), last) < 3
+    assert "scaled up from 320×180 to 533×300" in (done.image_note or "")
+
+
 async def test_a_clip_no_longer_stored_or_at_wiro_cannot_be_extended(
     service: JobService, sim: WiroSimulator, db: Database, part_clips: list[bytes]
 ) -> None:

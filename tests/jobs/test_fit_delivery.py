@@ -1,15 +1,23 @@
-"""A finished clip over the upload limit is re-encoded to fit it; linked only if that fails."""
+"""A finished clip over the upload limit is re-encoded to fit it; linked only if that fails.
+
+A 413 for a clip the bot believed would fit is learned from: fitted to the base limit and tried
+once more, and the next clip in that server is fitted at once."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.jobs import JobService
+import pytest
+
+from bot.jobs import Delivery, JobConfig, JobService, UploadTooLarge
 from bot.video import probe
+from bot.wiro.client import WiroClient
 from bot.wiro.sandbox import TaskScript, WiroSimulator
 from storage.db import Database
-from storage.models import JobState
+from storage.models import Job, JobState, Limit
 from tests.jobs.conftest import RecordingPresenter, request, wait_terminal
 from tests.video.clips import decode_all, write_clip
 
@@ -80,3 +88,97 @@ async def test_a_clip_within_the_limit_is_posted_untouched(
     assert done.state is JobState.SUCCEEDED
     assert [d[1] for d in presenter.deliveries] == [data]
     assert presenter.original_sizes == [None]
+
+
+@dataclass
+class ShrunkPresenter(RecordingPresenter):
+    """The server lost its boosts: Discord refuses files over `real_limit` (413), while the
+    bot still believes its `upload_limit`."""
+
+    real_limit: int = 0
+    refused: list[int] = field(default_factory=list)
+
+    async def deliver_clip(
+        self,
+        job: Job,
+        clip: Path | None,
+        size: int | None,
+        *,
+        original_size: int | None = None,
+        link_reason: str | None = None,
+    ) -> Delivery:
+        if clip is not None and size is not None and size > self.real_limit:
+            self.refused.append(size)
+            raise UploadTooLarge(size)
+        return await super().deliver_clip(
+            job, clip, size, original_size=original_size, link_reason=link_reason
+        )
+
+
+@pytest.fixture
+async def shrunk(
+    db: Database, wiro: WiroClient, tmp_path: Path
+) -> AsyncIterator[tuple[JobService, ShrunkPresenter, bytes]]:
+    """A service whose "base" upload limit is half a real clip, the clip, and a presenter that
+    believes 10 MiB while Discord takes only up to that base limit."""
+    source = await asyncio.to_thread(
+        write_clip, tmp_path / "clip.mp4", seconds=2, fps=24, crf=12, grain=True
+    )
+    data = source.read_bytes()
+    presenter = ShrunkPresenter(real_limit=len(data) // 2)
+    config = JobConfig(
+        default_limit=Limit(credits=10, period="day"),
+        work_dir=tmp_path / "work",
+        base_upload_limit=len(data) // 2,
+    )
+    service = JobService(storage=db, wiro=wiro, config=config, presenter=presenter)
+    yield service, presenter, data
+    await service.shutdown(timeout=2)
+
+
+async def test_a_413_below_the_believed_limit_is_fitted_and_tried_once_more(
+    shrunk: tuple[JobService, ShrunkPresenter, bytes], sim: WiroSimulator, db: Database
+) -> None:
+    service, presenter, data = shrunk
+    sim.script_next(TaskScript(clip=data))
+    job = await service.submit(request(), None)
+    done = await wait_terminal(db, job.id, timeout=60)
+
+    assert done.state is JobState.SUCCEEDED
+    assert presenter.refused == [len(data)]  # the upload Discord refused, once
+    [(_, posted, size)] = presenter.deliveries
+    assert posted is not None and size == len(posted) <= presenter.real_limit
+    assert presenter.original_sizes == [len(data)] and done.outcome_reason == "compressed"
+    assert [e.kind for e in await db.ledger_for_job(job.id)] == ["reserve", "charge"]
+
+    # The next clip in this server is fitted at once: Discord refuses nothing more.
+    sim.script_next(TaskScript(clip=data))
+    again = await service.submit(request(), None)
+    assert (await wait_terminal(db, again.id, timeout=60)).state is JobState.SUCCEEDED
+    assert presenter.refused == [len(data)]
+    assert len(presenter.deliveries[1][1] or b"") <= presenter.real_limit
+
+    # The server got its boosts back: the bot believes a new limit, and the lesson is dropped.
+    presenter.upload_limit, presenter.real_limit = 20 * 1024 * 1024, 20 * 1024 * 1024
+    sim.script_next(TaskScript(clip=data))
+    third = await service.submit(request(), None)
+    assert (await wait_terminal(db, third.id, timeout=60)).state is JobState.SUCCEEDED
+    assert presenter.deliveries[2][1] == data  # attached as it is
+
+
+async def test_a_second_413_after_the_fit_links_the_clip(
+    shrunk: tuple[JobService, ShrunkPresenter, bytes], sim: WiroSimulator, db: Database
+) -> None:
+    service, presenter, data = shrunk
+    presenter.real_limit = 100  # below anything a clip can be fitted to
+    sim.script_next(TaskScript(clip=data))
+    job = await service.submit(request(), None)
+    done = await wait_terminal(db, job.id, timeout=60)
+
+    assert done.state is JobState.SUCCEEDED
+    assert len(presenter.refused) == 2 and presenter.refused[0] == len(data)
+    assert presenter.refused[1] <= len(data) // 2  # the fitted copy, refused too
+    [(_, posted, _)] = presenter.deliveries
+    assert posted is None  # then the link
+    assert done.outcome_reason == "Discord refused the upload as too large, so the clip is linked."
+    assert [e.kind for e in await db.ledger_for_job(job.id)] == ["reserve", "charge"]

@@ -147,22 +147,41 @@ def test_stitch_of_matching_clips_is_a_remux_without_the_duplicate_frame(
     assert list(tmp_path.iterdir()) == [out]  # no temporary file left beside it
 
 
-def test_stitch_with_b_frames_drops_what_refers_to_the_boundary_frame(
+@pytest.mark.parametrize("bframes", [False, True], ids=["no-b-frames", "b-frames"])
+@pytest.mark.parametrize("frames", [12, 13, 24])
+def test_a_join_shows_every_frame_of_both_parts_but_at_most_the_shared_one(
+    bframes: bool, frames: int, tmp_path: Path
+):
+    a = write_clip(tmp_path / "a.mp4", seconds=frames / 12, bframes=bframes)
+    b = write_clip(tmp_path / "b.mp4", seconds=1.0, bframes=bframes)
+    out = tmp_path / "joined.mp4"
+    result = stitch(a, b, out)
+    assert result.remuxed is True
+    first, second, joined = decode_all(a), decode_all(b), decode_all(out)
+    n1, n2 = len(first), len(second)
+    assert len(joined) in (n1 + n2 - 1, n1 + n2)  # never fewer: no jump at the join
+    assert len(joined) == n1 + n2 - result.dropped_frames
+    kept = n1 - result.dropped_frames
+    # Lossless, in order: every kept frame of the first part, then every frame of the second.
+    for i in range(kept):
+        assert mean_abs_diff(joined[i].to_image(), first[i].to_image()) == 0, i
+    for i in range(n2):
+        assert mean_abs_diff(joined[kept + i].to_image(), second[i].to_image()) == 0, i
+    times = _times(out)
+    assert all(b > a for a, b in itertools.pairwise(times))
+    # Evenly spaced across the join: a hold is one frame long, never a gap.
+    assert times[kept] - times[kept - 1] == pytest.approx(1 / 12, abs=1e-3)
+    assert result.info.duration == pytest.approx(len(joined) / 12, abs=0.02)
+
+
+def test_a_join_of_b_frame_clips_holds_the_shared_frame_rather_than_drop_others(
     bframes: Path, tmp_path: Path
 ):
     out = tmp_path / "joined.mp4"
     result = stitch(bframes, bframes, out)
-    assert result.remuxed is True
-    assert 1 <= result.dropped_frames <= 4
-    first, joined = decode_all(bframes), decode_all(out)
-    assert len(joined) == 2 * len(first) - result.dropped_frames
-    kept = len(first) - result.dropped_frames
-    # Every kept frame decodes exactly as in the source (no broken reference).
-    for i in range(kept):
-        assert mean_abs_diff(joined[i].to_image(), first[i].to_image()) == 0, i
-    assert mean_abs_diff(joined[kept].to_image(), first[0].to_image()) == 0
-    times = _times(out)
-    assert all(b > a for a, b in itertools.pairwise(times))
+    # x264's B-frames end the clip decoded after its last frame: it stays, a one-frame hold.
+    assert (result.remuxed, result.dropped_frames) == (True, 0)
+    assert len(decode_all(out)) == 2 * len(decode_all(bframes))
 
 
 def test_stitch_keeps_sound_in_step(with_sound: Path, with_sound2: Path, tmp_path: Path):

@@ -1,0 +1,226 @@
+"""An error of the bot's own while a task runs at Wiro never refunds while the task bills on, and
+what Wiro bills for a stopped task counts in the server's budget and usage."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.jobs import JobConfig, JobService
+from bot.wiro import following
+from bot.wiro.client import WiroClient
+from bot.wiro.models import StageUpdate
+from bot.wiro.sandbox import TaskScript, WiroSimulator
+from storage.db import Database
+from storage.models import Job, JobState, Limit
+from tests.jobs.conftest import GUILD, USER, RecordingPresenter, request, wait_state, wait_terminal
+
+
+async def kinds(db: Database, job_id: int) -> list[str]:
+    return [entry.kind for entry in await db.ledger_for_job(job_id)]
+
+
+async def until(condition: object, timeout: float = 10.0) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not condition():  # type: ignore[operator]
+        if loop.time() > end:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
+
+
+class WiroAtRefund(RecordingPresenter):
+    """Notes the task's status at Wiro at the moment each job ends (and is refunded)."""
+
+    def __init__(self, sim: WiroSimulator) -> None:
+        super().__init__()
+        self.sim = sim
+        self.status_at_end: dict[int, str] = {}
+
+    async def job_finished(self, job: Job) -> None:
+        self.status_at_end[job.id] = self.sim.tasks[job.wiro_task_id or ""].status
+        await super().job_finished(job)
+
+
+class HeldSleep:
+    """The service's pauses: recorded, and each one lasts until the test releases it."""
+
+    def __init__(self) -> None:
+        self.pauses: list[float] = []
+        self.release = asyncio.Event()
+
+    async def __call__(self, seconds: float) -> None:
+        self.pauses.append(seconds)
+        await self.release.wait()
+        self.release.clear()
+
+
+@pytest.fixture
+async def running(
+    db: Database, wiro: WiroClient, sim: WiroSimulator, tmp_path: Path
+) -> AsyncIterator[tuple[JobService, WiroAtRefund, HeldSleep]]:
+    presenter = WiroAtRefund(sim)
+    sleep = HeldSleep()
+    config = JobConfig(
+        default_limit=Limit(credits=10, period="day"),
+        timeout=timedelta(minutes=5),
+        work_dir=tmp_path / "work",
+    )
+    service = JobService(storage=db, wiro=wiro, config=config, presenter=presenter, sleep=sleep)
+    yield service, presenter, sleep
+    await service.shutdown(timeout=2)
+
+
+def bug_while_following(service: JobService, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def broken(job: Job, event: StageUpdate) -> Job:
+        raise RuntimeError("a bug while following the task")
+
+    monkeypatch.setattr(service, "_on_stage", broken)
+
+
+async def test_a_bug_while_following_stops_the_task_at_wiro_before_the_refund(
+    running: tuple[JobService, WiroAtRefund, HeldSleep],
+    sim: WiroSimulator,
+    db: Database,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    service, presenter, _ = running
+    bug_while_following(service, monkeypatch)
+    sim.script_next(TaskScript(queue=0.0, generate=30.0, cancel_cost="0.04"))
+    job = await service.submit(request(), None)
+    done = await wait_terminal(db, job.id, timeout=20)
+
+    assert done.state is JobState.FAILED
+    assert await kinds(db, job.id) == ["reserve", "refund"]
+    assert presenter.status_at_end[job.id] == "task_cancel"  # stopped before the refund
+    assert any(path in ("/Task/Kill", "/Task/Cancel") for path, _ in sim.requests)
+    assert done.outcome_reason == (
+        f"Something went wrong on our side (job {job.id}), so the task was stopped at Wiro. "
+        "Your credits were refunded."
+    )
+    assert done.total_cost_usd == pytest.approx(0.04)  # what the stopped task cost is counted
+
+
+async def test_an_unconfirmed_stop_keeps_the_credits_reserved_and_is_tried_again(
+    running: tuple[JobService, WiroAtRefund, HeldSleep],
+    sim: WiroSimulator,
+    db: Database,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Refunding while the task may still run would let it bill unseen; charging the member for
+    the bot's own error would be wrong. So the job stays in flight, its credits reserved (and
+    its expected cost in the budget), and the stop is tried again until Wiro confirms it."""
+    monkeypatch.setattr(following, "STOP_CONFIRM_SECONDS", 0.3)
+    monkeypatch.setattr(following, "STOP_RETRY_SECONDS", 0.05)
+    service, presenter, sleep = running
+    bug_while_following(service, monkeypatch)
+    sim.script_next(
+        TaskScript(queue=0.0, generate=30.0, kill_refusals=10_000, cancel_refusals=10_000)
+    )
+    job = await service.submit(request(), None)
+    task_id = (await wait_state(db, job.id, JobState.RUNNING)).wiro_task_id or ""
+
+    await until(lambda: len(sleep.pauses) == 1)
+    assert (await db.get_job(job.id)).state is JobState.RUNNING
+    assert await kinds(db, job.id) == ["reserve"]
+    assert sim.tasks[task_id].status != "task_cancel"
+    sleep.release.set()  # the second try is refused too: the wait doubles
+    await until(lambda: len(sleep.pauses) == 2)
+    assert sleep.pauses == [30.0, 60.0]
+    assert await kinds(db, job.id) == ["reserve"]
+
+    sim.tasks[task_id].script.kill_refusals = 0  # Wiro takes the Kill now
+    sim.tasks[task_id].script.cancel_refusals = 0
+    sleep.release.set()
+    done = await wait_terminal(db, job.id, timeout=20)
+    assert done.state is JobState.FAILED
+    assert await kinds(db, job.id) == ["reserve", "refund"]
+    assert presenter.status_at_end[job.id] == "task_cancel"
+
+
+async def test_a_cancelled_tasks_totalcost_counts_in_the_budget_and_usage(
+    service: JobService, sim: WiroSimulator, db: Database
+) -> None:
+    sim.script_next(TaskScript(queue=0.0, generate=30.0, cancel_cost="0.07"))
+    job = await service.submit(request(), None)
+    task_id = (await wait_state(db, job.id, JobState.RUNNING)).wiro_task_id or ""
+    await until(lambda: sim.tasks[task_id].status == "task_start")  # Kill applies from here
+    await service.cancel(job.id, USER, is_moderator=False)
+    done = await wait_terminal(db, job.id, timeout=20)
+
+    assert done.state is JobState.CANCELLED and done.cancelled_by == USER
+    assert done.total_cost_usd == pytest.approx(0.07)
+    assert await kinds(db, job.id) == ["reserve", "refund"]
+    start = datetime.now(UTC) - timedelta(days=1)
+    end = datetime.now(UTC) + timedelta(days=1)
+    assert await db.spent_usd(GUILD, start, end) == pytest.approx(0.07)
+    rows = await db.usage(GUILD, start)
+    assert [(r.user_id, r.credits, r.usd) for r in rows] == [(USER, 0, pytest.approx(0.07))]
+
+
+async def test_a_follower_that_ends_without_an_outcome_stops_the_task_first(
+    running: tuple[JobService, WiroAtRefund, HeldSleep],
+    sim: WiroSimulator,
+    db: Database,
+    wiro: WiroClient,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    service, presenter, _ = running
+
+    async def nothing(task_id: str, task_token: str, *, deadline: float) -> AsyncIterator[object]:
+        return
+        yield  # an async generator that ends at once
+
+    monkeypatch.setattr(wiro, "follow", nothing)
+    sim.script_next(TaskScript(queue=0.0, generate=30.0))
+    job = await service.submit(request(), None)
+    done = await wait_terminal(db, job.id, timeout=20)
+
+    assert done.state is JobState.FAILED
+    assert done.outcome_reason == (
+        "The bot lost track of this job, so the task was stopped at Wiro. "
+        "Your credits were refunded."
+    )
+    assert presenter.status_at_end[job.id] == "task_cancel"
+    assert await kinds(db, job.id) == ["reserve", "refund"]
+
+
+async def test_a_timeout_whose_stop_is_unconfirmed_keeps_the_credits_reserved(
+    db: Database,
+    wiro: WiroClient,
+    sim: WiroSimulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(following, "STOP_CONFIRM_SECONDS", 0.3)
+    monkeypatch.setattr(following, "STOP_RETRY_SECONDS", 0.05)
+    presenter, sleep = WiroAtRefund(sim), HeldSleep()
+    config = JobConfig(
+        default_limit=Limit(credits=10, period="day"),
+        timeout=timedelta(seconds=2),
+        work_dir=tmp_path / "work",
+    )
+    service = JobService(storage=db, wiro=wiro, config=config, presenter=presenter, sleep=sleep)
+    try:
+        sim.script_next(
+            TaskScript(queue=0.0, generate=30.0, kill_refusals=10_000, cancel_refusals=10_000)
+        )
+        job = await service.submit(request(), None)
+        task_id = (await wait_state(db, job.id, JobState.RUNNING)).wiro_task_id or ""
+        await until(lambda: len(sleep.pauses) == 1)  # the deadline passed; the stop failed
+        assert (await db.get_job(job.id)).state is JobState.RUNNING
+        assert await kinds(db, job.id) == ["reserve"]
+
+        sim.tasks[task_id].script.kill_refusals = 0
+        sim.tasks[task_id].script.cancel_refusals = 0
+        sleep.release.set()
+        done = await wait_terminal(db, job.id, timeout=20)
+        assert done.state is JobState.TIMED_OUT
+        assert await kinds(db, job.id) == ["reserve", "refund"]
+        assert presenter.status_at_end[job.id] == "task_cancel"
+    finally:
+        await service.shutdown(timeout=2)
