@@ -279,6 +279,8 @@ class JobDelivery:
             return kept
         if job.state is not JobState.SUCCEEDED or not job.output_url or depth > 60:
             return None
+        if job.extends_job_id is None and self.clips.over_cap(job.output_size):
+            return None  # over CLIP_STORE_MB alone: it would not be kept, so no download
         async with self.video.scratch() as part:
             try:
                 await self.client_for(job.model).download(

@@ -80,12 +80,17 @@ class ClipStore:
         path = self.path(job_id)
         return path if path.is_file() else None
 
+    def over_cap(self, size: int | None) -> bool:
+        """Whether a clip of `size` bytes alone is over the cap (so it would not be kept)."""
+        return self.cap_bytes is not None and size is not None and size > self.cap_bytes
+
     def put(self, job_id: int, clip: Path) -> Path | None:
         """Move `clip` into the store as this job's clip (replacing an older one, and the last
         frame decoded from that one); None, leaving `clip` where it is, when it alone is over
         the cap."""
         size = clip.stat().st_size
-        if self.cap_bytes is not None and size > self.cap_bytes:
+        if self.over_cap(size):
+            assert self.cap_bytes is not None
             log.info(
                 "job=%s clip of %d MiB not kept: over the %d MiB cap of kept clips",
                 job_id,

@@ -13,6 +13,7 @@ import pytest
 from bot.admission import DISK_NEARLY_FULL
 from bot.disk import DiskSpace
 from bot.jobs import JobService, Refused
+from bot.wiro.client import WiroClient
 from bot.wiro.sandbox import TaskScript, WiroSimulator
 from storage.db import Database
 from storage.models import JobState
@@ -65,6 +66,7 @@ async def test_a_clip_bigger_than_the_cap_is_posted_but_not_kept(
     sim: WiroSimulator,
     db: Database,
     presenter: RecordingPresenter,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     service = make_service(clip_store_bytes=100 * 1024)
     sim.script_next(TaskScript(clip=CLIP))
@@ -74,9 +76,18 @@ async def test_a_clip_bigger_than_the_cap_is_posted_but_not_kept(
     assert done.state is JobState.SUCCEEDED
     assert presenter.deliveries[-1][1] == CLIP
     assert service.clips.get(job.id) is None
+    downloads: list[str] = []
+    real_download = WiroClient.download
+
+    async def counted(self: WiroClient, url: str, *args: object, **kwargs: object) -> int:
+        downloads.append(url)
+        return await real_download(self, url, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(WiroClient, "download", counted)
     with pytest.raises(Refused, match="no longer stored"):
         await service.extend(done.id, done.user_id, frozenset(), prompt=None, duration=6,
                              upload_limit=None)  # fmt: skip
+    assert downloads == []  # not fetched again from Wiro only to be refused by the cap again
 
 
 async def test_a_store_that_cannot_be_written_never_blocks_delivery(
