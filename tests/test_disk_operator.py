@@ -4,11 +4,15 @@ first frames are files and whose pages are given back (auto_vacuum=INCREMENTAL).
 from __future__ import annotations
 
 import io
+import logging
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from bot.backup import backup_database
+from bot.disk import DiskSpace, free_bytes_at
 from bot.doctor import Checklist, check_disk
 from bot.settings import Settings, load_settings
 from storage.db import Database
@@ -75,3 +79,32 @@ async def test_backup_still_works_with_frames_as_files_and_incremental_vacuum(
         conn.close()
     async with Database(written) as restored:  # a restored copy opens and migrates as usual
         assert (await restored.get_job(job.id)).prompt == "p"
+
+
+def test_free_space_is_read_on_the_nearest_existing_folder_and_cached(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert free_bytes_at(tmp_path / "not" / "yet" / "data") > 0  # before the first start
+
+    readings = iter([100 * MIB, 100 * MIB, 900 * MIB])
+    now = [0.0]
+    disk = DiskSpace(
+        tmp_path, 500 * MIB, free_bytes=lambda path: next(readings), monotonic=lambda: now[0]
+    )
+    with caplog.at_level(logging.INFO, logger="bot.disk"):
+        assert disk.low() and disk.low()  # one reading for both
+        now[0] += 6
+        assert disk.low()  # read again after the cache time: still low, not logged again
+        now[0] += 6
+        assert not disk.low()  # space freed: taken again without a restart
+    lines = [r.getMessage() for r in caplog.records]
+    assert len([m for m in lines if "disk nearly full" in m]) == 1
+    assert any("back above the floor" in m for m in lines)
+
+
+def test_a_disk_that_cannot_be_measured_refuses_nothing(tmp_path: Path) -> None:
+    def broken(path: Path) -> int:
+        raise OSError("statvfs failed")
+
+    assert not DiskSpace(tmp_path, 500 * MIB, free_bytes=broken).low()
+    assert not DiskSpace(tmp_path, 0, free_bytes=lambda path: 0).low()  # 0 turns it off
