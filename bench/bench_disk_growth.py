@@ -26,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import MIB, print_targets, run, save, stack, target
 from PIL import Image
 
-from bot.wiro.sample_clip import make_sample_clip
-from bot.wiro.sandbox import TaskScript
+from bot.wiro.simulator.sample_clip import make_sample_clip
+from bot.wiro.simulator.server import TaskScript
 
 JOBS = 100
 WAVE = 10

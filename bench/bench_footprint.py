@@ -33,7 +33,7 @@ from common import (
     wait_quiet,
 )
 
-from bot.wiro.sandbox import TaskScript
+from bot.wiro.simulator.server import TaskScript
 
 JOBS = 200
 CHANNELS = 20

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlite_utils import Database as SqliteUtilsDatabase
 
-from bot.quota import Policy, month_window, window
+from bot.governance.quota import Policy, month_window, window
 from storage.api import ReservationRefused
 from storage.db import Database, to_db_time
 from storage.models import Limit, NewJob

@@ -118,7 +118,7 @@ def child(kind: str, args: list[str]) -> dict[str, Any]:
     """Run one measurement in this (fresh) process and return its numbers."""
     import av  # loaded before the baseline: the bot loads it once, at its first video job
 
-    from bot.video import VideoWorker, probe
+    from bot.media.video import VideoWorker, probe
 
     del av
     work = Path(args[-1])
@@ -199,9 +199,9 @@ async def delivered(worker: Any, clip: Path, work: Path) -> dict[str, Any]:
     (`LastFrames.get`, a fresh instance: nothing in memory, the PNG read from the store).
     The rest of Extend's path after the frame (checking it as a first frame, the card's
     thumbnail) is timed too, for context: it is not the decode."""
-    from bot.media import check_image_async, make_thumbnail
-    from bot.video.last_frames import LastFrames
-    from bot.video.store import ClipStore
+    from bot.media.images import check_image_async, make_thumbnail
+    from bot.media.video.last_frames import LastFrames
+    from bot.media.video.store import ClipStore
 
     store = ClipStore(work / "clips")
     staged = work / "staged.mp4"

@@ -1,6 +1,6 @@
 """Benchmark 9: the bot's weight at rest: import time and idle memory, normal and sandbox mode.
 
-- `import bot.app`: wall time of the import alone (perf_counter around it) in a fresh
+- `import bot.app.video_bot`: wall time of the import alone (perf_counter around it) in a fresh
   interpreter, median of IMPORT_RUNS runs (the first, which may compile bytecode, is dropped).
 - Idle RSS: the real bot (`tests/e2e/launch_bot.py bot`) against the Discord double and the Wiro
   simulator, connected, no jobs, IDLE_SETTLE_S after Ready: VmRSS of the process. Once with a
@@ -81,7 +81,7 @@ async def idle_rss(env: dict[str, str]) -> tuple[float, dict[str, int], bool]:
 
 async def main() -> int:
     started = time.monotonic()
-    imports = import_runs(("bot.app",))
+    imports = import_runs(("bot.app.video_bot",))
     import_ms = 1000 * statistics.median(wall for wall, _, _ in imports)
     import_cpu_ms = 1000 * statistics.median(cpu for _, cpu, _ in imports)
     floor = import_runs(STACK)
@@ -92,7 +92,7 @@ async def main() -> int:
     targets = [
         target(
             "import_bot_app",
-            f"9a. import bot.app ≤ {IMPORT_MS:.0f} ms",
+            f"9a. import bot.app.video_bot ≤ {IMPORT_MS:.0f} ms",
             import_ms,
             IMPORT_MS,
             "ms",
@@ -137,7 +137,7 @@ async def main() -> int:
     }
     path = save("weight", data)
     print(
-        f"import bot.app: median {import_ms:.0f} ms wall, {import_cpu_ms:.0f} ms CPU "
+        f"import bot.app.video_bot: median {import_ms:.0f} ms wall, {import_cpu_ms:.0f} ms CPU "
         f"over {IMPORT_RUNS} runs"
     )
     print(f"idle RSS: {normal_rss:.1f} MB; sandbox mode: {sandbox_rss:.1f} MB")

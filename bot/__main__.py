@@ -17,6 +17,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from bot.app.startup import build_wiro, network_error, unreachable
 from bot.settings import (
     ConfigError,
     DiscordSettings,
@@ -24,7 +25,6 @@ from bot.settings import (
     load_discord_settings,
     load_settings,
 )
-from bot.startup import build_wiro, network_error, unreachable
 
 if TYPE_CHECKING:
     pass
@@ -81,7 +81,7 @@ def _secrets(settings: Settings) -> list[str]:
 
 async def run_bot(settings: Settings) -> int:
     """Run until SIGTERM/SIGINT or a fatal Discord error; return the exit status."""
-    from bot.app import VideoBot
+    from bot.app.video_bot import VideoBot
     from storage.db import Database
 
     # Installed first, so that Ctrl-C or SIGTERM during start-up is an orderly stop too.
@@ -140,7 +140,7 @@ def report_run_failure(failure: BaseException | None) -> int:
     """Log why the Discord side stopped, in one line where the operator can act; the status."""
     import discord
 
-    from bot.publishing import PublishError
+    from bot.ops.publishing import PublishError
 
     if failure is None:
         return EXIT_OK
@@ -179,8 +179,8 @@ async def sync_commands(discord_settings: DiscordSettings, guild_id: int | None)
     import discord
     from pydantic import SecretStr
 
-    from bot.app import VideoBot
-    from bot.publishing import PublishError, publish
+    from bot.app.video_bot import VideoBot
+    from bot.ops.publishing import PublishError, publish
     from bot.wiro.client import WiroClient
     from storage.db import Database
 
@@ -247,11 +247,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.command == "backup":
         # Needs only DATABASE_PATH: an operator can back up without the bot's secrets.
-        from bot.backup import run_backup
+        from bot.ops.backup import run_backup
 
         return run_backup(args.dest)
     if args.command == "doctor":
-        from bot.doctor import run_doctor
+        from bot.ops.doctor import run_doctor
 
         return asyncio.run(run_doctor(live=args.live, yes=args.yes))
     from bot.logs import setup_logging

@@ -1,15 +1,30 @@
 """The models a member can choose: each one's Wiro slug, what it needs, and how it is named.
 
 A job's `model` is one of `MODELS`' keys and is stored on the job row; everything about a model
-is looked up here (credits per setting live with the other cost rules in `bot.quota`). Wiro's own
-schema and prices for each slug come from Tool/Detail at run time; the MiniMax prices below are
-only the documented reference (Wiro's model pages), for the simulator and for people reading.
+lives in its one entry here: its settings (resolution and length) with what each costs in credits,
+MiniMax's reference price and the ETA before any history, and the lengths an Extend may add.
+Everything else derives from it (`quota.run_cost`, the ETA prior, the Animate form's choices,
+Extend's lengths): adding a model is one entry. Wiro's own schema and prices for each slug come
+from Tool/Detail at run time; the reference prices are the fallback and what the simulator bills.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Final
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One resolution and length a model offers, and what depends on it."""
+
+    credits: int  # what a run costs a member (README: Credits and costs)
+    reference_usd: float  # MiniMax's published price per clip (Wiro's model page)
+    # How long a run takes before any history exists: 1–5 minutes upstream plus queueing.
+    eta_seconds: float
+
+
+Settings = dict[tuple[str, int], Setting]  # by (resolution, duration in seconds)
 
 
 @dataclass(frozen=True)
@@ -21,13 +36,26 @@ class VideoModel:
     slug_owner: str  # Wiro's clean slug: POST /Run/{slug_owner}/{slug_project}
     slug_project: str
     needs_image: bool  # image-to-video only
-    # MiniMax's published USD price per clip by (resolution, duration), for reference only.
-    reference_usd: dict[tuple[str, int], float] = field(default_factory=dict)
+    settings: Settings = field(default_factory=dict)  # anything else is not offered
+    # The lengths an Extend may add to a clip of each resolution (same model, same resolution).
+    extend_lengths: dict[str, tuple[int, ...]] = field(
+        default_factory=lambda: {"768P": (6, 10), "1080P": (6,)}
+    )
 
     @property
     def slug(self) -> str:
         """The Wiro slug, "owner/project"."""
         return f"{self.slug_owner}/{self.slug_project}"
+
+    @property
+    def credits(self) -> dict[tuple[str, int], int]:
+        """Credits per run by (resolution, duration)."""
+        return {key: s.credits for key, s in self.settings.items()}
+
+    @property
+    def reference_usd(self) -> dict[tuple[str, int], float]:
+        """MiniMax's published USD price per clip by (resolution, duration)."""
+        return {key: s.reference_usd for key, s in self.settings.items()}
 
 
 HAILUO_23: Final = VideoModel(
@@ -36,7 +64,11 @@ HAILUO_23: Final = VideoModel(
     slug_owner="minimax",
     slug_project="hailuo-2-3",
     needs_image=False,
-    reference_usd={("768P", 6): 0.28, ("768P", 10): 0.56, ("1080P", 6): 0.49},
+    settings={
+        ("768P", 6): Setting(credits=1, reference_usd=0.28, eta_seconds=150.0),
+        ("768P", 10): Setting(credits=2, reference_usd=0.56, eta_seconds=240.0),
+        ("1080P", 6): Setting(credits=2, reference_usd=0.49, eta_seconds=210.0),
+    },
 )
 HAILUO_23_FAST: Final = VideoModel(
     id="hailuo-2.3-fast",
@@ -44,7 +76,12 @@ HAILUO_23_FAST: Final = VideoModel(
     slug_owner="minimax",
     slug_project="hailuo-2-3-fast",
     needs_image=True,
-    reference_usd={("768P", 6): 0.19, ("768P", 10): 0.32, ("1080P", 6): 0.33},
+    # Fast costs 1 credit whatever the setting, and takes about two thirds of the time (GUESS).
+    settings={
+        ("768P", 6): Setting(credits=1, reference_usd=0.19, eta_seconds=100.0),
+        ("768P", 10): Setting(credits=1, reference_usd=0.32, eta_seconds=160.0),
+        ("1080P", 6): Setting(credits=1, reference_usd=0.33, eta_seconds=140.0),
+    },
 )
 
 MODELS: Final[dict[str, VideoModel]] = {m.id: m for m in (HAILUO_23, HAILUO_23_FAST)}
@@ -60,6 +97,11 @@ NEEDS_IMAGE_REASON: Final = (
 def get_model(model_id: str | None) -> VideoModel:
     """The model with this id (the default model for None); KeyError for an unknown id."""
     return MODELS[model_id or DEFAULT_MODEL]
+
+
+def clip_choices(model_id: str | None = None) -> tuple[tuple[str, int], ...]:
+    """The (resolution, duration) settings a model offers, in the catalogue's order."""
+    return tuple(get_model(model_id).settings)
 
 
 def model_by_slug(slug_project: str) -> VideoModel | None:

@@ -1,7 +1,7 @@
 """Logging for the bot: one line per event on stdout, UTC timestamps, secrets redacted.
 
-A line looks like ``2026-11-26T17:00:00Z INFO bot.jobs: job=12 submitted to Wiro task=534574``.
-A logged exception keeps its traceback on the lines that follow, as one event.
+A line looks like ``2026-11-26T17:00:00Z INFO bot.jobs.service: job=12 submitted to Wiro
+task=534574``. A logged exception keeps its traceback on the lines that follow, as one event.
 
 Redaction happens twice on our handler: a filter rewrites the record itself (message, exception
 text and stack), so any later handler sees it clean too, and the formatter scrubs the final text,

@@ -5,7 +5,7 @@ form, the moderators' `/videoadmin approval` words, and audit-channel lines.
 in the custom_id, the state in SQLite), so they keep working after a restart. The Deny form is
 answered by a listener rather than a stored Modal object, for the same reason: a form opened
 before a restart is still honoured after it. `DiscordReviews` implements
-`bot.approval.ReviewPresenter`.
+`bot.governance.approval.ReviewPresenter`.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ import discord
 from discord.ext import commands
 
 from bot import permissions
-from bot.approval import MAX_DENY_REASON_CHARS, AlreadyDecided, expiry_words
-from bot.jobs import Refused
+from bot.governance.approval import MAX_DENY_REASON_CHARS, AlreadyDecided, expiry_words
+from bot.governance.usage import usd
+from bot.jobs.contracts import Refused
 from bot.permissions import labels
-from bot.usage import usd
 from cogs.cards import THUMBNAIL_NAME, card_link, prompt_as_text, settings_line
 from cogs.cards.text import image_author
 from cogs.common import NO_MENTIONS, guarded, is_moderator, reply
@@ -36,7 +36,7 @@ from storage.db import Database
 from storage.models import Job
 
 if TYPE_CHECKING:
-    from bot.app import VideoBot
+    from bot.app.video_bot import VideoBot
 
 log = logging.getLogger(__name__)
 
@@ -307,7 +307,7 @@ def approval_summary(settings: ApprovalSettings | None, waiting: int, expiry: ti
 # The presenter
 # ----------------------------------------------------------------------------------------------
 class DiscordReviews:
-    """`bot.approval.ReviewPresenter` on Discord, plus audit-channel lines."""
+    """`bot.governance.approval.ReviewPresenter` on Discord, plus audit-channel lines."""
 
     def __init__(self, bot: VideoBot) -> None:
         self.bot = bot
@@ -318,7 +318,7 @@ class DiscordReviews:
     async def _thumbnail(self, job: Job) -> bytes | None:
         if not job.has_image:
             return None
-        from bot.media import make_thumbnail
+        from bot.media.images import make_thumbnail
 
         frame = await self.bot.storage.load_frame(job.id)
         if frame is None:

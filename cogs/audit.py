@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import discord
 
-from bot.usage import usd
+from bot.governance.usage import usd
 from cogs.cards import card_link, prompt_as_text, settings_line
 from cogs.cards.text import whose_image
 from cogs.common import NO_MENTIONS
@@ -28,7 +28,7 @@ from storage.approvals import Approval, ApprovalStatus
 from storage.models import Job, JobState
 
 if TYPE_CHECKING:
-    from bot.app import VideoBot
+    from bot.app.video_bot import VideoBot
 
 log = logging.getLogger(__name__)
 

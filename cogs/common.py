@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord import app_commands
 
-from bot.jobs import Refused
+from bot.jobs.contracts import Refused
 from cogs.words import refused_words
 
 if TYPE_CHECKING:
-    from bot.app import VideoBot
+    from bot.app.video_bot import VideoBot
 
 log = logging.getLogger(__name__)
 

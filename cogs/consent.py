@@ -1,6 +1,6 @@
 """Consent for Animate in words: `/videoprivacy` for members, and what `/videoadmin animate` says.
 
-The rule itself lives in `bot.consent`; the settings in `storage.consent`.
+The rule itself lives in `bot.governance.consent`; the settings in `storage.consent`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from cogs.common import reply
 from storage.models import AnimateRule
 
 if TYPE_CHECKING:
-    from bot.app import VideoBot
+    from bot.app.video_bot import VideoBot
 
 log = logging.getLogger(__name__)
 

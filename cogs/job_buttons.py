@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import discord
 
-from bot.jobs import Refused
+from bot.jobs.contracts import Refused
 from cogs.common import guarded
 
 if TYPE_CHECKING:
-    from bot.app import VideoBot
+    from bot.app.video_bot import VideoBot
     from storage.models import Job
 
 

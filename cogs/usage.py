@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.catalogue import MODELS
-from bot.usage import usage_totals, usd
+from bot.governance.usage import usage_totals, usd
 from cogs.words import MESSAGE_LIMIT, fit_lines, plural, user
 from storage.models import ModelUsageRow, UsageRow
 

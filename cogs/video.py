@@ -1,7 +1,7 @@
 """`/video`: the member's way in. Acknowledge at once, check, reserve, post the card, start.
 
 `VideoCog.start` is the one path from a member's request to a running job; `/video` and the
-`Animate with Hailuo` form (cogs/studio.py) both go through it.
+`Animate with Hailuo` form (cogs/animate.py) both go through it.
 """
 
 from __future__ import annotations
@@ -14,18 +14,19 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import camera, styles
+import bot.governance.styles as styles
+from bot import camera
 from bot.camera import CameraRefused
 from bot.catalogue import DEFAULT_MODEL, MODELS
-from bot.jobs import Refused, VideoRequest
-from bot.media import FirstFrame, ImageRejected, ImageSlots, check_declared_size
+from bot.jobs.contracts import Refused, VideoRequest
+from bot.media.images import FirstFrame, ImageRejected, ImageSlots, check_declared_size
 from bot.permissions import CHANNEL_PERMISSIONS, labels
 from cogs.cards import card_link
 from cogs.common import manages_guild, reply, role_ids, started_words
 from cogs.words import refused_words
 
 if TYPE_CHECKING:
-    from bot.app import VideoBot
+    from bot.app.video_bot import VideoBot
     from storage.models import Style
 
 log = logging.getLogger(__name__)

@@ -13,11 +13,11 @@ from typing import Literal
 
 import discord
 
-from bot.approval import CANCELLED_WHILE_WAITING, AlreadyDecided
-from bot.budget_alerts import BudgetAlert
-from bot.job_api import ChannelNotAllowed, LimitReached, Refused
-from bot.quota import Refusal
-from bot.usage import usd
+from bot.governance.approval import CANCELLED_WHILE_WAITING, AlreadyDecided
+from bot.governance.budget_alerts import BudgetAlert
+from bot.governance.quota import Refusal
+from bot.governance.usage import usd
+from bot.jobs.contracts import ChannelNotAllowed, LimitReached, Refused
 from storage.approvals import Approval, ApprovalStatus
 from storage.models import Job, JobState, Period, Stage
 

@@ -2,10 +2,10 @@
 
     .venv/bin/python scripts/render_readme_images.py [OUT_DIR]   (default: docs/images)
 
-Builds `storage.models.Job` rows and `bot.jobs.CardExtras`, calls `cogs.cards.render_card` (the
-function the bot uses to post and edit cards), and draws `embed.to_dict()` and the view's buttons
-as a Discord-like dark message with Pillow. Nothing about the card is hand-written here: change
-the card and re-run this to refresh the pictures.
+Builds `storage.models.Job` rows and `bot.jobs.service.CardExtras`, calls `cogs.cards.render_card`
+(the function the bot uses to post and edit cards), and draws `embed.to_dict()` and the view's
+buttons as a Discord-like dark message with Pillow. Nothing about the card is hand-written here:
+change the card and re-run this to refresh the pictures.
 
 Fonts: DejaVu Sans (apt-get install fonts-dejavu-core) and, for emoji, Noto Color Emoji
 (fonts-noto-color-emoji). Without them the script still runs, with Pillow's built-in font and
@@ -29,8 +29,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bot.catalogue import DEFAULT_ANIMATE_PROMPT  # noqa: E402
-from bot.jobs import CardExtras  # noqa: E402
-from bot.media import allowed_crop  # noqa: E402
+from bot.jobs.contracts import CardExtras  # noqa: E402
+from bot.media.images import allowed_crop  # noqa: E402
 from cogs.cards import render_card  # noqa: E402
 from cogs.cards.presenter import clip_view  # noqa: E402
 from storage.models import Job, JobState, Stage  # noqa: E402

@@ -67,16 +67,17 @@ class UsageNumbers:
     in_flight_usd: float  # expected cost of the server's jobs in flight
 
 
-# Called inside the reservation's write transaction with the numbers it read, the run's credits
-# and its expected USD (None when unknown); returns None to allow, or a refusal. The rule itself
-# lives above storage (bot.quota.check_limits): storage only gathers the numbers and obeys.
+# Called inside the reservation's write transaction with the numbers it read, the run's credits and
+# its expected USD (None when unknown); returns None to allow, or a refusal. The rule itself lives
+# above storage (bot.governance.quota.check_limits): storage only gathers the numbers and obeys.
 ReservationCheck = Callable[[UsageNumbers, int, float | None], object | None]
 
 
 class ReservationRefused(Exception):
     """The check inside the reservation refused; `refusal` is what it returned (nothing written).
 
-    With `bot.quota.Policy.check` as the check, it is a `bot.quota.Refusal`."""
+    With `bot.governance.quota.Policy.check` as the check, it is a `bot.governance.quota.Refusal`.
+    """
 
     def __init__(self, refusal: object):
         super().__init__(repr(refusal))

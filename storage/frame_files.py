@@ -5,7 +5,7 @@ gigabytes that it never gave back. Since schema version 8 the `frames` table kee
 image is (type, name, size, how long it stays) and the bytes are in
 ``<database file>-frames/job-<id>.frame`` (``data/bot.sqlite3-frames/`` by default), written to a
 temporary file and renamed, so a reader never sees half of one. The kept clips' size cap
-(`CLIP_STORE_MB`, `bot.video.store`) counts these files too.
+(`CLIP_STORE_MB`, `bot.media.video.store`) counts these files too.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ import math
 
 from sqlite_utils import Database as SqliteUtilsDatabase
 
+from storage.folding import normalize_word
 from storage.models import (
     AuditEntry,
     BlockedMember,
@@ -15,7 +16,6 @@ from storage.models import (
     ScopedLimit,
 )
 from storage.sqlite import SqliteBase, from_db_time, immediate, snapshot, to_db_time, usd_text
-from storage.words import normalize_word
 
 _SCOPE_ORDER = {"server": 0, "role": 1, "user": 2}
 _PERIODS = ("day", "week", "month")

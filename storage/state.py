@@ -1,7 +1,7 @@
 """The bot_state table: small facts the bot keeps about itself between runs (key → value).
 
 Today: the hash of the slash-command tree last published per target, so that a start publishes
-the commands only when they changed (`bot.publishing`).
+the commands only when they changed (`bot.ops.publishing`).
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.video import worker
+from bot.media.video import worker
 
 E2E_DIR = Path(__file__).resolve().parent / "e2e"
 WORKERS_PER_CORE = 4

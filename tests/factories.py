@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.quota import Policy, month_window, window
+from bot.governance.quota import Policy, month_window, window
 from storage.db import Database
 from storage.models import ALLOWED_TRANSITIONS, Job, JobState, Limit, NewJob, Period
 

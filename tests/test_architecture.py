@@ -1,10 +1,12 @@
-"""The shape of the code: floors import downwards only, Discord words stay in cogs, SQL in storage.
+"""The shape of the code: which folder may import which, Discord words in cogs, SQL in storage.
 
-The floors (docs/architecture.md): `storage` at the bottom, the services in `bot/` above it
-(`bot/wiro` beside them, knowing neither storage nor Discord), the Discord adapters in `cogs/`
-on top, and the composition root (`bot/app.py`, `bot/__main__.py`, `bot/doctor.py`) that wires
-them together. These tests read the source with `ast`, so they see imports inside functions
-too, and fail with the file and line that breaks a rule.
+The folders (docs/architecture.md): `storage` at the bottom; `bot/wiro` (the Wiro client and
+simulator) and `bot/media` (images and video) beside it, knowing neither storage, Discord nor
+the services; the rules of a server (`bot/governance`) and the job lifecycle (`bot/jobs`) above
+them; the operator tools (`bot/ops`) and the composition root (`bot/app`, `bot/__main__.py`) on
+top of the services; and the Discord adapters in `cogs/`. These tests read the source with
+`ast`, so they see imports inside functions too, and fail with the file and line that breaks a
+rule.
 """
 
 from __future__ import annotations
@@ -17,10 +19,42 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-# The entry floor may import every floor: it builds Settings, the database, the Wiro client,
-# the bot and its cogs; the doctor logs in to Discord to check the token; publishing syncs the
-# command tree at start-up and by `python -m bot sync`.
-COMPOSITION_ROOT = {"bot/app.py", "bot/__main__.py", "bot/doctor.py", "bot/publishing.py"}
+# The small shared kernel every service may use: settings, logging, background tasks, the
+# model table, camera moves, the permission list. They import none of the folders below.
+KERNEL = (
+    "bot.settings",
+    "bot.logs",
+    "bot.background",
+    "bot.catalogue",
+    "bot.camera",
+    "bot.permissions",
+)
+# What each part may import of the project (and of discord.py), besides itself. A module falls
+# under the longest name here that contains it. Third-party libraries other than discord.py are
+# not this test's business.
+MAY_IMPORT: dict[str, tuple[str, ...]] = {
+    "storage": (),
+    "bot.wiro": ("bot.logs",),
+    "bot.media": ("bot.logs", "bot.background"),
+    "bot.governance": (*KERNEL, "storage", "bot.wiro", "bot.jobs.contracts"),
+    "bot.jobs": (*KERNEL, "storage", "bot.wiro", "bot.media", "bot.governance"),
+    "bot.ops": (*KERNEL, "storage", "bot.wiro", "bot.app", "discord"),
+    # The composition root builds everything and loads the cogs by name.
+    "bot.app": (*KERNEL, "storage", "bot.wiro", "bot.jobs", "bot.governance", "bot.ops", "discord"),
+    "bot.__main__": (*KERNEL, "storage", "bot.wiro", "bot.app", "bot.ops", "discord"),
+    "bot": KERNEL,
+    # Discord adapters: everything but the composition root (VideoBot only for typing).
+    "cogs": ("bot", "storage", "discord"),
+}
+PROJECT = ("bot", "cogs", "storage", "discord")
+# Known breaks of a folder rule, each with why it is still there. The test fails when one of
+# these is fixed (so the list only shrinks) and for any new break.
+KNOWN_BREAKS: dict[str, str] = {
+    "bot/app/video_bot.py imports cogs": (
+        "setup_hook builds the presenter, the audit poster and the persistent buttons from "
+        "cogs; they move into the extensions' own setup()"
+    ),
+}
 # Discord markup that only a cog should write: mentions, channel links, timestamps.
 MARKUP = re.compile(r"<@[!&]?\{|<@[!&]?\d|<#\{|<#\d|<t:")
 # SQL statements as this code base writes them (upper-case keywords), not English words.
@@ -34,7 +68,7 @@ KNOWN_MARKUP: dict[str, str] = {}
 # Files outside storage/ that may open the SQLite file: the backup copies the whole file page by
 # page with sqlite3's online backup API (so it works while the bot runs) and runs two PRAGMAs on
 # the copy; it reads none of the bot's tables. (It could move under storage/ one day.)
-SQLITE_OUTSIDE_STORAGE = {"bot/backup.py"}
+SQLITE_OUTSIDE_STORAGE = {"bot/ops/backup.py"}
 
 
 def sources(*folders: str) -> Iterator[tuple[str, ast.Module]]:
@@ -73,40 +107,71 @@ def _under(name: str, *packages: str) -> bool:
     return any(name == p or name.startswith(p + ".") for p in packages)
 
 
-def forbidden_imports(rel: str) -> tuple[str, ...]:
-    """The packages a file may not import, by its floor."""
-    if rel.startswith("storage/"):
-        return ("bot", "cogs", "discord")
-    if rel.startswith("bot/wiro/"):
-        return ("storage", "cogs", "discord", "bot.jobs", "bot.app", "bot.admission")
-    if rel in COMPOSITION_ROOT:
-        return ()
-    if rel.startswith("bot/"):
-        return ("cogs", "discord")
-    return ()
+def module_of(rel: str) -> str:
+    """bot/jobs/service.py -> bot.jobs.service (a package's __init__ is the package)."""
+    parts = list(Path(rel).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def floor_breaks() -> list[str]:
+def part_of(module: str) -> str:
+    """The MAY_IMPORT key a module falls under (the longest that contains it)."""
+    keys = [k for k in MAY_IMPORT if _under(module, k)]
+    return max(keys, key=len)
+
+
+def breaks_of(rel: str, tree: ast.Module) -> list[str]:
+    """The imports of one file that its part may not make."""
+    module = module_of(rel)
+    part = part_of(module)
+    allowed = MAY_IMPORT[part]
     found = []
+    for line, name in imports(tree):
+        own = module if part == "bot" else part  # a kernel module is a part of its own
+        if not _under(name, *PROJECT) or _under(name, own) or _under(name, *allowed):
+            continue
+        if name in ("bot", "cogs", "storage"):
+            continue  # `from bot import camera`: judged by its `bot.camera` entry
+        found.append((line, name))
+    return [f"{rel}:{line} imports {name}" for line, name in found]
+
+
+def folder_breaks() -> dict[str, list[str]]:
+    """Each break of a folder rule, grouped as 'FILE imports TOP' (see KNOWN_BREAKS)."""
+    grouped: dict[str, list[str]] = {}
     for rel, tree in sources("storage", "bot", "cogs"):
-        banned = forbidden_imports(rel)
-        for line, name in imports(tree):
-            if banned and _under(name, *banned):
-                found.append(f"{rel}:{line} imports {name}")
-    return found
+        for hit in breaks_of(rel, tree):
+            name = hit.rsplit(" imports ", 1)[1]
+            top = ".".join(name.split(".")[: 2 if name.startswith("bot.") else 1])
+            grouped.setdefault(f"{rel} imports {top}", []).append(hit)
+    return grouped
 
 
-def test_lower_floors_never_import_higher_ones() -> None:
-    assert floor_breaks() == []
+def test_each_folder_imports_only_what_its_rule_allows() -> None:
+    found = folder_breaks()
+    new = {key: hits for key, hits in found.items() if key not in KNOWN_BREAKS}
+    assert new == {}, "see MAY_IMPORT and docs/architecture.md"
+    fixed = sorted(set(KNOWN_BREAKS) - set(found))
+    assert fixed == [], f"fixed: remove {fixed} from KNOWN_BREAKS"
 
 
-def test_the_floor_rules_catch_a_break() -> None:
-    """The checker itself: a storage module importing a service would be reported."""
-    tree = ast.parse("def f():\n    from bot.jobs import JobService\n")
-    names = [name for _, name in imports(tree)]
-    assert any(_under(n, *forbidden_imports("storage/x.py")) for n in names)
-    assert forbidden_imports("bot/jobs.py") == ("cogs", "discord")
-    assert not forbidden_imports("bot/app.py")
+@pytest.mark.parametrize(
+    ("rel", "source", "caught"),
+    [
+        ("storage/x.py", "def f():\n    from bot.jobs.service import JobService\n", True),
+        ("bot/wiro/x.py", "from storage.db import Database\n", True),
+        ("bot/wiro/x.py", "import discord\n", True),
+        ("bot/media/video/x.py", "from bot.jobs.contracts import Refused\n", True),
+        ("bot/governance/x.py", "from bot.jobs.service import JobService\n", True),
+        ("bot/governance/x.py", "from bot.jobs.contracts import Refused\n", False),
+        ("bot/jobs/x.py", "from cogs.words import plural\n", True),
+        ("bot/jobs/x.py", "from bot.governance.quota import run_cost\n", False),
+        ("bot/catalogue.py", "from bot.jobs.service import JobService\n", True),
+        ("cogs/x.py", "from bot.jobs.contracts import Refused\n", False),
+        ("bot/ops/x.py", "import discord\n", False),
+    ],
+)
+def test_the_folder_rules_catch_a_break(rel: str, source: str, caught: bool) -> None:
+    assert bool(breaks_of(rel, ast.parse(source))) is caught
 
 
 def markup_in(rel: str, tree: ast.Module) -> list[str]:

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from bot import consent
-from bot.job_api import CardExtras, Refused, VideoRequest
+import bot.governance.consent as consent
+from bot.jobs.contracts import CardExtras, Refused, VideoRequest
 from cogs.approval import render_review
 from cogs.audit import audit_line
 from cogs.cards.render import render_card
 from cogs.consent import privacy_words, rule_words
-from cogs.governance import job_line
+from cogs.member_commands import job_line
 from storage.approvals import Approval, ApprovalStatus
 from storage.db import Database
 from storage.models import AnimateRule, Job, JobState

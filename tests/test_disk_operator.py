@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.backup import backup_database
-from bot.disk import DiskSpace, free_bytes_at
-from bot.doctor import Checklist, check_disk
+from bot.ops.backup import backup_database
+from bot.ops.disk import DiskSpace, free_bytes_at
+from bot.ops.doctor import Checklist, check_disk
 from bot.settings import Settings, load_settings
 from storage.db import Database
 from storage.models import NewJob
@@ -91,7 +91,7 @@ def test_free_space_is_read_on_the_nearest_existing_folder_and_cached(
     disk = DiskSpace(
         tmp_path, 500 * MIB, free_bytes=lambda path: next(readings), monotonic=lambda: now[0]
     )
-    with caplog.at_level(logging.INFO, logger="bot.disk"):
+    with caplog.at_level(logging.INFO, logger="bot.ops.disk"):
         assert disk.low() and disk.low()  # one reading for both
         now[0] += 6
         assert disk.low()  # read again after the cache time: still low, not logged again

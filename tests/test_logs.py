@@ -52,22 +52,28 @@ def fail_with(message: str) -> None:
 
 
 def test_one_line_per_event_in_the_documented_shape(out: io.StringIO) -> None:
-    log = job_logger(logging.getLogger("bot.jobs"), 12)
+    log = job_logger(logging.getLogger("bot.jobs.service"), 12)
     log.info("submitted to Wiro task=%s", "534574")
     lines = out.getvalue().splitlines()
     assert len(lines) == 1
     stamp, level, name, message = LINE.match(lines[0]).groups()  # type: ignore[union-attr]
-    assert (level, name, message) == ("INFO", "bot.jobs", "job=12 submitted to Wiro task=534574")
+    assert (level, name, message) == (
+        "INFO",
+        "bot.jobs.service",
+        "job=12 submitted to Wiro task=534574",
+    )
     when = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     assert abs((datetime.now(UTC) - when).total_seconds()) < 5
 
 
 def test_line_breaks_in_a_message_stay_on_one_line(out: io.StringIO) -> None:
-    prompt = "a cat\n2026-01-01T00:00:00Z INFO bot.jobs: job=1 forged\r\nend"
-    logging.getLogger("bot.jobs").info("prompt %r / %s", "x", prompt)
+    prompt = "a cat\n2026-01-01T00:00:00Z INFO bot.jobs.service: job=1 forged\r\nend"
+    logging.getLogger("bot.jobs.service").info("prompt %r / %s", "x", prompt)
     lines = out.getvalue().splitlines()
     assert len(lines) == 1
-    assert lines[0].endswith("a cat\\n2026-01-01T00:00:00Z INFO bot.jobs: job=1 forged\\r\\nend")
+    assert lines[0].endswith(
+        "a cat\\n2026-01-01T00:00:00Z INFO bot.jobs.service: job=1 forged\\r\\nend"
+    )
 
 
 @pytest.mark.parametrize(
@@ -106,7 +112,7 @@ def test_secrets_never_reach_the_output(out: io.StringIO, emit, capsys) -> None:
 
 
 def test_exception_text_and_traceback_are_redacted(out: io.StringIO) -> None:
-    log = job_logger(logging.getLogger("bot.jobs"), 7)
+    log = job_logger(logging.getLogger("bot.jobs.service"), 7)
     try:
         fail_with(SECRET)
     except RuntimeError:
@@ -118,7 +124,7 @@ def test_exception_text_and_traceback_are_redacted(out: io.StringIO) -> None:
     assert "ConnectionError: inner: [redacted]" in text
     assert "RuntimeError: Wiro call failed with key [redacted]" in text
     first = text.splitlines()[0]
-    assert first.endswith("ERROR bot.jobs: job=7 run failed for [redacted]")
+    assert first.endswith("ERROR bot.jobs.service: job=7 run failed for [redacted]")
 
 
 def test_the_filter_alone_covers_exception_text() -> None:
@@ -170,8 +176,8 @@ def test_ordinary_text_is_left_alone() -> None:
 def test_job_logger_prefixes_and_tags_every_record(
     out: io.StringIO, caplog: pytest.LogCaptureFixture
 ) -> None:
-    log = job_logger(logging.getLogger("bot.jobs"), 42)
-    with caplog.at_level(logging.INFO, logger="bot.jobs"):
+    log = job_logger(logging.getLogger("bot.jobs.service"), 42)
+    with caplog.at_level(logging.INFO, logger="bot.jobs.service"):
         log.info("stage %s -> %s", "queued", "running")
         log.warning("slow", extra={"task": "534574"})
     assert [r.getMessage() for r in caplog.records] == [
@@ -254,7 +260,7 @@ async def test_lines_logged_while_working_on_a_job_carry_its_id(out: io.StringIO
     async def run_job(job_id: int) -> None:
         current_job.set(job_id)
         lower.info("task 534574: Task/Detail failed")
-        job_logger(logging.getLogger("bot.jobs"), job_id).info("stage generating")
+        job_logger(logging.getLogger("bot.jobs.service"), job_id).info("stage generating")
 
     await asyncio.gather(asyncio.create_task(run_job(7)), asyncio.create_task(run_job(8)))
     lower.info("socket reconnected")  # not about any job

@@ -14,8 +14,8 @@ from collections.abc import Callable
 import pytest
 from PIL import Image, ImageFile
 
-from bot import media
-from bot.media import (
+import bot.media.images as media
+from bot.media.images import (
     MAX_IMAGE_BYTES,
     FirstFrame,
     ImageRejected,
@@ -727,7 +727,7 @@ def test_formats_are_read_in_a_fresh_process() -> None:
     import sys
 
     code = (
-        "import io; from PIL import Image; from bot.media import check_image\n"
+        "import io; from PIL import Image; from bot.media.images import check_image\n"
         "for f in ('PNG', 'BMP', 'TIFF'):\n"
         "    b = io.BytesIO(); Image.new('RGB', (640, 480)).save(b, f)\n"
         "    print(check_image(b.getvalue()).source_format)\n"

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.backup import BackupError, backup_database
 from bot.logs import setup_logging
+from bot.ops.backup import BackupError, backup_database
 from bot.settings import Settings
 from storage.db import Database
 from storage.models import JobState, NewJob

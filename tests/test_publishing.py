@@ -5,7 +5,7 @@ from __future__ import annotations
 import discord
 from discord import app_commands
 
-from bot.publishing import invite_url, state_key, tree_digest
+from bot.ops.publishing import invite_url, state_key, tree_digest
 
 
 def tree_with(description: str, *, extra: bool = False) -> app_commands.CommandTree[discord.Client]:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from bot.quota import (
+from bot.governance.quota import (
     AppliedLimit,
     Policy,
     Refusal,
@@ -54,7 +54,7 @@ def test_run_cost_per_model(model: str, resolution: str, duration: int, credits:
 
 def test_every_model_of_the_catalogue_has_costs_for_the_same_settings() -> None:
     from bot.catalogue import MODELS
-    from bot.quota import MODEL_RUN_COSTS, RUN_COSTS
+    from bot.governance.quota import MODEL_RUN_COSTS, RUN_COSTS
 
     assert set(MODEL_RUN_COSTS) == set(MODELS)
     assert RUN_COSTS is MODEL_RUN_COSTS["hailuo-2.3"]

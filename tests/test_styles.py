@@ -6,9 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot import quota, styles
-from bot.admission import MAX_PROMPT_CHARS
-from bot.jobs import Refused
+import bot.governance.quota as quota
+import bot.governance.styles as styles
+from bot.governance.admission import MAX_PROMPT_CHARS
+from bot.jobs.contracts import Refused
 from storage.models import Style
 
 

@@ -1,8 +1,8 @@
 """Import weight: PyAV (FFmpeg's libraries, tens of MB of memory) loads only where it is used.
 
-The idle bot must stay small (README, Benchmarks: idle RSS), so no module of the bot imports
-`av` at module level: code that makes or processes a clip imports it inside the function that
-needs it (`bot/wiro/sample_clip.py`, `bot/video/*`). Each check runs in a fresh interpreter.
+The idle bot must stay small (README, Benchmarks: idle RSS), so no module of the bot imports `av` at
+module level: code that makes or processes a clip imports it inside the function that needs it
+(`bot/wiro/simulator/sample_clip.py`, `bot/media/video/*`). Each check runs in a fresh interpreter.
 """
 
 from __future__ import annotations
@@ -50,9 +50,9 @@ def test_sandbox_mode_loads_av_with_the_first_clip_not_at_start() -> None:
     loaded = run_python(
         """
 import asyncio, json, sys
-from bot.app import VideoBot
-from bot.wiro.sandbox import WiroSimulator
-from bot.wiro.sample_clip import make_sample_clip
+from bot.app.video_bot import VideoBot
+from bot.wiro.simulator.server import WiroSimulator
+from bot.wiro.simulator.sample_clip import make_sample_clip
 
 async def main():
     sim = WiroSimulator(sandbox=True)

@@ -25,8 +25,8 @@ from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 
-from . import following
-from .errors import (
+from bot.wiro import following
+from bot.wiro.errors import (
     DownloadRefused,
     WiroAuthError,
     WiroConcurrencyLimit,
@@ -40,7 +40,7 @@ from .errors import (
     WiroTransportError,
     WiroValidationError,
 )
-from .models import (
+from bot.wiro.models import (
     ErrorItem,
     RunAccepted,
     StageUpdate,
@@ -51,8 +51,8 @@ from .models import (
     loose_str,
     parse_errors,
 )
-from .signing import NonceSource, sign_headers
-from .socket_hub import SocketHub
+from bot.wiro.signing import NonceSource, sign_headers
+from bot.wiro.socket_hub import SocketHub
 
 log = logging.getLogger(__name__)
 

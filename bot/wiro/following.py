@@ -16,8 +16,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from .errors import TaskDeadlineExceeded, WiroAuthError, WiroError
-from .models import (
+from bot.wiro.errors import TaskDeadlineExceeded, WiroAuthError, WiroError
+from bot.wiro.models import (
     KNOWN_EVENTS,
     STAGE_BY_STATUS,
     STAGE_ORDER,
@@ -29,10 +29,10 @@ from .models import (
     loose_str,
     progress_in,
 )
-from .socket_hub import RECONNECTED
+from bot.wiro.socket_hub import RECONNECTED
 
 if TYPE_CHECKING:
-    from .client import WiroClient
+    from bot.wiro.client import WiroClient
 
 log = logging.getLogger(__name__)
 

@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from .models import loose_str
+from bot.wiro.models import loose_str
 
 if TYPE_CHECKING:
-    from .client import WiroClient
+    from bot.wiro.client import WiroClient
 
 log = logging.getLogger(__name__)
 

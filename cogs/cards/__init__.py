@@ -7,7 +7,8 @@ One module per concern:
 - `buttons`: the persistent Cancel and Re-roll buttons (`DynamicItem`s);
 - `pacing`: `CardEditor` coalesces and paces card edits per channel (final states first) and
   `SendPacer` spaces new messages, so Discord's rate limits are never hit;
-- `presenter`: `DiscordPresenter` implements `bot.jobs.JobPresenter`: it posts cards and clips
+- `presenter`: `DiscordPresenter` implements `bot.jobs.service.JobPresenter`: it posts cards and
+clips
   through the bot token (never the 15-minute interaction token).
 """
 

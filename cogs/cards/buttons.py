@@ -13,7 +13,7 @@ from cogs.common import is_moderator, manages_guild, reply, role_ids, started_wo
 from cogs.job_buttons import JobButton, job_in_this_server
 
 if TYPE_CHECKING:
-    from bot.app import VideoBot
+    from bot.app.video_bot import VideoBot
     from storage.models import Job
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 import aiohttp
 import discord
 
-from bot.delivery import DiscordUnavailable
+from bot.jobs.outage import DiscordUnavailable
 
 UNKNOWN_MESSAGE = 10008  # also what a nonce of a since-deleted message gets (Create Message)
 

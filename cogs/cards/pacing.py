@@ -8,8 +8,8 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from bot.delivery import RetryPolicy
-from bot.jobs import CardExtras
+from bot.jobs.contracts import CardExtras
+from bot.jobs.outage import RetryPolicy
 from cogs.cards.outage import describe, is_unavailable
 from storage.models import Job
 

@@ -1,4 +1,5 @@
-"""`DiscordPresenter` implements `bot.jobs.JobPresenter`: it posts cards and clips through the
+"""`DiscordPresenter` implements `bot.jobs.service.JobPresenter`: it posts cards and clips through
+the
 bot token (never the 15-minute interaction token) and hands card edits to the `CardEditor`."""
 
 from __future__ import annotations
@@ -14,9 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot.delivery import RetryPolicy
-from bot.job_api import DISCORD_BASE_UPLOAD_LIMIT
-from bot.jobs import CardExtras, Delivery, PresenterError, UploadTooLarge
+from bot.jobs.contracts import (
+    DISCORD_BASE_UPLOAD_LIMIT,
+    CardExtras,
+    Delivery,
+    PresenterError,
+    UploadTooLarge,
+)
+from bot.jobs.outage import RetryPolicy
 from cogs.cards.outage import UNKNOWN_MESSAGE, describe, unavailable_as_retryable
 from cogs.cards.pacing import CardEditor, SendPacer
 from cogs.cards.render import THUMBNAIL_NAME, render_card
@@ -25,7 +31,7 @@ from cogs.common import NO_MENTIONS
 from storage.models import Job
 
 if TYPE_CHECKING:
-    from bot.app import VideoBot
+    from bot.app.video_bot import VideoBot
     from cogs.audit import AuditPoster
 
 log = logging.getLogger(__name__)
@@ -44,7 +50,7 @@ REPLY_REFUSED = frozenset({160002, 50035})
 
 
 class DiscordPresenter:
-    """`bot.jobs.JobPresenter` for Discord: cards, clip delivery, audit lines."""
+    """`bot.jobs.service.JobPresenter` for Discord: cards, clip delivery, audit lines."""
 
     def __init__(
         self,
@@ -134,7 +140,7 @@ class DiscordPresenter:
 
     async def _thumbnail_for(self, job: Job) -> bytes | None:
         """Rebuild the card's thumbnail from the stored first frame (None if it is gone)."""
-        from bot.media import make_thumbnail
+        from bot.media.images import make_thumbnail
 
         frame = await self.bot.storage.load_frame(job.id)
         if frame is None:

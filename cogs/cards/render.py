@@ -6,7 +6,8 @@ from __future__ import annotations
 import discord
 
 from bot.catalogue import DEFAULT_ANIMATE_PROMPT
-from bot.jobs import CardExtras, can_remake
+from bot.jobs.contracts import CardExtras
+from bot.jobs.followups import can_remake
 from cogs.cards.buttons import CancelButton, RerollButton
 from cogs.cards.text import (
     camera_words,

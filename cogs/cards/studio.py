@@ -16,14 +16,15 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot import camera
-from bot.jobs import Refused, deleted_words, extend_blocker, extend_lengths, too_big_to_keep
+from bot.jobs.contracts import Refused
+from bot.jobs.followups import deleted_words, extend_blocker, extend_lengths, too_big_to_keep
 from cogs.cards.buttons import start_follow_up
 from cogs.common import guarded, is_moderator, reply
 from cogs.job_buttons import JobButton, job_in_this_server
 from cogs.words import deleted_line
 
 if TYPE_CHECKING:
-    from bot.app import VideoBot
+    from bot.app.video_bot import VideoBot
     from storage.models import Job
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.approval import ApprovalService
+from bot.governance.approval import ApprovalService
 from cogs.approval import approved_line
 from storage.api import IllegalTransition
 from storage.approvals import Approval, Hold

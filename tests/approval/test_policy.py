@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import pytest
 
-from bot.approval import clean_reason, expiry_words, must_wait
-from bot.budget_alerts import BudgetAlert, thresholds_passed
-from bot.jobs import Refused
+from bot.governance.approval import clean_reason, expiry_words, must_wait
+from bot.governance.budget_alerts import BudgetAlert, thresholds_passed
+from bot.jobs.contracts import Refused
 from cogs.words import budget_alert_line
 from storage.approvals import ApprovalSettings
 from tests.approval.conftest import GUILD, MODROLE, REVIEW, T0, TRUSTED
@@ -111,7 +111,7 @@ def test_manage_server_from_the_cached_server_and_roles() -> None:
 
     import discord
 
-    from bot.app import manages_guild_by_roles
+    from bot.app.video_bot import manages_guild_by_roles
 
     def role(**perms: bool) -> types.SimpleNamespace:
         return types.SimpleNamespace(permissions=discord.Permissions(**perms))

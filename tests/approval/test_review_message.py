@@ -7,7 +7,7 @@ from datetime import timedelta
 import discord
 import pytest
 
-from bot.jobs import Refused
+from bot.jobs.contracts import Refused
 from cogs.approval import (
     approval_summary,
     check_review_channel,
@@ -146,7 +146,7 @@ async def test_turn_on_and_off(db: Database, clock: Clock) -> None:
 # The member's card, /jobs and the audit line for held requests
 # ------------------------------------------------------------------------------------------------
 def test_card_of_a_waiting_request_says_so_and_keeps_cancel() -> None:
-    from bot.job_api import CardExtras
+    from bot.jobs.contracts import CardExtras
     from cogs.cards import render_card
 
     embed, view = render_card(job(), CardExtras(approval="waiting"))
@@ -164,7 +164,7 @@ def test_card_of_a_waiting_request_says_so_and_keeps_cancel() -> None:
      ("cancelled", "🚫 Video cancelled"), (None, "🚫 Video cancelled")],
 )  # fmt: skip
 def test_card_of_a_request_ended_by_the_queue(approval: str | None, title: str) -> None:
-    from bot.job_api import CardExtras
+    from bot.jobs.contracts import CardExtras
     from cogs.cards import render_card
     from storage.models import JobState
 
@@ -177,7 +177,7 @@ def test_card_of_a_request_ended_by_the_queue(approval: str | None, title: str) 
 
 def test_jobs_and_audit_words_for_held_requests() -> None:
     from cogs.audit import audit_line
-    from cogs.governance import job_status_words
+    from cogs.member_commands import job_status_words
     from storage.models import JobState
 
     assert job_status_words(job(), approval=ApprovalStatus.WAITING) == "⏳ waiting for a moderator"

@@ -8,9 +8,9 @@ from datetime import timedelta
 
 import pytest
 
-from bot.approval import CANCELLED_WHILE_WAITING, AlreadyDecided, ApprovalService
-from bot.budget_alerts import BudgetAlerts
-from bot.jobs import Refused
+from bot.governance.approval import CANCELLED_WHILE_WAITING, AlreadyDecided, ApprovalService
+from bot.governance.budget_alerts import BudgetAlerts
+from bot.jobs.contracts import Refused
 from cogs.words import budget_alert_line, refused_words, what_happened
 from storage.approvals import ApprovalStatus
 from storage.db import Database

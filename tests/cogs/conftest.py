@@ -11,7 +11,8 @@ from unittest import mock
 import discord
 import pytest
 
-from bot.jobs import JobConfig, JobService
+from bot.jobs.contracts import JobConfig
+from bot.jobs.service import JobService
 from bot.wiro.client import WiroClient
 from storage.db import Database
 from storage.models import Job, JobState, Limit, NewJob

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from bot.jobs import Refused
-from cogs.admin_styles import add_style, describe_styles, remove_style
+from bot.jobs.contracts import Refused
+from cogs.admin.styles import add_style, describe_styles, remove_style
 from cogs.video import style_choices
 from storage.db import Database
 from storage.studio import MAX_STYLES

@@ -9,7 +9,7 @@ import aiohttp
 import discord
 import pytest
 
-from bot.app import VideoBot
+from bot.app.video_bot import VideoBot
 from cogs.audit import AuditPoster, audit_line
 from cogs.cards import DiscordPresenter
 from storage.db import Database

@@ -11,7 +11,7 @@ from typing import Any
 import discord
 import pytest
 
-from bot.jobs import CardExtras, PresenterError, UploadTooLarge
+from bot.jobs.contracts import CardExtras, PresenterError, UploadTooLarge
 from cogs.cards import (
     CardEditor,
     DiscordPresenter,

@@ -12,13 +12,14 @@ from unittest import mock
 import discord
 import pytest
 
-from bot.app import VideoBot
-from bot.approval import ApprovalService
-from bot.budget_alerts import BudgetAlerts
-from bot.jobs import JobService, Refused
-from cogs.admin import AdminCog
+from bot.app.video_bot import VideoBot
+from bot.governance.approval import ApprovalService
+from bot.governance.budget_alerts import BudgetAlerts
+from bot.jobs.contracts import Refused
+from bot.jobs.service import JobService
+from cogs.admin.commands import AdminCog
 from cogs.audit import AuditPoster
-from cogs.governance import GovernanceCog
+from cogs.member_commands import GovernanceCog
 from cogs.words import budget_alert_line
 from storage.db import Database
 from storage.models import JobState

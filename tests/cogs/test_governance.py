@@ -7,10 +7,11 @@ from datetime import timedelta
 
 import pytest
 
-from bot.jobs import JobService, QuotaStatus, Refused
-from bot.quota import MODEL_RUN_COSTS, AppliedLimit
+from bot.governance.quota import MODEL_RUN_COSTS, AppliedLimit
+from bot.jobs.contracts import QuotaStatus, Refused
+from bot.jobs.service import JobService
 from cogs.common import is_moderator
-from cogs.governance import (
+from cogs.member_commands import (
     check_jobs_target,
     describe_jobs,
     describe_quota,

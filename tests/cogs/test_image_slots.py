@@ -13,10 +13,11 @@ import discord
 import pytest
 from PIL import Image
 
-from bot import media
-from bot.app import VideoBot
-from bot.jobs import JobService, Refused, VideoRequest
-from bot.media import BOT_BUSY, MEMBER_BUSY, FirstFrame, ImageBusy, ImageSlots
+import bot.media.images as media
+from bot.app.video_bot import VideoBot
+from bot.jobs.contracts import Refused, VideoRequest
+from bot.jobs.service import JobService
+from bot.media.images import BOT_BUSY, MEMBER_BUSY, FirstFrame, ImageBusy, ImageSlots
 from bot.wiro.client import WiroClient
 from bot.wiro.models import ToolInfo
 from cogs.video import VideoCog

@@ -7,9 +7,9 @@ from unittest import mock
 import discord
 from discord import app_commands
 
-from bot.app import VideoBot
-from cogs.admin import AdminCog
-from cogs.governance import GovernanceCog
+from bot.app.video_bot import VideoBot
+from cogs.admin.commands import AdminCog
+from cogs.member_commands import GovernanceCog
 
 # qualified name -> options in order (name, required)
 ADMIN_TREE = {
@@ -141,7 +141,7 @@ def test_video_options_are_the_products() -> None:
 
 
 def test_animate_with_hailuo_is_a_guild_only_message_menu() -> None:
-    from cogs.studio import StudioCog
+    from cogs.animate import StudioCog
 
     menu = _cog(StudioCog).menu  # type: ignore[attr-defined]
     assert menu.name == "Animate with Hailuo"

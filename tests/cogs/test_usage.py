@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from bot.usage import CSV_HEADER, usage_csv, usd
+from bot.governance.usage import CSV_HEADER, usage_csv, usd
 from cogs.usage import usage_summary
 from cogs.words import fit_lines
 from storage.models import UsageRow

@@ -21,7 +21,7 @@ import pytest
 import pytest_asyncio
 from PIL import Image
 
-from bot.wiro.sandbox import WiroSimulator
+from bot.wiro.simulator.server import WiroSimulator
 from tests.discord_double import DiscordDouble
 from tests.discord_double.world import Channel, Interaction, Member, Message
 from tests.e2e.harness import BotProcess

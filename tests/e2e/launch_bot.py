@@ -31,8 +31,9 @@ def scale_pacing(factor: float) -> None:
     silent socket and the real length of every job's deadline alike."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
-    from bot.jobs import JobService
-    from bot.wiro import client, sandbox
+    import bot.wiro.simulator.server as sandbox
+    from bot.jobs.service import JobService
+    from bot.wiro import client
     from cogs.cards import pacing
 
     JobService.deadline_scale = factor
@@ -61,10 +62,10 @@ def main() -> None:
         scale_pacing(float(scale))
     if niceness := os.environ.get("E2E_VIDEO_NICENESS"):
         # The suite's workers run at niceness 0; the bot's encodes at 19 would starve behind
-        # them (bot/video/worker.py DEFAULT_NICENESS). Benchmarks leave it unset.
+        # them (bot/media/video/worker.py DEFAULT_NICENESS). Benchmarks leave it unset.
         if str(ROOT) not in sys.path:
             sys.path.insert(0, str(ROOT))
-        from bot.video import worker
+        from bot.media.video import worker
 
         worker.DEFAULT_NICENESS = int(niceness)
     if max_file := os.environ.get("E2E_MAX_FILE_BYTES"):

@@ -10,7 +10,7 @@ import json
 import re
 from pathlib import Path
 
-from bot.wiro.sandbox import WiroSimulator
+from bot.wiro.simulator.server import WiroSimulator
 from tests.discord_double import DiscordDouble
 from tests.e2e.harness import BotProcess
 

@@ -9,7 +9,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from bot.wiro.sandbox import WiroSimulator
+from bot.wiro.simulator.server import WiroSimulator
 from tests.discord_double import DiscordDouble
 from tests.e2e.harness import BotProcess
 
@@ -116,9 +116,9 @@ async def test_sync_publishes_commands_globally_or_to_one_server(tmp_path: Path)
     async with DiscordDouble() as dd:
         env = {**dd.env(), "WIRO_SANDBOX": "true", "DATABASE_PATH": str(tmp_path / "b.sqlite3")}
         code, out = await _run(("sync",), env, tmp_path)
-        assert code == 0 and "Synced 5 commands globally" in out, out
+        assert code == 0 and "Synced 6 commands globally" in out, out
         code, out = await _run(("sync", "--guild", str(dd.guild.id)), env, tmp_path)
-        assert code == 0 and f"Synced 5 commands to server {dd.guild.id}" in out, out
+        assert code == 0 and f"Synced 6 commands to server {dd.guild.id}" in out, out
         puts = [c.path for c in dd.calls(method="PUT")]
     assert any(p.endswith("/commands") and "/guilds/" not in p for p in puts)
     assert any(p.endswith(f"/guilds/{dd.guild.id}/commands") for p in puts)
@@ -238,7 +238,7 @@ async def test_sync_needs_only_the_token_and_fails_in_one_line(tmp_path: Path) -
     async with DiscordDouble() as dd:
         env = {**dd.env(), "DATABASE_PATH": str(unusable)}  # and no Wiro keys at all
         code, out = await _run(("sync",), env, tmp_path)
-        assert code == 0 and "Synced 5 commands globally" in out, out
+        assert code == 0 and "Synced 6 commands globally" in out, out
         env["DEV_GUILD_ID"] = "123456789012345678"
         code_guild, out_guild = await _run(("sync",), env, tmp_path)
     assert list(unusable.iterdir()) == []

@@ -20,9 +20,9 @@ async def test_commands_are_published_at_start_only_when_they_changed(tmp_path: 
         # First start on a new database: published to DEV_GUILD_ID, and members see them.
         assert command_puts(stack) == [f"/applications/{stack.dd.world.app_id}/guilds/{guild.id}"
                                        "/commands"]  # fmt: skip
-        await stack.wait_log("published 5 slash commands to server")
+        await stack.wait_log("published 6 slash commands to server")
         assert {c.name for c in stack.dd.world.guild_commands[guild.id].values()} >= {
-            "video", "quota", "jobs", "videoadmin"
+            "video", "quota", "jobs", "videoadmin", "videoprivacy"
         }  # fmt: skip
 
         # A restart with the same commands publishes nothing.
@@ -37,12 +37,12 @@ async def test_commands_are_published_at_start_only_when_they_changed(tmp_path: 
         with sqlite3.connect(tmp_path / "bot.sqlite3") as conn:
             conn.execute("UPDATE bot_state SET value = 'an older tree' WHERE key LIKE 'commands:%'")
         await stack.start_bot()
-        await stack.wait_log("published 5 slash commands to server")
+        await stack.wait_log("published 6 slash commands to server")
         assert len(command_puts(stack)) == 2
 
 
 async def test_without_dev_guild_id_the_commands_are_published_globally(tmp_path: Path) -> None:
     async with running_stack(tmp_path, {"DEV_GUILD_ID": ""}) as stack:
-        await stack.wait_log("published 5 slash commands globally")
+        await stack.wait_log("published 6 slash commands globally")
         assert command_puts(stack) == [f"/applications/{stack.dd.world.app_id}/commands"]
         assert {c.name for c in stack.dd.world.global_commands.values()} >= {"video", "quota"}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.wiro.sandbox import TaskScript
+from bot.wiro.simulator.server import TaskScript
 from tests.e2e.conftest import Stack, fake_clip, running_stack
 
 

@@ -14,8 +14,8 @@ import pytest
 from PIL import Image
 
 from bot.catalogue import DEFAULT_ANIMATE_PROMPT
-from bot.media import MAX_SOURCE_BYTES
-from bot.wiro.sandbox import TaskScript
+from bot.media.images import MAX_SOURCE_BYTES
+from bot.wiro.simulator.server import TaskScript
 from tests.discord_double.world import Interaction, Member, Message
 from tests.e2e.conftest import CARD_LINK, JOB_ID, Stack, fake_clip, gif, png, running_stack
 

@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bot.jobs import CardExtras, Delivery, JobConfig, JobService, PresenterError, VideoRequest
-from bot.media import FirstFrame, check_image
+from bot.jobs.contracts import CardExtras, Delivery, JobConfig, PresenterError, VideoRequest
+from bot.jobs.service import JobService
+from bot.media.images import FirstFrame, check_image
 from bot.wiro.client import WiroClient
-from bot.wiro.sandbox import WiroSimulator
+from bot.wiro.simulator.server import WiroSimulator
 from storage.db import Database
 from storage.models import Job, JobState, Limit
 from tests.factories import open_database

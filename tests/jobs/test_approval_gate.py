@@ -9,9 +9,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.approval import ApprovalService
-from bot.jobs import JobService, Refused
-from bot.wiro.sandbox import TaskScript, WiroSimulator
+from bot.governance.approval import ApprovalService
+from bot.jobs.contracts import Refused
+from bot.jobs.service import JobService
+from bot.wiro.simulator.server import TaskScript, WiroSimulator
 from storage.approvals import ApprovalStatus
 from storage.db import Database
 from storage.models import JobState

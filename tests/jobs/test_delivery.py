@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.delivery import DiscordUnavailable, OutageOutlasted, RetryPolicy, outlast
-from bot.jobs import Delivery, JobConfig, JobService
+from bot.jobs.contracts import Delivery, JobConfig
+from bot.jobs.outage import DiscordUnavailable, OutageOutlasted, RetryPolicy, outlast
+from bot.jobs.service import JobService
 from bot.wiro.client import WiroClient
-from bot.wiro.sandbox import TaskScript, WiroSimulator
+from bot.wiro.simulator.server import TaskScript, WiroSimulator
 from storage.db import Database
 from storage.models import Job, JobState, Limit
 from tests.factories import Clock

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.admission import DISK_NEARLY_FULL
-from bot.disk import DiskSpace
-from bot.jobs import JobService, Refused
+from bot.governance.admission import DISK_NEARLY_FULL
+from bot.jobs.contracts import Refused
+from bot.jobs.service import JobService
+from bot.ops.disk import DiskSpace
 from bot.wiro.client import WiroClient
-from bot.wiro.sandbox import TaskScript, WiroSimulator
+from bot.wiro.simulator.server import TaskScript, WiroSimulator
 from storage.db import Database
 from storage.models import JobState
 from tests.jobs.conftest import RecordingPresenter, png_frame, request, wait_terminal

@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bot.jobs import JobService, Refused, extend_blocker, extend_lengths
-from bot.wiro.sandbox import TaskScript, WiroSimulator
+from bot.jobs.contracts import Refused
+from bot.jobs.followups import extend_blocker, extend_lengths
+from bot.jobs.service import JobService
+from bot.wiro.simulator.server import TaskScript, WiroSimulator
 from storage.db import Database
 from storage.models import JobState
 from tests.jobs.conftest import OTHER, USER, RecordingPresenter, png_frame, request, wait_terminal

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.jobs import Delivery, JobConfig, JobService, UploadTooLarge
-from bot.video import probe
+from bot.jobs.contracts import Delivery, JobConfig, UploadTooLarge
+from bot.jobs.service import JobService
+from bot.media.video import probe
 from bot.wiro.client import WiroClient
-from bot.wiro.sandbox import TaskScript, WiroSimulator
+from bot.wiro.simulator.server import TaskScript, WiroSimulator
 from storage.db import Database
 from storage.models import Job, JobState, Limit
 from tests.jobs.conftest import RecordingPresenter, request, wait_terminal

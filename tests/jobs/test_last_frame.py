@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.jobs import JobService, Refused
-from bot.video.frames import last_frame_png
-from bot.video.probe import VideoError
-from bot.video.store import ClipStore
-from bot.wiro.sandbox import TaskScript, WiroSimulator
+from bot.jobs.contracts import Refused
+from bot.jobs.service import JobService
+from bot.media.video.frames import last_frame_png
+from bot.media.video.probe import VideoError
+from bot.media.video.store import ClipStore
+from bot.wiro.simulator.server import TaskScript, WiroSimulator
 from storage.db import Database
 from storage.models import JobState
 from tests.jobs.conftest import USER, RecordingPresenter, request, wait_terminal
@@ -222,13 +223,13 @@ async def test_a_corrupt_clip_is_delivered_and_its_failed_decode_only_logged(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     corrupt = part_clips[0][:48] + bytes(len(part_clips[0]) - 48)
-    with caplog.at_level(logging.WARNING, logger="bot.video.last_frames"):
+    with caplog.at_level(logging.WARNING, logger="bot.media.video.last_frames"):
         first = await _delivered(service, sim, db, corrupt)
         await settled(service, first.id)
     assert presenter.deliveries[-1][1] == corrupt  # posted as Wiro made it
     assert service.clips.get(first.id) is not None
     assert service.clips.last_frame(first.id) is None
-    failures = [r for r in caplog.records if r.name == "bot.video.last_frames"]
+    failures = [r for r in caplog.records if r.name == "bot.media.video.last_frames"]
     assert len(failures) == 1
     assert failures[0].levelno == logging.WARNING and failures[0].exc_info is None
     assert f"job={first.id}" in failures[0].getMessage()

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.jobs import ChannelNotAllowed, JobService, LimitReached, Refused
+from bot.jobs.contracts import ChannelNotAllowed, LimitReached, Refused
+from bot.jobs.service import JobService
 from bot.wiro.client import WiroClient
-from bot.wiro.sandbox import TaskScript, WiroSimulator
+from bot.wiro.simulator.server import TaskScript, WiroSimulator
 from cogs.words import refused_words, what_happened
 from storage.api import ReservationRefused
 from storage.db import Database
@@ -369,7 +370,7 @@ async def test_restart_after_posting_the_clip_does_not_post_twice(
 
 async def _forge_state(db: Database, state: JobState, **fields: object) -> int:
     """Create a job (with its reservation) and walk it to `state` as a crash would leave it."""
-    from bot.jobs import utcnow
+    from bot.jobs.contracts import utcnow
     from storage.models import NewJob
     from tests.factories import reservation_args
 
@@ -553,7 +554,8 @@ async def test_credentials_refused_while_following_fail_the_job_plainly(
 async def test_eta_counts_from_submission_and_is_never_in_the_past(
     service: JobService, db: Database
 ) -> None:
-    from bot.jobs import DEFAULT_ETA_SECONDS, utcnow
+    from bot.jobs.contracts import utcnow
+    from bot.jobs.eta import DEFAULT_ETA_SECONDS
 
     job_id = await _forge_state(db, JobState.RUNNING)
     job = await db.get_job(job_id)

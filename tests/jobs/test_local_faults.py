@@ -19,11 +19,12 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.jobs import Delivery, JobConfig, JobService
-from bot.video import VideoError
+from bot.jobs.contracts import Delivery, JobConfig
+from bot.jobs.service import JobService
+from bot.media.video import VideoError
 from bot.wiro.client import WiroClient
 from bot.wiro.errors import WiroTransportError
-from bot.wiro.sandbox import TaskScript, WiroSimulator
+from bot.wiro.simulator.server import TaskScript, WiroSimulator
 from storage.db import Database
 from storage.models import Job, JobState, Limit
 from tests.jobs.conftest import USER, RecordingPresenter, request, wait_terminal
@@ -265,7 +266,7 @@ async def test_keeping_the_clip_after_the_post_never_fails_the_job(
 
     monkeypatch.setattr(service.clips, "put", copy_fails)
     job = await service.submit(request(), None)
-    with caplog.at_level(logging.WARNING, logger="bot.jobs"):
+    with caplog.at_level(logging.WARNING, logger="bot.jobs.service"):
         done = await wait_terminal(db, job.id)
     assert done.state is JobState.SUCCEEDED and done.outcome_reason is None
     assert await kinds(db, job.id) == ["reserve", "charge"]
@@ -288,7 +289,7 @@ async def test_a_failing_last_frame_after_the_post_never_fails_the_job(
 
     monkeypatch.setattr(service.last_frames, "prepare", prepare_fails)
     job = await service.submit(request(), None)
-    with caplog.at_level(logging.WARNING, logger="bot.jobs"):
+    with caplog.at_level(logging.WARNING, logger="bot.jobs.service"):
         done = await wait_terminal(db, job.id)
     assert done.state is JobState.SUCCEEDED
     assert await kinds(db, job.id) == ["reserve", "charge"]

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.jobs import JobConfig, JobService
+from bot.jobs.contracts import JobConfig
+from bot.jobs.service import JobService
 from bot.wiro import following
 from bot.wiro.client import WiroClient
 from bot.wiro.models import StageUpdate
-from bot.wiro.sandbox import TaskScript, WiroSimulator
+from bot.wiro.simulator.server import TaskScript, WiroSimulator
 from storage.db import Database
 from storage.models import Job, JobState, Limit
 from tests.jobs.conftest import GUILD, USER, RecordingPresenter, request, wait_state, wait_terminal

@@ -8,9 +8,10 @@ from collections.abc import Callable
 import pytest
 
 from bot import camera
-from bot.jobs import JobService, Refused
+from bot.jobs.contracts import Refused
+from bot.jobs.service import JobService
 from bot.wiro.client import WiroClient
-from bot.wiro.sandbox import TaskScript, WiroSimulator
+from bot.wiro.simulator.server import TaskScript, WiroSimulator
 from storage.db import Database
 from storage.models import JobState
 from tests.jobs.conftest import GUILD, MOD, OTHER, USER, png_frame, request, wait_terminal
@@ -149,7 +150,7 @@ async def test_fast_image_runs_wait_for_fasts_own_schema(
 ) -> None:
     # Hailuo 2.3's schema is known (the client started), Fast's is not: Tool/Detail fails
     # during the inline try, so the request is refused before anything is spent.
-    from bot.admission import IMAGE_RUNS_PAUSED
+    from bot.governance.admission import IMAGE_RUNS_PAUSED
 
     assert service.client_for(FAST).tool.from_fallback
     sim.inject("/Tool/Detail", 400)  # the inline try meets it

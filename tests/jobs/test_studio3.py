@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bot import styles
-from bot.jobs import JobService, Refused, can_remake, extend_blocker
-from bot.wiro.sandbox import TaskScript, WiroSimulator
+import bot.governance.styles as styles
+from bot.jobs.contracts import Refused
+from bot.jobs.followups import can_remake, extend_blocker
+from bot.jobs.service import JobService
+from bot.wiro.simulator.server import TaskScript, WiroSimulator
 from storage.db import Database
 from storage.models import AnimateRule, Job, JobState
 from tests.jobs.conftest import (

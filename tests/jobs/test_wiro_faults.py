@@ -9,10 +9,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.admission import IMAGE_RUNS_PAUSED
-from bot.jobs import JobService, Refused
+from bot.governance.admission import IMAGE_RUNS_PAUSED
+from bot.jobs.contracts import Refused
+from bot.jobs.service import JobService
 from bot.wiro.client import WiroClient
-from bot.wiro.sandbox import SENSITIVE_OUTPUT, TaskScript, WiroSimulator
+from bot.wiro.simulator.server import SENSITIVE_OUTPUT, TaskScript, WiroSimulator
 from storage.db import Database
 from storage.models import JobState
 from tests.jobs.conftest import (

@@ -11,17 +11,17 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bot.video import FitImpossible, VideoError, plan_fit, probe
-from bot.video import fit as fit_module
-from bot.video.fit import MIN_BITS_PER_PIXEL, fit
-from bot.video.frames import last_frame_png
-from bot.video.stitch import stitch
-from bot.wiro.sample_clip import make_sample_clip
+from bot.media.video import FitImpossible, VideoError, plan_fit, probe
+from bot.media.video import fit as fit_module
+from bot.media.video.fit import MIN_BITS_PER_PIXEL, fit
+from bot.media.video.frames import last_frame_png
+from bot.media.video.stitch import stitch
+from bot.wiro.simulator.sample_clip import make_sample_clip
 from tests.video.clips import audio_seconds, decode_all, mean_abs_diff, write_clip
 
 
 def test_importing_the_engine_does_not_import_pyav():
-    code = "import sys, bot.video, bot.video.worker; print('av' in sys.modules)"
+    code = "import sys, bot.media.video, bot.media.video.worker; print('av' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -91,10 +91,10 @@ def test_last_frame_of_a_clip_in_slices_picks_the_decoder_threads(
     slices: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     # Sliced frames are decoded on slice threads, whole frames on frame threads (measured:
-    # bot/video/frames.py `_thread_type`); the frame is the same either way.
+    # bot/media/video/frames.py `_thread_type`); the frame is the same either way.
     import av
 
-    from bot.video import frames
+    from bot.media.video import frames
     from tests.video.clips import frame_image
 
     path = tmp_path / f"slices{slices}.mp4"
@@ -305,7 +305,7 @@ def test_fit_that_cannot_fit_leaves_nothing(tmp_path: Path, monkeypatch: pytest.
 def probe_like(width: int, height: int, *, seconds: float, fps: int, audio: bool = False):
     from fractions import Fraction
 
-    from bot.video import AudioInfo, ClipInfo
+    from bot.media.video import AudioInfo, ClipInfo
 
     return ClipInfo(
         width=width,

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.video import VideoWorker
-from bot.video.frames import last_frame_png
-from bot.video.last_frames import LastFrames
-from bot.video.store import ClipStore
+from bot.media.video import VideoWorker
+from bot.media.video.frames import last_frame_png
+from bot.media.video.last_frames import LastFrames
+from bot.media.video.store import ClipStore
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import os
 import time
 from pathlib import Path
 
-from bot.video.store import ClipStore
+from bot.media.video.store import ClipStore
 
 
 def _file(path: Path, size: int, age_s: float) -> Path:

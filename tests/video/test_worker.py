@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bot.video import VideoCancelled, VideoWorker
+from bot.media.video import VideoCancelled, VideoWorker
 from tests.video.clips import write_clip
 
 
@@ -107,8 +107,8 @@ async def test_a_cancelled_fit_stops_and_leaves_no_file(worker: VideoWorker, tmp
 
 
 async def test_cancel_flag_raises_in_the_engine(plain: Path, tmp_path: Path):
-    from bot.video.fit import fit
-    from bot.video.stitch import stitch
+    from bot.media.video.fit import fit
+    from bot.media.video.stitch import stitch
 
     flag = threading.Event()
     flag.set()

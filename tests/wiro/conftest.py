@@ -13,7 +13,7 @@ from bot.wiro import client as client_module
 from bot.wiro import following
 from bot.wiro.client import WiroClient
 from bot.wiro.models import StageUpdate, TaskOutcome
-from bot.wiro.sandbox import WiroSimulator
+from bot.wiro.simulator.server import WiroSimulator
 
 KEY = "test-api-key-0123456789"
 SECRET = "test-secret-abcdefghijkl"

@@ -10,7 +10,7 @@ import pytest
 from bot.wiro.client import WiroClient
 from bot.wiro.errors import TaskDeadlineExceeded
 from bot.wiro.models import STAGE_ORDER, StageUpdate, TaskOutcome
-from bot.wiro.sandbox import TaskScript, WiroSimulator
+from bot.wiro.simulator.server import TaskScript, WiroSimulator
 
 from .conftest import collect, submit
 

@@ -6,7 +6,7 @@ import logging
 import subprocess
 import sys
 
-from bot.wiro.sandbox import TaskScript, WiroSimulator
+from bot.wiro.simulator.server import TaskScript, WiroSimulator
 
 from .conftest import KEY, SECRET, collect, submit
 
@@ -28,7 +28,7 @@ async def test_no_secret_or_token_in_logs(signed_sim: WiroSimulator, make_client
 
 def test_wiro_package_never_imports_discord():
     code = (
-        "import sys, bot.wiro.client, bot.wiro.sandbox, bot.wiro.models;"
+        "import sys, bot.wiro.client, bot.wiro.simulator.server, bot.wiro.models;"
         "print('discord' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -16,7 +16,7 @@ import pytest
 
 from bot.settings import Settings
 from bot.wiro.client import WiroClient
-from bot.wiro.live_check import (
+from bot.wiro.live.check import (
     Trace,
     TraceRecorder,
     cheapest_setting,
@@ -26,7 +26,7 @@ from bot.wiro.live_check import (
     run_cost,
 )
 from bot.wiro.models import StageUpdate, TaskOutcome, ToolInfo
-from bot.wiro.sandbox import WiroSimulator
+from bot.wiro.simulator.server import WiroSimulator
 
 from .conftest import MakeClient, collect, submit
 from .replay import TraceReplay
@@ -193,7 +193,7 @@ async def test_live_run_declined_makes_no_run(sim: WiroSimulator, make_client: M
 async def test_live_run_follows_a_task_error_and_reports_it_interim(
     sim: WiroSimulator, make_client: MakeClient
 ):
-    from bot.wiro.sandbox import TaskScript
+    from bot.wiro.simulator.server import TaskScript
 
     sim.script_next(TaskScript(task_error=0.4))
     wiro = await make_client(sim)
@@ -219,9 +219,9 @@ async def test_sandbox_live_check_passes_on_the_simulators_own_output_host(
     """`doctor --live` with WIRO_SANDBOX=true judges the clip's host by the hosts the sandbox bot
     downloads from (the simulator's), not WIRO_OUTPUT_HOSTS: no ✗ telling the operator to add
     127.0.0.1 to WIRO_OUTPUT_HOSTS."""
-    from bot import doctor_live
+    import bot.ops.doctor_live as doctor_live
+    import bot.wiro.simulator.server as sandbox
     from bot.settings import load_settings
-    from bot.wiro import sandbox
 
     fast = sandbox.Timings(queue=0.05, start=0.05, generate=0.3, finish=0.05)
     monkeypatch.setattr(sandbox.Timings, "realistic", classmethod(lambda cls: fast))

@@ -11,7 +11,7 @@ import io
 import pytest
 from PIL import Image
 
-from bot.wiro.sandbox import WiroSimulator
+from bot.wiro.simulator.server import WiroSimulator
 from tests.wiro.conftest import MakeClient, collect
 
 FAST = "hailuo-2-3-fast"

@@ -18,7 +18,7 @@ from bot.wiro.errors import (
     WiroTransportError,
     WiroValidationError,
 )
-from bot.wiro.sandbox import TaskScript, WiroSimulator
+from bot.wiro.simulator.server import TaskScript, WiroSimulator
 
 from .conftest import KEY, SECRET, collect, eventually, submit
 

@@ -7,7 +7,7 @@ import time
 
 import av
 
-from bot.wiro.sample_clip import make_sample_clip
+from bot.wiro.simulator.sample_clip import make_sample_clip
 
 
 def probe(data: bytes) -> tuple[str, int, int, str, float]:

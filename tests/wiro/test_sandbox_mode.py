@@ -7,7 +7,7 @@ import io
 import av
 from PIL import Image
 
-from bot.wiro.sandbox import TaskScript, Timings, WiroSimulator
+from bot.wiro.simulator.server import TaskScript, Timings, WiroSimulator
 
 from .conftest import collect, submit
 

@@ -1,0 +1,1 @@
+"""The composition root: the Bot subclass, building the services, start-up and shut-down."""

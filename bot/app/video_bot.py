@@ -1,0 +1,244 @@
+"""The Discord bot: composition root for the Discord side, cogs, start-up and shutdown order."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from typing import Literal
+
+import discord
+from discord.ext import commands
+
+from bot.background import BackgroundTasks
+from bot.governance.approval import ApprovalService
+from bot.governance.budget_alerts import BudgetAlerts
+from bot.jobs.contracts import JobConfig
+from bot.jobs.outage import RetryPolicy
+from bot.jobs.service import JobService
+from bot.ops.disk import MIB, DiskSpace
+from bot.settings import Settings
+from bot.wiro.client import WiroClient
+from cogs.words import budget_alert_line
+from storage.db import Database
+from storage.models import Limit
+
+log = logging.getLogger(__name__)
+
+COGS = (
+    "cogs.video",
+    "cogs.animate",
+    "cogs.member_commands",
+    "cogs.consent",
+    "cogs.admin.commands",
+    "cogs.approval",
+)
+Mode = Literal["run", "sync"]
+
+
+def quiet_voice_warnings() -> None:
+    """This bot never joins voice: skip discord.py's start-up warnings about voice libraries."""
+    discord.VoiceClient.warn_nacl = False
+    discord.VoiceClient.warn_dave = False
+
+
+def build_intents() -> discord.Intents:
+    """Only what the bot uses: guilds (channels, roles). No privileged intents."""
+    intents = discord.Intents.none()
+    intents.guilds = True
+    return intents
+
+
+def manages_guild_by_roles(
+    guild: discord.Guild | None, user_id: int, role_ids: frozenset[int]
+) -> bool:
+    """Manage Server (or Administrator, or ownership) from the cached server and the member's
+    roles, as Discord computes a member's server-wide permissions."""
+    if guild is None:
+        return False
+    if guild.owner_id == user_id:
+        return True
+    value = guild.default_role.permissions.value
+    for role_id in role_ids:
+        role = guild.get_role(role_id)
+        if role is not None:
+            value |= role.permissions.value
+    permissions = discord.Permissions(value)
+    return permissions.administrator or permissions.manage_guild
+
+
+class VideoBot(commands.Bot):
+    """The bot process. Services are built in `bot.__main__` and passed in."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        storage: Database,
+        wiro: WiroClient,
+        mode: Mode = "run",
+        job_config: JobConfig | None = None,
+    ) -> None:
+        from cogs.common import VideoCommandTree
+
+        quiet_voice_warnings()
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=build_intents(),
+            tree_cls=VideoCommandTree,
+            allowed_mentions=discord.AllowedMentions.none(),
+            max_messages=None,  # no message cache: every card edit goes by id
+            # A 429 asking for a longer wait raises RateLimited instead of stalling the caller:
+            # clip posts retry on their own schedule, a card edit posts a fresh card (30046).
+            max_ratelimit_timeout=30.0,
+            chunk_guilds_at_startup=False,
+            help_command=None,
+        )
+        self.settings = settings
+        self.storage = storage
+        self.wiro = wiro
+        self.mode = mode
+        self.background = BackgroundTasks("bot")
+        self.jobs = JobService(
+            storage=storage,
+            wiro=wiro,
+            config=job_config
+            or JobConfig(
+                default_limit=Limit(
+                    credits=settings.default_quota_credits, period=settings.default_quota_period
+                ),
+                max_jobs_per_user=settings.max_jobs_per_user,
+                max_jobs_per_guild=settings.max_jobs_per_guild,
+                timeout=timedelta(minutes=settings.job_timeout_minutes),
+                sandbox=settings.wiro_sandbox,
+                delivery_retry=RetryPolicy(
+                    window=timedelta(minutes=settings.delivery_retry_minutes)
+                ),
+                work_dir=settings.database_path.parent / "tmp",
+                max_clip_seconds=settings.max_clip_seconds,
+                clips_dir=settings.database_path.parent / "clips",
+                clip_store_bytes=settings.clip_store_mb * MIB,
+            ),
+            # New jobs are refused while the data directory's disk is under MIN_FREE_DISK_MB.
+            disk=DiskSpace(settings.database_path.parent, settings.min_free_disk_mb * MIB),
+        )
+        self.approvals = ApprovalService(
+            storage=storage,
+            jobs=self.jobs,
+            expiry=timedelta(hours=settings.approval_expiry_hours),
+            clock=self.jobs.clock,
+            system_actor=self._own_id,
+            manages_guild=self._manages_guild,
+        )
+        self.jobs.gate = self.approvals
+        self.budget_alerts = BudgetAlerts(
+            storage=storage,
+            post=self._post_audit,
+            words=budget_alert_line,
+            clock=self.jobs.clock,
+            system_actor=self._own_id,
+        )
+        self._resumed = False
+
+    def _own_id(self) -> int:
+        return self.user.id if self.user is not None else 0
+
+    def _manages_guild(self, guild_id: int, user_id: int, role_ids: frozenset[int]) -> bool:
+        return manages_guild_by_roles(self.get_guild(guild_id), user_id, role_ids)
+
+    async def _post_audit(self, guild_id: int, text: str) -> bool:
+        return (
+            await self.approvals.presenter.audit(guild_id, text)
+            if self.approvals.presenter
+            else False
+        )
+
+    async def setup_hook(self) -> None:
+        from cogs.approval import ApproveButton, DenyButton, DiscordReviews
+        from cogs.audit import AuditPoster
+        from cogs.cards import CancelButton, DiscordPresenter, RerollButton
+        from cogs.cards.studio import ExtendButton, RemakeButton, on_extend_form
+
+        # The audit channel's poster is wired here, with the presenter that calls it.
+        self.audit = AuditPoster(self)
+        self.presenter = DiscordPresenter(
+            self, retry=self.jobs.config.delivery_retry, audit=self.audit
+        )
+        self.jobs.presenter = self.presenter
+        self.approvals.presenter = DiscordReviews(self)
+        for name in COGS:
+            await self.load_extension(name)
+        # Buttons of every card ever posted keep working: the job id is in the custom_id.
+        self.add_dynamic_items(
+            CancelButton, RerollButton, ApproveButton, DenyButton, ExtendButton, RemakeButton
+        )
+        self.add_listener(on_extend_form, "on_interaction")
+        if self.mode != "run":
+            return
+        await self._publish_commands()
+        # The other models' schemas and prices (Hailuo 2.3 Fast), read in the background: a slow
+        # Wiro must not hold up the start, and an image run asks again if it has to.
+        self.background.spawn(self.jobs.prepare_models(), name="model-schemas")
+        self.background.spawn(self._resume_when_ready(), name="resume-jobs")
+
+    async def _publish_commands(self) -> None:
+        """Publish the slash commands if they changed since the last publication.
+
+        To DEV_GUILD_ID when set (instant), else globally. A server the bot cannot publish to
+        is a configuration error (PublishError with `config`); any other refusal is logged and
+        tried again at the next start.
+        """
+        from bot.ops.publishing import PublishError, publish_if_changed
+
+        target = self.settings.dev_guild_id
+        where = f"to server {target}" if target else "globally"
+        try:
+            count = await publish_if_changed(self, self.tree, self.storage, target)
+        except PublishError as exc:
+            if exc.config:
+                raise
+            log.warning("slash commands not published: %s", exc)
+            return
+        if count is None:
+            log.info("slash commands unchanged since they were last published %s", where)
+        else:
+            log.info("published %d slash commands %s (they changed)", count, where)
+
+    async def _resume_when_ready(self) -> None:
+        await self.wait_until_ready()
+        if self._resumed:
+            return
+        self._resumed = True
+        # Decisions a restart interrupted are applied before any job is resumed.
+        fixed = await self.approvals.recover()
+        if fixed:
+            log.info("finished %d approval decisions interrupted by the restart", fixed)
+        self.background.spawn(self.approvals.run_expiry(), name="approval-expiry")
+        count = await self.jobs.resume_all()
+        if count:
+            log.info("resumed %d jobs in flight", count)
+
+    async def on_ready(self) -> None:
+        assert self.user is not None
+        log.info(
+            "Ready: logged in as %s (%s) in %d servers%s",
+            self.user,
+            self.user.id,
+            len(self.guilds),
+            " [sandbox]" if self.settings.wiro_sandbox else "",
+        )
+
+    async def shutdown(self) -> None:
+        """Stop new jobs, save state, flush the cards, close Discord (bounded in time)."""
+        log.info("shutting down: no new jobs; jobs in flight resume at the next start")
+        # Budget (the process must be gone within 10 s of SIGTERM): runners stop at once, Runs
+        # already sent get up to 4 s for Wiro's answer, cards 1.5 s, Discord 1.5 s.
+        await self.jobs.shutdown(timeout=1.0, submit_grace=4.0)
+        presenter = getattr(self, "presenter", None)
+        if presenter is not None:
+            await presenter.close(timeout=1.5)
+        await self.background.cancel_all(timeout=0.5)
+        try:
+            await asyncio.wait_for(self.close(), timeout=1.5)
+        except TimeoutError:
+            log.warning("Discord connection did not close in time")

@@ -1,0 +1,1 @@
+"""Server rules: admission, quota policy, approval, moderation, consent, budget alerts, usage."""

@@ -1,0 +1,1 @@
+"""The job lifecycle: the service, its contracts, the Wiro stage, delivery, follow-ups."""

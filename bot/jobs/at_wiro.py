@@ -1,0 +1,390 @@
+"""The job lifecycle's side at Wiro: wait in the local queue, send the Run, follow the task,
+stop it. A part of `JobService` (bot/jobs/service.py), which keeps the lifecycle itself.
+
+A Run is never sent twice for the same job, except after Wiro's definite "concurrency limit"
+answer (code 96), which means the task was not created.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import bot.governance.styles as styles
+from bot.background import BackgroundTasks
+from bot.governance.admission import IMAGE_RUNS_PAUSED
+from bot.jobs.local_queue import LocalQueue
+from bot.logs import job_logger
+from bot.wiro.client import WiroClient
+from bot.wiro.errors import (
+    TaskDeadlineExceeded,
+    WiroAuthError,
+    WiroConcurrencyLimit,
+    WiroError,
+    WiroInsufficientBalance,
+    WiroPermissionError,
+    WiroRateLimited,
+    WiroSchemaUnavailable,
+    WiroTransportError,
+    WiroValidationError,
+)
+from bot.wiro.models import StageUpdate, TaskDetail, TaskOutcome
+from storage.db import Database
+from storage.models import Job, JobState, Stage, StoredFrame
+
+# The lifecycle's logger: every line of a job reads "bot.jobs.service", whichever part wrote it.
+log = logging.getLogger("bot.jobs.service")
+
+# An unconfirmed stop after a fault is tried again after this long, doubling up to the maximum.
+STOP_RETRY_FIRST_SECONDS = 30.0
+STOP_RETRY_MAX_SECONDS = 600.0
+
+_WIRO_STAGE = {
+    "queued": Stage.QUEUED,
+    "starting": Stage.STARTING,
+    "generating": Stage.GENERATING,
+    "finishing": Stage.FINISHING,
+}
+
+
+class JobAtWiro:
+    """Sending and following a job's task at Wiro (mixed into `JobService`)."""
+
+    if TYPE_CHECKING:  # provided by JobService
+        storage: Database
+        clock: Callable[[], datetime]
+        sleep: Callable[[float], Awaitable[object]]
+        queue: LocalQueue
+        _tasks: BackgroundTasks
+        _submissions: BackgroundTasks
+        _retrying: set[int]
+        _stopping: set[int]
+
+        def client_for(self, model: str) -> WiroClient: ...
+        async def _render(
+            self,
+            job: Job,
+            *,
+            queue_position: int | None = None,
+            cancelling: bool = False,
+            delivery_delayed: bool = False,
+        ) -> None: ...
+        async def _finish(
+            self, job: Job, state: JobState, reason: str | None, **fields: object
+        ) -> Job: ...
+        def _seconds_left(self, job: Job) -> float: ...
+        def _deadline_passed(self, job: Job) -> bool: ...
+        @property
+        def _timeout_minutes(self) -> int: ...
+        @property
+        def _timeout_words(self) -> str: ...
+
+    async def _submit(self, job: Job) -> Job:
+        jlog = job_logger(log, job.id)
+        if job.state is JobState.PENDING and await self.queue.occupied(job.id):
+            job = await self.storage.transition(job.id, JobState.WAITING, stage=Stage.WAITING)
+            jlog.info("Wiro is busy; waiting in the local queue")
+        if job.state is JobState.WAITING:
+            job = await self._wait_turn(job)
+            if job.is_terminal:
+                return job
+        came_from_queue = job.state is JobState.WAITING
+        job = await self.storage.transition(
+            job.id,
+            JobState.SUBMITTING,
+            stage=Stage.SUBMITTING,
+            submit_attempts=job.submit_attempts + 1,
+        )
+        if came_from_queue:
+            # A new card already says "Sending to Wiro"; only a card that showed the local
+            # queue needs this edit (and skipping it keeps the next stage's edit unpaced).
+            await self._render(job)
+        frame = await self.storage.load_frame(job.id) if job.has_image else None
+        if job.has_image and frame is None:
+            return await self._finish(
+                job, JobState.FAILED, "The first-frame image is no longer available."
+            )
+        # Once sent, a Run must be seen through to a saved answer: Wiro bills the task whether
+        # or not we are still listening. Shielded from a shutdown, which waits for it.
+        submission = self._submissions.spawn(self._send_run(job, frame), name=f"run-{job.id}")
+        return await asyncio.shield(submission)
+
+    async def _send_run(self, job: Job, frame: StoredFrame | None) -> Job:
+        jlog = job_logger(log, job.id)
+        try:
+            accepted = await self.client_for(job.model).run(
+                # The camera moves go first, as one bracketed group (bot.camera), then the
+                # prompt with its style (bot.governance.styles).
+                prompt=styles.wiro_prompt(job),
+                resolution=job.resolution,
+                duration=job.duration,
+                prompt_optimizer=job.prompt_optimizer,
+                image=frame.data if frame else None,
+                image_content_type=frame.content_type if frame else "image/png",
+                image_filename=frame.filename if frame else "first-frame.png",
+            )
+        except (WiroConcurrencyLimit, WiroRateLimited) as exc:
+            # Both are definite "not processed" answers, so sending again later is safe.
+            self.queue.busy(getattr(exc, "retry_after", None))
+            jlog.info("Wiro is busy (%s); queued locally", exc)
+            job = await self.storage.transition(job.id, JobState.WAITING, stage=Stage.WAITING)
+            await self._render(job)
+            return job
+        except WiroError as exc:
+            jlog.warning("Wiro refused the run: %s", exc)
+            return await self._finish(job, JobState.FAILED, _run_failure_reason(exc))
+        self.queue.slot_freed()  # the next in the local queue may try now
+        job = await self.storage.transition(
+            job.id,
+            JobState.RUNNING,
+            stage=Stage.QUEUED,
+            wiro_task_id=accepted.task_id,
+            wiro_task_token=accepted.task_token,
+            submitted_at=self.clock(),
+        )
+        jlog.info("submitted to Wiro task=%s", accepted.task_id)
+        await self._render(job)
+        fresh = await self.storage.get_job(job.id)
+        if fresh.cancelled_by is not None:
+            self._stop_in_background(fresh)
+        return fresh
+
+    async def _wait_turn(self, job: Job) -> Job:
+        """Wait in the local queue until this job is first and Wiro may have a free slot."""
+        shown_position: int | None = None
+        while True:
+            job = await self.storage.get_job(job.id)
+            if job.state is not JobState.WAITING:
+                return job
+            if job.cancelled_by is not None:
+                # Cancel was pressed while the Run was out, and Wiro answered "busy".
+                return await self._finish(
+                    job,
+                    JobState.CANCELLED,
+                    None,  # who cancelled is in cancelled_by
+                )
+            if self._deadline_passed(job):
+                return await self._finish(
+                    job,
+                    JobState.TIMED_OUT,
+                    f"Wiro stayed busy for {self._timeout_words}, so the job was "
+                    "dropped from the queue.",
+                )
+            position = await self.queue.position(job.id)
+            if position != shown_position:
+                shown_position = position
+                await self._render(job, queue_position=position)
+            if self.queue.may_go(position):
+                return job
+            await self.queue.wait(position)
+
+    async def _follow(self, job: Job) -> Job:
+        jlog = job_logger(log, job.id)
+        assert job.wiro_task_id and job.wiro_task_token
+        if job.cancelled_by is not None:
+            # Cancelled before a restart cut the stop short: make sure Wiro is told again.
+            self._stop_in_background(job)
+        deadline = time.monotonic() + self._seconds_left(job)
+        try:
+            async for event in self.client_for(job.model).follow(
+                job.wiro_task_id, job.wiro_task_token, deadline=deadline
+            ):
+                if isinstance(event, StageUpdate):
+                    job = await self._on_stage(job, event)
+                elif isinstance(event, TaskOutcome):
+                    return await self._on_outcome(job, event)
+        except TaskDeadlineExceeded:
+            retrying = job.id in self._retrying
+            jlog.warning(
+                "no result within %d minutes%s; stopping the task",
+                self._timeout_minutes,
+                " (Wiro was still retrying after a problem)" if retrying else "",
+            )
+            job, ended = await self._stop_until_confirmed(job)
+            if ended is None:
+                return job  # someone else ended it meanwhile
+            if ended.kind == "succeeded":
+                # It finished while we were stopping it: the member gets the clip they paid for.
+                return await self._on_outcome(job, ended)
+            reason = (
+                f"Wiro hit a problem and was still retrying after {self._timeout_words}, so the "
+                "task was stopped."
+                if retrying
+                else f"No result after {self._timeout_words}, so the task was stopped."
+            )
+            return await self._finish(
+                job, JobState.TIMED_OUT, reason, total_cost_usd=ended.total_cost_usd
+            )
+        except WiroAuthError as exc:
+            # The follower retries everything else until the deadline; a refused credential
+            # will not heal by itself, and the operator must hear about it.
+            jlog.error("Wiro refused our credentials while following the task: %s", exc)
+            return await self._finish(job, JobState.FAILED, _run_failure_reason(exc))
+        # The follower ended without an outcome: stop the task (never hang, never bill unseen).
+        jlog.error("task follower ended without an outcome")
+        return await self._stop_after_fault(job, "The bot lost track of this job")
+
+    async def _on_stage(self, job: Job, event: StageUpdate) -> Job:
+        jlog = job_logger(log, job.id)
+        flag_changed = event.retrying != (job.id in self._retrying)
+        if event.retrying:
+            self._retrying.add(job.id)
+        else:
+            self._retrying.discard(job.id)
+        stage = _WIRO_STAGE.get(event.stage, job.stage)
+        moved = stage != job.stage or event.progress != job.progress
+        if not moved and not flag_changed:
+            return job
+        if moved:
+            fields: dict[str, object] = {"stage": stage, "progress": event.progress}
+            if stage is Stage.GENERATING and job.started_at is None:
+                fields["started_at"] = self.clock()
+            job = await self.storage.update_job(job.id, **fields)
+        if event.retrying:
+            jlog.info("Wiro hit a problem and is retrying (%s)", event.source)
+        else:
+            jlog.info("stage %s (%s)", stage.value, event.source)
+        await self._render(job)
+        return job
+
+    async def _on_outcome(self, job: Job, outcome: TaskOutcome) -> Job:
+        jlog = job_logger(log, job.id)
+        self.queue.slot_freed()
+        if outcome.kind == "succeeded" and outcome.video is not None:
+            jlog.info("Wiro finished; %s bytes to deliver", outcome.video.size)
+            job = await self.storage.transition(
+                job.id,
+                JobState.DELIVERING,
+                stage=Stage.DELIVERING,
+                output_url=outcome.video.url,
+                output_size=outcome.video.size,
+                total_cost_usd=outcome.total_cost_usd,
+                delivery_nonce=job.delivery_nonce or secrets.token_hex(8),
+            )
+            await self._render(job)
+            return job
+        if outcome.kind == "cancelled":
+            fresh = await self.storage.get_job(job.id)
+            who = fresh.cancelled_by
+            reason = None if who else "The task was cancelled at Wiro."  # None: cancelled_by says
+            # What Wiro billed for a stopped task counts in the server's budget and usage.
+            return await self._finish(
+                fresh, JobState.CANCELLED, reason, total_cost_usd=outcome.total_cost_usd
+            )
+        jlog.info(
+            "Wiro reported failure: %s (billed $%s)", outcome.reason, outcome.total_cost_usd or 0
+        )
+        # A `pexit` "0" task without a video is billed by Wiro: the member is refunded, and the
+        # cost is recorded so that the server's budget and usage count what Wiro charged.
+        return await self._finish(
+            job,
+            JobState.FAILED,
+            _sentence(outcome.reason or "Wiro could not make this video."),
+            total_cost_usd=outcome.total_cost_usd,
+        )
+
+    def _stop_in_background(self, job: Job) -> None:
+        """Ask Wiro to stop the task; the card says "cancelled" only once Task/Detail shows it.
+
+        Stopping may take a while (Cancel and Kill are retried until Wiro confirms), so the
+        member's click is answered at once; the follower sees the confirmed `task_cancel`.
+        One stop per job at a time."""
+        if job.id in self._stopping:
+            return
+        self._stopping.add(job.id)
+        task = self._tasks.spawn(self._stop_at_wiro(job), name=f"stop-{job.id}")
+        task.add_done_callback(lambda _: self._stopping.discard(job.id))
+
+    async def _stop_after_fault(self, job: Job, what: str | None = None) -> Job:
+        """End a running job after an error of the bot's own: stop its task at Wiro, then
+        refund (or deliver, if Wiro finished it meanwhile)."""
+        what = what or f"Something went wrong on our side (job {job.id})"
+        job_logger(log, job.id).warning("stopping the task at Wiro before ending the job")
+        job, ended = await self._stop_until_confirmed(job)
+        if ended is None:
+            return job  # someone else ended it meanwhile
+        if ended.kind != "cancelled" or job.cancelled_by:
+            # It ended on its own (the clip, or Wiro's failure), or by the member's own cancel.
+            return await self._on_outcome(job, ended)
+        return await self._finish(
+            job,
+            JobState.FAILED,
+            f"{what}, so the task was stopped at Wiro. Your credits were refunded.",
+            total_cost_usd=ended.total_cost_usd,
+        )
+
+    async def _stop_until_confirmed(self, job: Job) -> tuple[Job, TaskOutcome | None]:
+        """Stop the task at Wiro and return how it ended, once Wiro shows it closed.
+
+        Never refund while the task may still run: Wiro would bill it unseen. Until Wiro
+        confirms the stop, the credits stay reserved (the job stays in flight, so its expected
+        cost counts in the server's budget) and the stop is tried again, waiting longer each
+        time; a restart meanwhile resumes following the task. The outcome is None when someone
+        else ended the job meanwhile (a moderator's cancel seen by another stop)."""
+        jlog = job_logger(log, job.id)
+        pause = STOP_RETRY_FIRST_SECONDS
+        while True:
+            final = await self._stop_at_wiro(job)
+            ended = final.outcome() if final is not None else None
+            job = await self.storage.get_job(job.id)
+            if job.state is not JobState.RUNNING:
+                return job, None
+            if ended is not None:
+                return job, ended
+            jlog.warning(
+                "Wiro did not confirm the stop: the credits stay reserved; trying again in %.0f s",
+                pause,
+            )
+            await self.sleep(pause)
+            pause = min(pause * 2, STOP_RETRY_MAX_SECONDS)
+
+    async def _stop_at_wiro(self, job: Job) -> TaskDetail | None:
+        """Stop the task at Wiro; return the Task/Detail that shows it closed, if Wiro did."""
+        if not (job.wiro_task_id and job.wiro_task_token):
+            return None
+        jlog = job_logger(log, job.id)
+        try:
+            final = await self.client_for(job.model).stop(job.wiro_task_id, job.wiro_task_token)
+        except WiroError as exc:
+            jlog.warning("could not stop task at Wiro: %s", exc)
+            return None
+        if final is None:
+            jlog.warning("Wiro did not confirm the stop; the task may still run")
+        return final
+
+
+def _run_failure_reason(exc: WiroError) -> str:
+    """Plain words for a Run that Wiro refused (never the raw error text in public)."""
+    if isinstance(exc, WiroInsufficientBalance):
+        return "The bot's Wiro account is out of balance. The bot's operator has to top it up."
+    if isinstance(exc, WiroPermissionError):
+        return (
+            "Wiro says the bot's project may not see this task (were the Wiro keys changed?). "
+            "The operator has to check them."
+        )
+    if isinstance(exc, WiroAuthError):
+        return "The bot's Wiro credentials were refused. The operator has to check them."
+    if isinstance(exc, WiroSchemaUnavailable):
+        return IMAGE_RUNS_PAUSED
+    if isinstance(exc, WiroValidationError):
+        return "Wiro rejected these settings."
+    if isinstance(exc, WiroTransportError) and exc.maybe_submitted:
+        return (
+            "The connection to Wiro broke while sending the job. It was not sent again, to "
+            "avoid paying twice."
+        )
+    return "Wiro could not accept the job right now."
+
+
+def _sentence(text: str) -> str:
+    """Wiro's reasons as a sentence for the card: a capital first letter and a full stop."""
+    text = text.strip()
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text if text[-1] in ".!?…" else text + "."

@@ -1,0 +1,1 @@
+"""Members' images (checks and fixes) and video work (PyAV)."""

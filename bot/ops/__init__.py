@@ -1,0 +1,1 @@
+"""Operator tools: doctor, doctor --live, backups, publishing the command tree."""

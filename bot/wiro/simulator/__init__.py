@@ -1,0 +1,1 @@
+"""The Wiro simulator: sandbox mode and the tests' Wiro double."""

@@ -1,0 +1,1 @@
+"""The moderators' console: `/videoadmin` and its words."""

@@ -1,0 +1,566 @@
+"""`/videoadmin …`: the moderators' console (limits, channels, pause, blocks, budget, words,
+styles, audit channel, refunds and cancels, usage, moderator role).
+
+Registered with default member permission Manage Server (which only hides it) and checked again when
+run by `moderator_only()` on every subcommand. Command bodies are thin: the service in
+`bot.governance.moderation` validates, writes through storage (which records who did what and when)
+and returns facts; the module functions of `cogs/admin/limits.py` (limits, channels) and
+`cogs/admin/server.py` (the rest) put those facts in words, raise `Refused` with the
+moderator-facing answer, and are tested without Discord. This module only adapts: the command tree,
+options, permissions and replies.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from typing import TYPE_CHECKING, Literal
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+import bot.governance.consent as consent
+from bot import camera as camera_moves
+from bot.catalogue import MODELS
+from bot.governance.moderation import (
+    MAX_BUDGET_USD,
+    MAX_CREDITS,
+    MAX_DAYS,
+    MAX_REASON_CHARS,
+    MAX_WORD_CHARS,
+    validate_limit_target,
+)
+from bot.governance.styles import MAX_NAME_CHARS, MAX_STYLE_CHARS
+from cogs.admin.limits import (
+    allow_channel,
+    apply_limit,
+    bot_permissions,
+    describe_channels,
+    describe_limits,
+    remove_channel,
+    remove_limit,
+    target_of,
+    validate_channel,
+)
+from cogs.admin.server import (
+    add_word,
+    block,
+    clear_mod_role,
+    describe_budget,
+    describe_words,
+    moderator_cancel,
+    moderator_refund,
+    pause,
+    remove_word,
+    resume,
+    set_audit_channel,
+    set_budget,
+    set_mod_role,
+    unblock,
+    usage_report,
+)
+from cogs.admin.styles import add_style, describe_styles, remove_style
+from cogs.approval import (
+    approval_summary,
+    check_review_channel,
+    check_trusted_role,
+    turn_off,
+    turn_on,
+)
+from cogs.common import moderator_only, reply
+from cogs.consent import rule_words
+from cogs.video import style_choices
+from storage.db import Database
+
+if TYPE_CHECKING:
+    from bot.app.video_bot import VideoBot
+
+
+log = logging.getLogger(__name__)
+
+
+# ----------------------------------------------------------------------------------------------
+# The command tree
+# ----------------------------------------------------------------------------------------------
+ScopeChoice = Literal["server", "role", "user"]
+PeriodChoice = Literal["day", "week", "month"]
+Mentionable = discord.Member | discord.User | discord.Role
+
+
+class AdminCog(commands.Cog):
+    """Moderator console for the video bot."""
+
+    videoadmin = app_commands.Group(
+        name="videoadmin",
+        description="Moderate the video bot: limits, channels, blocks, budget, words, usage",
+        default_permissions=discord.Permissions(manage_guild=True),
+        guild_only=True,
+    )
+    limit = app_commands.Group(name="limit", description="Credit limits", parent=videoadmin)
+    channels = app_commands.Group(
+        name="channels", description="Where /video may run", parent=videoadmin
+    )
+    budget = app_commands.Group(
+        name="budget", description="Monthly USD spending cap", parent=videoadmin
+    )
+    words = app_commands.Group(
+        name="words", description="Blocked words in prompts", parent=videoadmin
+    )
+    style = app_commands.Group(
+        name="style", description="Server styles: presets members pick", parent=videoadmin
+    )
+    audit = app_commands.Group(
+        name="audit", description="One line per finished job", parent=videoadmin
+    )
+    modrole = app_commands.Group(
+        name="modrole", description="A role that counts as moderator", parent=videoadmin
+    )
+    approval = app_commands.Group(
+        name="approval", description="Hold members' requests for a moderator", parent=videoadmin
+    )
+
+    def __init__(self, bot: VideoBot) -> None:
+        self.bot = bot
+
+    @property
+    def storage(self) -> Database:
+        return self.bot.storage
+
+    @staticmethod
+    def _ids(interaction: discord.Interaction[VideoBot]) -> tuple[int, int]:
+        assert interaction.guild_id is not None
+        return interaction.guild_id, interaction.user.id
+
+    # --- limits -----------------------------------------------------------------------------
+    @limit.command(name="set")
+    @app_commands.describe(
+        scope="server (everyone's default), role, or user (one member)",
+        credits="Credits per period, 0–100,000 (0 = no access)",
+        period="Calendar window in UTC",
+        target="The role or member (leave empty for scope server)",
+    )
+    @moderator_only()
+    async def limit_set(
+        self,
+        interaction: discord.Interaction[VideoBot],
+        scope: ScopeChoice,
+        credits: app_commands.Range[int, 0, MAX_CREDITS],
+        period: PeriodChoice,
+        target: Mentionable | None = None,
+    ) -> None:
+        """Set a credit limit for the server, a role or a member."""
+        guild_id, actor = self._ids(interaction)
+        target_id = validate_limit_target(scope, target_of(target), guild_id)
+        text = await apply_limit(self.storage, guild_id, scope, target_id, credits, period, actor)
+        await reply(interaction, text)
+
+    @limit.command(name="clear")
+    @app_commands.describe(
+        scope="server, role or user", target="The role or member (empty for scope server)"
+    )
+    @moderator_only()
+    async def limit_clear(
+        self,
+        interaction: discord.Interaction[VideoBot],
+        scope: ScopeChoice,
+        target: Mentionable | None = None,
+    ) -> None:
+        """Remove a credit limit."""
+        guild_id, actor = self._ids(interaction)
+        target_id = validate_limit_target(scope, target_of(target), guild_id, clearing=True)
+        await reply(
+            interaction, await remove_limit(self.storage, guild_id, scope, target_id, actor)
+        )
+
+    @limit.command(name="show")
+    @app_commands.describe(member="Show exactly which limit applies to this member, and why")
+    @moderator_only()
+    async def limit_show(
+        self, interaction: discord.Interaction[VideoBot], member: discord.Member | None = None
+    ) -> None:
+        """Show the server's limits, the latest changes, and what applies to a member."""
+        guild_id, _ = self._ids(interaction)
+        waiting = len(await self.bot.storage.waiting_approvals(guild_id))
+        text = await describe_limits(
+            self.storage,
+            guild_id,
+            default=self.bot.jobs.config.default_limit,
+            member_id=member.id if member else None,
+            member_role_ids=[r.id for r in member.roles] if member else (),
+            approval_line=approval_summary(
+                await self.bot.storage.approval_settings(guild_id),
+                waiting,
+                self.bot.approvals.expiry,
+            ),
+        )
+        await reply(interaction, text)
+
+    # --- channels ---------------------------------------------------------------------------
+    @channels.command(name="allow")
+    @app_commands.describe(channel="A text channel where /video may run")
+    @moderator_only()
+    async def channels_allow(
+        self, interaction: discord.Interaction[VideoBot], channel: discord.TextChannel
+    ) -> None:
+        """Allow /video in a channel (once any is allowed, only those channels work)."""
+        guild_id, actor = self._ids(interaction)
+        missing = validate_channel(
+            channel.guild.id, guild_id, bot_permissions(channel), need_send=False
+        )
+        await reply(
+            interaction, await allow_channel(self.storage, guild_id, channel.id, actor, missing)
+        )
+
+    @channels.command(name="remove")
+    @app_commands.describe(channel="The channel to take off the allowed list")
+    @moderator_only()
+    async def channels_remove(
+        self, interaction: discord.Interaction[VideoBot], channel: discord.TextChannel
+    ) -> None:
+        """Take a channel off the allowed list."""
+        guild_id, actor = self._ids(interaction)
+        await reply(interaction, await remove_channel(self.storage, guild_id, channel.id, actor))
+
+    @channels.command(name="list")
+    @moderator_only()
+    async def channels_list(self, interaction: discord.Interaction[VideoBot]) -> None:
+        """List the channels where /video may run."""
+        guild_id, _ = self._ids(interaction)
+        settings = await self.storage.guild_settings(guild_id)
+        guild = interaction.guild
+        exists = (lambda c: guild.get_channel(c) is not None) if guild is not None else None
+        await reply(interaction, describe_channels(settings.allowed_channel_ids, exists))
+
+    # --- pause ------------------------------------------------------------------------------
+    @videoadmin.command(name="pause")
+    @app_commands.describe(reason="Shown to members who try /video (up to 200 characters)")
+    @moderator_only()
+    async def pause_command(
+        self,
+        interaction: discord.Interaction[VideoBot],
+        reason: app_commands.Range[str, 1, MAX_REASON_CHARS] | None = None,
+    ) -> None:
+        """Stop new videos in this server (jobs in progress finish)."""
+        guild_id, actor = self._ids(interaction)
+        await reply(interaction, await pause(self.storage, guild_id, reason, actor))
+
+    @videoadmin.command(name="resume")
+    @moderator_only()
+    async def resume_command(self, interaction: discord.Interaction[VideoBot]) -> None:
+        """Let new videos start again."""
+        guild_id, actor = self._ids(interaction)
+        await reply(interaction, await resume(self.storage, guild_id, actor))
+
+    # --- blocks -----------------------------------------------------------------------------
+    @videoadmin.command(name="block")
+    @app_commands.describe(
+        user="The member to block", reason="Shown to them (up to 200 characters)"
+    )
+    @moderator_only()
+    async def block_command(
+        self,
+        interaction: discord.Interaction[VideoBot],
+        user: discord.Member | discord.User,
+        reason: app_commands.Range[str, 1, MAX_REASON_CHARS] | None = None,
+    ) -> None:
+        """Block a member from generating videos."""
+        guild_id, actor = self._ids(interaction)
+        await reply(interaction, await block(self.storage, guild_id, user.id, reason, actor))
+
+    @videoadmin.command(name="unblock")
+    @app_commands.describe(user="The member to unblock")
+    @moderator_only()
+    async def unblock_command(
+        self, interaction: discord.Interaction[VideoBot], user: discord.Member | discord.User
+    ) -> None:
+        """Let a blocked member generate videos again."""
+        guild_id, actor = self._ids(interaction)
+        await reply(interaction, await unblock(self.storage, guild_id, user.id, actor))
+
+    # --- budget -----------------------------------------------------------------------------
+    @budget.command(name="set")
+    @app_commands.describe(usd="Monthly cap in USD of Wiro's cost (0 = no spending)")
+    @moderator_only()
+    async def budget_set(
+        self,
+        interaction: discord.Interaction[VideoBot],
+        usd: app_commands.Range[float, 0.0, MAX_BUDGET_USD],
+    ) -> None:
+        """Cap this server's video spending per calendar month."""
+        guild_id, actor = self._ids(interaction)
+        text = await set_budget(self.storage, guild_id, usd, actor)
+        # A budget lowered below this month's spending has just been passed: say so once.
+        await self.bot.budget_alerts.check(guild_id)
+        await reply(interaction, text)
+
+    @budget.command(name="show")
+    @moderator_only()
+    async def budget_show(self, interaction: discord.Interaction[VideoBot]) -> None:
+        """Show the monthly cap and spending so far."""
+        guild_id, _ = self._ids(interaction)
+        await reply(
+            interaction, await describe_budget(self.storage, guild_id, self.bot.jobs.clock())
+        )
+
+    # --- words ------------------------------------------------------------------------------
+    @words.command(name="add")
+    @app_commands.describe(word="A word or phrase (1–50 characters; whole words, any case)")
+    @moderator_only()
+    async def words_add(
+        self,
+        interaction: discord.Interaction[VideoBot],
+        word: app_commands.Range[str, 1, MAX_WORD_CHARS],
+    ) -> None:
+        """Refuse prompts containing a word or phrase."""
+        guild_id, actor = self._ids(interaction)
+        await reply(interaction, await add_word(self.storage, guild_id, word, actor))
+
+    @words.command(name="remove")
+    @app_commands.describe(word="The blocked word or phrase to allow again")
+    @moderator_only()
+    async def words_remove(
+        self,
+        interaction: discord.Interaction[VideoBot],
+        word: app_commands.Range[str, 1, MAX_WORD_CHARS],
+    ) -> None:
+        """Allow a blocked word again."""
+        guild_id, actor = self._ids(interaction)
+        await reply(interaction, await remove_word(self.storage, guild_id, word, actor))
+
+    @words.command(name="list")
+    @moderator_only()
+    async def words_list(self, interaction: discord.Interaction[VideoBot]) -> None:
+        """List the blocked words."""
+        guild_id, _ = self._ids(interaction)
+        settings = await self.storage.guild_settings(guild_id)
+        text, full = describe_words(settings.blocked_words)
+        if full is None:
+            await reply(interaction, text)
+        else:
+            await reply(interaction, text, file=discord.File(io.BytesIO(full), "blocked-words.txt"))
+
+    # --- styles -----------------------------------------------------------------------------
+    @style.command(name="add")
+    @app_commands.describe(
+        name="The style's name (up to 32 characters, unique in this server)",
+        prompt="Its words; {prompt} marks where the member's go (else they come first)",
+        camera="Default camera moves (up to 3, comma-separated)",
+        model="Default model",
+        resolution="Default resolution",
+        duration="Default length in seconds",
+    )
+    @app_commands.choices(
+        model=[app_commands.Choice(name=m.id, value=m.id) for m in MODELS.values()],
+        resolution=[
+            app_commands.Choice(name="768P", value="768P"),
+            app_commands.Choice(name="1080P", value="1080P"),
+        ],
+    )
+    @app_commands.choices(
+        duration=[
+            app_commands.Choice(name="6 seconds", value=6),
+            app_commands.Choice(name="10 seconds", value=10),
+        ],
+    )
+    @moderator_only()
+    async def style_add(
+        self,
+        interaction: discord.Interaction[VideoBot],
+        name: app_commands.Range[str, 1, MAX_NAME_CHARS],
+        prompt: app_commands.Range[str, 1, MAX_STYLE_CHARS],
+        camera: str | None = None,
+        model: app_commands.Choice[str] | None = None,
+        resolution: app_commands.Choice[str] | None = None,
+        duration: app_commands.Choice[int] | None = None,
+    ) -> None:
+        """Add a style members can pick on /video and in the Animate form."""
+        guild_id, actor = self._ids(interaction)
+        text = await add_style(
+            self.storage,
+            guild_id,
+            actor,
+            self.bot.jobs.clock(),
+            name=name,
+            prompt=prompt,
+            moves=camera,
+            model=model.value if model else None,
+            resolution=resolution.value if resolution else None,
+            duration=duration.value if duration else None,
+        )
+        await reply(interaction, text)
+
+    @style_add.autocomplete("camera")
+    async def _style_camera(
+        self, interaction: discord.Interaction[VideoBot], current: str
+    ) -> list[app_commands.Choice[str]]:
+        return [app_commands.Choice(name=n, value=v) for n, v in camera_moves.suggest(current)]
+
+    @style.command(name="remove")
+    @app_commands.describe(name="The style to remove (jobs made with it keep it)")
+    @moderator_only()
+    async def style_remove(
+        self,
+        interaction: discord.Interaction[VideoBot],
+        name: app_commands.Range[str, 1, 100],
+    ) -> None:
+        """Remove a style."""
+        guild_id, actor = self._ids(interaction)
+        await reply(interaction, await remove_style(self.storage, guild_id, name, actor))
+
+    @style_remove.autocomplete("name")
+    async def _style_names(
+        self, interaction: discord.Interaction[VideoBot], current: str
+    ) -> list[app_commands.Choice[str]]:
+        if interaction.guild_id is None:
+            return []
+        return style_choices(await self.storage.styles(interaction.guild_id), current)
+
+    @style.command(name="list")
+    @moderator_only()
+    async def style_list(self, interaction: discord.Interaction[VideoBot]) -> None:
+        """List this server's styles."""
+        guild_id, _ = self._ids(interaction)
+        await reply(interaction, describe_styles(await self.storage.styles(guild_id)))
+
+    # --- audit ------------------------------------------------------------------------------
+    @audit.command(name="channel")
+    @app_commands.describe(channel="Where to post one line per finished job (empty = turn off)")
+    @moderator_only()
+    async def audit_channel(
+        self, interaction: discord.Interaction[VideoBot], channel: discord.TextChannel | None = None
+    ) -> None:
+        """Set or turn off the channel that logs every finished job."""
+        guild_id, actor = self._ids(interaction)
+        if channel is not None:
+            validate_channel(channel.guild.id, guild_id, bot_permissions(channel), need_send=True)
+        text = await set_audit_channel(
+            self.storage, guild_id, channel.id if channel else None, actor
+        )
+        self.bot.audit.rearm(guild_id)
+        await reply(interaction, text)
+
+    # --- refunds and cancels ----------------------------------------------------------------
+    @videoadmin.command(name="refund")
+    @app_commands.describe(job="The job id (see /jobs or the card's footer)")
+    @moderator_only()
+    async def refund_command(
+        self, interaction: discord.Interaction[VideoBot], job: app_commands.Range[int, 1]
+    ) -> None:
+        """Give a job's credits back (cancelling it first if it is still running)."""
+        guild_id, actor = self._ids(interaction)
+        # Cancelling a running job calls Wiro: acknowledge first (Discord's 3 seconds).
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        await reply(
+            interaction, await moderator_refund(self.storage, self.bot.jobs, job, guild_id, actor)
+        )
+
+    @videoadmin.command(name="cancel")
+    @app_commands.describe(job="The job id (see /jobs or the card's footer)")
+    @moderator_only()
+    async def cancel_command(
+        self, interaction: discord.Interaction[VideoBot], job: app_commands.Range[int, 1]
+    ) -> None:
+        """Cancel any job of this server (its credits are refunded)."""
+        guild_id, actor = self._ids(interaction)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        await reply(
+            interaction, await moderator_cancel(self.storage, self.bot.jobs, job, guild_id, actor)
+        )
+
+    # --- usage ------------------------------------------------------------------------------
+    @videoadmin.command(name="usage")
+    @app_commands.describe(days="How many days back (1–366, default 30)", user="Only this member")
+    @moderator_only()
+    async def usage_command(
+        self,
+        interaction: discord.Interaction[VideoBot],
+        days: app_commands.Range[int, 1, MAX_DAYS] = 30,
+        user: discord.Member | discord.User | None = None,
+    ) -> None:
+        """Totals per member (jobs, credits, USD) with a CSV file."""
+        guild_id, _ = self._ids(interaction)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        text, data, name = await usage_report(
+            self.storage, guild_id, days=days, user_id=user.id if user else None,
+            now=self.bot.jobs.clock(),
+        )  # fmt: skip
+        await reply(interaction, text, file=discord.File(io.BytesIO(data), name))
+
+    # --- approval -----------------------------------------------------------------------------
+    @approval.command(name="on")
+    @app_commands.describe(
+        channel="Where requests wait for a moderator's Approve or Deny",
+        trusted_role="Members with this role skip the queue (moderators always do)",
+    )
+    @moderator_only()
+    async def approval_on(
+        self,
+        interaction: discord.Interaction[VideoBot],
+        channel: discord.TextChannel,
+        trusted_role: discord.Role | None = None,
+    ) -> None:
+        """Hold members' video requests until a moderator approves them."""
+        guild_id, actor = self._ids(interaction)
+        check_review_channel(channel.guild.id, guild_id, bot_permissions(channel))
+        if trusted_role is not None:
+            check_trusted_role(
+                trusted_role.guild.id, guild_id, is_default=trusted_role.is_default()
+            )
+        text = await turn_on(
+            self.bot.storage, guild_id, channel.id, trusted_role.id if trusted_role else None,
+            actor, self.bot.approvals.expiry,
+        )  # fmt: skip
+        await reply(interaction, text)
+
+    @approval.command(name="off")
+    @moderator_only()
+    async def approval_off(self, interaction: discord.Interaction[VideoBot]) -> None:
+        """Let members' video requests start at once again."""
+        guild_id, actor = self._ids(interaction)
+        waiting = len(await self.bot.storage.waiting_approvals(guild_id))
+        await reply(interaction, await turn_off(self.bot.storage, guild_id, actor, waiting))
+
+    # --- whose images Animate may use --------------------------------------------------------
+    @videoadmin.command(name="animate")
+    @app_commands.describe(
+        who="own (default): members animate only their own images; anyone; moderators: "
+        "moderators may animate anyone's. Leave empty to see what applies."
+    )
+    @moderator_only()
+    async def animate_rule(
+        self,
+        interaction: discord.Interaction[VideoBot],
+        who: Literal["own", "anyone", "moderators"] | None = None,
+    ) -> None:
+        """Choose whose images members may animate (or, without an option, say what applies)."""
+        guild_id, actor = self._ids(interaction)
+        if who is None:
+            await reply(interaction, rule_words(await self.storage.animate_rule(guild_id)))
+            return
+        rule = await consent.set_rule(self.storage, guild_id, who, actor)
+        await reply(interaction, rule_words(rule, changed=True))
+
+    # --- moderator role ---------------------------------------------------------------------
+    @modrole.command(name="set")
+    @app_commands.describe(role="Members with this role can use /videoadmin")
+    @moderator_only()
+    async def modrole_set(
+        self, interaction: discord.Interaction[VideoBot], role: discord.Role
+    ) -> None:
+        """Make a role count as video moderator."""
+        guild_id, actor = self._ids(interaction)
+        target = target_of(role)
+        assert target is not None
+        await reply(interaction, await set_mod_role(self.storage, guild_id, target, actor))
+
+    @modrole.command(name="clear")
+    @moderator_only()
+    async def modrole_clear(self, interaction: discord.Interaction[VideoBot]) -> None:
+        """Forget the moderator role (Manage Server still counts)."""
+        guild_id, actor = self._ids(interaction)
+        await reply(interaction, await clear_mod_role(self.storage, guild_id, actor))
+
+
+async def setup(bot: VideoBot) -> None:
+    await bot.add_cog(AdminCog(bot))
