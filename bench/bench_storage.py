@@ -3,6 +3,10 @@
 Run: `python bench/bench_storage.py`. Prints a table and writes bench/results/storage.json.
 Target: the in-flight query stays under 5 ms with 100,000 past jobs (it runs on every restart
 and on every /quota and /video check).
+
+It also prices durability: reservations per second and the latency of the commit that stores a
+task id, with `PRAGMA synchronous` NORMAL and FULL (the bot runs FULL), in a folder on the
+project's own disk (a tmpfs /tmp would make fsync free and the comparison meaningless).
 """
 
 from __future__ import annotations
@@ -27,9 +31,10 @@ from sqlite_utils import Database as SqliteUtilsDatabase
 from bot.governance.quota import Policy, month_window, window
 from storage.api import ReservationRefused
 from storage.db import Database, to_db_time
-from storage.models import Limit, NewJob
+from storage.models import JobState, Limit, NewJob
 
-RESULTS = Path(__file__).resolve().parent / "results" / "storage.json"
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results" / "storage.json"
 NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
 GUILDS = [1_000_000_000_000_000 + i for i in range(10)]
 PAST_JOBS = 100_000
@@ -103,6 +108,37 @@ async def bench_concurrent(db: Database, users: int = 50, each: int = 20, credit
         "over_grants": over_grants,
         "per_second": len(attempts) / elapsed,
     }
+
+
+async def bench_durability(folder: Path, jobs: int = 300) -> dict[str, dict[str, float]]:
+    """Reservations/s and the task-id commit's latency under synchronous NORMAL and FULL."""
+    out: dict[str, dict[str, float]] = {}
+    for mode in ("NORMAL", "FULL"):
+        with tempfile.TemporaryDirectory(dir=folder) as tmp:
+            async with Database(Path(tmp) / "durability.sqlite3", synchronous=mode) as db:
+                ids = []
+                t = time.perf_counter()
+                for i in range(jobs):
+                    job = await db.create_job_with_reservation(
+                        BenchJob(guild_id=GUILDS[2], user_id=50_000 + i),
+                        **policy(100),  # type: ignore[arg-type]
+                    )
+                    ids.append(job.id)
+                per_second = jobs / (time.perf_counter() - t)
+                samples = []
+                for job_id in ids:
+                    await db.transition(job_id, JobState.SUBMITTING)
+                    t = time.perf_counter()
+                    await db.transition(
+                        job_id, JobState.RUNNING, wiro_task_id=str(job_id), wiro_task_token="t"
+                    )
+                    samples.append((time.perf_counter() - t) * 1000)
+        out[mode] = {
+            "reservations_per_s": per_second,
+            "task_id_commit_median_ms": statistics.median(samples),
+            "task_id_commit_p99_ms": percentile(samples, 0.99),
+        }
+    return out
 
 
 def bulk_insert_past_jobs(path: Path, n: int) -> float:
@@ -198,6 +234,7 @@ async def main() -> int:
                 "median_cost_usd(768P, 6)": await time_calls(lambda: db.median_cost_usd("768P", 6)),
             }
 
+    results["durability"] = await bench_durability(HERE)
     queries = results["queries"]
     assert isinstance(queries, dict)
     concurrent = results["concurrent"]
@@ -216,6 +253,14 @@ async def main() -> int:
         f" (expected {concurrent['expected_granted']}, over-grants {concurrent['over_grants']})"
     )
     print(f"  {'bulk insert of past jobs':<34} {results['bulk_insert_rows_per_s']:>10.0f} rows/s")
+    durability = results["durability"]
+    assert isinstance(durability, dict)
+    for mode, d in durability.items():
+        print(
+            f"  {'synchronous=' + mode:<34} {d['reservations_per_s']:>10.0f} /s"
+            f"   task-id commit median {d['task_id_commit_median_ms']:.2f} ms,"
+            f" p99 {d['task_id_commit_p99_ms']:.2f} ms"
+        )
     print(f"  past jobs in file: {PAST_JOBS:,}, in flight: {results['in_flight_jobs']}")
     print(f"  {'query (' + str(CALLS) + ' calls)':<34} {'median ms':>10} {'p99 ms':>10}")
     for name, q in queries.items():

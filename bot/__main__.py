@@ -1,10 +1,12 @@
 """Entry point: `python -m bot [run | doctor | sync [--guild ID] | backup [DEST]]`.
 
-Builds Settings, logging, the database, the Wiro client (or the sandbox simulator) and the bot,
-in that order, and tears them down in reverse. Every failure an operator can meet is one or two
-lines saying what to do, never a traceback, with the exit status a service manager needs:
-2 for configuration the operator must change (the systemd unit does not restart on it), 1 for a
-failure that may pass by itself (Discord unreachable: restarted), 0 after a requested stop.
+Builds Settings, logging, the database lock, the database, the Wiro client (or the sandbox
+simulator) and the bot, in that order, and tears them down in reverse. Every failure an operator
+can meet is one or two lines saying what to do, never a traceback, with the exit status a
+service manager needs: 2 for configuration the operator must change (a database path the bot
+cannot use or that another bot process holds included; the systemd unit does not restart on
+it), 1 for a failure that may pass by itself (Discord unreachable, a busy database, a full disk:
+restarted), 0 after a requested stop.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from bot.app.startup import build_wiro, network_error, unreachable
+from bot.app.startup import build_wiro, disk_full, network_error, passing_trouble, unreachable
 from bot.settings import (
     ConfigError,
     DiscordSettings,
@@ -25,6 +27,7 @@ from bot.settings import (
     load_discord_settings,
     load_settings,
 )
+from storage.sqlite import damaged
 
 if TYPE_CHECKING:
     pass
@@ -34,7 +37,7 @@ log = logging.getLogger("bot")
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
-SHUTDOWN_BUDGET_SECONDS = 8.0  # the process must be gone within 10 s of SIGTERM
+SHUTDOWN_BUDGET_SECONDS = 9.0  # gone within 10 s of SIGTERM (bot/app/video_bot.py)
 SYNC_TIMEOUT_SECONDS = 30.0
 
 
@@ -81,8 +84,7 @@ def _secrets(settings: Settings) -> list[str]:
 
 async def run_bot(settings: Settings) -> int:
     """Run until SIGTERM/SIGINT or a fatal Discord error; return the exit status."""
-    from bot.app.video_bot import VideoBot
-    from storage.db import Database
+    from storage.lock import DatabaseHeld, ProcessLock
 
     # Installed first, so that Ctrl-C or SIGTERM during start-up is an orderly stop too.
     stop = asyncio.Event()
@@ -90,21 +92,58 @@ async def run_bot(settings: Settings) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
+    # One bot process per database, decided before anything touches the file (migrations
+    # included). The kernel releases the lock when the process ends, however it ends.
+    lock = ProcessLock(settings.database_path)
+    try:
+        lock.acquire()
+    except DatabaseHeld as held:
+        holder = f"pid {held.pid}" if held.pid else "another process"
+        log.error(
+            "another bot process (%s) already runs on DATABASE_PATH %s: stop it first, or give "
+            "this one its own DATABASE_PATH",
+            holder,
+            settings.database_path,
+        )
+        return EXIT_CONFIG
+    except OSError as exc:
+        return _unusable_database(settings, exc)
+    try:
+        return await _run_locked(settings, stop)
+    finally:
+        lock.release()
+
+
+def _unusable_database(settings: Settings, exc: BaseException) -> int:
+    """Say why the database cannot be opened; 1 if that may pass by itself, else 2."""
+    passing = passing_trouble(exc, settings.database_path)
+    if passing is not None:
+        log.error("cannot start: %s", passing)
+        return EXIT_FAILED
+    # A path the bot cannot use is a configuration problem: say so, like the others.
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    log.error("cannot open the database at %s: %s", settings.database_path, reason)
+    fix = (
+        "It is not a database the bot can read (damaged, or another file): restore a backup "
+        "made with `python -m bot backup`, or point DATABASE_PATH to another file."
+        if damaged(exc)
+        else "Point it to a file in a folder this user can write to."
+    )
+    report_config_problems(
+        ConfigError([f"DATABASE_PATH ({settings.database_path}) cannot be used: {reason}. {fix}"])
+    )
+    return EXIT_CONFIG
+
+
+async def _run_locked(settings: Settings, stop: asyncio.Event) -> int:
+    from bot.app.video_bot import VideoBot
+    from storage.db import Database
+
     storage = Database(settings.database_path)
     try:
         await storage.open()
     except Exception as exc:
-        # A path the bot cannot use is a configuration problem: say so, like the others.
-        log.error("cannot open the database at %s: %s", settings.database_path, exc)
-        report_config_problems(
-            ConfigError(
-                [
-                    f"DATABASE_PATH ({settings.database_path}) cannot be used: {exc}. "
-                    "Point it to a file in a folder this user can write to."
-                ]
-            )
-        )
-        return EXIT_CONFIG
+        return _unusable_database(settings, exc)
     wiro, simulator = await build_wiro(settings)
     await wiro.start()
     bot = VideoBot(settings=settings, storage=storage, wiro=wiro)
@@ -156,6 +195,9 @@ def report_run_failure(failure: BaseException | None) -> int:
     if isinstance(failure, PublishError):
         log.error("%s", failure)
         return EXIT_CONFIG if failure.config else EXIT_FAILED
+    if disk_full(failure):
+        log.error("the disk is full (%s): free some space; the bot is started again", failure)
+        return EXIT_FAILED
     if network_error(failure):
         log.error("%s; the service manager starts the bot again", unreachable("Discord", failure))
         return EXIT_FAILED

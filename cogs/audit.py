@@ -62,6 +62,9 @@ def audit_line(job: Job, approval: Approval | None = None) -> str:
     settled = "charged" if job.state is JobState.SUCCEEDED else "refunded"
     credits = f"{plural(job.credits, 'credit')} {settled}"
     cost = usd(job.total_cost_usd) if job.total_cost_usd is not None else "USD n/a"
+    if job.cost_is_estimate:  # a Run whose answer was lost: Wiro may run and bill its task
+        expected = f"{cost} expected, " if job.total_cost_usd is not None else ""
+        cost = f"{expected}may have been billed by Wiro"
     reason = what_happened(job)
     if held is None and job.state is not JobState.SUCCEEDED and reason:
         outcome += f" ({reason[:150]})"

@@ -46,6 +46,7 @@ _JOB_DATETIMES = frozenset(
         "card_posted_at",
         "created_at",
         "submitted_at",
+        "run_sent_at",
         "started_at",
         "finished_at",
         "approved_at",

@@ -313,6 +313,19 @@ def m0008_frames_to_files(db: SqliteUtilsDatabase) -> None:
     db.execute("ALTER TABLE frames DROP COLUMN data")
 
 
+@_migration("0009_run_window")
+def m0009_run_window(db: SqliteUtilsDatabase) -> None:
+    # run_sent_at: when the Run of the current submission left for Wiro (cleared on entering
+    # SUBMITTING). A job found SUBMITTING at a restart without it never reached Wiro and is
+    # sent again; with it and no task id, Wiro may have made (and billed) a task.
+    db.execute("ALTER TABLE jobs ADD COLUMN run_sent_at TEXT")
+    # A job left SUBMITTING by an older bot may have reached Wiro: never send it again.
+    db.execute("UPDATE jobs SET run_sent_at = updated_at WHERE state = 'submitting'")
+    # cost_is_estimate: total_cost_usd is the expected cost of such a task, counted in the
+    # server's budget and usage because Wiro may have billed it, not a cost Wiro reported.
+    db.execute("ALTER TABLE jobs ADD COLUMN cost_is_estimate INTEGER NOT NULL DEFAULT 0")
+
+
 @_migration("0011_studio3")
 def m0011_studio3(db: SqliteUtilsDatabase) -> None:
     # Delete: who removed the clip and when (the job row stays: /jobs, usage, the audit trail).

@@ -114,6 +114,9 @@ class Job(BaseModel):
     cancelled_by: int | None = None
     total_cost_usd: float | None = None  # Wiro totalcost
     expected_cost_usd: float | None = None  # estimate used for the budget while in flight
+    # total_cost_usd is the expected cost of a Run whose answer was lost (Wiro may have billed
+    # a task the bot never learned about), not a totalcost Wiro reported.
+    cost_is_estimate: bool = False
     reroll_of: int | None = None
     model: str = "hailuo-2.3"  # bot.catalogue.MODELS key
     camera: str | None = None  # camera moves, comma-joined in their official spelling
@@ -137,6 +140,8 @@ class Job(BaseModel):
     output_size: int | None = None
     created_at: datetime
     submitted_at: datetime | None = None
+    # The current submission's Run left for Wiro (None: not sent yet, so sending it is safe).
+    run_sent_at: datetime | None = None
     started_at: datetime | None = None  # Wiro began generating
     finished_at: datetime | None = None
     approved_at: datetime | None = None  # a held request was approved; its deadline counts from it

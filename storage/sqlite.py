@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import sqlite3
@@ -22,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
-from typing import Self, TypeVar
+from typing import Literal, Self, TypeVar
 
 from sqlite_utils import Database as SqliteUtilsDatabase
 
@@ -34,6 +35,46 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DEFAULT_BUSY_TIMEOUT_MS = 10_000
+Synchronous = Literal["NORMAL", "FULL"]
+_SYNCHRONOUS_NAMES = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}
+
+
+Trouble = Literal["busy", "full", "io"]
+_DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_IOERR, _SQLITE_FULL = 5, 6, 10, 13
+_SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
+
+
+def _primary_code(exc: sqlite3.Error) -> int | None:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code & 0xFF if isinstance(code, int) else None  # of an extended result code
+
+
+def damaged(exc: BaseException) -> bool:
+    """Whether `exc` says the file is not a readable SQLite database (corrupt, or another file)."""
+    return isinstance(exc, sqlite3.Error) and _primary_code(exc) in (
+        _SQLITE_CORRUPT,
+        _SQLITE_NOTADB,
+    )
+
+
+def passing_trouble(exc: BaseException) -> Trouble | None:
+    """What passing trouble `exc` is: a busy (locked) database, a full disk, an I/O error.
+
+    None for anything else, such as a path that cannot be used (a folder, no permission, a file
+    that is not a database), which waiting will not fix."""
+    if isinstance(exc, OSError):
+        if exc.errno in _DISK_FULL_ERRNOS:
+            return "full"
+        return "io" if exc.errno == errno.EIO else None
+    if not isinstance(exc, sqlite3.Error):
+        return None
+    primary = _primary_code(exc)
+    if primary in (_SQLITE_BUSY, _SQLITE_LOCKED):
+        return "busy"
+    if primary == _SQLITE_FULL:
+        return "full"
+    return "io" if primary == _SQLITE_IOERR else None
 
 
 def to_db_time(value: datetime) -> str:
@@ -113,6 +154,17 @@ def _create_private_file(path: Path) -> None:
     os.chmod(path, 0o600)
 
 
+def read_schema_version(path: Path, *, busy_timeout_ms: int = 2_000) -> int:
+    """The schema version of a database file, read-only (never creates or migrates it)."""
+    conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        # Short: a reader rarely waits in WAL mode, and `doctor` has 3 s for its database line.
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        return applied_version(SqliteUtilsDatabase(conn, execute_plugins=False))
+    finally:
+        conn.close()
+
+
 class SqliteBase:
     """The open connection, its worker thread and the clock; table groups build on it."""
 
@@ -122,9 +174,11 @@ class SqliteBase:
         *,
         busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
         clock: Callable[[], datetime] | None = None,
+        synchronous: Synchronous = "FULL",
     ) -> None:
         self.path = Path(path)
         self._busy_timeout_ms = busy_timeout_ms
+        self._synchronous = synchronous
         self._clock = clock or (lambda: datetime.now(UTC))
         self._executor: ThreadPoolExecutor | None = None
         self._db: SqliteUtilsDatabase | None = None
@@ -172,7 +226,10 @@ class SqliteBase:
             mode = _enable_wal(conn, self._busy_timeout_ms / 1000)
             if str(mode).lower() != "wal":
                 log.warning("SQLite refused WAL mode (journal_mode=%s) for %s", mode, self.path)
-            conn.execute("PRAGMA synchronous = NORMAL")
+            # FULL: every commit is on the disk before it returns (WAL fsynced at each commit),
+            # so a power cut cannot take back a stored task id, a charge or a refund. NORMAL
+            # would let the last commits vanish; bench/bench_storage.py measures the cost.
+            conn.execute(f"PRAGMA synchronous = {self._synchronous}")
             conn.execute("PRAGMA foreign_keys = ON")
             db = SqliteUtilsDatabase(conn, execute_plugins=False)
             with immediate(db):
@@ -205,6 +262,16 @@ class SqliteBase:
             await asyncio.get_running_loop().run_in_executor(executor, close_sync, db)
         finally:
             executor.shutdown(wait=True)
+
+    async def durability(self) -> tuple[str, str]:
+        """The connection's journal mode and synchronous setting, e.g. ("wal", "FULL")."""
+
+        def read(db: SqliteUtilsDatabase) -> tuple[str, str]:
+            mode = str(db.execute("PRAGMA journal_mode").fetchone()[0])
+            level = int(db.execute("PRAGMA synchronous").fetchone()[0])
+            return mode, _SYNCHRONOUS_NAMES.get(level, str(level))
+
+        return await self._run(read)
 
     async def schema_version(self) -> int:
         """Return how many schema migrations the file has applied."""

@@ -10,6 +10,7 @@ import io
 import logging
 import os
 import re
+import shutil
 import socket
 import sqlite3
 import stat
@@ -20,12 +21,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlite_utils import Database as SqliteUtilsDatabase
 
 from bot.logs import setup_logging
 from bot.ops.backup import BackupError, backup_database
+from bot.ops.doctor import Checklist, check_database
 from bot.settings import Settings
+from storage import migrations
 from storage.db import Database
+from storage.lock import ProcessLock
 from storage.models import JobState, NewJob
+from storage.sqlite import read_schema_version
 from tests.factories import reservation_args
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -130,6 +136,127 @@ def test_an_unusable_database_path_is_a_configuration_problem(tmp_path: Path) ->
     assert "Traceback" not in output
 
 
+# ----------------------------------------------------------------------------------------------
+# Exit statuses at start: 2 for what the operator must change, 1 for what may pass by itself
+# (deploy/hailuo-bot.service restarts on 1 and never on 2)
+# ----------------------------------------------------------------------------------------------
+def sandbox_env(database: Path) -> dict[str, str]:
+    """A valid configuration whose Discord is a closed loopback port (run through the launcher:
+    should the bot get past the database, it fails on Discord, never on the network)."""
+    port = closed_port()
+    return clean_env(
+        DISCORD_TOKEN="abc.def.ghi",
+        WIRO_SANDBOX="true",
+        DATABASE_PATH=str(database),
+        DISCORD_API_BASE=f"http://127.0.0.1:{port}/api/v10",
+        DISCORD_GATEWAY_URL=f"ws://127.0.0.1:{port}/",
+    )
+
+
+def error_lines(output: str) -> list[str]:
+    return [line for line in output.splitlines() if " ERROR " in line]
+
+
+@pytest.mark.e2e
+def test_a_database_held_by_another_bot_process_exits_2_naming_its_pid(tmp_path: Path) -> None:
+    database = tmp_path / "bot.sqlite3"
+    with ProcessLock(database):  # this test process plays the bot that runs
+        result = run_bot(tmp_path, env=sandbox_env(database), launcher=True)
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    (line,) = error_lines(output)
+    assert f"pid {os.getpid()}" in line and str(database) in line, line
+    assert "Traceback" not in output
+    assert not database.exists()  # refused before anything touched the database
+
+
+@pytest.mark.e2e
+def test_a_database_folder_that_is_a_file_is_a_configuration_problem(tmp_path: Path) -> None:
+    (tmp_path / "data").write_text("not a folder")  # where the lock file and database would go
+    result = run_bot(tmp_path, env=sandbox_env(tmp_path / "data" / "bot.sqlite3"), launcher=True)
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    assert "DATABASE_PATH" in output and "Point it to a file" in output
+    assert "Traceback" not in output
+
+
+@pytest.mark.e2e
+def test_a_file_that_is_no_database_says_to_restore_a_backup(tmp_path: Path) -> None:
+    database = tmp_path / "bot.sqlite3"
+    database.write_bytes(b"certainly not SQLite " * 300)  # a damaged file, or the wrong one
+    result = run_bot(tmp_path, env=sandbox_env(database), launcher=True)
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output  # waiting will not fix it
+    assert "restore a backup" in output and "Traceback" not in output
+
+
+@pytest.mark.e2e
+def test_a_busy_database_at_start_exits_1_so_that_the_service_manager_retries(
+    tmp_path: Path,
+) -> None:
+    database = tmp_path / "bot.sqlite3"
+    with sqlite3.connect(database) as setup:
+        setup.execute("PRAGMA journal_mode = WAL")
+    holder = sqlite3.connect(database, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")  # another program keeps the write lock (> 10 s)
+        result = run_bot(tmp_path, env=sandbox_env(database), launcher=True)
+    finally:
+        holder.close()
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    (line,) = error_lines(output)
+    assert "is busy" in line and "starts the bot again" in line, line
+    assert "Traceback" not in output and "DATABASE_PATH (" not in output
+
+
+def _tmpfs_available() -> bool:
+    if shutil.which("unshare") is None:
+        return False
+    probe = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt"],
+        capture_output=True,
+        check=False,
+    )
+    return probe.returncode == 0
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(not _tmpfs_available(), reason="needs unshare -rm to mount a small tmpfs")
+@pytest.mark.parametrize("free_pages", [0, 6])
+def test_a_full_disk_at_start_exits_1_so_that_the_service_manager_retries(
+    tmp_path: Path, free_pages: int
+) -> None:
+    """A tiny filesystem of its own (a tmpfs in a private mount namespace), filled up: with no
+    page left the lock's pid cannot be written; with a few left, SQLite fails creating the
+    database."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    database = disk / "data" / "bot.sqlite3"
+    command = " && ".join(
+        [
+            f"mount -t tmpfs -o size=256k tmpfs {disk}",
+            f"(dd if=/dev/zero of={disk}/filler bs=4k 2>/dev/null || true)",
+            f"(test {free_pages} -eq 0 || truncate -s -{free_pages * 4}k {disk}/filler)",
+            f"exec {sys.executable} {LAUNCHER} bot",
+        ]
+    )
+    result = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", command],
+        cwd=tmp_path,
+        env=sandbox_env(database),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    (line,) = error_lines(output)
+    assert "cannot start" in line and "starts the bot again" in line, line
+    assert "Traceback" not in output and "DATABASE_PATH (" not in output
+
+
 @pytest.mark.e2e
 def test_doctor_with_sandbox_and_unreachable_discord_prints_checklist(tmp_path: Path) -> None:
     port = closed_port()
@@ -150,6 +277,42 @@ def test_doctor_with_sandbox_and_unreachable_discord_prints_checklist(tmp_path: 
     assert "Some checks failed." in result.stdout
     assert "Traceback" not in output
     assert "abcdefghijklmnopqrstuvwxyz0123456" not in output
+
+
+def test_the_systemd_unit_restarts_on_status_1_and_crashes_never_on_2() -> None:
+    settings: dict[str, str] = {}
+    for line in (ROOT / "deploy" / "hailuo-bot.service").read_text().splitlines():
+        if "=" in line and not line.startswith("#"):
+            key, value = line.split("=", 1)
+            settings[key.strip()] = value.strip()
+    assert settings["Restart"] == "on-failure"  # status 1 and signals: started again
+    assert settings["RestartPreventExitStatus"] == "2"
+    assert settings["StartLimitIntervalSec"] == "0"  # passing trouble is never given up on
+    assert int(settings["TimeoutStopSec"]) > 10  # the bot's own SIGTERM budget comes first
+
+
+async def test_doctor_alongside_a_running_bot_names_its_pid_and_migrates_nothing(
+    tmp_path: Path,
+) -> None:
+    """While a bot process holds the database, doctor only reads it: an older schema (a bot
+    not yet upgraded) stays as it is, and the Database line says which pid runs the bot."""
+    database = tmp_path / "bot.sqlite3"
+    older = migrations.LATEST_VERSION - 1
+    conn = sqlite3.connect(database, isolation_level=None)  # the file of a bot one version older
+    migrations.migrate(SqliteUtilsDatabase(conn), target=older)
+    conn.close()
+    out = io.StringIO()
+    settings = Settings.model_construct(database_path=database)
+    with ProcessLock(database):
+        await check_database(settings, Checklist(out))
+    assert f"✓ Database: {database} is writable, schema version {older}" in out.getvalue()
+    assert f"the bot runs on it (pid {os.getpid()})" in out.getvalue()
+    assert read_schema_version(database) == older
+    # Once no bot runs on it, doctor opens it as before (and migrates it).
+    out = io.StringIO()
+    await check_database(settings, Checklist(out))
+    assert f"schema version {migrations.LATEST_VERSION}" in out.getvalue(), out.getvalue()
+    assert "the bot runs" not in out.getvalue()
 
 
 # ----------------------------------------------------------------------------------------------

@@ -35,6 +35,18 @@ COGS = (
 )
 Mode = Literal["run", "sync"]
 
+# The shutdown budget (the process must be gone within 10 s of SIGTERM; bot/__main__.py cuts the
+# whole teardown at 9 s): runners stop at once (at most 1 s), a Run already sent gets up to
+# RUN_GRACE_SECONDS for Wiro's answer and its saved task id (Wiro bills the task whether or not
+# we listen: this comes first), then the cards (1 s), background work (0.5 s), Discord (1 s).
+# A Run is a small JSON request (the first frame is uploaded before it), answered in well under
+# a second; the grace is for a slow Wiro or the multipart fallback.
+RUNNERS_STOP_SECONDS = 1.0
+RUN_GRACE_SECONDS = 6.0
+CARDS_FLUSH_SECONDS = 1.0
+BACKGROUND_STOP_SECONDS = 0.5
+DISCORD_CLOSE_SECONDS = 1.0
+
 
 def quiet_voice_warnings() -> None:
     """This bot never joins voice: skip discord.py's start-up warnings about voice libraries."""
@@ -231,14 +243,12 @@ class VideoBot(commands.Bot):
     async def shutdown(self) -> None:
         """Stop new jobs, save state, flush the cards, close Discord (bounded in time)."""
         log.info("shutting down: no new jobs; jobs in flight resume at the next start")
-        # Budget (the process must be gone within 10 s of SIGTERM): runners stop at once, Runs
-        # already sent get up to 4 s for Wiro's answer, cards 1.5 s, Discord 1.5 s.
-        await self.jobs.shutdown(timeout=1.0, submit_grace=4.0)
+        await self.jobs.shutdown(timeout=RUNNERS_STOP_SECONDS, submit_grace=RUN_GRACE_SECONDS)
         presenter = getattr(self, "presenter", None)
         if presenter is not None:
-            await presenter.close(timeout=1.5)
-        await self.background.cancel_all(timeout=0.5)
+            await presenter.close(timeout=CARDS_FLUSH_SECONDS)
+        await self.background.cancel_all(timeout=BACKGROUND_STOP_SECONDS)
         try:
-            await asyncio.wait_for(self.close(), timeout=1.5)
+            await asyncio.wait_for(self.close(), timeout=DISCORD_CLOSE_SECONDS)
         except TimeoutError:
             log.warning("Discord connection did not close in time")

@@ -3,6 +3,14 @@ stop it. A part of `JobService` (bot/jobs/service.py), which keeps the lifecycle
 
 A Run is never sent twice for the same job, except after Wiro's definite "concurrency limit"
 answer (code 96), which means the task was not created.
+
+The ambiguous window (a Run sent whose answer, the task id, is not stored yet) is kept small:
+the first frame is uploaded first (File/Upload, not billed, cancelled harmlessly by a stop),
+so the Run is a small JSON request; `run_sent_at` is stored (durably) just before the Run
+leaves, so a restart knows whether the Run may have reached Wiro; a shutdown waits for a Run in
+flight. Where the answer is lost all the same, the member is refunded and the server's budget
+and usage count the run's expected cost, because Wiro may run and bill the task
+(`_fail_ambiguous`).
 """
 
 from __future__ import annotations
@@ -66,6 +74,9 @@ class JobAtWiro:
         _stopping: set[int]
 
         def client_for(self, model: str) -> WiroClient: ...
+        async def expected_cost_usd(
+            self, resolution: str, duration: int, model: str = ...
+        ) -> float | None: ...
         async def _render(
             self,
             job: Job,
@@ -99,6 +110,7 @@ class JobAtWiro:
             JobState.SUBMITTING,
             stage=Stage.SUBMITTING,
             submit_attempts=job.submit_attempts + 1,
+            run_sent_at=None,  # this submission's Run has not left yet
         )
         if came_from_queue:
             # A new card already says "Sending to Wiro"; only a card that showed the local
@@ -109,13 +121,42 @@ class JobAtWiro:
             return await self._finish(
                 job, JobState.FAILED, "The first-frame image is no longer available."
             )
+        if frame is not None:
+            # Not billed, and a stop cancels it harmlessly: the Run has not left yet.
+            image_url = await self._upload_first_frame(job, frame)
+            fresh = await self.storage.get_job(job.id)
+            if fresh.cancelled_by is not None:
+                # Cancel was pressed while the image uploaded: no Run, nothing billed.
+                return await self._finish(fresh, JobState.CANCELLED, None)
+        else:
+            image_url = None
         # Once sent, a Run must be seen through to a saved answer: Wiro bills the task whether
         # or not we are still listening. Shielded from a shutdown, which waits for it.
-        submission = self._submissions.spawn(self._send_run(job, frame), name=f"run-{job.id}")
+        submission = self._submissions.spawn(
+            self._send_run(job, frame, image_url), name=f"run-{job.id}"
+        )
         return await asyncio.shield(submission)
 
-    async def _send_run(self, job: Job, frame: StoredFrame | None) -> Job:
+    async def _upload_first_frame(self, job: Job, frame: StoredFrame) -> str | None:
+        """The first frame's URL in Wiro's storage, or None to send its bytes in the Run."""
+        client = self.client_for(job.model)
+        if not client.uploads_first():
+            return None
+        try:
+            return await client.upload(
+                frame.data, filename=frame.filename, content_type=frame.content_type
+            )
+        except WiroError as exc:
+            job_logger(log, job.id).warning(
+                "File/Upload failed (%s); the image goes in the Run itself", exc
+            )
+            return None
+
+    async def _send_run(self, job: Job, frame: StoredFrame | None, image_url: str | None) -> Job:
         jlog = job_logger(log, job.id)
+        # Stored (durably) before the Run leaves: a restart that finds this job SUBMITTING
+        # knows from it whether Wiro may have a task for it.
+        job = await self.storage.update_job(job.id, run_sent_at=self.clock())
         try:
             accepted = await self.client_for(job.model).run(
                 # The camera moves go first, as one bracketed group (bot.camera), then the
@@ -124,7 +165,8 @@ class JobAtWiro:
                 resolution=job.resolution,
                 duration=job.duration,
                 prompt_optimizer=job.prompt_optimizer,
-                image=frame.data if frame else None,
+                image=frame.data if frame is not None and image_url is None else None,
+                image_url=image_url,
                 image_content_type=frame.content_type if frame else "image/png",
                 image_filename=frame.filename if frame else "first-frame.png",
             )
@@ -135,6 +177,12 @@ class JobAtWiro:
             job = await self.storage.transition(job.id, JobState.WAITING, stage=Stage.WAITING)
             await self._render(job)
             return job
+        except WiroTransportError as exc:
+            if not exc.maybe_submitted:
+                jlog.warning("the Run did not reach Wiro: %s", exc)
+                return await self._finish(job, JobState.FAILED, _run_failure_reason(exc))
+            jlog.warning("the Run's answer was lost (%s); Wiro may have its task", exc)
+            return await self._fail_ambiguous(job, _run_failure_reason(exc))
         except WiroError as exc:
             jlog.warning("Wiro refused the run: %s", exc)
             return await self._finish(job, JobState.FAILED, _run_failure_reason(exc))
@@ -153,6 +201,26 @@ class JobAtWiro:
         if fresh.cancelled_by is not None:
             self._stop_in_background(fresh)
         return fresh
+
+    async def _fail_ambiguous(self, job: Job, reason: str) -> Job:
+        """End a job whose Run may have reached Wiro although its answer (the task id) is lost.
+
+        Wiro may run and bill that task, and no call finds it without its id (Wiro documents
+        none; Task/List appears only in one client, with no documented answer to match a task
+        by). The member is refunded, since nothing can be delivered; the server's budget and
+        usage count the run's expected cost, marked as an estimate, so that spending is not
+        under-counted; the audit line says that Wiro may have billed it."""
+        cost = job.expected_cost_usd
+        if cost is None:
+            cost = await self.expected_cost_usd(job.resolution, job.duration, job.model)
+        job_logger(log, job.id).warning(
+            "Wiro may have billed a task the bot cannot follow; the budget counts %s",
+            f"${cost:.2f}" if cost is not None else "nothing (its price is unknown)",
+        )
+        fields: dict[str, object] = {"cost_is_estimate": True}
+        if cost is not None:
+            fields["total_cost_usd"] = cost
+        return await self._finish(job, JobState.FAILED, reason, **fields)
 
     async def _wait_turn(self, job: Job) -> Job:
         """Wait in the local queue until this job is first and Wiro may have a free slot."""

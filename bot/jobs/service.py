@@ -314,13 +314,20 @@ class JobService(JobAtWiro, JobDelivery, JobFollowUps):
             while not job.is_terminal:
                 if job.state in (JobState.PENDING, JobState.WAITING):
                     job = await self._submit(job)
+                elif job.state is JobState.SUBMITTING and job.run_sent_at is None:
+                    # Only after a restart, stopped before its Run left (while the first frame
+                    # was uploading): Wiro has no task for it, so sending the Run is safe.
+                    jlog.info("found before its Run was sent; sending it now")
+                    job = await self.storage.transition(
+                        job.id, JobState.WAITING, stage=Stage.WAITING
+                    )
                 elif job.state is JobState.SUBMITTING:
                     # Only after a restart: the Run may or may not have reached Wiro. Sending it
-                    # again could bill twice, so the member gets their credits back instead.
+                    # again could bill twice, so the member gets their credits back instead,
+                    # and the server's budget counts what Wiro may have billed.
                     jlog.warning("found mid-submission after a restart; not resubmitting")
-                    job = await self._finish(
+                    job = await self._fail_ambiguous(
                         job,
-                        JobState.FAILED,
                         "The bot restarted while sending this job to Wiro. It was not sent "
                         "again, to avoid paying twice.",
                     )
@@ -357,7 +364,8 @@ class JobService(JobAtWiro, JobDelivery, JobFollowUps):
     async def _after_unexpected_error(self, job_id: int) -> Job:
         """End a job an unexpected error interrupted, by what was already spent on it.
 
-        Before the Run: failed and refunded. While the task runs at Wiro: the task is stopped
+        Before the Run: failed and refunded (once the Run has left, with what Wiro may bill
+        counted, `_fail_ambiguous`). While the task runs at Wiro: the task is stopped
         first, so that nothing bills unseen (`_stop_after_fault`). After Wiro finished: the
         clip is paid for, so the member gets its link and the job is charged."""
         job = await self.storage.get_job(job_id)
@@ -367,6 +375,13 @@ class JobService(JobAtWiro, JobDelivery, JobFollowUps):
             return await self._link_after_fault(job)
         if job.state is JobState.RUNNING and job.wiro_task_id:
             return await self._stop_after_fault(job)
+        if job.state is JobState.SUBMITTING and job.run_sent_at is not None:
+            # The Run had left: Wiro may run and bill a task whose id was not stored.
+            return await self._fail_ambiguous(
+                job,
+                f"Something went wrong on our side (job {job_id}) while sending it to Wiro. It "
+                "was not sent again, to avoid paying twice. Your credits were refunded.",
+            )
         return await self._finish(
             job,
             JobState.FAILED,
@@ -507,7 +522,9 @@ class JobService(JobAtWiro, JobDelivery, JobFollowUps):
         """Stop taking jobs and stop the runners; their state is already saved.
 
         Runs already sent to Wiro get up to `submit_grace` seconds to be answered and saved,
-        so that a restart does not lose a task Wiro accepted (and bills)."""
+        so that a restart does not lose a task Wiro accepted (and bills). A first frame still
+        uploading is a runner's step and stops at once: its Run has not left, and the job is
+        sent at the next start."""
         self._accepting = False
         await self._tasks.cancel_all(timeout=timeout)
         # After the runners: a delivery may have started a decode until it stopped.

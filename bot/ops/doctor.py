@@ -90,9 +90,17 @@ class Checklist:
 
 
 async def check_database(settings: Settings, checklist: Checklist) -> None:
-    """Open (create, migrate) the database and check that it is writable."""
-    from storage.db import Database
+    """Open (create, migrate) the database and check that it is writable.
 
+    While a bot process runs on it (it holds the database's lock), only read it: migrating a
+    file under a running bot of another version could break that bot."""
+    from storage.db import Database
+    from storage.lock import ProcessLock
+
+    pid = ProcessLock(settings.database_path).holder()
+    if pid is not None:
+        await _check_database_in_use(settings, checklist, pid)
+        return
     db = Database(settings.database_path)
     try:
         async with asyncio.timeout(BUDGETS["Database"]):
@@ -121,6 +129,30 @@ async def check_database(settings: Settings, checklist: Checklist) -> None:
     finally:
         with contextlib.suppress(Exception):
             await db.close()
+
+
+async def _check_database_in_use(settings: Settings, checklist: Checklist, pid: int) -> None:
+    from storage.sqlite import read_schema_version
+
+    who = f"pid {pid}" if pid else "another process"
+    path = settings.database_path
+    try:
+        async with asyncio.timeout(BUDGETS["Database"]):
+            version = await asyncio.to_thread(read_schema_version, path)
+        if not os.access(path, os.W_OK):
+            raise PermissionError("the file is not writable by this user")
+    except Exception as exc:
+        checklist.add(
+            Check(
+                "Database",
+                False,
+                f"{path} (the bot runs on it: {who}): {exc or 'no answer (locked?)'}",
+                fix="make DATABASE_PATH point to a writable location (its folder is created)",
+            )
+        )
+        return
+    detail = f"{path} is writable, schema version {version}; the bot runs on it ({who})"
+    checklist.add(Check("Database", True, detail))
 
 
 async def check_disk(

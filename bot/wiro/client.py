@@ -70,6 +70,11 @@ MAX_REDIRECTS = 3
 # Tool/Detail is asked again in the background at this pace until it names the image field.
 SCHEMA_RETRY_SECONDS = 30.0
 SCHEMA_INLINE_TIMEOUT_SECONDS = 5.0  # one quick extra try before refusing an image run
+# After Wiro refuses File/Upload (a July 2026 repro saw "invalid-parameters" under signature auth),
+# image runs send their bytes in the Run itself for this long before File/Upload is tried again.
+UPLOAD_REFUSED_SECONDS = 15 * 60
+# Image field types a Run may name by URL (docs/wiro-protocol.md "Inputs").
+URL_FIELD_TYPES = frozenset({"fileinput", "combinefileinput"})
 # Kill takes either body; one official client sends a third. A refusal of one form tries the next.
 KILL_KEYS = ("taskid", "socketaccesstoken", "tasktoken")
 # Task/Detail's "no such task" wordings: code 1 "There is no task yet.", or "task-not-founded".
@@ -175,6 +180,7 @@ class WiroClient:
         # Clients for the other models of the same account (for_project), and this one's owner.
         self._siblings: dict[str, WiroClient] = {}
         self._parent: WiroClient | None = None
+        self._uploads_refused_until = 0.0  # loop time; see UPLOAD_REFUSED_SECONDS
 
     def __repr__(self) -> str:
         return f"WiroClient(api_base={self.api_base!r}, signed={self._api_key is not None})"
@@ -424,6 +430,47 @@ class WiroClient:
         )
         return self.tool
 
+    def uploads_first(self) -> bool:
+        """Whether an image run should upload its first frame before the Run (see `upload`).
+
+        Not while Wiro's last File/Upload refusal is recent, not before Tool/Detail named the
+        image field (`run` asks it once more, with the bytes), and not for a field type that
+        Wiro's docs do not say takes a URL (multifileinput)."""
+        refused_until = (self._parent or self)._uploads_refused_until  # one account, one answer
+        return self._url_field() and asyncio.get_running_loop().time() >= refused_until
+
+    def _url_field(self) -> bool:
+        return not self.tool.from_fallback and self.tool.image_field_type in URL_FIELD_TYPES
+
+    async def upload(self, data: bytes, *, filename: str, content_type: str) -> str:
+        """Put a file in Wiro's storage (File/Upload) and return its URL, for a Run to name.
+
+        Not billed, so it is retried like a read. Uploading the first frame first keeps the
+        Run itself small (a JSON body, sub-second), which shrinks the window in which a crash
+        or a stop leaves a task at Wiro whose id the bot never learned. A refusal by Wiro (not
+        a broken connection) turns uploads off for UPLOAD_REFUSED_SECONDS; the caller then
+        sends the bytes in the Run, as before (and only for that job after an outage)."""
+        try:
+            body = await self._request(
+                "/File/Upload", form=[("file", data, filename, content_type)], retry=True
+            )
+        except (WiroTransportError, WiroRateLimited):
+            raise
+        except WiroError as exc:
+            if exc.status is None or exc.status < 500:  # Wiro's answer, not a passing outage
+                owner = self._parent or self
+                owner._uploads_refused_until = (
+                    asyncio.get_running_loop().time() + UPLOAD_REFUSED_SECONDS
+                )
+            raise
+        items = body.get("list")
+        first = items[0] if isinstance(items, list) and items else None
+        url = loose_str(first.get("url")) if isinstance(first, dict) else ""
+        if not url:
+            raise WiroServerError("File/Upload answered without a file URL", status=200)
+        log.info("uploaded %s (%d bytes) to Wiro's storage", filename, len(data))
+        return url
+
     async def run(
         self,
         *,
@@ -434,16 +481,23 @@ class WiroClient:
         image: bytes | None = None,
         image_filename: str = "first-frame.png",
         image_content_type: str = "image/png",
+        image_url: str | None = None,
     ) -> RunAccepted:
-        """Submit one run (billed; never retried) and return its task id and token."""
-        fields = {
+        """Submit one run (billed; never retried) and return its task id and token.
+
+        The first frame goes either as bytes (`image`, a multipart Run) or as the URL of a file
+        already uploaded (`image_url`, from `upload`: a small JSON Run)."""
+        if image is not None and image_url is not None:
+            raise ValueError("run() takes the image as bytes or as a URL, not both")
+        fields: dict[str, Any] = {
             "prompt": prompt,
             "resolution": resolution,
             "duration": str(duration),
             "promptOptimizer": "true" if prompt_optimizer else "false",
         }
         path = f"/Run/{self.owner}/{self.project}"
-        if image is not None and self.tool.from_fallback:
+        has_image = image is not None or image_url is not None
+        if has_image and self.tool.from_fallback:
             # Never spend on a guess: a wrong field name may be ignored by Wiro, which then
             # bills a text-only clip (docs/wiro-protocol.md "Inputs"). One quick try, then no.
             with contextlib.suppress(TimeoutError, WiroError):
@@ -454,7 +508,14 @@ class WiroClient:
                 raise WiroSchemaUnavailable(
                     "Wiro's model details could not be read, so image runs are paused"
                 )
-        if image is None:
+        if image_url is not None:
+            field_id, field_type = self.tool.image_field_id, self.tool.image_field_type
+            if field_type == "combinefileinput":
+                fields[field_id] = [image_url]  # files and URLs share the one field
+            else:
+                fields[field_id], fields[field_id + "Url"] = "", image_url
+            body = await self._request(path, fields, retry=False)
+        elif image is None:
             body = await self._request(path, fields, retry=False)
         else:
             form: list[FormField] = [(k, v, None, None) for k, v in fields.items()]
@@ -477,7 +538,7 @@ class WiroClient:
             resolution,
             duration,
         )
-        if image is not None:
+        if has_image:
             self._image_runs[accepted.task_id] = self.tool.image_field_id
         return accepted
 

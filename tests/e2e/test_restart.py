@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import re
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -9,6 +13,7 @@ import pytest
 
 from bot.wiro.simulator.server import TaskScript
 from tests.e2e.conftest import Stack, fake_clip, running_stack
+from tests.e2e.harness import BotProcess
 
 
 @pytest.fixture
@@ -76,3 +81,88 @@ async def test_sigterm_exits_promptly_and_the_job_resumes(stack: Stack) -> None:
     assert stack.accepted_runs() == 1
     await stack.bot.terminate()  # once it has exited, a second delivery would be here
     assert len(stack.clip_messages(run.job_id)) == 1
+
+
+async def test_a_second_bot_process_on_the_same_database_exits_2_and_the_first_runs_on(
+    stack: Stack,
+) -> None:
+    first = stack.bot
+    assert first is not None and first.proc is not None
+    member = stack.member("undisturbed")
+    stack.sim.script_next(TaskScript(generate=3, clip=fake_clip(50_000)))
+    run = await stack.video("made while a second process tries", user=member)
+    assert run.card is not None and run.job_id is not None
+
+    # A second `python -m bot` (a container started by mistake, an overlapping deploy).
+    second = BotProcess("bot", env=stack.env(), cwd=stack.tmp)
+    stack.processes.append(second)
+    await second.start()
+    code = await asyncio.wait_for(second.proc.wait(), 10)  # type: ignore[union-attr]
+    await second.wait_for_line("another bot process", 5)
+    assert code == 2, second.output
+    (line,) = [line for line in second.lines if "ERROR" in line]
+    assert f"pid {first.proc.pid}" in line and "DATABASE_PATH" in line, line
+    assert "database" not in second.output.replace(line, "")  # it never opened the file
+
+    # The first one is unharmed: its job ends with the clip, once, and nothing was resumed.
+    message = await stack.wait_clip(run.job_id, timeout=20)
+    assert message.attachments
+    assert await stack.wait_final(run.card) == "✅ Video ready"
+    assert first.returncode is None
+    assert stack.accepted_runs() == 1
+    assert "resum" not in second.output
+
+
+async def test_sigterm_during_a_slow_run_waits_for_its_answer_and_keeps_the_task(
+    stack: Stack,
+) -> None:
+    member = stack.member("slow-link")
+    clip = fake_clip(40_000)
+    stack.sim.script_next(TaskScript(generate=2, clip=clip))
+    stack.sim.run_delay = 5.0  # Wiro takes this long to answer the Run (the task exists already)
+    inter = await stack.dd.slash("video", {"prompt": "sent just before a deploy"}, user=member)
+    await stack.dd.wait_for(lambda: stack.sim.runs or None, 15)  # the Run is out
+    assert stack.bot is not None
+    code, seconds = await stack.bot.terminate(timeout=15)
+    assert code == 0 and seconds < 10, (code, seconds)
+    stack.sim.run_delay = 0.0
+    job_id = int(re.search(r"job (\d+)", await stack.answer(inter)).group(1))  # type: ignore[union-attr]
+    with contextlib.closing(sqlite3.connect(stack.tmp / "bot.sqlite3")) as conn:
+        state, task_id = conn.execute(
+            "SELECT state, wiro_task_id FROM jobs WHERE id = ?", [job_id]
+        ).fetchone()
+    assert (state, task_id) == ("running", stack.sim.runs[0].task_id)  # saved before the exit
+
+    await stack.start_bot()
+    message = await stack.wait_clip(job_id, timeout=20)
+    assert stack.dd.blob(message.attachments[0]["url"]) == clip
+    assert stack.accepted_runs() == 1
+
+
+async def test_sigkill_while_a_run_is_out_refunds_and_counts_what_wiro_may_bill(
+    stack: Stack,
+) -> None:
+    audit = stack.channel("queue")
+    assert "Every finished job" in await stack.admin("audit channel", {"channel": audit.id})
+    member = stack.member("unlucky")
+    stack.sim.run_delay = 5.0  # Wiro made the task; its answer never reaches this process
+    run = await stack.video("killed mid-Run", user=member)
+    assert run.card is not None and run.job_id is not None
+    await stack.dd.wait_for(lambda: stack.sim.runs or None, 15)
+    assert stack.bot is not None
+    await stack.bot.kill()
+    stack.sim.run_delay = 0.0
+
+    await stack.start_bot()
+    assert await stack.wait_final(run.card) == "❌ Video failed"
+    line = await stack.dd.wait_for(
+        lambda: next(
+            (m.content for m in stack.dd.messages_in(audit) if "killed mid-Run" in m.content), None
+        ),
+        10,
+    )
+    assert "may have been billed by Wiro" in line and "$0.28 expected" in line, line
+    assert "1 credit refunded" in line, line
+    usage = await stack.admin("usage", {"user": member.user.id})
+    assert "$0.28" in usage and "0 credits" in usage, usage
+    assert stack.accepted_runs() == 1 and len(stack.sim.runs) == 1  # never sent twice

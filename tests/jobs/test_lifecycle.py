@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.jobs.contracts import ChannelNotAllowed, LimitReached, Refused
+from bot.jobs.contracts import ChannelNotAllowed, LimitReached, Refused, utcnow
 from bot.jobs.service import JobService
 from bot.wiro.client import WiroClient
 from bot.wiro.simulator.server import TaskScript, WiroSimulator
@@ -342,7 +342,7 @@ async def test_restart_mid_submission_fails_without_resubmitting(
     runs_before = len(sim.runs)
     await service.shutdown(timeout=2)
 
-    pending = await _forge_state(db, JobState.SUBMITTING)
+    pending = await _forge_state(db, JobState.SUBMITTING, run_sent_at=utcnow())
     resumed = make_service()
     await resumed.resume_all()
     done = await wait_terminal(db, pending)

@@ -102,8 +102,11 @@ async def test_pragmas_on_the_connection(db: Database) -> None:
         )
 
     journal, synchronous, foreign_keys, busy = await db._run(read)
-    assert (journal, synchronous, foreign_keys) == ("wal", 1, 1)  # 1 = NORMAL
+    # 2 = FULL: every commit (the one that stores a Wiro task id, a charge, a refund) is fsynced
+    # before it returns, so a power cut cannot take it back; NORMAL (1) could.
+    assert (journal, synchronous, foreign_keys) == ("wal", 2, 1)
     assert busy >= 1000
+    assert await db.durability() == ("wal", "FULL")
 
 
 async def test_close_checkpoints_the_wal(db_path: Path) -> None:
@@ -194,3 +197,26 @@ async def test_four_connections_opening_a_new_file_at_once_migrate_once(tmp_path
         assert applied(path) == migrations.migration_names()
     finally:
         await asyncio.gather(*(d.close() for d in dbs))
+
+
+async def test_a_job_an_older_bot_left_mid_submission_is_never_sent_again(tmp_path: Path) -> None:
+    """0009 adds run_sent_at; a job found SUBMITTING without it would be sent to Wiro again. A
+    job an older bot left SUBMITTING may have reached Wiro, so the upgrade marks it as sent."""
+    path = tmp_path / "older.sqlite3"
+    conn = sqlite3.connect(path, isolation_level=None)
+    before = migrations.migration_names().index("0009_run_window")
+    migrations.migrate(SqliteUtilsDatabase(conn, execute_plugins=False), target=before)
+    ts = "2026-01-02T03:04:05.000000+00:00"
+    for state in ("submitting", "running"):
+        conn.execute(
+            "INSERT INTO jobs (guild_id, channel_id, user_id, prompt, resolution, duration,"
+            " prompt_optimizer, credits, state, stage, created_at, updated_at)"
+            " VALUES (?, 5, ?, 'p', '768P', 6, 1, 1, ?, 'submitting', ?, ?)",
+            [GUILD, USER, state, ts, ts],
+        )
+    conn.close()
+    async with Database(path) as db:
+        submitting, running = await db.get_job(1), await db.get_job(2)
+    assert submitting.state is JobState.SUBMITTING
+    assert submitting.run_sent_at == submitting.updated_at
+    assert running.run_sent_at is None and not running.cost_is_estimate

@@ -119,7 +119,7 @@ def test_cheapest_setting_follows_wiro_prices():
 def test_fixture_checks_out():
     records = load_trace(FIXTURE)
     verdicts = check_assumptions(records, ("wiro.ai",))
-    assert [v.number for v in verdicts] == list(range(1, 26))
+    assert [v.number for v in verdicts] == list(range(1, 27))
     assert [v for v in verdicts if v.mark == "✗"] == []
     assert run_cost(records) == 0.28
     assert Trace(records).final is not None
@@ -128,7 +128,7 @@ def test_fixture_checks_out():
 def test_a_broken_record_says_not_seen_instead_of_crashing():
     verdicts = check_assumptions([{"kind": "rest", "path": "/Task/Detail", "body": 5}], ())
     assert {v.mark for v in verdicts} <= {"not seen", "✗"}
-    assert len(verdicts) == 25
+    assert len(verdicts) == 26
 
 
 @pytest.mark.parametrize("path", TRACES, ids=[p.name for p in TRACES])
@@ -205,6 +205,24 @@ async def test_live_run_follows_a_task_error_and_reports_it_interim(
     assert "(Wiro is retrying)" in out.getvalue()
     verdict = {v.number: v for v in check_assumptions(recorder.records, (sim.output_host,))}
     assert verdict[23].mark == "✓"
+
+
+@pytest.mark.parametrize("refusal", [None, "invalid-parameters"])
+async def test_live_run_probes_file_upload_and_says_whether_it_works(
+    sim: WiroSimulator, make_client: MakeClient, refusal: str | None
+):
+    sim.upload_refusal = refusal  # the July 2026 repro: refused under signature auth
+    wiro = await make_client(sim)
+    recorder = TraceRecorder()
+    wiro.trace = recorder
+    await live_run(wiro, recorder, io.StringIO(), timeout_seconds=10, confirm=lambda q: True)
+    assert len([r for r in sim.runs if r.task_id]) == 1  # the upload is no second run
+    verdict = {v.number: v for v in check_assumptions(recorder.records, (sim.output_host,))}
+    if refusal is None:
+        assert verdict[26].mark == "✓" and sim.uploads
+    else:
+        assert verdict[26].mark == "✗" and "invalid-parameters" in verdict[26].detail
+        assert "Run itself" in verdict[26].fix
 
 
 def test_settings_type_is_what_the_doctor_passes():

@@ -12,6 +12,7 @@ from bot.wiro.client import WiroClient
 from bot.wiro.errors import (
     WiroAuthError,
     WiroConcurrencyLimit,
+    WiroError,
     WiroInsufficientBalance,
     WiroRateLimited,
     WiroServerError,
@@ -118,6 +119,65 @@ async def test_run_multipart_fileinput_sends_empty_url_twin(sim: WiroSimulator, 
     run = sim.runs[-1]
     assert run.image_field == "inputImageFirst"
     assert run.fields["inputImageFirstUrl"] == ""
+
+
+# --- File/Upload, then a Run that names the file by URL (a small JSON body) ------------------
+async def test_upload_returns_the_file_url_and_the_run_names_it(
+    sim: WiroSimulator, client: WiroClient
+):
+    image = png()
+    assert client.uploads_first()
+    url = await client.upload(image, filename="frame.png", content_type="image/png")
+    assert url in sim.uploads and sim.uploads[url].data == image
+    assert count(sim, "/Run") == 0  # an upload is not a Run: nothing is billed yet
+    await submit(client, image_url=url)
+    run = sim.runs[-1]
+    assert run.content_type == "json"
+    assert (run.image, run.image_field, run.image_url) == (image, "inputImage", url)
+    (_, body) = [r for r in sim.requests if r[0].startswith("/Run")][-1]
+    assert body["inputImage"] == [url]  # combinefileinput: URLs go in the one field
+    assert await client.detail(task_id=run.task_id or "") is not None
+
+
+async def test_a_fileinput_run_names_the_url_in_the_url_twin(sim: WiroSimulator, make_client):
+    sim.image_field_id, sim.image_field_type = "inputImageFirst", "fileinput"
+    wiro = await make_client(sim)
+    url = await wiro.upload(png(), filename="frame.png", content_type="image/png")
+    await submit(wiro, image_url=url)
+    (_, body) = [r for r in sim.requests if r[0].startswith("/Run")][-1]
+    assert (body["inputImageFirst"], body["inputImageFirstUrl"]) == ("", url)
+    assert sim.runs[-1].image_field == "inputImageFirst"
+
+
+async def test_uploads_are_not_used_for_a_field_without_urls_or_an_unknown_schema(
+    sim: WiroSimulator, make_client
+):
+    sim.image_field_id, sim.image_field_type = "inputImages", "multifileinput"
+    assert not (await make_client(sim)).uploads_first()
+    sim.inject("/Tool/Detail", 503, count=3)
+    assert not (await make_client(sim)).uploads_first()  # run() asks Tool/Detail again first
+
+
+async def test_a_refused_upload_turns_uploads_off_for_a_while_a_broken_one_does_not(
+    sim: WiroSimulator, client: WiroClient
+):
+    sim.inject("/File/Upload", "disconnect", count=3)
+    with pytest.raises(WiroTransportError):
+        await client.upload(png(), filename="f.png", content_type="image/png")
+    sim.inject("/File/Upload", 503, count=3)
+    with pytest.raises(WiroServerError):
+        await client.upload(png(), filename="f.png", content_type="image/png")
+    assert client.uploads_first()  # the network or an outage, not Wiro's answer
+    sim.upload_refusal = "invalid-parameters"
+    with pytest.raises(WiroError):
+        await client.upload(png(), filename="f.png", content_type="image/png")
+    assert not client.uploads_first()
+    assert not client.for_project("hailuo-2-3-fast").uploads_first()  # the same account
+
+
+async def test_run_takes_the_image_as_bytes_or_as_a_url_not_both(client: WiroClient):
+    with pytest.raises(ValueError, match="not both"):
+        await submit(client, image=png(), image_url="https://cdn1.wiro.ai/x.png")
 
 
 async def test_run_rejects_1080p_10s_as_validation(sim: WiroSimulator, client: WiroClient):

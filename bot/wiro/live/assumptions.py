@@ -448,6 +448,27 @@ def _http_200(t: Trace, hosts: tuple[str, ...]) -> tuple[Mark, str, str]:
     return "✗", listed, "see client._error_for: each status must map to the right error"
 
 
+def _file_upload(t: Trace, hosts: tuple[str, ...]) -> tuple[Mark, str, str]:
+    probe = t.probe("/File/Upload")
+    if probe is None:
+        return "not seen", "", ""
+    body = probe.get("body")
+    if not isinstance(body, dict):
+        return "not seen", f"no answer ({probe.get('error') or probe.get('status')})", ""
+    items = body.get("list")
+    first = items[0] if isinstance(items, list) and items else None
+    url = loose_str(first.get("url")) if isinstance(first, dict) else ""
+    if loose_bool(body.get("result")) and url:
+        return "✓", f"list[0].url on {url.split('/')[2] if '://' in url else url}", ""
+    code, message = _first_error(probe)
+    return (
+        "✗",
+        f"code {code} {message!r}" if message else f"no file URL in {sorted(body)}",
+        "nothing breaks: image runs send the image in the Run itself (a slower Run, a wider "
+        "window for a stop to lose its answer); report this answer",
+    )
+
+
 # (number, the assumption, its check); numbers match docs/wiro-assumptions.md "Still guesses".
 CHECKS: list[tuple[int, str, Check]] = [
     (1, "Millisecond nonces are accepted", _nonce),
@@ -475,6 +496,7 @@ CHECKS: list[tuple[int, str, Check]] = [
     (23, "task_error is interim (the task goes on)", _task_error),
     (24, "One socket stays up through a run", _socket_stable),
     (25, "Answers come as HTTP 200 envelopes", _http_200),
+    (26, "File/Upload takes a signed upload, answers list[0].url", _file_upload),
 ]
 
 

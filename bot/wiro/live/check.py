@@ -14,6 +14,7 @@ the probe, the download) and the report; the checks and their table (`Trace`, `C
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import sys
@@ -56,6 +57,10 @@ __all__ = [
 
 HARMLESS_PROMPT = "White clouds drifting slowly over green hills on a calm sunny day"
 MAX_DOWNLOAD_BYTES = 500 * 1024 * 1024
+# An 8×8 PNG for the File/Upload probe (uploads are not billed).
+PROBE_IMAGE = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAIAAABLbSncAAAAFElEQVR4nGOs2PKBARtgwio6aCUAqEcCLBDatZcAAAAASUVORK5CYII="
+)
 TOKEN_KEYS = ("socketaccesstoken", "tasktoken")
 # Keys whose values identify the Wiro account or grant access: never written to the file.
 PRIVATE_KEYS = ("uuid", "accesskey", "projectid", "guestid", "x-api-key", "x-signature")
@@ -207,7 +212,8 @@ async def _fetch(wiro: WiroClient, recorder: TraceRecorder, url: str) -> None:
 
 
 async def _probe(wiro: WiroClient, recorder: TraceRecorder, accepted: RunAccepted) -> None:
-    """Ask questions whose answers cost nothing: an unknown task, stop bodies on a done task."""
+    """Ask questions whose answers cost nothing: an unknown task, stop bodies on a done task,
+    an upload of a tiny image (File/Upload is not billed; the bot uploads first frames)."""
     original = wiro.trace
 
     def marked(record: dict[str, Any]) -> None:
@@ -222,6 +228,8 @@ async def _probe(wiro: WiroClient, recorder: TraceRecorder, accepted: RunAccepte
             await wiro.cancel(accepted.task_id)
         with contextlib.suppress(WiroError):
             await wiro._stop_call("/Task/Kill", accepted.task_id, {"taskid": accepted.task_id})
+        with contextlib.suppress(WiroError):
+            await wiro.upload(PROBE_IMAGE, filename="doctor-probe.png", content_type="image/png")
     finally:
         wiro.trace = original
 

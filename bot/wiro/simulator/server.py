@@ -46,6 +46,7 @@ from bot.wiro.simulator.tasks import (
     SimTask,
     TaskScript,
     Timings,
+    Upload,
     WsMode,
     drive,
     malformed_burst,
@@ -67,6 +68,7 @@ __all__ = [
     "SimTask",
     "TaskScript",
     "Timings",
+    "Upload",
     "WiroSimulator",
     "WsMode",
 ]
@@ -138,6 +140,14 @@ class WiroSimulator:
             for r, d, p in (("768P", "6", 0.19), ("768P", "10", 0.32), ("1080P", "6", 0.33))
         ]
         self.runs: list[RecordedRun] = []
+        # File/Upload: what was uploaded, by URL (a Run may name one instead of sending bytes).
+        self.uploads: dict[str, Upload] = {}
+        # File/Upload refuses with this message (code 0), as a July 2026 repro saw it under
+        # signature auth ("invalid-parameters"); None: uploads work.
+        self.upload_refusal: str | None = None
+        # Seconds a Run takes to answer, after the task was created (a slow link, a large body):
+        # a client that stops waiting still leaves a task that runs and bills.
+        self.run_delay = 0.0
         self.requests: list[tuple[str, Any]] = []
         # (monotonic time, frame) of every task frame sent, for the benchmark.
         self.frames_sent: list[tuple[float, dict[str, Any]]] = []
@@ -169,6 +179,7 @@ class WiroSimulator:
         app.router.add_post("/v1/Task/Cancel", self._cancel)
         app.router.add_post("/v1/Task/Kill", self._kill)
         app.router.add_post("/v1/Tool/Detail", self._tool_detail)
+        app.router.add_post("/v1/File/Upload", self._upload)
         app.router.add_get("/v1/socket", self._socket)
         app.router.add_get("/files/{task_id}/{name}", self._file)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
@@ -325,6 +336,7 @@ class WiroSimulator:
         for name, data, filename, ctype in body["files"]:
             record.image, record.image_field = data, name
             record.image_filename, record.image_content_type = filename, ctype
+        self._take_uploaded_image(record, self._json_of(request))
         self.runs.append(record)
         if body["json"] is None and not body["multipart"]:
             return self._envelope_error(0, "Request parameters are invalid.")
@@ -364,10 +376,49 @@ class WiroSimulator:
         task.runner = asyncio.get_running_loop().create_task(
             drive(self, task, record), name=f"sim-task-{task_id}"
         )
+        if self.run_delay > 0:
+            await asyncio.sleep(self.run_delay)
         ids = {"taskid": task_id, "socketaccesstoken": token}
         if "nested_run" in self.contradict:
             return web.json_response({"result": True, "errors": [], "data": ids})
         return web.json_response({"result": True, "errors": [], **ids})
+
+    def _take_uploaded_image(self, record: RecordedRun, data: dict[str, Any]) -> None:
+        """A Run that names an uploaded file by URL: `{id: [url]}` (combinefileinput) or
+        `{id}Url: url` (fileinput). Wiro fetches it; here it is looked up among the uploads."""
+        for key, value in data.items():
+            for candidate in value if isinstance(value, list) else [value]:
+                upload = self.uploads.get(candidate) if isinstance(candidate, str) else None
+                if upload is None:
+                    continue
+                field_name = key[: -len("Url")] if key.endswith("Url") else key
+                record.image, record.image_field = upload.data, field_name
+                record.image_filename = upload.filename
+                record.image_content_type = upload.content_type
+                record.image_url = upload.url
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        body = request[_BODY]
+        files = [f for f in body["files"] if f[0] == "file"]
+        if not body["multipart"] or not files:
+            return self._envelope_error(0, "Request files [file] required")
+        if self.upload_refusal is not None:
+            return self._envelope_error(0, self.upload_refusal)
+        _, data, filename, ctype = files[0]
+        file_id = secrets.token_hex(16)
+        url = f"http://{self._host}:{self._port}/uploads/{file_id}/{filename}"
+        self.uploads[url] = Upload(data=data, filename=filename, content_type=ctype, url=url)
+        entry = {
+            "id": file_id,
+            "name": filename,
+            "contenttype": ctype,
+            "size": str(len(data)),
+            "parentid": "0",
+            "url": url,
+            "addedtime": str(int(time.time())),
+            "accesskey": secrets.token_hex(8),
+        }
+        return web.json_response({"result": True, "errors": [], "list": [entry]})
 
     def _find(self, data: dict[str, Any]) -> SimTask | None:
         token = data.get("tasktoken") or data.get("socketaccesstoken")

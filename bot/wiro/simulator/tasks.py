@@ -122,7 +122,18 @@ class RecordedRun:
     image_field: str | None = None
     image_filename: str | None = None
     image_content_type: str | None = None
+    image_url: str | None = None  # the File/Upload URL the Run named instead of sending bytes
     task_id: str | None = None
+
+
+@dataclass
+class Upload:
+    """One file the simulator received through File/Upload."""
+
+    data: bytes
+    filename: str
+    content_type: str
+    url: str
 
 
 @dataclass
