@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Literal, Protocol
 
 from storage.approvals import Hold
@@ -196,6 +197,13 @@ class Storage(Protocol):
     async def delete_frame(self, job_id: int, *, keep_for_reroll: bool = False) -> None:
         """Drop a finished job's frame, or keep it FRAME_KEEP longer for a re-roll; either way
         frames whose keep time ran out are removed."""
+
+    @property
+    def frames_dir(self) -> Path:
+        """Where the first-frame images' files are (counted under the kept media's size cap)."""
+
+    async def frames_in_use(self) -> frozenset[Path]:
+        """The files of frames that jobs in flight still need (never evicted by the size cap)."""
 
     # --- ledger ----------------------------------------------------------------------------
     async def charge(self, job_id: int, *, total_cost_usd: float | None = None) -> bool:

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 
 from sqlite_utils import Database as SqliteUtilsDatabase
 from sqlite_utils.migrations import Migrations
+
+from storage.frame_files import frames_dir_for, write_frame
 
 log = logging.getLogger(__name__)
 
@@ -293,6 +296,21 @@ def m0007_delivery_outage(db: SqliteUtilsDatabase) -> None:
     # When Discord first refused a job's clip: DELIVERY_RETRY_MINUTES counts from it, also
     # after a restart (before, each start of the bot began a new window).
     db.execute("ALTER TABLE jobs ADD COLUMN delivery_unavailable_since TEXT")
+
+
+@_migration("0008_frames_to_files")
+def m0008_frames_to_files(db: SqliteUtilsDatabase) -> None:
+    # First-frame images leave the database for files beside it (storage/frame_files.py): a
+    # week of 20 MB images made the file grow by gigabytes it never gave back. Each image is
+    # written out (one row in memory at a time), then the column goes; the free pages are given
+    # back by the VACUUM that switches the file to auto_vacuum=INCREMENTAL when it is opened.
+    # A crash before the commit leaves files that the next attempt writes again.
+    main = next((row[2] for row in db.execute("PRAGMA database_list") if row[1] == "main"), "")
+    if main:
+        directory = frames_dir_for(Path(main))
+        for job_id, data in db.conn.execute("SELECT job_id, data FROM frames"):
+            write_frame(directory, job_id, bytes(data))
+    db.execute("ALTER TABLE frames DROP COLUMN data")
 
 
 @_migration("0009_run_window")

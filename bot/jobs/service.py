@@ -32,6 +32,7 @@ from bot.background import BackgroundTasks
 from bot.catalogue import DEFAULT_MODEL, MODELS, get_model
 from bot.governance.admission import (
     Admission,
+    FreeSpaceFloor,
     normalise_prompt,
 )
 from bot.jobs.at_wiro import JobAtWiro
@@ -55,7 +56,7 @@ from bot.jobs.followups import (
 )
 from bot.jobs.local_queue import LocalQueue
 from bot.logs import current_job, job_logger
-from bot.media.images import FirstFrame
+from bot.media.images import FirstFrame, ImageSlots
 from bot.media.video import VideoWorker
 from bot.media.video.last_frames import LastFrames
 from bot.media.video.store import ClipStore
@@ -96,6 +97,7 @@ class JobService(JobAtWiro, JobDelivery, JobFollowUps):
         video: VideoWorker | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        disk: FreeSpaceFloor | None = None,
     ) -> None:
         # `clock` is wall time (windows, deadlines, what cards show); `monotonic` measures
         # intervals (the local queue's busy hold, ETA cache). Tests inject both.
@@ -110,10 +112,23 @@ class JobService(JobAtWiro, JobDelivery, JobFollowUps):
         # every entry point (/video, Re-roll, the studio's) is held the same way.
         self.gate: ApprovalGate | None = None
         self.sleep = sleep  # waits between delivery retries (tests advance their clock instead)
-        self.clips = ClipStore(config.clips_dir or config.work_dir / "clips")
+        self.clips = ClipStore(
+            config.clips_dir or config.work_dir / "clips",
+            cap_bytes=config.clip_store_bytes,
+            frames_dir=storage.frames_dir,  # first-frame images count under the same cap
+            frames_in_use=storage.frames_in_use,
+        )
+        # Reading members' images: one per member, two downloads and one decode at a time
+        # (bot.media.images.ImageSlots).
+        self.images = ImageSlots()
+        # Below the free-space floor (MIN_FREE_DISK_MB, `bot.ops.disk`, built by the app), new
+        # jobs are refused at the early check; without one, never.
+        self.disk = disk
         # Each kept clip's last frame (an Extend's first frame), decoded in the background.
         self.last_frames = LastFrames(self.clips, self.video)
-        self.admission = Admission(storage=storage, wiro=wiro, config=config, clock=clock)
+        self.admission = Admission(
+            storage=storage, wiro=wiro, config=config, clock=clock, disk=self.disk
+        )
         self.queue = LocalQueue(
             storage, busy_retry_seconds=config.busy_retry_seconds, monotonic=monotonic
         )

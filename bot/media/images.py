@@ -25,16 +25,23 @@ What the check decides, and why (README, Members' commands; Wiro's input limits)
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
+import ctypes.util
+import functools
 import hashlib
 import io
 import logging
 import threading
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypeVar, cast
 
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # Hailuo's limits for the frame it is sent.
 MAX_IMAGE_BYTES: Final = 20 * 1024 * 1024
@@ -43,8 +50,16 @@ MIN_SHORT_SIDE: Final = 300
 # saved as PNG stays below it; anything bigger is refused before it is downloaded.
 MAX_SOURCE_BYTES: Final = 50 * 1024 * 1024
 # Far above any first frame worth sending (a 48 MP phone photo fits), far below what would let one
-# upload eat the memory of a small VPS: 50 MP of RGBA is 200 MB once decoded.
+# upload eat the memory of a small VPS: 50 MP of RGBA is 200 MB once decoded. A JPEG that large
+# is decoded at a reduced scale (`Image.draft`), to at most FIX_PIXELS.
 MAX_PIXELS: Final = 50_000_000
+# Other formats cannot be decoded at a reduced scale: every pixel takes 4 bytes in memory (1 for
+# palette and greyscale images, which are then converted). 20 MP is 80 MB decoded, so that the two
+# decodes allowed at once (`ImageSlots`) stay within a small VPS's memory; a 6K screenshot fits.
+MAX_DECODE_PIXELS: Final = 20_000_000
+# A JPEG that needs a fix is decoded at 1/2, 1/4 or 1/8 scale until it has at most this many
+# pixels (about 4600×3450), still far more than a 1080P clip shows.
+FIX_PIXELS: Final = 16_000_000
 
 # Pillow formats read in-process, stills and animations. Not EPS (it runs Ghostscript), nor the
 # formats Pillow only identifies (MPEG, WMF stubs, scientific containers).
@@ -85,8 +100,10 @@ _JPEG_QUALITIES: Final = (92, 85, 75)
 _SHRINK_QUALITY: Final = 85
 _MAX_SHRINKS: Final = 6
 
-# Each decode may hold up to a few hundred MB at MAX_PIXELS; bound how many run at once.
-_DECODE_SLOTS = threading.BoundedSemaphore(2)
+# Each decode may hold up to about 100 MB: one at a time in the whole process, also for callers
+# that do not take an `ImageSlots` turn first (Re-roll's check of a stored frame, the card's and
+# the review's thumbnails), which then wait in their thread.
+_DECODE_SLOTS = threading.BoundedSemaphore(1)
 
 
 class ImageRejected(ValueError):
@@ -95,6 +112,115 @@ class ImageRejected(ValueError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class ImageBusy(ImageRejected):
+    """No slot to read the image now (the member already has one being read, or the bot is
+    busy reading others' for too long); nothing was downloaded or spent."""
+
+
+# Per member: one image at a time (a second /video or Animate while the first image is still
+# being read is almost always a double submit). For the whole bot: two downloads at a time (each
+# holds up to 50 MB, twice while aiohttp joins the body) and one decode (about 100 MB at the
+# pixel limits above: one CPU core of a small VPS does it in a second or two). Everyone else
+# waits holding nothing, up to a bound. Together: a 1 GB VPS never swaps for a burst of images.
+IMAGES_PER_MEMBER: Final = 1
+DOWNLOADS_AT_ONCE: Final = 2
+DECODES_AT_ONCE: Final = 1
+IMAGE_WAIT_SECONDS: Final = 60.0
+
+MEMBER_BUSY: Final = (
+    "You already have an image being checked; try again in a moment. Nothing was spent."
+)
+BOT_BUSY: Final = (
+    "The bot is busy checking other members' images; try again in a minute. Nothing was spent."
+)
+
+
+class ImageSlots:
+    """Who may download and decode an image now: a slot is taken before the download starts
+    (`slot`), and a decode turn before any worker thread (`check`, `thumbnail`), so a burst of
+    large images never holds more than two downloads and one decode."""
+
+    def __init__(
+        self,
+        *,
+        per_member: int = IMAGES_PER_MEMBER,
+        downloads: int = DOWNLOADS_AT_ONCE,
+        decodes: int = DECODES_AT_ONCE,
+        wait_seconds: float = IMAGE_WAIT_SECONDS,
+    ) -> None:
+        self.per_member = per_member
+        self.wait_seconds = wait_seconds
+        self._downloads = asyncio.Semaphore(downloads)
+        self._decodes = asyncio.Semaphore(decodes)
+        self._members: dict[int, int] = {}
+
+    def busy(self, member_id: int) -> int:
+        """How many images of this member are being read (or waiting for a slot) now."""
+        return self._members.get(member_id, 0)
+
+    @contextlib.asynccontextmanager
+    async def slot(self, member_id: int) -> AsyncIterator[None]:
+        """Hold one slot for downloading and reading one image; raise ImageBusy at once when
+        the member is at their limit, or after `wait_seconds` when the bot's slots stay taken."""
+        if self.busy(member_id) >= self.per_member:
+            raise ImageBusy(MEMBER_BUSY)
+        self._members[member_id] = self.busy(member_id) + 1
+        try:
+            await self._acquire(self._downloads)
+            try:
+                yield
+            finally:
+                self._downloads.release()
+        finally:
+            left = self._members[member_id] - 1
+            if left:
+                self._members[member_id] = left
+            else:
+                del self._members[member_id]
+
+    async def check(self, data: bytes, *, declared_size: int | None = None) -> FirstFrame:
+        """`check_image` in a worker thread, once a decode turn is free."""
+        check_declared_size(declared_size if declared_size is not None else len(data))
+        return await self._decode(check_image, data, declared_size=declared_size)
+
+    async def thumbnail(self, data: bytes) -> bytes:
+        """`make_thumbnail` in a worker thread, once a decode turn is free."""
+        return await self._decode(make_thumbnail, data)
+
+    async def _decode(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
+        await self._acquire(self._decodes)
+        try:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        finally:
+            self._decodes.release()
+            # The decoded pixels were freed; hand the memory back to the system now rather
+            # than keep it for the next image (glibc keeps freed heap memory otherwise).
+            _release_free_memory()
+
+    async def _acquire(self, slots: asyncio.Semaphore) -> None:
+        try:
+            async with asyncio.timeout(self.wait_seconds):
+                await slots.acquire()
+        except TimeoutError:
+            raise ImageBusy(BOT_BUSY) from None
+
+
+def _release_free_memory() -> None:
+    """malloc_trim(0) where the C library has it (glibc); a no-op elsewhere."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return cast("Callable[[int], int]", libc.malloc_trim)
+    except (OSError, AttributeError):
+        return None
 
 
 @dataclass(frozen=True)
@@ -151,14 +277,16 @@ THUMBNAIL_SIDE: Final = 320
 
 def make_thumbnail(data: bytes, *, max_side: int = THUMBNAIL_SIDE) -> bytes:
     """Return a small JPEG of a checked first frame (``FirstFrame.data``) for the job card."""
-    with _DECODE_SLOTS, _open(data) as im:
-        _check_pixels(*im.size)
+    with _DECODE_SLOTS, _opened(data) as im:
+        _check_pixels(*im.size, jpeg=im.format in ("JPEG", "MPO"))
         if im.format in ("JPEG", "MPO"):
             # Decode at 1/2..1/8 scale straight away: a thumbnail never needs the full picture.
             im.draft("RGB", (max_side, max_side))
+        upright = _orientation(im) == 1
         _load(im)
-        small = ImageOps.exif_transpose(im)
-        small.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+        # Shrunk in place first, so that no second full-size copy is ever made.
+        im.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+        small = im if upright else ImageOps.exif_transpose(im)
         return _save(_flatten(_plain_mode(small)), "JPEG", quality=85)
 
 
@@ -180,11 +308,12 @@ def allowed_crop(width: int, height: int) -> tuple[int, int, int, int] | None:
 
 def _check(data: bytes) -> FirstFrame:
     digest = hashlib.sha256(data).hexdigest()
-    with _open(data) as im:
+    with _opened(data) as im:
         fmt = "JPEG" if im.format == "MPO" else (im.format or "")
         label = _LABELS.get(fmt, fmt)
         raw_w, raw_h = im.size
-        _check_pixels(raw_w, raw_h)
+        # From the header, before a single pixel is decoded.
+        _check_pixels(raw_w, raw_h, jpeg=fmt == "JPEG", label=label)
         orientation = _orientation(im)
         turned = orientation in (5, 6, 7, 8)
         width, height = (raw_h, raw_w) if turned else (raw_w, raw_h)
@@ -209,23 +338,37 @@ def _check(data: bytes) -> FirstFrame:
             _load(im)
             ctype, name = _JPEG if fmt == "JPEG" else _PNG
             return FirstFrame(data, ctype, name, width, height, digest, fmt)
-        _load(im)
         fixes: list[str] = []
+        if fmt == "JPEG" and _draft_within(im, FIX_PIXELS):
+            # A large photo is decoded straight at 1/2..1/8 scale: a fraction of the memory.
+            scaled_w, scaled_h = (im.size[1], im.size[0]) if turned else im.size
+            fixes.append(
+                f"Scaled from {width}×{height} to {scaled_w}×{scaled_h} px (a photo this large "
+                "is read at a reduced size)."
+            )
+            width, height = scaled_w, scaled_h
+            crop = allowed_crop(width, height)
+        _load(im)  # an animation's first frame only
+        icc = im.info.get("icc_profile")
         if animated:
             fixes.append(f"Animated {label}: its first frame is used.")
         frame: Image.Image = im
         if orientation != 1:
-            frame = ImageOps.exif_transpose(im)
+            frame = _replace(frame, ImageOps.exif_transpose(im))
             fixes.append("Turned upright, as the photo's orientation tag says.")
         if crop is not None:
-            frame = frame.crop(crop)
+            frame = _replace(frame, frame.crop(crop))
             fixes.append(
                 f"Centre-cropped from {width}×{height} to {crop[2] - crop[0]}×{crop[3] - crop[1]}"
                 " px: Hailuo takes aspect ratios between 2:5 and 5:2."
             )
+        # A lossless source over 20 MB would be as big again as a PNG: go straight to JPEG.
         out, (ctype, name), size, shrunk = _encode_to_fit(
-            frame, prefer_jpeg=fmt in _PHOTO_FORMATS, icc=im.info.get("icc_profile")
+            frame,
+            prefer_jpeg=fmt in _PHOTO_FORMATS or len(data) > MAX_IMAGE_BYTES,
+            icc=icc,
         )
+        frame.close()
     out_label = "JPEG" if ctype == "image/jpeg" else "PNG"
     if len(data) > MAX_IMAGE_BYTES or shrunk:
         scaled = f", scaled to {size[0]}×{size[1]} px," if shrunk else ""
@@ -241,6 +384,42 @@ def _check(data: bytes) -> FirstFrame:
 
 _PNG: Final = ("image/png", "first-frame.png")
 _JPEG: Final = ("image/jpeg", "first-frame.jpg")
+
+
+@contextlib.contextmanager
+def _opened(data: bytes) -> Iterator[ImageFile.ImageFile]:
+    """The image, opened lazily; its decoded pixels are freed on leaving the block (Pillow's own
+    `with` leaves that to the garbage collector, which may keep 100 MB alive a while)."""
+    im = _open(data)
+    try:
+        yield im
+    finally:
+        im.close()
+
+
+def _replace(old: Image.Image, new: Image.Image) -> Image.Image:
+    """Free `old`'s pixels once `new` (made from it) replaces it, unless it is the opened file's
+    image, which `_opened` frees."""
+    if new is not old and not isinstance(old, ImageFile.ImageFile):
+        old.close()
+    return new
+
+
+def _draft_within(im: ImageFile.ImageFile, max_pixels: int) -> bool:
+    """Have a JPEG decode at the smallest 1/2, 1/4 or 1/8 scale that brings it under
+    `max_pixels`, never with a short side under MIN_SHORT_SIDE; True when it was scaled."""
+    w, h = im.size
+    scale = 1
+    while (
+        scale < 8
+        and (w // scale) * (h // scale) > max_pixels
+        and min(w, h) // (scale * 2) >= MIN_SHORT_SIDE
+    ):
+        scale *= 2
+    if scale == 1:
+        return False
+    im.draft(im.mode, (w // scale, h // scale))
+    return im.size != (w, h)
 
 
 def _open(data: bytes) -> ImageFile.ImageFile:
@@ -300,9 +479,18 @@ def _orientation(im: Image.Image) -> int:
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
-def _check_pixels(width: int, height: int) -> None:
+def _check_pixels(width: int, height: int, *, jpeg: bool, label: str = "") -> None:
+    """Refuse from the header's size: a bomb, or an image that cannot be decoded at a reduced
+    scale and would take too much memory at full size."""
     if width * height > MAX_PIXELS:
         raise ImageRejected(_bomb((width, height)))
+    if not jpeg and width * height > MAX_DECODE_PIXELS:
+        raise ImageRejected(
+            f"The image is {width}×{height} px ({width * height / 1_000_000:.0f} megapixels); "
+            f"the bot reads {label or 'such'} images up to {MAX_DECODE_PIXELS // 1_000_000} "
+            f"megapixels (JPEG photos up to {MAX_PIXELS // 1_000_000}). Send a smaller picture "
+            "or a JPEG."
+        )
 
 
 def _check_short_side(width: int, height: int) -> None:
@@ -340,13 +528,15 @@ def _encode_to_fit(
     Returns the bytes, (content type, file name), the final size and whether it was scaled down.
     PNG first for lossless sources; then JPEG at falling quality; then JPEG scaled down, never
     below the short-side minimum."""
-    im = _plain_mode(im)
+    plain = _plain_mode(im)
     if not prefer_jpeg:
-        png = _save(im, "PNG", optimize=False, icc_profile=icc)
+        png = _save(plain, "PNG", optimize=False, icc_profile=icc)
         if len(png) <= MAX_IMAGE_BYTES:
-            return png, _PNG, im.size, False
+            return png, _PNG, plain.size, False
         del png
-    flat = _flatten(im)
+    flat = _flatten(plain)
+    if plain is not im and flat is not plain:
+        plain.close()
     # ICC profiles are kept only for RGB; a CMYK profile would mislabel converted pixels.
     keep_icc = icc if _icc_is_rgb(icc) else None
     jpeg = b""
@@ -362,7 +552,7 @@ def _encode_to_fit(
         factor = max(0.5, min(0.9, (MAX_IMAGE_BYTES / len(jpeg)) ** 0.5 * 0.95))
         factor = max(factor, MIN_SHORT_SIDE / short)
         size = (max(1, round(flat.width * factor)), max(1, round(flat.height * factor)))
-        flat = flat.resize(size, Image.Resampling.LANCZOS)
+        flat = _replace(flat, flat.resize(size, Image.Resampling.LANCZOS))
         jpeg = _save(flat, "JPEG", quality=_SHRINK_QUALITY, icc_profile=keep_icc)
         if len(jpeg) <= MAX_IMAGE_BYTES:
             return jpeg, _JPEG, flat.size, True

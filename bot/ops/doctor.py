@@ -1,6 +1,7 @@
 """`python -m bot doctor`: a checklist an operator can read, each ✗ with how to fix it.
 
-Checks, in order: configuration, the database (writable and migrated), the Discord token (who
+Checks, in order: configuration, the database (writable and migrated), the disk (free space
+against MIN_FREE_DISK_MB, kept clips against CLIP_STORE_MB), the Discord token (who
 the bot is), its servers (permissions it lacks in each, and DEV_GUILD_ID), the Wiro credentials
 (a signed Tool/Detail call and the model's parameter schema). Each check says when it starts and
 has its own time budget (`BUDGETS`), so a host that never answers costs that budget, not minutes:
@@ -19,6 +20,7 @@ import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from bot.ops.publishing import invite_url
@@ -39,7 +41,7 @@ NEEDED_PERMISSIONS = {
 
 # Seconds each check may take. A host that accepts the connection and never answers costs
 # exactly this; together with start-up they stay under 20 s.
-BUDGETS = {"Database": 3.0, "Discord token": 5.0, "Servers": 5.0, "Wiro": 5.0}
+BUDGETS = {"Database": 3.0, "Disk": 1.0, "Discord token": 5.0, "Servers": 5.0, "Wiro": 5.0}
 
 
 @dataclass
@@ -151,6 +153,51 @@ async def _check_database_in_use(settings: Settings, checklist: Checklist, pid: 
         return
     detail = f"{path} is writable, schema version {version}; the bot runs on it ({who})"
     checklist.add(Check("Database", True, detail))
+
+
+async def check_disk(
+    settings: Settings,
+    checklist: Checklist,
+    *,
+    free_bytes: Callable[[Path], int] | None = None,
+) -> None:
+    """Free space on the data directory's disk against MIN_FREE_DISK_MB, and what the kept
+    clips and first frames take against CLIP_STORE_MB."""
+    from bot.ops.disk import MIB, free_bytes_at
+    from storage.frame_files import frames_dir_for
+
+    data_dir = settings.database_path.parent
+    free = await asyncio.to_thread(free_bytes or free_bytes_at, data_dir)
+    kept = await asyncio.to_thread(
+        _bytes_in, data_dir / "clips", frames_dir_for(settings.database_path)
+    )
+    floor = settings.min_free_disk_mb
+    detail = (
+        f"{free // MIB:,} MB free at {data_dir} (floor MIN_FREE_DISK_MB={floor}); kept clips "
+        f"and first frames {kept // MIB:,} MB of CLIP_STORE_MB={settings.clip_store_mb}"
+    )
+    if free < floor * MIB:
+        checklist.add(
+            Check(
+                "Disk",
+                False,
+                f"only {detail}: new videos are refused until space is freed",
+                fix="free space on that disk (old backups, logs, other programs), or lower "
+                "CLIP_STORE_MB so that fewer clips are kept",
+            )
+        )
+        return
+    checklist.add(Check("Disk", True, detail))
+
+
+def _bytes_in(*directories: Path) -> int:
+    total = 0
+    for directory in directories:
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(directory):
+                with contextlib.suppress(OSError):
+                    total += entry.stat(follow_symlinks=False).st_size
+    return total
 
 
 async def check_discord(settings: Settings, checklist: Checklist) -> None:
@@ -453,6 +500,7 @@ def _tool_words(tool: ToolInfo) -> str:
 # (name shown while it runs, budget, check); a check may add more than one line (Discord).
 CHECKS: tuple[tuple[str, float, Callable[[Settings, Checklist], Awaitable[None]]], ...] = (
     ("Database", BUDGETS["Database"], check_database),
+    ("Disk", BUDGETS["Disk"], check_disk),
     ("Discord token", BUDGETS["Discord token"], check_discord),
     ("Wiro", BUDGETS["Wiro"], check_wiro),
 )

@@ -148,9 +148,17 @@ async def make_service(
             max_clip_bytes=overrides.pop("max_clip_bytes", 50 * 1024 * 1024),  # type: ignore[arg-type]
             work_dir=tmp_path / "work",
             max_clip_seconds=overrides.pop("max_clip_seconds", 60),  # type: ignore[arg-type]
+            clip_store_bytes=overrides.pop("clip_store_bytes", None),  # type: ignore[arg-type]
         )
+        disk = overrides.pop("disk", None)
         assert not overrides, overrides
-        service = JobService(storage=db, wiro=wiro, config=config, presenter=presenter)
+        service = JobService(
+            storage=db,
+            wiro=wiro,
+            config=config,
+            presenter=presenter,
+            disk=disk,  # type: ignore[arg-type]
+        )
         services.append(service)
         return service
 
