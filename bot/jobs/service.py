@@ -56,7 +56,8 @@ from bot.jobs.followups import (
 )
 from bot.jobs.local_queue import LocalQueue
 from bot.logs import current_job, job_logger
-from bot.media.images import FirstFrame, ImageSlots
+from bot.media.image_slots import ImageSlots
+from bot.media.images import FirstFrame
 from bot.media.video import VideoWorker
 from bot.media.video.last_frames import LastFrames
 from bot.media.video.store import ClipStore
