@@ -34,6 +34,8 @@ BENCHMARKS = [
     ("video", "bench_video.py", "video.json", 900),
     ("wiro_protocol", "bench_wiro_protocol.py", "wiro_protocol.json", 240),
     ("weight", "bench_weight.py", "weight.json", 240),
+    ("burst_memory", "bench_burst_memory.py", "burst_memory.json", 300),
+    ("disk_growth", "bench_disk_growth.py", "disk_growth.json", 300),
     ("growth", "bench_growth.py", "growth.json", 900),
 ]
 STORAGE_TARGET_MS = 5.0

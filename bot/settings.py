@@ -47,6 +47,8 @@ HINTS: dict[str, str] = {
     "JOB_TIMEOUT_MINUTES": "a whole number of minutes from 1 to 240",
     "APPROVAL_EXPIRY_HOURS": "hours, more than 0 and at most 720; fractions allowed (0.5 = 30 min)",
     "MAX_CLIP_SECONDS": "a whole number from 10 to 300 (seconds)",
+    "CLIP_STORE_MB": "a whole number of MB from 0 to 1000000 (0 keeps no clips)",
+    "MIN_FREE_DISK_MB": "a whole number of MB from 0 to 1000000 (0 turns the check off)",
     "LOG_LEVEL": "one of DEBUG, INFO, WARNING, ERROR, CRITICAL",
     "SHARD_COUNT": f"a whole number from 1 to {MAX_SHARDS}, set together with SHARD_IDS;"
     " or leave both unset to use the count Discord recommends",
@@ -93,6 +95,10 @@ class Settings(BaseSettings):
     # dropped connections) before the card links the clip instead. Fractions are allowed.
     delivery_retry_minutes: float = Field(15.0, gt=0, le=240, allow_inf_nan=False)
     max_clip_seconds: int = Field(60, ge=10, le=300)
+    # The disk: kept clips, their last frames and first-frame images stay under CLIP_STORE_MB
+    # (oldest removed first); under MIN_FREE_DISK_MB free, new jobs are refused.
+    clip_store_mb: int = Field(2048, ge=0, le=1_000_000)
+    min_free_disk_mb: int = Field(500, ge=0, le=1_000_000)
     log_level: LogLevel = "INFO"
     # Unset: the shard count Discord recommends (GET /gateway/bot), every shard in this process.
     shard_count: int | None = Field(None, ge=1, le=MAX_SHARDS)

@@ -34,7 +34,6 @@ from bot.media.images import (
     FirstFrame,
     ImageRejected,
     check_declared_size,
-    check_image_async,
 )
 from cogs.common import answer_error, manages_guild, reply, role_ids
 from cogs.words import refused_words
@@ -482,7 +481,7 @@ class StudioCog(commands.Cog):
         )
 
         async def read_frame() -> FirstFrame:
-            return await check_image_async(await source.read(), declared_size=source.size)
+            return await self.bot.jobs.images.check(await source.read(), declared_size=source.size)
 
         video: VideoCog | None = self.bot.get_cog("VideoCog")  # type: ignore[assignment]
         if video is None:

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
@@ -20,13 +19,8 @@ from bot import camera
 from bot.camera import CameraRefused
 from bot.catalogue import DEFAULT_MODEL, MODELS
 from bot.jobs.contracts import Refused, VideoRequest
-from bot.media.images import (
-    FirstFrame,
-    ImageRejected,
-    check_declared_size,
-    check_image_async,
-    make_thumbnail,
-)
+from bot.media.image_slots import ImageSlots
+from bot.media.images import FirstFrame, ImageRejected, check_declared_size
 from bot.permissions import CHANNEL_PERMISSIONS, labels
 from cogs.cards import card_link
 from cogs.common import manages_guild, reply, role_ids, started_words
@@ -132,7 +126,7 @@ class VideoCog(commands.Cog):
             style=chosen.name if chosen else None,
             style_prompt=chosen.prompt if chosen else None,
         )
-        reader = None if image is None else (lambda: self._read_image(image))
+        reader = None if image is None else (lambda: self._read_image(image, self.bot.jobs.images))
         await self.start(interaction, request, reader, command="/video")
 
     @video.autocomplete("camera")
@@ -165,9 +159,11 @@ class VideoCog(commands.Cog):
             self._check_channel_permissions(interaction)
             frame = thumbnail = None
             if read_frame is not None:
-                frame = await read_frame()
-                # The card shows the frame actually sent, fixes included.
-                thumbnail = await asyncio.to_thread(make_thumbnail, frame.data)
+                # A slot before the download: a burst of large images is read two at a time.
+                async with self.bot.jobs.images.slot(request.user_id):
+                    frame = await read_frame()
+                    # The card shows the frame actually sent, fixes included.
+                    thumbnail = await self.bot.jobs.images.thumbnail(frame.data)
             job = await self.bot.jobs.submit(request, frame, thumbnail=thumbnail)
             self.bot.presenter.remember_interaction(job.id, interaction)
         except Refused as exc:
@@ -213,14 +209,14 @@ class VideoCog(commands.Cog):
             )
 
     @staticmethod
-    async def _read_image(image: discord.Attachment) -> FirstFrame:
+    async def _read_image(image: discord.Attachment, images: ImageSlots) -> FirstFrame:
         check_declared_size(image.size)  # before downloading anything
         try:
             data = await image.read()
         except discord.HTTPException as exc:
             log.warning("could not download attachment %s: %s", image.id, exc)
             raise Refused("I couldn't download your image from Discord. Try again.") from None
-        return await check_image_async(data, declared_size=image.size)
+        return await images.check(data, declared_size=image.size)
 
 
 def _parse_camera(text: str | None) -> tuple[str, ...]:

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 
 from sqlite_utils import Database as SqliteUtilsDatabase
 from sqlite_utils.migrations import Migrations
+
+from storage.frame_files import frames_dir_for, write_frame
 
 log = logging.getLogger(__name__)
 
@@ -295,6 +298,21 @@ def m0007_delivery_outage(db: SqliteUtilsDatabase) -> None:
     db.execute("ALTER TABLE jobs ADD COLUMN delivery_unavailable_since TEXT")
 
 
+@_migration("0008_frames_to_files")
+def m0008_frames_to_files(db: SqliteUtilsDatabase) -> None:
+    # First-frame images leave the database for files beside it (storage/frame_files.py): a
+    # week of 20 MB images made the file grow by gigabytes it never gave back. Each image is
+    # written out (one row in memory at a time), then the column goes; the free pages are given
+    # back by the VACUUM that switches the file to auto_vacuum=INCREMENTAL when it is opened.
+    # A crash before the commit leaves files that the next attempt writes again.
+    main = next((row[2] for row in db.execute("PRAGMA database_list") if row[1] == "main"), "")
+    if main:
+        directory = frames_dir_for(Path(main))
+        for job_id, data in db.conn.execute("SELECT job_id, data FROM frames"):
+            write_frame(directory, job_id, bytes(data))
+    db.execute("ALTER TABLE frames DROP COLUMN data")
+
+
 @_migration("0009_run_window")
 def m0009_run_window(db: SqliteUtilsDatabase) -> None:
     # run_sent_at: when the Run of the current submission left for Wiro (cleared on entering
@@ -306,6 +324,15 @@ def m0009_run_window(db: SqliteUtilsDatabase) -> None:
     # cost_is_estimate: total_cost_usd is the expected cost of such a task, counted in the
     # server's budget and usage because Wiro may have billed it, not a cost Wiro reported.
     db.execute("ALTER TABLE jobs ADD COLUMN cost_is_estimate INTEGER NOT NULL DEFAULT 0")
+
+
+@_migration("0010_card_truth")
+def m0010_card_truth(db: SqliteUtilsDatabase) -> None:
+    # Card changes not yet shown on a job's card (0: the card is up to date). Raised with every
+    # state change and render request, cleared by the edit that shows the newest; a start
+    # re-renders every card still marked, so a crash never leaves a card with an old state.
+    db.execute("ALTER TABLE jobs ADD COLUMN card_pending INTEGER NOT NULL DEFAULT 0")
+    db.execute("CREATE INDEX jobs_card_pending ON jobs (updated_at) WHERE card_pending > 0")
 
 
 @_migration("0011_studio3")

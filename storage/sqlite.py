@@ -27,6 +27,7 @@ from typing import Literal, Self, TypeVar
 
 from sqlite_utils import Database as SqliteUtilsDatabase
 
+from storage.compaction import enable_incremental_vacuum
 from storage.migrations import applied_version, migrate
 
 log = logging.getLogger(__name__)
@@ -218,6 +219,10 @@ class SqliteBase:
         conn = sqlite3.connect(self.path, isolation_level=None)
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
+            # A new file takes this before anything is written to it (WAL's header included);
+            # an older one needs a VACUUM, run once after the migrations (which may have just
+            # freed many pages).
+            conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
             mode = _enable_wal(conn, self._busy_timeout_ms / 1000)
             if str(mode).lower() != "wal":
                 log.warning("SQLite refused WAL mode (journal_mode=%s) for %s", mode, self.path)
@@ -229,6 +234,7 @@ class SqliteBase:
             db = SqliteUtilsDatabase(conn, execute_plugins=False)
             with immediate(db):
                 version = migrate(db)
+            enable_incremental_vacuum(conn)  # deleted rows give their pages back
         except BaseException:
             conn.close()
             raise

@@ -8,7 +8,7 @@ import discord
 import pytest
 
 from bot.app.shards import ShardReport, ShardStatus
-from bot.ops.doctor import shard_check
+from bot.ops.doctor_shards import shard_check
 from bot.settings import Settings, load_settings
 
 NOW = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)

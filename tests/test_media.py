@@ -12,7 +12,7 @@ import zlib
 from collections.abc import Callable
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageFile
 
 import bot.media.images as media
 from bot.media.images import (
@@ -734,3 +734,71 @@ def test_formats_are_read_in_a_fresh_process() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.split() == ["PNG", "BMP", "TIFF"], out.stderr
+
+
+# --- memory: refused by the header, decoded at reduced scale, first frame only ----------------
+
+
+def _no_pixels_decoded(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record every full decode (ImageFile.load) the check makes."""
+    loads: list[str] = []
+    real = ImageFile.ImageFile.load
+
+    def spy(self: ImageFile.ImageFile) -> object:
+        loads.append(f"{self.format} {self.size}")
+        return real(self)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", spy)
+    return loads
+
+
+def test_a_huge_png_is_refused_from_its_header_without_decoding_a_pixel(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A 50 MP PNG is a 200 KB file that would take 200 MB to decode."""
+    data = solid((8660, 5773), "PNG")
+    assert len(data) < 1_000_000
+    loads = _no_pixels_decoded(monkeypatch)
+    with pytest.raises(ImageRejected) as err:
+        check_image(data)
+    assert loads == []
+    assert "8660×5773 px (50 megapixels)" in err.value.reason
+    assert "PNG images up to 20 megapixels" in err.value.reason
+    assert "JPEG" in err.value.reason
+    with pytest.raises(ImageRejected):
+        media.make_thumbnail(data)
+    assert loads == []
+
+
+def test_an_animated_gif_decodes_its_first_frame_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = animated("GIF", (1200, 800))
+    seeks: list[int] = []
+    real_seek = Image.Image.seek
+
+    def spy(self: Image.Image, frame: int) -> None:
+        seeks.append(frame)
+        real_seek(self, frame)
+
+    monkeypatch.setattr(Image.Image, "seek", spy)
+    frame = check_image(data)
+    assert decoded(frame).convert("RGB").getpixel((10, 10)) == RED
+    assert all(n == 0 for n in seeks)  # never moved to the second frame to decode it
+
+
+def test_a_large_photo_that_needs_a_fix_is_decoded_at_reduced_scale(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data = exif_rotated((8000, 6000), 6)  # 48 MP, stored sideways
+    loads = _no_pixels_decoded(monkeypatch)
+    frame = check_image(data)
+    assert set(loads) == {"JPEG (4000, 3000)"}  # 12 MP decoded, not 48
+    assert (frame.width, frame.height) == (3000, 4000)  # upright
+    assert "Scaled from 6000×8000 to 3000×4000 px" in (frame.note or "")
+    out = decoded(frame).convert("RGB")
+    assert out.getpixel((10, 10)) == pytest.approx(RED, abs=12)  # turned as the tag says
+
+
+def test_a_large_photo_sent_as_is_keeps_its_full_size() -> None:
+    data = solid((8000, 6000), "JPEG")  # plain, upright, small: sent untouched
+    frame = check_image(data)
+    assert frame.data == data and (frame.width, frame.height) == (8000, 6000)

@@ -26,6 +26,7 @@ from bot.governance.budget_alerts import BudgetAlerts
 from bot.jobs.contracts import JobConfig
 from bot.jobs.outage import RetryPolicy
 from bot.jobs.service import JobService
+from bot.ops.disk import MIB, DiskSpace
 from bot.settings import Settings
 from bot.wiro.client import WiroClient
 from cogs.words import budget_alert_line
@@ -150,7 +151,10 @@ class VideoBot(commands.AutoShardedBot):
                 work_dir=settings.database_path.parent / "tmp",
                 max_clip_seconds=settings.max_clip_seconds,
                 clips_dir=settings.database_path.parent / "clips",
+                clip_store_bytes=settings.clip_store_mb * MIB,
             ),
+            # New jobs are refused while the data directory's disk is under MIN_FREE_DISK_MB.
+            disk=DiskSpace(settings.database_path.parent, settings.min_free_disk_mb * MIB),
         )
         self.approvals = ApprovalService(
             storage=storage,

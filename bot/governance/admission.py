@@ -11,6 +11,7 @@ import contextlib
 import unicodedata
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import Protocol
 
 import bot.governance.consent as consent
 import bot.governance.quota as quota
@@ -37,6 +38,12 @@ IMAGE_RUNS_PAUSED = (
 
 MAX_PROMPT_CHARS = 2000
 
+# Below MIN_FREE_DISK_MB no new job starts: its clip could not be stored or delivered.
+DISK_NEARLY_FULL = (
+    "The bot's server is nearly out of disk space, so it is not starting new videos right now. "
+    "Nothing was spent; please try again later (the bot's operator has been alerted in its log)."
+)
+
 
 def normalise_prompt(prompt: str) -> str:
     """Trim the prompt and drop control characters (NUL and the like; not newlines or tabs).
@@ -51,6 +58,12 @@ def has_visible_text(prompt: str) -> bool:
     return any(unicodedata.category(c)[0] not in "CZM" for c in prompt)
 
 
+class FreeSpaceFloor(Protocol):
+    """Whether the data directory's disk is under its free-space floor (`bot.ops.disk`)."""
+
+    def low(self) -> bool: ...
+
+
 class Admission:
     """The early checks of a request, and the words for a refused reservation."""
 
@@ -61,16 +74,20 @@ class Admission:
         wiro: WiroClient,
         config: JobConfig,
         clock: Callable[[], datetime],
+        disk: FreeSpaceFloor | None = None,
     ) -> None:
         self.storage = storage
         self.wiro = wiro
         self.config = config
         self.clock = clock
+        self.disk = disk
 
     async def precheck(self, req: VideoRequest) -> int:
         """Check everything that can be checked before the image; return the run's cost.
 
         Raises Refused with the member-facing reason. Nothing is written."""
+        if self.disk is not None and self.disk.low():
+            raise Refused(DISK_NEARLY_FULL)
         settings = await self.storage.guild_settings(req.guild_id)
         if settings.paused:
             reason = f": {settings.pause_reason}" if settings.pause_reason else "."

@@ -165,6 +165,10 @@ class JobPresenter(Protocol):
     async def find_delivery(self, job: Job) -> int | None:
         """The id of this job's clip message if an earlier attempt posted it, else None."""
 
+    async def find_card(self, job: Job) -> int | None:
+        """The id of this job's card if it was posted but never recorded (the process died
+        in between), else None. Best effort: None also when the channel cannot be read."""
+
     async def job_finished(self, job: Job) -> None:
         """A job reached a terminal state (audit line, etc.)."""
 
@@ -187,6 +191,9 @@ class JobConfig:
     # clips are kept so that they can be extended (default: work_dir / "clips").
     max_clip_seconds: int = 60
     clips_dir: Path | None = None
+    # Kept clips, their last frames and first frames stay under this (CLIP_STORE_MB; None: no
+    # cap). The free-space floor (MIN_FREE_DISK_MB) is the `disk` the app gives JobService.
+    clip_store_bytes: int | None = None
     # What a clip is fitted to after Discord refused it as too large although the bot believed
     # it fit (a 413): Discord's limit for a server without boosts. Tests make it small.
     base_upload_limit: int = DISCORD_BASE_UPLOAD_LIMIT

@@ -226,17 +226,18 @@ class JobDelivery:
         clip), so the frame stored beside it is the one an Extend starts from. The clip is
         already posted: nothing here may fail the job (one warning instead)."""
         try:
-            await asyncio.to_thread(self.clips.put, job.id, clip)
+            kept = await asyncio.to_thread(self.clips.put, job.id, clip)
         except Exception as exc:
             job_logger(log, job.id).warning("could not keep the clip for Extend: %s", exc)
             return
         try:
-            self.last_frames.prepare(job.id)
+            if kept is not None:  # None: the clip alone is over CLIP_STORE_MB
+                self.last_frames.prepare(job.id)
         except Exception as exc:
             job_logger(log, job.id).warning("could not decode the kept clip's last frame: %s", exc)
         try:
-            await asyncio.to_thread(self.clips.prune)
-        except OSError as exc:
+            await self.clips.trim()  # oldest first, under CLIP_STORE_MB
+        except Exception as exc:
             job_logger(log, job.id).warning("could not remove old kept clips: %s", exc)
 
     async def _stitch_onto_earlier(
@@ -278,6 +279,8 @@ class JobDelivery:
             return kept
         if job.state is not JobState.SUCCEEDED or not job.output_url or depth > 60:
             return None
+        if job.extends_job_id is None and self.clips.over_cap(job.output_size):
+            return None  # over CLIP_STORE_MB alone: it would not be kept, so no download
         async with self.video.scratch() as part:
             try:
                 await self.client_for(job.model).download(

@@ -18,21 +18,28 @@ What the check decides, and why (README, Members' commands; Wiro's input limits)
 - The whole image is decoded once, so a truncated or corrupt file is refused here rather than
   by Wiro after credits were reserved. PNG chunk checksums are verified as well.
 - What goes to Wiro: the original bytes when they are a plain RGB or greyscale JPEG, or a still
-  PNG, that needs no fix. Otherwise an upright, cropped re-encoding. `FirstFrame.data` is exactly
-  the frame sent, and the card's thumbnail is made from it, so the member sees what Hailuo gets.
+  PNG, that needs no fix. Otherwise an upright, cropped re-encoding (`bot.media._image_encoding`).
+  `FirstFrame.data` is exactly the frame sent, and the card's thumbnail is made from it, so the
+  member sees what Hailuo gets.
+
+How many images are downloaded and decoded at once is `bot.media.image_slots`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import io
 import logging
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Final
 
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+from bot.media._image_encoding import JPEG, PNG, encode_to_fit, flatten, plain_mode, replace, save
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +50,17 @@ MIN_SHORT_SIDE: Final = 300
 # saved as PNG stays below it; anything bigger is refused before it is downloaded.
 MAX_SOURCE_BYTES: Final = 50 * 1024 * 1024
 # Far above any first frame worth sending (a 48 MP phone photo fits), far below what would let one
-# upload eat the memory of a small VPS: 50 MP of RGBA is 200 MB once decoded.
+# upload eat the memory of a small VPS: 50 MP of RGBA is 200 MB once decoded. A JPEG that large
+# is decoded at a reduced scale (`Image.draft`), to at most FIX_PIXELS.
 MAX_PIXELS: Final = 50_000_000
+# Other formats cannot be decoded at a reduced scale: every pixel takes 4 bytes in memory (1 for
+# palette and greyscale images, which are then converted). 20 MP is 80 MB decoded, so that the two
+# decodes allowed at once (`bot.media.image_slots`) stay within a small VPS's memory; a 6K
+# screenshot fits.
+MAX_DECODE_PIXELS: Final = 20_000_000
+# A JPEG that needs a fix is decoded at 1/2, 1/4 or 1/8 scale until it has at most this many
+# pixels (about 4600×3450), still far more than a 1080P clip shows.
+FIX_PIXELS: Final = 16_000_000
 
 # Pillow formats read in-process, stills and animations. Not EPS (it runs Ghostscript), nor the
 # formats Pillow only identifies (MPEG, WMF stubs, scientific containers).
@@ -81,12 +97,11 @@ _LABELS: Final = {
 _PHOTO_FORMATS: Final = frozenset({"JPEG", "AVIF", "HEIF", "JPEG2000"})
 # Modes any JPEG decoder reads; CMYK and friends are not accepted everywhere.
 _PLAIN_JPEG_MODES: Final = frozenset({"RGB", "L"})
-_JPEG_QUALITIES: Final = (92, 85, 75)
-_SHRINK_QUALITY: Final = 85
-_MAX_SHRINKS: Final = 6
 
-# Each decode may hold up to a few hundred MB at MAX_PIXELS; bound how many run at once.
-_DECODE_SLOTS = threading.BoundedSemaphore(2)
+# Each decode may hold up to about 100 MB: one at a time in the whole process, also for callers
+# that do not take an `ImageSlots` turn first (Re-roll's check of a stored frame, the card's and
+# the review's thumbnails), which then wait in their thread.
+_DECODE_SLOTS = threading.BoundedSemaphore(1)
 
 
 class ImageRejected(ValueError):
@@ -151,15 +166,17 @@ THUMBNAIL_SIDE: Final = 320
 
 def make_thumbnail(data: bytes, *, max_side: int = THUMBNAIL_SIDE) -> bytes:
     """Return a small JPEG of a checked first frame (``FirstFrame.data``) for the job card."""
-    with _DECODE_SLOTS, _open(data) as im:
-        _check_pixels(*im.size)
+    with _DECODE_SLOTS, _opened(data) as im:
+        _check_pixels(*im.size, jpeg=im.format in ("JPEG", "MPO"))
         if im.format in ("JPEG", "MPO"):
             # Decode at 1/2..1/8 scale straight away: a thumbnail never needs the full picture.
             im.draft("RGB", (max_side, max_side))
+        upright = _orientation(im) == 1
         _load(im)
-        small = ImageOps.exif_transpose(im)
-        small.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
-        return _save(_flatten(_plain_mode(small)), "JPEG", quality=85)
+        # Shrunk in place first, so that no second full-size copy is ever made.
+        im.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+        small = im if upright else ImageOps.exif_transpose(im)
+        return save(flatten(plain_mode(small)), "JPEG", quality=85)
 
 
 def allowed_crop(width: int, height: int) -> tuple[int, int, int, int] | None:
@@ -180,11 +197,12 @@ def allowed_crop(width: int, height: int) -> tuple[int, int, int, int] | None:
 
 def _check(data: bytes) -> FirstFrame:
     digest = hashlib.sha256(data).hexdigest()
-    with _open(data) as im:
+    with _opened(data) as im:
         fmt = "JPEG" if im.format == "MPO" else (im.format or "")
         label = _LABELS.get(fmt, fmt)
         raw_w, raw_h = im.size
-        _check_pixels(raw_w, raw_h)
+        # From the header, before a single pixel is decoded.
+        _check_pixels(raw_w, raw_h, jpeg=fmt == "JPEG", label=label)
         orientation = _orientation(im)
         turned = orientation in (5, 6, 7, 8)
         width, height = (raw_h, raw_w) if turned else (raw_w, raw_h)
@@ -207,25 +225,46 @@ def _check(data: bytes) -> FirstFrame:
                 # while holding 1/64 of the pixels.
                 im.draft(im.mode, (max(1, raw_w // 8), max(1, raw_h // 8)))
             _load(im)
-            ctype, name = _JPEG if fmt == "JPEG" else _PNG
+            ctype, name = JPEG if fmt == "JPEG" else PNG
             return FirstFrame(data, ctype, name, width, height, digest, fmt)
-        _load(im)
         fixes: list[str] = []
+        if fmt == "JPEG" and _draft_within(im, FIX_PIXELS):
+            # A large photo is decoded straight at 1/2..1/8 scale: a fraction of the memory.
+            scaled_w, scaled_h = (im.size[1], im.size[0]) if turned else im.size
+            fixes.append(
+                f"Scaled from {width}×{height} to {scaled_w}×{scaled_h} px (a photo this large "
+                "is read at a reduced size)."
+            )
+            width, height = scaled_w, scaled_h
+            crop = allowed_crop(width, height)
+        _load(im)  # an animation's first frame only
+        icc = im.info.get("icc_profile")
         if animated:
             fixes.append(f"Animated {label}: its first frame is used.")
         frame: Image.Image = im
         if orientation != 1:
-            frame = ImageOps.exif_transpose(im)
+            frame = replace(frame, ImageOps.exif_transpose(im))
             fixes.append("Turned upright, as the photo's orientation tag says.")
         if crop is not None:
-            frame = frame.crop(crop)
+            frame = replace(frame, frame.crop(crop))
             fixes.append(
                 f"Centre-cropped from {width}×{height} to {crop[2] - crop[0]}×{crop[3] - crop[1]}"
                 " px: Hailuo takes aspect ratios between 2:5 and 5:2."
             )
-        out, (ctype, name), size, shrunk = _encode_to_fit(
-            frame, prefer_jpeg=fmt in _PHOTO_FORMATS, icc=im.info.get("icc_profile")
+        # A lossless source over 20 MB would be as big again as a PNG: go straight to JPEG.
+        out, (ctype, name), size, shrunk = encode_to_fit(
+            frame,
+            prefer_jpeg=fmt in _PHOTO_FORMATS or len(data) > MAX_IMAGE_BYTES,
+            icc=icc,
+            max_bytes=MAX_IMAGE_BYTES,
+            min_short_side=MIN_SHORT_SIDE,
         )
+        frame.close()
+        if len(out) > MAX_IMAGE_BYTES:
+            raise ImageRejected(
+                f"Even re-encoded, the image is {_mb(len(out))}; Hailuo's limit is 20 MB. "
+                "Send a smaller picture."
+            )
     out_label = "JPEG" if ctype == "image/jpeg" else "PNG"
     if len(data) > MAX_IMAGE_BYTES or shrunk:
         scaled = f", scaled to {size[0]}×{size[1]} px," if shrunk else ""
@@ -239,8 +278,32 @@ def _check(data: bytes) -> FirstFrame:
     return FirstFrame(out, ctype, name, size[0], size[1], digest, fmt, tuple(fixes))
 
 
-_PNG: Final = ("image/png", "first-frame.png")
-_JPEG: Final = ("image/jpeg", "first-frame.jpg")
+@contextlib.contextmanager
+def _opened(data: bytes) -> Iterator[ImageFile.ImageFile]:
+    """The image, opened lazily; its decoded pixels are freed on leaving the block (Pillow's own
+    `with` leaves that to the garbage collector, which may keep 100 MB alive a while)."""
+    im = _open(data)
+    try:
+        yield im
+    finally:
+        im.close()
+
+
+def _draft_within(im: ImageFile.ImageFile, max_pixels: int) -> bool:
+    """Have a JPEG decode at the smallest 1/2, 1/4 or 1/8 scale that brings it under
+    `max_pixels`, never with a short side under MIN_SHORT_SIDE; True when it was scaled."""
+    w, h = im.size
+    scale = 1
+    while (
+        scale < 8
+        and (w // scale) * (h // scale) > max_pixels
+        and min(w, h) // (scale * 2) >= MIN_SHORT_SIDE
+    ):
+        scale *= 2
+    if scale == 1:
+        return False
+    im.draft(im.mode, (w // scale, h // scale))
+    return im.size != (w, h)
 
 
 def _open(data: bytes) -> ImageFile.ImageFile:
@@ -300,9 +363,18 @@ def _orientation(im: Image.Image) -> int:
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
-def _check_pixels(width: int, height: int) -> None:
+def _check_pixels(width: int, height: int, *, jpeg: bool, label: str = "") -> None:
+    """Refuse from the header's size: a bomb, or an image that cannot be decoded at a reduced
+    scale and would take too much memory at full size."""
     if width * height > MAX_PIXELS:
         raise ImageRejected(_bomb((width, height)))
+    if not jpeg and width * height > MAX_DECODE_PIXELS:
+        raise ImageRejected(
+            f"The image is {width}×{height} px ({width * height / 1_000_000:.0f} megapixels); "
+            f"the bot reads {label or 'such'} images up to {MAX_DECODE_PIXELS // 1_000_000} "
+            f"megapixels (JPEG photos up to {MAX_PIXELS // 1_000_000}). Send a smaller picture "
+            "or a JPEG."
+        )
 
 
 def _check_short_side(width: int, height: int) -> None:
@@ -330,81 +402,6 @@ def _load(im: Image.Image) -> None:
         raise ImageRejected(_bomb(im.size)) from exc
     except Exception as exc:  # truncated data, bad compressed stream, bad frame
         raise ImageRejected(_DAMAGED) from exc
-
-
-def _encode_to_fit(
-    im: Image.Image, *, prefer_jpeg: bool, icc: bytes | None
-) -> tuple[bytes, tuple[str, str], tuple[int, int], bool]:
-    """Encode a still, upright frame as PNG or JPEG within MAX_IMAGE_BYTES.
-
-    Returns the bytes, (content type, file name), the final size and whether it was scaled down.
-    PNG first for lossless sources; then JPEG at falling quality; then JPEG scaled down, never
-    below the short-side minimum."""
-    im = _plain_mode(im)
-    if not prefer_jpeg:
-        png = _save(im, "PNG", optimize=False, icc_profile=icc)
-        if len(png) <= MAX_IMAGE_BYTES:
-            return png, _PNG, im.size, False
-        del png
-    flat = _flatten(im)
-    # ICC profiles are kept only for RGB; a CMYK profile would mislabel converted pixels.
-    keep_icc = icc if _icc_is_rgb(icc) else None
-    jpeg = b""
-    for quality in _JPEG_QUALITIES:
-        jpeg = _save(flat, "JPEG", quality=quality, icc_profile=keep_icc)
-        if len(jpeg) <= MAX_IMAGE_BYTES:
-            return jpeg, _JPEG, flat.size, False
-    for _ in range(_MAX_SHRINKS):
-        short = min(flat.size)
-        if short <= MIN_SHORT_SIDE:
-            break
-        # JPEG size grows about with the pixel count: aim a little under the limit.
-        factor = max(0.5, min(0.9, (MAX_IMAGE_BYTES / len(jpeg)) ** 0.5 * 0.95))
-        factor = max(factor, MIN_SHORT_SIDE / short)
-        size = (max(1, round(flat.width * factor)), max(1, round(flat.height * factor)))
-        flat = flat.resize(size, Image.Resampling.LANCZOS)
-        jpeg = _save(flat, "JPEG", quality=_SHRINK_QUALITY, icc_profile=keep_icc)
-        if len(jpeg) <= MAX_IMAGE_BYTES:
-            return jpeg, _JPEG, flat.size, True
-    raise ImageRejected(
-        f"Even re-encoded, the image is {_mb(len(jpeg))}; Hailuo's limit is 20 MB. "
-        "Send a smaller picture."
-    )
-
-
-def _flatten(im: Image.Image) -> Image.Image:
-    if im.mode not in ("RGBA", "LA"):
-        return im
-    # A video frame has no transparency; flatten onto white as viewers show it.
-    base = Image.new("RGB", im.size, "white")
-    base.paste(im, mask=im.getchannel("A"))
-    return base
-
-
-def _plain_mode(im: Image.Image) -> Image.Image:
-    if im.mode in ("RGB", "RGBA", "L", "LA"):
-        return im
-    if im.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N"):
-        # 16-bit greyscale: scale down rather than clip to white.
-        return im.convert("I").point(lambda v: v * (1 / 256)).convert("L")
-    if im.mode in ("P", "PA"):
-        return im.convert("RGBA" if "transparency" in im.info or im.mode == "PA" else "RGB")
-    if im.mode == "1":
-        return im.convert("L")
-    if im.mode == "F":
-        return im.convert("L")
-    return im.convert("RGB")  # CMYK, YCbCr, LAB, HSV, RGBX...
-
-
-def _icc_is_rgb(icc: bytes | None) -> bool:
-    # The profile header holds the colour space signature at bytes 16-20.
-    return icc is not None and icc[16:20] in (b"RGB ", b"GRAY")
-
-
-def _save(im: Image.Image, fmt: str, **params: object) -> bytes:
-    buf = io.BytesIO()
-    im.save(buf, fmt, **{k: v for k, v in params.items() if v is not None})
-    return buf.getvalue()
 
 
 _DAMAGED: Final = (

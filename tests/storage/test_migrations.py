@@ -28,7 +28,10 @@ def schema(path: Path) -> list[tuple[str, str, str, str | None]]:
     conn = sqlite3.connect(path)
     try:
         return conn.execute(
-            "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name"
+            # sqlite_stat1 is not schema: `PRAGMA optimize` at close creates it when the
+            # session's queries call for statistics.
+            "SELECT type, name, tbl_name, sql FROM sqlite_master"
+            " WHERE name NOT LIKE 'sqlite_stat%' ORDER BY type, name"
         ).fetchall()
     finally:
         conn.close()
