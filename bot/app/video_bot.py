@@ -10,6 +10,16 @@ from typing import Literal
 import discord
 from discord.ext import commands
 
+from bot.app.global_limit import GlobalPace
+from bot.app.shards import (
+    REPORT_SECONDS,
+    STATE_KEY,
+    IdentifySchedule,
+    ShardingRequired,
+    build_report,
+    describe_shards,
+    session_start_delay,
+)
 from bot.background import BackgroundTasks
 from bot.governance.approval import ApprovalService
 from bot.governance.budget_alerts import BudgetAlerts
@@ -79,8 +89,10 @@ def manages_guild_by_roles(
     return permissions.administrator or permissions.manage_guild
 
 
-class VideoBot(commands.Bot):
-    """The bot process. Services are built in `bot.__main__` and passed in."""
+class VideoBot(commands.AutoShardedBot):
+    """The bot process. Services are built in `bot.__main__` and passed in.
+
+    Sharded as Discord recommends (GET /gateway/bot) or as SHARD_COUNT/SHARD_IDS say (shards.py)."""
 
     def __init__(
         self,
@@ -94,6 +106,7 @@ class VideoBot(commands.Bot):
         from cogs.common import VideoCommandTree
 
         quiet_voice_warnings()
+        pace = GlobalPace()  # Discord's 50 requests/s per token, kept rather than hit
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=build_intents(),
@@ -104,8 +117,17 @@ class VideoBot(commands.Bot):
             # clip posts retry on their own schedule, a card edit posts a fresh card (30046).
             max_ratelimit_timeout=30.0,
             chunk_guilds_at_startup=False,
+            # on_ready waits this long after a shard's last GUILD_CREATE (default 2 s, meant for
+            # member chunking, which is off): every start is a second shorter, and a server that
+            # arrives later is added as it comes (commands work before on_ready anyway).
+            guild_ready_timeout=1.0,
             help_command=None,
+            shard_count=settings.shard_count,
+            shard_ids=list(settings.shard_ids or ()) or None,  # type: ignore[arg-type]  # None: all
+            http_trace=pace.trace_config(),
         )
+        self.global_pace = pace
+        self.identify_schedule = IdentifySchedule()
         self.settings = settings
         self.storage = storage
         self.wiro = wiro
@@ -192,6 +214,49 @@ class VideoBot(commands.Bot):
         # Wiro must not hold up the start, and an image run asks again if it has to.
         self.background.spawn(self.jobs.prepare_models(), name="model-schemas")
         self.background.spawn(self._resume_when_ready(), name="resume-jobs")
+        await self._read_session_limits()
+        self.background.spawn(self._report_shards(), name="shard-report")
+
+    async def _read_session_limits(self) -> None:
+        """Learn Discord's identify concurrency; start no shard Discord has no session for."""
+        while True:
+            try:
+                recommended, _, data = await self.http.get_bot_gateway()
+            except discord.HTTPException as exc:
+                log.warning("could not read Discord's session start limit (%s)", exc.status)
+                return
+            limits = discord.SessionStartLimits(**data)
+            self.identify_schedule.max_concurrency = max(1, limits.max_concurrency)
+            starting = len(self.shard_ids or ()) or self.shard_count or recommended
+            wait = session_start_delay(limits.remaining, limits.total, limits.reset_after, starting)
+            if not wait:
+                return
+            await asyncio.sleep(wait)
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        await self.identify_schedule.wait_turn(shard_id)
+
+    async def connect(self, *, reconnect: bool = True) -> None:
+        try:
+            await super().connect(reconnect=reconnect)
+        except discord.ConnectionClosed as exc:
+            if exc.code != 4011:
+                raise
+            operator = self.settings.shard_count is not None
+            raise ShardingRequired(self.shard_count, chosen_by_operator=operator) from None
+
+    async def _report_shards(self) -> None:
+        """Keep each shard's latency in bot_state for `python -m bot doctor`."""
+        await self.wait_until_ready()
+        while not self.is_closed():
+            report = build_report(
+                self.shard_count or 1,
+                self.latencies,
+                {i for i, shard in self.shards.items() if not shard.is_closed()},
+                (g.id for g in self.guilds),
+            )
+            await self.storage.set_state(STATE_KEY, report.to_json())
+            await asyncio.sleep(REPORT_SECONDS)
 
     async def _publish_commands(self) -> None:
         """Publish the slash commands if they changed since the last publication.
@@ -233,10 +298,11 @@ class VideoBot(commands.Bot):
     async def on_ready(self) -> None:
         assert self.user is not None
         log.info(
-            "Ready: logged in as %s (%s) in %d servers%s",
+            "Ready: logged in as %s (%s) in %d servers on %s%s",
             self.user,
             self.user.id,
             len(self.guilds),
+            describe_shards(self.shards, self.shard_count or 1),
             " [sandbox]" if self.settings.wiro_sandbox else "",
         )
 

@@ -5,8 +5,9 @@ the module as __main__; the production bot code is never modified for tests. Wit
 E2E_TIME_SCALE set (a test-only variable, read here and nowhere in the bot), the bot's per-channel
 Discord pacing windows are scaled by it, as the test scales the double's rate-limit buckets, and
 so are the stages of the sandbox simulator, the Wiro client's Task/Detail poll pace while the
-socket is silent, and every job's deadline (JOB_TIMEOUT_MINUTES still
-names the deadline in what members read: "after 1 minute" is 12 s of real time at 0.2).
+socket is silent, Discord's identify window (5 s per shard bucket; the e2e Stack scales the
+double's alike), and every job's deadline (JOB_TIMEOUT_MINUTES still names the deadline in what
+members read: "after 1 minute" is 12 s of real time at 0.2).
 With E2E_VIDEO_NICENESS set (test-only too), the bot's video worker threads run at that
 niceness instead of 19, as the suite's own do (tests/conftest.py). With E2E_MAX_FILE_BYTES set,
 the bot cannot write a file larger than that (RLIMIT_FSIZE: the write fails with EFBIG, as on a
@@ -32,11 +33,13 @@ def scale_pacing(factor: float) -> None:
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     import bot.wiro.simulator.server as sandbox
+    from bot.app.shards import IdentifySchedule
     from bot.jobs.service import JobService
     from bot.wiro import client
     from cogs.cards import pacing
 
     JobService.deadline_scale = factor
+    IdentifySchedule.interval_scale = factor  # the double's identify window is scaled alike
     client.POLL_SECONDS *= factor
 
     pacing.PACING = pacing.PACING.scaled(factor)
