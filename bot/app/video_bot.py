@@ -29,13 +29,16 @@ from bot.jobs.service import JobService
 from bot.ops.disk import MIB, DiskSpace
 from bot.settings import Settings
 from bot.wiro.client import WiroClient
-from cogs.words import budget_alert_line
 from storage.db import Database
 from storage.models import Limit
 
 log = logging.getLogger(__name__)
 
+# The Discord side, named by string: each extension's setup() registers its own cogs, buttons,
+# forms and presenters (the cards first: the others reach its presenter).
 COGS = (
+    "cogs.errors",
+    "cogs.cards.cog",
     "cogs.video",
     "cogs.animate",
     "cogs.member_commands",
@@ -103,14 +106,11 @@ class VideoBot(commands.AutoShardedBot):
         mode: Mode = "run",
         job_config: JobConfig | None = None,
     ) -> None:
-        from cogs.common import VideoCommandTree
-
         quiet_voice_warnings()
         pace = GlobalPace()  # Discord's 50 requests/s per token, kept rather than hit
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=build_intents(),
-            tree_cls=VideoCommandTree,
             allowed_mentions=discord.AllowedMentions.none(),
             max_messages=None,  # no message cache: every card edit goes by id
             # A 429 asking for a longer wait raises RateLimited instead of stalling the caller:
@@ -167,8 +167,6 @@ class VideoBot(commands.AutoShardedBot):
         self.jobs.gate = self.approvals
         self.budget_alerts = BudgetAlerts(
             storage=storage,
-            post=self._post_audit,
-            words=budget_alert_line,
             clock=self.jobs.clock,
             system_actor=self._own_id,
         )
@@ -180,33 +178,9 @@ class VideoBot(commands.AutoShardedBot):
     def _manages_guild(self, guild_id: int, user_id: int, role_ids: frozenset[int]) -> bool:
         return manages_guild_by_roles(self.get_guild(guild_id), user_id, role_ids)
 
-    async def _post_audit(self, guild_id: int, text: str) -> bool:
-        return (
-            await self.approvals.presenter.audit(guild_id, text)
-            if self.approvals.presenter
-            else False
-        )
-
     async def setup_hook(self) -> None:
-        from cogs.approval import ApproveButton, DenyButton, DiscordReviews
-        from cogs.audit import AuditPoster
-        from cogs.cards import CancelButton, DiscordPresenter, RerollButton
-        from cogs.cards.studio import ExtendButton, RemakeButton, on_extend_form
-
-        # The audit channel's poster is wired here, with the presenter that calls it.
-        self.audit = AuditPoster(self)
-        self.presenter = DiscordPresenter(
-            self, retry=self.jobs.config.delivery_retry, audit=self.audit
-        )
-        self.jobs.presenter = self.presenter
-        self.approvals.presenter = DiscordReviews(self)
         for name in COGS:
             await self.load_extension(name)
-        # Buttons of every card ever posted keep working: the job id is in the custom_id.
-        self.add_dynamic_items(
-            CancelButton, RerollButton, ApproveButton, DenyButton, ExtendButton, RemakeButton
-        )
-        self.add_listener(on_extend_form, "on_interaction")
         if self.mode != "run":
             return
         await self._publish_commands()
@@ -310,9 +284,8 @@ class VideoBot(commands.AutoShardedBot):
         """Stop new jobs, save state, flush the cards, close Discord (bounded in time)."""
         log.info("shutting down: no new jobs; jobs in flight resume at the next start")
         await self.jobs.shutdown(timeout=RUNNERS_STOP_SECONDS, submit_grace=RUN_GRACE_SECONDS)
-        presenter = getattr(self, "presenter", None)
-        if presenter is not None:
-            await presenter.close(timeout=CARDS_FLUSH_SECONDS)
+        if self.jobs.presenter is not None:
+            await self.jobs.presenter.close(timeout=CARDS_FLUSH_SECONDS)
         await self.background.cancel_all(timeout=BACKGROUND_STOP_SECONDS)
         try:
             await asyncio.wait_for(self.close(), timeout=DISCORD_CLOSE_SECONDS)
