@@ -30,7 +30,7 @@ from bot.settings import ConfigError, Settings, load_settings
 if TYPE_CHECKING:
     import discord
 
-    from bot.wiro.models import ToolInfo
+    from bot.wiro.schema import ToolInfo
 
 log = logging.getLogger(__name__)
 

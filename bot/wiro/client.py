@@ -40,17 +40,16 @@ from bot.wiro.errors import (
     WiroTransportError,
     WiroValidationError,
 )
+from bot.wiro.lenient import loose_float, loose_str
 from bot.wiro.models import (
     ErrorItem,
     RunAccepted,
     StageUpdate,
     TaskDetail,
     TaskOutcome,
-    ToolInfo,
-    loose_float,
-    loose_str,
     parse_errors,
 )
+from bot.wiro.schema import ToolInfo
 from bot.wiro.signing import NonceSource, sign_headers
 from bot.wiro.socket_hub import SocketHub
 

@@ -19,7 +19,7 @@ from bot.jobs.contracts import Refused, VideoRequest
 from bot.jobs.service import JobService
 from bot.media.images import BOT_BUSY, MEMBER_BUSY, FirstFrame, ImageBusy, ImageSlots
 from bot.wiro.client import WiroClient
-from bot.wiro.models import ToolInfo
+from bot.wiro.schema import ToolInfo
 from cogs.video import VideoCog
 from storage.db import Database
 from storage.models import Job

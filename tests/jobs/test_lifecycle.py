@@ -711,7 +711,7 @@ async def test_the_early_check_and_the_reservation_refuse_alike(
 ) -> None:
     """Budget used up, run's price unknown (no Tool/Detail price, no past runs): the early check
     refuses with the same typed refusal the reservation gives, reset time included."""
-    from bot.wiro.models import ToolInfo
+    from bot.wiro.schema import ToolInfo
 
     service = make_service()
     service.wiro.tool = ToolInfo.fallback().model_copy(update={"from_fallback": False})

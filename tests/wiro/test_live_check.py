@@ -25,7 +25,8 @@ from bot.wiro.live.check import (
     load_trace,
     run_cost,
 )
-from bot.wiro.models import StageUpdate, TaskOutcome, ToolInfo
+from bot.wiro.models import StageUpdate, TaskOutcome
+from bot.wiro.schema import ToolInfo
 from bot.wiro.simulator.server import WiroSimulator
 
 from .conftest import MakeClient, collect, submit

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from bot.wiro.client import _error_for
+from bot.wiro.debug_text import human_excerpt, progress_in
 from bot.wiro.errors import (
     DownloadRefused,
     WiroAuthError,
@@ -19,15 +20,9 @@ from bot.wiro.errors import (
     WiroTransportError,
     WiroValidationError,
 )
-from bot.wiro.models import (
-    RunAccepted,
-    TaskDetail,
-    ToolInfo,
-    human_excerpt,
-    loose_bool,
-    parse_errors,
-    progress_in,
-)
+from bot.wiro.lenient import loose_bool
+from bot.wiro.models import RunAccepted, TaskDetail, parse_errors
+from bot.wiro.schema import ToolInfo
 
 VIDEO = {
     "name": "0.mp4",

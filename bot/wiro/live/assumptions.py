@@ -13,18 +13,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from bot.wiro.debug_text import progress_in
+from bot.wiro.lenient import loose_bool, loose_str
 from bot.wiro.models import (
     KNOWN_EVENTS,
     STAGE_BY_STATUS,
     TERMINAL_STATUSES,
     RunAccepted,
     TaskDetail,
-    ToolInfo,
-    loose_bool,
-    loose_str,
     parse_errors,
-    progress_in,
 )
+from bot.wiro.schema import ToolInfo
 
 # The task token of the live run's probe Task/Detail call (a task that does not exist); the
 # record's readers tell the probe's answer apart from the real task's by it.

@@ -36,7 +36,8 @@ from bot.wiro.live.assumptions import (
     check_assumptions,
     run_cost,
 )
-from bot.wiro.models import RunAccepted, TaskOutcome, ToolInfo
+from bot.wiro.models import RunAccepted, TaskOutcome
+from bot.wiro.schema import ToolInfo
 
 __all__ = [
     "CHECKS",
