@@ -444,7 +444,7 @@ def _http_200(t: Trace, hosts: tuple[str, ...]) -> tuple[Mark, str, str]:
     if not other:
         return "✓", f"all {counts.get(200, 0)} answers were HTTP 200 with an envelope", ""
     listed = ", ".join(f"HTTP {s} ×{n}" for s, n in sorted(other.items()))
-    return "✗", listed, "see client._error_for: each status must map to the right error"
+    return "✗", listed, "see rest.error_for: each status must map to the right error"
 
 
 def _file_upload(t: Trace, hosts: tuple[str, ...]) -> tuple[Mark, str, str]:

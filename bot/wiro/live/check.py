@@ -228,7 +228,7 @@ async def _probe(wiro: WiroClient, recorder: TraceRecorder, accepted: RunAccepte
         with contextlib.suppress(WiroError):
             await wiro.cancel(accepted.task_id)
         with contextlib.suppress(WiroError):
-            await wiro._stop_call("/Task/Kill", accepted.task_id, {"taskid": accepted.task_id})
+            await wiro.kill(accepted.task_id)  # no token: only the {taskid} body is tried
         with contextlib.suppress(WiroError):
             await wiro.upload(PROBE_IMAGE, filename="doctor-probe.png", content_type="image/png")
     finally:
