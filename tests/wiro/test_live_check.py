@@ -16,15 +16,9 @@ import pytest
 
 from bot.settings import Settings
 from bot.wiro.client import WiroClient
-from bot.wiro.live.check import (
-    Trace,
-    TraceRecorder,
-    cheapest_setting,
-    check_assumptions,
-    live_run,
-    load_trace,
-    run_cost,
-)
+from bot.wiro.live.assumptions import check_assumptions, run_cost
+from bot.wiro.live.check import TraceRecorder, cheapest_setting, live_run, load_trace
+from bot.wiro.live.record import Trace
 from bot.wiro.models import StageUpdate, TaskOutcome
 from bot.wiro.schema import ToolInfo
 from bot.wiro.simulator.server import WiroSimulator
