@@ -12,7 +12,8 @@ import pytest
 from bot.jobs.contracts import ChannelNotAllowed, LimitReached, Refused, utcnow
 from bot.jobs.service import JobService
 from bot.wiro.client import WiroClient
-from bot.wiro.simulator.server import TaskScript, WiroSimulator
+from bot.wiro.simulator.server import WiroSimulator
+from bot.wiro.simulator.tasks import TaskScript
 from cogs.words import refused_words, what_happened
 from storage.api import ReservationRefused
 from storage.db import Database

@@ -25,7 +25,8 @@ from bot.media.video import VideoError
 from bot.wiro import downloads
 from bot.wiro.client import WiroClient
 from bot.wiro.errors import WiroTransportError
-from bot.wiro.simulator.server import TaskScript, WiroSimulator
+from bot.wiro.simulator.server import WiroSimulator
+from bot.wiro.simulator.tasks import TaskScript
 from storage.db import Database
 from storage.models import Job, JobState, Limit
 from tests.jobs.conftest import USER, RecordingPresenter, request, wait_terminal

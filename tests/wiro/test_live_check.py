@@ -188,7 +188,7 @@ async def test_live_run_declined_makes_no_run(sim: WiroSimulator, make_client: M
 async def test_live_run_follows_a_task_error_and_reports_it_interim(
     sim: WiroSimulator, make_client: MakeClient
 ):
-    from bot.wiro.simulator.server import TaskScript
+    from bot.wiro.simulator.tasks import TaskScript
 
     sim.script_next(TaskScript(task_error=0.4))
     wiro = await make_client(sim)
