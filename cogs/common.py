@@ -68,6 +68,12 @@ def manages_guild(user: discord.abc.User | discord.Member) -> bool:
     return isinstance(user, discord.Member) and user.guild_permissions.manage_guild
 
 
+def guild_and_actor(interaction: discord.Interaction[VideoBot]) -> tuple[int, int]:
+    """The server and the member of a guild-only command."""
+    assert interaction.guild_id is not None
+    return interaction.guild_id, interaction.user.id
+
+
 async def started_words(bot: VideoBot, job_id: int, credits: int) -> str:
     """'Your video is on its way (job 7, 1 credit)' or, held, 'Your request is waiting…'."""
     from storage.approvals import ApprovalStatus

@@ -19,7 +19,8 @@ from bot import camera
 from bot.camera import CameraRefused
 from bot.catalogue import DEFAULT_MODEL, MODELS
 from bot.jobs.contracts import Refused, VideoRequest
-from bot.media.images import FirstFrame, ImageRejected, ImageSlots, check_declared_size
+from bot.media.image_slots import ImageSlots
+from bot.media.images import FirstFrame, ImageRejected, check_declared_size
 from bot.permissions import CHANNEL_PERMISSIONS, labels
 from cogs.cards import card_link
 from cogs.common import manages_guild, reply, role_ids, started_words

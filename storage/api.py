@@ -17,6 +17,7 @@ from storage.models import (
     AnimateRule,
     AuditEntry,
     BlockedMember,
+    FollowUp,
     GuildSettings,
     Job,
     JobState,
@@ -84,6 +85,18 @@ class ReservationRefused(Exception):
         self.refusal = refusal
 
 
+class FollowUpInFlight(Exception):
+    """A follow-up of the same kind of the same job is already in flight (nothing written).
+
+    Almost always a double click on Re-roll, Extend or Remake: `job_id` is the one on its way."""
+
+    def __init__(self, kind: FollowUp, parent_id: int, job_id: int):
+        super().__init__(f"a {kind.value} of job {parent_id} is already in flight: job {job_id}")
+        self.kind = kind
+        self.parent_id = parent_id
+        self.job_id = job_id
+
+
 class Storage(Protocol):
     # --- lifecycle -------------------------------------------------------------------------
     async def open(self) -> None:
@@ -107,7 +120,24 @@ class Storage(Protocol):
         `windows`, call `check(numbers, new.credits, new.expected_cost_usd)`, and unless it
         returns a refusal insert the job (state PENDING) and its `reserve` ledger row (and, with
         `hold`, its waiting approvals row). Raises ReservationRefused(refusal) (nothing written)
-        when the check refuses."""
+        when the check refuses, and FollowUpInFlight (nothing written, checked first) when `new`
+        follows up a job (`follow_up_of`) that already has a follow-up of that kind in flight."""
+
+    async def follow_up_in_flight(self, kind: FollowUp, parent_id: int) -> int | None:
+        """The id of a job in flight that follows up `parent_id` as `kind`, if any."""
+
+    async def request_card(self, job_id: int) -> None:
+        """Mark the job's card as not showing its latest state (state changes do it too)."""
+
+    async def card_shown(self, job_id: int, pending: int) -> bool:
+        """The card now shows the job as it was read with `card_pending == pending`: clear the
+        mark unless a newer change came since. True when cleared."""
+
+    async def stale_cards(self, since: datetime) -> list[Job]:
+        """Posted cards still marked, of jobs changed since `since`, oldest first."""
+
+    async def forget_stale_cards(self, before: datetime) -> int:
+        """Clear the marks of cards not shown since before `before` (given up); how many."""
 
     async def get_job(self, job_id: int) -> Job:
         """Raises JobNotFound."""
@@ -277,6 +307,7 @@ class Storage(Protocol):
 
 
 __all__ = [
+    "FollowUpInFlight",
     "IllegalTransition",
     "JobNotFound",
     "NewJob",

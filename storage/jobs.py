@@ -11,6 +11,7 @@ from sqlite_utils import Database as SqliteUtilsDatabase
 
 from storage import approvals
 from storage.api import (
+    FollowUpInFlight,
     IllegalTransition,
     JobNotFound,
     NewJob,
@@ -24,9 +25,11 @@ from storage.ledger import charge_in, refund_in, sum_credits_used, sum_in_flight
 from storage.migrations import IN_FLIGHT_SQL
 from storage.models import (
     ALLOWED_TRANSITIONS,
+    FollowUp,
     Job,
     JobState,
     Stage,
+    follow_up_of,
 )
 from storage.sqlite import (
     SqliteBase,
@@ -57,7 +60,17 @@ _JOB_DATETIMES = frozenset(
 )
 # Fields fixed at creation: changing them would detach a job from its ledger rows or owner.
 _JOB_IMMUTABLE = frozenset({"id", "guild_id", "user_id", "credits", "created_at", "state"})
-_JOB_UPDATABLE = frozenset(_JOB_FIELDS) - _JOB_IMMUTABLE - {"updated_at"}
+# card_pending moves only through transition(), request_card() and card_shown().
+_JOB_UPDATABLE = frozenset(_JOB_FIELDS) - _JOB_IMMUTABLE - {"updated_at", "card_pending"}
+
+# The column that names a follow-up's parent job, per kind (see storage.models.follow_up_of).
+_FOLLOW_UP_SQL: dict[FollowUp, str] = {
+    FollowUp.REROLL: "reroll_of = ?",
+    FollowUp.REMAKE: "remake_of = ? AND reroll_of IS NULL",
+    FollowUp.EXTEND: (
+        "extends_job_id = ? AND reroll_of IS NULL AND remake_of IS NULL AND remix_of IS NULL"
+    ),
+}
 
 # The card stage that matches a state, set by transition() unless the caller gives one.
 _STAGE_FOR_STATE: dict[JobState, Stage] = {
@@ -94,8 +107,13 @@ class JobTables(SqliteBase):
         All in one BEGIN IMMEDIATE transaction: two requests racing for the last credit see each
         other's reservation, never the same stale total. With `hold`, the job also waits for a
         moderator: its approvals row is written in the same transaction, so no restart can ever
-        find it reserved but not held."""
+        find it reserved but not held.
+
+        A follow-up (Re-roll, Extend, Remake) is refused with FollowUpInFlight while one of
+        the same kind of the same job is in flight: checked in the same transaction, so two
+        clicks at once make one job."""
         stamp = to_db_time(now)
+        follows = follow_up_of(new)
         draft = Job.model_validate(
             {
                 "id": 0,
@@ -132,6 +150,11 @@ class JobTables(SqliteBase):
 
         def work(db: SqliteUtilsDatabase) -> Job:
             with immediate(db):
+                if follows is not None:
+                    # First: a double click hears "already on its way", not "limit reached".
+                    sibling = _follow_up_in_flight(db, draft.guild_id, *follows)
+                    if sibling is not None:
+                        raise FollowUpInFlight(*follows, sibling)
                 numbers = read_usage_numbers(db, draft.guild_id, draft.user_id, windows)
                 refusal = check(numbers, draft.credits, draft.expected_cost_usd)
                 if refusal is not None:
@@ -196,6 +219,9 @@ class JobTables(SqliteBase):
                     raise IllegalTransition(job_id, current.state, to)
                 now = self._now()
                 changes: dict[str, object] = {"state": to, "updated_at": now, **fields}
+                # The card must show the new state: marked in the same transaction, so a crash
+                # before the (paced) edit still leaves the mark for the next start.
+                changes["card_pending"] = current.card_pending + 1
                 if to is JobState.RUNNING:
                     changes.setdefault("submitted_at", current.submitted_at or now)
                 if to.is_terminal:
@@ -228,6 +254,46 @@ class JobTables(SqliteBase):
                 return _write_job(db, current, {**fields, "updated_at": self._now()})
 
         return await self._run(work)
+
+    async def follow_up_in_flight(self, kind: FollowUp, parent_id: int) -> int | None:
+        """The id of a job in flight that follows up `parent_id` as `kind`, if any."""
+
+        def work(db: SqliteUtilsDatabase) -> int | None:
+            parent = _get_job(db, parent_id)
+            return _follow_up_in_flight(db, parent.guild_id, kind, parent_id)
+
+        return await self._run(work)
+
+    # --- whether each card shows its job's latest state ---------------------------------------
+    async def request_card(self, job_id: int) -> None:
+        """Mark the job's card as not showing its latest state (state changes do it too)."""
+        await self._run(
+            lambda db: db.execute(
+                "UPDATE jobs SET card_pending = card_pending + 1 WHERE id = ?", [job_id]
+            )
+        )
+
+    async def card_shown(self, job_id: int, pending: int) -> bool:
+        """The card shows the job as read with `card_pending == pending`: clear the mark,
+        unless a newer change came since (it stays for the next edit). True when cleared."""
+        if pending <= 0:
+            return False
+        sql = "UPDATE jobs SET card_pending = 0 WHERE id = ? AND card_pending = ?"
+        return await self._run(lambda db: db.execute(sql, [job_id, pending]).rowcount == 1)
+
+    async def stale_cards(self, since: datetime) -> list[Job]:
+        """Posted cards still marked, of jobs changed since `since`, oldest change first."""
+        sql = (
+            "SELECT * FROM jobs INDEXED BY jobs_card_pending WHERE card_pending > 0"
+            " AND updated_at >= ? AND card_message_id IS NOT NULL ORDER BY updated_at, id"
+        )
+        params = [to_db_time(since)]
+        return await self._run(lambda db: [_job_from_row(r) for r in db.query(sql, params)])
+
+    async def forget_stale_cards(self, before: datetime) -> int:
+        """Clear the marks of jobs unchanged since before `before` (given up); how many."""
+        sql = "UPDATE jobs SET card_pending = 0 WHERE card_pending > 0 AND updated_at < ?"
+        return await self._run(lambda db: db.execute(sql, [to_db_time(before)]).rowcount)
 
     async def jobs_in_flight(self, guild_id: int | None = None) -> list[Job]:
         """Jobs not in a terminal state, oldest first (all guilds when guild_id is None)."""
@@ -349,6 +415,19 @@ def _get_job(db: SqliteUtilsDatabase, job_id: int) -> Job:
     if row is None:
         raise JobNotFound(job_id)
     return _job_from_row(row)
+
+
+def _follow_up_in_flight(
+    db: SqliteUtilsDatabase, guild_id: int, kind: FollowUp, parent_id: int
+) -> int | None:
+    # A follow-up runs in its parent's server: the partial index of the server's jobs in
+    # flight (a handful) keeps this inside the write lock in microseconds.
+    sql = (
+        f"SELECT id FROM jobs INDEXED BY jobs_in_flight_guild WHERE {IN_FLIGHT_SQL}"
+        f" AND guild_id = ? AND {_FOLLOW_UP_SQL[kind]} ORDER BY id LIMIT 1"
+    )
+    row = db.execute(sql, [guild_id, parent_id]).fetchone()
+    return None if row is None else int(row[0])
 
 
 def _check_fields(fields: dict[str, object]) -> None:

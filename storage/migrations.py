@@ -326,6 +326,15 @@ def m0009_run_window(db: SqliteUtilsDatabase) -> None:
     db.execute("ALTER TABLE jobs ADD COLUMN cost_is_estimate INTEGER NOT NULL DEFAULT 0")
 
 
+@_migration("0010_card_truth")
+def m0010_card_truth(db: SqliteUtilsDatabase) -> None:
+    # Card changes not yet shown on a job's card (0: the card is up to date). Raised with every
+    # state change and render request, cleared by the edit that shows the newest; a start
+    # re-renders every card still marked, so a crash never leaves a card with an old state.
+    db.execute("ALTER TABLE jobs ADD COLUMN card_pending INTEGER NOT NULL DEFAULT 0")
+    db.execute("CREATE INDEX jobs_card_pending ON jobs (updated_at) WHERE card_pending > 0")
+
+
 @_migration("0011_studio3")
 def m0011_studio3(db: SqliteUtilsDatabase) -> None:
     # Delete: who removed the clip and when (the job row stays: /jobs, usage, the audit trail).

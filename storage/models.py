@@ -148,6 +148,10 @@ class Job(BaseModel):
     # Discord first refused this job's clip then; the delivery retry window counts from it, also
     # across restarts. None while no outage has been met.
     delivery_unavailable_since: datetime | None = None
+    # Card changes not yet shown on the card: raised with every state change (in the same
+    # transaction) and every render request, set back to 0 only by the edit that showed the
+    # newest of them. A start re-renders every card still marked (`Storage.stale_cards`).
+    card_pending: int = 0
     updated_at: datetime
 
     @property
@@ -189,6 +193,31 @@ class NewJob:
     remix_of: int | None = None
     style: str | None = None
     style_prompt: str | None = None
+
+
+class FollowUp(StrEnum):
+    """How a job follows up a finished one (Re-roll, Extend, Remake): one at a time of each."""
+
+    REROLL = "reroll"
+    EXTEND = "extend"
+    REMAKE = "remake"
+
+
+def follow_up_of(job: Job | NewJob) -> tuple[FollowUp, int] | None:
+    """Which finished job `job` follows up, and how; None for a fresh request.
+
+    A re-roll or a remix of an extension also names the clip it is stitched after
+    (`extends_job_id`): it is not another extension of that clip. A remix (new words) is not
+    limited: several variations of one clip may be on their way at once."""
+    if job.reroll_of is not None:
+        return FollowUp.REROLL, job.reroll_of
+    if job.remix_of is not None:
+        return None
+    if job.remake_of is not None:
+        return FollowUp.REMAKE, job.remake_of
+    if job.extends_job_id is not None:
+        return FollowUp.EXTEND, job.extends_job_id
+    return None
 
 
 class LedgerEntry(BaseModel):

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from bot.ops.backup import backup_database
+from bot.ops.checklist import Checklist
 from bot.ops.disk import DiskSpace, free_bytes_at
-from bot.ops.doctor import Checklist, check_disk
+from bot.ops.doctor import check_disk
 from bot.settings import Settings, load_settings
 from storage.db import Database
 from storage.models import NewJob

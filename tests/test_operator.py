@@ -25,7 +25,8 @@ from sqlite_utils import Database as SqliteUtilsDatabase
 
 from bot.logs import setup_logging
 from bot.ops.backup import BackupError, backup_database
-from bot.ops.doctor import Checklist, check_database
+from bot.ops.checklist import Checklist
+from bot.ops.doctor import check_database
 from bot.settings import Settings
 from storage import migrations
 from storage.db import Database

@@ -165,6 +165,10 @@ class JobPresenter(Protocol):
     async def find_delivery(self, job: Job) -> int | None:
         """The id of this job's clip message if an earlier attempt posted it, else None."""
 
+    async def find_card(self, job: Job) -> int | None:
+        """The id of this job's card if it was posted but never recorded (the process died
+        in between), else None. Best effort: None also when the channel cannot be read."""
+
     async def job_finished(self, job: Job) -> None:
         """A job reached a terminal state (audit line, etc.)."""
 

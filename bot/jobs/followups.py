@@ -21,7 +21,7 @@ from bot.media.video import VideoError
 from bot.media.video.last_frames import LastFrames
 from bot.media.video.store import ClipStore
 from storage.db import Database
-from storage.models import Job, JobState
+from storage.models import FollowUp, Job, JobState
 
 # The lifecycle's logger: every line of a job reads "bot.jobs.service", whichever part wrote it.
 log = logging.getLogger("bot.jobs.service")
@@ -65,10 +65,7 @@ class JobFollowUps:
         if job.user_id != actor_id:
             raise Refused("Only the member who asked for this video can re-roll it.")
         await self._check_not_deleted(job, "re-rolled")
-        in_flight = await self.storage.jobs_in_flight(job.guild_id)
-        if any(j.reroll_of == job_id and j.user_id == actor_id for j in in_flight):
-            # Almost always a double click: one re-roll at a time per card.
-            raise Refused("A re-roll of this video is already on its way.")
+        await self._refuse_if_on_its_way(FollowUp.REROLL, job_id)
         frame = await self._stored_first_frame(job)
         req = _same_request(
             job,
@@ -82,6 +79,12 @@ class JobFollowUps:
             chain_seconds=job.chain_seconds,
         )
         return await self.submit(req, frame, thumbnail=await _thumbnail(frame))
+
+    async def _refuse_if_on_its_way(self, kind: FollowUp, job_id: int) -> None:
+        """The early answer to a second click, before any image work. The rule itself holds
+        inside the reservation (`FollowUpInFlight`): two clicks at once still make one job."""
+        if await self.storage.follow_up_in_flight(kind, job_id) is not None:
+            raise Refused(on_its_way_words(kind))
 
     async def _stored_first_frame(self, job: Job) -> FirstFrame | None:
         if not job.has_image:
@@ -118,9 +121,7 @@ class JobFollowUps:
         allowed = extend_lengths(job, self.config.max_clip_seconds)
         if duration not in allowed:
             raise Refused(_length_refusal(job, duration, allowed, self.config.max_clip_seconds))
-        in_flight = await self.storage.jobs_in_flight(job.guild_id)
-        if any(j.extends_job_id == job_id and j.reroll_of is None for j in in_flight):
-            raise Refused("An extension of this video is already on its way.")
+        await self._refuse_if_on_its_way(FollowUp.EXTEND, job_id)
         req = VideoRequest(
             guild_id=job.guild_id,
             channel_id=job.channel_id,
@@ -197,9 +198,7 @@ class JobFollowUps:
             raise Refused(deleted_words("remade"))
         if not can_remake(job):
             raise Refused("Only a finished 768P, 6-second clip can be remade in 1080P.")
-        in_flight = await self.storage.jobs_in_flight(job.guild_id)
-        if any(j.remake_of == job_id for j in in_flight):
-            raise Refused("A 1080P remake of this video is already on its way.")
+        await self._refuse_if_on_its_way(FollowUp.REMAKE, job_id)
         frame = await self._stored_first_frame(job)
         req = _same_request(
             job,
@@ -306,6 +305,19 @@ class Deleted:
 def deleted_words(done: str) -> str:
     """Why a deleted clip offers no follow-up ("… cannot be extended")."""
     return f"This clip was deleted, so it cannot be {done}."
+
+
+# Almost always a double click: one follow-up of each kind at a time per clip.
+_ON_ITS_WAY = {
+    FollowUp.REROLL: "A re-roll of this video is already on its way.",
+    FollowUp.EXTEND: "An extension of this video is already on its way.",
+    FollowUp.REMAKE: "A 1080P remake of this video is already on its way.",
+}
+
+
+def on_its_way_words(kind: FollowUp) -> str:
+    """The answer to a follow-up asked again while the first one is in flight."""
+    return _ON_ITS_WAY[kind]
 
 
 def _same_request(

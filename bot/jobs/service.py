@@ -19,10 +19,11 @@ was not created.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import ClassVar
 
 import bot.governance.quota as quota
@@ -51,20 +52,29 @@ from bot.jobs.delivery import JobDelivery
 from bot.jobs.eta import EtaEstimator
 from bot.jobs.followups import (
     JobFollowUps,
+    on_its_way_words,
 )
 from bot.jobs.local_queue import LocalQueue
 from bot.logs import current_job, job_logger
-from bot.media.images import FirstFrame, ImageSlots
+from bot.media.image_slots import ImageSlots
+from bot.media.images import FirstFrame
 from bot.media.video import VideoWorker
 from bot.media.video.last_frames import LastFrames
 from bot.media.video.store import ClipStore
 from bot.wiro.client import WiroClient
-from storage.api import IllegalTransition, ReservationRefused
-from storage.approvals import ApprovalStatus
+from storage.api import FollowUpInFlight, IllegalTransition, ReservationRefused
+from storage.approvals import ApprovalStatus, Hold
 from storage.db import Database
 from storage.models import Job, JobState, NewJob, Stage
 
 log = logging.getLogger(__name__)
+
+# A card still behind its job is rendered again at every start and sweep for this long after
+# the job last changed; then it is given up (logged). Older cards would be reposted (Discord
+# cannot edit them after an hour), far from the conversation they belong to.
+CARD_TRUTH_WINDOW = timedelta(hours=24)
+# The sweep leaves alone cards changed this recently: their edit is likely still on its way.
+CARD_SWEEP_SETTLE = timedelta(minutes=5)
 
 
 class JobService(JobAtWiro, JobDelivery, JobFollowUps):
@@ -74,6 +84,8 @@ class JobService(JobAtWiro, JobDelivery, JobFollowUps):
     # JOB_TIMEOUT_MINUTES is the deadline, and the words members read name it); only the e2e
     # launcher (tests/e2e/launch_bot.py) shortens it, as it shortens Discord's pacing windows.
     deadline_scale: ClassVar[float] = 1.0
+    # How often cards whose edit failed for good are tried again (besides every start).
+    card_sweep_seconds: ClassVar[float] = 600.0
 
     def __init__(
         self,
@@ -130,6 +142,10 @@ class JobService(JobAtWiro, JobDelivery, JobFollowUps):
         # the card until the task moves on. Not stored: a restart re-learns it at its first poll.
         self._retrying: set[int] = set()
         self._stopping: set[int] = set()  # jobs whose task a background stop is stopping
+        # Jobs reserved by a submit() of this process that has not recorded their card yet:
+        # resume_all leaves them to it (they are not jobs a crash left without a card).
+        self._carding: set[int] = set()
+        self._card_sweep = BackgroundTasks("cards")
         # Per server, a smaller upload limit a 413 taught us (bot.jobs.delivery): in memory only,
         # a restart re-learns it with one refused upload.
         self.upload_caps: dict[int, tuple[int, int]] = {}
@@ -228,6 +244,31 @@ class JobService(JobAtWiro, JobDelivery, JobFollowUps):
         except ReservationRefused as exc:
             assert isinstance(exc.refusal, quota.Refusal)
             raise LimitReached(exc.refusal) from None
+        except FollowUpInFlight as exc:
+            log.info("not reserved: %s", exc)
+            raise Refused(on_its_way_words(exc.kind)) from None
+        self._carding.add(job.id)
+        try:
+            return await self._show_and_start(job, req, frame, cost, hold, thumbnail, note)
+        finally:
+            self._carding.discard(job.id)
+
+    async def _show_and_start(
+        self,
+        job: Job,
+        req: VideoRequest,
+        frame: FirstFrame | None,
+        cost: int,
+        hold: Hold | None,
+        thumbnail: bytes | None,
+        note: str | None,
+    ) -> Job:
+        """Store the first frame, post the card, record it, then start the job (or hold it).
+
+        Nothing reaches Wiro before the card is posted and recorded: a job the member never
+        saw is refunded instead (here, or by `resume_all` after a crash)."""
+        presenter = self.presenter
+        assert presenter is not None  # checked by submit() before anything was written
         current_job.set(job.id)  # this interaction's task: its log lines name the job
         jlog = job_logger(log, job.id)
         jlog.info(
@@ -254,7 +295,7 @@ class JobService(JobAtWiro, JobDelivery, JobFollowUps):
                 "not used. Please try again."
             ) from None
         try:
-            message_id = await self.presenter.post_card(
+            message_id = await presenter.post_card(
                 job, await self._extras(job, note=note), thumbnail
             )
         except Exception as exc:
@@ -264,17 +305,24 @@ class JobService(JobAtWiro, JobDelivery, JobFollowUps):
                 "I couldn't post the job card in this channel (check that I can send messages, "
                 "embed links and attach files here). Your credits were not used."
             ) from None
+        card = {"card_message_id": message_id, "card_posted_at": self.clock()}
         try:
-            job = await self.storage.update_job(
-                job.id, card_message_id=message_id, card_posted_at=self.clock()
-            )
-        finally:
-            # Even if recording the card failed, the job runs (and ends) rather than holding
-            # the member's credits and a concurrency slot until the next restart. A held job
-            # waits for its review instead (and expires, refunded, if that never comes).
-            if hold is None:
-                self._launch(job.id)
-        if hold is not None and self.gate is not None:
+            job = await self.storage.update_job(job.id, **card)
+        except Exception:
+            # Not run: a job whose card is not on record is one resume_all would refund. The
+            # failure carries the card id, so the card itself says so if this write lands.
+            jlog.exception("could not record the job card")
+            with contextlib.suppress(Exception):
+                await self._finish(
+                    job, JobState.FAILED, "The bot could not record this job.", **card
+                )
+            raise Refused(
+                "Something went wrong on our side while starting your video; your credits were "
+                "not used. Please try again."
+            ) from None
+        if hold is None:
+            self._launch(job.id)  # a held job waits for its review (and expires, refunded)
+        elif self.gate is not None:
             await self.gate.open_review(job)
         return job
 
@@ -312,7 +360,9 @@ class JobService(JobAtWiro, JobDelivery, JobFollowUps):
             job = await self.storage.get_job(job_id)
             resumed_delivery = job.state is JobState.DELIVERING
             while not job.is_terminal:
-                if job.state in (JobState.PENDING, JobState.WAITING):
+                if job.state in (JobState.PENDING, JobState.WAITING) and _never_shown(job):
+                    job = await self._close_unseen(job)
+                elif job.state in (JobState.PENDING, JobState.WAITING):
                     job = await self._submit(job)
                 elif job.state is JobState.SUBMITTING and job.run_sent_at is None:
                     # Only after a restart, stopped before its Run left (while the first frame
@@ -499,13 +549,118 @@ class JobService(JobAtWiro, JobDelivery, JobFollowUps):
     # Start-up and shut-down
     # ------------------------------------------------------------------------------------------
     async def resume_all(self) -> int:
-        """Pick up every job in flight from SQLite; return how many."""
+        """Pick up every job in flight from SQLite; return how many were resumed.
+
+        First every card whose latest change never reached it is rendered again (finished
+        jobs included: a crash can land between a job's end and its paced card edit), then
+        the runners start; the sweep keeps retrying cards whose edit failed for good.
+        A job a crash left before its card was posted (and so before Wiro) is not run: it is
+        refunded and closed (`_close_unseen`)."""
         await asyncio.to_thread(self._remove_stale_downloads)
-        jobs = await self.storage.jobs_in_flight()
-        for job in jobs:
+        await self.refresh_stale_cards()
+        if not len(self._card_sweep):
+            self._card_sweep.spawn(self._sweep_cards(), name="card-sweep")
+        resumed = 0
+        for job in await self.storage.jobs_in_flight():
+            if job.id in self._carding:
+                continue  # reserved by a /video of this process, which is posting its card
+            if _never_shown(job):
+                await self._close_unseen(job)
+                continue
             job_logger(log, job.id).info("resuming in state %s", job.state.value)
             self._launch(job.id)
-        return len(jobs)
+            resumed += 1
+        return resumed
+
+    async def _close_unseen(self, job: Job) -> Job:
+        """Refund and close a job that never started because its card was never recorded.
+
+        Chosen over posting the card late and running it: the member was told nothing (their
+        /video ended with the crash) and may well have asked again meanwhile, so running it
+        could charge them twice; a card appearing minutes later without context confuses.
+        The interaction token that could tell them privately is never stored (a credential),
+        so the log and the audit line say it. A card Discord took just before the crash (its
+        id never recorded) is found and shows the outcome instead of "Sending to Wiro…"."""
+        jlog = job_logger(log, job.id)
+        card_id = await self._find_lost_card(job)
+        if card_id is None:
+            jlog.warning(
+                "closing a job whose card was never posted (state %s, user=%s); refunding, not run",
+                job.state.value,
+                job.user_id,
+            )
+            reason = (
+                "The bot restarted before this request's card was posted, so it was not run. "
+                "Its credits were refunded."
+            )
+            card: dict[str, object] = {}
+        else:
+            jlog.warning(
+                "closing a job whose card (message %s) was posted but not recorded before a "
+                "restart; refunding, not run",
+                card_id,
+            )
+            reason = (
+                "The bot restarted before this job could start, so it was not run. Its credits "
+                "were refunded; Re-roll to ask again."
+            )
+            card = {"card_message_id": card_id, "card_posted_at": job.created_at}
+        try:
+            job = await self._finish(job, JobState.FAILED, reason, **card)
+        except IllegalTransition:
+            return await self.storage.get_job(job.id)
+        # A held request never got its review message either: close its review too.
+        await self.storage.decide_approval(
+            job.id,
+            ApprovalStatus.CANCELLED,
+            actor_id=None,
+            reason="the request ended before review",
+            now=self.clock(),
+        )
+        return job
+
+    async def _find_lost_card(self, job: Job) -> int | None:
+        if self.presenter is None:
+            return None
+        try:
+            return await self.presenter.find_card(job)
+        except Exception:
+            job_logger(log, job.id).exception("could not look for the job's card")
+            return None
+
+    async def refresh_stale_cards(self, *, settled_for: timedelta = timedelta(0)) -> int:
+        """Render again every card still marked as behind its job; return how many.
+
+        Only changes of the last `CARD_TRUTH_WINDOW` (older marks are given up and logged),
+        and only those at least `settled_for` old. Jobs a runner drives are left to it: its
+        next render carries what this one cannot know (queue position, a delayed delivery)."""
+        now = self.clock()
+        forgotten = await self.storage.forget_stale_cards(now - CARD_TRUTH_WINDOW)
+        if forgotten:
+            log.warning(
+                "gave up showing the latest state on %d cards unchanged for %s",
+                forgotten,
+                CARD_TRUTH_WINDOW,
+            )
+        shown = 0
+        for job in await self.storage.stale_cards(now - CARD_TRUTH_WINDOW):
+            if self.driving(job.id) or now - job.updated_at < settled_for:
+                continue
+            job_logger(log, job.id).info(
+                "card may not show its %s state; rendering it again", job.state.value
+            )
+            await self._render(job)
+            shown += 1
+        return shown
+
+    async def _sweep_cards(self) -> None:
+        """Retry cards whose last edit failed for good (a long Discord outage), now and then."""
+        while True:
+            await asyncio.sleep(self.card_sweep_seconds)
+            try:
+                await self.refresh_stale_cards(settled_for=CARD_SWEEP_SETTLE)
+            except Exception:
+                log.exception("card sweep failed; trying again at the next one")
 
     def _remove_stale_downloads(self) -> None:
         """Delete half-downloaded clips and video scratch files a killed process left behind
@@ -526,6 +681,7 @@ class JobService(JobAtWiro, JobDelivery, JobFollowUps):
         uploading is a runner's step and stops at once: its Run has not left, and the job is
         sent at the next start."""
         self._accepting = False
+        await self._card_sweep.cancel_all(timeout=timeout)
         await self._tasks.cancel_all(timeout=timeout)
         # After the runners: a delivery may have started a decode until it stopped.
         await self.last_frames.close(timeout=timeout)
@@ -561,6 +717,9 @@ class JobService(JobAtWiro, JobDelivery, JobFollowUps):
         if self.presenter is None or job.card_message_id is None:
             return
         try:
+            # Marked first: if the process dies before the (paced) edit lands, the next start
+            # renders this card again. The edit clears the mark (`Storage.card_shown`).
+            await self.storage.request_card(job.id)
             extras = await self._extras(
                 job,
                 queue_position=queue_position,
@@ -619,3 +778,8 @@ class JobService(JobAtWiro, JobDelivery, JobFollowUps):
 
     def _deadline_passed(self, job: Job) -> bool:
         return self._seconds_left(job) <= 0
+
+
+def _never_shown(job: Job) -> bool:
+    """A job that has not reached Wiro and whose card was never posted (a crash in between)."""
+    return job.card_message_id is None and job.state in (JobState.PENDING, JobState.WAITING)

@@ -18,30 +18,30 @@ What the check decides, and why (README, Members' commands; Wiro's input limits)
 - The whole image is decoded once, so a truncated or corrupt file is refused here rather than
   by Wiro after credits were reserved. PNG chunk checksums are verified as well.
 - What goes to Wiro: the original bytes when they are a plain RGB or greyscale JPEG, or a still
-  PNG, that needs no fix. Otherwise an upright, cropped re-encoding. `FirstFrame.data` is exactly
-  the frame sent, and the card's thumbnail is made from it, so the member sees what Hailuo gets.
+  PNG, that needs no fix. Otherwise an upright, cropped re-encoding (`bot.media._image_encoding`).
+  `FirstFrame.data` is exactly the frame sent, and the card's thumbnail is made from it, so the
+  member sees what Hailuo gets.
+
+How many images are downloaded and decoded at once is `bot.media.image_slots`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
-import ctypes.util
-import functools
 import hashlib
 import io
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Final, TypeVar, cast
+from typing import Final
 
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-log = logging.getLogger(__name__)
+from bot.media._image_encoding import JPEG, PNG, encode_to_fit, flatten, plain_mode, replace, save
 
-T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 # Hailuo's limits for the frame it is sent.
 MAX_IMAGE_BYTES: Final = 20 * 1024 * 1024
@@ -55,7 +55,8 @@ MAX_SOURCE_BYTES: Final = 50 * 1024 * 1024
 MAX_PIXELS: Final = 50_000_000
 # Other formats cannot be decoded at a reduced scale: every pixel takes 4 bytes in memory (1 for
 # palette and greyscale images, which are then converted). 20 MP is 80 MB decoded, so that the two
-# decodes allowed at once (`ImageSlots`) stay within a small VPS's memory; a 6K screenshot fits.
+# decodes allowed at once (`bot.media.image_slots`) stay within a small VPS's memory; a 6K
+# screenshot fits.
 MAX_DECODE_PIXELS: Final = 20_000_000
 # A JPEG that needs a fix is decoded at 1/2, 1/4 or 1/8 scale until it has at most this many
 # pixels (about 4600×3450), still far more than a 1080P clip shows.
@@ -96,9 +97,6 @@ _LABELS: Final = {
 _PHOTO_FORMATS: Final = frozenset({"JPEG", "AVIF", "HEIF", "JPEG2000"})
 # Modes any JPEG decoder reads; CMYK and friends are not accepted everywhere.
 _PLAIN_JPEG_MODES: Final = frozenset({"RGB", "L"})
-_JPEG_QUALITIES: Final = (92, 85, 75)
-_SHRINK_QUALITY: Final = 85
-_MAX_SHRINKS: Final = 6
 
 # Each decode may hold up to about 100 MB: one at a time in the whole process, also for callers
 # that do not take an `ImageSlots` turn first (Re-roll's check of a stored frame, the card's and
@@ -112,115 +110,6 @@ class ImageRejected(ValueError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-class ImageBusy(ImageRejected):
-    """No slot to read the image now (the member already has one being read, or the bot is
-    busy reading others' for too long); nothing was downloaded or spent."""
-
-
-# Per member: one image at a time (a second /video or Animate while the first image is still
-# being read is almost always a double submit). For the whole bot: two downloads at a time (each
-# holds up to 50 MB, twice while aiohttp joins the body) and one decode (about 100 MB at the
-# pixel limits above: one CPU core of a small VPS does it in a second or two). Everyone else
-# waits holding nothing, up to a bound. Together: a 1 GB VPS never swaps for a burst of images.
-IMAGES_PER_MEMBER: Final = 1
-DOWNLOADS_AT_ONCE: Final = 2
-DECODES_AT_ONCE: Final = 1
-IMAGE_WAIT_SECONDS: Final = 60.0
-
-MEMBER_BUSY: Final = (
-    "You already have an image being checked; try again in a moment. Nothing was spent."
-)
-BOT_BUSY: Final = (
-    "The bot is busy checking other members' images; try again in a minute. Nothing was spent."
-)
-
-
-class ImageSlots:
-    """Who may download and decode an image now: a slot is taken before the download starts
-    (`slot`), and a decode turn before any worker thread (`check`, `thumbnail`), so a burst of
-    large images never holds more than two downloads and one decode."""
-
-    def __init__(
-        self,
-        *,
-        per_member: int = IMAGES_PER_MEMBER,
-        downloads: int = DOWNLOADS_AT_ONCE,
-        decodes: int = DECODES_AT_ONCE,
-        wait_seconds: float = IMAGE_WAIT_SECONDS,
-    ) -> None:
-        self.per_member = per_member
-        self.wait_seconds = wait_seconds
-        self._downloads = asyncio.Semaphore(downloads)
-        self._decodes = asyncio.Semaphore(decodes)
-        self._members: dict[int, int] = {}
-
-    def busy(self, member_id: int) -> int:
-        """How many images of this member are being read (or waiting for a slot) now."""
-        return self._members.get(member_id, 0)
-
-    @contextlib.asynccontextmanager
-    async def slot(self, member_id: int) -> AsyncIterator[None]:
-        """Hold one slot for downloading and reading one image; raise ImageBusy at once when
-        the member is at their limit, or after `wait_seconds` when the bot's slots stay taken."""
-        if self.busy(member_id) >= self.per_member:
-            raise ImageBusy(MEMBER_BUSY)
-        self._members[member_id] = self.busy(member_id) + 1
-        try:
-            await self._acquire(self._downloads)
-            try:
-                yield
-            finally:
-                self._downloads.release()
-        finally:
-            left = self._members[member_id] - 1
-            if left:
-                self._members[member_id] = left
-            else:
-                del self._members[member_id]
-
-    async def check(self, data: bytes, *, declared_size: int | None = None) -> FirstFrame:
-        """`check_image` in a worker thread, once a decode turn is free."""
-        check_declared_size(declared_size if declared_size is not None else len(data))
-        return await self._decode(check_image, data, declared_size=declared_size)
-
-    async def thumbnail(self, data: bytes) -> bytes:
-        """`make_thumbnail` in a worker thread, once a decode turn is free."""
-        return await self._decode(make_thumbnail, data)
-
-    async def _decode(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
-        await self._acquire(self._decodes)
-        try:
-            return await asyncio.to_thread(fn, *args, **kwargs)
-        finally:
-            self._decodes.release()
-            # The decoded pixels were freed; hand the memory back to the system now rather
-            # than keep it for the next image (glibc keeps freed heap memory otherwise).
-            _release_free_memory()
-
-    async def _acquire(self, slots: asyncio.Semaphore) -> None:
-        try:
-            async with asyncio.timeout(self.wait_seconds):
-                await slots.acquire()
-        except TimeoutError:
-            raise ImageBusy(BOT_BUSY) from None
-
-
-def _release_free_memory() -> None:
-    """malloc_trim(0) where the C library has it (glibc); a no-op elsewhere."""
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
-
-
-@functools.cache
-def _malloc_trim() -> Callable[[int], int] | None:
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return cast("Callable[[int], int]", libc.malloc_trim)
-    except (OSError, AttributeError):
-        return None
 
 
 @dataclass(frozen=True)
@@ -287,7 +176,7 @@ def make_thumbnail(data: bytes, *, max_side: int = THUMBNAIL_SIDE) -> bytes:
         # Shrunk in place first, so that no second full-size copy is ever made.
         im.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
         small = im if upright else ImageOps.exif_transpose(im)
-        return _save(_flatten(_plain_mode(small)), "JPEG", quality=85)
+        return save(flatten(plain_mode(small)), "JPEG", quality=85)
 
 
 def allowed_crop(width: int, height: int) -> tuple[int, int, int, int] | None:
@@ -336,7 +225,7 @@ def _check(data: bytes) -> FirstFrame:
                 # while holding 1/64 of the pixels.
                 im.draft(im.mode, (max(1, raw_w // 8), max(1, raw_h // 8)))
             _load(im)
-            ctype, name = _JPEG if fmt == "JPEG" else _PNG
+            ctype, name = JPEG if fmt == "JPEG" else PNG
             return FirstFrame(data, ctype, name, width, height, digest, fmt)
         fixes: list[str] = []
         if fmt == "JPEG" and _draft_within(im, FIX_PIXELS):
@@ -354,21 +243,28 @@ def _check(data: bytes) -> FirstFrame:
             fixes.append(f"Animated {label}: its first frame is used.")
         frame: Image.Image = im
         if orientation != 1:
-            frame = _replace(frame, ImageOps.exif_transpose(im))
+            frame = replace(frame, ImageOps.exif_transpose(im))
             fixes.append("Turned upright, as the photo's orientation tag says.")
         if crop is not None:
-            frame = _replace(frame, frame.crop(crop))
+            frame = replace(frame, frame.crop(crop))
             fixes.append(
                 f"Centre-cropped from {width}×{height} to {crop[2] - crop[0]}×{crop[3] - crop[1]}"
                 " px: Hailuo takes aspect ratios between 2:5 and 5:2."
             )
         # A lossless source over 20 MB would be as big again as a PNG: go straight to JPEG.
-        out, (ctype, name), size, shrunk = _encode_to_fit(
+        out, (ctype, name), size, shrunk = encode_to_fit(
             frame,
             prefer_jpeg=fmt in _PHOTO_FORMATS or len(data) > MAX_IMAGE_BYTES,
             icc=icc,
+            max_bytes=MAX_IMAGE_BYTES,
+            min_short_side=MIN_SHORT_SIDE,
         )
         frame.close()
+        if len(out) > MAX_IMAGE_BYTES:
+            raise ImageRejected(
+                f"Even re-encoded, the image is {_mb(len(out))}; Hailuo's limit is 20 MB. "
+                "Send a smaller picture."
+            )
     out_label = "JPEG" if ctype == "image/jpeg" else "PNG"
     if len(data) > MAX_IMAGE_BYTES or shrunk:
         scaled = f", scaled to {size[0]}×{size[1]} px," if shrunk else ""
@@ -382,10 +278,6 @@ def _check(data: bytes) -> FirstFrame:
     return FirstFrame(out, ctype, name, size[0], size[1], digest, fmt, tuple(fixes))
 
 
-_PNG: Final = ("image/png", "first-frame.png")
-_JPEG: Final = ("image/jpeg", "first-frame.jpg")
-
-
 @contextlib.contextmanager
 def _opened(data: bytes) -> Iterator[ImageFile.ImageFile]:
     """The image, opened lazily; its decoded pixels are freed on leaving the block (Pillow's own
@@ -395,14 +287,6 @@ def _opened(data: bytes) -> Iterator[ImageFile.ImageFile]:
         yield im
     finally:
         im.close()
-
-
-def _replace(old: Image.Image, new: Image.Image) -> Image.Image:
-    """Free `old`'s pixels once `new` (made from it) replaces it, unless it is the opened file's
-    image, which `_opened` frees."""
-    if new is not old and not isinstance(old, ImageFile.ImageFile):
-        old.close()
-    return new
 
 
 def _draft_within(im: ImageFile.ImageFile, max_pixels: int) -> bool:
@@ -518,83 +402,6 @@ def _load(im: Image.Image) -> None:
         raise ImageRejected(_bomb(im.size)) from exc
     except Exception as exc:  # truncated data, bad compressed stream, bad frame
         raise ImageRejected(_DAMAGED) from exc
-
-
-def _encode_to_fit(
-    im: Image.Image, *, prefer_jpeg: bool, icc: bytes | None
-) -> tuple[bytes, tuple[str, str], tuple[int, int], bool]:
-    """Encode a still, upright frame as PNG or JPEG within MAX_IMAGE_BYTES.
-
-    Returns the bytes, (content type, file name), the final size and whether it was scaled down.
-    PNG first for lossless sources; then JPEG at falling quality; then JPEG scaled down, never
-    below the short-side minimum."""
-    plain = _plain_mode(im)
-    if not prefer_jpeg:
-        png = _save(plain, "PNG", optimize=False, icc_profile=icc)
-        if len(png) <= MAX_IMAGE_BYTES:
-            return png, _PNG, plain.size, False
-        del png
-    flat = _flatten(plain)
-    if plain is not im and flat is not plain:
-        plain.close()
-    # ICC profiles are kept only for RGB; a CMYK profile would mislabel converted pixels.
-    keep_icc = icc if _icc_is_rgb(icc) else None
-    jpeg = b""
-    for quality in _JPEG_QUALITIES:
-        jpeg = _save(flat, "JPEG", quality=quality, icc_profile=keep_icc)
-        if len(jpeg) <= MAX_IMAGE_BYTES:
-            return jpeg, _JPEG, flat.size, False
-    for _ in range(_MAX_SHRINKS):
-        short = min(flat.size)
-        if short <= MIN_SHORT_SIDE:
-            break
-        # JPEG size grows about with the pixel count: aim a little under the limit.
-        factor = max(0.5, min(0.9, (MAX_IMAGE_BYTES / len(jpeg)) ** 0.5 * 0.95))
-        factor = max(factor, MIN_SHORT_SIDE / short)
-        size = (max(1, round(flat.width * factor)), max(1, round(flat.height * factor)))
-        flat = _replace(flat, flat.resize(size, Image.Resampling.LANCZOS))
-        jpeg = _save(flat, "JPEG", quality=_SHRINK_QUALITY, icc_profile=keep_icc)
-        if len(jpeg) <= MAX_IMAGE_BYTES:
-            return jpeg, _JPEG, flat.size, True
-    raise ImageRejected(
-        f"Even re-encoded, the image is {_mb(len(jpeg))}; Hailuo's limit is 20 MB. "
-        "Send a smaller picture."
-    )
-
-
-def _flatten(im: Image.Image) -> Image.Image:
-    if im.mode not in ("RGBA", "LA"):
-        return im
-    # A video frame has no transparency; flatten onto white as viewers show it.
-    base = Image.new("RGB", im.size, "white")
-    base.paste(im, mask=im.getchannel("A"))
-    return base
-
-
-def _plain_mode(im: Image.Image) -> Image.Image:
-    if im.mode in ("RGB", "RGBA", "L", "LA"):
-        return im
-    if im.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N"):
-        # 16-bit greyscale: scale down rather than clip to white.
-        return im.convert("I").point(lambda v: v * (1 / 256)).convert("L")
-    if im.mode in ("P", "PA"):
-        return im.convert("RGBA" if "transparency" in im.info or im.mode == "PA" else "RGB")
-    if im.mode == "1":
-        return im.convert("L")
-    if im.mode == "F":
-        return im.convert("L")
-    return im.convert("RGB")  # CMYK, YCbCr, LAB, HSV, RGBX...
-
-
-def _icc_is_rgb(icc: bytes | None) -> bool:
-    # The profile header holds the colour space signature at bytes 16-20.
-    return icc is not None and icc[16:20] in (b"RGB ", b"GRAY")
-
-
-def _save(im: Image.Image, fmt: str, **params: object) -> bytes:
-    buf = io.BytesIO()
-    im.save(buf, fmt, **{k: v for k, v in params.items() if v is not None})
-    return buf.getvalue()
 
 
 _DAMAGED: Final = (

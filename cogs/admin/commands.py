@@ -7,7 +7,8 @@ run by `moderator_only()` on every subcommand. Command bodies are thin: the serv
 and returns facts; the module functions of `cogs/admin/limits.py` (limits, channels) and
 `cogs/admin/server.py` (the rest) put those facts in words, raise `Refused` with the
 moderator-facing answer, and are tested without Discord. This module only adapts: the command tree,
-options, permissions and replies.
+options, permissions and replies. The `style` group is `StyleCommands`, beside its words in
+`cogs/admin/styles.py`; it sits here in the class body so that the tree keeps its order.
 """
 
 from __future__ import annotations
@@ -21,8 +22,6 @@ from discord import app_commands
 from discord.ext import commands
 
 import bot.governance.consent as consent
-from bot import camera as camera_moves
-from bot.catalogue import MODELS
 from bot.governance.moderation import (
     MAX_BUDGET_USD,
     MAX_CREDITS,
@@ -31,7 +30,6 @@ from bot.governance.moderation import (
     MAX_WORD_CHARS,
     validate_limit_target,
 )
-from bot.governance.styles import MAX_NAME_CHARS, MAX_STYLE_CHARS
 from cogs.admin.limits import (
     allow_channel,
     apply_limit,
@@ -60,7 +58,7 @@ from cogs.admin.server import (
     unblock,
     usage_report,
 )
-from cogs.admin.styles import add_style, describe_styles, remove_style
+from cogs.admin.styles import StyleCommands
 from cogs.approval import (
     approval_summary,
     check_review_channel,
@@ -68,9 +66,8 @@ from cogs.approval import (
     turn_off,
     turn_on,
 )
-from cogs.common import moderator_only, reply
+from cogs.common import guild_and_actor, moderator_only, reply
 from cogs.consent import rule_words
-from cogs.video import style_choices
 from storage.db import Database
 
 if TYPE_CHECKING:
@@ -107,9 +104,7 @@ class AdminCog(commands.Cog):
     words = app_commands.Group(
         name="words", description="Blocked words in prompts", parent=videoadmin
     )
-    style = app_commands.Group(
-        name="style", description="Server styles: presets members pick", parent=videoadmin
-    )
+    style = StyleCommands(parent=videoadmin)
     audit = app_commands.Group(
         name="audit", description="One line per finished job", parent=videoadmin
     )
@@ -126,11 +121,6 @@ class AdminCog(commands.Cog):
     @property
     def storage(self) -> Database:
         return self.bot.storage
-
-    @staticmethod
-    def _ids(interaction: discord.Interaction[VideoBot]) -> tuple[int, int]:
-        assert interaction.guild_id is not None
-        return interaction.guild_id, interaction.user.id
 
     # --- limits -----------------------------------------------------------------------------
     @limit.command(name="set")
@@ -150,7 +140,7 @@ class AdminCog(commands.Cog):
         target: Mentionable | None = None,
     ) -> None:
         """Set a credit limit for the server, a role or a member."""
-        guild_id, actor = self._ids(interaction)
+        guild_id, actor = guild_and_actor(interaction)
         target_id = validate_limit_target(scope, target_of(target), guild_id)
         text = await apply_limit(self.storage, guild_id, scope, target_id, credits, period, actor)
         await reply(interaction, text)
@@ -167,7 +157,7 @@ class AdminCog(commands.Cog):
         target: Mentionable | None = None,
     ) -> None:
         """Remove a credit limit."""
-        guild_id, actor = self._ids(interaction)
+        guild_id, actor = guild_and_actor(interaction)
         target_id = validate_limit_target(scope, target_of(target), guild_id, clearing=True)
         await reply(
             interaction, await remove_limit(self.storage, guild_id, scope, target_id, actor)
@@ -180,7 +170,7 @@ class AdminCog(commands.Cog):
         self, interaction: discord.Interaction[VideoBot], member: discord.Member | None = None
     ) -> None:
         """Show the server's limits, the latest changes, and what applies to a member."""
-        guild_id, _ = self._ids(interaction)
+        guild_id, _ = guild_and_actor(interaction)
         waiting = len(await self.bot.storage.waiting_approvals(guild_id))
         text = await describe_limits(
             self.storage,
@@ -204,7 +194,7 @@ class AdminCog(commands.Cog):
         self, interaction: discord.Interaction[VideoBot], channel: discord.TextChannel
     ) -> None:
         """Allow /video in a channel (once any is allowed, only those channels work)."""
-        guild_id, actor = self._ids(interaction)
+        guild_id, actor = guild_and_actor(interaction)
         missing = validate_channel(
             channel.guild.id, guild_id, bot_permissions(channel), need_send=False
         )
@@ -219,14 +209,14 @@ class AdminCog(commands.Cog):
         self, interaction: discord.Interaction[VideoBot], channel: discord.TextChannel
     ) -> None:
         """Take a channel off the allowed list."""
-        guild_id, actor = self._ids(interaction)
+        guild_id, actor = guild_and_actor(interaction)
         await reply(interaction, await remove_channel(self.storage, guild_id, channel.id, actor))
 
     @channels.command(name="list")
     @moderator_only()
     async def channels_list(self, interaction: discord.Interaction[VideoBot]) -> None:
         """List the channels where /video may run."""
-        guild_id, _ = self._ids(interaction)
+        guild_id, _ = guild_and_actor(interaction)
         settings = await self.storage.guild_settings(guild_id)
         guild = interaction.guild
         exists = (lambda c: guild.get_channel(c) is not None) if guild is not None else None
@@ -242,14 +232,14 @@ class AdminCog(commands.Cog):
         reason: app_commands.Range[str, 1, MAX_REASON_CHARS] | None = None,
     ) -> None:
         """Stop new videos in this server (jobs in progress finish)."""
-        guild_id, actor = self._ids(interaction)
+        guild_id, actor = guild_and_actor(interaction)
         await reply(interaction, await pause(self.storage, guild_id, reason, actor))
 
     @videoadmin.command(name="resume")
     @moderator_only()
     async def resume_command(self, interaction: discord.Interaction[VideoBot]) -> None:
         """Let new videos start again."""
-        guild_id, actor = self._ids(interaction)
+        guild_id, actor = guild_and_actor(interaction)
         await reply(interaction, await resume(self.storage, guild_id, actor))
 
     # --- blocks -----------------------------------------------------------------------------
@@ -265,7 +255,7 @@ class AdminCog(commands.Cog):
         reason: app_commands.Range[str, 1, MAX_REASON_CHARS] | None = None,
     ) -> None:
         """Block a member from generating videos."""
-        guild_id, actor = self._ids(interaction)
+        guild_id, actor = guild_and_actor(interaction)
         await reply(interaction, await block(self.storage, guild_id, user.id, reason, actor))
 
     @videoadmin.command(name="unblock")
@@ -275,7 +265,7 @@ class AdminCog(commands.Cog):
         self, interaction: discord.Interaction[VideoBot], user: discord.Member | discord.User
     ) -> None:
         """Let a blocked member generate videos again."""
-        guild_id, actor = self._ids(interaction)
+        guild_id, actor = guild_and_actor(interaction)
         await reply(interaction, await unblock(self.storage, guild_id, user.id, actor))
 
     # --- budget -----------------------------------------------------------------------------
@@ -288,7 +278,7 @@ class AdminCog(commands.Cog):
         usd: app_commands.Range[float, 0.0, MAX_BUDGET_USD],
     ) -> None:
         """Cap this server's video spending per calendar month."""
-        guild_id, actor = self._ids(interaction)
+        guild_id, actor = guild_and_actor(interaction)
         text = await set_budget(self.storage, guild_id, usd, actor)
         # A budget lowered below this month's spending has just been passed: say so once.
         await self.bot.budget_alerts.check(guild_id)
@@ -298,7 +288,7 @@ class AdminCog(commands.Cog):
     @moderator_only()
     async def budget_show(self, interaction: discord.Interaction[VideoBot]) -> None:
         """Show the monthly cap and spending so far."""
-        guild_id, _ = self._ids(interaction)
+        guild_id, _ = guild_and_actor(interaction)
         await reply(
             interaction, await describe_budget(self.storage, guild_id, self.bot.jobs.clock())
         )
@@ -313,7 +303,7 @@ class AdminCog(commands.Cog):
         word: app_commands.Range[str, 1, MAX_WORD_CHARS],
     ) -> None:
         """Refuse prompts containing a word or phrase."""
-        guild_id, actor = self._ids(interaction)
+        guild_id, actor = guild_and_actor(interaction)
         await reply(interaction, await add_word(self.storage, guild_id, word, actor))
 
     @words.command(name="remove")
@@ -325,103 +315,20 @@ class AdminCog(commands.Cog):
         word: app_commands.Range[str, 1, MAX_WORD_CHARS],
     ) -> None:
         """Allow a blocked word again."""
-        guild_id, actor = self._ids(interaction)
+        guild_id, actor = guild_and_actor(interaction)
         await reply(interaction, await remove_word(self.storage, guild_id, word, actor))
 
     @words.command(name="list")
     @moderator_only()
     async def words_list(self, interaction: discord.Interaction[VideoBot]) -> None:
         """List the blocked words."""
-        guild_id, _ = self._ids(interaction)
+        guild_id, _ = guild_and_actor(interaction)
         settings = await self.storage.guild_settings(guild_id)
         text, full = describe_words(settings.blocked_words)
         if full is None:
             await reply(interaction, text)
         else:
             await reply(interaction, text, file=discord.File(io.BytesIO(full), "blocked-words.txt"))
-
-    # --- styles -----------------------------------------------------------------------------
-    @style.command(name="add")
-    @app_commands.describe(
-        name="The style's name (up to 32 characters, unique in this server)",
-        prompt="Its words; {prompt} marks where the member's go (else they come first)",
-        camera="Default camera moves (up to 3, comma-separated)",
-        model="Default model",
-        resolution="Default resolution",
-        duration="Default length in seconds",
-    )
-    @app_commands.choices(
-        model=[app_commands.Choice(name=m.id, value=m.id) for m in MODELS.values()],
-        resolution=[
-            app_commands.Choice(name="768P", value="768P"),
-            app_commands.Choice(name="1080P", value="1080P"),
-        ],
-    )
-    @app_commands.choices(
-        duration=[
-            app_commands.Choice(name="6 seconds", value=6),
-            app_commands.Choice(name="10 seconds", value=10),
-        ],
-    )
-    @moderator_only()
-    async def style_add(
-        self,
-        interaction: discord.Interaction[VideoBot],
-        name: app_commands.Range[str, 1, MAX_NAME_CHARS],
-        prompt: app_commands.Range[str, 1, MAX_STYLE_CHARS],
-        camera: str | None = None,
-        model: app_commands.Choice[str] | None = None,
-        resolution: app_commands.Choice[str] | None = None,
-        duration: app_commands.Choice[int] | None = None,
-    ) -> None:
-        """Add a style members can pick on /video and in the Animate form."""
-        guild_id, actor = self._ids(interaction)
-        text = await add_style(
-            self.storage,
-            guild_id,
-            actor,
-            self.bot.jobs.clock(),
-            name=name,
-            prompt=prompt,
-            moves=camera,
-            model=model.value if model else None,
-            resolution=resolution.value if resolution else None,
-            duration=duration.value if duration else None,
-        )
-        await reply(interaction, text)
-
-    @style_add.autocomplete("camera")
-    async def _style_camera(
-        self, interaction: discord.Interaction[VideoBot], current: str
-    ) -> list[app_commands.Choice[str]]:
-        return [app_commands.Choice(name=n, value=v) for n, v in camera_moves.suggest(current)]
-
-    @style.command(name="remove")
-    @app_commands.describe(name="The style to remove (jobs made with it keep it)")
-    @moderator_only()
-    async def style_remove(
-        self,
-        interaction: discord.Interaction[VideoBot],
-        name: app_commands.Range[str, 1, 100],
-    ) -> None:
-        """Remove a style."""
-        guild_id, actor = self._ids(interaction)
-        await reply(interaction, await remove_style(self.storage, guild_id, name, actor))
-
-    @style_remove.autocomplete("name")
-    async def _style_names(
-        self, interaction: discord.Interaction[VideoBot], current: str
-    ) -> list[app_commands.Choice[str]]:
-        if interaction.guild_id is None:
-            return []
-        return style_choices(await self.storage.styles(interaction.guild_id), current)
-
-    @style.command(name="list")
-    @moderator_only()
-    async def style_list(self, interaction: discord.Interaction[VideoBot]) -> None:
-        """List this server's styles."""
-        guild_id, _ = self._ids(interaction)
-        await reply(interaction, describe_styles(await self.storage.styles(guild_id)))
 
     # --- audit ------------------------------------------------------------------------------
     @audit.command(name="channel")
@@ -431,7 +338,7 @@ class AdminCog(commands.Cog):
         self, interaction: discord.Interaction[VideoBot], channel: discord.TextChannel | None = None
     ) -> None:
         """Set or turn off the channel that logs every finished job."""
-        guild_id, actor = self._ids(interaction)
+        guild_id, actor = guild_and_actor(interaction)
         if channel is not None:
             validate_channel(channel.guild.id, guild_id, bot_permissions(channel), need_send=True)
         text = await set_audit_channel(
@@ -448,7 +355,7 @@ class AdminCog(commands.Cog):
         self, interaction: discord.Interaction[VideoBot], job: app_commands.Range[int, 1]
     ) -> None:
         """Give a job's credits back (cancelling it first if it is still running)."""
-        guild_id, actor = self._ids(interaction)
+        guild_id, actor = guild_and_actor(interaction)
         # Cancelling a running job calls Wiro: acknowledge first (Discord's 3 seconds).
         await interaction.response.defer(ephemeral=True, thinking=True)
         await reply(
@@ -462,7 +369,7 @@ class AdminCog(commands.Cog):
         self, interaction: discord.Interaction[VideoBot], job: app_commands.Range[int, 1]
     ) -> None:
         """Cancel any job of this server (its credits are refunded)."""
-        guild_id, actor = self._ids(interaction)
+        guild_id, actor = guild_and_actor(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)
         await reply(
             interaction, await moderator_cancel(self.storage, self.bot.jobs, job, guild_id, actor)
@@ -479,7 +386,7 @@ class AdminCog(commands.Cog):
         user: discord.Member | discord.User | None = None,
     ) -> None:
         """Totals per member (jobs, credits, USD) with a CSV file."""
-        guild_id, _ = self._ids(interaction)
+        guild_id, _ = guild_and_actor(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)
         text, data, name = await usage_report(
             self.storage, guild_id, days=days, user_id=user.id if user else None,
@@ -501,7 +408,7 @@ class AdminCog(commands.Cog):
         trusted_role: discord.Role | None = None,
     ) -> None:
         """Hold members' video requests until a moderator approves them."""
-        guild_id, actor = self._ids(interaction)
+        guild_id, actor = guild_and_actor(interaction)
         check_review_channel(channel.guild.id, guild_id, bot_permissions(channel))
         if trusted_role is not None:
             check_trusted_role(
@@ -517,7 +424,7 @@ class AdminCog(commands.Cog):
     @moderator_only()
     async def approval_off(self, interaction: discord.Interaction[VideoBot]) -> None:
         """Let members' video requests start at once again."""
-        guild_id, actor = self._ids(interaction)
+        guild_id, actor = guild_and_actor(interaction)
         waiting = len(await self.bot.storage.waiting_approvals(guild_id))
         await reply(interaction, await turn_off(self.bot.storage, guild_id, actor, waiting))
 
@@ -534,7 +441,7 @@ class AdminCog(commands.Cog):
         who: Literal["own", "anyone", "moderators"] | None = None,
     ) -> None:
         """Choose whose images members may animate (or, without an option, say what applies)."""
-        guild_id, actor = self._ids(interaction)
+        guild_id, actor = guild_and_actor(interaction)
         if who is None:
             await reply(interaction, rule_words(await self.storage.animate_rule(guild_id)))
             return
@@ -549,7 +456,7 @@ class AdminCog(commands.Cog):
         self, interaction: discord.Interaction[VideoBot], role: discord.Role
     ) -> None:
         """Make a role count as video moderator."""
-        guild_id, actor = self._ids(interaction)
+        guild_id, actor = guild_and_actor(interaction)
         target = target_of(role)
         assert target is not None
         await reply(interaction, await set_mod_role(self.storage, guild_id, target, actor))
@@ -558,7 +465,7 @@ class AdminCog(commands.Cog):
     @moderator_only()
     async def modrole_clear(self, interaction: discord.Interaction[VideoBot]) -> None:
         """Forget the moderator role (Manage Server still counts)."""
-        guild_id, actor = self._ids(interaction)
+        guild_id, actor = guild_and_actor(interaction)
         await reply(interaction, await clear_mod_role(self.storage, guild_id, actor))
 
 

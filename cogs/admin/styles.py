@@ -1,24 +1,37 @@
-"""`/videoadmin style …` in words: add, remove and list a server's styles.
+"""`/videoadmin style …`: add, remove and list a server's styles, the subcommands and their words.
 
 The rules (name and text limits, `{prompt}`, the 25-style cap) are `bot/governance/styles.py`'s and
-the store's; here they are checked in the order a moderator reads them, and answered in words.
+the store's; here they are checked in the order a moderator reads them, and answered in words
+(module functions, tested without Discord). `StyleCommands` is the `style` group that
+`cogs/admin/commands.py` hangs under /videoadmin; its commands reach the services through
+`interaction.client`, as a group is not the cog.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
 
 import bot.governance.quota as quota
 import bot.governance.styles as styles
 from bot import camera
 from bot.camera import CameraRefused
 from bot.catalogue import MODELS
+from bot.governance.styles import MAX_NAME_CHARS, MAX_STYLE_CHARS
 from bot.jobs.contracts import Refused
 from cogs.cards.text import prompt_as_text
+from cogs.common import guild_and_actor, moderator_only, reply
+from cogs.video import style_choices
 from cogs.words import fit_lines
 from storage.db import Database
 from storage.models import Style
+
+if TYPE_CHECKING:
+    from bot.app.video_bot import VideoBot
 
 
 def defaults_words(style: Style) -> str:
@@ -119,3 +132,93 @@ def describe_styles(server_styles: Sequence[Style]) -> str:
         for s in server_styles
     ]
     return fit_lines(header, items)
+
+
+class StyleCommands(
+    app_commands.Group, name="style", description="Server styles: presets members pick"
+):
+    """`/videoadmin style add|remove|list`."""
+
+    @app_commands.command(name="add")
+    @app_commands.describe(
+        name="The style's name (up to 32 characters, unique in this server)",
+        prompt="Its words; {prompt} marks where the member's go (else they come first)",
+        camera="Default camera moves (up to 3, comma-separated)",
+        model="Default model",
+        resolution="Default resolution",
+        duration="Default length in seconds",
+    )
+    @app_commands.choices(
+        model=[app_commands.Choice(name=m.id, value=m.id) for m in MODELS.values()],
+        resolution=[
+            app_commands.Choice(name="768P", value="768P"),
+            app_commands.Choice(name="1080P", value="1080P"),
+        ],
+    )
+    @app_commands.choices(
+        duration=[
+            app_commands.Choice(name="6 seconds", value=6),
+            app_commands.Choice(name="10 seconds", value=10),
+        ],
+    )
+    @moderator_only()
+    async def style_add(
+        self,
+        interaction: discord.Interaction[VideoBot],
+        name: app_commands.Range[str, 1, MAX_NAME_CHARS],
+        prompt: app_commands.Range[str, 1, MAX_STYLE_CHARS],
+        camera: str | None = None,
+        model: app_commands.Choice[str] | None = None,
+        resolution: app_commands.Choice[str] | None = None,
+        duration: app_commands.Choice[int] | None = None,
+    ) -> None:
+        """Add a style members can pick on /video and in the Animate form."""
+        guild_id, actor = guild_and_actor(interaction)
+        text = await add_style(
+            interaction.client.storage,
+            guild_id,
+            actor,
+            interaction.client.jobs.clock(),
+            name=name,
+            prompt=prompt,
+            moves=camera,
+            model=model.value if model else None,
+            resolution=resolution.value if resolution else None,
+            duration=duration.value if duration else None,
+        )
+        await reply(interaction, text)
+
+    @style_add.autocomplete("camera")
+    async def _style_camera(
+        self, interaction: discord.Interaction[VideoBot], current: str
+    ) -> list[app_commands.Choice[str]]:
+        return [app_commands.Choice(name=n, value=v) for n, v in camera.suggest(current)]
+
+    @app_commands.command(name="remove")
+    @app_commands.describe(name="The style to remove (jobs made with it keep it)")
+    @moderator_only()
+    async def style_remove(
+        self,
+        interaction: discord.Interaction[VideoBot],
+        name: app_commands.Range[str, 1, 100],
+    ) -> None:
+        """Remove a style."""
+        guild_id, actor = guild_and_actor(interaction)
+        await reply(
+            interaction, await remove_style(interaction.client.storage, guild_id, name, actor)
+        )
+
+    @style_remove.autocomplete("name")
+    async def _style_names(
+        self, interaction: discord.Interaction[VideoBot], current: str
+    ) -> list[app_commands.Choice[str]]:
+        if interaction.guild_id is None:
+            return []
+        return style_choices(await interaction.client.storage.styles(interaction.guild_id), current)
+
+    @app_commands.command(name="list")
+    @moderator_only()
+    async def style_list(self, interaction: discord.Interaction[VideoBot]) -> None:
+        """List this server's styles."""
+        guild_id, _ = guild_and_actor(interaction)
+        await reply(interaction, describe_styles(await interaction.client.storage.styles(guild_id)))

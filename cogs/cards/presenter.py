@@ -43,6 +43,8 @@ DEFAULT_UPLOAD_LIMIT = DISCORD_BASE_UPLOAD_LIMIT
 INTERACTION_MARGIN = timedelta(minutes=2)
 # Looking for a clip posted before a restart: at most this many messages after the job began.
 FIND_DELIVERY_SCAN = 1000
+# Looking for a card posted just before a crash: it follows its reservation within seconds.
+FIND_CARD_SCAN = 100
 MISSING_PERMISSIONS = 50013
 # Discord refused the reply itself, not the message: 160002 (no Read Message History) and
 # 50035 (an unknown reference; with fail_if_not_exists false it should not happen).
@@ -87,11 +89,18 @@ class DiscordPresenter:
         self.editor.submit(job, extras)
 
     async def edit_card(self, job: Job, extras: CardExtras) -> None:
-        """Apply one card state now (called by the editor, paced)."""
+        """Apply one card state now (called by the editor, paced).
+
+        Once Discord has it, the job's "card behind" mark is cleared, unless the job changed
+        again meanwhile (that change's own edit follows, or the next start renders it)."""
         # Re-read: a later state may already be stored; the card always shows the newest.
         job = await self.bot.storage.get_job(job.id)
         if job.card_message_id is None:
             return
+        await self._show(job, job.card_message_id, extras)
+        await self.bot.storage.card_shown(job.id, job.card_pending)
+
+    async def _show(self, job: Job, card_id: int, extras: CardExtras) -> None:
         has_thumb = job.has_image
         embed, view = render_card(job, extras, has_thumbnail=has_thumb)
         too_old = (
@@ -102,7 +111,7 @@ class DiscordPresenter:
             try:
                 await (
                     self._channel(job)
-                    .get_partial_message(job.card_message_id)
+                    .get_partial_message(card_id)
                     .edit(embed=embed, view=view, allowed_mentions=NO_MENTIONS)
                 )
                 return
@@ -357,6 +366,30 @@ class DiscordPresenter:
                 job.id,
                 describe(exc),
             )
+        return None
+
+    async def find_card(self, job: Job) -> int | None:
+        """Look for this job's card among the first messages after the job was reserved.
+
+        The card is posted within seconds of the reservation, so `FIND_CARD_SCAN` messages
+        are plenty; it is the bot's message whose embed footer names the job. Discord not
+        answering, or a channel the bot cannot read, counts as "not found"."""
+        if self.bot.user is None:
+            return None
+        footer = f"Job {job.id}"
+        start = discord.utils.time_snowflake(job.created_at) - 1
+        try:
+            async for message in self._channel(job).history(
+                limit=FIND_CARD_SCAN, after=discord.Object(start), oldest_first=True
+            ):
+                if message.author.id != self.bot.user.id:
+                    continue
+                for embed in message.embeds:
+                    text = embed.footer.text or ""
+                    if text == footer or text.startswith(f"{footer} ·"):
+                        return message.id
+        except discord.HTTPException as exc:
+            log.info("job=%s could not look for its card: %s", job.id, describe(exc))
         return None
 
     async def job_finished(self, job: Job) -> None:

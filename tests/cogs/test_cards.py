@@ -391,6 +391,7 @@ class FakeChannel:
 class FakeStorage:
     def __init__(self, stored: Job) -> None:
         self.job = stored
+        self.shown = []
 
     async def get_job(self, job_id: int) -> Job:
         return self.job
@@ -401,6 +402,12 @@ class FakeStorage:
 
     async def load_frame(self, job_id: int) -> Any:
         return self.frame
+
+    async def card_shown(self, job_id: int, pending: int) -> bool:
+        self.shown.append(pending)
+        return True
+
+    shown: list[int]
 
     frame: Any = None
 
@@ -577,3 +584,77 @@ async def test_a_reposted_card_without_its_frame_drops_the_thumbnail() -> None:
     sent = channel.sent[0]
     assert "file" not in sent
     assert not sent["embed"].thumbnail.url
+
+
+# ------------------------------------------------------------------------------------------
+# The "card behind" mark (a real database)
+# ------------------------------------------------------------------------------------------
+async def test_an_edit_that_lands_clears_the_mark_and_one_that_fails_keeps_it(
+    tmp_path: Path,
+) -> None:
+    from storage.models import NewJob
+    from tests.factories import open_database, reserve_and_walk
+
+    db = await open_database(tmp_path / "bot.sqlite3")
+    try:
+        made = await reserve_and_walk(
+            db, NewJob(guild_id=1, channel_id=2, user_id=3, prompt="a lighthouse"), now=NOW
+        )
+        await db.update_job(made.id, card_message_id=99, card_posted_at=NOW)
+        stored = await db.transition(made.id, JobState.CANCELLED, stage=Stage.DONE)
+        channel = FakeChannel(edit_errors=[http_error(403, 50001, discord.Forbidden)])
+        presenter, bot = presenter_for(stored, channel)
+        bot.storage = db  # type: ignore[assignment]
+        with pytest.raises(discord.Forbidden):
+            await presenter.edit_card(stored, CardExtras())
+        assert (await db.get_job(made.id)).card_pending == 1  # the next start tries again
+        await presenter.edit_card(stored, CardExtras())
+        assert channel.edited == [99]
+        assert (await db.get_job(made.id)).card_pending == 0
+    finally:
+        await db.close()
+
+
+async def test_a_card_posted_before_a_crash_is_found_by_its_footer() -> None:
+    """Only the bot's own message whose footer names the job, among those after it began."""
+
+    @dataclass
+    class Author:
+        id: int
+
+    @dataclass
+    class Posted:
+        id: int
+        author: Author
+        embeds: list[discord.Embed]
+
+    def card_of(job_id: int, extra: str = "") -> list[discord.Embed]:
+        return [discord.Embed(title="🎬 Sending to Wiro…").set_footer(text=f"Job {job_id}{extra}")]
+
+    class History(FakeChannel):
+        def __init__(self, messages: list[Posted]) -> None:
+            super().__init__()
+            self.messages = messages
+            self.asked: dict[str, Any] = {}
+
+        async def history(self, **kwargs: Any) -> Any:
+            self.asked = kwargs
+            for message in self.messages:
+                yield message
+
+    bot_id, member_id = 1, 2
+    lost = job(id=17, card_message_id=None)
+    channel = History(
+        [
+            Posted(600, Author(member_id), card_of(17)),  # someone quoting it: not the bot's
+            Posted(601, Author(bot_id), card_of(170)),  # another job's card
+            Posted(602, Author(bot_id), card_of(17, " · Sandbox clip: made locally")),
+        ]
+    )
+    presenter, bot = presenter_for(lost, channel)
+    bot.user = Author(bot_id)  # type: ignore[attr-defined]
+    assert await presenter.find_card(lost) == 602
+    assert channel.asked["oldest_first"] is True
+    assert channel.asked["after"].id == discord.utils.time_snowflake(lost.created_at) - 1
+    channel.messages = channel.messages[:2]
+    assert await presenter.find_card(lost) is None

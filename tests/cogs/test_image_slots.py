@@ -17,7 +17,8 @@ import bot.media.images as media
 from bot.app.video_bot import VideoBot
 from bot.jobs.contracts import Refused, VideoRequest
 from bot.jobs.service import JobService
-from bot.media.images import BOT_BUSY, MEMBER_BUSY, FirstFrame, ImageBusy, ImageSlots
+from bot.media.image_slots import BOT_BUSY, MEMBER_BUSY, ImageBusy, ImageSlots
+from bot.media.images import FirstFrame
 from bot.wiro.client import WiroClient
 from bot.wiro.schema import ToolInfo
 from cogs.video import VideoCog

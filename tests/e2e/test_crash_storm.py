@@ -152,8 +152,12 @@ async def extend_when_ready(stack: Stack, storm: Storm, base: Planned, prompt: s
         if found and found[0]["state"] not in ("pending", "waiting", "submitting", "running",
                                                 "delivering", "succeeded"):  # fmt: skip
             return  # the base did not succeed: nothing to extend
+        card = None
         if found and found[0]["state"] == "succeeded" and found[0]["card_message_id"]:
-            job_id, card_id = found[0]["id"], int(found[0]["card_message_id"])
+            card = stack.dd.world.messages.get(int(found[0]["card_message_id"]))
+        # A member presses Extend once the card shows it (card edits are paced).
+        if card is not None and f"video:extend:{found[0]['id']}" in card.custom_ids():
+            job_id, card_id = found[0]["id"], card.id
 
             async def extend(j: int = job_id, c: int = card_id) -> None:
                 card = stack.dd.world.messages[c]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.wiro.simulator.tasks import TaskScript
-from tests.e2e.conftest import Stack, fake_clip, running_stack
+from tests.e2e.conftest import FINAL_TITLES, Stack, fake_clip, running_stack
 from tests.e2e.harness import BotProcess
 
 
@@ -81,6 +81,46 @@ async def test_sigterm_exits_promptly_and_the_job_resumes(stack: Stack) -> None:
     assert stack.accepted_runs() == 1
     await stack.bot.terminate()  # once it has exited, a second delivery would be here
     assert len(stack.clip_messages(run.job_id)) == 1
+
+
+def _state(stack: Stack, job_id: int) -> str:
+    """The job's state in the bot's database (read-only)."""
+    uri = f"{(stack.tmp / 'bot.sqlite3').resolve().as_uri()}?mode=ro"
+    with contextlib.closing(sqlite3.connect(uri, uri=True)) as conn:
+        (state,) = conn.execute("SELECT state FROM jobs WHERE id = ?", [job_id]).fetchone()
+    return str(state)
+
+
+async def test_sigkill_with_card_edits_pending_shows_every_final_state_after_the_restart(
+    stack: Stack,
+) -> None:
+    """Discord refuses card edits (503) while a job is delivered and another cancelled, and the
+    bot is killed with those final edits still waiting: the next start shows both."""
+    member, quitter = stack.member("witness"), stack.member("quitter")
+    stack.sim.script_next(TaskScript(generate=3, clip=fake_clip(50_000)))
+    done = await stack.video("delivered while its card cannot change", user=member)
+    stack.sim.script_next(TaskScript(generate=120))
+    stopped = await stack.video("cancelled while its card cannot change", user=quitter)
+    assert done.card is not None and stopped.card is not None
+    assert done.job_id is not None and stopped.job_id is not None
+    await stack.dd.wait_for(lambda: "Generating" in stack.title(done.card), 10)  # type: ignore[arg-type]
+    edits = stack.dd.fail("PATCH", "/channels/*/messages/*", status=503, times=-1)
+    await stack.wait_clip(done.job_id, timeout=20)
+    answer = await stack.click(stopped.card, f"video:cancel:{stopped.job_id}", user=quitter)
+    assert "ancel" in answer, answer
+    await stack.dd.wait_for(lambda: _state(stack, stopped.job_id) == "cancelled" or None, 20)  # type: ignore[arg-type]
+    await stack.dd.wait_for(lambda: _state(stack, done.job_id) == "succeeded" or None, 10)  # type: ignore[arg-type]
+    assert stack.bot is not None
+    await stack.bot.kill()
+    edits.times = 0
+    for card in (done.card, stopped.card):
+        assert stack.title(card) not in FINAL_TITLES, stack.title(card)
+
+    await stack.start_bot()
+    assert await stack.wait_final(done.card) == "✅ Video ready"
+    assert await stack.wait_final(stopped.card) == "🚫 Video cancelled"
+    assert len(stack.clip_messages(done.job_id)) == 1
+    assert stack.accepted_runs() == 2
 
 
 async def test_a_second_bot_process_on_the_same_database_exits_2_and_the_first_runs_on(

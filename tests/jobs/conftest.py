@@ -39,6 +39,7 @@ class RecordingPresenter:
     link_reasons: list[str | None] = field(default_factory=list)
     finished: list[Job] = field(default_factory=list)
     already_posted: dict[int, int] = field(default_factory=dict)  # job id -> message id
+    lost_cards: dict[int, int] = field(default_factory=dict)  # posted, never recorded
     _next_message: int = 900_000
 
     async def post_card(self, job: Job, extras: CardExtras, thumbnail: bytes | None) -> int:
@@ -80,6 +81,9 @@ class RecordingPresenter:
 
     async def find_delivery(self, job: Job) -> int | None:
         return self.already_posted.get(job.id)
+
+    async def find_card(self, job: Job) -> int | None:
+        return self.lost_cards.get(job.id)
 
     async def job_finished(self, job: Job) -> None:
         self.finished.append(job)

@@ -707,6 +707,45 @@ async def test_a_second_reroll_click_while_one_runs_is_refused(
         await service.reroll(job.id, USER, frozenset(), upload_limit=None)
 
 
+@pytest.mark.parametrize(
+    ("follow_up", "words"),
+    [("reroll", "A re-roll of this video"), ("remake", "A 1080P remake of this video")],
+)
+async def test_two_simultaneous_clicks_on_a_follow_up_make_one_job_and_one_run(
+    make_service: Callable[..., JobService],
+    sim: WiroSimulator,
+    db: Database,
+    presenter: RecordingPresenter,
+    follow_up: str,
+    words: str,
+) -> None:
+    """A double click: both clicks pass the early check before either job exists (the image
+    is checked in between), and the reservation lets exactly one of them through."""
+    service = make_service(max_jobs_per_user=5)
+    job = await service.submit(request(), png_frame())
+    await wait_terminal(db, job.id)
+    runs_before = len(sim.runs)
+    sim.script_next(TaskScript(queue=1.0))
+    click = getattr(service, follow_up)
+
+    async def one() -> str:
+        try:
+            made = await click(job.id, USER, frozenset(), upload_limit=None)
+        except Refused as exc:
+            return str(exc)
+        return f"job {made.id}"
+
+    answers = await asyncio.gather(one(), one())
+    made = [a for a in answers if a.startswith("job ")]
+    assert len(made) == 1, answers
+    assert [a for a in answers if a not in made] == [f"{words} is already on its way."]
+    new_id = int(made[0].removeprefix("job "))
+    await wait_terminal(db, new_id)
+    assert len(sim.runs) == runs_before + 1
+    assert len(presenter.posted) == 2  # the first job's card and one follow-up card
+    assert len(await db.jobs_for_guild(GUILD)) == 2
+
+
 async def test_the_early_check_and_the_reservation_refuse_alike(
     make_service: Callable[..., JobService], db: Database
 ) -> None:

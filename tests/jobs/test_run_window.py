@@ -52,6 +52,8 @@ async def _forge_submitting(db: Database, *, run_sent: bool) -> int:
         NewJob(guild_id=GUILD, channel_id=1, user_id=USER + 70, prompt="forged"),
         **reservation_args(now=now, credits=100, max_jobs_per_user=5, max_jobs_per_guild=50),
     )
+    # Its card was posted (nothing goes to Wiro before its card: bot/jobs/service.py).
+    await db.update_job(job.id, card_message_id=424_242, card_posted_at=now)
     await db.transition(job.id, JobState.SUBMITTING, **({"run_sent_at": now} if run_sent else {}))
     return job.id
 

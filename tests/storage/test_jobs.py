@@ -232,3 +232,51 @@ async def test_medians_use_the_latest_200(db: Database) -> None:
             total_cost_usd=cost,
         )  # fmt: skip
     assert await db.median_cost_usd("768P", 6) == 1.0
+
+
+# --- whether each card shows its job's latest state -------------------------------------------
+async def test_every_state_change_marks_the_card_in_the_same_write(db: Database) -> None:
+    job = await make_job(db)
+    assert job.card_pending == 0
+    await db.update_job(job.id, card_message_id=55)  # not a change the card must show
+    assert (await db.get_job(job.id)).card_pending == 0
+    moved = await db.transition(job.id, JobState.SUBMITTING)
+    assert moved.card_pending == 1 == (await db.get_job(job.id)).card_pending
+    with pytest.raises(ValueError, match="card_pending"):
+        await db.update_job(job.id, card_pending=0)
+
+
+async def test_a_card_edit_clears_the_mark_only_if_nothing_changed_since_it_read_the_job(
+    db: Database,
+) -> None:
+    job = await make_job(db)
+    await db.update_job(job.id, card_message_id=55)
+    await db.transition(job.id, JobState.SUBMITTING)
+    read_by_the_edit = await db.get_job(job.id)
+    await db.transition(job.id, JobState.RUNNING)  # lands while the edit is on its way
+    assert not await db.card_shown(job.id, read_by_the_edit.card_pending)
+    assert [j.id for j in await db.stale_cards(T0 - timedelta(hours=1))] == [job.id]
+    await db.request_card(job.id)
+    latest = await db.get_job(job.id)
+    assert latest.card_pending == 3
+    assert await db.card_shown(job.id, latest.card_pending)
+    assert await db.stale_cards(T0 - timedelta(hours=1)) == []
+    assert not await db.card_shown(job.id, 0)  # nothing to clear
+
+
+async def test_stale_cards_are_posted_cards_changed_in_the_window_and_old_ones_are_given_up(
+    db: Database, clock: Clock
+) -> None:
+    never_posted = await make_job(db, JobState.FAILED)  # marked, but it has no card
+    old = await make_job(db)
+    await db.update_job(old.id, card_message_id=1)
+    await db.transition(old.id, JobState.CANCELLED)
+    clock.advance(hours=30)
+    recent = await make_job(db, now=clock())
+    await db.update_job(recent.id, card_message_id=2)
+    await db.transition(recent.id, JobState.FAILED)
+    window = clock() - timedelta(hours=24)
+    assert [j.id for j in await db.stale_cards(window)] == [recent.id]
+    assert await db.forget_stale_cards(window) == 2  # `old` and `never_posted`
+    assert (await db.get_job(never_posted.id)).card_pending == 0
+    assert [j.id for j in await db.stale_cards(T0 - timedelta(days=9))] == [recent.id]

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from storage.api import ReservationRefused
+from storage.api import FollowUpInFlight, ReservationRefused
 from storage.db import Database
-from storage.models import JobState
+from storage.models import FollowUp, JobState
 
 from .conftest import GUILD, T0, USER, Clock, NewJobData, make_job, reservation_args
 
@@ -222,3 +222,86 @@ async def test_race_for_concurrency_slots(db: Database) -> None:
     results = await asyncio.gather(*(one() for _ in range(N)))
     assert results.count("ok") == 2
     assert set(results) == {"ok", "user_concurrency"}
+
+
+# --- follow-ups: one of each kind per clip at a time (a double click makes one job) ----------
+FOLLOW_UPS = {
+    FollowUp.REROLL: {"reroll_of": 0},
+    FollowUp.EXTEND: {"extends_job_id": 0},
+    FollowUp.REMAKE: {"remake_of": 0, "resolution": "1080P"},
+}
+
+
+def follow_up(kind: FollowUp, parent: int) -> NewJobData:
+    fields = {k: (parent if v == 0 else v) for k, v in FOLLOW_UPS[kind].items()}
+    return NewJobData(**fields)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("kind", list(FollowUp))
+async def test_two_simultaneous_follow_ups_of_one_clip_make_one_job(
+    db: Database, db_path: Path, kind: FollowUp
+) -> None:
+    parent = await reserve(db)
+    await db.transition(parent.id, JobState.FAILED)
+    # Two connections, as two clicks handled by two processes (or two tasks) would be.
+    async with Database(db_path) as other:
+
+        async def one(store: Database) -> str:
+            try:
+                await reserve(store, follow_up(kind, parent.id), max_jobs_per_user=5)
+            except FollowUpInFlight as err:
+                assert (err.kind, err.parent_id) == (kind, parent.id)
+                return "on its way"
+            return "ok"
+
+        results = await asyncio.gather(*(one(s) for s in (db, other, db, other)))
+    assert sorted(results) == ["ok", "on its way", "on its way", "on its way"]
+    assert len(await db.jobs_for_guild(GUILD)) == 2  # the parent and one follow-up
+    assert await db.follow_up_in_flight(kind, parent.id) is not None
+
+
+async def test_a_follow_up_is_refused_before_the_limits_and_allowed_again_once_it_ends(
+    db: Database,
+) -> None:
+    parent = await reserve(db, credits=2)
+    await db.transition(parent.id, JobState.FAILED)
+    first = await reserve(db, follow_up(FollowUp.REROLL, parent.id), credits=2)
+    with pytest.raises(FollowUpInFlight) as info:  # not "credits": the click is a repeat
+        await reserve(db, follow_up(FollowUp.REROLL, parent.id), credits=2)
+    assert info.value.job_id == first.id
+    # Other kinds of follow-up of the same clip, and the same kind of another clip, may run.
+    other = await reserve(db, NewJobData(user_id=USER + 1), credits=9)
+    await reserve(db, follow_up(FollowUp.EXTEND, parent.id), credits=9)
+    await reserve(db, follow_up(FollowUp.REROLL, other.id), credits=9)
+    await db.transition(first.id, JobState.CANCELLED)
+    assert await db.follow_up_in_flight(FollowUp.REROLL, parent.id) is None
+    await reserve(db, follow_up(FollowUp.REROLL, parent.id), credits=9)
+
+
+async def test_a_reroll_of_an_extension_is_not_an_extension(db: Database) -> None:
+    """A re-roll of extension E names the clip E continues (extends_job_id) and E (reroll_of):
+    it is one re-roll of E, and does not block another Extend of that clip."""
+    clip = await reserve(db)
+    await db.transition(clip.id, JobState.FAILED)
+    extension = await reserve(db, follow_up(FollowUp.EXTEND, clip.id))
+    await db.transition(extension.id, JobState.FAILED)
+    await reserve(db, NewJobData(reroll_of=extension.id, extends_job_id=clip.id))
+    assert await db.follow_up_in_flight(FollowUp.EXTEND, clip.id) is None
+    await reserve(db, follow_up(FollowUp.EXTEND, clip.id), max_jobs_per_user=5)
+
+
+async def test_remixes_are_not_limited_and_a_remix_of_an_extension_is_not_an_extension(
+    db: Database,
+) -> None:
+    """A remix (new words) may be asked several times at once; a remix of extension E names
+    the clip E continues (extends_job_id) without being another Extend of it."""
+    clip = await reserve(db)
+    await db.transition(clip.id, JobState.FAILED)
+    extension = await reserve(db, follow_up(FollowUp.EXTEND, clip.id))
+    await db.transition(extension.id, JobState.FAILED)
+    for _ in range(2):
+        await reserve(
+            db, NewJobData(remix_of=extension.id, extends_job_id=clip.id), max_jobs_per_user=5
+        )
+    assert await db.follow_up_in_flight(FollowUp.EXTEND, clip.id) is None
+    await reserve(db, follow_up(FollowUp.EXTEND, clip.id), max_jobs_per_user=5)

@@ -233,7 +233,7 @@ async def test_sandbox_live_check_passes_on_the_simulators_own_output_host(
     downloads from (the simulator's), not WIRO_OUTPUT_HOSTS: no ✗ telling the operator to add
     127.0.0.1 to WIRO_OUTPUT_HOSTS."""
     import bot.ops.doctor_live as doctor_live
-    import bot.wiro.simulator.server as sandbox
+    import bot.wiro.simulator.tasks as sandbox
     from bot.settings import load_settings
 
     fast = sandbox.Timings(queue=0.05, start=0.05, generate=0.3, finish=0.05)
