@@ -50,7 +50,7 @@ from common import (
     target,
 )
 
-from bot.wiro.simulator.server import TaskScript
+from bot.wiro.simulator.tasks import TaskScript
 from tests.discord_double import DiscordDouble
 from tests.discord_double.world import Channel, Config, Guild, Member
 

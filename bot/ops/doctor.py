@@ -30,7 +30,7 @@ from bot.ops.doctor_shards import check_shards
 from bot.settings import ConfigError, Settings, load_settings
 
 if TYPE_CHECKING:
-    from bot.wiro.models import ToolInfo
+    from bot.wiro.schema import ToolInfo
 
 log = logging.getLogger(__name__)
 

@@ -177,7 +177,7 @@ async def test_used_up_budget_with_no_known_price_is_refused_before_the_image_is
     The early check used to count the unknown cost as $0 and let it through, so the member's
     image was downloaded before the reservation refused, and that refusal left out when the
     budget resets. Both now run the same check: refused at once, reset time included."""
-    from bot.wiro.models import ToolInfo
+    from bot.wiro.schema import ToolInfo
     from cogs.video import VideoCog
 
     # Tool/Detail named the image field but published no prices: the run's cost is unknown.

@@ -32,7 +32,7 @@ def scale_pacing(factor: float) -> None:
     silent socket and the real length of every job's deadline alike."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
-    import bot.wiro.simulator.server as sandbox
+    import bot.wiro.simulator.tasks as sandbox
     from bot.app.shards import IdentifySchedule
     from bot.jobs.service import JobService
     from bot.wiro import client

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from bot.wiro.simulator.server import TaskScript
+from bot.wiro.simulator.tasks import TaskScript
 from tests.discord_double.gateway import Connection
 from tests.discord_double.world import Channel, Guild
 from tests.e2e.conftest import Stack, fake_clip, window
