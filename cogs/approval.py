@@ -26,8 +26,8 @@ from bot.governance.approval import MAX_DENY_REASON_CHARS, AlreadyDecided, expir
 from bot.governance.usage import usd
 from bot.jobs.contracts import Refused
 from bot.permissions import labels
-from cogs.cards import THUMBNAIL_NAME, card_link, prompt_as_text, settings_line
-from cogs.cards.text import image_author
+from cogs.cards.render import THUMBNAIL_NAME
+from cogs.cards.text import card_link, image_author, prompt_as_text, settings_line
 from cogs.common import NO_MENTIONS, guarded, is_moderator, reply
 from cogs.job_buttons import JobButton
 from cogs.words import user, when

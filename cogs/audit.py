@@ -20,9 +20,8 @@ from typing import TYPE_CHECKING
 import discord
 
 from bot.governance.usage import usd
-from cogs.cards import card_link, prompt_as_text, settings_line
 from cogs.cards.pacing import SendPacer
-from cogs.cards.text import whose_image
+from cogs.cards.text import card_link, prompt_as_text, settings_line, whose_image
 from cogs.common import NO_MENTIONS
 from cogs.words import OUTCOME_ICON, OUTCOME_WORD, plural, user, what_happened
 from storage.approvals import Approval, ApprovalStatus

@@ -22,8 +22,8 @@ from bot.jobs.contracts import Refused, VideoRequest
 from bot.media.image_slots import ImageSlots
 from bot.media.images import FirstFrame, ImageRejected, check_declared_size
 from bot.permissions import CHANNEL_PERMISSIONS, labels
-from cogs.cards import card_link
 from cogs.cards.cog import cards_of
+from cogs.cards.text import card_link
 from cogs.common import manages_guild, reply, role_ids, started_words
 from cogs.words import refused_words
 
