@@ -9,6 +9,7 @@ why in plain words.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import logging
 import os
@@ -46,8 +47,18 @@ async def kinds(db: Database, job_id: int) -> list[str]:
     return [entry.kind for entry in await db.ledger_for_job(job_id)]
 
 
-def final_card(presenter: RecordingPresenter, job_id: int) -> Job:
-    return [job for job, _ in presenter.updates if job.id == job_id][-1]
+async def final_card(presenter: RecordingPresenter, job_id: int, timeout: float = 10.0) -> Job:
+    """The card's last state once it is final: the job's row turns terminal a moment before the
+    service renders its card, so wait for that render (bounded)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        shown = [job for job, _ in presenter.updates if job.id == job_id]
+        if shown and shown[-1].is_terminal:
+            return shown[-1]
+        if loop.time() > deadline:
+            raise TimeoutError(f"job {job_id}'s card never showed a final state")
+        await asyncio.sleep(0.01)
 
 
 async def assert_linked_and_charged(
@@ -63,7 +74,7 @@ async def assert_linked_and_charged(
     assert done.result_message_id is not None
     assert why in (presenter.link_reasons[-1] or "")
     assert why in (done.outcome_reason or "")
-    card = final_card(presenter, job_id)  # the card's last word says why
+    card = await final_card(presenter, job_id)  # the card's last word says why
     assert card.state is JobState.SUCCEEDED and why in (card.outcome_reason or "")
     return done
 
@@ -251,7 +262,7 @@ async def test_a_disk_fault_while_stitching_posts_the_new_part_alone(
     assert data == parts[1]  # the new part, attached
     why = f"{FAULTS[code]}, so only the new part is posted."
     assert why in (done.outcome_reason or "")
-    assert why in (final_card(presenter, ext.id).outcome_reason or "")
+    assert why in ((await final_card(presenter, ext.id)).outcome_reason or "")
 
 
 @pytest.mark.parametrize("code", list(FAULTS))

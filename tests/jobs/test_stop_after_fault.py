@@ -47,6 +47,16 @@ class WiroAtRefund(RecordingPresenter):
         self.status_at_end[job.id] = self.sim.tasks[job.wiro_task_id or ""].status
         await super().job_finished(job)
 
+    async def status_when_finished(self, job_id: int, timeout: float = 10.0) -> str:
+        """The task's status when the job ended: the job's row turns terminal a moment before
+        the service tells the presenter, so wait for that call (bounded)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while job_id not in self.status_at_end:
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"job {job_id} never reached job_finished")
+            await asyncio.sleep(0.01)
+        return self.status_at_end[job_id]
+
 
 class HeldSleep:
     """The service's pauses: recorded, and each one lasts until the test releases it."""
@@ -98,7 +108,8 @@ async def test_a_bug_while_following_stops_the_task_at_wiro_before_the_refund(
 
     assert done.state is JobState.FAILED
     assert await kinds(db, job.id) == ["reserve", "refund"]
-    assert presenter.status_at_end[job.id] == "task_cancel"  # stopped before the refund
+    # Stopped before the refund.
+    assert await presenter.status_when_finished(job.id) == "task_cancel"
     assert any(path in ("/Task/Kill", "/Task/Cancel") for path, _ in sim.requests)
     assert done.outcome_reason == (
         f"Something went wrong on our side (job {job.id}), so the task was stopped at Wiro. "
@@ -141,7 +152,7 @@ async def test_an_unconfirmed_stop_keeps_the_credits_reserved_and_is_tried_again
     done = await wait_terminal(db, job.id, timeout=20)
     assert done.state is JobState.FAILED
     assert await kinds(db, job.id) == ["reserve", "refund"]
-    assert presenter.status_at_end[job.id] == "task_cancel"
+    assert await presenter.status_when_finished(job.id) == "task_cancel"
 
 
 async def test_a_cancelled_tasks_totalcost_counts_in_the_budget_and_usage(
@@ -187,7 +198,7 @@ async def test_a_follower_that_ends_without_an_outcome_stops_the_task_first(
         "The bot lost track of this job, so the task was stopped at Wiro. "
         "Your credits were refunded."
     )
-    assert presenter.status_at_end[job.id] == "task_cancel"
+    assert await presenter.status_when_finished(job.id) == "task_cancel"
     assert await kinds(db, job.id) == ["reserve", "refund"]
 
 
@@ -223,6 +234,6 @@ async def test_a_timeout_whose_stop_is_unconfirmed_keeps_the_credits_reserved(
         done = await wait_terminal(db, job.id, timeout=20)
         assert done.state is JobState.TIMED_OUT
         assert await kinds(db, job.id) == ["reserve", "refund"]
-        assert presenter.status_at_end[job.id] == "task_cancel"
+        assert await presenter.status_when_finished(job.id) == "task_cancel"
     finally:
         await service.shutdown(timeout=2)
