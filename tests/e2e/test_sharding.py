@@ -201,7 +201,9 @@ async def test_a_start_waits_instead_of_crossing_discords_session_start_limit(
 ) -> None:
     s = ShardedStack(tmp_path)
     w = s.dd.world
-    w.config.session_reset_after = 2.0
+    # Long enough that the window is still open when the bot, started under a loaded machine,
+    # first asks GET /gateway/bot (a 2 s window could close before that, and nothing waited).
+    w.config.session_reset_after = 8.0
     window = time.monotonic()
     w.session_starts_used, w.session_window_start = 999, window  # 1 left, 2 needed
     await s.sim.start()
