@@ -1,6 +1,6 @@
 """Delivering a finished job's clip: download it, stitch an Extend's part after the clip it
 continues, fit it to the upload limit, post it through Discord outages, keep it for Extend.
-A part of `JobService` (bot/jobs/service.py), which keeps the lifecycle itself.
+A collaborator of `JobService` (bot/jobs/service.py), which keeps the lifecycle itself.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from bot.jobs.contracts import (
     Delivery,
@@ -24,6 +24,7 @@ from bot.jobs.contracts import (
     UploadTooLarge,
 )
 from bot.jobs.outage import OutageOutlasted, outlast
+from bot.jobs.outcomes import JobOutcomes
 from bot.logs import job_logger
 from bot.media.video import VideoError, VideoWorker
 from bot.media.video.last_frames import LastFrames
@@ -40,41 +41,47 @@ T = TypeVar("T")
 
 
 class JobDelivery:
-    """Posting a finished job's clip (mixed into `JobService`)."""
+    """Posting a finished job's clip, and keeping it for Extend."""
 
-    if TYPE_CHECKING:  # provided by JobService
-        storage: Database
-        config: JobConfig
-        presenter: JobPresenter | None
-        clock: Callable[[], datetime]
-        sleep: Callable[[float], Awaitable[object]]
-        video: VideoWorker
-        clips: ClipStore
-        last_frames: LastFrames
-        # Per server: (the limit the presenter believed, the smaller one a 413 taught us).
-        upload_caps: dict[int, tuple[int, int]]
+    def __init__(
+        self,
+        *,
+        outcomes: JobOutcomes,
+        storage: Database,
+        config: JobConfig,
+        client_for: Callable[[str], WiroClient],
+        video: VideoWorker,
+        clips: ClipStore,
+        last_frames: LastFrames,
+        clock: Callable[[], datetime],
+        sleep: Callable[[float], Awaitable[object]],
+    ) -> None:
+        self._outcomes = outcomes  # settles the job and renders its card; holds the presenter
+        self._storage = storage
+        self._config = config
+        self._client_for = client_for
+        self._video = video
+        self._clips = clips
+        self._last_frames = last_frames
+        self._clock = clock
+        self._sleep = sleep
+        # Per server: (the limit the presenter believed, the smaller one a 413 taught us). In
+        # memory only: a restart re-learns it with one refused upload.
+        self._upload_caps: dict[int, tuple[int, int]] = {}
 
-        def client_for(self, model: str) -> WiroClient: ...
-        async def _render(
-            self,
-            job: Job,
-            *,
-            queue_position: int | None = None,
-            cancelling: bool = False,
-            delivery_delayed: bool = False,
-        ) -> None: ...
-        async def _finish(
-            self, job: Job, state: JobState, reason: str | None, **fields: object
-        ) -> Job: ...
-        async def _succeed(self, job: Job, message_id: int | None, *, note: str | None) -> Job: ...
+    @property
+    def _presenter(self) -> JobPresenter:
+        presenter = self._outcomes.presenter
+        assert presenter is not None  # a job is only started once the presenter is set
+        return presenter
 
-    async def _deliver(self, job: Job, *, resumed: bool = False) -> Job:
+    async def deliver(self, job: Job, *, resumed: bool = False) -> Job:
+        """Download, fit and post the clip of a job Wiro finished; charge it (or refund)."""
         jlog = job_logger(log, job.id)
-        assert self.presenter is not None
         if job.result_message_id is None and resumed:
             # The process may have died after Discord stored the clip but before we did; the
             # message nonce only deduplicates for a few minutes, so look in the channel.
-            presenter = self.presenter
+            presenter = self._presenter
             try:
                 posted = await self._outlast_outage(
                     job,
@@ -84,20 +91,20 @@ class JobDelivery:
             except OutageOutlasted:
                 posted = None  # the post below carries the same nonce: the best left to do
             # The look may have met an outage and recorded its start: the post counts from it.
-            job = await self.storage.get_job(job.id)
+            job = await self._storage.get_job(job.id)
             if posted is not None:
                 jlog.info("clip was already posted as message=%s before the restart", posted)
-                job = await self.storage.update_job(job.id, result_message_id=posted)
+                job = await self._storage.update_job(job.id, result_message_id=posted)
         if job.result_message_id is not None:
-            return await self._succeed(job, job.result_message_id, note=job.outcome_reason)
+            return await self._outcomes.succeed(job, job.result_message_id, note=job.outcome_reason)
         if not job.output_url:
-            return await self._finish(job, JobState.FAILED, "Wiro returned no video.")
+            return await self._outcomes.finish(job, JobState.FAILED, "Wiro returned no video.")
         async with contextlib.AsyncExitStack() as scratch:
             try:
                 clip, size, chain_note = await self._fetch_clip(job, scratch)
             except DownloadRefused as exc:  # not on an allowed host: never linked either
                 jlog.error("clip download refused: %s", exc)
-                return await self._finish(
+                return await self._outcomes.finish(
                     job, JobState.FAILED, "The clip came from a host the bot does not trust."
                 )
             except (WiroTransportError, WiroServerError) as exc:
@@ -109,7 +116,7 @@ class JobDelivery:
                 )
             except WiroError as exc:  # the file is gone at Wiro (404, 410...): Wiro's failure
                 jlog.error("clip download failed: %s", exc)
-                return await self._finish(
+                return await self._outcomes.finish(
                     job, JobState.FAILED, "The finished clip could not be downloaded from Wiro."
                 )
             except Exception as exc:  # the bot's own machine: a full disk, a disk error, a bug
@@ -127,12 +134,12 @@ class JobDelivery:
 
         The path is None when the clip is too big to download (it is linked)."""
         assert job.output_url
-        await asyncio.to_thread(self.config.work_dir.mkdir, parents=True, exist_ok=True)
-        path = self.config.work_dir / f"job-{job.id}-{secrets.token_hex(4)}.mp4"
+        await asyncio.to_thread(self._config.work_dir.mkdir, parents=True, exist_ok=True)
+        path = self._config.work_dir / f"job-{job.id}-{secrets.token_hex(4)}.mp4"
         scratch.callback(_remove_quietly, path, job.id)
         try:
-            size = await self.client_for(job.model).download(
-                job.output_url, path, max_bytes=self.config.max_clip_bytes
+            size = await self._client_for(job.model).download(
+                job.output_url, path, max_bytes=self._config.max_clip_bytes
             )
         except DownloadRefused as exc:
             if not exc.too_big:
@@ -141,7 +148,7 @@ class JobDelivery:
             return None, job.output_size, None
         if job.extends_job_id is None:
             return path, size, None
-        joined = await scratch.enter_async_context(self.video.scratch())
+        joined = await scratch.enter_async_context(self._video.scratch())
         clip, note = await self._stitch_onto_earlier(job, path, joined)
         return clip, (await asyncio.to_thread(clip.stat)).st_size, note
 
@@ -170,7 +177,7 @@ class JobDelivery:
             jlog.error("Discord refused the clip for the whole retry window: %s", exc)
             if keep and clip is not None:
                 await self._keep_clip(job, clip)  # it can still be extended
-            return await self._succeed(
+            return await self._outcomes.succeed(
                 job,
                 None,
                 note=(
@@ -185,7 +192,7 @@ class JobDelivery:
                 if job.output_url
                 else ""
             )
-            return await self._finish(
+            return await self._outcomes.finish(
                 job,
                 JobState.FAILED,
                 f"The finished clip could not be posted in this channel.{where}",
@@ -193,27 +200,27 @@ class JobDelivery:
         jlog.info("delivered message=%s attached=%s", delivery.message_id, delivery.attached)
         note: str | None = " ".join(n for n in (chain_note, delivery.note) if n) or None
         # Recorded before anything else: a restart from here on must not post it again.
-        job = await self.storage.update_job(
+        job = await self._storage.update_job(
             job.id, result_message_id=delivery.message_id, outcome_reason=note
         )
         if keep and clip is not None:
             await self._keep_clip(job, clip)
-        return await self._succeed(job, delivery.message_id, note=note)
+        return await self._outcomes.succeed(job, delivery.message_id, note=note)
 
-    async def _link_after_fault(self, job: Job) -> Job:
+    async def link_after_fault(self, job: Job) -> Job:
         """End a delivery that an unexpected error interrupted: the clip is paid for, so the
         member gets its link (on an allowed host) and the job is charged, never refunded."""
         jlog = job_logger(log, job.id)
-        job = await self.storage.get_job(job.id)
+        job = await self._storage.get_job(job.id)
         if job.result_message_id is not None:
-            return await self._succeed(job, job.result_message_id, note=job.outcome_reason)
+            return await self._outcomes.succeed(job, job.result_message_id, note=job.outcome_reason)
         if not job.output_url:
-            return await self._finish(job, JobState.FAILED, "Wiro returned no video.")
+            return await self._outcomes.finish(job, JobState.FAILED, "Wiro returned no video.")
         try:
-            self.client_for(job.model).check_download_url(job.output_url)
+            self._client_for(job.model).check_download_url(job.output_url)
         except DownloadRefused as exc:
             jlog.error("clip link refused: %s", exc)
-            return await self._finish(
+            return await self._outcomes.finish(
                 job, JobState.FAILED, "The clip came from a host the bot does not trust."
             )
         return await self._post_and_settle(job, None, job.output_size, link_reason=BOT_FAULT)
@@ -222,21 +229,21 @@ class JobDelivery:
         """Keep the posted clip (full quality) so that it can be extended later, and start
         decoding its last frame in the background, so that an Extend need not wait for it.
 
-        The kept clip is the one `_kept_clip` gives an Extend (for an extension, the stitched
+        The kept clip is the one `kept_clip` gives an Extend (for an extension, the stitched
         clip), so the frame stored beside it is the one an Extend starts from. The clip is
         already posted: nothing here may fail the job (one warning instead)."""
         try:
-            kept = await asyncio.to_thread(self.clips.put, job.id, clip)
+            kept = await asyncio.to_thread(self._clips.put, job.id, clip)
         except Exception as exc:
             job_logger(log, job.id).warning("could not keep the clip for Extend: %s", exc)
             return
         try:
             if kept is not None:  # None: the clip alone is over CLIP_STORE_MB
-                self.last_frames.prepare(job.id)
+                self._last_frames.prepare(job.id)
         except Exception as exc:
             job_logger(log, job.id).warning("could not decode the kept clip's last frame: %s", exc)
         try:
-            await self.clips.trim()  # oldest first, under CLIP_STORE_MB
+            await self._clips.trim()  # oldest first, under CLIP_STORE_MB
         except Exception as exc:
             job_logger(log, job.id).warning("could not remove old kept clips: %s", exc)
 
@@ -247,13 +254,13 @@ class JobDelivery:
         be done, the part alone with a note saying why."""
         jlog = job_logger(log, job.id)
         assert job.extends_job_id is not None
-        earlier_job = await self.storage.get_job(job.extends_job_id)
+        earlier_job = await self._storage.get_job(job.extends_job_id)
         try:
-            earlier = await self._kept_clip(earlier_job)
+            earlier = await self.kept_clip(earlier_job)
             if earlier is None:
                 jlog.warning("clip of job %s is gone; posting the new part alone", earlier_job.id)
                 return part, "The earlier clip is no longer stored, so only the new part is posted."
-            result = await self.video.stitch(earlier, part, joined)
+            result = await self._video.stitch(earlier, part, joined)
         except Exception as exc:
             # The new part is on disk and is what Wiro made: it goes out alone (attached beats a
             # link to the same part), and the card says why the parts were not joined.
@@ -269,39 +276,39 @@ class JobDelivery:
         )
         return joined, None
 
-    async def _kept_clip(self, job: Job, depth: int = 0) -> Path | None:
+    async def kept_clip(self, job: Job, depth: int = 0) -> Path | None:
         """A finished job's clip at full quality: kept on disk, else rebuilt from Wiro's files
         (downloaded again, and stitched again for an extension) while Wiro keeps them."""
         if job.deleted_at is not None:
             return None  # deleted by its requester or a moderator: never fetched again
-        kept = await asyncio.to_thread(self.clips.get, job.id)
+        kept = await asyncio.to_thread(self._clips.get, job.id)
         if kept is not None:
             return kept
         if job.state is not JobState.SUCCEEDED or not job.output_url or depth > 60:
             return None
-        if job.extends_job_id is None and self.clips.over_cap(job.output_size):
+        if job.extends_job_id is None and self._clips.over_cap(job.output_size):
             return None  # over CLIP_STORE_MB alone: it would not be kept, so no download
-        async with self.video.scratch() as part:
+        async with self._video.scratch() as part:
             try:
-                await self.client_for(job.model).download(
-                    job.output_url, part, max_bytes=self.config.max_clip_bytes
+                await self._client_for(job.model).download(
+                    job.output_url, part, max_bytes=self._config.max_clip_bytes
                 )
             except WiroError as exc:
                 job_logger(log, job.id).info("its clip is no longer at Wiro: %s", exc)
                 return None
             if job.extends_job_id is None:
-                return await asyncio.to_thread(self.clips.put, job.id, part)
-            earlier = await self._kept_clip(
-                await self.storage.get_job(job.extends_job_id), depth + 1
+                return await asyncio.to_thread(self._clips.put, job.id, part)
+            earlier = await self.kept_clip(
+                await self._storage.get_job(job.extends_job_id), depth + 1
             )
             if earlier is None:
                 return None
-            async with self.video.scratch() as joined:
+            async with self._video.scratch() as joined:
                 try:
-                    await self.video.stitch(earlier, part, joined)
+                    await self._video.stitch(earlier, part, joined)
                 except VideoError:
                     return None
-                return await asyncio.to_thread(self.clips.put, job.id, joined)
+                return await asyncio.to_thread(self._clips.put, job.id, joined)
 
     async def _post_clip(
         self, job: Job, clip: Path | None, size: int | None, *, link_reason: str | None = None
@@ -327,14 +334,13 @@ class JobDelivery:
     async def _attach(self, job: Job, clip: Path, size: int) -> Delivery:
         """Attach the clip; a 413 for a file the bot believed would fit is learned from: the
         clip is fitted to Discord's base limit and tried once more, and only then linked."""
-        assert self.presenter is not None
         jlog = job_logger(log, job.id)
-        believed = self.presenter.attach_limit(job)
+        believed = self._presenter.attach_limit(job)
         try:
             return await self._fit_and_post(job, clip, size, self._upload_limit(job, believed))
         except UploadTooLarge as exc:
-            smaller = min(self.config.base_upload_limit, exc.size - 1)
-            self.upload_caps[job.guild_id] = (believed, smaller)
+            smaller = min(self._config.base_upload_limit, exc.size - 1)
+            self._upload_caps[job.guild_id] = (believed, smaller)
             jlog.warning(
                 "Discord refused %d bytes as too large (limit believed %d): this server's "
                 "uploads are held to %d bytes from now on; fitting the clip and trying once more",
@@ -352,12 +358,12 @@ class JobDelivery:
         """The limit a clip must fit: the presenter's, or a smaller one a 413 taught us while
         the presenter still believes the limit that failed (a server that regained its boosts
         comes with a new limit, and the lesson is dropped)."""
-        learned = self.upload_caps.get(job.guild_id)
+        learned = self._upload_caps.get(job.guild_id)
         if learned is None:
             return believed
         failed_at, cap = learned
         if failed_at != believed:
-            del self.upload_caps[job.guild_id]
+            del self._upload_caps[job.guild_id]
             return believed
         return min(believed, cap)
 
@@ -367,10 +373,10 @@ class JobDelivery:
             return await self._deliver_retrying(job, clip, size)
         jlog = job_logger(log, job.id)
         jlog.info("the clip (%d bytes) is over the upload limit (%d): compressing it", size, limit)
-        async with self.video.scratch() as fitted:
+        async with self._video.scratch() as fitted:
             try:
                 started = time.monotonic()
-                result = await self.video.fit(clip, fitted, limit)
+                result = await self._video.fit(clip, fitted, limit)
             except VideoError as exc:
                 if _disk_words(exc) is not None:
                     raise  # the bot's disk, not the clip: linked with that reason
@@ -391,8 +397,7 @@ class JobDelivery:
             return await self._deliver_retrying(job, fitted, result.info.size, original_size=size)
 
     def _believed(self, job: Job) -> int:
-        assert self.presenter is not None
-        return self.presenter.attach_limit(job)
+        return self._presenter.attach_limit(job)
 
     async def _deliver_retrying(
         self,
@@ -404,11 +409,10 @@ class JobDelivery:
         link_reason: str | None = None,
     ) -> Delivery:
         """Post the clip, outlasting a Discord outage (same nonce on every try)."""
-        assert self.presenter is not None
-        presenter = self.presenter
+        presenter = self._presenter
 
         async def say_it_is_coming() -> None:  # the card says the clip is coming, not failed
-            await self._render(job, delivery_delayed=True)
+            await self._outcomes.render(job, delivery_delayed=True)
 
         return await self._outlast_outage(
             job,
@@ -430,22 +434,22 @@ class JobDelivery:
         """Run a Discord call of `job`'s delivery through `outlast`, its retry window counted
         from the outage start kept on the job row (written at Discord's first refusal), so that
         a restart continues the window instead of beginning a new one."""
-        started = job.delivery_unavailable_since or self.clock()
+        started = job.delivery_unavailable_since or self._clock()
         recorded = job.delivery_unavailable_since is not None
 
         async def on_unavailable(attempt: int, exc: Exception) -> None:
             nonlocal recorded
             if not recorded:
                 recorded = True
-                await self.storage.update_job(job.id, delivery_unavailable_since=started)
+                await self._storage.update_job(job.id, delivery_unavailable_since=started)
             if attempt == 0 and first_failure is not None:
                 await first_failure()
 
         return await outlast(
             operation,
-            policy=self.config.delivery_retry,
-            clock=self.clock,
-            sleep=self.sleep,
+            policy=self._config.delivery_retry,
+            clock=self._clock,
+            sleep=self._sleep,
             on_unavailable=on_unavailable,
             what=what,
             logger=job_logger(log, job.id),

@@ -189,7 +189,7 @@ async def test_a_bug_during_delivery_links_the_clip_instead_of_refunding(
     async def broken(job: Job, *, resumed: bool = False) -> Job:
         raise KeyError("a bug in the delivery")
 
-    monkeypatch.setattr(service, "_deliver", broken)
+    monkeypatch.setattr(service.delivery, "deliver", broken)
     job = await service.submit(request(), None)
     await assert_linked_and_charged(db, presenter, job.id, "went wrong on the bot's side")
 
@@ -312,7 +312,7 @@ async def test_a_clip_on_a_host_the_bot_does_not_trust_is_never_linked(
     async def broken(job: Job, *, resumed: bool = False) -> Job:
         raise KeyError("a bug in the delivery")
 
-    monkeypatch.setattr(service, "_deliver", broken)
+    monkeypatch.setattr(service.delivery, "deliver", broken)
     monkeypatch.setattr(wiro, "output_hosts", ("cdn.example",))
     job = await service.submit(request(), None)
     done = await wait_terminal(db, job.id)

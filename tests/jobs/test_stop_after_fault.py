@@ -80,7 +80,7 @@ def bug_while_following(service: JobService, monkeypatch: pytest.MonkeyPatch) ->
     async def broken(job: Job, event: StageUpdate) -> Job:
         raise RuntimeError("a bug while following the task")
 
-    monkeypatch.setattr(service, "_on_stage", broken)
+    monkeypatch.setattr(service.at_wiro, "on_stage", broken)
 
 
 async def test_a_bug_while_following_stops_the_task_at_wiro_before_the_refund(
