@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import logging
 import secrets
 import time
@@ -16,6 +15,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
+from bot.jobs._link_reasons import (
+    BOT_FAULT,
+    DOWNLOAD_FAILED,
+    TOO_LARGE,
+    describe,
+    disk_words,
+    local_fault_reason,
+)
 from bot.jobs.contracts import (
     Delivery,
     JobConfig,
@@ -75,6 +82,17 @@ class JobDelivery:
         assert presenter is not None  # a job is only started once the presenter is set
         return presenter
 
+    def remove_leftovers(self) -> None:
+        """Delete half-downloaded clips and video scratch files a killed process left behind
+        (none is in use yet); trim the kept clips. Blocking: run it on a thread."""
+        if not self._config.work_dir.is_dir():
+            return
+        for leftover in self._config.work_dir.glob("job-*.mp4"):
+            leftover.unlink(missing_ok=True)
+        self._video.remove_leftovers()
+        self._clips.remove_leftovers()
+        self._clips.prune()
+
     async def deliver(self, job: Job, *, resumed: bool = False) -> Job:
         """Download, fit and post the clip of a job Wiro finished; charge it (or refund)."""
         jlog = job_logger(log, job.id)
@@ -120,7 +138,7 @@ class JobDelivery:
                     job, JobState.FAILED, "The finished clip could not be downloaded from Wiro."
                 )
             except Exception as exc:  # the bot's own machine: a full disk, a disk error, a bug
-                jlog.error("could not save the clip (%s); linking it", _describe(exc))
+                jlog.error("could not save the clip (%s); linking it", describe(exc))
                 return await self._post_and_settle(
                     job, None, job.output_size, link_reason=local_fault_reason(exc)
                 )
@@ -264,8 +282,8 @@ class JobDelivery:
         except Exception as exc:
             # The new part is on disk and is what Wiro made: it goes out alone (attached beats a
             # link to the same part), and the card says why the parts were not joined.
-            jlog.error("could not stitch onto job %s: %s", earlier_job.id, _describe(exc))
-            why = _disk_words(exc) or "The parts could not be joined"
+            jlog.error("could not stitch onto job %s: %s", earlier_job.id, describe(exc))
+            why = disk_words(exc) or "The parts could not be joined"
             return part, f"{why}, so only the new part is posted."
         jlog.info(
             "stitched onto job %s: %.1f s (%s, %d frame(s) dropped at the join)",
@@ -325,7 +343,7 @@ class JobDelivery:
             raise
         except Exception as exc:
             job_logger(log, job.id).error(
-                "could not attach the clip (%s); linking it", _describe(exc)
+                "could not attach the clip (%s); linking it", describe(exc)
             )
             return await self._deliver_retrying(
                 job, None, size, link_reason=local_fault_reason(exc)
@@ -378,10 +396,10 @@ class JobDelivery:
                 started = time.monotonic()
                 result = await self._video.fit(clip, fitted, limit)
             except VideoError as exc:
-                if _disk_words(exc) is not None:
+                if disk_words(exc) is not None:
                     raise  # the bot's disk, not the clip: linked with that reason
                 jlog.warning("could not fit the clip (%d bytes) under %d: %s", size, limit, exc)
-                if limit < self._believed(job):  # only a 413 taught us this limit
+                if limit < self._presenter.attach_limit(job):  # only a 413 taught us this limit
                     return await self._deliver_retrying(job, None, size, link_reason=TOO_LARGE)
                 return await self._deliver_retrying(job, clip, size)
             jlog.info(
@@ -395,9 +413,6 @@ class JobDelivery:
                 time.monotonic() - started,
             )
             return await self._deliver_retrying(job, fitted, result.info.size, original_size=size)
-
-    def _believed(self, job: Job) -> int:
-        return self._presenter.attach_limit(job)
 
     async def _deliver_retrying(
         self,
@@ -455,44 +470,6 @@ class JobDelivery:
             logger=job_logger(log, job.id),
             since=started,
         )
-
-
-# Why a clip is linked instead of attached, in plain words (the presenter adds the link and says
-# that Wiro's links expire).
-DISK_FULL = "The bot's disk is full"
-DISK_ERROR = "The bot could not write the clip to its disk"
-BOT_FAULT = "Something went wrong on the bot's side while preparing the clip, so it is linked."
-DOWNLOAD_FAILED = "The bot could not download the clip from Wiro just now, so it is linked."
-TOO_LARGE = "Discord refused the upload as too large, so the clip is linked."
-_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
-
-
-def _disk_words(exc: BaseException) -> str | None:
-    """ "The bot's disk is full" or "... could not write ..." when a file error of the bot's own
-    machine is behind `exc` (PyAV's errors carry it as their cause); None otherwise."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, OSError) and current.errno is not None:
-            return DISK_FULL if current.errno in _FULL_ERRNOS else DISK_ERROR
-        current = current.__cause__ or current.__context__
-    return None
-
-
-def local_fault_reason(exc: BaseException) -> str:
-    """Why a clip that Wiro made is linked after a fault of the bot's own machine."""
-    disk = _disk_words(exc)
-    if disk is not None:
-        return f"{disk}, so the clip is linked."
-    if isinstance(exc, VideoError):
-        return "The bot could not process the clip, so it is linked."
-    return BOT_FAULT
-
-
-def _describe(exc: BaseException) -> str:
-    """A log-sized description: the error's type and text (no traceback for a known fault)."""
-    return f"{type(exc).__name__}: {exc}"
 
 
 def _remove_quietly(path: Path, job_id: int) -> None:

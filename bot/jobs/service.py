@@ -27,14 +27,11 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
 from typing import ClassVar
 
-import bot.governance.quota as quota
-from bot import camera
 from bot.background import BackgroundTasks
 from bot.catalogue import DEFAULT_MODEL, MODELS, get_model
 from bot.governance.admission import (
     Admission,
     FreeSpaceFloor,
-    normalise_prompt,
 )
 from bot.jobs.at_wiro import JobAtWiro
 from bot.jobs.cards import JobCards, never_shown
@@ -42,7 +39,6 @@ from bot.jobs.contracts import (
     ApprovalGate,
     JobConfig,
     JobPresenter,
-    LimitReached,
     QuotaStatus,
     RefundOutcome,
     Refused,
@@ -51,9 +47,10 @@ from bot.jobs.contracts import (
 )
 from bot.jobs.delivery import JobDelivery
 from bot.jobs.eta import EtaEstimator
-from bot.jobs.followups import JobFollowUps, on_its_way_words
+from bot.jobs.followups import JobFollowUps
 from bot.jobs.local_queue import LocalQueue
 from bot.jobs.outcomes import JobOutcomes
+from bot.jobs.reservation import JobReservations
 from bot.logs import current_job, job_logger
 from bot.media.image_slots import ImageSlots
 from bot.media.images import FirstFrame
@@ -61,10 +58,9 @@ from bot.media.video import VideoWorker
 from bot.media.video.last_frames import LastFrames
 from bot.media.video.store import ClipStore
 from bot.wiro.client import WiroClient
-from storage.api import FollowUpInFlight, IllegalTransition, ReservationRefused
-from storage.approvals import Hold
+from storage.api import IllegalTransition
 from storage.db import Database
-from storage.models import Job, JobState, NewJob, Stage
+from storage.models import Job, JobState, Stage
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +164,9 @@ class JobService:
             last_frames=self.last_frames,
             kept_clip=self.delivery.kept_clip,
         )
+        self.reservations = JobReservations(
+            outcomes=self.outcomes, admission=self.admission, storage=storage, clock=clock
+        )
         self.cards = JobCards(
             outcomes=self.outcomes,
             storage=storage,
@@ -252,86 +251,16 @@ class JobService:
         cost = await self.precheck(req)
         if self.presenter is None:
             raise RuntimeError("JobService.presenter is not set")
-        policy = await self.admission.policy(req)
-        hold = (
-            await self.gate.hold_for(
-                req.guild_id, req.user_id, role_ids=req.role_ids, manage_guild=req.manage_guild
-            )
-            if self.gate is not None
-            else None
-        )
-        new = NewJob(
-            guild_id=req.guild_id,
-            channel_id=req.channel_id,
-            user_id=req.user_id,
-            prompt=normalise_prompt(req.prompt),
-            resolution=req.resolution,
-            duration=req.duration,
-            prompt_optimizer=req.prompt_optimizer,
-            has_image=frame is not None,
-            image_sha256=frame.sha256 if frame else None,
-            image_url=req.image_url,
-            credits=cost,
-            upload_limit=req.upload_limit,
-            expected_cost_usd=await self.expected_cost_usd(req.resolution, req.duration, req.model),
-            reroll_of=req.reroll_of,
-            model=req.model,
-            camera=camera.join_moves(req.camera),
-            image_note=(frame.note if frame else None) or req.image_note,
-            source_url=req.source_url,
-            image_author_id=req.image_author_id,
-            extends_job_id=req.extends_job_id,
-            chain_seconds=req.chain_seconds,
-            remake_of=req.remake_of,
-            remix_of=req.remix_of,
-            style=req.style,
-            style_prompt=req.style_prompt,
-        )
-        try:
-            job = await self.storage.create_job_with_reservation(
-                new, windows=policy.windows, check=policy.check, now=self.clock(), hold=hold
-            )
-        except ReservationRefused as exc:
-            assert isinstance(exc.refusal, quota.Refusal)
-            raise LimitReached(exc.refusal) from None
-        except FollowUpInFlight as exc:
-            log.info("not reserved: %s", exc)
-            raise Refused(on_its_way_words(exc.kind)) from None
+        reserved = await self.reservations.reserve(req, frame, cost)
+        job = reserved.job
         self._carding.add(job.id)
         try:
-            return await self._show_and_start(job, req, frame, cost, hold, thumbnail, note)
+            # Nothing reaches Wiro before the card is posted and recorded: a job the member
+            # never saw is refunded instead (by `cards.post`, or by `resume_all` after a crash).
+            job = await self.cards.post(job, frame, thumbnail, note)
         finally:
             self._carding.discard(job.id)
-
-    async def _show_and_start(
-        self,
-        job: Job,
-        req: VideoRequest,
-        frame: FirstFrame | None,
-        cost: int,
-        hold: Hold | None,
-        thumbnail: bytes | None,
-        note: str | None,
-    ) -> Job:
-        """Store the first frame, post the card, record it, then start the job (or hold it).
-
-        Nothing reaches Wiro before the card is posted and recorded: a job the member never
-        saw is refunded instead (here, or by `resume_all` after a crash)."""
-        current_job.set(job.id)  # this interaction's task: its log lines name the job
-        jlog = job_logger(log, job.id)
-        jlog.info(
-            "reserved %d credits for user=%s guild=%s model=%s settings=%s/%ss image=%s%s",
-            cost,
-            req.user_id,
-            req.guild_id,
-            req.model,
-            req.resolution,
-            req.duration,
-            frame is not None,
-            " (waits for a moderator)" if hold else "",
-        )
-        job = await self.cards.post(job, frame, thumbnail, note)
-        if hold is None:
+        if reserved.hold is None:
             self._launch(job.id)  # a held job waits for its review (and expires, refunded)
         elif self.gate is not None:
             await self.gate.open_review(job)
@@ -521,7 +450,7 @@ class JobService:
         the runners start; the sweep keeps retrying cards whose edit failed for good.
         A job a crash left before its card was posted (and so before Wiro) is not run: it is
         refunded and closed (`JobCards.close_unseen`)."""
-        await asyncio.to_thread(self._remove_stale_downloads)
+        await asyncio.to_thread(self.delivery.remove_leftovers)
         await self.cards.refresh_stale_cards()
         self.cards.start_sweep()
         resumed = 0
@@ -539,17 +468,6 @@ class JobService:
     async def refresh_stale_cards(self, *, settled_for: timedelta = timedelta(0)) -> int:
         """Render again every card still marked as behind its job; return how many."""
         return await self.cards.refresh_stale_cards(settled_for=settled_for)
-
-    def _remove_stale_downloads(self) -> None:
-        """Delete half-downloaded clips and video scratch files a killed process left behind
-        (none is in use yet)."""
-        if not self.config.work_dir.is_dir():
-            return
-        for leftover in self.config.work_dir.glob("job-*.mp4"):
-            leftover.unlink(missing_ok=True)
-        self.video.remove_leftovers()
-        self.clips.remove_leftovers()
-        self.clips.prune()
 
     async def shutdown(self, timeout: float = 5.0, *, submit_grace: float = 4.0) -> None:
         """Stop taking jobs and stop the runners; their state is already saved.
