@@ -18,6 +18,7 @@ from bot.jobs.outage import RetryPolicy
 from bot.jobs.service import JobService
 from bot.ops.disk import MIB, DiskSpace
 from bot.settings import Settings
+from bot.timing import PRODUCT, Timing
 from bot.wiro.client import WiroClient
 from cogs.words import budget_alert_line
 from storage.db import Database
@@ -90,6 +91,7 @@ class VideoBot(commands.Bot):
         wiro: WiroClient,
         mode: Mode = "run",
         job_config: JobConfig | None = None,
+        timing: Timing = PRODUCT,
     ) -> None:
         from cogs.common import VideoCommandTree
 
@@ -110,6 +112,7 @@ class VideoBot(commands.Bot):
         self.storage = storage
         self.wiro = wiro
         self.mode = mode
+        self.timing = timing  # how fast the clocks run: the product's, unless a test's
         self.background = BackgroundTasks("bot")
         self.jobs = JobService(
             storage=storage,
@@ -133,6 +136,7 @@ class VideoBot(commands.Bot):
             ),
             # New jobs are refused while the data directory's disk is under MIN_FREE_DISK_MB.
             disk=DiskSpace(settings.database_path.parent, settings.min_free_disk_mb * MIB),
+            timing=timing,
         )
         self.approvals = ApprovalService(
             storage=storage,
@@ -174,7 +178,10 @@ class VideoBot(commands.Bot):
         # The audit channel's poster is wired here, with the presenter that calls it.
         self.audit = AuditPoster(self)
         self.presenter = DiscordPresenter(
-            self, retry=self.jobs.config.delivery_retry, audit=self.audit
+            self,
+            retry=self.jobs.config.delivery_retry,
+            audit=self.audit,
+            pacing_scale=self.timing.pacing_scale,
         )
         self.jobs.presenter = self.presenter
         self.approvals.presenter = DiscordReviews(self)

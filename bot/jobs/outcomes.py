@@ -45,9 +45,9 @@ class JobOutcomes:
         self._queue = queue
         self._eta = eta
         self._clock = clock
-        # The fraction of `config.timeout` a job really gets: 1 in the product (the operator's
-        # JOB_TIMEOUT_MINUTES is the deadline, and the words members read name it); only the
-        # e2e launcher shortens it, as it shortens Discord's pacing windows.
+        # The fraction of `config.timeout` a job really gets (`Timing.deadline_scale`): 1 in the
+        # product (the operator's JOB_TIMEOUT_MINUTES is the deadline, and the words members
+        # read name it); only the e2e launcher shortens it, as it shortens Discord's pacing.
         self._deadline_scale = deadline_scale
         # Set by the bot once the cogs exist (the presenter) and the approval queue (the gate).
         self.presenter: JobPresenter | None = presenter

@@ -25,7 +25,6 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
-from typing import ClassVar
 
 from bot.background import BackgroundTasks
 from bot.catalogue import DEFAULT_MODEL, MODELS, get_model
@@ -57,6 +56,7 @@ from bot.media.images import FirstFrame
 from bot.media.video import VideoWorker
 from bot.media.video.last_frames import LastFrames
 from bot.media.video.store import ClipStore
+from bot.timing import PRODUCT, Timing
 from bot.wiro.client import WiroClient
 from storage.api import IllegalTransition
 from storage.db import Database
@@ -67,11 +67,6 @@ log = logging.getLogger(__name__)
 
 class JobService:
     """Run every /video job from reservation to its final card."""
-
-    # The fraction of `config.timeout` a job really gets. Always 1 in the product (the operator's
-    # JOB_TIMEOUT_MINUTES is the deadline, and the words members read name it); only the e2e
-    # launcher (tests/e2e/launch_bot.py) shortens it, as it shortens Discord's pacing windows.
-    deadline_scale: ClassVar[float] = 1.0
 
     def __init__(
         self,
@@ -85,15 +80,17 @@ class JobService:
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         disk: FreeSpaceFloor | None = None,
+        timing: Timing = PRODUCT,
     ) -> None:
         # `clock` is wall time (windows, deadlines, what cards show); `monotonic` measures
-        # intervals (the local queue's busy hold, ETA cache). Tests inject both.
+        # intervals (the local queue's busy hold, ETA cache). Tests inject both, and `timing`
+        # (the deadline's scale, the video work's niceness: bot.timing).
         self.storage = storage
         self.wiro = wiro
         self.config = config
         self.clock = clock
         # Video work (fitting clips to the upload limit, Extend) runs on its own bounded pool.
-        self.video = video or VideoWorker(config.work_dir)
+        self.video = video or VideoWorker(config.work_dir, niceness=timing.video_niceness)
         self.sleep = sleep  # waits between delivery retries (tests advance their clock instead)
         self.clips = ClipStore(
             config.clips_dir or config.work_dir / "clips",
@@ -132,7 +129,7 @@ class JobService:
             eta=self.eta,
             clock=clock,
             presenter=presenter,
-            deadline_scale=self.deadline_scale,
+            deadline_scale=timing.deadline_scale,
         )
         self.at_wiro = JobAtWiro(
             outcomes=self.outcomes,

@@ -27,6 +27,7 @@ from bot.wiro.errors import WiroTransportError
 from bot.wiro.simulator.server import TaskScript, WiroSimulator
 from storage.db import Database
 from storage.models import Job, JobState, Limit
+from tests.factories import TEST_TIMING
 from tests.jobs.conftest import USER, RecordingPresenter, request, wait_terminal
 from tests.video.clips import write_clip
 
@@ -172,7 +173,9 @@ async def test_a_disk_fault_while_reading_the_clip_for_the_upload_links_it(
 ) -> None:
     presenter = UnreadablePresenter(read_error=code)
     config = JobConfig(default_limit=Limit(credits=10, period="day"), work_dir=tmp_path / "w")
-    service = JobService(storage=db, wiro=wiro, config=config, presenter=presenter)
+    service = JobService(
+        storage=db, wiro=wiro, config=config, presenter=presenter, timing=TEST_TIMING
+    )
     try:
         job = await service.submit(request(), None)
         await assert_linked_and_charged(db, presenter, job.id, FAULTS[code])

@@ -18,6 +18,7 @@ from bot.wiro.models import StageUpdate
 from bot.wiro.simulator.server import TaskScript, WiroSimulator
 from storage.db import Database
 from storage.models import Job, JobState, Limit
+from tests.factories import TEST_TIMING
 from tests.jobs.conftest import GUILD, USER, RecordingPresenter, request, wait_state, wait_terminal
 
 
@@ -71,7 +72,9 @@ async def running(
         timeout=timedelta(minutes=5),
         work_dir=tmp_path / "work",
     )
-    service = JobService(storage=db, wiro=wiro, config=config, presenter=presenter, sleep=sleep)
+    service = JobService(
+        storage=db, wiro=wiro, config=config, presenter=presenter, sleep=sleep, timing=TEST_TIMING
+    )
     yield service, presenter, sleep
     await service.shutdown(timeout=2)
 
@@ -205,7 +208,9 @@ async def test_a_timeout_whose_stop_is_unconfirmed_keeps_the_credits_reserved(
         timeout=timedelta(seconds=2),
         work_dir=tmp_path / "work",
     )
-    service = JobService(storage=db, wiro=wiro, config=config, presenter=presenter, sleep=sleep)
+    service = JobService(
+        storage=db, wiro=wiro, config=config, presenter=presenter, sleep=sleep, timing=TEST_TIMING
+    )
     try:
         sim.script_next(
             TaskScript(queue=0.0, generate=30.0, kill_refusals=10_000, cancel_refusals=10_000)
