@@ -37,7 +37,7 @@ from common import (
 )
 from PIL import Image
 
-from bot.wiro.simulator.server import TaskScript
+from bot.wiro.simulator.tasks import TaskScript
 
 ROUNDS = int(os.environ.get("BURST_ROUNDS", "3"))
 PEAK_TARGET_MB = 300.0

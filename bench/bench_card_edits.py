@@ -27,7 +27,7 @@ import itertools
 
 from common import RecordingSim, Stack, median, percentile, print_targets, run, save, stack, target
 
-from bot.wiro.simulator.server import TaskScript
+from bot.wiro.simulator.tasks import TaskScript
 from tests.discord_double.world import Config
 
 # Simulator event → the words the card shows for that stage.

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import median, print_targets, run, save, stack, target
 
-from bot.wiro.simulator.server import TaskScript
+from bot.wiro.simulator.tasks import TaskScript
 
 CLIP_BYTES = 5 * 1000 * 1000
 JOBS = 10

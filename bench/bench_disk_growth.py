@@ -27,7 +27,7 @@ from common import MIB, print_targets, run, save, stack, target
 from PIL import Image
 
 from bot.wiro.simulator.sample_clip import make_sample_clip
-from bot.wiro.simulator.server import TaskScript
+from bot.wiro.simulator.tasks import TaskScript
 
 JOBS = 100
 WAVE = 10

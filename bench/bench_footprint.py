@@ -33,7 +33,7 @@ from common import (
     wait_quiet,
 )
 
-from bot.wiro.simulator.server import TaskScript
+from bot.wiro.simulator.tasks import TaskScript
 
 JOBS = 200
 CHANNELS = 20

@@ -30,7 +30,7 @@ from common import (
     target,
 )
 
-from bot.wiro.simulator.server import TaskScript
+from bot.wiro.simulator.tasks import TaskScript
 
 CLIP_BYTES = 90 * 1024 * 1024
 WARM_BYTES = 1_000_000

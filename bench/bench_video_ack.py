@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_video import clips
 from common import RssSampler, median, percentile, print_targets, run, save, stack, target
 
-from bot.wiro.simulator.server import TaskScript
+from bot.wiro.simulator.tasks import TaskScript
 
 BURST = 5
 EVERY = 0.25

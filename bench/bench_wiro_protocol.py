@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import median, print_targets, run, save, stack, target
 
-from bot.wiro.simulator.server import Timings
+from bot.wiro.simulator.tasks import Timings
 
 JOBS = 4
 TIMINGS = Timings.realistic()

@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bot.wiro.simulator.server import SimTask, Timings, WiroSimulator  # noqa: E402
+from bot.wiro.simulator.server import WiroSimulator  # noqa: E402
+from bot.wiro.simulator.tasks import SimTask, Timings  # noqa: E402
 from tests.discord_double import DiscordDouble  # noqa: E402
 from tests.discord_double.world import Config, Member, Message  # noqa: E402
 from tests.e2e.harness import BotProcess  # noqa: E402

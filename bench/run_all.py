@@ -36,6 +36,7 @@ BENCHMARKS = [
     ("weight", "bench_weight.py", "weight.json", 240),
     ("burst_memory", "bench_burst_memory.py", "burst_memory.json", 300),
     ("disk_growth", "bench_disk_growth.py", "disk_growth.json", 300),
+    ("growth", "bench_growth.py", "growth.json", 900),
 ]
 STORAGE_TARGET_MS = 5.0
 

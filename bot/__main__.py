@@ -180,6 +180,7 @@ def report_run_failure(failure: BaseException | None) -> int:
     """Log why the Discord side stopped, in one line where the operator can act; the status."""
     import discord
 
+    from bot.app.shards import ShardingRequired
     from bot.ops.publishing import PublishError
 
     if failure is None:
@@ -199,6 +200,9 @@ def report_run_failure(failure: BaseException | None) -> int:
     if disk_full(failure):
         log.error("the disk is full (%s): free some space; the bot is started again", failure)
         return EXIT_FAILED
+    if isinstance(failure, ShardingRequired):
+        log.error("%s", failure)
+        return failure.exit_status
     if network_error(failure):
         log.error("%s; the service manager starts the bot again", unreachable("Discord", failure))
         return EXIT_FAILED

@@ -9,14 +9,23 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 Period = Literal["day", "week", "month"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+MAX_SHARDS = 4096  # far beyond one process; Discord recommends about one shard per 1,000 servers
 
 # How to fix each variable, shown next to the problem. Keep in step with .env.example.
 HINTS: dict[str, str] = {
@@ -41,6 +50,10 @@ HINTS: dict[str, str] = {
     "CLIP_STORE_MB": "a whole number of MB from 0 to 1000000 (0 keeps no clips)",
     "MIN_FREE_DISK_MB": "a whole number of MB from 0 to 1000000 (0 turns the check off)",
     "LOG_LEVEL": "one of DEBUG, INFO, WARNING, ERROR, CRITICAL",
+    "SHARD_COUNT": f"a whole number from 1 to {MAX_SHARDS}, set together with SHARD_IDS;"
+    " or leave both unset to use the count Discord recommends",
+    "SHARD_IDS": "the shards this process runs, from 0 to SHARD_COUNT - 1: a range such as 0-3,"
+    " a list such as 0,1,2,3, or both (0-3,8); or leave both unset",
 }
 
 
@@ -87,6 +100,9 @@ class Settings(BaseSettings):
     clip_store_mb: int = Field(2048, ge=0, le=1_000_000)
     min_free_disk_mb: int = Field(500, ge=0, le=1_000_000)
     log_level: LogLevel = "INFO"
+    # Unset: the shard count Discord recommends (GET /gateway/bot), every shard in this process.
+    shard_count: int | None = Field(None, ge=1, le=MAX_SHARDS)
+    shard_ids: Annotated[tuple[int, ...] | None, NoDecode] = None
 
     @field_validator("discord_token", "wiro_api_key", "wiro_api_secret", mode="before")
     @classmethod
@@ -95,10 +111,40 @@ class Settings(BaseSettings):
             return None
         return value.strip() if isinstance(value, str) else value
 
-    @field_validator("dev_guild_id", mode="before")
+    @field_validator("dev_guild_id", "shard_count", mode="before")
     @classmethod
     def _blank_guild(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("shard_ids", mode="before")
+    @classmethod
+    def _shard_list(cls, value: object) -> object:
+        return parse_shard_ids(value) if isinstance(value, str) else value
+
+    @field_validator("shard_ids")
+    @classmethod
+    def _shards_in_count(
+        cls, value: tuple[int, ...] | None, info: ValidationInfo
+    ) -> tuple[int, ...] | None:
+        if "shard_count" not in info.data:
+            return value  # SHARD_COUNT itself is invalid and reported
+        count = info.data["shard_count"]
+        if value is None:
+            if count is not None:
+                raise ValueError(
+                    f"is not set, but SHARD_COUNT is: set both (SHARD_IDS=0-{count - 1} runs every"
+                    " shard in this process)"
+                )
+            return None
+        if count is None:
+            raise ValueError("is set, but SHARD_COUNT is not: set both")
+        outside = [i for i in value if i >= count]
+        if outside:
+            raise ValueError(
+                f"names shard {outside[0]}, outside SHARD_COUNT={count}"
+                f" (shards are 0 to {count - 1})"
+            )
+        return value
 
     @field_validator("default_quota_period", mode="before")
     @classmethod
@@ -155,6 +201,24 @@ class Settings(BaseSettings):
 
 
 _TRUE = {"1", "true", "yes", "on", "y", "t"}
+
+
+def parse_shard_ids(text: str) -> tuple[int, ...] | None:
+    """Read SHARD_IDS ("0-3", "0,1,2,3", "0-3,8"): the shard ids, sorted; None when blank."""
+    if not text.strip():
+        return None
+    ids: list[int] = []
+    for part in text.split(","):
+        low, dash, high = part.strip().partition("-")
+        if not low.strip().isdigit() or (dash and not high.strip().isdigit()):
+            raise ValueError(f"cannot read {part.strip()!r}")
+        first, last = int(low), int(high) if dash else int(low)
+        if last < first:
+            raise ValueError(f"the range {part.strip()!r} runs backwards")
+        ids.extend(range(first, last + 1))
+    if len(set(ids)) != len(ids):
+        raise ValueError("names a shard more than once")
+    return tuple(sorted(ids))
 
 
 def is_loopback_host(host: str) -> bool:

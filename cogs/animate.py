@@ -490,9 +490,4 @@ class StudioCog(commands.Cog):
 
 
 async def setup(bot: VideoBot) -> None:
-    from cogs.cards.studio import DeleteButton, RemixButton, on_remix_form
-
     await bot.add_cog(StudioCog(bot))
-    # Remix and Delete on every card and clip message ever posted (the job id is in custom_id).
-    bot.add_dynamic_items(DeleteButton, RemixButton)
-    bot.add_listener(on_remix_form, "on_interaction")

@@ -26,8 +26,8 @@ from bot.governance.approval import MAX_DENY_REASON_CHARS, AlreadyDecided, expir
 from bot.governance.usage import usd
 from bot.jobs.contracts import Refused
 from bot.permissions import labels
-from cogs.cards import THUMBNAIL_NAME, card_link, prompt_as_text, settings_line
-from cogs.cards.text import image_author
+from cogs.cards.render import THUMBNAIL_NAME
+from cogs.cards.text import card_link, image_author, prompt_as_text, settings_line
 from cogs.common import NO_MENTIONS, guarded, is_moderator, reply
 from cogs.job_buttons import JobButton
 from cogs.words import user, when
@@ -342,7 +342,9 @@ class DiscordReviews:
         channel = self.bot.get_partial_messageable(
             approval.review_channel_id, guild_id=job.guild_id
         )
-        await self.bot.presenter.sends.acquire(approval.review_channel_id)
+        from cogs.cards.cog import cards_of
+
+        await cards_of(self.bot).presenter.sends.acquire(approval.review_channel_id)
         message = await channel.send(**kwargs)
         return message.id
 
@@ -366,26 +368,28 @@ class DiscordReviews:
         return await self.audit(job.guild_id, approved_line(job, approval))
 
     async def audit(self, guild_id: int, text: str) -> bool:
-        channel_id = (await self.bot.storage.guild_settings(guild_id)).audit_channel_id
-        if channel_id is None:
-            return False
-        await self.bot.presenter.sends.acquire(channel_id)
+        from cogs.cards.cog import cards_of
+
         try:
-            await self.bot.get_partial_messageable(channel_id, guild_id=guild_id).send(
-                text[:2000], allowed_mentions=NO_MENTIONS
-            )
+            return await cards_of(self.bot).audit.post(guild_id, text)
         except discord.HTTPException as exc:
-            log.warning("guild=%s could not post in audit channel %s: %s", guild_id, channel_id,
-                        exc)  # fmt: skip
+            log.warning("guild=%s could not post in its audit channel: %s", guild_id, exc)
             return False
-        return True
 
 
 class ApprovalCog(commands.Cog):
-    """Answers the Deny form (the buttons are dynamic items registered by the bot)."""
+    """The approval queue on Discord: the review messages, the Approve and Deny buttons
+    (dynamic items registered here) and the Deny form."""
 
     def __init__(self, bot: VideoBot) -> None:
         self.bot = bot
+
+    async def cog_load(self) -> None:
+        self.bot.approvals.presenter = DiscordReviews(self.bot)
+        self.bot.add_dynamic_items(ApproveButton, DenyButton)
+
+    async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(ApproveButton, DenyButton)
 
     @commands.Cog.listener()
     async def on_interaction(self, interaction: discord.Interaction[VideoBot]) -> None:

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 import discord
 
 from bot.governance.usage import usd
-from cogs.cards import card_link, prompt_as_text, settings_line
-from cogs.cards.text import whose_image
+from cogs.cards.pacing import SendPacer
+from cogs.cards.text import card_link, prompt_as_text, settings_line, whose_image
 from cogs.common import NO_MENTIONS
 from cogs.words import OUTCOME_ICON, OUTCOME_WORD, plural, user, what_happened
 from storage.approvals import Approval, ApprovalStatus
@@ -89,11 +89,14 @@ def unreachable_notice(channel_id: int) -> str:
 
 
 class AuditPoster:
-    """Posts the audit line of every finished job (built by the bot's setup_hook as `bot.audit`
-    and handed to the presenter, which calls `job_finished`)."""
+    """The one poster of the audit channel: every finished job's line (the presenter calls
+    `job_finished`), approval decisions and budget alerts (`post`). Built by the cards
+    extension with the presenter's send pacer, so lines never flood a channel; an audit channel
+    the bot cannot post in is reported to the moderators once."""
 
-    def __init__(self, bot: VideoBot) -> None:
+    def __init__(self, bot: VideoBot, sends: SendPacer | None = None) -> None:
         self.bot = bot
+        self.sends = sends or SendPacer()
         self._warned: set[tuple[int, int]] = set()  # (guild id, audit channel id)
 
     def rearm(self, guild_id: int) -> None:
@@ -103,49 +106,53 @@ class AuditPoster:
     async def job_finished(self, job: Job) -> None:
         """Post the job's audit line if its server has an audit channel, then any budget alert
         its cost set off; never raise."""
-        await self._post_line(job)
+        try:
+            approval = (
+                await self.bot.storage.approval(job.id) if job.state is JobState.CANCELLED else None
+            )
+            await self.post(job.guild_id, audit_line(job, approval), job=job)
+        except Exception:
+            log.exception("job=%s could not write the audit line", job.id)
         if job.total_cost_usd is not None:
             try:
                 await self.bot.budget_alerts.check(job.guild_id)
             except Exception:
                 log.exception("job=%s could not check the budget alerts", job.id)
 
-    async def _post_line(self, job: Job) -> None:
+    async def post(self, guild_id: int, text: str, *, job: Job | None = None) -> bool:
+        """Post one line in the server's audit channel; False when it has none or the bot cannot
+        post there (reported to the moderators once; `job` says where to tell members). Other
+        HTTP errors are raised: each caller logs them its own way."""
+        channel_id = (await self.bot.storage.guild_settings(guild_id)).audit_channel_id
+        if channel_id is None:
+            return False
+        await self.sends.acquire(channel_id)  # many jobs ending together must not flood it
+        channel = self.bot.get_partial_messageable(channel_id, guild_id=guild_id)
         try:
-            settings = await self.bot.storage.guild_settings(job.guild_id)
-            channel_id = settings.audit_channel_id
-            if channel_id is None:
-                return
-            approval = (
-                await self.bot.storage.approval(job.id) if job.state is JobState.CANCELLED else None
-            )
-            channel = self.bot.get_partial_messageable(channel_id, guild_id=job.guild_id)
-            presenter = getattr(self.bot, "presenter", None)
-            if presenter is not None:  # many jobs ending together must not flood the channel
-                await presenter.sends.acquire(channel_id)
-            try:
-                await channel.send(audit_line(job, approval), allowed_mentions=NO_MENTIONS)
-            except (discord.Forbidden, discord.NotFound) as exc:
-                await self._unreachable(job, channel_id, exc)
-        except Exception:
-            log.exception("job=%s could not write the audit line", job.id)
+            await channel.send(text[:2000], allowed_mentions=NO_MENTIONS)
+        except (discord.Forbidden, discord.NotFound) as exc:
+            await self._unreachable(guild_id, channel_id, exc, job)
+            return False
+        return True
 
-    async def _unreachable(self, job: Job, channel_id: int, exc: discord.HTTPException) -> None:
-        key = (job.guild_id, channel_id)
+    async def _unreachable(
+        self, guild_id: int, channel_id: int, exc: discord.HTTPException, job: Job | None
+    ) -> None:
+        key = (guild_id, channel_id)
         if key in self._warned:
             return
         self._warned.add(key)
         log.warning(
             "job=%s audit channel %s of guild %s is unreachable (%s %s); telling moderators once",
-            job.id, channel_id, job.guild_id, exc.status, exc.code,
+            job.id if job else "-", channel_id, guild_id, exc.status, exc.code,
         )  # fmt: skip
         await self.bot.storage.record_action(
-            job.guild_id,
+            guild_id,
             self.bot.user.id if self.bot.user else 0,
             "audit.unreachable",
             f"could not post in audit channel {channel_id} (HTTP {exc.status})",
         )
-        if job.channel_id == channel_id:
+        if job is None or job.channel_id == channel_id:
             return
         try:
             await self.bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id).send(

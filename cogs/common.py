@@ -151,11 +151,10 @@ async def guarded(
         await answer_error(interaction, exc, where or f"component {custom_id}")
 
 
-class VideoCommandTree(app_commands.CommandTree):
-    """Slash commands' errors go to the one funnel (`answer_error`)."""
-
-    async def on_error(
-        self, interaction: discord.Interaction, error: app_commands.AppCommandError
-    ) -> None:
-        command = interaction.command.qualified_name if interaction.command else "?"
-        await answer_error(interaction, error, f"/{command}")
+async def on_app_command_error(
+    interaction: discord.Interaction[Any], error: app_commands.AppCommandError
+) -> None:
+    """The command tree's error handler: slash commands' and menus' errors go to the one funnel
+    (`answer_error`). Set on the tree by the `cogs.errors` extension."""
+    command = interaction.command.qualified_name if interaction.command else "?"
+    await answer_error(interaction, error, f"/{command}")

@@ -18,8 +18,7 @@ from discord.ext import commands
 import bot.governance.quota as quota
 from bot.catalogue import MODELS
 from bot.jobs.contracts import QuotaStatus, Refused
-from cogs.cards import card_link, prompt_as_text
-from cogs.cards.text import model_label, whose_image
+from cogs.cards.text import card_link, model_label, prompt_as_text, whose_image
 from cogs.common import is_moderator, reply, role_ids
 from cogs.words import fit_lines, outcome_words, stage_words, when
 from storage.approvals import ApprovalStatus

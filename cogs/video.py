@@ -22,7 +22,8 @@ from bot.jobs.contracts import Refused, VideoRequest
 from bot.media.image_slots import ImageSlots
 from bot.media.images import FirstFrame, ImageRejected, check_declared_size
 from bot.permissions import CHANNEL_PERMISSIONS, labels
-from cogs.cards import card_link
+from cogs.cards.cog import cards_of
+from cogs.cards.text import card_link
 from cogs.common import manages_guild, reply, role_ids, started_words
 from cogs.words import refused_words
 
@@ -165,7 +166,7 @@ class VideoCog(commands.Cog):
                     # The card shows the frame actually sent, fixes included.
                     thumbnail = await self.bot.jobs.images.thumbnail(frame.data)
             job = await self.bot.jobs.submit(request, frame, thumbnail=thumbnail)
-            self.bot.presenter.remember_interaction(job.id, interaction)
+            cards_of(self.bot).presenter.remember_interaction(job.id, interaction)
         except Refused as exc:
             log.info(
                 "refused %s user=%s guild=%s: %s",

@@ -31,8 +31,8 @@ if str(ROOT) not in sys.path:
 from bot.catalogue import DEFAULT_ANIMATE_PROMPT  # noqa: E402
 from bot.jobs.contracts import CardExtras  # noqa: E402
 from bot.media.images import allowed_crop  # noqa: E402
-from cogs.cards import render_card  # noqa: E402
 from cogs.cards.presenter import clip_view  # noqa: E402
+from cogs.cards.render import render_card  # noqa: E402
 from storage.models import Job, JobState, Stage  # noqa: E402
 
 S = 2  # pixel scale: draw at 2x so the text stays sharp on high-density screens

@@ -25,6 +25,8 @@ VARIABLES = (
     "JOB_TIMEOUT_MINUTES",
     "MAX_CLIP_SECONDS",
     "LOG_LEVEL",
+    "SHARD_COUNT",
+    "SHARD_IDS",
 )
 BASE = {"DISCORD_TOKEN": "token-0123456789", "WIRO_SANDBOX": "true"}
 
@@ -137,3 +139,48 @@ def test_dotenv_file_is_read(tmp_path: Path) -> None:
     settings = load_settings(env_file=env_file)
     assert settings.discord_token.get_secret_value() == "from-dotenv-123"
     assert settings.max_jobs_per_user == 4
+
+
+# ----- SHARD_COUNT and SHARD_IDS: both or neither -----
+def test_unset_shards_mean_discords_recommendation(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = load(monkeypatch, SHARD_COUNT="", SHARD_IDS=" ")
+    assert (settings.shard_count, settings.shard_ids) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("count", "ids", "expected"),
+    [
+        ("4", "0-3", (0, 1, 2, 3)),
+        ("4", "2,3", (2, 3)),
+        ("10", " 8 , 0-2 ", (0, 1, 2, 8)),
+        ("1", "0", (0,)),
+    ],
+)
+def test_a_range_of_shards_is_read_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, count: str, ids: str, expected: tuple[int, ...]
+) -> None:
+    settings = load(monkeypatch, SHARD_COUNT=count, SHARD_IDS=ids)
+    assert (settings.shard_count, settings.shard_ids) == (int(count), expected)
+
+
+@pytest.mark.parametrize(
+    ("env", "said"),
+    [
+        ({"SHARD_COUNT": "4"}, "SHARD_IDS is not set, but SHARD_COUNT is: set both (SHARD_IDS=0-3"),
+        ({"SHARD_IDS": "0-1"}, "SHARD_IDS is set, but SHARD_COUNT is not: set both"),
+        ({"SHARD_COUNT": "4", "SHARD_IDS": "2,4"}, "SHARD_IDS names shard 4, outside SHARD_COUNT"),
+        ({"SHARD_COUNT": "0", "SHARD_IDS": "0"}, "SHARD_COUNT input should be greater than"),
+        ({"SHARD_COUNT": "many", "SHARD_IDS": "0"}, "SHARD_COUNT input should be a valid integer"),
+        ({"SHARD_COUNT": "2", "SHARD_IDS": "one"}, "SHARD_IDS cannot read 'one'"),
+        ({"SHARD_COUNT": "2", "SHARD_IDS": "-1"}, "SHARD_IDS cannot read '-1'"),
+        ({"SHARD_COUNT": "3", "SHARD_IDS": "2-0"}, "SHARD_IDS the range '2-0' runs backwards"),
+        ({"SHARD_COUNT": "3", "SHARD_IDS": "0-1,1"}, "SHARD_IDS names a shard more than once"),
+    ],
+)
+def test_shard_settings_that_cannot_work_are_refused_at_start(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], said: str
+) -> None:
+    text = problems(monkeypatch, **env)
+    assert said in text
+    assert len(text.splitlines()) == 1  # one line, with how to fix it
+    assert "leave both unset" in text

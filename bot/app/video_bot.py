@@ -10,6 +10,16 @@ from typing import Literal
 import discord
 from discord.ext import commands
 
+from bot.app.global_limit import GlobalPace
+from bot.app.shards import (
+    REPORT_SECONDS,
+    STATE_KEY,
+    IdentifySchedule,
+    ShardingRequired,
+    build_report,
+    describe_shards,
+    session_start_delay,
+)
 from bot.background import BackgroundTasks
 from bot.governance.approval import ApprovalService
 from bot.governance.budget_alerts import BudgetAlerts
@@ -20,13 +30,16 @@ from bot.ops.disk import MIB, DiskSpace
 from bot.settings import Settings
 from bot.timing import PRODUCT, Timing
 from bot.wiro.client import WiroClient
-from cogs.words import budget_alert_line
 from storage.db import Database
 from storage.models import Limit
 
 log = logging.getLogger(__name__)
 
+# The Discord side, named by string: each extension's setup() registers its own cogs, buttons,
+# forms and presenters (the cards first: the others reach its presenter).
 COGS = (
+    "cogs.errors",
+    "cogs.cards.cog",
     "cogs.video",
     "cogs.animate",
     "cogs.member_commands",
@@ -80,8 +93,10 @@ def manages_guild_by_roles(
     return permissions.administrator or permissions.manage_guild
 
 
-class VideoBot(commands.Bot):
-    """The bot process. Services are built in `bot.__main__` and passed in."""
+class VideoBot(commands.AutoShardedBot):
+    """The bot process. Services are built in `bot.__main__` and passed in.
+
+    Sharded as Discord recommends (GET /gateway/bot) or as SHARD_COUNT/SHARD_IDS say (shards.py)."""
 
     def __init__(
         self,
@@ -93,21 +108,28 @@ class VideoBot(commands.Bot):
         job_config: JobConfig | None = None,
         timing: Timing = PRODUCT,
     ) -> None:
-        from cogs.common import VideoCommandTree
-
         quiet_voice_warnings()
+        pace = GlobalPace()  # Discord's 50 requests/s per token, kept rather than hit
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=build_intents(),
-            tree_cls=VideoCommandTree,
             allowed_mentions=discord.AllowedMentions.none(),
             max_messages=None,  # no message cache: every card edit goes by id
             # A 429 asking for a longer wait raises RateLimited instead of stalling the caller:
             # clip posts retry on their own schedule, a card edit posts a fresh card (30046).
             max_ratelimit_timeout=30.0,
             chunk_guilds_at_startup=False,
+            # on_ready waits this long after a shard's last GUILD_CREATE (default 2 s, meant for
+            # member chunking, which is off): every start is a second shorter, and a server that
+            # arrives later is added as it comes (commands work before on_ready anyway).
+            guild_ready_timeout=1.0,
             help_command=None,
+            shard_count=settings.shard_count,
+            shard_ids=list(settings.shard_ids or ()) or None,  # type: ignore[arg-type]  # None: all
+            http_trace=pace.trace_config(),
         )
+        self.global_pace = pace
+        self.identify_schedule = IdentifySchedule(interval_scale=timing.identify_scale)
         self.settings = settings
         self.storage = storage
         self.wiro = wiro
@@ -149,8 +171,6 @@ class VideoBot(commands.Bot):
         self.jobs.gate = self.approvals
         self.budget_alerts = BudgetAlerts(
             storage=storage,
-            post=self._post_audit,
-            words=budget_alert_line,
             clock=self.jobs.clock,
             system_actor=self._own_id,
         )
@@ -162,36 +182,9 @@ class VideoBot(commands.Bot):
     def _manages_guild(self, guild_id: int, user_id: int, role_ids: frozenset[int]) -> bool:
         return manages_guild_by_roles(self.get_guild(guild_id), user_id, role_ids)
 
-    async def _post_audit(self, guild_id: int, text: str) -> bool:
-        return (
-            await self.approvals.presenter.audit(guild_id, text)
-            if self.approvals.presenter
-            else False
-        )
-
     async def setup_hook(self) -> None:
-        from cogs.approval import ApproveButton, DenyButton, DiscordReviews
-        from cogs.audit import AuditPoster
-        from cogs.cards import CancelButton, DiscordPresenter, RerollButton
-        from cogs.cards.studio import ExtendButton, RemakeButton, on_extend_form
-
-        # The audit channel's poster is wired here, with the presenter that calls it.
-        self.audit = AuditPoster(self)
-        self.presenter = DiscordPresenter(
-            self,
-            retry=self.jobs.config.delivery_retry,
-            audit=self.audit,
-            pacing_scale=self.timing.pacing_scale,
-        )
-        self.jobs.presenter = self.presenter
-        self.approvals.presenter = DiscordReviews(self)
         for name in COGS:
             await self.load_extension(name)
-        # Buttons of every card ever posted keep working: the job id is in the custom_id.
-        self.add_dynamic_items(
-            CancelButton, RerollButton, ApproveButton, DenyButton, ExtendButton, RemakeButton
-        )
-        self.add_listener(on_extend_form, "on_interaction")
         if self.mode != "run":
             return
         await self._publish_commands()
@@ -199,6 +192,49 @@ class VideoBot(commands.Bot):
         # Wiro must not hold up the start, and an image run asks again if it has to.
         self.background.spawn(self.jobs.prepare_models(), name="model-schemas")
         self.background.spawn(self._resume_when_ready(), name="resume-jobs")
+        await self._read_session_limits()
+        self.background.spawn(self._report_shards(), name="shard-report")
+
+    async def _read_session_limits(self) -> None:
+        """Learn Discord's identify concurrency; start no shard Discord has no session for."""
+        while True:
+            try:
+                recommended, _, data = await self.http.get_bot_gateway()
+            except discord.HTTPException as exc:
+                log.warning("could not read Discord's session start limit (%s)", exc.status)
+                return
+            limits = discord.SessionStartLimits(**data)
+            self.identify_schedule.max_concurrency = max(1, limits.max_concurrency)
+            starting = len(self.shard_ids or ()) or self.shard_count or recommended
+            wait = session_start_delay(limits.remaining, limits.total, limits.reset_after, starting)
+            if not wait:
+                return
+            await asyncio.sleep(wait)
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        await self.identify_schedule.wait_turn(shard_id)
+
+    async def connect(self, *, reconnect: bool = True) -> None:
+        try:
+            await super().connect(reconnect=reconnect)
+        except discord.ConnectionClosed as exc:
+            if exc.code != 4011:
+                raise
+            operator = self.settings.shard_count is not None
+            raise ShardingRequired(self.shard_count, chosen_by_operator=operator) from None
+
+    async def _report_shards(self) -> None:
+        """Keep each shard's latency in bot_state for `python -m bot doctor`."""
+        await self.wait_until_ready()
+        while not self.is_closed():
+            report = build_report(
+                self.shard_count or 1,
+                self.latencies,
+                {i for i, shard in self.shards.items() if not shard.is_closed()},
+                (g.id for g in self.guilds),
+            )
+            await self.storage.set_state(STATE_KEY, report.to_json())
+            await asyncio.sleep(REPORT_SECONDS)
 
     async def _publish_commands(self) -> None:
         """Publish the slash commands if they changed since the last publication.
@@ -240,10 +276,11 @@ class VideoBot(commands.Bot):
     async def on_ready(self) -> None:
         assert self.user is not None
         log.info(
-            "Ready: logged in as %s (%s) in %d servers%s",
+            "Ready: logged in as %s (%s) in %d servers on %s%s",
             self.user,
             self.user.id,
             len(self.guilds),
+            describe_shards(self.shards, self.shard_count or 1),
             " [sandbox]" if self.settings.wiro_sandbox else "",
         )
 
@@ -251,9 +288,8 @@ class VideoBot(commands.Bot):
         """Stop new jobs, save state, flush the cards, close Discord (bounded in time)."""
         log.info("shutting down: no new jobs; jobs in flight resume at the next start")
         await self.jobs.shutdown(timeout=RUNNERS_STOP_SECONDS, submit_grace=RUN_GRACE_SECONDS)
-        presenter = getattr(self, "presenter", None)
-        if presenter is not None:
-            await presenter.close(timeout=CARDS_FLUSH_SECONDS)
+        if self.jobs.presenter is not None:
+            await self.jobs.presenter.close(timeout=CARDS_FLUSH_SECONDS)
         await self.background.cancel_all(timeout=BACKGROUND_STOP_SECONDS)
         try:
             await asyncio.wait_for(self.close(), timeout=DISCORD_CLOSE_SECONDS)

@@ -51,8 +51,8 @@ class BudgetAlerts:
         self,
         *,
         storage: Database,
-        post: Callable[[int, str], Awaitable[bool]],
-        words: Callable[[BudgetAlert], str],
+        post: Callable[[int, str], Awaitable[bool]] | None = None,
+        words: Callable[[BudgetAlert], str] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         system_actor: Callable[[], int] = lambda: 0,
     ) -> None:
@@ -62,11 +62,19 @@ class BudgetAlerts:
         self.clock = clock
         self.system_actor = system_actor
 
+    def wire(
+        self, *, post: Callable[[int, str], Awaitable[bool]], words: Callable[[BudgetAlert], str]
+    ) -> None:
+        """Where alerts are posted and in which words (the Discord side, once it is loaded)."""
+        self.post, self.words = post, words
+
     async def check(self, guild_id: int) -> str | None:
         """Announce the highest newly passed threshold, if any; return the line announced.
 
         A job that jumps past both thresholds gets the 100 % line only (the 80 % one is
         recorded as passed too: it would be stale news)."""
+        if self.post is None or self.words is None:
+            return None  # nothing to post with yet: the Discord side is not loaded
         budget = (await self.storage.guild_settings(guild_id)).monthly_budget_usd
         if budget is None:
             return None

@@ -172,6 +172,9 @@ class JobPresenter(Protocol):
     async def job_finished(self, job: Job) -> None:
         """A job reached a terminal state (audit line, etc.)."""
 
+    async def close(self, timeout: float) -> None:
+        """Flush pending card edits at shutdown, within `timeout` seconds."""
+
 
 @dataclass(frozen=True)
 class JobConfig:

@@ -8,7 +8,14 @@ from typing import TextIO
 
 # Seconds each check may take. A host that accepts the connection and never answers costs
 # exactly this; together with start-up they stay under 20 s.
-BUDGETS = {"Database": 3.0, "Disk": 1.0, "Discord token": 5.0, "Servers": 5.0, "Wiro": 5.0}
+BUDGETS = {
+    "Database": 3.0,
+    "Disk": 1.0,
+    "Discord token": 5.0,
+    "Servers": 5.0,
+    "Shards": 2.0,
+    "Wiro": 5.0,
+}
 
 
 @dataclass

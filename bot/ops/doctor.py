@@ -2,14 +2,15 @@
 
 Checks, in order: configuration, the database (writable and migrated), the disk (free space
 against MIN_FREE_DISK_MB, kept clips against CLIP_STORE_MB), the Discord token (who
-the bot is), its servers (permissions it lacks in each, and DEV_GUILD_ID), the Wiro credentials
+the bot is), its servers (permissions it lacks in each, and DEV_GUILD_ID), its shards (count,
+session starts left, each shard's latency as the running bot reports it), the Wiro credentials
 (a signed Tool/Detail call and the model's parameter schema). Each check says when it starts and
 has its own time budget (`BUDGETS`), so a host that never answers costs that budget, not minutes:
 the whole run ends within 20 s. Exit status 0 when every check passes.
 
 To add a check: write `async def check_x(settings, checklist)` that adds one or more `Check`s
 (`bot/ops/checklist.py`, with its budget in `BUDGETS`), and list it in `CHECKS`. The Discord
-checks are `bot/ops/doctor_discord.py`.
+checks are `bot/ops/doctor_discord.py`, the shards' `bot/ops/doctor_shards.py`.
 """
 
 from __future__ import annotations
@@ -25,10 +26,11 @@ from typing import TYPE_CHECKING, TextIO
 
 from bot.ops.checklist import BUDGETS, Check, Checklist
 from bot.ops.doctor_discord import check_discord
+from bot.ops.doctor_shards import check_shards
 from bot.settings import ConfigError, Settings, load_settings
 
 if TYPE_CHECKING:
-    from bot.wiro.models import ToolInfo
+    from bot.wiro.schema import ToolInfo
 
 log = logging.getLogger(__name__)
 
@@ -236,6 +238,7 @@ CHECKS: tuple[tuple[str, float, Callable[[Settings, Checklist], Awaitable[None]]
     ("Database", BUDGETS["Database"], check_database),
     ("Disk", BUDGETS["Disk"], check_disk),
     ("Discord token", BUDGETS["Discord token"], check_discord),
+    ("Shards", BUDGETS["Shards"], check_shards),
     ("Wiro", BUDGETS["Wiro"], check_wiro),
 )
 

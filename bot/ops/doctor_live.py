@@ -13,13 +13,7 @@ from collections.abc import Callable
 from typing import TextIO
 
 from bot.settings import Settings
-from bot.wiro.live.check import (
-    TraceRecorder,
-    ask_on_terminal,
-    live_run,
-    print_report,
-    trace_path,
-)
+from bot.wiro.live.check import TraceRecorder, ask_on_terminal, live_run, print_report, trace_path
 
 
 async def run_live_check(

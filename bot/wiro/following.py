@@ -16,7 +16,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from bot.wiro.debug_text import progress_in
 from bot.wiro.errors import TaskDeadlineExceeded, WiroAuthError, WiroError
+from bot.wiro.lenient import loose_bool, loose_str
 from bot.wiro.models import (
     KNOWN_EVENTS,
     STAGE_BY_STATUS,
@@ -25,9 +27,6 @@ from bot.wiro.models import (
     TaskDetail,
     TaskOutcome,
     TaskStage,
-    loose_bool,
-    loose_str,
-    progress_in,
 )
 from bot.wiro.socket_hub import RECONNECTED
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from bot.wiro.models import loose_str
+from bot.wiro.lenient import loose_str
 
 if TYPE_CHECKING:
     from bot.wiro.client import WiroClient

@@ -66,6 +66,7 @@ from cogs.approval import (
     turn_off,
     turn_on,
 )
+from cogs.cards.cog import cards_of
 from cogs.common import guild_and_actor, moderator_only, reply
 from cogs.consent import rule_words
 from storage.db import Database
@@ -344,7 +345,7 @@ class AdminCog(commands.Cog):
         text = await set_audit_channel(
             self.storage, guild_id, channel.id if channel else None, actor
         )
-        self.bot.audit.rearm(guild_id)
+        cards_of(self.bot).audit.rearm(guild_id)
         await reply(interaction, text)
 
     # --- refunds and cancels ----------------------------------------------------------------

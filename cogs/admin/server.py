@@ -15,7 +15,7 @@ from bot.governance.moderation import Target
 from bot.governance.usage import usage_csv, usd
 from bot.jobs.contracts import Refused
 from bot.jobs.service import JobService
-from cogs.cards import prompt_as_text
+from cogs.cards.text import prompt_as_text
 from cogs.usage import usage_summary
 from cogs.words import fit_lines, plural, user, when
 from storage.api import Storage

@@ -147,7 +147,7 @@ async def test_turn_on_and_off(db: Database, clock: Clock) -> None:
 # ------------------------------------------------------------------------------------------------
 def test_card_of_a_waiting_request_says_so_and_keeps_cancel() -> None:
     from bot.jobs.contracts import CardExtras
-    from cogs.cards import render_card
+    from cogs.cards.render import render_card
 
     embed, view = render_card(job(), CardExtras(approval="waiting"))
     assert embed.title == "⏳ Waiting for a moderator"
@@ -165,7 +165,7 @@ def test_card_of_a_waiting_request_says_so_and_keeps_cancel() -> None:
 )  # fmt: skip
 def test_card_of_a_request_ended_by_the_queue(approval: str | None, title: str) -> None:
     from bot.jobs.contracts import CardExtras
-    from cogs.cards import render_card
+    from cogs.cards.render import render_card
     from storage.models import JobState
 
     ended = job(state=JobState.CANCELLED, outcome_reason="A moderator denied this request: no",

@@ -11,7 +11,7 @@ import pytest
 
 from bot.app.video_bot import VideoBot
 from cogs.audit import AuditPoster, audit_line
-from cogs.cards import DiscordPresenter
+from cogs.cards.presenter import DiscordPresenter
 from storage.db import Database
 from storage.models import JobState
 from tests.cogs.conftest import AUDIT_CHANNEL, CHANNEL, GUILD, MOD, USER, make_job

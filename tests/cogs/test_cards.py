@@ -12,13 +12,10 @@ import discord
 import pytest
 
 from bot.jobs.contracts import CardExtras, PresenterError, UploadTooLarge
-from cogs.cards import (
-    CardEditor,
-    DiscordPresenter,
-    progress_bar,
-    prompt_as_text,
-    render_card,
-)
+from cogs.cards.pacing import CardEditor
+from cogs.cards.presenter import DiscordPresenter
+from cogs.cards.render import progress_bar, render_card
+from cogs.cards.text import prompt_as_text
 from storage.models import Job, JobState, Stage
 from tests.factories import VirtualTimer
 
@@ -534,7 +531,7 @@ async def test_30046_on_edit_posts_a_fresh_card() -> None:
 
 
 async def test_send_pacer_allows_a_burst_then_spaces_messages_per_channel() -> None:
-    from cogs.cards import SendPacer
+    from cogs.cards.pacing import SendPacer
 
     timer = VirtualTimer()
     pacer = SendPacer(capacity=3, period=0.6, timer=timer)  # 3 at once, then one per 0.2 s

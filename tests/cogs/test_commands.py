@@ -110,8 +110,9 @@ async def test_usage_command_attaches_the_csv(db: Database, bot) -> None:
 
 
 async def test_audit_channel_command_rearms_the_poster(db: Database, bot) -> None:
-    bot.audit = AuditPoster(bot)
-    bot.audit._warned.add((GUILD, AUDIT_CHANNEL))
+    poster = AuditPoster(bot)
+    bot.get_cog.return_value = types.SimpleNamespace(audit=poster)  # the cards extension
+    poster._warned.add((GUILD, AUDIT_CHANNEL))
     channel = mock.create_autospec(discord.TextChannel, instance=True)
     channel.id = AUDIT_CHANNEL
     channel.guild = mock.create_autospec(discord.Guild, instance=True)
@@ -120,7 +121,7 @@ async def test_audit_channel_command_rearms_the_poster(db: Database, bot) -> Non
     mod = interaction_for(make_member(MOD, manage_guild=True), db)
     await run(AdminCog(bot), "videoadmin audit channel", mod, channel=channel)
     assert (await db.guild_settings(GUILD)).audit_channel_id == AUDIT_CHANNEL
-    assert not bot.audit._warned
+    assert not poster._warned
     assert f"<#{AUDIT_CHANNEL}>" in answer(mod)[0]
 
 
@@ -176,7 +177,7 @@ async def test_used_up_budget_with_no_known_price_is_refused_before_the_image_is
     The early check used to count the unknown cost as $0 and let it through, so the member's
     image was downloaded before the reservation refused, and that refusal left out when the
     budget resets. Both now run the same check: refused at once, reset time included."""
-    from bot.wiro.models import ToolInfo
+    from bot.wiro.schema import ToolInfo
     from cogs.video import VideoCog
 
     # Tool/Detail named the image field but published no prices: the run's cost is unknown.

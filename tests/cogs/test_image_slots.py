@@ -20,7 +20,7 @@ from bot.jobs.service import JobService
 from bot.media.image_slots import BOT_BUSY, MEMBER_BUSY, ImageBusy, ImageSlots
 from bot.media.images import FirstFrame
 from bot.wiro.client import WiroClient
-from bot.wiro.models import ToolInfo
+from bot.wiro.schema import ToolInfo
 from cogs.video import VideoCog
 from storage.db import Database
 from storage.models import Job

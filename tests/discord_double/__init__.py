@@ -14,7 +14,14 @@ Beyond the happy path it tells the truth where a bot's recovery depends on it:
   MESSAGE_REFERENCE_UNKNOWN_MESSAGE unless `fail_if_not_exists` is false; an `enforce_nonce`
   nonce of a since-deleted message is 404 10008;
 - history pages with exclusive `before` / `after` / `around` cursors (after: the oldest page);
-- 30046 (opt-in, `Config.old_edit_*`) is a 429 with that code in a rolling window per channel.
+- 30046 (opt-in, `Config.old_edit_*`) is a 429 with that code in a rolling window per channel;
+- sharding: GET /gateway/bot recommends a shard per `Config.guilds_per_shard` servers with the
+  session start limit; IDENTIFY carries `shard` [id, count], one per `Config.identify_interval`
+  per bucket (shard_id % max_concurrency, else op 9), 4010 for a shard outside its count, 4011
+  for a connection holding more than 2,500 servers; each session gets only its servers
+  ((guild_id >> 22) % count) and their events, DMs on shard 0; without the presences intent a
+  GUILD_CREATE lists only the bot; `dd.add_guilds(n)` builds thousands of realistic servers,
+  `dd.drop_gateway(shard=)` / `dd.invalidate_session(shard=)` hit one shard.
 
 Every rule cites the Discord documentation it follows in its docstring, and has its own test in
 tests/test_discord_double.py.

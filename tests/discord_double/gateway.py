@@ -22,6 +22,8 @@ OP_DISPATCH, OP_HEARTBEAT, OP_IDENTIFY, OP_RESUME = 0, 1, 2, 6
 OP_RECONNECT, OP_REQUEST_MEMBERS, OP_INVALID_SESSION, OP_HELLO, OP_ACK = 7, 8, 9, 10, 11
 HEARTBEAT_INTERVAL_MS = 41250
 REPLAY_BUFFER = 1000
+INTENT_GUILD_PRESENCES = 1 << 8
+CLOSE_INVALID_SHARD, CLOSE_SHARDING_REQUIRED = 4010, 4011
 
 
 @dataclass(eq=False)
@@ -30,6 +32,26 @@ class Session:
     seq: int = 0
     buffer: list[dict[str, Any]] = field(default_factory=list)  # dispatched frames for RESUME
     conn: Connection | None = None
+    shard: tuple[int, int] | None = None  # [shard_id, num_shards] from IDENTIFY
+
+    def covers(self, guild_id: int | None) -> bool:
+        """Whether this session receives the events of a server (DMs go to shard 0)."""
+        if self.shard is None:
+            return True
+        shard_id, count = self.shard
+        if guild_id is None:
+            return shard_id == 0
+        return (guild_id >> 22) % count == shard_id
+
+
+@dataclass
+class Identify:
+    """One IDENTIFY the double received, and what it answered."""
+
+    at: float  # monotonic
+    shard: tuple[int, int] | None
+    outcome: str  # "ready", "rate_limited" (op 9), "4004", "4010", "4011", "4014"
+    guilds: int = 0
 
 
 class Connection:
@@ -68,6 +90,8 @@ class Gateway:
         self.connections: list[Connection] = []
         self.ready_count = 0
         self.ack_heartbeats = True  # fault hook: stop answering heartbeats
+        self.identifies: list[Identify] = []
+        self._bucket_last: dict[int, float] = {}  # identify bucket -> time of its last IDENTIFY
         self._changed = asyncio.Event()
         self._numbers = 0
 
@@ -139,26 +163,52 @@ class Gateway:
             await self._members_chunk(conn, data or {})
 
     async def _identify(self, conn: Connection, data: dict[str, Any]) -> None:
+        """IDENTIFY with Discord's rules (topics/gateway "Identifying", "Sharding").
+
+        A bad token closes 4004, a disallowed privileged intent 4014, a shard outside its count
+        4010, a session that would hold more than `max_guilds_per_session` servers 4011 ("you
+        are required to shard your connection"). Within `identify_interval` of the previous
+        IDENTIFY of the same bucket (shard_id % max_concurrency) the answer is op 9, not READY.
+        Each accepted IDENTIFY uses one session start."""
+        now = time.monotonic()
+        w = self.world
+        cfg = w.config
+        shard = _shard_of(data.get("shard"))
         token = str(data.get("token", ""))
-        if token.removeprefix("Bot ") != self.world.token:
-            await conn.ws.close(code=4004, message=b"Authentication failed.")
+        if token.removeprefix("Bot ") != w.token:
+            await self._refuse(conn, now, shard, 4004, "Authentication failed.")
             return
-        privileged = (1 << 1) | (1 << 8) | (1 << 15)
+        privileged = (1 << 1) | INTENT_GUILD_PRESENCES | (1 << 15)
         asked = int(data.get("intents", 0))
-        if asked & privileged & ~self.world.config.privileged_intents:
-            await conn.ws.close(code=4014, message=b"Disallowed intent(s).")
+        if asked & privileged & ~cfg.privileged_intents:
+            await self._refuse(conn, now, shard, 4014, "Disallowed intent(s).")
             return
-        session = Session(secrets.token_hex(16))
+        if shard is not None and not (shard[1] >= 1 and 0 <= shard[0] < shard[1]):
+            await self._refuse(conn, now, shard, CLOSE_INVALID_SHARD, "Invalid shard.")
+            return
+        bucket = shard[0] % cfg.max_concurrency if shard else 0
+        last = self._bucket_last.get(bucket)
+        if last is not None and now - last < cfg.identify_interval:
+            self.identifies.append(Identify(now, shard, "rate_limited"))
+            await self._send(conn, {"op": OP_INVALID_SESSION, "d": False, "s": None, "t": None})
+            return
+        self._bucket_last[bucket] = now
+        w.use_session_start()
+        session = Session(secrets.token_hex(16), shard=shard)
+        guilds = [g for g in w.guilds.values() if session.covers(g.id)]
+        if len(guilds) > cfg.max_guilds_per_session:
+            await self._refuse(conn, now, shard, CLOSE_SHARDING_REQUIRED, "Sharding required.")
+            return
+        self.identifies.append(Identify(now, shard, "ready", len(guilds)))
         self.sessions[session.id] = session
         session.conn = conn
         conn.session = session
-        w = self.world
         user = dict(w.bot_user.payload(), verified=True, mfa_enabled=False, flags=0, email=None)
-        ready = {
+        ready: dict[str, Any] = {
             "v": 10,
             "user": user,
             "user_settings": {},
-            "guilds": [{"id": str(g), "unavailable": True} for g in w.guilds],
+            "guilds": [{"id": str(g.id), "unavailable": True} for g in guilds],
             "session_id": session.id,
             "session_type": "normal",
             "resume_gateway_url": self.ws_url,
@@ -170,12 +220,24 @@ class Gateway:
             "geo_ordered_rtc_regions": ["local"],
             "_trace": ["discord-double"],
         }
+        if shard is not None:
+            ready["shard"] = list(shard)
         await self._dispatch_to(session, "READY", ready)
-        for guild in w.guilds.values():
-            await self._dispatch_to(session, "GUILD_CREATE", guild.payload())
+        # "If your bot does not have the GUILD_PRESENCES Gateway Intent ... members and presences
+        # returned in this event will only contain your bot and users in voice channels"
+        # (events/gateway-events "Guild Create").
+        only = None if asked & INTENT_GUILD_PRESENCES else {w.bot_user.id}
+        for guild in guilds:
+            await self._dispatch_to(session, "GUILD_CREATE", guild.payload(member_ids=only))
         conn.ready = True
         self.ready_count += 1
         self._changed.set()
+
+    async def _refuse(
+        self, conn: Connection, now: float, shard: tuple[int, int] | None, code: int, why: str
+    ) -> None:
+        self.identifies.append(Identify(now, shard, str(code)))
+        await conn.ws.close(code=code, message=why.encode())
 
     async def _resume(self, conn: Connection, data: dict[str, Any]) -> None:
         session = self.sessions.get(str(data.get("session_id")))
@@ -220,24 +282,45 @@ class Gateway:
             await self._send(session.conn, frame)
 
     async def dispatch(self, event: str, data: dict[str, Any]) -> int:
-        """Send an event to every identified session (buffered while it is disconnected)."""
-        targets = [c.session for c in self.connections if c.ready and not c.ws.closed and c.session]
+        """Send an event to the identified sessions that carry its server (its shard), or to
+        shard 0 when it has none; buffered while a session is disconnected."""
+        guild_id = int(data["guild_id"]) if data.get("guild_id") else None
+        targets = [
+            c.session
+            for c in self.connections
+            if c.ready and not c.ws.closed and c.session and c.session.covers(guild_id)
+        ]
         for session in dict.fromkeys(targets):
             await self._dispatch_to(session, event, data)
         return len(targets)
 
-    # ----- fault hooks -----
-    async def drop(self, code: int = 4000) -> None:
-        """Close every live connection with `code` (4000 is resumable)."""
-        for conn in list(self.connections):
-            if not conn.ws.closed:
-                conn.ready = False
-                await conn.ws.close(code=code, message=b"double: dropped")
+    def shard_ready(self, shard_id: int) -> bool:
+        """Whether a live, READY connection carries shard `shard_id`."""
+        return any(
+            c.session.shard is not None and c.session.shard[0] == shard_id
+            for c in self.live_ready()
+            if c.session is not None
+        )
 
-    async def send_op(self, op: int, d: Any = None) -> None:
-        """Send a raw opcode (7 RECONNECT, 9 INVALID_SESSION) to every live connection."""
+    # ----- fault hooks -----
+    async def drop(self, code: int = 4000, *, shard: int | None = None) -> None:
+        """Close every live connection (or only shard `shard`'s) with `code` (4000 resumes)."""
+        for conn in list(self.connections):
+            if conn.ws.closed:
+                continue
+            ids = conn.session.shard if conn.session is not None else None
+            if shard is not None and (ids is None or ids[0] != shard):
+                continue
+            conn.ready = False
+            await conn.ws.close(code=code, message=b"double: dropped")
+
+    async def send_op(self, op: int, d: Any = None, *, shard: int | None = None) -> None:
+        """Send a raw opcode (7 RECONNECT, 9 INVALID_SESSION) to every live connection (or
+        only to shard `shard`'s)."""
         for conn in self.live_ready():
-            await self._send(conn, {"op": op, "d": d, "s": None, "t": None})
+            ids = conn.session.shard if conn.session is not None else None
+            if shard is None or (ids is not None and ids[0] == shard):
+                await self._send(conn, {"op": op, "d": d, "s": None, "t": None})
 
     async def close_all(self) -> None:
         """Close every connection (server shutdown)."""
@@ -259,3 +342,14 @@ class Gateway:
             self._changed.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), min(remaining, 0.1))
+
+
+def _shard_of(value: Any) -> tuple[int, int] | None:
+    """The `shard` field of IDENTIFY as (shard_id, num_shards); malformed is (-1, 0)."""
+    if value is None:
+        return None
+    try:
+        shard_id, count = (int(v) for v in value)
+    except (TypeError, ValueError):
+        return (-1, 0)
+    return (shard_id, count)

@@ -6,6 +6,8 @@ import asyncio
 import base64
 import fnmatch
 import inspect
+import math
+import random
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +22,7 @@ from .interactions import AttachmentSpec, base_payload, command_data, component_
 from .menus import image_dimensions, message_command_data, modal_submit_data
 from .rest import RestApi, json_response
 from .world import (
+    DISCORD_EPOCH_MS,
     OVERWRITE_MEMBER,
     OVERWRITE_ROLE,
     Call,
@@ -37,6 +40,14 @@ from .world import (
 )
 
 UserRef = int | User | Member | None
+
+
+def mint_on_shard(shard_id: int, count: int) -> int:
+    """Mint a snowflake (now or a few ms earlier) whose server lands on shard `shard_id`."""
+    probe = mint_snowflake()
+    ms = probe >> 22
+    back = (ms - shard_id) % count
+    return ((ms - back) << 22) | (probe & 0x3FFFFF)
 
 
 # View Channel, Send Messages, Embed Links, Attach Files, Read Message History: what the README's
@@ -149,11 +160,18 @@ class DiscordDouble:
         return guild if isinstance(guild, Guild) else self.world.guilds[int(guild)]
 
     def add_guild(
-        self, name: str = "Guild", *, premium_tier: int = 0, owner_id: int | None = None
+        self,
+        name: str = "Guild",
+        *,
+        premium_tier: int = 0,
+        owner_id: int | None = None,
+        shard: tuple[int, int] | None = None,
     ) -> Guild:
-        """Add a guild with its @everyone role and the bot as a member."""
+        """Add a guild with its @everyone role and the bot as a member; with `shard`
+        (shard_id, num_shards) its id is minted so that it lands on that shard."""
         w = self.world
-        guild = Guild(mint_snowflake(), name, owner_id or w.owner.id, premium_tier)
+        gid = mint_snowflake() if shard is None else mint_on_shard(*shard)
+        guild = Guild(gid, name, owner_id or w.owner.id, premium_tier)
         guild.roles[guild.id] = Role(guild.id, "@everyone", permissions=EVERYONE_PERMISSIONS)
         w.guilds[guild.id] = guild
         guild.members[w.owner.id] = Member(w.owner)
@@ -164,6 +182,46 @@ class DiscordDouble:
         if self.guild is None:
             self.guild = guild
         return guild
+
+    def add_guilds(self, count: int, *, seed: int = 25) -> list[Guild]:
+        """Add `count` servers of realistic size, spread evenly over any shard count.
+
+        Channel and role counts follow a log-normal spread (seeded): a median server has 12
+        channels (text, voice and categories; channel 1 is a text #general) and 8 roles besides
+        @everyone and the bot's, one in a hundred more than about 85 and 55, capped at Discord's
+        500 channels and 250 roles; member counts are a median 60 (only the bot is in
+        GUILD_CREATE without the presences intent, as on Discord)."""
+        rng = random.Random(seed)
+        w = self.world
+        base_ms = int(time.time() * 1000) - 1
+        made: list[Guild] = []
+        for i in range(count):
+            # One millisecond apart: (id >> 22) % n runs through every shard in turn.
+            gid = ((base_ms - i - DISCORD_EPOCH_MS) << 22) | (i & 0x3FFFFF)
+            guild = Guild(gid, f"Server {i}", w.owner.id)
+            guild.member_count = 2 + int(rng.lognormvariate(math.log(60), 1.5))
+            guild.roles[gid] = Role(gid, "@everyone", permissions=EVERYONE_PERMISSIONS)
+            for r in range(min(250, int(rng.lognormvariate(math.log(8), 0.85)))):
+                role = Role(gid + 1 + r, f"role-{r}", permissions=0, position=r + 1)
+                guild.roles[role.id] = role
+            bot_role = Role(gid + 300, w.bot_user.username, BOT_INVITE_PERMISSIONS, managed=True)
+            guild.roles[bot_role.id] = bot_role
+            guild.members[w.owner.id] = Member(w.owner)
+            guild.members[w.bot_user.id] = Member(w.bot_user, roles=[bot_role.id])
+            n_channels = max(2, min(500, int(rng.lognormvariate(math.log(12), 0.85))))
+            category: int | None = None
+            for c in range(n_channels):
+                # A category, then #general; then one category per five, a quarter voice.
+                ctype = 4 if c % 5 == 0 else (0 if c == 1 or rng.random() >= 0.25 else 2)
+                name = "general" if c == 1 else f"channel-{c}"
+                ch = Channel(gid + 400 + c, gid, name, ctype, position=c, parent_id=category)
+                if ctype == 4:
+                    category, ch.parent_id = ch.id, None
+                guild.channels[ch.id] = ch
+                w.channels[ch.id] = ch
+            w.guilds[gid] = guild
+            made.append(guild)
+        return made
 
     def add_channel(self, name: str, *, guild: Guild | int | None = None, type: int = 0) -> Channel:
         """Add a channel (type 0 text by default)."""
@@ -221,9 +279,22 @@ class DiscordDouble:
         """Wait until a client identified and got its GUILD_CREATEs (the `count`-th, if given)."""
         await self.gateway.wait_ready(timeout, count)
 
-    async def drop_gateway(self, code: int = 4000) -> None:
-        """Close live gateway connections with `code` (4000: the client resumes)."""
-        await self.gateway.drop(code)
+    async def drop_gateway(self, code: int = 4000, *, shard: int | None = None) -> None:
+        """Close live gateway connections (or shard `shard`'s) with `code` (4000: the client
+        resumes)."""
+        await self.gateway.drop(code, shard=shard)
+
+    async def invalidate_session(self, shard: int | None = None) -> None:
+        """Send op 9 INVALID_SESSION (not resumable): the client must IDENTIFY again."""
+        await self.gateway.send_op(9, False, shard=shard)
+
+    async def wait_for_shard(self, shard_id: int, timeout: float = 10.0) -> None:
+        """Wait until shard `shard_id` has a live, READY connection."""
+        await self.wait_for(lambda: self.gateway.shard_ready(shard_id), timeout)
+
+    def shard_of(self, guild: Guild | int | None = None) -> int:
+        """The shard a server's events go to under the recommended (or given) shard count."""
+        return self._g(guild).shard(self.world.recommended_shards())
 
     # ----- actors -----
     def _member(self, guild: Guild, user: UserRef) -> Member:
@@ -260,9 +331,10 @@ class DiscordDouble:
         backdate_seconds: float = 0.0,
         dispatch: bool = True,
     ) -> Interaction:
-        """Invoke a synced slash command (`name` may be "group sub" or "cmd group sub")."""
-        g = self._g(guild)
+        """Invoke a synced slash command (`name` may be "group sub" or "cmd group sub"); in
+        `channel`'s server unless `guild` says otherwise."""
         ch = self._ch(channel)
+        g = self._g(guild if guild is not None or channel is None else ch.guild_id)
         inter = base_payload(
             self.world,
             itype=2,

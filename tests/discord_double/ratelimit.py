@@ -33,6 +33,15 @@ class RateLimiter:
 
     def __init__(self) -> None:
         self.buckets: dict[tuple[str, str, str], Bucket] = {}
+        self.global_bucket: Bucket | None = None
+
+    def check_global(self, limit: tuple[int, float]) -> tuple[bool, float]:
+        """Take a token from the bot's global bucket; return (allowed, retry_after)."""
+        now = time.monotonic()
+        if self.global_bucket is None:
+            self.global_bucket = Bucket(limit[0], limit[1], limit[0], 0.0)
+        allowed = self.global_bucket.take(now)
+        return allowed, max(self.global_bucket.reset_at - now, 0.0)
 
     def check(
         self,

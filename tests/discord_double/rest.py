@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import mimetypes
 import re
 import time
@@ -163,6 +164,25 @@ class RestApi:
                         call.error_code = exc.code
                 call.status = 0
                 return self._hang_up(request)
+            cfg = self.world.config
+            if cfg.rate_limits and cfg.global_limit and template and self._needs_auth(template):
+                allowed, retry_after = self.limiter.check_global(cfg.global_limit)
+                if not allowed:
+                    self.world.rate_limit_hits += 1
+                    self.world.global_limit_hits += 1
+                    call.status = 429
+                    body = {
+                        "message": "You are being rate limited.",
+                        "retry_after": round(retry_after, 3),
+                        "global": True,
+                    }
+                    headers = {
+                        "Retry-After": str(max(1, math.ceil(retry_after))),
+                        "X-RateLimit-Global": "true",
+                        "X-RateLimit-Scope": "global",
+                        "Via": "1.1 google",
+                    }
+                    return json_response(body, 429, headers)
             if self.world.config.rate_limits and template:
                 allowed, rl_headers, retry_after = self.limiter.check(
                     request.method,
@@ -283,16 +303,19 @@ class RestApi:
         return json_response({"url": self.gateway.ws_url})
 
     async def get_gateway_bot(self, request: web.Request) -> web.Response:
-        """GET /gateway/bot (only AutoShardedClient asks)."""
+        """GET /gateway/bot (only AutoShardedClient asks): the recommended shard count and the
+        session start limit (topics/gateway "Get Gateway Bot", "Session Start Limit Object")."""
+        w = self.world
+        left, reset = w.session_starts_left()
         return json_response(
             {
                 "url": self.gateway.ws_url,
-                "shards": 1,
+                "shards": w.recommended_shards(),
                 "session_start_limit": {
-                    "total": 1000,
-                    "remaining": 999,
-                    "reset_after": 86_400_000,
-                    "max_concurrency": 1,
+                    "total": w.config.session_starts,
+                    "remaining": left,
+                    "reset_after": int(reset * 1000),
+                    "max_concurrency": w.config.max_concurrency,
                 },
             }
         )

@@ -72,6 +72,10 @@ class Config:
             ("PATCH", "/webhooks/{app_id}/{token}/messages/{message_id}"): (5, 2.0),
         }
     )
+    # Opt-in with rate_limits: the global limit per bot token ("All bots can make up to 50
+    # requests per second to our API", topics/rate-limits "Global Rate Limit"), for requests
+    # with the bot's token; interaction callbacks and webhooks are not subject to it.
+    global_limit: tuple[int, float] | None = None  # e.g. (50, 1.0)
     # Opt-in 30046 ("Maximum number of edits to messages older than 1 hour reached"): edits of
     # messages older than `old_edit_age` seconds are counted per channel in a rolling window of
     # `old_edit_window` seconds; past `old_edit_allowance` of them Discord answers 429 + 30046.
@@ -79,6 +83,18 @@ class Config:
     old_edit_age: float | None = None
     old_edit_allowance: int = 0
     old_edit_window: float = 3600.0
+    # Sharding (topics/gateway "Sharding", "Session Start Limit Object"). GET /gateway/bot
+    # recommends ceil(servers / guilds_per_shard) shards; a session that would hold more than
+    # `max_guilds_per_session` servers is closed with 4011. IDENTIFY is limited to one per
+    # `identify_interval` seconds per bucket (shard_id % max_concurrency); the tests' time scale
+    # shortens the interval alike. `session_starts` is the daily allowance (`total`).
+    guilds_per_shard: int = 1000
+    recommended_shards: int | None = None  # None: computed; set to simulate a stale answer
+    max_guilds_per_session: int = 2500
+    max_concurrency: int = 1
+    identify_interval: float = 5.0
+    session_starts: int = 1000
+    session_reset_after: float = 86_400.0  # seconds from the first start of the window
 
 
 @dataclass
@@ -143,10 +159,11 @@ class Channel:
     topic: str | None = None
     nsfw: bool = False
     overwrites: dict[int, Overwrite] = field(default_factory=dict)
+    parent_id: int | None = None  # its category
 
     def payload(self) -> dict[str, Any]:
-        """Return the channel object."""
-        return {
+        """Return the channel object (voice channels with their bitrate and user limit)."""
+        data = {
             "id": str(self.id),
             "type": self.type,
             "guild_id": str(self.guild_id),
@@ -155,11 +172,14 @@ class Channel:
             "permission_overwrites": [o.payload() for o in self.overwrites.values()],
             "topic": self.topic,
             "nsfw": self.nsfw,
-            "parent_id": None,
+            "parent_id": None if self.parent_id is None else str(self.parent_id),
             "last_message_id": None,
             "rate_limit_per_user": 0,
             "flags": 0,
         }
+        if self.type in (2, 13):  # GUILD_VOICE, GUILD_STAGE_VOICE
+            data.update(bitrate=64000, user_limit=0, rtc_region=None)
+        return data
 
 
 @dataclass
@@ -219,6 +239,7 @@ class Guild:
     channels: dict[int, Channel] = field(default_factory=dict)
     roles: dict[int, Role] = field(default_factory=dict)
     members: dict[int, Member] = field(default_factory=dict)
+    member_count: int | None = None  # a big server's count; its members need not all exist here
 
     @property
     def upload_limit(self) -> int:
@@ -269,8 +290,17 @@ class Guild:
             perms &= ~_NEEDS_SEND
         return perms
 
-    def payload(self) -> dict[str, Any]:
-        """Return the GUILD_CREATE payload."""
+    def shard(self, count: int) -> int:
+        """Return the shard that carries this server's events: (guild_id >> 22) % count."""
+        return (self.id >> 22) % count
+
+    def payload(self, *, member_ids: set[int] | None = None) -> dict[str, Any]:
+        """Return the GUILD_CREATE payload (only `member_ids`' members, when given)."""
+        members = [
+            m.payload()
+            for uid, m in self.members.items()
+            if member_ids is None or uid in member_ids
+        ]
         return {
             "id": str(self.id),
             "name": self.name,
@@ -301,10 +331,10 @@ class Guild:
             "unavailable": False,
             "large": False,
             "joined_at": iso(time.time()),
-            "member_count": len(self.members),
+            "member_count": self.member_count or len(self.members),
             "roles": [r.payload() for r in self.roles.values()],
             "channels": [c.payload() for c in self.channels.values()],
-            "members": [m.payload() for m in self.members.values()],
+            "members": members,
             "threads": [],
             "presences": [],
             "voice_states": [],
@@ -491,7 +521,34 @@ class World:
         self.calls: list[Call] = []
         self.gateway_log: list[dict[str, Any]] = []
         self.rate_limit_hits = 0
+        self.global_limit_hits = 0
         self.sync_count = 0
+        self.session_starts_used = 0
+        self.session_window_start: float | None = None  # monotonic
+
+    def session_starts_left(self) -> tuple[int, float]:
+        """(starts left, seconds until the window resets), starting a new window when due."""
+        now = time.monotonic()
+        start = self.session_window_start
+        if start is not None and now - start >= self.config.session_reset_after:
+            self.session_starts_used, self.session_window_start = 0, None
+            start = None
+        left = max(0, self.config.session_starts - self.session_starts_used)
+        reset = self.config.session_reset_after - (0.0 if start is None else now - start)
+        return left, reset
+
+    def use_session_start(self) -> None:
+        """Count one IDENTIFY against the day's session starts."""
+        self.session_starts_left()
+        if self.session_window_start is None:
+            self.session_window_start = time.monotonic()
+        self.session_starts_used += 1
+
+    def recommended_shards(self) -> int:
+        """The shard count GET /gateway/bot recommends for this many servers."""
+        if self.config.recommended_shards is not None:
+            return self.config.recommended_shards
+        return max(1, -(-len(self.guilds) // self.config.guilds_per_shard))
 
     # ----- lookups -----
     def channel(self, channel_id: int) -> Channel | None:

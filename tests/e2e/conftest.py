@@ -82,6 +82,7 @@ class Stack:
         self.extra_env = env or {}
         self.sim = WiroSimulator(api_key=API_KEY, api_secret=API_SECRET)
         self.dd = DiscordDouble(premium_tier=premium_tier)
+        self.dd.world.config.identify_interval = window(5.0)  # as the bot's IdentifySchedule
         self.bot: BotProcess | None = None
         self.processes: list[BotProcess] = []
         # A role with Manage Server, created before the bot connects so it is in its cache.

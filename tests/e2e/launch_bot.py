@@ -5,8 +5,9 @@ the module as __main__; the production bot code is never modified for tests. Wit
 E2E_TIME_SCALE set (a test-only variable, read here and nowhere in the bot), the bot runs with a
 `bot.timing.Timing` scaled by it: its per-channel Discord pacing windows, as the test scales the
 double's rate-limit buckets, the stages of the sandbox simulator, the Wiro client's Task/Detail
-poll pace while the socket is silent, and every job's deadline (JOB_TIMEOUT_MINUTES still
-names the deadline in what members read: "after 1 minute" is 12 s of real time at 0.2).
+poll pace while the socket is silent, Discord's identify window (5 s per shard bucket; the e2e
+Stack scales the double's alike), and every job's deadline (JOB_TIMEOUT_MINUTES still names the
+deadline in what members read: "after 1 minute" is 12 s of real time at 0.2).
 With E2E_VIDEO_NICENESS set (test-only too), the bot's video worker threads run at that
 niceness instead of 19, as the suite's own do (tests/factories.py TEST_TIMING). The timing is
 handed to the bot's entry point (`bot.__main__.main`); no product global is patched. With
@@ -38,7 +39,8 @@ def bot_timing() -> Timing | None:
 
     E2E_TIME_SCALE shortens the bot's pacing windows (card edits, new messages), the stages of
     the sandbox's own simulator (WIRO_SANDBOX=true: about half a minute per job), the poll pace
-    of a silent socket and the real length of every job's deadline alike."""
+    of a silent socket, Discord's identify window and the real length of every job's deadline
+    alike."""
     scale = os.environ.get("E2E_TIME_SCALE")
     niceness = os.environ.get("E2E_VIDEO_NICENESS")
     if scale is None and niceness is None:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from bot.wiro.simulator.server import TaskScript
+from bot.wiro.simulator.tasks import TaskScript
 from tests.discord_double import SEND_MESSAGES
 from tests.discord_double.world import Channel, Member, Message, Role
 from tests.e2e.conftest import Stack, VideoRun, fake_clip, png

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.wiro.simulator.server import TaskScript
+from bot.wiro.simulator.tasks import TaskScript
 from tests.discord_double.world import Member, Message
 from tests.e2e.conftest import Stack, fake_clip, png
 from tests.e2e.test_studio import animate, open_form

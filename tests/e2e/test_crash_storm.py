@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from bot.wiro.simulator.server import TaskScript
+from bot.wiro.simulator.tasks import TaskScript
 from cogs.words import OUTCOME_TITLE
 from storage.models import JobState
 from tests.discord_double.world import Member

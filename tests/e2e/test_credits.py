@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from bot.wiro.simulator.server import TaskScript
+from bot.wiro.simulator.tasks import TaskScript
 from tests.e2e.conftest import Stack
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")

@@ -11,7 +11,7 @@ import asyncio
 
 import pytest
 
-from bot.wiro.simulator.server import TaskScript
+from bot.wiro.simulator.tasks import TaskScript
 from tests.discord_double import ATTACH_FILES, READ_MESSAGE_HISTORY, Message
 from tests.discord_double.world import Channel, Member
 from tests.e2e.conftest import Stack, VideoRun, fake_clip

@@ -13,7 +13,7 @@ import re
 import pytest
 from PIL import Image
 
-from bot.wiro.simulator.server import TaskScript
+from bot.wiro.simulator.tasks import TaskScript
 from tests.discord_double.world import Member
 from tests.e2e.conftest import Stack, fake_clip, gif, png, window
 

@@ -10,7 +10,7 @@ import sqlite3
 
 import pytest
 
-from bot.wiro.simulator.server import TaskScript
+from bot.wiro.simulator.tasks import TaskScript
 from tests.e2e.conftest import Stack, fake_clip
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.wiro.simulator.server import TaskScript
+from bot.wiro.simulator.tasks import TaskScript
 from tests.e2e.conftest import FINAL_TITLES, Stack, fake_clip, running_stack
 from tests.e2e.harness import BotProcess
 

@@ -15,7 +15,7 @@ from PIL import Image
 
 from bot.catalogue import DEFAULT_ANIMATE_PROMPT
 from bot.media.images import MAX_SOURCE_BYTES
-from bot.wiro.simulator.server import TaskScript
+from bot.wiro.simulator.tasks import TaskScript
 from tests.discord_double.world import Interaction, Member, Message
 from tests.e2e.conftest import CARD_LINK, JOB_ID, Stack, fake_clip, gif, png, running_stack
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.wiro.simulator.server import TaskScript
+from bot.wiro.simulator.tasks import TaskScript
 from tests.discord_double.world import Member, Message
 from tests.e2e.conftest import Stack, fake_clip, png, running_stack
 

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from bot.media.video import probe
-from bot.wiro.simulator.server import TaskScript
+from bot.wiro.simulator.tasks import TaskScript
 from tests.discord_double.world import Member, Message
 from tests.e2e.conftest import Stack, fake_clip, running_stack
 from tests.video.clips import decode_all, mean_abs_diff, write_clip

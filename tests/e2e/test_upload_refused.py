@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.wiro.simulator.server import TaskScript
+from bot.wiro.simulator.tasks import TaskScript
 from tests.e2e.conftest import Stack
 from tests.video.clips import write_clip
 

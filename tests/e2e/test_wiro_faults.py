@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from bot.governance.admission import IMAGE_RUNS_PAUSED
-from bot.wiro.simulator.server import SENSITIVE_OUTPUT, TaskScript
+from bot.wiro.simulator.tasks import SENSITIVE_OUTPUT, TaskScript
 from tests.e2e.conftest import Stack, fake_clip, png, running_stack, window
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")

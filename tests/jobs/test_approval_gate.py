@@ -12,7 +12,8 @@ import pytest
 from bot.governance.approval import ApprovalService
 from bot.jobs.contracts import Refused
 from bot.jobs.service import JobService
-from bot.wiro.simulator.server import TaskScript, WiroSimulator
+from bot.wiro.simulator.server import WiroSimulator
+from bot.wiro.simulator.tasks import TaskScript
 from storage.approvals import ApprovalStatus
 from storage.db import Database
 from storage.models import JobState

@@ -14,7 +14,8 @@ import pytest
 
 from bot.jobs.contracts import CardExtras, Refused, utcnow
 from bot.jobs.service import JobService
-from bot.wiro.simulator.server import TaskScript, WiroSimulator
+from bot.wiro.simulator.server import WiroSimulator
+from bot.wiro.simulator.tasks import TaskScript
 from storage.approvals import ApprovalStatus, Hold
 from storage.db import Database
 from storage.models import Job, JobState, NewJob

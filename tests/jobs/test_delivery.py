@@ -14,7 +14,8 @@ from bot.jobs.contracts import Delivery, JobConfig
 from bot.jobs.outage import DiscordUnavailable, OutageOutlasted, RetryPolicy, outlast
 from bot.jobs.service import JobService
 from bot.wiro.client import WiroClient
-from bot.wiro.simulator.server import TaskScript, WiroSimulator
+from bot.wiro.simulator.server import WiroSimulator
+from bot.wiro.simulator.tasks import TaskScript
 from storage.db import Database
 from storage.models import Job, JobState, Limit
 from tests.factories import TEST_TIMING, Clock

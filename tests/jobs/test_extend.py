@@ -13,7 +13,8 @@ from PIL import Image
 from bot.jobs.contracts import Refused
 from bot.jobs.followups import extend_blocker, extend_lengths
 from bot.jobs.service import JobService
-from bot.wiro.simulator.server import TaskScript, WiroSimulator
+from bot.wiro.simulator.server import WiroSimulator
+from bot.wiro.simulator.tasks import TaskScript
 from storage.db import Database
 from storage.models import JobState
 from tests.jobs.conftest import OTHER, USER, RecordingPresenter, png_frame, request, wait_terminal

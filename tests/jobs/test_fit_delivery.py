@@ -16,7 +16,8 @@ from bot.jobs.contracts import Delivery, JobConfig, UploadTooLarge
 from bot.jobs.service import JobService
 from bot.media.video import probe
 from bot.wiro.client import WiroClient
-from bot.wiro.simulator.server import TaskScript, WiroSimulator
+from bot.wiro.simulator.server import WiroSimulator
+from bot.wiro.simulator.tasks import TaskScript
 from storage.db import Database
 from storage.models import Job, JobState, Limit
 from tests.factories import TEST_TIMING

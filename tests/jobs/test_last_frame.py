@@ -17,7 +17,8 @@ from bot.jobs.service import JobService
 from bot.media.video.frames import last_frame_png
 from bot.media.video.probe import VideoError
 from bot.media.video.store import ClipStore
-from bot.wiro.simulator.server import TaskScript, WiroSimulator
+from bot.wiro.simulator.server import WiroSimulator
+from bot.wiro.simulator.tasks import TaskScript
 from storage.db import Database
 from storage.models import JobState
 from tests.jobs.conftest import USER, RecordingPresenter, request, wait_terminal

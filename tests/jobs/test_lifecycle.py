@@ -12,7 +12,8 @@ import pytest
 from bot.jobs.contracts import ChannelNotAllowed, LimitReached, Refused, utcnow
 from bot.jobs.service import JobService
 from bot.wiro.client import WiroClient
-from bot.wiro.simulator.server import TaskScript, WiroSimulator
+from bot.wiro.simulator.server import WiroSimulator
+from bot.wiro.simulator.tasks import TaskScript
 from cogs.words import refused_words, what_happened
 from storage.api import ReservationRefused
 from storage.db import Database
@@ -750,7 +751,7 @@ async def test_the_early_check_and_the_reservation_refuse_alike(
 ) -> None:
     """Budget used up, run's price unknown (no Tool/Detail price, no past runs): the early check
     refuses with the same typed refusal the reservation gives, reset time included."""
-    from bot.wiro.models import ToolInfo
+    from bot.wiro.schema import ToolInfo
 
     service = make_service()
     service.wiro.tool = ToolInfo.fallback().model_copy(update={"from_fallback": False})

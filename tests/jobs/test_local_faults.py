@@ -22,9 +22,11 @@ import pytest
 from bot.jobs.contracts import Delivery, JobConfig
 from bot.jobs.service import JobService
 from bot.media.video import VideoError
+from bot.wiro import downloads
 from bot.wiro.client import WiroClient
 from bot.wiro.errors import WiroTransportError
-from bot.wiro.simulator.server import TaskScript, WiroSimulator
+from bot.wiro.simulator.server import WiroSimulator
+from bot.wiro.simulator.tasks import TaskScript
 from storage.db import Database
 from storage.models import Job, JobState, Limit
 from tests.factories import TEST_TIMING
@@ -80,7 +82,7 @@ async def test_a_disk_fault_while_saving_the_download_links_the_clip(
     async def write_fails(resp: aiohttp.ClientResponse, dest: Path, max_bytes: int) -> int:
         raise disk_error(code)
 
-    monkeypatch.setattr(wiro, "_stream_to", write_fails)
+    monkeypatch.setattr(downloads, "_stream_to", write_fails)
     job = await service.submit(request(), None)
     await assert_linked_and_charged(db, presenter, job.id, FAULTS[code])
 

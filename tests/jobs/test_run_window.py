@@ -18,7 +18,8 @@ from bot.app.video_bot import RUN_GRACE_SECONDS
 from bot.jobs.contracts import utcnow
 from bot.jobs.service import JobService
 from bot.wiro.models import RunAccepted
-from bot.wiro.simulator.server import TaskScript, WiroSimulator
+from bot.wiro.simulator.server import WiroSimulator
+from bot.wiro.simulator.tasks import TaskScript
 from cogs.audit import audit_line
 from storage.db import Database
 from storage.models import JobState, NewJob

@@ -11,7 +11,8 @@ from bot import camera
 from bot.jobs.contracts import Refused
 from bot.jobs.service import JobService
 from bot.wiro.client import WiroClient
-from bot.wiro.simulator.server import TaskScript, WiroSimulator
+from bot.wiro.simulator.server import WiroSimulator
+from bot.wiro.simulator.tasks import TaskScript
 from storage.db import Database
 from storage.models import JobState
 from tests.jobs.conftest import GUILD, MOD, OTHER, USER, png_frame, request, wait_terminal

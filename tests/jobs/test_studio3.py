@@ -13,7 +13,8 @@ import bot.governance.styles as styles
 from bot.jobs.contracts import Refused
 from bot.jobs.followups import can_remake, extend_blocker
 from bot.jobs.service import JobService
-from bot.wiro.simulator.server import TaskScript, WiroSimulator
+from bot.wiro.simulator.server import WiroSimulator
+from bot.wiro.simulator.tasks import TaskScript
 from storage.db import Database
 from storage.models import AnimateRule, Job, JobState
 from tests.jobs.conftest import (

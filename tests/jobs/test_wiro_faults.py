@@ -13,7 +13,8 @@ from bot.governance.admission import IMAGE_RUNS_PAUSED
 from bot.jobs.contracts import Refused
 from bot.jobs.service import JobService
 from bot.wiro.client import WiroClient
-from bot.wiro.simulator.server import SENSITIVE_OUTPUT, TaskScript, WiroSimulator
+from bot.wiro.simulator.server import WiroSimulator
+from bot.wiro.simulator.tasks import SENSITIVE_OUTPUT, TaskScript
 from storage.db import Database
 from storage.models import JobState
 from tests.jobs.conftest import (

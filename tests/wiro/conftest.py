@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bot.wiro import client as client_module
-from bot.wiro import following
+from bot.wiro import following, rest
 from bot.wiro.client import WiroClient
 from bot.wiro.models import StageUpdate, TaskOutcome
 from bot.wiro.simulator.server import WiroSimulator
@@ -22,7 +22,7 @@ SECRET = "test-secret-abcdefghijkl"
 @pytest.fixture(autouse=True)
 def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep retry backoff short so fault tests stay fast."""
-    monkeypatch.setattr(client_module, "RETRY_BASE_SECONDS", 0.01)
+    monkeypatch.setattr(rest, "RETRY_BASE_SECONDS", 0.01)
     monkeypatch.setattr(following, "HINTED_POLL_SECONDS", 0.1)
     monkeypatch.setattr(following, "STOP_RETRY_SECONDS", 0.1)
     monkeypatch.setattr(following, "STOP_CONFIRM_SECONDS", 3.0)

@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from bot.wiro.live.check import PROBE_TOKEN
+from bot.wiro.live.record import PROBE_TOKEN
 
 FRAME_GAP_SECONDS = 0.01
 

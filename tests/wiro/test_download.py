@@ -7,7 +7,8 @@ from aiohttp import web
 
 from bot.wiro.client import WiroClient
 from bot.wiro.errors import DownloadRefused, WiroNotFound, WiroServerError
-from bot.wiro.simulator.server import TaskScript, WiroSimulator
+from bot.wiro.simulator.server import WiroSimulator
+from bot.wiro.simulator.tasks import TaskScript
 
 from .conftest import collect, submit
 

@@ -10,7 +10,8 @@ import pytest
 from bot.wiro.client import WiroClient
 from bot.wiro.errors import TaskDeadlineExceeded
 from bot.wiro.models import STAGE_ORDER, StageUpdate, TaskOutcome
-from bot.wiro.simulator.server import TaskScript, WiroSimulator
+from bot.wiro.simulator.server import WiroSimulator
+from bot.wiro.simulator.tasks import TaskScript
 
 from .conftest import collect, submit
 

@@ -6,7 +6,8 @@ import logging
 import subprocess
 import sys
 
-from bot.wiro.simulator.server import TaskScript, WiroSimulator
+from bot.wiro.simulator.server import WiroSimulator
+from bot.wiro.simulator.tasks import TaskScript
 
 from .conftest import KEY, SECRET, collect, submit
 

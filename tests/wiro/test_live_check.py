@@ -16,16 +16,11 @@ import pytest
 
 from bot.settings import Settings
 from bot.wiro.client import WiroClient
-from bot.wiro.live.check import (
-    Trace,
-    TraceRecorder,
-    cheapest_setting,
-    check_assumptions,
-    live_run,
-    load_trace,
-    run_cost,
-)
-from bot.wiro.models import StageUpdate, TaskOutcome, ToolInfo
+from bot.wiro.live.assumptions import check_assumptions, run_cost
+from bot.wiro.live.check import TraceRecorder, cheapest_setting, live_run, load_trace
+from bot.wiro.live.record import Trace
+from bot.wiro.models import StageUpdate, TaskOutcome
+from bot.wiro.schema import ToolInfo
 from bot.wiro.simulator.server import WiroSimulator
 
 from .conftest import MakeClient, collect, submit
@@ -193,7 +188,7 @@ async def test_live_run_declined_makes_no_run(sim: WiroSimulator, make_client: M
 async def test_live_run_follows_a_task_error_and_reports_it_interim(
     sim: WiroSimulator, make_client: MakeClient
 ):
-    from bot.wiro.simulator.server import TaskScript
+    from bot.wiro.simulator.tasks import TaskScript
 
     sim.script_next(TaskScript(task_error=0.4))
     wiro = await make_client(sim)
@@ -238,7 +233,7 @@ async def test_sandbox_live_check_passes_on_the_simulators_own_output_host(
     downloads from (the simulator's), not WIRO_OUTPUT_HOSTS: no ✗ telling the operator to add
     127.0.0.1 to WIRO_OUTPUT_HOSTS."""
     import bot.ops.doctor_live as doctor_live
-    import bot.wiro.simulator.server as sandbox
+    import bot.wiro.simulator.tasks as sandbox
     from bot.settings import load_settings
 
     fast = sandbox.Timings(queue=0.05, start=0.05, generate=0.3, finish=0.05)

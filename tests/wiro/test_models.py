@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bot.wiro.client import _error_for
+from bot.wiro.debug_text import human_excerpt, progress_in
 from bot.wiro.errors import (
     DownloadRefused,
     WiroAuthError,
@@ -19,15 +19,10 @@ from bot.wiro.errors import (
     WiroTransportError,
     WiroValidationError,
 )
-from bot.wiro.models import (
-    RunAccepted,
-    TaskDetail,
-    ToolInfo,
-    human_excerpt,
-    loose_bool,
-    parse_errors,
-    progress_in,
-)
+from bot.wiro.lenient import loose_bool
+from bot.wiro.models import RunAccepted, TaskDetail, parse_errors
+from bot.wiro.rest import error_for
+from bot.wiro.schema import ToolInfo
 
 VIDEO = {
     "name": "0.mp4",
@@ -486,7 +481,7 @@ def test_price_for(prices, resolution, duration, expected):
 )
 def test_error_mapping(code, message, status, cls):
     items = parse_errors({"errors": [{"code": code, "message": message}]})
-    error = _error_for(items, status)
+    error = error_for(items, status)
     assert type(error) is cls
     assert (error.code, error.message, error.status) == (code, message, status)
 

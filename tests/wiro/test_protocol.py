@@ -16,7 +16,8 @@ from bot.wiro import following
 from bot.wiro.client import WiroClient
 from bot.wiro.errors import TaskDeadlineExceeded, WiroPermissionError, WiroSchemaUnavailable
 from bot.wiro.models import StageUpdate, TaskOutcome
-from bot.wiro.simulator.server import TaskScript, WiroSimulator
+from bot.wiro.simulator.server import WiroSimulator
+from bot.wiro.simulator.tasks import TaskScript
 from bot.wiro.socket_hub import Subscription
 
 from .conftest import MakeClient, collect, eventually, submit
@@ -242,7 +243,7 @@ async def test_permission_error_ends_follow_at_once(sim: WiroSimulator, client: 
 
 
 async def test_content_refusal_is_explained(sim: WiroSimulator, client: WiroClient):
-    from bot.wiro.simulator.server import SENSITIVE_OUTPUT
+    from bot.wiro.simulator.tasks import SENSITIVE_OUTPUT
 
     sim.script_next(TaskScript(outcome="fail", debugerror="", debugoutput=SENSITIVE_OUTPUT))
     accepted = await submit(client)

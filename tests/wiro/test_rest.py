@@ -19,7 +19,8 @@ from bot.wiro.errors import (
     WiroTransportError,
     WiroValidationError,
 )
-from bot.wiro.simulator.server import TaskScript, WiroSimulator
+from bot.wiro.simulator.server import WiroSimulator
+from bot.wiro.simulator.tasks import TaskScript
 
 from .conftest import KEY, SECRET, collect, eventually, submit
 

@@ -7,7 +7,8 @@ import io
 import av
 from PIL import Image
 
-from bot.wiro.simulator.server import TaskScript, Timings, WiroSimulator
+from bot.wiro.simulator.server import WiroSimulator
+from bot.wiro.simulator.tasks import TaskScript, Timings
 
 from .conftest import collect, submit
 

@@ -7,8 +7,9 @@ can be checked again, or replayed through the client in a test, later. Each line
 docs/wiro-assumptions.md ("Still guesses") has one check with the same number.
 
 This module holds the recording (`TraceRecorder`, `load_trace`), the run itself (`live_run`,
-the probe, the download) and the report; the checks and their table (`Trace`, `CHECKS`,
-`check_assumptions`, `Verdict`) are in `live_assumptions.py`, re-exported here.
+the probe, the download) and the report; the checks and their table (`CHECKS`,
+`check_assumptions`, `Verdict`) are in `assumptions.py`, reading the record through
+`record.Trace`.
 """
 
 from __future__ import annotations
@@ -27,33 +28,10 @@ from typing import Any, TextIO
 
 from bot.wiro.client import WiroClient
 from bot.wiro.errors import WiroError
-from bot.wiro.live.assumptions import (
-    CHECKS,
-    PROBE_TOKEN,
-    Mark,
-    Trace,
-    Verdict,
-    check_assumptions,
-    run_cost,
-)
-from bot.wiro.models import RunAccepted, TaskOutcome, ToolInfo
-
-__all__ = [
-    "CHECKS",
-    "PROBE_TOKEN",
-    "Mark",
-    "Trace",
-    "TraceRecorder",
-    "Verdict",
-    "ask_on_terminal",
-    "cheapest_setting",
-    "check_assumptions",
-    "live_run",
-    "load_trace",
-    "print_report",
-    "run_cost",
-    "trace_path",
-]
+from bot.wiro.live.assumptions import Verdict, check_assumptions, run_cost
+from bot.wiro.live.record import PROBE_TOKEN
+from bot.wiro.models import RunAccepted, TaskOutcome
+from bot.wiro.schema import ToolInfo
 
 HARMLESS_PROMPT = "White clouds drifting slowly over green hills on a calm sunny day"
 MAX_DOWNLOAD_BYTES = 500 * 1024 * 1024
@@ -227,7 +205,7 @@ async def _probe(wiro: WiroClient, recorder: TraceRecorder, accepted: RunAccepte
         with contextlib.suppress(WiroError):
             await wiro.cancel(accepted.task_id)
         with contextlib.suppress(WiroError):
-            await wiro._stop_call("/Task/Kill", accepted.task_id, {"taskid": accepted.task_id})
+            await wiro.kill(accepted.task_id)  # no token: only the {taskid} body is tried
         with contextlib.suppress(WiroError):
             await wiro.upload(PROBE_IMAGE, filename="doctor-probe.png", content_type="image/png")
     finally:

@@ -8,10 +8,11 @@ Tests script it (delays, outcomes, socket faults, download faults, refusals, per
 `contradict` makes it break chosen assumptions so that `doctor --live` can be seen saying ✗. The
 bot runs it in-process when WIRO_SANDBOX=true, and then every task succeeds with a sample clip.
 
-This module holds the aiohttp server: the REST endpoints (auth, envelopes, injected request faults),
-the task socket and the output files. What each task does, stage by stage, and the `TaskScript`
-switches that script it are in `sandbox_tasks.py`; its public names are re-exported here, so `from
-bot.wiro.simulator.server import TaskScript, WiroSimulator` keeps working.
+This module holds the aiohttp server: its knobs, the REST endpoints and auth. What each task
+does, stage by stage, and the `TaskScript` switches that script it are in `tasks.py`; the shapes
+of its answers (the error envelope, Task/Detail, Tool/Detail) in `answers.py`; request bodies and
+injected request faults in `incoming.py`; the task socket in `sockets.py`; the output files in
+`files.py`.
 """
 
 from __future__ import annotations
@@ -25,69 +26,33 @@ import string
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import BodyPartReader, WSMsgType, web
+from aiohttp import web
 
 from bot.wiro.signing import wiro_signature
+from bot.wiro.simulator.answers import envelope_error, task_record, tool_record
+from bot.wiro.simulator.files import serve_clip
+from bot.wiro.simulator.incoming import BODY, RequestFaults, json_of, read_body
+from bot.wiro.simulator.sample_clip import make_sample_clip
+from bot.wiro.simulator.sockets import TaskSockets
 from bot.wiro.simulator.tasks import (
     CANCELLABLE,
-    CONTRADICTIONS,
     FAST_PROJECTS,
     KILLABLE,
-    RUNNING,
-    SENSITIVE_OUTPUT,
-    TERMINAL,
-    DownloadMode,
     FrameKeys,
-    Outcome,
     RecordedRun,
     SimTask,
     TaskScript,
     Timings,
     Upload,
-    WsMode,
     drive,
-    malformed_burst,
     task_frame,
 )
-
-__all__ = [
-    "CANCELLABLE",
-    "CONTRADICTIONS",
-    "FAST_PROJECTS",
-    "KILLABLE",
-    "RUNNING",
-    "SENSITIVE_OUTPUT",
-    "TERMINAL",
-    "DownloadMode",
-    "FrameKeys",
-    "Outcome",
-    "RecordedRun",
-    "SimTask",
-    "TaskScript",
-    "Timings",
-    "Upload",
-    "WiroSimulator",
-    "WsMode",
-]
 
 log = logging.getLogger(__name__)
 
 _TOKEN_ALPHABET = string.ascii_letters + string.digits
-_BODY = web.RequestKey("wiro_body", dict)
-
-
-@dataclass(eq=False)
-class _Conn:
-    ws: web.WebSocketResponse
-    tokens: set[str] = field(default_factory=set)
-
-
-@dataclass
-class _Fault:
-    action: str  # an HTTP status as text, "disconnect" or "nonjson"
 
 
 class WiroSimulator:
@@ -152,14 +117,12 @@ class WiroSimulator:
         # (monotonic time, frame) of every task frame sent, for the benchmark.
         self.frames_sent: list[tuple[float, dict[str, Any]]] = []
         self.tasks: dict[str, SimTask] = {}
-        self.ws_connections = 0
-        self.ws_subscriptions: list[str] = []  # every task_info token received, in order
+        self.sockets = TaskSockets()
         self._scripts: deque[TaskScript] = deque()
         # A Run whose prompt is one of these keys follows that script (and takes none from the
         # FIFO): tests with many jobs at once bind each job's fate to its prompt.
         self.prompt_scripts: dict[str, TaskScript] = {}
-        self._faults: dict[str, deque[_Fault]] = {}
-        self._conns: set[_Conn] = set()
+        self._faults = RequestFaults()
         self._nonces_seen: set[str] = set()
         self._next_id = 534574
         self._runner: web.AppRunner | None = None
@@ -180,7 +143,7 @@ class WiroSimulator:
         app.router.add_post("/v1/Task/Kill", self._kill)
         app.router.add_post("/v1/Tool/Detail", self._tool_detail)
         app.router.add_post("/v1/File/Upload", self._upload)
-        app.router.add_get("/v1/socket", self._socket)
+        app.router.add_get("/v1/socket", self.sockets.handle)
         app.router.add_get("/files/{task_id}/{name}", self._file)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await self._runner.setup()
@@ -201,9 +164,7 @@ class WiroSimulator:
         for task in pending:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        for conn in list(self._conns):
-            with contextlib.suppress(Exception):
-                await conn.ws.close()
+        await self.sockets.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -223,21 +184,30 @@ class WiroSimulator:
         """Return the host serving output files."""
         return self._host
 
+    @property
+    def files_url(self) -> str:
+        """Return the base URL of output files (`<files_url>/<task id>/<name>`)."""
+        return f"http://{self._host}:{self._port}/files"
+
+    @property
+    def ws_connections(self) -> int:
+        """Return how many task sockets were ever opened."""
+        return self.sockets.connections
+
+    @property
+    def ws_subscriptions(self) -> list[str]:
+        """Return every task_info token received, in order."""
+        return self.sockets.subscriptions
+
     def script_next(self, script: TaskScript) -> None:
         """Make the next Run follow `script` (FIFO; later Runs use `default_script`)."""
         self._scripts.append(script)
 
     def inject(self, path: str, action: int | str, count: int = 1) -> None:
         """Answer the next `count` calls to `path` (e.g. "/Run") with an HTTP status or fault."""
-        queue = self._faults.setdefault(path, deque())
-        queue.extend(_Fault(str(action)) for _ in range(count))
+        self._faults.add(path, action, count)
 
     # ------------------------------------------------------------ REST plumbing
-
-    def _envelope_error(self, code: int, message: str, status: int = 200) -> web.Response:
-        return web.json_response(
-            {"result": False, "errors": [{"code": code, "message": message}]}, status=status
-        )
 
     @web.middleware
     async def _rest_middleware(
@@ -246,88 +216,46 @@ class WiroSimulator:
         if request.method != "POST" or not request.path.startswith("/v1/"):
             return await handler(request)
         path = request.path[len("/v1") :]
-        body = await self._read_body(request)
+        body = await read_body(request)
         self.requests.append((path, body["fields"] if body["multipart"] else body["json"]))
-        for prefix, queue in self._faults.items():
-            if path.startswith(prefix) and queue:
-                fault = queue.popleft()
-                if fault.action == "disconnect":
-                    assert request.transport is not None
-                    request.transport.close()
-                    raise web.HTTPInternalServerError()  # never delivered: the socket is gone
-                if fault.action == "nonjson":
-                    return web.Response(text="<html>Bad Gateway</html>", status=502)
-                status = int(fault.action)
-                headers = {"Retry-After": "0"} if status == 429 else None
-                return web.json_response(
-                    {"result": False, "errors": [{"code": 0, "message": "Server error"}]},
-                    status=status,
-                    headers=headers,
-                )
+        faulty = self._faults.answer(request, path)
+        if faulty is not None:
+            return faulty
         denied = self._check_auth(request)
         if denied is not None:
             return denied
-        request[_BODY] = body
+        request[BODY] = body
         return await handler(request)
-
-    async def _read_body(self, request: web.Request) -> dict[str, Any]:
-        result: dict[str, Any] = {"multipart": False, "json": None, "fields": {}, "files": []}
-        if request.content_type.startswith("multipart/"):
-            result["multipart"] = True
-            reader = await request.multipart()
-            async for part in reader:
-                if not isinstance(part, BodyPartReader):
-                    continue  # nested multipart: Wiro's clients never send it
-                data = await part.read()
-                name = part.name or ""
-                if part.filename:
-                    ctype = part.headers.get("Content-Type", "application/octet-stream")
-                    result["files"].append((name, bytes(data), part.filename, ctype))
-                else:
-                    result["fields"][name] = bytes(data).decode("utf-8", "replace")
-            return result
-        raw = await request.read()
-        try:
-            result["json"] = json.loads(raw) if raw else {}
-        except ValueError:
-            result["json"] = None
-        return result
 
     def _check_auth(self, request: web.Request) -> web.Response | None:
         if not self.api_key:
             return None  # sandbox or a project that needs no credentials
         key = request.headers.get("x-api-key")
         if key != self.api_key:
-            return self._envelope_error(0, "Project authorization is not founded.", 401)
+            return envelope_error(0, "Project authorization is not founded.", 401)
         if not self.api_secret:
             return None
         nonce, signature = request.headers.get("x-nonce"), request.headers.get("x-signature")
         if not nonce or not signature:
-            return self._envelope_error(
+            return envelope_error(
                 0,
                 "Project requires signature authentication. "
                 "x-signature and x-nonce headers are required.",
                 401,
             )
         if signature != wiro_signature(self.api_key, self.api_secret, nonce):
-            return self._envelope_error(0, "Project authorization is not valid.", 401)
+            return envelope_error(0, "Project authorization is not valid.", 401)
         # Wiro's replay rule is undocumented; refusing reused nonces is the strictest reading.
         if nonce in self._nonces_seen:
-            return self._envelope_error(0, "Project authorization is not valid.", 401)
+            return envelope_error(0, "Project authorization is not valid.", 401)
         self._nonces_seen.add(nonce)
         return None
-
-    @staticmethod
-    def _json_of(request: web.Request) -> dict[str, Any]:
-        body = request[_BODY]
-        data = body["fields"] if body["multipart"] else body["json"]
-        return data if isinstance(data, dict) else {}
 
     # ------------------------------------------------------------ endpoints
 
     async def _run(self, request: web.Request) -> web.Response:
-        body = request[_BODY]
-        fields = {k: str(v) for k, v in self._json_of(request).items() if not isinstance(v, list)}
+        body = request[BODY]
+        fields = {k: str(v) for k, v in json_of(request).items() if not isinstance(v, list)}
         record = RecordedRun(
             path=request.path,
             content_type="multipart" if body["multipart"] else "json",
@@ -336,27 +264,27 @@ class WiroSimulator:
         for name, data, filename, ctype in body["files"]:
             record.image, record.image_field = data, name
             record.image_filename, record.image_content_type = filename, ctype
-        self._take_uploaded_image(record, self._json_of(request))
+        self._take_uploaded_image(record, json_of(request))
         self.runs.append(record)
         if body["json"] is None and not body["multipart"]:
-            return self._envelope_error(0, "Request parameters are invalid.")
+            return envelope_error(0, "Request parameters are invalid.")
         if record.image_field is not None and record.image_field != self.image_field_id:
-            return self._envelope_error(0, f"Request files [{record.image_field}] not allowed")
+            return envelope_error(0, f"Request files [{record.image_field}] not allowed")
         if not fields.get("prompt", "").strip() and record.image is None:
-            return self._envelope_error(0, "Request parameter [prompt] required")
+            return envelope_error(0, "Request parameter [prompt] required")
         if request.match_info["project"] in FAST_PROJECTS and record.image is None:
             # The Fast sibling is image-to-video only (bot/catalogue.py).
-            return self._envelope_error(0, f"Request files [{self.image_field_id}] required")
+            return envelope_error(0, f"Request files [{self.image_field_id}] required")
         resolution, duration = fields.get("resolution", "768P"), fields.get("duration", "6")
         if resolution not in ("768P", "1080P") or duration not in ("6", "10"):
-            return self._envelope_error(0, "Request parameters are invalid.")
+            return envelope_error(0, "Request parameters are invalid.")
         if resolution == "1080P" and duration == "10":
-            return self._envelope_error(0, "Request parameters are invalid.")
+            return envelope_error(0, "Request parameters are invalid.")
         if self.insufficient_balance:
-            return self._envelope_error(97, "Insufficient balance")
+            return envelope_error(97, "Insufficient balance")
         if self.busy_runs > 0:
             self.busy_runs -= 1
-            return self._envelope_error(
+            return envelope_error(
                 96,
                 "You have reached your concurrent task limit. With your current balance of $3, "
                 "you can run up to 1 tasks at the same time. Add funds to increase your limit.",
@@ -398,12 +326,12 @@ class WiroSimulator:
                 record.image_url = upload.url
 
     async def _upload(self, request: web.Request) -> web.Response:
-        body = request[_BODY]
+        body = request[BODY]
         files = [f for f in body["files"] if f[0] == "file"]
         if not body["multipart"] or not files:
-            return self._envelope_error(0, "Request files [file] required")
+            return envelope_error(0, "Request files [file] required")
         if self.upload_refusal is not None:
-            return self._envelope_error(0, self.upload_refusal)
+            return envelope_error(0, self.upload_refusal)
         _, data, filename, ctype = files[0]
         file_id = secrets.token_hex(16)
         url = f"http://{self._host}:{self._port}/uploads/{file_id}/{filename}"
@@ -427,184 +355,80 @@ class WiroSimulator:
         return self.tasks.get(str(data.get("taskid", "")))
 
     def _task_json(self, task: SimTask) -> dict[str, Any]:
-        elapsed = max(0, (task.endtime or int(time.time())) - (task.starttime or task.createtime))
-        params: dict[str, Any] = dict(task.params)
-        if task.image_field and self.echo_image:
-            # Uploaded inputs come back as File URLs under the field's name.
-            params[task.image_field] = (
-                f"https://api.wiro.ai/v1/File/{task.token[:12]}/{task.image_field}-1.png"
-            )
-        scale = 1000 if "ms_timestamps" in self.contradict else 1
-
-        def when(value: int) -> str:
-            return str(value * scale)
-
-        record = {
-            "id": task.task_id,
-            "uuid": "00000000-0000-4000-8000-000000000000",
-            "name": "",
-            "socketaccesstoken": task.token,
-            "parameters": params,
-            "debugoutput": task.debugoutput,
-            "debugerror": task.debugerror,
-            "status": task.status,
-            "pexit": task.pexit,
-            "createtime": when(task.createtime),
-            "starttime": when(task.starttime),
-            "endtime": when(task.endtime),
-            "canceltime": when(task.canceltime),
-            "elapsedseconds": f"{elapsed:.4f}" if task.starttime else "0",
-            "cps": "0.000585000000",
-            "totalcost": task.totalcost,
-            "projectid": "699",
-            "modelid": "598",
-            "runtype": "model",
-            "callbackurl": "",
-            "guestid": None,
-            "marketplaceid": None,
-            "categories": '["video","image-to-video"]',
-            "modelslugowner": "minimax",
-            "modelslugproject": "hailuo-2-3",
-            "outputs": list(task.outputs),
-            "size": str(sum(int(o["size"]) for o in task.outputs)),
-        }
-        if "cost_missing" in self.contradict:
-            del record["totalcost"]
-        return record
+        return task_record(task, echo_image=self.echo_image, contradict=self.contradict)
 
     async def _detail(self, request: web.Request) -> web.Response:
-        data = self._json_of(request)
+        data = json_of(request)
         if not (data.get("tasktoken") or data.get("taskid") or data.get("socketaccesstoken")):
-            return self._envelope_error(0, "taskid or socketaccesstoken is required")
+            return envelope_error(0, "taskid or socketaccesstoken is required")
         if self.detail_permission_denied:
-            return self._envelope_error(0, "You don't have any permission for this action.")
+            return envelope_error(0, "You don't have any permission for this action.")
         task = self._find(data)
         if task is None:
             if "detail_not_found_code0" in self.contradict:
-                return self._envelope_error(0, "task-not-founded")
-            return self._envelope_error(1, "There is no task yet.")
+                return envelope_error(0, "task-not-founded")
+            return envelope_error(1, "There is no task yet.")
         return web.json_response(
             {"result": True, "errors": [], "total": "1", "tasklist": [self._task_json(task)]}
         )
 
     async def _cancel(self, request: web.Request) -> web.Response:
-        data = self._json_of(request)
+        data = json_of(request)
         if not data.get("taskid"):
-            return self._envelope_error(0, "Request parameter [taskid] required")
+            return envelope_error(0, "Request parameter [taskid] required")
         task = self._find({"taskid": data["taskid"]})
         if task is None or task.status not in CANCELLABLE:
-            return self._envelope_error(1, "Task is not in a cancellable state.")
+            return envelope_error(1, "Task is not in a cancellable state.")
         if task.script.cancel_refusals > 0:
             task.script.cancel_refusals -= 1
-            return self._envelope_error(1, "Task is not in a cancellable state.")
-        await self._end_cancelled(task)
+            return envelope_error(1, "Task is not in a cancellable state.")
+        await self.end_cancelled(task)
         return web.json_response(
             {"errors": [], "tasklist": [self._task_json(task)], "result": True}
         )
 
     async def _kill(self, request: web.Request) -> web.Response:
-        data = self._json_of(request)
+        data = json_of(request)
         keys = [k for k in ("taskid", "socketaccesstoken", "tasktoken") if data.get(k)]
         if not keys:
-            return self._envelope_error(0, "taskid or socketaccesstoken is required")
+            return envelope_error(0, "taskid or socketaccesstoken is required")
         task = self._find({keys[0]: data[keys[0]]})
         if task is not None and keys[0] not in task.script.kill_keys:
-            return self._envelope_error(0, "taskid or socketaccesstoken is required")
+            return envelope_error(0, "taskid or socketaccesstoken is required")
         if task is None:
-            return self._envelope_error(1, "Task could not be killed: task-not-exist")
+            return envelope_error(1, "Task could not be killed: task-not-exist")
         if task.status not in KILLABLE:
-            return self._envelope_error(1, f"Task could not be killed: status is {task.status}")
+            return envelope_error(1, f"Task could not be killed: status is {task.status}")
         if task.script.kill_refusals > 0:
             task.script.kill_refusals -= 1
-            return self._envelope_error(1, "Task could not be killed: worker busy")
-        await self._end_cancelled(task)
+            return envelope_error(1, "Task could not be killed: worker busy")
+        await self.end_cancelled(task)
         return web.json_response(
             {"errors": [], "tasklist": [self._task_json(task)], "result": True}
         )
 
-    async def _end_cancelled(self, task: SimTask) -> None:
+    async def end_cancelled(self, task: SimTask) -> None:
+        """Close `task` as cancelled (Cancel, Kill, or Wiro's own cancel) and say so."""
         if task.runner is not None and task.runner is not asyncio.current_task():
             task.runner.cancel()
         task.status, task.pexit, task.totalcost = "task_cancel", "", task.script.cancel_cost
         task.canceltime = int(time.time())
-        await self._emit(task, "task_cancel", None, result=False, terminal=True)
+        await self.emit(task, "task_cancel", None, result=False, terminal=True)
 
     async def _tool_detail(self, request: web.Request) -> web.Response:
-        data = self._json_of(request)
+        data = json_of(request)
         project = data.get("slugproject")
         known = (FAST_PROJECTS | {"hailuo-2-3"}) - self.missing_projects
         if data.get("slugowner") != "minimax" or project not in known:
-            return self._envelope_error(1, "slug-owner-project-not-exist")
+            return envelope_error(1, "slug-owner-project-not-exist")
         fast = project in FAST_PROJECTS
-
-        def select(item_id: str, values: list[str], default: str, note: str) -> dict[str, Any]:
-            return {
-                "id": item_id,
-                "type": "select",
-                "label": item_id,
-                "required": True,
-                "default": default,
-                "note": note,
-                "options": [{"value": v, "label": v} for v in values],
-            }
-
-        tool = {
-            "id": "598",
-            "title": "Hailuo 2.3 Fast" if fast else "Hailuo 2.3",
-            "slugowner": "MiniMax",
-            "slugproject": "hailuo-2.3-fast" if fast else "hailuo-2.3",
-            "cleanslugowner": "minimax",
-            "cleanslugproject": project,
-            "description": "MiniMax Hailuo 2.3 Fast image to video"
-            if fast
-            else "MiniMax Hailuo 2.3 text/image to video",
-            "computingtime": "120 seconds",
-            "categories": ["video", "image-to-video", "text-to-video"],
-            "parameters": None
-            if self.tool_parameters_null
-            else [
-                {
-                    "title": "Input",
-                    "items": [
-                        {
-                            "id": self.image_field_id,
-                            "type": self.image_field_type,
-                            "label": "Image First",
-                            "required": fast,
-                            "note": "The output video will have the aspect ratio of this image.",
-                        },
-                        {
-                            "id": "prompt",
-                            "type": "textarea",
-                            "label": "Prompt",
-                            "required": True,
-                            "note": "The prompt to generate the video.",
-                        },
-                    ],
-                },
-                {
-                    "title": "Settings",
-                    "items": [
-                        select("promptOptimizer", ["true", "false"], "true", ""),
-                        select(
-                            "resolution",
-                            ["768P", "1080P"],
-                            "768P",
-                            "1080P resolution can only produce 6s videos.",
-                        ),
-                        select(
-                            "duration",
-                            ["6", "10"],
-                            "6",
-                            "10 seconds videos only available for 768P.",
-                        ),
-                    ],
-                },
-            ],
-            "dynamicprice": json.dumps(self.fast_dynamicprice if fast else self.dynamicprice),
-            "cps": "0.000585000000",
-            "taskstat": {"runcount": 1234, "successcount": "1200"},
-        }
+        tool = tool_record(
+            project,
+            image_field_id=self.image_field_id,
+            image_field_type=self.image_field_type,
+            parameters_null=self.tool_parameters_null,
+            dynamicprice=self.fast_dynamicprice if fast else self.dynamicprice,
+        )
         return web.json_response({"result": True, "errors": [], "tool": [tool]})
 
     # ------------------------------------------------------------ files
@@ -615,57 +439,11 @@ class WiroSimulator:
             raise web.HTTPNotFound()
         if request.match_info["name"] != task.outputs[0]["name"]:
             raise web.HTTPNotFound()
-        mode = task.script.download
-        if mode == "normal":
-            return web.Response(body=task.clip, content_type="video/mp4")
-        response = web.StreamResponse(headers={"Content-Type": "video/mp4"})
-        if mode == "oversized":
-            response.content_length = task.script.oversized_bytes
-            await response.prepare(request)
-            chunk = bytes(64 * 1024)
-            sent = 0
-            while sent < task.script.oversized_bytes:
-                piece = chunk[: task.script.oversized_bytes - sent]
-                await response.write(piece)
-                sent += len(piece)
-            return response
-        # slow: chunked (no Content-Length), trickled in small pieces.
-        response.enable_chunked_encoding()
-        await response.prepare(request)
-        view = memoryview(task.clip)
-        step = max(1024, len(view) // 20)
-        for start in range(0, len(view), step):
-            await response.write(bytes(view[start : start + step]))
-            await asyncio.sleep(0.01)
-        await response.write_eof()
-        return response
+        return await serve_clip(request, task, task.clip)
 
-    # ------------------------------------------------------------ websocket
+    # ------------------------------------------------------------ frames and the sample clip
 
-    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(max_msg_size=1024 * 1024)
-        await ws.prepare(request)
-        conn = _Conn(ws)
-        self._conns.add(conn)
-        self.ws_connections += 1
-        try:
-            await ws.send_str(json.dumps({"type": "connected", "version": "1.0"}))
-            async for msg in ws:
-                if msg.type != WSMsgType.TEXT:
-                    continue
-                try:
-                    frame = json.loads(msg.data)
-                except ValueError:
-                    continue
-                if isinstance(frame, dict) and frame.get("type") == "task_info":
-                    token = str(frame.get("tasktoken", ""))
-                    conn.tokens.add(token)
-                    self.ws_subscriptions.append(token)
-        finally:
-            self._conns.discard(conn)
-        return ws
-
-    async def _emit(
+    async def emit(
         self,
         task: SimTask,
         kind: str,
@@ -674,6 +452,8 @@ class WiroSimulator:
         result: bool = True,
         terminal: bool = False,
     ) -> None:
+        """Send one task frame to the task's subscribers (unless its script keeps the socket
+        silent), keyed as `frame_keys` says."""
         if task.script.ws == "silent":
             return
         data = task_frame(
@@ -686,20 +466,13 @@ class WiroSimulator:
             contradict=self.contradict,
         )
         self.frames_sent.append((time.monotonic(), data))
-        frame = json.dumps(data)
-        for conn in [c for c in self._conns if task.token in c.tokens]:
-            try:
-                if task.script.ws == "malformed":
-                    for junk in malformed_burst(task):
-                        if isinstance(junk, bytes):
-                            await conn.ws.send_bytes(junk)
-                        else:
-                            await conn.ws.send_str(junk)
-                await conn.ws.send_str(frame)
-            except (ConnectionError, RuntimeError):
-                continue
+        await self.sockets.send(task, json.dumps(data))
 
-    async def _drop_sockets(self, task: SimTask) -> None:
-        for conn in [c for c in self._conns if task.token in c.tokens]:
-            with contextlib.suppress(Exception):
-                await conn.ws.close()
+    async def default_clip(self) -> bytes:
+        """Return the small clip every task of the tests' simulator delivers (made once)."""
+        async with self._clip_lock:
+            if self._default_clip is None:
+                self._default_clip = await asyncio.to_thread(
+                    make_sample_clip, width=320, height=180, seconds=2, caption="test"
+                )
+        return self._default_clip

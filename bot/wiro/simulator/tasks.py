@@ -3,8 +3,7 @@
 `TaskScript` is how the next simulated task behaves (delays, outcome, socket and download
 faults, refusals); `SimTask` is its Task/Detail record; `drive` plays one task through the
 statuses Wiro documents (docs/wiro-protocol.md), sending its frames through the simulator's
-sockets. The aiohttp server around it (REST, socket, files, request faults) is `sandbox.py`,
-which re-exports these names.
+sockets. The aiohttp server around it (REST, files, request faults) is `server.py`.
 """
 
 from __future__ import annotations
@@ -227,48 +226,48 @@ async def drive(sim: WiroSimulator, task: SimTask, record: RecordedRun) -> None:
     finish_s = delay(script.finish, timing.finish)
     clip_job = asyncio.get_running_loop().create_task(_clip_for(sim, task, record))
     try:
-        await sim._emit(task, "task_queue", None)
+        await sim.emit(task, "task_queue", None)
         await asyncio.sleep(queue_s)
         for status in ("task_accept", "task_preprocess_start"):
             task.status = status
-            await sim._emit(task, status, None)
+            await sim.emit(task, status, None)
             await asyncio.sleep(start_s / 4)
         if script.task_error is not None:
             # A pre-execution failure awaiting recovery: Detail shows task_error, the
             # socket an interim task_error line; then Wiro requeues the task.
             task.status, task.debugerror = "task_error", "Output folder creation failed"
-            await sim._emit(task, "task_error", "Output folder creation failed")
+            await sim.emit(task, "task_error", "Output folder creation failed")
             if math.isinf(script.task_error):
                 await asyncio.Event().wait()  # until Cancel/Kill ends it
             await asyncio.sleep(script.task_error)
             task.status, task.debugerror = "task_queue", ""
-            await sim._emit(task, "task_queue", None)
+            await sim.emit(task, "task_queue", None)
             await asyncio.sleep(queue_s)
             for status in ("task_accept", "task_preprocess_start"):
                 task.status = status
-                await sim._emit(task, status, None)
+                await sim.emit(task, status, None)
                 await asyncio.sleep(start_s / 4)
         for status in ("task_preprocess_end", "task_assign"):
             task.status = status
-            await sim._emit(task, status, None)
+            await sim.emit(task, status, None)
             await asyncio.sleep(start_s / 4)
         task.status, task.starttime = "task_start", int(time.time())
-        await sim._emit(task, "task_start", None)
+        await sim.emit(task, "task_start", None)
         steps = 4
         for step in range(1, steps + 1):
             await asyncio.sleep(gen_s / steps)
             if step == steps // 2:
                 if script.ws == "drop_mid" and not task.dropped:
                     task.dropped = True
-                    await sim._drop_sockets(task)
+                    await sim.sockets.drop(task)
                 if script.outcome == "upstream_cancel":
-                    await sim._end_cancelled(task)
+                    await sim.end_cancelled(task)
                     clip_job.cancel()
                     return
             percent = step * 100 // steps
             if step == 1:
                 for line in range(script.stderr_lines):
-                    await sim._emit(task, "task_error", f"warning: retrying chunk {line}")
+                    await sim.emit(task, "task_error", f"warning: retrying chunk {line}")
             if script.progress:
                 progress = {
                     "type": "progressGenerate",
@@ -280,20 +279,20 @@ async def drive(sim: WiroSimulator, task: SimTask, record: RecordedRun) -> None:
                 # Wiro sends progress as an object, a JSON-encoded string, or a line with
                 # "NN%" in it: all three, in turn.
                 message: Any = (progress, json.dumps(progress), f"Generating: {percent}%")[step % 3]
-                await sim._emit(task, "task_output", message)
+                await sim.emit(task, "task_output", message)
                 bar = "=" * (percent // 10) + "-" * (10 - percent // 10)
                 task.debugoutput += f"Processing: [{bar}] {percent:.1f}%\n"
             else:
-                await sim._emit(task, "task_output", "generating video")
-        await sim._emit(task, "task_output_full", {"raw": "generating video\n"})
+                await sim.emit(task, "task_output", "generating video")
+        await sim.emit(task, "task_output_full", {"raw": "generating video\n"})
         if script.outcome == "fail":
-            await sim._emit(task, "task_error", script.debugerror)
-            await sim._emit(task, "task_error_full", {"raw": script.debugerror})
+            await sim.emit(task, "task_error", script.debugerror)
+            await sim.emit(task, "task_error_full", {"raw": script.debugerror})
         task.status, task.endtime = "task_end", int(time.time())
-        await sim._emit(task, "task_end", None)
+        await sim.emit(task, "task_end", None)
         await asyncio.sleep(finish_s / 2)
         task.status = "task_postprocess_start"
-        await sim._emit(task, "task_postprocess_start", None)
+        await sim.emit(task, "task_postprocess_start", None)
         await asyncio.sleep(finish_s / 2)
         if script.outcome == "success":
             task.clip = await clip_job
@@ -311,7 +310,7 @@ async def drive(sim: WiroSimulator, task: SimTask, record: RecordedRun) -> None:
                     "size": str(size),
                     "ispublic": 0,
                     "expiretime": None,
-                    "url": f"http://{sim._host}:{sim._port}/files/{task.task_id}/0.mp4",
+                    "url": f"{sim.files_url}/{task.task_id}/0.mp4",
                 }
             ]
             task.pexit, task.totalcost = "0", script.totalcost
@@ -325,7 +324,7 @@ async def drive(sim: WiroSimulator, task: SimTask, record: RecordedRun) -> None:
             task.pexit, task.totalcost, task.debugerror = "1", "0", script.debugerror
             task.debugoutput += script.debugoutput
         task.status = "task_postprocess_end"
-        await sim._emit(
+        await sim.emit(
             task,
             "task_postprocess_end",
             list(task.outputs),
@@ -352,12 +351,7 @@ async def _clip_for(sim: WiroSimulator, task: SimTask, record: RecordedRun) -> b
     if task.script.clip is not None:
         return task.script.clip
     if not sim.sandbox:
-        async with sim._clip_lock:
-            if sim._default_clip is None:
-                sim._default_clip = await asyncio.to_thread(
-                    make_sample_clip, width=320, height=180, seconds=2, caption="test"
-                )
-        return sim._default_clip
+        return await sim.default_clip()
     width, height = 640, 360
     if record.image:
         width, height = _fit_aspect(record.image, 640)
