@@ -27,6 +27,7 @@ from bot.settings import (
     load_discord_settings,
     load_settings,
 )
+from bot.timing import PRODUCT, Timing
 from storage.sqlite import damaged
 
 if TYPE_CHECKING:
@@ -82,7 +83,7 @@ def _secrets(settings: Settings) -> list[str]:
     return [v.get_secret_value() for v in values if v is not None]
 
 
-async def run_bot(settings: Settings) -> int:
+async def run_bot(settings: Settings, timing: Timing = PRODUCT) -> int:
     """Run until SIGTERM/SIGINT or a fatal Discord error; return the exit status."""
     from storage.lock import DatabaseHeld, ProcessLock
 
@@ -109,7 +110,7 @@ async def run_bot(settings: Settings) -> int:
     except OSError as exc:
         return _unusable_database(settings, exc)
     try:
-        return await _run_locked(settings, stop)
+        return await _run_locked(settings, stop, timing)
     finally:
         lock.release()
 
@@ -135,7 +136,7 @@ def _unusable_database(settings: Settings, exc: BaseException) -> int:
     return EXIT_CONFIG
 
 
-async def _run_locked(settings: Settings, stop: asyncio.Event) -> int:
+async def _run_locked(settings: Settings, stop: asyncio.Event, timing: Timing) -> int:
     from bot.app.video_bot import VideoBot
     from storage.db import Database
 
@@ -144,9 +145,9 @@ async def _run_locked(settings: Settings, stop: asyncio.Event) -> int:
         await storage.open()
     except Exception as exc:
         return _unusable_database(settings, exc)
-    wiro, simulator = await build_wiro(settings)
+    wiro, simulator = await build_wiro(settings, timing=timing)
     await wiro.start()
-    bot = VideoBot(settings=settings, storage=storage, wiro=wiro)
+    bot = VideoBot(settings=settings, storage=storage, wiro=wiro, timing=timing)
 
     status = EXIT_OK
     runner = asyncio.create_task(bot.start(settings.discord_token.get_secret_value()))
@@ -289,7 +290,9 @@ async def sync_commands(discord_settings: DiscordSettings, guild_id: int | None)
     return EXIT_OK
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, timing: Timing = PRODUCT) -> int:
+    """Run the command `argv` names; return the exit status. `timing` is the product's
+    unless a test run passes its own (tests/e2e/launch_bot.py)."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.command == "backup":
         # Needs only DATABASE_PATH: an operator can back up without the bot's secrets.
@@ -317,7 +320,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         report_config_problems(error)
         return EXIT_CONFIG
     setup_logging(settings.log_level, secrets=_secrets(settings))
-    return asyncio.run(run_bot(settings))
+    return asyncio.run(run_bot(settings, timing))
 
 
 if __name__ == "__main__":

@@ -23,16 +23,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.media.video import worker
-
 E2E_DIR = Path(__file__).resolve().parent / "e2e"
 WORKERS_PER_CORE = 4
 MAX_WORKERS = 16
-
-
-# Video work at full priority: a niceness-19 encode waits behind the other workers' tests (the
-# e2e bot processes get the same from tests/e2e/launch_bot.py, E2E_VIDEO_NICENESS).
-worker.DEFAULT_NICENESS = 0
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:

@@ -12,8 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from bot.governance.quota import Policy, month_window, window
+from bot.timing import Timing
 from storage.db import Database
 from storage.models import ALLOWED_TRANSITIONS, Job, JobState, Limit, NewJob, Period
+
+# The suite's timing: video work at full priority, since a niceness-19 encode waits behind the
+# other workers' tests (the e2e bot processes get the same from tests/e2e/launch_bot.py,
+# E2E_VIDEO_NICENESS). Every service and video worker the tests build takes it.
+TEST_TIMING = Timing(video_niceness=0)
 
 _migrated_template: Path | None = None
 

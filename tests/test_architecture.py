@@ -20,7 +20,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 # The small shared kernel every service may use: settings, logging, background tasks, the
-# model table, camera moves, the permission list. They import none of the folders below.
+# model table, camera moves, the permission list, the timing. They import none of the folders
+# below.
 KERNEL = (
     "bot.settings",
     "bot.logs",
@@ -28,6 +29,7 @@ KERNEL = (
     "bot.catalogue",
     "bot.camera",
     "bot.permissions",
+    "bot.timing",
 )
 # What each part may import of the project (and of discord.py), besides itself. A module falls
 # under the longest name here that contains it. Third-party libraries other than discord.py are

@@ -69,12 +69,9 @@ async def test_concurrent_shards_of_one_bucket_queue_up() -> None:
     assert t.now == pytest.approx(110.0)
 
 
-async def test_the_time_scale_and_margin_stretch_the_window(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(IdentifySchedule, "interval_scale", 0.2)
+async def test_the_time_scale_and_margin_stretch_the_window() -> None:
     t = FakeTime()
-    s = IdentifySchedule(clock=t.clock, sleep=t.sleep)  # default 2 % margin
+    s = IdentifySchedule(clock=t.clock, sleep=t.sleep, interval_scale=0.2)  # default 2 % margin
     await s.wait_turn(0)
     assert await s.wait_turn(1) == pytest.approx(1.02)
 

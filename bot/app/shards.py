@@ -15,7 +15,6 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import ClassVar
 
 log = logging.getLogger(__name__)
 
@@ -94,8 +93,9 @@ class IdentifySchedule:
     max_concurrency: int = 1
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
-    # Test seam: the e2e launcher shortens Discord's windows by its time scale, as the double's.
-    interval_scale: ClassVar[float] = 1.0
+    # 1 in the product; an e2e run shortens Discord's windows by its time scale, as the
+    # double's (`bot.timing.Timing.identify_scale`).
+    interval_scale: float = 1.0
     margin: float = 0.02  # of the interval: a frame sent on time may still arrive early
     _last: dict[int, float] = field(default_factory=dict)
     _locks: dict[int, asyncio.Lock] = field(default_factory=dict)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.settings import Settings
+from bot.timing import PRODUCT, Timing
 from storage.sqlite import passing_trouble as storage_trouble
 
 if TYPE_CHECKING:
@@ -63,10 +64,15 @@ def network_error(exc: BaseException) -> bool:
 
 
 async def build_wiro(
-    settings: Settings, session: aiohttp.ClientSession | None = None
+    settings: Settings,
+    session: aiohttp.ClientSession | None = None,
+    *,
+    timing: Timing = PRODUCT,
 ) -> tuple[WiroClient, WiroSimulator | None]:
-    """The Wiro client, pointed at the in-process simulator when WIRO_SANDBOX=true."""
-    from bot.wiro.client import WiroClient
+    """The Wiro client, pointed at the in-process simulator when WIRO_SANDBOX=true.
+
+    `timing` scales the client's poll pace and the sandbox's stages (only a test run does)."""
+    from bot.wiro.client import POLL_SECONDS, WiroClient
 
     simulator = None
     api_base, socket_url, hosts = (
@@ -75,9 +81,13 @@ async def build_wiro(
         settings.output_hosts,
     )
     if settings.wiro_sandbox:
-        from bot.wiro.simulator.server import WiroSimulator
+        from bot.wiro.simulator.server import Timings, WiroSimulator
 
-        simulator = WiroSimulator(sandbox=True)
+        real, scale = Timings.realistic(), timing.sandbox_scale
+        stages = Timings(
+            real.queue * scale, real.start * scale, real.generate * scale, real.finish * scale
+        )
+        simulator = WiroSimulator(sandbox=True, timings=stages)
         await simulator.start()
         api_base, socket_url = simulator.api_base, simulator.socket_url
         hosts = (simulator.output_host,)
@@ -91,5 +101,6 @@ async def build_wiro(
         socket_url=socket_url,
         output_hosts=hosts,
         session=session,
+        poll_interval=POLL_SECONDS * timing.poll_scale,
     )
     return wiro, simulator

@@ -28,6 +28,7 @@ from bot.jobs.outage import RetryPolicy
 from bot.jobs.service import JobService
 from bot.ops.disk import MIB, DiskSpace
 from bot.settings import Settings
+from bot.timing import PRODUCT, Timing
 from bot.wiro.client import WiroClient
 from storage.db import Database
 from storage.models import Limit
@@ -105,6 +106,7 @@ class VideoBot(commands.AutoShardedBot):
         wiro: WiroClient,
         mode: Mode = "run",
         job_config: JobConfig | None = None,
+        timing: Timing = PRODUCT,
     ) -> None:
         quiet_voice_warnings()
         pace = GlobalPace()  # Discord's 50 requests/s per token, kept rather than hit
@@ -127,11 +129,12 @@ class VideoBot(commands.AutoShardedBot):
             http_trace=pace.trace_config(),
         )
         self.global_pace = pace
-        self.identify_schedule = IdentifySchedule()
+        self.identify_schedule = IdentifySchedule(interval_scale=timing.identify_scale)
         self.settings = settings
         self.storage = storage
         self.wiro = wiro
         self.mode = mode
+        self.timing = timing  # how fast the clocks run: the product's, unless a test's
         self.background = BackgroundTasks("bot")
         self.jobs = JobService(
             storage=storage,
@@ -155,6 +158,7 @@ class VideoBot(commands.AutoShardedBot):
             ),
             # New jobs are refused while the data directory's disk is under MIN_FREE_DISK_MB.
             disk=DiskSpace(settings.database_path.parent, settings.min_free_disk_mb * MIB),
+            timing=timing,
         )
         self.approvals = ApprovalService(
             storage=storage,

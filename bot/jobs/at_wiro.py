@@ -1,5 +1,5 @@
 """The job lifecycle's side at Wiro: wait in the local queue, send the Run, follow the task,
-stop it. A part of `JobService` (bot/jobs/service.py), which keeps the lifecycle itself.
+stop it. A collaborator of `JobService` (bot/jobs/service.py), which keeps the lifecycle itself.
 
 A Run is never sent twice for the same job, except after Wiro's definite "concurrency limit"
 answer (code 96), which means the task was not created.
@@ -10,7 +10,7 @@ so the Run is a small JSON request; `run_sent_at` is stored (durably) just befor
 leaves, so a restart knows whether the Run may have reached Wiro; a shutdown waits for a Run in
 flight. Where the answer is lost all the same, the member is refunded and the server's budget
 and usage count the run's expected cost, because Wiro may run and bill the task
-(`_fail_ambiguous`).
+(`fail_ambiguous`).
 """
 
 from __future__ import annotations
@@ -21,12 +21,13 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import bot.governance.styles as styles
 from bot.background import BackgroundTasks
 from bot.governance.admission import IMAGE_RUNS_PAUSED
 from bot.jobs.local_queue import LocalQueue
+from bot.jobs.outcomes import JobOutcomes
 from bot.logs import job_logger
 from bot.wiro.client import WiroClient
 from bot.wiro.errors import (
@@ -52,6 +53,13 @@ log = logging.getLogger("bot.jobs.service")
 STOP_RETRY_FIRST_SECONDS = 30.0
 STOP_RETRY_MAX_SECONDS = 600.0
 
+
+class ExpectedCost(Protocol):
+    """Wiro's price of a model for these settings (`JobService.expected_cost_usd`)."""
+
+    async def __call__(self, resolution: str, duration: int, model: str = ...) -> float | None: ...
+
+
 _WIRO_STAGE = {
     "queued": Stage.QUEUED,
     "starting": Stage.STARTING,
@@ -61,51 +69,52 @@ _WIRO_STAGE = {
 
 
 class JobAtWiro:
-    """Sending and following a job's task at Wiro (mixed into `JobService`)."""
+    """Sending and following a job's task at Wiro: the local queue, the Run, following, stopping."""
 
-    if TYPE_CHECKING:  # provided by JobService
-        storage: Database
-        clock: Callable[[], datetime]
-        sleep: Callable[[float], Awaitable[object]]
-        queue: LocalQueue
-        _tasks: BackgroundTasks
-        _submissions: BackgroundTasks
-        _retrying: set[int]
-        _stopping: set[int]
+    def __init__(
+        self,
+        *,
+        outcomes: JobOutcomes,
+        storage: Database,
+        queue: LocalQueue,
+        client_for: Callable[[str], WiroClient],
+        expected_cost_usd: ExpectedCost,
+        tasks: BackgroundTasks,
+        clock: Callable[[], datetime],
+        sleep: Callable[[float], Awaitable[object]],
+    ) -> None:
+        self._outcomes = outcomes
+        self._storage = storage
+        self._queue = queue
+        self._client_for = client_for  # the client that runs a model's slug (bot.catalogue)
+        self._expected_cost_usd = expected_cost_usd
+        self._tasks = tasks  # the service's job tasks: a shutdown stops background stops too
+        self._clock = clock
+        self._sleep = sleep
+        # Runs sent to Wiro and not yet answered: a shutdown waits for them (`wait_for_runs`).
+        self._submissions = BackgroundTasks("run")
+        self._stopping: set[int] = set()  # jobs whose task a background stop is stopping
 
-        def client_for(self, model: str) -> WiroClient: ...
-        async def expected_cost_usd(
-            self, resolution: str, duration: int, model: str = ...
-        ) -> float | None: ...
-        async def _render(
-            self,
-            job: Job,
-            *,
-            queue_position: int | None = None,
-            cancelling: bool = False,
-            delivery_delayed: bool = False,
-        ) -> None: ...
-        async def _finish(
-            self, job: Job, state: JobState, reason: str | None, **fields: object
-        ) -> Job: ...
-        def _seconds_left(self, job: Job) -> float: ...
-        def _deadline_passed(self, job: Job) -> bool: ...
-        @property
-        def _timeout_minutes(self) -> int: ...
-        @property
-        def _timeout_words(self) -> str: ...
+    def runs_in_flight(self) -> int:
+        """How many Runs are sent and not yet answered."""
+        return len(self._submissions)
 
-    async def _submit(self, job: Job) -> Job:
+    async def wait_for_runs(self, timeout: float) -> None:
+        """Give the Runs in flight up to `timeout` seconds to be answered and saved."""
+        await self._submissions.cancel_all(timeout=timeout, wait_first=True)
+
+    async def submit(self, job: Job) -> Job:
+        """Take the job from the local queue to a task at Wiro (or to its end)."""
         jlog = job_logger(log, job.id)
-        if job.state is JobState.PENDING and await self.queue.occupied(job.id):
-            job = await self.storage.transition(job.id, JobState.WAITING, stage=Stage.WAITING)
+        if job.state is JobState.PENDING and await self._queue.occupied(job.id):
+            job = await self._storage.transition(job.id, JobState.WAITING, stage=Stage.WAITING)
             jlog.info("Wiro is busy; waiting in the local queue")
         if job.state is JobState.WAITING:
             job = await self._wait_turn(job)
             if job.is_terminal:
                 return job
         came_from_queue = job.state is JobState.WAITING
-        job = await self.storage.transition(
+        job = await self._storage.transition(
             job.id,
             JobState.SUBMITTING,
             stage=Stage.SUBMITTING,
@@ -115,19 +124,19 @@ class JobAtWiro:
         if came_from_queue:
             # A new card already says "Sending to Wiro"; only a card that showed the local
             # queue needs this edit (and skipping it keeps the next stage's edit unpaced).
-            await self._render(job)
-        frame = await self.storage.load_frame(job.id) if job.has_image else None
+            await self._outcomes.render(job)
+        frame = await self._storage.load_frame(job.id) if job.has_image else None
         if job.has_image and frame is None:
-            return await self._finish(
+            return await self._outcomes.finish(
                 job, JobState.FAILED, "The first-frame image is no longer available."
             )
         if frame is not None:
             # Not billed, and a stop cancels it harmlessly: the Run has not left yet.
             image_url = await self._upload_first_frame(job, frame)
-            fresh = await self.storage.get_job(job.id)
+            fresh = await self._storage.get_job(job.id)
             if fresh.cancelled_by is not None:
                 # Cancel was pressed while the image uploaded: no Run, nothing billed.
-                return await self._finish(fresh, JobState.CANCELLED, None)
+                return await self._outcomes.finish(fresh, JobState.CANCELLED, None)
         else:
             image_url = None
         # Once sent, a Run must be seen through to a saved answer: Wiro bills the task whether
@@ -139,7 +148,7 @@ class JobAtWiro:
 
     async def _upload_first_frame(self, job: Job, frame: StoredFrame) -> str | None:
         """The first frame's URL in Wiro's storage, or None to send its bytes in the Run."""
-        client = self.client_for(job.model)
+        client = self._client_for(job.model)
         if not client.uploads_first():
             return None
         try:
@@ -156,9 +165,9 @@ class JobAtWiro:
         jlog = job_logger(log, job.id)
         # Stored (durably) before the Run leaves: a restart that finds this job SUBMITTING
         # knows from it whether Wiro may have a task for it.
-        job = await self.storage.update_job(job.id, run_sent_at=self.clock())
+        job = await self._storage.update_job(job.id, run_sent_at=self._clock())
         try:
-            accepted = await self.client_for(job.model).run(
+            accepted = await self._client_for(job.model).run(
                 # The camera moves go first, as one bracketed group (bot.camera), then the
                 # prompt with its style (bot.governance.styles).
                 prompt=styles.wiro_prompt(job),
@@ -172,37 +181,37 @@ class JobAtWiro:
             )
         except (WiroConcurrencyLimit, WiroRateLimited) as exc:
             # Both are definite "not processed" answers, so sending again later is safe.
-            self.queue.busy(getattr(exc, "retry_after", None))
+            self._queue.busy(getattr(exc, "retry_after", None))
             jlog.info("Wiro is busy (%s); queued locally", exc)
-            job = await self.storage.transition(job.id, JobState.WAITING, stage=Stage.WAITING)
-            await self._render(job)
+            job = await self._storage.transition(job.id, JobState.WAITING, stage=Stage.WAITING)
+            await self._outcomes.render(job)
             return job
         except WiroTransportError as exc:
             if not exc.maybe_submitted:
                 jlog.warning("the Run did not reach Wiro: %s", exc)
-                return await self._finish(job, JobState.FAILED, _run_failure_reason(exc))
+                return await self._outcomes.finish(job, JobState.FAILED, _run_failure_reason(exc))
             jlog.warning("the Run's answer was lost (%s); Wiro may have its task", exc)
-            return await self._fail_ambiguous(job, _run_failure_reason(exc))
+            return await self.fail_ambiguous(job, _run_failure_reason(exc))
         except WiroError as exc:
             jlog.warning("Wiro refused the run: %s", exc)
-            return await self._finish(job, JobState.FAILED, _run_failure_reason(exc))
-        self.queue.slot_freed()  # the next in the local queue may try now
-        job = await self.storage.transition(
+            return await self._outcomes.finish(job, JobState.FAILED, _run_failure_reason(exc))
+        self._queue.slot_freed()  # the next in the local queue may try now
+        job = await self._storage.transition(
             job.id,
             JobState.RUNNING,
             stage=Stage.QUEUED,
             wiro_task_id=accepted.task_id,
             wiro_task_token=accepted.task_token,
-            submitted_at=self.clock(),
+            submitted_at=self._clock(),
         )
         jlog.info("submitted to Wiro task=%s", accepted.task_id)
-        await self._render(job)
-        fresh = await self.storage.get_job(job.id)
+        await self._outcomes.render(job)
+        fresh = await self._storage.get_job(job.id)
         if fresh.cancelled_by is not None:
-            self._stop_in_background(fresh)
+            self.stop_in_background(fresh)
         return fresh
 
-    async def _fail_ambiguous(self, job: Job, reason: str) -> Job:
+    async def fail_ambiguous(self, job: Job, reason: str) -> Job:
         """End a job whose Run may have reached Wiro although its answer (the task id) is lost.
 
         Wiro may run and bill that task, and no call finds it without its id (Wiro documents
@@ -212,7 +221,7 @@ class JobAtWiro:
         under-counted; the audit line says that Wiro may have billed it."""
         cost = job.expected_cost_usd
         if cost is None:
-            cost = await self.expected_cost_usd(job.resolution, job.duration, job.model)
+            cost = await self._expected_cost_usd(job.resolution, job.duration, job.model)
         job_logger(log, job.id).warning(
             "Wiro may have billed a task the bot cannot follow; the budget counts %s",
             f"${cost:.2f}" if cost is not None else "nothing (its price is unknown)",
@@ -220,57 +229,58 @@ class JobAtWiro:
         fields: dict[str, object] = {"cost_is_estimate": True}
         if cost is not None:
             fields["total_cost_usd"] = cost
-        return await self._finish(job, JobState.FAILED, reason, **fields)
+        return await self._outcomes.finish(job, JobState.FAILED, reason, **fields)
 
     async def _wait_turn(self, job: Job) -> Job:
         """Wait in the local queue until this job is first and Wiro may have a free slot."""
         shown_position: int | None = None
         while True:
-            job = await self.storage.get_job(job.id)
+            job = await self._storage.get_job(job.id)
             if job.state is not JobState.WAITING:
                 return job
             if job.cancelled_by is not None:
                 # Cancel was pressed while the Run was out, and Wiro answered "busy".
-                return await self._finish(
+                return await self._outcomes.finish(
                     job,
                     JobState.CANCELLED,
                     None,  # who cancelled is in cancelled_by
                 )
-            if self._deadline_passed(job):
-                return await self._finish(
+            if self._outcomes.deadline_passed(job):
+                return await self._outcomes.finish(
                     job,
                     JobState.TIMED_OUT,
-                    f"Wiro stayed busy for {self._timeout_words}, so the job was "
+                    f"Wiro stayed busy for {self._outcomes.timeout_words}, so the job was "
                     "dropped from the queue.",
                 )
-            position = await self.queue.position(job.id)
+            position = await self._queue.position(job.id)
             if position != shown_position:
                 shown_position = position
-                await self._render(job, queue_position=position)
-            if self.queue.may_go(position):
+                await self._outcomes.render(job, queue_position=position)
+            if self._queue.may_go(position):
                 return job
-            await self.queue.wait(position)
+            await self._queue.wait(position)
 
-    async def _follow(self, job: Job) -> Job:
+    async def follow(self, job: Job) -> Job:
+        """Follow the job's task at Wiro to its outcome, under the job's deadline."""
         jlog = job_logger(log, job.id)
         assert job.wiro_task_id and job.wiro_task_token
         if job.cancelled_by is not None:
             # Cancelled before a restart cut the stop short: make sure Wiro is told again.
-            self._stop_in_background(job)
-        deadline = time.monotonic() + self._seconds_left(job)
+            self.stop_in_background(job)
+        deadline = time.monotonic() + self._outcomes.seconds_left(job)
         try:
-            async for event in self.client_for(job.model).follow(
+            async for event in self._client_for(job.model).follow(
                 job.wiro_task_id, job.wiro_task_token, deadline=deadline
             ):
                 if isinstance(event, StageUpdate):
-                    job = await self._on_stage(job, event)
+                    job = await self.on_stage(job, event)
                 elif isinstance(event, TaskOutcome):
                     return await self._on_outcome(job, event)
         except TaskDeadlineExceeded:
-            retrying = job.id in self._retrying
+            retrying = job.id in self._outcomes.retrying
             jlog.warning(
                 "no result within %d minutes%s; stopping the task",
-                self._timeout_minutes,
+                self._outcomes.timeout_minutes,
                 " (Wiro was still retrying after a problem)" if retrying else "",
             )
             job, ended = await self._stop_until_confirmed(job)
@@ -279,31 +289,32 @@ class JobAtWiro:
             if ended.kind == "succeeded":
                 # It finished while we were stopping it: the member gets the clip they paid for.
                 return await self._on_outcome(job, ended)
+            words = self._outcomes.timeout_words
             reason = (
-                f"Wiro hit a problem and was still retrying after {self._timeout_words}, so the "
-                "task was stopped."
+                f"Wiro hit a problem and was still retrying after {words}, so the task was stopped."
                 if retrying
-                else f"No result after {self._timeout_words}, so the task was stopped."
+                else f"No result after {words}, so the task was stopped."
             )
-            return await self._finish(
+            return await self._outcomes.finish(
                 job, JobState.TIMED_OUT, reason, total_cost_usd=ended.total_cost_usd
             )
         except WiroAuthError as exc:
             # The follower retries everything else until the deadline; a refused credential
             # will not heal by itself, and the operator must hear about it.
             jlog.error("Wiro refused our credentials while following the task: %s", exc)
-            return await self._finish(job, JobState.FAILED, _run_failure_reason(exc))
+            return await self._outcomes.finish(job, JobState.FAILED, _run_failure_reason(exc))
         # The follower ended without an outcome: stop the task (never hang, never bill unseen).
         jlog.error("task follower ended without an outcome")
-        return await self._stop_after_fault(job, "The bot lost track of this job")
+        return await self.stop_after_fault(job, "The bot lost track of this job")
 
-    async def _on_stage(self, job: Job, event: StageUpdate) -> Job:
+    async def on_stage(self, job: Job, event: StageUpdate) -> Job:
+        """Record a stage Wiro reported and show it on the card."""
         jlog = job_logger(log, job.id)
-        flag_changed = event.retrying != (job.id in self._retrying)
+        flag_changed = event.retrying != (job.id in self._outcomes.retrying)
         if event.retrying:
-            self._retrying.add(job.id)
+            self._outcomes.retrying.add(job.id)
         else:
-            self._retrying.discard(job.id)
+            self._outcomes.retrying.discard(job.id)
         stage = _WIRO_STAGE.get(event.stage, job.stage)
         moved = stage != job.stage or event.progress != job.progress
         if not moved and not flag_changed:
@@ -311,21 +322,21 @@ class JobAtWiro:
         if moved:
             fields: dict[str, object] = {"stage": stage, "progress": event.progress}
             if stage is Stage.GENERATING and job.started_at is None:
-                fields["started_at"] = self.clock()
-            job = await self.storage.update_job(job.id, **fields)
+                fields["started_at"] = self._clock()
+            job = await self._storage.update_job(job.id, **fields)
         if event.retrying:
             jlog.info("Wiro hit a problem and is retrying (%s)", event.source)
         else:
             jlog.info("stage %s (%s)", stage.value, event.source)
-        await self._render(job)
+        await self._outcomes.render(job)
         return job
 
     async def _on_outcome(self, job: Job, outcome: TaskOutcome) -> Job:
         jlog = job_logger(log, job.id)
-        self.queue.slot_freed()
+        self._queue.slot_freed()
         if outcome.kind == "succeeded" and outcome.video is not None:
             jlog.info("Wiro finished; %s bytes to deliver", outcome.video.size)
-            job = await self.storage.transition(
+            job = await self._storage.transition(
                 job.id,
                 JobState.DELIVERING,
                 stage=Stage.DELIVERING,
@@ -334,14 +345,14 @@ class JobAtWiro:
                 total_cost_usd=outcome.total_cost_usd,
                 delivery_nonce=job.delivery_nonce or secrets.token_hex(8),
             )
-            await self._render(job)
+            await self._outcomes.render(job)
             return job
         if outcome.kind == "cancelled":
-            fresh = await self.storage.get_job(job.id)
+            fresh = await self._storage.get_job(job.id)
             who = fresh.cancelled_by
             reason = None if who else "The task was cancelled at Wiro."  # None: cancelled_by says
             # What Wiro billed for a stopped task counts in the server's budget and usage.
-            return await self._finish(
+            return await self._outcomes.finish(
                 fresh, JobState.CANCELLED, reason, total_cost_usd=outcome.total_cost_usd
             )
         jlog.info(
@@ -349,14 +360,14 @@ class JobAtWiro:
         )
         # A `pexit` "0" task without a video is billed by Wiro: the member is refunded, and the
         # cost is recorded so that the server's budget and usage count what Wiro charged.
-        return await self._finish(
+        return await self._outcomes.finish(
             job,
             JobState.FAILED,
             _sentence(outcome.reason or "Wiro could not make this video."),
             total_cost_usd=outcome.total_cost_usd,
         )
 
-    def _stop_in_background(self, job: Job) -> None:
+    def stop_in_background(self, job: Job) -> None:
         """Ask Wiro to stop the task; the card says "cancelled" only once Task/Detail shows it.
 
         Stopping may take a while (Cancel and Kill are retried until Wiro confirms), so the
@@ -368,7 +379,7 @@ class JobAtWiro:
         task = self._tasks.spawn(self._stop_at_wiro(job), name=f"stop-{job.id}")
         task.add_done_callback(lambda _: self._stopping.discard(job.id))
 
-    async def _stop_after_fault(self, job: Job, what: str | None = None) -> Job:
+    async def stop_after_fault(self, job: Job, what: str | None = None) -> Job:
         """End a running job after an error of the bot's own: stop its task at Wiro, then
         refund (or deliver, if Wiro finished it meanwhile)."""
         what = what or f"Something went wrong on our side (job {job.id})"
@@ -379,7 +390,7 @@ class JobAtWiro:
         if ended.kind != "cancelled" or job.cancelled_by:
             # It ended on its own (the clip, or Wiro's failure), or by the member's own cancel.
             return await self._on_outcome(job, ended)
-        return await self._finish(
+        return await self._outcomes.finish(
             job,
             JobState.FAILED,
             f"{what}, so the task was stopped at Wiro. Your credits were refunded.",
@@ -399,7 +410,7 @@ class JobAtWiro:
         while True:
             final = await self._stop_at_wiro(job)
             ended = final.outcome() if final is not None else None
-            job = await self.storage.get_job(job.id)
+            job = await self._storage.get_job(job.id)
             if job.state is not JobState.RUNNING:
                 return job, None
             if ended is not None:
@@ -408,7 +419,7 @@ class JobAtWiro:
                 "Wiro did not confirm the stop: the credits stay reserved; trying again in %.0f s",
                 pause,
             )
-            await self.sleep(pause)
+            await self._sleep(pause)
             pause = min(pause * 2, STOP_RETRY_MAX_SECONDS)
 
     async def _stop_at_wiro(self, job: Job) -> TaskDetail | None:
@@ -417,7 +428,7 @@ class JobAtWiro:
             return None
         jlog = job_logger(log, job.id)
         try:
-            final = await self.client_for(job.model).stop(job.wiro_task_id, job.wiro_task_token)
+            final = await self._client_for(job.model).stop(job.wiro_task_id, job.wiro_task_token)
         except WiroError as exc:
             jlog.warning("could not stop task at Wiro: %s", exc)
             return None

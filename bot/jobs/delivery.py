@@ -1,21 +1,28 @@
 """Delivering a finished job's clip: download it, stitch an Extend's part after the clip it
 continues, fit it to the upload limit, post it through Discord outages, keep it for Extend.
-A part of `JobService` (bot/jobs/service.py), which keeps the lifecycle itself.
+A collaborator of `JobService` (bot/jobs/service.py), which keeps the lifecycle itself.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
+from bot.jobs._link_reasons import (
+    BOT_FAULT,
+    DOWNLOAD_FAILED,
+    TOO_LARGE,
+    describe,
+    disk_words,
+    local_fault_reason,
+)
 from bot.jobs.contracts import (
     Delivery,
     JobConfig,
@@ -24,6 +31,7 @@ from bot.jobs.contracts import (
     UploadTooLarge,
 )
 from bot.jobs.outage import OutageOutlasted, outlast
+from bot.jobs.outcomes import JobOutcomes
 from bot.logs import job_logger
 from bot.media.video import VideoError, VideoWorker
 from bot.media.video.last_frames import LastFrames
@@ -40,41 +48,58 @@ T = TypeVar("T")
 
 
 class JobDelivery:
-    """Posting a finished job's clip (mixed into `JobService`)."""
+    """Posting a finished job's clip, and keeping it for Extend."""
 
-    if TYPE_CHECKING:  # provided by JobService
-        storage: Database
-        config: JobConfig
-        presenter: JobPresenter | None
-        clock: Callable[[], datetime]
-        sleep: Callable[[float], Awaitable[object]]
-        video: VideoWorker
-        clips: ClipStore
-        last_frames: LastFrames
-        # Per server: (the limit the presenter believed, the smaller one a 413 taught us).
-        upload_caps: dict[int, tuple[int, int]]
+    def __init__(
+        self,
+        *,
+        outcomes: JobOutcomes,
+        storage: Database,
+        config: JobConfig,
+        client_for: Callable[[str], WiroClient],
+        video: VideoWorker,
+        clips: ClipStore,
+        last_frames: LastFrames,
+        clock: Callable[[], datetime],
+        sleep: Callable[[float], Awaitable[object]],
+    ) -> None:
+        self._outcomes = outcomes  # settles the job and renders its card; holds the presenter
+        self._storage = storage
+        self._config = config
+        self._client_for = client_for
+        self._video = video
+        self._clips = clips
+        self._last_frames = last_frames
+        self._clock = clock
+        self._sleep = sleep
+        # Per server: (the limit the presenter believed, the smaller one a 413 taught us). In
+        # memory only: a restart re-learns it with one refused upload.
+        self._upload_caps: dict[int, tuple[int, int]] = {}
 
-        def client_for(self, model: str) -> WiroClient: ...
-        async def _render(
-            self,
-            job: Job,
-            *,
-            queue_position: int | None = None,
-            cancelling: bool = False,
-            delivery_delayed: bool = False,
-        ) -> None: ...
-        async def _finish(
-            self, job: Job, state: JobState, reason: str | None, **fields: object
-        ) -> Job: ...
-        async def _succeed(self, job: Job, message_id: int | None, *, note: str | None) -> Job: ...
+    @property
+    def _presenter(self) -> JobPresenter:
+        presenter = self._outcomes.presenter
+        assert presenter is not None  # a job is only started once the presenter is set
+        return presenter
 
-    async def _deliver(self, job: Job, *, resumed: bool = False) -> Job:
+    def remove_leftovers(self) -> None:
+        """Delete half-downloaded clips and video scratch files a killed process left behind
+        (none is in use yet); trim the kept clips. Blocking: run it on a thread."""
+        if not self._config.work_dir.is_dir():
+            return
+        for leftover in self._config.work_dir.glob("job-*.mp4"):
+            leftover.unlink(missing_ok=True)
+        self._video.remove_leftovers()
+        self._clips.remove_leftovers()
+        self._clips.prune()
+
+    async def deliver(self, job: Job, *, resumed: bool = False) -> Job:
+        """Download, fit and post the clip of a job Wiro finished; charge it (or refund)."""
         jlog = job_logger(log, job.id)
-        assert self.presenter is not None
         if job.result_message_id is None and resumed:
             # The process may have died after Discord stored the clip but before we did; the
             # message nonce only deduplicates for a few minutes, so look in the channel.
-            presenter = self.presenter
+            presenter = self._presenter
             try:
                 posted = await self._outlast_outage(
                     job,
@@ -84,20 +109,20 @@ class JobDelivery:
             except OutageOutlasted:
                 posted = None  # the post below carries the same nonce: the best left to do
             # The look may have met an outage and recorded its start: the post counts from it.
-            job = await self.storage.get_job(job.id)
+            job = await self._storage.get_job(job.id)
             if posted is not None:
                 jlog.info("clip was already posted as message=%s before the restart", posted)
-                job = await self.storage.update_job(job.id, result_message_id=posted)
+                job = await self._storage.update_job(job.id, result_message_id=posted)
         if job.result_message_id is not None:
-            return await self._succeed(job, job.result_message_id, note=job.outcome_reason)
+            return await self._outcomes.succeed(job, job.result_message_id, note=job.outcome_reason)
         if not job.output_url:
-            return await self._finish(job, JobState.FAILED, "Wiro returned no video.")
+            return await self._outcomes.finish(job, JobState.FAILED, "Wiro returned no video.")
         async with contextlib.AsyncExitStack() as scratch:
             try:
                 clip, size, chain_note = await self._fetch_clip(job, scratch)
             except DownloadRefused as exc:  # not on an allowed host: never linked either
                 jlog.error("clip download refused: %s", exc)
-                return await self._finish(
+                return await self._outcomes.finish(
                     job, JobState.FAILED, "The clip came from a host the bot does not trust."
                 )
             except (WiroTransportError, WiroServerError) as exc:
@@ -109,11 +134,11 @@ class JobDelivery:
                 )
             except WiroError as exc:  # the file is gone at Wiro (404, 410...): Wiro's failure
                 jlog.error("clip download failed: %s", exc)
-                return await self._finish(
+                return await self._outcomes.finish(
                     job, JobState.FAILED, "The finished clip could not be downloaded from Wiro."
                 )
             except Exception as exc:  # the bot's own machine: a full disk, a disk error, a bug
-                jlog.error("could not save the clip (%s); linking it", _describe(exc))
+                jlog.error("could not save the clip (%s); linking it", describe(exc))
                 return await self._post_and_settle(
                     job, None, job.output_size, link_reason=local_fault_reason(exc)
                 )
@@ -127,12 +152,12 @@ class JobDelivery:
 
         The path is None when the clip is too big to download (it is linked)."""
         assert job.output_url
-        await asyncio.to_thread(self.config.work_dir.mkdir, parents=True, exist_ok=True)
-        path = self.config.work_dir / f"job-{job.id}-{secrets.token_hex(4)}.mp4"
+        await asyncio.to_thread(self._config.work_dir.mkdir, parents=True, exist_ok=True)
+        path = self._config.work_dir / f"job-{job.id}-{secrets.token_hex(4)}.mp4"
         scratch.callback(_remove_quietly, path, job.id)
         try:
-            size = await self.client_for(job.model).download(
-                job.output_url, path, max_bytes=self.config.max_clip_bytes
+            size = await self._client_for(job.model).download(
+                job.output_url, path, max_bytes=self._config.max_clip_bytes
             )
         except DownloadRefused as exc:
             if not exc.too_big:
@@ -141,7 +166,7 @@ class JobDelivery:
             return None, job.output_size, None
         if job.extends_job_id is None:
             return path, size, None
-        joined = await scratch.enter_async_context(self.video.scratch())
+        joined = await scratch.enter_async_context(self._video.scratch())
         clip, note = await self._stitch_onto_earlier(job, path, joined)
         return clip, (await asyncio.to_thread(clip.stat)).st_size, note
 
@@ -170,7 +195,7 @@ class JobDelivery:
             jlog.error("Discord refused the clip for the whole retry window: %s", exc)
             if keep and clip is not None:
                 await self._keep_clip(job, clip)  # it can still be extended
-            return await self._succeed(
+            return await self._outcomes.succeed(
                 job,
                 None,
                 note=(
@@ -185,7 +210,7 @@ class JobDelivery:
                 if job.output_url
                 else ""
             )
-            return await self._finish(
+            return await self._outcomes.finish(
                 job,
                 JobState.FAILED,
                 f"The finished clip could not be posted in this channel.{where}",
@@ -193,27 +218,27 @@ class JobDelivery:
         jlog.info("delivered message=%s attached=%s", delivery.message_id, delivery.attached)
         note: str | None = " ".join(n for n in (chain_note, delivery.note) if n) or None
         # Recorded before anything else: a restart from here on must not post it again.
-        job = await self.storage.update_job(
+        job = await self._storage.update_job(
             job.id, result_message_id=delivery.message_id, outcome_reason=note
         )
         if keep and clip is not None:
             await self._keep_clip(job, clip)
-        return await self._succeed(job, delivery.message_id, note=note)
+        return await self._outcomes.succeed(job, delivery.message_id, note=note)
 
-    async def _link_after_fault(self, job: Job) -> Job:
+    async def link_after_fault(self, job: Job) -> Job:
         """End a delivery that an unexpected error interrupted: the clip is paid for, so the
         member gets its link (on an allowed host) and the job is charged, never refunded."""
         jlog = job_logger(log, job.id)
-        job = await self.storage.get_job(job.id)
+        job = await self._storage.get_job(job.id)
         if job.result_message_id is not None:
-            return await self._succeed(job, job.result_message_id, note=job.outcome_reason)
+            return await self._outcomes.succeed(job, job.result_message_id, note=job.outcome_reason)
         if not job.output_url:
-            return await self._finish(job, JobState.FAILED, "Wiro returned no video.")
+            return await self._outcomes.finish(job, JobState.FAILED, "Wiro returned no video.")
         try:
-            self.client_for(job.model).check_download_url(job.output_url)
+            self._client_for(job.model).check_download_url(job.output_url)
         except DownloadRefused as exc:
             jlog.error("clip link refused: %s", exc)
-            return await self._finish(
+            return await self._outcomes.finish(
                 job, JobState.FAILED, "The clip came from a host the bot does not trust."
             )
         return await self._post_and_settle(job, None, job.output_size, link_reason=BOT_FAULT)
@@ -222,21 +247,21 @@ class JobDelivery:
         """Keep the posted clip (full quality) so that it can be extended later, and start
         decoding its last frame in the background, so that an Extend need not wait for it.
 
-        The kept clip is the one `_kept_clip` gives an Extend (for an extension, the stitched
+        The kept clip is the one `kept_clip` gives an Extend (for an extension, the stitched
         clip), so the frame stored beside it is the one an Extend starts from. The clip is
         already posted: nothing here may fail the job (one warning instead)."""
         try:
-            kept = await asyncio.to_thread(self.clips.put, job.id, clip)
+            kept = await asyncio.to_thread(self._clips.put, job.id, clip)
         except Exception as exc:
             job_logger(log, job.id).warning("could not keep the clip for Extend: %s", exc)
             return
         try:
             if kept is not None:  # None: the clip alone is over CLIP_STORE_MB
-                self.last_frames.prepare(job.id)
+                self._last_frames.prepare(job.id)
         except Exception as exc:
             job_logger(log, job.id).warning("could not decode the kept clip's last frame: %s", exc)
         try:
-            await self.clips.trim()  # oldest first, under CLIP_STORE_MB
+            await self._clips.trim()  # oldest first, under CLIP_STORE_MB
         except Exception as exc:
             job_logger(log, job.id).warning("could not remove old kept clips: %s", exc)
 
@@ -247,18 +272,18 @@ class JobDelivery:
         be done, the part alone with a note saying why."""
         jlog = job_logger(log, job.id)
         assert job.extends_job_id is not None
-        earlier_job = await self.storage.get_job(job.extends_job_id)
+        earlier_job = await self._storage.get_job(job.extends_job_id)
         try:
-            earlier = await self._kept_clip(earlier_job)
+            earlier = await self.kept_clip(earlier_job)
             if earlier is None:
                 jlog.warning("clip of job %s is gone; posting the new part alone", earlier_job.id)
                 return part, "The earlier clip is no longer stored, so only the new part is posted."
-            result = await self.video.stitch(earlier, part, joined)
+            result = await self._video.stitch(earlier, part, joined)
         except Exception as exc:
             # The new part is on disk and is what Wiro made: it goes out alone (attached beats a
             # link to the same part), and the card says why the parts were not joined.
-            jlog.error("could not stitch onto job %s: %s", earlier_job.id, _describe(exc))
-            why = _disk_words(exc) or "The parts could not be joined"
+            jlog.error("could not stitch onto job %s: %s", earlier_job.id, describe(exc))
+            why = disk_words(exc) or "The parts could not be joined"
             return part, f"{why}, so only the new part is posted."
         jlog.info(
             "stitched onto job %s: %.1f s (%s, %d frame(s) dropped at the join)",
@@ -269,39 +294,39 @@ class JobDelivery:
         )
         return joined, None
 
-    async def _kept_clip(self, job: Job, depth: int = 0) -> Path | None:
+    async def kept_clip(self, job: Job, depth: int = 0) -> Path | None:
         """A finished job's clip at full quality: kept on disk, else rebuilt from Wiro's files
         (downloaded again, and stitched again for an extension) while Wiro keeps them."""
         if job.deleted_at is not None:
             return None  # deleted by its requester or a moderator: never fetched again
-        kept = await asyncio.to_thread(self.clips.get, job.id)
+        kept = await asyncio.to_thread(self._clips.get, job.id)
         if kept is not None:
             return kept
         if job.state is not JobState.SUCCEEDED or not job.output_url or depth > 60:
             return None
-        if job.extends_job_id is None and self.clips.over_cap(job.output_size):
+        if job.extends_job_id is None and self._clips.over_cap(job.output_size):
             return None  # over CLIP_STORE_MB alone: it would not be kept, so no download
-        async with self.video.scratch() as part:
+        async with self._video.scratch() as part:
             try:
-                await self.client_for(job.model).download(
-                    job.output_url, part, max_bytes=self.config.max_clip_bytes
+                await self._client_for(job.model).download(
+                    job.output_url, part, max_bytes=self._config.max_clip_bytes
                 )
             except WiroError as exc:
                 job_logger(log, job.id).info("its clip is no longer at Wiro: %s", exc)
                 return None
             if job.extends_job_id is None:
-                return await asyncio.to_thread(self.clips.put, job.id, part)
-            earlier = await self._kept_clip(
-                await self.storage.get_job(job.extends_job_id), depth + 1
+                return await asyncio.to_thread(self._clips.put, job.id, part)
+            earlier = await self.kept_clip(
+                await self._storage.get_job(job.extends_job_id), depth + 1
             )
             if earlier is None:
                 return None
-            async with self.video.scratch() as joined:
+            async with self._video.scratch() as joined:
                 try:
-                    await self.video.stitch(earlier, part, joined)
+                    await self._video.stitch(earlier, part, joined)
                 except VideoError:
                     return None
-                return await asyncio.to_thread(self.clips.put, job.id, joined)
+                return await asyncio.to_thread(self._clips.put, job.id, joined)
 
     async def _post_clip(
         self, job: Job, clip: Path | None, size: int | None, *, link_reason: str | None = None
@@ -318,7 +343,7 @@ class JobDelivery:
             raise
         except Exception as exc:
             job_logger(log, job.id).error(
-                "could not attach the clip (%s); linking it", _describe(exc)
+                "could not attach the clip (%s); linking it", describe(exc)
             )
             return await self._deliver_retrying(
                 job, None, size, link_reason=local_fault_reason(exc)
@@ -327,14 +352,13 @@ class JobDelivery:
     async def _attach(self, job: Job, clip: Path, size: int) -> Delivery:
         """Attach the clip; a 413 for a file the bot believed would fit is learned from: the
         clip is fitted to Discord's base limit and tried once more, and only then linked."""
-        assert self.presenter is not None
         jlog = job_logger(log, job.id)
-        believed = self.presenter.attach_limit(job)
+        believed = self._presenter.attach_limit(job)
         try:
             return await self._fit_and_post(job, clip, size, self._upload_limit(job, believed))
         except UploadTooLarge as exc:
-            smaller = min(self.config.base_upload_limit, exc.size - 1)
-            self.upload_caps[job.guild_id] = (believed, smaller)
+            smaller = min(self._config.base_upload_limit, exc.size - 1)
+            self._upload_caps[job.guild_id] = (believed, smaller)
             jlog.warning(
                 "Discord refused %d bytes as too large (limit believed %d): this server's "
                 "uploads are held to %d bytes from now on; fitting the clip and trying once more",
@@ -352,12 +376,12 @@ class JobDelivery:
         """The limit a clip must fit: the presenter's, or a smaller one a 413 taught us while
         the presenter still believes the limit that failed (a server that regained its boosts
         comes with a new limit, and the lesson is dropped)."""
-        learned = self.upload_caps.get(job.guild_id)
+        learned = self._upload_caps.get(job.guild_id)
         if learned is None:
             return believed
         failed_at, cap = learned
         if failed_at != believed:
-            del self.upload_caps[job.guild_id]
+            del self._upload_caps[job.guild_id]
             return believed
         return min(believed, cap)
 
@@ -367,15 +391,15 @@ class JobDelivery:
             return await self._deliver_retrying(job, clip, size)
         jlog = job_logger(log, job.id)
         jlog.info("the clip (%d bytes) is over the upload limit (%d): compressing it", size, limit)
-        async with self.video.scratch() as fitted:
+        async with self._video.scratch() as fitted:
             try:
                 started = time.monotonic()
-                result = await self.video.fit(clip, fitted, limit)
+                result = await self._video.fit(clip, fitted, limit)
             except VideoError as exc:
-                if _disk_words(exc) is not None:
+                if disk_words(exc) is not None:
                     raise  # the bot's disk, not the clip: linked with that reason
                 jlog.warning("could not fit the clip (%d bytes) under %d: %s", size, limit, exc)
-                if limit < self._believed(job):  # only a 413 taught us this limit
+                if limit < self._presenter.attach_limit(job):  # only a 413 taught us this limit
                     return await self._deliver_retrying(job, None, size, link_reason=TOO_LARGE)
                 return await self._deliver_retrying(job, clip, size)
             jlog.info(
@@ -390,10 +414,6 @@ class JobDelivery:
             )
             return await self._deliver_retrying(job, fitted, result.info.size, original_size=size)
 
-    def _believed(self, job: Job) -> int:
-        assert self.presenter is not None
-        return self.presenter.attach_limit(job)
-
     async def _deliver_retrying(
         self,
         job: Job,
@@ -404,11 +424,10 @@ class JobDelivery:
         link_reason: str | None = None,
     ) -> Delivery:
         """Post the clip, outlasting a Discord outage (same nonce on every try)."""
-        assert self.presenter is not None
-        presenter = self.presenter
+        presenter = self._presenter
 
         async def say_it_is_coming() -> None:  # the card says the clip is coming, not failed
-            await self._render(job, delivery_delayed=True)
+            await self._outcomes.render(job, delivery_delayed=True)
 
         return await self._outlast_outage(
             job,
@@ -430,65 +449,27 @@ class JobDelivery:
         """Run a Discord call of `job`'s delivery through `outlast`, its retry window counted
         from the outage start kept on the job row (written at Discord's first refusal), so that
         a restart continues the window instead of beginning a new one."""
-        started = job.delivery_unavailable_since or self.clock()
+        started = job.delivery_unavailable_since or self._clock()
         recorded = job.delivery_unavailable_since is not None
 
         async def on_unavailable(attempt: int, exc: Exception) -> None:
             nonlocal recorded
             if not recorded:
                 recorded = True
-                await self.storage.update_job(job.id, delivery_unavailable_since=started)
+                await self._storage.update_job(job.id, delivery_unavailable_since=started)
             if attempt == 0 and first_failure is not None:
                 await first_failure()
 
         return await outlast(
             operation,
-            policy=self.config.delivery_retry,
-            clock=self.clock,
-            sleep=self.sleep,
+            policy=self._config.delivery_retry,
+            clock=self._clock,
+            sleep=self._sleep,
             on_unavailable=on_unavailable,
             what=what,
             logger=job_logger(log, job.id),
             since=started,
         )
-
-
-# Why a clip is linked instead of attached, in plain words (the presenter adds the link and says
-# that Wiro's links expire).
-DISK_FULL = "The bot's disk is full"
-DISK_ERROR = "The bot could not write the clip to its disk"
-BOT_FAULT = "Something went wrong on the bot's side while preparing the clip, so it is linked."
-DOWNLOAD_FAILED = "The bot could not download the clip from Wiro just now, so it is linked."
-TOO_LARGE = "Discord refused the upload as too large, so the clip is linked."
-_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
-
-
-def _disk_words(exc: BaseException) -> str | None:
-    """ "The bot's disk is full" or "... could not write ..." when a file error of the bot's own
-    machine is behind `exc` (PyAV's errors carry it as their cause); None otherwise."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, OSError) and current.errno is not None:
-            return DISK_FULL if current.errno in _FULL_ERRNOS else DISK_ERROR
-        current = current.__cause__ or current.__context__
-    return None
-
-
-def local_fault_reason(exc: BaseException) -> str:
-    """Why a clip that Wiro made is linked after a fault of the bot's own machine."""
-    disk = _disk_words(exc)
-    if disk is not None:
-        return f"{disk}, so the clip is linked."
-    if isinstance(exc, VideoError):
-        return "The bot could not process the clip, so it is linked."
-    return BOT_FAULT
-
-
-def _describe(exc: BaseException) -> str:
-    """A log-sized description: the error's type and text (no traceback for a known fault)."""
-    return f"{type(exc).__name__}: {exc}"
 
 
 def _remove_quietly(path: Path, job_id: int) -> None:

@@ -1,7 +1,7 @@
 """Follow-up requests: Re-roll, Extend, Remix and Remake build a new request from a finished job
 and submit it like any other (checked, charged, held for approval the same way); Delete removes
-a finished clip. A part of `JobService` (bot/jobs/service.py); the rules for which follow-ups a card
-offers live here too.
+a finished clip. A collaborator of `JobService` (bot/jobs/service.py); the rules for which
+follow-ups a card offers live here too.
 """
 
 from __future__ import annotations
@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from bot import camera
 from bot.catalogue import MODELS, get_model
 from bot.jobs.contracts import JobConfig, Refused, VideoRequest
+from bot.jobs.outcomes import JobOutcomes
 from bot.logs import job_logger
 from bot.media.images import FirstFrame
 from bot.media.video import VideoError
@@ -27,26 +29,43 @@ from storage.models import FollowUp, Job, JobState
 log = logging.getLogger("bot.jobs.service")
 
 
+class Intake(Protocol):
+    """Where a follow-up's request goes: the same checks and submit as any /video
+    (`JobService`)."""
+
+    async def precheck(self, req: VideoRequest) -> int: ...
+
+    async def submit(
+        self,
+        req: VideoRequest,
+        frame: FirstFrame | None,
+        *,
+        thumbnail: bytes | None = None,
+        note: str | None = None,
+    ) -> Job: ...
+
+
 class JobFollowUps:
-    """Re-roll, Extend and Remake of a finished job (mixed into `JobService`)."""
+    """Re-roll, Extend, Remix, Remake and Delete of a finished job."""
 
-    if TYPE_CHECKING:  # provided by JobService
-        storage: Database
-        config: JobConfig
-        last_frames: LastFrames
-        clips: ClipStore
-
-        async def precheck(self, req: VideoRequest) -> int: ...
-        async def submit(
-            self,
-            req: VideoRequest,
-            frame: FirstFrame | None,
-            *,
-            thumbnail: bytes | None = None,
-            note: str | None = None,
-        ) -> Job: ...
-        async def _kept_clip(self, job: Job, depth: int = 0) -> Path | None: ...
-        async def _render(self, job: Job) -> None: ...
+    def __init__(
+        self,
+        *,
+        outcomes: JobOutcomes,
+        intake: Intake,
+        storage: Database,
+        config: JobConfig,
+        clips: ClipStore,
+        last_frames: LastFrames,
+        kept_clip: Callable[[Job], Awaitable[Path | None]],
+    ) -> None:
+        self._outcomes = outcomes
+        self._intake = intake
+        self._storage = storage
+        self._config = config
+        self._clips = clips
+        self._last_frames = last_frames
+        self._kept_clip = kept_clip  # a finished job's clip at full quality (`JobDelivery`)
 
     async def reroll(
         self,
@@ -61,7 +80,7 @@ class JobFollowUps:
 
         An extension's re-roll runs its part again (same first frame and prompt) and is
         stitched anew after the same earlier clip."""
-        job = await self.storage.get_job(job_id)
+        job = await self._storage.get_job(job_id)
         if job.user_id != actor_id:
             raise Refused("Only the member who asked for this video can re-roll it.")
         await self._check_not_deleted(job, "re-rolled")
@@ -78,18 +97,18 @@ class JobFollowUps:
             extends_job_id=job.extends_job_id,
             chain_seconds=job.chain_seconds,
         )
-        return await self.submit(req, frame, thumbnail=await _thumbnail(frame))
+        return await self._intake.submit(req, frame, thumbnail=await _thumbnail(frame))
 
     async def _refuse_if_on_its_way(self, kind: FollowUp, job_id: int) -> None:
         """The early answer to a second click, before any image work. The rule itself holds
         inside the reservation (`FollowUpInFlight`): two clicks at once still make one job."""
-        if await self.storage.follow_up_in_flight(kind, job_id) is not None:
+        if await self._storage.follow_up_in_flight(kind, job_id) is not None:
             raise Refused(on_its_way_words(kind))
 
     async def _stored_first_frame(self, job: Job) -> FirstFrame | None:
         if not job.has_image:
             return None
-        stored = await self.storage.load_frame(job.id)
+        stored = await self._storage.load_frame(job.id)
         if stored is None:
             raise Refused(
                 "The first-frame image of this job is no longer stored. Run /video again."
@@ -112,15 +131,15 @@ class JobFollowUps:
         """Continue a finished clip from its last frame; its clip is posted stitched after it.
 
         A normal run (same model family and resolution), checked and charged like any."""
-        job = await self.storage.get_job(job_id)
+        job = await self._storage.get_job(job_id)
         if job.user_id != actor_id:
             raise Refused("Only the member who asked for this video can extend it.")
-        blocker = extend_blocker(job, self.config.max_clip_seconds, self.config.max_clip_bytes)
+        blocker = extend_blocker(job, self._config.max_clip_seconds, self._config.max_clip_bytes)
         if blocker is not None:
             raise Refused(blocker)
-        allowed = extend_lengths(job, self.config.max_clip_seconds)
+        allowed = extend_lengths(job, self._config.max_clip_seconds)
         if duration not in allowed:
-            raise Refused(_length_refusal(job, duration, allowed, self.config.max_clip_seconds))
+            raise Refused(_length_refusal(job, duration, allowed, self._config.max_clip_seconds))
         await self._refuse_if_on_its_way(FollowUp.EXTEND, job_id)
         req = VideoRequest(
             guild_id=job.guild_id,
@@ -144,12 +163,12 @@ class JobFollowUps:
             style=job.style,
             style_prompt=job.style_prompt,
         )
-        await self.precheck(req)  # before the (slower) decoding: a refusal costs nothing
+        await self._intake.precheck(req)  # before the (slower) decoding: a refusal costs nothing
         earlier = await self._kept_clip(job)
         if earlier is None:
-            raise Refused(_not_kept_words(job, self.config.max_clip_bytes))
+            raise Refused(_not_kept_words(job, self._config.max_clip_bytes))
         frame = await self._last_frame(job)
-        return await self.submit(req, frame, thumbnail=await _thumbnail(frame))
+        return await self._intake.submit(req, frame, thumbnail=await _thumbnail(frame))
 
     async def _last_frame(self, job: Job) -> FirstFrame:
         """The last frame of the job's kept clip, checked as a first frame.
@@ -164,7 +183,7 @@ class JobFollowUps:
             # A frame decoded from a clip is a valid first frame: the stored file was damaged
             # on disk. Decode it again, once.
             job_logger(log, job.id).warning("the stored last frame is damaged; decoding it again")
-            await self.last_frames.discard(job.id)
+            await self._last_frames.discard(job.id)
         try:
             return await _as_first_frame(await self._last_frame_png(job))
         except ImageRejected as exc:
@@ -176,7 +195,7 @@ class JobFollowUps:
 
     async def _last_frame_png(self, job: Job) -> bytes:
         try:
-            return await self.last_frames.get(job.id)
+            return await self._last_frames.get(job.id)
         except VideoError as exc:
             job_logger(log, job.id).error("could not read the last frame: %s", exc)
             raise Refused("The last frame of this clip could not be read.") from None
@@ -191,7 +210,7 @@ class JobFollowUps:
         manage_guild: bool = False,
     ) -> Job:
         """Make a finished 768P/6 s clip again at 1080P/6 s: same prompt and first frame."""
-        job = await self.storage.get_job(job_id)
+        job = await self._storage.get_job(job_id)
         if job.user_id != actor_id:
             raise Refused("Only the member who asked for this video can remake it.")
         if job.deleted_at is not None:
@@ -210,7 +229,7 @@ class JobFollowUps:
             duration=6,
             remake_of=job.id,
         )
-        return await self.submit(req, frame, thumbnail=await _thumbnail(frame))
+        return await self._intake.submit(req, frame, thumbnail=await _thumbnail(frame))
 
     async def remix(
         self,
@@ -228,7 +247,7 @@ class JobFollowUps:
 
         A remix of an extension makes its part again with the new words and is stitched after
         the same earlier clip, as its Re-roll is."""
-        job = await self.storage.get_job(job_id)
+        job = await self._storage.get_job(job_id)
         if job.user_id != actor_id:
             raise Refused("Only the member who asked for this video can remix it.")
         if job.state is not JobState.SUCCEEDED:
@@ -247,7 +266,7 @@ class JobFollowUps:
             extends_job_id=job.extends_job_id,
             chain_seconds=job.chain_seconds,
         )
-        return await self.submit(req, frame, thumbnail=await _thumbnail(frame))
+        return await self._intake.submit(req, frame, thumbnail=await _thumbnail(frame))
 
     async def delete_clip(self, job_id: int, actor_id: int, *, is_moderator: bool) -> Deleted:
         """Delete a finished job's clip for its requester, a moderator, or the member whose
@@ -257,7 +276,7 @@ class JobFollowUps:
 
         Deleting the clip message is the caller's (a Discord action); a second call finds the
         job already deleted (`Deleted.now` False) and may try that message again."""
-        job = await self.storage.get_job(job_id)
+        job = await self._storage.get_job(job_id)
         if actor_id not in (job.user_id, job.image_author_id) and not is_moderator:
             raise Refused(
                 "Only the member who asked for this video, the member whose image it animated, "
@@ -267,25 +286,25 @@ class JobFollowUps:
             if not job.is_terminal:
                 raise Refused("This video is still being made: cancel it instead.")
             raise Refused("This job has no clip to delete.")
-        job, now = await self.storage.mark_deleted(job_id, actor_id)
+        job, now = await self._storage.mark_deleted(job_id, actor_id)
         if now:
             job_logger(log, job.id).info("clip deleted by user=%s (no refund)", actor_id)
         await asyncio.to_thread(self._remove_kept, job.id)
-        await self.storage.delete_frame(job.id)
+        await self._storage.delete_frame(job.id)
         if now:
-            await self._render(job)
+            await self._outcomes.render(job)
         return Deleted(job=job, now=now)
 
     def _remove_kept(self, job_id: int) -> None:
-        self.clips.path(job_id).unlink(missing_ok=True)
-        self.clips.discard_last_frame(job_id)
+        self._clips.path(job_id).unlink(missing_ok=True)
+        self._clips.discard_last_frame(job_id)
 
     async def _check_not_deleted(self, job: Job, done: str) -> None:
         """Refuse a follow-up of a deleted clip, or of an extension whose earlier clip was."""
         if job.deleted_at is not None:
             raise Refused(deleted_words(done))
         if job.extends_job_id is not None:
-            earlier = await self.storage.get_job(job.extends_job_id)
+            earlier = await self._storage.get_job(job.extends_job_id)
             if earlier.deleted_at is not None:
                 raise Refused(
                     f"The clip this one continues (job {earlier.id}) was deleted, so this one "

@@ -37,7 +37,9 @@ class CardsCog(commands.Cog):
 
     def __init__(self, bot: VideoBot) -> None:
         self.bot = bot
-        self.presenter = DiscordPresenter(bot, retry=bot.jobs.config.delivery_retry)
+        self.presenter = DiscordPresenter(
+            bot, retry=bot.jobs.config.delivery_retry, pacing_scale=bot.timing.pacing_scale
+        )
         self.audit = AuditPoster(bot, self.presenter.sends)
         self.presenter.audit = self.audit
 

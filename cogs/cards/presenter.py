@@ -24,7 +24,7 @@ from bot.jobs.contracts import (
 )
 from bot.jobs.outage import RetryPolicy
 from cogs.cards.outage import UNKNOWN_MESSAGE, describe, unavailable_as_retryable
-from cogs.cards.pacing import CardEditor, SendPacer
+from cogs.cards.pacing import PACING, CardEditor, SendPacer
 from cogs.cards.render import THUMBNAIL_NAME, render_card
 from cogs.cards.text import compressed_line, compressed_note, delivery_header, requester_only
 from cogs.common import NO_MENTIONS
@@ -61,11 +61,16 @@ class DiscordPresenter:
         edit_interval: float | None = None,
         retry: RetryPolicy | None = None,
         audit: AuditPoster | None = None,
+        pacing_scale: float = 1.0,
     ) -> None:
         self.bot = bot
         self.audit = audit  # the audit channel's poster (wired by the bot's setup_hook)
+        # Discord's per-channel windows, scaled only in a test run (`bot.timing.Timing`).
+        pacing = PACING.scaled(pacing_scale)
+        if edit_interval is None:
+            edit_interval = pacing.edit_interval
         self.editor = CardEditor(self, interval=edit_interval, retry=retry)
-        self.sends = SendPacer()
+        self.sends = SendPacer(pacing.send_burst, pacing.send_period)
         self._interactions: dict[int, discord.Interaction] = {}
 
     def _channel(self, job: Job) -> discord.PartialMessageable:

@@ -16,7 +16,7 @@ from bot.jobs.service import JobService
 from bot.wiro.client import WiroClient
 from storage.db import Database
 from storage.models import Job, JobState, Limit, NewJob
-from tests.factories import Clock, open_database, reserve_and_walk
+from tests.factories import TEST_TIMING, Clock, open_database, reserve_and_walk
 from tests.jobs.conftest import RecordingPresenter
 
 T0 = datetime(2026, 3, 18, 15, 30, tzinfo=UTC)  # a Wednesday
@@ -91,6 +91,7 @@ async def service(
         ),
         presenter=presenter,
         clock=clock,
+        timing=TEST_TIMING,
     )
     yield svc
     await svc.shutdown(timeout=1)

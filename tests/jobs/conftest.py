@@ -19,7 +19,7 @@ from bot.wiro.client import WiroClient
 from bot.wiro.simulator.server import WiroSimulator
 from storage.db import Database
 from storage.models import Job, JobState, Limit
-from tests.factories import open_database
+from tests.factories import TEST_TIMING, open_database
 
 KEY, SECRET = "test-key", "test-secret"
 GUILD, CHANNEL, USER, OTHER, MOD = 1000, 2000, 3000, 3001, 3002
@@ -158,6 +158,7 @@ async def make_service(
             config=config,
             presenter=presenter,
             disk=disk,  # type: ignore[arg-type]
+            timing=TEST_TIMING,
         )
         services.append(service)
         return service

@@ -51,9 +51,9 @@ async def test_a_held_request_waits_until_approved_then_runs(
     assert await db.credits_used(GUILD, USER, job.created_at - timedelta(days=1),
                                  job.created_at + timedelta(days=1)) == 1  # fmt: skip
     # Nothing runs it while it waits, not even a resume after a restart.
-    await service._drive(job.id)
+    await service.drive(job.id)
     assert await service.resume_all() == 1
-    await service._drive(job.id)
+    await service.drive(job.id)
     assert (await db.get_job(job.id)).state is JobState.PENDING and sim.runs == []
 
     sim.script_next(TaskScript(generate=0.2))
@@ -70,7 +70,7 @@ async def test_the_waiting_card_says_so_and_has_no_eta(
 ) -> None:  # fmt: skip
     service, _, _ = gated
     job = await service.submit(request(), None)
-    extras = await service._extras(await db.get_job(job.id))
+    extras = await service.outcomes.card_extras(await db.get_job(job.id))
     assert extras.approval == "waiting" and extras.eta is None
 
 
@@ -97,7 +97,7 @@ async def test_cancel_while_waiting_goes_through_the_queue(
     assert [e.kind for e in await db.ledger_for_job(job.id)] == ["reserve", "refund"]
     assert await approvals.state_of(job.id) is ApprovalStatus.CANCELLED
     assert reviews.updates[-1][1].status is ApprovalStatus.CANCELLED
-    extras = await service._extras(ended)
+    extras = await service.outcomes.card_extras(ended)
     assert extras.approval == "cancelled"
 
 
@@ -133,10 +133,10 @@ async def test_the_run_deadline_counts_from_the_approval(
     service, _, _ = gated  # timeout 20 s
     job = await service.submit(request(), None)
     hours_ago = job.model_copy(update={"created_at": datetime.now(UTC) - timedelta(hours=5)})
-    assert service._deadline_passed(hours_ago)
+    assert service.outcomes.deadline_passed(hours_ago)
     approved = hours_ago.model_copy(update={"approved_at": datetime.now(UTC)})
-    assert not service._deadline_passed(approved)
-    assert 15 < service._seconds_left(approved) <= 20
+    assert not service.outcomes.deadline_passed(approved)
+    assert 15 < service.outcomes.seconds_left(approved) <= 20
 
 
 async def test_a_remix_waits_for_a_moderator_like_any_run(

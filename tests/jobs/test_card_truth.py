@@ -284,10 +284,10 @@ async def test_a_card_edit_that_failed_for_good_is_tried_again_until_it_lands(
 async def test_the_card_sweep_runs_while_the_bot_runs(
     make_service: Callable[..., JobService], db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import bot.jobs.service
+    import bot.jobs.cards
 
-    monkeypatch.setattr(JobService, "card_sweep_seconds", 0.05)
-    monkeypatch.setattr(bot.jobs.service, "CARD_SWEEP_SETTLE", timedelta(0))
+    monkeypatch.setattr(bot.jobs.cards.JobCards, "card_sweep_seconds", 0.05)
+    monkeypatch.setattr(bot.jobs.cards, "CARD_SWEEP_SETTLE", timedelta(0))
     service = make_service()
     service.presenter = presenter = PacedPresenter(db=db, broken=True)
     await service.resume_all()

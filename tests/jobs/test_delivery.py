@@ -18,7 +18,7 @@ from bot.wiro.simulator.server import WiroSimulator
 from bot.wiro.simulator.tasks import TaskScript
 from storage.db import Database
 from storage.models import Job, JobState, Limit
-from tests.factories import Clock
+from tests.factories import TEST_TIMING, Clock
 from tests.jobs.conftest import RecordingPresenter, request, wait_state, wait_terminal
 
 WINDOW = timedelta(minutes=15)
@@ -80,7 +80,13 @@ async def build(
             work_dir=tmp_path / "work",
         )
         service = JobService(
-            storage=db, wiro=wiro, config=config, presenter=presenter, clock=clock, sleep=sleep
+            storage=db,
+            wiro=wiro,
+            config=config,
+            presenter=presenter,
+            clock=clock,
+            sleep=sleep,
+            timing=TEST_TIMING,
         )
         services.append(service)
         return service

@@ -20,6 +20,7 @@ from bot.wiro.simulator.server import WiroSimulator
 from bot.wiro.simulator.tasks import TaskScript
 from storage.db import Database
 from storage.models import Job, JobState, Limit
+from tests.factories import TEST_TIMING
 from tests.jobs.conftest import RecordingPresenter, request, wait_terminal
 from tests.video.clips import decode_all, write_clip
 
@@ -133,7 +134,9 @@ async def shrunk(
         work_dir=tmp_path / "work",
         base_upload_limit=len(data) // 2,
     )
-    service = JobService(storage=db, wiro=wiro, config=config, presenter=presenter)
+    service = JobService(
+        storage=db, wiro=wiro, config=config, presenter=presenter, timing=TEST_TIMING
+    )
     yield service, presenter, data
     await service.shutdown(timeout=2)
 

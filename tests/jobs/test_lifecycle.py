@@ -561,12 +561,12 @@ async def test_eta_counts_from_submission_and_is_never_in_the_past(
     job_id = await _forge_state(db, JobState.RUNNING)
     job = await db.get_job(job_id)
     fresh = job.model_copy(update={"submitted_at": utcnow()})
-    eta = (await service._extras(fresh)).eta
+    eta = (await service.outcomes.card_extras(fresh)).eta
     assert eta is not None
     expected = DEFAULT_ETA_SECONDS[("768P", 6)]
     assert abs((eta - fresh.submitted_at).total_seconds() - expected) < 5  # type: ignore[operator]
     slow = job.model_copy(update={"submitted_at": utcnow() - timedelta(hours=1)})
-    late = (await service._extras(slow)).eta
+    late = (await service.outcomes.card_extras(slow)).eta
     assert late is not None and late > utcnow()
 
 

@@ -30,6 +30,7 @@ from bot.wiro.simulator.server import WiroSimulator
 from bot.wiro.simulator.tasks import TaskScript
 from storage.db import Database
 from storage.models import Job, JobState, Limit
+from tests.factories import TEST_TIMING
 from tests.jobs.conftest import USER, RecordingPresenter, request, wait_terminal
 from tests.video.clips import write_clip
 
@@ -185,7 +186,9 @@ async def test_a_disk_fault_while_reading_the_clip_for_the_upload_links_it(
 ) -> None:
     presenter = UnreadablePresenter(read_error=code)
     config = JobConfig(default_limit=Limit(credits=10, period="day"), work_dir=tmp_path / "w")
-    service = JobService(storage=db, wiro=wiro, config=config, presenter=presenter)
+    service = JobService(
+        storage=db, wiro=wiro, config=config, presenter=presenter, timing=TEST_TIMING
+    )
     try:
         job = await service.submit(request(), None)
         await assert_linked_and_charged(db, presenter, job.id, FAULTS[code])
@@ -202,7 +205,7 @@ async def test_a_bug_during_delivery_links_the_clip_instead_of_refunding(
     async def broken(job: Job, *, resumed: bool = False) -> Job:
         raise KeyError("a bug in the delivery")
 
-    monkeypatch.setattr(service, "_deliver", broken)
+    monkeypatch.setattr(service.delivery, "deliver", broken)
     job = await service.submit(request(), None)
     await assert_linked_and_charged(db, presenter, job.id, "went wrong on the bot's side")
 
@@ -325,7 +328,7 @@ async def test_a_clip_on_a_host_the_bot_does_not_trust_is_never_linked(
     async def broken(job: Job, *, resumed: bool = False) -> Job:
         raise KeyError("a bug in the delivery")
 
-    monkeypatch.setattr(service, "_deliver", broken)
+    monkeypatch.setattr(service.delivery, "deliver", broken)
     monkeypatch.setattr(wiro, "output_hosts", ("cdn.example",))
     job = await service.submit(request(), None)
     done = await wait_terminal(db, job.id)

@@ -19,6 +19,7 @@ from bot.wiro.simulator.server import WiroSimulator
 from bot.wiro.simulator.tasks import TaskScript
 from storage.db import Database
 from storage.models import Job, JobState, Limit
+from tests.factories import TEST_TIMING
 from tests.jobs.conftest import GUILD, USER, RecordingPresenter, request, wait_state, wait_terminal
 
 
@@ -82,7 +83,9 @@ async def running(
         timeout=timedelta(minutes=5),
         work_dir=tmp_path / "work",
     )
-    service = JobService(storage=db, wiro=wiro, config=config, presenter=presenter, sleep=sleep)
+    service = JobService(
+        storage=db, wiro=wiro, config=config, presenter=presenter, sleep=sleep, timing=TEST_TIMING
+    )
     yield service, presenter, sleep
     await service.shutdown(timeout=2)
 
@@ -91,7 +94,7 @@ def bug_while_following(service: JobService, monkeypatch: pytest.MonkeyPatch) ->
     async def broken(job: Job, event: StageUpdate) -> Job:
         raise RuntimeError("a bug while following the task")
 
-    monkeypatch.setattr(service, "_on_stage", broken)
+    monkeypatch.setattr(service.at_wiro, "on_stage", broken)
 
 
 async def test_a_bug_while_following_stops_the_task_at_wiro_before_the_refund(
@@ -217,7 +220,9 @@ async def test_a_timeout_whose_stop_is_unconfirmed_keeps_the_credits_reserved(
         timeout=timedelta(seconds=2),
         work_dir=tmp_path / "work",
     )
-    service = JobService(storage=db, wiro=wiro, config=config, presenter=presenter, sleep=sleep)
+    service = JobService(
+        storage=db, wiro=wiro, config=config, presenter=presenter, sleep=sleep, timing=TEST_TIMING
+    )
     try:
         sim.script_next(
             TaskScript(queue=0.0, generate=30.0, kill_refusals=10_000, cancel_refusals=10_000)

@@ -146,7 +146,7 @@ async def test_a_deleted_clip_offers_no_follow_up_and_is_never_fetched_again(
             await start
     assert len(sim.runs) == runs and await db.count_in_flight(GUILD) == 0
     # Wiro still has the file, but a deleted clip is never downloaded again.
-    assert await service._kept_clip(deleted) is None
+    assert await service.delivery.kept_clip(deleted) is None
 
 
 # --------------------------------------------------------------------------------------- Remix

@@ -14,11 +14,12 @@ from bot.media.video import VideoWorker
 from bot.media.video.frames import last_frame_png
 from bot.media.video.last_frames import LastFrames
 from bot.media.video.store import ClipStore
+from tests.factories import TEST_TIMING
 
 
 @pytest.fixture
 async def worker(tmp_path: Path) -> AsyncIterator[VideoWorker]:
-    w = VideoWorker(tmp_path / "work", slots=2)
+    w = VideoWorker(tmp_path / "work", slots=2, niceness=TEST_TIMING.video_niceness)
     yield w
     w.close()
 

@@ -12,12 +12,13 @@ import pytest
 from PIL import Image
 
 from bot.media.video import VideoCancelled, VideoWorker
+from tests.factories import TEST_TIMING
 from tests.video.clips import write_clip
 
 
 @pytest.fixture
 async def worker(tmp_path: Path):
-    w = VideoWorker(tmp_path / "work", slots=2)
+    w = VideoWorker(tmp_path / "work", slots=2, niceness=TEST_TIMING.video_niceness)
     yield w
     w.close()
 
@@ -64,7 +65,7 @@ async def test_the_event_loop_keeps_running_during_an_encode(worker: VideoWorker
 
 
 async def test_at_most_one_job_per_slot(tmp_path: Path):
-    worker = VideoWorker(tmp_path, slots=2)
+    worker = VideoWorker(tmp_path, slots=2, niceness=TEST_TIMING.video_niceness)
     running = 0
     peak = 0
     lock = threading.Lock()
@@ -125,6 +126,6 @@ def test_leftovers_of_a_killed_process_are_removed(tmp_path: Path):
     (work / "video-abc123.mp4").write_bytes(b"half")
     (work / ".video-abc123-1a2b.part.mp4").write_bytes(b"half")
     (work / "job-7-aa.mp4").write_bytes(b"a download: not ours")
-    worker = VideoWorker(work, slots=1)
+    worker = VideoWorker(work, slots=1, niceness=TEST_TIMING.video_niceness)
     assert worker.remove_leftovers() == 2
     assert [p.name for p in work.iterdir()] == ["job-7-aa.mp4"]

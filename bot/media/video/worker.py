@@ -38,7 +38,7 @@ CANCEL_GRACE_SECONDS = 5.0
 
 
 # The worker threads' niceness (Linux): encodes give way to the event loop and to anything else on
-# the machine. The test suite sets it to 0 (tests/conftest.py, tests/e2e/launch_bot.py): it runs
+# the machine. The test suite runs at 0 (`niceness`, from its `bot.timing.Timing`): it runs
 # several pytest workers per core at niceness 0, behind which a niceness-19 encode would wait
 # for minutes and a test's bounded wait would run out.
 DEFAULT_NICENESS = 19
