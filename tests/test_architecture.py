@@ -228,3 +228,56 @@ def test_sql_stays_in_storage() -> None:
 )
 def test_the_sql_rule_catches_statements_not_words(text: str, caught: bool) -> None:
     assert bool(SQL.search(text)) is caught
+
+
+def private_reaches(rel: str, tree: ast.Module) -> list[str]:
+    """`obj._name` where `_name` is not defined in this file: a private attribute of a class of
+    another file (composition, not shared private state: style.md). Third-party privates that a
+    file must reach are listed in THIRD_PARTY_PRIVATES."""
+    defined = {
+        node.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store)
+    }
+    defined |= {
+        node.name
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+    }
+    defined |= {
+        t.id
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Assign, ast.AnnAssign))
+        for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
+        if isinstance(t, ast.Name)
+    }
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Attribute) or not node.attr.startswith("_"):
+            continue
+        if node.attr.startswith("__") or node.attr in defined:
+            continue
+        if isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"):
+            continue
+        if (rel, node.attr) in THIRD_PARTY_PRIVATES:
+            continue
+        found.append(f"{rel}:{node.lineno} reaches .{node.attr}")
+    return found
+
+
+# aiohttp's test-server site keeps its listening socket private; the simulator reads its port.
+THIRD_PARTY_PRIVATES = {("bot/wiro/simulator/server.py", "_server")}
+
+
+def test_no_private_attribute_of_another_file_is_used() -> None:
+    found = [
+        hit for rel, tree in sources("bot", "cogs", "storage") for hit in private_reaches(rel, tree)
+    ]
+    assert found == []
+
+
+def test_the_private_rule_catches_a_reach() -> None:
+    assert private_reaches("bot/x.py", ast.parse("def f(c):\n    return c._hub\n"))
+    assert not private_reaches(
+        "bot/x.py", ast.parse("class A:\n    def f(self):\n        return self._hub\n")
+    )

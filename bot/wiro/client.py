@@ -115,6 +115,19 @@ class WiroClient:
         self._parent: WiroClient | None = None
         self._uploads_refused_until = 0.0  # loop time; see UPLOAD_REFUSED_SECONDS
 
+    @property
+    def hub(self) -> SocketHub:
+        """The one shared task socket (following.py subscribes each followed task to it)."""
+        return self._hub
+
+    def image_field_to_check(self, task_id: str) -> str | None:
+        """The image field of an image run whose Task/Detail echo is still to be checked."""
+        return self._image_runs.get(task_id)
+
+    def image_field_checked(self, task_id: str) -> None:
+        """Forget an image run once its echo was checked (or the task is no longer followed)."""
+        self._image_runs.pop(task_id, None)
+
     def __repr__(self) -> str:
         return f"WiroClient(api_base={self.api_base!r}, signed={self._api_key is not None})"
 

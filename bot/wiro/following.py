@@ -65,7 +65,7 @@ async def follow(
     It is read at once, after every (re)connect, at once on a terminal cue (then every
     second until final), and otherwise every `poll_interval` (every SOCKET_POLL_SECONDS
     while the socket delivers this task's frames)."""
-    sub = client._hub.subscribe(task_id, task_token)
+    sub = client.hub.subscribe(task_id, task_token)
     state = FollowState()
     next_poll = 0.0  # poll at once: the task may be finished already
     last_poll = 0.0
@@ -128,8 +128,8 @@ async def follow(
             if update is not None:
                 yield update
     finally:
-        client._hub.unsubscribe(sub)
-        client._image_runs.pop(task_id, None)
+        client.hub.unsubscribe(sub)
+        client.image_field_checked(task_id)
 
 
 def _on_frame(
@@ -162,10 +162,10 @@ def _on_frame(
 
 
 def _check_image_echo(client: WiroClient, task_id: str, found: TaskDetail) -> None:
-    field_id = client._image_runs.get(task_id)
+    field_id = client.image_field_to_check(task_id)
     if field_id is None or found.echoes(field_id) is None:
         return
-    del client._image_runs[task_id]
+    client.image_field_checked(task_id)
     if not found.echoes(field_id):
         # Wiro may have ignored the image and be making (and billing) a text-only clip.
         log.warning(

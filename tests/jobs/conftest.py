@@ -224,3 +224,17 @@ async def wait_stopped(service: JobService, job_id: int, timeout: float = 10.0) 
         if loop.time() > end:
             raise AssertionError(f"job {job_id} is still driven after {timeout} s")
         await asyncio.sleep(0.02)
+
+
+async def wait_final_card(presenter: RecordingPresenter, job_id: int, timeout: float = 10.0) -> Job:
+    """The card's last state once it is final: a job's row turns terminal a moment before the
+    service renders its final card, so a test that read the row waits for that render too."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        shown = [job for job, _ in presenter.updates if job.id == job_id]
+        if shown and shown[-1].is_terminal:
+            return shown[-1]
+        if loop.time() > deadline:
+            raise TimeoutError(f"job {job_id}'s card never showed a final state")
+        await asyncio.sleep(0.01)

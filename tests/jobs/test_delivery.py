@@ -19,7 +19,13 @@ from bot.wiro.simulator.tasks import TaskScript
 from storage.db import Database
 from storage.models import Job, JobState, Limit
 from tests.factories import TEST_TIMING, Clock
-from tests.jobs.conftest import RecordingPresenter, request, wait_state, wait_terminal
+from tests.jobs.conftest import (
+    RecordingPresenter,
+    request,
+    wait_final_card,
+    wait_state,
+    wait_terminal,
+)
 
 WINDOW = timedelta(minutes=15)
 
@@ -137,7 +143,7 @@ async def test_after_the_window_the_card_links_the_clip_and_the_job_is_charged(
     assert await _ledger(db, job.id) == ["reserve", "charge"]
     assert sum(sleep.waits) == pytest.approx(WINDOW.total_seconds())
     assert max(sleep.waits) <= 60.0
-    final = [j for j, _ in presenter.updates if j.id == job.id][-1]
+    final = await wait_final_card(presenter, job.id)
     assert final.state is JobState.SUCCEEDED  # the final card went out with the link
 
 

@@ -9,7 +9,6 @@ why in plain words.
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import logging
 import os
@@ -31,7 +30,13 @@ from bot.wiro.simulator.tasks import TaskScript
 from storage.db import Database
 from storage.models import Job, JobState, Limit
 from tests.factories import TEST_TIMING
-from tests.jobs.conftest import USER, RecordingPresenter, request, wait_terminal
+from tests.jobs.conftest import (
+    USER,
+    RecordingPresenter,
+    request,
+    wait_final_card,
+    wait_terminal,
+)
 from tests.video.clips import write_clip
 
 FAULTS = {
@@ -48,18 +53,8 @@ async def kinds(db: Database, job_id: int) -> list[str]:
     return [entry.kind for entry in await db.ledger_for_job(job_id)]
 
 
-async def final_card(presenter: RecordingPresenter, job_id: int, timeout: float = 10.0) -> Job:
-    """The card's last state once it is final: the job's row turns terminal a moment before the
-    service renders its card, so wait for that render (bounded)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        shown = [job for job, _ in presenter.updates if job.id == job_id]
-        if shown and shown[-1].is_terminal:
-            return shown[-1]
-        if loop.time() > deadline:
-            raise TimeoutError(f"job {job_id}'s card never showed a final state")
-        await asyncio.sleep(0.01)
+async def final_card(presenter: RecordingPresenter, job_id: int) -> Job:
+    return await wait_final_card(presenter, job_id)
 
 
 async def assert_linked_and_charged(
