@@ -118,7 +118,8 @@ def child(kind: str, args: list[str]) -> dict[str, Any]:
     """Run one measurement in this (fresh) process and return its numbers."""
     import av  # loaded before the baseline: the bot loads it once, at its first video job
 
-    from bot.media.video import VideoWorker, probe
+    from bot.media.video.probe import probe
+    from bot.media.video.worker import VideoWorker
 
     del av
     work = Path(args[-1])

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import errno
 
-from bot.media.video import VideoError
+from bot.media.video.probe import VideoError
 
 # Why a clip is linked instead of attached, in plain words (the presenter adds the link and says
 # that Wiro's links expire).

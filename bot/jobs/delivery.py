@@ -33,9 +33,10 @@ from bot.jobs.contracts import (
 from bot.jobs.outage import OutageOutlasted, outlast
 from bot.jobs.outcomes import JobOutcomes
 from bot.logs import job_logger
-from bot.media.video import VideoError, VideoWorker
 from bot.media.video.last_frames import LastFrames
+from bot.media.video.probe import VideoError
 from bot.media.video.store import ClipStore
+from bot.media.video.worker import VideoWorker
 from bot.wiro.client import WiroClient
 from bot.wiro.errors import DownloadRefused, WiroError, WiroServerError, WiroTransportError
 from storage.db import Database

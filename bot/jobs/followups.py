@@ -19,8 +19,8 @@ from bot.jobs.contracts import JobConfig, Refused, VideoRequest
 from bot.jobs.outcomes import JobOutcomes
 from bot.logs import job_logger
 from bot.media.images import FirstFrame
-from bot.media.video import VideoError
 from bot.media.video.last_frames import LastFrames
+from bot.media.video.probe import VideoError
 from bot.media.video.store import ClipStore
 from storage.db import Database
 from storage.models import FollowUp, Job, JobState

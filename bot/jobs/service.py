@@ -53,9 +53,9 @@ from bot.jobs.reservation import JobReservations
 from bot.logs import current_job, job_logger
 from bot.media.image_slots import ImageSlots
 from bot.media.images import FirstFrame
-from bot.media.video import VideoWorker
 from bot.media.video.last_frames import LastFrames
 from bot.media.video.store import ClipStore
+from bot.media.video.worker import VideoWorker
 from bot.timing import PRODUCT, Timing
 from bot.wiro.client import WiroClient
 from storage.api import IllegalTransition

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bot.media.video import probe
+from bot.media.video.probe import probe
 from bot.wiro.simulator.tasks import TaskScript
 from tests.discord_double.world import Member, Message
 from tests.e2e.conftest import Stack, fake_clip, running_stack

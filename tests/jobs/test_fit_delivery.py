@@ -14,7 +14,7 @@ import pytest
 
 from bot.jobs.contracts import Delivery, JobConfig, UploadTooLarge
 from bot.jobs.service import JobService
-from bot.media.video import probe
+from bot.media.video.probe import probe
 from bot.wiro.client import WiroClient
 from bot.wiro.simulator.server import WiroSimulator
 from bot.wiro.simulator.tasks import TaskScript

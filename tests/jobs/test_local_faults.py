@@ -21,7 +21,7 @@ import pytest
 
 from bot.jobs.contracts import Delivery, JobConfig
 from bot.jobs.service import JobService
-from bot.media.video import VideoError
+from bot.media.video.probe import VideoError
 from bot.wiro import downloads
 from bot.wiro.client import WiroClient
 from bot.wiro.errors import WiroTransportError

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bot.media.video import FitImpossible, VideoError, plan_fit, probe
 from bot.media.video import fit as fit_module
-from bot.media.video.fit import MIN_BITS_PER_PIXEL, fit
+from bot.media.video.fit import MIN_BITS_PER_PIXEL, FitImpossible, fit, plan_fit
 from bot.media.video.frames import last_frame_png
+from bot.media.video.probe import VideoError, probe
 from bot.media.video.stitch import stitch
 from bot.wiro.simulator.sample_clip import make_sample_clip
 from tests.video.clips import audio_seconds, decode_all, mean_abs_diff, write_clip
@@ -305,7 +305,7 @@ def test_fit_that_cannot_fit_leaves_nothing(tmp_path: Path, monkeypatch: pytest.
 def probe_like(width: int, height: int, *, seconds: float, fps: int, audio: bool = False):
     from fractions import Fraction
 
-    from bot.media.video import AudioInfo, ClipInfo
+    from bot.media.video.probe import AudioInfo, ClipInfo
 
     return ClipInfo(
         width=width,

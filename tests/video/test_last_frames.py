@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.media.video import VideoWorker
 from bot.media.video.frames import last_frame_png
 from bot.media.video.last_frames import LastFrames
 from bot.media.video.store import ClipStore
+from bot.media.video.worker import VideoWorker
 from tests.factories import TEST_TIMING
 
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bot.media.video import VideoCancelled, VideoWorker
+from bot.media.video.probe import VideoCancelled
+from bot.media.video.worker import VideoWorker
 from tests.factories import TEST_TIMING
 from tests.video.clips import write_clip
 

@@ -2,24 +2,6 @@
 
 PyAV is imported inside the functions that use it, never at import time, so importing the bot
 stays light. The functions are blocking; the bot calls them through `VideoWorker`, which runs
-them on a small thread pool.
+them on a small thread pool. Import each name from its module (probe, fit, stitch, frames,
+encode, worker, store, last_frames).
 """
-
-from bot.media.video.fit import FitImpossible, FitPlan, FitResult, plan_fit
-from bot.media.video.probe import AudioInfo, ClipInfo, VideoCancelled, VideoError, probe
-from bot.media.video.stitch import StitchResult
-from bot.media.video.worker import VideoWorker
-
-__all__ = [
-    "AudioInfo",
-    "ClipInfo",
-    "FitImpossible",
-    "FitPlan",
-    "FitResult",
-    "StitchResult",
-    "VideoCancelled",
-    "VideoError",
-    "VideoWorker",
-    "plan_fit",
-    "probe",
-]
