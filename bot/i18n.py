@@ -36,6 +36,7 @@ SOURCE = "en-US"
 SUPPORTED: tuple[str, ...] = ("es-ES", "pt-BR", "tr", "de", "fr", "ja")
 
 
+@cache
 def catalog_name(locale: str | None) -> str | None:
     """The catalog folder that serves a Discord locale ('pt-BR' -> 'pt_BR', 'es-ES' -> 'es')."""
     if not locale:
