@@ -1,5 +1,11 @@
 """Languages on Discord: the commands' localized names, and which language an answer is in.
 
+Who reads which language (issue 24): an answer only the member sees (ephemeral replies, forms)
+is in the member's Discord language (`interaction.locale`, `member_locale`); a public message
+(the card, the clip message, review and audit lines) is in the server's language
+(`public_locale`): the one a moderator set with `/videoadmin language set`, else Discord's
+`guild_locale`, else English. Logs stay English.
+
 The command tree's names, descriptions and choices are translated by `CatalogTranslator`, a
 discord.py `app_commands.Translator` reading the same gettext catalogs as every other sentence
 (`bot.i18n`). Each kind of string has its own message context, because Discord's rules differ:
@@ -20,7 +26,10 @@ from discord.app_commands import TranslationContextLocation as Where
 from bot import i18n
 
 if TYPE_CHECKING:
+    import discord
+
     from bot.app.video_bot import VideoBot
+    from storage.api import Storage
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +95,87 @@ class CatalogTranslator(app_commands.Translator):
             log.warning("%s translation %r of %r breaks Discord's rules", locale, text, string)
             return None
         return text
+
+
+# The languages a server may choose, each named in itself (as language pickers do), English first.
+LANGUAGE_NAMES: dict[str, str] = {
+    i18n.SOURCE: "English",
+    "es-ES": "Español",
+    "pt-BR": "Português do Brasil",
+    "tr": "Türkçe",
+    "de": "Deutsch",
+    "fr": "Français",
+    "ja": "日本語",
+}
+assert set(LANGUAGE_NAMES) == {i18n.SOURCE, *i18n.SUPPORTED}
+
+
+def member_locale(interaction: discord.Interaction[VideoBot]) -> str:
+    """The language of an answer only this member sees: their Discord client's."""
+    return interaction.locale.value
+
+
+async def public_locale(
+    storage: Storage, guild_id: int, guild_locale: discord.Locale | None
+) -> str:
+    """The language of a public message in this server: set, else Discord's, else English."""
+    chosen = await storage.server_language(guild_id)
+    if chosen is not None:
+        return chosen
+    if guild_locale is not None:
+        return guild_locale.value
+    return i18n.SOURCE
+
+
+def language_name(locale: str) -> str:
+    """A shipped language's own name; English for any locale the bot does not speak."""
+    catalog = i18n.catalog_name(locale)
+    for code, name in LANGUAGE_NAMES.items():
+        if catalog is not None and i18n.catalog_name(code) == catalog:
+            return name
+    return LANGUAGE_NAMES[i18n.SOURCE]
+
+
+def _member_note(locale: str) -> str:
+    return i18n.gettext(
+        locale, "Answers only one member sees stay in that member's Discord language."
+    )
+
+
+def language_set_words(locale: str, chosen: str) -> str:
+    """What `/videoadmin language set` answers, in the moderator's language (`locale`)."""
+    done = i18n.gettext(
+        locale,
+        "Done: this server's public messages (cards, clips, reviews, audit lines) are now in "
+        "{language}.",
+    ).format(language=language_name(chosen))
+    return f"{done} {_member_note(locale)}"
+
+
+def language_show_words(locale: str, chosen: str | None, guild_locale: str | None) -> str:
+    """What `/videoadmin language show` answers: the language that applies, and why."""
+    if chosen is not None:
+        text = i18n.gettext(
+            locale,
+            "This server's public messages are in {language}, set with `/videoadmin language set`.",
+        )
+        applies = chosen
+    elif guild_locale is not None and i18n.catalog_name(guild_locale) is not None:
+        text = i18n.gettext(
+            locale,
+            "This server's public messages are in {language}, the server's language in Discord "
+            "(none was set with `/videoadmin language set`).",
+        )
+        applies = guild_locale
+    else:
+        text = i18n.gettext(
+            locale,
+            "This server's public messages are in {language}: none was set with "
+            "`/videoadmin language set`, and the bot does not speak the server's language in "
+            "Discord.",
+        )
+        applies = i18n.SOURCE
+    return f"{text.format(language=language_name(applies))} {_member_note(locale)}"
 
 
 async def setup(bot: VideoBot) -> None:
