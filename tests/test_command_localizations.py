@@ -14,7 +14,7 @@ from bot.ops.publishing import tree_digest
 from cogs.language import CHOICE, DESCRIPTION, MENU, NAME, CatalogTranslator, valid_name
 from scripts.command_strings import full_tree, tree_strings
 from tests.discord_double.errors import DiscordError
-from tests.discord_double.validate import check_commands
+from tests.discord_double.validate import MAX_COMMAND_SIZE, check_commands, command_size
 
 
 async def translated_payload() -> list[dict[str, Any]]:
@@ -156,3 +156,23 @@ def test_the_double_wants_option_names_distinct_in_each_language() -> None:
 
 def test_the_contexts_are_distinct() -> None:
     assert len({NAME, DESCRIPTION, CHOICE, MENU}) == 4
+
+
+async def test_each_command_stays_under_discords_size_counting_the_longest_localization() -> None:
+    for command in await translated_payload():
+        assert command_size(command) <= MAX_COMMAND_SIZE, command["name"]
+    big = {
+        "name": "x",
+        "type": 1,
+        "description": "x",
+        "description_localizations": {"de": "y" * 100},
+        "options": [
+            {"name": f"o{k}", "type": 3, "description": "z" * 100, "choices": [
+                {"name": "c" * 100, "value": f"v{j}"} for j in range(25)
+            ]}
+            for k in range(4)
+        ],
+    }  # fmt: skip
+    assert command_size(big) > MAX_COMMAND_SIZE
+    with pytest.raises(DiscordError, match="50035"):
+        check_commands([big])

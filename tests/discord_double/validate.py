@@ -362,6 +362,24 @@ def _check_options(options: list[dict[str, Any]], path: str, depth: int, parent:
         )
 
 
+MAX_COMMAND_SIZE = 8000
+
+
+def _longest(item: dict[str, Any], key: str) -> int:
+    """A field's length as Discord counts it toward the size: its longest localization."""
+    texts = [str(item.get(key) or ""), *(item.get(f"{key}_localizations") or {}).values()]
+    return max(len(t) for t in texts)
+
+
+def command_size(item: dict[str, Any]) -> int:
+    """Names, descriptions and choice names and values of a command, its options and
+    subcommands, each counted at its longest localization ("Application Command Size")."""
+    size = _longest(item, "name") + _longest(item, "description")
+    for choice in item.get("choices") or []:
+        size += _longest(choice, "name") + len(str(choice.get("value", "")))
+    return size + sum(command_size(option) for option in item.get("options") or [])
+
+
 def check_commands(commands: Any) -> None:
     """Validate a bulk-overwrite body the way Discord does (names, descriptions, options).
 
@@ -387,6 +405,10 @@ def check_commands(commands: Any) -> None:
             )
         seen.add((ctype, name))
         _check_localizations(cmd, str(i), chat_input=ctype == 1)
+        if command_size(cmd) > MAX_COMMAND_SIZE:
+            raise form_error(
+                str(i), "APPLICATION_COMMAND_TOO_LARGE", "Command exceeds maximum size (8000)"
+            )
         desc = cmd.get("description", "")
         if ctype == 1:
             chat_input += 1
