@@ -16,10 +16,12 @@ from discord import app_commands
 from discord.ext import commands
 
 import bot.governance.quota as quota
+from bot import i18n
 from bot.catalogue import MODELS
 from bot.jobs.contracts import QuotaStatus, Refused
 from cogs.cards.text import card_link, model_label, prompt_as_text, whose_image
 from cogs.common import is_moderator, reply, role_ids
+from cogs.language import member_locale
 from cogs.words import fit_lines, outcome_words, stage_words, when
 from storage.approvals import ApprovalStatus
 from storage.models import Job, JobState, Limit, ScopedLimit, Stage
@@ -32,8 +34,26 @@ log = logging.getLogger(__name__)
 JOBS_SHOWN = 10
 PROMPT_EXCERPT = 60
 
-_PERIOD_WORDS = {"day": "per day", "week": "per week", "month": "per month"}
-_WINDOW_WORDS = {"day": "today (UTC)", "week": "this week (UTC)", "month": "this month (UTC)"}
+
+def _per_period(locale: str | None, period: str, credits: int) -> str:
+    """'10 credits per day' with the language's plural for the number."""
+    if period == "day":
+        text = i18n.ngettext(locale, "{count} credit per day", "{count} credits per day", credits)
+    elif period == "week":
+        text = i18n.ngettext(locale, "{count} credit per week", "{count} credits per week", credits)
+    else:
+        text = i18n.ngettext(
+            locale, "{count} credit per month", "{count} credits per month", credits
+        )
+    return text.format(count=credits)
+
+
+def _window_words(locale: str | None, period: str) -> str:
+    if period == "day":
+        return i18n.gettext(locale, "today (UTC)")
+    if period == "week":
+        return i18n.gettext(locale, "this week (UTC)")
+    return i18n.gettext(locale, "this month (UTC)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,12 +69,11 @@ class LimitExplanation:
         return self.applied.limit
 
 
-def limit_words(limit: Limit) -> str:
+def limit_words(limit: Limit, locale: str | None = None) -> str:
     """'10 credits per day' (or 'no access' for 0)."""
     if limit.credits <= 0:
-        return "no access (0 credits)"
-    unit = "credit" if limit.credits == 1 else "credits"
-    return f"{limit.credits} {unit} {_PERIOD_WORDS[limit.period]}"
+        return i18n.gettext(locale, "no access (0 credits)")
+    return _per_period(locale, limit.period, limit.credits)
 
 
 def explain_limit(
@@ -64,6 +83,7 @@ def explain_limit(
     user_id: int,
     role_ids: Iterable[int],
     default: Limit,
+    locale: str | None = None,
 ) -> LimitExplanation:
     """Say which limit applies to a member and why (quota.pick_limits names the rule)."""
     applied = quota.pick_limits(
@@ -71,51 +91,82 @@ def explain_limit(
     )
     rule = applied.rule
     if applied.source == "member":
-        return LimitExplanation(applied, rule, "a limit set for this member (member override)")
+        why = i18n.gettext(locale, "a limit set for this member (member override)")
+        return LimitExplanation(applied, rule, why)
     if applied.source == "role" and rule is not None:
         count = applied.role_candidates
-        extra = f" (the most generous of {count} roles with a limit)" if count > 1 else ""
-        return LimitExplanation(applied, rule, f"the limit of role <@&{rule.target_id}>{extra}")
+        role = f"<@&{rule.target_id}>"
+        if count > 1:
+            why = i18n.ngettext(
+                locale,
+                "the limit of role {role} (the most generous of {count} role with a limit)",
+                "the limit of role {role} (the most generous of {count} roles with a limit)",
+                count,
+            ).format(role=role, count=count)
+        else:
+            why = i18n.gettext(locale, "the limit of role {role}").format(role=role)
+        return LimitExplanation(applied, rule, why)
     if applied.source == "server":
-        return LimitExplanation(applied, rule, "this server's default limit")
-    return LimitExplanation(
-        applied, None, "the bot's default (no server, role or member limit is set)"
-    )
+        return LimitExplanation(applied, rule, i18n.gettext(locale, "this server's default limit"))
+    why = i18n.gettext(locale, "the bot's default (no server, role or member limit is set)")
+    return LimitExplanation(applied, None, why)
 
 
-def costs_line(costs: dict[tuple[str, int], int]) -> str:
+def costs_line(costs: dict[tuple[str, int], int], locale: str | None = None) -> str:
     """What each resolution/duration costs, e.g. '768P·6 s: 1 · 768P·10 s: 2 · 1080P·6 s: 2'."""
     parts = []
     for (resolution, seconds), credits in costs.items():
-        unit = "credit" if credits == 1 else "credits"
-        parts.append(f"{resolution}·{seconds} s = {credits} {unit}")
+        price = i18n.ngettext(locale, "{count} credit", "{count} credits", credits)
+        parts.append(f"{resolution}·{seconds} s = {price.format(count=credits)}")
     return " · ".join(parts)
 
 
 def describe_quota(
-    status: QuotaStatus, explanation: LimitExplanation, *, notes: Sequence[str] = ()
+    status: QuotaStatus,
+    explanation: LimitExplanation,
+    *,
+    notes: Sequence[str] = (),
+    locale: str | None = None,
 ) -> str:
     """Build the /quota answer: the limit and its origin, used/left, reset, jobs in flight."""
     limit = status.applied.limit
-    lines = ["**Your video quota in this server**"]
+    lines = [i18n.gettext(locale, "**Your video quota in this server**")]
     if status.applied.no_access:
         lines.append(
-            f"You have no access to video generation here: the limit that applies to you is "
-            f"0 credits ({explanation.reason}). Ask a moderator if you think this is a mistake."
+            i18n.gettext(
+                locale,
+                "You have no access to video generation here: the limit that applies to you is "
+                "0 credits ({reason}). Ask a moderator if you think this is a mistake.",
+            ).format(reason=explanation.reason)
         )
     else:
-        lines.append(f"Limit: **{limit_words(limit)}**, from {explanation.reason}.")
         lines.append(
-            f"Used {_WINDOW_WORDS[limit.period]}: **{status.used}** of {limit.credits} · "
-            f"left: **{status.left}** · resets {when(status.resets_at)}"
+            i18n.gettext(locale, "Limit: **{limit}**, from {reason}.").format(
+                limit=limit_words(limit, locale), reason=explanation.reason
+            )
         )
-    lines.append(f"Jobs in progress: **{status.in_flight}** of {status.max_in_flight} at a time")
-    lines.append("Cost per video:")
+        lines.append(
+            i18n.gettext(
+                locale, "Used {window}: **{used}** of {credits} · left: **{left}** · resets {when}"
+            ).format(
+                window=_window_words(locale, limit.period),
+                used=status.used,
+                credits=limit.credits,
+                left=status.left,
+                when=when(status.resets_at),
+            )
+        )
+    lines.append(
+        i18n.gettext(locale, "Jobs in progress: **{count}** of {most} at a time").format(
+            count=status.in_flight, most=status.max_in_flight
+        )
+    )
+    lines.append(i18n.gettext(locale, "Cost per video:"))
     for model_id, costs in status.costs.items():
         model = MODELS.get(model_id)
         name = model.label if model else model_id
-        needs = " (animates an image)" if model and model.needs_image else ""
-        lines.append(f"· {name}{needs}: {costs_line(costs)}")
+        needs = i18n.gettext(locale, " (animates an image)") if model and model.needs_image else ""
+        lines.append(f"· {name}{needs}: {costs_line(costs, locale)}")
     lines.extend(notes)
     return fit_lines(lines, [])
 
@@ -200,6 +251,7 @@ class GovernanceCog(commands.Cog):
         assert interaction.guild_id is not None
         guild_id, user_id = interaction.guild_id, interaction.user.id
         roles = role_ids(interaction.user)
+        locale = member_locale(interaction)  # only the member sees the answer
         status = await self.bot.jobs.quota_status(guild_id, user_id, roles)
         explanation = explain_limit(
             await self.bot.storage.limits(guild_id),
@@ -207,9 +259,10 @@ class GovernanceCog(commands.Cog):
             user_id=user_id,
             role_ids=roles,
             default=self.bot.jobs.config.default_limit,
+            locale=locale,
         )
-        notes = await member_notes(self.bot, guild_id, user_id)
-        await reply(interaction, describe_quota(status, explanation, notes=notes))
+        notes = await member_notes(self.bot, guild_id, user_id, locale)
+        await reply(interaction, describe_quota(status, explanation, notes=notes, locale=locale))
 
     @app_commands.command(name="jobs")
     @app_commands.guild_only()
@@ -244,17 +297,30 @@ class GovernanceCog(commands.Cog):
         )
 
 
-async def member_notes(bot: VideoBot, guild_id: int, user_id: int) -> list[str]:
+async def member_notes(
+    bot: VideoBot, guild_id: int, user_id: int, locale: str | None = None
+) -> list[str]:
     """Extra /quota lines when the server is paused or the member is blocked."""
     notes: list[str] = []
     settings = await bot.storage.guild_settings(guild_id)
     if settings.paused:
-        why = f": {settings.pause_reason}" if settings.pause_reason else "."
-        notes.append(f"⏸️ Video generation is paused in this server{why}")
+        if settings.pause_reason:
+            paused = i18n.gettext(locale, "⏸️ Video generation is paused in this server: {reason}")
+            notes.append(paused.format(reason=settings.pause_reason))
+        else:
+            notes.append(i18n.gettext(locale, "⏸️ Video generation is paused in this server."))
     blocked = await bot.storage.blocked_member(guild_id, user_id)
     if blocked is not None:
-        why = f" Reason: {blocked.reason}" if blocked.reason else ""
-        notes.append(f"⛔ You are blocked from generating videos in this server.{why}")
+        if blocked.reason:
+            text = i18n.gettext(
+                locale,
+                "⛔ You are blocked from generating videos in this server. Reason: {reason}",
+            )
+            notes.append(text.format(reason=blocked.reason))
+        else:
+            notes.append(
+                i18n.gettext(locale, "⛔ You are blocked from generating videos in this server.")
+            )
     return notes
 
 

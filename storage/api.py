@@ -303,6 +303,11 @@ class Storage(Protocol):
 
     async def set_animate_refusal(self, guild_id: int, user_id: int, refused: bool) -> bool: ...
 
+    async def server_language(self, guild_id: int) -> str | None:
+        """The Discord locale a moderator set for this server's public messages, if any."""
+
+    async def set_server_language(self, guild_id: int, locale: str, actor_id: int) -> None: ...
+
     async def requester_of_message(self, guild_id: int, message_id: int) -> int | None: ...
 
 

@@ -11,7 +11,8 @@ each in its own module:
   alerts already announced;
 - `storage.consent`: whose images Animate may use (the server's rule, members who refused);
 - `storage.state`: facts the bot keeps about itself (the published command tree's hash);
-- `storage.studio`: server styles.
+- `storage.studio`: server styles;
+- `storage.languages`: the language of a server's public messages.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from storage.consent import ConsentTables
 from storage.frames import FRAME_KEEP, MAX_FRAME_BYTES, FrameTables
 from storage.guilds import GuildTables
 from storage.jobs import JobTables
+from storage.languages import LanguageTables
 from storage.ledger import LedgerTables
 from storage.sqlite import DEFAULT_BUSY_TIMEOUT_MS, from_db_time, to_db_time
 from storage.state import StateTables
@@ -50,6 +52,7 @@ class Database(
     ConsentTables,
     StateTables,
     StudioTables,
+    LanguageTables,
 ):
     """The bot's SQLite file: jobs, the credit ledger and moderator settings."""
 

@@ -395,6 +395,22 @@ def m0012_animate_consent(db: SqliteUtilsDatabase) -> None:
         db.execute(sql)
 
 
+@_migration("0013_server_language")
+def m0013_server_language(db: SqliteUtilsDatabase) -> None:
+    # The language of a server's public messages, set by a moderator (no row: Discord's
+    # guild_locale, else English). A Discord locale such as 'es-ES' or 'en-US'.
+    db.execute(
+        """
+        CREATE TABLE server_languages (
+            guild_id INTEGER PRIMARY KEY,
+            locale TEXT NOT NULL,
+            set_by INTEGER NOT NULL,
+            set_at TEXT NOT NULL
+        )
+        """
+    )
+
+
 def migration_names() -> list[str]:
     """Return the names of all known migrations, in order (index + 1 is the version)."""
     return list(_names)

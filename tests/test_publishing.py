@@ -25,13 +25,13 @@ def tree_with(description: str, *, extra: bool = False) -> app_commands.CommandT
 
 
 async def test_the_same_tree_hashes_the_same_and_any_change_differs() -> None:
-    base = tree_digest(tree_with("Make a video"), None)
-    assert tree_digest(tree_with("Make a video"), None) == base  # a plain restart: no publish
-    assert tree_digest(tree_with("Make a clip"), None) != base  # a description changed
-    assert tree_digest(tree_with("Make a video", extra=True), None) != base  # a new command
+    base = await tree_digest(tree_with("Make a video"), None)
+    assert await tree_digest(tree_with("Make a video"), None) == base  # a plain restart: no publish
+    assert await tree_digest(tree_with("Make a clip"), None) != base  # a description changed
+    assert await tree_digest(tree_with("Make a video", extra=True), None) != base  # a new command
     # A server gets the global commands copied in: the same payload, but its own record, so a
     # new DEV_GUILD_ID publishes there even when the global commands are up to date.
-    assert tree_digest(tree_with("Make a video"), 42) == base
+    assert await tree_digest(tree_with("Make a video"), 42) == base
     assert state_key(None) == "commands:global" and state_key(42) == "commands:guild:42"
 
 

@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 # forms and presenters (the cards first: the others reach its presenter).
 COGS = (
     "cogs.errors",
+    "cogs.language",
     "cogs.cards.cog",
     "cogs.video",
     "cogs.animate",

@@ -51,12 +51,22 @@ def state_key(guild_id: int | None) -> str:
     return f"commands:guild:{guild_id}" if guild_id else "commands:global"
 
 
-def tree_digest(tree: app_commands.CommandTree[discord.Client], guild_id: int | None) -> str:
-    """A hash of exactly what `publish` would send for this target."""
+async def tree_digest(tree: app_commands.CommandTree[discord.Client], guild_id: int | None) -> str:
+    """A hash of exactly what `publish` would send for this target, localizations included.
+
+    With a translator set, `tree.sync` sends each command's translated payload (names,
+    descriptions and choices in every language); hashing the same payload makes a changed
+    translation publish again.
+    """
     guild = discord.Object(guild_id) if guild_id else None
     if guild is not None:
         tree.copy_global_to(guild=guild)
-    payload = [command.to_dict(tree) for command in tree.get_commands(guild=guild)]
+    commands = tree.get_commands(guild=guild)
+    translator = tree.translator
+    if translator is not None:
+        payload = [await command.get_translated_payload(tree, translator) for command in commands]
+    else:
+        payload = [command.to_dict(tree) for command in commands]
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -111,7 +121,7 @@ async def publish_if_changed(
     only after Discord accepted the commands, so a failed publication is tried at the next start.
     """
     key = state_key(guild_id)
-    digest = tree_digest(tree, guild_id)
+    digest = await tree_digest(tree, guild_id)
     if await storage.get_state(key) == digest:
         return None
     count = await publish(client, tree, guild_id)

@@ -129,6 +129,8 @@ def make_interaction(user: discord.abc.User, db: Database, guild_id: int | None 
     interaction = mock.create_autospec(discord.Interaction, instance=True)
     interaction.user = user
     interaction.guild_id = guild_id
+    interaction.locale = discord.Locale.american_english  # the member's client
+    interaction.guild_locale = None  # a server that is not a Community server
     interaction.client = mock.create_autospec(discord.Client, instance=True)
     interaction.client.storage = db
     return interaction

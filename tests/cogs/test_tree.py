@@ -45,6 +45,8 @@ ADMIN_TREE = {
     "videoadmin approval on": [("channel", True), ("trusted_role", False)],
     "videoadmin approval off": [],
     "videoadmin animate": [("who", False)],
+    "videoadmin language set": [("language", True)],
+    "videoadmin language show": [],
 }  # fmt: skip
 
 

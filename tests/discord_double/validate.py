@@ -235,9 +235,56 @@ def _valid_name(name: Any, *, chat_input: bool) -> bool:
     return True
 
 
+# Discord's locales ("Locales", reference): the keys a localization dictionary may use.
+LOCALES = frozenset({
+    "id", "da", "de", "en-GB", "en-US", "es-ES", "es-419", "fr", "hr", "it", "lt", "hu", "nl",
+    "no", "pl", "pt-BR", "ro", "fi", "sv-SE", "vi", "tr", "cs", "el", "bg", "ru", "uk", "hi",
+    "th", "zh-CN", "ja", "zh-TW", "ko",
+})  # fmt: skip
+
+
+def _check_localizations(item: dict[str, Any], path: str, *, chat_input: bool) -> None:
+    """Check `name_localizations` and `description_localizations` like the defaults: a known
+    locale, a valid name, a description of 1-100 characters."""
+    for key in ("name_localizations", "description_localizations"):
+        table = item.get(key) or {}
+        if not isinstance(table, dict):
+            raise form_error(f"{path}.{key}", "DICT_TYPE_CONVERT", "Only dictionaries may be used")
+        for locale, text in table.items():
+            where = f"{path}.{key}.{locale}"
+            if locale not in LOCALES:
+                raise form_error(where, "INVALID_LOCALE", "Invalid locale")
+            if key == "name_localizations":
+                if not _valid_name(text, chat_input=chat_input):
+                    raise form_error(
+                        where, "APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid"
+                    )
+            elif not isinstance(text, str) or not 1 <= len(text) <= 100:
+                raise form_error(
+                    where, "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length."
+                )
+
+
+def _localized_names(options: list[dict[str, Any]], path: str) -> None:
+    """Option names must stay distinct in every language (each locale's name, else the default)."""
+    locales = {loc for opt in options for loc in (opt.get("name_localizations") or {})}
+    for locale in locales:
+        seen: set[str] = set()
+        for i, opt in enumerate(options):
+            name = (opt.get("name_localizations") or {}).get(locale, opt.get("name"))
+            if name in seen:
+                raise form_error(
+                    f"{path}.{i}.name_localizations.{locale}",
+                    "APPLICATION_COMMAND_OPTIONS_NAME_ALREADY_EXISTS",
+                    "Option names must be unique",
+                )
+            seen.add(name)
+
+
 def _check_options(options: list[dict[str, Any]], path: str, depth: int, parent: int = 0) -> None:
     if len(options) > 25:
         raise _too_long(path, 25)
+    _localized_names(options, path)
     names: set[str] = set()
     seen_optional = False
     for i, opt in enumerate(options):
@@ -259,6 +306,7 @@ def _check_options(options: list[dict[str, Any]], path: str, depth: int, parent:
             raise form_error(
                 f"{p}.description", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length."
             )
+        _check_localizations(opt, p, chat_input=True)
         otype = opt.get("type")
         if otype in (1, 2):
             if parent == 1 or (otype == 2 and depth != 1) or depth > 2:
@@ -297,12 +345,14 @@ def _check_options(options: list[dict[str, Any]], path: str, depth: int, parent:
                 "Autocomplete cannot be set with choices",
             )
         for k, choice in enumerate(choices):
-            if not 1 <= len(str(choice.get("name", ""))) <= 100:
-                raise form_error(
-                    f"{p}.choices.{k}.name",
-                    "BASE_TYPE_BAD_LENGTH",
-                    "Must be between 1 and 100 in length.",
-                )
+            localized = list((choice.get("name_localizations") or {}).values())
+            for text in [choice.get("name", ""), *localized]:
+                if not 1 <= len(str(text)) <= 100:
+                    raise form_error(
+                        f"{p}.choices.{k}.name",
+                        "BASE_TYPE_BAD_LENGTH",
+                        "Must be between 1 and 100 in length.",
+                    )
     kinds = {o.get("type") in (1, 2) for o in options}
     if len(kinds) > 1:
         raise form_error(
@@ -310,6 +360,24 @@ def _check_options(options: list[dict[str, Any]], path: str, depth: int, parent:
             "APPLICATION_COMMAND_OPTIONS_TYPE_INVALID",
             "Sub-commands cannot be mixed with other options",
         )
+
+
+MAX_COMMAND_SIZE = 8000
+
+
+def _longest(item: dict[str, Any], key: str) -> int:
+    """A field's length as Discord counts it toward the size: its longest localization."""
+    texts = [str(item.get(key) or ""), *(item.get(f"{key}_localizations") or {}).values()]
+    return max(len(t) for t in texts)
+
+
+def command_size(item: dict[str, Any]) -> int:
+    """Names, descriptions and choice names and values of a command, its options and
+    subcommands, each counted at its longest localization ("Application Command Size")."""
+    size = _longest(item, "name") + _longest(item, "description")
+    for choice in item.get("choices") or []:
+        size += _longest(choice, "name") + len(str(choice.get("value", "")))
+    return size + sum(command_size(option) for option in item.get("options") or [])
 
 
 def check_commands(commands: Any) -> None:
@@ -336,6 +404,11 @@ def check_commands(commands: Any) -> None:
                 f"Application command names must be unique: {name}",
             )
         seen.add((ctype, name))
+        _check_localizations(cmd, str(i), chat_input=ctype == 1)
+        if command_size(cmd) > MAX_COMMAND_SIZE:
+            raise form_error(
+                str(i), "APPLICATION_COMMAND_TOO_LARGE", "Command exceeds maximum size (8000)"
+            )
         desc = cmd.get("description", "")
         if ctype == 1:
             chat_input += 1
