@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import weakref
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -25,6 +26,12 @@ KEY, SECRET = "test-key", "test-secret"
 GUILD, CHANNEL, USER, OTHER, MOD = 1000, 2000, 3000, 3001, 3002
 
 
+# Every recording presenter of the running test: `wait_terminal` waits for them to hear of the
+# end too (a job's row turns terminal a moment before the service renders its final card and
+# calls job_finished).
+_PRESENTERS: list[weakref.ref[RecordingPresenter]] = []
+
+
 @dataclass
 class RecordingPresenter:
     """A JobPresenter that remembers everything it was asked to show."""
@@ -41,6 +48,9 @@ class RecordingPresenter:
     already_posted: dict[int, int] = field(default_factory=dict)  # job id -> message id
     lost_cards: dict[int, int] = field(default_factory=dict)  # posted, never recorded
     _next_message: int = 900_000
+
+    def __post_init__(self) -> None:
+        _PRESENTERS.append(weakref.ref(self))
 
     async def post_card(self, job: Job, extras: CardExtras, thumbnail: bytes | None) -> int:
         if self.fail_post:
@@ -208,12 +218,25 @@ async def wait_state(
 
 
 async def wait_terminal(db: Database, job_id: int, timeout: float = 15.0) -> Job:
-    return await wait_state(
+    """Poll until the job has ended, and until each presenter that showed it has been told
+    (its final card and job_finished), bounded: then a test reads a settled presenter."""
+    job = await wait_state(
         db,
         job_id,
         {JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.TIMED_OUT},
         timeout,
     )
+    presenters = [p for ref in _PRESENTERS if (p := ref()) is not None]
+    showing = [p for p in presenters if any(shown.id == job_id for shown, _ in p.updates)]
+
+    def told() -> bool:
+        return all(any(done.id == job_id for done in p.finished) for p in showing)
+
+    loop = asyncio.get_running_loop()
+    end = loop.time() + 3.0
+    while not told() and loop.time() < end:
+        await asyncio.sleep(0.01)
+    return job
 
 
 async def wait_stopped(service: JobService, job_id: int, timeout: float = 10.0) -> None:
