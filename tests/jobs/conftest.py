@@ -232,9 +232,9 @@ async def wait_terminal(db: Database, job_id: int, timeout: float = 15.0) -> Job
     def told() -> bool:
         return all(any(done.id == job_id for done in p.finished) for p in showing)
 
-    loop = asyncio.get_running_loop()
-    end = loop.time() + 3.0
-    while not told() and loop.time() < end:
+    for _ in range(300):  # at most 3 s
+        if told():
+            break
         await asyncio.sleep(0.01)
     return job
 
