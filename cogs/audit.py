@@ -104,8 +104,8 @@ class AuditPoster:
         self._warned = {key for key in self._warned if key[0] != guild_id}
 
     async def job_finished(self, job: Job) -> None:
-        """Post the job's audit line if its server has an audit channel, then any budget alert
-        its cost set off; never raise."""
+        """Post the job's audit line if its server has an audit channel; never raise. (The
+        budget alert its cost may set off comes next, from the job lifecycle.)"""
         try:
             approval = (
                 await self.bot.storage.approval(job.id) if job.state is JobState.CANCELLED else None
@@ -113,11 +113,6 @@ class AuditPoster:
             await self.post(job.guild_id, audit_line(job, approval), job=job)
         except Exception:
             log.exception("job=%s could not write the audit line", job.id)
-        if job.total_cost_usd is not None:
-            try:
-                await self.bot.budget_alerts.check(job.guild_id)
-            except Exception:
-                log.exception("job=%s could not check the budget alerts", job.id)
 
     async def post(self, guild_id: int, text: str, *, job: Job | None = None) -> bool:
         """Post one line in the server's audit channel; False when it has none or the bot cannot

@@ -175,6 +175,9 @@ class VideoBot(commands.AutoShardedBot):
             clock=self.jobs.clock,
             system_actor=self._own_id,
         )
+        # Fired by the lifecycle after every job that cost something (the cards extension
+        # wires where and in which words they are posted).
+        self.jobs.outcomes.budget_alerts = self.budget_alerts
         self._resumed = False
 
     def _own_id(self) -> int:

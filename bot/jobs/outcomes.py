@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
+from bot.governance.budget_alerts import BudgetAlerts
 from bot.jobs.contracts import ApprovalGate, CardExtras, JobConfig, JobPresenter
 from bot.jobs.eta import EtaEstimator
 from bot.jobs.local_queue import LocalQueue
@@ -52,6 +53,9 @@ class JobOutcomes:
         # Set by the bot once the cogs exist (the presenter) and the approval queue (the gate).
         self.presenter: JobPresenter | None = presenter
         self.gate: ApprovalGate | None = None
+        # The server's budget alerts, checked after every job that cost something (set by the
+        # bot; None in tests that do not watch budgets).
+        self.budget_alerts: BudgetAlerts | None = None
         # Jobs whose task Wiro reported a problem with and is retrying (`task_error`): shown on
         # the card until the task moves on. Not stored: a restart re-learns it at its first poll.
         self.retrying: set[int] = set()
@@ -108,6 +112,12 @@ class JobOutcomes:
                 await self.presenter.job_finished(job)
             except Exception:
                 job_logger(log, job.id).exception("job_finished hook failed")
+        if job.total_cost_usd is not None and self.budget_alerts is not None:
+            # After the job's audit line: its cost may have passed 80 % or 100 % of the budget.
+            try:
+                await self.budget_alerts.check(job.guild_id)
+            except Exception:
+                job_logger(log, job.id).exception("could not check the budget alerts")
 
     # ------------------------------------------------------------------------------------------
     # The card
