@@ -23,6 +23,7 @@ from discord.ext import commands
 
 from bot import permissions
 from bot.governance.approval import MAX_DENY_REASON_CHARS, AlreadyDecided, expiry_words
+from bot.governance.moderation import turn_approval_off, turn_approval_on
 from bot.governance.usage import usd
 from bot.jobs.contracts import Refused
 from bot.permissions import labels
@@ -239,17 +240,6 @@ def check_review_channel(
         )
 
 
-def check_trusted_role(role_guild_id: int | None, guild_id: int, *, is_default: bool) -> None:
-    """Refuse a trusted role that is not a plain role of this server."""
-    if role_guild_id != guild_id:
-        raise Refused("That role is not a role of this server.")
-    if is_default:
-        raise Refused(
-            "@everyone can't be the trusted role: everyone would skip the queue. "
-            "Use `/videoadmin approval off` instead."
-        )
-
-
 async def turn_on(
     storage: Database,
     guild_id: int,
@@ -260,12 +250,7 @@ async def turn_on(
 ) -> str:
     """Turn approval on (or change its channel and trusted role) and say what it means."""
     trusted = f", holders of <@&{trusted_role_id}>" if trusted_role_id else ""
-    detail = f"approval on: review channel {channel_id}" + (
-        f", trusted role {trusted_role_id}" if trusted_role_id else ""
-    )
-    await storage.set_approval(guild_id, enabled=True, review_channel_id=channel_id,
-                               trusted_role_id=trusted_role_id, actor_id=actor_id,
-                               detail=detail)  # fmt: skip
+    await turn_approval_on(storage, guild_id, channel_id, trusted_role_id, actor_id)
     return (
         f"🔎 Approval is on. Requests from members wait for a moderator in <#{channel_id}>; "
         f"moderators{trusted} skip the queue. Credits are reserved while a request waits, and "
@@ -275,12 +260,7 @@ async def turn_on(
 
 async def turn_off(storage: Database, guild_id: int, actor_id: int, waiting: int) -> str:
     """Turn approval off; requests already waiting still wait for a decision."""
-    settings = await storage.approval_settings(guild_id)
-    if settings is None or not settings.enabled:
-        raise Refused("Approval is already off.")
-    await storage.set_approval(guild_id, enabled=False, review_channel_id=None,
-                               trusted_role_id=None, actor_id=actor_id,
-                               detail="approval off")  # fmt: skip
+    await turn_approval_off(storage, guild_id, actor_id)
     still = (
         f" The {waiting} request{'s' if waiting != 1 else ''} already waiting still need a "
         "decision (or expire)."

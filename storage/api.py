@@ -6,13 +6,13 @@ SQL on the database's single worker thread; callers never see SQL or sqlite3 obj
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Literal, Protocol
 
-from storage.approvals import Hold
+from storage.approvals import Approval, ApprovalSettings, ApprovalStatus, Hold
 from storage.models import (
     AnimateRule,
     AuditEntry,
@@ -29,6 +29,7 @@ from storage.models import (
     ScopedLimit,
     Stage,
     StoredFrame,
+    Style,
     UsageRow,
 )
 
@@ -293,6 +294,59 @@ class Storage(Protocol):
         """Append to the moderator audit log (the setters above call this themselves)."""
 
     async def audit_log(self, guild_id: int, limit: int = 20) -> list[AuditEntry]: ...
+
+    # --- the approval queue and budget alerts (storage/approvals.py) ------------------------------
+    async def approval_settings(self, guild_id: int) -> ApprovalSettings | None: ...
+
+    async def set_approval(
+        self,
+        guild_id: int,
+        *,
+        enabled: bool,
+        review_channel_id: int | None,
+        trusted_role_id: int | None,
+        actor_id: int,
+        detail: str,
+    ) -> None: ...
+
+    async def approval(self, job_id: int) -> Approval | None: ...
+
+    async def approvals_for(self, job_ids: Iterable[int]) -> dict[int, Approval]: ...
+
+    async def decide_approval(
+        self,
+        job_id: int,
+        status: ApprovalStatus,
+        *,
+        actor_id: int | None,
+        reason: str | None,
+        now: datetime,
+    ) -> tuple[bool, Approval | None]: ...
+
+    async def set_review_message(self, job_id: int, message_id: int | None) -> None: ...
+
+    async def approvals_due(self, now: datetime, limit: int = 100) -> list[Approval]: ...
+
+    async def next_approval_expiry(self) -> datetime | None: ...
+
+    async def unsettled_approvals(self) -> list[Approval]: ...
+
+    async def waiting_approvals(self, guild_id: int) -> list[Approval]: ...
+
+    async def claim_budget_alert(
+        self, guild_id: int, month: str, threshold: int, now: datetime
+    ) -> bool: ...
+
+    async def release_budget_alert(self, guild_id: int, month: str, threshold: int) -> None: ...
+
+    async def budget_alerts_announced(self, guild_id: int, month: str) -> set[int]: ...
+
+    # --- the studio: styles and Delete (storage/studio.py, storage/jobs.py) -----------------------
+    async def styles(self, guild_id: int) -> list[Style]: ...
+
+    async def style(self, guild_id: int, name: str) -> Style | None: ...
+
+    async def mark_deleted(self, job_id: int, actor_id: int) -> tuple[Job, bool]: ...
 
     # --- consent for Animate -------------------------------------------------------------------
     async def animate_rule(self, guild_id: int) -> AnimateRule: ...

@@ -28,7 +28,7 @@ from bot.jobs.contracts import (
 )
 from bot.wiro.client import SCHEMA_INLINE_TIMEOUT_SECONDS, WiroClient
 from bot.wiro.errors import WiroError
-from storage.db import Database
+from storage.api import Storage
 
 # While Tool/Detail has not named the model's image field, image runs are refused (text runs go).
 IMAGE_RUNS_PAUSED = (
@@ -70,7 +70,7 @@ class Admission:
     def __init__(
         self,
         *,
-        storage: Database,
+        storage: Storage,
         wiro: WiroClient,
         config: JobConfig,
         clock: Callable[[], datetime],

@@ -26,8 +26,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from bot.jobs.contracts import Refused
+from storage.api import Storage
 from storage.approvals import Approval, ApprovalSettings, ApprovalStatus, Hold
-from storage.db import Database
 from storage.models import Job
 
 log = logging.getLogger(__name__)
@@ -130,7 +130,7 @@ class ApprovalService:
     def __init__(
         self,
         *,
-        storage: Database,
+        storage: Storage,
         jobs: JobControl,
         presenter: ReviewPresenter | None = None,
         expiry: timedelta = DEFAULT_EXPIRY,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import bot.governance.quota as quota
-from storage.db import Database
+from storage.api import Storage
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class BudgetAlerts:
     def __init__(
         self,
         *,
-        storage: Database,
+        storage: Storage,
         post: Callable[[int, str], Awaitable[bool]] | None = None,
         words: Callable[[BudgetAlert], str] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),

@@ -155,13 +155,38 @@ def validate_reason(reason: str | None) -> str | None:
     return reason or None
 
 
+def _role_of_this_server(
+    role_guild_id: int | None, guild_id: int, *, is_default: bool, everyone: str
+) -> None:
+    """The one check of a role a moderator names: of this server, and not @everyone."""
+    if role_guild_id != guild_id:
+        raise Refused("That role is not a role of this server.")
+    if is_default:
+        raise Refused(everyone)
+
+
 def validate_mod_role(role: Target, guild_id: int) -> int:
     """Return the id of a role of this server that can be the moderator role, else refuse."""
-    if role.kind != "role" or role.guild_id != guild_id:
-        raise Refused("That role is not a role of this server.")
-    if role.is_default_role:
-        raise Refused("@everyone can't be the moderator role: that would make everyone one.")
+    _role_of_this_server(
+        role.guild_id if role.kind == "role" else None,
+        guild_id,
+        is_default=role.is_default_role,
+        everyone="@everyone can't be the moderator role: that would make everyone one.",
+    )
     return role.id
+
+
+def check_trusted_role(role_guild_id: int | None, guild_id: int, *, is_default: bool) -> None:
+    """Refuse a trusted role (approval) that is not a plain role of this server."""
+    _role_of_this_server(
+        role_guild_id,
+        guild_id,
+        is_default=is_default,
+        everyone=(
+            "@everyone can't be the trusted role: everyone would skip the queue. "
+            "Use `/videoadmin approval off` instead."
+        ),
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -325,6 +350,32 @@ async def set_audit_channel(
 ) -> None:
     """Set (or turn off, with None) the channel that gets one line per finished job."""
     await storage.set_audit_channel(guild_id, channel_id, actor_id)
+
+
+async def turn_approval_on(
+    storage: Storage,
+    guild_id: int,
+    channel_id: int,
+    trusted_role_id: int | None,
+    actor_id: int,
+) -> None:
+    """Turn approval on (or change its review channel and trusted role); audited."""
+    detail = f"approval on: review channel {channel_id}" + (
+        f", trusted role {trusted_role_id}" if trusted_role_id else ""
+    )
+    await storage.set_approval(guild_id, enabled=True, review_channel_id=channel_id,
+                               trusted_role_id=trusted_role_id, actor_id=actor_id,
+                               detail=detail)  # fmt: skip
+
+
+async def turn_approval_off(storage: Storage, guild_id: int, actor_id: int) -> None:
+    """Turn approval off (requests already waiting still wait); refuse when it is off."""
+    settings = await storage.approval_settings(guild_id)
+    if settings is None or not settings.enabled:
+        raise Refused("Approval is already off.")
+    await storage.set_approval(guild_id, enabled=False, review_channel_id=None,
+                               trusted_role_id=None, actor_id=actor_id,
+                               detail="approval off")  # fmt: skip
 
 
 async def job_of_guild(storage: Storage, job_id: int, guild_id: int) -> Job:

@@ -21,7 +21,7 @@ from bot.jobs.contracts import Refused
 from storage.studio import MAX_STYLES
 
 if TYPE_CHECKING:
-    from storage.db import Database
+    from storage.api import Storage
     from storage.models import Job, Style
 
 __all__ = [
@@ -134,7 +134,7 @@ def too_long_words(prompt: str, style_name: str | None, sent: int, limit: int) -
     return f"The prompt is {len(prompt)} characters long; the limit is {limit}."
 
 
-async def find(storage: Database, guild_id: int, name: str) -> Style:
+async def find(storage: Storage, guild_id: int, name: str) -> Style:
     """The server's style of this name (any case); Refused, naming the choices, when unknown."""
     style = await storage.style(guild_id, name)
     if style is not None:

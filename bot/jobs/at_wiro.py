@@ -43,7 +43,7 @@ from bot.wiro.errors import (
     WiroValidationError,
 )
 from bot.wiro.models import StageUpdate, TaskDetail, TaskOutcome
-from storage.db import Database
+from storage.api import Storage
 from storage.models import Job, JobState, Stage, StoredFrame
 
 # The lifecycle's logger: every line of a job reads "bot.jobs.service", whichever part wrote it.
@@ -75,7 +75,7 @@ class JobAtWiro:
         self,
         *,
         outcomes: JobOutcomes,
-        storage: Database,
+        storage: Storage,
         queue: LocalQueue,
         client_for: Callable[[str], WiroClient],
         expected_cost_usd: ExpectedCost,

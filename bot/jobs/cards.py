@@ -23,9 +23,8 @@ from bot.jobs.contracts import Refused
 from bot.jobs.outcomes import JobOutcomes
 from bot.logs import job_logger
 from bot.media.images import FirstFrame
-from storage.api import IllegalTransition
+from storage.api import IllegalTransition, Storage
 from storage.approvals import ApprovalStatus
-from storage.db import Database
 from storage.models import Job, JobState
 
 # The lifecycle's logger: every line of a job reads "bot.jobs.service", whichever part wrote it.
@@ -49,7 +48,7 @@ class JobCards:
         self,
         *,
         outcomes: JobOutcomes,
-        storage: Database,
+        storage: Storage,
         clock: Callable[[], datetime],
         driving: Callable[[int], bool],
     ) -> None:

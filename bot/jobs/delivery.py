@@ -39,7 +39,7 @@ from bot.media.video.store import ClipStore
 from bot.media.video.worker import VideoWorker
 from bot.wiro.client import WiroClient
 from bot.wiro.errors import DownloadRefused, WiroError, WiroServerError, WiroTransportError
-from storage.db import Database
+from storage.api import Storage
 from storage.models import Job, JobState
 
 # The lifecycle's logger: every line of a job reads "bot.jobs.service", whichever part wrote it.
@@ -55,7 +55,7 @@ class JobDelivery:
         self,
         *,
         outcomes: JobOutcomes,
-        storage: Database,
+        storage: Storage,
         config: JobConfig,
         client_for: Callable[[str], WiroClient],
         video: VideoWorker,

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from bot.catalogue import DEFAULT_MODEL, MODELS, get_model
-from storage.db import Database
+from storage.api import Storage
 from storage.models import Job, JobState
 
 # Before any history exists: each model's setting says how long a run takes (bot/catalogue.py).
@@ -23,7 +23,7 @@ class EtaEstimator:
 
     def __init__(
         self,
-        storage: Database,
+        storage: Storage,
         clock: Callable[[], datetime],
         *,
         monotonic: Callable[[], float] = time.monotonic,

@@ -22,7 +22,7 @@ from bot.media.images import FirstFrame
 from bot.media.video.last_frames import LastFrames
 from bot.media.video.probe import VideoError
 from bot.media.video.store import ClipStore
-from storage.db import Database
+from storage.api import Storage
 from storage.models import FollowUp, Job, JobState
 
 # The lifecycle's logger: every line of a job reads "bot.jobs.service", whichever part wrote it.
@@ -53,7 +53,7 @@ class JobFollowUps:
         *,
         outcomes: JobOutcomes,
         intake: Intake,
-        storage: Database,
+        storage: Storage,
         config: JobConfig,
         clips: ClipStore,
         last_frames: LastFrames,

@@ -12,7 +12,7 @@ import contextlib
 import time
 from collections.abc import Callable
 
-from storage.db import Database
+from storage.api import Storage
 from storage.models import JobState
 
 
@@ -21,7 +21,7 @@ class LocalQueue:
 
     def __init__(
         self,
-        storage: Database,
+        storage: Storage,
         *,
         busy_retry_seconds: float,
         monotonic: Callable[[], float] = time.monotonic,

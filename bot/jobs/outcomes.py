@@ -19,8 +19,8 @@ from bot.jobs.contracts import ApprovalGate, CardExtras, JobConfig, JobPresenter
 from bot.jobs.eta import EtaEstimator
 from bot.jobs.local_queue import LocalQueue
 from bot.logs import job_logger
+from storage.api import Storage
 from storage.approvals import ApprovalStatus
-from storage.db import Database
 from storage.models import Job, JobState, Stage
 
 # The lifecycle's logger: every line of a job reads "bot.jobs.service", whichever part wrote it.
@@ -33,7 +33,7 @@ class JobOutcomes:
     def __init__(
         self,
         *,
-        storage: Database,
+        storage: Storage,
         config: JobConfig,
         queue: LocalQueue,
         eta: EtaEstimator,

@@ -23,9 +23,8 @@ from bot.jobs.followups import on_its_way_words
 from bot.jobs.outcomes import JobOutcomes
 from bot.logs import current_job, job_logger
 from bot.media.images import FirstFrame
-from storage.api import FollowUpInFlight, ReservationRefused
+from storage.api import FollowUpInFlight, ReservationRefused, Storage
 from storage.approvals import Hold
-from storage.db import Database
 from storage.models import Job, NewJob
 
 # The lifecycle's logger: every line of a job reads "bot.jobs.service", whichever part wrote it.
@@ -48,7 +47,7 @@ class JobReservations:
         *,
         outcomes: JobOutcomes,
         admission: Admission,
-        storage: Database,
+        storage: Storage,
         clock: Callable[[], datetime],
     ) -> None:
         self._outcomes = outcomes  # holds the approval gate, once the bot has one

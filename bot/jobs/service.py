@@ -58,8 +58,7 @@ from bot.media.video.store import ClipStore
 from bot.media.video.worker import VideoWorker
 from bot.timing import PRODUCT, Timing
 from bot.wiro.client import WiroClient
-from storage.api import IllegalTransition
-from storage.db import Database
+from storage.api import IllegalTransition, Storage
 from storage.models import Job, JobState, Stage
 
 log = logging.getLogger(__name__)
@@ -71,7 +70,7 @@ class JobService:
     def __init__(
         self,
         *,
-        storage: Database,
+        storage: Storage,
         wiro: WiroClient,
         config: JobConfig,
         presenter: JobPresenter | None = None,

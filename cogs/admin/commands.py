@@ -28,6 +28,7 @@ from bot.governance.moderation import (
     MAX_DAYS,
     MAX_REASON_CHARS,
     MAX_WORD_CHARS,
+    check_trusted_role,
     validate_limit_target,
 )
 from bot.jobs.contracts import Refused
@@ -60,13 +61,7 @@ from cogs.admin.server import (
     usage_report,
 )
 from cogs.admin.styles import StyleCommands
-from cogs.approval import (
-    approval_summary,
-    check_review_channel,
-    check_trusted_role,
-    turn_off,
-    turn_on,
-)
+from cogs.approval import approval_summary, check_review_channel, turn_off, turn_on
 from cogs.cards.cog import cards_of
 from cogs.common import guild_and_actor, moderator_only, reply
 from cogs.consent import rule_words

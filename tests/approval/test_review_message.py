@@ -7,11 +7,11 @@ from datetime import timedelta
 import discord
 import pytest
 
+from bot.governance.moderation import check_trusted_role
 from bot.jobs.contracts import Refused
 from cogs.approval import (
     approval_summary,
     check_review_channel,
-    check_trusted_role,
     deny_form,
     render_review,
     submitted_value,
