@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import discord
 
-from bot.jobs.contracts import Refused
+from bot.jobs.contracts import check_in_server
 from cogs.common import guarded
 
 if TYPE_CHECKING:
@@ -72,7 +72,4 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?!)"
 
 async def job_in_this_server(interaction: discord.Interaction[VideoBot], job_id: int) -> Job:
     """The job a button or form is about; refused when it belongs to another server."""
-    job = await interaction.client.storage.get_job(job_id)
-    if job.guild_id != interaction.guild_id:
-        raise Refused("This job belongs to another server.")
-    return job
+    return check_in_server(await interaction.client.storage.get_job(job_id), interaction.guild_id)

@@ -15,7 +15,7 @@ from typing import Literal, Protocol
 
 import bot.governance.quota as quota
 from bot.governance.usage import usd
-from bot.jobs.contracts import RefundOutcome, Refused
+from bot.jobs.contracts import RefundOutcome, Refused, check_in_server
 from storage.api import JobNotFound, Storage
 from storage.folding import normalize_word
 from storage.models import (
@@ -384,9 +384,7 @@ async def job_of_guild(storage: Storage, job_id: int, guild_id: int) -> Job:
         job = await storage.get_job(job_id)
     except JobNotFound:
         raise Refused(f"There is no job {job_id}.") from None
-    if job.guild_id != guild_id:
-        raise Refused(f"Job {job_id} does not belong to this server.")
-    return job
+    return check_in_server(job, guild_id)
 
 
 async def cancel_job(

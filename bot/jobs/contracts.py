@@ -255,3 +255,11 @@ class QuotaStatus:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def check_in_server(job: Job, guild_id: int | None) -> Job:
+    """The one "this job belongs to this server" guard: a button, a form or a moderator's
+    command may only act on jobs of the server it is used in."""
+    if job.guild_id != guild_id:
+        raise Refused(f"Job {job.id} does not belong to this server.")
+    return job

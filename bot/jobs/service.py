@@ -42,6 +42,7 @@ from bot.jobs.contracts import (
     RefundOutcome,
     Refused,
     VideoRequest,
+    check_in_server,
     utcnow,
 )
 from bot.jobs.delivery import JobDelivery
@@ -416,9 +417,7 @@ class JobService:
 
     async def moderator_refund(self, job_id: int, actor_id: int, guild_id: int) -> RefundOutcome:
         """Refund a job's credits (cancelling it first if it is still running)."""
-        job = await self.storage.get_job(job_id)
-        if job.guild_id != guild_id:
-            raise Refused(f"Job {job_id} does not belong to this server.")
+        job = check_in_server(await self.storage.get_job(job_id), guild_id)
         if job.state is JobState.DELIVERING:
             # Made and paid for at Wiro; its delivery may be riding out a Discord outage.
             raise Refused(
