@@ -31,7 +31,7 @@ from bot.governance.moderation import (
     check_trusted_role,
     validate_limit_target,
 )
-from bot.jobs.contracts import Refused
+from cogs.admin.language import LanguageCommands
 from cogs.admin.limits import (
     allow_channel,
     apply_limit,
@@ -65,12 +65,6 @@ from cogs.approval import approval_summary, check_review_channel, turn_off, turn
 from cogs.cards.cog import cards_of
 from cogs.common import guild_and_actor, moderator_only, reply
 from cogs.consent import rule_words
-from cogs.language import (
-    LANGUAGE_NAMES,
-    language_set_words,
-    language_show_words,
-    member_locale,
-)
 from storage.db import Database
 
 if TYPE_CHECKING:
@@ -117,11 +111,7 @@ class AdminCog(commands.Cog):
     approval = app_commands.Group(
         name="approval", description="Hold members' requests for a moderator", parent=videoadmin
     )
-    language = app_commands.Group(
-        name="language",
-        description="The language of this server's public messages",
-        parent=videoadmin,
-    )
+    language = LanguageCommands(parent=videoadmin)
 
     def __init__(self, bot: VideoBot) -> None:
         self.bot = bot
@@ -455,33 +445,6 @@ class AdminCog(commands.Cog):
             return
         rule = await consent.set_rule(self.storage, guild_id, who, actor)
         await reply(interaction, rule_words(rule, changed=True))
-
-    # --- the language of public messages -----------------------------------------------------
-    @language.command(name="set")
-    @app_commands.describe(language="The language for public messages")
-    @app_commands.choices(
-        language=[app_commands.Choice(name=n, value=c) for c, n in LANGUAGE_NAMES.items()]
-    )
-    @moderator_only()
-    async def language_set(
-        self, interaction: discord.Interaction[VideoBot], language: app_commands.Choice[str]
-    ) -> None:
-        """Set the language of this server's cards, clips, reviews and audit lines."""
-        guild_id, actor = guild_and_actor(interaction)
-        if language.value not in LANGUAGE_NAMES:
-            raise Refused("Choose one of the languages offered.")
-        await self.storage.set_server_language(guild_id, language.value, actor)
-        await reply(interaction, language_set_words(member_locale(interaction), language.value))
-
-    @language.command(name="show")
-    @moderator_only()
-    async def language_show(self, interaction: discord.Interaction[VideoBot]) -> None:
-        """Show which language this server's public messages use, and why."""
-        guild_id, _ = guild_and_actor(interaction)
-        chosen = await self.storage.server_language(guild_id)
-        guild_locale = interaction.guild_locale.value if interaction.guild_locale else None
-        text = language_show_words(member_locale(interaction), chosen, guild_locale)
-        await reply(interaction, text)
 
     # --- moderator role ---------------------------------------------------------------------
     @modrole.command(name="set")
