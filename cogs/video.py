@@ -25,7 +25,7 @@ from bot.permissions import CHANNEL_PERMISSIONS, labels
 from cogs.cards.cog import cards_of
 from cogs.cards.text import card_link
 from cogs.common import manages_guild, reply, role_ids, started_words
-from cogs.words import refused_words
+from cogs.words import human_join, refused_words
 
 if TYPE_CHECKING:
     from bot.app.video_bot import VideoBot
@@ -200,9 +200,7 @@ class VideoCog(commands.Cog):
             if not getattr(perms, attr)
         ]
         if missing:
-            names = " and ".join(
-                [", ".join(missing[:-1]), missing[-1]] if len(missing) > 1 else missing
-            )
+            names = human_join(missing)
             plural = "s" if len(missing) > 1 else ""
             raise Refused(
                 f"I can't post videos in this channel: I need the {names} permission{plural} "

@@ -26,7 +26,13 @@ from bot.jobs.outage import RetryPolicy
 from cogs.cards.outage import UNKNOWN_MESSAGE, describe, unavailable_as_retryable
 from cogs.cards.pacing import PACING, CardEditor, SendPacer
 from cogs.cards.render import THUMBNAIL_NAME, render_card
-from cogs.cards.text import compressed_line, compressed_note, delivery_header, requester_only
+from cogs.cards.text import (
+    compressed_line,
+    compressed_note,
+    delivery_header,
+    megabytes,
+    requester_only,
+)
 from cogs.common import NO_MENTIONS
 from storage.models import Job
 
@@ -275,7 +281,7 @@ class DiscordPresenter:
             if via_interaction is not None:
                 return via_interaction.model_copy(update={"note": note})
             reason = (
-                f"The clip is {size / 1048576:.1f} MB, above this server's "
+                f"The clip is {megabytes(size)}, above this server's "
                 f"{limit / 1048576:.0f} MB upload limit, so it is linked."
             )
         else:
