@@ -132,6 +132,20 @@ class ApprovalGate(Protocol):
         """Cancel a request still waiting; None when it is not waiting."""
 
 
+@dataclass(frozen=True)
+class ClipToPost:
+    """What the presenter posts for a finished job (`JobPresenter.deliver_clip`).
+
+    `clip` is None when the clip is not attached: link only, with `link_reason` (plain words:
+    why it is linked) or else "too big to download". `original_size` is set when `clip` is a
+    copy compressed to fit (the original is at job.output_url)."""
+
+    clip: Path | None
+    size: int | None
+    original_size: int | None = None
+    link_reason: str | None = None
+
+
 class JobPresenter(Protocol):
     """Discord side of the lifecycle, implemented by the video cog (and a recorder in tests)."""
 
@@ -145,20 +159,10 @@ class JobPresenter(Protocol):
         """The largest file this job's clip may be attached as, now: the interaction's limit
         while its token lives (with room for the upload), else the server's."""
 
-    async def deliver_clip(
-        self,
-        job: Job,
-        clip: Path | None,
-        size: int | None,
-        *,
-        original_size: int | None = None,
-        link_reason: str | None = None,
-    ) -> Delivery:
+    async def deliver_clip(self, job: Job, post: ClipToPost) -> Delivery:
         """Post the clip (attached when it fits, else linked to job.output_url with the reason).
 
-        `clip` is None when the clip is not attached: link only, with `link_reason` (plain
-        words: why it is linked) or else "too big to download". `original_size` is set when
-        `clip` is a copy compressed to fit (the original is at job.output_url). Posting must be
+        Posting must be
         idempotent for `job.delivery_nonce`. Raise UploadTooLarge when Discord refuses the file
         as too large (nothing posted), PresenterError if it cannot be posted."""
 

@@ -24,6 +24,7 @@ from bot.jobs._link_reasons import (
     local_fault_reason,
 )
 from bot.jobs.contracts import (
+    ClipToPost,
     Delivery,
     JobConfig,
     JobPresenter,
@@ -433,7 +434,7 @@ class JobDelivery:
         return await self._outlast_outage(
             job,
             lambda: presenter.deliver_clip(
-                job, clip, size, original_size=original_size, link_reason=link_reason
+                job, ClipToPost(clip, size, original_size=original_size, link_reason=link_reason)
             ),
             f"job={job.id} clip post",
             first_failure=say_it_is_coming,

@@ -18,6 +18,7 @@ import discord
 from bot.jobs.contracts import (
     DISCORD_BASE_UPLOAD_LIMIT,
     CardExtras,
+    ClipToPost,
     Delivery,
     PresenterError,
     UploadTooLarge,
@@ -190,15 +191,7 @@ class DiscordPresenter:
         # Leave room for the upload itself: a token that expires mid-upload fails the post.
         return interaction.expires_at - discord.utils.utcnow() < INTERACTION_MARGIN
 
-    async def deliver_clip(
-        self,
-        job: Job,
-        clip: Path | None,
-        size: int | None,
-        *,
-        original_size: int | None = None,
-        link_reason: str | None = None,
-    ) -> Delivery:
+    async def deliver_clip(self, job: Job, post: ClipToPost) -> Delivery:
         """Post the clip (see `JobPresenter.deliver_clip`).
 
         Raises `DiscordUnavailable` for a "not now" (the job service retries with the same
@@ -210,7 +203,7 @@ class DiscordPresenter:
         try:
             with unavailable_as_retryable():
                 try:
-                    return await self._deliver_once(job, clip, size, original_size, link_reason)
+                    return await self._deliver_once(job, post)
                 except discord.NotFound as exc:
                     if exc.code != UNKNOWN_MESSAGE:
                         raise
@@ -218,18 +211,13 @@ class DiscordPresenter:
                     job = await self.bot.storage.update_job(
                         job.id, delivery_nonce=secrets.token_hex(8)
                     )
-                    return await self._deliver_once(job, clip, size, original_size, link_reason)
+                    return await self._deliver_once(job, post)
         except discord.HTTPException as exc:
             raise PresenterError(describe(exc)) from exc
 
-    async def _deliver_once(
-        self,
-        job: Job,
-        clip: Path | None,
-        size: int | None,
-        original_size: int | None,
-        link_reason: str | None = None,
-    ) -> Delivery:
+    async def _deliver_once(self, job: Job, post: ClipToPost) -> Delivery:
+        clip, size = post.clip, post.size
+        original_size, link_reason = post.original_size, post.link_reason
         mention = requester_only(job)
         reference = (
             discord.MessageReference(

@@ -11,7 +11,7 @@ from typing import Any
 import discord
 import pytest
 
-from bot.jobs.contracts import CardExtras, PresenterError, UploadTooLarge
+from bot.jobs.contracts import CardExtras, ClipToPost, PresenterError, UploadTooLarge
 from cogs.cards.pacing import CardEditor
 from cogs.cards.presenter import DiscordPresenter
 from cogs.cards.render import progress_bar, render_card
@@ -450,7 +450,7 @@ async def test_clip_within_the_limit_is_attached_with_a_stable_nonce(tmp_path: P
         output_url="https://cdn1.wiro.ai/x/0.mp4",
     )
     presenter, _ = presenter_for(done, channel)
-    delivery = await presenter.deliver_clip(done, clip_file(tmp_path, 1000), 1000)
+    delivery = await presenter.deliver_clip(done, ClipToPost(clip_file(tmp_path, 1000), 1000))
     assert delivery.attached and delivery.message_id == 501
     sent = channel.sent[0]
     assert sent["nonce"] == int("00ff00ff00ff00ff", 16)
@@ -464,7 +464,7 @@ async def test_clip_over_the_guild_limit_is_linked_with_the_reason(tmp_path: Pat
     done = job(state=JobState.DELIVERING, output_url="https://cdn1.wiro.ai/x/0.mp4")
     presenter, _ = presenter_for(done, channel)
     size = 11 * 1024 * 1024
-    delivery = await presenter.deliver_clip(done, clip_file(tmp_path, 10), size)
+    delivery = await presenter.deliver_clip(done, ClipToPost(clip_file(tmp_path, 10), size))
     assert not delivery.attached
     assert "upload limit" in (delivery.note or "")
     assert "https://cdn1.wiro.ai/x/0.mp4" in channel.sent[0]["content"]
@@ -478,10 +478,10 @@ async def test_a_413_from_discord_is_handed_to_the_job_service(tmp_path: Path) -
     done = job(state=JobState.DELIVERING, output_url="https://cdn1.wiro.ai/x/0.mp4")
     presenter, _ = presenter_for(done, channel)
     with pytest.raises(UploadTooLarge) as refused:
-        await presenter.deliver_clip(done, clip_file(tmp_path, 1000), 1000)
+        await presenter.deliver_clip(done, ClipToPost(clip_file(tmp_path, 1000), 1000))
     assert refused.value.size == 1000 and channel.sent == []
     delivery = await presenter.deliver_clip(
-        done, None, 1000, link_reason="Discord refused the upload as too large."
+        done, ClipToPost(None, 1000, link_reason="Discord refused the upload as too large.")
     )
     assert not delivery.attached and delivery.note == "Discord refused the upload as too large."
     assert "https://cdn1.wiro.ai/x/0.mp4" in channel.sent[0]["content"]
@@ -494,7 +494,7 @@ async def test_a_refused_reply_is_posted_once_more_without_the_reference(
     channel = FakeChannel(send_errors=[http_error(400, 160002)])  # cannot reply here
     done = job(state=JobState.DELIVERING, output_url="https://cdn1.wiro.ai/x/0.mp4")
     presenter, _ = presenter_for(done, channel)
-    delivery = await presenter.deliver_clip(done, clip_file(tmp_path, 1000), 1000)
+    delivery = await presenter.deliver_clip(done, ClipToPost(clip_file(tmp_path, 1000), 1000))
     assert delivery.attached
     assert channel.sent[0]["file"].filename == "hailuo-7.mp4"
     assert "reference" not in channel.sent[0]
@@ -506,7 +506,7 @@ async def test_other_discord_errors_on_delivery_are_reported(tmp_path: Path) -> 
     done = job(state=JobState.DELIVERING, output_url="https://cdn1.wiro.ai/x/0.mp4")
     presenter, _ = presenter_for(done, channel)
     with pytest.raises(PresenterError):
-        await presenter.deliver_clip(done, clip_file(tmp_path, 1000), 1000)
+        await presenter.deliver_clip(done, ClipToPost(clip_file(tmp_path, 1000), 1000))
 
 
 async def test_a_card_older_than_an_hour_is_reposted_not_edited() -> None:

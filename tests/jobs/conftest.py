@@ -13,7 +13,14 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bot.jobs.contracts import CardExtras, Delivery, JobConfig, PresenterError, VideoRequest
+from bot.jobs.contracts import (
+    CardExtras,
+    ClipToPost,
+    Delivery,
+    JobConfig,
+    PresenterError,
+    VideoRequest,
+)
 from bot.jobs.service import JobService
 from bot.media.images import FirstFrame, check_image
 from bot.wiro.client import WiroClient
@@ -65,24 +72,17 @@ class RecordingPresenter:
     def attach_limit(self, job: Job) -> int:
         return self.upload_limit
 
-    async def deliver_clip(
-        self,
-        job: Job,
-        clip: Path | None,
-        size: int | None,
-        *,
-        original_size: int | None = None,
-        link_reason: str | None = None,
-    ) -> Delivery:
+    async def deliver_clip(self, job: Job, post: ClipToPost) -> Delivery:
         if self.fail_delivery:
             raise PresenterError("Unknown Channel")
+        clip, size, link_reason = post.clip, post.size, post.link_reason
         data = await asyncio.to_thread(clip.read_bytes) if clip is not None else None
         self.deliveries.append((job, data, size))
-        self.original_sizes.append(original_size)
+        self.original_sizes.append(post.original_size)
         self.link_reasons.append(link_reason)
         self._next_message += 1
         attached = data is not None and size is not None and size <= self.upload_limit
-        note = "compressed" if original_size is not None else None
+        note = "compressed" if post.original_size is not None else None
         return Delivery(
             message_id=self._next_message,
             attached=attached,

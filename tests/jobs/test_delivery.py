@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.jobs.contracts import Delivery, JobConfig
+from bot.jobs.contracts import ClipToPost, Delivery, JobConfig
 from bot.jobs.outage import DiscordUnavailable, OutageOutlasted, RetryPolicy, outlast
 from bot.jobs.service import JobService
 from bot.wiro.client import WiroClient
@@ -37,21 +37,11 @@ class FlakyPresenter(RecordingPresenter):
     outage: int = 0
     attempts: list[str | None] = field(default_factory=list)  # the nonce of every try
 
-    async def deliver_clip(
-        self,
-        job: Job,
-        clip: Path | None,
-        size: int | None,
-        *,
-        original_size: int | None = None,
-        link_reason: str | None = None,
-    ) -> Delivery:
+    async def deliver_clip(self, job: Job, post: ClipToPost) -> Delivery:
         self.attempts.append(job.delivery_nonce)
         if self.outage < 0 or len(self.attempts) <= self.outage:
             raise DiscordUnavailable("503 Service Unavailable")
-        return await super().deliver_clip(
-            job, clip, size, original_size=original_size, link_reason=link_reason
-        )
+        return await super().deliver_clip(job, post)
 
 
 class FakeSleep:
@@ -227,15 +217,7 @@ class StuckPresenter(RecordingPresenter):
 
     posting: asyncio.Event = field(default_factory=asyncio.Event)
 
-    async def deliver_clip(
-        self,
-        job: Job,
-        clip: Path | None,
-        size: int | None,
-        *,
-        original_size: int | None = None,
-        link_reason: str | None = None,
-    ) -> Delivery:
+    async def deliver_clip(self, job: Job, post: ClipToPost) -> Delivery:
         self.posting.set()
         await asyncio.Event().wait()
         raise AssertionError("unreachable")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.jobs.contracts import Delivery, JobConfig, UploadTooLarge
+from bot.jobs.contracts import ClipToPost, Delivery, JobConfig, UploadTooLarge
 from bot.jobs.service import JobService
 from bot.media.video.probe import probe
 from bot.wiro.client import WiroClient
@@ -101,21 +101,12 @@ class ShrunkPresenter(RecordingPresenter):
     real_limit: int = 0
     refused: list[int] = field(default_factory=list)
 
-    async def deliver_clip(
-        self,
-        job: Job,
-        clip: Path | None,
-        size: int | None,
-        *,
-        original_size: int | None = None,
-        link_reason: str | None = None,
-    ) -> Delivery:
-        if clip is not None and size is not None and size > self.real_limit:
+    async def deliver_clip(self, job: Job, post: ClipToPost) -> Delivery:
+        size = post.size
+        if post.clip is not None and size is not None and size > self.real_limit:
             self.refused.append(size)
             raise UploadTooLarge(size)
-        return await super().deliver_clip(
-            job, clip, size, original_size=original_size, link_reason=link_reason
-        )
+        return await super().deliver_clip(job, post)
 
 
 @pytest.fixture

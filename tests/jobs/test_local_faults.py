@@ -19,7 +19,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.jobs.contracts import Delivery, JobConfig
+from bot.jobs.contracts import ClipToPost, Delivery, JobConfig
 from bot.jobs.service import JobService
 from bot.media.video.probe import VideoError
 from bot.wiro import downloads
@@ -159,20 +159,10 @@ class UnreadablePresenter(RecordingPresenter):
 
     read_error: int = errno.EIO
 
-    async def deliver_clip(
-        self,
-        job: Job,
-        clip: Path | None,
-        size: int | None,
-        *,
-        original_size: int | None = None,
-        link_reason: str | None = None,
-    ) -> Delivery:
-        if clip is not None:
+    async def deliver_clip(self, job: Job, post: ClipToPost) -> Delivery:
+        if post.clip is not None:
             raise disk_error(self.read_error)
-        return await super().deliver_clip(
-            job, clip, size, original_size=original_size, link_reason=link_reason
-        )
+        return await super().deliver_clip(job, post)
 
 
 @pytest.mark.parametrize("code", list(FAULTS))
