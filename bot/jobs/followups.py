@@ -141,28 +141,22 @@ class JobFollowUps:
         if duration not in allowed:
             raise Refused(_length_refusal(job, duration, allowed, self._config.max_clip_seconds))
         await self._refuse_if_on_its_way(FollowUp.EXTEND, job_id)
-        req = VideoRequest(
-            guild_id=job.guild_id,
-            channel_id=job.channel_id,
-            user_id=actor_id,
-            role_ids=role_ids,
+        # The same model, settings and style (and whose picture the chain shows: that author's
+        # refusal and Delete carry on); the new part starts from the clip's last frame, so the
+        # first frame, its source and notes are not carried, nor the camera moves: "what happens
+        # next" describes the new part afresh.
+        req = _same_request(
+            job, actor_id, role_ids, upload_limit, manage_guild,
             prompt=(prompt or "").strip() or job.prompt,
-            resolution=job.resolution,
             duration=duration,
-            prompt_optimizer=job.prompt_optimizer,
-            upload_limit=upload_limit,
             extends_job_id=job.id,
             chain_seconds=job.clip_seconds + duration,
-            manage_guild=manage_guild,
-            # The same model; the new part starts from the clip's last frame. Camera moves are
-            # not carried over: "what happens next" describes the new part afresh.
             has_image=True,
-            model=job.model,
-            # The chain still shows that author's picture: their refusal and Delete carry on.
-            image_author_id=job.image_author_id,
-            style=job.style,
-            style_prompt=job.style_prompt,
-        )
+            image_url=None,
+            camera=(),
+            source_url=None,
+            image_note=None,
+        )  # fmt: skip
         await self._intake.precheck(req)  # before the (slower) decoding: a refusal costs nothing
         earlier = await self._kept_clip(job)
         if earlier is None:
@@ -349,7 +343,7 @@ def _same_request(
 ) -> VideoRequest:
     """The request that made `job`, asked again by `actor_id`, with `changes` on top.
 
-    One place says what a follow-up (Re-roll, Remix, Remake) carries over: prompt, settings,
+    One place says what a follow-up (Re-roll, Remix, Remake, Extend) carries over: prompt, settings,
     first frame, model, camera moves, style, source (and whose image it was) and what was done
     to the image."""
     same = VideoRequest(
