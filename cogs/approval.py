@@ -29,7 +29,7 @@ from bot.jobs.contracts import Refused
 from bot.permissions import labels
 from cogs.cards.render import THUMBNAIL_NAME
 from cogs.cards.text import card_link, image_author, prompt_as_text, settings_line
-from cogs.common import NO_MENTIONS, guarded, is_moderator, reply
+from cogs.common import NO_MENTIONS, form_values, guarded, is_moderator, reply
 from cogs.job_buttons import JobButton
 from cogs.words import user, when
 from storage.approvals import Approval, ApprovalSettings, ApprovalStatus
@@ -206,16 +206,8 @@ def deny_form(job_id: int) -> discord.ui.Modal:
 
 def submitted_value(components: Sequence[dict[str, Any]], custom_id: str) -> str | None:
     """The value typed into input `custom_id` of a modal submission (rows or labels)."""
-    for component in components:
-        if component.get("type") == 1:
-            found = submitted_value(component.get("components") or [], custom_id)
-        elif component.get("type") == 18:
-            found = submitted_value([component.get("component") or {}], custom_id)
-        else:
-            found = component.get("value") if component.get("custom_id") == custom_id else None
-        if found is not None:
-            return str(found)
-    return None
+    value = form_values(components).get(custom_id)
+    return None if value is None else str(value)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -158,3 +158,15 @@ async def on_app_command_error(
     (`answer_error`). Set on the tree by the `cogs.errors` extension."""
     command = interaction.command.qualified_name if interaction.command else "?"
     await answer_error(interaction, error, f"/{command}")
+
+
+def form_values(components: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The one reader of a form's answers: custom_id → value (a text input) or values (a
+    select), from a MODAL_SUBMIT's components (action rows or labels)."""
+    found: dict[str, Any] = {}
+    for top in components:
+        inner = [top["component"]] if "component" in top else top.get("components") or []
+        for item in inner:
+            if "custom_id" in item:
+                found[item["custom_id"]] = item.get("value", item.get("values"))
+    return found

@@ -19,7 +19,7 @@ from bot import camera
 from bot.jobs.contracts import Refused
 from bot.jobs.followups import deleted_words, extend_blocker, extend_lengths, too_big_to_keep
 from cogs.cards.buttons import start_follow_up
-from cogs.common import guarded, is_moderator, reply
+from cogs.common import form_values, guarded, is_moderator, reply
 from cogs.job_buttons import JobButton, job_in_this_server
 from cogs.words import deleted_line
 
@@ -110,17 +110,6 @@ class ExtendForm(discord.ui.Modal):
         """Answered by `on_extend_form` (which also serves forms opened before a restart)."""
 
 
-def _form_values(components: list[dict[str, Any]]) -> dict[str, Any]:
-    """custom_id → value (text) or values (select) from a MODAL_SUBMIT's components."""
-    found: dict[str, Any] = {}
-    for top in components:
-        inner = [top["component"]] if "component" in top else top.get("components") or []
-        for item in inner:
-            if "custom_id" in item:
-                found[item["custom_id"]] = item.get("value", item.get("values"))
-    return found
-
-
 async def on_extend_form(interaction: discord.Interaction[VideoBot]) -> None:
     """Start the extension a member asked for in the Extend form."""
     if interaction.type is not discord.InteractionType.modal_submit:
@@ -132,7 +121,7 @@ async def on_extend_form(interaction: discord.Interaction[VideoBot]) -> None:
     job_id = int(match["job_id"])
 
     async def start(interaction: discord.Interaction[VideoBot]) -> None:
-        values = _form_values(data.get("components") or [])
+        values = form_values(data.get("components") or [])
         chosen = values.get(LENGTH_FIELD) or ["6"]
         length = chosen[0] if isinstance(chosen, list) else chosen
         await start_follow_up(
@@ -227,7 +216,7 @@ async def on_remix_form(interaction: discord.Interaction[VideoBot]) -> None:
     job_id = int(match["job_id"])
 
     async def start(interaction: discord.Interaction[VideoBot]) -> None:
-        values = _form_values(data.get("components") or [])
+        values = form_values(data.get("components") or [])
         picked = values.get(CAMERA_FIELD) or []
         moves = camera.parse_moves(",".join(picked if isinstance(picked, list) else [picked]))
         await start_follow_up(
