@@ -110,15 +110,23 @@ class ExtendForm(discord.ui.Modal):
         """Answered by `on_extend_form` (which also serves forms opened before a restart)."""
 
 
+def _submitted_form(
+    interaction: discord.Interaction[VideoBot], form_id: re.Pattern[str]
+) -> tuple[int, dict[str, Any]] | None:
+    """The job id and the data of a submitted form of this kind (None for any other event)."""
+    if interaction.type is not discord.InteractionType.modal_submit:
+        return None
+    data: dict[str, Any] = interaction.data or {}  # type: ignore[assignment]
+    match = form_id.fullmatch(str(data.get("custom_id", "")))
+    return None if match is None else (int(match["job_id"]), data)
+
+
 async def on_extend_form(interaction: discord.Interaction[VideoBot]) -> None:
     """Start the extension a member asked for in the Extend form."""
-    if interaction.type is not discord.InteractionType.modal_submit:
+    submitted = _submitted_form(interaction, FORM_ID)
+    if submitted is None:
         return
-    data: dict[str, Any] = interaction.data or {}  # type: ignore[assignment]
-    match = FORM_ID.fullmatch(str(data.get("custom_id", "")))
-    if match is None:
-        return
-    job_id = int(match["job_id"])
+    job_id, data = submitted
 
     async def start(interaction: discord.Interaction[VideoBot]) -> None:
         values = form_values(data.get("components") or [])
@@ -207,13 +215,10 @@ class RemixForm(discord.ui.Modal):
 
 async def on_remix_form(interaction: discord.Interaction[VideoBot]) -> None:
     """Start the remix a member asked for in the Remix form."""
-    if interaction.type is not discord.InteractionType.modal_submit:
+    submitted = _submitted_form(interaction, REMIX_FORM_ID)
+    if submitted is None:
         return
-    data: dict[str, Any] = interaction.data or {}  # type: ignore[assignment]
-    match = REMIX_FORM_ID.fullmatch(str(data.get("custom_id", "")))
-    if match is None:
-        return
-    job_id = int(match["job_id"])
+    job_id, data = submitted
 
     async def start(interaction: discord.Interaction[VideoBot]) -> None:
         values = form_values(data.get("components") or [])
