@@ -8,6 +8,21 @@ so no compiled `.mo` can fall behind it, and compiling one catalog takes millise
 A message id is the English sentence itself, so anything a catalog lacks (a language not shipped,
 a message not yet translated, a fuzzy entry) comes out in English, never as an id.
 
+Two ways to say a sentence:
+- where the reader's language is known (a cog answering an interaction, a card being drawn):
+  `gettext(locale, "…")`, `ngettext(…)`;
+- where it is not (the job service refusing a request, a reason kept for the card): a `Text`,
+  `Text("Job {id} is not yours.", id=7)` or `plural_text(…)`. A `Text` is the English message id
+  and its arguments; `str()` of it is English (logs, exceptions, the database), and whoever knows
+  the reader puts it in their language with `text.render(locale)` (`words(locale, value)` takes a
+  `Text` or a plain string). Arguments that are themselves a `Text`, a `Number` or a `Money`
+  render in the same language.
+
+A reason the database keeps (a job's `outcome_reason`, its `image_note`) is English, which is
+also its message id: `from_english(locale, stored)` reads the catalog backwards (an exact message,
+else the template with `{fields}` it was formatted from) so an old row still reads in the server's
+language; a sentence no catalog has stays English.
+
 Locales are Discord's (`discord.Locale` values such as `es-ES`, `pt-BR`, `tr`); this module does
 not import discord. A locale is matched to a catalog by its full name, then by its language
 (`es-419` reads the Spanish catalog).
@@ -18,14 +33,20 @@ from __future__ import annotations
 import gettext as _gettext
 import io
 import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
+from string import Formatter
+from typing import Any
 
 from babel import Locale, UnknownLocaleError
+from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from babel.numbers import format_decimal
+from babel.numbers import format_currency, format_decimal
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +74,16 @@ def po_path(name: str) -> Path:
 
 
 @cache
+def _catalog(name: str) -> Catalog:
+    with po_path(name).open("rb") as fp:
+        return read_po(fp, locale=name, domain=DOMAIN)
+
+
+@cache
 def _compiled(name: str) -> _gettext.GNUTranslations:
     """Compile one `.po` catalog with Babel (fuzzy entries left out) and load it."""
-    with po_path(name).open("rb") as fp:
-        catalog = read_po(fp, locale=name, domain=DOMAIN)
     buffer = io.BytesIO()
-    write_mo(buffer, catalog, use_fuzzy=False)
+    write_mo(buffer, _catalog(name), use_fuzzy=False)
     buffer.seek(0)
     return _gettext.GNUTranslations(buffer)
 
@@ -98,3 +123,157 @@ def babel_locale(locale: str | None) -> Locale:
 def number(locale: str | None, value: float | int | Decimal) -> str:
     """A number as the language writes it ('1,234.5'; German '1.234,5')."""
     return format_decimal(value, locale=babel_locale(locale))
+
+
+def money(locale: str | None, usd: float | Decimal) -> str:
+    """An amount in US dollars as the language writes it ('$1,234.50'; German '1.234,50 $')."""
+    return format_currency(usd, "USD", locale=babel_locale(locale))
+
+
+# ----- sentences whose reader is not known yet --------------------------------------------------
+@dataclass(frozen=True)
+class Number:
+    """A number to write in the reader's language when its sentence is rendered."""
+
+    value: float | int | Decimal
+
+    def render(self, locale: str | None) -> str:
+        return number(locale, self.value)
+
+
+@dataclass(frozen=True)
+class Money:
+    """US dollars to write in the reader's language when its sentence is rendered."""
+
+    usd: float | Decimal
+
+    def render(self, locale: str | None) -> str:
+        return money(locale, self.usd)
+
+
+@dataclass(frozen=True, init=False)
+class Text:
+    """A sentence for a member or a moderator, in no language yet: the English message id and
+    its arguments (`Text("Job {id} is not yours.", id=7)`). `str()` is the English sentence."""
+
+    message: str
+    args: Mapping[str, Any] = field(default_factory=dict)
+    plural: str | None = None
+    count: int | None = None
+
+    def __init__(self, message: str, /, **args: Any) -> None:
+        object.__setattr__(self, "message", message)
+        object.__setattr__(self, "args", args)
+        object.__setattr__(self, "plural", None)
+        object.__setattr__(self, "count", None)
+
+    def render(self, locale: str | None) -> str:
+        """The sentence in the language of `locale` (English when it has no translation)."""
+        if self.plural is not None and self.count is not None:
+            template = ngettext(locale, self.message, self.plural, self.count)
+        else:
+            template = gettext(locale, self.message)
+        if not self.args:
+            return template
+        return template.format(**{k: _in_language(locale, v) for k, v in self.args.items()})
+
+    def __str__(self) -> str:
+        return self.render(None)
+
+
+def plural_text(singular: str, plural: str, count: int, /, **args: Any) -> Text:
+    """A `Text` whose form follows `count` (`{count}` in the sentence is that number)."""
+    made = Text(singular, **{"count": Number(count), **args})
+    object.__setattr__(made, "plural", plural)
+    object.__setattr__(made, "count", count)
+    return made
+
+
+def _in_language(locale: str | None, value: Any) -> Any:
+    if isinstance(value, Text | Number | Money):
+        return value.render(locale)
+    return value
+
+
+def words(locale: str | None, value: str | Text) -> str:
+    """A `Text` in the language of `locale`; a plain string (already words) as it is."""
+    return value.render(locale) if isinstance(value, Text) else value
+
+
+# ----- English kept in the database, read back in another language ----------------------------
+@dataclass(frozen=True)
+class _Template:
+    pattern: re.Pattern[str]
+    message: str | tuple[str, str]
+    fields: tuple[str, ...]
+
+
+def _pattern(english: str) -> tuple[re.Pattern[str], tuple[str, ...]] | None:
+    parts: list[str] = []
+    fields: list[str] = []
+    for literal, name, _, _ in Formatter().parse(english):
+        parts.append(re.escape(literal))
+        if name is not None:
+            if not name.isidentifier() or name in fields:
+                return None
+            fields.append(name)
+            parts.append(f"(?P<{name}>.+?)")
+    if not fields or not "".join(p for p in parts if not p.startswith("(?P")).strip():
+        return None  # a sentence of placeholders only would match anything
+    return re.compile("".join(parts) + r"\Z", re.DOTALL), tuple(fields)
+
+
+@cache
+def _templates(name: str) -> tuple[_Template, ...]:
+    """The catalog's sentences with {fields}, most literal text first (the most specific)."""
+    found: list[tuple[int, _Template]] = []
+    for message in _catalog(name):
+        if not message.id or message.context is not None or not message.string:
+            continue
+        ident: str | tuple[str, str] = (
+            (str(message.id[0]), str(message.id[1]))
+            if isinstance(message.id, tuple | list)
+            else str(message.id)
+        )
+        for source in ident if isinstance(ident, tuple) else (ident,):
+            made = _pattern(source)
+            if made is not None:
+                literal = len(re.sub(r"\{[^}]*\}", "", source))
+                found.append((literal, _Template(made[0], ident, made[1])))
+    found.sort(key=lambda pair: -pair[0])
+    return tuple(template for _, template in found)
+
+
+def from_english(locale: str | None, english: str) -> str:
+    """An English sentence the bot wrote earlier (kept in the database), in another language.
+
+    An exact message of the catalog is translated; else the sentence is matched against the
+    templates it may have been formatted from, and the translation is formatted with the same
+    values. Anything else (a sentence no catalog has, Wiro's own words) stays as it is."""
+    name = catalog_name(locale)
+    if name is None or not english:
+        return english
+    exact = gettext(locale, english)
+    if exact != english:
+        return exact
+    for template in _templates(name):
+        match = template.pattern.match(english)
+        if match is None:
+            continue
+        values = match.groupdict()
+        if isinstance(template.message, tuple):
+            count = _count(values.get("count"))
+            if count is None:
+                continue
+            translated = ngettext(locale, *template.message, count)
+        else:
+            translated = gettext(locale, template.message)
+        return translated.format(**{k: gettext(locale, v) for k, v in values.items()})
+    return english
+
+
+def _count(value: str | None) -> int | None:
+    try:
+        return int((value or "").replace(",", ""))
+    except ValueError:
+        return None

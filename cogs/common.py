@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord import app_commands
 
+from bot import i18n
 from bot.jobs.contracts import Refused
 from cogs.words import refused_words
 
@@ -92,7 +93,11 @@ def error_id() -> str:
 
 
 class ModeratorOnly(app_commands.CheckFailure):
-    """Raised by the moderator check; answered ephemerally."""
+    """Raised by the moderator check; answered ephemerally in the member's language."""
+
+    def __init__(self, text: i18n.Text) -> None:
+        super().__init__(str(text))
+        self.text = text
 
 
 def moderator_only() -> Any:
@@ -102,7 +107,7 @@ def moderator_only() -> Any:
         if await is_moderator(interaction):
             return True
         raise ModeratorOnly(
-            "Only moderators (Manage Server, or the bot's moderator role) can do this."
+            i18n.Text("Only moderators (Manage Server, or the bot's moderator role) can do this.")
         )
 
     return app_commands.check(predicate)
@@ -115,24 +120,28 @@ async def answer_error(
     anything else is logged with an error id and the member gets a plain apology with that id
     (never a traceback, never "The application did not respond")."""
     original = getattr(error, "original", error)
+    locale = interaction.locale.value  # only this member reads the answer
     if isinstance(original, Refused):
-        await reply(interaction, refused_words(original))
+        await reply(interaction, refused_words(original, locale))
         return
     if isinstance(error, ModeratorOnly):
-        await reply(interaction, str(error))
+        await reply(interaction, i18n.words(locale, error.text))
         return
     if isinstance(error, app_commands.NoPrivateMessage):
-        await reply(interaction, "This command only works in a server.")
+        await reply(interaction, i18n.gettext(locale, "This command only works in a server."))
         return
     if isinstance(error, app_commands.CheckFailure):
-        await reply(interaction, "You are not allowed to use this command here.")
+        text = i18n.gettext(locale, "You are not allowed to use this command here.")
+        await reply(interaction, text)
         return
     if isinstance(error, app_commands.TransformerError):
-        await reply(interaction, f"I couldn't understand `{error.value}`.")
+        text = i18n.gettext(locale, "I couldn't understand `{value}`.")
+        await reply(interaction, text.format(value=error.value))
         return
     ref = error_id()
     log.error("error ref=%s in %s", ref, where, exc_info=original)
-    await reply(interaction, f"Sorry, something went wrong on our side (error {ref}).")
+    sorry = i18n.gettext(locale, "Sorry, something went wrong on our side (error {ref}).")
+    await reply(interaction, sorry.format(ref=ref))
 
 
 async def guarded(

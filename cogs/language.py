@@ -127,6 +127,14 @@ async def public_locale(
     return i18n.SOURCE
 
 
+async def server_locale(bot: VideoBot, guild_id: int) -> str:
+    """The language of a public message in this server when no interaction is at hand (a card
+    edited as a job moves, a clip posted, an audit line): Discord's `guild_locale` is the
+    server's `preferred_locale` in the bot's cache."""
+    guild = bot.get_guild(guild_id)
+    return await public_locale(bot.storage, guild_id, guild.preferred_locale if guild else None)
+
+
 def language_name(locale: str) -> str:
     """A shipped language's own name; English for any locale the bot does not speak."""
     catalog = i18n.catalog_name(locale)

@@ -188,8 +188,8 @@ def refusal_words(refusal: Refusal) -> str:
     )
 
 
-def refused_words(exc: Refused) -> str:
-    """What to answer for any refusal from the service floor."""
+def refused_words(exc: Refused, locale: str | None = None) -> str:
+    """What to answer for any refusal from the service floor, in the language of `locale`."""
     if isinstance(exc, LimitReached):
         return refusal_words(exc.refusal)
     if isinstance(exc, ChannelNotAllowed):
@@ -197,7 +197,7 @@ def refused_words(exc: Refused) -> str:
         return f"`/video` is not enabled in this channel. Try {where}."
     if isinstance(exc, AlreadyDecided):
         return decided_words(exc.approval)
-    return exc.message
+    return exc.words(locale)
 
 
 def decided_words(approval: Approval) -> str:

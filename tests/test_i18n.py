@@ -81,6 +81,8 @@ KEYWORDS = {
         (f"{prefix}gettext", (2,)),
         (f"{prefix}ngettext", (2, 3)),
         (f"{prefix}pgettext", ((2, "c"), 3)),
+        (f"{prefix}Text", (1,)),
+        (f"{prefix}plural_text", (1, 2)),
     )
 }
 
@@ -159,3 +161,49 @@ def test_a_translation_formats_with_the_english_arguments(locale: str) -> None:
                 text.format(**dict.fromkeys(fields, "x"))
         else:
             i18n.gettext(locale, message.id)
+
+
+# ----- sentences made before their reader is known -----------------------------------------------
+def test_a_text_is_english_until_rendered_in_a_language() -> None:
+    text = i18n.Text("I couldn't understand `{value}`.", value="abc")
+    assert str(text) == "I couldn't understand `abc`."
+    assert text.render("de") == "Ich konnte `abc` nicht verstehen."
+    assert text.render("ko") == str(text)  # a language not shipped reads English
+
+
+def test_a_text_renders_its_arguments_in_the_same_language() -> None:
+    inner = i18n.Text("This command only works in a server.")
+    outer = i18n.Text("I couldn't understand `{value}`.", value=inner)
+    assert (
+        outer.render("fr")
+        == "Je n'ai pas compris `Cette commande ne fonctionne que sur un serveur.`."
+    )
+    assert i18n.Text("{amount}", amount=i18n.Money(1234.5)).render("de") == "1.234,50\xa0$"
+    assert str(i18n.Text("{amount}", amount=i18n.Money(1234.5))) == "$1,234.50"
+
+
+def test_a_plural_text_follows_the_languages_rules_and_writes_its_count() -> None:
+    made = [i18n.plural_text("{count} credit", "{count} credits", n) for n in (1, 2, 1500)]
+    assert [str(t) for t in made] == ["1 credit", "2 credits", "1,500 credits"]
+    assert made[2].render("es-ES") == "1.500 créditos"
+    assert made[0].render("pt-BR") == "1 crédito"
+
+
+def test_a_text_without_arguments_keeps_braces_as_they_are() -> None:
+    assert str(i18n.Text("a {literal} brace")) == "a {literal} brace"
+
+
+def test_english_kept_in_the_database_reads_back_in_another_language() -> None:
+    stored = str(i18n.Text("Sorry, something went wrong on our side (error {ref}).", ref="X1"))
+    assert (
+        i18n.from_english("tr", stored)
+        == "Üzgünüz, bizim tarafımızda bir şeyler ters gitti (hata X1)."
+    )
+    assert i18n.from_english("de", "This command only works in a server.") == (
+        "Dieser Befehl funktioniert nur auf einem Server."
+    )
+    stored_plural = str(i18n.plural_text("{count} credit", "{count} credits", 3))
+    assert i18n.from_english("pt-BR", stored_plural) == "3 créditos"
+    # Words no catalog has (Wiro's own, a member's) stay as they are.
+    assert i18n.from_english("fr", "Task failed: out of memory") == "Task failed: out of memory"
+    assert i18n.from_english("en-US", stored) == stored

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict
 
 import bot.governance.quota as quota
 from bot.catalogue import DEFAULT_MODEL
+from bot.i18n import Text
 from bot.jobs.outage import RetryPolicy
 from storage.approvals import ApprovalStatus, Hold
 from storage.models import Job, Limit
@@ -31,11 +32,17 @@ BUSY_RETRY_SECONDS = 30.0
 
 
 class Refused(Exception):
-    """A request or action was refused; `message` is the short answer for the member."""
+    """A request or action was refused. `text` is the short answer for the member, put in their
+    language by whoever answers them (`words(locale)`); `message` is it in English (logs)."""
 
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message: str | Text):
+        self.text = message if isinstance(message, Text) else Text(message)
+        self.message = str(self.text)
+        super().__init__(self.message)
+
+    def words(self, locale: str | None) -> str:
+        """The answer in the language of `locale` (English when not translated)."""
+        return self.text.render(locale)
 
 
 class LimitReached(Refused):
