@@ -281,10 +281,14 @@ class Gateway:
         if session.conn is not None:
             await self._send(session.conn, frame)
 
-    async def dispatch(self, event: str, data: dict[str, Any]) -> int:
+    async def dispatch(
+        self, event: str, data: dict[str, Any], *, guild_id: int | None = None
+    ) -> int:
         """Send an event to the identified sessions that carry its server (its shard), or to
-        shard 0 when it has none; buffered while a session is disconnected."""
-        guild_id = int(data["guild_id"]) if data.get("guild_id") else None
+        shard 0 when it has none; buffered while a session is disconnected. The server is
+        `data["guild_id"]`, or `guild_id` for an event that is a guild object itself."""
+        if guild_id is None and data.get("guild_id"):
+            guild_id = int(data["guild_id"])
         targets = [
             c.session
             for c in self.connections

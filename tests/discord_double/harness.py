@@ -40,6 +40,21 @@ from .world import (
 )
 
 UserRef = int | User | Member | None
+# The fields of a guild that only GUILD_CREATE carries ("Guild Create": extra fields).
+_GUILD_CREATE_ONLY = (
+    "joined_at",
+    "large",
+    "unavailable",
+    "member_count",
+    "voice_states",
+    "members",
+    "channels",
+    "threads",
+    "presences",
+    "stage_instances",
+    "guild_scheduled_events",
+    "soundboard_sounds",
+)
 
 
 def mint_on_shard(shard_id: int, count: int) -> int:
@@ -166,12 +181,15 @@ class DiscordDouble:
         premium_tier: int = 0,
         owner_id: int | None = None,
         shard: tuple[int, int] | None = None,
+        preferred_locale: str = "en-US",
     ) -> Guild:
         """Add a guild with its @everyone role and the bot as a member; with `shard`
-        (shard_id, num_shards) its id is minted so that it lands on that shard."""
+        (shard_id, num_shards) its id is minted so that it lands on that shard.
+        `preferred_locale` is the server's language in Discord (`guild_locale`)."""
         w = self.world
         gid = mint_snowflake() if shard is None else mint_on_shard(*shard)
         guild = Guild(gid, name, owner_id or w.owner.id, premium_tier)
+        guild.preferred_locale = preferred_locale
         guild.roles[guild.id] = Role(guild.id, "@everyone", permissions=EVERYONE_PERMISSIONS)
         w.guilds[guild.id] = guild
         guild.members[w.owner.id] = Member(w.owner)
@@ -258,16 +276,40 @@ class DiscordDouble:
         roles: list[Role | int] = (),  # type: ignore[assignment]
         permissions: int | None = None,
         upload_limit: int | None = None,
+        locale: str | None = None,
     ) -> Member:
-        """Add a member; `permissions` overrides the role computation for this member."""
+        """Add a member; `permissions` overrides the role computation for this member;
+        `locale` is their Discord client's language (default en-US; a user has one in every
+        server)."""
         g = self._g(guild)
         uid = user_id or mint_snowflake()
         user = self.world.users.get(uid) or User(uid, name, name.title())
+        if locale is not None:
+            user.locale = locale
         self.world.users[uid] = user
         role_ids = [r.id if isinstance(r, Role) else int(r) for r in roles]
         member = Member(user, role_ids, permissions, upload_limit=upload_limit)
         g.members[uid] = member
         return member
+
+    # ----- languages -----
+    def set_locale(self, user: User | Member | int, locale: str) -> None:
+        """A user switches their Discord client's language: their next interactions carry it.
+
+        Discord sends no event for this; the bot learns it from `locale` in interactions."""
+        uid = user.user.id if isinstance(user, Member) else getattr(user, "id", user)
+        self.world.users[int(uid)].locale = locale
+
+    async def set_preferred_locale(self, guild: Guild | int | None, locale: str) -> None:
+        """A server's owner changes its language in Server Settings: GUILD_UPDATE goes out
+        (the guild object without the GUILD_CREATE-only fields) and later interactions from
+        it carry the new `guild_locale`."""
+        g = self._g(guild)
+        g.preferred_locale = locale
+        data = g.payload(member_ids=set())
+        for key in _GUILD_CREATE_ONLY:
+            data.pop(key, None)
+        await self.gateway.dispatch("GUILD_UPDATE", data, guild_id=g.id)
 
     # ----- readiness -----
     @property

@@ -60,11 +60,13 @@ def base_payload(
         "channel": dict(
             channel.payload(), permissions=str(guild.permissions_in(channel, member.user.id))
         ),
-        "guild": {"id": str(guild.id), "locale": "en-US", "features": []},
+        "guild": {"id": str(guild.id), "locale": guild.preferred_locale, "features": []},
         "member": _member_payload(guild, member, channel),
         "app_permissions": str(app_perms),
-        "locale": "en-US",
-        "guild_locale": "en-US",
+        # The member's client language, and the server's (Interaction Object: `locale`,
+        # `guild_locale`).
+        "locale": member.user.locale,
+        "guild_locale": guild.preferred_locale,
         "entitlements": [],
         "authorizing_integration_owners": {"0": str(guild.id)},
         "context": 0,

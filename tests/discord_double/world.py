@@ -188,6 +188,9 @@ class User:
     username: str
     global_name: str | None = None
     bot: bool = False
+    # The language of this user's Discord client: every interaction they send carries it as
+    # `locale` ("available on all interaction types except PING", Interaction Object).
+    locale: str = "en-US"
 
     def payload(self) -> dict[str, Any]:
         """Return the user object."""
@@ -240,6 +243,10 @@ class Guild:
     roles: dict[int, Role] = field(default_factory=dict)
     members: dict[int, Member] = field(default_factory=dict)
     member_count: int | None = None  # a big server's count; its members need not all exist here
+    # "preferred_locale: the preferred locale of a Community guild; used in server discovery
+    # and notices from Discord, and sent in interactions; defaults to en-US" (Guild Object);
+    # interactions from the server carry it as `guild_locale`.
+    preferred_locale: str = "en-US"
 
     @property
     def upload_limit(self) -> int:
@@ -320,7 +327,7 @@ class Guild:
             "nsfw_level": 0,
             "premium_tier": self.premium_tier,
             "premium_subscription_count": 0,
-            "preferred_locale": "en-US",
+            "preferred_locale": self.preferred_locale,
             "features": [],
             "system_channel_id": None,
             "system_channel_flags": 0,
