@@ -94,6 +94,31 @@ def clip_message(stack: Stack, card: Message) -> Message | None:
     return None
 
 
+# ----- a server nobody set a language for: Discord's -----
+async def test_first_without_a_language_set_the_servers_discord_language_applies(
+    stack: Stack,
+) -> None:
+    # First in the module (loadscope runs a module's tests in order on one stack): once a
+    # moderator sets a language, the server keeps one.
+    guild = stack.dd.guild
+    assert guild is not None
+    english = await stack.admin("language show")
+    assert english.startswith("This server's public messages are in English: none was set"), english
+    # The owner switches the server to Spanish in Server Settings: GUILD_UPDATE, then the
+    # interactions carry guild_locale es-ES.
+    await stack.dd.set_preferred_locale(guild, "es-ES")
+    try:
+        shown = await stack.admin("language show")
+        assert shown == language_show_words(i18n.SOURCE, None, "es-ES")
+        assert "Español, the server's language in Discord" in shown, shown
+        tr = await stack.admin(
+            "language show", user=stack.member("emre", roles=[stack.mod_role], locale="tr")
+        )
+        assert tr == language_show_words("tr", None, "es-ES") and tr != shown, tr
+    finally:
+        await stack.dd.set_preferred_locale(guild, "en-US")
+
+
 # ----- a member whose Discord is Turkish, in an English server -----
 async def test_a_turkish_member_is_refused_in_turkish_and_an_english_one_in_english(
     stack: Stack,
