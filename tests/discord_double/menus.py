@@ -4,7 +4,8 @@
   whose `data` has `type` 3, `target_id` and the target in `resolved.messages`.
 - A modal (interaction response type 9) is checked like Discord does: 1–5 top-level components,
   each an action row holding one text input or a label (type 18) holding one text input or
-  select; custom ids 1–100 characters, labels 1–45, text inputs' lengths within 0–4000.
+  select; a title of 1–45 characters, custom ids 1–100, labels 1–45, placeholders up to 100
+  (a select's up to 150), options 1–100, text inputs' lengths within 0–4000.
 - A modal submit is a MODAL_SUBMIT interaction (type 5): `data.custom_id` is the modal's, and
   `data.components` mirrors the modal's layout with the values the member entered (`value` for a
   text input, `values` for a select). A required field left empty cannot be submitted.
@@ -19,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import form_error
+from .validate import check_component_words
 from .world import Message, World
 
 TEXT_INPUT, STRING_SELECT, ACTION_ROW, LABEL, TEXT_DISPLAY = 4, 3, 1, 18, 10
@@ -57,6 +59,8 @@ def _check_text_input(item: dict[str, Any], path: str) -> None:
     value = item.get("value")
     if value is not None and len(value) > high:
         raise _bad(f"{path}.value", f"Must be {high} or fewer in length.")
+    if len(item.get("placeholder") or "") > 100:
+        raise _bad(f"{path}.placeholder", "Must be 100 or fewer in length.")
 
 
 def _check_select(item: dict[str, Any], path: str) -> None:
@@ -73,10 +77,16 @@ def _check_select(item: dict[str, Any], path: str) -> None:
         high = int(item.get("max_values", 1))
         if not 0 <= int(item.get("min_values", 1)) <= high <= len(options):
             raise _bad(f"{path}.max_values", "Must be at most the number of options.")
+    check_component_words(item, path)
 
 
 def check_modal(data: dict[str, Any]) -> None:
-    """Validate a type 9 response's components the way Discord does."""
+    """Validate a type 9 response the way Discord does: its title and custom id, then its
+    components."""
+    if not 1 <= len(data.get("title") or "") <= 45:
+        raise _bad("data.title", "Must be between 1 and 45 in length.")
+    if not 1 <= len(data.get("custom_id") or "") <= 100:
+        raise _bad("data.custom_id", "Must be between 1 and 100 in length.")
     components = data.get("components") or []
     if not 1 <= len(components) <= 5:
         raise _bad("data.components", "Must be between 1 and 5 in length.")

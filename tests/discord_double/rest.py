@@ -867,15 +867,6 @@ class RestApi:
                 )
             inter.response_data = data
         elif rtype == 9:
-            title, custom_id = data.get("title") or "", data.get("custom_id") or ""
-            if not 1 <= len(title) <= 45:
-                raise form_error(
-                    "data.title", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 45 in length."
-                )
-            if not 1 <= len(custom_id) <= 100:
-                raise form_error(
-                    "data.custom_id", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length."
-                )
             check_modal(data)
             inter.response_data = data
         inter.ack_type = rtype

@@ -76,8 +76,37 @@ def check_embeds(embeds: list[dict[str, Any]] | None) -> None:
         )
 
 
+# The words a member reads on a component ("Component Reference", interactions): a button's
+# label, a select's placeholder, its options' labels, values and descriptions.
+BUTTON_LABEL = 80
+SELECT_PLACEHOLDER = 150
+OPTION_TEXT = 100
+
+
+def check_component_words(item: dict[str, Any], path: str) -> None:
+    """Reject a button label over 80 characters, a select placeholder over 150, and a select
+    option whose label, value or description is over 100 (or whose label or value is empty)."""
+    kind = item.get("type")
+    if kind == 2 and len(item.get("label") or "") > BUTTON_LABEL:
+        raise _too_long(f"{path}.label", BUTTON_LABEL)
+    if kind not in SELECT_TYPES:
+        return
+    if len(item.get("placeholder") or "") > SELECT_PLACEHOLDER:
+        raise _too_long(f"{path}.placeholder", SELECT_PLACEHOLDER)
+    for j, option in enumerate(item.get("options") or []):
+        for key in ("label", "value", "description"):
+            text = str(option.get(key) or "")
+            if len(text) > OPTION_TEXT or (key != "description" and not text):
+                raise form_error(
+                    f"{path}.options.{j}.{key}",
+                    "BASE_TYPE_BAD_LENGTH",
+                    f"Must be between 1 and {OPTION_TEXT} in length.",
+                )
+
+
 def check_components(components: list[dict[str, Any]] | None, flags: int = 0) -> None:
-    """Apply the legacy component limits: 5 rows of 5 buttons, custom_id 1-100, unique."""
+    """Apply the legacy component limits: 5 rows of 5 buttons, custom_id 1-100, unique; and
+    the length of every label, placeholder and option (`check_component_words`)."""
     if not components:
         return
     seen: set[str] = set()
@@ -104,6 +133,7 @@ def check_components(components: list[dict[str, Any]] | None, flags: int = 0) ->
             for k, item in enumerate(items):
                 if item.get("type") in {2, *SELECT_TYPES}:
                     check_id(f"{path}.{k}", item)
+                    check_component_words(item, f"{path}.{k}")
                 walk(item.get("components") or [], f"{path}.{k}.components")
 
         walk(components, "components")
@@ -135,6 +165,7 @@ def check_components(components: list[dict[str, Any]] | None, flags: int = 0) ->
             if item.get("type") == 2 and item.get("style") == 5 and not item.get("url"):
                 raise form_error(f"{path}.url", "BASE_TYPE_REQUIRED", "This field is required")
             check_id(path, item)
+            check_component_words(item, path)
 
 
 def check_files(
