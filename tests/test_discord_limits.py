@@ -11,7 +11,7 @@ tests/test_command_localizations.py, through the Discord double's validation.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from string import Formatter
 from typing import Any
 
@@ -121,64 +121,37 @@ def x(n: int) -> str:
     return "x" * n
 
 
-FITS_AND_BREAKS: dict[str, tuple[Any, Any]] = {
-    "content 2,000": ({"content": x(2000)}, {"content": x(2001)}),
-    "embed title 256": ({"embed": embed_with(title=x(256))}, {"embed": embed_with(title=x(257))}),
-    "embed description 4,096": (
-        {"embed": embed_with(description=x(4096))},
-        {"embed": embed_with(description=x(4097))},
-    ),
-    "field name 256": (
-        {"embed": embed_with(fields=[(x(256), "v")])},
-        {"embed": embed_with(fields=[(x(257), "v")])},
-    ),
-    "field value 1,024": (
-        {"embed": embed_with(fields=[("n", x(1024))])},
-        {"embed": embed_with(fields=[("n", x(1025))])},
-    ),
-    "25 fields": (
-        {"embed": embed_with(fields=[("n", "v")] * 25)},
-        {"embed": embed_with(fields=[("n", "v")] * 26)},
-    ),
-    "footer 2,048": (
-        {"embed": embed_with(footer=x(2048))},
-        {"embed": embed_with(footer=x(2049))},
-    ),
-    "author 256": ({"embed": embed_with(author=x(256))}, {"embed": embed_with(author=x(257))}),
-    "6,000 in all embeds": (
-        {"embeds": [embed_with(description=x(2998)) for _ in range(2)]},  # + "a", "b" each
-        {"embeds": [embed_with(description=x(2999)) for _ in range(2)]},
-    ),
-    "button label 80": ({"view": buttons(x(80))}, {"view": buttons(x(81))}),
-    "select placeholder 150": (
-        {"view": select(placeholder=x(150))},
-        {"view": select(placeholder=x(151))},
-    ),
-    "select option label 100": ({"view": select(label=x(100))}, {"view": select(label=x(101))}),
-    "select option description 100": (
-        {"view": select(description=x(100))},
-        {"view": select(description=x(101))},
-    ),
-    "modal title 45": ({"modal": form(x(45))}, {"modal": form(x(46))}),
-    "text input label 45": ({"modal": form(label=x(45))}, {"modal": form(label=x(46))}),
-    "text input placeholder 100": (
-        {"modal": form(placeholder=x(100))},
-        {"modal": form(placeholder=x(101))},
-    ),
-    "label 45": ({"modal": form(text=x(45))}, {"modal": form(text=x(46))}),
-    "label description 100": (
-        {"modal": form(description=x(100))},
-        {"modal": form(description=x(101))},
-    ),
+# Each limit: a message or form built around a text of n characters, and the largest n that fits.
+Make = Callable[[str], dict[str, Any]]
+LIMITS: dict[str, tuple[Make, int]] = {
+    "content 2,000": (lambda s: {"content": s}, 2000),
+    "embed title 256": (lambda s: {"embed": embed_with(title=s)}, 256),
+    "embed description 4,096": (lambda s: {"embed": embed_with(description=s)}, 4096),
+    "field name 256": (lambda s: {"embed": embed_with(fields=[(s, "v")])}, 256),
+    "field value 1,024": (lambda s: {"embed": embed_with(fields=[("n", s)])}, 1024),
+    "25 fields": (lambda s: {"embed": embed_with(fields=[("n", "v")] * len(s))}, 25),
+    "footer 2,048": (lambda s: {"embed": embed_with(footer=s)}, 2048),
+    "author 256": (lambda s: {"embed": embed_with(author=s)}, 256),
+    # Two embeds of a description and a field ("a", "b"): 2 × (2,998 + 2) = 6,000.
+    "6,000 in all embeds": (lambda s: {"embeds": [embed_with(description=s)] * 2}, 2998),
+    "button label 80": (lambda s: {"view": buttons(s)}, 80),
+    "select placeholder 150": (lambda s: {"view": select(placeholder=s)}, 150),
+    "select option label 100": (lambda s: {"view": select(label=s)}, 100),
+    "select option description 100": (lambda s: {"view": select(description=s)}, 100),
+    "modal title 45": (lambda s: {"modal": form(s)}, 45),
+    "text input label 45": (lambda s: {"modal": form(label=s)}, 45),
+    "text input placeholder 100": (lambda s: {"modal": form(placeholder=s)}, 100),
+    "label 45": (lambda s: {"modal": form(text=s)}, 45),
+    "label description 100": (lambda s: {"modal": form(description=s)}, 100),
 }
 
 
-@pytest.mark.parametrize("limit", list(FITS_AND_BREAKS))
+@pytest.mark.parametrize("limit", list(LIMITS))
 def test_assert_fits_discord_knows_each_limit(limit: str) -> None:
-    fits, breaks = FITS_AND_BREAKS[limit]
-    assert_fits_discord(fits)
+    make, most = LIMITS[limit]
+    assert_fits_discord(make(x(most)))
     with pytest.raises(AssertionError, match="Discord would refuse it"):
-        assert_fits_discord(breaks)
+        assert_fits_discord(make(x(most + 1)))
 
 
 def test_assert_fits_discord_reads_the_json_discord_receives_too() -> None:
