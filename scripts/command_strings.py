@@ -1,19 +1,21 @@
-"""Write the command tree's strings into the English template of the catalogs.
+"""The command tree's strings: what `scripts/update_catalogs.py` adds to the English template.
 
-    .venv/bin/python scripts/command_strings.py     (after `pybabel extract`, README: "Adding a
-                                                    language")
+    .venv/bin/python scripts/update_catalogs.py     (README: "Adding a language"; running this
+                                                    file alone rewrites only the tree's part of
+                                                    `bot/locales/messages.pot`)
 
 pybabel finds the sentences marked in the code; the slash commands' names, descriptions and
-choices are plain strings in decorators, so this script builds the tree the bot publishes, asks
-it for every string discord.py would translate (through a translator that records them), and adds
-them to `bot/locales/messages.pot`, each with its context (`cogs.language`: command name,
-command description, choice, menu).
+choices are plain strings in decorators, so this builds the tree the bot publishes (a bot that
+loads every extension of `bot.app.video_bot.COGS`), asks it for every string discord.py would
+translate (through a translator that records them), and gives them to the template, each with
+its context (`cogs.language`: command name, command description, choice, menu).
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from unittest import mock
 
@@ -25,6 +27,7 @@ import discord  # noqa: E402
 from babel.messages.catalog import Catalog  # noqa: E402
 from babel.messages.pofile import read_po, write_po  # noqa: E402
 from discord import app_commands  # noqa: E402
+from pydantic import SecretStr  # noqa: E402
 
 from bot import i18n  # noqa: E402
 from cogs.language import CHOICE, DESCRIPTION, MENU, NAME, message_context  # noqa: E402
@@ -33,22 +36,33 @@ TEMPLATE = i18n.LOCALES_DIR / "messages.pot"
 
 
 def full_tree() -> app_commands.CommandTree[discord.Client]:
-    """The command tree the bot publishes, built from the cogs (with a stand-in bot)."""
-    from bot.app.video_bot import VideoBot
-    from cogs.admin.commands import AdminCog
-    from cogs.animate import StudioCog
-    from cogs.consent import ConsentCog
-    from cogs.member_commands import GovernanceCog
-    from cogs.video import VideoCog
+    """The command tree the bot publishes: a `VideoBot` loads every extension it names
+    (`bot.app.video_bot.COGS`), so a new cog's commands are in without being listed here.
 
-    bot = mock.create_autospec(VideoBot, instance=True)
-    tree: app_commands.CommandTree[discord.Client] = app_commands.CommandTree(
-        discord.Client(intents=discord.Intents.none())
+    Its storage and Wiro client are spec'd stand-ins (the tree needs the bot's shape, not its
+    services), and the tree comes back without a translator: callers choose theirs. The
+    extensions load on a loop of their own, in a worker thread, so this can be called from
+    a script and from inside a running test alike."""
+    with ThreadPoolExecutor(max_workers=1) as worker:
+        return worker.submit(asyncio.run, _loaded_tree()).result()
+
+
+async def _loaded_tree() -> app_commands.CommandTree[discord.Client]:
+    from bot.app.video_bot import COGS, VideoBot
+    from bot.settings import Settings
+    from bot.wiro.client import WiroClient
+    from storage.db import Database
+
+    bot = VideoBot(
+        settings=Settings.model_construct(discord_token=SecretStr("unused"), wiro_sandbox=True),
+        storage=mock.create_autospec(Database, instance=True),
+        wiro=mock.create_autospec(WiroClient, instance=True),
+        mode="sync",
     )
-    for cls in (VideoCog, GovernanceCog, ConsentCog, AdminCog):
-        for command in cls(bot).get_app_commands():
-            tree.add_command(command)
-    tree.add_command(StudioCog(bot).menu)
+    for name in COGS:
+        await bot.load_extension(name)
+    tree: app_commands.CommandTree[discord.Client] = bot.tree
+    await tree.set_translator(None)
     return tree
 
 

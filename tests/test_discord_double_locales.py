@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
 
 import aiohttp
 import discord
@@ -112,7 +113,7 @@ async def test_discord_py_reads_the_members_and_the_servers_language_in_an_inter
 
 def _put_into(
     queue: asyncio.Queue[discord.Interaction],
-) -> Callable[[discord.Interaction], Awaitable[None]]:
+) -> Callable[[discord.Interaction], Coroutine[Any, Any, None]]:
     async def on_interaction(interaction: discord.Interaction) -> None:
         queue.put_nowait(interaction)
 

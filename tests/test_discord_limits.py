@@ -108,7 +108,9 @@ def form(title: str = "Extend this video", **kw: Any) -> discord.ui.Modal:
             label=kw.get("label", "Prompt"), placeholder=kw.get("placeholder"), custom_id="p"
         )
     )
-    labelled = discord.ui.Select(custom_id="len", options=[discord.SelectOption(label="6 s")])
+    labelled: discord.ui.Select[Any] = discord.ui.Select(
+        custom_id="len", options=[discord.SelectOption(label="6 s")]
+    )
     modal.add_item(
         discord.ui.Label(
             text=kw.get("text", "Length"), description=kw.get("description"), component=labelled

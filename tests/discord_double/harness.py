@@ -293,12 +293,11 @@ class DiscordDouble:
         return member
 
     # ----- languages -----
-    def set_locale(self, user: User | Member | int, locale: str) -> None:
+    def set_locale(self, user: UserRef, locale: str) -> None:
         """A user switches their Discord client's language: their next interactions carry it.
 
         Discord sends no event for this; the bot learns it from `locale` in interactions."""
-        uid = user.user.id if isinstance(user, Member) else getattr(user, "id", user)
-        self.world.users[int(uid)].locale = locale
+        self.world.users[self._user_id(user)].locale = locale
 
     async def set_preferred_locale(self, guild: Guild | int | None, locale: str) -> None:
         """A server's owner changes its language in Server Settings: GUILD_UPDATE goes out
@@ -339,18 +338,20 @@ class DiscordDouble:
         return self._g(guild).shard(self.world.recommended_shards())
 
     # ----- actors -----
-    def _member(self, guild: Guild, user: UserRef) -> Member:
+    def _user_id(self, user: UserRef) -> int:
+        """The id of a user given by object or id; the default user's when None."""
         if user is None:
             if self.user is None:
                 raise ValueError("no default user; pass user=")
-            uid = self.user.id
-        elif isinstance(user, Member):
-            uid = user.user.id
-        elif isinstance(user, User):
-            uid = user.id
-        else:
-            uid = int(user)
-        return guild.members[uid]
+            return self.user.id
+        if isinstance(user, Member):
+            return user.user.id
+        if isinstance(user, User):
+            return user.id
+        return int(user)
+
+    def _member(self, guild: Guild, user: UserRef) -> Member:
+        return guild.members[self._user_id(user)]
 
     async def _send_interaction(self, inter: Interaction, dispatch: bool) -> Interaction:
         self.world.interactions[inter.id] = inter
