@@ -25,7 +25,7 @@ from cogs.language import LANGUAGE_NAMES, language_set_words, language_show_word
 from tests.discord_double import DiscordDouble
 from tests.limits import assert_fits_discord
 
-CATALOGS = ("es", "pt_BR", "tr", "de", "fr", "ja")
+CATALOGS = [i18n.catalog_name(locale) or locale for locale in i18n.SUPPORTED]  # a new one too
 FILLER = "x" * 40  # a long value for any placeholder: a name, a number, a link
 MESSAGE_LIMIT = 2000
 
