@@ -44,3 +44,12 @@ def test_the_tree_has_the_menus_and_subcommands_the_extensions_add() -> None:
     assert isinstance(admin, discord.app_commands.Group)
     assert {"language", "style", "audit"} <= {c.name for c in admin.commands}
     assert tree.translator is None  # the caller chooses its translator
+
+
+def test_no_command_is_offered_outside_a_server() -> None:
+    # Discord itself keeps every command out of DMs (in the member's own client language), so
+    # no member reads the bot's "only works in a server" refusal from a command.
+    tree = full_tree()
+    for command in tree.get_commands(type=None):  # type: ignore[call-overload]
+        payload = command.to_dict(tree)
+        assert payload.get("contexts") in (None, [0]) and payload["dm_permission"] is False
