@@ -230,5 +230,7 @@ async def test_a_spanish_server_gets_a_spanish_audit_line(stack: Stack) -> None:
         return next((m for m in stack.dd.messages_in(audit) if f"`{job_id}`" in m.content), None)
 
     posted = await stack.dd.wait_for(line, 10)
-    assert translated("es-ES", "done") in posted.content, posted.content
+    charged = i18n.ngettext("es-ES", "{count} credit charged", "{count} credits charged", 1)
+    assert charged != "{count} credit charged", "es catalog lacks the audit line's credits"
+    assert charged.format(count=1) in posted.content, posted.content
     assert " done " not in posted.content and "charged" not in posted.content, posted.content
