@@ -22,9 +22,16 @@ Beyond the happy path it tells the truth where a bot's recovery depends on it:
   ((guild_id >> 22) % count) and their events, DMs on shard 0; without the presences intent a
   GUILD_CREATE lists only the bot; `dd.add_guilds(n)` builds thousands of realistic servers,
   `dd.drop_gateway(shard=)` / `dd.invalidate_session(shard=)` hit one shard.
+- languages: a user's client language (`add_member(locale=)`, `dd.set_locale(user, "tr")`) and a
+  server's `preferred_locale` (`add_guild(preferred_locale=)`, `dd.set_preferred_locale(guild,
+  "es-ES")`, which sends GUILD_UPDATE) reach interactions as `locale` and `guild_locale`; the
+  words of messages and forms are held to Discord's lengths (button labels 80, select
+  placeholders 150, options 100, modal titles and labels 45, text input placeholders 100),
+  which `tests.limits.assert_fits_discord` applies to a rendered message in any language.
 
 Every rule cites the Discord documentation it follows in its docstring, and has its own test in
-tests/test_discord_double.py.
+tests/test_discord_double.py (languages: tests/test_discord_double_locales.py; the lengths of
+words: tests/test_discord_limits.py).
 """
 
 from .errors import DiscordError
