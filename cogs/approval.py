@@ -352,9 +352,11 @@ async def turn_off(
     text = i18n.gettext(locale, "Approval is off: new requests start at once.")
     if not waiting:
         return text
+    # The English singular is word for word what the bot always said; other languages say it
+    # their own way.
     still = i18n.ngettext(
         locale,
-        "The {count} request already waiting still needs a decision (or expires).",
+        "The {count} request already waiting still need a decision (or expire).",
         "The {count} requests already waiting still need a decision (or expire).",
         waiting,
     )
@@ -373,7 +375,7 @@ def approval_summary(
             return i18n.gettext(locale, "Approval: off, requests start at once.")
         text = i18n.ngettext(
             locale,
-            "Approval: off, requests start at once ({count} earlier request still waits).",
+            "Approval: off, requests start at once ({count} earlier requests still wait).",
             "Approval: off, requests start at once ({count} earlier requests still wait).",
             waiting,
         )
