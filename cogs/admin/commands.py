@@ -65,6 +65,7 @@ from cogs.approval import approval_summary, check_review_channel, turn_off, turn
 from cogs.cards.cog import cards_of
 from cogs.common import guild_and_actor, moderator_only, reply
 from cogs.consent import rule_words
+from cogs.language import member_locale
 from storage.db import Database
 
 if TYPE_CHECKING:
@@ -140,7 +141,8 @@ class AdminCog(commands.Cog):
         """Set a credit limit for the server, a role or a member."""
         guild_id, actor = guild_and_actor(interaction)
         target_id = validate_limit_target(scope, target_of(target), guild_id)
-        text = await apply_limit(self.storage, guild_id, scope, target_id, credits, period, actor)
+        text = await apply_limit(self.storage, guild_id, scope, target_id, credits, period, actor,
+                                 member_locale(interaction))  # fmt: skip
         await reply(interaction, text)
 
     @limit.command(name="clear")
@@ -157,9 +159,9 @@ class AdminCog(commands.Cog):
         """Remove a credit limit."""
         guild_id, actor = guild_and_actor(interaction)
         target_id = validate_limit_target(scope, target_of(target), guild_id, clearing=True)
-        await reply(
-            interaction, await remove_limit(self.storage, guild_id, scope, target_id, actor)
-        )
+        locale = member_locale(interaction)
+        text = await remove_limit(self.storage, guild_id, scope, target_id, actor, locale)
+        await reply(interaction, text)
 
     @limit.command(name="show")
     @app_commands.describe(member="Show exactly which limit applies to this member, and why")
@@ -181,6 +183,7 @@ class AdminCog(commands.Cog):
                 waiting,
                 self.bot.approvals.expiry,
             ),
+            locale=member_locale(interaction),
         )
         await reply(interaction, text)
 
@@ -193,12 +196,12 @@ class AdminCog(commands.Cog):
     ) -> None:
         """Allow /video in a channel (once any is allowed, only those channels work)."""
         guild_id, actor = guild_and_actor(interaction)
+        locale = member_locale(interaction)
         missing = validate_channel(
-            channel.guild.id, guild_id, bot_permissions(channel), need_send=False
+            channel.guild.id, guild_id, bot_permissions(channel), need_send=False, locale=locale
         )
-        await reply(
-            interaction, await allow_channel(self.storage, guild_id, channel.id, actor, missing)
-        )
+        text = await allow_channel(self.storage, guild_id, channel.id, actor, missing, locale)
+        await reply(interaction, text)
 
     @channels.command(name="remove")
     @app_commands.describe(channel="The channel to take off the allowed list")
@@ -208,7 +211,10 @@ class AdminCog(commands.Cog):
     ) -> None:
         """Take a channel off the allowed list."""
         guild_id, actor = guild_and_actor(interaction)
-        await reply(interaction, await remove_channel(self.storage, guild_id, channel.id, actor))
+        locale = member_locale(interaction)
+        await reply(
+            interaction, await remove_channel(self.storage, guild_id, channel.id, actor, locale)
+        )
 
     @channels.command(name="list")
     @moderator_only()
@@ -218,7 +224,8 @@ class AdminCog(commands.Cog):
         settings = await self.storage.guild_settings(guild_id)
         guild = interaction.guild
         exists = (lambda c: guild.get_channel(c) is not None) if guild is not None else None
-        await reply(interaction, describe_channels(settings.allowed_channel_ids, exists))
+        text = describe_channels(settings.allowed_channel_ids, exists, member_locale(interaction))
+        await reply(interaction, text)
 
     # --- pause ------------------------------------------------------------------------------
     @videoadmin.command(name="pause")
@@ -231,14 +238,17 @@ class AdminCog(commands.Cog):
     ) -> None:
         """Stop new videos in this server (jobs in progress finish)."""
         guild_id, actor = guild_and_actor(interaction)
-        await reply(interaction, await pause(self.storage, guild_id, reason, actor))
+        locale = member_locale(interaction)
+        await reply(interaction, await pause(self.storage, guild_id, reason, actor, locale))
 
     @videoadmin.command(name="resume")
     @moderator_only()
     async def resume_command(self, interaction: discord.Interaction[VideoBot]) -> None:
         """Let new videos start again."""
         guild_id, actor = guild_and_actor(interaction)
-        await reply(interaction, await resume(self.storage, guild_id, actor))
+        await reply(
+            interaction, await resume(self.storage, guild_id, actor, member_locale(interaction))
+        )
 
     # --- blocks -----------------------------------------------------------------------------
     @videoadmin.command(name="block")
@@ -254,7 +264,10 @@ class AdminCog(commands.Cog):
     ) -> None:
         """Block a member from generating videos."""
         guild_id, actor = guild_and_actor(interaction)
-        await reply(interaction, await block(self.storage, guild_id, user.id, reason, actor))
+        locale = member_locale(interaction)
+        await reply(
+            interaction, await block(self.storage, guild_id, user.id, reason, actor, locale)
+        )
 
     @videoadmin.command(name="unblock")
     @app_commands.describe(user="The member to unblock")
@@ -264,7 +277,8 @@ class AdminCog(commands.Cog):
     ) -> None:
         """Let a blocked member generate videos again."""
         guild_id, actor = guild_and_actor(interaction)
-        await reply(interaction, await unblock(self.storage, guild_id, user.id, actor))
+        locale = member_locale(interaction)
+        await reply(interaction, await unblock(self.storage, guild_id, user.id, actor, locale))
 
     # --- budget -----------------------------------------------------------------------------
     @budget.command(name="set")
@@ -277,7 +291,7 @@ class AdminCog(commands.Cog):
     ) -> None:
         """Cap this server's video spending per calendar month."""
         guild_id, actor = guild_and_actor(interaction)
-        text = await set_budget(self.storage, guild_id, usd, actor)
+        text = await set_budget(self.storage, guild_id, usd, actor, member_locale(interaction))
         # A budget lowered below this month's spending has just been passed: say so once.
         await self.bot.budget_alerts.check(guild_id)
         await reply(interaction, text)
@@ -287,9 +301,8 @@ class AdminCog(commands.Cog):
     async def budget_show(self, interaction: discord.Interaction[VideoBot]) -> None:
         """Show the monthly cap and spending so far."""
         guild_id, _ = guild_and_actor(interaction)
-        await reply(
-            interaction, await describe_budget(self.storage, guild_id, self.bot.jobs.clock())
-        )
+        now, locale = self.bot.jobs.clock(), member_locale(interaction)
+        await reply(interaction, await describe_budget(self.storage, guild_id, now, locale))
 
     # --- words ------------------------------------------------------------------------------
     @words.command(name="add")
@@ -302,7 +315,8 @@ class AdminCog(commands.Cog):
     ) -> None:
         """Refuse prompts containing a word or phrase."""
         guild_id, actor = guild_and_actor(interaction)
-        await reply(interaction, await add_word(self.storage, guild_id, word, actor))
+        locale = member_locale(interaction)
+        await reply(interaction, await add_word(self.storage, guild_id, word, actor, locale))
 
     @words.command(name="remove")
     @app_commands.describe(word="The blocked word or phrase to allow again")
@@ -314,7 +328,8 @@ class AdminCog(commands.Cog):
     ) -> None:
         """Allow a blocked word again."""
         guild_id, actor = guild_and_actor(interaction)
-        await reply(interaction, await remove_word(self.storage, guild_id, word, actor))
+        locale = member_locale(interaction)
+        await reply(interaction, await remove_word(self.storage, guild_id, word, actor, locale))
 
     @words.command(name="list")
     @moderator_only()
@@ -322,7 +337,7 @@ class AdminCog(commands.Cog):
         """List the blocked words."""
         guild_id, _ = guild_and_actor(interaction)
         settings = await self.storage.guild_settings(guild_id)
-        text, full = describe_words(settings.blocked_words)
+        text, full = describe_words(settings.blocked_words, member_locale(interaction))
         if full is None:
             await reply(interaction, text)
         else:
@@ -340,8 +355,9 @@ class AdminCog(commands.Cog):
         if channel is not None:
             validate_channel(channel.guild.id, guild_id, bot_permissions(channel), need_send=True)
         text = await set_audit_channel(
-            self.storage, guild_id, channel.id if channel else None, actor
-        )
+            self.storage, guild_id, channel.id if channel else None, actor,
+            member_locale(interaction),
+        )  # fmt: skip
         cards_of(self.bot).audit.rearm(guild_id)
         await reply(interaction, text)
 
@@ -356,9 +372,9 @@ class AdminCog(commands.Cog):
         guild_id, actor = guild_and_actor(interaction)
         # Cancelling a running job calls Wiro: acknowledge first (Discord's 3 seconds).
         await interaction.response.defer(ephemeral=True, thinking=True)
-        await reply(
-            interaction, await moderator_refund(self.storage, self.bot.jobs, job, guild_id, actor)
-        )
+        text = await moderator_refund(self.storage, self.bot.jobs, job, guild_id, actor,
+                                      member_locale(interaction))  # fmt: skip
+        await reply(interaction, text)
 
     @videoadmin.command(name="cancel")
     @app_commands.describe(job="The job id (see /jobs or the card's footer)")
@@ -369,9 +385,9 @@ class AdminCog(commands.Cog):
         """Cancel any job of this server (its credits are refunded)."""
         guild_id, actor = guild_and_actor(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)
-        await reply(
-            interaction, await moderator_cancel(self.storage, self.bot.jobs, job, guild_id, actor)
-        )
+        text = await moderator_cancel(self.storage, self.bot.jobs, job, guild_id, actor,
+                                      member_locale(interaction))  # fmt: skip
+        await reply(interaction, text)
 
     # --- usage ------------------------------------------------------------------------------
     @videoadmin.command(name="usage")
@@ -388,7 +404,7 @@ class AdminCog(commands.Cog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         text, data, name = await usage_report(
             self.storage, guild_id, days=days, user_id=user.id if user else None,
-            now=self.bot.jobs.clock(),
+            now=self.bot.jobs.clock(), locale=member_locale(interaction),
         )  # fmt: skip
         await reply(interaction, text, file=discord.File(io.BytesIO(data), name))
 
@@ -457,14 +473,16 @@ class AdminCog(commands.Cog):
         guild_id, actor = guild_and_actor(interaction)
         target = target_of(role)
         assert target is not None
-        await reply(interaction, await set_mod_role(self.storage, guild_id, target, actor))
+        locale = member_locale(interaction)
+        await reply(interaction, await set_mod_role(self.storage, guild_id, target, actor, locale))
 
     @modrole.command(name="clear")
     @moderator_only()
     async def modrole_clear(self, interaction: discord.Interaction[VideoBot]) -> None:
         """Forget the moderator role (Manage Server still counts)."""
         guild_id, actor = guild_and_actor(interaction)
-        await reply(interaction, await clear_mod_role(self.storage, guild_id, actor))
+        locale = member_locale(interaction)
+        await reply(interaction, await clear_mod_role(self.storage, guild_id, actor, locale))
 
 
 async def setup(bot: VideoBot) -> None:
