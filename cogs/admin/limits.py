@@ -264,7 +264,7 @@ def describe_channels(
     ]
     header = i18n.ngettext(
         locale,
-        "**`/video` works only in this {count} channel**",
+        "**`/video` works only in {count} channel**",
         "**`/video` works only in these {count} channels**",
         len(ids),
     ).format(count=i18n.number(locale, len(ids)))

@@ -23,11 +23,9 @@ from cogs.words import channel, fit_lines, role, user, when
 from storage.api import Storage
 
 
-def _with_reason(locale: str | None, text: str, sentence: str, reason: str | None) -> str:
-    """`text`, then `sentence` quoting the reason when there is one."""
-    if not reason:
-        return text
-    return f"{text} {i18n.gettext(locale, sentence).format(reason=reason)}"
+def _with_reason(text: str, sentence: str, reason: str | None) -> str:
+    """`text`, then `sentence` (a translated template) quoting the reason when there is one."""
+    return f"{text} {sentence.format(reason=reason)}" if reason else text
 
 
 async def pause(
@@ -43,7 +41,7 @@ async def pause(
         )
     else:
         text = i18n.gettext(locale, "⏸️ Video generation is paused. Jobs in progress will finish.")
-    return _with_reason(locale, text, "Members see: “{reason}”.", reason)
+    return _with_reason(text, i18n.gettext(locale, "Members see: “{reason}”."), reason)
 
 
 async def resume(storage: Storage, guild_id: int, actor_id: int, locale: str | None = None) -> str:
@@ -72,7 +70,8 @@ async def block(
     else:
         text = i18n.gettext(locale, "⛔ {member} can no longer generate videos here.")
     text = text.format(member=user(user_id))
-    return _with_reason(locale, text, "Reason shown to them: “{reason}”.", reason)
+    why = i18n.gettext(locale, "Reason shown to them: “{reason}”.")
+    return _with_reason(text, why, reason)
 
 
 async def unblock(
