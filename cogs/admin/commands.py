@@ -54,6 +54,7 @@ from cogs.admin.server import (
     pause,
     remove_word,
     resume,
+    service_words,
     set_audit_channel,
     set_budget,
     set_mod_role,
@@ -385,9 +386,8 @@ class AdminCog(commands.Cog):
         """Cancel any job of this server (its credits are refunded)."""
         guild_id, actor = guild_and_actor(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)
-        text = await moderator_cancel(self.storage, self.bot.jobs, job, guild_id, actor,
-                                      member_locale(interaction))  # fmt: skip
-        await reply(interaction, text)
+        said = await moderator_cancel(self.storage, self.bot.jobs, job, guild_id, actor)
+        await reply(interaction, service_words(member_locale(interaction), said))
 
     # --- usage ------------------------------------------------------------------------------
     @videoadmin.command(name="usage")

@@ -185,21 +185,12 @@ async def set_audit_channel(
     )
 
 
-async def moderator_cancel(
-    storage: Storage,
-    jobs: JobService,
-    job_id: int,
-    guild_id: int,
-    actor_id: int,
-    locale: str | None = None,
-) -> str:
-    """Cancel any job of this server and say what happened, in the moderator's language."""
-    said = await moderation.cancel_job(storage, jobs, job_id, guild_id, actor_id)
-    return _service_words(locale, said)
+moderator_cancel = moderation.cancel_job
 
 
-def _service_words(locale: str | None, said: str | i18n.Text) -> str:
-    """What the job service said, in the language of `locale` (a `Text`, or English it wrote)."""
+def service_words(locale: str | None, said: str | i18n.Text) -> str:
+    """What the job service said (a cancel's answer), in the language of `locale`: a `Text`, or
+    English the service wrote, read back through the catalogs."""
     return said.render(locale) if isinstance(said, i18n.Text) else i18n.from_english(locale, said)
 
 
@@ -219,7 +210,7 @@ async def moderator_refund(
             "A cancelled job's credits come back by themselves; if it finishes before Wiro stops "
             "it, refund it again once it is done.",
         )
-        return f"{_service_words(locale, outcome.cancelling)} {later}"
+        return f"{service_words(locale, outcome.cancelling)} {later}"
     job = outcome.job
     return i18n.ngettext(
         locale,
