@@ -5,9 +5,10 @@ Registered with default member permission Manage Server (which only hides it) an
 run by `moderator_only()` on every subcommand. Command bodies are thin: the service in
 `bot.governance.moderation` validates, writes through storage (which records who did what and when)
 and returns facts; the module functions of `cogs/admin/limits.py` (limits, channels) and
-`cogs/admin/server.py` (the rest) put those facts in words, raise `Refused` with the
-moderator-facing answer, and are tested without Discord. This module only adapts: the command tree,
-options, permissions and replies. The `style` group is `StyleCommands`, beside its words in
+`cogs/admin/server.py` (the rest) put those facts in words in the moderator's own language
+(`member_locale`: only they see the answer), raise `Refused` (answered in that language by the
+error funnel), and are tested without Discord. This module only adapts: the command tree, options,
+permissions and replies. The `style` group is `StyleCommands`, beside its words in
 `cogs/admin/styles.py`; it sits here in the class body so that the tree keeps its order.
 """
 
