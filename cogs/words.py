@@ -63,8 +63,10 @@ def fit_lines(
     *,
     limit: int = MESSAGE_LIMIT,
     footer: Sequence[str] = (),
+    locale: str | None = None,
 ) -> str:
-    """Join header, as many items as fit and footer within `limit`, noting "and N more"."""
+    """Join header, as many items as fit and footer within `limit`, noting "and N more" (in the
+    language of `locale`)."""
     head = "\n".join(header)
     foot = "\n".join(footer)
 
@@ -73,7 +75,7 @@ def fit_lines(
         parts.extend(items[:shown])
         hidden = len(items) - shown
         if hidden:
-            parts.append(f"… and {hidden} more")
+            parts.append(i18n.gettext(locale, "… and {count} more").format(count=hidden))
         if foot:
             parts.append(foot)
         return "\n".join(parts)
