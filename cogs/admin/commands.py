@@ -174,6 +174,7 @@ class AdminCog(commands.Cog):
         """Show the server's limits, the latest changes, and what applies to a member."""
         guild_id, _ = guild_and_actor(interaction)
         waiting = len(await self.bot.storage.waiting_approvals(guild_id))
+        locale = member_locale(interaction)
         text = await describe_limits(
             self.storage,
             guild_id,
@@ -184,8 +185,9 @@ class AdminCog(commands.Cog):
                 await self.bot.storage.approval_settings(guild_id),
                 waiting,
                 self.bot.approvals.expiry,
+                locale,
             ),
-            locale=member_locale(interaction),
+            locale=locale,
         )
         await reply(interaction, text)
 
@@ -431,7 +433,7 @@ class AdminCog(commands.Cog):
             )
         text = await turn_on(
             self.bot.storage, guild_id, channel.id, trusted_role.id if trusted_role else None,
-            actor, self.bot.approvals.expiry,
+            actor, self.bot.approvals.expiry, member_locale(interaction),
         )  # fmt: skip
         await reply(interaction, text)
 
@@ -441,7 +443,8 @@ class AdminCog(commands.Cog):
         """Let members' video requests start at once again."""
         guild_id, actor = guild_and_actor(interaction)
         waiting = len(await self.bot.storage.waiting_approvals(guild_id))
-        await reply(interaction, await turn_off(self.bot.storage, guild_id, actor, waiting))
+        locale = member_locale(interaction)
+        await reply(interaction, await turn_off(self.bot.storage, guild_id, actor, waiting, locale))
 
     # --- whose images Animate may use --------------------------------------------------------
     @videoadmin.command(name="animate")
