@@ -9,8 +9,8 @@ Each test sets the server's language it needs first, so that any one of them can
 catalogs (`bot.i18n`), and each test also checks they are not the English ones, so a sentence
 missing from a catalog cannot pass by reading English on both sides.
 
-Four tests wait for branches that are moving the card, the clip message, the audit line and
-the `/video` refusals into the catalogs; they are marked `xfail(strict=False)` with the branch
+Three tests wait for branches that are moving the card, the clip message, the forms and the
+`/video` refusals into the catalogs; they are marked `xfail(strict=False)` with the branch
 named, and pass once it lands.
 """
 
@@ -37,9 +37,6 @@ STACK_ENV = {
 PENDING_CARDS = pytest.mark.xfail(
     strict=False,
     reason="the card and the clip message in the server's language: branch l10n-cards",
-)
-PENDING_AUDIT = pytest.mark.xfail(
-    strict=False, reason="audit lines in the server's language: branch l10n-review"
 )
 PENDING_REFUSALS = pytest.mark.xfail(
     strict=False, reason="/video's refusals in the member's language: branch l10n-member"
@@ -219,7 +216,6 @@ async def test_a_spanish_server_gets_a_spanish_card_and_clip_message(stack: Stac
     assert clip.content.startswith(header), clip.content
 
 
-@PENDING_AUDIT
 async def test_a_spanish_server_gets_a_spanish_audit_line(stack: Stack) -> None:
     audit = stack.channel("queue")
     assert "Every finished job" in await stack.admin("audit channel", {"channel": audit.id})
