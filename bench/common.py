@@ -135,6 +135,16 @@ def print_targets(title: str, targets: list[dict[str, Any]]) -> None:
         print(f"  {t['target']:<{width}}  {t['measured']:>24}  {verdict}")
 
 
+def report(name: str, data: dict[str, Any], started: float) -> int:
+    """Write bench/results/<name>.json with the run's duration, print the targets and the file;
+    return the exit status: 0 when every target passed."""
+    path = save(name, {**data, "duration_s": time.monotonic() - started})
+    targets = data["targets"]
+    print_targets("targets", targets)
+    print(f"wrote {path}")
+    return 0 if all(t["pass"] for t in targets) else 1
+
+
 # ----------------------------------------------------------------------------------------------
 # /proc readers for the bot process
 # ----------------------------------------------------------------------------------------------
@@ -349,6 +359,24 @@ def _footer_job(embed: dict[str, Any]) -> int | None:
     return int(head) if head.isdigit() else None
 
 
+def bot_environment(dd: DiscordDouble, sim: RecordingSim, tmp: Path) -> dict[str, str]:
+    """The bot's environment against the doubles, its database in `tmp`, with limits that no
+    benchmark reaches."""
+    return {
+        **dd.env(),
+        "WIRO_API_KEY": WIRO_KEY,
+        "WIRO_API_SECRET": WIRO_SECRET,
+        "WIRO_API_BASE": sim.api_base,
+        "WIRO_SOCKET_URL": sim.socket_url,
+        "WIRO_OUTPUT_HOSTS": sim.output_host,
+        "DATABASE_PATH": str(tmp / "bot.sqlite3"),
+        "LOG_LEVEL": "INFO",
+        "MAX_JOBS_PER_USER": "100",
+        "MAX_JOBS_PER_GUILD": "1000",
+        "DEFAULT_QUOTA_CREDITS": "100000",
+    }
+
+
 @contextlib.asynccontextmanager
 async def stack(
     *,
@@ -370,18 +398,8 @@ async def stack(
             chans = [dd.channel] + [dd.add_channel(f"bench-{i}") for i in range(1, channels)]
             people = [dd.add_member(name=f"bench{i}") for i in range(members)]
             bot_env = {
-                **dd.env(),
-                "WIRO_API_KEY": WIRO_KEY,
-                "WIRO_API_SECRET": WIRO_SECRET,
-                "WIRO_API_BASE": sim.api_base,
-                "WIRO_SOCKET_URL": sim.socket_url,
-                "WIRO_OUTPUT_HOSTS": sim.output_host,
-                "DATABASE_PATH": str(tmp / "bot.sqlite3"),
+                **bot_environment(dd, sim, tmp),
                 "DEV_GUILD_ID": str(dd.guild.id),  # type: ignore[union-attr]
-                "LOG_LEVEL": "INFO",
-                "MAX_JOBS_PER_USER": "100",
-                "MAX_JOBS_PER_GUILD": "1000",
-                "DEFAULT_QUOTA_CREDITS": "100000",
                 **(env or {}),
             }
             bot = TimedBotProcess(module, env=bot_env, cwd=tmp, echo=echo)
