@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bot.wiro.simulator.incoming import json_of  # noqa: E402
 from bot.wiro.simulator.server import WiroSimulator  # noqa: E402
 from bot.wiro.simulator.tasks import SimTask, Timings  # noqa: E402
 from tests.discord_double import DiscordDouble  # noqa: E402
@@ -235,12 +236,12 @@ class RecordingSim(WiroSimulator):
         self.detail_polls: list[tuple[float, str]] = []  # (monotonic, task token or id)
         self.file_gets: list[tuple[float, str]] = []  # (monotonic, task id)
 
-    async def _emit(self, task: SimTask, kind: str, message: Any, **kwargs: Any) -> None:
+    async def emit(self, task: SimTask, kind: str, message: Any, **kwargs: Any) -> None:
         self.events.append(SimEvent(task.task_id, kind, time.monotonic(), time.time()))
-        await super()._emit(task, kind, message, **kwargs)
+        await super().emit(task, kind, message, **kwargs)
 
     async def _detail(self, request: Any) -> Any:
-        data = self._json_of(request)
+        data = json_of(request)
         key = str(data.get("tasktoken") or data.get("taskid") or "")
         self.detail_polls.append((time.monotonic(), key))
         return await super()._detail(request)
