@@ -110,19 +110,12 @@ class GuildTables(SqliteBase):
             "role": f"role {target_id}",
             "user": f"user {target_id}",
         }
-
-        def work(db: SqliteUtilsDatabase) -> bool:
-            with immediate(db):
-                cur = db.execute(
-                    "DELETE FROM limits WHERE guild_id = ? AND scope = ? AND target_id = ?",
-                    [guild_id, scope, target_id],
-                )
-                if cur.rowcount:
-                    label = noun.get(scope, f"{scope} {target_id}")
-                    self._audit(db, guild_id, actor_id, "limit.clear", f"limit {label} removed")
-                return cur.rowcount > 0
-
-        return await self._run(work)
+        label = noun.get(scope, f"{scope} {target_id}")
+        return await self._change_audited(
+            "DELETE FROM limits WHERE guild_id = ? AND scope = ? AND target_id = ?",
+            [guild_id, scope, target_id],
+            guild_id, actor_id, "limit.clear", f"limit {label} removed",
+        )  # fmt: skip
 
     async def limits(self, guild_id: int) -> list[ScopedLimit]:
         """Return a server's limits: server default first, then roles, then members."""
@@ -173,39 +166,21 @@ class GuildTables(SqliteBase):
 
     async def allow_channel(self, guild_id: int, channel_id: int, actor_id: int) -> bool:
         """Add a channel where /video may run; False if it was already allowed."""
-
-        def work(db: SqliteUtilsDatabase) -> bool:
-            with immediate(db):
-                cur = db.execute(
-                    "INSERT OR IGNORE INTO allowed_channels (guild_id, channel_id, added_by,"
-                    " added_at) VALUES (?, ?, ?, ?)",
-                    [guild_id, channel_id, actor_id, to_db_time(self._now())],
-                )
-                if cur.rowcount:
-                    self._audit(
-                        db, guild_id, actor_id, "channels.allow", f"channel {channel_id} allowed"
-                    )
-                return cur.rowcount > 0
-
-        return await self._run(work)
+        return await self._change_audited(
+            "INSERT OR IGNORE INTO allowed_channels (guild_id, channel_id, added_by, added_at)"
+            " VALUES (?, ?, ?, ?)",
+            [guild_id, channel_id, actor_id, to_db_time(self._now())],
+            guild_id, actor_id, "channels.allow", f"channel {channel_id} allowed",
+        )  # fmt: skip
 
     async def remove_channel(self, guild_id: int, channel_id: int, actor_id: int) -> bool:
         """Remove a channel from the allowed list; False if it was not on it."""
-
-        def work(db: SqliteUtilsDatabase) -> bool:
-            with immediate(db):
-                cur = db.execute(
-                    "DELETE FROM allowed_channels WHERE guild_id = ? AND channel_id = ?",
-                    [guild_id, channel_id],
-                )
-                if cur.rowcount:
-                    self._audit(
-                        db, guild_id, actor_id, "channels.remove",
-                        f"channel {channel_id} removed from the allowed list",
-                    )  # fmt: skip
-                return cur.rowcount > 0
-
-        return await self._run(work)
+        return await self._change_audited(
+            "DELETE FROM allowed_channels WHERE guild_id = ? AND channel_id = ?",
+            [guild_id, channel_id],
+            guild_id, actor_id, "channels.remove",
+            f"channel {channel_id} removed from the allowed list",
+        )  # fmt: skip
 
     async def set_paused(
         self, guild_id: int, paused: bool, reason: str | None, actor_id: int
@@ -241,18 +216,11 @@ class GuildTables(SqliteBase):
 
     async def unblock_member(self, guild_id: int, user_id: int, actor_id: int) -> bool:
         """Lift a member's block; False if they were not blocked."""
-
-        def work(db: SqliteUtilsDatabase) -> bool:
-            with immediate(db):
-                cur = db.execute(
-                    "DELETE FROM blocked_members WHERE guild_id = ? AND user_id = ?",
-                    [guild_id, user_id],
-                )
-                if cur.rowcount:
-                    self._audit(db, guild_id, actor_id, "unblock", f"user {user_id} unblocked")
-                return cur.rowcount > 0
-
-        return await self._run(work)
+        return await self._change_audited(
+            "DELETE FROM blocked_members WHERE guild_id = ? AND user_id = ?",
+            [guild_id, user_id],
+            guild_id, actor_id, "unblock", f"user {user_id} unblocked",
+        )  # fmt: skip
 
     async def blocked_member(self, guild_id: int, user_id: int) -> BlockedMember | None:
         """Return the member's block, or None."""
@@ -288,37 +256,21 @@ class GuildTables(SqliteBase):
         folded = normalize_word(word)
         if not folded:
             raise ValueError("a blocked word cannot be empty")
-
-        def work(db: SqliteUtilsDatabase) -> bool:
-            with immediate(db):
-                cur = db.execute(
-                    "INSERT OR IGNORE INTO blocked_words (guild_id, word, added_by, added_at)"
-                    " VALUES (?, ?, ?, ?)",
-                    [guild_id, folded, actor_id, to_db_time(self._now())],
-                )
-                if cur.rowcount:
-                    self._audit(db, guild_id, actor_id, "words.add", f"blocked word {folded!r}")
-                return cur.rowcount > 0
-
-        return await self._run(work)
+        return await self._change_audited(
+            "INSERT OR IGNORE INTO blocked_words (guild_id, word, added_by, added_at)"
+            " VALUES (?, ?, ?, ?)",
+            [guild_id, folded, actor_id, to_db_time(self._now())],
+            guild_id, actor_id, "words.add", f"blocked word {folded!r}",
+        )  # fmt: skip
 
     async def remove_blocked_word(self, guild_id: int, word: str, actor_id: int) -> bool:
         """Unblock a word or phrase; False if it was not blocked."""
         folded = normalize_word(word)
-
-        def work(db: SqliteUtilsDatabase) -> bool:
-            with immediate(db):
-                cur = db.execute(
-                    "DELETE FROM blocked_words WHERE guild_id = ? AND word = ?",
-                    [guild_id, folded],
-                )
-                if cur.rowcount:
-                    self._audit(
-                        db, guild_id, actor_id, "words.remove", f"unblocked word {folded!r}"
-                    )
-                return cur.rowcount > 0
-
-        return await self._run(work)
+        return await self._change_audited(
+            "DELETE FROM blocked_words WHERE guild_id = ? AND word = ?",
+            [guild_id, folded],
+            guild_id, actor_id, "words.remove", f"unblocked word {folded!r}",
+        )  # fmt: skip
 
     async def set_audit_channel(self, guild_id: int, channel_id: int | None, actor_id: int) -> None:
         """Set the channel that gets one line per finished job (None turns it off)."""
@@ -330,6 +282,27 @@ class GuildTables(SqliteBase):
         await self._set_guild(
             guild_id, {"audit_channel_id": channel_id}, actor_id, "audit.channel", detail
         )
+
+    async def _change_audited(
+        self,
+        sql: str,
+        params: list[object],
+        guild_id: int,
+        actor_id: int,
+        action: str,
+        detail: str,
+    ) -> bool:
+        """Run one INSERT OR IGNORE or DELETE in its own transaction, with its audit line when it
+        changed a row; whether it did."""
+
+        def work(db: SqliteUtilsDatabase) -> bool:
+            with immediate(db):
+                changed = db.execute(sql, params).rowcount > 0
+                if changed:
+                    self._audit(db, guild_id, actor_id, action, detail)
+                return changed
+
+        return await self._run(work)
 
     def _audit(
         self, db: SqliteUtilsDatabase, guild_id: int, actor_id: int, action: str, detail: str
