@@ -166,10 +166,8 @@ class GuildTables(SqliteBase):
 
     async def allow_channel(self, guild_id: int, channel_id: int, actor_id: int) -> bool:
         """Add a channel where /video may run; False if it was already allowed."""
-        return await self._change_audited(
-            "INSERT OR IGNORE INTO allowed_channels (guild_id, channel_id, added_by, added_at)"
-            " VALUES (?, ?, ?, ?)",
-            [guild_id, channel_id, actor_id, to_db_time(self._now())],
+        return await self._add_to_list(
+            "allowed_channels", "channel_id", channel_id,
             guild_id, actor_id, "channels.allow", f"channel {channel_id} allowed",
         )  # fmt: skip
 
@@ -256,12 +254,15 @@ class GuildTables(SqliteBase):
         folded = normalize_word(word)
         if not folded:
             raise ValueError("a blocked word cannot be empty")
-        return await self._change_audited(
-            "INSERT OR IGNORE INTO blocked_words (guild_id, word, added_by, added_at)"
-            " VALUES (?, ?, ?, ?)",
-            [guild_id, folded, actor_id, to_db_time(self._now())],
-            guild_id, actor_id, "words.add", f"blocked word {folded!r}",
-        )  # fmt: skip
+        return await self._add_to_list(
+            "blocked_words",
+            "word",
+            folded,
+            guild_id,
+            actor_id,
+            "words.add",
+            f"blocked word {folded!r}",
+        )
 
     async def remove_blocked_word(self, guild_id: int, word: str, actor_id: int) -> bool:
         """Unblock a word or phrase; False if it was not blocked."""
@@ -282,6 +283,25 @@ class GuildTables(SqliteBase):
         await self._set_guild(
             guild_id, {"audit_channel_id": channel_id}, actor_id, "audit.channel", detail
         )
+
+    async def _add_to_list(
+        self,
+        table: str,
+        column: str,
+        value: object,
+        guild_id: int,
+        actor_id: int,
+        action: str,
+        detail: str,
+    ) -> bool:
+        """Add `value` to one of the server's lists (allowed channels, blocked words), with its
+        audit line; False if it was on it already. `table` and `column` are this module's own."""
+        return await self._change_audited(
+            f"INSERT OR IGNORE INTO {table} (guild_id, {column}, added_by, added_at)"
+            " VALUES (?, ?, ?, ?)",
+            [guild_id, value, actor_id, to_db_time(self._now())],
+            guild_id, actor_id, action, detail,
+        )  # fmt: skip
 
     async def _change_audited(
         self,
