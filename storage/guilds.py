@@ -255,14 +255,9 @@ class GuildTables(SqliteBase):
         if not folded:
             raise ValueError("a blocked word cannot be empty")
         return await self._add_to_list(
-            "blocked_words",
-            "word",
-            folded,
-            guild_id,
-            actor_id,
-            "words.add",
-            f"blocked word {folded!r}",
-        )
+            "blocked_words", "word", folded,
+            guild_id, actor_id, "words.add", f"blocked word {folded!r}",
+        )  # fmt: skip
 
     async def remove_blocked_word(self, guild_id: int, word: str, actor_id: int) -> bool:
         """Unblock a word or phrase; False if it was not blocked."""
