@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlite_utils import Database as SqliteUtilsDatabase
 
 from storage.models import AnimateRule
-from storage.sqlite import SqliteBase, immediate, to_db_time
+from storage.sqlite import SqliteBase, immediate, to_db_time, upsert
 
 
 class ConsentTables(SqliteBase):
@@ -36,12 +36,10 @@ class ConsentTables(SqliteBase):
 
         def work(db: SqliteUtilsDatabase) -> None:
             with immediate(db):
-                db.execute(
-                    "INSERT INTO animate_rules (guild_id, who, set_by, set_at) VALUES (?, ?, ?, ?)"
-                    " ON CONFLICT (guild_id) DO UPDATE SET who = excluded.who,"
-                    " set_by = excluded.set_by, set_at = excluded.set_at",
-                    [guild_id, who.value, actor_id, to_db_time(self._now())],
-                )
+                upsert(
+                    db, "animate_rules", {"guild_id": guild_id},
+                    {"who": who.value, "set_by": actor_id, "set_at": to_db_time(self._now())},
+                )  # fmt: skip
                 self._audit(db, guild_id, actor_id, "animate.rule", f"Animate rule set to {who}")
 
         await self._run(work)

@@ -15,7 +15,15 @@ from storage.models import (
     Scope,
     ScopedLimit,
 )
-from storage.sqlite import SqliteBase, from_db_time, immediate, snapshot, to_db_time, usd_text
+from storage.sqlite import (
+    SqliteBase,
+    from_db_time,
+    immediate,
+    snapshot,
+    to_db_time,
+    upsert,
+    usd_text,
+)
 
 _SCOPE_ORDER = {"server": 0, "role": 1, "user": 2}
 _PERIODS = ("day", "week", "month")
@@ -90,14 +98,10 @@ class GuildTables(SqliteBase):
 
         def work(db: SqliteUtilsDatabase) -> None:
             with immediate(db):
-                db.execute(
-                    "INSERT INTO limits (guild_id, scope, target_id, credits, period, set_by,"
-                    " set_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
-                    " ON CONFLICT (guild_id, scope, target_id) DO UPDATE SET"
-                    " credits = excluded.credits, period = excluded.period,"
-                    " set_by = excluded.set_by, set_at = excluded.set_at",
-                    [guild_id, scope, target_id, credits, period, actor_id,
-                     to_db_time(self._now())],
+                upsert(
+                    db, "limits", {"guild_id": guild_id, "scope": scope, "target_id": target_id},
+                    {"credits": credits, "period": period, "set_by": actor_id,
+                     "set_at": to_db_time(self._now())},
                 )  # fmt: skip
                 self._audit(db, guild_id, actor_id, "limit.set", detail)
 
@@ -132,13 +136,11 @@ class GuildTables(SqliteBase):
     def _set_guild_column(
         self, db: SqliteUtilsDatabase, guild_id: int, values: dict[str, object]
     ) -> None:
-        cols = ", ".join(values)
-        marks = ", ".join("?" for _ in values)
-        updates = ", ".join(f"{c} = excluded.{c}" for c in values)
-        db.execute(
-            f"INSERT INTO guild_settings (guild_id, {cols}, updated_at) VALUES (?, {marks}, ?)"
-            f" ON CONFLICT (guild_id) DO UPDATE SET {updates}, updated_at = excluded.updated_at",
-            [guild_id, *values.values(), to_db_time(self._now())],
+        upsert(
+            db,
+            "guild_settings",
+            {"guild_id": guild_id},
+            {**values, "updated_at": to_db_time(self._now())},
         )
 
     async def _set_guild(
@@ -201,13 +203,11 @@ class GuildTables(SqliteBase):
 
         def work(db: SqliteUtilsDatabase) -> None:
             with immediate(db):
-                db.execute(
-                    "INSERT INTO blocked_members (guild_id, user_id, reason, blocked_by,"
-                    " blocked_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id, user_id) DO UPDATE"
-                    " SET reason = excluded.reason, blocked_by = excluded.blocked_by,"
-                    " blocked_at = excluded.blocked_at",
-                    [guild_id, user_id, reason, actor_id, to_db_time(self._now())],
-                )
+                upsert(
+                    db, "blocked_members", {"guild_id": guild_id, "user_id": user_id},
+                    {"reason": reason, "blocked_by": actor_id,
+                     "blocked_at": to_db_time(self._now())},
+                )  # fmt: skip
                 self._audit(db, guild_id, actor_id, "block", detail)
 
         await self._run(work)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlite_utils import Database as SqliteUtilsDatabase
 
-from storage.sqlite import SqliteBase, immediate, to_db_time
+from storage.sqlite import SqliteBase, immediate, to_db_time, upsert
 
 
 class LanguageTables(SqliteBase):
@@ -32,13 +32,10 @@ class LanguageTables(SqliteBase):
 
         def work(db: SqliteUtilsDatabase) -> None:
             with immediate(db):
-                db.execute(
-                    "INSERT INTO server_languages (guild_id, locale, set_by, set_at)"
-                    " VALUES (?, ?, ?, ?) ON CONFLICT (guild_id) DO UPDATE SET"
-                    " locale = excluded.locale, set_by = excluded.set_by,"
-                    " set_at = excluded.set_at",
-                    [guild_id, locale, actor_id, to_db_time(self._now())],
-                )
+                upsert(
+                    db, "server_languages", {"guild_id": guild_id},
+                    {"locale": locale, "set_by": actor_id, "set_at": to_db_time(self._now())},
+                )  # fmt: skip
                 self._audit(
                     db, guild_id, actor_id, "language.set", f"server language set to {locale}"
                 )
