@@ -6,9 +6,9 @@ import math
 
 from sqlite_utils import Database as SqliteUtilsDatabase
 
+from storage.audit import AuditedTables
 from storage.folding import normalize_word
 from storage.models import (
-    AuditEntry,
     BlockedMember,
     GuildSettings,
     Period,
@@ -16,12 +16,9 @@ from storage.models import (
     ScopedLimit,
 )
 from storage.sqlite import (
-    SqliteBase,
     from_db_time,
-    immediate,
     snapshot,
     to_db_time,
-    upsert,
     usd_text,
 )
 
@@ -29,7 +26,7 @@ _SCOPE_ORDER = {"server": 0, "role": 1, "user": 2}
 _PERIODS = ("day", "week", "month")
 
 
-class GuildTables(SqliteBase):
+class GuildTables(AuditedTables):
     """What moderators set for their server, and the log of what they did."""
 
     # --- server settings ---------------------------------------------------------------------
@@ -96,16 +93,12 @@ class GuildTables(SqliteBase):
         }
         detail = f"limit {noun[scope]}: {credits} credits per {period}"
 
-        def work(db: SqliteUtilsDatabase) -> None:
-            with immediate(db):
-                upsert(
-                    db, "limits", {"guild_id": guild_id, "scope": scope, "target_id": target_id},
-                    {"credits": credits, "period": period, "set_by": actor_id,
-                     "set_at": to_db_time(self._now())},
-                )  # fmt: skip
-                self._audit(db, guild_id, actor_id, "limit.set", detail)
-
-        await self._run(work)
+        await self._upsert_audited(
+            "limits", {"guild_id": guild_id, "scope": scope, "target_id": target_id},
+            {"credits": credits, "period": period, "set_by": actor_id,
+             "set_at": to_db_time(self._now())},
+            guild_id, actor_id, "limit.set", detail,
+        )  # fmt: skip
 
     async def clear_limit(self, guild_id: int, scope: Scope, target_id: int, actor_id: int) -> bool:
         """Remove a limit; False if there was none."""
@@ -133,16 +126,6 @@ class GuildTables(SqliteBase):
 
         return await self._run(work)
 
-    def _set_guild_column(
-        self, db: SqliteUtilsDatabase, guild_id: int, values: dict[str, object]
-    ) -> None:
-        upsert(
-            db,
-            "guild_settings",
-            {"guild_id": guild_id},
-            {**values, "updated_at": to_db_time(self._now())},
-        )
-
     async def _set_guild(
         self,
         guild_id: int,
@@ -151,12 +134,11 @@ class GuildTables(SqliteBase):
         action: str,
         detail: str,
     ) -> None:
-        def work(db: SqliteUtilsDatabase) -> None:
-            with immediate(db):
-                self._set_guild_column(db, guild_id, values)
-                self._audit(db, guild_id, actor_id, action, detail)
-
-        await self._run(work)
+        await self._upsert_audited(
+            "guild_settings", {"guild_id": guild_id},
+            {**values, "updated_at": to_db_time(self._now())},
+            guild_id, actor_id, action, detail,
+        )  # fmt: skip
 
     async def set_mod_role(self, guild_id: int, role_id: int | None, actor_id: int) -> None:
         """Set the role that counts as moderator (None clears it)."""
@@ -201,16 +183,11 @@ class GuildTables(SqliteBase):
         """Block a member from /video (replaces an earlier block's reason)."""
         detail = f"user {user_id} blocked" + (f": {reason}" if reason else "")
 
-        def work(db: SqliteUtilsDatabase) -> None:
-            with immediate(db):
-                upsert(
-                    db, "blocked_members", {"guild_id": guild_id, "user_id": user_id},
-                    {"reason": reason, "blocked_by": actor_id,
-                     "blocked_at": to_db_time(self._now())},
-                )  # fmt: skip
-                self._audit(db, guild_id, actor_id, "block", detail)
-
-        await self._run(work)
+        await self._upsert_audited(
+            "blocked_members", {"guild_id": guild_id, "user_id": user_id},
+            {"reason": reason, "blocked_by": actor_id, "blocked_at": to_db_time(self._now())},
+            guild_id, actor_id, "block", detail,
+        )  # fmt: skip
 
     async def unblock_member(self, guild_id: int, user_id: int, actor_id: int) -> bool:
         """Lift a member's block; False if they were not blocked."""
@@ -297,58 +274,3 @@ class GuildTables(SqliteBase):
             [guild_id, value, actor_id, to_db_time(self._now())],
             guild_id, actor_id, action, detail,
         )  # fmt: skip
-
-    async def _change_audited(
-        self,
-        sql: str,
-        params: list[object],
-        guild_id: int,
-        actor_id: int,
-        action: str,
-        detail: str,
-    ) -> bool:
-        """Run one INSERT OR IGNORE or DELETE in its own transaction, with its audit line when it
-        changed a row; whether it did."""
-
-        def work(db: SqliteUtilsDatabase) -> bool:
-            with immediate(db):
-                changed = db.execute(sql, params).rowcount > 0
-                if changed:
-                    self._audit(db, guild_id, actor_id, action, detail)
-                return changed
-
-        return await self._run(work)
-
-    def _audit(
-        self, db: SqliteUtilsDatabase, guild_id: int, actor_id: int, action: str, detail: str
-    ) -> None:
-        db.execute(
-            "INSERT INTO mod_actions (guild_id, actor_id, action, detail, created_at)"
-            " VALUES (?, ?, ?, ?, ?)",
-            [guild_id, actor_id, action, detail, to_db_time(self._now())],
-        )
-
-    async def record_action(self, guild_id: int, actor_id: int, action: str, detail: str) -> None:
-        """Append to the moderator audit log (the setters above call this themselves)."""
-        if not action:
-            raise ValueError("an audit action needs a name")
-
-        def work(db: SqliteUtilsDatabase) -> None:
-            self._audit(db, guild_id, actor_id, action, detail)
-
-        await self._run(work)
-
-    async def audit_log(self, guild_id: int, limit: int = 20) -> list[AuditEntry]:
-        """Return a server's latest moderator actions, newest first."""
-
-        def work(db: SqliteUtilsDatabase) -> list[AuditEntry]:
-            rows = db.query(
-                "SELECT * FROM mod_actions WHERE guild_id = ? ORDER BY id DESC LIMIT ?",
-                [guild_id, limit],
-            )
-            return [
-                AuditEntry.model_validate({**r, "created_at": from_db_time(r["created_at"])})
-                for r in rows
-            ]
-
-        return await self._run(work)
