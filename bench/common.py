@@ -258,23 +258,24 @@ class RecordingSim(WiroSimulator):
         return next((t.task_id for t in self.tasks.values() if t.token == token), None)
 
 
+class _StampedLines(list[str]):
+    """A process's output lines, noting when each arrived (monotonic) in `times`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.times: list[float] = []
+
+    def append(self, line: str) -> None:
+        self.times.append(time.monotonic())
+        super().append(line)
+
+
 class TimedBotProcess(BotProcess):
     """BotProcess that also stamps each output line with its arrival time (monotonic)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.line_times: list[float] = []
-
-    async def _read(self) -> None:
-        assert self.proc is not None and self.proc.stdout is not None
-        while line := await self.proc.stdout.readline():
-            text = line.decode(errors="replace").rstrip("\n")
-            self.line_times.append(time.monotonic())
-            self.lines.append(text)
-            if self.echo:
-                print(f"[{self.module}] {text}", flush=True)
-            self._new_line.set()
-        self._new_line.set()
+        self.lines: _StampedLines = _StampedLines()
 
     @property
     def pid(self) -> int:
@@ -283,7 +284,9 @@ class TimedBotProcess(BotProcess):
 
     def lines_with(self, substring: str) -> list[tuple[float, str]]:
         """Return (arrival time, line) for every line containing `substring`."""
-        return [(t, s) for t, s in zip(self.line_times, self.lines, strict=False) if substring in s]
+        return [
+            (t, s) for t, s in zip(self.lines.times, self.lines, strict=False) if substring in s
+        ]
 
 
 @dataclass
