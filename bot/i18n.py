@@ -126,8 +126,11 @@ def number(locale: str | None, value: float | int | Decimal) -> str:
 
 
 def money(locale: str | None, usd: float | Decimal) -> str:
-    """An amount in US dollars as the language writes it ('$1,234.50'; German '1.234,50 $')."""
-    return format_currency(usd, "USD", locale=babel_locale(locale))
+    """An amount in US dollars as the language writes it ('$1,234.50'; German '1.234,50 $').
+
+    Cents, except below one cent, which keeps its own digits ('$0.004', not '$0.00')."""
+    small = 0 < abs(Decimal(str(usd))) < Decimal("0.01")
+    return format_currency(usd, "USD", locale=babel_locale(locale), decimal_quantization=not small)
 
 
 # ----- sentences whose reader is not known yet --------------------------------------------------

@@ -14,24 +14,31 @@ import asyncio
 import io
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import discord
 from discord.ext import commands
 
-from bot import permissions
-from bot.governance.approval import MAX_DENY_REASON_CHARS, AlreadyDecided, expiry_words
+from bot import i18n, permissions
+from bot.governance.approval import (
+    MAX_DENY_REASON_CHARS,
+    NO_REASON,
+    AlreadyDecided,
+    expiry_text,
+    not_waiting_here,
+)
 from bot.governance.moderation import turn_approval_off, turn_approval_on
-from bot.governance.usage import usd
 from bot.jobs.contracts import Refused
 from bot.permissions import labels
+from cogs.audit import AuditWords
 from cogs.cards.render import THUMBNAIL_NAME
 from cogs.cards.text import card_link, image_author, prompt_as_text, settings_line
 from cogs.common import NO_MENTIONS, form_values, guarded, is_moderator, reply
 from cogs.job_buttons import JobButton
-from cogs.words import user, when
+from cogs.language import member_locale, server_locale
+from cogs.words import decided_words, user, when
 from storage.approvals import Approval, ApprovalSettings, ApprovalStatus
 from storage.db import Database
 from storage.models import Job
@@ -47,13 +54,6 @@ REASON_INPUT = "reason"
 # What the bot needs in the review channel: the review embed, its thumbnail, its buttons.
 REVIEW_CHANNEL_PERMISSIONS = labels(permissions.REVIEW_CHANNEL_PERMISSIONS)
 
-_TITLES = {
-    ApprovalStatus.WAITING: "🔎 Video request waiting for approval",
-    ApprovalStatus.APPROVED: "✅ Approved",
-    ApprovalStatus.DENIED: "⛔ Denied",
-    ApprovalStatus.EXPIRED: "⌛ Expired: nobody reviewed it in time",
-    ApprovalStatus.CANCELLED: "🚫 Cancelled while waiting",
-}
 _COLOURS = {
     ApprovalStatus.WAITING: discord.Colour.gold(),
     ApprovalStatus.APPROVED: discord.Colour.green(),
@@ -63,87 +63,142 @@ _COLOURS = {
 }
 
 
-def credits_words(credits: int) -> str:
-    return f"{credits} credit" if credits == 1 else f"{credits} credits"
+def review_title(status: ApprovalStatus, locale: str | None = None) -> str:
+    """The review message's title for the request's state."""
+    if status is ApprovalStatus.WAITING:
+        return i18n.gettext(locale, "🔎 Video request waiting for approval")
+    if status is ApprovalStatus.APPROVED:
+        return i18n.gettext(locale, "✅ Approved")
+    if status is ApprovalStatus.DENIED:
+        return i18n.gettext(locale, "⛔ Denied")
+    if status is ApprovalStatus.EXPIRED:
+        return i18n.gettext(locale, "⌛ Expired: nobody reviewed it in time")
+    return i18n.gettext(locale, "🚫 Cancelled while waiting")
 
 
-def cost_words(job: Job) -> str:
+def cost_words(job: Job, locale: str | None = None) -> str:
     """'1 credit reserved · about $0.28 at Wiro' (USD only when an estimate exists)."""
-    text = f"{credits_words(job.credits)} reserved"
+    reserved = i18n.ngettext(
+        locale, "{count} credit reserved", "{count} credits reserved", job.credits
+    )
+    text = reserved.format(count=i18n.number(locale, job.credits))
     if job.expected_cost_usd is not None:
-        text += f" · about {usd(job.expected_cost_usd)} at Wiro"
+        about = i18n.gettext(locale, "about {cost} at Wiro")
+        text += " · " + about.format(cost=i18n.money(locale, job.expected_cost_usd))
     return text
 
 
-def decision_words(approval: Approval, expiry: timedelta) -> str:
+def _decider(approval: Approval, locale: str | None) -> str:
+    if approval.decided_by:
+        return user(approval.decided_by)
+    return i18n.gettext(locale, "the bot")
+
+
+def decision_words(approval: Approval, expiry: timedelta, locale: str | None = None) -> str:
     """Who decided what, when: the review message's last field."""
     at = f" {when(approval.decided_at)}" if approval.decided_at else ""
-    by = f"<@{approval.decided_by}>" if approval.decided_by else "the bot"
+    by = _decider(approval, locale)
     if approval.status is ApprovalStatus.APPROVED:
-        return f"Approved by {by}{at}; the video is being made."
+        text = i18n.gettext(locale, "Approved by {by}{at}; the video is being made.")
+        return text.format(by=by, at=at)
     if approval.status is ApprovalStatus.DENIED:
-        reason = prompt_as_text(approval.reason or "no reason given", limit=400)
-        return f"Denied by {by}{at}. Reason shown to the member: {reason}"
+        given = approval.reason or i18n.gettext(locale, NO_REASON)
+        text = i18n.gettext(locale, "Denied by {by}{at}. Reason shown to the member: {reason}")
+        return text.format(by=by, at=at, reason=prompt_as_text(given, limit=400))
     if approval.status is ApprovalStatus.EXPIRED:
-        return f"Nobody reviewed it within {expiry_words(expiry)}{at}; credits refunded."
+        text = i18n.gettext(locale, "Nobody reviewed it within {expiry}{at}; credits refunded.")
+        return text.format(expiry=expiry_text(expiry).render(locale), at=at)
     if approval.decided_by is None:
-        return f"The request ended before anyone reviewed it{at}."
-    return f"Cancelled by {by}{at}; credits refunded."
+        text = i18n.gettext(locale, "The request ended before anyone reviewed it{at}.")
+        return text.format(at=at)
+    return i18n.gettext(locale, "Cancelled by {by}{at}; credits refunded.").format(by=by, at=at)
 
 
-def approved_line(job: Job, approval: Approval) -> str:
+def approved_line(job: Job, approval: Approval, locale: str | None = None) -> str:
     """The audit line of an approval (denials, expiries and cancels end the job: its own line)."""
-    by = user(approval.decided_by) if approval.decided_by is not None else "the bot"
-    return (
-        f"👍 Job `{job.id}` by {user(job.user_id)} approved by {by} "
-        f"after waiting {_waited(approval)}; it is starting."
+    text = i18n.gettext(
+        locale,
+        "👍 Job `{job_id}` by {member} approved by {by} after waiting {waited}; it is starting.",
+    )
+    return text.format(
+        job_id=job.id,
+        member=user(job.user_id),
+        by=_decider(approval, locale),
+        waited=_waited(approval, locale),
     )
 
 
-def _waited(approval: Approval) -> str:
+def _waited(approval: Approval, locale: str | None) -> str:
     end = approval.decided_at or approval.requested_at
     seconds = max(0, round((end - approval.requested_at).total_seconds()))
     if seconds < 60:
-        return f"{seconds} s"
+        return i18n.gettext(locale, "{seconds} s").format(seconds=seconds)
     minutes = seconds // 60
     if minutes < 60:
-        return f"{minutes} min"
-    return f"{minutes // 60} h {minutes % 60:02d} min"
+        return i18n.gettext(locale, "{minutes} min").format(minutes=minutes)
+    text = i18n.gettext(locale, "{hours} h {minutes} min")
+    return text.format(hours=minutes // 60, minutes=f"{minutes % 60:02d}")
 
 
 def render_review(
-    job: Job, approval: Approval, *, expiry: timedelta, has_thumbnail: bool = False
+    job: Job,
+    approval: Approval,
+    *,
+    expiry: timedelta,
+    has_thumbnail: bool = False,
+    locale: str | None = None,
 ) -> tuple[discord.Embed, discord.ui.View | None]:
-    """Build the review message for the request's current state (buttons only while waiting)."""
+    """Build the review message for the request's current state (buttons only while waiting),
+    in the server's language (`locale`; English when None)."""
     status = approval.status
-    embed = discord.Embed(title=_TITLES[status], colour=_COLOURS[status])
-    embed.description = f"**Prompt**\n{prompt_as_text(job.prompt, limit=3000)}"
-    embed.add_field(name="Settings", value=settings_line(job), inline=True)
-    embed.add_field(name="Model", value=str(getattr(job, "model", None) or DEFAULT_MODEL))
+    embed = discord.Embed(title=review_title(status, locale), colour=_COLOURS[status])
+    prompt = i18n.gettext(locale, "Prompt")
+    embed.description = f"**{prompt}**\n{prompt_as_text(job.prompt, limit=3000)}"
+    embed.add_field(name=i18n.gettext(locale, "Settings"), value=settings_line(job), inline=True)
+    embed.add_field(
+        name=i18n.gettext(locale, "Model"),
+        value=str(getattr(job, "model", None) or DEFAULT_MODEL),
+    )
     camera = getattr(job, "camera", None)
     moves = ", ".join(m.strip() for m in str(camera).split(",") if m.strip()) if camera else ""
-    embed.add_field(name="Camera", value=prompt_as_text(moves) if moves else "none")
-    embed.add_field(name="Requested by", value=f"<@{job.user_id}>", inline=True)
+    embed.add_field(
+        name=i18n.gettext(locale, "Camera"),
+        value=prompt_as_text(moves) if moves else i18n.pgettext(locale, "camera moves", "none"),
+    )
+    requested = i18n.gettext(locale, "Requested by")
+    embed.add_field(name=requested, value=f"<@{job.user_id}>", inline=True)
     author = image_author(job)
     if author is not None:  # Animate of another member's image: whose picture it is
-        embed.add_field(name="Image by", value=user(author), inline=True)
-    embed.add_field(name="Expected cost", value=cost_words(job), inline=True)
+        embed.add_field(name=i18n.gettext(locale, "Image by"), value=user(author), inline=True)
+    cost = cost_words(job, locale)
+    embed.add_field(name=i18n.gettext(locale, "Expected cost"), value=cost, inline=True)
     link = card_link(job)
+    job_words = i18n.gettext(locale, "Job {job_id}").format(job_id=job.id)
     if link.startswith("https://"):
-        embed.add_field(name="Card", value=f"[Job {job.id}]({link})", inline=True)
+        embed.add_field(name=i18n.gettext(locale, "Card"), value=f"[{job_words}]({link})")
     if status is ApprovalStatus.WAITING:
-        embed.add_field(name="Expires", value=when(approval.expires_at), inline=True)
+        embed.add_field(
+            name=i18n.gettext(locale, "Expires"), value=when(approval.expires_at), inline=True
+        )
     else:
-        embed.add_field(name="Decision", value=decision_words(approval, expiry), inline=False)
+        embed.add_field(
+            name=i18n.gettext(locale, "Decision"),
+            value=decision_words(approval, expiry, locale),
+            inline=False,
+        )
     if has_thumbnail:
         embed.set_thumbnail(url=f"attachment://{THUMBNAIL_NAME}")
-    embed.set_footer(text=f"Job {job.id} · requested")
+    footer = i18n.gettext(locale, "Job {job_id} · requested").format(job_id=job.id)
+    embed.set_footer(text=footer)
     embed.timestamp = approval.requested_at
     if status is not ApprovalStatus.WAITING:
         return embed, None
     view = discord.ui.View(timeout=None)
-    view.add_item(ApproveButton(job.id))
-    view.add_item(DenyButton(job.id))
+    approve, deny = ApproveButton(job.id), DenyButton(job.id)
+    approve.item.label = i18n.gettext(locale, "Approve")
+    deny.item.label = i18n.gettext(locale, "Deny")
+    view.add_item(approve)
+    view.add_item(deny)
     return embed, view
 
 
@@ -152,7 +207,22 @@ def render_review(
 # ----------------------------------------------------------------------------------------------
 async def _moderator_here(interaction: discord.Interaction[VideoBot]) -> None:
     if interaction.guild_id is None or not await is_moderator(interaction):
-        raise Refused("Only moderators (Manage Server, or the bot's moderator role) can review.")
+        raise Refused(
+            i18n.Text("Only moderators (Manage Server, or the bot's moderator role) can review.")
+        )
+
+
+async def _answer_decision(
+    interaction: discord.Interaction[VideoBot], decision: Awaitable[i18n.Text]
+) -> None:
+    """Tell the moderator who clicked what their decision did, in their own language (also
+    when another moderator decided first)."""
+    locale = member_locale(interaction)
+    try:
+        text = (await decision).render(locale)
+    except AlreadyDecided as exc:
+        text = decided_words(exc.approval, locale)
+    await reply(interaction, text)
 
 
 class ApproveButton(
@@ -165,8 +235,10 @@ class ApproveButton(
         bot = interaction.client
         await interaction.response.defer(ephemeral=True, thinking=True)
         assert interaction.guild_id is not None
-        text = await bot.approvals.approve(self.job_id, interaction.user.id, interaction.guild_id)
-        await reply(interaction, text)
+        await _answer_decision(
+            interaction,
+            bot.approvals.approve(self.job_id, interaction.user.id, interaction.guild_id),
+        )
 
 
 class DenyButton(JobButton, prefix="approval:deny", label="Deny", style=discord.ButtonStyle.danger):
@@ -177,23 +249,27 @@ class DenyButton(JobButton, prefix="approval:deny", label="Deny", style=discord.
         bot = interaction.client
         approval = await bot.storage.approval(self.job_id)
         if approval is None or approval.guild_id != interaction.guild_id:
-            raise Refused(f"Job {self.job_id} is not waiting for approval in this server.")
+            raise Refused(not_waiting_here(self.job_id))
+        locale = member_locale(interaction)
         if not approval.waiting:
-            raise AlreadyDecided(approval)
-        await interaction.response.send_modal(deny_form(self.job_id))
+            await reply(interaction, decided_words(approval, locale))
+            return
+        await interaction.response.send_modal(deny_form(self.job_id, locale))
 
 
-def deny_form(job_id: int) -> discord.ui.Modal:
-    """The Deny form. It is sent stopped, so discord.py does not keep it in memory: the submit
-    is answered by `ApprovalCog.on_interaction` from its custom_id, before or after a restart."""
-    form = discord.ui.Modal(title=f"Deny job {job_id}", custom_id=f"approval:deny-form:{job_id}")
+def deny_form(job_id: int, locale: str | None = None) -> discord.ui.Modal:
+    """The Deny form, in the clicking moderator's language. It is sent stopped, so discord.py
+    does not keep it in memory: the submit is answered by `ApprovalCog.on_interaction` from its
+    custom_id, before or after a restart."""
+    title = i18n.gettext(locale, "Deny job {job_id}").format(job_id=job_id)
+    form = discord.ui.Modal(title=title[:45], custom_id=f"approval:deny-form:{job_id}")
     form.add_item(
         discord.ui.Label(
-            text="Reason (the member sees it)",
+            text=i18n.gettext(locale, "Reason (the member sees it)")[:45],
             component=discord.ui.TextInput(
                 custom_id=REASON_INPUT,
                 style=discord.TextStyle.paragraph,
-                placeholder="e.g. Not suitable for this server",
+                placeholder=i18n.gettext(locale, "e.g. Not suitable for this server")[:100],
                 required=True,
                 min_length=1,
                 max_length=MAX_DENY_REASON_CHARS,
@@ -218,7 +294,7 @@ def check_review_channel(
 ) -> None:
     """Refuse a review channel of another server, or one the bot cannot post reviews in."""
     if channel_guild_id != guild_id:
-        raise Refused("That channel is not in this server.")
+        raise Refused(i18n.Text("That channel is not in this server."))
     if bot_permissions is None:
         return
     missing = [
@@ -228,7 +304,10 @@ def check_review_channel(
     ]
     if missing:
         raise Refused(
-            f"I can't post reviews in that channel: I need {', '.join(missing)} there first."
+            i18n.Text(
+                "I can't post reviews in that channel: I need {permissions} there first.",
+                permissions=", ".join(missing),
+            )
         )
 
 
@@ -239,39 +318,85 @@ async def turn_on(
     trusted_role_id: int | None,
     actor_id: int,
     expiry: timedelta,
+    locale: str | None = None,
 ) -> str:
-    """Turn approval on (or change its channel and trusted role) and say what it means."""
-    trusted = f", holders of <@&{trusted_role_id}>" if trusted_role_id else ""
+    """Turn approval on (or change its channel and trusted role) and say what it means, in the
+    moderator's language (`locale`)."""
     await turn_approval_on(storage, guild_id, channel_id, trusted_role_id, actor_id)
-    return (
-        f"🔎 Approval is on. Requests from members wait for a moderator in <#{channel_id}>; "
-        f"moderators{trusted} skip the queue. Credits are reserved while a request waits, and "
-        f"a request nobody reviews within {expiry_words(expiry)} expires and is refunded."
+    if trusted_role_id:
+        text = i18n.gettext(
+            locale,
+            "🔎 Approval is on. Requests from members wait for a moderator in {channel}; "
+            "moderators, holders of {role} skip the queue. Credits are reserved while a request "
+            "waits, and a request nobody reviews within {expiry} expires and is refunded.",
+        )
+    else:
+        text = i18n.gettext(
+            locale,
+            "🔎 Approval is on. Requests from members wait for a moderator in {channel}; "
+            "moderators skip the queue. Credits are reserved while a request waits, and a "
+            "request nobody reviews within {expiry} expires and is refunded.",
+        )
+    return text.format(
+        channel=f"<#{channel_id}>",
+        role=f"<@&{trusted_role_id}>",
+        expiry=expiry_text(expiry).render(locale),
     )
 
 
-async def turn_off(storage: Database, guild_id: int, actor_id: int, waiting: int) -> str:
+async def turn_off(
+    storage: Database, guild_id: int, actor_id: int, waiting: int, locale: str | None = None
+) -> str:
     """Turn approval off; requests already waiting still wait for a decision."""
     await turn_approval_off(storage, guild_id, actor_id)
-    still = (
-        f" The {waiting} request{'s' if waiting != 1 else ''} already waiting still need a "
-        "decision (or expire)."
-        if waiting
-        else ""
+    text = i18n.gettext(locale, "Approval is off: new requests start at once.")
+    if not waiting:
+        return text
+    # The English singular is word for word what the bot always said; other languages say it
+    # their own way.
+    still = i18n.ngettext(
+        locale,
+        "The {count} request already waiting still need a decision (or expire).",
+        "The {count} requests already waiting still need a decision (or expire).",
+        waiting,
     )
-    return f"Approval is off: new requests start at once.{still}"
+    return f"{text} {still.format(count=i18n.number(locale, waiting))}"
 
 
-def approval_summary(settings: ApprovalSettings | None, waiting: int, expiry: timedelta) -> str:
+def approval_summary(
+    settings: ApprovalSettings | None,
+    waiting: int,
+    expiry: timedelta,
+    locale: str | None = None,
+) -> str:
     """One line for `limit show`: whether requests wait, where, who skips, how many wait."""
     if settings is None or not settings.enabled:
-        tail = f" ({waiting} earlier requests still wait)" if waiting else ""
-        return f"Approval: off, requests start at once{tail}."
-    trusted = f", and holders of <@&{settings.trusted_role_id}>" if settings.trusted_role_id else ""
-    return (
-        f"Approval: **on**, reviewed in <#{settings.review_channel_id}>; moderators{trusted} "
-        f"skip it. Waiting now: **{waiting}** · unreviewed requests expire after "
-        f"{expiry_words(expiry)}."
+        if not waiting:
+            return i18n.gettext(locale, "Approval: off, requests start at once.")
+        text = i18n.ngettext(
+            locale,
+            "Approval: off, requests start at once ({count} earlier requests still wait).",
+            "Approval: off, requests start at once ({count} earlier requests still wait).",
+            waiting,
+        )
+        return text.format(count=i18n.number(locale, waiting))
+    if settings.trusted_role_id:
+        text = i18n.gettext(
+            locale,
+            "Approval: **on**, reviewed in {channel}; moderators, and holders of {role} skip "
+            "it. Waiting now: **{count}** · unreviewed requests expire after {expiry}.",
+        )
+    else:
+        text = i18n.gettext(
+            locale,
+            "Approval: **on**, reviewed in {channel}; moderators skip it. Waiting now: "
+            "**{count}** · unreviewed requests expire after {expiry}.",
+        )
+    return text.format(
+        channel=f"<#{settings.review_channel_id}>",
+        role=f"<@&{settings.trusted_role_id}>",
+        count=i18n.number(locale, waiting),
+        expiry=expiry_text(expiry).render(locale),
     )
 
 
@@ -304,7 +429,11 @@ class DiscordReviews:
     async def post_review(self, job: Job, approval: Approval) -> int:
         thumbnail = await self._thumbnail(job)
         embed, view = render_review(
-            job, approval, expiry=self._expiry(), has_thumbnail=thumbnail is not None
+            job,
+            approval,
+            expiry=self._expiry(),
+            has_thumbnail=thumbnail is not None,
+            locale=await server_locale(self.bot, job.guild_id),
         )
         kwargs: dict[str, Any] = {"embed": embed, "allowed_mentions": NO_MENTIONS}
         if view is not None:
@@ -324,7 +453,11 @@ class DiscordReviews:
         if approval.review_message_id is None:
             return
         embed, view = render_review(
-            job, approval, expiry=self._expiry(), has_thumbnail=job.has_image
+            job,
+            approval,
+            expiry=self._expiry(),
+            has_thumbnail=job.has_image,
+            locale=await server_locale(self.bot, job.guild_id),
         )
         channel = self.bot.get_partial_messageable(
             approval.review_channel_id, guild_id=job.guild_id
@@ -337,9 +470,9 @@ class DiscordReviews:
             log.warning("job=%s could not update the review message: %s", job.id, exc)
 
     async def audit_approval(self, job: Job, approval: Approval) -> bool:
-        return await self.audit(job.guild_id, approved_line(job, approval))
+        return await self.audit(job.guild_id, lambda locale: approved_line(job, approval, locale))
 
-    async def audit(self, guild_id: int, text: str) -> bool:
+    async def audit(self, guild_id: int, text: AuditWords) -> bool:
         from cogs.cards.cog import cards_of
 
         try:
@@ -378,10 +511,10 @@ class ApprovalCog(commands.Cog):
             await _moderator_here(interaction)
             await interaction.response.defer(ephemeral=True, thinking=True)
             assert interaction.guild_id is not None
-            text = await self.bot.approvals.deny(
-                job_id, interaction.user.id, interaction.guild_id, reason
+            await _answer_decision(
+                interaction,
+                self.bot.approvals.deny(job_id, interaction.user.id, interaction.guild_id, reason),
             )
-            await reply(interaction, text)
 
         await guarded(interaction, deny)
 

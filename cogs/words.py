@@ -13,10 +13,10 @@ from typing import Literal
 
 import discord
 
+from bot import i18n
 from bot.governance.approval import CANCELLED_WHILE_WAITING, AlreadyDecided
 from bot.governance.budget_alerts import BudgetAlert
 from bot.governance.quota import Refusal
-from bot.governance.usage import usd
 from bot.jobs.contracts import ChannelNotAllowed, LimitReached, Refused
 from storage.approvals import Approval, ApprovalStatus
 from storage.models import Job, JobState, Period, Stage
@@ -63,8 +63,10 @@ def fit_lines(
     *,
     limit: int = MESSAGE_LIMIT,
     footer: Sequence[str] = (),
+    locale: str | None = None,
 ) -> str:
-    """Join header, as many items as fit and footer within `limit`, noting "and N more"."""
+    """Join header, as many items as fit and footer within `limit`, noting "and N more" (in the
+    language of `locale`)."""
     head = "\n".join(header)
     foot = "\n".join(footer)
 
@@ -73,7 +75,7 @@ def fit_lines(
         parts.extend(items[:shown])
         hidden = len(items) - shown
         if hidden:
-            parts.append(f"… and {hidden} more")
+            parts.append(i18n.gettext(locale, "… and {count} more").format(count=hidden))
         if foot:
             parts.append(foot)
         return "\n".join(parts)
@@ -200,32 +202,66 @@ def refused_words(exc: Refused, locale: str | None = None) -> str:
     return exc.words(locale)
 
 
-def decided_words(approval: Approval) -> str:
-    """How an already-decided request is described to a moderator who clicked too late."""
-    who = f" by {user(approval.decided_by)}" if approval.decided_by else ""
-    return {
-        ApprovalStatus.APPROVED: f"Job {approval.job_id} was already approved{who}.",
-        ApprovalStatus.DENIED: f"Job {approval.job_id} was already denied{who}.",
-        ApprovalStatus.EXPIRED: f"Job {approval.job_id} expired before anyone reviewed it.",
-        ApprovalStatus.CANCELLED: f"Job {approval.job_id} was cancelled{who} while waiting.",
-        ApprovalStatus.WAITING: f"Job {approval.job_id} is waiting for a moderator.",
-    }[approval.status]
+def decided_words(approval: Approval, locale: str | None = None) -> str:
+    """How an already-decided request is described to a moderator who clicked too late, in
+    their language (`locale`)."""
+    job_id, status = approval.job_id, approval.status
+    if status is ApprovalStatus.EXPIRED:
+        text = i18n.gettext(locale, "Job {job_id} expired before anyone reviewed it.")
+    elif status is ApprovalStatus.WAITING:
+        text = i18n.gettext(locale, "Job {job_id} is waiting for a moderator.")
+    elif approval.decided_by is None:
+        text = {
+            ApprovalStatus.APPROVED: i18n.gettext(locale, "Job {job_id} was already approved."),
+            ApprovalStatus.DENIED: i18n.gettext(locale, "Job {job_id} was already denied."),
+            ApprovalStatus.CANCELLED: i18n.gettext(
+                locale, "Job {job_id} was cancelled while waiting."
+            ),
+        }[status]
+    else:
+        text = {
+            ApprovalStatus.APPROVED: i18n.gettext(
+                locale, "Job {job_id} was already approved by {member}."
+            ),
+            ApprovalStatus.DENIED: i18n.gettext(
+                locale, "Job {job_id} was already denied by {member}."
+            ),
+            ApprovalStatus.CANCELLED: i18n.gettext(
+                locale, "Job {job_id} was cancelled by {member} while waiting."
+            ),
+        }[status]
+    member = user(approval.decided_by) if approval.decided_by else ""
+    return text.format(job_id=job_id, member=member)
 
 
 # --- budget alerts ----------------------------------------------------------------------------
-def budget_alert_line(alert: BudgetAlert) -> str:
-    """The one line moderators get when spending passes a threshold (no mention of anyone)."""
-    spent, budget, reset = usd(alert.spent), usd(alert.budget), when(alert.resets_at)
+def budget_alert_text(alert: BudgetAlert) -> i18n.Text:
+    """The one line moderators get when spending passes a threshold (no mention of anyone), in
+    no language yet: the audit channel writes it in the server's language."""
+    spent, budget = i18n.Money(alert.spent), i18n.Money(alert.budget)
+    reset = when(alert.resets_at)
     if alert.threshold >= 100:
-        return (
-            f"🛑 Video budget reached: {spent} of this month's {budget} is spent. "
-            f"New videos are refused until it resets {reset}, unless a moderator raises it "
-            "with `/videoadmin budget set`."
+        return i18n.Text(
+            "🛑 Video budget reached: {spent} of this month's {budget} is spent. New videos are "
+            "refused until it resets {reset}, unless a moderator raises it with "
+            "`/videoadmin budget set`.",
+            spent=spent,
+            budget=budget,
+            reset=reset,
         )
-    return (
-        f"⚠️ Video spending passed {alert.threshold} % of this month's budget: {spent} of "
-        f"{budget}. It resets {reset}."
+    return i18n.Text(
+        "⚠️ Video spending passed {percent} % of this month's budget: {spent} of {budget}. It "
+        "resets {reset}.",
+        percent=i18n.Number(alert.threshold),
+        spent=spent,
+        budget=budget,
+        reset=reset,
     )
+
+
+def budget_alert_line(alert: BudgetAlert, locale: str | None = None) -> str:
+    """The budget alert's line in the language of `locale` (English when None)."""
+    return budget_alert_text(alert).render(locale)
 
 
 def deleted_by(job: Job) -> str:

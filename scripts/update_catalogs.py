@@ -67,7 +67,9 @@ def update(template: Catalog) -> dict[str, int]:
         path = i18n.po_path(folder.name)
         with path.open("rb") as fp:
             catalog = read_po(fp, locale=folder.name)
+        created = catalog.creation_date  # kept, so a run that changes nothing changes no file
         catalog.update(template, no_fuzzy_matching=True)
+        catalog.creation_date = created
         catalog.obsolete.clear()
         with path.open("wb") as fp:
             write_po(fp, catalog, width=WIDTH, include_previous=False)

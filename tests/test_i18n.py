@@ -180,6 +180,7 @@ def test_a_text_renders_its_arguments_in_the_same_language() -> None:
     )
     assert i18n.Text("{amount}", amount=i18n.Money(1234.5)).render("de") == "1.234,50\xa0$"
     assert str(i18n.Text("{amount}", amount=i18n.Money(1234.5))) == "$1,234.50"
+    assert i18n.money("en-US", 0.004) == "$0.004"  # less than a cent is not rounded to nothing
 
 
 def test_a_plural_text_follows_the_languages_rules_and_writes_its_count() -> None:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from bot import i18n
 from bot.jobs.contracts import Refused
 from storage.api import Storage
 from storage.approvals import Approval, ApprovalSettings, ApprovalStatus, Hold
@@ -61,26 +62,87 @@ def must_wait(
     return not (settings.trusted_role_id is not None and settings.trusted_role_id in roles)
 
 
-def expiry_words(expiry: timedelta) -> str:
-    """'24 hours', '90 minutes', '1 hour', '30 seconds'."""
+def _expiry_in(expiry: timedelta) -> tuple[str, int]:
+    """The unit an expiry is best said in, and how many: ('hours', 24), ('minutes', 90)."""
     seconds = round(expiry.total_seconds())
     if seconds % 3600 == 0:
-        hours = seconds // 3600
-        return "1 hour" if hours == 1 else f"{hours} hours"
+        return "hours", seconds // 3600
     if seconds % 60 == 0 or seconds >= 3600:
-        minutes = round(seconds / 60)
-        return "1 minute" if minutes == 1 else f"{minutes} minutes"
-    return "1 second" if seconds == 1 else f"{seconds} seconds"
+        return "minutes", round(seconds / 60)
+    return "seconds", seconds
+
+
+def expiry_text(expiry: timedelta) -> i18n.Text:
+    """'24 hours', '90 minutes', '1 hour', '30 seconds', in the reader's language."""
+    unit, count = _expiry_in(expiry)
+    if unit == "hours":
+        return i18n.plural_text("{count} hour", "{count} hours", count)
+    if unit == "minutes":
+        return i18n.plural_text("{count} minute", "{count} minutes", count)
+    return i18n.plural_text("{count} second", "{count} seconds", count)
+
+
+def expiry_words(expiry: timedelta) -> str:
+    """'24 hours', '90 minutes', '1 hour', '30 seconds' (English)."""
+    return str(expiry_text(expiry))
+
+
+def expired_text(expiry: timedelta) -> i18n.Text:
+    """The card's words for a request nobody reviewed in time. One whole sentence per unit, so
+    that the English the database keeps reads back in another language (`i18n.from_english`)."""
+    unit, count = _expiry_in(expiry)
+    if unit == "hours":
+        return i18n.plural_text(
+            "No moderator reviewed this request within {count} hour, so it expired. Your "
+            "credits were refunded.",
+            "No moderator reviewed this request within {count} hours, so it expired. Your "
+            "credits were refunded.",
+            count,
+        )
+    if unit == "minutes":
+        return i18n.plural_text(
+            "No moderator reviewed this request within {count} minute, so it expired. Your "
+            "credits were refunded.",
+            "No moderator reviewed this request within {count} minutes, so it expired. Your "
+            "credits were refunded.",
+            count,
+        )
+    return i18n.plural_text(
+        "No moderator reviewed this request within {count} second, so it expired. Your "
+        "credits were refunded.",
+        "No moderator reviewed this request within {count} seconds, so it expired. Your "
+        "credits were refunded.",
+        count,
+    )
+
+
+def denied_text(reason: str) -> i18n.Text:
+    """The card's words for a denied request: the moderator's reason, as they typed it."""
+    return i18n.Text("A moderator denied this request: {reason}", reason=reason)
 
 
 def clean_reason(reason: str) -> str:
     """The denial reason as the member will see it: one line, trimmed, not empty, bounded."""
     text = " ".join(reason.split())
     if not text:
-        raise Refused("Please give the member a reason for the denial.")
+        raise Refused(i18n.Text("Please give the member a reason for the denial."))
     if len(text) > MAX_DENY_REASON_CHARS:
-        raise Refused(f"The reason can be at most {MAX_DENY_REASON_CHARS} characters.")
+        raise Refused(
+            i18n.Text(
+                "The reason can be at most {count} characters.",
+                count=i18n.Number(MAX_DENY_REASON_CHARS),
+            )
+        )
     return text
+
+
+def not_waiting_here(job_id: int) -> i18n.Text:
+    """A decision on a job that is not waiting for approval in the clicker's server."""
+    return i18n.Text("Job {job_id} is not waiting for approval in this server.", job_id=job_id)
+
+
+# What the member, the review message and the audit line say when a denial has no reason.
+NO_REASON = str(i18n.Text("no reason given"))
 
 
 class AlreadyDecided(Refused):
@@ -95,7 +157,7 @@ class AlreadyDecided(Refused):
 
 # A request cancelled while it waited: the job's outcome, with who in its `cancelled_by` (cogs
 # name them: "Cancelled by @member while waiting for a moderator.").
-CANCELLED_WHILE_WAITING = "Cancelled while waiting for a moderator."
+CANCELLED_WHILE_WAITING = str(i18n.Text("Cancelled while waiting for a moderator."))
 
 
 class JobControl(Protocol):
@@ -117,8 +179,9 @@ class ReviewPresenter(Protocol):
     async def update_review(self, job: Job, approval: Approval) -> None:
         """Show the decision on the review message (never raises)."""
 
-    async def audit(self, guild_id: int, text: str) -> bool:
-        """Post one line in the server's audit channel; False when there is none or it failed."""
+    async def audit(self, guild_id: int, text: str | i18n.Text) -> bool:
+        """Post one line in the server's audit channel, in the server's language; False when
+        there is none or it failed."""
 
     async def audit_approval(self, job: Job, approval: Approval) -> bool:
         """Post the approval's line (who approved whose job after how long) in the audit
@@ -189,8 +252,12 @@ class ApprovalService:
                 ApprovalStatus.CANCELLED,
                 actor_id=None,
                 reason="The review channel is unavailable.",
-                member_words="This server reviews requests before they run, but the bot could "
-                "not post this one in the review channel. Your credits were refunded.",
+                member_words=str(
+                    i18n.Text(
+                        "This server reviews requests before they run, but the bot could not "
+                        "post this one in the review channel. Your credits were refunded."
+                    )
+                ),
             )
             await self.storage.record_action(
                 job.guild_id,
@@ -199,8 +266,11 @@ class ApprovalService:
                 f"could not post job {job.id} in review channel {approval.review_channel_id}",
             )
             raise Refused(
-                "This server reviews videos before they run, but I couldn't post your request "
-                "in the review channel. Your credits were not used; please tell a moderator."
+                i18n.Text(
+                    "This server reviews videos before they run, but I couldn't post your "
+                    "request in the review channel. Your credits were not used; please tell a "
+                    "moderator."
+                )
             ) from None
         await self.storage.set_review_message(job.id, message_id)
         log.info("job=%d waits for a moderator (review message %d)", job.id, message_id)
@@ -212,10 +282,10 @@ class ApprovalService:
     async def _waiting_of_guild(self, job_id: int, guild_id: int) -> Approval:
         approval = await self.storage.approval(job_id)
         if approval is None or approval.guild_id != guild_id:
-            raise Refused(f"Job {job_id} is not waiting for approval in this server.")
+            raise Refused(not_waiting_here(job_id))
         return approval
 
-    async def approve(self, job_id: int, actor_id: int, guild_id: int) -> str:
+    async def approve(self, job_id: int, actor_id: int, guild_id: int) -> i18n.Text:
         """Approve a waiting request: it starts at once. Exactly one decision wins."""
         await self._waiting_of_guild(job_id, guild_id)
         won, approval = await self.storage.decide_approval(
@@ -231,9 +301,9 @@ class ApprovalService:
         await self._show(job, approval)
         if self.presenter is not None:
             await self.presenter.audit_approval(job, approval)
-        return f"Approved job {job_id}: it is starting now."
+        return i18n.Text("Approved job {job_id}: it is starting now.", job_id=job_id)
 
-    async def deny(self, job_id: int, actor_id: int, guild_id: int, reason: str) -> str:
+    async def deny(self, job_id: int, actor_id: int, guild_id: int, reason: str) -> i18n.Text:
         """Deny a waiting request with a reason the member sees; its credits come back."""
         reason = clean_reason(reason)
         await self._waiting_of_guild(job_id, guild_id)
@@ -242,7 +312,7 @@ class ApprovalService:
             ApprovalStatus.DENIED,
             actor_id=actor_id,
             reason=reason,
-            member_words=f"A moderator denied this request: {reason}",
+            member_words=str(denied_text(reason)),
         )
         if not won:
             current = await self.storage.approval(job_id)
@@ -251,7 +321,10 @@ class ApprovalService:
         await self.storage.record_action(
             guild_id, actor_id, "approval.deny", f"job {job_id}: {reason}"
         )
-        return f"Denied job {job_id}; the member sees your reason and got the credits back."
+        return i18n.Text(
+            "Denied job {job_id}; the member sees your reason and got the credits back.",
+            job_id=job_id,
+        )
 
     async def cancel_waiting(self, job_id: int, actor_id: int) -> str | None:
         """Cancel a request while it waits (member or moderator); None when it is not waiting."""
@@ -270,7 +343,8 @@ class ApprovalService:
         await self.storage.record_action(
             approval.guild_id, actor_id, "approval.cancel", f"job {job_id} cancelled while waiting"
         )
-        return f"Job {job_id} was cancelled and its credits refunded."
+        # English, like `JobService.cancel`'s other answers (`ApprovalGate.cancel_waiting`).
+        return str(i18n.Text("Job {job_id} was cancelled and its credits refunded.", job_id=job_id))
 
     async def sweep(self) -> int:
         """Expire and refund every request that waited longer than the expiry; return how many."""
@@ -282,10 +356,7 @@ class ApprovalService:
                 ApprovalStatus.EXPIRED,
                 actor_id=None,
                 reason=None,
-                member_words=(
-                    f"No moderator reviewed this request within {expiry_words(self.expiry)}, "
-                    "so it expired. Your credits were refunded."
-                ),
+                member_words=str(expired_text(self.expiry)),
             )
             if won:
                 expired += 1
@@ -379,10 +450,7 @@ class ApprovalService:
 def _member_words(approval: Approval, expiry: timedelta) -> str:
     """The card's words for a decision against a request (also used after a restart)."""
     if approval.status is ApprovalStatus.DENIED:
-        return f"A moderator denied this request: {approval.reason or 'no reason given'}"
+        return str(denied_text(approval.reason or NO_REASON))
     if approval.status is ApprovalStatus.EXPIRED:
-        return (
-            f"No moderator reviewed this request within {expiry_words(expiry)}, so it expired. "
-            "Your credits were refunded."
-        )
+        return str(expired_text(expiry))
     return CANCELLED_WHILE_WAITING  # who (or the bot, when nobody) is the job's cancelled_by

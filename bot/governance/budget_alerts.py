@@ -2,10 +2,12 @@
 budget, once per month each, never pinging anyone.
 
 `thresholds_passed` is the pure policy; a passed threshold is a `BudgetAlert` (the facts: how
-much of which budget, when it resets), which the cogs put in words (`cogs.words.budget_alert_line`,
-handed in as `words`: the reset is a Discord timestamp). `BudgetAlerts.check` runs after each
-finished job: what was announced lives in SQLite (`budget_alerts`), claimed with an INSERT OR
-IGNORE before posting, so two jobs finishing together, or a restart, never announce twice.
+much of which budget, when it resets), which the cogs put in words (`cogs.words.budget_alert_text`,
+handed in as `words`: the reset is a Discord timestamp): an `i18n.Text` that the poster writes in
+the server's language, while the moderators' log keeps it in English. `BudgetAlerts.check` runs
+after each finished job: what was announced lives in SQLite (`budget_alerts`), claimed with an
+INSERT OR IGNORE before posting, so two jobs finishing together, or a restart, never announce
+twice.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import bot.governance.quota as quota
+from bot import i18n
 from storage.api import Storage
 
 log = logging.getLogger(__name__)
@@ -44,6 +47,10 @@ class BudgetAlert:
     resets_at: datetime
 
 
+# An alert's words: already in a language, or a sentence the poster puts in the server's.
+AlertWords = str | i18n.Text
+
+
 class BudgetAlerts:
     """Announce budget thresholds once per server and month."""
 
@@ -51,8 +58,8 @@ class BudgetAlerts:
         self,
         *,
         storage: Storage,
-        post: Callable[[int, str], Awaitable[bool]] | None = None,
-        words: Callable[[BudgetAlert], str] | None = None,
+        post: Callable[[int, AlertWords], Awaitable[bool]] | None = None,
+        words: Callable[[BudgetAlert], AlertWords] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         system_actor: Callable[[], int] = lambda: 0,
     ) -> None:
@@ -63,13 +70,17 @@ class BudgetAlerts:
         self.system_actor = system_actor
 
     def wire(
-        self, *, post: Callable[[int, str], Awaitable[bool]], words: Callable[[BudgetAlert], str]
+        self,
+        *,
+        post: Callable[[int, AlertWords], Awaitable[bool]],
+        words: Callable[[BudgetAlert], AlertWords],
     ) -> None:
         """Where alerts are posted and in which words (the Discord side, once it is loaded)."""
         self.post, self.words = post, words
 
     async def check(self, guild_id: int) -> str | None:
-        """Announce the highest newly passed threshold, if any; return the line announced.
+        """Announce the highest newly passed threshold, if any; return the line announced (in
+        English).
 
         A job that jumps past both thresholds gets the 100 % line only (the 80 % one is
         recorded as passed too: it would be stale news)."""
@@ -91,9 +102,10 @@ class BudgetAlerts:
         if not claimed or max(claimed) != max(passed):
             return None  # the highest was announced before (a lower one claimed now is stale)
         top = max(claimed)
-        line = self.words(BudgetAlert(top, spent, budget, end))
+        words = self.words(BudgetAlert(top, spent, budget, end))
+        line = str(words)  # English: the moderators' log and the return value
         try:
-            if not await self.post(guild_id, line):
+            if not await self.post(guild_id, words):
                 await self.storage.record_action(guild_id, self.system_actor(), "budget.alert",
                                                  line)  # fmt: skip
         except Exception:

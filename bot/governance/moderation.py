@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
 import bot.governance.quota as quota
-from bot.governance.usage import usd
+from bot import i18n
 from bot.jobs.contracts import RefundOutcome, Refused, check_in_server
 from storage.api import JobNotFound, Storage
 from storage.folding import normalize_word
@@ -67,21 +67,25 @@ class Target:
 def validate_scope(scope: str) -> Scope:
     """Return the scope, or refuse anything but server/role/user."""
     if scope not in SCOPES:
-        raise Refused("The scope must be `server`, `role` or `user`.")
+        raise Refused(i18n.Text("The scope must be `server`, `role` or `user`."))
     return scope
 
 
 def validate_period(period: str) -> Period:
     """Return the period, or refuse anything but day/week/month."""
     if period not in PERIODS:
-        raise Refused("The period must be `day`, `week` or `month`.")
+        raise Refused(i18n.Text("The period must be `day`, `week` or `month`."))
     return period
 
 
 def validate_credits(credits: int) -> int:
     """Return credits in 0–100,000 (0 = no access), else refuse."""
     if not 0 <= credits <= MAX_CREDITS:
-        raise Refused(f"Credits must be between 0 (no access) and {MAX_CREDITS:,}.")
+        raise Refused(
+            i18n.Text(
+                "Credits must be between 0 (no access) and {most}.", most=i18n.Number(MAX_CREDITS)
+            )
+        )
     return credits
 
 
@@ -93,45 +97,54 @@ def validate_limit_target(
     if scope == "server":
         if target is not None:
             raise Refused(
-                "Scope `server` sets the default for everyone: leave `target` empty. "
-                "For one role or member, use scope `role` or `user`."
+                i18n.Text(
+                    "Scope `server` sets the default for everyone: leave `target` empty. "
+                    "For one role or member, use scope `role` or `user`."
+                )
             )
         return guild_id
     if target is None:
-        what = "role" if scope == "role" else "member"
-        raise Refused(f"Scope `{scope}` needs a {what} in `target`.")
+        if scope == "role":
+            raise Refused(i18n.Text("Scope `role` needs a role in `target`."))
+        raise Refused(i18n.Text("Scope `user` needs a member in `target`."))
     if scope == "role":
         if target.kind != "role":
-            raise Refused("Scope `role` needs a role in `target`, not a member.")
+            raise Refused(i18n.Text("Scope `role` needs a role in `target`, not a member."))
         if target.guild_id != guild_id:
-            raise Refused("That role is not a role of this server.")
+            raise Refused(i18n.Text("That role is not a role of this server."))
         if target.is_default_role:
-            raise Refused("@everyone is the whole server: use scope `server` for its limit.")
+            raise Refused(
+                i18n.Text("@everyone is the whole server: use scope `server` for its limit.")
+            )
         return target.id
     if target.kind == "role":
-        raise Refused("Scope `user` needs a member in `target`, not a role.")
+        raise Refused(i18n.Text("Scope `user` needs a member in `target`, not a role."))
     # A plain user (no member data) has left the server: a limit for them is pointless, but
     # clearing an old one must still be possible.
     if target.kind == "user" and not clearing:
-        raise Refused("That user is not a member of this server.")
+        raise Refused(i18n.Text("That user is not a member of this server."))
     if target.kind == "member" and target.guild_id != guild_id:
-        raise Refused("That member is not in this server.")
+        raise Refused(i18n.Text("That member is not in this server."))
     return target.id
 
 
 def validate_days(days: int) -> int:
     """Return days in 1–366, else refuse."""
     if not 1 <= days <= MAX_DAYS:
-        raise Refused(f"Days must be between 1 and {MAX_DAYS}.")
+        raise Refused(i18n.Text("Days must be between 1 and {most}.", most=i18n.Number(MAX_DAYS)))
     return days
 
 
 def validate_budget(amount: float) -> float:
     """Return a monthly USD cap ≥ 0 (0 = no spending), else refuse."""
     if not math.isfinite(amount) or amount < 0:
-        raise Refused("The budget must be 0 (no spending) or a positive amount of USD.")
+        raise Refused(i18n.Text("The budget must be 0 (no spending) or a positive amount of USD."))
     if amount > MAX_BUDGET_USD:
-        raise Refused(f"The budget can be at most {usd(MAX_BUDGET_USD)} per month.")
+        raise Refused(
+            i18n.Text(
+                "The budget can be at most {most} per month.", most=i18n.Money(MAX_BUDGET_USD)
+            )
+        )
     return round(amount, 2)
 
 
@@ -139,9 +152,13 @@ def validate_word(word: str) -> str:
     """Return the stored (folded) form of a blocked word, 1–50 characters, else refuse."""
     folded = normalize_word(word)
     if not folded:
-        raise Refused("The word is empty.")
+        raise Refused(i18n.Text("The word is empty."))
     if len(folded) > MAX_WORD_CHARS:
-        raise Refused(f"A blocked word or phrase can be at most {MAX_WORD_CHARS} characters.")
+        raise Refused(
+            i18n.Text(
+                "A blocked word or phrase can be at most {most} characters.", most=MAX_WORD_CHARS
+            )
+        )
     return folded
 
 
@@ -151,16 +168,18 @@ def validate_reason(reason: str | None) -> str | None:
         return None
     reason = " ".join(reason.split())
     if len(reason) > MAX_REASON_CHARS:
-        raise Refused(f"The reason can be at most {MAX_REASON_CHARS} characters.")
+        raise Refused(
+            i18n.Text("The reason can be at most {most} characters.", most=MAX_REASON_CHARS)
+        )
     return reason or None
 
 
 def _role_of_this_server(
-    role_guild_id: int | None, guild_id: int, *, is_default: bool, everyone: str
+    role_guild_id: int | None, guild_id: int, *, is_default: bool, everyone: i18n.Text
 ) -> None:
     """The one check of a role a moderator names: of this server, and not @everyone."""
     if role_guild_id != guild_id:
-        raise Refused("That role is not a role of this server.")
+        raise Refused(i18n.Text("That role is not a role of this server."))
     if is_default:
         raise Refused(everyone)
 
@@ -171,7 +190,7 @@ def validate_mod_role(role: Target, guild_id: int) -> int:
         role.guild_id if role.kind == "role" else None,
         guild_id,
         is_default=role.is_default_role,
-        everyone="@everyone can't be the moderator role: that would make everyone one.",
+        everyone=i18n.Text("@everyone can't be the moderator role: that would make everyone one."),
     )
     return role.id
 
@@ -182,7 +201,7 @@ def check_trusted_role(role_guild_id: int | None, guild_id: int, *, is_default: 
         role_guild_id,
         guild_id,
         is_default=is_default,
-        everyone=(
+        everyone=i18n.Text(
             "@everyone can't be the trusted role: everyone would skip the queue. "
             "Use `/videoadmin approval off` instead."
         ),
@@ -332,7 +351,11 @@ async def add_word(storage: Storage, guild_id: int, word: str, actor_id: int) ->
     if folded in settings.blocked_words:
         return folded, False
     if len(settings.blocked_words) >= MAX_WORDS:
-        raise Refused(f"This server already blocks {MAX_WORDS} words. Remove some first.")
+        raise Refused(
+            i18n.Text(
+                "This server already blocks {count} words. Remove some first.", count=MAX_WORDS
+            )
+        )
     await storage.add_blocked_word(guild_id, folded, actor_id)
     return folded, True
 
@@ -372,7 +395,7 @@ async def turn_approval_off(storage: Storage, guild_id: int, actor_id: int) -> N
     """Turn approval off (requests already waiting still wait); refuse when it is off."""
     settings = await storage.approval_settings(guild_id)
     if settings is None or not settings.enabled:
-        raise Refused("Approval is already off.")
+        raise Refused(i18n.Text("Approval is already off."))
     await storage.set_approval(guild_id, enabled=False, review_channel_id=None,
                                trusted_role_id=None, actor_id=actor_id,
                                detail="approval off")  # fmt: skip
@@ -383,7 +406,7 @@ async def job_of_guild(storage: Storage, job_id: int, guild_id: int) -> Job:
     try:
         job = await storage.get_job(job_id)
     except JobNotFound:
-        raise Refused(f"There is no job {job_id}.") from None
+        raise Refused(i18n.Text("There is no job {id}.", id=job_id)) from None
     return check_in_server(job, guild_id)
 
 
@@ -433,5 +456,5 @@ async def set_mod_role(storage: Storage, guild_id: int, role: Target, actor_id: 
 async def clear_mod_role(storage: Storage, guild_id: int, actor_id: int) -> None:
     """Forget the moderator role (Manage Server still counts), or refuse when none is set."""
     if (await storage.guild_settings(guild_id)).mod_role_id is None:
-        raise Refused("No moderator role is set.")
+        raise Refused(i18n.Text("No moderator role is set."))
     await storage.set_mod_role(guild_id, None, actor_id)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
-from bot import camera
+from bot import camera, i18n
 from bot.jobs.contracts import Refused
 from storage.studio import MAX_STYLES
 
@@ -34,6 +34,7 @@ __all__ = [
     "check_text",
     "combine",
     "find",
+    "too_long_text",
     "too_long_words",
     "wiro_prompt",
     "with_defaults",
@@ -64,11 +65,15 @@ def check_name(name: str) -> str:
     """A style's name, trimmed (single spaces); Refused when empty or too long."""
     tidy = " ".join(name.split())
     if not tidy:
-        raise Refused("A style needs a name.")
+        raise Refused(i18n.Text("A style needs a name."))
     if len(tidy) > MAX_NAME_CHARS:
         raise Refused(
-            f"A style's name can be at most {MAX_NAME_CHARS} characters (“{tidy[:40]}” has "
-            f"{len(tidy)})."
+            i18n.Text(
+                "A style's name can be at most {most} characters (“{name}” has {count}).",
+                most=MAX_NAME_CHARS,
+                name=tidy[:40],
+                count=len(tidy),
+            )
         )
     return tidy
 
@@ -77,14 +82,28 @@ def check_text(text: str) -> str:
     """A style's text, trimmed; Refused when empty, too long or with `{prompt}` twice."""
     tidy = text.strip()
     if not tidy or tidy == PLACEHOLDER:
-        raise Refused("A style needs some words of its own besides {prompt}.")
+        raise Refused(
+            i18n.Text(
+                "A style needs some words of its own besides {placeholder}.",
+                placeholder=PLACEHOLDER,
+            )
+        )
     if len(tidy) > MAX_STYLE_CHARS:
         raise Refused(
-            f"A style's text can be at most {MAX_STYLE_CHARS} characters; this one has {len(tidy)}."
+            i18n.Text(
+                "A style's text can be at most {most} characters; this one has {count}.",
+                most=MAX_STYLE_CHARS,
+                count=len(tidy),
+            )
         )
     if tidy.count(PLACEHOLDER) > 1:
-        raise Refused("Put {prompt} at most once in a style's text: it is where the member's "
-                      "words go.")  # fmt: skip
+        raise Refused(
+            i18n.Text(
+                "Put {placeholder} at most once in a style's text: it is where the member's "
+                "words go.",
+                placeholder=PLACEHOLDER,
+            )
+        )
     return tidy
 
 
@@ -122,16 +141,29 @@ def with_defaults(
     )
 
 
-def too_long_words(prompt: str, style_name: str | None, sent: int, limit: int) -> str:
-    """Why the prompt sent to Hailuo is over the limit, naming the style when it is the cause."""
+def too_long_text(prompt: str, style_name: str | None, sent: int, limit: int) -> i18n.Text:
+    """Why the prompt sent to Hailuo is over the limit, naming the style when it is the cause
+    (in no language yet: `Refused(too_long_text(…))` answers in the member's)."""
     if style_name is not None and len(prompt) <= limit:
-        over = sent - limit
-        return (
-            f"With the style “{style_name}”, the prompt sent to Hailuo is {sent} characters "
-            f"long; the limit is {limit}. Shorten your prompt by {over} characters or choose "
-            "another style."
+        return i18n.Text(
+            "With the style “{style}”, the prompt sent to Hailuo is {sent} characters long; "
+            "the limit is {limit}. Shorten your prompt by {over} characters or choose another "
+            "style.",
+            style=style_name,
+            sent=sent,
+            limit=limit,
+            over=sent - limit,
         )
-    return f"The prompt is {len(prompt)} characters long; the limit is {limit}."
+    return i18n.Text(
+        "The prompt is {length} characters long; the limit is {limit}.",
+        length=len(prompt),
+        limit=limit,
+    )
+
+
+def too_long_words(prompt: str, style_name: str | None, sent: int, limit: int) -> str:
+    """`too_long_text` in English."""
+    return str(too_long_text(prompt, style_name, sent, limit))
 
 
 async def find(storage: Storage, guild_id: int, name: str) -> Style:
@@ -141,6 +173,11 @@ async def find(storage: Storage, guild_id: int, name: str) -> Style:
         return style
     names = [s.name for s in await storage.styles(guild_id)]
     if not names:
-        raise Refused("This server has no styles yet. Moderators add them with /videoadmin style.")
+        raise Refused(
+            i18n.Text("This server has no styles yet. Moderators add them with /videoadmin style.")
+        )
     listed = ", ".join(f"“{n}”" for n in names[:25])
-    raise Refused(f"This server has no style “{name[:40]}”. Its styles: {listed}.")
+    raise Refused(
+        i18n.Text("This server has no style “{name}”. Its styles: {styles}.", name=name[:40],
+                  styles=listed)
+    )  # fmt: skip

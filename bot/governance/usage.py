@@ -9,6 +9,9 @@ import csv
 import io
 from collections.abc import Sequence
 
+from babel.numbers import parse_pattern
+
+from bot import i18n
 from storage.models import UsageRow
 
 CSV_HEADER = (
@@ -24,11 +27,25 @@ CSV_HEADER = (
 )
 
 
-def usd(value: float) -> str:
-    """Format an amount of USD for people ($1,234.56; small amounts keep 4 decimals)."""
-    if 0 < abs(value) < 0.01:
-        return f"${value:.4f}"
-    return f"${value:,.2f}"
+def usd(value: float, locale: str | None = None) -> str:
+    """Format an amount of USD for people ($1,234.56; small amounts keep 4 decimals), in the
+    language of `locale` (German '1.234,56 $'); English for a language the bot does not speak."""
+    small = 0 < abs(value) < 0.01
+    if i18n.catalog_name(locale) is None:
+        return f"${value:.4f}" if small else f"${value:,.2f}"
+    if not small:
+        return i18n.money(locale, value)
+    where = i18n.babel_locale(locale)
+    pattern = parse_pattern(where.currency_formats["standard"].pattern)
+    pattern.frac_prec = (4, 4)  # a fraction of a cent still shows, as in English
+    return pattern.apply(value, where, currency="USD", currency_digits=False)
+
+
+def figure(value: float, locale: str | None = None) -> str:
+    """A count as the language writes it (German '1.234'); English as it always was ('1234')."""
+    if i18n.catalog_name(locale) is None:
+        return f"{value:g}"
+    return i18n.number(locale, value)
 
 
 def usage_totals(rows: Sequence[UsageRow]) -> UsageRow:
@@ -63,6 +80,7 @@ def usage_csv(rows: Sequence[UsageRow]) -> bytes:
 
 __all__ = [
     "CSV_HEADER",
+    "figure",
     "usage_csv",
     "usage_totals",
     "usd",

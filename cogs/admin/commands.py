@@ -5,9 +5,10 @@ Registered with default member permission Manage Server (which only hides it) an
 run by `moderator_only()` on every subcommand. Command bodies are thin: the service in
 `bot.governance.moderation` validates, writes through storage (which records who did what and when)
 and returns facts; the module functions of `cogs/admin/limits.py` (limits, channels) and
-`cogs/admin/server.py` (the rest) put those facts in words, raise `Refused` with the
-moderator-facing answer, and are tested without Discord. This module only adapts: the command tree,
-options, permissions and replies. The `style` group is `StyleCommands`, beside its words in
+`cogs/admin/server.py` (the rest) put those facts in words in the moderator's own language
+(`member_locale`: only they see the answer), raise `Refused` (answered in that language by the
+error funnel), and are tested without Discord. This module only adapts: the command tree, options,
+permissions and replies. The `style` group is `StyleCommands`, beside its words in
 `cogs/admin/styles.py`; it sits here in the class body so that the tree keeps its order.
 """
 
@@ -54,6 +55,7 @@ from cogs.admin.server import (
     pause,
     remove_word,
     resume,
+    service_words,
     set_audit_channel,
     set_budget,
     set_mod_role,
@@ -65,6 +67,7 @@ from cogs.approval import approval_summary, check_review_channel, turn_off, turn
 from cogs.cards.cog import cards_of
 from cogs.common import guild_and_actor, moderator_only, reply
 from cogs.consent import rule_words
+from cogs.language import member_locale
 from storage.db import Database
 
 if TYPE_CHECKING:
@@ -140,7 +143,8 @@ class AdminCog(commands.Cog):
         """Set a credit limit for the server, a role or a member."""
         guild_id, actor = guild_and_actor(interaction)
         target_id = validate_limit_target(scope, target_of(target), guild_id)
-        text = await apply_limit(self.storage, guild_id, scope, target_id, credits, period, actor)
+        text = await apply_limit(self.storage, guild_id, scope, target_id, credits, period, actor,
+                                 member_locale(interaction))  # fmt: skip
         await reply(interaction, text)
 
     @limit.command(name="clear")
@@ -157,9 +161,9 @@ class AdminCog(commands.Cog):
         """Remove a credit limit."""
         guild_id, actor = guild_and_actor(interaction)
         target_id = validate_limit_target(scope, target_of(target), guild_id, clearing=True)
-        await reply(
-            interaction, await remove_limit(self.storage, guild_id, scope, target_id, actor)
-        )
+        locale = member_locale(interaction)
+        text = await remove_limit(self.storage, guild_id, scope, target_id, actor, locale)
+        await reply(interaction, text)
 
     @limit.command(name="show")
     @app_commands.describe(member="Show exactly which limit applies to this member, and why")
@@ -170,6 +174,7 @@ class AdminCog(commands.Cog):
         """Show the server's limits, the latest changes, and what applies to a member."""
         guild_id, _ = guild_and_actor(interaction)
         waiting = len(await self.bot.storage.waiting_approvals(guild_id))
+        locale = member_locale(interaction)
         text = await describe_limits(
             self.storage,
             guild_id,
@@ -180,7 +185,9 @@ class AdminCog(commands.Cog):
                 await self.bot.storage.approval_settings(guild_id),
                 waiting,
                 self.bot.approvals.expiry,
+                locale,
             ),
+            locale=locale,
         )
         await reply(interaction, text)
 
@@ -193,12 +200,12 @@ class AdminCog(commands.Cog):
     ) -> None:
         """Allow /video in a channel (once any is allowed, only those channels work)."""
         guild_id, actor = guild_and_actor(interaction)
+        locale = member_locale(interaction)
         missing = validate_channel(
-            channel.guild.id, guild_id, bot_permissions(channel), need_send=False
+            channel.guild.id, guild_id, bot_permissions(channel), need_send=False, locale=locale
         )
-        await reply(
-            interaction, await allow_channel(self.storage, guild_id, channel.id, actor, missing)
-        )
+        text = await allow_channel(self.storage, guild_id, channel.id, actor, missing, locale)
+        await reply(interaction, text)
 
     @channels.command(name="remove")
     @app_commands.describe(channel="The channel to take off the allowed list")
@@ -208,7 +215,10 @@ class AdminCog(commands.Cog):
     ) -> None:
         """Take a channel off the allowed list."""
         guild_id, actor = guild_and_actor(interaction)
-        await reply(interaction, await remove_channel(self.storage, guild_id, channel.id, actor))
+        locale = member_locale(interaction)
+        await reply(
+            interaction, await remove_channel(self.storage, guild_id, channel.id, actor, locale)
+        )
 
     @channels.command(name="list")
     @moderator_only()
@@ -218,7 +228,8 @@ class AdminCog(commands.Cog):
         settings = await self.storage.guild_settings(guild_id)
         guild = interaction.guild
         exists = (lambda c: guild.get_channel(c) is not None) if guild is not None else None
-        await reply(interaction, describe_channels(settings.allowed_channel_ids, exists))
+        text = describe_channels(settings.allowed_channel_ids, exists, member_locale(interaction))
+        await reply(interaction, text)
 
     # --- pause ------------------------------------------------------------------------------
     @videoadmin.command(name="pause")
@@ -231,14 +242,17 @@ class AdminCog(commands.Cog):
     ) -> None:
         """Stop new videos in this server (jobs in progress finish)."""
         guild_id, actor = guild_and_actor(interaction)
-        await reply(interaction, await pause(self.storage, guild_id, reason, actor))
+        locale = member_locale(interaction)
+        await reply(interaction, await pause(self.storage, guild_id, reason, actor, locale))
 
     @videoadmin.command(name="resume")
     @moderator_only()
     async def resume_command(self, interaction: discord.Interaction[VideoBot]) -> None:
         """Let new videos start again."""
         guild_id, actor = guild_and_actor(interaction)
-        await reply(interaction, await resume(self.storage, guild_id, actor))
+        await reply(
+            interaction, await resume(self.storage, guild_id, actor, member_locale(interaction))
+        )
 
     # --- blocks -----------------------------------------------------------------------------
     @videoadmin.command(name="block")
@@ -254,7 +268,10 @@ class AdminCog(commands.Cog):
     ) -> None:
         """Block a member from generating videos."""
         guild_id, actor = guild_and_actor(interaction)
-        await reply(interaction, await block(self.storage, guild_id, user.id, reason, actor))
+        locale = member_locale(interaction)
+        await reply(
+            interaction, await block(self.storage, guild_id, user.id, reason, actor, locale)
+        )
 
     @videoadmin.command(name="unblock")
     @app_commands.describe(user="The member to unblock")
@@ -264,7 +281,8 @@ class AdminCog(commands.Cog):
     ) -> None:
         """Let a blocked member generate videos again."""
         guild_id, actor = guild_and_actor(interaction)
-        await reply(interaction, await unblock(self.storage, guild_id, user.id, actor))
+        locale = member_locale(interaction)
+        await reply(interaction, await unblock(self.storage, guild_id, user.id, actor, locale))
 
     # --- budget -----------------------------------------------------------------------------
     @budget.command(name="set")
@@ -277,7 +295,7 @@ class AdminCog(commands.Cog):
     ) -> None:
         """Cap this server's video spending per calendar month."""
         guild_id, actor = guild_and_actor(interaction)
-        text = await set_budget(self.storage, guild_id, usd, actor)
+        text = await set_budget(self.storage, guild_id, usd, actor, member_locale(interaction))
         # A budget lowered below this month's spending has just been passed: say so once.
         await self.bot.budget_alerts.check(guild_id)
         await reply(interaction, text)
@@ -287,9 +305,8 @@ class AdminCog(commands.Cog):
     async def budget_show(self, interaction: discord.Interaction[VideoBot]) -> None:
         """Show the monthly cap and spending so far."""
         guild_id, _ = guild_and_actor(interaction)
-        await reply(
-            interaction, await describe_budget(self.storage, guild_id, self.bot.jobs.clock())
-        )
+        now, locale = self.bot.jobs.clock(), member_locale(interaction)
+        await reply(interaction, await describe_budget(self.storage, guild_id, now, locale))
 
     # --- words ------------------------------------------------------------------------------
     @words.command(name="add")
@@ -302,7 +319,8 @@ class AdminCog(commands.Cog):
     ) -> None:
         """Refuse prompts containing a word or phrase."""
         guild_id, actor = guild_and_actor(interaction)
-        await reply(interaction, await add_word(self.storage, guild_id, word, actor))
+        locale = member_locale(interaction)
+        await reply(interaction, await add_word(self.storage, guild_id, word, actor, locale))
 
     @words.command(name="remove")
     @app_commands.describe(word="The blocked word or phrase to allow again")
@@ -314,7 +332,8 @@ class AdminCog(commands.Cog):
     ) -> None:
         """Allow a blocked word again."""
         guild_id, actor = guild_and_actor(interaction)
-        await reply(interaction, await remove_word(self.storage, guild_id, word, actor))
+        locale = member_locale(interaction)
+        await reply(interaction, await remove_word(self.storage, guild_id, word, actor, locale))
 
     @words.command(name="list")
     @moderator_only()
@@ -322,7 +341,7 @@ class AdminCog(commands.Cog):
         """List the blocked words."""
         guild_id, _ = guild_and_actor(interaction)
         settings = await self.storage.guild_settings(guild_id)
-        text, full = describe_words(settings.blocked_words)
+        text, full = describe_words(settings.blocked_words, member_locale(interaction))
         if full is None:
             await reply(interaction, text)
         else:
@@ -340,8 +359,9 @@ class AdminCog(commands.Cog):
         if channel is not None:
             validate_channel(channel.guild.id, guild_id, bot_permissions(channel), need_send=True)
         text = await set_audit_channel(
-            self.storage, guild_id, channel.id if channel else None, actor
-        )
+            self.storage, guild_id, channel.id if channel else None, actor,
+            member_locale(interaction),
+        )  # fmt: skip
         cards_of(self.bot).audit.rearm(guild_id)
         await reply(interaction, text)
 
@@ -356,9 +376,9 @@ class AdminCog(commands.Cog):
         guild_id, actor = guild_and_actor(interaction)
         # Cancelling a running job calls Wiro: acknowledge first (Discord's 3 seconds).
         await interaction.response.defer(ephemeral=True, thinking=True)
-        await reply(
-            interaction, await moderator_refund(self.storage, self.bot.jobs, job, guild_id, actor)
-        )
+        text = await moderator_refund(self.storage, self.bot.jobs, job, guild_id, actor,
+                                      member_locale(interaction))  # fmt: skip
+        await reply(interaction, text)
 
     @videoadmin.command(name="cancel")
     @app_commands.describe(job="The job id (see /jobs or the card's footer)")
@@ -369,9 +389,8 @@ class AdminCog(commands.Cog):
         """Cancel any job of this server (its credits are refunded)."""
         guild_id, actor = guild_and_actor(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)
-        await reply(
-            interaction, await moderator_cancel(self.storage, self.bot.jobs, job, guild_id, actor)
-        )
+        said = await moderator_cancel(self.storage, self.bot.jobs, job, guild_id, actor)
+        await reply(interaction, service_words(member_locale(interaction), said))
 
     # --- usage ------------------------------------------------------------------------------
     @videoadmin.command(name="usage")
@@ -388,7 +407,7 @@ class AdminCog(commands.Cog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         text, data, name = await usage_report(
             self.storage, guild_id, days=days, user_id=user.id if user else None,
-            now=self.bot.jobs.clock(),
+            now=self.bot.jobs.clock(), locale=member_locale(interaction),
         )  # fmt: skip
         await reply(interaction, text, file=discord.File(io.BytesIO(data), name))
 
@@ -414,7 +433,7 @@ class AdminCog(commands.Cog):
             )
         text = await turn_on(
             self.bot.storage, guild_id, channel.id, trusted_role.id if trusted_role else None,
-            actor, self.bot.approvals.expiry,
+            actor, self.bot.approvals.expiry, member_locale(interaction),
         )  # fmt: skip
         await reply(interaction, text)
 
@@ -424,7 +443,8 @@ class AdminCog(commands.Cog):
         """Let members' video requests start at once again."""
         guild_id, actor = guild_and_actor(interaction)
         waiting = len(await self.bot.storage.waiting_approvals(guild_id))
-        await reply(interaction, await turn_off(self.bot.storage, guild_id, actor, waiting))
+        locale = member_locale(interaction)
+        await reply(interaction, await turn_off(self.bot.storage, guild_id, actor, waiting, locale))
 
     # --- whose images Animate may use --------------------------------------------------------
     @videoadmin.command(name="animate")
@@ -457,14 +477,16 @@ class AdminCog(commands.Cog):
         guild_id, actor = guild_and_actor(interaction)
         target = target_of(role)
         assert target is not None
-        await reply(interaction, await set_mod_role(self.storage, guild_id, target, actor))
+        locale = member_locale(interaction)
+        await reply(interaction, await set_mod_role(self.storage, guild_id, target, actor, locale))
 
     @modrole.command(name="clear")
     @moderator_only()
     async def modrole_clear(self, interaction: discord.Interaction[VideoBot]) -> None:
         """Forget the moderator role (Manage Server still counts)."""
         guild_id, actor = guild_and_actor(interaction)
-        await reply(interaction, await clear_mod_role(self.storage, guild_id, actor))
+        locale = member_locale(interaction)
+        await reply(interaction, await clear_mod_role(self.storage, guild_id, actor, locale))
 
 
 async def setup(bot: VideoBot) -> None:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import discord
 from discord import app_commands
 
+from bot import i18n
 from bot.jobs.contracts import Refused
 from cogs.common import guild_and_actor, moderator_only, reply
 from cogs.language import LANGUAGE_NAMES, language_set_words, language_show_words, member_locale
@@ -39,7 +40,7 @@ class LanguageCommands(
         """Set the language of this server's cards, clips, reviews and audit lines."""
         guild_id, actor = guild_and_actor(interaction)
         if language.value not in LANGUAGE_NAMES:
-            raise Refused("Choose one of the languages offered.")
+            raise Refused(i18n.Text("Choose one of the languages offered."))
         await interaction.client.storage.set_server_language(guild_id, language.value, actor)
         await reply(interaction, language_set_words(member_locale(interaction), language.value))
 

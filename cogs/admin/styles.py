@@ -1,10 +1,10 @@
 """`/videoadmin style …`: add, remove and list a server's styles, the subcommands and their words.
 
 The rules (name and text limits, `{prompt}`, the 25-style cap) are `bot/governance/styles.py`'s and
-the store's; here they are checked in the order a moderator reads them, and answered in words
-(module functions, tested without Discord). `StyleCommands` is the `style` group that
-`cogs/admin/commands.py` hangs under /videoadmin; its commands reach the services through
-`interaction.client`, as a group is not the cog.
+the store's; here they are checked in the order a moderator reads them, and answered in words, in
+the moderator's language (module functions, tested without Discord). `StyleCommands` is the
+`style` group that `cogs/admin/commands.py` hangs under /videoadmin; its commands reach the
+services through `interaction.client`, as a group is not the cog.
 """
 
 from __future__ import annotations
@@ -18,13 +18,14 @@ from discord import app_commands
 
 import bot.governance.quota as quota
 import bot.governance.styles as styles
-from bot import camera
+from bot import camera, i18n
 from bot.camera import CameraRefused
 from bot.catalogue import MODELS
 from bot.governance.styles import MAX_NAME_CHARS, MAX_STYLE_CHARS
 from bot.jobs.contracts import Refused
 from cogs.cards.text import prompt_as_text
 from cogs.common import guild_and_actor, moderator_only, reply
+from cogs.language import member_locale
 from cogs.video import style_choices
 from cogs.words import fit_lines
 from storage.db import Database
@@ -34,20 +35,20 @@ if TYPE_CHECKING:
     from bot.app.video_bot import VideoBot
 
 
-def defaults_words(style: Style) -> str:
+def defaults_words(style: Style, locale: str | None = None) -> str:
     """'768P · 10 s · Hailuo 2.3 Fast · Pan left + Zoom in', or 'no defaults'."""
     parts: list[str] = []
     if style.resolution:
         parts.append(style.resolution)
     if style.duration:
-        parts.append(f"{style.duration} s")
+        parts.append(i18n.gettext(locale, "{seconds} s").format(seconds=style.duration))
     if style.model:
         model = MODELS.get(style.model)
         parts.append(model.label if model else style.model)
     moves = camera.split_moves(style.camera)
     if moves:
         parts.append(" + ".join(moves))
-    return " · ".join(parts) if parts else "no defaults"
+    return " · ".join(parts) if parts else i18n.gettext(locale, "no defaults")
 
 
 async def add_style(
@@ -62,6 +63,7 @@ async def add_style(
     model: str | None,
     resolution: str | None,
     duration: int | None,
+    locale: str | None = None,
 ) -> str:
     """Add a style, or refuse with the reason (nothing is written then)."""
     tidy_name = styles.check_name(name)
@@ -71,11 +73,16 @@ async def add_style(
     except CameraRefused as exc:
         raise Refused(exc.reason) from None
     if resolution == "1080P" and duration not in (None, 6):
-        raise Refused("1080P videos can only be 6 seconds long; choose 768P for 10 seconds.")
+        raise Refused(
+            i18n.Text("1080P videos can only be 6 seconds long; choose 768P for 10 seconds.")
+        )
     settings = await storage.guild_settings(guild_id)
     word = quota.blocked_word_in(text, settings.blocked_words)
     if word is not None:
-        raise Refused(f"The style's text contains a word this server has blocked (“{word}”).")
+        raise Refused(
+            i18n.Text("The style's text contains a word this server has blocked (“{word}”).",
+                      word=word)
+        )  # fmt: skip
     style = Style(
         guild_id=guild_id,
         name=tidy_name,
@@ -91,47 +98,72 @@ async def add_style(
     shown = prompt_as_text(tidy_name, 100)
     if outcome == "exists":
         raise Refused(
-            f"This server already has a style called “{shown}” (names are compared in any "
-            "case). Remove it first to change it."
+            i18n.Text(
+                "This server already has a style called “{name}” (names are compared in any "
+                "case). Remove it first to change it.",
+                name=shown,
+            )
         )
     if outcome == "full":
         raise Refused(
-            f"This server has {styles.MAX_STYLES} styles, the most it may have. Remove one first."
+            i18n.Text(
+                "This server has {count} styles, the most it may have. Remove one first.",
+                count=styles.MAX_STYLES,
+            )
         )
-    where = (
-        "where {prompt} stands"
-        if styles.PLACEHOLDER in text
-        else "followed by the style's words (no {prompt} in it)"
-    )
-    return (
-        f"Added the style “{shown}” ({defaults_words(style)}). Members pick it with the "
-        f"`style` option of /video or in the Animate form: their prompt goes {where}; their "
-        "own options override the style's."
+    if styles.PLACEHOLDER in text:
+        added = i18n.gettext(
+            locale,
+            "Added the style “{name}” ({defaults}). Members pick it with the `style` option of "
+            "/video or in the Animate form: their prompt goes where {placeholder} stands; their "
+            "own options override the style's.",
+        )
+    else:
+        added = i18n.gettext(
+            locale,
+            "Added the style “{name}” ({defaults}). Members pick it with the `style` option of "
+            "/video or in the Animate form: their prompt goes followed by the style's words (no "
+            "{placeholder} in it); their own options override the style's.",
+        )
+    return added.format(
+        name=shown, defaults=defaults_words(style, locale), placeholder=styles.PLACEHOLDER
     )
 
 
-async def remove_style(storage: Database, guild_id: int, name: str, actor_id: int) -> str:
+async def remove_style(
+    storage: Database, guild_id: int, name: str, actor_id: int, locale: str | None = None
+) -> str:
     """Remove a style, or refuse when there is none of that name."""
     removed = await storage.remove_style(guild_id, name, actor_id)
     if removed is None:
-        raise Refused(f"This server has no style called “{prompt_as_text(name, 100)}”.")
-    return (
-        f"Removed the style “{prompt_as_text(removed.name, 100)}”. Jobs made with it keep it "
-        "(their Re-roll, Remix, Extend and Remake use the same words)."
-    )
+        raise Refused(
+            i18n.Text("This server has no style called “{name}”.", name=prompt_as_text(name, 100))
+        )
+    return i18n.gettext(
+        locale,
+        "Removed the style “{name}”. Jobs made with it keep it (their Re-roll, Remix, Extend "
+        "and Remake use the same words).",
+    ).format(name=prompt_as_text(removed.name, 100))
 
 
-def describe_styles(server_styles: Sequence[Style]) -> str:
+def describe_styles(server_styles: Sequence[Style], locale: str | None = None) -> str:
     """The server's styles, one line each: name, defaults, text."""
     if not server_styles:
-        return "This server has no styles. Add one with /videoadmin style add."
-    header = [f"**{len(server_styles)} of {styles.MAX_STYLES} styles**"]
+        return i18n.gettext(
+            locale, "This server has no styles. Add one with /videoadmin style add."
+        )
+    header = [
+        i18n.ngettext(
+            locale, "**{count} of {most} styles**", "**{count} of {most} styles**",
+            len(server_styles),
+        ).format(count=len(server_styles), most=styles.MAX_STYLES)
+    ]  # fmt: skip
     items = [
-        f"• **{prompt_as_text(s.name, 100)}** ({defaults_words(s)}): "
+        f"• **{prompt_as_text(s.name, 100)}** ({defaults_words(s, locale)}): "
         f"{prompt_as_text(s.prompt, 200)}"
         for s in server_styles
     ]
-    return fit_lines(header, items)
+    return fit_lines(header, items, locale=locale)
 
 
 class StyleCommands(
@@ -185,6 +217,7 @@ class StyleCommands(
             model=model.value if model else None,
             resolution=resolution.value if resolution else None,
             duration=duration.value if duration else None,
+            locale=member_locale(interaction),
         )
         await reply(interaction, text)
 
@@ -204,9 +237,8 @@ class StyleCommands(
     ) -> None:
         """Remove a style."""
         guild_id, actor = guild_and_actor(interaction)
-        await reply(
-            interaction, await remove_style(interaction.client.storage, guild_id, name, actor)
-        )
+        storage, locale = interaction.client.storage, member_locale(interaction)
+        await reply(interaction, await remove_style(storage, guild_id, name, actor, locale))
 
     @style_remove.autocomplete("name")
     async def _style_names(
@@ -221,4 +253,5 @@ class StyleCommands(
     async def style_list(self, interaction: discord.Interaction[VideoBot]) -> None:
         """List this server's styles."""
         guild_id, _ = guild_and_actor(interaction)
-        await reply(interaction, describe_styles(await interaction.client.storage.styles(guild_id)))
+        server_styles = await interaction.client.storage.styles(guild_id)
+        await reply(interaction, describe_styles(server_styles, member_locale(interaction)))

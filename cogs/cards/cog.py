@@ -22,7 +22,7 @@ from cogs.cards.studio import (
     on_extend_form,
     on_remix_form,
 )
-from cogs.words import budget_alert_line
+from cogs.words import budget_alert_text
 
 if TYPE_CHECKING:
     from bot.app.video_bot import VideoBot
@@ -45,7 +45,7 @@ class CardsCog(commands.Cog):
 
     async def cog_load(self) -> None:
         self.bot.jobs.presenter = self.presenter
-        self.bot.budget_alerts.wire(post=self.audit.post, words=budget_alert_line)
+        self.bot.budget_alerts.wire(post=self.audit.post, words=budget_alert_text)
         self.bot.add_dynamic_items(*BUTTONS)
         for form in FORMS:
             self.bot.add_listener(form, "on_interaction")

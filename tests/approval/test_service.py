@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 
+from bot import i18n
 from bot.governance.approval import CANCELLED_WHILE_WAITING, AlreadyDecided, ApprovalService
 from bot.governance.budget_alerts import BudgetAlerts
 from bot.jobs.contracts import Refused
@@ -92,7 +93,7 @@ async def test_approve_releases_the_job_once(
     await service.open_review(job)
     clock.advance(minutes=5)
     answer = await service.approve(job.id, MOD, GUILD)
-    assert "Approved" in answer
+    assert "Approved" in str(answer)
     assert jobs.released == [job.id]
     assert not await service.holds(job.id)
     assert (await db.get_job(job.id)).approved_at == clock()
@@ -121,8 +122,8 @@ async def test_two_moderators_at_once_make_one_decision(
         service.approve(job.id, MOD2, GUILD),
         return_exceptions=True,
     )
-    assert sum(isinstance(r, str) for r in results) == 1
-    assert all(isinstance(r, Refused) for r in results if not isinstance(r, str))
+    assert sum(isinstance(r, i18n.Text) for r in results) == 1
+    assert all(isinstance(r, Refused) for r in results if not isinstance(r, i18n.Text))
     approval = await db.approval(job.id)
     assert approval is not None
     if approval.status is ApprovalStatus.APPROVED:

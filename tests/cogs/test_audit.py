@@ -40,6 +40,7 @@ def bot(db: Database, channels) -> VideoBot:
     fake.storage = db
     fake.user = types.SimpleNamespace(id=BOT_ID)
     fake.get_partial_messageable.side_effect = lambda cid, guild_id=None: channels[cid]
+    fake.get_guild.return_value = None  # not in the cache: the server speaks English
     return fake
 
 
