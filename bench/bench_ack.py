@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import median, percentile, print_targets, run, save, stack, target
+from common import median, percentile, report, run, stack, target
 
 from bot.wiro.simulator.tasks import TaskScript
 
@@ -79,7 +79,6 @@ async def main() -> int:
         "accepted": accepted,
         "refusals": refusals[:5],
         "bot": notes,
-        "duration_s": time.monotonic() - started,
         "method": (
             "interaction ids minted at send time by DiscordDouble.slash; ack latency is the "
             "double's receipt of the initial response (type 5 defer) minus the id's timestamp "
@@ -87,7 +86,6 @@ async def main() -> int:
             "queued at the simulator."
         ),
     }
-    path = save("ack", data)
     print(f"ack latency over {len(samples)} interactions ({BURSTS} bursts of {BURST}):")
     for i, b in enumerate(per_burst):
         print(
@@ -95,9 +93,7 @@ async def main() -> int:
             f"max {b['max_ms']:.1f} ms"
         )
     print(f"  accepted {accepted}/{len(all_inters)}, ack types {ack_types}")
-    print_targets("targets", targets)
-    print(f"wrote {path}")
-    return 0 if all(t["pass"] for t in targets) else 1
+    return report("ack", data, started)
 
 
 if __name__ == "__main__":

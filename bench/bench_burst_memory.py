@@ -24,17 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (
-    RssSampler,
-    peak_rss_mb,
-    print_targets,
-    reset_peak_rss,
-    rss_mb,
-    run,
-    save,
-    stack,
-    target,
-)
+from common import RssSampler, peak_rss_mb, report, reset_peak_rss, rss_mb, run, stack, target
 from PIL import Image
 
 from bot.wiro.simulator.tasks import TaskScript
@@ -137,12 +127,8 @@ async def main() -> int:
         "rss_after_mb": after,
         "rounds": rounds,
         "bot": notes,
-        "duration_s": time.monotonic() - started,
     }
-    path = save("burst_memory", data)
-    print_targets("targets", targets)
-    print(f"wrote {path}")
-    return 0 if all(t["pass"] for t in targets) else 1
+    return report("burst_memory", data, started)
 
 
 if __name__ == "__main__":

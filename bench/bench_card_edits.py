@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import itertools
 
-from common import RecordingSim, Stack, median, percentile, print_targets, run, save, stack, target
+from common import RecordingSim, Stack, median, percentile, report, run, stack, target
 
 from bot.wiro.simulator.tasks import TaskScript
 from tests.discord_double.world import Config
@@ -306,9 +306,7 @@ async def main() -> int:
         "targets": targets,
         "single": single,
         "many": many,
-        "duration_s": time.monotonic() - started,
     }
-    path = save("card_edits", data)
     print(f"one job at a time ({SINGLE_JOBS} jobs, {single['samples']} stage changes):")
     for k, v in single["median_by_stage_s"].items():
         print(f"  {k:<22} median {v * 1000:7.0f} ms")
@@ -334,9 +332,7 @@ async def main() -> int:
     ):
         v = many[k]
         print(f"  {k:<36} {v:.2f}" if isinstance(v, float) else f"  {k:<36} {v}")
-    print_targets("targets", targets)
-    print(f"wrote {path}")
-    return 0 if all(t["pass"] for t in targets) else 1
+    return report("card_edits", data, started)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import median, print_targets, run, save, stack, target
+from common import median, report, run, stack, target
 
 from bot.wiro.simulator.tasks import TaskScript
 
@@ -135,9 +135,7 @@ async def main() -> int:
         "overhead_median_s": med - transfer,
         "breakdown_medians_s": stage_medians,
         "bot": notes,
-        "duration_s": time.monotonic() - started,
     }
-    path = save("delivery", data)
     print(f"finished → posted, {JOBS} jobs with a {CLIP_BYTES / 1e6:.0f} MB clip:")
     print(
         f"  median {med * 1000:.0f} ms  min {min(latencies) * 1000:.0f}  "
@@ -149,9 +147,7 @@ async def main() -> int:
     )
     for k, v in stage_medians.items():
         print(f"  {k:<28} {v * 1000:8.1f} ms")
-    print_targets("targets", targets)
-    print(f"wrote {path}")
-    return 0 if all(t["pass"] for t in targets) else 1
+    return report("delivery", data, started)
 
 
 if __name__ == "__main__":

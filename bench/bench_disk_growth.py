@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import MIB, print_targets, run, save, stack, target
+from common import MIB, report, run, stack, target
 from PIL import Image
 
 from bot.wiro.simulator.sample_clip import make_sample_clip
@@ -117,9 +117,7 @@ async def main() -> int:
         "kept_clips": kept_clips,
         "uncapped_estimate_mib": uncapped,
         "bot": notes,
-        "duration_s": time.monotonic() - started,
     }
-    path = save("disk_growth", result)
     print(
         f"{JOBS} clips of {per_clip:.2f} MiB delivered, half from a "
         f"{len(photo) / MIB:.1f} MiB photo"
@@ -128,9 +126,7 @@ async def main() -> int:
     for name, size in parts.items():
         print(f"    {name:<28} {size / MIB:8.2f} MiB")
     print(f"  without the cap: at least {uncapped:.0f} MiB (clips and first frames alone)")
-    print_targets("targets", targets)
-    print(f"wrote {path}")
-    return 0 if all(t["pass"] for t in targets) else 1
+    return report("disk_growth", result, started)
 
 
 if __name__ == "__main__":

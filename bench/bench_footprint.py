@@ -23,11 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (
     RssSampler,
     cpu_seconds,
-    print_targets,
     proc_status,
+    report,
     rss_mb,
     run,
-    save,
     stack,
     target,
     wait_quiet,
@@ -150,9 +149,7 @@ async def main() -> int:
             "status_kb": loaded_status,
         },
         "bot": notes,
-        "duration_s": time.monotonic() - started,
     }
-    path = save("footprint", data)
     print(f"idle: RSS {idle_rss:.1f} MB, CPU {idle_cpu:.2f} % over {IDLE_WINDOW_S:.0f} s")
     print(
         f"{in_flight} jobs in flight: RSS {loaded_rss:.1f} MB (peak {loaded_peak:.1f}), "
@@ -160,9 +157,7 @@ async def main() -> int:
         f"{events_in_window} events, the bot polled Task/Detail {polls_in_window} times and "
         f"made {discord_calls_in_window} Discord calls"
     )
-    print_targets("targets", targets)
-    print(f"wrote {path}")
-    return 0 if all(t["pass"] for t in targets) else 1
+    return report("footprint", data, started)
 
 
 if __name__ == "__main__":

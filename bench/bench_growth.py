@@ -41,6 +41,7 @@ from common import (
     WIRO_SECRET,
     RecordingSim,
     TimedBotProcess,
+    bot_environment,
     median,
     percentile,
     print_targets,
@@ -173,19 +174,7 @@ async def measure(size: int, floor: bool, global_limit: bool = True) -> dict[str
                 (dd.add_member(name=f"grower{i}", guild=g), ch)
                 for i, (g, ch) in enumerate(spread(dd, max(ACKS, CARD_SERVERS)))
             ]
-            env = {
-                **dd.env(),
-                "WIRO_API_KEY": WIRO_KEY,
-                "WIRO_API_SECRET": WIRO_SECRET,
-                "WIRO_API_BASE": sim.api_base,
-                "WIRO_SOCKET_URL": sim.socket_url,
-                "WIRO_OUTPUT_HOSTS": sim.output_host,
-                "DATABASE_PATH": str(tmp / "bot.sqlite3"),
-                "LOG_LEVEL": "INFO",
-                "MAX_JOBS_PER_USER": "100",
-                "MAX_JOBS_PER_GUILD": "1000",
-                "DEFAULT_QUOTA_CREDITS": "100000",
-            }
+            env = bot_environment(dd, sim, tmp)
             module = "bench.growth_floor_bot" if floor else "bot"
             if floor:  # the floor answers any command: publish one so the double accepts it
                 dd.world.global_commands.clear()

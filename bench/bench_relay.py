@@ -18,17 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (
-    RssSampler,
-    peak_rss_mb,
-    print_targets,
-    reset_peak_rss,
-    rss_mb,
-    run,
-    save,
-    stack,
-    target,
-)
+from common import RssSampler, peak_rss_mb, report, reset_peak_rss, rss_mb, run, stack, target
 
 from bot.wiro.simulator.tasks import TaskScript
 
@@ -105,17 +95,13 @@ async def main() -> int:
         "samples": len(sampler.samples),
         "warm_job": warm_job,
         "bot": notes,
-        "duration_s": time.monotonic() - started,
     }
-    path = save("relay", data)
     print(
         f"relay of {CLIP_BYTES / 2**20:.0f} MiB (attached {attached}) in {seconds:.2f} s: RSS "
         f"{baseline:.1f} MB before, peak {peak:.1f} MB (sampled {sampler.peak:.1f}, VmHWM "
         f"{hwm:.1f}{'' if cleared else ', not reset'}), {after:.1f} MB after"
     )
-    print_targets("targets", targets)
-    print(f"wrote {path}")
-    return 0 if ok else 1
+    return report("relay", data, started)
 
 
 if __name__ == "__main__":

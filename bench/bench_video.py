@@ -281,7 +281,7 @@ def main() -> int:
     opts = parser.parse_args()
     global NICENESS
     NICENESS = opts.niceness
-    from common import print_targets, save, target
+    from common import report, target
 
     started = time.monotonic()
     c = clips()
@@ -376,9 +376,7 @@ def main() -> int:
         "fit": fit,
         "load_average": os.getloadavg(),
         "worker_niceness": NICENESS,
-        "duration_s": time.monotonic() - started,
     }
-    path = save("video", data)
     print(f"clips: {', '.join(f'{k} {v / 1e6:.1f} MB' for k, v in sizes.items())}")
     print(f"fitted: {fitted}")
     print(f"stitched: {stitch['runs'][0]['answer']} {stitch['runs'][0]['output']}")
@@ -397,9 +395,7 @@ def main() -> int:
         f" {last_gop['cpu_median_s']:.2f} s CPU (keyframe every 2 s)"
     )
     print(f"load average during the run: {os.getloadavg()}")
-    print_targets("targets", targets)
-    print(f"wrote {path}")
-    return 0 if all(t["pass"] for t in targets) else 1
+    return report("video", data, started)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_video import clips
-from common import RssSampler, median, percentile, print_targets, run, save, stack, target
+from common import RssSampler, median, percentile, report, run, stack, target
 
 from bot.wiro.simulator.tasks import TaskScript
 
@@ -98,9 +98,7 @@ async def main() -> int:
         "compressed_line": compressed[0][1] if compressed else None,
         "bot_rss_before_mb": rss_before,
         "bot_rss_peak_mb": sampler.peak,
-        "duration_s": time.monotonic() - started,
     }
-    path = save("video_ack", data)
     print(
         f"{len(baseline)} acks without an encode: p50 {median(baseline):.1f} ms, "
         f"p99 {percentile(baseline, 0.99):.1f} ms"
@@ -109,9 +107,7 @@ async def main() -> int:
     if compressed:
         print(compressed[0][1])
     print(f"bot RSS: {rss_before} MB before the encode, peak {sampler.peak:.1f} MB")
-    print_targets("targets", targets)
-    print(f"wrote {path}")
-    return 0 if all(t["pass"] for t in targets) else 1
+    return report("video_ack", data, started)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import print_targets, proc_status, rss_mb, run, save, stack, target
+from common import proc_status, report, rss_mb, run, stack, target
 
 ROOT = Path(__file__).resolve().parents[1]
 IMPORT_RUNS = 7
@@ -133,9 +133,7 @@ async def main() -> int:
             "status_kb": sandbox_status,
             "av_loaded": sandbox_av,
         },
-        "duration_s": time.monotonic() - started,
     }
-    path = save("weight", data)
     print(
         f"import bot.app.video_bot: median {import_ms:.0f} ms wall, {import_cpu_ms:.0f} ms CPU "
         f"over {IMPORT_RUNS} runs"
@@ -145,9 +143,7 @@ async def main() -> int:
         f"floor of the chosen stack (its libraries imported, no bot code): "
         f"{floor_ms:.0f} ms, {floor_rss:.1f} MB RSS"
     )
-    print_targets("targets", targets)
-    print(f"wrote {path}")
-    return 0 if all(t["pass"] for t in targets) else 1
+    return report("weight", data, started)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bot.wiro.simulator.incoming import json_of  # noqa: E402
 from bot.wiro.simulator.server import WiroSimulator  # noqa: E402
 from bot.wiro.simulator.tasks import SimTask, Timings  # noqa: E402
 from tests.discord_double import DiscordDouble  # noqa: E402
@@ -135,6 +136,16 @@ def print_targets(title: str, targets: list[dict[str, Any]]) -> None:
         print(f"  {t['target']:<{width}}  {t['measured']:>24}  {verdict}")
 
 
+def report(name: str, data: dict[str, Any], started: float) -> int:
+    """Write bench/results/<name>.json with the run's duration, print the targets and the file;
+    return the exit status: 0 when every target passed."""
+    path = save(name, {**data, "duration_s": time.monotonic() - started})
+    targets = data["targets"]
+    print_targets("targets", targets)
+    print(f"wrote {path}")
+    return 0 if all(t["pass"] for t in targets) else 1
+
+
 # ----------------------------------------------------------------------------------------------
 # /proc readers for the bot process
 # ----------------------------------------------------------------------------------------------
@@ -225,12 +236,12 @@ class RecordingSim(WiroSimulator):
         self.detail_polls: list[tuple[float, str]] = []  # (monotonic, task token or id)
         self.file_gets: list[tuple[float, str]] = []  # (monotonic, task id)
 
-    async def _emit(self, task: SimTask, kind: str, message: Any, **kwargs: Any) -> None:
+    async def emit(self, task: SimTask, kind: str, message: Any, **kwargs: Any) -> None:
         self.events.append(SimEvent(task.task_id, kind, time.monotonic(), time.time()))
-        await super()._emit(task, kind, message, **kwargs)
+        await super().emit(task, kind, message, **kwargs)
 
     async def _detail(self, request: Any) -> Any:
-        data = self._json_of(request)
+        data = json_of(request)
         key = str(data.get("tasktoken") or data.get("taskid") or "")
         self.detail_polls.append((time.monotonic(), key))
         return await super()._detail(request)
@@ -247,23 +258,24 @@ class RecordingSim(WiroSimulator):
         return next((t.task_id for t in self.tasks.values() if t.token == token), None)
 
 
+class _StampedLines(list[str]):
+    """A process's output lines, noting when each arrived (monotonic) in `times`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.times: list[float] = []
+
+    def append(self, line: str) -> None:
+        self.times.append(time.monotonic())
+        super().append(line)
+
+
 class TimedBotProcess(BotProcess):
     """BotProcess that also stamps each output line with its arrival time (monotonic)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.line_times: list[float] = []
-
-    async def _read(self) -> None:
-        assert self.proc is not None and self.proc.stdout is not None
-        while line := await self.proc.stdout.readline():
-            text = line.decode(errors="replace").rstrip("\n")
-            self.line_times.append(time.monotonic())
-            self.lines.append(text)
-            if self.echo:
-                print(f"[{self.module}] {text}", flush=True)
-            self._new_line.set()
-        self._new_line.set()
+        self.lines: _StampedLines = _StampedLines()
 
     @property
     def pid(self) -> int:
@@ -272,7 +284,9 @@ class TimedBotProcess(BotProcess):
 
     def lines_with(self, substring: str) -> list[tuple[float, str]]:
         """Return (arrival time, line) for every line containing `substring`."""
-        return [(t, s) for t, s in zip(self.line_times, self.lines, strict=False) if substring in s]
+        return [
+            (t, s) for t, s in zip(self.lines.times, self.lines, strict=False) if substring in s
+        ]
 
 
 @dataclass
@@ -349,6 +363,24 @@ def _footer_job(embed: dict[str, Any]) -> int | None:
     return int(head) if head.isdigit() else None
 
 
+def bot_environment(dd: DiscordDouble, sim: RecordingSim, tmp: Path) -> dict[str, str]:
+    """The bot's environment against the doubles, its database in `tmp`, with limits that no
+    benchmark reaches."""
+    return {
+        **dd.env(),
+        "WIRO_API_KEY": WIRO_KEY,
+        "WIRO_API_SECRET": WIRO_SECRET,
+        "WIRO_API_BASE": sim.api_base,
+        "WIRO_SOCKET_URL": sim.socket_url,
+        "WIRO_OUTPUT_HOSTS": sim.output_host,
+        "DATABASE_PATH": str(tmp / "bot.sqlite3"),
+        "LOG_LEVEL": "INFO",
+        "MAX_JOBS_PER_USER": "100",
+        "MAX_JOBS_PER_GUILD": "1000",
+        "DEFAULT_QUOTA_CREDITS": "100000",
+    }
+
+
 @contextlib.asynccontextmanager
 async def stack(
     *,
@@ -370,18 +402,8 @@ async def stack(
             chans = [dd.channel] + [dd.add_channel(f"bench-{i}") for i in range(1, channels)]
             people = [dd.add_member(name=f"bench{i}") for i in range(members)]
             bot_env = {
-                **dd.env(),
-                "WIRO_API_KEY": WIRO_KEY,
-                "WIRO_API_SECRET": WIRO_SECRET,
-                "WIRO_API_BASE": sim.api_base,
-                "WIRO_SOCKET_URL": sim.socket_url,
-                "WIRO_OUTPUT_HOSTS": sim.output_host,
-                "DATABASE_PATH": str(tmp / "bot.sqlite3"),
+                **bot_environment(dd, sim, tmp),
                 "DEV_GUILD_ID": str(dd.guild.id),  # type: ignore[union-attr]
-                "LOG_LEVEL": "INFO",
-                "MAX_JOBS_PER_USER": "100",
-                "MAX_JOBS_PER_GUILD": "1000",
-                "DEFAULT_QUOTA_CREDITS": "100000",
                 **(env or {}),
             }
             bot = TimedBotProcess(module, env=bot_env, cwd=tmp, echo=echo)

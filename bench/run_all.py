@@ -23,20 +23,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS_DIR, machine_info, target
 
 BENCH = Path(__file__).resolve().parent
-# (name, script, result file, timeout seconds)
+# (name, timeout seconds): each runs bench/bench_<name>.py, which writes results/<name>.json.
 BENCHMARKS = [
-    ("ack", "bench_ack.py", "ack.json", 180),
-    ("delivery", "bench_delivery.py", "delivery.json", 180),
-    ("card_edits", "bench_card_edits.py", "card_edits.json", 300),
-    ("footprint", "bench_footprint.py", "footprint.json", 240),
-    ("relay", "bench_relay.py", "relay.json", 180),
-    ("storage", "bench_storage.py", "storage.json", 240),
-    ("video", "bench_video.py", "video.json", 900),
-    ("wiro_protocol", "bench_wiro_protocol.py", "wiro_protocol.json", 240),
-    ("weight", "bench_weight.py", "weight.json", 240),
-    ("burst_memory", "bench_burst_memory.py", "burst_memory.json", 300),
-    ("disk_growth", "bench_disk_growth.py", "disk_growth.json", 300),
-    ("growth", "bench_growth.py", "growth.json", 900),
+    ("ack", 180),
+    ("delivery", 180),
+    ("card_edits", 300),
+    ("footprint", 240),
+    ("relay", 180),
+    ("storage", 240),
+    ("video", 900),
+    ("wiro_protocol", 240),
+    ("weight", 240),
+    ("burst_memory", 300),
+    ("disk_growth", 300),
+    ("growth", 900),
 ]
 STORAGE_TARGET_MS = 5.0
 
@@ -71,9 +71,10 @@ def storage_targets(data: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def run_one(name: str, script: str, result: str, timeout: int) -> dict[str, Any]:
+def run_one(name: str, timeout: int) -> dict[str, Any]:
     """Run one benchmark script; return its targets, exit code and wall time."""
-    path = RESULTS_DIR / result
+    script = f"bench_{name}.py"
+    path = RESULTS_DIR / f"{name}.json"
     path.unlink(missing_ok=True)  # never report a previous run's numbers
     print(f"\n=== {name}: {script}", flush=True)
     started = time.monotonic()

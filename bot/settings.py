@@ -159,23 +159,12 @@ class Settings(BaseSettings):
     @field_validator("wiro_api_base")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError("must be an http(s) URL")
-        if parts.scheme == "http" and not is_loopback_host(parts.hostname or ""):
-            # Signed headers would cross the network in the clear.
-            raise ValueError("must use https (plain http only for a loopback address)")
-        return value.rstrip("/")
+        return _checked_url(value, "http", "an http(s) URL").rstrip("/")
 
     @field_validator("wiro_socket_url")
     @classmethod
     def _ws_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("ws", "wss") or not parts.netloc:
-            raise ValueError("must be a ws(s) URL")
-        if parts.scheme == "ws" and not is_loopback_host(parts.hostname or ""):
-            raise ValueError("must use wss (plain ws only for a loopback address)")
-        return value
+        return _checked_url(value, "ws", "a ws(s) URL")
 
     @field_validator("wiro_output_hosts")
     @classmethod
@@ -219,6 +208,17 @@ def parse_shard_ids(text: str) -> tuple[int, ...] | None:
     if len(set(ids)) != len(ids):
         raise ValueError("names a shard more than once")
     return tuple(sorted(ids))
+
+
+def _checked_url(value: str, plain: str, what: str) -> str:
+    """`value` if it is `what` (scheme `plain` or its secure twin), plain only for a loopback
+    address: signed headers would cross the network in the clear."""
+    parts = urlsplit(value)
+    if parts.scheme not in (plain, f"{plain}s") or not parts.netloc:
+        raise ValueError(f"must be {what}")
+    if parts.scheme == plain and not is_loopback_host(parts.hostname or ""):
+        raise ValueError(f"must use {plain}s (plain {plain} only for a loopback address)")
+    return value
 
 
 def is_loopback_host(host: str) -> bool:

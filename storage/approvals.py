@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict
 from sqlite_utils import Database as SqliteUtilsDatabase
 
-from storage.sqlite import SqliteBase, from_db_time, immediate, to_db_time
+from storage.sqlite import SqliteBase, from_db_time, immediate, to_db_time, upsert
 
 T = TypeVar("T")
 
@@ -111,15 +111,11 @@ def put_settings(
     if enabled and review_channel_id is None:
         raise ValueError("approval needs a review channel")
     if enabled:
-        db.execute(
-            "INSERT INTO approval_settings (guild_id, enabled, review_channel_id,"
-            " trusted_role_id, set_by, set_at) VALUES (?, 1, ?, ?, ?, ?)"
-            " ON CONFLICT (guild_id) DO UPDATE SET enabled = 1,"
-            " review_channel_id = excluded.review_channel_id,"
-            " trusted_role_id = excluded.trusted_role_id,"
-            " set_by = excluded.set_by, set_at = excluded.set_at",
-            [guild_id, review_channel_id, trusted_role_id, actor_id, _t(now)],
-        )
+        upsert(
+            db, "approval_settings", {"guild_id": guild_id},
+            {"enabled": 1, "review_channel_id": review_channel_id,
+             "trusted_role_id": trusted_role_id, "set_by": actor_id, "set_at": _t(now)},
+        )  # fmt: skip
     else:
         db.execute(
             "UPDATE approval_settings SET enabled = 0, set_by = ?, set_at = ? WHERE guild_id = ?",

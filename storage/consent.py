@@ -8,17 +8,13 @@ from __future__ import annotations
 
 from sqlite_utils import Database as SqliteUtilsDatabase
 
+from storage.audit import AuditedTables
 from storage.models import AnimateRule
-from storage.sqlite import SqliteBase, immediate, to_db_time
+from storage.sqlite import immediate, to_db_time
 
 
-class ConsentTables(SqliteBase):
+class ConsentTables(AuditedTables):
     """The server's Animate rule and each member's own choice."""
-
-    def _audit(  # implemented by GuildTables; declared for the type checker
-        self, db: SqliteUtilsDatabase, guild_id: int, actor_id: int, action: str, detail: str
-    ) -> None:
-        raise NotImplementedError
 
     async def animate_rule(self, guild_id: int) -> AnimateRule:
         """Whose images members may animate here (`own` when never set)."""
@@ -33,18 +29,11 @@ class ConsentTables(SqliteBase):
 
     async def set_animate_rule(self, guild_id: int, who: AnimateRule, actor_id: int) -> None:
         """Set whose images members may animate (written to the moderators' audit log)."""
-
-        def work(db: SqliteUtilsDatabase) -> None:
-            with immediate(db):
-                db.execute(
-                    "INSERT INTO animate_rules (guild_id, who, set_by, set_at) VALUES (?, ?, ?, ?)"
-                    " ON CONFLICT (guild_id) DO UPDATE SET who = excluded.who,"
-                    " set_by = excluded.set_by, set_at = excluded.set_at",
-                    [guild_id, who.value, actor_id, to_db_time(self._now())],
-                )
-                self._audit(db, guild_id, actor_id, "animate.rule", f"Animate rule set to {who}")
-
-        await self._run(work)
+        await self._upsert_audited(
+            "animate_rules", {"guild_id": guild_id},
+            {"who": who.value, "set_by": actor_id, "set_at": to_db_time(self._now())},
+            guild_id, actor_id, "animate.rule", f"Animate rule set to {who}",
+        )  # fmt: skip
 
     async def animate_refused_by(self, guild_id: int, user_id: int) -> bool:
         """Whether this member refused that others animate their images in this server."""

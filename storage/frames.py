@@ -17,7 +17,7 @@ from storage.api import JobNotFound
 from storage.compaction import reclaim_free_pages
 from storage.frame_files import frame_path, frames_dir_for, read_frame, remove_frame, write_frame
 from storage.models import StoredFrame
-from storage.sqlite import SqliteBase, immediate, to_db_time
+from storage.sqlite import SqliteBase, immediate, to_db_time, upsert
 
 # A finished job's first frame stays this long for a re-roll, then goes.
 FRAME_KEEP = timedelta(days=7)
@@ -44,13 +44,11 @@ class FrameTables(SqliteBase):
             # Row and file together: a failed write (a full disk) rolls the row back, and the
             # file is written on this thread, so `frames_in_use` never misses a new one.
             with immediate(db):
-                db.execute(
-                    "INSERT INTO frames (job_id, content_type, filename, size, created_at)"
-                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (job_id) DO UPDATE SET"
-                    " content_type = excluded.content_type, filename = excluded.filename,"
-                    " size = excluded.size, created_at = excluded.created_at, keep_until = NULL",
-                    [job_id, content_type, filename, len(data), to_db_time(self._now())],
-                )
+                upsert(
+                    db, "frames", {"job_id": job_id},
+                    {"content_type": content_type, "filename": filename, "size": len(data),
+                     "created_at": to_db_time(self._now()), "keep_until": None},
+                )  # fmt: skip
                 write_frame(directory, job_id, data)
 
         try:

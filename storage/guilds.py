@@ -6,22 +6,27 @@ import math
 
 from sqlite_utils import Database as SqliteUtilsDatabase
 
+from storage.audit import AuditedTables
 from storage.folding import normalize_word
 from storage.models import (
-    AuditEntry,
     BlockedMember,
     GuildSettings,
     Period,
     Scope,
     ScopedLimit,
 )
-from storage.sqlite import SqliteBase, from_db_time, immediate, snapshot, to_db_time, usd_text
+from storage.sqlite import (
+    from_db_time,
+    snapshot,
+    to_db_time,
+    usd_text,
+)
 
 _SCOPE_ORDER = {"server": 0, "role": 1, "user": 2}
 _PERIODS = ("day", "week", "month")
 
 
-class GuildTables(SqliteBase):
+class GuildTables(AuditedTables):
     """What moderators set for their server, and the log of what they did."""
 
     # --- server settings ---------------------------------------------------------------------
@@ -88,20 +93,12 @@ class GuildTables(SqliteBase):
         }
         detail = f"limit {noun[scope]}: {credits} credits per {period}"
 
-        def work(db: SqliteUtilsDatabase) -> None:
-            with immediate(db):
-                db.execute(
-                    "INSERT INTO limits (guild_id, scope, target_id, credits, period, set_by,"
-                    " set_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
-                    " ON CONFLICT (guild_id, scope, target_id) DO UPDATE SET"
-                    " credits = excluded.credits, period = excluded.period,"
-                    " set_by = excluded.set_by, set_at = excluded.set_at",
-                    [guild_id, scope, target_id, credits, period, actor_id,
-                     to_db_time(self._now())],
-                )  # fmt: skip
-                self._audit(db, guild_id, actor_id, "limit.set", detail)
-
-        await self._run(work)
+        await self._upsert_audited(
+            "limits", {"guild_id": guild_id, "scope": scope, "target_id": target_id},
+            {"credits": credits, "period": period, "set_by": actor_id,
+             "set_at": to_db_time(self._now())},
+            guild_id, actor_id, "limit.set", detail,
+        )  # fmt: skip
 
     async def clear_limit(self, guild_id: int, scope: Scope, target_id: int, actor_id: int) -> bool:
         """Remove a limit; False if there was none."""
@@ -110,19 +107,12 @@ class GuildTables(SqliteBase):
             "role": f"role {target_id}",
             "user": f"user {target_id}",
         }
-
-        def work(db: SqliteUtilsDatabase) -> bool:
-            with immediate(db):
-                cur = db.execute(
-                    "DELETE FROM limits WHERE guild_id = ? AND scope = ? AND target_id = ?",
-                    [guild_id, scope, target_id],
-                )
-                if cur.rowcount:
-                    label = noun.get(scope, f"{scope} {target_id}")
-                    self._audit(db, guild_id, actor_id, "limit.clear", f"limit {label} removed")
-                return cur.rowcount > 0
-
-        return await self._run(work)
+        label = noun.get(scope, f"{scope} {target_id}")
+        return await self._change_audited(
+            "DELETE FROM limits WHERE guild_id = ? AND scope = ? AND target_id = ?",
+            [guild_id, scope, target_id],
+            guild_id, actor_id, "limit.clear", f"limit {label} removed",
+        )  # fmt: skip
 
     async def limits(self, guild_id: int) -> list[ScopedLimit]:
         """Return a server's limits: server default first, then roles, then members."""
@@ -136,18 +126,6 @@ class GuildTables(SqliteBase):
 
         return await self._run(work)
 
-    def _set_guild_column(
-        self, db: SqliteUtilsDatabase, guild_id: int, values: dict[str, object]
-    ) -> None:
-        cols = ", ".join(values)
-        marks = ", ".join("?" for _ in values)
-        updates = ", ".join(f"{c} = excluded.{c}" for c in values)
-        db.execute(
-            f"INSERT INTO guild_settings (guild_id, {cols}, updated_at) VALUES (?, {marks}, ?)"
-            f" ON CONFLICT (guild_id) DO UPDATE SET {updates}, updated_at = excluded.updated_at",
-            [guild_id, *values.values(), to_db_time(self._now())],
-        )
-
     async def _set_guild(
         self,
         guild_id: int,
@@ -156,12 +134,11 @@ class GuildTables(SqliteBase):
         action: str,
         detail: str,
     ) -> None:
-        def work(db: SqliteUtilsDatabase) -> None:
-            with immediate(db):
-                self._set_guild_column(db, guild_id, values)
-                self._audit(db, guild_id, actor_id, action, detail)
-
-        await self._run(work)
+        await self._upsert_audited(
+            "guild_settings", {"guild_id": guild_id},
+            {**values, "updated_at": to_db_time(self._now())},
+            guild_id, actor_id, action, detail,
+        )  # fmt: skip
 
     async def set_mod_role(self, guild_id: int, role_id: int | None, actor_id: int) -> None:
         """Set the role that counts as moderator (None clears it)."""
@@ -173,39 +150,19 @@ class GuildTables(SqliteBase):
 
     async def allow_channel(self, guild_id: int, channel_id: int, actor_id: int) -> bool:
         """Add a channel where /video may run; False if it was already allowed."""
-
-        def work(db: SqliteUtilsDatabase) -> bool:
-            with immediate(db):
-                cur = db.execute(
-                    "INSERT OR IGNORE INTO allowed_channels (guild_id, channel_id, added_by,"
-                    " added_at) VALUES (?, ?, ?, ?)",
-                    [guild_id, channel_id, actor_id, to_db_time(self._now())],
-                )
-                if cur.rowcount:
-                    self._audit(
-                        db, guild_id, actor_id, "channels.allow", f"channel {channel_id} allowed"
-                    )
-                return cur.rowcount > 0
-
-        return await self._run(work)
+        return await self._add_to_list(
+            "allowed_channels", "channel_id", channel_id,
+            guild_id, actor_id, "channels.allow", f"channel {channel_id} allowed",
+        )  # fmt: skip
 
     async def remove_channel(self, guild_id: int, channel_id: int, actor_id: int) -> bool:
         """Remove a channel from the allowed list; False if it was not on it."""
-
-        def work(db: SqliteUtilsDatabase) -> bool:
-            with immediate(db):
-                cur = db.execute(
-                    "DELETE FROM allowed_channels WHERE guild_id = ? AND channel_id = ?",
-                    [guild_id, channel_id],
-                )
-                if cur.rowcount:
-                    self._audit(
-                        db, guild_id, actor_id, "channels.remove",
-                        f"channel {channel_id} removed from the allowed list",
-                    )  # fmt: skip
-                return cur.rowcount > 0
-
-        return await self._run(work)
+        return await self._change_audited(
+            "DELETE FROM allowed_channels WHERE guild_id = ? AND channel_id = ?",
+            [guild_id, channel_id],
+            guild_id, actor_id, "channels.remove",
+            f"channel {channel_id} removed from the allowed list",
+        )  # fmt: skip
 
     async def set_paused(
         self, guild_id: int, paused: bool, reason: str | None, actor_id: int
@@ -226,33 +183,19 @@ class GuildTables(SqliteBase):
         """Block a member from /video (replaces an earlier block's reason)."""
         detail = f"user {user_id} blocked" + (f": {reason}" if reason else "")
 
-        def work(db: SqliteUtilsDatabase) -> None:
-            with immediate(db):
-                db.execute(
-                    "INSERT INTO blocked_members (guild_id, user_id, reason, blocked_by,"
-                    " blocked_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id, user_id) DO UPDATE"
-                    " SET reason = excluded.reason, blocked_by = excluded.blocked_by,"
-                    " blocked_at = excluded.blocked_at",
-                    [guild_id, user_id, reason, actor_id, to_db_time(self._now())],
-                )
-                self._audit(db, guild_id, actor_id, "block", detail)
-
-        await self._run(work)
+        await self._upsert_audited(
+            "blocked_members", {"guild_id": guild_id, "user_id": user_id},
+            {"reason": reason, "blocked_by": actor_id, "blocked_at": to_db_time(self._now())},
+            guild_id, actor_id, "block", detail,
+        )  # fmt: skip
 
     async def unblock_member(self, guild_id: int, user_id: int, actor_id: int) -> bool:
         """Lift a member's block; False if they were not blocked."""
-
-        def work(db: SqliteUtilsDatabase) -> bool:
-            with immediate(db):
-                cur = db.execute(
-                    "DELETE FROM blocked_members WHERE guild_id = ? AND user_id = ?",
-                    [guild_id, user_id],
-                )
-                if cur.rowcount:
-                    self._audit(db, guild_id, actor_id, "unblock", f"user {user_id} unblocked")
-                return cur.rowcount > 0
-
-        return await self._run(work)
+        return await self._change_audited(
+            "DELETE FROM blocked_members WHERE guild_id = ? AND user_id = ?",
+            [guild_id, user_id],
+            guild_id, actor_id, "unblock", f"user {user_id} unblocked",
+        )  # fmt: skip
 
     async def blocked_member(self, guild_id: int, user_id: int) -> BlockedMember | None:
         """Return the member's block, or None."""
@@ -288,37 +231,19 @@ class GuildTables(SqliteBase):
         folded = normalize_word(word)
         if not folded:
             raise ValueError("a blocked word cannot be empty")
-
-        def work(db: SqliteUtilsDatabase) -> bool:
-            with immediate(db):
-                cur = db.execute(
-                    "INSERT OR IGNORE INTO blocked_words (guild_id, word, added_by, added_at)"
-                    " VALUES (?, ?, ?, ?)",
-                    [guild_id, folded, actor_id, to_db_time(self._now())],
-                )
-                if cur.rowcount:
-                    self._audit(db, guild_id, actor_id, "words.add", f"blocked word {folded!r}")
-                return cur.rowcount > 0
-
-        return await self._run(work)
+        return await self._add_to_list(
+            "blocked_words", "word", folded,
+            guild_id, actor_id, "words.add", f"blocked word {folded!r}",
+        )  # fmt: skip
 
     async def remove_blocked_word(self, guild_id: int, word: str, actor_id: int) -> bool:
         """Unblock a word or phrase; False if it was not blocked."""
         folded = normalize_word(word)
-
-        def work(db: SqliteUtilsDatabase) -> bool:
-            with immediate(db):
-                cur = db.execute(
-                    "DELETE FROM blocked_words WHERE guild_id = ? AND word = ?",
-                    [guild_id, folded],
-                )
-                if cur.rowcount:
-                    self._audit(
-                        db, guild_id, actor_id, "words.remove", f"unblocked word {folded!r}"
-                    )
-                return cur.rowcount > 0
-
-        return await self._run(work)
+        return await self._change_audited(
+            "DELETE FROM blocked_words WHERE guild_id = ? AND word = ?",
+            [guild_id, folded],
+            guild_id, actor_id, "words.remove", f"unblocked word {folded!r}",
+        )  # fmt: skip
 
     async def set_audit_channel(self, guild_id: int, channel_id: int | None, actor_id: int) -> None:
         """Set the channel that gets one line per finished job (None turns it off)."""
@@ -331,36 +256,21 @@ class GuildTables(SqliteBase):
             guild_id, {"audit_channel_id": channel_id}, actor_id, "audit.channel", detail
         )
 
-    def _audit(
-        self, db: SqliteUtilsDatabase, guild_id: int, actor_id: int, action: str, detail: str
-    ) -> None:
-        db.execute(
-            "INSERT INTO mod_actions (guild_id, actor_id, action, detail, created_at)"
-            " VALUES (?, ?, ?, ?, ?)",
-            [guild_id, actor_id, action, detail, to_db_time(self._now())],
-        )
-
-    async def record_action(self, guild_id: int, actor_id: int, action: str, detail: str) -> None:
-        """Append to the moderator audit log (the setters above call this themselves)."""
-        if not action:
-            raise ValueError("an audit action needs a name")
-
-        def work(db: SqliteUtilsDatabase) -> None:
-            self._audit(db, guild_id, actor_id, action, detail)
-
-        await self._run(work)
-
-    async def audit_log(self, guild_id: int, limit: int = 20) -> list[AuditEntry]:
-        """Return a server's latest moderator actions, newest first."""
-
-        def work(db: SqliteUtilsDatabase) -> list[AuditEntry]:
-            rows = db.query(
-                "SELECT * FROM mod_actions WHERE guild_id = ? ORDER BY id DESC LIMIT ?",
-                [guild_id, limit],
-            )
-            return [
-                AuditEntry.model_validate({**r, "created_at": from_db_time(r["created_at"])})
-                for r in rows
-            ]
-
-        return await self._run(work)
+    async def _add_to_list(
+        self,
+        table: str,
+        column: str,
+        value: object,
+        guild_id: int,
+        actor_id: int,
+        action: str,
+        detail: str,
+    ) -> bool:
+        """Add `value` to one of the server's lists (allowed channels, blocked words), with its
+        audit line; False if it was on it already. `table` and `column` are this module's own."""
+        return await self._change_audited(
+            f"INSERT OR IGNORE INTO {table} (guild_id, {column}, added_by, added_at)"
+            " VALUES (?, ?, ?, ?)",
+            [guild_id, value, actor_id, to_db_time(self._now())],
+            guild_id, actor_id, action, detail,
+        )  # fmt: skip

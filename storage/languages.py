@@ -4,16 +4,12 @@ from __future__ import annotations
 
 from sqlite_utils import Database as SqliteUtilsDatabase
 
-from storage.sqlite import SqliteBase, immediate, to_db_time
+from storage.audit import AuditedTables
+from storage.sqlite import to_db_time
 
 
-class LanguageTables(SqliteBase):
+class LanguageTables(AuditedTables):
     """The server's language for cards, clips, reviews and audit lines."""
-
-    def _audit(  # implemented by GuildTables; declared for the type checker
-        self, db: SqliteUtilsDatabase, guild_id: int, actor_id: int, action: str, detail: str
-    ) -> None:
-        raise NotImplementedError
 
     async def server_language(self, guild_id: int) -> str | None:
         """The Discord locale a moderator set for this server (None when never set)."""
@@ -29,18 +25,8 @@ class LanguageTables(SqliteBase):
 
     async def set_server_language(self, guild_id: int, locale: str, actor_id: int) -> None:
         """Set the server's language (written to the moderators' audit log)."""
-
-        def work(db: SqliteUtilsDatabase) -> None:
-            with immediate(db):
-                db.execute(
-                    "INSERT INTO server_languages (guild_id, locale, set_by, set_at)"
-                    " VALUES (?, ?, ?, ?) ON CONFLICT (guild_id) DO UPDATE SET"
-                    " locale = excluded.locale, set_by = excluded.set_by,"
-                    " set_at = excluded.set_at",
-                    [guild_id, locale, actor_id, to_db_time(self._now())],
-                )
-                self._audit(
-                    db, guild_id, actor_id, "language.set", f"server language set to {locale}"
-                )
-
-        await self._run(work)
+        await self._upsert_audited(
+            "server_languages", {"guild_id": guild_id},
+            {"locale": locale, "set_by": actor_id, "set_at": to_db_time(self._now())},
+            guild_id, actor_id, "language.set", f"server language set to {locale}",
+        )  # fmt: skip

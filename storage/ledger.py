@@ -90,14 +90,9 @@ class LedgerTables(SqliteBase):
         self, guild_id: int, since: datetime, user_id: int | None = None
     ) -> list[UsageRow]:
         """Per-member totals of jobs created since `since` (credits net of refunds)."""
-        sql = """
-            SELECT j.user_id AS user_id,
-                   COUNT(*) AS jobs,
-                   SUM(j.state = 'succeeded') AS succeeded,
-                   COALESCE(SUM((SELECT SUM(l.credits) FROM ledger l
-                                 WHERE l.job_id = j.id AND l.kind IN ('reserve', 'refund'))),
-                            0) AS credits,
-                   COALESCE(SUM(j.total_cost_usd), 0.0) AS usd,
+        where, params = _usage_where(guild_id, since, user_id)
+        sql = f"""
+            SELECT j.user_id AS user_id,{_USAGE_TOTALS},
                    COALESCE(SUM(a.status = 'denied'), 0) AS denied,
                    COALESCE(SUM(a.status = 'expired'), 0) AS expired,
                    COALESCE(SUM(j.image_author_id IS NOT NULL
@@ -105,13 +100,9 @@ class LedgerTables(SqliteBase):
                    GROUP_CONCAT(DISTINCT CASE WHEN j.image_author_id != j.user_id
                                 THEN j.image_author_id END) AS image_authors
             FROM jobs j LEFT JOIN approvals a ON a.job_id = j.id
-            WHERE j.guild_id = ? AND j.created_at >= ?
+            {where}
+            GROUP BY j.user_id ORDER BY credits DESC, usd DESC, j.user_id
         """
-        params: list[object] = [guild_id, to_db_time(since)]
-        if user_id is not None:
-            sql += " AND j.user_id = ?"
-            params.append(user_id)
-        sql += " GROUP BY j.user_id ORDER BY credits DESC, usd DESC, j.user_id"
         return await self._run(
             lambda db: [
                 UsageRow.model_validate(r | {"image_authors": _ids(r["image_authors"])})
@@ -123,25 +114,36 @@ class LedgerTables(SqliteBase):
         self, guild_id: int, since: datetime, user_id: int | None = None
     ) -> list[ModelUsageRow]:
         """Per-model totals of jobs created since `since` (credits net of refunds)."""
-        sql = """
-            SELECT j.model AS model,
+        where, params = _usage_where(guild_id, since, user_id)
+        sql = f"""
+            SELECT j.model AS model,{_USAGE_TOTALS}
+            FROM jobs j
+            {where}
+            GROUP BY j.model ORDER BY j.model
+        """
+        return await self._run(
+            lambda db: [ModelUsageRow.model_validate(r) for r in db.query(sql, params)]
+        )
+
+
+# The totals both usage views give per row: jobs, successes, credits net of refunds, USD.
+_USAGE_TOTALS = """
                    COUNT(*) AS jobs,
                    SUM(j.state = 'succeeded') AS succeeded,
                    COALESCE(SUM((SELECT SUM(l.credits) FROM ledger l
                                  WHERE l.job_id = j.id AND l.kind IN ('reserve', 'refund'))),
                             0) AS credits,
-                   COALESCE(SUM(j.total_cost_usd), 0.0) AS usd
-            FROM jobs j
-            WHERE j.guild_id = ? AND j.created_at >= ?
-        """
-        params: list[object] = [guild_id, to_db_time(since)]
-        if user_id is not None:
-            sql += " AND j.user_id = ?"
-            params.append(user_id)
-        sql += " GROUP BY j.model ORDER BY j.model"
-        return await self._run(
-            lambda db: [ModelUsageRow.model_validate(r) for r in db.query(sql, params)]
-        )
+                   COALESCE(SUM(j.total_cost_usd), 0.0) AS usd"""
+
+
+def _usage_where(guild_id: int, since: datetime, user_id: int | None) -> tuple[str, list[object]]:
+    """The usage views' filter: the server's jobs created since `since`, one member's if given."""
+    where = "WHERE j.guild_id = ? AND j.created_at >= ?"
+    params: list[object] = [guild_id, to_db_time(since)]
+    if user_id is not None:
+        where += " AND j.user_id = ?"
+        params.append(user_id)
+    return where, params
 
 
 # --- SQL shared by several methods (run on the worker thread) ---------------------------------

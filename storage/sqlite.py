@@ -105,6 +105,20 @@ def usd_text(value: float) -> str:
     return f"${value:,.2f}"
 
 
+def upsert(
+    db: SqliteUtilsDatabase, table: str, key: dict[str, object], values: dict[str, object]
+) -> None:
+    """Write one row: inserted, or its `values` updated where a row with this `key` exists (one
+    statement). The table and column names are the caller's own words, never input."""
+    columns = [*key, *values]
+    db.execute(
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
+        f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET "
+        + ", ".join(f"{c} = excluded.{c}" for c in values),
+        [*key.values(), *values.values()],
+    )
+
+
 @contextlib.contextmanager
 def immediate(db: SqliteUtilsDatabase) -> Iterator[None]:
     """Run the block in one write transaction, taking the write lock before the first read."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlite_utils import Database as SqliteUtilsDatabase
 
-from storage.sqlite import SqliteBase, to_db_time
+from storage.sqlite import SqliteBase, to_db_time, upsert
 
 
 class StateTables(SqliteBase):
@@ -28,11 +28,11 @@ class StateTables(SqliteBase):
 
         def work(db: SqliteUtilsDatabase) -> None:
             # One statement: atomic on its own (the connection is in autocommit mode).
-            db.execute(
-                "INSERT INTO bot_state (key, value, updated_at) VALUES (?, ?, ?)"
-                " ON CONFLICT (key) DO UPDATE SET value = excluded.value,"
-                " updated_at = excluded.updated_at",
-                [key, value, to_db_time(self._now())],
+            upsert(
+                db,
+                "bot_state",
+                {"key": key},
+                {"value": value, "updated_at": to_db_time(self._now())},
             )
 
         await self._run(work)

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import unicodedata
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -64,23 +65,15 @@ class FreeSpaceFloor(Protocol):
     def low(self) -> bool: ...
 
 
+@dataclass(kw_only=True, eq=False)
 class Admission:
     """The early checks of a request, and the words for a refused reservation."""
 
-    def __init__(
-        self,
-        *,
-        storage: Storage,
-        wiro: WiroClient,
-        config: JobConfig,
-        clock: Callable[[], datetime],
-        disk: FreeSpaceFloor | None = None,
-    ) -> None:
-        self.storage = storage
-        self.wiro = wiro
-        self.config = config
-        self.clock = clock
-        self.disk = disk
+    storage: Storage
+    wiro: WiroClient
+    config: JobConfig
+    clock: Callable[[], datetime]
+    disk: FreeSpaceFloor | None = None
 
     async def precheck(self, req: VideoRequest) -> int:
         """Check everything that can be checked before the image; return the run's cost.

@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -187,30 +188,20 @@ class ReviewPresenter(Protocol):
         channel; False when there is none or it failed."""
 
 
+@dataclass(kw_only=True, eq=False)
 class ApprovalService:
     """Hold requests for a moderator, apply decisions once, expire and refund stale ones."""
 
-    def __init__(
-        self,
-        *,
-        storage: Storage,
-        jobs: JobControl,
-        presenter: ReviewPresenter | None = None,
-        expiry: timedelta = DEFAULT_EXPIRY,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        system_actor: Callable[[], int] = lambda: 0,
-        manages_guild: Callable[[int, int, frozenset[int]], bool] = lambda g, u, r: False,
-    ) -> None:
-        self.storage = storage
-        self.jobs = jobs
-        self.presenter = presenter
-        self.expiry = expiry
-        self.clock = clock
-        self.system_actor = system_actor
-        # (guild, member, roles) -> holds Manage Server, from the bot's own view of the server:
-        # an entry point that did not say so (VideoRequest.manage_guild) is still covered.
-        self.manages_guild = manages_guild
-        self._wake = asyncio.Event()
+    storage: Storage
+    jobs: JobControl
+    presenter: ReviewPresenter | None = None
+    expiry: timedelta = DEFAULT_EXPIRY
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    system_actor: Callable[[], int] = lambda: 0
+    # (guild, member, roles) -> holds Manage Server, from the bot's own view of the server:
+    # an entry point that did not say so (VideoRequest.manage_guild) is still covered.
+    manages_guild: Callable[[int, int, frozenset[int]], bool] = lambda g, u, r: False
+    _wake: asyncio.Event = field(init=False, repr=False, default_factory=asyncio.Event)
 
     # ------------------------------------------------------------------------------------------
     # Before the reservation: must this request wait?

@@ -12,7 +12,7 @@ import logging
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -42,33 +42,26 @@ class DiskReading:
         return self.free_bytes < self.floor_bytes
 
 
+@dataclass(eq=False)
 class DiskSpace:
     """Free space on the data directory's disk, read at most once per `ttl` seconds."""
 
-    def __init__(
-        self,
-        path: Path,
-        floor_bytes: int,
-        *,
-        free_bytes: Callable[[Path], int] = free_bytes_at,
-        monotonic: Callable[[], float] = time.monotonic,
-        ttl: float = CACHE_SECONDS,
-    ) -> None:
-        self.path = path
-        self.floor_bytes = floor_bytes
-        self._free_bytes = free_bytes
-        self._monotonic = monotonic
-        self._ttl = ttl
-        self._cached: tuple[float, int] | None = None
-        self._was_low = False
+    path: Path
+    floor_bytes: int
+    _: KW_ONLY
+    free_bytes: Callable[[Path], int] = field(default=free_bytes_at, repr=False)
+    monotonic: Callable[[], float] = field(default=time.monotonic, repr=False)
+    ttl: float = CACHE_SECONDS
+    _cached: tuple[float, int] | None = field(init=False, default=None, repr=False)
+    _was_low: bool = field(init=False, default=False, repr=False)
 
     def reading(self) -> DiskReading | None:
         """Free space now (cached), or None when it cannot be read (then nothing is refused:
         a disk the bot cannot measure is one it cannot judge)."""
-        now = self._monotonic()
-        if self._cached is None or now - self._cached[0] >= self._ttl:
+        now = self.monotonic()
+        if self._cached is None or now - self._cached[0] >= self.ttl:
             try:
-                free = self._free_bytes(self.path)
+                free = self.free_bytes(self.path)
             except OSError as exc:
                 log.warning("could not read the free disk space at %s: %s", self.path, exc)
                 return None

@@ -41,7 +41,7 @@ from bot.wiro.models import (
 )
 from bot.wiro.rest import FormField, WiroRest
 from bot.wiro.schema import ToolInfo
-from bot.wiro.socket_hub import SocketHub
+from bot.wiro.socket_hub import SocketHub, cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -181,10 +181,7 @@ class WiroClient:
     async def close(self) -> None:
         """Close the websocket and, if this client opened it, the HTTP session."""
         refresh, self._schema_refresh = self._schema_refresh, None
-        if refresh is not None:
-            refresh.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await refresh
+        await cancel_and_wait(refresh)
         for sibling in self._siblings.values():
             await sibling.close()
         if self._parent is not None:

@@ -14,6 +14,7 @@ import json
 import logging
 import random
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -100,35 +101,26 @@ def _recorded_request(json_body: dict[str, Any] | None, form: list[FormField] | 
     }
 
 
+@dataclass(kw_only=True, eq=False)
 class WiroRest:
     """Signed REST calls to one Wiro account; `record` is handed every exchange."""
 
-    def __init__(
-        self,
-        *,
-        api_key: str | None,
-        api_secret: str | None,
-        api_base: str,
-        request_timeout: float,
-        session: Callable[[], aiohttp.ClientSession],
-        record: Callable[[dict[str, Any]], None],
-    ) -> None:
-        self._api_key = api_key
-        self._api_secret = api_secret
-        self._api_base = api_base
-        self._request_timeout = request_timeout
-        self._session = session
-        self._record = record
-        # Shared by every client of the same account, so nonces stay unique and increasing.
-        self.nonces = NonceSource()
+    api_key: str | None = field(repr=False)
+    api_secret: str | None = field(repr=False)
+    api_base: str
+    request_timeout: float
+    session: Callable[[], aiohttp.ClientSession] = field(repr=False)
+    record: Callable[[dict[str, Any]], None] = field(repr=False)
+    # Shared by every client of the same account, so nonces stay unique and increasing.
+    nonces: NonceSource = field(init=False, repr=False, default_factory=NonceSource)
 
     def _headers(self) -> dict[str, str]:
-        if self._api_key is None:
+        if self.api_key is None:
             return {}  # sandbox / no credentials: Wiro's simulator accepts unsigned calls
-        if self._api_secret is None:
+        if self.api_secret is None:
             # "API Key Only" projects (docs/wiro-protocol.md "Auth").
-            return {"x-api-key": self._api_key}
-        return sign_headers(self._api_key, self._api_secret, self.nonces.next())
+            return {"x-api-key": self.api_key}
+        return sign_headers(self.api_key, self.api_secret, self.nonces.next())
 
     async def call(
         self,
@@ -164,10 +156,10 @@ class WiroRest:
         *,
         is_run: bool,
     ) -> dict[str, Any]:
-        url = self._api_base + path
+        url = self.api_base + path
         kwargs: dict[str, Any] = {
             "headers": self._headers(),
-            "timeout": aiohttp.ClientTimeout(total=self._request_timeout),
+            "timeout": aiohttp.ClientTimeout(total=self.request_timeout),
         }
         if form is not None:
             data = aiohttp.FormData()
@@ -177,7 +169,7 @@ class WiroRest:
         else:
             kwargs["json"] = json_body or {}
         try:
-            async with self._session().post(url, **kwargs) as resp:
+            async with self.session().post(url, **kwargs) as resp:
                 status = resp.status
                 raw = await resp.read()
                 headers = resp.headers
@@ -229,4 +221,4 @@ class WiroRest:
         if isinstance(answer.get("body"), bytes):
             answer["body"] = answer["body"].decode("utf-8", "replace")
         sent = _recorded_request(json_body, form)
-        self._record({"kind": "rest", "path": path, "request": sent, **answer})
+        self.record({"kind": "rest", "path": path, "request": sent, **answer})

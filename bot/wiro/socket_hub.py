@@ -34,6 +34,14 @@ RECONNECTED: Any = object()  # queued to every subscriber after each (re)connect
 QUEUE_LIMIT = 256
 
 
+async def cancel_and_wait(task: asyncio.Task[Any] | None) -> None:
+    """Cancel `task` (if there is one) and wait until it has ended, whatever it raised."""
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+
+
 @dataclass(eq=False)
 class Subscription:
     task_id: str
@@ -103,10 +111,7 @@ class SocketHub:
 
     async def close(self) -> None:
         runner, self._runner = self._runner, None
-        if runner is not None:
-            runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await runner
+        await cancel_and_wait(runner)
 
     async def _send_info(self, ws: aiohttp.ClientWebSocketResponse, token: str) -> None:
         frame = {"type": "task_info", "tasktoken": token}

@@ -26,7 +26,7 @@ import os
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Collection
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, InitVar, dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
@@ -50,24 +50,21 @@ class _Kept:
     mtime: float
 
 
+@dataclass(eq=False)
 class ClipStore:
     """`job-<id>.mp4` files (and their `job-<id>.last.png`) in one directory, removed after
     `keep`, and oldest first beyond `cap_bytes` (counting the first frames in `frames_dir`)."""
 
-    def __init__(
-        self,
-        directory: Path,
-        *,
-        keep: timedelta = DEFAULT_KEEP,
-        cap_bytes: int | None = None,
-        frames_dir: Path | None = None,
-        frames_in_use: FramesInUse | None = None,
-    ) -> None:
-        self.directory = directory
+    directory: Path
+    _: KW_ONLY
+    keep: InitVar[timedelta] = DEFAULT_KEEP
+    cap_bytes: int | None = None
+    frames_dir: Path | None = None
+    frames_in_use: FramesInUse | None = field(default=None, repr=False)
+    keep_for: timedelta = field(init=False)
+
+    def __post_init__(self, keep: timedelta) -> None:
         self.keep_for = keep
-        self.cap_bytes = cap_bytes
-        self.frames_dir = frames_dir
-        self._frames_in_use = frames_in_use
 
     def path(self, job_id: int) -> Path:
         return self.directory / f"job-{job_id}.mp4"
@@ -175,9 +172,9 @@ class ClipStore:
         keep); return how many clips and frames were removed."""
         fresh_after = time.time()  # a frame saved from now on is not in the answer below
         in_use: frozenset[Path] | None = frozenset()
-        if self._frames_in_use is not None:
+        if self.frames_in_use is not None:
             try:
-                in_use = frozenset(await self._frames_in_use())
+                in_use = frozenset(await self.frames_in_use())
             except Exception as exc:  # the database closing at shutdown: clips only, then
                 log.warning("could not ask which first frames are in use: %s", exc)
                 in_use = None

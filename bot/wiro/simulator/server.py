@@ -382,10 +382,7 @@ class WiroSimulator:
         if task.script.cancel_refusals > 0:
             task.script.cancel_refusals -= 1
             return envelope_error(1, "Task is not in a cancellable state.")
-        await self.end_cancelled(task)
-        return web.json_response(
-            {"errors": [], "tasklist": [self._task_json(task)], "result": True}
-        )
+        return await self._cancelled(task)
 
     async def _kill(self, request: web.Request) -> web.Response:
         data = json_of(request)
@@ -402,6 +399,10 @@ class WiroSimulator:
         if task.script.kill_refusals > 0:
             task.script.kill_refusals -= 1
             return envelope_error(1, "Task could not be killed: worker busy")
+        return await self._cancelled(task)
+
+    async def _cancelled(self, task: SimTask) -> web.Response:
+        """End the task as cancelled and answer Cancel/Kill with its row."""
         await self.end_cancelled(task)
         return web.json_response(
             {"errors": [], "tasklist": [self._task_json(task)], "result": True}

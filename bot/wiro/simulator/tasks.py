@@ -224,14 +224,21 @@ async def drive(sim: WiroSimulator, task: SimTask, record: RecordedRun) -> None:
     start_s = delay(script.start, timing.start)
     gen_s = delay(script.generate, timing.generate)
     finish_s = delay(script.finish, timing.finish)
-    clip_job = asyncio.get_running_loop().create_task(_clip_for(sim, task, record))
-    try:
-        await sim.emit(task, "task_queue", None)
-        await asyncio.sleep(queue_s)
-        for status in ("task_accept", "task_preprocess_start"):
+
+    async def advance(*statuses: str) -> None:
+        for status in statuses:
             task.status = status
             await sim.emit(task, status, None)
             await asyncio.sleep(start_s / 4)
+
+    async def queue_and_accept() -> None:
+        await sim.emit(task, "task_queue", None)
+        await asyncio.sleep(queue_s)
+        await advance("task_accept", "task_preprocess_start")
+
+    clip_job = asyncio.get_running_loop().create_task(_clip_for(sim, task, record))
+    try:
+        await queue_and_accept()
         if script.task_error is not None:
             # A pre-execution failure awaiting recovery: Detail shows task_error, the
             # socket an interim task_error line; then Wiro requeues the task.
@@ -241,16 +248,8 @@ async def drive(sim: WiroSimulator, task: SimTask, record: RecordedRun) -> None:
                 await asyncio.Event().wait()  # until Cancel/Kill ends it
             await asyncio.sleep(script.task_error)
             task.status, task.debugerror = "task_queue", ""
-            await sim.emit(task, "task_queue", None)
-            await asyncio.sleep(queue_s)
-            for status in ("task_accept", "task_preprocess_start"):
-                task.status = status
-                await sim.emit(task, status, None)
-                await asyncio.sleep(start_s / 4)
-        for status in ("task_preprocess_end", "task_assign"):
-            task.status = status
-            await sim.emit(task, status, None)
-            await asyncio.sleep(start_s / 4)
+            await queue_and_accept()
+        await advance("task_preprocess_end", "task_assign")
         task.status, task.starttime = "task_start", int(time.time())
         await sim.emit(task, "task_start", None)
         steps = 4
