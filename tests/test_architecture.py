@@ -30,6 +30,7 @@ KERNEL = (
     "bot.camera",
     "bot.permissions",
     "bot.timing",
+    "bot.i18n",
 )
 # What each part may import of the project (and of discord.py), besides itself. A module falls
 # under the longest name here that contains it. Third-party libraries other than discord.py are
@@ -37,7 +38,7 @@ KERNEL = (
 MAY_IMPORT: dict[str, tuple[str, ...]] = {
     "storage": (),
     "bot.wiro": ("bot.logs",),
-    "bot.media": ("bot.logs", "bot.background"),
+    "bot.media": ("bot.logs", "bot.background", "bot.i18n"),
     "bot.governance": (*KERNEL, "storage", "bot.wiro", "bot.jobs.contracts"),
     "bot.jobs": (*KERNEL, "storage", "bot.wiro", "bot.media", "bot.governance"),
     "bot.ops": (*KERNEL, "storage", "bot.wiro", "bot.app", "discord"),
