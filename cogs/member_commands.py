@@ -9,9 +9,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict, Unpack
 
 import discord
+from babel.numbers import format_percent
 from discord import app_commands
 from discord.ext import commands
 
@@ -204,18 +205,22 @@ def job_status_words(
         return words
     words = stage_words(job.stage)
     if job.stage is Stage.GENERATING and job.progress is not None:
-        words += f" {i18n.number(locale, job.progress)}%"
+        words += " " + format_percent(job.progress / 100, locale=i18n.babel_locale(locale))
     return f"⏳ {words}"
 
 
-def job_line(
-    job: Job,
-    *,
-    refunded: bool = False,
-    approval: ApprovalStatus | None = None,
-    locale: str | None = None,
-) -> str:
+class JobNews(TypedDict, total=False):
+    """What /jobs says about a job besides its state: a moderator's refund, its review, and
+    the reader's language (`job_status_words`' options)."""
+
+    refunded: bool
+    approval: ApprovalStatus | None
+    locale: str | None
+
+
+def job_line(job: Job, **news: Unpack[JobNews]) -> str:
     """One /jobs line: id, stage or outcome, start, settings, prompt excerpt, card link."""
+    locale = news.get("locale")
     link = card_link(job)
     # <…> around the URL keeps Discord from unfurling a preview of every card.
     if link.startswith("https://"):
@@ -223,7 +228,7 @@ def job_line(
     else:
         card = i18n.gettext(locale, "no card")
     excerpt = prompt_as_text(job.prompt, limit=PROMPT_EXCERPT).replace("\n", " ")
-    status = job_status_words(job, refunded=refunded, approval=approval, locale=locale)
+    status = job_status_words(job, **news)
     seconds = i18n.gettext(locale, "{seconds} s").format(seconds=job.duration)
     return (
         f"`{job.id}` · {status} · {when(job.created_at)} · "
