@@ -247,3 +247,34 @@ async def test_the_animate_form_is_in_the_members_language_within_discords_limit
     if locale is None:
         assert form.title == "Animate with Hailuo"
         assert labels[1:3] == ["Clip", "Model"]
+
+
+async def test_an_accepted_request_is_answered_in_the_members_language(
+    db: Database,
+    bot,  # noqa: F811
+    wiro,
+) -> None:
+    from bot.wiro.schema import ToolInfo
+
+    wiro.tool = ToolInfo.from_body({"tool": [{"parameters": []}]})
+    turkish = await video_answer(bot, db, discord.Locale.turkish)
+    assert turkish.startswith("Videon yolda (iş "), turkish
+    assert turkish.split(", ", 1)[1].startswith("1 kredi)")
+    english = await video_answer(bot, db, discord.Locale.american_english)
+    assert english.startswith("Your video is on its way (job "), english
+    assert english.split(", ", 1)[1].startswith("1 credit)")
+
+
+def test_what_was_done_to_an_image_reads_in_the_members_language() -> None:
+    from cogs.video import frame_note
+
+    fixes = (
+        str(i18n.Text("Turned upright, as the photo's orientation tag says.")),
+        str(i18n.Text("Converted from {source} to {target}.", source="WebP", target="PNG")),
+    )
+    assert frame_note(None, fixes) == (
+        "Turned upright, as the photo's orientation tag says. Converted from WebP to PNG."
+    )
+    assert frame_note("tr", fixes) == (
+        "Fotoğrafın yön etiketine göre düz çevrildi. WebP biçiminden PNG biçimine dönüştürüldü."
+    )
