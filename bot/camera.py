@@ -12,6 +12,8 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Final
 
+from bot import i18n
+
 CAMERA_MOVES: Final = (
     "Truck left",
     "Truck right",
@@ -39,11 +41,13 @@ _SPACES = re.compile(r"\s+")
 
 
 class CameraRefused(ValueError):
-    """The camera option cannot be used; ``reason`` is a sentence for the member."""
+    """The camera option cannot be used; ``text`` is a sentence for the member, put in their
+    language by whoever answers (`text.render(locale)`); ``reason``: English (logs)."""
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+    def __init__(self, reason: str | i18n.Text) -> None:
+        self.text = reason if isinstance(reason, i18n.Text) else i18n.Text(reason)
+        self.reason = str(self.text)
+        super().__init__(self.reason)
 
 
 def _key(text: str) -> str:
@@ -76,12 +80,25 @@ def parse_moves(text: str | None) -> tuple[str, ...]:
             chosen.append(move)
     if unknown:
         names = ", ".join(f"“{u[:40]}”" for u in unknown[:3])
-        noun = "is not a camera move" if len(unknown) == 1 else "are not camera moves"
-        raise CameraRefused(f"{names} {noun}. Choose up to {MAX_MOVES} of: {moves_list()}.")
+        raise CameraRefused(
+            i18n.plural_text(
+                "{names} is not a camera move. Choose up to {limit} of: {moves}.",
+                "{names} are not camera moves. Choose up to {limit} of: {moves}.",
+                len(unknown),
+                names=names,
+                limit=MAX_MOVES,
+                moves=moves_list(),
+            )
+        )
     if len(chosen) > MAX_MOVES:
         raise CameraRefused(
-            f"Hailuo takes at most {MAX_MOVES} camera moves at once (they happen together); "
-            f"you chose {len(chosen)}: {', '.join(chosen)}."
+            i18n.Text(
+                "Hailuo takes at most {limit} camera moves at once (they happen together); "
+                "you chose {chosen}: {moves}.",
+                limit=MAX_MOVES,
+                chosen=len(chosen),
+                moves=", ".join(chosen),
+            )
         )
     return tuple(chosen)
 

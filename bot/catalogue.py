@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final
 
+from bot import i18n
+
 
 @dataclass(frozen=True)
 class Setting:
@@ -88,9 +90,11 @@ MODELS: Final[dict[str, VideoModel]] = {m.id: m for m in (HAILUO_23, HAILUO_23_F
 DEFAULT_MODEL: Final = HAILUO_23.id
 
 # Why Fast needs a first frame, in words a member understands.
-NEEDS_IMAGE_REASON: Final = (
-    "Hailuo 2.3 Fast only animates an image: attach one as the first frame, or choose the "
-    "hailuo-2.3 model to make a clip from the prompt alone."
+NEEDS_IMAGE_REASON: Final = str(
+    i18n.Text(
+        "Hailuo 2.3 Fast only animates an image: attach one as the first frame, or choose the "
+        "hailuo-2.3 model to make a clip from the prompt alone."
+    )
 )
 
 

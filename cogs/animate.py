@@ -15,27 +15,23 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
-from urllib.parse import urlsplit
 
-import aiohttp
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 import bot.governance.styles as styles_rules
-from bot import camera
+from bot import camera, i18n
 from bot.catalogue import DEFAULT_ANIMATE_PROMPT, DEFAULT_MODEL, MODELS, clip_choices
 from bot.governance.admission import has_visible_text
 from bot.jobs.contracts import Refused, VideoRequest
 from bot.media.images import (
-    MAX_SOURCE_BYTES,
     FirstFrame,
-    ImageRejected,
-    check_declared_size,
 )
+from cogs._message_images import ImageSource, image_of
 from cogs.common import answer_error, manages_guild, reply, role_ids
+from cogs.language import MENU, member_locale
 from cogs.words import refused_words
 
 if TYPE_CHECKING:
@@ -46,137 +42,32 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MENU_NAME: Final = "Animate with Hailuo"
-FETCH_TIMEOUT_SECONDS: Final = 30.0
 # How long a member may take to fill in the form (the modal is kept in memory until then).
 FORM_TIMEOUT_SECONDS: Final = 15 * 60
 # The checks run before the form opens must leave room in Discord's 3 s for the form itself.
 EARLY_CHECK_SECONDS: Final = 1.5
 FORM_PREFIX: Final = "video:animate:"
 
-# Image attachments that carry no image content type (old uploads, some clients).
-_IMAGE_EXTENSIONS: Final = (
-    ".png",
-    ".jpg",
-    ".jpeg",
-    ".webp",
-    ".gif",
-    ".bmp",
-    ".tif",
-    ".tiff",
-    ".avif",
-    ".heic",
-    ".jfif",
-)
-# Where embed images are fetched from: Discord's CDN and media proxy (an embed's proxy_url), and
-# the host of the Discord API the bot talks to. Never an arbitrary URL a message author wrote.
-_DISCORD_HOSTS: Final = ("discordapp.com", "discordapp.net", "discord.com", "discord.media")
-
 CLIP_CHOICES: Final = clip_choices()  # the settings every model offers (bot/catalogue.py)
 
-NO_IMAGE: Final = (
-    "That message has no image to animate. Use Animate with Hailuo on a message with an "
-    "attached picture (or a link preview with one), or use /video with an image."
+NO_IMAGE: Final = str(
+    i18n.Text(
+        "That message has no image to animate. Use Animate with Hailuo on a message with an "
+        "attached picture (or a link preview with one), or use /video with an image."
+    )
 )
 
 
-@dataclass(frozen=True)
-class ImageSource:
-    """Where a message's image is and how to fetch it."""
-
-    url: str
-    attachment: discord.Attachment | None = None
-    size: int | None = None  # declared by Discord for attachments
-
-    async def read(self) -> bytes:
-        """Download the image (bounded in size and time); raise Refused if the bot cannot."""
-        if self.size is not None:
-            check_declared_size(self.size)
-        try:
-            if self.attachment is not None:
-                return await self.attachment.read()
-            return await fetch_embed_image(self.url)
-        except ImageRejected as exc:
-            # Over the size the bot reads (ImageRejected is a ValueError: say so, not "could not
-            # fetch").
-            raise Refused(
-                f"That image is too large to animate. {exc.reason} Nothing was spent."
-            ) from None
-        except (discord.HTTPException, aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            log.info("could not fetch the image %s: %s", _safe_url(self.url), exc)
-            raise Refused(
-                "I couldn't fetch the image of that message (it may have been deleted, or its "
-                "link has expired). Nothing was spent; try again or attach it to /video."
-            ) from None
-
-
-def image_of(message: discord.Message) -> ImageSource | None:
-    """The message's first image: an attachment, else an embed's image, else its thumbnail."""
-    for attachment in message.attachments:
-        if _is_image(attachment):
-            return ImageSource(attachment.url, attachment, attachment.size)
-    for embed in message.embeds:
-        for media in (embed.image, embed.thumbnail):
-            # The proxy URL is Discord's copy; the original may be any host.
-            url = getattr(media, "proxy_url", None) or getattr(media, "url", None)
-            if url and allowed_image_host(url):
-                return ImageSource(url)
-    return None
-
-
-def _is_image(attachment: discord.Attachment) -> bool:
-    content_type = (attachment.content_type or "").lower()
-    if content_type.startswith("image/"):
-        return True
-    if content_type:
-        return False  # a video or a document, even with a picture-like name
-    return attachment.filename.lower().endswith(_IMAGE_EXTENSIONS)
-
-
-def allowed_image_host(url: str) -> bool:
-    """Whether the bot may fetch an embed image from this URL (Discord's own hosts only)."""
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower().rstrip(".")
-    if not host:
-        return False
-    api_host = (urlsplit(discord.http.Route.BASE).hostname or "").lower()
-    if host == api_host:
-        return parts.scheme in ("https", "http")
-    return parts.scheme == "https" and any(
-        host == suffix or host.endswith("." + suffix) for suffix in _DISCORD_HOSTS
-    )
-
-
-async def fetch_embed_image(url: str) -> bytes:
-    """GET an embed image from Discord's media proxy, at most MAX_SOURCE_BYTES."""
-    if not allowed_image_host(url):
-        raise ValueError("not a Discord host")
-    timeout = aiohttp.ClientTimeout(total=FETCH_TIMEOUT_SECONDS)
-    async with (
-        aiohttp.ClientSession(timeout=timeout) as session,
-        session.get(url, allow_redirects=False) as resp,
-    ):
-        resp.raise_for_status()
-        if resp.content_length is not None:
-            check_declared_size(resp.content_length)
-        chunks: list[bytes] = []
-        total = 0
-        async for chunk in resp.content.iter_chunked(64 * 1024):
-            total += len(chunk)
-            if total > MAX_SOURCE_BYTES:
-                check_declared_size(total)  # raises ImageRejected with the limit
-            chunks.append(chunk)
-        return b"".join(chunks)
+def clip_label(locale: str | None, resolution: str, seconds: int) -> str:
+    """'768P · 6 seconds', in the member's language."""
+    text = i18n.gettext(locale, "{resolution} · {seconds} seconds")
+    return text.format(resolution=resolution, seconds=seconds)[:100]
 
 
 def _excerpt(style: Style) -> str:
     """A style's text as a select option's description (Discord allows 100 characters)."""
     text = " ".join(style.prompt.split())
     return text if len(text) <= 100 else text[:99] + "…"
-
-
-def _safe_url(url: str) -> str:
-    # Discord's signed query (ex/is/hm) is a credential of sorts: keep it out of logs.
-    return url.split("?", 1)[0]
 
 
 class AnimateForm(discord.ui.Modal):
@@ -189,9 +80,11 @@ class AnimateForm(discord.ui.Modal):
         source: ImageSource,
         image_author_id: int,
         styles: Sequence[Style] = (),
+        locale: str | None = None,
     ) -> None:
         super().__init__(
-            title=MENU_NAME,
+            # The form's title is the menu's name, as Discord shows it in this language.
+            title=i18n.pgettext(locale, MENU, MENU_NAME)[:45],
             timeout=FORM_TIMEOUT_SECONDS,
             # Unique per opening: a submission the bot does not know (it restarted while the
             # form was open) is answered by StudioCog.on_interaction.
@@ -206,7 +99,7 @@ class AnimateForm(discord.ui.Modal):
             style=discord.TextStyle.paragraph,
             required=False,
             max_length=2000,
-            placeholder=DEFAULT_ANIMATE_PROMPT,
+            placeholder=DEFAULT_ANIMATE_PROMPT,  # what a blank prompt sends, as sent
             custom_id="prompt",
         )
         # With server styles, nothing is preselected: what the member leaves alone is the
@@ -216,10 +109,14 @@ class AnimateForm(discord.ui.Modal):
             custom_id="clip",
             required=preset,
             min_values=1 if preset else 0,
-            placeholder=None if preset else "768P · 6 seconds, or the style's",
+            placeholder=None
+            if preset
+            else i18n.gettext(locale, "768P · 6 seconds, or the style's")[:100],
             options=[
                 discord.SelectOption(
-                    label=f"{res} · {dur} seconds", value=f"{res}:{dur}", default=preset and i == 0
+                    label=clip_label(locale, res, dur),
+                    value=f"{res}:{dur}",
+                    default=preset and i == 0,
                 )
                 for i, (res, dur) in enumerate(CLIP_CHOICES)
             ],
@@ -228,12 +125,18 @@ class AnimateForm(discord.ui.Modal):
             custom_id="model",
             required=preset,
             min_values=1 if preset else 0,
-            placeholder=None if preset else f"{MODELS[DEFAULT_MODEL].label}, or the style's",
+            placeholder=None
+            if preset
+            else i18n.gettext(locale, "{model}, or the style's").format(
+                model=MODELS[DEFAULT_MODEL].label
+            )[:100],
             options=[
                 discord.SelectOption(
                     label=m.label,
                     value=m.id,
-                    description="Faster and cheaper; animates the image only"
+                    description=i18n.gettext(locale, "Faster and cheaper; animates the image only")[
+                        :100
+                    ]
                     if m.needs_image
                     else None,
                     default=preset and m.id == DEFAULT_MODEL,
@@ -247,7 +150,7 @@ class AnimateForm(discord.ui.Modal):
                 custom_id="style",
                 required=False,
                 min_values=0,
-                placeholder="No style",
+                placeholder=i18n.gettext(locale, "No style")[:100],
                 options=[
                     discord.SelectOption(label=st.name, value=st.name, description=_excerpt(st))
                     for st in styles[: styles_rules.MAX_STYLES]
@@ -258,37 +161,54 @@ class AnimateForm(discord.ui.Modal):
             required=False,
             min_values=0,
             max_values=camera.MAX_MOVES,
-            placeholder="No camera move",
+            placeholder=i18n.gettext(locale, "No camera move")[:100],
             options=[discord.SelectOption(label=m, value=m) for m in camera.CAMERA_MOVES],
         )
         self.optimizer: discord.ui.Select[Any] = discord.ui.Select(
             custom_id="optimizer",
             options=[
-                discord.SelectOption(label="Prompt optimizer on", value="on", default=True),
-                discord.SelectOption(label="Prompt optimizer off", value="off"),
+                discord.SelectOption(
+                    label=i18n.gettext(locale, "Prompt optimizer on")[:100],
+                    value="on",
+                    default=True,
+                ),
+                discord.SelectOption(
+                    label=i18n.gettext(locale, "Prompt optimizer off")[:100], value="off"
+                ),
             ],
         )
         self.add_item(
             discord.ui.Label(
-                text="What should happen? (optional)",
-                description="Left blank: gentle, natural motion.",
+                text=i18n.gettext(locale, "What should happen? (optional)")[:45],
+                description=i18n.gettext(locale, "Left blank: gentle, natural motion.")[:100],
                 component=self.prompt,
             )
         )
-        self.add_item(discord.ui.Label(text="Clip", component=self.clip))
-        self.add_item(discord.ui.Label(text="Model", component=self.model))
+        self.add_item(discord.ui.Label(text=i18n.gettext(locale, "Clip")[:45], component=self.clip))
         self.add_item(
-            discord.ui.Label(text="Camera moves (up to 3, together)", component=self.camera)
+            discord.ui.Label(text=i18n.gettext(locale, "Model")[:45], component=self.model)
+        )
+        self.add_item(
+            discord.ui.Label(
+                text=i18n.gettext(locale, "Camera moves (up to 3, together)")[:45],
+                component=self.camera,
+            )
         )
         if self.style is None:
-            self.add_item(discord.ui.Label(text="Prompt optimizer", component=self.optimizer))
+            self.add_item(
+                discord.ui.Label(
+                    text=i18n.gettext(locale, "Prompt optimizer")[:45], component=self.optimizer
+                )
+            )
         else:
             # A form holds five fields: with server styles, the style takes the optimizer's
             # place (the optimizer stays on; /video still offers turning it off).
             self.add_item(
                 discord.ui.Label(
-                    text="Style (optional)",
-                    description="One of this server's styles; its words join your prompt.",
+                    text=i18n.gettext(locale, "Style (optional)")[:45],
+                    description=i18n.gettext(
+                        locale, "One of this server's styles; its words join your prompt."
+                    )[:100],
                     component=self.style,
                 )
             )
@@ -349,11 +269,12 @@ class StudioCog(commands.Cog):
         if not custom_id.startswith(FORM_PREFIX) or custom_id in self.open_forms:
             return
         log.info("form %s submitted after a restart; asking to open it again", custom_id)
-        await reply(
-            interaction,
+        expired = i18n.gettext(
+            member_locale(interaction),
             "That form expired (it stayed open too long, or the bot restarted). Nothing was spent: "
             "use Apps → Animate with Hailuo on the message again.",
         )
+        await reply(interaction, expired)
 
     async def cog_load(self) -> None:
         self.bot.tree.add_command(self.menu)
@@ -370,7 +291,7 @@ class StudioCog(commands.Cog):
             log.info(
                 "refused Animate user=%s: message %s has no image", interaction.user.id, message.id
             )
-            await reply(interaction, NO_IMAGE)
+            await reply(interaction, i18n.gettext(member_locale(interaction), NO_IMAGE))
             return
         # A member who cannot generate here (paused, blocked, wrong channel, no credits left,
         # someone else's image the server's rule or its author does not allow) hears it now
@@ -385,14 +306,14 @@ class StudioCog(commands.Cog):
                 )
         except Refused as exc:
             log.info("refused Animate user=%s before the form: %s", interaction.user.id, exc)
-            await reply(interaction, refused_words(exc))
+            await reply(interaction, refused_words(exc, member_locale(interaction)))
             return
         except TimeoutError:
             log.info("early checks for Animate took too long; opening the form anyway")
         assert interaction.guild_id is not None
         server_styles = await self.bot.storage.styles(interaction.guild_id)
         await interaction.response.send_modal(
-            AnimateForm(self, message, source, author_id, server_styles)
+            AnimateForm(self, message, source, author_id, server_styles, member_locale(interaction))
         )
 
     async def image_author(self, message: discord.Message) -> int:
@@ -452,7 +373,7 @@ class StudioCog(commands.Cog):
                 else None
             )
         except Refused as exc:
-            await reply(interaction, refused_words(exc))
+            await reply(interaction, refused_words(exc, member_locale(interaction)))
             return
         # Camera moves left empty in the form take the style's, as the other settings do.
         settings = styles_rules.with_defaults(

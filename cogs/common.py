@@ -75,17 +75,24 @@ def guild_and_actor(interaction: discord.Interaction[VideoBot]) -> tuple[int, in
     return interaction.guild_id, interaction.user.id
 
 
-async def started_words(bot: VideoBot, job_id: int, credits: int) -> str:
-    """'Your video is on its way (job 7, 1 credit)' or, held, 'Your request is waiting…'."""
+async def started_words(bot: VideoBot, job_id: int, credits: int, locale: str | None = None) -> str:
+    """'Your video is on its way (job 7, 1 credit)' or, held, 'Your request is waiting…', in
+    the language of `locale` (the member's: only they read it)."""
     from storage.approvals import ApprovalStatus
 
-    amount = f"{credits} credit" if credits == 1 else f"{credits} credits"
+    amount = i18n.ngettext(locale, "{count} credit", "{count} credits", credits).format(
+        count=i18n.number(locale, credits)
+    )
     if await bot.approvals.state_of(job_id) is ApprovalStatus.WAITING:
-        return (
-            f"This server reviews videos first: your request is waiting for a moderator "
-            f"(job {job_id}, {amount} reserved; refunded if it is denied or expires)"
+        held = i18n.gettext(
+            locale,
+            "This server reviews videos first: your request is waiting for a moderator "
+            "(job {id}, {amount} reserved; refunded if it is denied or expires)",
         )
-    return f"Your video is on its way (job {job_id}, {amount})"
+        return held.format(id=job_id, amount=amount)
+    return i18n.gettext(locale, "Your video is on its way (job {id}, {amount})").format(
+        id=job_id, amount=amount
+    )
 
 
 def error_id() -> str:

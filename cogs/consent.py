@@ -12,7 +12,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot import i18n
 from cogs.common import reply
+from cogs.language import member_locale
 from storage.models import AnimateRule
 
 if TYPE_CHECKING:
@@ -20,42 +22,72 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-RULE_WORDS: dict[AnimateRule, str] = {
-    AnimateRule.OWN: "members can animate only images from their own messages",
-    AnimateRule.ANYONE: "members can animate anyone's images",
-    AnimateRule.MODERATORS: (
-        "members can animate images from their own messages, and moderators anyone's"
-    ),
-}
-OPT_OUT_NOTE = (
-    "A member who refused with `/videoprivacy animate:deny` is never animated by others, "
-    "whatever the rule."
-)
 
-
-def rule_words(rule: AnimateRule, *, changed: bool | None = None) -> str:
-    """What `/videoadmin animate` answers: the rule that applies (or now applies)."""
-    if changed is None:
-        head = f"Animate with Hailuo: {RULE_WORDS[rule]} (`{rule.value}`"
-        head += ", the default)." if rule is AnimateRule.OWN else ")."
-        return f"{head} {OPT_OUT_NOTE} Change it with `/videoadmin animate who:`."
-    return f"Done: from now on {RULE_WORDS[rule]} (`{rule.value}`). {OPT_OUT_NOTE}"
-
-
-def privacy_words(refused: bool, changed: bool) -> str:
-    """What `/videoprivacy` answers."""
-    if refused:
-        state = "Done:" if changed else "Already so:"
-        return (
-            f"{state} nobody else can animate your images in this server with Animate with "
-            "Hailuo, whatever the server's rule. You can still animate your own. "
-            "`/videoprivacy animate:allow` undoes it."
+def _rule_clause(locale: str | None, rule: AnimateRule) -> str:
+    """Who may animate whose images under `rule`, as a clause inside a sentence."""
+    if rule is AnimateRule.ANYONE:
+        return i18n.gettext(locale, "members can animate anyone's images")
+    if rule is AnimateRule.MODERATORS:
+        return i18n.gettext(
+            locale, "members can animate images from their own messages, and moderators anyone's"
         )
-    state = "Done:" if changed else "Already so:"
-    return (
-        f"{state} others may animate your images in this server when its rule allows it "
-        "(moderators choose whose images may be animated)."
+    return i18n.gettext(locale, "members can animate only images from their own messages")
+
+
+def _opt_out_note(locale: str | None) -> str:
+    return i18n.gettext(
+        locale,
+        "A member who refused with `/videoprivacy animate:deny` is never animated by others, "
+        "whatever the rule.",
     )
+
+
+def rule_words(rule: AnimateRule, *, changed: bool | None = None, locale: str | None = None) -> str:
+    """What `/videoadmin animate` answers: the rule that applies (or now applies), in the
+    language of `locale` (the moderator's: only they read it)."""
+    menu = i18n.pgettext(locale, "menu", "Animate with Hailuo")
+    fields = {"menu": menu, "rule": _rule_clause(locale, rule), "value": rule.value}
+    if changed is None:
+        if rule is AnimateRule.OWN:
+            head = i18n.gettext(locale, "{menu}: {rule} (`{value}`, the default).")
+        else:
+            head = i18n.gettext(locale, "{menu}: {rule} (`{value}`).")
+        change = i18n.gettext(locale, "Change it with `/videoadmin animate who:`.")
+        return f"{head.format(**fields)} {_opt_out_note(locale)} {change}"
+    done = i18n.gettext(locale, "Done: from now on {rule} (`{value}`).").format(**fields)
+    return f"{done} {_opt_out_note(locale)}"
+
+
+def privacy_words(refused: bool, changed: bool, locale: str | None = None) -> str:
+    """What `/videoprivacy` answers, in the language of `locale` (the member's)."""
+    menu = i18n.pgettext(locale, "menu", "Animate with Hailuo")
+    if refused and changed:
+        text = i18n.gettext(
+            locale,
+            "Done: nobody else can animate your images in this server with {menu}, whatever "
+            "the server's rule. You can still animate your own. `/videoprivacy animate:allow` "
+            "undoes it.",
+        )
+    elif refused:
+        text = i18n.gettext(
+            locale,
+            "Already so: nobody else can animate your images in this server with {menu}, "
+            "whatever the server's rule. You can still animate your own. "
+            "`/videoprivacy animate:allow` undoes it.",
+        )
+    elif changed:
+        text = i18n.gettext(
+            locale,
+            "Done: others may animate your images in this server when its rule allows it "
+            "(moderators choose whose images may be animated).",
+        )
+    else:
+        text = i18n.gettext(
+            locale,
+            "Already so: others may animate your images in this server when its rule allows "
+            "it (moderators choose whose images may be animated).",
+        )
+    return text.format(menu=menu)
 
 
 class ConsentCog(commands.Cog):
@@ -88,7 +120,7 @@ class ConsentCog(commands.Cog):
             animate,
             changed,
         )
-        await reply(interaction, privacy_words(refused, changed))
+        await reply(interaction, privacy_words(refused, changed, member_locale(interaction)))
 
 
 async def setup(bot: VideoBot) -> None:

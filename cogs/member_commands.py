@@ -9,9 +9,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict, Unpack
 
 import discord
+from babel.numbers import format_percent
 from discord import app_commands
 from discord.ext import commands
 
@@ -171,42 +172,67 @@ def describe_quota(
     return fit_lines(lines, [])
 
 
-_APPROVAL_WORDS = {
-    ApprovalStatus.WAITING: "⏳ waiting for a moderator",
-    ApprovalStatus.DENIED: "⛔ denied by a moderator",
-    ApprovalStatus.EXPIRED: "⌛ expired (not reviewed in time)",
-}
+def _approval_words(locale: str | None, approval: ApprovalStatus) -> str | None:
+    """A held job's review in a few words (None when the review says nothing /jobs shows)."""
+    if approval is ApprovalStatus.WAITING:
+        return i18n.gettext(locale, "⏳ waiting for a moderator")
+    if approval is ApprovalStatus.DENIED:
+        return i18n.gettext(locale, "⛔ denied by a moderator")
+    if approval is ApprovalStatus.EXPIRED:
+        return i18n.gettext(locale, "⌛ expired (not reviewed in time)")
+    return None
 
 
 def job_status_words(
-    job: Job, *, refunded: bool = False, approval: ApprovalStatus | None = None
+    job: Job,
+    *,
+    refunded: bool = False,
+    approval: ApprovalStatus | None = None,
+    locale: str | None = None,
 ) -> str:
     """The job's outcome when finished, else its current stage, in a few words."""
-    if approval in _APPROVAL_WORDS and job.state in (JobState.PENDING, JobState.CANCELLED):
-        return _APPROVAL_WORDS[approval]
+    held = _approval_words(locale, approval) if approval is not None else None
+    if held is not None and job.state in (JobState.PENDING, JobState.CANCELLED):
+        return held
     if job.is_terminal:
         words = outcome_words(job.state)
         if job.deleted_at is not None:
-            words += " · clip deleted"  # kept in /jobs, not refunded
+            # kept in /jobs, not refunded
+            words = i18n.gettext(locale, "{outcome} · clip deleted").format(outcome=words)
         # Failed, cancelled and timed-out jobs are always refunded; say so only where it is news.
-        return f"{words} (refunded by a moderator)" if refunded else words
+        if refunded:
+            return i18n.gettext(locale, "{outcome} (refunded by a moderator)").format(outcome=words)
+        return words
     words = stage_words(job.stage)
     if job.stage is Stage.GENERATING and job.progress is not None:
-        words += f" {job.progress}%"
+        words += " " + format_percent(job.progress / 100, locale=i18n.babel_locale(locale))
     return f"⏳ {words}"
 
 
-def job_line(job: Job, *, refunded: bool = False, approval: ApprovalStatus | None = None) -> str:
+class JobNews(TypedDict, total=False):
+    """What /jobs says about a job besides its state: a moderator's refund, its review, and
+    the reader's language (`job_status_words`' options)."""
+
+    refunded: bool
+    approval: ApprovalStatus | None
+    locale: str | None
+
+
+def job_line(job: Job, **news: Unpack[JobNews]) -> str:
     """One /jobs line: id, stage or outcome, start, settings, prompt excerpt, card link."""
+    locale = news.get("locale")
     link = card_link(job)
     # <…> around the URL keeps Discord from unfurling a preview of every card.
-    card = f"[card](<{link}>)" if link.startswith("https://") else "no card"
+    if link.startswith("https://"):
+        card = i18n.gettext(locale, "[card](<{link}>)").format(link=link)
+    else:
+        card = i18n.gettext(locale, "no card")
     excerpt = prompt_as_text(job.prompt, limit=PROMPT_EXCERPT).replace("\n", " ")
+    status = job_status_words(job, **news)
+    seconds = i18n.gettext(locale, "{seconds} s").format(seconds=job.duration)
     return (
-        f"`{job.id}` · {job_status_words(job, refunded=refunded, approval=approval)} · "
-        f"{when(job.created_at)} · "
-        f"{model_label(job)} {job.resolution} {job.duration} s{whose_image(job)} · {excerpt} · "
-        f"{card}"
+        f"`{job.id}` · {status} · {when(job.created_at)} · "
+        f"{model_label(job)} {job.resolution} {seconds}{whose_image(job)} · {excerpt} · {card}"
     )
 
 
@@ -217,25 +243,34 @@ def describe_jobs(
     user_id: int,
     refunded: Iterable[int] = (),
     approvals: Mapping[int, ApprovalStatus] | None = None,
+    locale: str | None = None,
 ) -> str:
-    """Build the /jobs answer (newest first), within Discord's message limit."""
-    whose = "Your" if own else f"<@{user_id}>'s"
+    """Build the /jobs answer (newest first), within Discord's message limit, in the language
+    of `locale` (the asking member's: only they read it)."""
+    who = f"<@{user_id}>"
     if not jobs:
-        return (
-            "You have no video jobs in this server yet. Try `/video`."
-            if own
-            else f"<@{user_id}> has no video jobs in this server."
-        )
+        if own:
+            return i18n.gettext(locale, "You have no video jobs in this server yet. Try `/video`.")
+        return i18n.gettext(locale, "{member} has no video jobs in this server.").format(member=who)
     refunded_ids = set(refunded)
     statuses = approvals or {}
-    lines = [job_line(j, refunded=j.id in refunded_ids, approval=statuses.get(j.id)) for j in jobs]
-    return fit_lines([f"**{whose} latest video jobs**"], lines)
+    lines = [
+        job_line(j, refunded=j.id in refunded_ids, approval=statuses.get(j.id), locale=locale)
+        for j in jobs
+    ]
+    if own:
+        header = i18n.gettext(locale, "**Your latest video jobs**")
+    else:
+        header = i18n.gettext(locale, "**{member}'s latest video jobs**").format(member=who)
+    return fit_lines([header], lines)
 
 
 def check_jobs_target(actor_id: int, target_id: int, *, moderator: bool) -> None:
     """Refuse to show another member's jobs to a non-moderator."""
     if target_id != actor_id and not moderator:
-        raise Refused("Only moderators can see another member's jobs. Use `/jobs` for your own.")
+        raise Refused(
+            i18n.Text("Only moderators can see another member's jobs. Use `/jobs` for your own.")
+        )
 
 
 class GovernanceCog(commands.Cog):
@@ -289,12 +324,15 @@ class GovernanceCog(commands.Cog):
             job_id: a.status
             for job_id, a in (await self.bot.storage.approvals_for(j.id for j in jobs)).items()
         }
-        await reply(
-            interaction,
-            describe_jobs(
-                jobs, own=target == actor, user_id=target, refunded=refunded, approvals=approvals
-            ),
+        answer = describe_jobs(
+            jobs,
+            own=target == actor,
+            user_id=target,
+            refunded=refunded,
+            approvals=approvals,
+            locale=member_locale(interaction),  # only the member sees the answer
         )
+        await reply(interaction, answer)
 
 
 async def member_notes(

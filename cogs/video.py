@@ -15,7 +15,7 @@ from discord import app_commands
 from discord.ext import commands
 
 import bot.governance.styles as styles
-from bot import camera
+from bot import camera, i18n
 from bot.camera import CameraRefused
 from bot.catalogue import DEFAULT_MODEL, MODELS
 from bot.jobs.contracts import Refused, VideoRequest
@@ -25,7 +25,8 @@ from bot.permissions import CHANNEL_PERMISSIONS, labels
 from cogs.cards.cog import cards_of
 from cogs.cards.text import card_link
 from cogs.common import manages_guild, reply, role_ids, started_words
-from cogs.words import human_join, refused_words
+from cogs.language import member_locale
+from cogs.words import list_words, refused_words
 
 if TYPE_CHECKING:
     from bot.app.video_bot import VideoBot
@@ -94,11 +95,11 @@ class VideoCog(commands.Cog):
             )
         except CameraRefused as exc:
             log.info("refused /video camera user=%s: %s", interaction.user.id, exc.reason)
-            await reply(interaction, exc.reason)
+            await reply(interaction, exc.text.render(member_locale(interaction)))
             return
         except Refused as exc:
             log.info("refused /video style user=%s: %s", interaction.user.id, exc.message)
-            await reply(interaction, refused_words(exc))
+            await reply(interaction, refused_words(exc, member_locale(interaction)))
             return
         # The member's explicit options override the style's defaults.
         settings = styles.with_defaults(
@@ -154,10 +155,12 @@ class VideoCog(commands.Cog):
     ) -> None:
         """Check, read the image, reserve, post the card, start; answer the member privately.
 
-        The interaction is already acknowledged (deferred, ephemeral)."""
+        The interaction is already acknowledged (deferred, ephemeral). Every answer is in the
+        member's language: only they read it."""
+        locale = member_locale(interaction)
         try:
             await self.bot.jobs.precheck(request)
-            self._check_channel_permissions(interaction)
+            self._check_channel_permissions(interaction, locale)
             frame = thumbnail = None
             if read_frame is not None:
                 # A slot before the download: a burst of large images is read two at a time.
@@ -175,7 +178,7 @@ class VideoCog(commands.Cog):
                 interaction.guild_id,
                 exc.message,
             )
-            await reply(interaction, refused_words(exc))
+            await reply(interaction, refused_words(exc, locale))
             return
         except ImageRejected as exc:
             log.info(
@@ -185,14 +188,17 @@ class VideoCog(commands.Cog):
                 interaction.guild_id,
                 exc.reason,
             )
-            await reply(interaction, exc.reason)
+            await reply(interaction, exc.text.render(locale))
             return
-        extra = f"\n-# {frame.note}" if frame is not None and frame.note else ""
-        started = await started_words(self.bot, job.id, job.credits)
+        note = frame_note(locale, frame.fixes) if frame is not None else ""
+        extra = f"\n-# {note}" if note else ""
+        started = await started_words(self.bot, job.id, job.credits, locale)
         await reply(interaction, f"{started}: {card_link(job)}{extra}")
 
     @staticmethod
-    def _check_channel_permissions(interaction: discord.Interaction[VideoBot]) -> None:
+    def _check_channel_permissions(
+        interaction: discord.Interaction[VideoBot], locale: str | None = None
+    ) -> None:
         perms = interaction.app_permissions
         missing = [
             label
@@ -200,11 +206,17 @@ class VideoCog(commands.Cog):
             if not getattr(perms, attr)
         ]
         if missing:
-            names = human_join(missing)
-            plural = "s" if len(missing) > 1 else ""
+            # Discord's own names for the permissions, as the catalogs have them.
+            names = list_words(locale, [i18n.gettext(locale, label) for label in missing])
             raise Refused(
-                f"I can't post videos in this channel: I need the {names} permission{plural} "
-                "here. Ask a moderator to grant them, or use another channel."
+                i18n.plural_text(
+                    "I can't post videos in this channel: I need the {names} permission here. "
+                    "Ask a moderator to grant them, or use another channel.",
+                    "I can't post videos in this channel: I need the {names} permissions here. "
+                    "Ask a moderator to grant them, or use another channel.",
+                    len(missing),
+                    names=names,
+                )
             )
 
     @staticmethod
@@ -214,8 +226,15 @@ class VideoCog(commands.Cog):
             data = await image.read()
         except discord.HTTPException as exc:
             log.warning("could not download attachment %s: %s", image.id, exc)
-            raise Refused("I couldn't download your image from Discord. Try again.") from None
+            raise Refused(
+                i18n.Text("I couldn't download your image from Discord. Try again.")
+            ) from None
         return await images.check(data, declared_size=image.size)
+
+
+def frame_note(locale: str | None, fixes: Sequence[str]) -> str:
+    """What was done to the member's image (kept in English on the job), in their language."""
+    return " ".join(i18n.from_english(locale, fix) for fix in fixes)
 
 
 def _parse_camera(text: str | None) -> tuple[str, ...]:

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Literal
 
 import discord
+from babel.lists import format_list
 
 from bot import i18n
 from bot.governance.approval import CANCELLED_WHILE_WAITING, AlreadyDecided
@@ -154,49 +155,101 @@ def what_happened(job: Job) -> str | None:
 
 
 # --- refusals ---------------------------------------------------------------------------------
-_WINDOW = {"day": "today", "week": "this week", "month": "this month"}
-
-
-def refusal_words(refusal: Refusal) -> str:
-    """A refused run in words: which limit, how much is used, and when it resets."""
-    resets = f" It resets {when(refusal.resets_at)}." if refusal.resets_at else ""
+def refusal_words(refusal: Refusal, locale: str | None = None) -> str:
+    """A refused run in words, in the language of `locale`: which limit, how much is used, and
+    when it resets (a Discord timestamp: the client writes it in the member's language)."""
     if refusal.what == "no_access":
-        return "You don't have access to video generation in this server."
+        return i18n.gettext(locale, "You don't have access to video generation in this server.")
     if refusal.what == "credits":
-        period: Period = refusal.period or "day"
-        return (
-            f"Not enough credits: you have used {refusal.used:g} of {refusal.limit:g} "
-            f"{_WINDOW[period]} and this run costs {plural(refusal.needs or 0, 'credit')}."
-            + resets.replace("It resets", "Your credits reset")
-        )
+        return _credits_words(refusal, locale)
     if refusal.what == "user_concurrency":
-        return (
-            f"You already have {plural(refusal.used, 'video')} in progress (the limit is "
-            f"{refusal.limit:g}). Wait for one to finish or cancel it."
-        )
+        used = int(refusal.used)
+        return i18n.ngettext(
+            locale,
+            "You already have {count} video in progress (the limit is {limit}). Wait for one to "
+            "finish or cancel it.",
+            "You already have {count} videos in progress (the limit is {limit}). Wait for one to "
+            "finish or cancel it.",
+            used,
+        ).format(count=i18n.number(locale, used), limit=i18n.number(locale, refusal.limit))
     if refusal.what == "guild_concurrency":
-        return (
-            "This server has too many videos in progress right now "
-            f"(limit {refusal.limit:g}). Try again in a few minutes."
+        return i18n.gettext(
+            locale,
+            "This server has too many videos in progress right now (limit {limit}). Try again in "
+            "a few minutes.",
+        ).format(limit=i18n.number(locale, refusal.limit))
+    spent = i18n.gettext(
+        locale,
+        "This server's video budget for the month is used up ({used} of {limit} spent or in "
+        "progress).",
+    ).format(used=i18n.money(locale, refusal.used), limit=i18n.money(locale, refusal.limit))
+    parts = [spent]
+    if refusal.needs is not None and refusal.used < refusal.limit:
+        cost = i18n.gettext(locale, "This run costs about {cost}.")
+        parts.append(cost.format(cost=i18n.money(locale, refusal.needs)))
+    if refusal.resets_at:
+        resets = i18n.gettext(locale, "It resets {when}.")
+        parts.append(resets.format(when=when(refusal.resets_at)))
+    return " ".join(parts)
+
+
+def _credits_words(refusal: Refusal, locale: str | None) -> str:
+    """Not enough credits: used of the limit in its window, what this run costs, the reset."""
+    period: Period = refusal.period or "day"
+    needs = int(refusal.needs or 0)
+    if period == "week":
+        template = i18n.ngettext(
+            locale,
+            "Not enough credits: you have used {used} of {limit} this week and this run costs "
+            "{count} credit.",
+            "Not enough credits: you have used {used} of {limit} this week and this run costs "
+            "{count} credits.",
+            needs,
         )
-    cost = (
-        f" This run costs about ${refusal.needs:.2f}."
-        if refusal.needs is not None and refusal.used < refusal.limit
-        else ""
+    elif period == "month":
+        template = i18n.ngettext(
+            locale,
+            "Not enough credits: you have used {used} of {limit} this month and this run costs "
+            "{count} credit.",
+            "Not enough credits: you have used {used} of {limit} this month and this run costs "
+            "{count} credits.",
+            needs,
+        )
+    else:
+        template = i18n.ngettext(
+            locale,
+            "Not enough credits: you have used {used} of {limit} today and this run costs "
+            "{count} credit.",
+            "Not enough credits: you have used {used} of {limit} today and this run costs "
+            "{count} credits.",
+            needs,
+        )
+    text = template.format(
+        used=i18n.number(locale, refusal.used),
+        limit=i18n.number(locale, refusal.limit),
+        count=i18n.number(locale, refusal.needs or 0),
     )
-    return (
-        f"This server's video budget for the month is used up (${refusal.used:.2f} of "
-        f"${refusal.limit:.2f} spent or in progress).{cost}{resets}"
-    )
+    if refusal.resets_at:
+        resets = i18n.gettext(locale, "Your credits reset {when}.")
+        text += " " + resets.format(when=when(refusal.resets_at))
+    return text
+
+
+def list_words(locale: str | None, items: Sequence[str]) -> str:
+    """'a, b and c' in the language of `locale` (English as `human_join` writes it)."""
+    if i18n.catalog_name(locale) is None or len(items) <= 1:
+        return human_join(items)
+    return format_list(list(items), locale=i18n.babel_locale(locale))
 
 
 def refused_words(exc: Refused, locale: str | None = None) -> str:
     """What to answer for any refusal from the service floor, in the language of `locale`."""
     if isinstance(exc, LimitReached):
-        return refusal_words(exc.refusal)
+        return refusal_words(exc.refusal, locale)
     if isinstance(exc, ChannelNotAllowed):
         where = ", ".join(channel(c) for c in exc.channel_ids)
-        return f"`/video` is not enabled in this channel. Try {where}."
+        text = i18n.gettext(locale, "`/video` is not enabled in this channel. Try {channels}.")
+        return text.format(channels=where)
     if isinstance(exc, AlreadyDecided):
         return decided_words(exc.approval)
     return exc.words(locale)

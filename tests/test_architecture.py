@@ -38,7 +38,7 @@ KERNEL = (
 MAY_IMPORT: dict[str, tuple[str, ...]] = {
     "storage": (),
     "bot.wiro": ("bot.logs",),
-    "bot.media": ("bot.logs", "bot.background"),
+    "bot.media": ("bot.logs", "bot.background", "bot.i18n"),
     "bot.governance": (*KERNEL, "storage", "bot.wiro", "bot.jobs.contracts"),
     "bot.jobs": (*KERNEL, "storage", "bot.wiro", "bot.media", "bot.governance"),
     "bot.ops": (*KERNEL, "storage", "bot.wiro", "bot.app", "discord"),

@@ -17,7 +17,7 @@ from typing import Protocol
 import bot.governance.consent as consent
 import bot.governance.quota as quota
 import bot.governance.styles as styles
-from bot import camera
+from bot import camera, i18n
 from bot.catalogue import DEFAULT_MODEL, MODELS, NEEDS_IMAGE_REASON, get_model
 from bot.jobs.contracts import (
     ChannelNotAllowed,
@@ -32,17 +32,22 @@ from bot.wiro.errors import WiroError
 from storage.api import Storage
 
 # While Tool/Detail has not named the model's image field, image runs are refused (text runs go).
-IMAGE_RUNS_PAUSED = (
-    "Wiro's model details could not be read just now, so videos from an image are paused. "
-    "Try again in a minute (a text-only /video works now)."
+IMAGE_RUNS_PAUSED = str(
+    i18n.Text(
+        "Wiro's model details could not be read just now, so videos from an image are paused. "
+        "Try again in a minute (a text-only /video works now)."
+    )
 )
 
 MAX_PROMPT_CHARS = 2000
 
 # Below MIN_FREE_DISK_MB no new job starts: its clip could not be stored or delivered.
-DISK_NEARLY_FULL = (
-    "The bot's server is nearly out of disk space, so it is not starting new videos right now. "
-    "Nothing was spent; please try again later (the bot's operator has been alerted in its log)."
+DISK_NEARLY_FULL = str(
+    i18n.Text(
+        "The bot's server is nearly out of disk space, so it is not starting new videos right "
+        "now. Nothing was spent; please try again later (the bot's operator has been alerted in "
+        "its log)."
+    )
 )
 
 
@@ -57,6 +62,11 @@ def normalise_prompt(prompt: str) -> str:
 def has_visible_text(prompt: str) -> bool:
     """Whether the prompt shows anything: zero-width or spacing characters alone do not."""
     return any(unicodedata.category(c)[0] not in "CZM" for c in prompt)
+
+
+def _with_reason(reason: str | None, with_it: i18n.Text, without: i18n.Text) -> i18n.Text:
+    """A moderator's reason (their own words, as typed) in its sentence, or the plain one."""
+    return i18n.Text(with_it.message, reason=reason) if reason else without
 
 
 class FreeSpaceFloor(Protocol):
@@ -83,12 +93,24 @@ class Admission:
             raise Refused(DISK_NEARLY_FULL)
         settings = await self.storage.guild_settings(req.guild_id)
         if settings.paused:
-            reason = f": {settings.pause_reason}" if settings.pause_reason else "."
-            raise Refused(f"Video generation is paused in this server{reason}")
+            raise Refused(
+                _with_reason(
+                    settings.pause_reason,
+                    i18n.Text("Video generation is paused in this server: {reason}"),
+                    i18n.Text("Video generation is paused in this server."),
+                )
+            )
         blocked = await self.storage.blocked_member(req.guild_id, req.user_id)
         if blocked is not None:
-            reason = f" Reason: {blocked.reason}" if blocked.reason else ""
-            raise Refused(f"You are blocked from generating videos in this server.{reason}")
+            raise Refused(
+                _with_reason(
+                    blocked.reason,
+                    i18n.Text(
+                        "You are blocked from generating videos in this server. Reason: {reason}"
+                    ),
+                    i18n.Text("You are blocked from generating videos in this server."),
+                )
+            )
         if settings.allowed_channel_ids and req.channel_id not in settings.allowed_channel_ids:
             raise ChannelNotAllowed(sorted(settings.allowed_channel_ids)[:5])
         await consent.check(self.storage, req)
@@ -97,17 +119,32 @@ class Admission:
         combined = styles.combine(prompt, req.style_prompt)
         word = quota.blocked_word_in(combined, settings.blocked_words)
         if word is not None:
-            where = f" with the style “{req.style}”" if req.style else ""
-            raise Refused(f"Your prompt{where} contains a word this server has blocked (“{word}”).")
+            if req.style:
+                raise Refused(
+                    i18n.Text(
+                        "Your prompt with the style “{style}” contains a word this server has "
+                        "blocked (“{word}”).",
+                        style=req.style,
+                        word=word,
+                    )
+                )
+            raise Refused(
+                i18n.Text(
+                    "Your prompt contains a word this server has blocked (“{word}”).", word=word
+                )
+            )
         if not has_visible_text(prompt):
-            raise Refused("The prompt is empty. Describe the video you want.")
+            raise Refused(i18n.Text("The prompt is empty. Describe the video you want."))
         self._check_studio(req, prompt, combined)
         try:
             cost = quota.run_cost(req.resolution, req.duration, req.model)
         except ValueError:
             raise Refused(
-                f"{req.resolution} videos can only be 6 seconds long. "
-                "Choose 768P for a 10-second clip."
+                i18n.Text(
+                    "{resolution} videos can only be 6 seconds long. "
+                    "Choose 768P for a 10-second clip.",
+                    resolution=req.resolution,
+                )
             ) from None
         client = self.wiro.for_project(get_model(req.model).slug_project)
         wants_image = req.has_image or req.image_url is not None
@@ -129,22 +166,38 @@ class Admission:
         """The model and camera moves: a known model, an image for Fast, moves that fit."""
         model = MODELS.get(req.model)
         if model is None:
-            raise Refused(f"“{req.model}” is not a model; choose {' or '.join(MODELS)}.")
+            first, *others = MODELS
+            raise Refused(
+                i18n.Text(
+                    "“{model}” is not a model; choose {first} or {second}.",
+                    model=req.model,
+                    first=first,
+                    second=" / ".join(others),
+                )
+            )
         if model.needs_image and not req.has_image:
             raise Refused(NEEDS_IMAGE_REASON)
         unknown = [m for m in req.camera if m not in camera.CAMERA_MOVES]
         if unknown or len(req.camera) > camera.MAX_MOVES:
             # The cogs parse the option first; this guards other callers.
             raise Refused(
-                f"Choose up to {camera.MAX_MOVES} camera moves among: {camera.moves_list()}."
+                i18n.Text(
+                    "Choose up to {count} camera moves among: {moves}.",
+                    count=camera.MAX_MOVES,
+                    moves=camera.moves_list(),
+                )
             )
         if len(combined) > MAX_PROMPT_CHARS:
             raise Refused(styles.too_long_words(prompt, req.style, len(combined), MAX_PROMPT_CHARS))
         sent = len(combined) + camera.prefix_length(req.camera)
         if sent > MAX_PROMPT_CHARS:
             raise Refused(
-                f"With the camera moves, the prompt sent to Hailuo is {sent} characters long; "
-                f"the limit is {MAX_PROMPT_CHARS}. Shorten the prompt a little."
+                i18n.Text(
+                    "With the camera moves, the prompt sent to Hailuo is {sent} characters long; "
+                    "the limit is {limit}. Shorten the prompt a little.",
+                    sent=sent,
+                    limit=MAX_PROMPT_CHARS,
+                )
             )
 
     async def _check_limits(self, req: VideoRequest, cost: int) -> None:

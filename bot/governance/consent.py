@@ -11,21 +11,28 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from bot import i18n
 from bot.jobs.contracts import Refused, VideoRequest
 from storage.api import Storage
 from storage.models import AnimateRule
 
-OWN_ONLY = (
-    "In this server you can animate only images from your own messages. A moderator can change "
-    "that with /videoadmin animate. Nothing was spent."
+OWN_ONLY = str(
+    i18n.Text(
+        "In this server you can animate only images from your own messages. A moderator can change "
+        "that with /videoadmin animate. Nothing was spent."
+    )
 )
-MODERATORS_ONLY = (
-    "In this server only moderators can animate other members' images; you can animate images "
-    "from your own messages. Nothing was spent."
+MODERATORS_ONLY = str(
+    i18n.Text(
+        "In this server only moderators can animate other members' images; you can animate images "
+        "from your own messages. Nothing was spent."
+    )
 )
-AUTHOR_REFUSED = (
-    "The member who posted that image has asked that their images not be animated by others "
-    "(/videoprivacy). Nothing was spent."
+AUTHOR_REFUSED = str(
+    i18n.Text(
+        "The member who posted that image has asked that their images not be animated by others "
+        "(/videoprivacy). Nothing was spent."
+    )
 )
 
 
@@ -77,6 +84,10 @@ async def set_rule(storage: Storage, guild_id: int, who: str, actor_id: int) -> 
         rule = AnimateRule(who)
     except ValueError:
         choices = ", ".join(r.value for r in AnimateRule)
-        raise Refused(f"“{who}” is not a rule; choose one of {choices}.") from None
+        raise Refused(
+            i18n.Text(
+                "“{value}” is not a rule; choose one of {choices}.", value=who, choices=choices
+            )
+        ) from None
     await storage.set_animate_rule(guild_id, rule, actor_id)
     return rule

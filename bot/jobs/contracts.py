@@ -16,10 +16,10 @@ from pydantic import BaseModel, ConfigDict
 
 import bot.governance.quota as quota
 from bot.catalogue import DEFAULT_MODEL
-from bot.i18n import Text
+from bot.i18n import Text, from_english
 from bot.jobs.outage import RetryPolicy
 from storage.approvals import ApprovalStatus, Hold
-from storage.models import Job, Limit
+from storage.models import Job, JobState, Limit
 
 # Clips above this are linked, never downloaded: a 10 s 1080P clip is a few tens of MB at most.
 MAX_CLIP_BYTES = 500 * 1024 * 1024
@@ -36,12 +36,16 @@ class Refused(Exception):
     language by whoever answers them (`words(locale)`); `message` is it in English (logs)."""
 
     def __init__(self, message: str | Text):
-        self.text = message if isinstance(message, Text) else Text(message)
-        self.message = str(self.text)
+        self.text = message if isinstance(message, Text) else None
+        self.message = str(message)
         super().__init__(self.message)
 
     def words(self, locale: str | None) -> str:
-        """The answer in the language of `locale` (English when not translated)."""
+        """The answer in the language of `locale` (English when not translated). A plain
+        string is English the bot wrote (a reason kept for a button, a card's note): the
+        catalogs read it back (`from_english`), templates with values included."""
+        if self.text is None:
+            return from_english(locale, self.message)
         return self.text.render(locale)
 
 
@@ -268,9 +272,20 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def finished_words(job: Job) -> Text:
+    """Why a finished job cannot be cancelled: 'Job 7 has already finished (timed out).'"""
+    if job.state is JobState.SUCCEEDED:
+        return Text("Job {id} has already finished (succeeded).", id=job.id)
+    if job.state is JobState.FAILED:
+        return Text("Job {id} has already finished (failed).", id=job.id)
+    if job.state is JobState.TIMED_OUT:
+        return Text("Job {id} has already finished (timed out).", id=job.id)
+    return Text("Job {id} has already finished (cancelled).", id=job.id)
+
+
 def check_in_server(job: Job, guild_id: int | None) -> Job:
     """The one "this job belongs to this server" guard: a button, a form or a moderator's
     command may only act on jobs of the server it is used in."""
     if job.guild_id != guild_id:
-        raise Refused(f"Job {job.id} does not belong to this server.")
+        raise Refused(Text("Job {id} does not belong to this server.", id=job.id))
     return job

@@ -13,8 +13,17 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from bot import camera
+from bot import camera, i18n
 from bot.catalogue import MODELS, get_model
+from bot.jobs._followup_reasons import (
+    deleted_words,
+    earlier_deleted_words,
+    length_refusal,
+    not_kept_words,
+    on_its_way_words,
+    scaled_up_note,
+    too_long_words,
+)
 from bot.jobs.contracts import JobConfig, Refused, VideoRequest
 from bot.jobs.outcomes import JobOutcomes
 from bot.logs import job_logger
@@ -82,7 +91,7 @@ class JobFollowUps:
         stitched anew after the same earlier clip."""
         job = await self._storage.get_job(job_id)
         if job.user_id != actor_id:
-            raise Refused("Only the member who asked for this video can re-roll it.")
+            raise Refused(i18n.Text("Only the member who asked for this video can re-roll it."))
         await self._check_not_deleted(job, "re-rolled")
         await self._refuse_if_on_its_way(FollowUp.REROLL, job_id)
         frame = await self._stored_first_frame(job)
@@ -111,7 +120,9 @@ class JobFollowUps:
         stored = await self._storage.load_frame(job.id)
         if stored is None:
             raise Refused(
-                "The first-frame image of this job is no longer stored. Run /video again."
+                i18n.Text(
+                    "The first-frame image of this job is no longer stored. Run /video again."
+                )
             )
         from bot.media.images import check_image_async
 
@@ -133,13 +144,22 @@ class JobFollowUps:
         A normal run (same model family and resolution), checked and charged like any."""
         job = await self._storage.get_job(job_id)
         if job.user_id != actor_id:
-            raise Refused("Only the member who asked for this video can extend it.")
+            raise Refused(i18n.Text("Only the member who asked for this video can extend it."))
         blocker = extend_blocker(job, self._config.max_clip_seconds, self._config.max_clip_bytes)
         if blocker is not None:
             raise Refused(blocker)
         allowed = extend_lengths(job, self._config.max_clip_seconds)
         if duration not in allowed:
-            raise Refused(_length_refusal(job, duration, allowed, self._config.max_clip_seconds))
+            offered = MODELS.get(job.model, get_model(None)).extend_lengths.get(job.resolution, ())
+            raise Refused(
+                length_refusal(
+                    job,
+                    duration,
+                    allowed,
+                    self._config.max_clip_seconds,
+                    offered=duration in offered,
+                )
+            )
         await self._refuse_if_on_its_way(FollowUp.EXTEND, job_id)
         # The same model, settings and style (and whose picture the chain shows: that author's
         # refusal and Delete carry on); the new part starts from the clip's last frame, so the
@@ -160,7 +180,8 @@ class JobFollowUps:
         await self._intake.precheck(req)  # before the (slower) decoding: a refusal costs nothing
         earlier = await self._kept_clip(job)
         if earlier is None:
-            raise Refused(_not_kept_words(job, self._config.max_clip_bytes))
+            too_big = too_big_to_keep(job, self._config.max_clip_bytes)
+            raise Refused(not_kept_words(too_big, self._config.max_clip_bytes))
         frame = await self._last_frame(job)
         return await self._intake.submit(req, frame, thumbnail=await _thumbnail(frame))
 
@@ -183,8 +204,11 @@ class JobFollowUps:
         except ImageRejected as exc:
             job_logger(log, job.id).error("the last frame is not a usable first frame: %s", exc)
             raise Refused(
-                f"The last frame of this clip cannot start a new part: {exc.reason} "
-                "Nothing was spent."
+                i18n.Text(
+                    "The last frame of this clip cannot start a new part: {reason} "
+                    "Nothing was spent.",
+                    reason=exc.text,
+                )
             ) from None
 
     async def _last_frame_png(self, job: Job) -> bytes:
@@ -192,7 +216,7 @@ class JobFollowUps:
             return await self._last_frames.get(job.id)
         except VideoError as exc:
             job_logger(log, job.id).error("could not read the last frame: %s", exc)
-            raise Refused("The last frame of this clip could not be read.") from None
+            raise Refused(i18n.Text("The last frame of this clip could not be read.")) from None
 
     async def remake(
         self,
@@ -206,11 +230,11 @@ class JobFollowUps:
         """Make a finished 768P/6 s clip again at 1080P/6 s: same prompt and first frame."""
         job = await self._storage.get_job(job_id)
         if job.user_id != actor_id:
-            raise Refused("Only the member who asked for this video can remake it.")
+            raise Refused(i18n.Text("Only the member who asked for this video can remake it."))
         if job.deleted_at is not None:
             raise Refused(deleted_words("remade"))
         if not can_remake(job):
-            raise Refused("Only a finished 768P, 6-second clip can be remade in 1080P.")
+            raise Refused(i18n.Text("Only a finished 768P, 6-second clip can be remade in 1080P."))
         await self._refuse_if_on_its_way(FollowUp.REMAKE, job_id)
         frame = await self._stored_first_frame(job)
         req = _same_request(
@@ -243,9 +267,9 @@ class JobFollowUps:
         the same earlier clip, as its Re-roll is."""
         job = await self._storage.get_job(job_id)
         if job.user_id != actor_id:
-            raise Refused("Only the member who asked for this video can remix it.")
+            raise Refused(i18n.Text("Only the member who asked for this video can remix it."))
         if job.state is not JobState.SUCCEEDED:
-            raise Refused("Only a finished video can be remixed.")
+            raise Refused(i18n.Text("Only a finished video can be remixed."))
         await self._check_not_deleted(job, "remixed")
         frame = await self._stored_first_frame(job)
         req = _same_request(
@@ -273,13 +297,15 @@ class JobFollowUps:
         job = await self._storage.get_job(job_id)
         if actor_id not in (job.user_id, job.image_author_id) and not is_moderator:
             raise Refused(
-                "Only the member who asked for this video, the member whose image it animated, "
-                "or a moderator can delete it."
+                i18n.Text(
+                    "Only the member who asked for this video, the member whose image it "
+                    "animated, or a moderator can delete it."
+                )
             )
         if job.deleted_at is None and job.state is not JobState.SUCCEEDED:
             if not job.is_terminal:
-                raise Refused("This video is still being made: cancel it instead.")
-            raise Refused("This job has no clip to delete.")
+                raise Refused(i18n.Text("This video is still being made: cancel it instead."))
+            raise Refused(i18n.Text("This job has no clip to delete."))
         job, now = await self._storage.mark_deleted(job_id, actor_id)
         if now:
             job_logger(log, job.id).info("clip deleted by user=%s (no refund)", actor_id)
@@ -300,10 +326,7 @@ class JobFollowUps:
         if job.extends_job_id is not None:
             earlier = await self._storage.get_job(job.extends_job_id)
             if earlier.deleted_at is not None:
-                raise Refused(
-                    f"The clip this one continues (job {earlier.id}) was deleted, so this one "
-                    f"cannot be {done}."
-                )
+                raise Refused(earlier_deleted_words(earlier.id, done))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -313,24 +336,6 @@ class Deleted:
 
     job: Job
     now: bool
-
-
-def deleted_words(done: str) -> str:
-    """Why a deleted clip offers no follow-up ("… cannot be extended")."""
-    return f"This clip was deleted, so it cannot be {done}."
-
-
-# Almost always a double click: one follow-up of each kind at a time per clip.
-_ON_ITS_WAY = {
-    FollowUp.REROLL: "A re-roll of this video is already on its way.",
-    FollowUp.EXTEND: "An extension of this video is already on its way.",
-    FollowUp.REMAKE: "A 1080P remake of this video is already on its way.",
-}
-
-
-def on_its_way_words(kind: FollowUp) -> str:
-    """The answer to a follow-up asked again while the first one is in flight."""
-    return _ON_ITS_WAY[kind]
 
 
 def _same_request(
@@ -382,45 +387,19 @@ def extend_blocker(
 ) -> str | None:
     """Why `job` cannot be extended at all (None when it can): the button shows this."""
     if job.state is not JobState.SUCCEEDED:
-        return "Only a finished video can be extended."
+        return str(i18n.Text("Only a finished video can be extended."))
     if job.deleted_at is not None:
         return deleted_words("extended")
     if max_clip_bytes is not None and too_big_to_keep(job, max_clip_bytes):
-        return _not_kept_words(job, max_clip_bytes)
+        return not_kept_words(True, max_clip_bytes)
     if not extend_lengths(job, max_clip_seconds):
-        return (
-            f"This clip is {job.clip_seconds} s long: the longest a clip may grow to is "
-            f"{max_clip_seconds} s."
-        )
+        return too_long_words(job.clip_seconds, max_clip_seconds)
     return None
 
 
 def too_big_to_keep(job: Job, max_clip_bytes: int) -> bool:
     """The clip was over MAX_CLIP_BYTES: posted as a link, never downloaded, so never kept."""
     return job.output_size is not None and job.output_size > max_clip_bytes
-
-
-def _not_kept_words(job: Job, max_clip_bytes: int) -> str:
-    """Why a finished clip's file is not at hand for Extend, in a member's words."""
-    if too_big_to_keep(job, max_clip_bytes):
-        return (
-            f"This clip is too big for the bot to download (over {max_clip_bytes // 2**20} MiB; "
-            "it was posted as a link), so it cannot be extended."
-        )
-    return (
-        "This clip is no longer stored, so it cannot be extended. Clips can be extended "
-        "for a few days after they are posted."
-    )
-
-
-def _length_refusal(job: Job, duration: int, allowed: tuple[int, ...], max_s: int) -> str:
-    choices = " or ".join(str(n) for n in allowed)
-    if duration in MODELS.get(job.model, get_model(None)).extend_lengths.get(job.resolution, ()):
-        return (
-            f"A {duration}-second part would make this clip {job.clip_seconds + duration} s "
-            f"long, over the {max_s} s maximum. Choose {choices} seconds."
-        )
-    return f"A part of a {job.resolution} clip can be {choices} seconds long."
 
 
 def can_remake(job: Job) -> bool:
@@ -472,11 +451,7 @@ def _scale_up_to_minimum(png: bytes) -> tuple[bytes, str | None]:
         return png, None
     out = io.BytesIO()
     bigger.save(out, "PNG")
-    note = (
-        f"The clip's last frame was scaled up from {width}×{height} to {size[0]}×{size[1]} px: "
-        f"Hailuo needs a short side of at least {MIN_SHORT_SIDE} px."
-    )
-    return out.getvalue(), note
+    return out.getvalue(), scaled_up_note(width, height, size, MIN_SHORT_SIDE)
 
 
 async def _thumbnail(frame: FirstFrame | None) -> bytes | None:

@@ -18,8 +18,8 @@ from datetime import datetime
 import bot.governance.quota as quota
 from bot import camera
 from bot.governance.admission import Admission, normalise_prompt
+from bot.jobs._followup_reasons import on_its_way_words
 from bot.jobs.contracts import LimitReached, Refused, VideoRequest
-from bot.jobs.followups import on_its_way_words
 from bot.jobs.outcomes import JobOutcomes
 from bot.logs import current_job, job_logger
 from bot.media.images import FirstFrame

@@ -26,6 +26,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
 
+from bot import i18n
 from bot.background import BackgroundTasks
 from bot.catalogue import DEFAULT_MODEL, MODELS, get_model
 from bot.governance.admission import (
@@ -43,6 +44,7 @@ from bot.jobs.contracts import (
     Refused,
     VideoRequest,
     check_in_server,
+    finished_words,
     utcnow,
 )
 from bot.jobs.delivery import JobDelivery
@@ -204,7 +206,7 @@ class JobService:
 
         Raises Refused with the member-facing reason. Nothing is written."""
         if not self._accepting:
-            raise Refused("The bot is restarting. Please try again in a minute.")
+            raise Refused(i18n.Text("The bot is restarting. Please try again in a minute."))
         return await self.admission.precheck(req)
 
     async def quota_status(
@@ -383,17 +385,18 @@ class JobService:
         current_job.set(job_id)  # this interaction's task: its log lines name the job
         job = await self.storage.get_job(job_id)
         if job.user_id != actor_id and not is_moderator:
-            raise Refused("Only the member who asked for this video or a moderator can cancel it.")
+            raise Refused(
+                i18n.Text("Only the member who asked for this video or a moderator can cancel it.")
+            )
         if self.gate is not None:
             waiting = await self.gate.cancel_waiting(job_id, actor_id)
             if waiting is not None:
                 return waiting
         for _ in range(3):  # the runner may move the job between our read and our write
             if job.is_terminal:
-                state = job.state.value.replace("_", " ")
-                raise Refused(f"Job {job.id} has already finished ({state}).")
+                raise Refused(finished_words(job))
             if job.state is JobState.DELIVERING:
-                raise Refused("Too late to cancel: the clip is being posted.")
+                raise Refused(i18n.Text("Too late to cancel: the clip is being posted."))
             if job.state in (JobState.PENDING, JobState.WAITING):
                 try:
                     await self.outcomes.finish(
@@ -405,15 +408,19 @@ class JobService:
                 except IllegalTransition:
                     job = await self.storage.get_job(job_id)
                     continue
-                return f"Job {job.id} was cancelled and its credits refunded."
+                return str(i18n.Text("Job {id} was cancelled and its credits refunded.", id=job.id))
             # SUBMITTING or RUNNING: record who asked; stop it at Wiro once we have a task.
             job = await self.storage.update_job(job.id, cancelled_by=actor_id)
             await self.outcomes.render(job, cancelling=True)
             if job.state is JobState.RUNNING:
                 self.at_wiro.stop_in_background(job)
             job_logger(log, job.id).info("cancel requested by user=%s", actor_id)
-            return f"Cancelling job {job.id}… The card will update when Wiro confirms."
-        raise Refused("The job is changing state; try again in a moment.")
+            return str(
+                i18n.Text(
+                    "Cancelling job {id}… The card will update when Wiro confirms.", id=job.id
+                )
+            )
+        raise Refused(i18n.Text("The job is changing state; try again in a moment."))
 
     async def moderator_refund(self, job_id: int, actor_id: int, guild_id: int) -> RefundOutcome:
         """Refund a job's credits (cancelling it first if it is still running)."""
@@ -421,8 +428,11 @@ class JobService:
         if job.state is JobState.DELIVERING:
             # Made and paid for at Wiro; its delivery may be riding out a Discord outage.
             raise Refused(
-                f"Job {job_id}'s clip is being posted right now (Wiro has made it). "
-                "Run the refund again once its card says it is done."
+                i18n.Text(
+                    "Job {id}'s clip is being posted right now (Wiro has made it). "
+                    "Run the refund again once its card says it is done.",
+                    id=job_id,
+                )
             )
         if not job.is_terminal:
             message = await self.cancel(job_id, actor_id, is_moderator=True)
@@ -432,7 +442,7 @@ class JobService:
                 guild_id, actor_id, "refund", f"job {job_id}: {job.credits} credits"
             )
             return RefundOutcome(job)
-        raise Refused(f"Job {job_id} was already refunded.")
+        raise Refused(i18n.Text("Job {id} was already refunded.", id=job_id))
 
     # ------------------------------------------------------------------------------------------
     # Start-up and shut-down

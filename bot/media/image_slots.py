@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Final, TypeVar, cast
 
 import bot.media.images as images
+from bot import i18n
 from bot.media.images import ImageRejected
 
 if TYPE_CHECKING:
@@ -39,11 +40,13 @@ DOWNLOADS_AT_ONCE: Final = 2
 DECODES_AT_ONCE: Final = 1
 IMAGE_WAIT_SECONDS: Final = 60.0
 
-MEMBER_BUSY: Final = (
-    "You already have an image being checked; try again in a moment. Nothing was spent."
+MEMBER_BUSY: Final = str(
+    i18n.Text("You already have an image being checked; try again in a moment. Nothing was spent.")
 )
-BOT_BUSY: Final = (
-    "The bot is busy checking other members' images; try again in a minute. Nothing was spent."
+BOT_BUSY: Final = str(
+    i18n.Text(
+        "The bot is busy checking other members' images; try again in a minute. Nothing was spent."
+    )
 )
 
 

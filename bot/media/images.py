@@ -39,6 +39,8 @@ from typing import Final
 
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from bot import i18n
+from bot.media import _image_refusals as reasons
 from bot.media._image_encoding import JPEG, PNG, encode_to_fit, flatten, plain_mode, replace, save
 
 log = logging.getLogger(__name__)
@@ -105,11 +107,13 @@ _DECODE_SLOTS = threading.BoundedSemaphore(1)
 
 
 class ImageRejected(ValueError):
-    """The image cannot be used as a first frame; ``reason`` is a sentence for the member."""
+    """The image cannot be used as a first frame; ``text`` is a sentence for the member, put in
+    their language by whoever answers (`text.render(locale)`); ``reason``: English (logs)."""
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+    def __init__(self, reason: str | i18n.Text) -> None:
+        self.text = reason if isinstance(reason, i18n.Text) else i18n.Text(reason)
+        self.reason = str(self.text)
+        super().__init__(self.reason)
 
 
 @dataclass(frozen=True)
@@ -145,7 +149,7 @@ def check_image(data: bytes, *, declared_size: int | None = None) -> FirstFrame:
         check_declared_size(declared_size)
     check_declared_size(len(data))
     if not data:
-        raise ImageRejected("The file is empty.")
+        raise ImageRejected(i18n.Text("The file is empty."))
     with _DECODE_SLOTS:
         return _check(data)
 
@@ -153,7 +157,7 @@ def check_image(data: bytes, *, declared_size: int | None = None) -> FirstFrame:
 def check_declared_size(size: int) -> None:
     """Refuse, before downloading it, a file too big for the bot to read."""
     if size > MAX_SOURCE_BYTES:
-        raise ImageRejected(_too_big(size))
+        raise ImageRejected(reasons.too_big(size, MAX_SOURCE_BYTES))
 
 
 async def check_image_async(data: bytes, *, declared_size: int | None = None) -> FirstFrame:
@@ -232,24 +236,42 @@ def _check(data: bytes) -> FirstFrame:
             # A large photo is decoded straight at 1/2..1/8 scale: a fraction of the memory.
             scaled_w, scaled_h = (im.size[1], im.size[0]) if turned else im.size
             fixes.append(
-                f"Scaled from {width}×{height} to {scaled_w}×{scaled_h} px (a photo this large "
-                "is read at a reduced size)."
+                str(
+                    i18n.Text(
+                        "Scaled from {width}×{height} to {scaled_width}×{scaled_height} px (a "
+                        "photo this large is read at a reduced size).",
+                        width=width,
+                        height=height,
+                        scaled_width=scaled_w,
+                        scaled_height=scaled_h,
+                    )
+                )
             )
             width, height = scaled_w, scaled_h
             crop = allowed_crop(width, height)
         _load(im)  # an animation's first frame only
         icc = im.info.get("icc_profile")
         if animated:
-            fixes.append(f"Animated {label}: its first frame is used.")
+            fixes.append(
+                str(i18n.Text("Animated {format}: its first frame is used.", format=label))
+            )
         frame: Image.Image = im
         if orientation != 1:
             frame = replace(frame, ImageOps.exif_transpose(im))
-            fixes.append("Turned upright, as the photo's orientation tag says.")
+            fixes.append(str(i18n.Text("Turned upright, as the photo's orientation tag says.")))
         if crop is not None:
             frame = replace(frame, frame.crop(crop))
             fixes.append(
-                f"Centre-cropped from {width}×{height} to {crop[2] - crop[0]}×{crop[3] - crop[1]}"
-                " px: Hailuo takes aspect ratios between 2:5 and 5:2."
+                str(
+                    i18n.Text(
+                        "Centre-cropped from {width}×{height} to {cropped_width}×{cropped_height}"
+                        " px: Hailuo takes aspect ratios between 2:5 and 5:2.",
+                        width=width,
+                        height=height,
+                        cropped_width=crop[2] - crop[0],
+                        cropped_height=crop[3] - crop[1],
+                    )
+                )
             )
         # A lossless source over 20 MB would be as big again as a PNG: go straight to JPEG.
         out, (ctype, name), size, shrunk = encode_to_fit(
@@ -262,18 +284,42 @@ def _check(data: bytes) -> FirstFrame:
         frame.close()
         if len(out) > MAX_IMAGE_BYTES:
             raise ImageRejected(
-                f"Even re-encoded, the image is {_mb(len(out))}; Hailuo's limit is 20 MB. "
-                "Send a smaller picture."
+                i18n.Text(
+                    "Even re-encoded, the image is {size}; Hailuo's limit is 20 MB. "
+                    "Send a smaller picture.",
+                    size=reasons.mb(len(out)),
+                )
             )
     out_label = "JPEG" if ctype == "image/jpeg" else "PNG"
-    if len(data) > MAX_IMAGE_BYTES or shrunk:
-        scaled = f", scaled to {size[0]}×{size[1]} px," if shrunk else ""
+    if shrunk:
         fixes.append(
-            f"Re-encoded from {_mb(len(data))} to a {_mb(len(out))} {out_label}{scaled} to fit "
-            "Hailuo's 20 MB limit."
+            str(
+                i18n.Text(
+                    "Re-encoded from {before} to a {after} {format}, scaled to {width}×{height} "
+                    "px, to fit Hailuo's 20 MB limit.",
+                    before=reasons.mb(len(data)),
+                    after=reasons.mb(len(out)),
+                    format=out_label,
+                    width=size[0],
+                    height=size[1],
+                )
+            )
+        )
+    elif len(data) > MAX_IMAGE_BYTES:
+        fixes.append(
+            str(
+                i18n.Text(
+                    "Re-encoded from {before} to a {after} {format} to fit Hailuo's 20 MB limit.",
+                    before=reasons.mb(len(data)),
+                    after=reasons.mb(len(out)),
+                    format=out_label,
+                )
+            )
         )
     elif fmt not in ("JPEG", "PNG") or (fmt != out_label):
-        fixes.append(f"Converted from {label} to {out_label}.")
+        fixes.append(
+            str(i18n.Text("Converted from {source} to {target}.", source=label, target=out_label))
+        )
     log.debug("first frame fixed: %s %dx%d -> %s %dx%d", fmt, width, height, ctype, *size)
     return FirstFrame(out, ctype, name, size[0], size[1], digest, fmt, tuple(fixes))
 
@@ -315,18 +361,15 @@ def _open(data: bytes) -> ImageFile.ImageFile:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         # Pillow refuses by itself above twice its own limit, before our check sees the size
         # (and raises the warning as an error when warnings are set to "error").
-        raise ImageRejected(_bomb(None)) from exc
+        raise ImageRejected(reasons.bomb(None, MAX_PIXELS)) from exc
     except UnidentifiedImageError:
         pass
     except Exception as exc:  # a parser choking on a damaged header
-        raise ImageRejected(_DAMAGED) from exc
+        raise ImageRejected(reasons.DAMAGED) from exc
     raise ImageRejected(_unsupported(data))
 
 
-ALLOWED_HINT: Final = "use a JPEG, PNG, WebP, GIF or another common picture format"
-
-
-def _unsupported(data: bytes) -> str:
+def _unsupported(data: bytes) -> i18n.Text:
     kind = _sniff_container(data)
     if kind is None:
         try:
@@ -335,11 +378,7 @@ def _unsupported(data: bytes) -> str:
                 kind = other.format
         except Exception:
             kind = None
-    if kind == "VIDEO":
-        return f"This file is a video, not an image; {ALLOWED_HINT}."
-    if kind:
-        return f"{kind} images are not supported; {ALLOWED_HINT}."
-    return f"This file is not an image the bot can read; {ALLOWED_HINT}."
+    return reasons.unsupported(kind)
 
 
 def _sniff_container(data: bytes) -> str | None:
@@ -367,22 +406,16 @@ def _check_pixels(width: int, height: int, *, jpeg: bool, label: str = "") -> No
     """Refuse from the header's size: a bomb, or an image that cannot be decoded at a reduced
     scale and would take too much memory at full size."""
     if width * height > MAX_PIXELS:
-        raise ImageRejected(_bomb((width, height)))
+        raise ImageRejected(reasons.bomb((width, height), MAX_PIXELS))
     if not jpeg and width * height > MAX_DECODE_PIXELS:
         raise ImageRejected(
-            f"The image is {width}×{height} px ({width * height / 1_000_000:.0f} megapixels); "
-            f"the bot reads {label or 'such'} images up to {MAX_DECODE_PIXELS // 1_000_000} "
-            f"megapixels (JPEG photos up to {MAX_PIXELS // 1_000_000}). Send a smaller picture "
-            "or a JPEG."
+            reasons.too_many_to_read(width, height, label, MAX_DECODE_PIXELS, MAX_PIXELS)
         )
 
 
 def _check_short_side(width: int, height: int) -> None:
     if min(width, height) < MIN_SHORT_SIDE:
-        raise ImageRejected(
-            f"The image is {width}×{height} px; its short side must be at least "
-            f"{MIN_SHORT_SIDE} px."
-        )
+        raise ImageRejected(reasons.short_side(width, height, MIN_SHORT_SIDE))
 
 
 def _verify_png(data: bytes) -> None:
@@ -392,41 +425,13 @@ def _verify_png(data: bytes) -> None:
         with Image.open(io.BytesIO(data), formats=("PNG",)) as im:
             im.verify()
     except Exception as exc:
-        raise ImageRejected(_DAMAGED) from exc
+        raise ImageRejected(reasons.DAMAGED) from exc
 
 
 def _load(im: Image.Image) -> None:
     try:
         im.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageRejected(_bomb(im.size)) from exc
+        raise ImageRejected(reasons.bomb(im.size, MAX_PIXELS)) from exc
     except Exception as exc:  # truncated data, bad compressed stream, bad frame
-        raise ImageRejected(_DAMAGED) from exc
-
-
-_DAMAGED: Final = (
-    "The image file is damaged or incomplete and could not be decoded; try saving or exporting "
-    "it again."
-)
-
-
-def _too_big(size: int) -> str:
-    return (
-        f"The image is {_mb(size)}; the bot reads images up to "
-        f"{MAX_SOURCE_BYTES // (1024 * 1024)} MB (and shrinks those over 20 MB to fit Hailuo)."
-    )
-
-
-def _mb(size: int) -> str:
-    return f"{size / (1024 * 1024):.1f} MB"
-
-
-def _bomb(size: tuple[int, int] | None) -> str:
-    limit = f"{MAX_PIXELS // 1_000_000} megapixels"
-    if size is None:
-        return f"The image has too many pixels to decode safely; the limit is {limit}."
-    w, h = size
-    return (
-        f"The image is {w}×{h} px ({w * h / 1_000_000:.0f} megapixels), too many to decode "
-        f"safely; the limit is {limit}."
-    )
+        raise ImageRejected(reasons.DAMAGED) from exc
