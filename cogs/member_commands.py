@@ -169,7 +169,7 @@ def describe_quota(
         needs = i18n.gettext(locale, " (animates an image)") if model and model.needs_image else ""
         lines.append(f"· {name}{needs}: {costs_line(costs, locale)}")
     lines.extend(notes)
-    return fit_lines(lines, [])
+    return fit_lines(lines, [], locale=locale)
 
 
 def _approval_words(locale: str | None, approval: ApprovalStatus) -> str | None:
@@ -262,7 +262,7 @@ def describe_jobs(
         header = i18n.gettext(locale, "**Your latest video jobs**")
     else:
         header = i18n.gettext(locale, "**{member}'s latest video jobs**").format(member=who)
-    return fit_lines([header], lines)
+    return fit_lines([header], lines, locale=locale)
 
 
 def check_jobs_target(actor_id: int, target_id: int, *, moderator: bool) -> None:

@@ -460,11 +460,13 @@ class AdminCog(commands.Cog):
     ) -> None:
         """Choose whose images members may animate (or, without an option, say what applies)."""
         guild_id, actor = guild_and_actor(interaction)
+        locale = member_locale(interaction)
         if who is None:
-            await reply(interaction, rule_words(await self.storage.animate_rule(guild_id)))
+            rule = await self.storage.animate_rule(guild_id)
+            await reply(interaction, rule_words(rule, locale=locale))
             return
         rule = await consent.set_rule(self.storage, guild_id, who, actor)
-        await reply(interaction, rule_words(rule, changed=True))
+        await reply(interaction, rule_words(rule, changed=True, locale=locale))
 
     # --- moderator role ---------------------------------------------------------------------
     @modrole.command(name="set")
