@@ -30,6 +30,7 @@ KERNEL = (
     "bot.camera",
     "bot.permissions",
     "bot.timing",
+    "bot.i18n",
 )
 # What each part may import of the project (and of discord.py), besides itself. A module falls
 # under the longest name here that contains it. Third-party libraries other than discord.py are

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
+from bot import i18n
 from bot.jobs.contracts import (
     DISCORD_BASE_UPLOAD_LIMIT,
     CardExtras,
@@ -28,13 +29,17 @@ from cogs.cards.outage import UNKNOWN_MESSAGE, describe, unavailable_as_retryabl
 from cogs.cards.pacing import PACING, CardEditor, SendPacer
 from cogs.cards.render import THUMBNAIL_NAME, render_card
 from cogs.cards.text import (
+    LANGUAGES,
     compressed_line,
     compressed_note,
     delivery_header,
+    delivery_headers,
     megabytes,
     requester_only,
 )
 from cogs.common import NO_MENTIONS
+from cogs.language import server_locale
+from cogs.words import stored_words
 from storage.models import Job
 
 if TYPE_CHECKING:
@@ -83,8 +88,14 @@ class DiscordPresenter:
     def _channel(self, job: Job) -> discord.PartialMessageable:
         return self.bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
 
+    async def locale(self, job: Job) -> str:
+        """The language of this job's public messages: its server's."""
+        return await server_locale(self.bot, job.guild_id)
+
     async def post_card(self, job: Job, extras: CardExtras, thumbnail: bytes | None) -> int:
-        embed, view = render_card(job, extras, has_thumbnail=thumbnail is not None)
+        embed, view = render_card(
+            job, extras, has_thumbnail=thumbnail is not None, locale=await self.locale(job)
+        )
         kwargs: dict[str, Any] = {"embed": embed, "allowed_mentions": NO_MENTIONS}
         if view is not None:
             kwargs["view"] = view
@@ -114,7 +125,9 @@ class DiscordPresenter:
 
     async def _show(self, job: Job, card_id: int, extras: CardExtras) -> None:
         has_thumb = job.has_image
-        embed, view = render_card(job, extras, has_thumbnail=has_thumb)
+        embed, view = render_card(
+            job, extras, has_thumbnail=has_thumb, locale=await self.locale(job)
+        )
         too_old = (
             job.card_posted_at is not None
             and self.bot.jobs.clock() - job.card_posted_at > CARD_MAX_EDIT_AGE
@@ -229,11 +242,12 @@ class DiscordPresenter:
             if job.card_message_id
             else None
         )
-        header = delivery_header(job)
+        locale = await self.locale(job)
+        header = delivery_header(job, locale)
         note: str | None = None
         if original_size is not None and size is not None:
             note = compressed_note(job, original_size, size)
-            header = f"{header}\n{compressed_line(job, original_size, size)}"
+            header = f"{header}\n{compressed_line(job, original_size, size, locale)}"
         limit = self.upload_limit(job)
         nonce = int(job.delivery_nonce, 16) if job.delivery_nonce else None
         reason: str | None = None
@@ -259,7 +273,11 @@ class DiscordPresenter:
                     raise UploadTooLarge(size) from exc
                 if exc.code == MISSING_PERMISSIONS:
                     # Attach Files was taken away after /video: a link needs only Send Messages.
-                    reason = "The bot may not attach files in this channel, so the clip is linked."
+                    reason = str(
+                        i18n.Text(
+                            "The bot may not attach files in this channel, so the clip is linked."
+                        )
+                    )
                 else:
                     raise
                 log.info("job=%s clip not attached (%s); linking it", job.id, describe(exc))
@@ -268,16 +286,20 @@ class DiscordPresenter:
             via_interaction = await self._deliver_through_interaction(job, clip, size, header)
             if via_interaction is not None:
                 return via_interaction.model_copy(update={"note": note})
-            reason = (
-                f"The clip is {megabytes(size)}, above this server's "
-                f"{limit / 1048576:.0f} MB upload limit, so it is linked."
+            reason = str(
+                i18n.Text(
+                    "The clip is {size}, above this server's {limit} MB upload limit, so it is "
+                    "linked.",
+                    size=megabytes(size),
+                    limit=f"{limit / 1048576:.0f}",
+                )
             )
         else:
-            reason = "The clip was too large to download, so it is linked."
-        text = (
-            f"{header}\n{job.output_url}\n-# {reason} Wiro's links expire after a while: "
-            "download it soon."
-        )
+            reason = str(i18n.Text("The clip was too large to download, so it is linked."))
+        expire = i18n.gettext(
+            locale, "{reason} Wiro's links expire after a while: download it soon."
+        ).format(reason=stored_words(locale, reason))
+        text = f"{header}\n{job.output_url}\n-# {expire}"
         message = await self._send_reply(
             job, reference, content=text, allowed_mentions=mention, nonce=nonce, view=clip_view(job)
         )
@@ -348,7 +370,7 @@ class DiscordPresenter:
         channel the bot cannot read counts as "not found"."""
         if self.bot.user is None:
             return None
-        marker = delivery_header(job)
+        markers = tuple(delivery_headers(job))
         start = discord.utils.time_snowflake(job.created_at) - 1
         if job.card_message_id is not None:
             start = min(start, job.card_message_id)
@@ -357,7 +379,9 @@ class DiscordPresenter:
                 async for message in self._channel(job).history(
                     limit=FIND_DELIVERY_SCAN, after=discord.Object(start), oldest_first=True
                 ):
-                    if message.author.id == self.bot.user.id and message.content.startswith(marker):
+                    if message.author.id == self.bot.user.id and message.content.startswith(
+                        markers
+                    ):
                         return message.id
         except discord.HTTPException as exc:
             log.info(
@@ -375,7 +399,7 @@ class DiscordPresenter:
         answering, or a channel the bot cannot read, counts as "not found"."""
         if self.bot.user is None:
             return None
-        footer = f"Job {job.id}"
+        footers = {i18n.gettext(lang, "Job {id}").format(id=job.id) for lang in LANGUAGES}
         start = discord.utils.time_snowflake(job.created_at) - 1
         try:
             async for message in self._channel(job).history(
@@ -385,7 +409,7 @@ class DiscordPresenter:
                     continue
                 for embed in message.embeds:
                     text = embed.footer.text or ""
-                    if text == footer or text.startswith(f"{footer} ·"):
+                    if text in footers or text.split(" · ", 1)[0] in footers:
                         return message.id
         except discord.HTTPException as exc:
             log.info("job=%s could not look for its card: %s", job.id, describe(exc))

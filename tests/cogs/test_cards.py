@@ -404,7 +404,11 @@ class FakeStorage:
         self.shown.append(pending)
         return True
 
+    async def server_language(self, guild_id: int) -> str | None:
+        return self.language
+
     shown: list[int]
+    language: str | None = None  # the language set with /videoadmin language set
 
     frame: Any = None
 
@@ -416,6 +420,7 @@ class FakeJobs:
 
 class FakeGuild:
     filesize_limit = 10 * 1024 * 1024
+    preferred_locale: discord.Locale | None = None
 
 
 class FakeBot:
