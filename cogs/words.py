@@ -163,17 +163,18 @@ def what_happened(job: Job, locale: str | None = None) -> str | None:
 
 
 def stored_words(locale: str | None, stored: str) -> str:
-    """English the database keeps (a reason, a note) in the language of `locale`: the whole
-    sentence, else two sentences the lifecycle joined with a space, each translated."""
-    whole = i18n.from_english(locale, stored)
-    if whole != stored or i18n.catalog_name(locale) is None:
-        return whole
+    """English the database keeps (a reason, a note) in the language of `locale`: a message of
+    the catalog, else two sentences the lifecycle joined with a space (a note of the Extend
+    and the reason its clip is linked), each translated, else a sentence formatted from one
+    of the catalog's templates (`i18n.from_english`)."""
+    if i18n.catalog_name(locale) is None or i18n.gettext(locale, stored) != stored:
+        return i18n.gettext(locale, stored)
     for cut in (m.end() for m in re.finditer(r"[.!?] ", stored)):
         first, second = stored[: cut - 1], stored[cut:]
         one, two = i18n.from_english(locale, first), i18n.from_english(locale, second)
         if one != first and two != second:
             return f"{one} {two}"
-    return whole
+    return i18n.from_english(locale, stored)
 
 
 # --- refusals ---------------------------------------------------------------------------------

@@ -39,7 +39,9 @@ def settings_line(job: Job, locale: str | None = None) -> str:
         optimizer = i18n.gettext(locale, "optimizer on")
     else:
         optimizer = i18n.gettext(locale, "optimizer off")
-    image = f" · {i18n.gettext(locale, 'first frame')}" if job.has_image else ""
+    image = ""
+    if job.has_image:
+        image = " · " + i18n.gettext(locale, "first frame")
     return f"{model_label(job)} · {job.resolution} · {job.duration} s · {optimizer}{image}"
 
 
