@@ -27,7 +27,7 @@ from bot.jobs.contracts import (
 from bot.jobs.outage import RetryPolicy
 from cogs.cards.outage import UNKNOWN_MESSAGE, describe, unavailable_as_retryable
 from cogs.cards.pacing import PACING, CardEditor, SendPacer
-from cogs.cards.render import THUMBNAIL_NAME, render_card
+from cogs.cards.render import THUMBNAIL_NAME, labelled, render_card
 from cogs.cards.text import (
     LANGUAGES,
     compressed_line,
@@ -264,7 +264,7 @@ class DiscordPresenter:
                     allowed_mentions=mention,
                     nonce=nonce,
                     suppress_embeds=True,
-                    view=clip_view(job),
+                    view=clip_view(job, locale),
                 )
                 return Delivery(message_id=message.id, attached=True, note=note)
             except discord.HTTPException as exc:
@@ -283,7 +283,9 @@ class DiscordPresenter:
                 log.info("job=%s clip not attached (%s); linking it", job.id, describe(exc))
                 await self.sends.acquire(job.channel_id)
         elif size is not None and size > limit:
-            via_interaction = await self._deliver_through_interaction(job, clip, size, header)
+            via_interaction = await self._deliver_through_interaction(
+                job, clip, size, header, locale
+            )
             if via_interaction is not None:
                 return via_interaction.model_copy(update={"note": note})
             reason = str(
@@ -301,7 +303,12 @@ class DiscordPresenter:
         ).format(reason=stored_words(locale, reason))
         text = f"{header}\n{job.output_url}\n-# {expire}"
         message = await self._send_reply(
-            job, reference, content=text, allowed_mentions=mention, nonce=nonce, view=clip_view(job)
+            job,
+            reference,
+            content=text,
+            allowed_mentions=mention,
+            nonce=nonce,
+            view=clip_view(job, locale),
         )
         return Delivery(message_id=message.id, attached=False, note=reason)
 
@@ -340,7 +347,7 @@ class DiscordPresenter:
         self._interactions[job_id] = interaction
 
     async def _deliver_through_interaction(
-        self, job: Job, clip: Path | None, size: int, header: str
+        self, job: Job, clip: Path | None, size: int, header: str, locale: str
     ) -> Delivery | None:
         interaction = self._interactions.get(job.id)
         if clip is None or interaction is None or size > interaction.filesize_limit:
@@ -354,7 +361,7 @@ class DiscordPresenter:
                 allowed_mentions=requester_only(job),
                 ephemeral=False,
                 wait=True,
-                view=clip_view(job),
+                view=clip_view(job, locale),
             )
         except discord.HTTPException as exc:
             log.info("job=%s follow-up upload refused (%s); linking instead", job.id, exc.status)
@@ -424,10 +431,11 @@ class DiscordPresenter:
         await self.editor.flush(timeout=timeout)
 
 
-def clip_view(job: Job) -> discord.ui.View:
-    """The clip message's button: Delete (its requester or a moderator; cogs/cards/studio.py)."""
+def clip_view(job: Job, locale: str | None = None) -> discord.ui.View:
+    """The clip message's button: Delete (its requester or a moderator; cogs/cards/studio.py),
+    labelled in the server's language."""
     from cogs.cards.studio import DeleteButton
 
     view = discord.ui.View(timeout=None)
-    view.add_item(DeleteButton(job.id))
+    view.add_item(labelled(DeleteButton(job.id), locale))
     return view

@@ -294,6 +294,7 @@ async def test_the_clip_message_and_its_link_reason_are_in_the_servers_language(
     assert text.startswith("<@3> tu vídeo está listo (tarea 7).\nhttps://cdn1.wiro.ai/x/0.mp4\n")
     assert "-# El clip ocupa 11.0 MB, más que el límite de subida de 10 MB" in text
     assert "Los enlaces de Wiro caducan al cabo de un tiempo" in text
+    assert button_labels(channel.sent[0]["view"]) == ["Eliminar"]
     # The job keeps the English reason (the card translates it when drawn).
     assert delivery.note == (
         "The clip is 11.0 MB, above this server's 10 MB upload limit, so it is linked."
