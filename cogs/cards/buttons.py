@@ -62,7 +62,9 @@ class CancelButton(
         message = await bot.jobs.cancel(
             self.job_id, interaction.user.id, is_moderator=await is_moderator(interaction)
         )
-        await reply(interaction, i18n.words(member_locale(interaction), message))
+        locale = member_locale(interaction)
+        # The service answers in English; the catalog puts what it knows in the member's language.
+        await reply(interaction, i18n.from_english(locale, message))
 
 
 class RerollButton(
