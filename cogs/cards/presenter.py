@@ -406,7 +406,7 @@ class DiscordPresenter:
         answering, or a channel the bot cannot read, counts as "not found"."""
         if self.bot.user is None:
             return None
-        footers = {i18n.gettext(lang, "Job {id}").format(id=job.id) for lang in LANGUAGES}
+        footers = {i18n.pgettext(lang, "card", "Job {id}").format(id=job.id) for lang in LANGUAGES}
         start = discord.utils.time_snowflake(job.created_at) - 1
         try:
             async for message in self._channel(job).history(

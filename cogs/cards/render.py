@@ -9,7 +9,7 @@ import discord
 
 from bot import i18n
 from bot.catalogue import DEFAULT_ANIMATE_PROMPT
-from bot.i18n import gettext, ngettext
+from bot.i18n import gettext, ngettext, pgettext
 from bot.jobs.contracts import CardExtras
 from bot.jobs.followups import can_remake
 from cogs.cards.buttons import CancelButton, RerollButton
@@ -126,7 +126,7 @@ def render_card(
         add_outcome_fields(embed, job, locale)
     if has_thumbnail:
         embed.set_thumbnail(url=f"attachment://{THUMBNAIL_NAME}")
-    footer = gettext(locale, "Job {id}").format(id=job.id)
+    footer = pgettext(locale, "card", "Job {id}").format(id=job.id)
     if extras.sandbox:
         sandbox = gettext(locale, "Sandbox clip: made locally by the simulator, not by Hailuo")
         footer += f" · {sandbox}"
@@ -195,7 +195,7 @@ def add_request_fields(
         remake = gettext(locale, "job {id} in 1080P").format(id=job.remake_of)
         embed.add_field(name=gettext(locale, "Remake"), value=remake, inline=True)
     if job.remix_of is not None:
-        origin = gettext(locale, "job {id}").format(id=job.remix_of)
+        origin = pgettext(locale, "card", "job {id}").format(id=job.remix_of)
         if extras.remix_of_message_id is not None:
             link = message_link(job.guild_id, job.channel_id, extras.remix_of_message_id)
             origin = f"[{origin}]({link})"
@@ -207,8 +207,10 @@ def add_request_fields(
         )
 
 
+# The card's short words with a {field} have the catalogs' context "card": `i18n.from_english`
+# leaves messages with a context alone, so none is read as the template of a stored reason.
 def _credits_reserved(job: Job, locale: str | None) -> str:
-    return gettext(locale, "{credits} reserved").format(credits=job.credits)
+    return pgettext(locale, "card", "{credits} reserved").format(credits=job.credits)
 
 
 def add_waiting_fields(embed: discord.Embed, job: Job, locale: str | None) -> None:
@@ -283,6 +285,6 @@ def add_outcome_fields(embed: discord.Embed, job: Job, locale: str | None) -> No
     else:
         happened = what_happened(job, locale) or gettext(locale, "Unknown")
         embed.add_field(name=gettext(locale, "What happened"), value=happened[:1000], inline=False)
-        refunded = gettext(locale, "{credits} refunded").format(credits=job.credits)
+        refunded = pgettext(locale, "card", "{credits} refunded").format(credits=job.credits)
         embed.add_field(name=gettext(locale, "Credits"), value=refunded, inline=True)
         embed.add_field(name=gettext(locale, "After"), value=taken, inline=True)

@@ -105,7 +105,7 @@ def message_link(guild_id: int, channel_id: int, message_id: int) -> str:
 
 def card_link(job: Job, locale: str | None = None) -> str:
     if job.card_message_id is None:
-        return i18n.gettext(locale, "job {id}").format(id=job.id)
+        return i18n.pgettext(locale, "card", "job {id}").format(id=job.id)
     return message_link(job.guild_id, job.channel_id, job.card_message_id)
 
 

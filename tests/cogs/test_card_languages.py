@@ -246,6 +246,9 @@ def test_a_stored_english_reason_reads_back_translated() -> None:
             "Discord rechazó la subida por ser demasiado grande, así que el clip se enlaza.",
         ),
         ("Wiro's own words stay as they are.", "Wiro's own words stay as they are."),
+        # The card's short words ("Job {id}", "{credits} refunded") are no templates of reasons.
+        ("Job 12 went where only Wiro knows.", "Job 12 went where only Wiro knows."),
+        ("All 3 refunded", "All 3 refunded"),
     ],
 )
 def test_stored_notes_read_in_the_servers_language(stored: str, spanish: str) -> None:
