@@ -200,7 +200,7 @@ def add_request_fields(
             link = message_link(job.guild_id, job.channel_id, extras.remix_of_message_id)
             origin = f"[{origin}]({link})"
         remix = gettext(locale, "remix of {origin}").format(origin=origin)
-        embed.add_field(name=gettext(locale, "Remix"), value=remix, inline=True)
+        embed.add_field(name=pgettext(locale, "card", "Remix"), value=remix, inline=True)
     if job.style:
         embed.add_field(
             name=gettext(locale, "Style"), value=prompt_as_text(job.style, 100), inline=True

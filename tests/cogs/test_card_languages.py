@@ -207,7 +207,7 @@ def test_a_spanish_and_a_japanese_ready_card() -> None:
     )
     assert fields(ja)[JAPANESE["settings"]].endswith("最適化オン · 最初のフレーム")
     assert fields(es)["Origen"].endswith("Imagen de <@8>")
-    assert "remezcla de [tarea 5](" in fields(es)["Remezclar"]
+    assert "remezcla de [tarea 5](" in fields(es)["Remezcla"]
     # The camera moves are Hailuo's own words: as the member chose them.
     assert fields(es)["Cámara"] == "Pan left + Zoom in"
 
