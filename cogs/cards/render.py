@@ -208,9 +208,11 @@ def add_request_fields(
 
 
 # The card's short words with a {field} have the catalogs' context "card": `i18n.from_english`
-# leaves messages with a context alone, so none is read as the template of a stored reason.
+# leaves messages with a context alone, so none is read as the template of a stored reason (the
+# two plurals below are read only with a whole number, as in "5 reserved").
 def _credits_reserved(job: Job, locale: str | None) -> str:
-    return pgettext(locale, "card", "{credits} reserved").format(credits=job.credits)
+    reserved = ngettext(locale, "{count} reserved", "{count} reserved", job.credits)
+    return reserved.format(count=job.credits)
 
 
 def add_waiting_fields(embed: discord.Embed, job: Job, locale: str | None) -> None:
@@ -285,6 +287,7 @@ def add_outcome_fields(embed: discord.Embed, job: Job, locale: str | None) -> No
     else:
         happened = what_happened(job, locale) or gettext(locale, "Unknown")
         embed.add_field(name=gettext(locale, "What happened"), value=happened[:1000], inline=False)
-        refunded = pgettext(locale, "card", "{credits} refunded").format(credits=job.credits)
+        refunded = ngettext(locale, "{count} refunded", "{count} refunded", job.credits)
+        refunded = refunded.format(count=job.credits)
         embed.add_field(name=gettext(locale, "Credits"), value=refunded, inline=True)
         embed.add_field(name=gettext(locale, "After"), value=taken, inline=True)

@@ -212,6 +212,22 @@ def test_a_spanish_and_a_japanese_ready_card() -> None:
     assert fields(es)["Cámara"] == "Pan left + Zoom in"
 
 
+def test_credits_agree_with_their_number() -> None:
+    for credits, reserved, refunded in (
+        (1, "1 réservé", "1 remboursé"),
+        (2, "2 réservés", "2 remboursés"),
+    ):
+        running, _ = render_card(
+            job(credits=credits, state=JobState.RUNNING), CardExtras(), locale="fr"
+        )
+        failed, _ = render_card(
+            card_job({"credits": credits, **STATES[11][1]}), CardExtras(), locale="fr"
+        )
+        assert fields(running)["Crédits"] == reserved and fields(failed)["Crédits"] == refunded
+    english, _ = render_card(job(credits=2, state=JobState.RUNNING), CardExtras())
+    assert fields(english)["Credits"] == "2 reserved"
+
+
 def test_a_stored_english_reason_reads_back_translated() -> None:
     timed_out = card_job(STATES[12][1])
     es, _ = render_card(timed_out, CardExtras(), locale="es-ES")

@@ -62,4 +62,4 @@ async def test_a_cancelled_job_says_who_in_spanish(stack: Stack) -> None:
     await stack.click(card, f"video:cancel:{run.job_id}", user=member)
     await stack.dd.wait_for(lambda: stack.title(card) == "🚫 Vídeo cancelado" or None, 20)
     assert stack.field(card, "Qué pasó") == f"Cancelado por <@{member.user.id}>."
-    assert stack.field(card, "Créditos") == "1 devueltos"
+    assert stack.field(card, "Créditos") == "1 devuelto"
