@@ -262,7 +262,7 @@ def add_progress_fields(
 def add_outcome_fields(embed: discord.Embed, job: Job, locale: str | None) -> None:
     """A finished job: how long it took, what it cost or why it ended, and its clip."""
     end = job.finished_at or job.updated_at
-    taken = duration_words((end - job.created_at).total_seconds())
+    taken = duration_words((end - job.created_at).total_seconds(), locale)
     if job.state is JobState.SUCCEEDED:
         charged = ngettext(locale, "{count} credit", "{count} credits", job.credits)
         embed.add_field(name=gettext(locale, "Time taken"), value=taken, inline=True)

@@ -21,10 +21,13 @@ def prompt_as_text(prompt: str, limit: int = 1800) -> str:
     return text
 
 
-def duration_words(seconds: float) -> str:
-    seconds = round(seconds)
-    minutes, secs = divmod(seconds, 60)
-    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
+def duration_words(seconds: float, locale: str | None = None) -> str:
+    """'2m 05s', '45s' (Japanese '2分05秒'); context "card": never a template of a reason."""
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes:
+        text = i18n.pgettext(locale, "card", "{minutes}m {seconds}s")
+        return text.format(minutes=minutes, seconds=f"{secs:02d}")
+    return i18n.pgettext(locale, "card", "{seconds}s").format(seconds=secs)
 
 
 def model_label(job: Job) -> str:

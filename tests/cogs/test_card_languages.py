@@ -228,6 +228,13 @@ def test_credits_agree_with_their_number() -> None:
     assert fields(english)["Credits"] == "2 reserved"
 
 
+def test_the_time_taken_is_written_the_languages_way() -> None:
+    done = card_job(STATES[9][1])  # 135 seconds
+    assert fields(render_card(done, CardExtras(), locale="ja")[0])["所要時間"] == "2分15秒"
+    assert fields(render_card(done, CardExtras(), locale="tr")[0])["Geçen süre"] == "2 dk 15 sn"
+    assert fields(render_card(done, CardExtras())[0])["Time taken"] == "2m 15s"
+
+
 def test_a_stored_english_reason_reads_back_translated() -> None:
     timed_out = card_job(STATES[12][1])
     es, _ = render_card(timed_out, CardExtras(), locale="es-ES")
