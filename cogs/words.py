@@ -7,6 +7,7 @@ that tick in the client, mentions) is made here and in the other cogs, never in 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal
@@ -93,16 +94,17 @@ def fit_lines(
 
 # --- states and stages ------------------------------------------------------------------------
 # The stage while a job runs, as the card's title and stage line show it.
-STAGE_LABEL: dict[Stage, str] = {
-    Stage.WAITING: "Waiting for a free slot at Wiro",
-    Stage.SUBMITTING: "Sending to Wiro",
-    Stage.QUEUED: "Queued at Wiro",
-    Stage.STARTING: "Starting",
-    Stage.GENERATING: "Generating",
-    Stage.FINISHING: "Finishing",
-    Stage.DELIVERING: "Posting the clip",
-    Stage.DONE: "Done",
+_STAGE_TEXT: dict[Stage, i18n.Text] = {
+    Stage.WAITING: i18n.Text("Waiting for a free slot at Wiro"),
+    Stage.SUBMITTING: i18n.Text("Sending to Wiro"),
+    Stage.QUEUED: i18n.Text("Queued at Wiro"),
+    Stage.STARTING: i18n.Text("Starting"),
+    Stage.GENERATING: i18n.Text("Generating"),
+    Stage.FINISHING: i18n.Text("Finishing"),
+    Stage.DELIVERING: i18n.Text("Posting the clip"),
+    Stage.DONE: i18n.Text("Done"),
 }
+STAGE_LABEL: dict[Stage, str] = {stage: str(text) for stage, text in _STAGE_TEXT.items()}
 # A finished job's outcome: its icon and its word.
 OUTCOME_ICON: dict[JobState, str] = {
     JobState.SUCCEEDED: "✅",
@@ -110,48 +112,71 @@ OUTCOME_ICON: dict[JobState, str] = {
     JobState.CANCELLED: "🚫",
     JobState.TIMED_OUT: "⌛",
 }
-OUTCOME_WORD: dict[JobState, str] = {
-    JobState.SUCCEEDED: "done",
-    JobState.FAILED: "failed",
-    JobState.CANCELLED: "cancelled",
-    JobState.TIMED_OUT: "timed out",
+# Its word, and the card's title once a job is over.
+_OUTCOME_TEXT: dict[JobState, tuple[i18n.Text, i18n.Text]] = {
+    JobState.SUCCEEDED: (i18n.Text("done"), i18n.Text("✅ Video ready")),
+    JobState.FAILED: (i18n.Text("failed"), i18n.Text("❌ Video failed")),
+    JobState.CANCELLED: (i18n.Text("cancelled"), i18n.Text("🚫 Video cancelled")),
+    JobState.TIMED_OUT: (i18n.Text("timed out"), i18n.Text("⌛ Video timed out")),
 }
-# The card's title once a job is over.
-OUTCOME_TITLE: dict[JobState, str] = {
-    JobState.SUCCEEDED: "✅ Video ready",
-    JobState.FAILED: "❌ Video failed",
-    JobState.TIMED_OUT: "⌛ Video timed out",
-    JobState.CANCELLED: "🚫 Video cancelled",
-}
+OUTCOME_WORD: dict[JobState, str] = {state: str(t[0]) for state, t in _OUTCOME_TEXT.items()}
+OUTCOME_TITLE: dict[JobState, str] = {state: str(t[1]) for state, t in _OUTCOME_TEXT.items()}
 
 
-def stage_label(stage: Stage) -> str:
-    """'Queued at Wiro'."""
-    return STAGE_LABEL.get(stage, stage.value)
+def stage_label(stage: Stage, locale: str | None = None) -> str:
+    """'Queued at Wiro' (in the language of `locale`)."""
+    text = _STAGE_TEXT.get(stage)
+    return text.render(locale) if text is not None else stage.value
 
 
-def stage_words(stage: Stage) -> str:
-    """'queued at Wiro' (inside a sentence)."""
-    label = stage_label(stage)
+def stage_words(stage: Stage, locale: str | None = None) -> str:
+    """'queued at Wiro' (inside a sentence; German nouns keep their capital)."""
+    label = stage_label(stage, locale)
+    if i18n.catalog_name(locale) == "de":
+        return label
     return label[0].lower() + label[1:]
 
 
-def outcome_words(state: JobState) -> str:
+def outcome_words(state: JobState, locale: str | None = None) -> str:
     """'✅ done', '⌛ timed out'."""
-    return f"{OUTCOME_ICON[state]} {OUTCOME_WORD[state]}"
+    return f"{OUTCOME_ICON[state]} {_OUTCOME_TEXT[state][0].render(locale)}"
 
 
-def what_happened(job: Job) -> str | None:
+def outcome_title(state: JobState, locale: str | None = None) -> str:
+    """The card's title once a job is over ('✅ Video ready')."""
+    return _OUTCOME_TEXT[state][1].render(locale)
+
+
+def what_happened(job: Job, locale: str | None = None) -> str | None:
     """A finished job's outcome in words (None if nothing was recorded); a cancel by a person
-    names them (the service stores who in `cancelled_by`, not in the words)."""
+    names them (the service stores who in `cancelled_by`, not in the words). The reason kept in
+    English is put in the language of `locale`."""
     if job.state is JobState.CANCELLED and job.outcome_reason == CANCELLED_WHILE_WAITING:
-        who = user(job.cancelled_by) if job.cancelled_by else "the bot"
-        return f"Cancelled by {who} while waiting for a moderator."
+        if job.cancelled_by:
+            return i18n.gettext(locale, "Cancelled by {who} while waiting for a moderator.").format(
+                who=user(job.cancelled_by)
+            )
+        return i18n.gettext(locale, "Cancelled by the bot while waiting for a moderator.")
     if job.outcome_reason:
-        return job.outcome_reason
+        return stored_words(locale, job.outcome_reason)
     if job.state is JobState.CANCELLED and job.cancelled_by is not None:
-        return f"Cancelled by {user(job.cancelled_by)}."
+        return i18n.gettext(locale, "Cancelled by {who}.").format(who=user(job.cancelled_by))
     return None
+
+
+def stored_words(locale: str | None, stored: str) -> str:
+    """English the database keeps (a reason, a note) in the language of `locale`: a message of
+    the catalog, else two sentences the lifecycle joined with a space (a note of the Extend
+    and the reason its clip is linked), each translated, else a sentence formatted from one
+    of the catalog's templates (`i18n.from_english`)."""
+    if i18n.catalog_name(locale) is None or i18n.gettext(locale, stored) != stored:
+        return i18n.gettext(locale, stored)
+    for cut in (m.end() for m in re.finditer(r"[.!?] ", stored)):
+        first, second = stored[: cut - 1], stored[cut:]
+        one, two = i18n.from_english(locale, first), i18n.from_english(locale, second)
+        if one != first and two != second:
+            return f"{one} {two}"
+    return i18n.from_english(locale, stored)
 
 
 # --- refusals ---------------------------------------------------------------------------------
@@ -317,13 +342,35 @@ def budget_alert_line(alert: BudgetAlert, locale: str | None = None) -> str:
     return budget_alert_text(alert).render(locale)
 
 
-def deleted_by(job: Job) -> str:
-    """'by @Someone, 5 minutes ago' for a deleted clip (who and when)."""
-    who = user(job.deleted_by) if job.deleted_by is not None else "someone"
-    moment = f", {when(job.deleted_at)}" if job.deleted_at is not None else ""
-    return f"by {who}{moment}"
+def _who_deleted(job: Job, locale: str | None) -> str:
+    if job.deleted_by is None:
+        return i18n.gettext(locale, "someone")
+    return user(job.deleted_by)
 
 
-def deleted_line(job: Job) -> str:
+def deleted_card_words(job: Job, locale: str | None = None) -> str:
+    """The card of a deleted clip: who deleted it and when, and what is no longer offered."""
+    who = _who_deleted(job, locale)
+    if job.deleted_at is None:
+        text = i18n.gettext(
+            locale,
+            "The clip was deleted by {who}. Its credits were not refunded; Re-roll, Extend, "
+            "Remix and Remake are no longer offered.",
+        )
+        return text.format(who=who)
+    text = i18n.gettext(
+        locale,
+        "The clip was deleted by {who}, {when}. Its credits were not refunded; Re-roll, "
+        "Extend, Remix and Remake are no longer offered.",
+    )
+    return text.format(who=who, when=when(job.deleted_at))
+
+
+def deleted_line(job: Job, locale: str | None = None) -> str:
     """The answer to Delete on a clip already deleted."""
-    return f"The clip of job {job.id} was already deleted {deleted_by(job)}."
+    who = _who_deleted(job, locale)
+    if job.deleted_at is None:
+        text = i18n.gettext(locale, "The clip of job {id} was already deleted by {who}.")
+        return text.format(id=job.id, who=who)
+    text = i18n.gettext(locale, "The clip of job {id} was already deleted by {who}, {when}.")
+    return text.format(id=job.id, who=who, when=when(job.deleted_at))

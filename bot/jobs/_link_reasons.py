@@ -6,15 +6,21 @@ from __future__ import annotations
 
 import errno
 
+from bot.i18n import Text
 from bot.media.video.probe import VideoError
 
 # Why a clip is linked instead of attached, in plain words (the presenter adds the link and says
-# that Wiro's links expire).
-DISK_FULL = "The bot's disk is full"
-DISK_ERROR = "The bot could not write the clip to its disk"
-BOT_FAULT = "Something went wrong on the bot's side while preparing the clip, so it is linked."
-DOWNLOAD_FAILED = "The bot could not download the clip from Wiro just now, so it is linked."
-TOO_LARGE = "Discord refused the upload as too large, so the clip is linked."
+# that Wiro's links expire). English, as the job keeps them: the card and the clip message show
+# them in the server's language (their templates are in the catalogs).
+DISK_FULL = str(Text("The bot's disk is full"))
+DISK_ERROR = str(Text("The bot could not write the clip to its disk"))
+BOT_FAULT = str(
+    Text("Something went wrong on the bot's side while preparing the clip, so it is linked.")
+)
+DOWNLOAD_FAILED = str(
+    Text("The bot could not download the clip from Wiro just now, so it is linked.")
+)
+TOO_LARGE = str(Text("Discord refused the upload as too large, so the clip is linked."))
 _FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
@@ -35,9 +41,9 @@ def local_fault_reason(exc: BaseException) -> str:
     """Why a clip that Wiro made is linked after a fault of the bot's own machine."""
     disk = disk_words(exc)
     if disk is not None:
-        return f"{disk}, so the clip is linked."
+        return str(Text("{why}, so the clip is linked.", why=disk))
     if isinstance(exc, VideoError):
-        return "The bot could not process the clip, so it is linked."
+        return str(Text("The bot could not process the clip, so it is linked."))
     return BOT_FAULT
 
 

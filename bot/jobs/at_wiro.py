@@ -26,6 +26,7 @@ from typing import Protocol
 import bot.governance.styles as styles
 from bot.background import BackgroundTasks
 from bot.governance.admission import IMAGE_RUNS_PAUSED
+from bot.i18n import Text, plural_text
 from bot.jobs.local_queue import LocalQueue
 from bot.jobs.outcomes import JobOutcomes
 from bot.logs import job_logger
@@ -128,7 +129,7 @@ class JobAtWiro:
         frame = await self._storage.load_frame(job.id) if job.has_image else None
         if job.has_image and frame is None:
             return await self._outcomes.finish(
-                job, JobState.FAILED, "The first-frame image is no longer available."
+                job, JobState.FAILED, str(Text("The first-frame image is no longer available."))
             )
         if frame is not None:
             # Not billed, and a stop cancels it harmlessly: the Run has not left yet.
@@ -246,12 +247,12 @@ class JobAtWiro:
                     None,  # who cancelled is in cancelled_by
                 )
             if self._outcomes.deadline_passed(job):
-                return await self._outcomes.finish(
-                    job,
-                    JobState.TIMED_OUT,
-                    f"Wiro stayed busy for {self._outcomes.timeout_words}, so the job was "
-                    "dropped from the queue.",
+                busy = plural_text(
+                    "Wiro stayed busy for {count} minute, so the job was dropped from the queue.",
+                    "Wiro stayed busy for {count} minutes, so the job was dropped from the queue.",
+                    self._outcomes.timeout_minutes,
                 )
+                return await self._outcomes.finish(job, JobState.TIMED_OUT, str(busy))
             position = await self._queue.position(job.id)
             if position != shown_position:
                 shown_position = position
@@ -289,14 +290,24 @@ class JobAtWiro:
             if ended.kind == "succeeded":
                 # It finished while we were stopping it: the member gets the clip they paid for.
                 return await self._on_outcome(job, ended)
-            words = self._outcomes.timeout_words
+            minutes = self._outcomes.timeout_minutes
             reason = (
-                f"Wiro hit a problem and was still retrying after {words}, so the task was stopped."
+                plural_text(
+                    "Wiro hit a problem and was still retrying after {count} minute, so the task "
+                    "was stopped.",
+                    "Wiro hit a problem and was still retrying after {count} minutes, so the task "
+                    "was stopped.",
+                    minutes,
+                )
                 if retrying
-                else f"No result after {words}, so the task was stopped."
+                else plural_text(
+                    "No result after {count} minute, so the task was stopped.",
+                    "No result after {count} minutes, so the task was stopped.",
+                    minutes,
+                )
             )
             return await self._outcomes.finish(
-                job, JobState.TIMED_OUT, reason, total_cost_usd=ended.total_cost_usd
+                job, JobState.TIMED_OUT, str(reason), total_cost_usd=ended.total_cost_usd
             )
         except WiroAuthError as exc:
             # The follower retries everything else until the deadline; a refused credential
@@ -305,7 +316,7 @@ class JobAtWiro:
             return await self._outcomes.finish(job, JobState.FAILED, _run_failure_reason(exc))
         # The follower ended without an outcome: stop the task (never hang, never bill unseen).
         jlog.error("task follower ended without an outcome")
-        return await self.stop_after_fault(job, "The bot lost track of this job")
+        return await self.stop_after_fault(job, lost_track=True)
 
     async def on_stage(self, job: Job, event: StageUpdate) -> Job:
         """Record a stage Wiro reported and show it on the card."""
@@ -350,7 +361,8 @@ class JobAtWiro:
         if outcome.kind == "cancelled":
             fresh = await self._storage.get_job(job.id)
             who = fresh.cancelled_by
-            reason = None if who else "The task was cancelled at Wiro."  # None: cancelled_by says
+            # None: cancelled_by says who.
+            reason = None if who else str(Text("The task was cancelled at Wiro."))
             # What Wiro billed for a stopped task counts in the server's budget and usage.
             return await self._outcomes.finish(
                 fresh, JobState.CANCELLED, reason, total_cost_usd=outcome.total_cost_usd
@@ -363,7 +375,7 @@ class JobAtWiro:
         return await self._outcomes.finish(
             job,
             JobState.FAILED,
-            _sentence(outcome.reason or "Wiro could not make this video."),
+            _sentence(outcome.reason or str(Text("Wiro could not make this video."))),
             total_cost_usd=outcome.total_cost_usd,
         )
 
@@ -379,10 +391,10 @@ class JobAtWiro:
         task = self._tasks.spawn(self._stop_at_wiro(job), name=f"stop-{job.id}")
         task.add_done_callback(lambda _: self._stopping.discard(job.id))
 
-    async def stop_after_fault(self, job: Job, what: str | None = None) -> Job:
-        """End a running job after an error of the bot's own: stop its task at Wiro, then
-        refund (or deliver, if Wiro finished it meanwhile)."""
-        what = what or f"Something went wrong on our side (job {job.id})"
+    async def stop_after_fault(self, job: Job, *, lost_track: bool = False) -> Job:
+        """End a running job after an error of the bot's own (`lost_track`: the follower
+        broke): stop its task at Wiro, then refund (or deliver, if Wiro finished it
+        meanwhile)."""
         job_logger(log, job.id).warning("stopping the task at Wiro before ending the job")
         job, ended = await self._stop_until_confirmed(job)
         if ended is None:
@@ -390,11 +402,20 @@ class JobAtWiro:
         if ended.kind != "cancelled" or job.cancelled_by:
             # It ended on its own (the clip, or Wiro's failure), or by the member's own cancel.
             return await self._on_outcome(job, ended)
+        reason = (
+            Text(
+                "The bot lost track of this job, so the task was stopped at Wiro. Your credits "
+                "were refunded."
+            )
+            if lost_track
+            else Text(
+                "Something went wrong on our side (job {id}), so the task was stopped at Wiro. "
+                "Your credits were refunded.",
+                id=job.id,
+            )
+        )
         return await self._outcomes.finish(
-            job,
-            JobState.FAILED,
-            f"{what}, so the task was stopped at Wiro. Your credits were refunded.",
-            total_cost_usd=ended.total_cost_usd,
+            job, JobState.FAILED, str(reason), total_cost_usd=ended.total_cost_usd
         )
 
     async def _stop_until_confirmed(self, job: Job) -> tuple[Job, TaskOutcome | None]:
@@ -440,24 +461,30 @@ class JobAtWiro:
 def _run_failure_reason(exc: WiroError) -> str:
     """Plain words for a Run that Wiro refused (never the raw error text in public)."""
     if isinstance(exc, WiroInsufficientBalance):
-        return "The bot's Wiro account is out of balance. The bot's operator has to top it up."
+        return str(
+            Text("The bot's Wiro account is out of balance. The bot's operator has to top it up.")
+        )
     if isinstance(exc, WiroPermissionError):
-        return (
-            "Wiro says the bot's project may not see this task (were the Wiro keys changed?). "
-            "The operator has to check them."
+        return str(
+            Text(
+                "Wiro says the bot's project may not see this task (were the Wiro keys "
+                "changed?). The operator has to check them."
+            )
         )
     if isinstance(exc, WiroAuthError):
-        return "The bot's Wiro credentials were refused. The operator has to check them."
+        return str(Text("The bot's Wiro credentials were refused. The operator has to check them."))
     if isinstance(exc, WiroSchemaUnavailable):
         return IMAGE_RUNS_PAUSED
     if isinstance(exc, WiroValidationError):
-        return "Wiro rejected these settings."
+        return str(Text("Wiro rejected these settings."))
     if isinstance(exc, WiroTransportError) and exc.maybe_submitted:
-        return (
-            "The connection to Wiro broke while sending the job. It was not sent again, to "
-            "avoid paying twice."
+        return str(
+            Text(
+                "The connection to Wiro broke while sending the job. It was not sent again, to "
+                "avoid paying twice."
+            )
         )
-    return "Wiro could not accept the job right now."
+    return str(Text("Wiro could not accept the job right now."))
 
 
 def _sentence(text: str) -> str:

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import ClassVar
 
 from bot.background import BackgroundTasks
+from bot.i18n import Text
 from bot.jobs.contracts import Refused
 from bot.jobs.outcomes import JobOutcomes
 from bot.logs import job_logger
@@ -75,10 +76,13 @@ class JobCards:
                 )
         except Exception:
             jlog.exception("could not store the first frame")
-            await self._outcomes.finish(job, JobState.FAILED, "The bot could not store the image.")
+            stored = Text("The bot could not store the image.")
+            await self._outcomes.finish(job, JobState.FAILED, str(stored))
             raise Refused(
-                "Something went wrong on our side while storing your image; your credits were "
-                "not used. Please try again."
+                Text(
+                    "Something went wrong on our side while storing your image; your credits "
+                    "were not used. Please try again."
+                )
             ) from None
         try:
             message_id = await presenter.post_card(
@@ -86,12 +90,13 @@ class JobCards:
             )
         except Exception as exc:
             jlog.warning("could not post the job card: %s", exc)
-            await self._outcomes.finish(
-                job, JobState.FAILED, "The bot could not post in this channel."
-            )
+            posted = Text("The bot could not post in this channel.")
+            await self._outcomes.finish(job, JobState.FAILED, str(posted))
             raise Refused(
-                "I couldn't post the job card in this channel (check that I can send messages, "
-                "embed links and attach files here). Your credits were not used."
+                Text(
+                    "I couldn't post the job card in this channel (check that I can send "
+                    "messages, embed links and attach files here). Your credits were not used."
+                )
             ) from None
         card = {"card_message_id": message_id, "card_posted_at": self._clock()}
         try:
@@ -101,12 +106,13 @@ class JobCards:
             # failure carries the card id, so the card itself says so if this write lands.
             jlog.exception("could not record the job card")
             with contextlib.suppress(Exception):
-                await self._outcomes.finish(
-                    job, JobState.FAILED, "The bot could not record this job.", **card
-                )
+                recorded = Text("The bot could not record this job.")
+                await self._outcomes.finish(job, JobState.FAILED, str(recorded), **card)
             raise Refused(
-                "Something went wrong on our side while starting your video; your credits were "
-                "not used. Please try again."
+                Text(
+                    "Something went wrong on our side while starting your video; your credits "
+                    "were not used. Please try again."
+                )
             ) from None
 
     def start_sweep(self) -> None:
@@ -135,7 +141,7 @@ class JobCards:
                 job.state.value,
                 job.user_id,
             )
-            reason = (
+            reason = Text(
                 "The bot restarted before this request's card was posted, so it was not run. "
                 "Its credits were refunded."
             )
@@ -146,13 +152,13 @@ class JobCards:
                 "restart; refunding, not run",
                 card_id,
             )
-            reason = (
+            reason = Text(
                 "The bot restarted before this job could start, so it was not run. Its credits "
                 "were refunded; Re-roll to ask again."
             )
             card = {"card_message_id": card_id, "card_posted_at": job.created_at}
         try:
-            job = await self._outcomes.finish(job, JobState.FAILED, reason, **card)
+            job = await self._outcomes.finish(job, JobState.FAILED, str(reason), **card)
         except IllegalTransition:
             return await self._storage.get_job(job.id)
         # A held request never got its review message either: close its review too.

@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
+from bot.i18n import Text
 from bot.jobs._link_reasons import (
     BOT_FAULT,
     DOWNLOAD_FAILED,
@@ -118,15 +119,16 @@ class JobDelivery:
         if job.result_message_id is not None:
             return await self._outcomes.succeed(job, job.result_message_id, note=job.outcome_reason)
         if not job.output_url:
-            return await self._outcomes.finish(job, JobState.FAILED, "Wiro returned no video.")
+            return await self._outcomes.finish(
+                job, JobState.FAILED, str(Text("Wiro returned no video."))
+            )
         async with contextlib.AsyncExitStack() as scratch:
             try:
                 clip, size, chain_note = await self._fetch_clip(job, scratch)
             except DownloadRefused as exc:  # not on an allowed host: never linked either
                 jlog.error("clip download refused: %s", exc)
-                return await self._outcomes.finish(
-                    job, JobState.FAILED, "The clip came from a host the bot does not trust."
-                )
+                untrusted = Text("The clip came from a host the bot does not trust.")
+                return await self._outcomes.finish(job, JobState.FAILED, str(untrusted))
             except (WiroTransportError, WiroServerError) as exc:
                 # Wiro made the clip and billed it; the way to it failed (often on our side):
                 # the member still gets its link, which usually works from their end.
@@ -137,7 +139,9 @@ class JobDelivery:
             except WiroError as exc:  # the file is gone at Wiro (404, 410...): Wiro's failure
                 jlog.error("clip download failed: %s", exc)
                 return await self._outcomes.finish(
-                    job, JobState.FAILED, "The finished clip could not be downloaded from Wiro."
+                    job,
+                    JobState.FAILED,
+                    str(Text("The finished clip could not be downloaded from Wiro.")),
                 )
             except Exception as exc:  # the bot's own machine: a full disk, a disk error, a bug
                 jlog.error("could not save the clip (%s); linking it", describe(exc))
@@ -200,23 +204,26 @@ class JobDelivery:
             return await self._outcomes.succeed(
                 job,
                 None,
-                note=(
-                    "Discord was unavailable for too long to post the clip, so here is "
-                    f"its link (it expires after a while, download it soon): {job.output_url}"
+                note=str(
+                    Text(
+                        "Discord was unavailable for too long to post the clip, so here is its "
+                        "link (it expires after a while, download it soon): {url}",
+                        url=job.output_url,
+                    )
                 ),
             )
         except Exception as exc:
             jlog.error("could not post the clip: %s", exc)
-            where = (
-                f" It can be downloaded for a while here: {job.output_url}"
+            reason = (
+                Text(
+                    "The finished clip could not be posted in this channel. It can be "
+                    "downloaded for a while here: {url}",
+                    url=job.output_url,
+                )
                 if job.output_url
-                else ""
+                else Text("The finished clip could not be posted in this channel.")
             )
-            return await self._outcomes.finish(
-                job,
-                JobState.FAILED,
-                f"The finished clip could not be posted in this channel.{where}",
-            )
+            return await self._outcomes.finish(job, JobState.FAILED, str(reason))
         jlog.info("delivered message=%s attached=%s", delivery.message_id, delivery.attached)
         note: str | None = " ".join(n for n in (chain_note, delivery.note) if n) or None
         # Recorded before anything else: a restart from here on must not post it again.
@@ -235,13 +242,15 @@ class JobDelivery:
         if job.result_message_id is not None:
             return await self._outcomes.succeed(job, job.result_message_id, note=job.outcome_reason)
         if not job.output_url:
-            return await self._outcomes.finish(job, JobState.FAILED, "Wiro returned no video.")
+            return await self._outcomes.finish(
+                job, JobState.FAILED, str(Text("Wiro returned no video."))
+            )
         try:
             self._client_for(job.model).check_download_url(job.output_url)
         except DownloadRefused as exc:
             jlog.error("clip link refused: %s", exc)
             return await self._outcomes.finish(
-                job, JobState.FAILED, "The clip came from a host the bot does not trust."
+                job, JobState.FAILED, str(Text("The clip came from a host the bot does not trust."))
             )
         return await self._post_and_settle(job, None, job.output_size, link_reason=BOT_FAULT)
 
@@ -279,14 +288,15 @@ class JobDelivery:
             earlier = await self.kept_clip(earlier_job)
             if earlier is None:
                 jlog.warning("clip of job %s is gone; posting the new part alone", earlier_job.id)
-                return part, "The earlier clip is no longer stored, so only the new part is posted."
+                gone = Text("The earlier clip is no longer stored, so only the new part is posted.")
+                return part, str(gone)
             result = await self._video.stitch(earlier, part, joined)
         except Exception as exc:
             # The new part is on disk and is what Wiro made: it goes out alone (attached beats a
             # link to the same part), and the card says why the parts were not joined.
             jlog.error("could not stitch onto job %s: %s", earlier_job.id, describe(exc))
-            why = disk_words(exc) or "The parts could not be joined"
-            return part, f"{why}, so only the new part is posted."
+            why = disk_words(exc) or Text("The parts could not be joined")
+            return part, str(Text("{why}, so only the new part is posted.", why=why))
         jlog.info(
             "stitched onto job %s: %.1f s (%s, %d frame(s) dropped at the join)",
             earlier_job.id,

@@ -186,12 +186,6 @@ class JobOutcomes:
         """JOB_TIMEOUT_MINUTES, as members read it."""
         return int(self._config.timeout.total_seconds() // 60)
 
-    @property
-    def timeout_words(self) -> str:
-        """The deadline in words ("1 minute", "10 minutes")."""
-        minutes = self.timeout_minutes
-        return "1 minute" if minutes == 1 else f"{minutes} minutes"
-
     def seconds_left(self, job: Job) -> float:
         """Seconds until the job's deadline (negative once it passed)."""
         # One deadline per job, from the member's request (or its approval, for a request that

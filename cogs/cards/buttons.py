@@ -8,9 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
+from bot import i18n
 from cogs.cards.text import card_link
 from cogs.common import is_moderator, manages_guild, reply, role_ids, started_words
 from cogs.job_buttons import JobButton, job_in_this_server
+from cogs.language import member_locale
 
 if TYPE_CHECKING:
     from bot.app.video_bot import VideoBot
@@ -27,7 +29,8 @@ async def start_follow_up(
     **options: Any,
 ) -> None:
     """Start a follow-up of a job (Re-roll, Extend, Remake) for the member who clicked, and tell
-    them where its card is: "<doing> as job N. …". `start` is the `JobService` method."""
+    them, in their language, where its card is: `doing` is the English of "Re-rolling as job
+    {id}." (marked for the catalogs where it is written). `start` is the `JobService` method."""
     await interaction.response.defer(ephemeral=True, thinking=True)
     await job_in_this_server(interaction, job_id)
     new = await start(
@@ -39,11 +42,16 @@ async def start_follow_up(
         **options,
     )
     started = await started_words(interaction.client, new.id, new.credits)
-    await reply(interaction, f"{doing} as job {new.id}. {started}: {card_link(new)}")
+    locale = member_locale(interaction)
+    doing = i18n.gettext(locale, doing).format(id=new.id)
+    await reply(interaction, f"{doing} {started}: {card_link(new, locale)}")
 
 
 class CancelButton(
-    JobButton, prefix="video:cancel", label="Cancel", style=discord.ButtonStyle.danger
+    JobButton,
+    prefix="video:cancel",
+    label=str(i18n.Text("Cancel")),
+    style=discord.ButtonStyle.danger,
 ):
     """Cancel a job (its requester or a moderator)."""
 
@@ -54,13 +62,15 @@ class CancelButton(
         message = await bot.jobs.cancel(
             self.job_id, interaction.user.id, is_moderator=await is_moderator(interaction)
         )
-        await reply(interaction, message)
+        locale = member_locale(interaction)
+        # The service answers in English; the catalog puts what it knows in the member's language.
+        await reply(interaction, i18n.from_english(locale, message))
 
 
 class RerollButton(
     JobButton,
     prefix="video:reroll",
-    label="Re-roll",
+    label=str(i18n.Text("Re-roll")),
     style=discord.ButtonStyle.secondary,
     emoji="🔁",
 ):
@@ -68,4 +78,5 @@ class RerollButton(
 
     async def pressed(self, interaction: discord.Interaction[VideoBot]) -> None:
         reroll = interaction.client.jobs.reroll
-        await start_follow_up(interaction, self.job_id, "Re-rolling", reroll)
+        doing = str(i18n.Text("Re-rolling as job {id}."))
+        await start_follow_up(interaction, self.job_id, doing, reroll)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
+from bot import i18n
 from bot.jobs.contracts import (
     DISCORD_BASE_UPLOAD_LIMIT,
     CardExtras,
@@ -26,15 +27,19 @@ from bot.jobs.contracts import (
 from bot.jobs.outage import RetryPolicy
 from cogs.cards.outage import UNKNOWN_MESSAGE, describe, unavailable_as_retryable
 from cogs.cards.pacing import PACING, CardEditor, SendPacer
-from cogs.cards.render import THUMBNAIL_NAME, render_card
+from cogs.cards.render import THUMBNAIL_NAME, labelled, render_card
 from cogs.cards.text import (
+    LANGUAGES,
     compressed_line,
     compressed_note,
     delivery_header,
+    delivery_headers,
     megabytes,
     requester_only,
 )
 from cogs.common import NO_MENTIONS
+from cogs.language import server_locale
+from cogs.words import stored_words
 from storage.models import Job
 
 if TYPE_CHECKING:
@@ -83,8 +88,14 @@ class DiscordPresenter:
     def _channel(self, job: Job) -> discord.PartialMessageable:
         return self.bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
 
+    async def locale(self, job: Job) -> str:
+        """The language of this job's public messages: its server's."""
+        return await server_locale(self.bot, job.guild_id)
+
     async def post_card(self, job: Job, extras: CardExtras, thumbnail: bytes | None) -> int:
-        embed, view = render_card(job, extras, has_thumbnail=thumbnail is not None)
+        embed, view = render_card(
+            job, extras, has_thumbnail=thumbnail is not None, locale=await self.locale(job)
+        )
         kwargs: dict[str, Any] = {"embed": embed, "allowed_mentions": NO_MENTIONS}
         if view is not None:
             kwargs["view"] = view
@@ -114,7 +125,9 @@ class DiscordPresenter:
 
     async def _show(self, job: Job, card_id: int, extras: CardExtras) -> None:
         has_thumb = job.has_image
-        embed, view = render_card(job, extras, has_thumbnail=has_thumb)
+        embed, view = render_card(
+            job, extras, has_thumbnail=has_thumb, locale=await self.locale(job)
+        )
         too_old = (
             job.card_posted_at is not None
             and self.bot.jobs.clock() - job.card_posted_at > CARD_MAX_EDIT_AGE
@@ -229,11 +242,12 @@ class DiscordPresenter:
             if job.card_message_id
             else None
         )
-        header = delivery_header(job)
+        locale = await self.locale(job)
+        header = delivery_header(job, locale)
         note: str | None = None
         if original_size is not None and size is not None:
             note = compressed_note(job, original_size, size)
-            header = f"{header}\n{compressed_line(job, original_size, size)}"
+            header = f"{header}\n{compressed_line(job, original_size, size, locale)}"
         limit = self.upload_limit(job)
         nonce = int(job.delivery_nonce, 16) if job.delivery_nonce else None
         reason: str | None = None
@@ -250,7 +264,7 @@ class DiscordPresenter:
                     allowed_mentions=mention,
                     nonce=nonce,
                     suppress_embeds=True,
-                    view=clip_view(job),
+                    view=clip_view(job, locale),
                 )
                 return Delivery(message_id=message.id, attached=True, note=note)
             except discord.HTTPException as exc:
@@ -259,27 +273,42 @@ class DiscordPresenter:
                     raise UploadTooLarge(size) from exc
                 if exc.code == MISSING_PERMISSIONS:
                     # Attach Files was taken away after /video: a link needs only Send Messages.
-                    reason = "The bot may not attach files in this channel, so the clip is linked."
+                    reason = str(
+                        i18n.Text(
+                            "The bot may not attach files in this channel, so the clip is linked."
+                        )
+                    )
                 else:
                     raise
                 log.info("job=%s clip not attached (%s); linking it", job.id, describe(exc))
                 await self.sends.acquire(job.channel_id)
         elif size is not None and size > limit:
-            via_interaction = await self._deliver_through_interaction(job, clip, size, header)
+            via_interaction = await self._deliver_through_interaction(
+                job, clip, size, header, locale
+            )
             if via_interaction is not None:
                 return via_interaction.model_copy(update={"note": note})
-            reason = (
-                f"The clip is {megabytes(size)}, above this server's "
-                f"{limit / 1048576:.0f} MB upload limit, so it is linked."
+            reason = str(
+                i18n.Text(
+                    "The clip is {size}, above this server's {limit} MB upload limit, so it is "
+                    "linked.",
+                    size=megabytes(size),
+                    limit=f"{limit / 1048576:.0f}",
+                )
             )
         else:
-            reason = "The clip was too large to download, so it is linked."
-        text = (
-            f"{header}\n{job.output_url}\n-# {reason} Wiro's links expire after a while: "
-            "download it soon."
-        )
+            reason = str(i18n.Text("The clip was too large to download, so it is linked."))
+        expire = i18n.gettext(
+            locale, "{reason} Wiro's links expire after a while: download it soon."
+        ).format(reason=stored_words(locale, reason))
+        text = f"{header}\n{job.output_url}\n-# {expire}"
         message = await self._send_reply(
-            job, reference, content=text, allowed_mentions=mention, nonce=nonce, view=clip_view(job)
+            job,
+            reference,
+            content=text,
+            allowed_mentions=mention,
+            nonce=nonce,
+            view=clip_view(job, locale),
         )
         return Delivery(message_id=message.id, attached=False, note=reason)
 
@@ -318,7 +347,7 @@ class DiscordPresenter:
         self._interactions[job_id] = interaction
 
     async def _deliver_through_interaction(
-        self, job: Job, clip: Path | None, size: int, header: str
+        self, job: Job, clip: Path | None, size: int, header: str, locale: str
     ) -> Delivery | None:
         interaction = self._interactions.get(job.id)
         if clip is None or interaction is None or size > interaction.filesize_limit:
@@ -332,7 +361,7 @@ class DiscordPresenter:
                 allowed_mentions=requester_only(job),
                 ephemeral=False,
                 wait=True,
-                view=clip_view(job),
+                view=clip_view(job, locale),
             )
         except discord.HTTPException as exc:
             log.info("job=%s follow-up upload refused (%s); linking instead", job.id, exc.status)
@@ -348,7 +377,7 @@ class DiscordPresenter:
         channel the bot cannot read counts as "not found"."""
         if self.bot.user is None:
             return None
-        marker = delivery_header(job)
+        markers = tuple(delivery_headers(job))
         start = discord.utils.time_snowflake(job.created_at) - 1
         if job.card_message_id is not None:
             start = min(start, job.card_message_id)
@@ -357,7 +386,9 @@ class DiscordPresenter:
                 async for message in self._channel(job).history(
                     limit=FIND_DELIVERY_SCAN, after=discord.Object(start), oldest_first=True
                 ):
-                    if message.author.id == self.bot.user.id and message.content.startswith(marker):
+                    if message.author.id == self.bot.user.id and message.content.startswith(
+                        markers
+                    ):
                         return message.id
         except discord.HTTPException as exc:
             log.info(
@@ -375,7 +406,7 @@ class DiscordPresenter:
         answering, or a channel the bot cannot read, counts as "not found"."""
         if self.bot.user is None:
             return None
-        footer = f"Job {job.id}"
+        footers = {i18n.pgettext(lang, "card", "Job {id}").format(id=job.id) for lang in LANGUAGES}
         start = discord.utils.time_snowflake(job.created_at) - 1
         try:
             async for message in self._channel(job).history(
@@ -385,7 +416,7 @@ class DiscordPresenter:
                     continue
                 for embed in message.embeds:
                     text = embed.footer.text or ""
-                    if text == footer or text.startswith(f"{footer} ·"):
+                    if text in footers or text.split(" · ", 1)[0] in footers:
                         return message.id
         except discord.HTTPException as exc:
             log.info("job=%s could not look for its card: %s", job.id, describe(exc))
@@ -400,10 +431,11 @@ class DiscordPresenter:
         await self.editor.flush(timeout=timeout)
 
 
-def clip_view(job: Job) -> discord.ui.View:
-    """The clip message's button: Delete (its requester or a moderator; cogs/cards/studio.py)."""
+def clip_view(job: Job, locale: str | None = None) -> discord.ui.View:
+    """The clip message's button: Delete (its requester or a moderator; cogs/cards/studio.py),
+    labelled in the server's language."""
     from cogs.cards.studio import DeleteButton
 
     view = discord.ui.View(timeout=None)
-    view.add_item(DeleteButton(job.id))
+    view.add_item(labelled(DeleteButton(job.id), locale))
     return view

@@ -15,12 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot import camera
+from bot import camera, i18n
 from bot.jobs.contracts import Refused
 from bot.jobs.followups import deleted_words, extend_blocker, extend_lengths, too_big_to_keep
 from cogs.cards.buttons import start_follow_up
+from cogs.cards.render import labelled
 from cogs.common import form_values, guarded, is_moderator, reply
 from cogs.job_buttons import JobButton, job_in_this_server
+from cogs.language import member_locale
 from cogs.words import deleted_line
 
 if TYPE_CHECKING:
@@ -39,22 +41,30 @@ FORM_MEMORY = 15 * 60.0  # seconds
 
 
 def extend_button(
-    job: Job, max_clip_seconds: int, max_clip_bytes: int | None = None
+    job: Job,
+    max_clip_seconds: int,
+    max_clip_bytes: int | None = None,
+    locale: str | None = None,
 ) -> ExtendButton:
     """The Extend button of a finished card; disabled, saying why, when it cannot be used."""
-    button = ExtendButton(job.id)
+    button = labelled(ExtendButton(job.id), locale)
     blocker = extend_blocker(job, max_clip_seconds, max_clip_bytes)
     if blocker is not None:
         button.item.disabled = True
         too_big = max_clip_bytes is not None and too_big_to_keep(job, max_clip_bytes)
-        button.item.label = (
-            "Extend: clip too big" if too_big else f"Extend: {max_clip_seconds} s reached"
-        )
+        if too_big:
+            button.item.label = i18n.gettext(locale, "Extend: clip too big")
+        else:
+            reached = i18n.gettext(locale, "Extend: {seconds} s reached")
+            button.item.label = reached.format(seconds=max_clip_seconds)
     return button
 
 
 class ExtendButton(
-    JobButton, prefix="video:extend", label="Extend", style=discord.ButtonStyle.primary
+    JobButton,
+    prefix="video:extend",
+    label=str(i18n.Text("Extend")),
+    style=discord.ButtonStyle.primary,
 ):
     """Continue this clip from its last frame (its requester only); opens a short form."""
 
@@ -63,22 +73,25 @@ class ExtendButton(
         bot = interaction.client
         job = await job_in_this_server(interaction, self.job_id)
         if job.user_id != interaction.user.id:
-            raise Refused("Only the member who asked for this video can extend it.")
+            raise Refused(i18n.Text("Only the member who asked for this video can extend it."))
         max_s = bot.jobs.config.max_clip_seconds
         blocker = extend_blocker(job, max_s, bot.jobs.config.max_clip_bytes)
         if blocker is not None:
             raise Refused(blocker)
-        await interaction.response.send_modal(ExtendForm(job, extend_lengths(job, max_s)))
+        lengths = extend_lengths(job, max_s)
+        await interaction.response.send_modal(ExtendForm(job, lengths, member_locale(interaction)))
 
 
 class ExtendForm(discord.ui.Modal):
     """What happens next (default: the same prompt) and how long the new part is."""
 
-    def __init__(self, job: Job, lengths: tuple[int, ...]) -> None:
+    def __init__(self, job: Job, lengths: tuple[int, ...], locale: str | None = None) -> None:
         # discord.py keeps an open form in memory until it times out; the listener answers it
         # anyway (also after a restart), so the timeout only bounds that memory.
         super().__init__(
-            title="Extend this video", custom_id=f"video:extendform:{job.id}", timeout=FORM_MEMORY
+            title=i18n.gettext(locale, "Extend this video")[:45],
+            custom_id=f"video:extendform:{job.id}",
+            timeout=FORM_MEMORY,
         )
         self.next: discord.ui.TextInput[Any] = discord.ui.TextInput(
             custom_id=PROMPT_FIELD,
@@ -89,21 +102,33 @@ class ExtendForm(discord.ui.Modal):
         )
         self.add_item(
             discord.ui.Label(
-                text="What happens next",
-                description="Leave it as it is to continue with the same prompt.",
+                text=i18n.gettext(locale, "What happens next")[:45],
+                description=i18n.gettext(
+                    locale, "Leave it as it is to continue with the same prompt."
+                )[:100],
                 component=self.next,
             )
         )
         self.length: discord.ui.Select[Any] = discord.ui.Select(
             custom_id=LENGTH_FIELD,
             options=[
-                discord.SelectOption(label=f"{n} seconds", value=str(n), default=i == 0)
+                discord.SelectOption(
+                    label=i18n.ngettext(locale, "{count} second", "{count} seconds", n).format(
+                        count=n
+                    ),
+                    value=str(n),
+                    default=i == 0,
+                )
                 for i, n in enumerate(lengths)
             ],
         )
-        room = f"The clip is {job.clip_seconds} s long now."
+        room = i18n.gettext(locale, "The clip is {seconds} s long now.")
         self.add_item(
-            discord.ui.Label(text="Length of the new part", description=room, component=self.length)
+            discord.ui.Label(
+                text=i18n.gettext(locale, "Length of the new part")[:45],
+                description=room.format(seconds=job.clip_seconds)[:100],
+                component=self.length,
+            )
         )
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
@@ -135,7 +160,7 @@ async def on_extend_form(interaction: discord.Interaction[VideoBot]) -> None:
         await start_follow_up(
             interaction,
             job_id,
-            "Extending",
+            str(i18n.Text("Extending as job {id}.")),
             interaction.client.jobs.extend,
             prompt=values.get(PROMPT_FIELD),
             duration=int(length) if str(length).isdigit() else 0,
@@ -147,18 +172,23 @@ async def on_extend_form(interaction: discord.Interaction[VideoBot]) -> None:
 class RemakeButton(
     JobButton,
     prefix="video:remake",
-    label="Remake in 1080P",
+    label=str(i18n.Text("Remake in 1080P")),
     style=discord.ButtonStyle.secondary,
 ):
     """Make this 768P/6 s clip again at 1080P/6 s: same prompt and first frame (charged)."""
 
     async def pressed(self, interaction: discord.Interaction[VideoBot]) -> None:
         remake = interaction.client.jobs.remake
-        await start_follow_up(interaction, self.job_id, "Remaking in 1080P", remake)
+        doing = str(i18n.Text("Remaking in 1080P as job {id}."))
+        await start_follow_up(interaction, self.job_id, doing, remake)
 
 
 class RemixButton(
-    JobButton, prefix="video:remix", label="Remix", style=discord.ButtonStyle.secondary, emoji="🎛️"
+    JobButton,
+    prefix="video:remix",
+    label=str(i18n.Text("Remix")),
+    style=discord.ButtonStyle.secondary,
+    emoji="🎛️",
 ):
     """Vary this clip with a new prompt and camera moves (its requester only); opens a form."""
 
@@ -166,18 +196,20 @@ class RemixButton(
         # A modal must be the first answer: quick reads only. The service checks it all again.
         job = await job_in_this_server(interaction, self.job_id)
         if job.user_id != interaction.user.id:
-            raise Refused("Only the member who asked for this video can remix it.")
+            raise Refused(i18n.Text("Only the member who asked for this video can remix it."))
         if job.deleted_at is not None:
             raise Refused(deleted_words("remixed"))
-        await interaction.response.send_modal(RemixForm(job))
+        await interaction.response.send_modal(RemixForm(job, member_locale(interaction)))
 
 
 class RemixForm(discord.ui.Modal):
     """The prompt and camera moves, prefilled with the clip's own, for the member to change."""
 
-    def __init__(self, job: Job) -> None:
+    def __init__(self, job: Job, locale: str | None = None) -> None:
         super().__init__(
-            title="Remix this video", custom_id=f"video:remixform:{job.id}", timeout=FORM_MEMORY
+            title=i18n.gettext(locale, "Remix this video")[:45],
+            custom_id=f"video:remixform:{job.id}",
+            timeout=FORM_MEMORY,
         )
         self.prompt: discord.ui.TextInput[Any] = discord.ui.TextInput(
             custom_id=REMIX_PROMPT_FIELD,
@@ -188,8 +220,10 @@ class RemixForm(discord.ui.Modal):
         )
         self.add_item(
             discord.ui.Label(
-                text="Prompt",
-                description="Same first frame, model and settings; change the words.",
+                text=i18n.gettext(locale, "Prompt")[:45],
+                description=i18n.gettext(
+                    locale, "Same first frame, model and settings; change the words."
+                )[:100],
                 component=self.prompt,
             )
         )
@@ -199,14 +233,17 @@ class RemixForm(discord.ui.Modal):
             required=False,
             min_values=0,
             max_values=camera.MAX_MOVES,
-            placeholder="No camera move",
+            placeholder=i18n.gettext(locale, "No camera move")[:100],
             options=[
                 discord.SelectOption(label=m, value=m, default=m in chosen)
                 for m in camera.CAMERA_MOVES
             ],
         )
         self.add_item(
-            discord.ui.Label(text="Camera moves (up to 3, together)", component=self.camera)
+            discord.ui.Label(
+                text=i18n.gettext(locale, "Camera moves (up to 3, together)")[:45],
+                component=self.camera,
+            )
         )
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
@@ -227,7 +264,7 @@ async def on_remix_form(interaction: discord.Interaction[VideoBot]) -> None:
         await start_follow_up(
             interaction,
             job_id,
-            "Remixing",
+            str(i18n.Text("Remixing as job {id}.")),
             interaction.client.jobs.remix,
             prompt=values.get(REMIX_PROMPT_FIELD),
             moves=moves,
@@ -237,7 +274,11 @@ async def on_remix_form(interaction: discord.Interaction[VideoBot]) -> None:
 
 
 class DeleteButton(
-    JobButton, prefix="video:delete", label="Delete", style=discord.ButtonStyle.danger, emoji="🗑️"
+    JobButton,
+    prefix="video:delete",
+    label=str(i18n.Text("Delete")),
+    style=discord.ButtonStyle.danger,
+    emoji="🗑️",
 ):
     """Delete this clip (its requester or a moderator): the clip message and the kept files go;
     the job stays in /jobs and usage, and nothing is refunded."""
@@ -252,15 +293,20 @@ class DeleteButton(
         job = done.job
         # Also on a second click: a message Discord kept the first time goes now.
         removed = await _delete_clip_message(interaction, job)
+        locale = member_locale(interaction)
         if not done.now:
-            await reply(interaction, deleted_line(job))
+            await reply(interaction, deleted_line(job, locale))
             return
-        text = f"Deleted the clip of job {job.id}. Its credits are not refunded."
+        text = i18n.gettext(
+            locale, "Deleted the clip of job {id}. Its credits are not refunded."
+        ).format(id=job.id)
         if not removed:
-            text += (
-                " Discord did not remove the clip message just now: press Delete again in a "
-                "moment to remove it."
+            again = i18n.gettext(
+                locale,
+                "Discord did not remove the clip message just now: press Delete again in a "
+                "moment to remove it.",
             )
+            text = f"{text} {again}"
         await reply(interaction, text)
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import discord
+from babel.numbers import format_decimal
 
-from bot import camera
+from bot import camera, i18n
 from bot.catalogue import MODELS
 from storage.models import Job
 
@@ -20,10 +21,13 @@ def prompt_as_text(prompt: str, limit: int = 1800) -> str:
     return text
 
 
-def duration_words(seconds: float) -> str:
-    seconds = round(seconds)
-    minutes, secs = divmod(seconds, 60)
-    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
+def duration_words(seconds: float, locale: str | None = None) -> str:
+    """'2m 05s', '45s' (Japanese '2分05秒'); context "card": never a template of a reason."""
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes:
+        text = i18n.pgettext(locale, "card", "{minutes}m {seconds}s")
+        return text.format(minutes=minutes, seconds=f"{secs:02d}")
+    return i18n.pgettext(locale, "card", "{seconds}s").format(seconds=secs)
 
 
 def model_label(job: Job) -> str:
@@ -32,10 +36,15 @@ def model_label(job: Job) -> str:
     return model.label if model else job.model
 
 
-def settings_line(job: Job) -> str:
+def settings_line(job: Job, locale: str | None = None) -> str:
     """'Hailuo 2.3 · 768P · 6 s · optimizer on · first frame' (card, audit line)."""
-    optimizer = "optimizer on" if job.prompt_optimizer else "optimizer off"
-    image = " · first frame" if job.has_image else ""
+    if job.prompt_optimizer:
+        optimizer = i18n.gettext(locale, "optimizer on")
+    else:
+        optimizer = i18n.gettext(locale, "optimizer off")
+    image = ""
+    if job.has_image:
+        image = " · " + i18n.gettext(locale, "first frame")
     return f"{model_label(job)} · {job.resolution} · {job.duration} s · {optimizer}{image}"
 
 
@@ -45,19 +54,23 @@ def image_author(job: Job) -> int | None:
     return author if author is not None and author != job.user_id else None
 
 
-def whose_image(job: Job) -> str:
+def whose_image(job: Job, locale: str | None = None) -> str:
     """' · from <@author>'s image' for a job that animated another member's image, else ''.
 
     A mention renders the name; every message carrying it is sent without pings."""
     author = image_author(job)
-    return f" · from <@{author}>'s image" if author is not None else ""
+    if author is None:
+        return ""
+    return " · " + i18n.gettext(locale, "from {who}'s image").format(who=f"<@{author}>")
 
 
-def source_words(job: Job) -> str:
+def source_words(job: Job, locale: str | None = None) -> str:
     """The card's Source field: a link to the animated message, and whose image it was."""
-    link = f"[Jump to the image]({job.source_url})"
+    link = i18n.gettext(locale, "[Jump to the image]({url})").format(url=job.source_url)
     author = image_author(job)
-    return f"{link}\nImage by <@{author}>" if author is not None else link
+    if author is None:
+        return link
+    return f"{link}\n" + i18n.gettext(locale, "Image by {who}").format(who=f"<@{author}>")
 
 
 def camera_words(job: Job) -> str | None:
@@ -66,9 +79,20 @@ def camera_words(job: Job) -> str | None:
     return " + ".join(moves) if moves else None
 
 
-def delivery_header(job: Job) -> str:
+def delivery_header(job: Job, locale: str | None = None) -> str:
     """The first line of a clip message (also how a restarted bot recognises one it posted)."""
-    return f"<@{job.user_id}> your video is ready (job {job.id})."
+    text = i18n.gettext(locale, "{who} your video is ready (job {id}).")
+    return text.format(who=f"<@{job.user_id}>", id=job.id)
+
+
+# Every language a card or clip message may have been posted in (the server's may change).
+LANGUAGES = (i18n.SOURCE, *i18n.SUPPORTED)
+
+
+def delivery_headers(job: Job) -> frozenset[str]:
+    """The first line of this job's clip message in every language shipped: the server's
+    language may have changed since the clip was posted."""
+    return frozenset(delivery_header(job, locale) for locale in LANGUAGES)
 
 
 def requester_only(job: Job) -> discord.AllowedMentions:
@@ -82,28 +106,39 @@ def message_link(guild_id: int, channel_id: int, message_id: int) -> str:
     return f"https://discord.com/channels/{guild_id}/{channel_id}/{message_id}"
 
 
-def card_link(job: Job) -> str:
+def card_link(job: Job, locale: str | None = None) -> str:
     if job.card_message_id is None:
-        return f"job {job.id}"
+        return i18n.pgettext(locale, "card", "job {id}").format(id=job.id)
     return message_link(job.guild_id, job.channel_id, job.card_message_id)
 
 
-def megabytes(size: int) -> str:
+def megabytes(size: int, locale: str | None = None) -> str:
     """A file size as members read it (MB of 2^20 bytes, as Discord counts its limits)."""
-    return f"{size / 1048576:.1f} MB"
+    if locale is None:
+        return f"{size / 1048576:.1f} MB"
+    return f"{format_decimal(size / 1048576, '0.0', locale=i18n.babel_locale(locale))} MB"
 
 
 def compressed_note(job: Job, original_size: int, size: int) -> str:
-    """The card's note for a clip re-encoded to fit the upload limit, linking the original."""
-    return (
-        f"Compressed to fit the upload limit ({megabytes(original_size)} → {megabytes(size)}). "
-        f"[The original]({job.output_url}) can be downloaded while Wiro keeps it."
+    """The card's note for a clip re-encoded to fit the upload limit, linking the original
+    (English, as the job keeps it; the card shows it in the server's language)."""
+    return str(
+        i18n.Text(
+            "Compressed to fit the upload limit ({before} → {after}). [The original]({url}) "
+            "can be downloaded while Wiro keeps it.",
+            before=megabytes(original_size),
+            after=megabytes(size),
+            url=job.output_url,
+        )
     )
 
 
-def compressed_line(job: Job, original_size: int, size: int) -> str:
+def compressed_line(job: Job, original_size: int, size: int, locale: str | None = None) -> str:
     """The same, as a small line under the clip (the link in <> shows no preview)."""
-    return (
-        f"-# Compressed to fit the upload limit ({megabytes(original_size)} → "
-        f"{megabytes(size)}). The original, while Wiro keeps it: <{job.output_url}>"
+    text = i18n.gettext(
+        locale,
+        "Compressed to fit the upload limit ({before} → {after}). The original, while Wiro "
+        "keeps it: <{url}>",
     )
+    before, after = megabytes(original_size, locale), megabytes(size, locale)
+    return "-# " + text.format(before=before, after=after, url=job.output_url)

@@ -404,7 +404,11 @@ class FakeStorage:
         self.shown.append(pending)
         return True
 
+    async def server_language(self, guild_id: int) -> str | None:
+        return self.language
+
     shown: list[int]
+    language: str | None = None  # the language set with /videoadmin language set
 
     frame: Any = None
 
@@ -416,6 +420,7 @@ class FakeJobs:
 
 class FakeGuild:
     filesize_limit = 10 * 1024 * 1024
+    preferred_locale: discord.Locale | None = None
 
 
 class FakeBot:
@@ -612,32 +617,38 @@ async def test_an_edit_that_lands_clears_the_mark_and_one_that_fails_keeps_it(
         await db.close()
 
 
+@dataclass
+class Author:
+    id: int
+
+
+@dataclass
+class Posted:
+    id: int
+    author: Author
+    embeds: list[discord.Embed]
+    content: str = ""
+
+
+class History(FakeChannel):
+    """A channel whose history is these messages (what find_card and find_delivery read)."""
+
+    def __init__(self, messages: list[Posted]) -> None:
+        super().__init__()
+        self.messages = messages
+        self.asked: dict[str, Any] = {}
+
+    async def history(self, **kwargs: Any) -> Any:
+        self.asked = kwargs
+        for message in self.messages:
+            yield message
+
+
 async def test_a_card_posted_before_a_crash_is_found_by_its_footer() -> None:
     """Only the bot's own message whose footer names the job, among those after it began."""
 
-    @dataclass
-    class Author:
-        id: int
-
-    @dataclass
-    class Posted:
-        id: int
-        author: Author
-        embeds: list[discord.Embed]
-
     def card_of(job_id: int, extra: str = "") -> list[discord.Embed]:
         return [discord.Embed(title="🎬 Sending to Wiro…").set_footer(text=f"Job {job_id}{extra}")]
-
-    class History(FakeChannel):
-        def __init__(self, messages: list[Posted]) -> None:
-            super().__init__()
-            self.messages = messages
-            self.asked: dict[str, Any] = {}
-
-        async def history(self, **kwargs: Any) -> Any:
-            self.asked = kwargs
-            for message in self.messages:
-                yield message
 
     bot_id, member_id = 1, 2
     lost = job(id=17, card_message_id=None)
