@@ -293,7 +293,7 @@ class DiscordPresenter:
                     "The clip is {size}, above this server's {limit} MB upload limit, so it is "
                     "linked.",
                     size=megabytes(size),
-                    limit=f"{limit / 1048576:.0f}",
+                    limit=format(limit / 1048576, ".0f"),
                 )
             )
         else:

@@ -8,10 +8,6 @@ Each test sets the server's language it needs first, so that any one of them can
 (`pytest -k`) and none relies on another having run before it. The expected words come from the
 catalogs (`bot.i18n`), and each test also checks they are not the English ones, so a sentence
 missing from a catalog cannot pass by reading English on both sides.
-
-Three tests wait for branches that are moving the card, the clip message, the forms and the
-`/video` refusals into the catalogs; they are marked `xfail(strict=False)` with the branch
-named, and pass once it lands.
 """
 
 from __future__ import annotations
@@ -33,14 +29,6 @@ STACK_ENV = {
     "MAX_JOBS_PER_USER": "25",
     "MAX_JOBS_PER_GUILD": "40",
 }
-
-PENDING_CARDS = pytest.mark.xfail(
-    strict=False,
-    reason="the card and the clip message in the server's language: branch l10n-cards",
-)
-PENDING_REFUSALS = pytest.mark.xfail(
-    strict=False, reason="/video's refusals in the member's language: branch l10n-member"
-)
 
 MODERATORS_ONLY = "Only moderators (Manage Server, or the bot's moderator role) can do this."
 QUOTA_HEADING = "**Your video quota in this server**"
@@ -150,7 +138,6 @@ async def test_the_card_of_a_turkish_members_video_in_an_english_server_stays_en
     assert clip.content.startswith(CLIP_HEADER.format(who=f"<@{ayse.user.id}>", id=job_id))
 
 
-@PENDING_CARDS
 async def test_a_turkish_member_opens_a_turkish_form_from_an_english_card(stack: Stack) -> None:
     await server_language(stack, "en-US")
     ayse = stack.member("ayse-remix", locale="tr")
@@ -162,7 +149,6 @@ async def test_a_turkish_member_opens_a_turkish_form_from_an_english_card(stack:
     assert stack.title(card) == READY_TITLE  # the card itself stays the server's English
 
 
-@PENDING_REFUSALS
 async def test_a_turkish_member_is_refused_a_blocked_word_in_turkish(stack: Stack) -> None:
     await server_language(stack, "en-US")
     await stack.admin("words add", {"word": "yasak"})
@@ -204,7 +190,6 @@ async def test_in_a_spanish_server_an_english_member_is_still_answered_in_englis
     assert answer.startswith(QUOTA_HEADING), answer
 
 
-@PENDING_CARDS
 async def test_a_spanish_server_gets_a_spanish_card_and_clip_message(stack: Stack) -> None:
     await server_language(stack, "es-ES")
     amy = stack.member("amy-card")  # her client is English: the card is public, so Spanish
