@@ -211,17 +211,25 @@ class _Template:
     fields: tuple[str, ...]
 
 
+# A template with less literal text than this is too short to take a sentence apart: its
+# values are single words ("Job {id}" reads "Job 12", not "Job 12 went where only Wiro knows.").
+SHORT_TEMPLATE = 20
+
+
 def _pattern(english: str) -> tuple[re.Pattern[str], tuple[str, ...]] | None:
+    pieces = list(Formatter().parse(english))
+    literal = "".join(text for text, _, _, _ in pieces)
+    value = r"\S+?" if len(literal.strip()) < SHORT_TEMPLATE else ".+?"
     parts: list[str] = []
     fields: list[str] = []
-    for literal, name, _, _ in Formatter().parse(english):
-        parts.append(re.escape(literal))
+    for text, name, _, _ in pieces:
+        parts.append(re.escape(text))
         if name is not None:
             if not name.isidentifier() or name in fields:
                 return None
             fields.append(name)
-            parts.append(f"(?P<{name}>.+?)")
-    if not fields or not "".join(p for p in parts if not p.startswith("(?P")).strip():
+            parts.append(f"(?P<{name}>{value})")
+    if not fields or not literal.strip():
         return None  # a sentence of placeholders only would match anything
     return re.compile("".join(parts) + r"\Z", re.DOTALL), tuple(fields)
 

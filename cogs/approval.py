@@ -154,7 +154,9 @@ def render_review(
     embed = discord.Embed(title=review_title(status, locale), colour=_COLOURS[status])
     prompt = i18n.gettext(locale, "Prompt")
     embed.description = f"**{prompt}**\n{prompt_as_text(job.prompt, limit=3000)}"
-    embed.add_field(name=i18n.gettext(locale, "Settings"), value=settings_line(job), inline=True)
+    embed.add_field(
+        name=i18n.gettext(locale, "Settings"), value=settings_line(job, locale), inline=True
+    )
     embed.add_field(
         name=i18n.gettext(locale, "Model"),
         value=str(getattr(job, "model", None) or DEFAULT_MODEL),
@@ -172,7 +174,7 @@ def render_review(
         embed.add_field(name=i18n.gettext(locale, "Image by"), value=user(author), inline=True)
     cost = cost_words(job, locale)
     embed.add_field(name=i18n.gettext(locale, "Expected cost"), value=cost, inline=True)
-    link = card_link(job)
+    link = card_link(job, locale)
     job_words = i18n.gettext(locale, "Job {job_id}").format(job_id=job.id)
     if link.startswith("https://"):
         embed.add_field(name=i18n.gettext(locale, "Card"), value=f"[{job_words}]({link})")

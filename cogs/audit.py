@@ -113,10 +113,10 @@ def audit_line(job: Job, approval: Approval | None = None, locale: str | None = 
     A request the approval queue ended says so (who denied it and why, or that it expired)."""
     held = _held_outcome(job, approval, locale)
     icon, outcome = held or (OUTCOME_ICON.get(job.state, "•"), outcome_word(job.state, locale))
-    reason = what_happened(job)
+    reason = what_happened(job, locale)
     if held is None and job.state is not JobState.SUCCEEDED and reason:
-        outcome += f" ({i18n.from_english(locale, reason)[:150]})"
-    link = card_link(job)
+        outcome += f" ({reason[:150]})"
+    link = card_link(job, locale)
     if link.startswith("https://"):
         card = i18n.gettext(locale, "card")
         card = f"[{card}](<{link}>)"
@@ -124,9 +124,9 @@ def audit_line(job: Job, approval: Approval | None = None, locale: str | None = 
         card = i18n.gettext(locale, "no card")
     prompt = prompt_as_text(job.prompt, limit=AUDIT_PROMPT_EXCERPT).replace("\n", " ")
     title = i18n.gettext(locale, "Job `{job_id}`").format(job_id=job.id)
+    settings = settings_line(job, locale)
     line = (
-        f"{icon} {title} · <@{job.user_id}>{whose_image(job)} · {settings_line(job)} · "
-        f"{outcome} · "
+        f"{icon} {title} · <@{job.user_id}>{whose_image(job, locale)} · {settings} · {outcome} · "
         f"{_credits(job, locale)} · {_cost(job, locale)} · {card}\n> {prompt}"
     )
     return line[:2000]

@@ -195,7 +195,7 @@ def job_status_words(
     if held is not None and job.state in (JobState.PENDING, JobState.CANCELLED):
         return held
     if job.is_terminal:
-        words = outcome_words(job.state)
+        words = outcome_words(job.state, locale)
         if job.deleted_at is not None:
             # kept in /jobs, not refunded
             words = i18n.gettext(locale, "{outcome} · clip deleted").format(outcome=words)
@@ -203,7 +203,7 @@ def job_status_words(
         if refunded:
             return i18n.gettext(locale, "{outcome} (refunded by a moderator)").format(outcome=words)
         return words
-    words = stage_words(job.stage)
+    words = stage_words(job.stage, locale)
     if job.stage is Stage.GENERATING and job.progress is not None:
         words += " " + format_percent(job.progress / 100, locale=i18n.babel_locale(locale))
     return f"⏳ {words}"
@@ -221,7 +221,7 @@ class JobNews(TypedDict, total=False):
 def job_line(job: Job, **news: Unpack[JobNews]) -> str:
     """One /jobs line: id, stage or outcome, start, settings, prompt excerpt, card link."""
     locale = news.get("locale")
-    link = card_link(job)
+    link = card_link(job, locale)
     # <…> around the URL keeps Discord from unfurling a preview of every card.
     if link.startswith("https://"):
         card = i18n.gettext(locale, "[card](<{link}>)").format(link=link)
@@ -232,7 +232,8 @@ def job_line(job: Job, **news: Unpack[JobNews]) -> str:
     seconds = i18n.gettext(locale, "{seconds} s").format(seconds=job.duration)
     return (
         f"`{job.id}` · {status} · {when(job.created_at)} · "
-        f"{model_label(job)} {job.resolution} {seconds}{whose_image(job)} · {excerpt} · {card}"
+        f"{model_label(job)} {job.resolution} {seconds}{whose_image(job, locale)} · {excerpt} · "
+        f"{card}"
     )
 
 

@@ -276,7 +276,7 @@ def refused_words(exc: Refused, locale: str | None = None) -> str:
         text = i18n.gettext(locale, "`/video` is not enabled in this channel. Try {channels}.")
         return text.format(channels=where)
     if isinstance(exc, AlreadyDecided):
-        return decided_words(exc.approval)
+        return decided_words(exc.approval, locale)
     return exc.words(locale)
 
 

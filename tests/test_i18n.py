@@ -205,6 +205,10 @@ def test_english_kept_in_the_database_reads_back_in_another_language() -> None:
     )
     stored_plural = str(i18n.plural_text("{count} credit", "{count} credits", 3))
     assert i18n.from_english("pt-BR", stored_plural) == "3 créditos"
-    # Words no catalog has (Wiro's own, a member's) stay as they are.
+    # Words no catalog has (Wiro's own, a member's) stay as they are, even when a short
+    # template could swallow them ("Job {job_id}").
+    assert i18n.from_english("es-ES", "Job 12 went where only Wiro knows.") == (
+        "Job 12 went where only Wiro knows."
+    )
     assert i18n.from_english("fr", "Task failed: out of memory") == "Task failed: out of memory"
     assert i18n.from_english("en-US", stored) == stored

@@ -41,8 +41,8 @@ async def start_follow_up(
         manage_guild=manages_guild(interaction.user),
         **options,
     )
-    started = await started_words(interaction.client, new.id, new.credits)
     locale = member_locale(interaction)
+    started = await started_words(interaction.client, new.id, new.credits, locale)
     doing = i18n.gettext(locale, doing).format(id=new.id)
     await reply(interaction, f"{doing} {started}: {card_link(new, locale)}")
 
