@@ -251,7 +251,7 @@ class ApprovalService:
                 job.id,
                 ApprovalStatus.CANCELLED,
                 actor_id=None,
-                reason="The review channel is unavailable.",
+                reason=str(i18n.Text("The review channel is unavailable.")),
                 member_words=str(
                     i18n.Text(
                         "This server reviews requests before they run, but the bot could not "

@@ -315,11 +315,11 @@ class JobService:
                     # again could bill twice, so the member gets their credits back instead,
                     # and the server's budget counts what Wiro may have billed.
                     jlog.warning("found mid-submission after a restart; not resubmitting")
-                    job = await self.at_wiro.fail_ambiguous(
-                        job,
+                    restarted = i18n.Text(
                         "The bot restarted while sending this job to Wiro. It was not sent "
-                        "again, to avoid paying twice.",
+                        "again, to avoid paying twice."
                     )
+                    job = await self.at_wiro.fail_ambiguous(job, str(restarted))
                 elif job.state is JobState.RUNNING:
                     job = await self.at_wiro.follow(job)
                 elif job.state is JobState.DELIVERING:
@@ -366,16 +366,16 @@ class JobService:
             return await self.at_wiro.stop_after_fault(job)
         if job.state is JobState.SUBMITTING and job.run_sent_at is not None:
             # The Run had left: Wiro may run and bill a task whose id was not stored.
-            return await self.at_wiro.fail_ambiguous(
-                job,
-                f"Something went wrong on our side (job {job_id}) while sending it to Wiro. It "
-                "was not sent again, to avoid paying twice. Your credits were refunded.",
+            sorry = i18n.Text(
+                "Something went wrong on our side (job {id}) while sending it to Wiro. It was not "
+                "sent again, to avoid paying twice. Your credits were refunded.",
+                id=job_id,
             )
-        return await self.outcomes.finish(
-            job,
-            JobState.FAILED,
-            f"Something went wrong on our side (job {job_id}). Your credits were refunded.",
+            return await self.at_wiro.fail_ambiguous(job, str(sorry))
+        sorry = i18n.Text(
+            "Something went wrong on our side (job {id}). Your credits were refunded.", id=job_id
         )
+        return await self.outcomes.finish(job, JobState.FAILED, str(sorry))
 
     # ------------------------------------------------------------------------------------------
     # Cancel and refund (Re-roll, Extend, Remake: bot.jobs.followups)
