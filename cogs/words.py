@@ -26,11 +26,6 @@ from storage.models import Job, JobState, Period, Stage
 TimestampStyle = Literal["f", "F", "d", "D", "t", "T", "R"]
 
 
-def plural(count: float, word: str, words: str | None = None) -> str:
-    """'1 credit', '2 credits' ('words' for irregular plurals)."""
-    return f"{count:g} {word if count == 1 else (words or word + 's')}"
-
-
 def human_join(items: Sequence[str], final: str = "and") -> str:
     """'a', 'a and b', 'a, b and c'."""
     if len(items) <= 1:
