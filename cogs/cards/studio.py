@@ -82,33 +82,39 @@ class ExtendButton(
         await interaction.response.send_modal(ExtendForm(job, lengths, member_locale(interaction)))
 
 
-class ExtendForm(discord.ui.Modal):
+class _JobForm(discord.ui.Modal):
+    """A short form about one job, whose answer a listener reads (`_submitted_form`): discord.py
+    keeps an open form in memory until it times out, and the listener answers it anyway (also
+    after a restart), so the timeout only bounds that memory."""
+
+    def __init__(self, job: Job, kind: str, title: str) -> None:
+        super().__init__(title=title[:45], custom_id=f"video:{kind}:{job.id}", timeout=FORM_MEMORY)
+
+    def add_field(self, component: Any, text: str, description: str | None = None) -> None:
+        """One field with its label and description cut to Discord's lengths (45, 100)."""
+        short = description[:100] if description else None
+        self.add_item(discord.ui.Label(text=text[:45], description=short, component=component))
+
+
+def _prompt_box(custom_id: str, job: Job) -> discord.ui.TextInput[Any]:
+    """A prompt box prefilled with the job's prompt (left as it is: the same prompt)."""
+    return discord.ui.TextInput(
+        custom_id=custom_id,
+        style=discord.TextStyle.paragraph,
+        default=job.prompt[:2000],
+        required=False,
+        max_length=2000,
+    )
+
+
+class ExtendForm(_JobForm):
     """What happens next (default: the same prompt) and how long the new part is."""
 
     def __init__(self, job: Job, lengths: tuple[int, ...], locale: str | None = None) -> None:
-        # discord.py keeps an open form in memory until it times out; the listener answers it
-        # anyway (also after a restart), so the timeout only bounds that memory.
-        super().__init__(
-            title=i18n.gettext(locale, "Extend this video")[:45],
-            custom_id=f"video:extendform:{job.id}",
-            timeout=FORM_MEMORY,
-        )
-        self.next: discord.ui.TextInput[Any] = discord.ui.TextInput(
-            custom_id=PROMPT_FIELD,
-            style=discord.TextStyle.paragraph,
-            default=job.prompt[:2000],
-            required=False,
-            max_length=2000,
-        )
-        self.add_item(
-            discord.ui.Label(
-                text=i18n.gettext(locale, "What happens next")[:45],
-                description=i18n.gettext(
-                    locale, "Leave it as it is to continue with the same prompt."
-                )[:100],
-                component=self.next,
-            )
-        )
+        super().__init__(job, "extendform", i18n.gettext(locale, "Extend this video"))
+        self.next = _prompt_box(PROMPT_FIELD, job)
+        same = i18n.gettext(locale, "Leave it as it is to continue with the same prompt.")
+        self.add_field(self.next, i18n.gettext(locale, "What happens next"), same)
         self.length: discord.ui.Select[Any] = discord.ui.Select(
             custom_id=LENGTH_FIELD,
             options=[
@@ -123,13 +129,8 @@ class ExtendForm(discord.ui.Modal):
             ],
         )
         room = i18n.gettext(locale, "The clip is {seconds} s long now.")
-        self.add_item(
-            discord.ui.Label(
-                text=i18n.gettext(locale, "Length of the new part")[:45],
-                description=room.format(seconds=job.clip_seconds)[:100],
-                component=self.length,
-            )
-        )
+        text = i18n.gettext(locale, "Length of the new part")
+        self.add_field(self.length, text, room.format(seconds=job.clip_seconds))
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
         """Answered by `on_extend_form` (which also serves forms opened before a restart)."""
@@ -202,31 +203,14 @@ class RemixButton(
         await interaction.response.send_modal(RemixForm(job, member_locale(interaction)))
 
 
-class RemixForm(discord.ui.Modal):
+class RemixForm(_JobForm):
     """The prompt and camera moves, prefilled with the clip's own, for the member to change."""
 
     def __init__(self, job: Job, locale: str | None = None) -> None:
-        super().__init__(
-            title=i18n.gettext(locale, "Remix this video")[:45],
-            custom_id=f"video:remixform:{job.id}",
-            timeout=FORM_MEMORY,
-        )
-        self.prompt: discord.ui.TextInput[Any] = discord.ui.TextInput(
-            custom_id=REMIX_PROMPT_FIELD,
-            style=discord.TextStyle.paragraph,
-            default=job.prompt[:2000],
-            required=False,
-            max_length=2000,
-        )
-        self.add_item(
-            discord.ui.Label(
-                text=i18n.gettext(locale, "Prompt")[:45],
-                description=i18n.gettext(
-                    locale, "Same first frame, model and settings; change the words."
-                )[:100],
-                component=self.prompt,
-            )
-        )
+        super().__init__(job, "remixform", i18n.gettext(locale, "Remix this video"))
+        self.prompt = _prompt_box(REMIX_PROMPT_FIELD, job)
+        same = i18n.gettext(locale, "Same first frame, model and settings; change the words.")
+        self.add_field(self.prompt, i18n.gettext(locale, "Prompt"), same)
         chosen = camera.split_moves(job.camera)
         self.camera: discord.ui.Select[Any] = discord.ui.Select(
             custom_id=CAMERA_FIELD,
@@ -239,12 +223,7 @@ class RemixForm(discord.ui.Modal):
                 for m in camera.CAMERA_MOVES
             ],
         )
-        self.add_item(
-            discord.ui.Label(
-                text=i18n.gettext(locale, "Camera moves (up to 3, together)")[:45],
-                component=self.camera,
-            )
-        )
+        self.add_field(self.camera, i18n.gettext(locale, "Camera moves (up to 3, together)"))
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
         """Answered by `on_remix_form` (which also serves forms opened before a restart)."""
