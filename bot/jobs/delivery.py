@@ -11,6 +11,7 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
@@ -50,51 +51,39 @@ log = logging.getLogger("bot.jobs.service")
 T = TypeVar("T")
 
 
+@dataclass(kw_only=True, eq=False)
 class JobDelivery:
     """Posting a finished job's clip, and keeping it for Extend."""
 
-    def __init__(
-        self,
-        *,
-        outcomes: JobOutcomes,
-        storage: Storage,
-        config: JobConfig,
-        client_for: Callable[[str], WiroClient],
-        video: VideoWorker,
-        clips: ClipStore,
-        last_frames: LastFrames,
-        clock: Callable[[], datetime],
-        sleep: Callable[[float], Awaitable[object]],
-    ) -> None:
-        self._outcomes = outcomes  # settles the job and renders its card; holds the presenter
-        self._storage = storage
-        self._config = config
-        self._client_for = client_for
-        self._video = video
-        self._clips = clips
-        self._last_frames = last_frames
-        self._clock = clock
-        self._sleep = sleep
-        # Per server: (the limit the presenter believed, the smaller one a 413 taught us). In
-        # memory only: a restart re-learns it with one refused upload.
-        self._upload_caps: dict[int, tuple[int, int]] = {}
+    outcomes: JobOutcomes  # settles the job and renders its card; holds the presenter
+    storage: Storage
+    config: JobConfig
+    client_for: Callable[[str], WiroClient]
+    video: VideoWorker
+    clips: ClipStore
+    last_frames: LastFrames
+    clock: Callable[[], datetime]
+    sleep: Callable[[float], Awaitable[object]]
+    # Per server: (the limit the presenter believed, the smaller one a 413 taught us). In
+    # memory only: a restart re-learns it with one refused upload.
+    _upload_caps: dict[int, tuple[int, int]] = field(default_factory=dict, init=False)
 
     @property
     def _presenter(self) -> JobPresenter:
-        presenter = self._outcomes.presenter
+        presenter = self.outcomes.presenter
         assert presenter is not None  # a job is only started once the presenter is set
         return presenter
 
     def remove_leftovers(self) -> None:
         """Delete half-downloaded clips and video scratch files a killed process left behind
         (none is in use yet); trim the kept clips. Blocking: run it on a thread."""
-        if not self._config.work_dir.is_dir():
+        if not self.config.work_dir.is_dir():
             return
-        for leftover in self._config.work_dir.glob("job-*.mp4"):
+        for leftover in self.config.work_dir.glob("job-*.mp4"):
             leftover.unlink(missing_ok=True)
-        self._video.remove_leftovers()
-        self._clips.remove_leftovers()
-        self._clips.prune()
+        self.video.remove_leftovers()
+        self.clips.remove_leftovers()
+        self.clips.prune()
 
     async def deliver(self, job: Job, *, resumed: bool = False) -> Job:
         """Download, fit and post the clip of a job Wiro finished; charge it (or refund)."""
@@ -112,14 +101,14 @@ class JobDelivery:
             except OutageOutlasted:
                 posted = None  # the post below carries the same nonce: the best left to do
             # The look may have met an outage and recorded its start: the post counts from it.
-            job = await self._storage.get_job(job.id)
+            job = await self.storage.get_job(job.id)
             if posted is not None:
                 jlog.info("clip was already posted as message=%s before the restart", posted)
-                job = await self._storage.update_job(job.id, result_message_id=posted)
+                job = await self.storage.update_job(job.id, result_message_id=posted)
         if job.result_message_id is not None:
-            return await self._outcomes.succeed(job, job.result_message_id, note=job.outcome_reason)
+            return await self.outcomes.succeed(job, job.result_message_id, note=job.outcome_reason)
         if not job.output_url:
-            return await self._outcomes.finish(
+            return await self.outcomes.finish(
                 job, JobState.FAILED, str(Text("Wiro returned no video."))
             )
         async with contextlib.AsyncExitStack() as scratch:
@@ -128,7 +117,7 @@ class JobDelivery:
             except DownloadRefused as exc:  # not on an allowed host: never linked either
                 jlog.error("clip download refused: %s", exc)
                 untrusted = Text("The clip came from a host the bot does not trust.")
-                return await self._outcomes.finish(job, JobState.FAILED, str(untrusted))
+                return await self.outcomes.finish(job, JobState.FAILED, str(untrusted))
             except (WiroTransportError, WiroServerError) as exc:
                 # Wiro made the clip and billed it; the way to it failed (often on our side):
                 # the member still gets its link, which usually works from their end.
@@ -138,7 +127,7 @@ class JobDelivery:
                 )
             except WiroError as exc:  # the file is gone at Wiro (404, 410...): Wiro's failure
                 jlog.error("clip download failed: %s", exc)
-                return await self._outcomes.finish(
+                return await self.outcomes.finish(
                     job,
                     JobState.FAILED,
                     str(Text("The finished clip could not be downloaded from Wiro.")),
@@ -158,12 +147,12 @@ class JobDelivery:
 
         The path is None when the clip is too big to download (it is linked)."""
         assert job.output_url
-        await asyncio.to_thread(self._config.work_dir.mkdir, parents=True, exist_ok=True)
-        path = self._config.work_dir / f"job-{job.id}-{secrets.token_hex(4)}.mp4"
+        await asyncio.to_thread(self.config.work_dir.mkdir, parents=True, exist_ok=True)
+        path = self.config.work_dir / f"job-{job.id}-{secrets.token_hex(4)}.mp4"
         scratch.callback(_remove_quietly, path, job.id)
         try:
-            size = await self._client_for(job.model).download(
-                job.output_url, path, max_bytes=self._config.max_clip_bytes
+            size = await self.client_for(job.model).download(
+                job.output_url, path, max_bytes=self.config.max_clip_bytes
             )
         except DownloadRefused as exc:
             if not exc.too_big:
@@ -172,7 +161,7 @@ class JobDelivery:
             return None, job.output_size, None
         if job.extends_job_id is None:
             return path, size, None
-        joined = await scratch.enter_async_context(self._video.scratch())
+        joined = await scratch.enter_async_context(self.video.scratch())
         clip, note = await self._stitch_onto_earlier(job, path, joined)
         return clip, (await asyncio.to_thread(clip.stat)).st_size, note
 
@@ -201,7 +190,7 @@ class JobDelivery:
             jlog.error("Discord refused the clip for the whole retry window: %s", exc)
             if keep and clip is not None:
                 await self._keep_clip(job, clip)  # it can still be extended
-            return await self._outcomes.succeed(
+            return await self.outcomes.succeed(
                 job,
                 None,
                 note=str(
@@ -223,33 +212,33 @@ class JobDelivery:
                 if job.output_url
                 else Text("The finished clip could not be posted in this channel.")
             )
-            return await self._outcomes.finish(job, JobState.FAILED, str(reason))
+            return await self.outcomes.finish(job, JobState.FAILED, str(reason))
         jlog.info("delivered message=%s attached=%s", delivery.message_id, delivery.attached)
         note: str | None = " ".join(n for n in (chain_note, delivery.note) if n) or None
         # Recorded before anything else: a restart from here on must not post it again.
-        job = await self._storage.update_job(
+        job = await self.storage.update_job(
             job.id, result_message_id=delivery.message_id, outcome_reason=note
         )
         if keep and clip is not None:
             await self._keep_clip(job, clip)
-        return await self._outcomes.succeed(job, delivery.message_id, note=note)
+        return await self.outcomes.succeed(job, delivery.message_id, note=note)
 
     async def link_after_fault(self, job: Job) -> Job:
         """End a delivery that an unexpected error interrupted: the clip is paid for, so the
         member gets its link (on an allowed host) and the job is charged, never refunded."""
         jlog = job_logger(log, job.id)
-        job = await self._storage.get_job(job.id)
+        job = await self.storage.get_job(job.id)
         if job.result_message_id is not None:
-            return await self._outcomes.succeed(job, job.result_message_id, note=job.outcome_reason)
+            return await self.outcomes.succeed(job, job.result_message_id, note=job.outcome_reason)
         if not job.output_url:
-            return await self._outcomes.finish(
+            return await self.outcomes.finish(
                 job, JobState.FAILED, str(Text("Wiro returned no video."))
             )
         try:
-            self._client_for(job.model).check_download_url(job.output_url)
+            self.client_for(job.model).check_download_url(job.output_url)
         except DownloadRefused as exc:
             jlog.error("clip link refused: %s", exc)
-            return await self._outcomes.finish(
+            return await self.outcomes.finish(
                 job, JobState.FAILED, str(Text("The clip came from a host the bot does not trust."))
             )
         return await self._post_and_settle(job, None, job.output_size, link_reason=BOT_FAULT)
@@ -262,17 +251,17 @@ class JobDelivery:
         clip), so the frame stored beside it is the one an Extend starts from. The clip is
         already posted: nothing here may fail the job (one warning instead)."""
         try:
-            kept = await asyncio.to_thread(self._clips.put, job.id, clip)
+            kept = await asyncio.to_thread(self.clips.put, job.id, clip)
         except Exception as exc:
             job_logger(log, job.id).warning("could not keep the clip for Extend: %s", exc)
             return
         try:
             if kept is not None:  # None: the clip alone is over CLIP_STORE_MB
-                self._last_frames.prepare(job.id)
+                self.last_frames.prepare(job.id)
         except Exception as exc:
             job_logger(log, job.id).warning("could not decode the kept clip's last frame: %s", exc)
         try:
-            await self._clips.trim()  # oldest first, under CLIP_STORE_MB
+            await self.clips.trim()  # oldest first, under CLIP_STORE_MB
         except Exception as exc:
             job_logger(log, job.id).warning("could not remove old kept clips: %s", exc)
 
@@ -283,14 +272,14 @@ class JobDelivery:
         be done, the part alone with a note saying why."""
         jlog = job_logger(log, job.id)
         assert job.extends_job_id is not None
-        earlier_job = await self._storage.get_job(job.extends_job_id)
+        earlier_job = await self.storage.get_job(job.extends_job_id)
         try:
             earlier = await self.kept_clip(earlier_job)
             if earlier is None:
                 jlog.warning("clip of job %s is gone; posting the new part alone", earlier_job.id)
                 gone = Text("The earlier clip is no longer stored, so only the new part is posted.")
                 return part, str(gone)
-            result = await self._video.stitch(earlier, part, joined)
+            result = await self.video.stitch(earlier, part, joined)
         except Exception as exc:
             # The new part is on disk and is what Wiro made: it goes out alone (attached beats a
             # link to the same part), and the card says why the parts were not joined.
@@ -311,34 +300,34 @@ class JobDelivery:
         (downloaded again, and stitched again for an extension) while Wiro keeps them."""
         if job.deleted_at is not None:
             return None  # deleted by its requester or a moderator: never fetched again
-        kept = await asyncio.to_thread(self._clips.get, job.id)
+        kept = await asyncio.to_thread(self.clips.get, job.id)
         if kept is not None:
             return kept
         if job.state is not JobState.SUCCEEDED or not job.output_url or depth > 60:
             return None
-        if job.extends_job_id is None and self._clips.over_cap(job.output_size):
+        if job.extends_job_id is None and self.clips.over_cap(job.output_size):
             return None  # over CLIP_STORE_MB alone: it would not be kept, so no download
-        async with self._video.scratch() as part:
+        async with self.video.scratch() as part:
             try:
-                await self._client_for(job.model).download(
-                    job.output_url, part, max_bytes=self._config.max_clip_bytes
+                await self.client_for(job.model).download(
+                    job.output_url, part, max_bytes=self.config.max_clip_bytes
                 )
             except WiroError as exc:
                 job_logger(log, job.id).info("its clip is no longer at Wiro: %s", exc)
                 return None
             if job.extends_job_id is None:
-                return await asyncio.to_thread(self._clips.put, job.id, part)
+                return await asyncio.to_thread(self.clips.put, job.id, part)
             earlier = await self.kept_clip(
-                await self._storage.get_job(job.extends_job_id), depth + 1
+                await self.storage.get_job(job.extends_job_id), depth + 1
             )
             if earlier is None:
                 return None
-            async with self._video.scratch() as joined:
+            async with self.video.scratch() as joined:
                 try:
-                    await self._video.stitch(earlier, part, joined)
+                    await self.video.stitch(earlier, part, joined)
                 except VideoError:
                     return None
-                return await asyncio.to_thread(self._clips.put, job.id, joined)
+                return await asyncio.to_thread(self.clips.put, job.id, joined)
 
     async def _post_clip(
         self, job: Job, clip: Path | None, size: int | None, *, link_reason: str | None = None
@@ -369,7 +358,7 @@ class JobDelivery:
         try:
             return await self._fit_and_post(job, clip, size, self._upload_limit(job, believed))
         except UploadTooLarge as exc:
-            smaller = min(self._config.base_upload_limit, exc.size - 1)
+            smaller = min(self.config.base_upload_limit, exc.size - 1)
             self._upload_caps[job.guild_id] = (believed, smaller)
             jlog.warning(
                 "Discord refused %d bytes as too large (limit believed %d): this server's "
@@ -403,10 +392,10 @@ class JobDelivery:
             return await self._deliver_retrying(job, clip, size)
         jlog = job_logger(log, job.id)
         jlog.info("the clip (%d bytes) is over the upload limit (%d): compressing it", size, limit)
-        async with self._video.scratch() as fitted:
+        async with self.video.scratch() as fitted:
             try:
                 started = time.monotonic()
-                result = await self._video.fit(clip, fitted, limit)
+                result = await self.video.fit(clip, fitted, limit)
             except VideoError as exc:
                 if disk_words(exc) is not None:
                     raise  # the bot's disk, not the clip: linked with that reason
@@ -439,7 +428,7 @@ class JobDelivery:
         presenter = self._presenter
 
         async def say_it_is_coming() -> None:  # the card says the clip is coming, not failed
-            await self._outcomes.render(job, delivery_delayed=True)
+            await self.outcomes.render(job, delivery_delayed=True)
 
         return await self._outlast_outage(
             job,
@@ -461,22 +450,22 @@ class JobDelivery:
         """Run a Discord call of `job`'s delivery through `outlast`, its retry window counted
         from the outage start kept on the job row (written at Discord's first refusal), so that
         a restart continues the window instead of beginning a new one."""
-        started = job.delivery_unavailable_since or self._clock()
+        started = job.delivery_unavailable_since or self.clock()
         recorded = job.delivery_unavailable_since is not None
 
         async def on_unavailable(attempt: int, exc: Exception) -> None:
             nonlocal recorded
             if not recorded:
                 recorded = True
-                await self._storage.update_job(job.id, delivery_unavailable_since=started)
+                await self.storage.update_job(job.id, delivery_unavailable_since=started)
             if attempt == 0 and first_failure is not None:
                 await first_failure()
 
         return await outlast(
             operation,
-            policy=self._config.delivery_retry,
-            clock=self._clock,
-            sleep=self._sleep,
+            policy=self.config.delivery_retry,
+            clock=self.clock,
+            sleep=self.sleep,
             on_unavailable=on_unavailable,
             what=what,
             logger=job_logger(log, job.id),

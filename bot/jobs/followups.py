@@ -54,27 +54,17 @@ class Intake(Protocol):
     ) -> Job: ...
 
 
+@dataclasses.dataclass(kw_only=True, eq=False)
 class JobFollowUps:
     """Re-roll, Extend, Remix, Remake and Delete of a finished job."""
 
-    def __init__(
-        self,
-        *,
-        outcomes: JobOutcomes,
-        intake: Intake,
-        storage: Storage,
-        config: JobConfig,
-        clips: ClipStore,
-        last_frames: LastFrames,
-        kept_clip: Callable[[Job], Awaitable[Path | None]],
-    ) -> None:
-        self._outcomes = outcomes
-        self._intake = intake
-        self._storage = storage
-        self._config = config
-        self._clips = clips
-        self._last_frames = last_frames
-        self._kept_clip = kept_clip  # a finished job's clip at full quality (`JobDelivery`)
+    outcomes: JobOutcomes
+    intake: Intake
+    storage: Storage
+    config: JobConfig
+    clips: ClipStore
+    last_frames: LastFrames
+    kept_clip: Callable[[Job], Awaitable[Path | None]]  # a finished job's clip (`JobDelivery`)
 
     async def reroll(
         self,
@@ -89,7 +79,7 @@ class JobFollowUps:
 
         An extension's re-roll runs its part again (same first frame and prompt) and is
         stitched anew after the same earlier clip."""
-        job = await self._storage.get_job(job_id)
+        job = await self.storage.get_job(job_id)
         if job.user_id != actor_id:
             raise Refused(i18n.Text("Only the member who asked for this video can re-roll it."))
         await self._check_not_deleted(job, "re-rolled")
@@ -106,18 +96,18 @@ class JobFollowUps:
             extends_job_id=job.extends_job_id,
             chain_seconds=job.chain_seconds,
         )
-        return await self._intake.submit(req, frame, thumbnail=await _thumbnail(frame))
+        return await self.intake.submit(req, frame, thumbnail=await _thumbnail(frame))
 
     async def _refuse_if_on_its_way(self, kind: FollowUp, job_id: int) -> None:
         """The early answer to a second click, before any image work. The rule itself holds
         inside the reservation (`FollowUpInFlight`): two clicks at once still make one job."""
-        if await self._storage.follow_up_in_flight(kind, job_id) is not None:
+        if await self.storage.follow_up_in_flight(kind, job_id) is not None:
             raise Refused(on_its_way_words(kind))
 
     async def _stored_first_frame(self, job: Job) -> FirstFrame | None:
         if not job.has_image:
             return None
-        stored = await self._storage.load_frame(job.id)
+        stored = await self.storage.load_frame(job.id)
         if stored is None:
             raise Refused(
                 i18n.Text(
@@ -142,13 +132,13 @@ class JobFollowUps:
         """Continue a finished clip from its last frame; its clip is posted stitched after it.
 
         A normal run (same model family and resolution), checked and charged like any."""
-        job = await self._storage.get_job(job_id)
+        job = await self.storage.get_job(job_id)
         if job.user_id != actor_id:
             raise Refused(i18n.Text("Only the member who asked for this video can extend it."))
-        blocker = extend_blocker(job, self._config.max_clip_seconds, self._config.max_clip_bytes)
+        blocker = extend_blocker(job, self.config.max_clip_seconds, self.config.max_clip_bytes)
         if blocker is not None:
             raise Refused(blocker)
-        allowed = extend_lengths(job, self._config.max_clip_seconds)
+        allowed = extend_lengths(job, self.config.max_clip_seconds)
         if duration not in allowed:
             offered = MODELS.get(job.model, get_model(None)).extend_lengths.get(job.resolution, ())
             raise Refused(
@@ -156,7 +146,7 @@ class JobFollowUps:
                     job,
                     duration,
                     allowed,
-                    self._config.max_clip_seconds,
+                    self.config.max_clip_seconds,
                     offered=duration in offered,
                 )
             )
@@ -177,13 +167,13 @@ class JobFollowUps:
             source_url=None,
             image_note=None,
         )  # fmt: skip
-        await self._intake.precheck(req)  # before the (slower) decoding: a refusal costs nothing
-        earlier = await self._kept_clip(job)
+        await self.intake.precheck(req)  # before the (slower) decoding: a refusal costs nothing
+        earlier = await self.kept_clip(job)
         if earlier is None:
-            too_big = too_big_to_keep(job, self._config.max_clip_bytes)
-            raise Refused(not_kept_words(too_big, self._config.max_clip_bytes))
+            too_big = too_big_to_keep(job, self.config.max_clip_bytes)
+            raise Refused(not_kept_words(too_big, self.config.max_clip_bytes))
         frame = await self._last_frame(job)
-        return await self._intake.submit(req, frame, thumbnail=await _thumbnail(frame))
+        return await self.intake.submit(req, frame, thumbnail=await _thumbnail(frame))
 
     async def _last_frame(self, job: Job) -> FirstFrame:
         """The last frame of the job's kept clip, checked as a first frame.
@@ -198,7 +188,7 @@ class JobFollowUps:
             # A frame decoded from a clip is a valid first frame: the stored file was damaged
             # on disk. Decode it again, once.
             job_logger(log, job.id).warning("the stored last frame is damaged; decoding it again")
-            await self._last_frames.discard(job.id)
+            await self.last_frames.discard(job.id)
         try:
             return await _as_first_frame(await self._last_frame_png(job))
         except ImageRejected as exc:
@@ -213,7 +203,7 @@ class JobFollowUps:
 
     async def _last_frame_png(self, job: Job) -> bytes:
         try:
-            return await self._last_frames.get(job.id)
+            return await self.last_frames.get(job.id)
         except VideoError as exc:
             job_logger(log, job.id).error("could not read the last frame: %s", exc)
             raise Refused(i18n.Text("The last frame of this clip could not be read.")) from None
@@ -228,7 +218,7 @@ class JobFollowUps:
         manage_guild: bool = False,
     ) -> Job:
         """Make a finished 768P/6 s clip again at 1080P/6 s: same prompt and first frame."""
-        job = await self._storage.get_job(job_id)
+        job = await self.storage.get_job(job_id)
         if job.user_id != actor_id:
             raise Refused(i18n.Text("Only the member who asked for this video can remake it."))
         if job.deleted_at is not None:
@@ -247,7 +237,7 @@ class JobFollowUps:
             duration=6,
             remake_of=job.id,
         )
-        return await self._intake.submit(req, frame, thumbnail=await _thumbnail(frame))
+        return await self.intake.submit(req, frame, thumbnail=await _thumbnail(frame))
 
     async def remix(
         self,
@@ -265,7 +255,7 @@ class JobFollowUps:
 
         A remix of an extension makes its part again with the new words and is stitched after
         the same earlier clip, as its Re-roll is."""
-        job = await self._storage.get_job(job_id)
+        job = await self.storage.get_job(job_id)
         if job.user_id != actor_id:
             raise Refused(i18n.Text("Only the member who asked for this video can remix it."))
         if job.state is not JobState.SUCCEEDED:
@@ -284,7 +274,7 @@ class JobFollowUps:
             extends_job_id=job.extends_job_id,
             chain_seconds=job.chain_seconds,
         )
-        return await self._intake.submit(req, frame, thumbnail=await _thumbnail(frame))
+        return await self.intake.submit(req, frame, thumbnail=await _thumbnail(frame))
 
     async def delete_clip(self, job_id: int, actor_id: int, *, is_moderator: bool) -> Deleted:
         """Delete a finished job's clip for its requester, a moderator, or the member whose
@@ -294,7 +284,7 @@ class JobFollowUps:
 
         Deleting the clip message is the caller's (a Discord action); a second call finds the
         job already deleted (`Deleted.now` False) and may try that message again."""
-        job = await self._storage.get_job(job_id)
+        job = await self.storage.get_job(job_id)
         if actor_id not in (job.user_id, job.image_author_id) and not is_moderator:
             raise Refused(
                 i18n.Text(
@@ -306,25 +296,25 @@ class JobFollowUps:
             if not job.is_terminal:
                 raise Refused(i18n.Text("This video is still being made: cancel it instead."))
             raise Refused(i18n.Text("This job has no clip to delete."))
-        job, now = await self._storage.mark_deleted(job_id, actor_id)
+        job, now = await self.storage.mark_deleted(job_id, actor_id)
         if now:
             job_logger(log, job.id).info("clip deleted by user=%s (no refund)", actor_id)
         await asyncio.to_thread(self._remove_kept, job.id)
-        await self._storage.delete_frame(job.id)
+        await self.storage.delete_frame(job.id)
         if now:
-            await self._outcomes.render(job)
+            await self.outcomes.render(job)
         return Deleted(job=job, now=now)
 
     def _remove_kept(self, job_id: int) -> None:
-        self._clips.path(job_id).unlink(missing_ok=True)
-        self._clips.discard_last_frame(job_id)
+        self.clips.path(job_id).unlink(missing_ok=True)
+        self.clips.discard_last_frame(job_id)
 
     async def _check_not_deleted(self, job: Job, done: str) -> None:
         """Refuse a follow-up of a deleted clip, or of an extension whose earlier clip was."""
         if job.deleted_at is not None:
             raise Refused(deleted_words(done))
         if job.extends_job_id is not None:
-            earlier = await self._storage.get_job(job.extends_job_id)
+            earlier = await self.storage.get_job(job.extends_job_id)
             if earlier.deleted_at is not None:
                 raise Refused(earlier_deleted_words(earlier.id, done))
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.governance.budget_alerts import BudgetAlerts
@@ -27,45 +28,35 @@ from storage.models import Job, JobState, Stage
 log = logging.getLogger("bot.jobs.service")
 
 
+@dataclass(kw_only=True, eq=False)
 class JobOutcomes:
     """Settle jobs, render their cards, and keep each job's deadline."""
 
-    def __init__(
-        self,
-        *,
-        storage: Storage,
-        config: JobConfig,
-        queue: LocalQueue,
-        eta: EtaEstimator,
-        clock: Callable[[], datetime],
-        presenter: JobPresenter | None = None,
-        deadline_scale: float = 1.0,
-    ) -> None:
-        self._storage = storage
-        self._config = config
-        self._queue = queue
-        self._eta = eta
-        self._clock = clock
-        # The fraction of `config.timeout` a job really gets (`Timing.deadline_scale`): 1 in the
-        # product (the operator's JOB_TIMEOUT_MINUTES is the deadline, and the words members
-        # read name it); only the e2e launcher shortens it, as it shortens Discord's pacing.
-        self._deadline_scale = deadline_scale
-        # Set by the bot once the cogs exist (the presenter) and the approval queue (the gate).
-        self.presenter: JobPresenter | None = presenter
-        self.gate: ApprovalGate | None = None
-        # The server's budget alerts, checked after every job that cost something (set by the
-        # bot; None in tests that do not watch budgets).
-        self.budget_alerts: BudgetAlerts | None = None
-        # Jobs whose task Wiro reported a problem with and is retrying (`task_error`): shown on
-        # the card until the task moves on. Not stored: a restart re-learns it at its first poll.
-        self.retrying: set[int] = set()
+    storage: Storage
+    config: JobConfig
+    queue: LocalQueue
+    eta: EtaEstimator
+    clock: Callable[[], datetime]
+    # Set by the bot once the cogs exist (the presenter) and the approval queue (the gate).
+    presenter: JobPresenter | None = None
+    # The fraction of `config.timeout` a job really gets (`Timing.deadline_scale`): 1 in the
+    # product (the operator's JOB_TIMEOUT_MINUTES is the deadline, and the words members
+    # read name it); only the e2e launcher shortens it, as it shortens Discord's pacing.
+    deadline_scale: float = 1.0
+    gate: ApprovalGate | None = field(default=None, init=False)
+    # The server's budget alerts, checked after every job that cost something (set by the
+    # bot; None in tests that do not watch budgets).
+    budget_alerts: BudgetAlerts | None = field(default=None, init=False)
+    # Jobs whose task Wiro reported a problem with and is retrying (`task_error`): shown on
+    # the card until the task moves on. Not stored: a restart re-learns it at its first poll.
+    retrying: set[int] = field(default_factory=set, init=False)
 
     # ------------------------------------------------------------------------------------------
     # Terminal states
     # ------------------------------------------------------------------------------------------
     async def succeed(self, job: Job, message_id: int | None, *, note: str | None) -> Job:
         """Mark the job delivered and charge its credits; show it."""
-        job = await self._storage.transition(
+        job = await self.storage.transition(
             job.id,
             JobState.SUCCEEDED,
             settle="charge",
@@ -82,7 +73,7 @@ class JobOutcomes:
         `reason` is the plain-words outcome; None for a cancel by a person (the job's
         `cancelled_by` says who, and cogs name them)."""
         self.retrying.discard(job.id)
-        job = await self._storage.transition(
+        job = await self.storage.transition(
             job.id,
             state,
             settle="refund",
@@ -95,17 +86,15 @@ class JobOutcomes:
             "%s: %s (credits refunded)", state.value, reason or f"by user={job.cancelled_by}"
         )
         if job.wiro_task_id:
-            self._queue.slot_freed()
-        self._queue.changed()
+            self.queue.slot_freed()
+        self.queue.changed()
         await self.after_terminal(job)
         return job
 
     async def after_terminal(self, job: Job) -> None:
         """Keep what Re-roll needs, show the final card and tell the presenter."""
         # Re-roll is offered after success, failure and timeout: keep the first frame for it.
-        await self._storage.delete_frame(
-            job.id, keep_for_reroll=job.state is not JobState.CANCELLED
-        )
+        await self.storage.delete_frame(job.id, keep_for_reroll=job.state is not JobState.CANCELLED)
         await self.render(job)
         if self.presenter is not None:
             try:
@@ -136,7 +125,7 @@ class JobOutcomes:
         try:
             # Marked first: if the process dies before the (paced) edit lands, the next start
             # renders this card again. The edit clears the mark (`Storage.card_shown`).
-            await self._storage.request_card(job.id)
+            await self.storage.request_card(job.id)
             extras = await self.card_extras(
                 job,
                 queue_position=queue_position,
@@ -162,20 +151,20 @@ class JobOutcomes:
             status = await self.gate.state_of(job.id)
             if status is not None and status is not ApprovalStatus.APPROVED:
                 approval = status.value
-        eta = None if approval is not None else await self._eta.eta(job)
-        origin = await self._storage.get_job(job.remix_of) if job.remix_of is not None else None
+        eta = None if approval is not None else await self.eta.eta(job)
+        origin = await self.storage.get_job(job.remix_of) if job.remix_of is not None else None
         return CardExtras(
             remix_of_message_id=origin.card_message_id if origin is not None else None,
             queue_position=queue_position,
             eta=eta,
-            sandbox=self._config.sandbox,
+            sandbox=self.config.sandbox,
             note=note,
             cancelling=cancelling or (job.cancelled_by is not None and not job.is_terminal),
             retrying=job.id in self.retrying and not job.is_terminal,
             approval=approval,
             delivery_delayed=delivery_delayed,
-            max_clip_seconds=self._config.max_clip_seconds,
-            max_clip_bytes=self._config.max_clip_bytes,
+            max_clip_seconds=self.config.max_clip_seconds,
+            max_clip_bytes=self.config.max_clip_bytes,
         )
 
     # ------------------------------------------------------------------------------------------
@@ -184,15 +173,15 @@ class JobOutcomes:
     @property
     def timeout_minutes(self) -> int:
         """JOB_TIMEOUT_MINUTES, as members read it."""
-        return int(self._config.timeout.total_seconds() // 60)
+        return int(self.config.timeout.total_seconds() // 60)
 
     def seconds_left(self, job: Job) -> float:
         """Seconds until the job's deadline (negative once it passed)."""
         # One deadline per job, from the member's request (or its approval, for a request that
         # waited for a moderator): time in our local queue counts too.
         start = job.approved_at or job.created_at
-        deadline = start + self._config.timeout * self._deadline_scale
-        return (deadline - self._clock()).total_seconds()
+        deadline = start + self.config.timeout * self.deadline_scale
+        return (deadline - self.clock()).total_seconds()
 
     def deadline_passed(self, job: Job) -> bool:
         """Whether the job's deadline has passed."""
