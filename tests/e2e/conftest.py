@@ -15,7 +15,7 @@ import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import pytest_asyncio
@@ -244,6 +244,14 @@ class Stack:
         msgs = await self.dd.wait_for(lambda: self.clip_messages(job_id, channel), timeout)
         return msgs[0]
 
+    async def wait_linked_clip(self, run: VideoRun) -> Message:
+        """Wait for a run's clip message and check that it links Wiro's file, attaching nothing."""
+        assert run.card is not None and run.job_id is not None, run.reply
+        message = await self.wait_clip(run.job_id, timeout=30)
+        assert message.attachments == []
+        assert f"/files/{self.sim.runs[-1].task_id}/" in message.content
+        return message
+
     def accepted_runs(self) -> int:
         """Return how many Runs Wiro accepted (a task was created)."""
         return sum(1 for r in self.sim.runs if r.task_id is not None)
@@ -268,10 +276,20 @@ class Stack:
         return await self.bot.wait_for_line(substring, timeout)
 
 
-@contextlib.asynccontextmanager
-async def running_stack(path: Path, env: dict[str, str], tier: int = 0) -> AsyncIterator[Stack]:
+AnyStack = TypeVar("AnyStack", bound=Stack)
+
+
+def running_stack(
+    path: Path, env: dict[str, str], tier: int = 0
+) -> contextlib.AbstractAsyncContextManager[Stack]:
     """Start a stack; on failure print the bot's output; at the end stop it and check it."""
-    s = Stack(path, env, tier)
+    return running(Stack(path, env, tier))
+
+
+@contextlib.asynccontextmanager
+async def running(s: AnyStack) -> AsyncIterator[AnyStack]:
+    """Start a stack already built (and set up); on failure print the bot's output; at the end
+    stop it and check it."""
     try:
         await s.start()
         yield s

@@ -35,7 +35,7 @@ from cogs.words import OUTCOME_TITLE
 from storage.models import JobState
 from tests.discord_double.world import Member
 from tests.e2e.conftest import Stack, fake_clip, png, running_stack
-from tests.video.clips import write_clip
+from tests.video.clips import clip_parts
 
 SEEDS = tuple(int(s) for s in os.environ.get("CRASH_STORM_SEEDS", "101,202").split(","))
 ENV = {
@@ -195,10 +195,7 @@ def final_titles_match(stack: Stack) -> list[str]:
 @pytest.mark.parametrize("seed", SEEDS)
 async def test_crash_storm(tmp_path: Path, seed: int) -> None:
     rng = random.Random(seed)
-    parts = [
-        write_clip(tmp_path / f"part{i}.mp4", width=640, height=360, seconds=1).read_bytes()
-        for i in range(2)
-    ]
+    parts = clip_parts(tmp_path, 2)
     (tmp_path / "stack").mkdir()
     async with running_stack(tmp_path / "stack", ENV) as stack:
         members = [stack.member(f"stormer{i}") for i in range(3)]

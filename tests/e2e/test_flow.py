@@ -344,10 +344,7 @@ async def test_silent_socket_still_delivers_by_polling(stack: Stack) -> None:
 async def test_clip_over_the_upload_limit_is_linked_with_the_reason(stack: Stack) -> None:
     stack.sim.script_next(TaskScript(clip=fake_clip(11 * 1024 * 1024)))
     run = await stack.video("a long high quality clip", user=stack.member())
-    assert run.card is not None and run.job_id is not None, run.reply
-    message = await stack.wait_clip(run.job_id, timeout=30)
-    assert message.attachments == []
-    assert f"/files/{stack.sim.runs[-1].task_id}/" in message.content
+    message = await stack.wait_linked_clip(run)
     assert "upload limit" in message.content
     assert await stack.wait_final(run.card) == "✅ Video ready"
     assert "upload limit" in (stack.field(run.card, "Note") or "")

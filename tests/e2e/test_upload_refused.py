@@ -9,7 +9,7 @@ import pytest
 
 from bot.wiro.simulator.tasks import TaskScript
 from tests.e2e.conftest import Stack
-from tests.video.clips import write_clip
+from tests.video.clips import grainy_720p_clip
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -21,16 +21,7 @@ MIB = 1024 * 1024
 @pytest.fixture(scope="module")
 def big_clip(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     """A real H.264 clip over Discord's base 10 MiB (lossless film grain, 720p)."""
-    path = write_clip(
-        tmp_path_factory.mktemp("clips") / "big.mp4",
-        width=1280,
-        height=720,
-        seconds=1.25,
-        fps=12,
-        crf=0,
-        grain=True,
-    )
-    data = path.read_bytes()
+    data = grainy_720p_clip(tmp_path_factory.mktemp("clips"))
     assert 10 * MIB < len(data) < 50 * MIB
     return data
 

@@ -18,18 +18,14 @@ from bot.wiro.simulator.tasks import TaskScript
 from storage.db import Database
 from storage.models import JobState
 from tests.jobs.conftest import OTHER, USER, RecordingPresenter, png_frame, request, wait_terminal
-from tests.video.clips import decode_all, mean_abs_diff, write_clip
+from tests.video.clips import clip_parts, decode_all, mean_abs_diff, write_clip
 
 CLIP_FRAMES = 12  # each part: 1 s at 12 fps, 640×360 (a first frame needs a 300 px short side)
 
 
 @pytest.fixture(scope="module")
 def part_clips(tmp_path_factory: pytest.TempPathFactory) -> list[bytes]:
-    base = tmp_path_factory.mktemp("parts")
-    return [
-        write_clip(base / f"part{i}.mp4", width=640, height=360, seconds=1).read_bytes()
-        for i in range(3)
-    ]
+    return clip_parts(tmp_path_factory.mktemp("parts"), 3)
 
 
 async def _finished(

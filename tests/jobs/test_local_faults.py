@@ -37,7 +37,7 @@ from tests.jobs.conftest import (
     wait_final_card,
     wait_terminal,
 )
-from tests.video.clips import write_clip
+from tests.video.clips import clip_parts
 
 FAULTS = {
     errno.ENOSPC: "The bot's disk is full",
@@ -197,11 +197,7 @@ async def test_a_bug_during_delivery_links_the_clip_instead_of_refunding(
 
 @pytest.fixture(scope="module")
 def parts(tmp_path_factory: pytest.TempPathFactory) -> list[bytes]:
-    base = tmp_path_factory.mktemp("parts")
-    return [
-        write_clip(base / f"part{i}.mp4", width=640, height=360, seconds=1).read_bytes()
-        for i in range(2)
-    ]
+    return clip_parts(tmp_path_factory.mktemp("parts"), 2)
 
 
 async def _extension(
