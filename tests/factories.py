@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.governance.quota import Policy, month_window, window
+from bot.settings import Settings
 from bot.timing import Timing
 from storage.db import Database
 from storage.models import ALLOWED_TRANSITIONS, Job, JobState, Limit, NewJob, Period
@@ -20,6 +21,10 @@ from storage.models import ALLOWED_TRANSITIONS, Job, JobState, Limit, NewJob, Pe
 # other workers' tests (the e2e bot processes get the same from tests/e2e/launch_bot.py,
 # E2E_VIDEO_NICENESS). Every service and video worker the tests build takes it.
 TEST_TIMING = Timing(video_niceness=0)
+
+# Every environment variable the bot reads (one per setting), which a test clears so that the
+# machine's own environment cannot leak into what it checks.
+BOT_VARIABLES = tuple(name.upper() for name in Settings.model_fields)
 
 _migrated_template: Path | None = None
 
