@@ -1,12 +1,15 @@
-"""Test helpers shared by several suites: a hand-moved clock, reservations, jobs in any state."""
+"""Test helpers shared by several suites: a hand-moved clock, reservations, jobs in any state, the
+Wiro simulator running for a block and a bot environment pointed at it."""
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import os
 import shutil
 import tempfile
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,6 +17,7 @@ from typing import Any
 from bot.governance.quota import Policy, month_window, window
 from bot.settings import Settings
 from bot.timing import Timing
+from bot.wiro.simulator.server import WiroSimulator
 from storage.db import Database
 from storage.models import ALLOWED_TRANSITIONS, Job, JobState, Limit, NewJob, Period
 
@@ -134,3 +138,26 @@ async def reserve_and_walk(
     for step in path_to(state):
         job = await db.transition(job.id, step)
     return job
+
+
+@contextlib.asynccontextmanager
+async def serving(sim: WiroSimulator) -> AsyncIterator[WiroSimulator]:
+    """Run the Wiro simulator for the body of an `async with`; stop it at the end."""
+    await sim.start()
+    try:
+        yield sim
+    finally:
+        await sim.stop()
+
+
+def wiro_env(sim: WiroSimulator, database: Path, *, secret: str | None = None) -> dict[str, str]:
+    """The variables that point a bot process at the simulator's Wiro account (with another
+    `secret` if given) and at `database`."""
+    return {
+        "WIRO_API_KEY": sim.api_key or "",
+        "WIRO_API_SECRET": secret or sim.api_secret or "",
+        "WIRO_API_BASE": sim.api_base,
+        "WIRO_SOCKET_URL": sim.socket_url,
+        "WIRO_OUTPUT_HOSTS": sim.output_host,
+        "DATABASE_PATH": str(database),
+    }

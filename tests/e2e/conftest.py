@@ -25,6 +25,7 @@ from bot.wiro.simulator.server import WiroSimulator
 from tests.discord_double import DiscordDouble
 from tests.discord_double.world import Channel, Interaction, Member, Message
 from tests.e2e.harness import BotProcess
+from tests.factories import wiro_env
 
 API_KEY = "e2e-key-0123456789"
 API_SECRET = "e2e-secret-0123456789"
@@ -103,12 +104,7 @@ class Stack:
         """Return the bot's environment (no .env is read: cwd is the temporary directory)."""
         return {
             **self.dd.env(),
-            "WIRO_API_KEY": API_KEY,
-            "WIRO_API_SECRET": API_SECRET,
-            "WIRO_API_BASE": self.sim.api_base,
-            "WIRO_SOCKET_URL": self.sim.socket_url,
-            "WIRO_OUTPUT_HOSTS": self.sim.output_host,
-            "DATABASE_PATH": str(self.tmp / "bot.sqlite3"),
+            **wiro_env(self.sim, self.tmp / "bot.sqlite3"),
             "DEV_GUILD_ID": str(self.dd.guild.id),  # type: ignore[union-attr]
             "LOG_LEVEL": "INFO",
             "E2E_TIME_SCALE": str(TIME_SCALE),

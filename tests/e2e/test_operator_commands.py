@@ -12,6 +12,7 @@ from pathlib import Path
 from bot.wiro.simulator.server import WiroSimulator
 from tests.discord_double import DiscordDouble
 from tests.e2e.harness import BotProcess
+from tests.factories import serving, wiro_env
 
 KEY, SECRET = "doctor-key-0123", "doctor-secret-0123"
 
@@ -26,27 +27,11 @@ async def _run(args: tuple[str, ...], env: dict[str, str], cwd: Path) -> tuple[i
     return code, output
 
 
-def _wiro_env(sim: WiroSimulator, tmp: Path, *, secret: str = SECRET) -> dict[str, str]:
-    """The Wiro account (the simulator) and the database of a bot under test."""
-    return {
-        "WIRO_API_KEY": KEY,
-        "WIRO_API_SECRET": secret,
-        "WIRO_API_BASE": sim.api_base,
-        "WIRO_SOCKET_URL": sim.socket_url,
-        "WIRO_OUTPUT_HOSTS": sim.output_host,
-        "DATABASE_PATH": str(tmp / "bot.sqlite3"),
-    }
-
-
 async def test_doctor_passes_with_a_working_setup(tmp_path: Path) -> None:
     sim = WiroSimulator(api_key=KEY, api_secret=SECRET)
-    await sim.start()
-    try:
-        async with DiscordDouble() as dd:
-            env = {**dd.env(), **_wiro_env(sim, tmp_path)}
-            code, out = await _run(("doctor",), env, tmp_path)
-    finally:
-        await sim.stop()
+    async with serving(sim), DiscordDouble() as dd:
+        env = {**dd.env(), **wiro_env(sim, tmp_path / "bot.sqlite3")}
+        code, out = await _run(("doctor",), env, tmp_path)
     assert code == 0, out
     for line in ("✓ Configuration", "✓ Database", "✓ Discord token", "✓ Servers", "✓ Wiro"):
         assert line in out, out
@@ -64,13 +49,9 @@ async def test_doctor_passes_with_a_working_setup(tmp_path: Path) -> None:
 async def test_doctor_fails_when_wiro_does_not_offer_the_fast_model(tmp_path: Path) -> None:
     sim = WiroSimulator(api_key=KEY, api_secret=SECRET)
     sim.missing_projects = {"hailuo-2-3-fast"}
-    await sim.start()
-    try:
-        async with DiscordDouble() as dd:
-            env = {**dd.env(), **_wiro_env(sim, tmp_path)}
-            code, out = await _run(("doctor",), env, tmp_path)
-    finally:
-        await sim.stop()
+    async with serving(sim), DiscordDouble() as dd:
+        env = {**dd.env(), **wiro_env(sim, tmp_path / "bot.sqlite3")}
+        code, out = await _run(("doctor",), env, tmp_path)
     assert code == 1, out
     assert "✗ Wiro: signed call OK, but Wiro did not describe Hailuo 2.3 Fast" in out, out
     assert "Hailuo 2.3 (minimax/hailuo-2-3): image field inputImage" in out
@@ -80,17 +61,14 @@ async def test_doctor_fails_when_wiro_does_not_offer_the_fast_model(tmp_path: Pa
 
 async def test_doctor_names_what_is_wrong_and_how_to_fix_it(tmp_path: Path) -> None:
     sim = WiroSimulator(api_key=KEY, api_secret=SECRET)
-    await sim.start()
-    try:
-        async with DiscordDouble() as dd:
-            # The bot was invited without Attach Files / Embed Links in this server.
-            bot_member = dd.guild.members[dd.world.bot_user.id]
-            for role_id in bot_member.roles:
-                dd.guild.roles[role_id].permissions = 1024 | 2048 | 65536
-            env = {**dd.env(), **_wiro_env(sim, tmp_path, secret="a-rotated-secret-value")}
-            code, out = await _run(("doctor",), env, tmp_path)
-    finally:
-        await sim.stop()
+    async with serving(sim), DiscordDouble() as dd:
+        # The bot was invited without Attach Files / Embed Links in this server.
+        bot_member = dd.guild.members[dd.world.bot_user.id]
+        for role_id in bot_member.roles:
+            dd.guild.roles[role_id].permissions = 1024 | 2048 | 65536
+        database = tmp_path / "bot.sqlite3"
+        env = {**dd.env(), **wiro_env(sim, database, secret="a-rotated-secret-value")}
+        code, out = await _run(("doctor",), env, tmp_path)
     assert code == 1, out
     assert "✗ Servers" in out and "Embed Links" in out and "Attach Files" in out
     assert "✗ Wiro" in out and "check WIRO_API_KEY and WIRO_API_SECRET" in out

@@ -27,7 +27,7 @@ from bot.wiro.client import WiroClient
 from bot.wiro.simulator.server import WiroSimulator
 from storage.db import Database
 from storage.models import Job, JobState, Limit
-from tests.factories import TEST_TIMING, open_database
+from tests.factories import TEST_TIMING, open_database, serving
 
 KEY, SECRET = "test-key", "test-secret"
 GUILD, CHANNEL, USER, OTHER, MOD = 1000, 2000, 3000, 3001, 3002
@@ -109,10 +109,8 @@ class RecordingPresenter:
 
 @pytest.fixture
 async def sim() -> AsyncIterator[WiroSimulator]:
-    simulator = WiroSimulator(api_key=KEY, api_secret=SECRET)
-    await simulator.start()
-    yield simulator
-    await simulator.stop()
+    async with serving(WiroSimulator(api_key=KEY, api_secret=SECRET)) as simulator:
+        yield simulator
 
 
 @pytest.fixture
