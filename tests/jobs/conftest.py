@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -140,34 +141,34 @@ def presenter() -> RecordingPresenter:
     return RecordingPresenter()
 
 
+# make_service's JobConfig: small, quick values a test may override.
+CONFIG_DEFAULTS: dict[str, Any] = {
+    "default_limit": Limit(credits=10, period="day"),
+    "max_jobs_per_user": 2,
+    "max_jobs_per_guild": 10,
+    "timeout": timedelta(seconds=20),
+    "busy_retry_seconds": 0.2,
+    "max_clip_bytes": 50 * 1024 * 1024,
+    "max_clip_seconds": 60,
+    "clip_store_bytes": None,
+}
+SERVICE_PARTS = ("presenter", "clock", "sleep", "disk")
+
+
 @pytest.fixture
 async def make_service(
     db: Database, wiro: WiroClient, presenter: RecordingPresenter, tmp_path: Path
 ) -> AsyncIterator[Callable[..., JobService]]:
     services: list[JobService] = []
 
-    def make(**overrides: object) -> JobService:
-        config = JobConfig(
-            default_limit=overrides.pop("default_limit", Limit(credits=10, period="day")),  # type: ignore[arg-type]
-            max_jobs_per_user=overrides.pop("max_jobs_per_user", 2),  # type: ignore[arg-type]
-            max_jobs_per_guild=overrides.pop("max_jobs_per_guild", 10),  # type: ignore[arg-type]
-            timeout=overrides.pop("timeout", timedelta(seconds=20)),  # type: ignore[arg-type]
-            busy_retry_seconds=overrides.pop("busy_retry_seconds", 0.2),  # type: ignore[arg-type]
-            max_clip_bytes=overrides.pop("max_clip_bytes", 50 * 1024 * 1024),  # type: ignore[arg-type]
-            work_dir=tmp_path / "work",
-            max_clip_seconds=overrides.pop("max_clip_seconds", 60),  # type: ignore[arg-type]
-            clip_store_bytes=overrides.pop("clip_store_bytes", None),  # type: ignore[arg-type]
-        )
-        disk = overrides.pop("disk", None)
-        assert not overrides, overrides
-        service = JobService(
-            storage=db,
-            wiro=wiro,
-            config=config,
-            presenter=presenter,
-            disk=disk,  # type: ignore[arg-type]
-            timing=TEST_TIMING,
-        )
+    def make(**overrides: Any) -> JobService:
+        """A service on the test's database and simulator; `overrides` are JobConfig fields or
+        the service's own parts (SERVICE_PARTS: another presenter, a clock, a sleep, a disk)."""
+        parts = {"presenter": presenter} | {
+            name: overrides.pop(name) for name in SERVICE_PARTS if name in overrides
+        }
+        config = JobConfig(**(CONFIG_DEFAULTS | overrides), work_dir=tmp_path / "work")
+        service = JobService(storage=db, wiro=wiro, config=config, timing=TEST_TIMING, **parts)
         services.append(service)
         return service
 

@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
-from bot.jobs.contracts import ClipToPost, Delivery, JobConfig
+from bot.jobs.contracts import ClipToPost, Delivery
 from bot.jobs.outage import DiscordUnavailable, OutageOutlasted, RetryPolicy, outlast
 from bot.jobs.service import JobService
-from bot.wiro.client import WiroClient
 from bot.wiro.simulator.server import WiroSimulator
 from bot.wiro.simulator.tasks import TaskScript
 from storage.db import Database
-from storage.models import Job, JobState, Limit
-from tests.factories import TEST_TIMING, Clock
+from storage.models import Job, JobState
+from tests.factories import Clock
 from tests.jobs.conftest import (
     RecordingPresenter,
     request,
@@ -63,33 +61,17 @@ class FakeSleep:
 
 
 @pytest.fixture
-async def build(
-    db: Database, wiro: WiroClient, tmp_path: Path
-) -> AsyncIterator[Callable[..., JobService]]:
-    services: list[JobService] = []
-
+def build(make_service: Callable[..., JobService]) -> Callable[..., JobService]:
     def make(presenter: RecordingPresenter, clock: Clock, sleep: FakeSleep) -> JobService:
-        config = JobConfig(
-            default_limit=Limit(credits=10, period="day"),
-            timeout=timedelta(minutes=30),
-            delivery_retry=RetryPolicy(window=WINDOW),
-            work_dir=tmp_path / "work",
-        )
-        service = JobService(
-            storage=db,
-            wiro=wiro,
-            config=config,
+        return make_service(
             presenter=presenter,
             clock=clock,
             sleep=sleep,
-            timing=TEST_TIMING,
+            timeout=timedelta(minutes=30),
+            delivery_retry=RetryPolicy(window=WINDOW),
         )
-        services.append(service)
-        return service
 
-    yield make
-    for service in services:
-        await service.shutdown(timeout=2)
+    return make
 
 
 async def _ledger(db: Database, job_id: int) -> list[str]:

@@ -6,21 +6,20 @@ once more, and the next clip in that server is fitted at once."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from bot.jobs.contracts import ClipToPost, Delivery, JobConfig, UploadTooLarge
+from bot.jobs.contracts import ClipToPost, Delivery, UploadTooLarge
 from bot.jobs.service import JobService
 from bot.media.video.probe import probe
-from bot.wiro.client import WiroClient
 from bot.wiro.simulator.server import WiroSimulator
 from bot.wiro.simulator.tasks import TaskScript
 from storage.db import Database
-from storage.models import Job, JobState, Limit
-from tests.factories import TEST_TIMING
+from storage.models import Job, JobState
 from tests.jobs.conftest import RecordingPresenter, request, wait_terminal
 from tests.video.clips import decode_all, write_clip
 
@@ -111,8 +110,8 @@ class ShrunkPresenter(RecordingPresenter):
 
 @pytest.fixture
 async def shrunk(
-    db: Database, wiro: WiroClient, tmp_path: Path
-) -> AsyncIterator[tuple[JobService, ShrunkPresenter, bytes]]:
+    make_service: Callable[..., JobService], tmp_path: Path
+) -> tuple[JobService, ShrunkPresenter, bytes]:
     """A service whose "base" upload limit is half a real clip, the clip, and a presenter that
     believes 10 MiB while Discord takes only up to that base limit."""
     source = await asyncio.to_thread(
@@ -120,16 +119,10 @@ async def shrunk(
     )
     data = source.read_bytes()
     presenter = ShrunkPresenter(real_limit=len(data) // 2)
-    config = JobConfig(
-        default_limit=Limit(credits=10, period="day"),
-        work_dir=tmp_path / "work",
-        base_upload_limit=len(data) // 2,
+    service = make_service(
+        presenter=presenter, base_upload_limit=len(data) // 2, timeout=timedelta(minutes=20)
     )
-    service = JobService(
-        storage=db, wiro=wiro, config=config, presenter=presenter, timing=TEST_TIMING
-    )
-    yield service, presenter, data
-    await service.shutdown(timeout=2)
+    return service, presenter, data
 
 
 async def test_a_413_below_the_believed_limit_is_fitted_and_tried_once_more(

@@ -19,7 +19,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.jobs.contracts import ClipToPost, Delivery, JobConfig
+from bot.jobs.contracts import ClipToPost, Delivery
 from bot.jobs.service import JobService
 from bot.media.video.probe import VideoError
 from bot.wiro import downloads
@@ -28,8 +28,7 @@ from bot.wiro.errors import WiroTransportError
 from bot.wiro.simulator.server import WiroSimulator
 from bot.wiro.simulator.tasks import TaskScript
 from storage.db import Database
-from storage.models import Job, JobState, Limit
-from tests.factories import TEST_TIMING
+from storage.models import Job, JobState
 from tests.jobs.conftest import (
     USER,
     RecordingPresenter,
@@ -167,18 +166,12 @@ class UnreadablePresenter(RecordingPresenter):
 
 @pytest.mark.parametrize("code", list(FAULTS))
 async def test_a_disk_fault_while_reading_the_clip_for_the_upload_links_it(
-    db: Database, wiro: WiroClient, sim: WiroSimulator, tmp_path: Path, code: int
+    make_service: Callable[..., JobService], db: Database, code: int
 ) -> None:
     presenter = UnreadablePresenter(read_error=code)
-    config = JobConfig(default_limit=Limit(credits=10, period="day"), work_dir=tmp_path / "w")
-    service = JobService(
-        storage=db, wiro=wiro, config=config, presenter=presenter, timing=TEST_TIMING
-    )
-    try:
-        job = await service.submit(request(), None)
-        await assert_linked_and_charged(db, presenter, job.id, FAULTS[code])
-    finally:
-        await service.shutdown(timeout=2)
+    service = make_service(presenter=presenter)
+    job = await service.submit(request(), None)
+    await assert_linked_and_charged(db, presenter, job.id, FAULTS[code])
 
 
 async def test_a_bug_during_delivery_links_the_clip_instead_of_refunding(

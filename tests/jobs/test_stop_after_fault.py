@@ -4,13 +4,11 @@ what Wiro bills for a stopped task counts in the server's budget and usage."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
-from bot.jobs.contracts import JobConfig
 from bot.jobs.service import JobService
 from bot.wiro import following
 from bot.wiro.client import WiroClient
@@ -18,8 +16,7 @@ from bot.wiro.models import StageUpdate
 from bot.wiro.simulator.server import WiroSimulator
 from bot.wiro.simulator.tasks import TaskScript
 from storage.db import Database
-from storage.models import Job, JobState, Limit
-from tests.factories import TEST_TIMING
+from storage.models import Job, JobState
 from tests.jobs.conftest import GUILD, USER, RecordingPresenter, request, wait_state, wait_terminal
 
 
@@ -73,21 +70,12 @@ class HeldSleep:
 
 
 @pytest.fixture
-async def running(
-    db: Database, wiro: WiroClient, sim: WiroSimulator, tmp_path: Path
-) -> AsyncIterator[tuple[JobService, WiroAtRefund, HeldSleep]]:
-    presenter = WiroAtRefund(sim)
-    sleep = HeldSleep()
-    config = JobConfig(
-        default_limit=Limit(credits=10, period="day"),
-        timeout=timedelta(minutes=5),
-        work_dir=tmp_path / "work",
-    )
-    service = JobService(
-        storage=db, wiro=wiro, config=config, presenter=presenter, sleep=sleep, timing=TEST_TIMING
-    )
-    yield service, presenter, sleep
-    await service.shutdown(timeout=2)
+def running(
+    make_service: Callable[..., JobService], sim: WiroSimulator
+) -> tuple[JobService, WiroAtRefund, HeldSleep]:
+    presenter, sleep = WiroAtRefund(sim), HeldSleep()
+    service = make_service(presenter=presenter, sleep=sleep, timeout=timedelta(minutes=5))
+    return service, presenter, sleep
 
 
 def bug_while_following(service: JobService, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -206,39 +194,28 @@ async def test_a_follower_that_ends_without_an_outcome_stops_the_task_first(
 
 
 async def test_a_timeout_whose_stop_is_unconfirmed_keeps_the_credits_reserved(
+    monkeypatch: pytest.MonkeyPatch,  # first: undone after the service's shutdown
+    make_service: Callable[..., JobService],
     db: Database,
-    wiro: WiroClient,
     sim: WiroSimulator,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(following, "STOP_CONFIRM_SECONDS", 0.3)
     monkeypatch.setattr(following, "STOP_RETRY_SECONDS", 0.05)
     presenter, sleep = WiroAtRefund(sim), HeldSleep()
-    config = JobConfig(
-        default_limit=Limit(credits=10, period="day"),
-        timeout=timedelta(seconds=2),
-        work_dir=tmp_path / "work",
+    service = make_service(presenter=presenter, sleep=sleep, timeout=timedelta(seconds=2))
+    sim.script_next(
+        TaskScript(queue=0.0, generate=30.0, kill_refusals=10_000, cancel_refusals=10_000)
     )
-    service = JobService(
-        storage=db, wiro=wiro, config=config, presenter=presenter, sleep=sleep, timing=TEST_TIMING
-    )
-    try:
-        sim.script_next(
-            TaskScript(queue=0.0, generate=30.0, kill_refusals=10_000, cancel_refusals=10_000)
-        )
-        job = await service.submit(request(), None)
-        task_id = (await wait_state(db, job.id, JobState.RUNNING)).wiro_task_id or ""
-        await until(lambda: len(sleep.pauses) == 1)  # the deadline passed; the stop failed
-        assert (await db.get_job(job.id)).state is JobState.RUNNING
-        assert await kinds(db, job.id) == ["reserve"]
+    job = await service.submit(request(), None)
+    task_id = (await wait_state(db, job.id, JobState.RUNNING)).wiro_task_id or ""
+    await until(lambda: len(sleep.pauses) == 1)  # the deadline passed; the stop failed
+    assert (await db.get_job(job.id)).state is JobState.RUNNING
+    assert await kinds(db, job.id) == ["reserve"]
 
-        sim.tasks[task_id].script.kill_refusals = 0
-        sim.tasks[task_id].script.cancel_refusals = 0
-        sleep.release.set()
-        done = await wait_terminal(db, job.id, timeout=20)
-        assert done.state is JobState.TIMED_OUT
-        assert await kinds(db, job.id) == ["reserve", "refund"]
-        assert await presenter.status_when_finished(job.id) == "task_cancel"
-    finally:
-        await service.shutdown(timeout=2)
+    sim.tasks[task_id].script.kill_refusals = 0
+    sim.tasks[task_id].script.cancel_refusals = 0
+    sleep.release.set()
+    done = await wait_terminal(db, job.id, timeout=20)
+    assert done.state is JobState.TIMED_OUT
+    assert await kinds(db, job.id) == ["reserve", "refund"]
+    assert await presenter.status_when_finished(job.id) == "task_cancel"
