@@ -191,6 +191,15 @@ class Stack:
 
         return await self.dd.wait_for(found, timeout)
 
+    async def used_credits(self, member: Member) -> int:
+        """Return the credits /quota says the member has used in the current window."""
+        inter = await self.dd.slash("quota", user=member)
+        text = await self.answer(inter)
+        assert self.dd.ephemeral_replies(inter), "/quota must answer ephemerally"
+        match = re.search(r"Used [^:]*: \*\*(\d+)\*\*", text)
+        assert match, text
+        return int(match.group(1))
+
     async def admin(
         self, command: str, options: dict[str, Any] | None = None, *, user: Member | None = None
     ) -> str:

@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import os
 import random
-import re
 import sqlite3
 import time
 from collections import Counter
@@ -96,14 +95,6 @@ def rows(stack: Stack, sql: str, *args: Any) -> list[sqlite3.Row]:
     with contextlib.closing(sqlite3.connect(uri, uri=True)) as conn:
         conn.row_factory = sqlite3.Row
         return list(conn.execute(sql, args))
-
-
-async def used_credits(stack: Stack, member: Member) -> int:
-    inter = await stack.dd.slash("quota", user=member)
-    text = await stack.answer(inter)
-    match = re.search(r"Used [^:]*: \*\*(\d+)\*\*", text)
-    assert match, text
-    return int(match.group(1))
 
 
 async def start_jobs(stack: Stack, storm: Storm, plan: list[Planned]) -> None:
@@ -290,7 +281,7 @@ async def test_crash_storm(tmp_path: Path, seed: int) -> None:
                 " WHERE user_id = ? AND kind IN ('reserve', 'refund')",
                 member.user.id,
             )
-            assert await used_credits(stack, member) == ledger["used"], f"seed {seed}"
+            assert await stack.used_credits(member) == ledger["used"], f"seed {seed}"
 
         # Spending: what the server recorded is what Wiro billed.
         billed = sum(float(t.totalcost or 0) for t in stack.sim.tasks.values())
