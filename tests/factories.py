@@ -76,8 +76,8 @@ class VirtualTimer:
     Pacing code under test then runs in no real time, and its waits are exact numbers.
     """
 
-    def __init__(self) -> None:
-        self.now = 0.0
+    def __init__(self, now: float = 0.0) -> None:
+        self.now = now
         self.sleeps: list[float] = []
 
     def monotonic(self) -> float:

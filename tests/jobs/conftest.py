@@ -26,6 +26,7 @@ from bot.jobs.service import JobService
 from bot.media.images import FirstFrame, check_image
 from bot.wiro.client import WiroClient
 from bot.wiro.simulator.server import WiroSimulator
+from bot.wiro.simulator.tasks import TaskScript
 from storage.db import Database
 from storage.models import Job, JobState, Limit
 from tests.factories import TEST_TIMING, open_database, serving
@@ -236,6 +237,23 @@ async def wait_terminal(db: Database, job_id: int, timeout: float = 15.0) -> Job
             break
         await asyncio.sleep(0.01)
     return job
+
+
+async def succeeded(
+    service: JobService,
+    sim: WiroSimulator,
+    db: Database,
+    clip: bytes,
+    frame: FirstFrame | None = None,
+    **fields: object,
+) -> Job:
+    """Submit a /video (`request(**fields)`) whose Wiro task yields `clip`; return the job once
+    it has ended, which must be in success."""
+    sim.script_next(TaskScript(clip=clip))
+    job = await service.submit(request(**fields), frame)
+    done = await wait_terminal(db, job.id)
+    assert done.state is JobState.SUCCEEDED, done.outcome_reason
+    return done
 
 
 async def wait_stopped(service: JobService, job_id: int, timeout: float = 10.0) -> None:

@@ -19,7 +19,7 @@ from bot.wiro.simulator.server import WiroSimulator
 from bot.wiro.simulator.tasks import TaskScript
 from storage.db import Database
 from storage.models import JobState
-from tests.jobs.conftest import RecordingPresenter, png_frame, request, wait_terminal
+from tests.jobs.conftest import RecordingPresenter, png_frame, request, succeeded, wait_terminal
 
 MIB = 1024 * 1024
 CLIP = b"\x00\x00\x00\x18ftypmp42" + b"x" * (300 * 1024)  # a 300 KiB "clip"
@@ -47,13 +47,9 @@ async def test_a_full_store_evicts_the_oldest_and_never_blocks_delivery(
     middle = _old_clip(service, 9002, 400 * 1024, age_hours=20)
     newer = _old_clip(service, 9003, 300 * 1024, age_hours=10)  # 1100 KiB + 3 frames of 30 KiB
 
-    sim.script_next(TaskScript(clip=CLIP))
-    job = await service.submit(request(), None)
-    done = await wait_terminal(db, job.id)
-
-    assert done.state is JobState.SUCCEEDED
+    done = await succeeded(service, sim, db, CLIP)
     assert presenter.deliveries[-1][1] == CLIP  # posted, whole
-    assert service.clips.get(job.id) is not None  # and kept for Extend
+    assert service.clips.get(done.id) is not None  # and kept for Extend
     # With the new 300 KiB clip: 1490 KiB. Oldest first until under the cap: dropping one
     # (430 KiB with its frame) leaves 1060 KiB, still over 1 MiB, so the two oldest went.
     assert not oldest.exists() and not service.clips.frame_path(9001).exists()
@@ -71,13 +67,9 @@ async def test_a_clip_bigger_than_the_cap_is_posted_but_not_kept(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     service = make_service(clip_store_bytes=100 * 1024)
-    sim.script_next(TaskScript(clip=CLIP))
-    job = await service.submit(request(), None)
-    done = await wait_terminal(db, job.id)
-
-    assert done.state is JobState.SUCCEEDED
+    done = await succeeded(service, sim, db, CLIP)
     assert presenter.deliveries[-1][1] == CLIP
-    assert service.clips.get(job.id) is None
+    assert service.clips.get(done.id) is None
     downloads: list[str] = []
     real_download = WiroClient.download
 
@@ -101,10 +93,7 @@ async def test_a_store_that_cannot_be_written_never_blocks_delivery(
     service = make_service(clip_store_bytes=1 * MIB)
     service.clips.directory.parent.mkdir(parents=True, exist_ok=True)
     service.clips.directory.write_bytes(b"")  # a file where the store should be: every keep fails
-    sim.script_next(TaskScript(clip=CLIP))
-    job = await service.submit(request(), None)
-    done = await wait_terminal(db, job.id)
-    assert done.state is JobState.SUCCEEDED
+    await succeeded(service, sim, db, CLIP)
     assert presenter.deliveries[-1][1] == CLIP
 
 

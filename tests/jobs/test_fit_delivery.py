@@ -20,7 +20,7 @@ from bot.wiro.simulator.server import WiroSimulator
 from bot.wiro.simulator.tasks import TaskScript
 from storage.db import Database
 from storage.models import Job, JobState
-from tests.jobs.conftest import RecordingPresenter, request, wait_terminal
+from tests.jobs.conftest import RecordingPresenter, request, succeeded, wait_terminal
 from tests.video.clips import decode_all, write_clip
 
 
@@ -36,12 +36,7 @@ async def test_a_clip_over_the_limit_is_compressed_and_attached(
     )
     data = source.read_bytes()
     presenter.upload_limit = len(data) // 3
-    sim.script_next(TaskScript(clip=data))
-    job = await service.submit(request(), None)
-
-    done = await wait_terminal(db, job.id)
-
-    assert done.state is JobState.SUCCEEDED
+    done = await succeeded(service, sim, db, data)
     [(_, posted, size)] = presenter.deliveries
     assert posted is not None and size == len(posted) <= presenter.upload_limit
     assert presenter.original_sizes == [len(data)]
@@ -54,7 +49,7 @@ async def test_a_clip_over_the_limit_is_compressed_and_attached(
     assert len(decode_all(fitted)) == 48
     # No scratch file is left behind; the original is kept (full quality) for Extend.
     assert [p.name for p in (tmp_path / "work").iterdir()] == ["clips"]
-    assert service.clips.path(job.id).read_bytes() == data
+    assert service.clips.path(done.id).read_bytes() == data
 
 
 async def test_a_clip_that_cannot_be_compressed_is_linked(
@@ -62,12 +57,7 @@ async def test_a_clip_that_cannot_be_compressed_is_linked(
 ) -> None:
     clip = b"\x00\x00\x00\x18ftypmp42" + b"x" * 50_000  # not decodable
     presenter.upload_limit = 10_000
-    sim.script_next(TaskScript(clip=clip))
-    job = await service.submit(request(), None)
-
-    done = await wait_terminal(db, job.id)
-
-    assert done.state is JobState.SUCCEEDED
+    done = await succeeded(service, sim, db, clip)
     assert [d[1] for d in presenter.deliveries] == [clip]
     assert presenter.original_sizes == [None]
     assert done.outcome_reason == "linked"
@@ -82,12 +72,7 @@ async def test_a_clip_within_the_limit_is_posted_untouched(
 ) -> None:
     source = await asyncio.to_thread(write_clip, tmp_path / "small.mp4", seconds=1)
     data = source.read_bytes()
-    sim.script_next(TaskScript(clip=data))
-    job = await service.submit(request(), None)
-
-    done = await wait_terminal(db, job.id)
-
-    assert done.state is JobState.SUCCEEDED
+    await succeeded(service, sim, db, data)
     assert [d[1] for d in presenter.deliveries] == [data]
     assert presenter.original_sizes == [None]
 

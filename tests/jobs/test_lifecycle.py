@@ -26,6 +26,7 @@ from tests.jobs.conftest import (
     RecordingPresenter,
     png_frame,
     request,
+    succeeded,
     wait_state,
     wait_stopped,
     wait_terminal,
@@ -178,10 +179,7 @@ async def test_clip_above_the_download_cap_is_linked(
     presenter: RecordingPresenter,
 ) -> None:
     service = make_service(max_clip_bytes=1000)
-    sim.script_next(TaskScript(clip=b"m" * 5000))
-    job = await service.submit(request(), None)
-    done = await wait_terminal(db, job.id)
-    assert done.state is JobState.SUCCEEDED
+    done = await succeeded(service, sim, db, b"m" * 5000)
     assert presenter.deliveries[0][1] is None  # nothing downloaded, linked instead
     assert done.output_url and done.output_url.startswith("http://127.0.0.1")
 

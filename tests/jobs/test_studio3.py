@@ -25,6 +25,7 @@ from tests.jobs.conftest import (
     RecordingPresenter,
     png_frame,
     request,
+    succeeded,
     wait_terminal,
 )
 from tests.jobs.test_last_frame import settled
@@ -41,11 +42,8 @@ async def _finished(
     service: JobService, sim: WiroSimulator, db: Database, clip: bytes, **req: object
 ) -> Job:
     frame = png_frame() if req.get("has_image") else None
-    sim.script_next(TaskScript(clip=clip))
-    job = await service.submit(request(**req), frame)
-    done = await wait_terminal(db, job.id)
-    assert done.state is JobState.SUCCEEDED, done.outcome_reason
-    await settled(service, job.id)  # its last frame decoded and stored
+    done = await succeeded(service, sim, db, clip, frame, **req)
+    await settled(service, done.id)  # its last frame decoded and stored
     return done
 
 
