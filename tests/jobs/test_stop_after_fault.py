@@ -78,6 +78,13 @@ def running(
     return service, presenter, sleep
 
 
+def wiro_takes_the_stop(sim: WiroSimulator, task_id: str, sleep: HeldSleep) -> None:
+    """From now on Wiro takes the Kill (and the Cancel); the service's held pause ends."""
+    script = sim.tasks[task_id].script
+    script.kill_refusals = script.cancel_refusals = 0
+    sleep.release.set()
+
+
 def bug_while_following(service: JobService, monkeypatch: pytest.MonkeyPatch) -> None:
     async def broken(job: Job, event: StageUpdate) -> Job:
         raise RuntimeError("a bug while following the task")
@@ -137,9 +144,7 @@ async def test_an_unconfirmed_stop_keeps_the_credits_reserved_and_is_tried_again
     assert sleep.pauses == [30.0, 60.0]
     assert await kinds(db, job.id) == ["reserve"]
 
-    sim.tasks[task_id].script.kill_refusals = 0  # Wiro takes the Kill now
-    sim.tasks[task_id].script.cancel_refusals = 0
-    sleep.release.set()
+    wiro_takes_the_stop(sim, task_id, sleep)
     done = await wait_terminal(db, job.id, timeout=20)
     assert done.state is JobState.FAILED
     assert await kinds(db, job.id) == ["reserve", "refund"]
@@ -212,9 +217,7 @@ async def test_a_timeout_whose_stop_is_unconfirmed_keeps_the_credits_reserved(
     assert (await db.get_job(job.id)).state is JobState.RUNNING
     assert await kinds(db, job.id) == ["reserve"]
 
-    sim.tasks[task_id].script.kill_refusals = 0
-    sim.tasks[task_id].script.cancel_refusals = 0
-    sleep.release.set()
+    wiro_takes_the_stop(sim, task_id, sleep)
     done = await wait_terminal(db, job.id, timeout=20)
     assert done.state is JobState.TIMED_OUT
     assert await kinds(db, job.id) == ["reserve", "refund"]
