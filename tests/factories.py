@@ -9,12 +9,13 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from bot.governance.quota import Policy, month_window, window
+from bot.jobs.service import JobService
 from bot.settings import Settings
 from bot.timing import Timing
 from bot.wiro.simulator.server import WiroSimulator
@@ -29,6 +30,10 @@ TEST_TIMING = Timing(video_niceness=0)
 # Every environment variable the bot reads (one per setting), which a test clears so that the
 # machine's own environment cannot leak into what it checks.
 BOT_VARIABLES = tuple(name.upper() for name in Settings.model_fields)
+
+# What tests/jobs' `make_service` fixture gives: build a JobService (JobConfig fields, or its
+# presenter, clock, sleep or disk, as keyword overrides).
+MakeService = Callable[..., JobService]
 
 _migrated_template: Path | None = None
 

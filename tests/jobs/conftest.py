@@ -29,7 +29,7 @@ from bot.wiro.simulator.server import WiroSimulator
 from bot.wiro.simulator.tasks import TaskScript
 from storage.db import Database
 from storage.models import Job, JobState, Limit
-from tests.factories import TEST_TIMING, open_database, serving
+from tests.factories import TEST_TIMING, MakeService, open_database, serving
 
 KEY, SECRET = "test-key", "test-secret"
 GUILD, CHANNEL, USER, OTHER, MOD = 1000, 2000, 3000, 3001, 3002
@@ -159,7 +159,7 @@ SERVICE_PARTS = ("presenter", "clock", "sleep", "disk")
 @pytest.fixture
 async def make_service(
     db: Database, wiro: WiroClient, presenter: RecordingPresenter, tmp_path: Path
-) -> AsyncIterator[Callable[..., JobService]]:
+) -> AsyncIterator[MakeService]:
     services: list[JobService] = []
 
     def make(**overrides: Any) -> JobService:

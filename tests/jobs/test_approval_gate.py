@@ -75,7 +75,7 @@ async def test_the_waiting_card_says_so_and_has_no_eta(
 
 
 async def test_moderators_and_trusted_members_are_not_held(
-    db: Database, sim: WiroSimulator, gated: tuple[JobService, ApprovalService, RecordingReviews]
+    db: Database, gated: tuple[JobService, ApprovalService, RecordingReviews]
 ) -> None:
     service, _, reviews = gated
     for req in (request(manage_guild=True), request(user_id=USER + 7, role_ids={TRUSTED})):
@@ -128,7 +128,7 @@ async def test_an_unpostable_review_refunds_and_refuses(
 
 
 async def test_the_run_deadline_counts_from_the_approval(
-    db: Database, gated: tuple[JobService, ApprovalService, RecordingReviews]
+    gated: tuple[JobService, ApprovalService, RecordingReviews],
 ) -> None:
     service, _, _ = gated  # timeout 20 s
     job = await service.submit(request(), None)

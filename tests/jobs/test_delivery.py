@@ -16,7 +16,7 @@ from bot.wiro.simulator.server import WiroSimulator
 from bot.wiro.simulator.tasks import TaskScript
 from storage.db import Database
 from storage.models import Job, JobState
-from tests.factories import Clock
+from tests.factories import Clock, MakeService
 from tests.jobs.conftest import (
     RecordingPresenter,
     request,
@@ -79,7 +79,7 @@ async def _ledger(db: Database, job_id: int) -> list[str]:
 
 
 async def test_clip_post_outlasts_an_outage_with_the_same_nonce(
-    build: Callable[..., JobService], sim: WiroSimulator, db: Database
+    build: MakeService, db: Database
 ) -> None:
     presenter = FlakyPresenter(outage=3)
     clock = Clock(datetime.now(UTC))
@@ -99,7 +99,7 @@ async def test_clip_post_outlasts_an_outage_with_the_same_nonce(
 
 
 async def test_after_the_window_the_card_links_the_clip_and_the_job_is_charged(
-    build: Callable[..., JobService], sim: WiroSimulator, db: Database
+    build: MakeService, sim: WiroSimulator, db: Database
 ) -> None:
     sim.script_next(TaskScript(clip=b"\x00\x00\x00\x18ftypmp42" + b"x" * 1000))
     presenter = FlakyPresenter(outage=-1)
@@ -120,7 +120,7 @@ async def test_after_the_window_the_card_links_the_clip_and_the_job_is_charged(
 
 
 async def test_a_restart_during_an_outage_picks_up_the_delivery(
-    build: Callable[..., JobService], sim: WiroSimulator, db: Database
+    build: MakeService, db: Database
 ) -> None:
     down = FlakyPresenter(outage=-1)
     clock = Clock(datetime.now(UTC))
@@ -141,9 +141,7 @@ async def test_a_restart_during_an_outage_picks_up_the_delivery(
     assert await _ledger(db, job.id) == ["reserve", "charge"]
 
 
-async def test_the_retry_window_goes_on_across_a_restart(
-    build: Callable[..., JobService], sim: WiroSimulator, db: Database
-) -> None:
+async def test_the_retry_window_goes_on_across_a_restart(build: MakeService, db: Database) -> None:
     """The outage's start is on the job row: a bot restarted 10 minutes into a 15-minute
     window has 5 minutes left, not 15; restarted after it, it links the clip at once."""
     down = FlakyPresenter(outage=-1)
@@ -171,7 +169,7 @@ async def test_the_retry_window_goes_on_across_a_restart(
 
 
 async def test_a_restart_after_the_window_links_the_clip_after_one_try(
-    build: Callable[..., JobService], sim: WiroSimulator, db: Database
+    build: MakeService, db: Database
 ) -> None:
     down = FlakyPresenter(outage=-1)
     clock = Clock(datetime.now(UTC))
@@ -218,7 +216,7 @@ class DownPresenter(FlakyPresenter):
 
 
 async def test_an_outage_met_by_the_look_after_a_restart_is_one_window_with_the_post(
-    build: Callable[..., JobService], sim: WiroSimulator, db: Database
+    build: MakeService, db: Database
 ) -> None:
     """After a restart the bot first looks for an already-posted clip, then posts: an outage
     that begins with the look is one retry window for both, not one each."""

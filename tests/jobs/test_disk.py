@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,14 @@ from bot.wiro.simulator.server import WiroSimulator
 from bot.wiro.simulator.tasks import TaskScript
 from storage.db import Database
 from storage.models import JobState
-from tests.jobs.conftest import RecordingPresenter, png_frame, request, succeeded, wait_terminal
+from tests.factories import MakeService
+from tests.jobs.conftest import (
+    RecordingPresenter,
+    png_frame,
+    request,
+    succeeded,
+    wait_terminal,
+)
 
 MIB = 1024 * 1024
 CLIP = b"\x00\x00\x00\x18ftypmp42" + b"x" * (300 * 1024)  # a 300 KiB "clip"
@@ -37,10 +43,7 @@ def _old_clip(service: JobService, job_id: int, size: int, age_hours: float) -> 
 
 
 async def test_a_full_store_evicts_the_oldest_and_never_blocks_delivery(
-    make_service: Callable[..., JobService],
-    sim: WiroSimulator,
-    db: Database,
-    presenter: RecordingPresenter,
+    make_service: MakeService, sim: WiroSimulator, db: Database, presenter: RecordingPresenter
 ) -> None:
     service = make_service(clip_store_bytes=1 * MIB)
     oldest = _old_clip(service, 9001, 400 * 1024, age_hours=30)
@@ -60,7 +63,7 @@ async def test_a_full_store_evicts_the_oldest_and_never_blocks_delivery(
 
 
 async def test_a_clip_bigger_than_the_cap_is_posted_but_not_kept(
-    make_service: Callable[..., JobService],
+    make_service: MakeService,
     sim: WiroSimulator,
     db: Database,
     presenter: RecordingPresenter,
@@ -85,10 +88,7 @@ async def test_a_clip_bigger_than_the_cap_is_posted_but_not_kept(
 
 
 async def test_a_store_that_cannot_be_written_never_blocks_delivery(
-    make_service: Callable[..., JobService],
-    sim: WiroSimulator,
-    db: Database,
-    presenter: RecordingPresenter,
+    make_service: MakeService, sim: WiroSimulator, db: Database, presenter: RecordingPresenter
 ) -> None:
     service = make_service(clip_store_bytes=1 * MIB)
     service.clips.directory.parent.mkdir(parents=True, exist_ok=True)
@@ -98,7 +98,7 @@ async def test_a_store_that_cannot_be_written_never_blocks_delivery(
 
 
 async def test_finished_first_frames_count_under_the_cap_and_in_flight_ones_stay(
-    make_service: Callable[..., JobService], sim: WiroSimulator, db: Database
+    make_service: MakeService, sim: WiroSimulator, db: Database
 ) -> None:
     """Storage keeps first frames as files; the cap removes a finished job's (oldest first, so
     Re-roll then says it is no longer stored) and never the frame a running job needs."""
@@ -154,7 +154,7 @@ class Ticks:
 
 
 async def test_low_disk_refuses_new_jobs_before_anything_is_spent(
-    make_service: Callable[..., JobService],
+    make_service: MakeService,
     sim: WiroSimulator,
     db: Database,
     presenter: RecordingPresenter,
@@ -187,7 +187,7 @@ async def test_low_disk_refuses_new_jobs_before_anything_is_spent(
 
 
 async def test_jobs_in_flight_still_deliver_when_the_disk_runs_low(
-    make_service: Callable[..., JobService],
+    make_service: MakeService,
     sim: WiroSimulator,
     db: Database,
     presenter: RecordingPresenter,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from storage.models import JobState
 from tests.jobs.conftest import (
     OTHER,
     USER,
+    MakeService,
     RecordingPresenter,
     png_frame,
     request,
@@ -106,10 +106,7 @@ async def test_reroll_of_an_extension_runs_the_part_again_and_stitches_anew(
 
 
 async def test_a_chain_stops_at_max_clip_seconds(
-    make_service: Callable[..., JobService],
-    sim: WiroSimulator,
-    db: Database,
-    part_clips: list[bytes],
+    make_service: MakeService, sim: WiroSimulator, db: Database, part_clips: list[bytes]
 ) -> None:
     service = make_service(max_clip_seconds=16)
     first = await succeeded(service, sim, db, part_clips[0])
@@ -174,10 +171,7 @@ async def test_a_clip_no_longer_stored_or_at_wiro_cannot_be_extended(
 
 
 async def test_a_clip_too_big_to_download_says_so_instead_of_no_longer_stored(
-    make_service: Callable[..., JobService],
-    sim: WiroSimulator,
-    db: Database,
-    part_clips: list[bytes],
+    make_service: MakeService, sim: WiroSimulator, db: Database, part_clips: list[bytes]
 ) -> None:
     service = make_service(max_clip_bytes=1000)  # every clip is "too big": it is linked
     first = await succeeded(service, sim, db, part_clips[0])
@@ -205,7 +199,7 @@ async def test_a_clip_no_longer_kept_is_fetched_again_from_wiro(
 
 
 async def test_restart_while_an_extension_runs_posts_the_stitched_clip_once(
-    make_service: Callable[..., JobService],
+    make_service: MakeService,
     sim: WiroSimulator,
     db: Database,
     presenter: RecordingPresenter,

@@ -7,7 +7,6 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,7 @@ from bot.wiro.simulator.server import WiroSimulator
 from bot.wiro.simulator.tasks import TaskScript
 from storage.db import Database
 from storage.models import JobState
-from tests.jobs.conftest import USER, RecordingPresenter, succeeded, wait_terminal
+from tests.jobs.conftest import USER, MakeService, RecordingPresenter, succeeded, wait_terminal
 from tests.video.clips import write_clip
 
 
@@ -236,7 +235,7 @@ async def test_a_corrupt_clip_is_delivered_and_its_failed_decode_only_logged(
 
 
 async def test_shutdown_cancels_a_running_decode(
-    make_service: Callable[..., JobService],
+    make_service: MakeService,
     sim: WiroSimulator,
     db: Database,
     part_clips: list[bytes],

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
@@ -23,6 +21,7 @@ from tests.jobs.conftest import (
     MOD,
     OTHER,
     USER,
+    MakeService,
     RecordingPresenter,
     png_frame,
     request,
@@ -143,10 +142,7 @@ async def test_busy_wiro_queues_locally_then_submits(
 
 
 async def test_second_job_waits_behind_the_first_when_busy(
-    make_service: Callable[..., JobService],
-    sim: WiroSimulator,
-    db: Database,
-    presenter: RecordingPresenter,
+    make_service: MakeService, sim: WiroSimulator, db: Database, presenter: RecordingPresenter
 ) -> None:
     service = make_service(busy_retry_seconds=0.3)
     sim.busy_runs = 3
@@ -173,10 +169,7 @@ async def test_silent_websocket_still_finishes_by_polling(
 
 
 async def test_clip_above_the_download_cap_is_linked(
-    make_service: Callable[..., JobService],
-    sim: WiroSimulator,
-    db: Database,
-    presenter: RecordingPresenter,
+    make_service: MakeService, sim: WiroSimulator, db: Database, presenter: RecordingPresenter
 ) -> None:
     service = make_service(max_clip_bytes=1000)
     done = await succeeded(service, sim, db, b"m" * 5000)
@@ -185,7 +178,7 @@ async def test_clip_above_the_download_cap_is_linked(
 
 
 async def test_delivery_failure_refunds(
-    service: JobService, sim: WiroSimulator, db: Database, presenter: RecordingPresenter
+    service: JobService, db: Database, presenter: RecordingPresenter
 ) -> None:
     presenter.fail_delivery = True
     job = await service.submit(request(), None)
@@ -195,7 +188,7 @@ async def test_delivery_failure_refunds(
 
 
 async def test_card_that_cannot_be_posted_spends_nothing(
-    service: JobService, sim: WiroSimulator, db: Database, presenter: RecordingPresenter
+    service: JobService, sim: WiroSimulator, presenter: RecordingPresenter
 ) -> None:
     presenter.fail_post = True
     with pytest.raises(Refused, match="couldn't post"):
@@ -252,7 +245,7 @@ async def test_cancel_refused_for_another_member(
 
 
 async def test_cancel_while_waiting_locally_never_submits(
-    make_service: Callable[..., JobService], sim: WiroSimulator, db: Database
+    make_service: MakeService, sim: WiroSimulator, db: Database
 ) -> None:
     service = make_service(busy_retry_seconds=0.2)
     sim.busy_runs = 1  # the first Run is refused as busy; a retry would be accepted
@@ -270,9 +263,7 @@ async def test_cancel_while_waiting_locally_never_submits(
     assert await _kinds(db, job.id) == ["reserve", "refund"]
 
 
-async def test_cancel_after_the_end_is_refused(
-    service: JobService, sim: WiroSimulator, db: Database
-) -> None:
+async def test_cancel_after_the_end_is_refused(service: JobService, db: Database) -> None:
     job = await service.submit(request(), None)
     await wait_terminal(db, job.id)
     with pytest.raises(Refused, match="already finished"):
@@ -280,7 +271,7 @@ async def test_cancel_after_the_end_is_refused(
 
 
 async def test_timeout_kills_and_refunds(
-    make_service: Callable[..., JobService], sim: WiroSimulator, db: Database
+    make_service: MakeService, sim: WiroSimulator, db: Database
 ) -> None:
     service = make_service(timeout=timedelta(seconds=1.5))
     sim.script_next(TaskScript(generate=30.0))
@@ -296,10 +287,7 @@ async def test_timeout_kills_and_refunds(
 # Restarts: a crash at each state, then resume
 # ------------------------------------------------------------------------------------------
 async def test_restart_while_running_resumes_and_delivers_once(
-    make_service: Callable[..., JobService],
-    sim: WiroSimulator,
-    db: Database,
-    presenter: RecordingPresenter,
+    make_service: MakeService, sim: WiroSimulator, db: Database, presenter: RecordingPresenter
 ) -> None:
     first = make_service()
     sim.script_next(TaskScript(generate=1.0))
@@ -317,7 +305,7 @@ async def test_restart_while_running_resumes_and_delivers_once(
 
 
 async def test_restart_while_waiting_locally_submits_later(
-    make_service: Callable[..., JobService], sim: WiroSimulator, db: Database
+    make_service: MakeService, sim: WiroSimulator, db: Database
 ) -> None:
     first = make_service(busy_retry_seconds=0.2)
     sim.busy_runs = 1
@@ -330,7 +318,7 @@ async def test_restart_while_waiting_locally_submits_later(
 
 
 async def test_restart_mid_submission_fails_without_resubmitting(
-    make_service: Callable[..., JobService], sim: WiroSimulator, db: Database
+    make_service: MakeService, sim: WiroSimulator, db: Database
 ) -> None:
     service = make_service()
     job = await service.submit(request(), None)
@@ -352,10 +340,7 @@ async def test_restart_mid_submission_fails_without_resubmitting(
 
 
 async def test_restart_after_posting_the_clip_does_not_post_twice(
-    make_service: Callable[..., JobService],
-    sim: WiroSimulator,
-    db: Database,
-    presenter: RecordingPresenter,
+    make_service: MakeService, db: Database, presenter: RecordingPresenter
 ) -> None:
     pending = await _forge_state(db, JobState.DELIVERING, result_message_id=424242)
     service = make_service()
@@ -428,9 +413,7 @@ async def test_bad_requests_are_refused_before_spending(
     assert (await service.quota_status(GUILD, USER, ())).used == 0
 
 
-async def test_prompt_of_2000_characters_after_trimming_is_accepted(
-    service: JobService, db: Database
-) -> None:
+async def test_prompt_of_2000_characters_after_trimming_is_accepted(service: JobService) -> None:
     job = await service.submit(request(prompt="  " + "y" * 2000 + "  "), None)
     assert len(job.prompt) == 2000
 
@@ -462,7 +445,7 @@ async def test_moderator_controls_refuse_before_spending(
 
 
 async def test_credits_exhausted_says_used_cost_and_reset(
-    make_service: Callable[..., JobService], sim: WiroSimulator, db: Database
+    make_service: MakeService, db: Database
 ) -> None:
     service = make_service(default_limit=Limit(credits=2, period="day"))
     await service.submit(request(resolution="1080P"), None)
@@ -473,9 +456,7 @@ async def test_credits_exhausted_says_used_cost_and_reset(
     assert len([j for j in await db.jobs_for_user(GUILD, USER)]) == 1
 
 
-async def test_zero_limit_means_no_access(
-    make_service: Callable[..., JobService], db: Database
-) -> None:
+async def test_zero_limit_means_no_access(make_service: MakeService) -> None:
     service = make_service(default_limit=Limit(credits=0, period="day"))
     with pytest.raises(LimitReached) as refused:
         await service.submit(request(), None)
@@ -484,7 +465,7 @@ async def test_zero_limit_means_no_access(
 
 
 async def test_concurrent_requests_with_credit_for_one_run_exactly_one(
-    make_service: Callable[..., JobService], sim: WiroSimulator, db: Database
+    make_service: MakeService, sim: WiroSimulator, db: Database
 ) -> None:
     service = make_service(default_limit=Limit(credits=1, period="day"), max_jobs_per_user=5)
     results = await asyncio.gather(
@@ -498,7 +479,7 @@ async def test_concurrent_requests_with_credit_for_one_run_exactly_one(
 
 
 async def test_budget_counts_spent_in_flight_and_asked(
-    make_service: Callable[..., JobService], sim: WiroSimulator, db: Database
+    make_service: MakeService, sim: WiroSimulator, db: Database
 ) -> None:
     service = make_service(max_jobs_per_user=5)
     await db.set_budget(GUILD, 0.50, MOD)  # Wiro's price for 768P/6 s is $0.28 in the simulator
@@ -569,7 +550,7 @@ async def test_eta_counts_from_submission_and_is_never_in_the_past(
 
 
 async def test_resume_removes_downloads_a_killed_process_left_behind(
-    make_service: Callable[..., JobService], tmp_path: Path
+    make_service: MakeService,
 ) -> None:
     service = make_service()
     work = service.config.work_dir
@@ -582,10 +563,7 @@ async def test_resume_removes_downloads_a_killed_process_left_behind(
 
 
 async def test_restart_after_the_deadline_still_delivers_a_finished_clip(
-    make_service: Callable[..., JobService],
-    sim: WiroSimulator,
-    db: Database,
-    presenter: RecordingPresenter,
+    make_service: MakeService, sim: WiroSimulator, db: Database, presenter: RecordingPresenter
 ) -> None:
     first = make_service()
     sim.script_next(TaskScript(generate=0.5))
@@ -607,7 +585,7 @@ async def test_restart_after_the_deadline_still_delivers_a_finished_clip(
 
 
 async def test_cancel_pressed_while_sending_is_honoured_when_wiro_answers_busy(
-    make_service: Callable[..., JobService], sim: WiroSimulator, db: Database
+    make_service: MakeService, sim: WiroSimulator, db: Database
 ) -> None:
     service = make_service(busy_retry_seconds=0.2)
     sim.busy_runs = 1
@@ -622,7 +600,7 @@ async def test_cancel_pressed_while_sending_is_honoured_when_wiro_answers_busy(
 
 
 async def test_shutdown_waits_for_a_run_already_sent_and_saves_the_task(
-    make_service: Callable[..., JobService],
+    make_service: MakeService,
     sim: WiroSimulator,
     db: Database,
     wiro: WiroClient,
@@ -661,7 +639,7 @@ async def test_rate_limited_run_is_queued_and_sent_again(
 
 
 async def test_restart_finds_a_clip_posted_before_the_crash_and_does_not_post_again(
-    make_service: Callable[..., JobService], db: Database, presenter: RecordingPresenter
+    make_service: MakeService, db: Database, presenter: RecordingPresenter
 ) -> None:
     # Killed after Discord stored the clip but before the bot recorded it, and restarted
     # long after Discord's nonce window: only the channel itself knows.
@@ -694,7 +672,7 @@ async def test_control_characters_are_not_sent_to_wiro(
 
 
 async def test_a_second_reroll_click_while_one_runs_is_refused(
-    make_service: Callable[..., JobService], sim: WiroSimulator, db: Database
+    make_service: MakeService, sim: WiroSimulator, db: Database
 ) -> None:
     service = make_service(max_jobs_per_user=5)
     job = await service.submit(request(), None)
@@ -710,7 +688,7 @@ async def test_a_second_reroll_click_while_one_runs_is_refused(
     [("reroll", "A re-roll of this video"), ("remake", "A 1080P remake of this video")],
 )
 async def test_two_simultaneous_clicks_on_a_follow_up_make_one_job_and_one_run(
-    make_service: Callable[..., JobService],
+    make_service: MakeService,
     sim: WiroSimulator,
     db: Database,
     presenter: RecordingPresenter,
@@ -745,7 +723,7 @@ async def test_two_simultaneous_clicks_on_a_follow_up_make_one_job_and_one_run(
 
 
 async def test_the_early_check_and_the_reservation_refuse_alike(
-    make_service: Callable[..., JobService], db: Database
+    make_service: MakeService, db: Database
 ) -> None:
     """Budget used up, run's price unknown (no Tool/Detail price, no past runs): the early check
     refuses with the same typed refusal the reservation gives, reset time included."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +31,7 @@ from storage.db import Database
 from storage.models import Job, JobState
 from tests.jobs.conftest import (
     USER,
+    MakeService,
     RecordingPresenter,
     request,
     wait_final_card,
@@ -77,10 +78,8 @@ async def assert_linked_and_charged(
 @pytest.mark.parametrize("code", list(FAULTS))
 async def test_a_disk_fault_while_saving_the_download_links_the_clip(
     service: JobService,
-    sim: WiroSimulator,
     db: Database,
     presenter: RecordingPresenter,
-    wiro: WiroClient,
     monkeypatch: pytest.MonkeyPatch,
     code: int,
 ) -> None:
@@ -94,7 +93,6 @@ async def test_a_disk_fault_while_saving_the_download_links_the_clip(
 
 async def test_a_download_that_keeps_failing_links_the_clip(
     service: JobService,
-    sim: WiroSimulator,
     db: Database,
     presenter: RecordingPresenter,
     wiro: WiroClient,
@@ -166,7 +164,7 @@ class UnreadablePresenter(RecordingPresenter):
 
 @pytest.mark.parametrize("code", list(FAULTS))
 async def test_a_disk_fault_while_reading_the_clip_for_the_upload_links_it(
-    make_service: Callable[..., JobService], db: Database, code: int
+    make_service: MakeService, db: Database, code: int
 ) -> None:
     presenter = UnreadablePresenter(read_error=code)
     service = make_service(presenter=presenter)
@@ -288,8 +286,7 @@ async def test_a_failing_last_frame_after_the_post_never_fails_the_job(
 
 
 async def test_a_clip_on_a_host_the_bot_does_not_trust_is_never_linked(
-    make_service: Callable[..., JobService],
-    sim: WiroSimulator,
+    make_service: MakeService,
     db: Database,
     presenter: RecordingPresenter,
     wiro: WiroClient,

@@ -78,11 +78,19 @@ def running(
     return service, presenter, sleep
 
 
-def wiro_takes_the_stop(sim: WiroSimulator, task_id: str, sleep: HeldSleep) -> None:
-    """From now on Wiro takes the Kill (and the Cancel); the service's held pause ends."""
+async def refunded_once_wiro_takes_the_stop(
+    sim: WiroSimulator, db: Database, presenter: WiroAtRefund, sleep: HeldSleep, job_id: int
+) -> Job:
+    """From now on Wiro takes the Kill (and the Cancel) and the service's held pause ends: the job
+    ends refunded, its task stopped at Wiro before the refund. Return the ended job."""
+    task_id = (await db.get_job(job_id)).wiro_task_id or ""
     script = sim.tasks[task_id].script
     script.kill_refusals = script.cancel_refusals = 0
     sleep.release.set()
+    done = await wait_terminal(db, job_id, timeout=20)
+    assert await kinds(db, job_id) == ["reserve", "refund"]
+    assert await presenter.status_when_finished(job_id) == "task_cancel"
+    return done
 
 
 def bug_while_following(service: JobService, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -144,11 +152,8 @@ async def test_an_unconfirmed_stop_keeps_the_credits_reserved_and_is_tried_again
     assert sleep.pauses == [30.0, 60.0]
     assert await kinds(db, job.id) == ["reserve"]
 
-    wiro_takes_the_stop(sim, task_id, sleep)
-    done = await wait_terminal(db, job.id, timeout=20)
+    done = await refunded_once_wiro_takes_the_stop(sim, db, presenter, sleep, job.id)
     assert done.state is JobState.FAILED
-    assert await kinds(db, job.id) == ["reserve", "refund"]
-    assert await presenter.status_when_finished(job.id) == "task_cancel"
 
 
 async def test_a_cancelled_tasks_totalcost_counts_in_the_budget_and_usage(
@@ -212,13 +217,10 @@ async def test_a_timeout_whose_stop_is_unconfirmed_keeps_the_credits_reserved(
         TaskScript(queue=0.0, generate=30.0, kill_refusals=10_000, cancel_refusals=10_000)
     )
     job = await service.submit(request(), None)
-    task_id = (await wait_state(db, job.id, JobState.RUNNING)).wiro_task_id or ""
+    await wait_state(db, job.id, JobState.RUNNING)
     await until(lambda: len(sleep.pauses) == 1)  # the deadline passed; the stop failed
     assert (await db.get_job(job.id)).state is JobState.RUNNING
     assert await kinds(db, job.id) == ["reserve"]
 
-    wiro_takes_the_stop(sim, task_id, sleep)
-    done = await wait_terminal(db, job.id, timeout=20)
+    done = await refunded_once_wiro_takes_the_stop(sim, db, presenter, sleep, job.id)
     assert done.state is JobState.TIMED_OUT
-    assert await kinds(db, job.id) == ["reserve", "refund"]
-    assert await presenter.status_when_finished(job.id) == "task_cancel"

@@ -256,9 +256,7 @@ async def test_the_prompt_limit_applies_to_the_combined_prompt(
     assert len(sim.runs) == runs and await db.count_in_flight(GUILD) == 0
 
 
-async def test_blocked_words_apply_across_the_join(
-    service: JobService, sim: WiroSimulator, db: Database
-) -> None:
+async def test_blocked_words_apply_across_the_join(service: JobService, db: Database) -> None:
     await db.add_blocked_word(GUILD, "red panda", MOD)
     with pytest.raises(Refused, match=r"with the style “Zoo”.*red panda"):
         await service.submit(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -20,6 +19,7 @@ from storage.models import JobState
 from tests.jobs.conftest import (
     GUILD,
     USER,
+    MakeService,
     RecordingPresenter,
     png_frame,
     request,
@@ -42,10 +42,7 @@ async def test_task_error_shows_retrying_then_the_job_succeeds(
 
 
 async def test_task_error_until_the_deadline_stops_the_task_and_refunds(
-    make_service: Callable[..., JobService],
-    sim: WiroSimulator,
-    db: Database,
-    presenter: RecordingPresenter,
+    make_service: MakeService, sim: WiroSimulator, db: Database, presenter: RecordingPresenter
 ) -> None:
     service = make_service(timeout=timedelta(seconds=3))
     sim.script_next(TaskScript(task_error=math.inf))
@@ -162,7 +159,7 @@ async def test_fast_image_job_checks_the_fast_models_own_schema(
 
 
 async def test_a_cancel_cut_short_by_a_restart_is_sent_again(
-    make_service: Callable[..., JobService], sim: WiroSimulator, db: Database
+    make_service: MakeService, sim: WiroSimulator, db: Database
 ) -> None:
     first = make_service()
     sim.script_next(TaskScript(queue=0.0, generate=30.0, kill_refusals=1000))
