@@ -17,7 +17,7 @@ from bot.wiro.client import WiroClient
 from storage.db import Database
 from storage.models import Job, JobState, Limit, NewJob
 from tests.factories import TEST_TIMING, Clock, open_database, reserve_and_walk
-from tests.jobs.conftest import RecordingPresenter
+from tests.jobs.doubles import RecordingPresenter
 
 T0 = datetime(2026, 3, 18, 15, 30, tzinfo=UTC)  # a Wednesday
 GUILD = 111_000_000_000_000_001

@@ -199,7 +199,7 @@ async def test_channels_allow_remove_list(db: Database) -> None:
 
 
 async def test_pause_and_resume(db: Database, service: JobService) -> None:
-    from tests.jobs.conftest import request
+    from tests.jobs.doubles import request
 
     assert "not paused" in await server.resume(db, GUILD, MOD)
     text = await server.pause(db, GUILD, "  maintenance   tonight ", MOD)
@@ -214,7 +214,7 @@ async def test_pause_and_resume(db: Database, service: JobService) -> None:
 
 
 async def test_block_and_unblock(db: Database, service: JobService) -> None:
-    from tests.jobs.conftest import request
+    from tests.jobs.doubles import request
 
     text = await server.block(db, GUILD, USER, "spam", MOD)
     assert f"<@{USER}>" in text and "spam" in text

@@ -18,7 +18,8 @@ from storage.approvals import ApprovalStatus
 from storage.db import Database
 from storage.models import JobState
 from tests.approval.conftest import RecordingReviews
-from tests.jobs.conftest import GUILD, MOD, USER, RecordingPresenter, request, wait_terminal
+from tests.jobs.doubles import GUILD, MOD, USER, RecordingPresenter, request
+from tests.jobs.waits import wait_terminal
 
 REVIEW = 5555
 TRUSTED = 6666

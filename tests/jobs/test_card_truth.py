@@ -18,16 +18,9 @@ from bot.wiro.simulator.tasks import TaskScript
 from storage.approvals import ApprovalStatus, Hold
 from storage.db import Database
 from storage.models import Job, JobState, NewJob
-from tests.factories import reservation_args
-from tests.jobs.conftest import (
-    GUILD,
-    USER,
-    MakeService,
-    RecordingPresenter,
-    request,
-    wait_state,
-    wait_terminal,
-)
+from tests.factories import MakeService, reservation_args
+from tests.jobs.doubles import GUILD, USER, RecordingPresenter, request
+from tests.jobs.waits import wait_state, wait_terminal
 
 
 @dataclass

@@ -17,13 +17,8 @@ from bot.wiro.simulator.tasks import TaskScript
 from storage.db import Database
 from storage.models import Job, JobState
 from tests.factories import Clock, MakeService
-from tests.jobs.conftest import (
-    RecordingPresenter,
-    request,
-    wait_final_card,
-    wait_state,
-    wait_terminal,
-)
+from tests.jobs.doubles import RecordingPresenter, request
+from tests.jobs.waits import wait_final_card, wait_state, wait_terminal
 
 WINDOW = timedelta(minutes=15)
 

@@ -19,13 +19,8 @@ from bot.wiro.simulator.tasks import TaskScript
 from storage.db import Database
 from storage.models import JobState
 from tests.factories import MakeService
-from tests.jobs.conftest import (
-    RecordingPresenter,
-    png_frame,
-    request,
-    succeeded,
-    wait_terminal,
-)
+from tests.jobs.doubles import RecordingPresenter, png_frame, request
+from tests.jobs.waits import succeeded, wait_terminal
 
 MIB = 1024 * 1024
 CLIP = b"\x00\x00\x00\x18ftypmp42" + b"x" * (300 * 1024)  # a 300 KiB "clip"

@@ -16,16 +16,9 @@ from bot.wiro.simulator.server import WiroSimulator
 from bot.wiro.simulator.tasks import TaskScript
 from storage.db import Database
 from storage.models import JobState
-from tests.jobs.conftest import (
-    OTHER,
-    USER,
-    MakeService,
-    RecordingPresenter,
-    png_frame,
-    request,
-    succeeded,
-    wait_terminal,
-)
+from tests.factories import MakeService
+from tests.jobs.doubles import OTHER, USER, RecordingPresenter, png_frame, request
+from tests.jobs.waits import succeeded, wait_terminal
 from tests.video.clips import clip_parts, decode_all, mean_abs_diff, write_clip
 
 CLIP_FRAMES = 12  # each part: 1 s at 12 fps, 640×360 (a first frame needs a 300 px short side)

@@ -20,7 +20,8 @@ from bot.wiro.simulator.server import WiroSimulator
 from bot.wiro.simulator.tasks import TaskScript
 from storage.db import Database
 from storage.models import Job, JobState
-from tests.jobs.conftest import RecordingPresenter, request, succeeded, wait_terminal
+from tests.jobs.doubles import RecordingPresenter, request
+from tests.jobs.waits import succeeded, wait_terminal
 from tests.video.clips import decode_all, write_clip
 
 

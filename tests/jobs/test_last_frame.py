@@ -20,7 +20,9 @@ from bot.wiro.simulator.server import WiroSimulator
 from bot.wiro.simulator.tasks import TaskScript
 from storage.db import Database
 from storage.models import JobState
-from tests.jobs.conftest import USER, MakeService, RecordingPresenter, succeeded, wait_terminal
+from tests.factories import MakeService
+from tests.jobs.doubles import USER, RecordingPresenter
+from tests.jobs.waits import succeeded, wait_terminal
 from tests.video.clips import write_clip
 
 

@@ -16,20 +16,9 @@ from cogs.words import refused_words, what_happened
 from storage.api import ReservationRefused
 from storage.db import Database
 from storage.models import JobState, Limit, NewJob, Stage
-from tests.jobs.conftest import (
-    GUILD,
-    MOD,
-    OTHER,
-    USER,
-    MakeService,
-    RecordingPresenter,
-    png_frame,
-    request,
-    succeeded,
-    wait_state,
-    wait_stopped,
-    wait_terminal,
-)
+from tests.factories import MakeService
+from tests.jobs.doubles import GUILD, MOD, OTHER, USER, RecordingPresenter, png_frame, request
+from tests.jobs.waits import succeeded, wait_state, wait_stopped, wait_terminal
 
 
 def _paths(sim: WiroSimulator) -> list[str]:

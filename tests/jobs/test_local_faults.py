@@ -29,14 +29,9 @@ from bot.wiro.simulator.server import WiroSimulator
 from bot.wiro.simulator.tasks import TaskScript
 from storage.db import Database
 from storage.models import Job, JobState
-from tests.jobs.conftest import (
-    USER,
-    MakeService,
-    RecordingPresenter,
-    request,
-    wait_final_card,
-    wait_terminal,
-)
+from tests.factories import MakeService
+from tests.jobs.doubles import USER, RecordingPresenter, request
+from tests.jobs.waits import wait_final_card, wait_terminal
 from tests.video.clips import clip_parts
 
 FAULTS = {

@@ -22,17 +22,9 @@ from bot.wiro.simulator.tasks import TaskScript
 from cogs.audit import audit_line
 from storage.db import Database
 from storage.models import JobState, NewJob
-from tests.factories import reservation_args
-from tests.jobs.conftest import (
-    GUILD,
-    USER,
-    MakeService,
-    RecordingPresenter,
-    png_frame,
-    request,
-    wait_state,
-    wait_terminal,
-)
+from tests.factories import MakeService, reservation_args
+from tests.jobs.doubles import GUILD, USER, RecordingPresenter, png_frame, request
+from tests.jobs.waits import wait_state, wait_terminal
 
 EXPECTED_768P_6S = 0.28  # the simulator's Tool/Detail price of 768P, 6 s
 

@@ -17,7 +17,8 @@ from bot.wiro.simulator.server import WiroSimulator
 from bot.wiro.simulator.tasks import TaskScript
 from storage.db import Database
 from storage.models import Job, JobState
-from tests.jobs.conftest import GUILD, USER, RecordingPresenter, request, wait_state, wait_terminal
+from tests.jobs.doubles import GUILD, USER, RecordingPresenter, request
+from tests.jobs.waits import wait_state, wait_terminal
 
 
 async def kinds(db: Database, job_id: int) -> list[str]:

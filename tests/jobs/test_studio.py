@@ -13,16 +13,9 @@ from bot.wiro.simulator.server import WiroSimulator
 from bot.wiro.simulator.tasks import TaskScript
 from storage.db import Database
 from storage.models import JobState
-from tests.jobs.conftest import (
-    GUILD,
-    MOD,
-    OTHER,
-    USER,
-    MakeService,
-    png_frame,
-    request,
-    wait_terminal,
-)
+from tests.factories import MakeService
+from tests.jobs.doubles import GUILD, MOD, OTHER, USER, png_frame, request
+from tests.jobs.waits import wait_terminal
 
 FAST = "hailuo-2.3-fast"
 

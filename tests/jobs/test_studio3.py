@@ -17,18 +17,9 @@ from bot.wiro.simulator.server import WiroSimulator
 from bot.wiro.simulator.tasks import TaskScript
 from storage.db import Database
 from storage.models import AnimateRule, Job, JobState
-from tests.jobs.conftest import (
-    GUILD,
-    MOD,
-    OTHER,
-    USER,
-    RecordingPresenter,
-    png_frame,
-    request,
-    succeeded,
-    wait_terminal,
-)
+from tests.jobs.doubles import GUILD, MOD, OTHER, USER, RecordingPresenter, png_frame, request
 from tests.jobs.test_last_frame import settled
+from tests.jobs.waits import succeeded, wait_terminal
 from tests.video.clips import decode_all, mean_abs_diff, write_clip
 
 

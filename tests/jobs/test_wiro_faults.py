@@ -16,16 +16,9 @@ from bot.wiro.simulator.server import WiroSimulator
 from bot.wiro.simulator.tasks import SENSITIVE_OUTPUT, TaskScript
 from storage.db import Database
 from storage.models import JobState
-from tests.jobs.conftest import (
-    GUILD,
-    USER,
-    MakeService,
-    RecordingPresenter,
-    png_frame,
-    request,
-    wait_state,
-    wait_terminal,
-)
+from tests.factories import MakeService
+from tests.jobs.doubles import GUILD, USER, RecordingPresenter, png_frame, request
+from tests.jobs.waits import wait_state, wait_terminal
 
 
 async def test_task_error_shows_retrying_then_the_job_succeeds(
