@@ -34,6 +34,13 @@ FINAL_TITLES = ("✅ Video ready", "❌ Video failed", "⌛ Video timed out", "�
 CARD_LINK = re.compile(r"https://discord\.com/channels/\d+/\d+/(\d+)")
 SPARE_CHANNELS = ("videos-only", "queue", "flood", "expiry", "cancel")
 JOB_ID = re.compile(r"\bjob (\d+)")
+# Limits that a module's tests never reach together (its STACK_ENV): no member waits on credits
+# or on the number of jobs in flight.
+ROOMY_LIMITS = {
+    "DEFAULT_QUOTA_CREDITS": "1000",
+    "MAX_JOBS_PER_USER": "25",
+    "MAX_JOBS_PER_GUILD": "40",
+}
 # The bot's per-channel pacing windows run at this fraction of Discord's (E2E_TIME_SCALE, read by
 # launch_bot.py); tests that turn the double's rate limits on scale its buckets alike (`window`).
 TIME_SCALE = 0.2

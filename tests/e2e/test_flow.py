@@ -15,15 +15,11 @@ import pytest
 from PIL import Image
 
 from bot.wiro.simulator.tasks import TaskScript
-from tests.e2e.conftest import Stack, fake_clip, gif, png, window
+from tests.e2e.conftest import ROOMY_LIMITS, Stack, fake_clip, gif, png, window
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-STACK_ENV = {
-    "DEFAULT_QUOTA_CREDITS": "1000",
-    "MAX_JOBS_PER_USER": "25",
-    "MAX_JOBS_PER_GUILD": "40",
-}
+STACK_ENV = ROOMY_LIMITS
 
 
 async def test_text_to_video_posts_the_clip_and_a_done_card(stack: Stack) -> None:

@@ -27,6 +27,16 @@ async def _run(args: tuple[str, ...], env: dict[str, str], cwd: Path) -> tuple[i
     return code, output
 
 
+def _sandbox_env(dd: DiscordDouble, tmp: Path, **variables: str) -> dict[str, str]:
+    """A bot on the Discord double and Wiro's sandbox (no account), its database in `tmp`."""
+    return {
+        **dd.env(),
+        "WIRO_SANDBOX": "true",
+        "DATABASE_PATH": str(tmp / "bot.sqlite3"),
+        **variables,
+    }
+
+
 async def test_doctor_passes_with_a_working_setup(tmp_path: Path) -> None:
     sim = WiroSimulator(api_key=KEY, api_secret=SECRET)
     async with serving(sim), DiscordDouble() as dd:
@@ -78,12 +88,7 @@ async def test_doctor_names_what_is_wrong_and_how_to_fix_it(tmp_path: Path) -> N
 
 async def test_doctor_reports_a_rejected_token(tmp_path: Path) -> None:
     async with DiscordDouble() as dd:
-        env = {
-            **dd.env(),
-            "DISCORD_TOKEN": "not-the-right-token",
-            "WIRO_SANDBOX": "true",
-            "DATABASE_PATH": str(tmp_path / "bot.sqlite3"),
-        }
+        env = _sandbox_env(dd, tmp_path, DISCORD_TOKEN="not-the-right-token")
         code, out = await _run(("doctor",), env, tmp_path)
     assert code == 1
     assert "✗ Discord token: Discord rejected DISCORD_TOKEN" in out
@@ -92,7 +97,7 @@ async def test_doctor_reports_a_rejected_token(tmp_path: Path) -> None:
 
 async def test_sync_publishes_commands_globally_or_to_one_server(tmp_path: Path) -> None:
     async with DiscordDouble() as dd:
-        env = {**dd.env(), "WIRO_SANDBOX": "true", "DATABASE_PATH": str(tmp_path / "b.sqlite3")}
+        env = _sandbox_env(dd, tmp_path)
         code, out = await _run(("sync",), env, tmp_path)
         assert code == 0 and "Synced 6 commands globally" in out, out
         code, out = await _run(("sync", "--guild", str(dd.guild.id)), env, tmp_path)
@@ -162,12 +167,7 @@ async def test_doctor_ends_within_20_s_when_hosts_never_answer(tmp_path: Path) -
 
 async def test_doctor_names_a_dev_guild_the_bot_is_not_in(tmp_path: Path) -> None:
     async with DiscordDouble() as dd:
-        env = {
-            **dd.env(),
-            "WIRO_SANDBOX": "true",
-            "DATABASE_PATH": str(tmp_path / "bot.sqlite3"),
-            "DEV_GUILD_ID": "123456789012345678",
-        }
+        env = _sandbox_env(dd, tmp_path, DEV_GUILD_ID="123456789012345678")
         code, out = await _run(("doctor",), env, tmp_path)
         env["DEV_GUILD_ID"] = str(dd.guild.id)
         code_ok, out_ok = await _run(("doctor",), env, tmp_path)
@@ -180,12 +180,7 @@ async def test_doctor_names_a_dev_guild_the_bot_is_not_in(tmp_path: Path) -> Non
 
 async def test_a_dev_guild_the_bot_is_not_in_stops_the_start_with_status_2(tmp_path: Path) -> None:
     async with DiscordDouble() as dd:
-        env = {
-            **dd.env(),
-            "WIRO_SANDBOX": "true",
-            "DATABASE_PATH": str(tmp_path / "bot.sqlite3"),
-            "DEV_GUILD_ID": "123456789012345678",
-        }
+        env = _sandbox_env(dd, tmp_path, DEV_GUILD_ID="123456789012345678")
         code, out = await _run((), env, tmp_path)
     assert code == 2, out  # deploy/hailuo-bot.service: RestartPreventExitStatus=2, no crash loop
     errors = [line for line in out.splitlines() if " ERROR " in line]

@@ -17,15 +17,20 @@ from bot.catalogue import DEFAULT_ANIMATE_PROMPT
 from bot.media.images import MAX_SOURCE_BYTES
 from bot.wiro.simulator.tasks import TaskScript
 from tests.discord_double.world import Interaction, Member, Message
-from tests.e2e.conftest import CARD_LINK, JOB_ID, Stack, fake_clip, gif, png, running_stack
+from tests.e2e.conftest import (
+    CARD_LINK,
+    JOB_ID,
+    ROOMY_LIMITS,
+    Stack,
+    fake_clip,
+    gif,
+    png,
+    running_stack,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-STACK_ENV = {
-    "DEFAULT_QUOTA_CREDITS": "1000",
-    "MAX_JOBS_PER_USER": "25",
-    "MAX_JOBS_PER_GUILD": "40",
-}
+STACK_ENV = ROOMY_LIMITS
 MENU = "Animate with Hailuo"
 FAST_RUN = "/Run/minimax/hailuo-2-3-fast"
 

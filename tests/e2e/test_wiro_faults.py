@@ -15,15 +15,11 @@ import pytest
 
 from bot.governance.admission import IMAGE_RUNS_PAUSED
 from bot.wiro.simulator.tasks import SENSITIVE_OUTPUT, TaskScript
-from tests.e2e.conftest import Stack, fake_clip, png, running, running_stack, window
+from tests.e2e.conftest import ROOMY_LIMITS, Stack, fake_clip, png, running, running_stack, window
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-STACK_ENV = {
-    "DEFAULT_QUOTA_CREDITS": "1000",
-    "MAX_JOBS_PER_USER": "25",
-    "MAX_JOBS_PER_GUILD": "40",
-}
+STACK_ENV = ROOMY_LIMITS
 RETRYING = "Wiro hit a problem and is retrying"
 
 
