@@ -24,14 +24,32 @@ async def worker(tmp_path: Path) -> AsyncIterator[VideoWorker]:
     w.close()
 
 
-def _kept(tmp_path: Path, *clips: Path) -> ClipStore:
-    """A clip store holding copies of `clips` as the kept clips of jobs 1, 2, …"""
-    store = ClipStore(tmp_path / "clips")
-    for job_id, clip in enumerate(clips, start=1):
+@pytest.fixture
+def store(tmp_path: Path, plain: Path, plain2: Path) -> ClipStore:
+    """A clip store holding copies of two clips as the kept clips of jobs 1 and 2."""
+    kept = ClipStore(tmp_path / "clips")
+    for job_id, clip in enumerate((plain, plain2), start=1):
         copy = tmp_path / f"copy{job_id}.mp4"
         shutil.copyfile(clip, copy)
-        store.put(job_id, copy)
-    return store
+        kept.put(job_id, copy)
+    return kept
+
+
+class HeldDecodes:
+    """The worker's last_frame, recording the name of each clip it decodes; the decodes of the
+    clips named in `held` (all of them if None) wait until `release` is set."""
+
+    def __init__(self, worker: VideoWorker, held: set[str] | None = None) -> None:
+        self.real = worker.last_frame
+        self.held = held
+        self.calls: list[str] = []
+        self.release = asyncio.Event()
+
+    async def __call__(self, clip: Path) -> bytes:
+        self.calls.append(clip.name)
+        if self.held is None or clip.name in self.held:
+            await asyncio.wait_for(self.release.wait(), 15)
+        return await self.real(clip)
 
 
 async def _until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
@@ -44,23 +62,11 @@ async def _until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
 
 
 async def test_background_decodes_leave_a_thread_free_and_an_extend_goes_first(
-    worker: VideoWorker,
-    plain: Path,
-    plain2: Path,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    worker: VideoWorker, store: ClipStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = _kept(tmp_path, plain, plain2)
-    calls: list[str] = []
-    release = asyncio.Event()
-    real = worker.last_frame
-
-    async def held(clip: Path) -> bytes:
-        calls.append(clip.name)
-        await asyncio.wait_for(release.wait(), 15)
-        return await real(clip)
-
-    monkeypatch.setattr(worker, "last_frame", held)
+    decodes = HeldDecodes(worker)
+    calls, release = decodes.calls, decodes.release
+    monkeypatch.setattr(worker, "last_frame", decodes)
     frames = LastFrames(store, worker)
     frames.prepare(1)
     frames.prepare(2)
@@ -85,24 +91,13 @@ async def test_background_decodes_leave_a_thread_free_and_an_extend_goes_first(
 
 
 async def test_an_extend_right_after_the_clip_is_kept_does_not_queue_either(
-    worker: VideoWorker,
-    plain: Path,
-    plain2: Path,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    worker: VideoWorker, store: ClipStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = _kept(tmp_path, plain, plain2)
-    calls: list[str] = []
-    release = asyncio.Event()
-    real = worker.last_frame
-
-    async def held(clip: Path) -> bytes:  # job 1's decode holds the one background turn
-        calls.append(clip.name)
-        if clip.name == "job-1.mp4":
-            await asyncio.wait_for(release.wait(), 15)
-        return await real(clip)
-
-    monkeypatch.setattr(worker, "last_frame", held)
+    decodes = HeldDecodes(
+        worker, held={"job-1.mp4"}
+    )  # job 1's decode holds the one background turn
+    calls, release = decodes.calls, decodes.release
+    monkeypatch.setattr(worker, "last_frame", decodes)
     frames = LastFrames(store, worker)
     frames.prepare(1)
     await _until(lambda: bool(calls))
