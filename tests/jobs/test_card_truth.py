@@ -20,7 +20,7 @@ from storage.db import Database
 from storage.models import Job, JobState, NewJob
 from tests.factories import MakeService, reservation_args
 from tests.jobs.doubles import GUILD, USER, RecordingPresenter, request
-from tests.jobs.waits import wait_state, wait_terminal
+from tests.jobs.waits import running_at_wiro, wait_state, wait_terminal
 
 
 @dataclass
@@ -152,9 +152,7 @@ async def test_a_job_that_reached_wiro_without_a_recorded_card_still_runs(
 ) -> None:
     """Only jobs that have not reached Wiro are closed: a task already running is followed."""
     service = make_service()
-    sim.script_next(TaskScript(generate=0.5))
-    job = await service.submit(request(), None)
-    await wait_state(db, job.id, JobState.RUNNING)
+    job = await running_at_wiro(service, sim, db, TaskScript(generate=0.5))
     await service.shutdown(timeout=2)
     await db.update_job(job.id, card_message_id=None)  # as in a database from before
     second = make_service()
@@ -227,9 +225,7 @@ async def test_cards_whose_edits_never_ran_show_the_final_state_after_a_restart(
     first.presenter = dying = PacedPresenter(db=db)
     delivered = await first.submit(request(), None)
     assert (await wait_terminal(db, delivered.id)).state is JobState.SUCCEEDED
-    sim.script_next(TaskScript(queue=30.0))
-    cancelled = await first.submit(request(user_id=USER + 1), None)
-    await wait_state(db, cancelled.id, JobState.RUNNING)
+    cancelled = await running_at_wiro(first, sim, db, TaskScript(queue=30.0), user_id=USER + 1)
     sim.script_next(TaskScript(generate=3.0))
     running = await first.submit(request(user_id=USER + 2), None)
     await first.cancel(cancelled.id, USER + 1, is_moderator=False)

@@ -18,7 +18,7 @@ from storage.db import Database
 from storage.models import JobState, Limit, NewJob, Stage
 from tests.factories import MakeService
 from tests.jobs.doubles import GUILD, MOD, OTHER, USER, RecordingPresenter, png_frame, request
-from tests.jobs.waits import succeeded, wait_state, wait_stopped, wait_terminal
+from tests.jobs.waits import running_at_wiro, succeeded, wait_state, wait_stopped, wait_terminal
 
 
 def _paths(sim: WiroSimulator) -> list[str]:
@@ -192,9 +192,7 @@ async def test_card_that_cannot_be_posted_spends_nothing(
 async def test_cancel_while_queued_at_wiro_uses_task_cancel(
     service: JobService, sim: WiroSimulator, db: Database
 ) -> None:
-    sim.script_next(TaskScript(queue=5.0))
-    job = await service.submit(request(), None)
-    await wait_state(db, job.id, JobState.RUNNING)
+    job = await running_at_wiro(service, sim, db, TaskScript(queue=5.0))
     message = await service.cancel(job.id, USER, is_moderator=False)
     assert "Cancelling" in message
     done = await wait_terminal(db, job.id)
@@ -279,9 +277,7 @@ async def test_restart_while_running_resumes_and_delivers_once(
     make_service: MakeService, sim: WiroSimulator, db: Database, presenter: RecordingPresenter
 ) -> None:
     first = make_service()
-    sim.script_next(TaskScript(generate=1.0))
-    job = await first.submit(request(), None)
-    await wait_state(db, job.id, JobState.RUNNING)
+    job = await running_at_wiro(first, sim, db, TaskScript(generate=1.0))
     await first.shutdown(timeout=2)  # the process dies here
     assert (await db.get_job(job.id)).state is JobState.RUNNING
 
@@ -510,9 +506,7 @@ async def test_reroll_runs_again_and_charges_again(
 async def test_credentials_refused_while_following_fail_the_job_plainly(
     service: JobService, sim: WiroSimulator, db: Database
 ) -> None:
-    sim.script_next(TaskScript(generate=5.0))
-    job = await service.submit(request(), None)
-    await wait_state(db, job.id, JobState.RUNNING)
+    job = await running_at_wiro(service, sim, db, TaskScript(generate=5.0))
     sim.api_secret = "rotated-secret-value"  # the operator rotated the secret at Wiro
     done = await wait_terminal(db, job.id)
     assert done.state is JobState.FAILED
@@ -555,9 +549,7 @@ async def test_restart_after_the_deadline_still_delivers_a_finished_clip(
     make_service: MakeService, sim: WiroSimulator, db: Database, presenter: RecordingPresenter
 ) -> None:
     first = make_service()
-    sim.script_next(TaskScript(generate=0.5))
-    job = await first.submit(request(), None)
-    await wait_state(db, job.id, JobState.RUNNING)
+    job = await running_at_wiro(first, sim, db, TaskScript(generate=0.5))
     await first.shutdown(timeout=2)  # the bot is down while Wiro finishes (and bills)
     task = sim.tasks[(await db.get_job(job.id)).wiro_task_id or ""]
     for _ in range(100):

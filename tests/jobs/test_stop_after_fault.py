@@ -18,7 +18,7 @@ from bot.wiro.simulator.tasks import TaskScript
 from storage.db import Database
 from storage.models import Job, JobState
 from tests.jobs.doubles import GUILD, USER, RecordingPresenter, request
-from tests.jobs.waits import wait_state, wait_terminal
+from tests.jobs.waits import running_at_wiro, wait_state, wait_terminal
 
 
 async def kinds(db: Database, job_id: int) -> list[str]:
@@ -160,9 +160,10 @@ async def test_an_unconfirmed_stop_keeps_the_credits_reserved_and_is_tried_again
 async def test_a_cancelled_tasks_totalcost_counts_in_the_budget_and_usage(
     service: JobService, sim: WiroSimulator, db: Database
 ) -> None:
-    sim.script_next(TaskScript(queue=0.0, generate=30.0, cancel_cost="0.07"))
-    job = await service.submit(request(), None)
-    task_id = (await wait_state(db, job.id, JobState.RUNNING)).wiro_task_id or ""
+    job = await running_at_wiro(
+        service, sim, db, TaskScript(queue=0.0, generate=30.0, cancel_cost="0.07")
+    )
+    task_id = job.wiro_task_id or ""
     await until(lambda: sim.tasks[task_id].status == "task_start")  # Kill applies from here
     await service.cancel(job.id, USER, is_moderator=False)
     done = await wait_terminal(db, job.id, timeout=20)

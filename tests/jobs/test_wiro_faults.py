@@ -18,7 +18,7 @@ from storage.db import Database
 from storage.models import JobState
 from tests.factories import MakeService
 from tests.jobs.doubles import GUILD, USER, RecordingPresenter, png_frame, request
-from tests.jobs.waits import wait_state, wait_terminal
+from tests.jobs.waits import running_at_wiro, wait_terminal
 
 
 async def test_task_error_shows_retrying_then_the_job_succeeds(
@@ -91,9 +91,9 @@ async def test_cancel_answers_at_once_and_says_cancelled_only_when_wiro_confirms
     service: JobService, sim: WiroSimulator, db: Database, presenter: RecordingPresenter
 ) -> None:
     # Kill is refused twice before it goes through.
-    sim.script_next(TaskScript(queue=0.0, generate=30.0, kill_refusals=2))
-    job = await service.submit(request(), None)
-    await wait_state(db, job.id, JobState.RUNNING)
+    job = await running_at_wiro(
+        service, sim, db, TaskScript(queue=0.0, generate=30.0, kill_refusals=2)
+    )
     task_id = (await db.get_job(job.id)).wiro_task_id or ""
     for _ in range(500):  # wait (bounded) until Kill applies: after task_assign
         if sim.tasks[task_id].status == "task_start":
@@ -114,9 +114,7 @@ async def test_cancel_answers_at_once_and_says_cancelled_only_when_wiro_confirms
 async def test_permission_error_while_following_fails_at_once(
     service: JobService, sim: WiroSimulator, db: Database
 ) -> None:
-    sim.script_next(TaskScript(queue=5.0))
-    job = await service.submit(request(), None)
-    await wait_state(db, job.id, JobState.RUNNING)
+    job = await running_at_wiro(service, sim, db, TaskScript(queue=5.0))
     sim.detail_permission_denied = True
     done = await wait_terminal(db, job.id, timeout=10)
     assert done.state is JobState.FAILED
@@ -155,9 +153,9 @@ async def test_a_cancel_cut_short_by_a_restart_is_sent_again(
     make_service: MakeService, sim: WiroSimulator, db: Database
 ) -> None:
     first = make_service()
-    sim.script_next(TaskScript(queue=0.0, generate=30.0, kill_refusals=1000))
-    job = await first.submit(request(), None)
-    await wait_state(db, job.id, JobState.RUNNING)
+    job = await running_at_wiro(
+        first, sim, db, TaskScript(queue=0.0, generate=30.0, kill_refusals=1000)
+    )
     task_id = (await db.get_job(job.id)).wiro_task_id or ""
     for _ in range(500):  # bounded wait until Kill applies (after task_assign)
         if sim.tasks[task_id].status == "task_start":

@@ -68,6 +68,16 @@ async def succeeded(
     return done
 
 
+async def running_at_wiro(
+    service: JobService, sim: WiroSimulator, db: Database, script: TaskScript, **fields: object
+) -> Job:
+    """Submit a /video (`request(**fields)`) whose Wiro task follows `script`; return the job
+    once its task runs at Wiro."""
+    sim.script_next(script)
+    job = await service.submit(request(**fields), None)
+    return await wait_state(db, job.id, JobState.RUNNING)
+
+
 async def wait_stopped(service: JobService, job_id: int, timeout: float = 10.0) -> None:
     """Wait until no runner drives the job: nothing more is sent to Wiro or Discord for it."""
     loop = asyncio.get_running_loop()
