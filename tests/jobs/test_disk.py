@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -148,17 +149,23 @@ class Ticks:
         return self.now
 
 
+@pytest.fixture
+def with_floor(make_service: MakeService, tmp_path: Path) -> MakeService:
+    """Build a service that keeps 500 MiB free on the disk: `with_floor(free, **options)`, the
+    free space read through `free`, `options` for DiskSpace."""
+
+    def make(free: FreeSpace, **options: Any) -> JobService:
+        return make_service(disk=DiskSpace(tmp_path, 500 * MIB, free_bytes=free, **options))
+
+    return make
+
+
 async def test_low_disk_refuses_new_jobs_before_anything_is_spent(
-    make_service: MakeService,
-    sim: WiroSimulator,
-    db: Database,
-    presenter: RecordingPresenter,
-    tmp_path: Path,
+    with_floor: MakeService, sim: WiroSimulator, db: Database, presenter: RecordingPresenter
 ) -> None:
     free = FreeSpace(400 * MIB)
     ticks = Ticks()
-    disk = DiskSpace(tmp_path, 500 * MIB, free_bytes=free, monotonic=ticks)
-    service = make_service(disk=disk)
+    service = with_floor(free, monotonic=ticks)
 
     with pytest.raises(Refused) as refused:
         await service.submit(request(has_image=True), png_frame())
@@ -176,21 +183,14 @@ async def test_low_disk_refuses_new_jobs_before_anything_is_spent(
 
     free.free = 600 * MIB  # space freed: after the cache time, new jobs go again
     ticks.now += 10
-    sim.script_next(TaskScript(clip=CLIP))
-    job = await service.submit(request(), None)
-    assert (await wait_terminal(db, job.id)).state is JobState.SUCCEEDED
+    await succeeded(service, sim, db, CLIP)
 
 
 async def test_jobs_in_flight_still_deliver_when_the_disk_runs_low(
-    make_service: MakeService,
-    sim: WiroSimulator,
-    db: Database,
-    presenter: RecordingPresenter,
-    tmp_path: Path,
+    with_floor: MakeService, sim: WiroSimulator, db: Database, presenter: RecordingPresenter
 ) -> None:
     free = FreeSpace(600 * MIB)
-    disk = DiskSpace(tmp_path, 500 * MIB, free_bytes=free, ttl=0)
-    service = make_service(disk=disk)
+    service = with_floor(free, ttl=0)
     sim.script_next(TaskScript(clip=CLIP, generate=0.5))
     job = await service.submit(request(), None)
     free.free = 10 * MIB  # the disk fills while the job runs at Wiro
