@@ -10,9 +10,11 @@ import os
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from bot.governance.quota import Policy, month_window, window
 from bot.jobs.service import JobService
@@ -118,6 +120,18 @@ def reservation_args(*, now: datetime, **limits: Any) -> dict[str, object]:
     """Keyword arguments for create_job_with_reservation: `policy(**limits)`'s windows and check."""
     rules = policy(now=now, **limits)
     return {"windows": rules.windows, "check": rules.check, "now": now}
+
+
+async def assert_counted_without_credits(
+    db: Database, guild_id: int, user_id: int, usd: float
+) -> None:
+    """What Wiro billed for a refunded job (`usd`) counts in the server's budget and in its usage
+    report, with no credits: the member's only job in the server today."""
+    start = datetime.now(UTC) - timedelta(days=1)
+    end = datetime.now(UTC) + timedelta(days=1)
+    assert await db.spent_usd(guild_id, start, end) == pytest.approx(usd)
+    rows = await db.usage(guild_id, start)
+    assert [(r.user_id, r.credits, r.usd) for r in rows] == [(user_id, 0, pytest.approx(usd))]
 
 
 def path_to(state: JobState) -> list[JobState]:

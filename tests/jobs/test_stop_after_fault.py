@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -17,6 +17,7 @@ from bot.wiro.simulator.server import WiroSimulator
 from bot.wiro.simulator.tasks import TaskScript
 from storage.db import Database
 from storage.models import Job, JobState
+from tests.factories import assert_counted_without_credits
 from tests.jobs.doubles import GUILD, USER, RecordingPresenter, request
 from tests.jobs.waits import running_at_wiro, wait_state, wait_terminal
 
@@ -171,11 +172,7 @@ async def test_a_cancelled_tasks_totalcost_counts_in_the_budget_and_usage(
     assert done.state is JobState.CANCELLED and done.cancelled_by == USER
     assert done.total_cost_usd == pytest.approx(0.07)
     assert await kinds(db, job.id) == ["reserve", "refund"]
-    start = datetime.now(UTC) - timedelta(days=1)
-    end = datetime.now(UTC) + timedelta(days=1)
-    assert await db.spent_usd(GUILD, start, end) == pytest.approx(0.07)
-    rows = await db.usage(GUILD, start)
-    assert [(r.user_id, r.credits, r.usd) for r in rows] == [(USER, 0, pytest.approx(0.07))]
+    await assert_counted_without_credits(db, GUILD, USER, 0.07)
 
 
 async def test_a_follower_that_ends_without_an_outcome_stops_the_task_first(

@@ -16,7 +16,7 @@ from bot.wiro.simulator.server import WiroSimulator
 from bot.wiro.simulator.tasks import SENSITIVE_OUTPUT, TaskScript
 from storage.db import Database
 from storage.models import JobState
-from tests.factories import MakeService
+from tests.factories import MakeService, assert_counted_without_credits
 from tests.jobs.doubles import GUILD, USER, RecordingPresenter, png_frame, request
 from tests.jobs.waits import running_at_wiro, wait_terminal
 
@@ -60,11 +60,7 @@ async def test_pexit_zero_without_video_refunds_the_member_but_counts_the_bill(
     assert done.outcome_reason == "The model returned no video."
     assert [entry.kind for entry in await db.ledger_for_job(job.id)] == ["reserve", "refund"]
     assert done.total_cost_usd == pytest.approx(0.28)
-    start = datetime.now(UTC) - timedelta(days=1)
-    end = datetime.now(UTC) + timedelta(days=1)
-    assert await db.spent_usd(GUILD, start, end) == pytest.approx(0.28)
-    rows = await db.usage(GUILD, start)
-    assert [(r.user_id, r.credits, r.usd) for r in rows] == [(USER, 0, pytest.approx(0.28))]
+    await assert_counted_without_credits(db, GUILD, USER, 0.28)
 
 
 async def test_failed_run_is_not_billed(
