@@ -29,6 +29,9 @@ from storage.models import ALLOWED_TRANSITIONS, Job, JobState, Limit, NewJob, Pe
 # E2E_VIDEO_NICENESS). Every service and video worker the tests build takes it.
 TEST_TIMING = Timing(video_niceness=0)
 
+# The fixed "now" the suites' `clock` fixture starts at (tests/cogs starts at its own).
+T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
 # Every environment variable the bot reads (one per setting), which a test clears so that the
 # machine's own environment cannot leak into what it checks.
 BOT_VARIABLES = tuple(name.upper() for name in Settings.model_fields)
