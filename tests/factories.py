@@ -66,6 +66,16 @@ async def open_database(path: Path, **kwargs: Any) -> Database:
     return database
 
 
+async def until(condition: Callable[[], object], timeout: float = 5.0) -> None:
+    """Wait (bounded) until `condition()` holds; fail if it has not within `timeout` seconds."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not condition():
+        if loop.time() > end:
+            raise AssertionError("the condition did not hold in time")
+        await asyncio.sleep(0.01)
+
+
 class Clock:
     """A clock the tests move by hand."""
 

@@ -544,6 +544,16 @@ async def test_send_pacer_allows_a_burst_then_spaces_messages_per_channel() -> N
     assert timer.now == pytest.approx(0.4)
 
 
+def _old_card_with_an_image() -> Job:
+    """A running job from a first frame whose card was posted two hours ago (to be reposted)."""
+    return job(
+        card_posted_at=NOW - timedelta(hours=2),
+        state=JobState.RUNNING,
+        stage=Stage.GENERATING,
+        has_image=True,
+    )
+
+
 async def test_a_reposted_card_carries_its_own_thumbnail() -> None:
     import io as _io
 
@@ -553,13 +563,7 @@ async def test_a_reposted_card_carries_its_own_thumbnail() -> None:
 
     buffer = _io.BytesIO()
     Image.new("RGB", (640, 360), (10, 120, 200)).save(buffer, "PNG")
-    channel = FakeChannel()
-    old = job(
-        card_posted_at=NOW - timedelta(hours=2),
-        state=JobState.RUNNING,
-        stage=Stage.GENERATING,
-        has_image=True,
-    )
+    channel, old = FakeChannel(), _old_card_with_an_image()
     presenter, bot = presenter_for(old, channel)
     bot.storage.frame = StoredFrame(buffer.getvalue(), "image/png", "first-frame.png")
     await presenter.edit_card(old, CardExtras())
@@ -569,13 +573,7 @@ async def test_a_reposted_card_carries_its_own_thumbnail() -> None:
 
 
 async def test_a_reposted_card_without_its_frame_drops_the_thumbnail() -> None:
-    channel = FakeChannel()
-    old = job(
-        card_posted_at=NOW - timedelta(hours=2),
-        state=JobState.RUNNING,
-        stage=Stage.GENERATING,
-        has_image=True,
-    )
+    channel, old = FakeChannel(), _old_card_with_an_image()
     presenter, _ = presenter_for(old, channel)
     await presenter.edit_card(old, CardExtras())
     sent = channel.sent[0]

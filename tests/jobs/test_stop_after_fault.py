@@ -17,22 +17,13 @@ from bot.wiro.simulator.server import WiroSimulator
 from bot.wiro.simulator.tasks import TaskScript
 from storage.db import Database
 from storage.models import Job, JobState
-from tests.factories import assert_counted_without_credits
+from tests.factories import assert_counted_without_credits, until
 from tests.jobs.doubles import GUILD, USER, RecordingPresenter, request
 from tests.jobs.waits import running_at_wiro, wait_state, wait_terminal
 
 
 async def kinds(db: Database, job_id: int) -> list[str]:
     return [entry.kind for entry in await db.ledger_for_job(job_id)]
-
-
-async def until(condition: object, timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not condition():  # type: ignore[operator]
-        if loop.time() > end:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
 
 
 class WiroAtRefund(RecordingPresenter):
@@ -145,12 +136,12 @@ async def test_an_unconfirmed_stop_keeps_the_credits_reserved_and_is_tried_again
     job = await service.submit(request(), None)
     task_id = (await wait_state(db, job.id, JobState.RUNNING)).wiro_task_id or ""
 
-    await until(lambda: len(sleep.pauses) == 1)
+    await until(lambda: len(sleep.pauses) == 1, timeout=10)
     assert (await db.get_job(job.id)).state is JobState.RUNNING
     assert await kinds(db, job.id) == ["reserve"]
     assert sim.tasks[task_id].status != "task_cancel"
     sleep.release.set()  # the second try is refused too: the wait doubles
-    await until(lambda: len(sleep.pauses) == 2)
+    await until(lambda: len(sleep.pauses) == 2, timeout=10)
     assert sleep.pauses == [30.0, 60.0]
     assert await kinds(db, job.id) == ["reserve"]
 
@@ -165,7 +156,9 @@ async def test_a_cancelled_tasks_totalcost_counts_in_the_budget_and_usage(
         service, sim, db, TaskScript(queue=0.0, generate=30.0, cancel_cost="0.07")
     )
     task_id = job.wiro_task_id or ""
-    await until(lambda: sim.tasks[task_id].status == "task_start")  # Kill applies from here
+    await until(
+        lambda: sim.tasks[task_id].status == "task_start", timeout=10
+    )  # Kill applies from here
     await service.cancel(job.id, USER, is_moderator=False)
     done = await wait_terminal(db, job.id, timeout=20)
 
@@ -217,7 +210,7 @@ async def test_a_timeout_whose_stop_is_unconfirmed_keeps_the_credits_reserved(
     )
     job = await service.submit(request(), None)
     await wait_state(db, job.id, JobState.RUNNING)
-    await until(lambda: len(sleep.pauses) == 1)  # the deadline passed; the stop failed
+    await until(lambda: len(sleep.pauses) == 1, timeout=10)  # the deadline passed; the stop failed
     assert (await db.get_job(job.id)).state is JobState.RUNNING
     assert await kinds(db, job.id) == ["reserve"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +14,7 @@ from bot.media.video.frames import last_frame_png
 from bot.media.video.last_frames import LastFrames
 from bot.media.video.store import ClipStore
 from bot.media.video.worker import VideoWorker
-from tests.factories import TEST_TIMING
+from tests.factories import TEST_TIMING, until
 
 
 @pytest.fixture
@@ -52,15 +52,6 @@ class HeldDecodes:
         return await self.real(clip)
 
 
-async def _until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Wait (bounded) until `condition` holds."""
-    for _ in range(int(timeout / 0.01)):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the condition did not hold in time")
-
-
 async def test_background_decodes_leave_a_thread_free_and_an_extend_goes_first(
     worker: VideoWorker, store: ClipStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -78,13 +69,13 @@ async def test_background_decodes_leave_a_thread_free_and_an_extend_goes_first(
 
     # An Extend of job 2 does not wait behind job 1: its decode starts now, on the free thread.
     extend = asyncio.create_task(frames.get(2))
-    await _until(lambda: len(calls) == 2)
+    await until(lambda: len(calls) == 2)
     assert calls == ["job-1.mp4", "job-2.mp4"]
     release.set()
     png = await asyncio.wait_for(extend, 15)
     assert png == await asyncio.to_thread(last_frame_png, store.path(2))
     assert store.last_frame(2) == png
-    await _until(lambda: not frames.pending(1))  # job 1's background decode is stored
+    await until(lambda: not frames.pending(1))  # job 1's background decode is stored
     assert store.last_frame(1) == await asyncio.to_thread(last_frame_png, store.path(1))
     assert len(calls) == 2  # the queued background decode of job 2 never ran
     await frames.close()
@@ -100,7 +91,7 @@ async def test_an_extend_right_after_the_clip_is_kept_does_not_queue_either(
     monkeypatch.setattr(worker, "last_frame", decodes)
     frames = LastFrames(store, worker)
     frames.prepare(1)
-    await _until(lambda: bool(calls))
+    await until(lambda: bool(calls))
     frames.prepare(2)
     png = await frames.get(2)  # before job 2's background task has even started
     assert frames.pending(1)  # job 1 still holds its turn: job 2 did not wait for it
