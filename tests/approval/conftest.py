@@ -14,8 +14,10 @@ from storage.api import IllegalTransition
 from storage.approvals import Approval, Hold
 from storage.db import Database
 from storage.models import Job, JobState, NewJob
+from tests import factories
 from tests.factories import Clock, reservation_args
 
+T0 = factories.T0  # the suite's "now": where the `clock` fixture (tests/conftest.py) starts
 GUILD, CHANNEL, REVIEW, USER, MOD, MOD2 = 10, 20, 30, 40, 50, 51
 TRUSTED, MODROLE = 60, 70
 

@@ -11,8 +11,7 @@ from bot.governance.budget_alerts import BudgetAlert, thresholds_passed
 from bot.jobs.contracts import Refused
 from cogs.words import budget_alert_line
 from storage.approvals import ApprovalSettings
-from tests.approval.conftest import GUILD, MODROLE, REVIEW, TRUSTED
-from tests.factories import T0
+from tests.approval.conftest import GUILD, MODROLE, REVIEW, T0, TRUSTED
 
 ON = ApprovalSettings(guild_id=GUILD, enabled=True, review_channel_id=REVIEW,
                       trusted_role_id=TRUSTED)  # fmt: skip

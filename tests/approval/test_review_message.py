@@ -21,8 +21,8 @@ from cogs.approval import (
 from storage.approvals import Approval, ApprovalSettings, ApprovalStatus
 from storage.db import Database
 from storage.models import Job
-from tests.approval.conftest import GUILD, MOD, REVIEW, TRUSTED, USER, held_job
-from tests.factories import T0, Clock
+from tests.approval.conftest import GUILD, MOD, REVIEW, T0, TRUSTED, USER, held_job
+from tests.factories import Clock
 
 DAY = timedelta(hours=24)
 SNOWFLAKE = 123456789012345678
