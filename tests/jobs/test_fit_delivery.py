@@ -6,7 +6,6 @@ once more, and the next clip in that server is fitted at once."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -20,9 +19,17 @@ from bot.wiro.simulator.server import WiroSimulator
 from bot.wiro.simulator.tasks import TaskScript
 from storage.db import Database
 from storage.models import Job, JobState
+from tests.factories import MakeService
 from tests.jobs.doubles import RecordingPresenter, request
 from tests.jobs.waits import succeeded, wait_terminal
 from tests.video.clips import decode_all, write_clip
+
+
+@pytest.fixture(scope="module")
+def grainy_clip(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """A real 2 s H.264 clip of film grain at 24 fps: big for its length, costly to fit."""
+    path = tmp_path_factory.mktemp("fit") / "grainy.mp4"
+    return write_clip(path, seconds=2, fps=24, crf=12, grain=True).read_bytes()
 
 
 async def test_a_clip_over_the_limit_is_compressed_and_attached(
@@ -31,11 +38,9 @@ async def test_a_clip_over_the_limit_is_compressed_and_attached(
     db: Database,
     presenter: RecordingPresenter,
     tmp_path: Path,
+    grainy_clip: bytes,
 ) -> None:
-    source = await asyncio.to_thread(
-        write_clip, tmp_path / "big.mp4", seconds=2, fps=24, crf=12, grain=True
-    )
-    data = source.read_bytes()
+    data = grainy_clip
     presenter.upload_limit = len(data) // 3
     done = await succeeded(service, sim, db, data)
     [(_, posted, size)] = presenter.deliveries
@@ -95,15 +100,12 @@ class ShrunkPresenter(RecordingPresenter):
 
 
 @pytest.fixture
-async def shrunk(
-    make_service: Callable[..., JobService], tmp_path: Path
+def shrunk(
+    make_service: MakeService, grainy_clip: bytes
 ) -> tuple[JobService, ShrunkPresenter, bytes]:
     """A service whose "base" upload limit is half a real clip, the clip, and a presenter that
     believes 10 MiB while Discord takes only up to that base limit."""
-    source = await asyncio.to_thread(
-        write_clip, tmp_path / "clip.mp4", seconds=2, fps=24, crf=12, grain=True
-    )
-    data = source.read_bytes()
+    data = grainy_clip
     presenter = ShrunkPresenter(real_limit=len(data) // 2)
     service = make_service(
         presenter=presenter, base_upload_limit=len(data) // 2, timeout=timedelta(minutes=20)
