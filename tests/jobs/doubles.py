@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from PIL import Image
 
 from bot.jobs.contracts import CardExtras, ClipToPost, Delivery, PresenterError, VideoRequest
+from bot.jobs.service import JobService
 from bot.media.images import FirstFrame, check_image
 from storage.models import Job
 
@@ -102,6 +103,13 @@ def request(**overrides: object) -> VideoRequest:
     }
     values.update(overrides)
     return VideoRequest(**values)  # type: ignore[arg-type]
+
+
+async def extend(service: JobService, job_id: int, prompt: str = "", duration: int = 6) -> Job:
+    """The requester (USER) extends job `job_id` by `duration` seconds (no upload limit known)."""
+    return await service.extend(
+        job_id, USER, frozenset(), prompt=prompt, duration=duration, upload_limit=None
+    )
 
 
 def png_frame(width: int = 640, height: int = 360) -> FirstFrame:

@@ -17,7 +17,7 @@ from bot.wiro.simulator.tasks import TaskScript
 from storage.db import Database
 from storage.models import JobState
 from tests.factories import MakeService
-from tests.jobs.doubles import OTHER, USER, RecordingPresenter, png_frame, request
+from tests.jobs.doubles import OTHER, USER, RecordingPresenter, extend, png_frame, request
 from tests.jobs.waits import succeeded, wait_terminal
 from tests.video.clips import clip_parts, decode_all, mean_abs_diff, write_clip
 
@@ -45,9 +45,7 @@ async def test_extend_runs_from_the_last_frame_and_posts_one_stitched_clip(
 ) -> None:
     first = await succeeded(service, sim, db, part_clips[0])
     sim.script_next(TaskScript(clip=part_clips[1]))
-    ext = await service.extend(
-        first.id, USER, frozenset(), prompt="the fox jumps", duration=6, upload_limit=None
-    )
+    ext = await extend(service, first.id, prompt="the fox jumps")
     assert (ext.extends_job_id, ext.chain_seconds, ext.prompt) == (first.id, 12, "the fox jumps")
     assert (ext.resolution, ext.duration, ext.credits) == ("768P", 6, 1)
     done = await wait_terminal(db, ext.id)
@@ -79,9 +77,7 @@ async def test_reroll_of_an_extension_runs_the_part_again_and_stitches_anew(
 ) -> None:
     first = await succeeded(service, sim, db, part_clips[0])
     sim.script_next(TaskScript(clip=part_clips[1]))
-    ext = await service.extend(
-        first.id, USER, frozenset(), prompt="", duration=6, upload_limit=None
-    )
+    ext = await extend(service, first.id)
     await wait_terminal(db, ext.id)
     first_frame = sim.runs[-1].image
 
@@ -105,18 +101,16 @@ async def test_a_chain_stops_at_max_clip_seconds(
     first = await succeeded(service, sim, db, part_clips[0])
     assert extend_lengths(first, 16) == (6, 10)
     with pytest.raises(Refused, match="6 or 10 seconds"):
-        await service.extend(first.id, USER, frozenset(), prompt="", duration=8, upload_limit=None)
+        await extend(service, first.id, duration=8)
     sim.script_next(TaskScript(clip=part_clips[1]))
-    ext = await service.extend(
-        first.id, USER, frozenset(), prompt="", duration=6, upload_limit=None
-    )
+    ext = await extend(service, first.id)
     ext = await wait_terminal(db, ext.id)
     assert ext.clip_seconds == 12
     assert extend_lengths(ext, 16) == ()
     assert "longest a clip may grow to is 16 s" in (extend_blocker(ext, 16) or "")
     runs = len(sim.runs)
     with pytest.raises(Refused, match="16 s"):
-        await service.extend(ext.id, USER, frozenset(), prompt="", duration=6, upload_limit=None)
+        await extend(service, ext.id)
     assert len(sim.runs) == runs  # nothing sent, nothing reserved
     assert await db.count_in_flight(first.guild_id) == 0
 
@@ -130,7 +124,7 @@ async def test_only_the_requester_may_extend_a_finished_clip(
     sim.script_next(TaskScript(outcome="failed"))
     failed = await wait_terminal(db, (await service.submit(request(), None)).id)
     with pytest.raises(Refused, match="finished video"):
-        await service.extend(failed.id, USER, frozenset(), prompt="", duration=6, upload_limit=None)
+        await extend(service, failed.id)
 
 
 async def test_a_small_clips_last_frame_is_scaled_up_to_the_minimum(
@@ -139,9 +133,7 @@ async def test_a_small_clips_last_frame_is_scaled_up_to_the_minimum(
     small = write_clip(tmp_path / "small.mp4", width=320, height=180, seconds=1).read_bytes()
     first = await succeeded(service, sim, db, small)
     sim.script_next(TaskScript(clip=small))
-    ext = await service.extend(
-        first.id, USER, frozenset(), prompt="", duration=6, upload_limit=None
-    )
+    ext = await extend(service, first.id)
     done = await wait_terminal(db, ext.id)
     assert done.state is JobState.SUCCEEDED, done.outcome_reason
     sent = Image.open(io.BytesIO(sim.runs[-1].image or b""))
@@ -159,7 +151,7 @@ async def test_a_clip_no_longer_stored_or_at_wiro_cannot_be_extended(
     # Gone from Wiro too: the bot may not download from anywhere else.
     await db.update_job(first.id, output_url="http://127.0.0.1:9/expired.mp4")
     with pytest.raises(Refused, match="no longer stored"):
-        await service.extend(first.id, USER, frozenset(), prompt="", duration=6, upload_limit=None)
+        await extend(service, first.id)
     assert await db.count_in_flight(first.guild_id) == 0
 
 
@@ -172,7 +164,7 @@ async def test_a_clip_too_big_to_download_says_so_instead_of_no_longer_stored(
     assert service.clips.get(first.id) is None  # never downloaded, so never kept
     runs = len(sim.runs)
     with pytest.raises(Refused, match="too big for the bot to download") as refused:
-        await service.extend(first.id, USER, frozenset(), prompt="", duration=6, upload_limit=None)
+        await extend(service, first.id)
     assert "no longer stored" not in str(refused.value)
     assert "too big" in (extend_blocker(first, 60, 1000) or "")  # the button says so too
     assert extend_blocker(first, 60, first.output_size) is None
@@ -185,9 +177,7 @@ async def test_a_clip_no_longer_kept_is_fetched_again_from_wiro(
     first = await succeeded(service, sim, db, part_clips[0])
     service.clips.path(first.id).unlink()
     sim.script_next(TaskScript(clip=part_clips[1]))
-    ext = await service.extend(
-        first.id, USER, frozenset(), prompt="", duration=6, upload_limit=None
-    )
+    ext = await extend(service, first.id)
     assert (await wait_terminal(db, ext.id)).state is JobState.SUCCEEDED
 
 
@@ -202,9 +192,7 @@ async def test_restart_while_an_extension_runs_posts_the_stitched_clip_once(
     service = make_service()
     first = await succeeded(service, sim, db, part_clips[0])
     sim.script_next(TaskScript(clip=part_clips[1], generate=1.0))
-    ext = await service.extend(
-        first.id, USER, frozenset(), prompt="", duration=6, upload_limit=None
-    )
+    ext = await extend(service, first.id)
     for _ in range(100):  # bounded: until Wiro has the task
         if (await db.get_job(ext.id)).state is JobState.RUNNING:
             break

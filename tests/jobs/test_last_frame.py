@@ -21,7 +21,7 @@ from bot.wiro.simulator.tasks import TaskScript
 from storage.db import Database
 from storage.models import JobState
 from tests.factories import MakeService
-from tests.jobs.doubles import USER, RecordingPresenter
+from tests.jobs.doubles import RecordingPresenter, extend
 from tests.jobs.waits import succeeded, wait_terminal
 from tests.video.clips import write_clip
 
@@ -72,8 +72,7 @@ async def settled(service: JobService, job_id: int, timeout: float = 15.0) -> No
 
 
 async def _extend(service: JobService, job_id: int) -> int:
-    ext = await service.extend(job_id, USER, frozenset(), prompt="", duration=6, upload_limit=None)
-    return ext.id
+    return (await extend(service, job_id)).id
 
 
 async def _sent_image(db: Database, ext_id: int, sim: WiroSimulator) -> bytes | None:

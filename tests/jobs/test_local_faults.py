@@ -30,7 +30,7 @@ from bot.wiro.simulator.tasks import TaskScript
 from storage.db import Database
 from storage.models import Job, JobState
 from tests.factories import MakeService
-from tests.jobs.doubles import USER, RecordingPresenter, request
+from tests.jobs.doubles import RecordingPresenter, extend, request
 from tests.jobs.waits import wait_final_card, wait_terminal
 from tests.video.clips import clip_parts
 
@@ -193,9 +193,7 @@ async def _extension(
     first = await service.submit(request(), None)
     assert (await wait_terminal(db, first.id)).state is JobState.SUCCEEDED
     sim.script_next(TaskScript(clip=parts[1]))
-    return await service.extend(
-        first.id, USER, frozenset(), prompt="", duration=6, upload_limit=None
-    )
+    return await extend(service, first.id)
 
 
 @pytest.mark.parametrize("code", list(FAULTS))
