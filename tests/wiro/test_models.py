@@ -6,8 +6,19 @@ import json
 
 import pytest
 
-from bot.wiro import errors
 from bot.wiro.debug_text import human_excerpt, progress_in
+from bot.wiro.errors import (
+    DownloadRefused,
+    WiroAuthError,
+    WiroConcurrencyLimit,
+    WiroInsufficientBalance,
+    WiroNotFound,
+    WiroPermissionError,
+    WiroRateLimited,
+    WiroServerError,
+    WiroTransportError,
+    WiroValidationError,
+)
 from bot.wiro.lenient import loose_bool
 from bot.wiro.models import RunAccepted, TaskDetail, parse_errors
 from bot.wiro.rest import error_for
@@ -451,21 +462,21 @@ def test_price_for(prices, resolution, duration, expected):
 @pytest.mark.parametrize(
     ("code", "message", "status", "cls"),
     [
-        (96, "You have reached your concurrent task limit.", 200, errors.WiroConcurrencyLimit),
-        (97, "Insufficient balance", 200, errors.WiroInsufficientBalance),
-        (1, "There is no task yet.", 200, errors.WiroNotFound),
-        (None, "Error parsing url.", 404, errors.WiroNotFound),
-        (0, "Request parameter [prompt] required", 200, errors.WiroValidationError),
-        (0, "Request parameters are invalid.", 200, errors.WiroValidationError),
-        (0, "anything", 422, errors.WiroValidationError),
-        (0, "Project authorization is not valid.", 401, errors.WiroAuthError),
-        (0, "Project authorization is not founded.", 200, errors.WiroAuthError),
-        (0, "nope", 403, errors.WiroAuthError),
-        (99, "bearer token expired", 200, errors.WiroAuthError),
-        (None, "slow down", 429, errors.WiroRateLimited),
-        (0, "Something broke", 200, errors.WiroServerError),
-        (0, "Something broke", 502, errors.WiroServerError),
-        (0, "You don't have any permission for this action.", 200, errors.WiroPermissionError),
+        (96, "You have reached your concurrent task limit.", 200, WiroConcurrencyLimit),
+        (97, "Insufficient balance", 200, WiroInsufficientBalance),
+        (1, "There is no task yet.", 200, WiroNotFound),
+        (None, "Error parsing url.", 404, WiroNotFound),
+        (0, "Request parameter [prompt] required", 200, WiroValidationError),
+        (0, "Request parameters are invalid.", 200, WiroValidationError),
+        (0, "anything", 422, WiroValidationError),
+        (0, "Project authorization is not valid.", 401, WiroAuthError),
+        (0, "Project authorization is not founded.", 200, WiroAuthError),
+        (0, "nope", 403, WiroAuthError),
+        (99, "bearer token expired", 200, WiroAuthError),
+        (None, "slow down", 429, WiroRateLimited),
+        (0, "Something broke", 200, WiroServerError),
+        (0, "Something broke", 502, WiroServerError),
+        (0, "You don't have any permission for this action.", 200, WiroPermissionError),
     ],
 )
 def test_error_mapping(code, message, status, cls):
@@ -476,13 +487,13 @@ def test_error_mapping(code, message, status, cls):
 
 
 def test_error_strings():
-    assert str(errors.WiroNotFound("There is no task yet.", code=1, status=200)) == (
+    assert str(WiroNotFound("There is no task yet.", code=1, status=200)) == (
         "There is no task yet. (code 1, HTTP 200)"
     )
-    refused = errors.DownloadRefused("host evil.com is not an allowed output host")
+    refused = DownloadRefused("host evil.com is not an allowed output host")
     assert refused.reason.startswith("host evil.com") and "refused" in str(refused)
-    assert errors.WiroTransportError("x").maybe_submitted is False
-    assert errors.WiroRateLimited("x", retry_after=2.5).retry_after == 2.5
+    assert WiroTransportError("x").maybe_submitted is False
+    assert WiroRateLimited("x", retry_after=2.5).retry_after == 2.5
 
 
 @pytest.mark.parametrize(
