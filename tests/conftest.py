@@ -19,9 +19,13 @@ core leaves the cores idle. On the 2-core reference machine, 2 workers took 215 
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+
+from storage.db import Database
+from tests.factories import T0, Clock, open_database
 
 E2E_DIR = Path(__file__).resolve().parent / "e2e"
 WORKERS_PER_CORE = 4
@@ -38,3 +42,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if E2E_DIR in item.path.parents:
             item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """A clock at T0 that the test moves by hand (a suite may start it elsewhere)."""
+    return Clock(T0)
+
+
+@pytest.fixture
+async def db(tmp_path: Path, clock: Clock) -> AsyncIterator[Database]:
+    """A new database at the current schema in the test's folder, on the test's clock."""
+    database = await open_database(tmp_path / "bot.sqlite3", clock=clock)
+    try:
+        yield database
+    finally:
+        await database.close()

@@ -1,18 +1,26 @@
-"""Test helpers shared by several suites: a hand-moved clock, reservations, jobs in any state."""
+"""Test helpers shared by several suites: a hand-moved clock, reservations, jobs in any state, the
+Wiro simulator running for a block and a bot environment pointed at it."""
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import os
 import shutil
 import tempfile
-from datetime import datetime, timedelta
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bot.governance.quota import Policy, month_window, window
+from bot.jobs.service import JobService
+from bot.settings import Settings
 from bot.timing import Timing
+from bot.wiro.simulator.server import WiroSimulator
 from storage.db import Database
 from storage.models import ALLOWED_TRANSITIONS, Job, JobState, Limit, NewJob, Period
 
@@ -20,6 +28,17 @@ from storage.models import ALLOWED_TRANSITIONS, Job, JobState, Limit, NewJob, Pe
 # other workers' tests (the e2e bot processes get the same from tests/e2e/launch_bot.py,
 # E2E_VIDEO_NICENESS). Every service and video worker the tests build takes it.
 TEST_TIMING = Timing(video_niceness=0)
+
+# The fixed "now" the suites' `clock` fixture starts at (tests/cogs starts at its own).
+T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+# Every environment variable the bot reads (one per setting), which a test clears so that the
+# machine's own environment cannot leak into what it checks.
+BOT_VARIABLES = tuple(name.upper() for name in Settings.model_fields)
+
+# What tests/jobs' `make_service` fixture gives: build a JobService (JobConfig fields, or its
+# presenter, clock, sleep or disk, as keyword overrides).
+MakeService = Callable[..., JobService]
 
 _migrated_template: Path | None = None
 
@@ -47,6 +66,16 @@ async def open_database(path: Path, **kwargs: Any) -> Database:
     return database
 
 
+async def until(condition: Callable[[], object], timeout: float = 5.0) -> None:
+    """Wait (bounded) until `condition()` holds; fail if it has not within `timeout` seconds."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not condition():
+        if loop.time() > end:
+            raise AssertionError("the condition did not hold in time")
+        await asyncio.sleep(0.01)
+
+
 class Clock:
     """A clock the tests move by hand."""
 
@@ -67,8 +96,8 @@ class VirtualTimer:
     Pacing code under test then runs in no real time, and its waits are exact numbers.
     """
 
-    def __init__(self) -> None:
-        self.now = 0.0
+    def __init__(self, now: float = 0.0) -> None:
+        self.now = now
         self.sleeps: list[float] = []
 
     def monotonic(self) -> float:
@@ -106,6 +135,18 @@ def reservation_args(*, now: datetime, **limits: Any) -> dict[str, object]:
     return {"windows": rules.windows, "check": rules.check, "now": now}
 
 
+async def assert_counted_without_credits(
+    db: Database, guild_id: int, user_id: int, usd: float
+) -> None:
+    """What Wiro billed for a refunded job (`usd`) counts in the server's budget and in its usage
+    report, with no credits: the member's only job in the server today."""
+    start = datetime.now(UTC) - timedelta(days=1)
+    end = datetime.now(UTC) + timedelta(days=1)
+    assert await db.spent_usd(guild_id, start, end) == pytest.approx(usd)
+    rows = await db.usage(guild_id, start)
+    assert [(r.user_id, r.credits, r.usd) for r in rows] == [(user_id, 0, pytest.approx(usd))]
+
+
 def path_to(state: JobState) -> list[JobState]:
     """Shortest chain of legal transitions from PENDING to `state`."""
     paths: dict[JobState, list[JobState]] = {JobState.PENDING: []}
@@ -129,3 +170,26 @@ async def reserve_and_walk(
     for step in path_to(state):
         job = await db.transition(job.id, step)
     return job
+
+
+@contextlib.asynccontextmanager
+async def serving(sim: WiroSimulator) -> AsyncIterator[WiroSimulator]:
+    """Run the Wiro simulator for the body of an `async with`; stop it at the end."""
+    await sim.start()
+    try:
+        yield sim
+    finally:
+        await sim.stop()
+
+
+def wiro_env(sim: WiroSimulator, database: Path, *, secret: str | None = None) -> dict[str, str]:
+    """The variables that point a bot process at the simulator's Wiro account (with another
+    `secret` if given) and at `database`."""
+    return {
+        "WIRO_API_KEY": sim.api_key or "",
+        "WIRO_API_SECRET": secret or sim.api_secret or "",
+        "WIRO_API_BASE": sim.api_base,
+        "WIRO_SOCKET_URL": sim.socket_url,
+        "WIRO_OUTPUT_HOSTS": sim.output_host,
+        "DATABASE_PATH": str(database),
+    }

@@ -33,21 +33,10 @@ from storage.db import Database
 from storage.lock import ProcessLock
 from storage.models import JobState, NewJob
 from storage.sqlite import read_schema_version
-from tests.factories import reservation_args
+from tests.factories import BOT_VARIABLES, reservation_args
 
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCHER = ROOT / "tests" / "e2e" / "launch_bot.py"
-CONFIG_VARS = {
-    "DISCORD_TOKEN",
-    "DATABASE_PATH",
-    "DEV_GUILD_ID",
-    "DEFAULT_QUOTA_CREDITS",
-    "DEFAULT_QUOTA_PERIOD",
-    "MAX_JOBS_PER_USER",
-    "MAX_JOBS_PER_GUILD",
-    "JOB_TIMEOUT_MINUTES",
-    "LOG_LEVEL",
-}
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -55,7 +44,7 @@ def clean_env(**extra: str) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if k.upper() not in CONFIG_VARS and not k.upper().startswith("WIRO_")
+        if k.upper() not in BOT_VARIABLES and not k.upper().startswith("WIRO_")
     }
     env["PYTHONPATH"] = str(ROOT)
     env["PYTHONIOENCODING"] = "utf-8"

@@ -7,33 +7,14 @@ from pathlib import Path
 import pytest
 
 from bot.settings import ConfigError, load_settings
+from tests.factories import BOT_VARIABLES
 
-VARIABLES = (
-    "DISCORD_TOKEN",
-    "WIRO_API_KEY",
-    "WIRO_API_SECRET",
-    "WIRO_API_BASE",
-    "WIRO_SOCKET_URL",
-    "WIRO_OUTPUT_HOSTS",
-    "WIRO_SANDBOX",
-    "DATABASE_PATH",
-    "DEV_GUILD_ID",
-    "DEFAULT_QUOTA_CREDITS",
-    "DEFAULT_QUOTA_PERIOD",
-    "MAX_JOBS_PER_USER",
-    "MAX_JOBS_PER_GUILD",
-    "JOB_TIMEOUT_MINUTES",
-    "MAX_CLIP_SECONDS",
-    "LOG_LEVEL",
-    "SHARD_COUNT",
-    "SHARD_IDS",
-)
 BASE = {"DISCORD_TOKEN": "token-0123456789", "WIRO_SANDBOX": "true"}
 
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in VARIABLES:
+    for name in BOT_VARIABLES:
         monkeypatch.delenv(name, raising=False)
 
 

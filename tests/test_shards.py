@@ -15,36 +15,22 @@ from bot.app.shards import (
     describe_shards,
     session_start_delay,
 )
+from tests.factories import VirtualTimer
 
 
-class FakeTime:
-    """A clock that sleeping advances (no real waiting)."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-        self.slept: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-
-def schedule(t: FakeTime, concurrency: int = 1) -> IdentifySchedule:
-    return IdentifySchedule(max_concurrency=concurrency, clock=t.clock, sleep=t.sleep, margin=0)
+def schedule(t: VirtualTimer, concurrency: int = 1) -> IdentifySchedule:
+    return IdentifySchedule(max_concurrency=concurrency, clock=t.monotonic, sleep=t.sleep, margin=0)
 
 
 async def test_one_identify_per_five_seconds_in_one_bucket() -> None:
-    t = FakeTime()
+    t = VirtualTimer(now=100.0)
     s = schedule(t)
     waits = [await s.wait_turn(i) for i in range(4)]
     assert waits == [0.0, 5.0, 5.0, 5.0]  # the first at once (discord.py waits for each other)
 
 
 async def test_an_identify_long_after_the_last_does_not_wait() -> None:
-    t = FakeTime()
+    t = VirtualTimer(now=100.0)
     s = schedule(t)
     await s.wait_turn(0)
     t.now += 3.0
@@ -54,7 +40,7 @@ async def test_an_identify_long_after_the_last_does_not_wait() -> None:
 
 
 async def test_buckets_of_max_concurrency_identify_together() -> None:
-    t = FakeTime()
+    t = VirtualTimer(now=100.0)
     s = schedule(t, concurrency=4)
     first = [await s.wait_turn(i) for i in range(4)]  # buckets 0-3: all at once
     second = [await s.wait_turn(i) for i in range(4, 8)]  # buckets 0-3 again: 5 s later
@@ -63,15 +49,15 @@ async def test_buckets_of_max_concurrency_identify_together() -> None:
 
 
 async def test_concurrent_shards_of_one_bucket_queue_up() -> None:
-    t = FakeTime()
+    t = VirtualTimer(now=100.0)
     s = schedule(t)
     await asyncio.gather(*(s.wait_turn(i) for i in range(3)))
     assert t.now == pytest.approx(110.0)
 
 
 async def test_the_time_scale_and_margin_stretch_the_window() -> None:
-    t = FakeTime()
-    s = IdentifySchedule(clock=t.clock, sleep=t.sleep, interval_scale=0.2)  # default 2 % margin
+    t = VirtualTimer(now=100.0)
+    s = IdentifySchedule(clock=t.monotonic, sleep=t.sleep, interval_scale=0.2)  # default 2 % margin
     await s.wait_turn(0)
     assert await s.wait_turn(1) == pytest.approx(1.02)
 

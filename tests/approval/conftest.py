@@ -3,10 +3,8 @@ recording stand-ins for the job lifecycle and the Discord side."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -16,9 +14,10 @@ from storage.api import IllegalTransition
 from storage.approvals import Approval, Hold
 from storage.db import Database
 from storage.models import Job, JobState, NewJob
-from tests.factories import Clock, open_database, reservation_args
+from tests import factories
+from tests.factories import Clock, reservation_args
 
-T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+T0 = factories.T0  # the suite's "now": where the `clock` fixture (tests/conftest.py) starts
 GUILD, CHANNEL, REVIEW, USER, MOD, MOD2 = 10, 20, 30, 40, 50, 51
 TRUSTED, MODROLE = 60, 70
 
@@ -70,18 +69,6 @@ class RecordingReviews:
 
     async def audit_approval(self, job: Job, approval: Approval) -> bool:
         return await self.audit(job.guild_id, approved_line(job, approval))
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock(T0)
-
-
-@pytest.fixture
-async def db(tmp_path: Path, clock: Clock) -> AsyncIterator[Database]:
-    database = await open_database(tmp_path / "bot.sqlite3", clock=clock)
-    yield database
-    await database.close()
 
 
 @pytest.fixture

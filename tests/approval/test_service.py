@@ -188,9 +188,8 @@ async def test_member_cancels_while_waiting(
 
 
 async def test_expiry_with_an_injected_clock(
-    db: Database, service: ApprovalService, jobs: LedgerJobs,
-    reviews: RecordingReviews, clock: Clock,
-) -> None:  # fmt: skip
+    db: Database, service: ApprovalService, jobs: LedgerJobs, clock: Clock
+) -> None:
     old = await held_job(db, clock)
     await service.open_review(old)
     clock.advance(hours=23, minutes=59)

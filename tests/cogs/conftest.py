@@ -16,8 +16,8 @@ from bot.jobs.service import JobService
 from bot.wiro.client import WiroClient
 from storage.db import Database
 from storage.models import Job, JobState, Limit, NewJob
-from tests.factories import TEST_TIMING, Clock, open_database, reserve_and_walk
-from tests.jobs.conftest import RecordingPresenter
+from tests.factories import TEST_TIMING, Clock, reserve_and_walk
+from tests.jobs.doubles import RecordingPresenter
 
 T0 = datetime(2026, 3, 18, 15, 30, tzinfo=UTC)  # a Wednesday
 GUILD = 111_000_000_000_000_001
@@ -52,16 +52,8 @@ async def make_job(
 
 @pytest.fixture
 def clock() -> Clock:
+    """The suite's clock starts on a Wednesday (the root conftest's `db` runs on it)."""
     return Clock(T0)
-
-
-@pytest.fixture
-async def db(tmp_path: Path, clock: Clock) -> AsyncIterator[Database]:
-    database = await open_database(tmp_path / "bot.sqlite3", clock=clock)
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 @pytest.fixture

@@ -42,6 +42,16 @@ def job(**overrides: Any) -> Job:
     return Job(**values)
 
 
+def finished_job(**overrides: Any) -> Job:
+    """A job that succeeded 90 s after it was asked for."""
+    return job(
+        state=JobState.SUCCEEDED,
+        stage=Stage.DONE,
+        finished_at=NOW + timedelta(seconds=90),
+        **overrides,
+    )
+
+
 def fields(embed: discord.Embed) -> dict[str, str]:
     return {f.name or "": f.value or "" for f in embed.fields}
 
@@ -129,10 +139,7 @@ def test_final_cards(state: JobState, title: str, buttons: list[str]) -> None:
 
 
 def test_a_deleted_clip_card_says_who_deleted_it_and_offers_no_follow_up() -> None:
-    done = job(
-        state=JobState.SUCCEEDED,
-        stage=Stage.DONE,
-        finished_at=NOW + timedelta(seconds=90),
+    done = finished_job(
         result_message_id=123,
         deleted_at=NOW + timedelta(minutes=5),
         deleted_by=42,
@@ -160,10 +167,7 @@ def test_a_remix_card_links_its_origin_and_shows_the_style_apart() -> None:
 
 
 def test_a_stitched_clip_offers_extend_and_reroll_and_says_when_the_chain_is_full() -> None:
-    part = job(
-        state=JobState.SUCCEEDED,
-        stage=Stage.DONE,
-        finished_at=NOW + timedelta(seconds=90),
+    part = finished_job(
         extends_job_id=5,
         chain_seconds=54,
     )
@@ -183,10 +187,7 @@ def test_a_stitched_clip_offers_extend_and_reroll_and_says_when_the_chain_is_ful
 
 
 def test_a_clip_too_big_to_download_has_its_extend_button_disabled() -> None:
-    linked = job(
-        state=JobState.SUCCEEDED,
-        stage=Stage.DONE,
-        finished_at=NOW + timedelta(seconds=90),
+    linked = finished_job(
         output_size=80 * 2**20,
     )
     _, view = render_card(linked, CardExtras(max_clip_bytes=50 * 2**20))
@@ -549,6 +550,16 @@ async def test_send_pacer_allows_a_burst_then_spaces_messages_per_channel() -> N
     assert timer.now == pytest.approx(0.4)
 
 
+def _old_card_with_an_image() -> Job:
+    """A running job from a first frame whose card was posted two hours ago (to be reposted)."""
+    return job(
+        card_posted_at=NOW - timedelta(hours=2),
+        state=JobState.RUNNING,
+        stage=Stage.GENERATING,
+        has_image=True,
+    )
+
+
 async def test_a_reposted_card_carries_its_own_thumbnail() -> None:
     import io as _io
 
@@ -558,13 +569,7 @@ async def test_a_reposted_card_carries_its_own_thumbnail() -> None:
 
     buffer = _io.BytesIO()
     Image.new("RGB", (640, 360), (10, 120, 200)).save(buffer, "PNG")
-    channel = FakeChannel()
-    old = job(
-        card_posted_at=NOW - timedelta(hours=2),
-        state=JobState.RUNNING,
-        stage=Stage.GENERATING,
-        has_image=True,
-    )
+    channel, old = FakeChannel(), _old_card_with_an_image()
     presenter, bot = presenter_for(old, channel)
     bot.storage.frame = StoredFrame(buffer.getvalue(), "image/png", "first-frame.png")
     await presenter.edit_card(old, CardExtras())
@@ -574,13 +579,7 @@ async def test_a_reposted_card_carries_its_own_thumbnail() -> None:
 
 
 async def test_a_reposted_card_without_its_frame_drops_the_thumbnail() -> None:
-    channel = FakeChannel()
-    old = job(
-        card_posted_at=NOW - timedelta(hours=2),
-        state=JobState.RUNNING,
-        stage=Stage.GENERATING,
-        has_image=True,
-    )
+    channel, old = FakeChannel(), _old_card_with_an_image()
     presenter, _ = presenter_for(old, channel)
     await presenter.edit_card(old, CardExtras())
     sent = channel.sent[0]

@@ -26,6 +26,7 @@ from storage.db import Database
 from storage.models import Job
 from tests.cogs.conftest import USER, make_member
 from tests.cogs.test_commands import answer, interaction_for, run
+from tests.factories import until
 
 
 @pytest.fixture
@@ -79,14 +80,6 @@ def _video(bot: VideoBot, db: Database, user_id: int, image: discord.Attachment)
     return member, run(VideoCog(bot), "video", member, prompt="a fox in the snow", image=image)
 
 
-async def _until(condition, timeout: float = 5.0) -> None:
-    for _ in range(int(timeout / 0.01)):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the condition did not hold in time")
-
-
 async def test_a_member_with_an_image_being_read_is_answered_at_once(
     db: Database, bot: VideoBot
 ) -> None:
@@ -95,7 +88,7 @@ async def test_a_member_with_an_image_being_read_is_answered_at_once(
     second_image = _held_image(release, started, 2)
     second, second_run = _video(bot, db, USER, second_image)
     task = asyncio.create_task(first_run)
-    await _until(lambda: started == [1])
+    await until(lambda: started == [1])
 
     await second_run  # not queued behind the first: answered now, nothing downloaded
     assert answer(second)[0] == MEMBER_BUSY
@@ -111,7 +104,7 @@ async def test_a_burst_downloads_two_images_at_a_time(db: Database, bot: VideoBo
     release, started = asyncio.Event(), []
     runs = [_video(bot, db, USER + n, _held_image(release, started, n))[1] for n in range(5)]
     tasks = [asyncio.create_task(r) for r in runs]
-    await _until(lambda: len(started) == 2)
+    await until(lambda: len(started) == 2)
     await asyncio.sleep(0.2)
     assert len(started) == 2  # the other three wait, holding nothing
     release.set()
@@ -137,7 +130,7 @@ async def test_one_decode_at_a_time_and_its_wait_happens_before_any_thread(
     monkeypatch.setattr(media, "check_image", held)
     first = asyncio.create_task(slots.check(_png()))
     second = asyncio.create_task(slots.check(_png()))
-    await _until(lambda: in_thread == ["in"])
+    await until(lambda: in_thread == ["in"])
     await asyncio.sleep(0.1)
     assert in_thread == ["in"]  # the second has not entered a thread
     gate.set()

@@ -15,7 +15,7 @@ import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import pytest_asyncio
@@ -25,6 +25,7 @@ from bot.wiro.simulator.server import WiroSimulator
 from tests.discord_double import DiscordDouble
 from tests.discord_double.world import Channel, Interaction, Member, Message
 from tests.e2e.harness import BotProcess
+from tests.factories import wiro_env
 
 API_KEY = "e2e-key-0123456789"
 API_SECRET = "e2e-secret-0123456789"
@@ -33,6 +34,13 @@ FINAL_TITLES = ("✅ Video ready", "❌ Video failed", "⌛ Video timed out", "�
 CARD_LINK = re.compile(r"https://discord\.com/channels/\d+/\d+/(\d+)")
 SPARE_CHANNELS = ("videos-only", "queue", "flood", "expiry", "cancel")
 JOB_ID = re.compile(r"\bjob (\d+)")
+# Limits that a module's tests never reach together (its STACK_ENV): no member waits on credits
+# or on the number of jobs in flight.
+ROOMY_LIMITS = {
+    "DEFAULT_QUOTA_CREDITS": "1000",
+    "MAX_JOBS_PER_USER": "25",
+    "MAX_JOBS_PER_GUILD": "40",
+}
 # The bot's per-channel pacing windows run at this fraction of Discord's (E2E_TIME_SCALE, read by
 # launch_bot.py); tests that turn the double's rate limits on scale its buckets alike (`window`).
 TIME_SCALE = 0.2
@@ -103,12 +111,7 @@ class Stack:
         """Return the bot's environment (no .env is read: cwd is the temporary directory)."""
         return {
             **self.dd.env(),
-            "WIRO_API_KEY": API_KEY,
-            "WIRO_API_SECRET": API_SECRET,
-            "WIRO_API_BASE": self.sim.api_base,
-            "WIRO_SOCKET_URL": self.sim.socket_url,
-            "WIRO_OUTPUT_HOSTS": self.sim.output_host,
-            "DATABASE_PATH": str(self.tmp / "bot.sqlite3"),
+            **wiro_env(self.sim, self.tmp / "bot.sqlite3"),
             "DEV_GUILD_ID": str(self.dd.guild.id),  # type: ignore[union-attr]
             "LOG_LEVEL": "INFO",
             "E2E_TIME_SCALE": str(TIME_SCALE),
@@ -195,6 +198,15 @@ class Stack:
 
         return await self.dd.wait_for(found, timeout)
 
+    async def used_credits(self, member: Member) -> int:
+        """Return the credits /quota says the member has used in the current window."""
+        inter = await self.dd.slash("quota", user=member)
+        text = await self.answer(inter)
+        assert self.dd.ephemeral_replies(inter), "/quota must answer ephemerally"
+        match = re.search(r"Used [^:]*: \*\*(\d+)\*\*", text)
+        assert match, text
+        return int(match.group(1))
+
     async def admin(
         self, command: str, options: dict[str, Any] | None = None, *, user: Member | None = None
     ) -> str:
@@ -244,6 +256,14 @@ class Stack:
         msgs = await self.dd.wait_for(lambda: self.clip_messages(job_id, channel), timeout)
         return msgs[0]
 
+    async def wait_linked_clip(self, run: VideoRun) -> Message:
+        """Wait for a run's clip message and check that it links Wiro's file, attaching nothing."""
+        assert run.card is not None and run.job_id is not None, run.reply
+        message = await self.wait_clip(run.job_id, timeout=30)
+        assert message.attachments == []
+        assert f"/files/{self.sim.runs[-1].task_id}/" in message.content
+        return message
+
     def accepted_runs(self) -> int:
         """Return how many Runs Wiro accepted (a task was created)."""
         return sum(1 for r in self.sim.runs if r.task_id is not None)
@@ -268,10 +288,20 @@ class Stack:
         return await self.bot.wait_for_line(substring, timeout)
 
 
-@contextlib.asynccontextmanager
-async def running_stack(path: Path, env: dict[str, str], tier: int = 0) -> AsyncIterator[Stack]:
+AnyStack = TypeVar("AnyStack", bound=Stack)
+
+
+def running_stack(
+    path: Path, env: dict[str, str], tier: int = 0
+) -> contextlib.AbstractAsyncContextManager[Stack]:
     """Start a stack; on failure print the bot's output; at the end stop it and check it."""
-    s = Stack(path, env, tier)
+    return running(Stack(path, env, tier))
+
+
+@contextlib.asynccontextmanager
+async def running(s: AnyStack) -> AsyncIterator[AnyStack]:
+    """Start a stack already built (and set up); on failure print the bot's output; at the end
+    stop it and check it."""
     try:
         await s.start()
         yield s

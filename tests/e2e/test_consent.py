@@ -6,20 +6,19 @@ starts at its default, `own`; tests that change it set it back at their end.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 import pytest
 
 from bot.wiro.simulator.tasks import TaskScript
 from tests.discord_double.world import Member, Message
-from tests.e2e.conftest import Stack, fake_clip, png
+from tests.e2e.conftest import ROOMY_LIMITS, Stack, fake_clip, png
 from tests.e2e.test_studio import animate, open_form
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-STACK_ENV = {
-    "DEFAULT_QUOTA_CREDITS": "1000",
-    "MAX_JOBS_PER_USER": "25",
-    "MAX_JOBS_PER_GUILD": "40",
-}
+STACK_ENV = ROOMY_LIMITS
 
 
 async def picture(stack: Stack, author: Member, colour: str = "olive") -> Message:
@@ -43,6 +42,16 @@ async def rule(stack: Stack, who: str) -> None:
     assert f"(`{who}`)" in await stack.admin("animate", {"who": who})
 
 
+@contextlib.asynccontextmanager
+async def under_rule(stack: Stack, who: str) -> AsyncIterator[None]:
+    """Set the server's Animate rule for the body of an `async with`, then back to `own`."""
+    await rule(stack, who)
+    try:
+        yield
+    finally:
+        await rule(stack, "own")
+
+
 async def test_a_member_animates_their_own_image_by_default(stack: Stack) -> None:
     member = stack.member("selfie")
     assert "(`own`, the default)" in await stack.admin("animate")
@@ -61,8 +70,7 @@ async def test_another_members_image_is_refused_under_own_and_runs_under_anyone(
     text = await refused_before_the_form(stack, photo, member)
     assert "only images from your own messages" in text and "Nothing was spent" in text
 
-    await rule(stack, "anyone")
-    try:
+    async with under_rule(stack, "anyone"):
         stack.sim.script_next(TaskScript(clip=fake_clip(60_000)))
         text, card, job_id = await animate(stack, photo, member, {"prompt": "wind"})
         assert card is not None and job_id is not None, text
@@ -72,23 +80,18 @@ async def test_another_members_image_is_refused_under_own_and_runs_under_anyone(
         assert card.allowed_mentions is None or not card.allowed_mentions.get("users")
         jobs = await stack.answer(await stack.dd.slash("jobs", user=member))
         assert f"from <@{author.user.id}>'s image" in jobs
-    finally:
-        await rule(stack, "own")
 
 
 async def test_moderators_may_animate_anyones_image_under_moderators(stack: Stack) -> None:
     author, member = stack.member("artist"), stack.member("fan")
     photo = await picture(stack, author, "navy")
-    await rule(stack, "moderators")
-    try:
+    async with under_rule(stack, "moderators"):
         text = await refused_before_the_form(stack, photo, member)
         assert "only moderators can animate other members' images" in text
         stack.sim.script_next(TaskScript(clip=fake_clip(60_000)))
         text, card, job_id = await animate(stack, photo, stack.moderator, {"prompt": "rain"})
         assert card is not None and job_id is not None, text
         assert await stack.wait_final(card) == "✅ Video ready"
-    finally:
-        await rule(stack, "own")
 
 
 async def test_an_author_who_refused_is_never_animated_by_others(stack: Stack) -> None:
@@ -98,8 +101,7 @@ async def test_an_author_who_refused_is_never_animated_by_others(stack: Stack) -
     )
     assert "nobody else can animate your images" in answer
     photo = await picture(stack, author, "teal")
-    await rule(stack, "anyone")
-    try:
+    async with under_rule(stack, "anyone"):
         text = await refused_before_the_form(stack, photo, member)
         assert "asked that their images not be animated" in text
         # Not even a moderator; but the author still animates their own picture.
@@ -112,15 +114,12 @@ async def test_an_author_who_refused_is_never_animated_by_others(stack: Stack) -
         stack.sim.script_next(TaskScript(clip=fake_clip(60_000)))
         text, card, _ = await animate(stack, photo, member, {"prompt": "smile"})
         assert card is not None, text
-    finally:
-        await rule(stack, "own")
 
 
 async def test_the_author_deletes_a_clip_made_from_their_image(stack: Stack) -> None:
     author, member = stack.member("owner"), stack.member("animator")
     photo = await picture(stack, author, "purple")
-    await rule(stack, "anyone")
-    try:
+    async with under_rule(stack, "anyone"):
         stack.sim.script_next(TaskScript(clip=fake_clip(60_000)))
         text, card, job_id = await animate(stack, photo, member, {"prompt": "a wave"})
         assert card is not None and job_id is not None, text
@@ -135,8 +134,6 @@ async def test_the_author_deletes_a_clip_made_from_their_image(stack: Stack) -> 
         await stack.dd.wait_for(
             lambda: f"<@{author.user.id}>" in (stack.field(card, "Deleted") or ""), 10
         )
-    finally:
-        await rule(stack, "own")
 
 
 async def test_the_bots_own_messages_belong_to_the_member_whose_job_posted_them(

@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import os
 import random
-import re
 import sqlite3
 import time
 from collections import Counter
@@ -35,7 +34,7 @@ from cogs.words import OUTCOME_TITLE
 from storage.models import JobState
 from tests.discord_double.world import Member
 from tests.e2e.conftest import Stack, fake_clip, png, running_stack
-from tests.video.clips import write_clip
+from tests.video.clips import clip_parts
 
 SEEDS = tuple(int(s) for s in os.environ.get("CRASH_STORM_SEEDS", "101,202").split(","))
 ENV = {
@@ -96,14 +95,6 @@ def rows(stack: Stack, sql: str, *args: Any) -> list[sqlite3.Row]:
     with contextlib.closing(sqlite3.connect(uri, uri=True)) as conn:
         conn.row_factory = sqlite3.Row
         return list(conn.execute(sql, args))
-
-
-async def used_credits(stack: Stack, member: Member) -> int:
-    inter = await stack.dd.slash("quota", user=member)
-    text = await stack.answer(inter)
-    match = re.search(r"Used [^:]*: \*\*(\d+)\*\*", text)
-    assert match, text
-    return int(match.group(1))
 
 
 async def start_jobs(stack: Stack, storm: Storm, plan: list[Planned]) -> None:
@@ -195,10 +186,7 @@ def final_titles_match(stack: Stack) -> list[str]:
 @pytest.mark.parametrize("seed", SEEDS)
 async def test_crash_storm(tmp_path: Path, seed: int) -> None:
     rng = random.Random(seed)
-    parts = [
-        write_clip(tmp_path / f"part{i}.mp4", width=640, height=360, seconds=1).read_bytes()
-        for i in range(2)
-    ]
+    parts = clip_parts(tmp_path, 2)
     (tmp_path / "stack").mkdir()
     async with running_stack(tmp_path / "stack", ENV) as stack:
         members = [stack.member(f"stormer{i}") for i in range(3)]
@@ -293,7 +281,7 @@ async def test_crash_storm(tmp_path: Path, seed: int) -> None:
                 " WHERE user_id = ? AND kind IN ('reserve', 'refund')",
                 member.user.id,
             )
-            assert await used_credits(stack, member) == ledger["used"], f"seed {seed}"
+            assert await stack.used_credits(member) == ledger["used"], f"seed {seed}"
 
         # Spending: what the server recorded is what Wiro billed.
         billed = sum(float(t.totalcost or 0) for t in stack.sim.tasks.values())

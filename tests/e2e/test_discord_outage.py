@@ -14,14 +14,12 @@ import pytest
 from bot.wiro.simulator.tasks import TaskScript
 from tests.discord_double import ATTACH_FILES, READ_MESSAGE_HISTORY, Message
 from tests.discord_double.world import Channel, Member
-from tests.e2e.conftest import Stack, VideoRun, fake_clip
+from tests.e2e.conftest import ROOMY_LIMITS, Stack, VideoRun, fake_clip
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 STACK_ENV = {
-    "DEFAULT_QUOTA_CREDITS": "1000",
-    "MAX_JOBS_PER_USER": "25",
-    "MAX_JOBS_PER_GUILD": "40",
+    **ROOMY_LIMITS,
     "DELIVERY_RETRY_MINUTES": "0.1",  # 6 s: retries come every 0.3-0.6 s
 }
 ON_ITS_WAY = "on its way"

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 
 from tests.e2e.conftest import Stack, png
-from tests.e2e.test_flow import used_credits
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -26,4 +25,4 @@ async def test_a_nearly_full_disk_refuses_new_videos_before_anything_is_spent(
     assert len(stack.dd.messages_in()) == messages  # no public card
     assert stack.bot is not None
     await stack.bot.wait_for_line("disk nearly full", 5)  # the operator is told, once
-    assert await used_credits(stack, member) == 0
+    assert await stack.used_credits(member) == 0

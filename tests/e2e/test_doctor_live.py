@@ -13,6 +13,7 @@ from pathlib import Path
 from bot.wiro.simulator.server import WiroSimulator
 from tests.discord_double import DiscordDouble
 from tests.e2e.harness import BotProcess
+from tests.factories import serving, wiro_env
 
 KEY, SECRET = "live-key-0123456789", "live-secret-0123456789"
 LINE = re.compile(r"^\s+(✓|✗|not seen)\s+(\d+)\. (.*)$")
@@ -20,15 +21,7 @@ LINE = re.compile(r"^\s+(✓|✗|not seen)\s+(\d+)\. (.*)$")
 
 async def _doctor_live(sim: WiroSimulator, tmp: Path) -> tuple[int, str, list[Path]]:
     async with DiscordDouble() as dd:
-        env = {
-            **dd.env(),
-            "WIRO_API_KEY": KEY,
-            "WIRO_API_SECRET": SECRET,
-            "WIRO_API_BASE": sim.api_base,
-            "WIRO_SOCKET_URL": sim.socket_url,
-            "WIRO_OUTPUT_HOSTS": sim.output_host,
-            "DATABASE_PATH": str(tmp / "data" / "bot.sqlite3"),
-        }
+        env = {**dd.env(), **wiro_env(sim, tmp / "data" / "bot.sqlite3")}
         async with BotProcess("bot", "doctor", "--live", "--yes", env=env, cwd=tmp) as bot:
             assert bot.proc is not None
             code = await bot.proc.wait()
@@ -49,11 +42,8 @@ def _marks(out: str) -> dict[int, tuple[str, str]]:
 
 async def test_live_check_against_wiro_as_documented(tmp_path: Path) -> None:
     sim = WiroSimulator(api_key=KEY, api_secret=SECRET)
-    await sim.start()
-    try:
+    async with serving(sim):
         code, out, traces = await _doctor_live(sim, tmp_path)
-    finally:
-        await sim.stop()
     assert code == 0, out
     assert "The live check makes one real Wiro run: 768P, 6 s" in out
     # Exactly one run, of the cheapest setting.
@@ -90,11 +80,8 @@ async def test_live_check_says_what_to_change_when_wiro_differs(tmp_path: Path) 
         "cost_missing",
         "output_content_type",
     }
-    await sim.start()
-    try:
+    async with serving(sim):
         code, out, traces = await _doctor_live(sim, tmp_path)
-    finally:
-        await sim.stop()
     assert code == 1, out
     marks = _marks(out)
     crossed = {n for n, (m, _) in marks.items() if m == "✗"}
@@ -117,34 +104,21 @@ async def test_live_check_without_yes_and_no_terminal_makes_no_run(tmp_path: Pat
     from tests.e2e.harness import LAUNCHER
 
     sim = WiroSimulator(api_key=KEY, api_secret=SECRET)
-    await sim.start()
-    try:
-        async with DiscordDouble() as dd:
-            env = {
-                **os.environ,
-                **dd.env(),
-                "WIRO_API_KEY": KEY,
-                "WIRO_API_SECRET": SECRET,
-                "WIRO_API_BASE": sim.api_base,
-                "WIRO_SOCKET_URL": sim.socket_url,
-                "WIRO_OUTPUT_HOSTS": sim.output_host,
-                "DATABASE_PATH": str(tmp_path / "data" / "bot.sqlite3"),
-            }
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                str(LAUNCHER),
-                "bot",
-                "doctor",
-                "--live",
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT,
-                env=env,
-                cwd=str(tmp_path),
-            )
-            raw, _ = await asyncio.wait_for(proc.communicate(), 60)
-    finally:
-        await sim.stop()
+    async with serving(sim), DiscordDouble() as dd:
+        env = {**os.environ, **dd.env(), **wiro_env(sim, tmp_path / "data" / "bot.sqlite3")}
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(LAUNCHER),
+            "bot",
+            "doctor",
+            "--live",
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            env=env,
+            cwd=str(tmp_path),
+        )
+        raw, _ = await asyncio.wait_for(proc.communicate(), 60)
     out = raw.decode()
     assert proc.returncode == 1, out
     assert "add --yes to make the run" in out and "No run made." in out

@@ -9,21 +9,17 @@ from __future__ import annotations
 import asyncio
 import io
 import re
+from typing import Any
 
 import pytest
 from PIL import Image
 
 from bot.wiro.simulator.tasks import TaskScript
-from tests.discord_double.world import Member
-from tests.e2e.conftest import Stack, fake_clip, gif, png, window
+from tests.e2e.conftest import ROOMY_LIMITS, Stack, fake_clip, gif, png, window
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-STACK_ENV = {
-    "DEFAULT_QUOTA_CREDITS": "1000",
-    "MAX_JOBS_PER_USER": "25",
-    "MAX_JOBS_PER_GUILD": "40",
-}
+STACK_ENV = ROOMY_LIMITS
 
 
 async def test_text_to_video_posts_the_clip_and_a_done_card(stack: Stack) -> None:
@@ -108,15 +104,21 @@ BAD_IMAGES = {
 }
 
 
+async def refused_before_wiro(stack: Stack, prompt: str, **options: Any) -> str:
+    """Send a /video that must be refused before anything reaches Wiro; return the refusal."""
+    runs = len(stack.sim.runs)
+    run = await stack.video(prompt, **options)
+    assert run.card is None, run.reply
+    assert len(stack.sim.runs) == runs
+    return run.reply
+
+
 @pytest.mark.parametrize("case", list(BAD_IMAGES))
 async def test_bad_image_is_refused_before_anything_is_spent(stack: Stack, case: str) -> None:
     spec, words = BAD_IMAGES[case]
-    runs = len(stack.sim.runs)
     messages = len(stack.dd.messages_in())
-    run = await stack.video("a cat", user=stack.member(), image=spec)
-    assert run.card is None, run.reply
-    assert words.lower() in run.reply.lower()
-    assert len(stack.sim.runs) == runs
+    reply = await refused_before_wiro(stack, "a cat", user=stack.member(), image=spec)
+    assert words.lower() in reply.lower()
     assert len(stack.dd.messages_in()) == messages  # no public card
 
 
@@ -132,21 +134,8 @@ async def test_bad_image_is_refused_before_anything_is_spent(stack: Stack, case:
 async def test_bad_request_is_refused_before_anything_is_spent(
     stack: Stack, prompt: str, options: dict[str, object], words: str
 ) -> None:
-    runs = len(stack.sim.runs)
-    run = await stack.video(prompt, user=stack.member(), **options)
-    assert run.card is None, run.reply
-    assert words in run.reply
-    assert len(stack.sim.runs) == runs
-
-
-async def used_credits(stack: Stack, member: Member) -> int:
-    """Return the credits /quota says the member has used in the current window."""
-    inter = await stack.dd.slash("quota", user=member)
-    text = await stack.answer(inter)
-    assert stack.dd.ephemeral_replies(inter), "/quota must answer ephemerally"
-    match = re.search(r"Used [^:]*: \*\*(\d+)\*\*", text)
-    assert match, text
-    return int(match.group(1))
+    reply = await refused_before_wiro(stack, prompt, user=stack.member(), **options)
+    assert words in reply
 
 
 async def test_mentions_in_the_prompt_ping_nobody(stack: Stack) -> None:
@@ -193,11 +182,8 @@ async def test_paused_server_refuses_until_resumed(stack: Stack) -> None:
     answer = await stack.admin("pause", {"reason": "maintenance"})
     assert "pause" in answer.lower()
     try:
-        runs = len(stack.sim.runs)
-        run = await stack.video("a cat", user=member)
-        assert run.card is None
-        assert "paused" in run.reply and "maintenance" in run.reply
-        assert len(stack.sim.runs) == runs
+        reply = await refused_before_wiro(stack, "a cat", user=member)
+        assert "paused" in reply and "maintenance" in reply
     finally:
         await stack.admin("resume")
     run = await stack.video("a cat", user=member)
@@ -209,11 +195,8 @@ async def test_blocked_member_is_refused(stack: Stack) -> None:
     member = stack.member("troll")
     await stack.admin("block", {"user": member.user.id, "reason": "spam"})
     try:
-        runs = len(stack.sim.runs)
-        run = await stack.video("a cat", user=member)
-        assert run.card is None
-        assert "blocked" in run.reply and "spam" in run.reply
-        assert len(stack.sim.runs) == runs
+        reply = await refused_before_wiro(stack, "a cat", user=member)
+        assert "blocked" in reply and "spam" in reply
         other = await stack.video("a dog", user=stack.member())  # others are not affected
         assert other.card is not None
         await stack.wait_final(other.card)
@@ -226,11 +209,8 @@ async def test_channel_not_allowed_is_refused(stack: Stack) -> None:
     answer = await stack.admin("channels allow", {"channel": allowed.id})
     assert f"<#{allowed.id}>" in answer, answer
     try:
-        runs = len(stack.sim.runs)
-        run = await stack.video("a cat", user=stack.member())
-        assert run.card is None
-        assert "not enabled in this channel" in run.reply and f"<#{allowed.id}>" in run.reply
-        assert len(stack.sim.runs) == runs
+        reply = await refused_before_wiro(stack, "a cat", user=stack.member())
+        assert "not enabled in this channel" in reply and f"<#{allowed.id}>" in reply
     finally:
         await stack.admin("channels remove", {"channel": allowed.id})
 
@@ -238,11 +218,8 @@ async def test_channel_not_allowed_is_refused(stack: Stack) -> None:
 async def test_blocked_word_is_refused(stack: Stack) -> None:
     await stack.admin("words add", {"word": "forbidden"})
     try:
-        runs = len(stack.sim.runs)
-        run = await stack.video("a FORBIDDEN dance", user=stack.member())
-        assert run.card is None
-        assert "blocked" in run.reply and "forbidden" in run.reply.lower()
-        assert len(stack.sim.runs) == runs
+        reply = await refused_before_wiro(stack, "a FORBIDDEN dance", user=stack.member())
+        assert "blocked" in reply and "forbidden" in reply.lower()
     finally:
         await stack.admin("words remove", {"word": "forbidden"})
 
@@ -254,7 +231,7 @@ async def test_cancel_by_requester_refunds_and_others_are_refused(stack: Stack) 
     assert run.card is not None and run.job_id is not None, run.reply
     card = run.card
     await stack.dd.wait_for(lambda: "Generating" in stack.title(card), 10)
-    assert await used_credits(stack, member) == 1
+    assert await stack.used_credits(member) == 1
     cancel_id = f"video:cancel:{run.job_id}"
     before = [dict(e) for e in card.embeds]
     answer = await stack.click(card, cancel_id, user=other)
@@ -268,7 +245,7 @@ async def test_cancel_by_requester_refunds_and_others_are_refused(stack: Stack) 
     assert f"<@{member.user.id}>" in (stack.field(card, "What happened") or "")
     assert stack.field(card, "Credits") == "1 refunded"
     assert any(p == "/Task/Kill" for p, _ in stack.sim.requests)
-    assert await used_credits(stack, member) == 0
+    assert await stack.used_credits(member) == 0
     assert stack.clip_messages(run.job_id) == []
 
 
@@ -284,7 +261,7 @@ async def test_moderator_cancels_a_members_job_while_queued_at_wiro(stack: Stack
     assert await stack.wait_final(card) == "🚫 Video cancelled"
     assert f"<@{stack.moderator.user.id}>" in (stack.field(card, "What happened") or "")
     assert any(p == "/Task/Cancel" for p, _ in stack.sim.requests)  # queued: Cancel, not Kill
-    assert await used_credits(stack, member) == 0
+    assert await stack.used_credits(member) == 0
 
 
 async def test_monthly_budget_counts_jobs_in_flight(stack: Stack) -> None:
@@ -327,7 +304,7 @@ async def test_wiro_failure_is_explained_and_refunded(stack: Stack) -> None:
     assert stack.field(run.card, "Credits") == "1 refunded"
     assert run.card.custom_ids() == [f"video:reroll:{run.job_id}"]
     assert stack.clip_messages(run.job_id) == []
-    assert await used_credits(stack, member) == 0
+    assert await stack.used_credits(member) == 0
 
 
 async def test_silent_socket_still_delivers_by_polling(stack: Stack) -> None:
@@ -344,10 +321,7 @@ async def test_silent_socket_still_delivers_by_polling(stack: Stack) -> None:
 async def test_clip_over_the_upload_limit_is_linked_with_the_reason(stack: Stack) -> None:
     stack.sim.script_next(TaskScript(clip=fake_clip(11 * 1024 * 1024)))
     run = await stack.video("a long high quality clip", user=stack.member())
-    assert run.card is not None and run.job_id is not None, run.reply
-    message = await stack.wait_clip(run.job_id, timeout=30)
-    assert message.attachments == []
-    assert f"/files/{stack.sim.runs[-1].task_id}/" in message.content
+    message = await stack.wait_linked_clip(run)
     assert "upload limit" in message.content
     assert await stack.wait_final(run.card) == "✅ Video ready"
     assert "upload limit" in (stack.field(run.card, "Note") or "")
@@ -488,7 +462,7 @@ async def test_quota_and_jobs_answer_ephemerally(stack: Stack) -> None:
     run = await stack.video("one for the list", user=member)
     assert run.card is not None and run.job_id is not None
     await stack.wait_final(run.card)
-    assert await used_credits(stack, member) == 1
+    assert await stack.used_credits(member) == 1
     inter = await stack.dd.slash("jobs", user=member)
     text = await stack.answer(inter)
     assert [m.ephemeral for m in stack.dd.replies(inter)] == [True]

@@ -31,11 +31,7 @@ async def test_a_clip_the_disk_cannot_hold_is_linked_with_the_reason_and_charged
 ) -> None:
     stack.sim.script_next(TaskScript(clip=fake_clip(12 * MIB)))
     run = await stack.video("a long clip for a small disk", user=stack.member())
-    assert run.card is not None and run.job_id is not None, run.reply
-    message = await stack.wait_clip(run.job_id, timeout=30)
-
-    assert message.attachments == []
-    assert f"/files/{stack.sim.runs[-1].task_id}/" in message.content
+    message = await stack.wait_linked_clip(run)
     assert "The bot's disk is full, so the clip is linked." in message.content
     assert await stack.wait_final(run.card) == "✅ Video ready"
     assert "The bot's disk is full" in (stack.field(run.card, "Note") or "")

@@ -12,6 +12,7 @@ from pathlib import Path
 from bot.wiro.simulator.server import WiroSimulator
 from tests.discord_double import DiscordDouble
 from tests.e2e.harness import BotProcess
+from tests.factories import serving, wiro_env
 
 KEY, SECRET = "doctor-key-0123", "doctor-secret-0123"
 
@@ -26,27 +27,21 @@ async def _run(args: tuple[str, ...], env: dict[str, str], cwd: Path) -> tuple[i
     return code, output
 
 
-def _wiro_env(sim: WiroSimulator, tmp: Path, *, secret: str = SECRET) -> dict[str, str]:
-    """The Wiro account (the simulator) and the database of a bot under test."""
+def _sandbox_env(dd: DiscordDouble, tmp: Path, **variables: str) -> dict[str, str]:
+    """A bot on the Discord double and Wiro's sandbox (no account), its database in `tmp`."""
     return {
-        "WIRO_API_KEY": KEY,
-        "WIRO_API_SECRET": secret,
-        "WIRO_API_BASE": sim.api_base,
-        "WIRO_SOCKET_URL": sim.socket_url,
-        "WIRO_OUTPUT_HOSTS": sim.output_host,
+        **dd.env(),
+        "WIRO_SANDBOX": "true",
         "DATABASE_PATH": str(tmp / "bot.sqlite3"),
+        **variables,
     }
 
 
 async def test_doctor_passes_with_a_working_setup(tmp_path: Path) -> None:
     sim = WiroSimulator(api_key=KEY, api_secret=SECRET)
-    await sim.start()
-    try:
-        async with DiscordDouble() as dd:
-            env = {**dd.env(), **_wiro_env(sim, tmp_path)}
-            code, out = await _run(("doctor",), env, tmp_path)
-    finally:
-        await sim.stop()
+    async with serving(sim), DiscordDouble() as dd:
+        env = {**dd.env(), **wiro_env(sim, tmp_path / "bot.sqlite3")}
+        code, out = await _run(("doctor",), env, tmp_path)
     assert code == 0, out
     for line in ("✓ Configuration", "✓ Database", "✓ Discord token", "✓ Servers", "✓ Wiro"):
         assert line in out, out
@@ -64,13 +59,9 @@ async def test_doctor_passes_with_a_working_setup(tmp_path: Path) -> None:
 async def test_doctor_fails_when_wiro_does_not_offer_the_fast_model(tmp_path: Path) -> None:
     sim = WiroSimulator(api_key=KEY, api_secret=SECRET)
     sim.missing_projects = {"hailuo-2-3-fast"}
-    await sim.start()
-    try:
-        async with DiscordDouble() as dd:
-            env = {**dd.env(), **_wiro_env(sim, tmp_path)}
-            code, out = await _run(("doctor",), env, tmp_path)
-    finally:
-        await sim.stop()
+    async with serving(sim), DiscordDouble() as dd:
+        env = {**dd.env(), **wiro_env(sim, tmp_path / "bot.sqlite3")}
+        code, out = await _run(("doctor",), env, tmp_path)
     assert code == 1, out
     assert "✗ Wiro: signed call OK, but Wiro did not describe Hailuo 2.3 Fast" in out, out
     assert "Hailuo 2.3 (minimax/hailuo-2-3): image field inputImage" in out
@@ -80,17 +71,14 @@ async def test_doctor_fails_when_wiro_does_not_offer_the_fast_model(tmp_path: Pa
 
 async def test_doctor_names_what_is_wrong_and_how_to_fix_it(tmp_path: Path) -> None:
     sim = WiroSimulator(api_key=KEY, api_secret=SECRET)
-    await sim.start()
-    try:
-        async with DiscordDouble() as dd:
-            # The bot was invited without Attach Files / Embed Links in this server.
-            bot_member = dd.guild.members[dd.world.bot_user.id]
-            for role_id in bot_member.roles:
-                dd.guild.roles[role_id].permissions = 1024 | 2048 | 65536
-            env = {**dd.env(), **_wiro_env(sim, tmp_path, secret="a-rotated-secret-value")}
-            code, out = await _run(("doctor",), env, tmp_path)
-    finally:
-        await sim.stop()
+    async with serving(sim), DiscordDouble() as dd:
+        # The bot was invited without Attach Files / Embed Links in this server.
+        bot_member = dd.guild.members[dd.world.bot_user.id]
+        for role_id in bot_member.roles:
+            dd.guild.roles[role_id].permissions = 1024 | 2048 | 65536
+        database = tmp_path / "bot.sqlite3"
+        env = {**dd.env(), **wiro_env(sim, database, secret="a-rotated-secret-value")}
+        code, out = await _run(("doctor",), env, tmp_path)
     assert code == 1, out
     assert "✗ Servers" in out and "Embed Links" in out and "Attach Files" in out
     assert "✗ Wiro" in out and "check WIRO_API_KEY and WIRO_API_SECRET" in out
@@ -100,12 +88,7 @@ async def test_doctor_names_what_is_wrong_and_how_to_fix_it(tmp_path: Path) -> N
 
 async def test_doctor_reports_a_rejected_token(tmp_path: Path) -> None:
     async with DiscordDouble() as dd:
-        env = {
-            **dd.env(),
-            "DISCORD_TOKEN": "not-the-right-token",
-            "WIRO_SANDBOX": "true",
-            "DATABASE_PATH": str(tmp_path / "bot.sqlite3"),
-        }
+        env = _sandbox_env(dd, tmp_path, DISCORD_TOKEN="not-the-right-token")
         code, out = await _run(("doctor",), env, tmp_path)
     assert code == 1
     assert "✗ Discord token: Discord rejected DISCORD_TOKEN" in out
@@ -114,7 +97,7 @@ async def test_doctor_reports_a_rejected_token(tmp_path: Path) -> None:
 
 async def test_sync_publishes_commands_globally_or_to_one_server(tmp_path: Path) -> None:
     async with DiscordDouble() as dd:
-        env = {**dd.env(), "WIRO_SANDBOX": "true", "DATABASE_PATH": str(tmp_path / "b.sqlite3")}
+        env = _sandbox_env(dd, tmp_path)
         code, out = await _run(("sync",), env, tmp_path)
         assert code == 0 and "Synced 6 commands globally" in out, out
         code, out = await _run(("sync", "--guild", str(dd.guild.id)), env, tmp_path)
@@ -184,12 +167,7 @@ async def test_doctor_ends_within_20_s_when_hosts_never_answer(tmp_path: Path) -
 
 async def test_doctor_names_a_dev_guild_the_bot_is_not_in(tmp_path: Path) -> None:
     async with DiscordDouble() as dd:
-        env = {
-            **dd.env(),
-            "WIRO_SANDBOX": "true",
-            "DATABASE_PATH": str(tmp_path / "bot.sqlite3"),
-            "DEV_GUILD_ID": "123456789012345678",
-        }
+        env = _sandbox_env(dd, tmp_path, DEV_GUILD_ID="123456789012345678")
         code, out = await _run(("doctor",), env, tmp_path)
         env["DEV_GUILD_ID"] = str(dd.guild.id)
         code_ok, out_ok = await _run(("doctor",), env, tmp_path)
@@ -202,12 +180,7 @@ async def test_doctor_names_a_dev_guild_the_bot_is_not_in(tmp_path: Path) -> Non
 
 async def test_a_dev_guild_the_bot_is_not_in_stops_the_start_with_status_2(tmp_path: Path) -> None:
     async with DiscordDouble() as dd:
-        env = {
-            **dd.env(),
-            "WIRO_SANDBOX": "true",
-            "DATABASE_PATH": str(tmp_path / "bot.sqlite3"),
-            "DEV_GUILD_ID": "123456789012345678",
-        }
+        env = _sandbox_env(dd, tmp_path, DEV_GUILD_ID="123456789012345678")
         code, out = await _run((), env, tmp_path)
     assert code == 2, out  # deploy/hailuo-bot.service: RestartPreventExitStatus=2, no crash loop
     errors = [line for line in out.splitlines() if " ERROR " in line]

@@ -19,7 +19,7 @@ import pytest_asyncio
 from bot.wiro.simulator.tasks import TaskScript
 from tests.discord_double.gateway import Connection
 from tests.discord_double.world import Channel, Guild
-from tests.e2e.conftest import Stack, fake_clip, window
+from tests.e2e.conftest import Stack, fake_clip, running, window
 from tests.e2e.harness import BotProcess
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -62,19 +62,10 @@ def interaction_shard(stack: Stack, interaction_id: int) -> int | None:
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ShardedStack]:
-    s = ShardedStack(tmp_path_factory.mktemp("shards"))
-    try:
-        await s.start()
+    async with running(ShardedStack(tmp_path_factory.mktemp("shards"))) as s:
         await s.dd.wait_for_shard(0)
         await s.dd.wait_for_shard(1)
         yield s
-    except BaseException:
-        for bot in s.processes:
-            bot.dump()
-        raise
-    finally:
-        await s.stop()
-    s.assert_clean()
 
 
 async def test_the_bot_runs_the_shards_discord_asks_for_on_its_identify_schedule(

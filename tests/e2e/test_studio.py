@@ -17,15 +17,20 @@ from bot.catalogue import DEFAULT_ANIMATE_PROMPT
 from bot.media.images import MAX_SOURCE_BYTES
 from bot.wiro.simulator.tasks import TaskScript
 from tests.discord_double.world import Interaction, Member, Message
-from tests.e2e.conftest import CARD_LINK, JOB_ID, Stack, fake_clip, gif, png, running_stack
+from tests.e2e.conftest import (
+    CARD_LINK,
+    JOB_ID,
+    ROOMY_LIMITS,
+    Stack,
+    fake_clip,
+    gif,
+    png,
+    running_stack,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-STACK_ENV = {
-    "DEFAULT_QUOTA_CREDITS": "1000",
-    "MAX_JOBS_PER_USER": "25",
-    "MAX_JOBS_PER_GUILD": "40",
-}
+STACK_ENV = ROOMY_LIMITS
 MENU = "Animate with Hailuo"
 FAST_RUN = "/Run/minimax/hailuo-2-3-fast"
 
@@ -196,7 +201,7 @@ async def test_animate_refuses_an_unusable_image_after_the_form(
     assert card is None and words in text, text
     assert len(stack.sim.runs) == runs
     assert len(stack.dd.messages_in()) == messages  # no card
-    assert await used_credits(stack, member) == 0
+    assert await stack.used_credits(member) == 0
 
 
 async def test_animate_refuses_an_image_the_bot_cannot_fetch(stack: Stack) -> None:
@@ -213,7 +218,7 @@ async def test_animate_refuses_an_image_the_bot_cannot_fetch(stack: Stack) -> No
     text = await stack.answer(submitted, timeout=20)
     assert "couldn't fetch the image" in text and "Nothing was spent" in text
     assert len(stack.sim.runs) == runs
-    assert await used_credits(stack, member) == 0
+    assert await stack.used_credits(member) == 0
 
 
 async def test_animate_says_an_embed_image_too_large_is_too_large(stack: Stack) -> None:
@@ -228,7 +233,7 @@ async def test_animate_says_an_embed_image_too_large_is_too_large(stack: Stack) 
     assert card is None and "too large" in text and "60.0 MB" in text, text
     assert "couldn't fetch" not in text
     assert len(stack.sim.runs) == runs and len(stack.dd.messages_in()) == messages
-    assert await used_credits(stack, member) == 0
+    assert await stack.used_credits(member) == 0
 
 
 async def test_fast_without_an_image_is_refused_with_the_reason(stack: Stack) -> None:
@@ -285,7 +290,7 @@ async def test_bad_video_inputs_are_refused_privately_and_spend_nothing(
     run = await stack.video("a lighthouse", user=member, image=image, **options)
     assert run.card is None and words in run.reply, run.reply
     assert len(stack.sim.runs) == runs and len(stack.dd.messages_in()) == messages
-    assert await used_credits(stack, member) == 0
+    assert await stack.used_credits(member) == 0
 
 
 async def test_video_with_camera_moves_sends_one_group_and_shows_them_apart(stack: Stack) -> None:
@@ -307,16 +312,6 @@ async def test_camera_autocomplete_completes_after_a_comma(stack: Stack) -> None
     await stack.dd.wait_for_ack(inter)
     values = [c["value"] for c in (inter.response_data or {}).get("choices", [])]
     assert values == ["Pan left, Zoom in", "Pan left, Zoom out"]
-
-
-async def used_credits(stack: Stack, member: Member) -> int:
-    import re
-
-    inter = await stack.dd.slash("quota", user=member)
-    text = await stack.answer(inter)
-    match = re.search(r"Used [^:]*: \*\*(\d+)\*\*", text)
-    assert match, text
-    return int(match.group(1))
 
 
 async def test_quota_and_jobs_name_the_model(stack: Stack) -> None:

@@ -17,7 +17,7 @@ from bot.media.video.probe import probe
 from bot.wiro.simulator.tasks import TaskScript
 from tests.discord_double.world import Member, Message
 from tests.e2e.conftest import Stack, fake_clip, running_stack
-from tests.video.clips import decode_all, mean_abs_diff, write_clip
+from tests.video.clips import clip_parts, decode_all, grainy_720p_clip, mean_abs_diff, write_clip
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -30,11 +30,7 @@ FRAMES = 12  # each part: 1 s at 12 fps, 640×360
 @pytest.fixture(scope="module")
 def parts(tmp_path_factory: pytest.TempPathFactory) -> list[bytes]:
     """Real H.264 parts with the same streams (as one model's outputs are)."""
-    base = tmp_path_factory.mktemp("parts")
-    return [
-        write_clip(base / f"p{i}.mp4", width=640, height=360, seconds=1).read_bytes()
-        for i in range(3)
-    ]
+    return clip_parts(tmp_path_factory.mktemp("parts"), 3)
 
 
 def job_in(answer: str) -> int:
@@ -68,16 +64,7 @@ async def open_extend_form(stack: Stack, card: Message, job_id: int, member: Mem
 @pytest.fixture(scope="module")
 def big_clip(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     """A real H.264 clip over Discord's default 10 MiB (lossless film grain, 720p)."""
-    path = write_clip(
-        tmp_path_factory.mktemp("clips") / "big.mp4",
-        width=1280,
-        height=720,
-        seconds=1.25,
-        fps=12,
-        crf=0,
-        grain=True,
-    )
-    data = path.read_bytes()
+    data = grainy_720p_clip(tmp_path_factory.mktemp("clips"))
     assert len(data) > 10 * MIB
     return data
 
@@ -110,10 +97,7 @@ async def test_a_clip_over_the_upload_limit_is_compressed_and_attached(
 async def test_a_clip_that_cannot_be_compressed_is_linked(stack: Stack) -> None:
     stack.sim.script_next(TaskScript(clip=fake_clip(11 * MIB)))
     run = await stack.video("not really a video", user=stack.member())
-    assert run.card is not None and run.job_id is not None, run.reply
-    message = await stack.wait_clip(run.job_id, timeout=30)
-    assert message.attachments == []
-    assert f"/files/{stack.sim.runs[-1].task_id}/" in message.content
+    message = await stack.wait_linked_clip(run)
     assert "upload limit" in message.content
     assert await stack.wait_final(run.card) == "✅ Video ready"
 

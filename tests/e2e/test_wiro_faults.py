@@ -15,15 +15,11 @@ import pytest
 
 from bot.governance.admission import IMAGE_RUNS_PAUSED
 from bot.wiro.simulator.tasks import SENSITIVE_OUTPUT, TaskScript
-from tests.e2e.conftest import Stack, fake_clip, png, running_stack, window
+from tests.e2e.conftest import ROOMY_LIMITS, Stack, fake_clip, png, running, running_stack, window
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-STACK_ENV = {
-    "DEFAULT_QUOTA_CREDITS": "1000",
-    "MAX_JOBS_PER_USER": "25",
-    "MAX_JOBS_PER_GUILD": "40",
-}
+STACK_ENV = ROOMY_LIMITS
 RETRYING = "Wiro hit a problem and is retrying"
 
 
@@ -144,8 +140,7 @@ async def test_permission_error_fails_the_job_at_once(stack: Stack) -> None:
 async def test_image_runs_wait_for_tool_detail_text_runs_do_not(tmp_path: Path) -> None:
     s = Stack(tmp_path, STACK_ENV)
     s.sim.tool_parameters_null = True  # Wiro's answer names no file field
-    try:
-        await s.start()
+    async with running(s):
         await s.wait_log("image runs are refused until it names one")
         refused = await s.video("from this photo", image=png(), user=s.member("photo"))
         assert refused.card is None and refused.reply == IMAGE_RUNS_PAUSED
@@ -153,13 +148,6 @@ async def test_image_runs_wait_for_tool_detail_text_runs_do_not(tmp_path: Path) 
         text = await s.video("no photo needed", user=s.member("words"))
         assert text.card is not None, text.reply
         assert await s.wait_final(text.card) == "✅ Video ready"
-    except BaseException:
-        for bot in s.processes:
-            bot.dump()
-        raise
-    finally:
-        await s.stop()
-    s.assert_clean()
 
 
 async def test_task_error_past_the_deadline_is_stopped_and_refunded(tmp_path: Path) -> None:

@@ -18,16 +18,16 @@ from storage.approvals import ApprovalStatus
 from storage.db import Database
 from storage.models import JobState
 from tests.approval.conftest import RecordingReviews
-from tests.jobs.conftest import GUILD, MOD, USER, RecordingPresenter, request, wait_terminal
+from tests.jobs.doubles import GUILD, MOD, USER, RecordingPresenter, request
+from tests.jobs.waits import wait_terminal
 
 REVIEW = 5555
 TRUSTED = 6666
+Gated = tuple[JobService, ApprovalService, RecordingReviews]  # what the `gated` fixture gives
 
 
 @pytest.fixture
-async def gated(
-    db: Database, make_service: Callable[..., JobService]
-) -> tuple[JobService, ApprovalService, RecordingReviews]:
+async def gated(db: Database, make_service: Callable[..., JobService]) -> Gated:
     service = make_service()
     reviews = RecordingReviews()
     approvals = ApprovalService(storage=db, jobs=service, presenter=reviews)
@@ -38,9 +38,8 @@ async def gated(
 
 
 async def test_a_held_request_waits_until_approved_then_runs(
-    db: Database, sim: WiroSimulator, presenter: RecordingPresenter,
-    gated: tuple[JobService, ApprovalService, RecordingReviews],
-) -> None:  # fmt: skip
+    db: Database, sim: WiroSimulator, presenter: RecordingPresenter, gated: Gated
+) -> None:
     service, approvals, reviews = gated
     job = await service.submit(request(), None)
     assert job.state is JobState.PENDING
@@ -64,19 +63,14 @@ async def test_a_held_request_waits_until_approved_then_runs(
     assert presenter.updates[0][1].approval is None  # the card left "waiting" on release
 
 
-async def test_the_waiting_card_says_so_and_has_no_eta(
-    db: Database, presenter: RecordingPresenter,
-    gated: tuple[JobService, ApprovalService, RecordingReviews],
-) -> None:  # fmt: skip
+async def test_the_waiting_card_says_so_and_has_no_eta(db: Database, gated: Gated) -> None:
     service, _, _ = gated
     job = await service.submit(request(), None)
     extras = await service.outcomes.card_extras(await db.get_job(job.id))
     assert extras.approval == "waiting" and extras.eta is None
 
 
-async def test_moderators_and_trusted_members_are_not_held(
-    db: Database, sim: WiroSimulator, gated: tuple[JobService, ApprovalService, RecordingReviews]
-) -> None:
+async def test_moderators_and_trusted_members_are_not_held(db: Database, gated: Gated) -> None:
     service, _, reviews = gated
     for req in (request(manage_guild=True), request(user_id=USER + 7, role_ids={TRUSTED})):
         job = await service.submit(req, None)
@@ -84,9 +78,7 @@ async def test_moderators_and_trusted_members_are_not_held(
     assert reviews.posted == []
 
 
-async def test_cancel_while_waiting_goes_through_the_queue(
-    db: Database, gated: tuple[JobService, ApprovalService, RecordingReviews]
-) -> None:
+async def test_cancel_while_waiting_goes_through_the_queue(db: Database, gated: Gated) -> None:
     service, approvals, reviews = gated
     job = await service.submit(request(), None)
     with pytest.raises(Refused, match="Only the member"):
@@ -102,9 +94,8 @@ async def test_cancel_while_waiting_goes_through_the_queue(
 
 
 async def test_a_denied_card_carries_the_reason(
-    db: Database, presenter: RecordingPresenter,
-    gated: tuple[JobService, ApprovalService, RecordingReviews],
-) -> None:  # fmt: skip
+    db: Database, presenter: RecordingPresenter, gated: Gated
+) -> None:
     service, approvals, _ = gated
     job = await service.submit(request(), None)
     await approvals.deny(job.id, MOD, GUILD, "Please keep it friendly")
@@ -115,9 +106,7 @@ async def test_a_denied_card_carries_the_reason(
     assert presenter.finished[-1].id == job.id  # the audit hook hears of it like any end
 
 
-async def test_an_unpostable_review_refunds_and_refuses(
-    db: Database, gated: tuple[JobService, ApprovalService, RecordingReviews]
-) -> None:
+async def test_an_unpostable_review_refunds_and_refuses(db: Database, gated: Gated) -> None:
     service, _, reviews = gated
     reviews.fail_post = True
     with pytest.raises(Refused, match="review channel"):
@@ -127,9 +116,7 @@ async def test_an_unpostable_review_refunds_and_refuses(
     assert [e.kind for e in await db.ledger_for_job(job.id)] == ["reserve", "refund"]
 
 
-async def test_the_run_deadline_counts_from_the_approval(
-    db: Database, gated: tuple[JobService, ApprovalService, RecordingReviews]
-) -> None:
+async def test_the_run_deadline_counts_from_the_approval(gated: Gated) -> None:
     service, _, _ = gated  # timeout 20 s
     job = await service.submit(request(), None)
     hours_ago = job.model_copy(update={"created_at": datetime.now(UTC) - timedelta(hours=5)})
@@ -140,9 +127,8 @@ async def test_the_run_deadline_counts_from_the_approval(
 
 
 async def test_a_remix_waits_for_a_moderator_like_any_run(
-    db: Database, sim: WiroSimulator,
-    gated: tuple[JobService, ApprovalService, RecordingReviews],
-) -> None:  # fmt: skip
+    db: Database, sim: WiroSimulator, gated: Gated
+) -> None:
     service, _, reviews = gated
     sim.script_next(TaskScript(generate=0.2))
     first = await service.submit(request(role_ids=frozenset({TRUSTED})), None)

@@ -9,7 +9,8 @@ from bot.wiro.simulator.server import WiroSimulator
 from bot.wiro.simulator.tasks import TaskScript
 from storage.db import Database
 from storage.models import JobState
-from tests.jobs.conftest import GUILD, MOD, RecordingPresenter, request, wait_terminal
+from tests.jobs.doubles import GUILD, MOD, RecordingPresenter, request
+from tests.jobs.waits import wait_terminal
 
 
 async def test_a_job_that_passes_the_budget_fires_its_alert_once(

@@ -6,7 +6,6 @@ card edit, against a real database, the Wiro simulator and a recording presenter
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -19,15 +18,9 @@ from bot.wiro.simulator.tasks import TaskScript
 from storage.approvals import ApprovalStatus, Hold
 from storage.db import Database
 from storage.models import Job, JobState, NewJob
-from tests.factories import reservation_args
-from tests.jobs.conftest import (
-    GUILD,
-    USER,
-    RecordingPresenter,
-    request,
-    wait_state,
-    wait_terminal,
-)
+from tests.factories import MakeService, reservation_args
+from tests.jobs.doubles import GUILD, USER, RecordingPresenter, request
+from tests.jobs.waits import running_at_wiro, wait_state, wait_terminal
 
 
 @dataclass
@@ -64,7 +57,7 @@ async def _crash_before_the_card(service: JobService, presenter: StuckCardPresen
 # No charge for a job the member never saw
 # ------------------------------------------------------------------------------------------
 async def test_a_crash_before_the_card_is_refunded_at_start_and_never_run(
-    make_service: Callable[..., JobService], sim: WiroSimulator, db: Database
+    make_service: MakeService, sim: WiroSimulator, db: Database
 ) -> None:
     stuck = StuckCardPresenter()
     first = make_service()
@@ -90,7 +83,7 @@ async def test_a_crash_before_the_card_is_refunded_at_start_and_never_run(
 
 
 async def test_a_job_queued_locally_without_a_card_is_refunded_too(
-    make_service: Callable[..., JobService], sim: WiroSimulator, db: Database
+    make_service: MakeService, sim: WiroSimulator, db: Database
 ) -> None:
     """WAITING: Wiro said "busy" (no task was created), so it has not reached Wiro either."""
     job = await db.create_job_with_reservation(
@@ -106,7 +99,7 @@ async def test_a_job_queued_locally_without_a_card_is_refunded_too(
 
 
 async def test_start_leaves_alone_a_job_whose_card_is_being_posted_right_now(
-    make_service: Callable[..., JobService], sim: WiroSimulator, db: Database
+    make_service: MakeService, sim: WiroSimulator, db: Database
 ) -> None:
     """The bot resumes jobs once Discord is ready, while members can already use /video: a
     job reserved by this process, card not posted yet, is neither refunded nor run early."""
@@ -127,7 +120,7 @@ async def test_start_leaves_alone_a_job_whose_card_is_being_posted_right_now(
 
 
 async def test_a_card_that_cannot_be_recorded_is_not_run(
-    make_service: Callable[..., JobService],
+    make_service: MakeService,
     sim: WiroSimulator,
     db: Database,
     presenter: RecordingPresenter,
@@ -155,13 +148,11 @@ async def test_a_card_that_cannot_be_recorded_is_not_run(
 
 
 async def test_a_job_that_reached_wiro_without_a_recorded_card_still_runs(
-    make_service: Callable[..., JobService], sim: WiroSimulator, db: Database
+    make_service: MakeService, sim: WiroSimulator, db: Database
 ) -> None:
     """Only jobs that have not reached Wiro are closed: a task already running is followed."""
     service = make_service()
-    sim.script_next(TaskScript(generate=0.5))
-    job = await service.submit(request(), None)
-    await wait_state(db, job.id, JobState.RUNNING)
+    job = await running_at_wiro(service, sim, db, TaskScript(generate=0.5))
     await service.shutdown(timeout=2)
     await db.update_job(job.id, card_message_id=None)  # as in a database from before
     second = make_service()
@@ -171,7 +162,7 @@ async def test_a_job_that_reached_wiro_without_a_recorded_card_still_runs(
 
 
 async def test_a_held_request_without_a_card_is_closed_with_its_review(
-    make_service: Callable[..., JobService], sim: WiroSimulator, db: Database
+    make_service: MakeService, db: Database
 ) -> None:
     """Waiting for a moderator, but its card (and so its review message) was never posted: no
     moderator can ever see it, so it is refunded now rather than after the expiry."""
@@ -225,7 +216,7 @@ async def _stale(db: Database) -> set[int]:
 
 
 async def test_cards_whose_edits_never_ran_show_the_final_state_after_a_restart(
-    make_service: Callable[..., JobService], sim: WiroSimulator, db: Database
+    make_service: MakeService, sim: WiroSimulator, db: Database
 ) -> None:
     """The process dies with card edits still waiting for their turn: a delivered job, a
     cancelled one and one still running. The next start shows every card's latest state,
@@ -234,9 +225,7 @@ async def test_cards_whose_edits_never_ran_show_the_final_state_after_a_restart(
     first.presenter = dying = PacedPresenter(db=db)
     delivered = await first.submit(request(), None)
     assert (await wait_terminal(db, delivered.id)).state is JobState.SUCCEEDED
-    sim.script_next(TaskScript(queue=30.0))
-    cancelled = await first.submit(request(user_id=USER + 1), None)
-    await wait_state(db, cancelled.id, JobState.RUNNING)
+    cancelled = await running_at_wiro(first, sim, db, TaskScript(queue=30.0), user_id=USER + 1)
     sim.script_next(TaskScript(generate=3.0))
     running = await first.submit(request(user_id=USER + 2), None)
     await first.cancel(cancelled.id, USER + 1, is_moderator=False)
@@ -260,7 +249,7 @@ async def test_cards_whose_edits_never_ran_show_the_final_state_after_a_restart(
 
 
 async def test_a_card_edit_that_failed_for_good_is_tried_again_until_it_lands(
-    make_service: Callable[..., JobService], db: Database
+    make_service: MakeService, db: Database
 ) -> None:
     service = make_service()
     service.presenter = presenter = PacedPresenter(db=db, broken=True)
@@ -282,7 +271,7 @@ async def test_a_card_edit_that_failed_for_good_is_tried_again_until_it_lands(
 
 
 async def test_the_card_sweep_runs_while_the_bot_runs(
-    make_service: Callable[..., JobService], db: Database, monkeypatch: pytest.MonkeyPatch
+    make_service: MakeService, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import bot.jobs.cards
 
@@ -305,7 +294,7 @@ async def test_the_card_sweep_runs_while_the_bot_runs(
 
 
 async def test_a_card_posted_but_not_recorded_is_found_and_tells_the_outcome(
-    make_service: Callable[..., JobService], sim: WiroSimulator, db: Database
+    make_service: MakeService, sim: WiroSimulator, db: Database
 ) -> None:
     """Discord took the card, then the process died before its id was written: the job is
     closed all the same (never run), and that card shows it instead of "Sending to Wiro…"."""

@@ -3,29 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
-from bot.jobs.contracts import ClipToPost, Delivery, JobConfig
+from bot.jobs.contracts import ClipToPost, Delivery
 from bot.jobs.outage import DiscordUnavailable, OutageOutlasted, RetryPolicy, outlast
 from bot.jobs.service import JobService
-from bot.wiro.client import WiroClient
 from bot.wiro.simulator.server import WiroSimulator
 from bot.wiro.simulator.tasks import TaskScript
 from storage.db import Database
-from storage.models import Job, JobState, Limit
-from tests.factories import TEST_TIMING, Clock
-from tests.jobs.conftest import (
-    RecordingPresenter,
-    request,
-    wait_final_card,
-    wait_state,
-    wait_terminal,
-)
+from storage.models import Job, JobState
+from tests.factories import Clock, MakeService
+from tests.jobs.doubles import RecordingPresenter, request
+from tests.jobs.waits import wait_final_card, wait_state, wait_terminal
 
 WINDOW = timedelta(minutes=15)
 
@@ -63,33 +56,17 @@ class FakeSleep:
 
 
 @pytest.fixture
-async def build(
-    db: Database, wiro: WiroClient, tmp_path: Path
-) -> AsyncIterator[Callable[..., JobService]]:
-    services: list[JobService] = []
-
+def build(make_service: Callable[..., JobService]) -> Callable[..., JobService]:
     def make(presenter: RecordingPresenter, clock: Clock, sleep: FakeSleep) -> JobService:
-        config = JobConfig(
-            default_limit=Limit(credits=10, period="day"),
-            timeout=timedelta(minutes=30),
-            delivery_retry=RetryPolicy(window=WINDOW),
-            work_dir=tmp_path / "work",
-        )
-        service = JobService(
-            storage=db,
-            wiro=wiro,
-            config=config,
+        return make_service(
             presenter=presenter,
             clock=clock,
             sleep=sleep,
-            timing=TEST_TIMING,
+            timeout=timedelta(minutes=30),
+            delivery_retry=RetryPolicy(window=WINDOW),
         )
-        services.append(service)
-        return service
 
-    yield make
-    for service in services:
-        await service.shutdown(timeout=2)
+    return make
 
 
 async def _ledger(db: Database, job_id: int) -> list[str]:
@@ -97,7 +74,7 @@ async def _ledger(db: Database, job_id: int) -> list[str]:
 
 
 async def test_clip_post_outlasts_an_outage_with_the_same_nonce(
-    build: Callable[..., JobService], sim: WiroSimulator, db: Database
+    build: MakeService, db: Database
 ) -> None:
     presenter = FlakyPresenter(outage=3)
     clock = Clock(datetime.now(UTC))
@@ -117,7 +94,7 @@ async def test_clip_post_outlasts_an_outage_with_the_same_nonce(
 
 
 async def test_after_the_window_the_card_links_the_clip_and_the_job_is_charged(
-    build: Callable[..., JobService], sim: WiroSimulator, db: Database
+    build: MakeService, sim: WiroSimulator, db: Database
 ) -> None:
     sim.script_next(TaskScript(clip=b"\x00\x00\x00\x18ftypmp42" + b"x" * 1000))
     presenter = FlakyPresenter(outage=-1)
@@ -137,9 +114,11 @@ async def test_after_the_window_the_card_links_the_clip_and_the_job_is_charged(
     assert final.state is JobState.SUCCEEDED  # the final card went out with the link
 
 
-async def test_a_restart_during_an_outage_picks_up_the_delivery(
-    build: Callable[..., JobService], sim: WiroSimulator, db: Database
-) -> None:
+async def stopped_while_discord_is_down(
+    build: MakeService, db: Database
+) -> tuple[Job, Clock, FlakyPresenter]:
+    """A job whose clip Discord refuses, and the process stopped during the first retry wait.
+    Return the job (as submitted), the test's clock and the presenter Discord refused."""
     down = FlakyPresenter(outage=-1)
     clock = Clock(datetime.now(UTC))
     first = build(down, clock, FakeSleep(clock, hold_after=1))
@@ -147,6 +126,27 @@ async def test_a_restart_during_an_outage_picks_up_the_delivery(
     await wait_state(db, job.id, JobState.DELIVERING)
     await asyncio.wait_for(_held(first), 10)  # the first retry wait is under way
     await first.shutdown(timeout=2)  # the process stops while Discord is still down
+    return job, clock, down
+
+
+async def linked_after_a_restart(
+    build: MakeService, db: Database, clock: Clock, job_id: int, presenter: FlakyPresenter
+) -> tuple[Job, FakeSleep]:
+    """Restart: a new service, Discord as `presenter` has it, resumes the job, whose clip ends
+    linked. Return the ended job and the new service's waits."""
+    sleep = FakeSleep(clock)
+    second = build(presenter, clock, sleep)
+    assert await second.resume_all() == 1
+    done = await wait_terminal(db, job_id)
+    assert done.state is JobState.SUCCEEDED and done.result_message_id is None
+    assert done.output_url and done.output_url in (done.outcome_reason or "")
+    return done, sleep
+
+
+async def test_a_restart_during_an_outage_picks_up_the_delivery(
+    build: MakeService, db: Database
+) -> None:
+    job, clock, down = await stopped_while_discord_is_down(build, db)
     still = await db.get_job(job.id)
     assert still.state is JobState.DELIVERING and await _ledger(db, job.id) == ["reserve"]
 
@@ -159,54 +159,29 @@ async def test_a_restart_during_an_outage_picks_up_the_delivery(
     assert await _ledger(db, job.id) == ["reserve", "charge"]
 
 
-async def test_the_retry_window_goes_on_across_a_restart(
-    build: Callable[..., JobService], sim: WiroSimulator, db: Database
-) -> None:
+async def test_the_retry_window_goes_on_across_a_restart(build: MakeService, db: Database) -> None:
     """The outage's start is on the job row: a bot restarted 10 minutes into a 15-minute
     window has 5 minutes left, not 15; restarted after it, it links the clip at once."""
-    down = FlakyPresenter(outage=-1)
-    clock = Clock(datetime.now(UTC))
-    first = build(down, clock, FakeSleep(clock, hold_after=1))
-    job = await first.submit(request(), None)
-    await wait_state(db, job.id, JobState.DELIVERING)
-    await asyncio.wait_for(_held(first), 10)
-    began = clock()
-    await first.shutdown(timeout=2)
+    job, clock, _ = await stopped_while_discord_is_down(build, db)
+    began = clock()  # the stopped service's clock never moved past its first held wait
     recorded = (await db.get_job(job.id)).delivery_unavailable_since
     assert recorded is not None and abs(recorded - began) < timedelta(minutes=1)
 
     clock.advance(minutes=10)
-    still_down = FlakyPresenter(outage=-1)
-    sleep = FakeSleep(clock)
-    second = build(still_down, clock, sleep)
-    assert await second.resume_all() == 1
-    done = await wait_terminal(db, job.id)
-    assert done.state is JobState.SUCCEEDED and done.result_message_id is None
-    assert done.output_url and done.output_url in (done.outcome_reason or "")
+    _, sleep = await linked_after_a_restart(build, db, clock, job.id, FlakyPresenter(outage=-1))
     # What was left of the window, not a new one: 15 - 10 minutes (less the first wait).
     assert (WINDOW - timedelta(minutes=11)).total_seconds() <= sum(sleep.waits)
     assert sum(sleep.waits) <= (WINDOW - timedelta(minutes=10)).total_seconds()
 
 
 async def test_a_restart_after_the_window_links_the_clip_after_one_try(
-    build: Callable[..., JobService], sim: WiroSimulator, db: Database
+    build: MakeService, db: Database
 ) -> None:
-    down = FlakyPresenter(outage=-1)
-    clock = Clock(datetime.now(UTC))
-    first = build(down, clock, FakeSleep(clock, hold_after=1))
-    job = await first.submit(request(), None)
-    await wait_state(db, job.id, JobState.DELIVERING)
-    await asyncio.wait_for(_held(first), 10)
-    await first.shutdown(timeout=2)
+    job, clock, _ = await stopped_while_discord_is_down(build, db)
 
     clock.advance(minutes=20)  # the bot was down longer than the whole window
     still_down = FlakyPresenter(outage=-1)
-    sleep = FakeSleep(clock)
-    second = build(still_down, clock, sleep)
-    assert await second.resume_all() == 1
-    done = await wait_terminal(db, job.id)
-    assert done.state is JobState.SUCCEEDED and done.result_message_id is None
-    assert done.output_url and done.output_url in (done.outcome_reason or "")
+    _, sleep = await linked_after_a_restart(build, db, clock, job.id, still_down)
     assert sleep.waits == [] and len(still_down.attempts) == 1
     assert await _ledger(db, job.id) == ["reserve", "charge"]
 
@@ -236,7 +211,7 @@ class DownPresenter(FlakyPresenter):
 
 
 async def test_an_outage_met_by_the_look_after_a_restart_is_one_window_with_the_post(
-    build: Callable[..., JobService], sim: WiroSimulator, db: Database
+    build: MakeService, db: Database
 ) -> None:
     """After a restart the bot first looks for an already-posted clip, then posts: an outage
     that begins with the look is one retry window for both, not one each."""
@@ -249,11 +224,7 @@ async def test_an_outage_met_by_the_look_after_a_restart_is_one_window_with_the_
     assert (await db.get_job(job.id)).delivery_unavailable_since is None
 
     down = DownPresenter()
-    sleep = FakeSleep(clock)
-    second = build(down, clock, sleep)
-    assert await second.resume_all() == 1
-    done = await wait_terminal(db, job.id)
-    assert done.state is JobState.SUCCEEDED and done.result_message_id is None
+    _, sleep = await linked_after_a_restart(build, db, clock, job.id, down)
     assert down.looks >= 1 and down.attempts  # it looked, then tried to post
     assert sum(sleep.waits) == pytest.approx(WINDOW.total_seconds())
 

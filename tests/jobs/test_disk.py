@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,7 +19,9 @@ from bot.wiro.simulator.server import WiroSimulator
 from bot.wiro.simulator.tasks import TaskScript
 from storage.db import Database
 from storage.models import JobState
-from tests.jobs.conftest import RecordingPresenter, png_frame, request, wait_terminal
+from tests.factories import MakeService
+from tests.jobs.doubles import RecordingPresenter, png_frame, request
+from tests.jobs.waits import succeeded, wait_terminal
 
 MIB = 1024 * 1024
 CLIP = b"\x00\x00\x00\x18ftypmp42" + b"x" * (300 * 1024)  # a 300 KiB "clip"
@@ -37,23 +39,16 @@ def _old_clip(service: JobService, job_id: int, size: int, age_hours: float) -> 
 
 
 async def test_a_full_store_evicts_the_oldest_and_never_blocks_delivery(
-    make_service: Callable[..., JobService],
-    sim: WiroSimulator,
-    db: Database,
-    presenter: RecordingPresenter,
+    make_service: MakeService, sim: WiroSimulator, db: Database, presenter: RecordingPresenter
 ) -> None:
     service = make_service(clip_store_bytes=1 * MIB)
     oldest = _old_clip(service, 9001, 400 * 1024, age_hours=30)
     middle = _old_clip(service, 9002, 400 * 1024, age_hours=20)
     newer = _old_clip(service, 9003, 300 * 1024, age_hours=10)  # 1100 KiB + 3 frames of 30 KiB
 
-    sim.script_next(TaskScript(clip=CLIP))
-    job = await service.submit(request(), None)
-    done = await wait_terminal(db, job.id)
-
-    assert done.state is JobState.SUCCEEDED
+    done = await succeeded(service, sim, db, CLIP)
     assert presenter.deliveries[-1][1] == CLIP  # posted, whole
-    assert service.clips.get(job.id) is not None  # and kept for Extend
+    assert service.clips.get(done.id) is not None  # and kept for Extend
     # With the new 300 KiB clip: 1490 KiB. Oldest first until under the cap: dropping one
     # (430 KiB with its frame) leaves 1060 KiB, still over 1 MiB, so the two oldest went.
     assert not oldest.exists() and not service.clips.frame_path(9001).exists()
@@ -64,20 +59,16 @@ async def test_a_full_store_evicts_the_oldest_and_never_blocks_delivery(
 
 
 async def test_a_clip_bigger_than_the_cap_is_posted_but_not_kept(
-    make_service: Callable[..., JobService],
+    make_service: MakeService,
     sim: WiroSimulator,
     db: Database,
     presenter: RecordingPresenter,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     service = make_service(clip_store_bytes=100 * 1024)
-    sim.script_next(TaskScript(clip=CLIP))
-    job = await service.submit(request(), None)
-    done = await wait_terminal(db, job.id)
-
-    assert done.state is JobState.SUCCEEDED
+    done = await succeeded(service, sim, db, CLIP)
     assert presenter.deliveries[-1][1] == CLIP
-    assert service.clips.get(job.id) is None
+    assert service.clips.get(done.id) is None
     downloads: list[str] = []
     real_download = WiroClient.download
 
@@ -93,23 +84,17 @@ async def test_a_clip_bigger_than_the_cap_is_posted_but_not_kept(
 
 
 async def test_a_store_that_cannot_be_written_never_blocks_delivery(
-    make_service: Callable[..., JobService],
-    sim: WiroSimulator,
-    db: Database,
-    presenter: RecordingPresenter,
+    make_service: MakeService, sim: WiroSimulator, db: Database, presenter: RecordingPresenter
 ) -> None:
     service = make_service(clip_store_bytes=1 * MIB)
     service.clips.directory.parent.mkdir(parents=True, exist_ok=True)
     service.clips.directory.write_bytes(b"")  # a file where the store should be: every keep fails
-    sim.script_next(TaskScript(clip=CLIP))
-    job = await service.submit(request(), None)
-    done = await wait_terminal(db, job.id)
-    assert done.state is JobState.SUCCEEDED
+    await succeeded(service, sim, db, CLIP)
     assert presenter.deliveries[-1][1] == CLIP
 
 
 async def test_finished_first_frames_count_under_the_cap_and_in_flight_ones_stay(
-    make_service: Callable[..., JobService], sim: WiroSimulator, db: Database
+    make_service: MakeService, sim: WiroSimulator, db: Database
 ) -> None:
     """Storage keeps first frames as files; the cap removes a finished job's (oldest first, so
     Re-roll then says it is no longer stored) and never the frame a running job needs."""
@@ -164,17 +149,23 @@ class Ticks:
         return self.now
 
 
+@pytest.fixture
+def with_floor(make_service: MakeService, tmp_path: Path) -> MakeService:
+    """Build a service that keeps 500 MiB free on the disk: `with_floor(free, **options)`, the
+    free space read through `free`, `options` for DiskSpace."""
+
+    def make(free: FreeSpace, **options: Any) -> JobService:
+        return make_service(disk=DiskSpace(tmp_path, 500 * MIB, free_bytes=free, **options))
+
+    return make
+
+
 async def test_low_disk_refuses_new_jobs_before_anything_is_spent(
-    make_service: Callable[..., JobService],
-    sim: WiroSimulator,
-    db: Database,
-    presenter: RecordingPresenter,
-    tmp_path: Path,
+    with_floor: MakeService, sim: WiroSimulator, db: Database, presenter: RecordingPresenter
 ) -> None:
     free = FreeSpace(400 * MIB)
     ticks = Ticks()
-    disk = DiskSpace(tmp_path, 500 * MIB, free_bytes=free, monotonic=ticks)
-    service = make_service(disk=disk)
+    service = with_floor(free, monotonic=ticks)
 
     with pytest.raises(Refused) as refused:
         await service.submit(request(has_image=True), png_frame())
@@ -192,21 +183,14 @@ async def test_low_disk_refuses_new_jobs_before_anything_is_spent(
 
     free.free = 600 * MIB  # space freed: after the cache time, new jobs go again
     ticks.now += 10
-    sim.script_next(TaskScript(clip=CLIP))
-    job = await service.submit(request(), None)
-    assert (await wait_terminal(db, job.id)).state is JobState.SUCCEEDED
+    await succeeded(service, sim, db, CLIP)
 
 
 async def test_jobs_in_flight_still_deliver_when_the_disk_runs_low(
-    make_service: Callable[..., JobService],
-    sim: WiroSimulator,
-    db: Database,
-    presenter: RecordingPresenter,
-    tmp_path: Path,
+    with_floor: MakeService, sim: WiroSimulator, db: Database, presenter: RecordingPresenter
 ) -> None:
     free = FreeSpace(600 * MIB)
-    disk = DiskSpace(tmp_path, 500 * MIB, free_bytes=free, ttl=0)
-    service = make_service(disk=disk)
+    service = with_floor(free, ttl=0)
     sim.script_next(TaskScript(clip=CLIP, generate=0.5))
     job = await service.submit(request(), None)
     free.free = 10 * MIB  # the disk fills while the job runs at Wiro

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,29 +16,17 @@ from bot.wiro.simulator.server import WiroSimulator
 from bot.wiro.simulator.tasks import TaskScript
 from storage.db import Database
 from storage.models import JobState
-from tests.jobs.conftest import OTHER, USER, RecordingPresenter, png_frame, request, wait_terminal
-from tests.video.clips import decode_all, mean_abs_diff, write_clip
+from tests.factories import MakeService
+from tests.jobs.doubles import OTHER, USER, RecordingPresenter, extend, png_frame, request
+from tests.jobs.waits import succeeded, wait_terminal
+from tests.video.clips import clip_parts, decode_all, mean_abs_diff, write_clip
 
 CLIP_FRAMES = 12  # each part: 1 s at 12 fps, 640×360 (a first frame needs a 300 px short side)
 
 
 @pytest.fixture(scope="module")
 def part_clips(tmp_path_factory: pytest.TempPathFactory) -> list[bytes]:
-    base = tmp_path_factory.mktemp("parts")
-    return [
-        write_clip(base / f"part{i}.mp4", width=640, height=360, seconds=1).read_bytes()
-        for i in range(3)
-    ]
-
-
-async def _finished(
-    service: JobService, sim: WiroSimulator, db: Database, clip: bytes, **req: object
-):
-    sim.script_next(TaskScript(clip=clip))
-    job = await service.submit(request(**req), None)
-    done = await wait_terminal(db, job.id)
-    assert done.state is JobState.SUCCEEDED, done.outcome_reason
-    return done
+    return clip_parts(tmp_path_factory.mktemp("parts"), 3)
 
 
 def _frames(data: bytes, tmp: Path, name: str) -> list:
@@ -56,11 +43,9 @@ async def test_extend_runs_from_the_last_frame_and_posts_one_stitched_clip(
     part_clips: list[bytes],
     tmp_path: Path,
 ) -> None:
-    first = await _finished(service, sim, db, part_clips[0])
+    first = await succeeded(service, sim, db, part_clips[0])
     sim.script_next(TaskScript(clip=part_clips[1]))
-    ext = await service.extend(
-        first.id, USER, frozenset(), prompt="the fox jumps", duration=6, upload_limit=None
-    )
+    ext = await extend(service, first.id, prompt="the fox jumps")
     assert (ext.extends_job_id, ext.chain_seconds, ext.prompt) == (first.id, 12, "the fox jumps")
     assert (ext.resolution, ext.duration, ext.credits) == ("768P", 6, 1)
     done = await wait_terminal(db, ext.id)
@@ -90,11 +75,9 @@ async def test_reroll_of_an_extension_runs_the_part_again_and_stitches_anew(
     part_clips: list[bytes],
     tmp_path: Path,
 ) -> None:
-    first = await _finished(service, sim, db, part_clips[0])
+    first = await succeeded(service, sim, db, part_clips[0])
     sim.script_next(TaskScript(clip=part_clips[1]))
-    ext = await service.extend(
-        first.id, USER, frozenset(), prompt="", duration=6, upload_limit=None
-    )
+    ext = await extend(service, first.id)
     await wait_terminal(db, ext.id)
     first_frame = sim.runs[-1].image
 
@@ -112,27 +95,22 @@ async def test_reroll_of_an_extension_runs_the_part_again_and_stitches_anew(
 
 
 async def test_a_chain_stops_at_max_clip_seconds(
-    make_service: Callable[..., JobService],
-    sim: WiroSimulator,
-    db: Database,
-    part_clips: list[bytes],
+    make_service: MakeService, sim: WiroSimulator, db: Database, part_clips: list[bytes]
 ) -> None:
     service = make_service(max_clip_seconds=16)
-    first = await _finished(service, sim, db, part_clips[0])
+    first = await succeeded(service, sim, db, part_clips[0])
     assert extend_lengths(first, 16) == (6, 10)
     with pytest.raises(Refused, match="6 or 10 seconds"):
-        await service.extend(first.id, USER, frozenset(), prompt="", duration=8, upload_limit=None)
+        await extend(service, first.id, duration=8)
     sim.script_next(TaskScript(clip=part_clips[1]))
-    ext = await service.extend(
-        first.id, USER, frozenset(), prompt="", duration=6, upload_limit=None
-    )
+    ext = await extend(service, first.id)
     ext = await wait_terminal(db, ext.id)
     assert ext.clip_seconds == 12
     assert extend_lengths(ext, 16) == ()
     assert "longest a clip may grow to is 16 s" in (extend_blocker(ext, 16) or "")
     runs = len(sim.runs)
     with pytest.raises(Refused, match="16 s"):
-        await service.extend(ext.id, USER, frozenset(), prompt="", duration=6, upload_limit=None)
+        await extend(service, ext.id)
     assert len(sim.runs) == runs  # nothing sent, nothing reserved
     assert await db.count_in_flight(first.guild_id) == 0
 
@@ -140,24 +118,22 @@ async def test_a_chain_stops_at_max_clip_seconds(
 async def test_only_the_requester_may_extend_a_finished_clip(
     service: JobService, sim: WiroSimulator, db: Database, part_clips: list[bytes]
 ) -> None:
-    first = await _finished(service, sim, db, part_clips[0])
+    first = await succeeded(service, sim, db, part_clips[0])
     with pytest.raises(Refused, match="Only the member who asked"):
         await service.extend(first.id, OTHER, frozenset(), prompt="", duration=6, upload_limit=None)
     sim.script_next(TaskScript(outcome="failed"))
     failed = await wait_terminal(db, (await service.submit(request(), None)).id)
     with pytest.raises(Refused, match="finished video"):
-        await service.extend(failed.id, USER, frozenset(), prompt="", duration=6, upload_limit=None)
+        await extend(service, failed.id)
 
 
 async def test_a_small_clips_last_frame_is_scaled_up_to_the_minimum(
     service: JobService, sim: WiroSimulator, db: Database, tmp_path: Path
 ) -> None:
     small = write_clip(tmp_path / "small.mp4", width=320, height=180, seconds=1).read_bytes()
-    first = await _finished(service, sim, db, small)
+    first = await succeeded(service, sim, db, small)
     sim.script_next(TaskScript(clip=small))
-    ext = await service.extend(
-        first.id, USER, frozenset(), prompt="", duration=6, upload_limit=None
-    )
+    ext = await extend(service, first.id)
     done = await wait_terminal(db, ext.id)
     assert done.state is JobState.SUCCEEDED, done.outcome_reason
     sent = Image.open(io.BytesIO(sim.runs[-1].image or b""))
@@ -170,28 +146,25 @@ async def test_a_small_clips_last_frame_is_scaled_up_to_the_minimum(
 async def test_a_clip_no_longer_stored_or_at_wiro_cannot_be_extended(
     service: JobService, sim: WiroSimulator, db: Database, part_clips: list[bytes]
 ) -> None:
-    first = await _finished(service, sim, db, part_clips[0])
+    first = await succeeded(service, sim, db, part_clips[0])
     service.clips.path(first.id).unlink()
     # Gone from Wiro too: the bot may not download from anywhere else.
     await db.update_job(first.id, output_url="http://127.0.0.1:9/expired.mp4")
     with pytest.raises(Refused, match="no longer stored"):
-        await service.extend(first.id, USER, frozenset(), prompt="", duration=6, upload_limit=None)
+        await extend(service, first.id)
     assert await db.count_in_flight(first.guild_id) == 0
 
 
 async def test_a_clip_too_big_to_download_says_so_instead_of_no_longer_stored(
-    make_service: Callable[..., JobService],
-    sim: WiroSimulator,
-    db: Database,
-    part_clips: list[bytes],
+    make_service: MakeService, sim: WiroSimulator, db: Database, part_clips: list[bytes]
 ) -> None:
     service = make_service(max_clip_bytes=1000)  # every clip is "too big": it is linked
-    first = await _finished(service, sim, db, part_clips[0])
+    first = await succeeded(service, sim, db, part_clips[0])
     assert first.output_size is not None and first.output_size > 1000
     assert service.clips.get(first.id) is None  # never downloaded, so never kept
     runs = len(sim.runs)
     with pytest.raises(Refused, match="too big for the bot to download") as refused:
-        await service.extend(first.id, USER, frozenset(), prompt="", duration=6, upload_limit=None)
+        await extend(service, first.id)
     assert "no longer stored" not in str(refused.value)
     assert "too big" in (extend_blocker(first, 60, 1000) or "")  # the button says so too
     assert extend_blocker(first, 60, first.output_size) is None
@@ -201,17 +174,15 @@ async def test_a_clip_too_big_to_download_says_so_instead_of_no_longer_stored(
 async def test_a_clip_no_longer_kept_is_fetched_again_from_wiro(
     service: JobService, sim: WiroSimulator, db: Database, part_clips: list[bytes]
 ) -> None:
-    first = await _finished(service, sim, db, part_clips[0])
+    first = await succeeded(service, sim, db, part_clips[0])
     service.clips.path(first.id).unlink()
     sim.script_next(TaskScript(clip=part_clips[1]))
-    ext = await service.extend(
-        first.id, USER, frozenset(), prompt="", duration=6, upload_limit=None
-    )
+    ext = await extend(service, first.id)
     assert (await wait_terminal(db, ext.id)).state is JobState.SUCCEEDED
 
 
 async def test_restart_while_an_extension_runs_posts_the_stitched_clip_once(
-    make_service: Callable[..., JobService],
+    make_service: MakeService,
     sim: WiroSimulator,
     db: Database,
     presenter: RecordingPresenter,
@@ -219,11 +190,9 @@ async def test_restart_while_an_extension_runs_posts_the_stitched_clip_once(
     tmp_path: Path,
 ) -> None:
     service = make_service()
-    first = await _finished(service, sim, db, part_clips[0])
+    first = await succeeded(service, sim, db, part_clips[0])
     sim.script_next(TaskScript(clip=part_clips[1], generate=1.0))
-    ext = await service.extend(
-        first.id, USER, frozenset(), prompt="", duration=6, upload_limit=None
-    )
+    ext = await extend(service, first.id)
     for _ in range(100):  # bounded: until Wiro has the task
         if (await db.get_job(ext.id)).state is JobState.RUNNING:
             break
@@ -265,6 +234,6 @@ async def test_remake_in_1080p_uses_the_same_prompt_and_first_frame(
 async def test_no_remake_of_a_10_second_clip(
     service: JobService, sim: WiroSimulator, db: Database, part_clips: list[bytes]
 ) -> None:
-    first = await _finished(service, sim, db, part_clips[0], duration=10)
+    first = await succeeded(service, sim, db, part_clips[0], duration=10)
     with pytest.raises(Refused, match="768P, 6-second"):
         await service.remake(first.id, USER, frozenset(), upload_limit=None)

@@ -6,23 +6,30 @@ once more, and the next clip in that server is fitted at once."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from bot.jobs.contracts import ClipToPost, Delivery, JobConfig, UploadTooLarge
+from bot.jobs.contracts import ClipToPost, Delivery, UploadTooLarge
 from bot.jobs.service import JobService
 from bot.media.video.probe import probe
-from bot.wiro.client import WiroClient
 from bot.wiro.simulator.server import WiroSimulator
 from bot.wiro.simulator.tasks import TaskScript
 from storage.db import Database
-from storage.models import Job, JobState, Limit
-from tests.factories import TEST_TIMING
-from tests.jobs.conftest import RecordingPresenter, request, wait_terminal
+from storage.models import Job, JobState
+from tests.factories import MakeService
+from tests.jobs.doubles import RecordingPresenter, request
+from tests.jobs.waits import succeeded, wait_terminal
 from tests.video.clips import decode_all, write_clip
+
+
+@pytest.fixture(scope="module")
+def grainy_clip(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """A real 2 s H.264 clip of film grain at 24 fps: big for its length, costly to fit."""
+    path = tmp_path_factory.mktemp("fit") / "grainy.mp4"
+    return write_clip(path, seconds=2, fps=24, crf=12, grain=True).read_bytes()
 
 
 async def test_a_clip_over_the_limit_is_compressed_and_attached(
@@ -31,18 +38,11 @@ async def test_a_clip_over_the_limit_is_compressed_and_attached(
     db: Database,
     presenter: RecordingPresenter,
     tmp_path: Path,
+    grainy_clip: bytes,
 ) -> None:
-    source = await asyncio.to_thread(
-        write_clip, tmp_path / "big.mp4", seconds=2, fps=24, crf=12, grain=True
-    )
-    data = source.read_bytes()
+    data = grainy_clip
     presenter.upload_limit = len(data) // 3
-    sim.script_next(TaskScript(clip=data))
-    job = await service.submit(request(), None)
-
-    done = await wait_terminal(db, job.id)
-
-    assert done.state is JobState.SUCCEEDED
+    done = await succeeded(service, sim, db, data)
     [(_, posted, size)] = presenter.deliveries
     assert posted is not None and size == len(posted) <= presenter.upload_limit
     assert presenter.original_sizes == [len(data)]
@@ -55,7 +55,7 @@ async def test_a_clip_over_the_limit_is_compressed_and_attached(
     assert len(decode_all(fitted)) == 48
     # No scratch file is left behind; the original is kept (full quality) for Extend.
     assert [p.name for p in (tmp_path / "work").iterdir()] == ["clips"]
-    assert service.clips.path(job.id).read_bytes() == data
+    assert service.clips.path(done.id).read_bytes() == data
 
 
 async def test_a_clip_that_cannot_be_compressed_is_linked(
@@ -63,12 +63,7 @@ async def test_a_clip_that_cannot_be_compressed_is_linked(
 ) -> None:
     clip = b"\x00\x00\x00\x18ftypmp42" + b"x" * 50_000  # not decodable
     presenter.upload_limit = 10_000
-    sim.script_next(TaskScript(clip=clip))
-    job = await service.submit(request(), None)
-
-    done = await wait_terminal(db, job.id)
-
-    assert done.state is JobState.SUCCEEDED
+    done = await succeeded(service, sim, db, clip)
     assert [d[1] for d in presenter.deliveries] == [clip]
     assert presenter.original_sizes == [None]
     assert done.outcome_reason == "linked"
@@ -83,12 +78,7 @@ async def test_a_clip_within_the_limit_is_posted_untouched(
 ) -> None:
     source = await asyncio.to_thread(write_clip, tmp_path / "small.mp4", seconds=1)
     data = source.read_bytes()
-    sim.script_next(TaskScript(clip=data))
-    job = await service.submit(request(), None)
-
-    done = await wait_terminal(db, job.id)
-
-    assert done.state is JobState.SUCCEEDED
+    await succeeded(service, sim, db, data)
     assert [d[1] for d in presenter.deliveries] == [data]
     assert presenter.original_sizes == [None]
 
@@ -110,26 +100,17 @@ class ShrunkPresenter(RecordingPresenter):
 
 
 @pytest.fixture
-async def shrunk(
-    db: Database, wiro: WiroClient, tmp_path: Path
-) -> AsyncIterator[tuple[JobService, ShrunkPresenter, bytes]]:
+def shrunk(
+    make_service: MakeService, grainy_clip: bytes
+) -> tuple[JobService, ShrunkPresenter, bytes]:
     """A service whose "base" upload limit is half a real clip, the clip, and a presenter that
     believes 10 MiB while Discord takes only up to that base limit."""
-    source = await asyncio.to_thread(
-        write_clip, tmp_path / "clip.mp4", seconds=2, fps=24, crf=12, grain=True
-    )
-    data = source.read_bytes()
+    data = grainy_clip
     presenter = ShrunkPresenter(real_limit=len(data) // 2)
-    config = JobConfig(
-        default_limit=Limit(credits=10, period="day"),
-        work_dir=tmp_path / "work",
-        base_upload_limit=len(data) // 2,
+    service = make_service(
+        presenter=presenter, base_upload_limit=len(data) // 2, timeout=timedelta(minutes=20)
     )
-    service = JobService(
-        storage=db, wiro=wiro, config=config, presenter=presenter, timing=TEST_TIMING
-    )
-    yield service, presenter, data
-    await service.shutdown(timeout=2)
+    return service, presenter, data
 
 
 async def test_a_413_below_the_believed_limit_is_fitted_and_tried_once_more(

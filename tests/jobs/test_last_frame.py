@@ -7,7 +7,6 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,9 @@ from bot.wiro.simulator.server import WiroSimulator
 from bot.wiro.simulator.tasks import TaskScript
 from storage.db import Database
 from storage.models import JobState
-from tests.jobs.conftest import USER, RecordingPresenter, request, wait_terminal
+from tests.factories import MakeService
+from tests.jobs.doubles import RecordingPresenter, extend
+from tests.jobs.waits import succeeded, wait_terminal
 from tests.video.clips import write_clip
 
 
@@ -70,16 +71,8 @@ async def settled(service: JobService, job_id: int, timeout: float = 15.0) -> No
         await asyncio.sleep(0.02)
 
 
-async def _delivered(service: JobService, sim: WiroSimulator, db: Database, clip: bytes):
-    sim.script_next(TaskScript(clip=clip))
-    job = await wait_terminal(db, (await service.submit(request(), None)).id)
-    assert job.state is JobState.SUCCEEDED, job.outcome_reason
-    return job
-
-
 async def _extend(service: JobService, job_id: int) -> int:
-    ext = await service.extend(job_id, USER, frozenset(), prompt="", duration=6, upload_limit=None)
-    return ext.id
+    return (await extend(service, job_id)).id
 
 
 async def _sent_image(db: Database, ext_id: int, sim: WiroSimulator) -> bytes | None:
@@ -97,7 +90,7 @@ async def test_the_last_frame_is_stored_after_delivery_and_extend_reads_it_witho
     part_clips: list[bytes],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    first = await _delivered(service, sim, db, part_clips[0])
+    first = await succeeded(service, sim, db, part_clips[0])
     await settled(service, first.id)
     kept = service.clips.get(first.id)
     assert kept is not None
@@ -128,7 +121,7 @@ async def test_extend_during_the_background_decode_waits_for_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     spy = spy_on(service, monkeypatch, hold=True)
-    first = await _delivered(service, sim, db, part_clips[0])  # posted while the decode waits
+    first = await succeeded(service, sim, db, part_clips[0])  # posted while the decode waits
     await asyncio.wait_for(spy.started.wait(), 15)
     assert service.last_frames.pending(first.id)
 
@@ -164,7 +157,7 @@ async def test_a_background_decode_that_fails_under_an_extend_is_done_again(
     now, once, instead of refusing."""
     spy = spy_on(service, monkeypatch, hold=True)
     spy.fail_first = True
-    first = await _delivered(service, sim, db, part_clips[0])
+    first = await succeeded(service, sim, db, part_clips[0])
     await asyncio.wait_for(spy.started.wait(), 15)
 
     joined = asyncio.Event()
@@ -192,7 +185,7 @@ async def test_a_missing_or_damaged_frame_is_decoded_again_and_stored(
     part_clips: list[bytes],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    first = await _delivered(service, sim, db, part_clips[0])
+    first = await succeeded(service, sim, db, part_clips[0])
     await settled(service, first.id)
     frame = service.clips.frame_path(first.id)
     good = frame.read_bytes()
@@ -225,7 +218,7 @@ async def test_a_corrupt_clip_is_delivered_and_its_failed_decode_only_logged(
 ) -> None:
     corrupt = part_clips[0][:48] + bytes(len(part_clips[0]) - 48)
     with caplog.at_level(logging.WARNING, logger="bot.media.video.last_frames"):
-        first = await _delivered(service, sim, db, corrupt)
+        first = await succeeded(service, sim, db, corrupt)
         await settled(service, first.id)
     assert presenter.deliveries[-1][1] == corrupt  # posted as Wiro made it
     assert service.clips.get(first.id) is not None
@@ -243,7 +236,7 @@ async def test_a_corrupt_clip_is_delivered_and_its_failed_decode_only_logged(
 
 
 async def test_shutdown_cancels_a_running_decode(
-    make_service: Callable[..., JobService],
+    make_service: MakeService,
     sim: WiroSimulator,
     db: Database,
     part_clips: list[bytes],
@@ -251,7 +244,7 @@ async def test_shutdown_cancels_a_running_decode(
 ) -> None:
     service = make_service()
     spy = spy_on(service, monkeypatch, hold=True)
-    first = await _delivered(service, sim, db, part_clips[0])
+    first = await succeeded(service, sim, db, part_clips[0])
     await asyncio.wait_for(spy.started.wait(), 15)
     await service.shutdown(timeout=2)
     assert not service.last_frames.pending(first.id)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
@@ -18,18 +16,9 @@ from cogs.words import refused_words, what_happened
 from storage.api import ReservationRefused
 from storage.db import Database
 from storage.models import JobState, Limit, NewJob, Stage
-from tests.jobs.conftest import (
-    GUILD,
-    MOD,
-    OTHER,
-    USER,
-    RecordingPresenter,
-    png_frame,
-    request,
-    wait_state,
-    wait_stopped,
-    wait_terminal,
-)
+from tests.factories import MakeService
+from tests.jobs.doubles import GUILD, MOD, OTHER, USER, RecordingPresenter, png_frame, request
+from tests.jobs.waits import running_at_wiro, succeeded, wait_state, wait_stopped, wait_terminal
 
 
 def _paths(sim: WiroSimulator) -> list[str]:
@@ -142,10 +131,7 @@ async def test_busy_wiro_queues_locally_then_submits(
 
 
 async def test_second_job_waits_behind_the_first_when_busy(
-    make_service: Callable[..., JobService],
-    sim: WiroSimulator,
-    db: Database,
-    presenter: RecordingPresenter,
+    make_service: MakeService, sim: WiroSimulator, db: Database, presenter: RecordingPresenter
 ) -> None:
     service = make_service(busy_retry_seconds=0.3)
     sim.busy_runs = 3
@@ -172,22 +158,16 @@ async def test_silent_websocket_still_finishes_by_polling(
 
 
 async def test_clip_above_the_download_cap_is_linked(
-    make_service: Callable[..., JobService],
-    sim: WiroSimulator,
-    db: Database,
-    presenter: RecordingPresenter,
+    make_service: MakeService, sim: WiroSimulator, db: Database, presenter: RecordingPresenter
 ) -> None:
     service = make_service(max_clip_bytes=1000)
-    sim.script_next(TaskScript(clip=b"m" * 5000))
-    job = await service.submit(request(), None)
-    done = await wait_terminal(db, job.id)
-    assert done.state is JobState.SUCCEEDED
+    done = await succeeded(service, sim, db, b"m" * 5000)
     assert presenter.deliveries[0][1] is None  # nothing downloaded, linked instead
     assert done.output_url and done.output_url.startswith("http://127.0.0.1")
 
 
 async def test_delivery_failure_refunds(
-    service: JobService, sim: WiroSimulator, db: Database, presenter: RecordingPresenter
+    service: JobService, db: Database, presenter: RecordingPresenter
 ) -> None:
     presenter.fail_delivery = True
     job = await service.submit(request(), None)
@@ -197,7 +177,7 @@ async def test_delivery_failure_refunds(
 
 
 async def test_card_that_cannot_be_posted_spends_nothing(
-    service: JobService, sim: WiroSimulator, db: Database, presenter: RecordingPresenter
+    service: JobService, sim: WiroSimulator, presenter: RecordingPresenter
 ) -> None:
     presenter.fail_post = True
     with pytest.raises(Refused, match="couldn't post"):
@@ -212,9 +192,7 @@ async def test_card_that_cannot_be_posted_spends_nothing(
 async def test_cancel_while_queued_at_wiro_uses_task_cancel(
     service: JobService, sim: WiroSimulator, db: Database
 ) -> None:
-    sim.script_next(TaskScript(queue=5.0))
-    job = await service.submit(request(), None)
-    await wait_state(db, job.id, JobState.RUNNING)
+    job = await running_at_wiro(service, sim, db, TaskScript(queue=5.0))
     message = await service.cancel(job.id, USER, is_moderator=False)
     assert "Cancelling" in message
     done = await wait_terminal(db, job.id)
@@ -254,7 +232,7 @@ async def test_cancel_refused_for_another_member(
 
 
 async def test_cancel_while_waiting_locally_never_submits(
-    make_service: Callable[..., JobService], sim: WiroSimulator, db: Database
+    make_service: MakeService, sim: WiroSimulator, db: Database
 ) -> None:
     service = make_service(busy_retry_seconds=0.2)
     sim.busy_runs = 1  # the first Run is refused as busy; a retry would be accepted
@@ -272,9 +250,7 @@ async def test_cancel_while_waiting_locally_never_submits(
     assert await _kinds(db, job.id) == ["reserve", "refund"]
 
 
-async def test_cancel_after_the_end_is_refused(
-    service: JobService, sim: WiroSimulator, db: Database
-) -> None:
+async def test_cancel_after_the_end_is_refused(service: JobService, db: Database) -> None:
     job = await service.submit(request(), None)
     await wait_terminal(db, job.id)
     with pytest.raises(Refused, match="already finished"):
@@ -282,7 +258,7 @@ async def test_cancel_after_the_end_is_refused(
 
 
 async def test_timeout_kills_and_refunds(
-    make_service: Callable[..., JobService], sim: WiroSimulator, db: Database
+    make_service: MakeService, sim: WiroSimulator, db: Database
 ) -> None:
     service = make_service(timeout=timedelta(seconds=1.5))
     sim.script_next(TaskScript(generate=30.0))
@@ -298,15 +274,10 @@ async def test_timeout_kills_and_refunds(
 # Restarts: a crash at each state, then resume
 # ------------------------------------------------------------------------------------------
 async def test_restart_while_running_resumes_and_delivers_once(
-    make_service: Callable[..., JobService],
-    sim: WiroSimulator,
-    db: Database,
-    presenter: RecordingPresenter,
+    make_service: MakeService, sim: WiroSimulator, db: Database, presenter: RecordingPresenter
 ) -> None:
     first = make_service()
-    sim.script_next(TaskScript(generate=1.0))
-    job = await first.submit(request(), None)
-    await wait_state(db, job.id, JobState.RUNNING)
+    job = await running_at_wiro(first, sim, db, TaskScript(generate=1.0))
     await first.shutdown(timeout=2)  # the process dies here
     assert (await db.get_job(job.id)).state is JobState.RUNNING
 
@@ -319,7 +290,7 @@ async def test_restart_while_running_resumes_and_delivers_once(
 
 
 async def test_restart_while_waiting_locally_submits_later(
-    make_service: Callable[..., JobService], sim: WiroSimulator, db: Database
+    make_service: MakeService, sim: WiroSimulator, db: Database
 ) -> None:
     first = make_service(busy_retry_seconds=0.2)
     sim.busy_runs = 1
@@ -332,7 +303,7 @@ async def test_restart_while_waiting_locally_submits_later(
 
 
 async def test_restart_mid_submission_fails_without_resubmitting(
-    make_service: Callable[..., JobService], sim: WiroSimulator, db: Database
+    make_service: MakeService, sim: WiroSimulator, db: Database
 ) -> None:
     service = make_service()
     job = await service.submit(request(), None)
@@ -354,10 +325,7 @@ async def test_restart_mid_submission_fails_without_resubmitting(
 
 
 async def test_restart_after_posting_the_clip_does_not_post_twice(
-    make_service: Callable[..., JobService],
-    sim: WiroSimulator,
-    db: Database,
-    presenter: RecordingPresenter,
+    make_service: MakeService, db: Database, presenter: RecordingPresenter
 ) -> None:
     pending = await _forge_state(db, JobState.DELIVERING, result_message_id=424242)
     service = make_service()
@@ -430,9 +398,7 @@ async def test_bad_requests_are_refused_before_spending(
     assert (await service.quota_status(GUILD, USER, ())).used == 0
 
 
-async def test_prompt_of_2000_characters_after_trimming_is_accepted(
-    service: JobService, db: Database
-) -> None:
+async def test_prompt_of_2000_characters_after_trimming_is_accepted(service: JobService) -> None:
     job = await service.submit(request(prompt="  " + "y" * 2000 + "  "), None)
     assert len(job.prompt) == 2000
 
@@ -464,7 +430,7 @@ async def test_moderator_controls_refuse_before_spending(
 
 
 async def test_credits_exhausted_says_used_cost_and_reset(
-    make_service: Callable[..., JobService], sim: WiroSimulator, db: Database
+    make_service: MakeService, db: Database
 ) -> None:
     service = make_service(default_limit=Limit(credits=2, period="day"))
     await service.submit(request(resolution="1080P"), None)
@@ -475,9 +441,7 @@ async def test_credits_exhausted_says_used_cost_and_reset(
     assert len([j for j in await db.jobs_for_user(GUILD, USER)]) == 1
 
 
-async def test_zero_limit_means_no_access(
-    make_service: Callable[..., JobService], db: Database
-) -> None:
+async def test_zero_limit_means_no_access(make_service: MakeService) -> None:
     service = make_service(default_limit=Limit(credits=0, period="day"))
     with pytest.raises(LimitReached) as refused:
         await service.submit(request(), None)
@@ -486,7 +450,7 @@ async def test_zero_limit_means_no_access(
 
 
 async def test_concurrent_requests_with_credit_for_one_run_exactly_one(
-    make_service: Callable[..., JobService], sim: WiroSimulator, db: Database
+    make_service: MakeService, sim: WiroSimulator, db: Database
 ) -> None:
     service = make_service(default_limit=Limit(credits=1, period="day"), max_jobs_per_user=5)
     results = await asyncio.gather(
@@ -500,7 +464,7 @@ async def test_concurrent_requests_with_credit_for_one_run_exactly_one(
 
 
 async def test_budget_counts_spent_in_flight_and_asked(
-    make_service: Callable[..., JobService], sim: WiroSimulator, db: Database
+    make_service: MakeService, sim: WiroSimulator, db: Database
 ) -> None:
     service = make_service(max_jobs_per_user=5)
     await db.set_budget(GUILD, 0.50, MOD)  # Wiro's price for 768P/6 s is $0.28 in the simulator
@@ -542,9 +506,7 @@ async def test_reroll_runs_again_and_charges_again(
 async def test_credentials_refused_while_following_fail_the_job_plainly(
     service: JobService, sim: WiroSimulator, db: Database
 ) -> None:
-    sim.script_next(TaskScript(generate=5.0))
-    job = await service.submit(request(), None)
-    await wait_state(db, job.id, JobState.RUNNING)
+    job = await running_at_wiro(service, sim, db, TaskScript(generate=5.0))
     sim.api_secret = "rotated-secret-value"  # the operator rotated the secret at Wiro
     done = await wait_terminal(db, job.id)
     assert done.state is JobState.FAILED
@@ -571,7 +533,7 @@ async def test_eta_counts_from_submission_and_is_never_in_the_past(
 
 
 async def test_resume_removes_downloads_a_killed_process_left_behind(
-    make_service: Callable[..., JobService], tmp_path: Path
+    make_service: MakeService,
 ) -> None:
     service = make_service()
     work = service.config.work_dir
@@ -584,15 +546,10 @@ async def test_resume_removes_downloads_a_killed_process_left_behind(
 
 
 async def test_restart_after_the_deadline_still_delivers_a_finished_clip(
-    make_service: Callable[..., JobService],
-    sim: WiroSimulator,
-    db: Database,
-    presenter: RecordingPresenter,
+    make_service: MakeService, sim: WiroSimulator, db: Database, presenter: RecordingPresenter
 ) -> None:
     first = make_service()
-    sim.script_next(TaskScript(generate=0.5))
-    job = await first.submit(request(), None)
-    await wait_state(db, job.id, JobState.RUNNING)
+    job = await running_at_wiro(first, sim, db, TaskScript(generate=0.5))
     await first.shutdown(timeout=2)  # the bot is down while Wiro finishes (and bills)
     task = sim.tasks[(await db.get_job(job.id)).wiro_task_id or ""]
     for _ in range(100):
@@ -609,7 +566,7 @@ async def test_restart_after_the_deadline_still_delivers_a_finished_clip(
 
 
 async def test_cancel_pressed_while_sending_is_honoured_when_wiro_answers_busy(
-    make_service: Callable[..., JobService], sim: WiroSimulator, db: Database
+    make_service: MakeService, sim: WiroSimulator, db: Database
 ) -> None:
     service = make_service(busy_retry_seconds=0.2)
     sim.busy_runs = 1
@@ -624,7 +581,7 @@ async def test_cancel_pressed_while_sending_is_honoured_when_wiro_answers_busy(
 
 
 async def test_shutdown_waits_for_a_run_already_sent_and_saves_the_task(
-    make_service: Callable[..., JobService],
+    make_service: MakeService,
     sim: WiroSimulator,
     db: Database,
     wiro: WiroClient,
@@ -663,7 +620,7 @@ async def test_rate_limited_run_is_queued_and_sent_again(
 
 
 async def test_restart_finds_a_clip_posted_before_the_crash_and_does_not_post_again(
-    make_service: Callable[..., JobService], db: Database, presenter: RecordingPresenter
+    make_service: MakeService, db: Database, presenter: RecordingPresenter
 ) -> None:
     # Killed after Discord stored the clip but before the bot recorded it, and restarted
     # long after Discord's nonce window: only the channel itself knows.
@@ -696,7 +653,7 @@ async def test_control_characters_are_not_sent_to_wiro(
 
 
 async def test_a_second_reroll_click_while_one_runs_is_refused(
-    make_service: Callable[..., JobService], sim: WiroSimulator, db: Database
+    make_service: MakeService, sim: WiroSimulator, db: Database
 ) -> None:
     service = make_service(max_jobs_per_user=5)
     job = await service.submit(request(), None)
@@ -712,7 +669,7 @@ async def test_a_second_reroll_click_while_one_runs_is_refused(
     [("reroll", "A re-roll of this video"), ("remake", "A 1080P remake of this video")],
 )
 async def test_two_simultaneous_clicks_on_a_follow_up_make_one_job_and_one_run(
-    make_service: Callable[..., JobService],
+    make_service: MakeService,
     sim: WiroSimulator,
     db: Database,
     presenter: RecordingPresenter,
@@ -747,7 +704,7 @@ async def test_two_simultaneous_clicks_on_a_follow_up_make_one_job_and_one_run(
 
 
 async def test_the_early_check_and_the_reservation_refuse_alike(
-    make_service: Callable[..., JobService], db: Database
+    make_service: MakeService, db: Database
 ) -> None:
     """Budget used up, run's price unknown (no Tool/Detail price, no past runs): the early check
     refuses with the same typed refusal the reservation gives, reset time included."""

@@ -12,14 +12,14 @@ from __future__ import annotations
 import errno
 import logging
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-from bot.jobs.contracts import ClipToPost, Delivery, JobConfig
+from bot.jobs.contracts import ClipToPost, Delivery
 from bot.jobs.service import JobService
 from bot.media.video.probe import VideoError
 from bot.wiro import downloads
@@ -28,16 +28,11 @@ from bot.wiro.errors import WiroTransportError
 from bot.wiro.simulator.server import WiroSimulator
 from bot.wiro.simulator.tasks import TaskScript
 from storage.db import Database
-from storage.models import Job, JobState, Limit
-from tests.factories import TEST_TIMING
-from tests.jobs.conftest import (
-    USER,
-    RecordingPresenter,
-    request,
-    wait_final_card,
-    wait_terminal,
-)
-from tests.video.clips import write_clip
+from storage.models import Job, JobState
+from tests.factories import MakeService
+from tests.jobs.doubles import RecordingPresenter, extend, request
+from tests.jobs.waits import wait_final_card, wait_terminal
+from tests.video.clips import clip_parts
 
 FAULTS = {
     errno.ENOSPC: "The bot's disk is full",
@@ -78,10 +73,8 @@ async def assert_linked_and_charged(
 @pytest.mark.parametrize("code", list(FAULTS))
 async def test_a_disk_fault_while_saving_the_download_links_the_clip(
     service: JobService,
-    sim: WiroSimulator,
     db: Database,
     presenter: RecordingPresenter,
-    wiro: WiroClient,
     monkeypatch: pytest.MonkeyPatch,
     code: int,
 ) -> None:
@@ -95,7 +88,6 @@ async def test_a_disk_fault_while_saving_the_download_links_the_clip(
 
 async def test_a_download_that_keeps_failing_links_the_clip(
     service: JobService,
-    sim: WiroSimulator,
     db: Database,
     presenter: RecordingPresenter,
     wiro: WiroClient,
@@ -167,18 +159,12 @@ class UnreadablePresenter(RecordingPresenter):
 
 @pytest.mark.parametrize("code", list(FAULTS))
 async def test_a_disk_fault_while_reading_the_clip_for_the_upload_links_it(
-    db: Database, wiro: WiroClient, sim: WiroSimulator, tmp_path: Path, code: int
+    make_service: MakeService, db: Database, code: int
 ) -> None:
     presenter = UnreadablePresenter(read_error=code)
-    config = JobConfig(default_limit=Limit(credits=10, period="day"), work_dir=tmp_path / "w")
-    service = JobService(
-        storage=db, wiro=wiro, config=config, presenter=presenter, timing=TEST_TIMING
-    )
-    try:
-        job = await service.submit(request(), None)
-        await assert_linked_and_charged(db, presenter, job.id, FAULTS[code])
-    finally:
-        await service.shutdown(timeout=2)
+    service = make_service(presenter=presenter)
+    job = await service.submit(request(), None)
+    await assert_linked_and_charged(db, presenter, job.id, FAULTS[code])
 
 
 async def test_a_bug_during_delivery_links_the_clip_instead_of_refunding(
@@ -197,11 +183,7 @@ async def test_a_bug_during_delivery_links_the_clip_instead_of_refunding(
 
 @pytest.fixture(scope="module")
 def parts(tmp_path_factory: pytest.TempPathFactory) -> list[bytes]:
-    base = tmp_path_factory.mktemp("parts")
-    return [
-        write_clip(base / f"part{i}.mp4", width=640, height=360, seconds=1).read_bytes()
-        for i in range(2)
-    ]
+    return clip_parts(tmp_path_factory.mktemp("parts"), 2)
 
 
 async def _extension(
@@ -211,9 +193,7 @@ async def _extension(
     first = await service.submit(request(), None)
     assert (await wait_terminal(db, first.id)).state is JobState.SUCCEEDED
     sim.script_next(TaskScript(clip=parts[1]))
-    return await service.extend(
-        first.id, USER, frozenset(), prompt="", duration=6, upload_limit=None
-    )
+    return await extend(service, first.id)
 
 
 @pytest.mark.parametrize("code", list(FAULTS))
@@ -299,8 +279,7 @@ async def test_a_failing_last_frame_after_the_post_never_fails_the_job(
 
 
 async def test_a_clip_on_a_host_the_bot_does_not_trust_is_never_linked(
-    make_service: Callable[..., JobService],
-    sim: WiroSimulator,
+    make_service: MakeService,
     db: Database,
     presenter: RecordingPresenter,
     wiro: WiroClient,

@@ -8,7 +8,6 @@ same, the member is refunded while the server's budget and usage count what Wiro
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -23,16 +22,9 @@ from bot.wiro.simulator.tasks import TaskScript
 from cogs.audit import audit_line
 from storage.db import Database
 from storage.models import JobState, NewJob
-from tests.factories import reservation_args
-from tests.jobs.conftest import (
-    GUILD,
-    USER,
-    RecordingPresenter,
-    png_frame,
-    request,
-    wait_state,
-    wait_terminal,
-)
+from tests.factories import MakeService, reservation_args
+from tests.jobs.doubles import GUILD, USER, RecordingPresenter, png_frame, request
+from tests.jobs.waits import wait_state, wait_terminal
 
 EXPECTED_768P_6S = 0.28  # the simulator's Tool/Detail price of 768P, 6 s
 
@@ -78,7 +70,7 @@ async def test_an_image_run_uploads_the_frame_first_and_sends_a_small_json_run(
 
 
 async def test_a_refused_upload_falls_back_to_the_multipart_run_and_is_not_retried_soon(
-    make_service: Callable[..., JobService], sim: WiroSimulator, db: Database
+    make_service: MakeService, sim: WiroSimulator, db: Database
 ) -> None:
     service = make_service(max_jobs_per_user=5)
     sim.upload_refusal = "invalid-parameters"  # the July 2026 repro under signature auth
@@ -108,7 +100,7 @@ async def test_an_upload_that_breaks_falls_back_to_the_multipart_run_for_that_jo
 # A restart that finds a job SUBMITTING
 # ----------------------------------------------------------------------------------------------
 async def test_a_job_stopped_before_its_run_left_is_sent_at_the_restart(
-    make_service: Callable[..., JobService], sim: WiroSimulator, db: Database
+    make_service: MakeService, sim: WiroSimulator, db: Database
 ) -> None:
     pending = await _forge_submitting(db, run_sent=False)
     service = make_service()
@@ -120,10 +112,7 @@ async def test_a_job_stopped_before_its_run_left_is_sent_at_the_restart(
 
 
 async def test_an_ambiguous_submission_refunds_and_counts_the_expected_cost(
-    make_service: Callable[..., JobService],
-    sim: WiroSimulator,
-    db: Database,
-    presenter: RecordingPresenter,
+    make_service: MakeService, sim: WiroSimulator, db: Database, presenter: RecordingPresenter
 ) -> None:
     pending = await _forge_submitting(db, run_sent=True)
     start = utcnow() - timedelta(days=1)
@@ -172,10 +161,7 @@ async def test_a_finished_job_with_a_reported_cost_is_not_called_an_estimate(
 # A stop while a Run is out
 # ----------------------------------------------------------------------------------------------
 async def test_a_stop_during_a_slow_run_waits_for_the_answer_and_stores_the_task_id(
-    make_service: Callable[..., JobService],
-    sim: WiroSimulator,
-    db: Database,
-    presenter: RecordingPresenter,
+    make_service: MakeService, sim: WiroSimulator, db: Database, presenter: RecordingPresenter
 ) -> None:
     sim.run_delay = 4.5  # longer than the 4 s the bot used to wait
     sim.script_next(TaskScript(generate=0.5))
@@ -198,10 +184,7 @@ async def test_a_stop_during_a_slow_run_waits_for_the_answer_and_stores_the_task
 
 
 async def test_a_stop_during_the_upload_leaves_a_job_that_is_sent_at_the_restart(
-    make_service: Callable[..., JobService],
-    sim: WiroSimulator,
-    db: Database,
-    monkeypatch: pytest.MonkeyPatch,
+    make_service: MakeService, sim: WiroSimulator, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first = make_service()
     uploading = asyncio.Event()

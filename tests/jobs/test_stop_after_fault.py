@@ -4,13 +4,11 @@ what Wiro bills for a stopped task counts in the server's budget and usage."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 
 import pytest
 
-from bot.jobs.contracts import JobConfig
 from bot.jobs.service import JobService
 from bot.wiro import following
 from bot.wiro.client import WiroClient
@@ -18,22 +16,14 @@ from bot.wiro.models import StageUpdate
 from bot.wiro.simulator.server import WiroSimulator
 from bot.wiro.simulator.tasks import TaskScript
 from storage.db import Database
-from storage.models import Job, JobState, Limit
-from tests.factories import TEST_TIMING
-from tests.jobs.conftest import GUILD, USER, RecordingPresenter, request, wait_state, wait_terminal
+from storage.models import Job, JobState
+from tests.factories import assert_counted_without_credits, until
+from tests.jobs.doubles import GUILD, USER, RecordingPresenter, request
+from tests.jobs.waits import running_at_wiro, wait_state, wait_terminal
 
 
 async def kinds(db: Database, job_id: int) -> list[str]:
     return [entry.kind for entry in await db.ledger_for_job(job_id)]
-
-
-async def until(condition: object, timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not condition():  # type: ignore[operator]
-        if loop.time() > end:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
 
 
 class WiroAtRefund(RecordingPresenter):
@@ -73,21 +63,27 @@ class HeldSleep:
 
 
 @pytest.fixture
-async def running(
-    db: Database, wiro: WiroClient, sim: WiroSimulator, tmp_path: Path
-) -> AsyncIterator[tuple[JobService, WiroAtRefund, HeldSleep]]:
-    presenter = WiroAtRefund(sim)
-    sleep = HeldSleep()
-    config = JobConfig(
-        default_limit=Limit(credits=10, period="day"),
-        timeout=timedelta(minutes=5),
-        work_dir=tmp_path / "work",
-    )
-    service = JobService(
-        storage=db, wiro=wiro, config=config, presenter=presenter, sleep=sleep, timing=TEST_TIMING
-    )
-    yield service, presenter, sleep
-    await service.shutdown(timeout=2)
+def running(
+    make_service: Callable[..., JobService], sim: WiroSimulator
+) -> tuple[JobService, WiroAtRefund, HeldSleep]:
+    presenter, sleep = WiroAtRefund(sim), HeldSleep()
+    service = make_service(presenter=presenter, sleep=sleep, timeout=timedelta(minutes=5))
+    return service, presenter, sleep
+
+
+async def refunded_once_wiro_takes_the_stop(
+    sim: WiroSimulator, db: Database, presenter: WiroAtRefund, sleep: HeldSleep, job_id: int
+) -> Job:
+    """From now on Wiro takes the Kill (and the Cancel) and the service's held pause ends: the job
+    ends refunded, its task stopped at Wiro before the refund. Return the ended job."""
+    task_id = (await db.get_job(job_id)).wiro_task_id or ""
+    script = sim.tasks[task_id].script
+    script.kill_refusals = script.cancel_refusals = 0
+    sleep.release.set()
+    done = await wait_terminal(db, job_id, timeout=20)
+    assert await kinds(db, job_id) == ["reserve", "refund"]
+    assert await presenter.status_when_finished(job_id) == "task_cancel"
+    return done
 
 
 def bug_while_following(service: JobService, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -140,42 +136,36 @@ async def test_an_unconfirmed_stop_keeps_the_credits_reserved_and_is_tried_again
     job = await service.submit(request(), None)
     task_id = (await wait_state(db, job.id, JobState.RUNNING)).wiro_task_id or ""
 
-    await until(lambda: len(sleep.pauses) == 1)
+    await until(lambda: len(sleep.pauses) == 1, timeout=10)
     assert (await db.get_job(job.id)).state is JobState.RUNNING
     assert await kinds(db, job.id) == ["reserve"]
     assert sim.tasks[task_id].status != "task_cancel"
     sleep.release.set()  # the second try is refused too: the wait doubles
-    await until(lambda: len(sleep.pauses) == 2)
+    await until(lambda: len(sleep.pauses) == 2, timeout=10)
     assert sleep.pauses == [30.0, 60.0]
     assert await kinds(db, job.id) == ["reserve"]
 
-    sim.tasks[task_id].script.kill_refusals = 0  # Wiro takes the Kill now
-    sim.tasks[task_id].script.cancel_refusals = 0
-    sleep.release.set()
-    done = await wait_terminal(db, job.id, timeout=20)
+    done = await refunded_once_wiro_takes_the_stop(sim, db, presenter, sleep, job.id)
     assert done.state is JobState.FAILED
-    assert await kinds(db, job.id) == ["reserve", "refund"]
-    assert await presenter.status_when_finished(job.id) == "task_cancel"
 
 
 async def test_a_cancelled_tasks_totalcost_counts_in_the_budget_and_usage(
     service: JobService, sim: WiroSimulator, db: Database
 ) -> None:
-    sim.script_next(TaskScript(queue=0.0, generate=30.0, cancel_cost="0.07"))
-    job = await service.submit(request(), None)
-    task_id = (await wait_state(db, job.id, JobState.RUNNING)).wiro_task_id or ""
-    await until(lambda: sim.tasks[task_id].status == "task_start")  # Kill applies from here
+    job = await running_at_wiro(
+        service, sim, db, TaskScript(queue=0.0, generate=30.0, cancel_cost="0.07")
+    )
+    task_id = job.wiro_task_id or ""
+    await until(
+        lambda: sim.tasks[task_id].status == "task_start", timeout=10
+    )  # Kill applies from here
     await service.cancel(job.id, USER, is_moderator=False)
     done = await wait_terminal(db, job.id, timeout=20)
 
     assert done.state is JobState.CANCELLED and done.cancelled_by == USER
     assert done.total_cost_usd == pytest.approx(0.07)
     assert await kinds(db, job.id) == ["reserve", "refund"]
-    start = datetime.now(UTC) - timedelta(days=1)
-    end = datetime.now(UTC) + timedelta(days=1)
-    assert await db.spent_usd(GUILD, start, end) == pytest.approx(0.07)
-    rows = await db.usage(GUILD, start)
-    assert [(r.user_id, r.credits, r.usd) for r in rows] == [(USER, 0, pytest.approx(0.07))]
+    await assert_counted_without_credits(db, GUILD, USER, 0.07)
 
 
 async def test_a_follower_that_ends_without_an_outcome_stops_the_task_first(
@@ -206,39 +196,23 @@ async def test_a_follower_that_ends_without_an_outcome_stops_the_task_first(
 
 
 async def test_a_timeout_whose_stop_is_unconfirmed_keeps_the_credits_reserved(
+    monkeypatch: pytest.MonkeyPatch,  # first: undone after the service's shutdown
+    make_service: Callable[..., JobService],
     db: Database,
-    wiro: WiroClient,
     sim: WiroSimulator,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(following, "STOP_CONFIRM_SECONDS", 0.3)
     monkeypatch.setattr(following, "STOP_RETRY_SECONDS", 0.05)
     presenter, sleep = WiroAtRefund(sim), HeldSleep()
-    config = JobConfig(
-        default_limit=Limit(credits=10, period="day"),
-        timeout=timedelta(seconds=2),
-        work_dir=tmp_path / "work",
+    service = make_service(presenter=presenter, sleep=sleep, timeout=timedelta(seconds=2))
+    sim.script_next(
+        TaskScript(queue=0.0, generate=30.0, kill_refusals=10_000, cancel_refusals=10_000)
     )
-    service = JobService(
-        storage=db, wiro=wiro, config=config, presenter=presenter, sleep=sleep, timing=TEST_TIMING
-    )
-    try:
-        sim.script_next(
-            TaskScript(queue=0.0, generate=30.0, kill_refusals=10_000, cancel_refusals=10_000)
-        )
-        job = await service.submit(request(), None)
-        task_id = (await wait_state(db, job.id, JobState.RUNNING)).wiro_task_id or ""
-        await until(lambda: len(sleep.pauses) == 1)  # the deadline passed; the stop failed
-        assert (await db.get_job(job.id)).state is JobState.RUNNING
-        assert await kinds(db, job.id) == ["reserve"]
+    job = await service.submit(request(), None)
+    await wait_state(db, job.id, JobState.RUNNING)
+    await until(lambda: len(sleep.pauses) == 1, timeout=10)  # the deadline passed; the stop failed
+    assert (await db.get_job(job.id)).state is JobState.RUNNING
+    assert await kinds(db, job.id) == ["reserve"]
 
-        sim.tasks[task_id].script.kill_refusals = 0
-        sim.tasks[task_id].script.cancel_refusals = 0
-        sleep.release.set()
-        done = await wait_terminal(db, job.id, timeout=20)
-        assert done.state is JobState.TIMED_OUT
-        assert await kinds(db, job.id) == ["reserve", "refund"]
-        assert await presenter.status_when_finished(job.id) == "task_cancel"
-    finally:
-        await service.shutdown(timeout=2)
+    done = await refunded_once_wiro_takes_the_stop(sim, db, presenter, sleep, job.id)
+    assert done.state is JobState.TIMED_OUT

@@ -3,8 +3,6 @@ the record of what was done to the image, against the Wiro simulator and a real 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 
 from bot import camera
@@ -15,7 +13,9 @@ from bot.wiro.simulator.server import WiroSimulator
 from bot.wiro.simulator.tasks import TaskScript
 from storage.db import Database
 from storage.models import JobState
-from tests.jobs.conftest import GUILD, MOD, OTHER, USER, png_frame, request, wait_terminal
+from tests.factories import MakeService
+from tests.jobs.doubles import GUILD, MOD, OTHER, USER, png_frame, request
+from tests.jobs.waits import wait_terminal
 
 FAST = "hailuo-2.3-fast"
 
@@ -117,7 +117,7 @@ async def test_reroll_keeps_the_model_moves_note_and_source(
 
 
 async def test_budget_uses_the_fast_price(
-    make_service: Callable[..., JobService], sim: WiroSimulator, db: Database
+    make_service: MakeService, sim: WiroSimulator, db: Database
 ) -> None:
     service = make_service(max_jobs_per_user=5)
     await service.prepare_models()
@@ -134,7 +134,7 @@ async def test_budget_uses_the_fast_price(
 
 
 async def test_the_expected_cost_falls_back_to_this_models_past_runs(
-    service: JobService, sim: WiroSimulator, db: Database, wiro: WiroClient
+    service: JobService, sim: WiroSimulator, db: Database
 ) -> None:
     await service.prepare_models()
     sim.script_next(TaskScript(totalcost="0.20"))

@@ -17,17 +17,18 @@ from bot.wiro.simulator.server import WiroSimulator
 from bot.wiro.simulator.tasks import TaskScript
 from storage.db import Database
 from storage.models import AnimateRule, Job, JobState
-from tests.jobs.conftest import (
+from tests.jobs.doubles import (
     GUILD,
     MOD,
     OTHER,
     USER,
     RecordingPresenter,
+    extend,
     png_frame,
     request,
-    wait_terminal,
 )
 from tests.jobs.test_last_frame import settled
+from tests.jobs.waits import succeeded, wait_terminal
 from tests.video.clips import decode_all, mean_abs_diff, write_clip
 
 
@@ -41,11 +42,8 @@ async def _finished(
     service: JobService, sim: WiroSimulator, db: Database, clip: bytes, **req: object
 ) -> Job:
     frame = png_frame() if req.get("has_image") else None
-    sim.script_next(TaskScript(clip=clip))
-    job = await service.submit(request(**req), frame)
-    done = await wait_terminal(db, job.id)
-    assert done.state is JobState.SUCCEEDED, done.outcome_reason
-    await settled(service, job.id)  # its last frame decoded and stored
+    done = await succeeded(service, sim, db, clip, frame, **req)
+    await settled(service, done.id)  # its last frame decoded and stored
     return done
 
 
@@ -135,7 +133,7 @@ async def test_a_deleted_clip_offers_no_follow_up_and_is_never_fetched_again(
     assert "deleted" in (extend_blocker(deleted, 60) or "")
     runs = len(sim.runs)
     for start, words in [
-        (service.extend(job.id, USER, frozenset(), prompt="", duration=6, upload_limit=None),
+        (extend(service, job.id),
          "cannot be extended"),
         (service.remake(job.id, USER, frozenset(), upload_limit=None), "cannot be remade"),
         (service.reroll(job.id, USER, frozenset(), upload_limit=None), "cannot be re-rolled"),
@@ -258,9 +256,7 @@ async def test_the_prompt_limit_applies_to_the_combined_prompt(
     assert len(sim.runs) == runs and await db.count_in_flight(GUILD) == 0
 
 
-async def test_blocked_words_apply_across_the_join(
-    service: JobService, sim: WiroSimulator, db: Database
-) -> None:
+async def test_blocked_words_apply_across_the_join(service: JobService, db: Database) -> None:
     await db.add_blocked_word(GUILD, "red panda", MOD)
     with pytest.raises(Refused, match=r"with the style “Zoo”.*red panda"):
         await service.submit(
@@ -279,9 +275,7 @@ async def test_extend_and_remake_keep_the_style(
         style_prompt="{prompt}, on 35mm film",
     )  # fmt: skip
     sim.script_next(TaskScript(clip=clip))
-    ext = await service.extend(
-        job.id, USER, frozenset(), prompt="the fox sleeps", duration=6, upload_limit=None
-    )
+    ext = await extend(service, job.id, prompt="the fox sleeps")
     assert (ext.style, ext.style_prompt) == ("Film", "{prompt}, on 35mm film")
     await wait_terminal(db, ext.id)
     assert sim.runs[-1].fields["prompt"] == "the fox sleeps, on 35mm film"

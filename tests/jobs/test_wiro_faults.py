@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,15 +16,9 @@ from bot.wiro.simulator.server import WiroSimulator
 from bot.wiro.simulator.tasks import SENSITIVE_OUTPUT, TaskScript
 from storage.db import Database
 from storage.models import JobState
-from tests.jobs.conftest import (
-    GUILD,
-    USER,
-    RecordingPresenter,
-    png_frame,
-    request,
-    wait_state,
-    wait_terminal,
-)
+from tests.factories import MakeService, assert_counted_without_credits
+from tests.jobs.doubles import GUILD, USER, RecordingPresenter, png_frame, request
+from tests.jobs.waits import running_at_wiro, wait_terminal
 
 
 async def test_task_error_shows_retrying_then_the_job_succeeds(
@@ -42,10 +35,7 @@ async def test_task_error_shows_retrying_then_the_job_succeeds(
 
 
 async def test_task_error_until_the_deadline_stops_the_task_and_refunds(
-    make_service: Callable[..., JobService],
-    sim: WiroSimulator,
-    db: Database,
-    presenter: RecordingPresenter,
+    make_service: MakeService, sim: WiroSimulator, db: Database, presenter: RecordingPresenter
 ) -> None:
     service = make_service(timeout=timedelta(seconds=3))
     sim.script_next(TaskScript(task_error=math.inf))
@@ -70,11 +60,7 @@ async def test_pexit_zero_without_video_refunds_the_member_but_counts_the_bill(
     assert done.outcome_reason == "The model returned no video."
     assert [entry.kind for entry in await db.ledger_for_job(job.id)] == ["reserve", "refund"]
     assert done.total_cost_usd == pytest.approx(0.28)
-    start = datetime.now(UTC) - timedelta(days=1)
-    end = datetime.now(UTC) + timedelta(days=1)
-    assert await db.spent_usd(GUILD, start, end) == pytest.approx(0.28)
-    rows = await db.usage(GUILD, start)
-    assert [(r.user_id, r.credits, r.usd) for r in rows] == [(USER, 0, pytest.approx(0.28))]
+    await assert_counted_without_credits(db, GUILD, USER, 0.28)
 
 
 async def test_failed_run_is_not_billed(
@@ -101,9 +87,9 @@ async def test_cancel_answers_at_once_and_says_cancelled_only_when_wiro_confirms
     service: JobService, sim: WiroSimulator, db: Database, presenter: RecordingPresenter
 ) -> None:
     # Kill is refused twice before it goes through.
-    sim.script_next(TaskScript(queue=0.0, generate=30.0, kill_refusals=2))
-    job = await service.submit(request(), None)
-    await wait_state(db, job.id, JobState.RUNNING)
+    job = await running_at_wiro(
+        service, sim, db, TaskScript(queue=0.0, generate=30.0, kill_refusals=2)
+    )
     task_id = (await db.get_job(job.id)).wiro_task_id or ""
     for _ in range(500):  # wait (bounded) until Kill applies: after task_assign
         if sim.tasks[task_id].status == "task_start":
@@ -124,9 +110,7 @@ async def test_cancel_answers_at_once_and_says_cancelled_only_when_wiro_confirms
 async def test_permission_error_while_following_fails_at_once(
     service: JobService, sim: WiroSimulator, db: Database
 ) -> None:
-    sim.script_next(TaskScript(queue=5.0))
-    job = await service.submit(request(), None)
-    await wait_state(db, job.id, JobState.RUNNING)
+    job = await running_at_wiro(service, sim, db, TaskScript(queue=5.0))
     sim.detail_permission_denied = True
     done = await wait_terminal(db, job.id, timeout=10)
     assert done.state is JobState.FAILED
@@ -162,12 +146,12 @@ async def test_fast_image_job_checks_the_fast_models_own_schema(
 
 
 async def test_a_cancel_cut_short_by_a_restart_is_sent_again(
-    make_service: Callable[..., JobService], sim: WiroSimulator, db: Database
+    make_service: MakeService, sim: WiroSimulator, db: Database
 ) -> None:
     first = make_service()
-    sim.script_next(TaskScript(queue=0.0, generate=30.0, kill_refusals=1000))
-    job = await first.submit(request(), None)
-    await wait_state(db, job.id, JobState.RUNNING)
+    job = await running_at_wiro(
+        first, sim, db, TaskScript(queue=0.0, generate=30.0, kill_refusals=1000)
+    )
     task_id = (await db.get_job(job.id)).wiro_task_id or ""
     for _ in range(500):  # bounded wait until Kill applies (after task_assign)
         if sim.tasks[task_id].status == "task_start":

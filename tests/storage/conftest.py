@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +13,8 @@ import pytest
 from storage.db import Database
 from storage.models import Job, JobState, NewJob
 from tests import factories
-from tests.factories import Clock, open_database, reserve_and_walk
+from tests.factories import T0, Clock, open_database, reserve_and_walk
 
-T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 GUILD = 1_000_000_000_000_001
 USER = 2_000_000_000_000_002
 CHANNEL = 3_000_000_000_000_003
@@ -43,11 +42,6 @@ async def make_job(
 ) -> Job:
     """Reserve a job and walk it to `state` through legal transitions."""
     return await reserve_and_walk(db, NewJobData(**new), state, now=now)  # type: ignore[arg-type]
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock(T0)
 
 
 @pytest.fixture

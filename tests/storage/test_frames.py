@@ -17,7 +17,7 @@ from sqlite_utils import Database as SqliteUtilsDatabase
 from storage import migrations
 from storage.api import JobNotFound
 from storage.db import FRAME_KEEP, Database
-from storage.models import JobState, StoredFrame
+from storage.models import Job, JobState, StoredFrame
 
 from .conftest import Clock, make_job
 
@@ -41,15 +41,21 @@ async def test_save_for_a_missing_job(db: Database) -> None:
         await db.save_frame(4242, PNG, "image/png", "frame.png")
 
 
-async def test_delete_now_or_keep_for_a_while(db: Database, clock: Clock) -> None:
+async def _three_framed_jobs_after_the_deletes(db: Database) -> tuple[Job, Job, Job]:
+    """A failed, a succeeded and a running job, each saved with its first frame; then the failed
+    job's frame deleted at once and the succeeded one's kept for a re-roll."""
     failed = await make_job(db, JobState.FAILED, has_image=True)
     done = await make_job(db, JobState.SUCCEEDED, has_image=True)
     running = await make_job(db, JobState.RUNNING, has_image=True)
     for job in (failed, done, running):
         await db.save_frame(job.id, PNG, "image/png", "frame.png")
-
     await db.delete_frame(failed.id)
     await db.delete_frame(done.id, keep_for_reroll=True)
+    return failed, done, running
+
+
+async def test_delete_now_or_keep_for_a_while(db: Database, clock: Clock) -> None:
+    failed, done, running = await _three_framed_jobs_after_the_deletes(db)
     assert await db.load_frame(failed.id) is None
     assert await db.load_frame(done.id) is not None
 
@@ -81,13 +87,7 @@ async def test_frames_are_files_beside_the_database_not_rows(db: Database) -> No
 async def test_finished_frames_are_not_in_use_and_go_with_their_row(
     db: Database, clock: Clock
 ) -> None:
-    done = await make_job(db, JobState.SUCCEEDED, has_image=True)
-    failed = await make_job(db, JobState.FAILED, has_image=True)
-    running = await make_job(db, JobState.RUNNING, has_image=True)
-    for job in (done, failed, running):
-        await db.save_frame(job.id, PNG, "image/png", "frame.png")
-    await db.delete_frame(failed.id)
-    await db.delete_frame(done.id, keep_for_reroll=True)
+    failed, _, running = await _three_framed_jobs_after_the_deletes(db)
     assert not (db.frames_dir / f"job-{failed.id}.frame").exists()
     assert await db.frames_in_use() == {db.frames_dir / f"job-{running.id}.frame"}
 

@@ -81,6 +81,23 @@ def write_clip(
     return path
 
 
+def clip_parts(folder: Path, count: int) -> list[bytes]:
+    """`count` real H.264 parts with the same streams (as one model's outputs are): each 1 s at
+    12 fps, 640×360 (a first frame needs a 300 px short side)."""
+    return [
+        write_clip(folder / f"part{i}.mp4", width=640, height=360, seconds=1).read_bytes()
+        for i in range(count)
+    ]
+
+
+def grainy_720p_clip(folder: Path) -> bytes:
+    """A real H.264 clip over Discord's base 10 MiB (lossless film grain, 720p)."""
+    path = write_clip(
+        folder / "big.mp4", width=1280, height=720, seconds=1.25, fps=12, crf=0, grain=True
+    )
+    return path.read_bytes()
+
+
 def decode_all(path: Path) -> list[av.VideoFrame]:
     """Every frame of the first video stream, in display order."""
     with av.open(str(path)) as container:

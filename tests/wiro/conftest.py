@@ -14,6 +14,7 @@ from bot.wiro import following, rest
 from bot.wiro.client import WiroClient
 from bot.wiro.models import StageUpdate, TaskOutcome
 from bot.wiro.simulator.server import WiroSimulator
+from tests.factories import serving
 
 KEY = "test-api-key-0123456789"
 SECRET = "test-secret-abcdefghijkl"
@@ -33,19 +34,15 @@ def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 async def sim() -> AsyncIterator[WiroSimulator]:
     """Start an unsigned simulator with fast test timings."""
-    simulator = WiroSimulator()
-    await simulator.start()
-    yield simulator
-    await simulator.stop()
+    async with serving(WiroSimulator()) as simulator:
+        yield simulator
 
 
 @pytest.fixture
 async def signed_sim() -> AsyncIterator[WiroSimulator]:
     """Start a simulator that demands Wiro's signature headers."""
-    simulator = WiroSimulator(api_key=KEY, api_secret=SECRET)
-    await simulator.start()
-    yield simulator
-    await simulator.stop()
+    async with serving(WiroSimulator(api_key=KEY, api_secret=SECRET)) as simulator:
+        yield simulator
 
 
 MakeClient = Callable[..., Awaitable[WiroClient]]
