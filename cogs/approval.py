@@ -14,7 +14,7 @@ import asyncio
 import io
 import logging
 import re
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +35,7 @@ from bot.permissions import labels
 from cogs.audit import AuditWords
 from cogs.cards.render import THUMBNAIL_NAME
 from cogs.cards.text import card_link, image_author, prompt_as_text, settings_line
-from cogs.common import NO_MENTIONS, form_values, guarded, is_moderator, reply
+from cogs.common import NO_MENTIONS, ListenedForm, guarded, is_moderator, reply, submitted_form
 from cogs.job_buttons import JobButton
 from cogs.language import member_locale, server_locale
 from cogs.words import decided_words, user, when
@@ -260,32 +260,20 @@ class DenyButton(JobButton, prefix="approval:deny", label="Deny", style=discord.
 
 
 def deny_form(job_id: int, locale: str | None = None) -> discord.ui.Modal:
-    """The Deny form, in the clicking moderator's language. It is sent stopped, so discord.py
-    does not keep it in memory: the submit is answered by `ApprovalCog.on_interaction` from its
-    custom_id, before or after a restart."""
+    """The Deny form, in the clicking moderator's language; `ApprovalCog.on_interaction`
+    answers it from its custom_id, before or after a restart."""
     title = i18n.gettext(locale, "Deny job {job_id}").format(job_id=job_id)
-    form = discord.ui.Modal(title=title[:45], custom_id=f"approval:deny-form:{job_id}")
-    form.add_item(
-        discord.ui.Label(
-            text=i18n.gettext(locale, "Reason (the member sees it)")[:45],
-            component=discord.ui.TextInput(
-                custom_id=REASON_INPUT,
-                style=discord.TextStyle.paragraph,
-                placeholder=i18n.gettext(locale, "e.g. Not suitable for this server")[:100],
-                required=True,
-                min_length=1,
-                max_length=MAX_DENY_REASON_CHARS,
-            ),
-        )
+    form = ListenedForm(title, f"approval:deny-form:{job_id}")
+    reason = discord.ui.TextInput[Any](
+        custom_id=REASON_INPUT,
+        style=discord.TextStyle.paragraph,
+        placeholder=i18n.gettext(locale, "e.g. Not suitable for this server")[:100],
+        required=True,
+        min_length=1,
+        max_length=MAX_DENY_REASON_CHARS,
     )
-    form.stop()
+    form.add_field(reason, i18n.gettext(locale, "Reason (the member sees it)"))
     return form
-
-
-def submitted_value(components: Sequence[dict[str, Any]], custom_id: str) -> str | None:
-    """The value typed into input `custom_id` of a modal submission (rows or labels)."""
-    value = form_values(components).get(custom_id)
-    return None if value is None else str(value)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -500,14 +488,11 @@ class ApprovalCog(commands.Cog):
 
     @commands.Cog.listener()
     async def on_interaction(self, interaction: discord.Interaction[VideoBot]) -> None:
-        if interaction.type is not discord.InteractionType.modal_submit:
+        submitted = submitted_form(interaction, DENY_FORM)
+        if submitted is None:
             return
-        data: dict[str, Any] = interaction.data or {}  # type: ignore[assignment]
-        match = DENY_FORM.fullmatch(str(data.get("custom_id", "")))
-        if match is None:
-            return
-        job_id = int(match["job_id"])
-        reason = submitted_value(data.get("components") or [], REASON_INPUT) or ""
+        job_id, values = submitted
+        reason = str(values.get(REASON_INPUT) or "")
 
         async def deny(interaction: discord.Interaction[VideoBot]) -> None:
             await _moderator_here(interaction)

@@ -9,6 +9,7 @@ and never "The application did not respond".
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -174,6 +175,35 @@ async def on_app_command_error(
     (`answer_error`). Set on the tree by the `cogs.errors` extension."""
     command = interaction.command.qualified_name if interaction.command else "?"
     await answer_error(interaction, error, f"/{command}")
+
+
+class ListenedForm(discord.ui.Modal):
+    """A form answered by a listener from its custom_id (`submitted_form`), never kept in
+    discord.py's memory (it is sent stopped): a form opened before a restart is answered after
+    it the same way, and an open form costs nothing while the member types."""
+
+    def __init__(self, title: str, custom_id: str) -> None:
+        super().__init__(title=title[:45], custom_id=custom_id)
+        self.stop()
+
+    def add_field(self, component: Any, text: str, description: str | None = None) -> None:
+        """One field with its label and description cut to Discord's lengths (45, 100)."""
+        short = description[:100] if description else None
+        self.add_item(discord.ui.Label(text=text[:45], description=short, component=component))
+
+
+def submitted_form(
+    interaction: discord.Interaction[Any], form_id: re.Pattern[str]
+) -> tuple[int, dict[str, Any]] | None:
+    """The job id and the answers (`form_values`) of a submitted form whose custom_id matches
+    `form_id` (with a `job_id` group); None for any other interaction."""
+    if interaction.type is not discord.InteractionType.modal_submit:
+        return None
+    data: dict[str, Any] = interaction.data or {}  # type: ignore[assignment]
+    match = form_id.fullmatch(str(data.get("custom_id", "")))
+    if match is None:
+        return None
+    return int(match["job_id"]), form_values(data.get("components") or [])
 
 
 def form_values(components: Sequence[dict[str, Any]]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from bot.jobs.contracts import Refused
 from bot.jobs.followups import deleted_words, extend_blocker, extend_lengths, too_big_to_keep
 from cogs.cards.buttons import start_follow_up
 from cogs.cards.render import labelled
-from cogs.common import form_values, guarded, is_moderator, reply
+from cogs.common import ListenedForm, guarded, is_moderator, reply, submitted_form
 from cogs.job_buttons import JobButton, job_in_this_server
 from cogs.language import member_locale
 from cogs.words import deleted_line
@@ -37,7 +37,6 @@ CAMERA_FIELD = "camera"
 REMIX_PROMPT_FIELD = "prompt"
 PROMPT_FIELD = "next"
 LENGTH_FIELD = "length"
-FORM_MEMORY = 15 * 60.0  # seconds
 
 
 def extend_button(
@@ -82,20 +81,6 @@ class ExtendButton(
         await interaction.response.send_modal(ExtendForm(job, lengths, member_locale(interaction)))
 
 
-class _JobForm(discord.ui.Modal):
-    """A short form about one job, whose answer a listener reads (`_submitted_form`): discord.py
-    keeps an open form in memory until it times out, and the listener answers it anyway (also
-    after a restart), so the timeout only bounds that memory."""
-
-    def __init__(self, job: Job, kind: str, title: str) -> None:
-        super().__init__(title=title[:45], custom_id=f"video:{kind}:{job.id}", timeout=FORM_MEMORY)
-
-    def add_field(self, component: Any, text: str, description: str | None = None) -> None:
-        """One field with its label and description cut to Discord's lengths (45, 100)."""
-        short = description[:100] if description else None
-        self.add_item(discord.ui.Label(text=text[:45], description=short, component=component))
-
-
 def _prompt_box(custom_id: str, job: Job) -> discord.ui.TextInput[Any]:
     """A prompt box prefilled with the job's prompt (left as it is: the same prompt)."""
     return discord.ui.TextInput(
@@ -107,11 +92,12 @@ def _prompt_box(custom_id: str, job: Job) -> discord.ui.TextInput[Any]:
     )
 
 
-class ExtendForm(_JobForm):
+class ExtendForm(ListenedForm):
     """What happens next (default: the same prompt) and how long the new part is."""
 
     def __init__(self, job: Job, lengths: tuple[int, ...], locale: str | None = None) -> None:
-        super().__init__(job, "extendform", i18n.gettext(locale, "Extend this video"))
+        title = i18n.gettext(locale, "Extend this video")
+        super().__init__(title, f"video:extendform:{job.id}")
         self.next = _prompt_box(PROMPT_FIELD, job)
         same = i18n.gettext(locale, "Leave it as it is to continue with the same prompt.")
         self.add_field(self.next, i18n.gettext(locale, "What happens next"), same)
@@ -132,30 +118,15 @@ class ExtendForm(_JobForm):
         text = i18n.gettext(locale, "Length of the new part")
         self.add_field(self.length, text, room.format(seconds=job.clip_seconds))
 
-    async def on_submit(self, interaction: discord.Interaction) -> None:
-        """Answered by `on_extend_form` (which also serves forms opened before a restart)."""
-
-
-def _submitted_form(
-    interaction: discord.Interaction[VideoBot], form_id: re.Pattern[str]
-) -> tuple[int, dict[str, Any]] | None:
-    """The job id and the data of a submitted form of this kind (None for any other event)."""
-    if interaction.type is not discord.InteractionType.modal_submit:
-        return None
-    data: dict[str, Any] = interaction.data or {}  # type: ignore[assignment]
-    match = form_id.fullmatch(str(data.get("custom_id", "")))
-    return None if match is None else (int(match["job_id"]), data)
-
 
 async def on_extend_form(interaction: discord.Interaction[VideoBot]) -> None:
     """Start the extension a member asked for in the Extend form."""
-    submitted = _submitted_form(interaction, FORM_ID)
+    submitted = submitted_form(interaction, FORM_ID)
     if submitted is None:
         return
-    job_id, data = submitted
+    job_id, values = submitted
 
     async def start(interaction: discord.Interaction[VideoBot]) -> None:
-        values = form_values(data.get("components") or [])
         chosen = values.get(LENGTH_FIELD) or ["6"]
         length = chosen[0] if isinstance(chosen, list) else chosen
         await start_follow_up(
@@ -203,11 +174,12 @@ class RemixButton(
         await interaction.response.send_modal(RemixForm(job, member_locale(interaction)))
 
 
-class RemixForm(_JobForm):
+class RemixForm(ListenedForm):
     """The prompt and camera moves, prefilled with the clip's own, for the member to change."""
 
     def __init__(self, job: Job, locale: str | None = None) -> None:
-        super().__init__(job, "remixform", i18n.gettext(locale, "Remix this video"))
+        title = i18n.gettext(locale, "Remix this video")
+        super().__init__(title, f"video:remixform:{job.id}")
         self.prompt = _prompt_box(REMIX_PROMPT_FIELD, job)
         same = i18n.gettext(locale, "Same first frame, model and settings; change the words.")
         self.add_field(self.prompt, i18n.gettext(locale, "Prompt"), same)
@@ -225,19 +197,15 @@ class RemixForm(_JobForm):
         )
         self.add_field(self.camera, i18n.gettext(locale, "Camera moves (up to 3, together)"))
 
-    async def on_submit(self, interaction: discord.Interaction) -> None:
-        """Answered by `on_remix_form` (which also serves forms opened before a restart)."""
-
 
 async def on_remix_form(interaction: discord.Interaction[VideoBot]) -> None:
     """Start the remix a member asked for in the Remix form."""
-    submitted = _submitted_form(interaction, REMIX_FORM_ID)
+    submitted = submitted_form(interaction, REMIX_FORM_ID)
     if submitted is None:
         return
-    job_id, data = submitted
+    job_id, values = submitted
 
     async def start(interaction: discord.Interaction[VideoBot]) -> None:
-        values = form_values(data.get("components") or [])
         picked = values.get(CAMERA_FIELD) or []
         moves = camera.parse_moves(",".join(picked if isinstance(picked, list) else [picked]))
         await start_follow_up(

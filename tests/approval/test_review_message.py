@@ -14,10 +14,10 @@ from cogs.approval import (
     check_review_channel,
     deny_form,
     render_review,
-    submitted_value,
     turn_off,
     turn_on,
 )
+from cogs.common import form_values
 from storage.approvals import Approval, ApprovalSettings, ApprovalStatus
 from storage.db import Database
 from storage.models import Job
@@ -103,12 +103,12 @@ async def test_deny_form_asks_for_a_bounded_reason_and_is_not_kept_in_memory() -
     assert form.is_finished()  # discord.py will not store it: the cog's listener answers it
 
 
-def test_submitted_value_reads_rows_and_labels() -> None:
+def test_a_forms_answers_are_read_from_rows_and_labels() -> None:
     rows = [{"type": 1, "components": [{"type": 4, "custom_id": "reason", "value": "a"}]}]
     labels = [{"type": 18, "component": {"type": 4, "custom_id": "reason", "value": "b"}}]
-    assert submitted_value(rows, "reason") == "a"
-    assert submitted_value(labels, "reason") == "b"
-    assert submitted_value(labels, "other") is None
+    assert form_values(rows).get("reason") == "a"
+    assert form_values(labels).get("reason") == "b"
+    assert form_values(labels).get("other") is None
 
 
 def test_review_channel_and_trusted_role_checks() -> None:
