@@ -15,7 +15,8 @@ Two ways to say a sentence:
   `Text("Job {id} is not yours.", id=7)` or `plural_text(…)`. A `Text` is the English message id
   and its arguments; `str()` of it is English (logs, exceptions, the database), and whoever knows
   the reader puts it in their language with `text.render(locale)` (`words(locale, value)` takes a
-  `Text` or a plain string). Arguments that are themselves a `Text`, a `Number` or a `Money`
+  `Text` or a plain string). Arguments that are themselves a `Text`, a `Number`, a `Money` or a
+  `Megabytes`
   render in the same language.
 
 A reason the database keeps (a job's `outcome_reason`, its `image_note`) is English, which is
@@ -133,6 +134,14 @@ def money(locale: str | None, usd: float | Decimal) -> str:
     return format_currency(usd, "USD", locale=babel_locale(locale), decimal_quantization=not small)
 
 
+def megabytes(locale: str | None, size: int) -> str:
+    """A file size as members read it: MB of 2^20 bytes (as Discord counts its limits), one
+    decimal, with the language's decimal mark ('12.5 MB'; German '12,5 MB')."""
+    if locale is None:
+        return f"{size / 1048576:.1f} MB"
+    return f"{format_decimal(size / 1048576, '0.0', locale=babel_locale(locale))} MB"
+
+
 # ----- sentences whose reader is not known yet --------------------------------------------------
 @dataclass(frozen=True)
 class Number:
@@ -152,6 +161,16 @@ class Money:
 
     def render(self, locale: str | None) -> str:
         return money(locale, self.usd)
+
+
+@dataclass(frozen=True)
+class Megabytes:
+    """A file size to write in the reader's language when its sentence is rendered."""
+
+    size: int
+
+    def render(self, locale: str | None) -> str:
+        return megabytes(locale, self.size)
 
 
 @dataclass(frozen=True, init=False)
@@ -193,7 +212,7 @@ def plural_text(singular: str, plural: str, count: int, /, **args: Any) -> Text:
 
 
 def _in_language(locale: str | None, value: Any) -> Any:
-    if isinstance(value, Text | Number | Money):
+    if isinstance(value, Text | Number | Money | Megabytes):
         return value.render(locale)
     return value
 

@@ -203,3 +203,9 @@ def test_english_kept_in_the_database_reads_back_in_another_language() -> None:
     )
     assert i18n.from_english("fr", "Task failed: out of memory") == "Task failed: out of memory"
     assert i18n.from_english("en-US", stored) == stored
+
+
+def test_a_file_size_is_written_with_the_languages_decimal_mark() -> None:
+    size = i18n.Text("The image is {size}.", size=i18n.Megabytes(25 * 1048576 + 524288))
+    assert str(size) == "The image is 25.5 MB."
+    assert size.render("de") == "The image is 25,5 MB."  # no catalog entry: English words

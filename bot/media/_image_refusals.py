@@ -17,8 +17,8 @@ DAMAGED: Final = i18n.Text(
 )
 
 
-def mb(size: int) -> str:
-    return f"{size / (1024 * 1024):.1f} MB"
+def mb(size: int) -> i18n.Megabytes:
+    return i18n.Megabytes(size)
 
 
 def _megapixels(pixels: int) -> i18n.Number:

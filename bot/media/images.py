@@ -297,8 +297,8 @@ def _check(data: bytes) -> FirstFrame:
                 i18n.Text(
                     "Re-encoded from {before} to a {after} {format}, scaled to {width}×{height} "
                     "px, to fit Hailuo's 20 MB limit.",
-                    before=reasons.mb(len(data)),
-                    after=reasons.mb(len(out)),
+                    before=i18n.megabytes(None, len(data)),
+                    after=i18n.megabytes(None, len(out)),
                     format=out_label,
                     width=size[0],
                     height=size[1],
@@ -310,8 +310,8 @@ def _check(data: bytes) -> FirstFrame:
             str(
                 i18n.Text(
                     "Re-encoded from {before} to a {after} {format} to fit Hailuo's 20 MB limit.",
-                    before=reasons.mb(len(data)),
-                    after=reasons.mb(len(out)),
+                    before=i18n.megabytes(None, len(data)),
+                    after=i18n.megabytes(None, len(out)),
                     format=out_label,
                 )
             )

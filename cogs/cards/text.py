@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import discord
-from babel.numbers import format_decimal
 
 from bot import camera, i18n
 from bot.catalogue import MODELS
@@ -113,10 +112,8 @@ def card_link(job: Job, locale: str | None = None) -> str:
 
 
 def megabytes(size: int, locale: str | None = None) -> str:
-    """A file size as members read it (MB of 2^20 bytes, as Discord counts its limits)."""
-    if locale is None:
-        return f"{size / 1048576:.1f} MB"
-    return f"{format_decimal(size / 1048576, '0.0', locale=i18n.babel_locale(locale))} MB"
+    """A file size as members read it (`i18n.megabytes`)."""
+    return i18n.megabytes(locale, size)
 
 
 def compressed_note(job: Job, original_size: int, size: int) -> str:

@@ -177,7 +177,7 @@ def test_image_refusals_in_turkish() -> None:
     with pytest.raises(ImageRejected) as big:
         check_declared_size(60 * 1024 * 1024)
     assert big.value.reason.startswith("The image is 60.0 MB; the bot reads images up to 50 MB")
-    assert big.value.text.render("tr").startswith("Görsel 60.0 MB; bot en fazla 50 MB")
+    assert big.value.text.render("tr").startswith("Görsel 60,0 MB; bot en fazla 50 MB")
 
 
 # ----- /jobs -------------------------------------------------------------------------------------
