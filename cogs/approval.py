@@ -10,7 +10,6 @@ before a restart is still honoured after it. `DiscordReviews` implements
 
 from __future__ import annotations
 
-import asyncio
 import io
 import logging
 import re
@@ -35,7 +34,15 @@ from bot.permissions import labels
 from cogs.audit import AuditWords
 from cogs.cards.render import THUMBNAIL_NAME
 from cogs.cards.text import card_link, image_author, prompt_as_text, settings_line
-from cogs.common import NO_MENTIONS, ListenedForm, guarded, is_moderator, reply, submitted_form
+from cogs.common import (
+    NO_MENTIONS,
+    ListenedForm,
+    guarded,
+    is_moderator,
+    reply,
+    stored_thumbnail,
+    submitted_form,
+)
 from cogs.job_buttons import JobButton
 from cogs.language import member_locale, server_locale
 from cogs.words import decided_words, user, when
@@ -402,22 +409,8 @@ class DiscordReviews:
     def _expiry(self) -> timedelta:
         return self.bot.approvals.expiry
 
-    async def _thumbnail(self, job: Job) -> bytes | None:
-        if not job.has_image:
-            return None
-        from bot.media.images import make_thumbnail
-
-        frame = await self.bot.storage.load_frame(job.id)
-        if frame is None:
-            return None
-        try:
-            return await asyncio.to_thread(make_thumbnail, frame.data)
-        except Exception:
-            log.warning("job=%s could not build the review thumbnail", job.id, exc_info=True)
-            return None
-
     async def post_review(self, job: Job, approval: Approval) -> int:
-        thumbnail = await self._thumbnail(job)
+        thumbnail = await stored_thumbnail(self.bot, job)
         embed, view = render_review(
             job,
             approval,

@@ -8,6 +8,7 @@ and never "The application did not respond".
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import secrets
@@ -23,6 +24,7 @@ from cogs.words import refused_words
 
 if TYPE_CHECKING:
     from bot.app.video_bot import VideoBot
+    from storage.models import Job
 
 log = logging.getLogger(__name__)
 
@@ -216,3 +218,22 @@ def form_values(components: Sequence[dict[str, Any]]) -> dict[str, Any]:
             if "custom_id" in item:
                 found[item["custom_id"]] = item.get("value", item.get("values"))
     return found
+
+
+async def stored_thumbnail(bot: VideoBot, job: Job) -> bytes | None:
+    """A small picture of the job's first frame for a card or a review (None when the job has
+    no image, the frame is gone, or it cannot be read: the message goes out without one)."""
+    if not job.has_image:
+        return None
+    from bot.media.images import make_thumbnail  # Pillow, loaded with the first picture
+
+    frame = await bot.storage.load_frame(job.id)
+    if frame is None:
+        return None
+    try:
+        return await asyncio.to_thread(make_thumbnail, frame.data)
+    except Exception:
+        log.warning(
+            "job=%s could not build the thumbnail of its first frame", job.id, exc_info=True
+        )
+        return None

@@ -4,7 +4,6 @@ bot token (never the 15-minute interaction token) and hands card edits to the `C
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import io
 import logging
@@ -37,7 +36,7 @@ from cogs.cards.text import (
     megabytes,
     requester_only,
 )
-from cogs.common import NO_MENTIONS
+from cogs.common import NO_MENTIONS, stored_thumbnail
 from cogs.language import server_locale
 from cogs.words import stored_words
 from storage.models import Job
@@ -156,7 +155,7 @@ class DiscordPresenter:
         kwargs: dict[str, Any] = {"embed": embed, "allowed_mentions": NO_MENTIONS}
         if view is not None:
             kwargs["view"] = view
-        thumbnail = await self._thumbnail_for(job) if job.has_image else None
+        thumbnail = await stored_thumbnail(self.bot, job)
         if thumbnail is not None:
             # The new card needs its own copy: attachment:// refers to this message's files.
             kwargs["file"] = discord.File(io.BytesIO(thumbnail), filename=THUMBNAIL_NAME)
@@ -171,19 +170,6 @@ class DiscordPresenter:
         if old is not None:
             with contextlib.suppress(discord.HTTPException):
                 await self._channel(job).get_partial_message(old).delete()
-
-    async def _thumbnail_for(self, job: Job) -> bytes | None:
-        """Rebuild the card's thumbnail from the stored first frame (None if it is gone)."""
-        from bot.media.images import make_thumbnail
-
-        frame = await self.bot.storage.load_frame(job.id)
-        if frame is None:
-            return None
-        try:
-            return await asyncio.to_thread(make_thumbnail, frame.data)
-        except Exception:
-            log.warning("job=%s could not rebuild the card thumbnail", job.id, exc_info=True)
-            return None
 
     def upload_limit(self, job: Job) -> int:
         """Bytes the bot may attach in this job's server (boost tier; 10 MiB by default)."""
