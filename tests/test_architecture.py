@@ -282,3 +282,17 @@ def test_the_private_rule_catches_a_reach() -> None:
     assert not private_reaches(
         "bot/x.py", ast.parse("class A:\n    def f(self):\n        return self._hub\n")
     )
+
+
+MAX_MODULE_LINES = 500
+
+
+def test_no_module_of_the_product_is_over_500_lines() -> None:
+    # A module that outgrows this has more than one thing to say: split it by meaning.
+    long = {
+        str(path.relative_to(ROOT)): n
+        for folder in ("bot", "cogs", "storage")
+        for path in (ROOT / folder).rglob("*.py")
+        if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
+    }
+    assert long == {}

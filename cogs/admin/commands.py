@@ -32,6 +32,7 @@ from bot.governance.moderation import (
     check_trusted_role,
     validate_limit_target,
 )
+from cogs.admin.approval import approval_summary, check_review_channel, turn_off, turn_on
 from cogs.admin.language import LanguageCommands
 from cogs.admin.limits import (
     allow_channel,
@@ -63,7 +64,6 @@ from cogs.admin.server import (
     usage_report,
 )
 from cogs.admin.styles import StyleCommands
-from cogs.approval import approval_summary, check_review_channel, turn_off, turn_on
 from cogs.cards.cog import cards_of
 from cogs.common import guild_and_actor, moderator_only, reply
 from cogs.consent import rule_words

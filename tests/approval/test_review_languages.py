@@ -17,12 +17,12 @@ from bot import i18n
 from bot.app.video_bot import VideoBot
 from bot.governance.approval import ApprovalService
 from bot.governance.budget_alerts import BudgetAlert, BudgetAlerts
+from cogs.admin.approval import approval_summary
 from cogs.approval import (
     ApprovalCog,
     ApproveButton,
     DenyButton,
     DiscordReviews,
-    approval_summary,
     approved_line,
     deny_form,
     render_review,

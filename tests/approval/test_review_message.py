@@ -9,14 +9,8 @@ import pytest
 
 from bot.governance.moderation import check_trusted_role
 from bot.jobs.contracts import Refused
-from cogs.approval import (
-    approval_summary,
-    check_review_channel,
-    deny_form,
-    render_review,
-    turn_off,
-    turn_on,
-)
+from cogs.admin.approval import approval_summary, check_review_channel, turn_off, turn_on
+from cogs.approval import deny_form, render_review
 from cogs.common import form_values
 from storage.approvals import Approval, ApprovalSettings, ApprovalStatus
 from storage.db import Database
