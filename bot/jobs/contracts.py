@@ -218,6 +218,18 @@ class JobConfig:
 
 
 @dataclass(frozen=True)
+class Asker:
+    """Who asks for a follow-up of a finished job (Re-roll, Extend, Remix, Remake): the member,
+    their roles (for their limits), their interaction's upload limit, and whether they hold
+    Manage Server (moderators skip the approval queue)."""
+
+    user_id: int
+    role_ids: frozenset[int] = frozenset()
+    upload_limit: int | None = None
+    manage_guild: bool = False
+
+
+@dataclass(frozen=True)
 class VideoRequest:
     """A member's /video (or a re-roll) with who asked, where, and with which settings."""
 

@@ -24,7 +24,7 @@ from bot.jobs._followup_reasons import (
     scaled_up_note,
     too_long_words,
 )
-from bot.jobs.contracts import JobConfig, Refused, VideoRequest
+from bot.jobs.contracts import Asker, JobConfig, Refused, VideoRequest
 from bot.jobs.outcomes import JobOutcomes
 from bot.logs import job_logger
 from bot.media.images import FirstFrame
@@ -66,37 +66,32 @@ class JobFollowUps:
     last_frames: LastFrames
     kept_clip: Callable[[Job], Awaitable[Path | None]]  # a finished job's clip (`JobDelivery`)
 
-    async def reroll(
-        self,
-        job_id: int,
-        actor_id: int,
-        role_ids: frozenset[int],
-        upload_limit: int | None,
-        *,
-        manage_guild: bool = False,
-    ) -> Job:
+    async def reroll(self, job_id: int, asker: Asker) -> Job:
         """Run a finished job again with the same settings, charged again.
 
         An extension's re-roll runs its part again (same first frame and prompt) and is
         stitched anew after the same earlier clip."""
-        job = await self.storage.get_job(job_id)
-        if job.user_id != actor_id:
-            raise Refused(i18n.Text("Only the member who asked for this video can re-roll it."))
+        refusal = i18n.Text("Only the member who asked for this video can re-roll it.")
+        job = await self._askers_job(job_id, asker, refusal)
         await self._check_not_deleted(job, "re-rolled")
         await self._refuse_if_on_its_way(FollowUp.REROLL, job_id)
         frame = await self._stored_first_frame(job)
         req = _same_request(
             job,
-            actor_id,
-            role_ids,
-            upload_limit,
-            manage_guild,
+            asker,
             reroll_of=job.id,
             # A re-roll of an extension's part is stitched after the same earlier clip.
             extends_job_id=job.extends_job_id,
             chain_seconds=job.chain_seconds,
         )
         return await self.intake.submit(req, frame, thumbnail=await _thumbnail(frame))
+
+    async def _askers_job(self, job_id: int, asker: Asker, refusal: i18n.Text) -> Job:
+        """The job a follow-up is of; `refusal` unless the asker is the member who asked for it."""
+        job = await self.storage.get_job(job_id)
+        if job.user_id != asker.user_id:
+            raise Refused(refusal)
+        return job
 
     async def _refuse_if_on_its_way(self, kind: FollowUp, job_id: int) -> None:
         """The early answer to a second click, before any image work. The rule itself holds
@@ -118,23 +113,12 @@ class JobFollowUps:
 
         return await check_image_async(stored[0])
 
-    async def extend(
-        self,
-        job_id: int,
-        actor_id: int,
-        role_ids: frozenset[int],
-        *,
-        prompt: str | None,
-        duration: int,
-        upload_limit: int | None,
-        manage_guild: bool = False,
-    ) -> Job:
+    async def extend(self, job_id: int, asker: Asker, *, prompt: str | None, duration: int) -> Job:
         """Continue a finished clip from its last frame; its clip is posted stitched after it.
 
         A normal run (same model family and resolution), checked and charged like any."""
-        job = await self.storage.get_job(job_id)
-        if job.user_id != actor_id:
-            raise Refused(i18n.Text("Only the member who asked for this video can extend it."))
+        refusal = i18n.Text("Only the member who asked for this video can extend it.")
+        job = await self._askers_job(job_id, asker, refusal)
         blocker = extend_blocker(job, self.config.max_clip_seconds, self.config.max_clip_bytes)
         if blocker is not None:
             raise Refused(blocker)
@@ -156,7 +140,7 @@ class JobFollowUps:
         # first frame, its source and notes are not carried, nor the camera moves: "what happens
         # next" describes the new part afresh.
         req = _same_request(
-            job, actor_id, role_ids, upload_limit, manage_guild,
+            job, asker,
             prompt=(prompt or "").strip() or job.prompt,
             duration=duration,
             extends_job_id=job.id,
@@ -208,66 +192,36 @@ class JobFollowUps:
             job_logger(log, job.id).error("could not read the last frame: %s", exc)
             raise Refused(i18n.Text("The last frame of this clip could not be read.")) from None
 
-    async def remake(
-        self,
-        job_id: int,
-        actor_id: int,
-        role_ids: frozenset[int],
-        upload_limit: int | None,
-        *,
-        manage_guild: bool = False,
-    ) -> Job:
+    async def remake(self, job_id: int, asker: Asker) -> Job:
         """Make a finished 768P/6 s clip again at 1080P/6 s: same prompt and first frame."""
-        job = await self.storage.get_job(job_id)
-        if job.user_id != actor_id:
-            raise Refused(i18n.Text("Only the member who asked for this video can remake it."))
+        refusal = i18n.Text("Only the member who asked for this video can remake it.")
+        job = await self._askers_job(job_id, asker, refusal)
         if job.deleted_at is not None:
             raise Refused(deleted_words("remade"))
         if not can_remake(job):
             raise Refused(i18n.Text("Only a finished 768P, 6-second clip can be remade in 1080P."))
         await self._refuse_if_on_its_way(FollowUp.REMAKE, job_id)
         frame = await self._stored_first_frame(job)
-        req = _same_request(
-            job,
-            actor_id,
-            role_ids,
-            upload_limit,
-            manage_guild,
-            resolution="1080P",
-            duration=6,
-            remake_of=job.id,
-        )
+        req = _same_request(job, asker, resolution="1080P", duration=6, remake_of=job.id)
         return await self.intake.submit(req, frame, thumbnail=await _thumbnail(frame))
 
     async def remix(
-        self,
-        job_id: int,
-        actor_id: int,
-        role_ids: frozenset[int],
-        upload_limit: int | None,
-        *,
-        prompt: str | None,
-        moves: tuple[str, ...],
-        manage_guild: bool = False,
+        self, job_id: int, asker: Asker, *, prompt: str | None, moves: tuple[str, ...]
     ) -> Job:
         """Vary a finished clip: a new prompt and camera moves from the same first frame (the
         clip's own, not its last), model, settings and style; charged like any run.
 
         A remix of an extension makes its part again with the new words and is stitched after
         the same earlier clip, as its Re-roll is."""
-        job = await self.storage.get_job(job_id)
-        if job.user_id != actor_id:
-            raise Refused(i18n.Text("Only the member who asked for this video can remix it."))
+        refusal = i18n.Text("Only the member who asked for this video can remix it.")
+        job = await self._askers_job(job_id, asker, refusal)
         if job.state is not JobState.SUCCEEDED:
             raise Refused(i18n.Text("Only a finished video can be remixed."))
         await self._check_not_deleted(job, "remixed")
         frame = await self._stored_first_frame(job)
         req = _same_request(
             job,
-            actor_id,
-            role_ids,
-            upload_limit,
-            manage_guild,
+            asker,
             prompt=(prompt or "").strip() or job.prompt,
             camera=moves,
             remix_of=job.id,
@@ -328,15 +282,8 @@ class Deleted:
     now: bool
 
 
-def _same_request(
-    job: Job,
-    actor_id: int,
-    role_ids: frozenset[int],
-    upload_limit: int | None,
-    manage_guild: bool,
-    **changes: Any,
-) -> VideoRequest:
-    """The request that made `job`, asked again by `actor_id`, with `changes` on top.
+def _same_request(job: Job, asker: Asker, **changes: Any) -> VideoRequest:
+    """The request that made `job`, asked again by `asker`, with `changes` on top.
 
     One place says what a follow-up (Re-roll, Remix, Remake, Extend) carries over: prompt, settings,
     first frame, model, camera moves, style, source (and whose image it was) and what was done
@@ -344,15 +291,15 @@ def _same_request(
     same = VideoRequest(
         guild_id=job.guild_id,
         channel_id=job.channel_id,
-        user_id=actor_id,
-        role_ids=role_ids,
+        user_id=asker.user_id,
+        role_ids=asker.role_ids,
         prompt=job.prompt,
         resolution=job.resolution,
         duration=job.duration,
         prompt_optimizer=job.prompt_optimizer,
-        upload_limit=upload_limit,
+        upload_limit=asker.upload_limit,
         image_url=job.image_url,
-        manage_guild=manage_guild,
+        manage_guild=asker.manage_guild,
         has_image=job.has_image,
         model=job.model,
         camera=camera.split_moves(job.camera),

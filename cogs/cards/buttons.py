@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot import i18n
+from bot.jobs.contracts import Asker
 from cogs.cards.text import card_link
 from cogs.common import is_moderator, manages_guild, reply, role_ids, started_words
 from cogs.job_buttons import JobButton, job_in_this_server
@@ -33,14 +34,13 @@ async def start_follow_up(
     {id}." (marked for the catalogs where it is written). `start` is the `JobService` method."""
     await interaction.response.defer(ephemeral=True, thinking=True)
     await job_in_this_server(interaction, job_id)
-    new = await start(
-        job_id,
+    asker = Asker(
         interaction.user.id,
         role_ids(interaction.user),
         upload_limit=interaction.filesize_limit,
         manage_guild=manages_guild(interaction.user),
-        **options,
     )
+    new = await start(job_id, asker, **options)
     locale = member_locale(interaction)
     started = await started_words(interaction.client, new.id, new.credits, locale)
     doing = i18n.gettext(locale, doing).format(id=new.id)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from PIL import Image
 
-from bot.jobs.contracts import CardExtras, ClipToPost, Delivery, PresenterError, VideoRequest
+from bot.jobs.contracts import Asker, CardExtras, ClipToPost, Delivery, PresenterError, VideoRequest
 from bot.jobs.service import JobService
 from bot.media.images import FirstFrame, check_image
 from storage.models import Job
@@ -107,9 +107,7 @@ def request(**overrides: object) -> VideoRequest:
 
 async def extend(service: JobService, job_id: int, prompt: str = "", duration: int = 6) -> Job:
     """The requester (USER) extends job `job_id` by `duration` seconds (no upload limit known)."""
-    return await service.extend(
-        job_id, USER, frozenset(), prompt=prompt, duration=duration, upload_limit=None
-    )
+    return await service.extend(job_id, Asker(USER), prompt=prompt, duration=duration)
 
 
 def png_frame(width: int = 640, height: int = 360) -> FirstFrame:

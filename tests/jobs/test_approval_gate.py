@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.governance.approval import ApprovalService
-from bot.jobs.contracts import Refused
+from bot.jobs.contracts import Asker, Refused
 from bot.jobs.service import JobService
 from bot.wiro.simulator.server import WiroSimulator
 from bot.wiro.simulator.tasks import TaskScript
@@ -133,7 +133,7 @@ async def test_a_remix_waits_for_a_moderator_like_any_run(
     sim.script_next(TaskScript(generate=0.2))
     first = await service.submit(request(role_ids=frozenset({TRUSTED})), None)
     assert (await wait_terminal(db, first.id)).state is JobState.SUCCEEDED
-    remix = await service.remix(first.id, USER, frozenset(), None, prompt="again", moves=())
+    remix = await service.remix(first.id, Asker(USER), prompt="again", moves=())
     assert remix.state is JobState.PENDING and remix.remix_of == first.id
     assert [job.id for job, _ in reviews.posted] == [remix.id]
     assert len(sim.runs) == 1  # not sent while it waits

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from bot.governance.admission import DISK_NEARLY_FULL
-from bot.jobs.contracts import Refused
+from bot.jobs.contracts import Asker, Refused
 from bot.jobs.service import JobService
 from bot.ops.disk import DiskSpace
 from bot.wiro.client import WiroClient
@@ -78,8 +78,7 @@ async def test_a_clip_bigger_than_the_cap_is_posted_but_not_kept(
 
     monkeypatch.setattr(WiroClient, "download", counted)
     with pytest.raises(Refused, match="no longer stored"):
-        await service.extend(done.id, done.user_id, frozenset(), prompt=None, duration=6,
-                             upload_limit=None)  # fmt: skip
+        await service.extend(done.id, Asker(done.user_id), prompt=None, duration=6)
     assert downloads == []  # not fetched again from Wiro only to be refused by the cap again
 
 
@@ -121,7 +120,7 @@ async def test_finished_first_frames_count_under_the_cap_and_in_flight_ones_stay
     assert not finished_file.exists()  # the oldest, although a tiny file
     assert await db.load_frame(finished.id) is None
     with pytest.raises(Refused, match="no longer stored"):
-        await service.reroll(finished.id, finished.user_id, frozenset(), None)
+        await service.reroll(finished.id, Asker(finished.user_id))
     assert await db.load_frame(running.id) is not None
     await service.cancel(running.id, running.user_id, is_moderator=False)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bot.jobs.contracts import Refused
+from bot.jobs.contracts import Asker, Refused
 from bot.jobs.followups import extend_blocker, extend_lengths
 from bot.jobs.service import JobService
 from bot.wiro.simulator.server import WiroSimulator
@@ -82,7 +82,7 @@ async def test_reroll_of_an_extension_runs_the_part_again_and_stitches_anew(
     first_frame = sim.runs[-1].image
 
     sim.script_next(TaskScript(clip=part_clips[2]))
-    again = await service.reroll(ext.id, USER, frozenset(), upload_limit=None)
+    again = await service.reroll(ext.id, Asker(USER))
     assert (again.extends_job_id, again.chain_seconds, again.reroll_of) == (first.id, 12, ext.id)
     assert again.prompt == first.prompt  # a blank "what happens next" keeps the prompt
     done = await wait_terminal(db, again.id)
@@ -120,7 +120,7 @@ async def test_only_the_requester_may_extend_a_finished_clip(
 ) -> None:
     first = await succeeded(service, sim, db, part_clips[0])
     with pytest.raises(Refused, match="Only the member who asked"):
-        await service.extend(first.id, OTHER, frozenset(), prompt="", duration=6, upload_limit=None)
+        await service.extend(first.id, Asker(OTHER), prompt="", duration=6)
     sim.script_next(TaskScript(outcome="failed"))
     failed = await wait_terminal(db, (await service.submit(request(), None)).id)
     with pytest.raises(Refused, match="finished video"):
@@ -217,7 +217,7 @@ async def test_remake_in_1080p_uses_the_same_prompt_and_first_frame(
     first = await wait_terminal(db, job.id)
     image = sim.runs[-1].image
     sim.script_next(TaskScript(clip=part_clips[1]))
-    remake = await service.remake(first.id, USER, frozenset(), upload_limit=None)
+    remake = await service.remake(first.id, Asker(USER))
     assert (remake.resolution, remake.duration, remake.remake_of) == ("1080P", 6, first.id)
     assert remake.credits == 2  # charged as a 1080P run
     assert remake.prompt == first.prompt
@@ -226,9 +226,9 @@ async def test_remake_in_1080p_uses_the_same_prompt_and_first_frame(
     assert sim.runs[-1].fields["resolution"] == "1080P"
     assert sim.runs[-1].image == image
     with pytest.raises(Refused, match="768P, 6-second"):
-        await service.remake(remake.id, USER, frozenset(), upload_limit=None)
+        await service.remake(remake.id, Asker(USER))
     with pytest.raises(Refused, match="Only the member"):
-        await service.remake(first.id, OTHER, frozenset(), upload_limit=None)
+        await service.remake(first.id, Asker(OTHER))
 
 
 async def test_no_remake_of_a_10_second_clip(
@@ -236,4 +236,4 @@ async def test_no_remake_of_a_10_second_clip(
 ) -> None:
     first = await succeeded(service, sim, db, part_clips[0], duration=10)
     with pytest.raises(Refused, match="768P, 6-second"):
-        await service.remake(first.id, USER, frozenset(), upload_limit=None)
+        await service.remake(first.id, Asker(USER))

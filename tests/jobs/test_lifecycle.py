@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from bot.jobs.contracts import ChannelNotAllowed, LimitReached, Refused, utcnow
+from bot.jobs.contracts import Asker, ChannelNotAllowed, LimitReached, Refused, utcnow
 from bot.jobs.service import JobService
 from bot.wiro.client import WiroClient
 from bot.wiro.simulator.server import WiroSimulator
@@ -493,14 +493,14 @@ async def test_reroll_runs_again_and_charges_again(
     frame = png_frame()
     job = await service.submit(request(), frame)
     await wait_terminal(db, job.id)
-    again = await service.reroll(job.id, USER, frozenset(), upload_limit=None)
+    again = await service.reroll(job.id, Asker(USER))
     assert again.reroll_of == job.id
     done = await wait_terminal(db, again.id)
     assert done.state is JobState.SUCCEEDED
     assert sim.runs[-1].image == frame.data
     assert (await service.quota_status(GUILD, USER, ())).used == 2
     with pytest.raises(Refused, match="Only the member"):
-        await service.reroll(job.id, OTHER, frozenset(), upload_limit=None)
+        await service.reroll(job.id, Asker(OTHER))
 
 
 async def test_credentials_refused_while_following_fail_the_job_plainly(
@@ -659,9 +659,9 @@ async def test_a_second_reroll_click_while_one_runs_is_refused(
     job = await service.submit(request(), None)
     await wait_terminal(db, job.id)
     sim.script_next(TaskScript(queue=3.0))
-    await service.reroll(job.id, USER, frozenset(), upload_limit=None)
+    await service.reroll(job.id, Asker(USER))
     with pytest.raises(Refused, match="already on its way"):
-        await service.reroll(job.id, USER, frozenset(), upload_limit=None)
+        await service.reroll(job.id, Asker(USER))
 
 
 @pytest.mark.parametrize(
@@ -687,7 +687,7 @@ async def test_two_simultaneous_clicks_on_a_follow_up_make_one_job_and_one_run(
 
     async def one() -> str:
         try:
-            made = await click(job.id, USER, frozenset(), upload_limit=None)
+            made = await click(job.id, Asker(USER))
         except Refused as exc:
             return str(exc)
         return f"job {made.id}"

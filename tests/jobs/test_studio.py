@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bot import camera
-from bot.jobs.contracts import Refused
+from bot.jobs.contracts import Asker, Refused
 from bot.jobs.service import JobService
 from bot.wiro.client import WiroClient
 from bot.wiro.simulator.server import WiroSimulator
@@ -107,7 +107,7 @@ async def test_reroll_keeps_the_model_moves_note_and_source(
     )
     assert job.image_note == frame.note and job.source_url == source
     await wait_terminal(db, job.id)
-    again = await service.reroll(job.id, USER, frozenset(), upload_limit=None)
+    again = await service.reroll(job.id, Asker(USER))
     assert (again.model, again.camera, again.source_url) == (FAST, "Shake", source)
     assert again.image_note == frame.note  # the stored frame is already fixed; the note stays
     await wait_terminal(db, again.id)

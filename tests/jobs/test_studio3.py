@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 import bot.governance.styles as styles
-from bot.jobs.contracts import Refused
+from bot.jobs.contracts import Asker, Refused
 from bot.jobs.followups import can_remake, extend_blocker
 from bot.jobs.service import JobService
 from bot.wiro.simulator.server import WiroSimulator
@@ -135,9 +135,9 @@ async def test_a_deleted_clip_offers_no_follow_up_and_is_never_fetched_again(
     for start, words in [
         (extend(service, job.id),
          "cannot be extended"),
-        (service.remake(job.id, USER, frozenset(), upload_limit=None), "cannot be remade"),
-        (service.reroll(job.id, USER, frozenset(), upload_limit=None), "cannot be re-rolled"),
-        (service.remix(job.id, USER, frozenset(), None, prompt="x", moves=()),
+        (service.remake(job.id, Asker(USER)), "cannot be remade"),
+        (service.reroll(job.id, Asker(USER)), "cannot be re-rolled"),
+        (service.remix(job.id, Asker(USER), prompt="x", moves=()),
          "cannot be remixed"),
     ]:  # fmt: skip
         with pytest.raises(Refused, match=words):
@@ -166,7 +166,7 @@ async def test_remix_keeps_the_first_frame_model_settings_and_style(
     first_frame = sim.runs[-1].image
     sim.script_next(TaskScript(clip=clip))
     remix = await service.remix(
-        job.id, USER, frozenset(), None, prompt="a cat dances", moves=("Zoom in", "Shake")
+        job.id, Asker(USER), prompt="a cat dances", moves=("Zoom in", "Shake")
     )
     assert remix.remix_of == job.id and remix.reroll_of is None
     assert (remix.prompt, remix.camera) == ("a cat dances", "Zoom in,Shake")
@@ -199,9 +199,9 @@ async def test_remix_is_for_the_requester_and_a_blank_prompt_keeps_the_words(
 ) -> None:
     job = await _finished(service, sim, db, clip, prompt="a red kite")
     with pytest.raises(Refused, match="Only the member who asked"):
-        await service.remix(job.id, OTHER, frozenset(), None, prompt="x", moves=())
+        await service.remix(job.id, Asker(OTHER), prompt="x", moves=())
     sim.script_next(TaskScript(clip=clip))
-    remix = await service.remix(job.id, USER, frozenset(), None, prompt="  ", moves=())
+    remix = await service.remix(job.id, Asker(USER), prompt="  ", moves=())
     assert remix.prompt == "a red kite" and remix.camera is None and not remix.has_image
 
 
@@ -212,7 +212,7 @@ async def test_a_remix_is_checked_like_any_run(
     await db.add_blocked_word(GUILD, "forbidden", MOD)
     runs = len(sim.runs)
     with pytest.raises(Refused, match="blocked"):
-        await service.remix(job.id, USER, frozenset(), None, prompt="a forbidden dance", moves=())
+        await service.remix(job.id, Asker(USER), prompt="a forbidden dance", moves=())
     assert len(sim.runs) == runs and await db.count_in_flight(GUILD) == 0
 
 
@@ -226,7 +226,7 @@ async def test_a_style_is_sent_with_the_prompt_and_kept_by_a_reroll(
     assert sim.runs[-1].fields["prompt"] == "a fox shot on 35mm film"
     assert job.prompt == "a fox"  # the member's words apart
     sim.script_next(TaskScript(clip=clip))
-    again = await service.reroll(job.id, USER, frozenset(), upload_limit=None)
+    again = await service.reroll(job.id, Asker(USER))
     assert (again.style, again.style_prompt) == ("Film", "shot on 35mm film")
     await wait_terminal(db, again.id)
     assert sim.runs[-1].fields["prompt"] == "a fox shot on 35mm film"
@@ -280,7 +280,7 @@ async def test_extend_and_remake_keep_the_style(
     await wait_terminal(db, ext.id)
     assert sim.runs[-1].fields["prompt"] == "the fox sleeps, on 35mm film"
     sim.script_next(TaskScript(clip=clip))
-    remake = await service.remake(job.id, USER, frozenset(), upload_limit=None)
+    remake = await service.remake(job.id, Asker(USER))
     assert (remake.style, remake.resolution) == ("Film", "1080P")
     await wait_terminal(db, remake.id)
     assert sim.runs[-1].fields["prompt"] == "a fox, on 35mm film"
