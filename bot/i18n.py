@@ -126,6 +126,11 @@ def number(locale: str | None, value: float | int | Decimal) -> str:
     return format_decimal(value, locale=babel_locale(locale))
 
 
+def joined(locale: str | None, items: list[str] | tuple[str, ...]) -> str:
+    """Items listed with the language's separator ('a, b, c'; Japanese 'a、b、c')."""
+    return pgettext(locale, "list separator", ", ").join(items)
+
+
 def money(locale: str | None, usd: float | Decimal) -> str:
     """An amount in US dollars as the language writes it ('$1,234.50'; German '1.234,50 $').
 

@@ -33,7 +33,7 @@ def _outcomes(row: UsageRow, locale: str | None = None) -> str:
     if row.expired:
         form = i18n.ngettext(locale, "{count} expired", "{count} expired", row.expired)
         parts.append(form.format(count=figure(row.expired, locale)))
-    return ", ".join(parts)
+    return i18n.joined(locale, parts)
 
 
 def _totals(locale: str | None, jobs: int, outcomes: str, credits: int, cost: float) -> str:
@@ -50,12 +50,17 @@ def _totals(locale: str | None, jobs: int, outcomes: str, credits: int, cost: fl
     )
 
 
+def _labelled(locale: str | None, name: str, totals: str) -> str:
+    """'name: totals' (French puts a space before the colon)."""
+    return i18n.gettext(locale, "{name}: {totals}").format(name=name, totals=totals)
+
+
 def usage_line(row: UsageRow, locale: str | None = None) -> str:
     """One member's totals as a line (the mentions render as names and ping nobody)."""
     totals = _totals(locale, row.jobs, _outcomes(row, locale), row.credits, row.usd)
-    line = f"{user(row.user_id)}: {totals}"
+    line = _labelled(locale, user(row.user_id), totals)
     if row.from_others:
-        authors = ", ".join(user(a) for a in row.image_authors[:5])
+        authors = i18n.joined(locale, [user(a) for a in row.image_authors[:5]])
         hidden = len(row.image_authors) - 5
         if hidden > 0:
             authors = i18n.gettext(locale, "{authors} and {count} more").format(
@@ -77,7 +82,7 @@ def model_usage_line(rows: Sequence[ModelUsageRow], locale: str | None = None) -
     for row in rows:
         model = MODELS.get(row.model)
         name = model.label if model else row.model
-        parts.append(f"{name}: {_totals(locale, row.jobs, '', row.credits, row.usd)}")
+        parts.append(_labelled(locale, name, _totals(locale, row.jobs, "", row.credits, row.usd)))
     if not parts:
         return None
     return i18n.gettext(locale, "By model: {models}.").format(models=" · ".join(parts))

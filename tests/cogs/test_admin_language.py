@@ -197,3 +197,13 @@ def test_missing_permissions_are_named_as_discord_names_them_in_the_moderators_l
     assert validate_channel(GUILD, GUILD, seen, need_send=False) == [
         "Embed Links", "Attach Files", "Read Message History"
     ]  # fmt: skip
+
+
+def test_a_usage_line_lists_and_labels_the_languages_way() -> None:
+    from cogs.usage import usage_line
+
+    row = UsageRow(user_id=7, jobs=4, succeeded=2, credits=4, usd=1.0, denied=1, expired=1)
+    assert usage_line(row).startswith("<@7>: 4 jobs (2 succeeded, 1 denied, 1 expired)")
+    assert usage_line(row, "fr").startswith("<@7> : ")  # French: a space before the colon
+    japanese = usage_line(row, "ja")
+    assert japanese.startswith("<@7>：") and "、" in japanese and ", " not in japanese
