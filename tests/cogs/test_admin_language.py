@@ -164,7 +164,7 @@ async def test_a_japanese_moderator_reads_the_budget_and_limits_in_japanese(
     mod = moderator(db, discord.Locale.japanese)
     await run(cog, "videoadmin budget show", mod)
     shown = answer(mod)[0]
-    assert shown.startswith("**動画の予算**\n上限: 1か月あたり **$1,234.50** · 残り: **$1,234.50**")
+    assert shown.startswith("**動画の予算**\n上限：1か月あたり **$1,234.50** · 残り：**$1,234.50**")
     assert "<t:" in shown  # Discord writes the reset time in the client's language
     mod = moderator(db, discord.Locale.japanese)
     with pytest.raises(Refused) as refused:
