@@ -252,21 +252,23 @@ def test_a_stored_english_reason_reads_back_translated() -> None:
     [
         (
             TOO_LARGE,
-            "Discord rechazó la subida por ser demasiado grande, así que el clip se enlaza.",
+            "Discord rechazó la subida por ser demasiado grande, así que el clip se publica "
+            "como enlace.",
         ),
         (
             DOWNLOAD_FAILED,
-            "El bot no pudo descargar el clip de Wiro ahora mismo, así que se enlaza.",
+            "El bot no pudo descargar el clip de Wiro ahora mismo, así que se publica como enlace.",
         ),
         (
             local_fault_reason(OSError(28, "No space left on device")),
-            "El disco del bot está lleno, así que el clip se enlaza.",
+            "El disco del bot está lleno, así que el clip se publica como enlace.",
         ),
         (
             # An Extend's part posted alone and linked: two sentences the lifecycle joined.
             "The earlier clip is no longer stored, so only the new part is posted. " + TOO_LARGE,
             "El clip anterior ya no está guardado, así que solo se publica la parte nueva. "
-            "Discord rechazó la subida por ser demasiado grande, así que el clip se enlaza.",
+            "Discord rechazó la subida por ser demasiado grande, así que el clip se publica "
+            "como enlace.",
         ),
         ("Wiro's own words stay as they are.", "Wiro's own words stay as they are."),
         # The card's short words ("Job {id}", "{credits} refunded") are no templates of reasons.
