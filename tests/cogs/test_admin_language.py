@@ -62,7 +62,7 @@ async def test_a_german_moderator_sets_and_reads_limits_in_german(
     mod = moderator(db, discord.Locale.german)
     await run(cog, "videoadmin limit show", mod, member=make_member(USER, roles=(ROLE_A,)))
     shown = answer(mod)[0]
-    assert shown.startswith("**Video-Limits auf diesem Server**\n")
+    assert shown.startswith("**Videolimits auf diesem Server**\n")
     assert f"Für <@{USER}>: **7 Credits pro Woche**, laut " in shown
     assert "**Letzte Änderungen**" in shown and "limit.set" in shown  # the log stays English
 
