@@ -62,7 +62,7 @@ async def test_a_german_moderator_sets_and_reads_limits_in_german(
     mod = moderator(db, discord.Locale.german)
     await run(cog, "videoadmin limit show", mod, member=make_member(USER, roles=(ROLE_A,)))
     shown = answer(mod)[0]
-    assert shown.startswith("**Video-Limits auf diesem Server**\n")
+    assert shown.startswith("**Videolimits auf diesem Server**\n")
     assert f"Für <@{USER}>: **7 Credits pro Woche**, laut " in shown
     assert "**Letzte Änderungen**" in shown and "limit.set" in shown  # the log stays English
 
@@ -204,6 +204,6 @@ def test_a_usage_line_lists_and_labels_the_languages_way() -> None:
 
     row = UsageRow(user_id=7, jobs=4, succeeded=2, credits=4, usd=1.0, denied=1, expired=1)
     assert usage_line(row).startswith("<@7>: 4 jobs (2 succeeded, 1 denied, 1 expired)")
-    assert usage_line(row, "fr").startswith("<@7> : ")  # French: a space before the colon
+    assert usage_line(row, "fr").startswith("<@7>\xa0: ")  # French: a no-break space before the colon
     japanese = usage_line(row, "ja")
     assert japanese.startswith("<@7>：") and "、" in japanese and ", " not in japanese
