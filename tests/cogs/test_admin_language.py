@@ -204,6 +204,7 @@ def test_a_usage_line_lists_and_labels_the_languages_way() -> None:
 
     row = UsageRow(user_id=7, jobs=4, succeeded=2, credits=4, usd=1.0, denied=1, expired=1)
     assert usage_line(row).startswith("<@7>: 4 jobs (2 succeeded, 1 denied, 1 expired)")
-    assert usage_line(row, "fr").startswith("<@7>\xa0: ")  # French: a no-break space before the colon
+    # French: a no-break space before the colon
+    assert usage_line(row, "fr").startswith("<@7>\xa0: ")
     japanese = usage_line(row, "ja")
     assert japanese.startswith("<@7>：") and "、" in japanese and ", " not in japanese

@@ -276,5 +276,6 @@ def test_what_was_done_to_an_image_reads_in_the_members_language() -> None:
         "Turned upright, as the photo's orientation tag says. Converted from WebP to PNG."
     )
     assert frame_note("tr", fixes) == (
-        "Fotoğrafın yön etiketine göre dik konuma çevrildi. WebP biçiminden PNG biçimine dönüştürüldü."
+        "Fotoğrafın yön etiketine göre dik konuma çevrildi. "
+        "WebP biçiminden PNG biçimine dönüştürüldü."
     )
