@@ -16,6 +16,7 @@ have spaces and capitals.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import unicodedata
 from typing import TYPE_CHECKING
@@ -187,6 +188,7 @@ def language_show_words(locale: str, chosen: str | None, guild_locale: str | Non
 
 
 async def setup(bot: VideoBot) -> None:
+    await asyncio.to_thread(i18n.preload)
     await bot.tree.set_translator(CatalogTranslator())
 
 

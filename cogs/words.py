@@ -7,7 +7,6 @@ that tick in the client, mentions) is made here and in the other cogs, never in 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal
@@ -153,25 +152,10 @@ def what_happened(job: Job, locale: str | None = None) -> str | None:
             )
         return i18n.gettext(locale, "Cancelled by the bot while waiting for a moderator.")
     if job.outcome_reason:
-        return stored_words(locale, job.outcome_reason)
+        return i18n.from_english(locale, job.outcome_reason)
     if job.state is JobState.CANCELLED and job.cancelled_by is not None:
         return i18n.gettext(locale, "Cancelled by {who}.").format(who=user(job.cancelled_by))
     return None
-
-
-def stored_words(locale: str | None, stored: str) -> str:
-    """English the database keeps (a reason, a note) in the language of `locale`: a message of
-    the catalog, else two sentences the lifecycle joined with a space (a note of the Extend
-    and the reason its clip is linked), each translated, else a sentence formatted from one
-    of the catalog's templates (`i18n.from_english`)."""
-    if i18n.catalog_name(locale) is None or i18n.gettext(locale, stored) != stored:
-        return i18n.gettext(locale, stored)
-    for cut in (m.end() for m in re.finditer(r"[.!?] ", stored)):
-        first, second = stored[: cut - 1], stored[cut:]
-        one, two = i18n.from_english(locale, first), i18n.from_english(locale, second)
-        if one != first and two != second:
-            return f"{one} {two}"
-    return i18n.from_english(locale, stored)
 
 
 # --- refusals ---------------------------------------------------------------------------------

@@ -38,7 +38,6 @@ from cogs.cards.text import (
 )
 from cogs.common import NO_MENTIONS, stored_thumbnail
 from cogs.language import server_locale
-from cogs.words import stored_words
 from storage.models import Job
 
 if TYPE_CHECKING:
@@ -286,7 +285,7 @@ class DiscordPresenter:
             reason = str(i18n.Text("The clip was too large to download, so it is linked."))
         expire = i18n.gettext(
             locale, "{reason} Wiro's links expire after a while: download it soon."
-        ).format(reason=stored_words(locale, reason))
+        ).format(reason=i18n.from_english(locale, reason))
         text = f"{header}\n{job.output_url}\n-# {expire}"
         message = await self._send_reply(
             job,

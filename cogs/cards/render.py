@@ -26,7 +26,6 @@ from cogs.words import (
     deleted_card_words,
     outcome_title,
     stage_label,
-    stored_words,
     what_happened,
     when,
 )
@@ -178,7 +177,7 @@ def add_request_fields(
     if moves:
         embed.add_field(name=gettext(locale, "Camera"), value=moves, inline=True)
     if job.image_note:
-        note = stored_words(locale, job.image_note)[:1000]
+        note = i18n.from_english(locale, job.image_note)[:1000]
         embed.add_field(name=gettext(locale, "First frame"), value=note, inline=False)
     if job.source_url:
         embed.add_field(
@@ -282,7 +281,7 @@ def add_outcome_fields(embed: discord.Embed, job: Job, locale: str | None) -> No
             jump = gettext(locale, "[Jump to the clip]({link})").format(link=link)
             embed.add_field(name=gettext(locale, "Clip"), value=jump, inline=True)
         if job.outcome_reason:
-            note = stored_words(locale, job.outcome_reason)[:1000]
+            note = i18n.from_english(locale, job.outcome_reason)[:1000]
             embed.add_field(name=gettext(locale, "Note"), value=note, inline=False)
     else:
         happened = what_happened(job, locale) or gettext(locale, "Unknown")

@@ -17,7 +17,6 @@ from bot.jobs.contracts import CardExtras, ClipToPost
 from cogs.cards.render import render_card
 from cogs.cards.studio import ExtendForm, RemixForm, extend_button
 from cogs.cards.text import compressed_note
-from cogs.words import stored_words
 from storage.models import Job, JobState, Stage
 from tests.cogs.test_cards import (
     NOW,
@@ -277,14 +276,14 @@ def test_a_stored_english_reason_reads_back_translated() -> None:
     ],
 )
 def test_stored_notes_read_in_the_servers_language(stored: str, spanish: str) -> None:
-    assert stored_words("es-ES", stored) == spanish
-    assert stored_words(None, stored) == stored
+    assert i18n.from_english("es-ES", stored) == spanish
+    assert i18n.from_english(None, stored) == stored
 
 
 def test_the_compressed_note_keeps_its_sizes_and_link_in_another_language() -> None:
     note = compressed_note(job(output_url="https://cdn1.wiro.ai/o.mp4"), 12 * 1048576, 9 * 1048576)
     assert note.startswith("Compressed to fit the upload limit (12.0 MB → 9.0 MB).")
-    german = stored_words("de", note)
+    german = i18n.from_english("de", note)
     assert german.startswith("Komprimiert, um ins Upload-Limit zu passen (12.0 MB → 9.0 MB).")
     assert "[Das Original](https://cdn1.wiro.ai/o.mp4)" in german
 
