@@ -19,6 +19,7 @@ import discord
 from discord import app_commands
 
 from bot import i18n
+from bot.catalogue import MODELS
 from bot.jobs.contracts import Refused
 from cogs.words import refused_words
 
@@ -27,6 +28,18 @@ if TYPE_CHECKING:
     from storage.models import Job
 
 log = logging.getLogger(__name__)
+
+# The settings `/video` and `/videoadmin style add` offer, as the catalogue's models have them
+# (durations apart: one `app_commands.choices(...)` call must share one value type).
+_SETTINGS = [setting for model in MODELS.values() for setting in model.settings]
+MODEL_CHOICES = [app_commands.Choice(name=m.id, value=m.id) for m in MODELS.values()]
+RESOLUTION_CHOICES = [
+    app_commands.Choice(name=r, value=r) for r in dict.fromkeys(r for r, _ in _SETTINGS)
+]
+DURATION_CHOICES = [
+    app_commands.Choice(name=f"{d} seconds", value=d)
+    for d in sorted(dict.fromkeys(d for _, d in _SETTINGS))
+]
 
 NO_MENTIONS = discord.AllowedMentions.none()
 

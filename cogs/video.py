@@ -17,14 +17,22 @@ from discord.ext import commands
 import bot.governance.styles as styles
 from bot import camera, i18n
 from bot.camera import CameraRefused
-from bot.catalogue import DEFAULT_MODEL, MODELS
+from bot.catalogue import DEFAULT_MODEL
 from bot.jobs.contracts import Refused, VideoRequest
 from bot.media.image_slots import ImageSlots
 from bot.media.images import FirstFrame, ImageRejected, check_declared_size
 from bot.permissions import CHANNEL_PERMISSIONS, labels
 from cogs.cards.cog import cards_of
 from cogs.cards.text import card_link
-from cogs.common import manages_guild, reply, role_ids, started_words
+from cogs.common import (
+    DURATION_CHOICES,
+    MODEL_CHOICES,
+    RESOLUTION_CHOICES,
+    manages_guild,
+    reply,
+    role_ids,
+    started_words,
+)
 from cogs.language import member_locale
 from cogs.words import list_words, refused_words
 
@@ -59,19 +67,8 @@ class VideoCog(commands.Cog):
         style="One of this server's styles: its words join your prompt; your options win",
     )
     # One decorator per option: a single `choices(...)` call must share one value type.
-    @app_commands.choices(
-        resolution=[
-            app_commands.Choice(name="768P", value="768P"),
-            app_commands.Choice(name="1080P", value="1080P"),
-        ],
-        model=[app_commands.Choice(name=m.id, value=m.id) for m in MODELS.values()],
-    )
-    @app_commands.choices(
-        duration=[
-            app_commands.Choice(name="6 seconds", value=6),
-            app_commands.Choice(name="10 seconds", value=10),
-        ],
-    )
+    @app_commands.choices(model=MODEL_CHOICES, resolution=RESOLUTION_CHOICES)
+    @app_commands.choices(duration=DURATION_CHOICES)
     async def video(
         self,
         interaction: discord.Interaction[VideoBot],

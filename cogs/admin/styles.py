@@ -24,7 +24,14 @@ from bot.catalogue import MODELS
 from bot.governance.styles import MAX_NAME_CHARS, MAX_STYLE_CHARS
 from bot.jobs.contracts import Refused
 from cogs.cards.text import prompt_as_text
-from cogs.common import guild_and_actor, moderator_only, reply
+from cogs.common import (
+    DURATION_CHOICES,
+    MODEL_CHOICES,
+    RESOLUTION_CHOICES,
+    guild_and_actor,
+    moderator_only,
+    reply,
+)
 from cogs.language import member_locale
 from cogs.video import style_choices
 from cogs.words import fit_lines
@@ -180,19 +187,8 @@ class StyleCommands(
         resolution="Default resolution",
         duration="Default length in seconds",
     )
-    @app_commands.choices(
-        model=[app_commands.Choice(name=m.id, value=m.id) for m in MODELS.values()],
-        resolution=[
-            app_commands.Choice(name="768P", value="768P"),
-            app_commands.Choice(name="1080P", value="1080P"),
-        ],
-    )
-    @app_commands.choices(
-        duration=[
-            app_commands.Choice(name="6 seconds", value=6),
-            app_commands.Choice(name="10 seconds", value=10),
-        ],
-    )
+    @app_commands.choices(model=MODEL_CHOICES, resolution=RESOLUTION_CHOICES)
+    @app_commands.choices(duration=DURATION_CHOICES)
     @moderator_only()
     async def style_add(
         self,
