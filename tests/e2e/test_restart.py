@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.wiro.simulator.tasks import TaskScript
+from tests.discord_double.world import Message
 from tests.e2e.conftest import FINAL_TITLES, Stack, fake_clip, running_stack
 from tests.e2e.harness import BotProcess
 
@@ -206,3 +207,31 @@ async def test_sigkill_while_a_run_is_out_refunds_and_counts_what_wiro_may_bill(
     usage = await stack.admin("usage", {"user": member.user.id})
     assert "$0.28" in usage and "0 credits" in usage, usage
     assert stack.accepted_runs() == 1 and len(stack.sim.runs) == 1  # never sent twice
+
+
+async def test_a_spanish_servers_job_survives_sigkill_in_spanish(stack: Stack) -> None:
+    # The server's language is read again by the new process: the resumed card, its clip
+    # message and the finished card stay Spanish, and the clip is posted once.
+    assert "Español" in await stack.admin("language set", {"language": "es-ES"})
+    member = stack.member("lucia")
+    clip = fake_clip(90_000)
+    stack.sim.script_next(TaskScript(generate=4, clip=clip))
+    run = await stack.video("un zorro en la nieve", user=member)
+    assert run.card is not None and run.job_id is not None, run.reply
+    card = run.card
+    await stack.dd.wait_for(lambda: "Generando" in stack.title(card) or None, 10)
+    assert stack.bot is not None
+    await stack.bot.kill()
+
+    await stack.start_bot()
+    await stack.wait_log("resumed 1 jobs")
+    header = f"<@{member.user.id}> tu vídeo está listo (tarea {run.job_id})."
+
+    def clips() -> list[Message]:
+        return [m for m in stack.dd.messages_in() if m.content == header]
+
+    [message] = await stack.dd.wait_for(clips, 20)
+    assert stack.dd.blob(message.attachments[0]["url"]) == clip
+    await stack.dd.wait_for(lambda: stack.title(card) == "✅ Vídeo listo" or None, 20)
+    await stack.bot.terminate()
+    assert len(clips()) == 1
